@@ -1,0 +1,126 @@
+"""The central query layer: Iceberg tables in namespace `rollups`, through pyiceberg's SQL catalog.
+
+Iceberg commits one table at a time, but a publish touches three rollups. Visibility is therefore decided by one
+more commit: a row in `rollups.publications` naming the snapshot of every rollup table. Readers resolve the newest
+publication and read exactly those snapshots, so they see all of a publish or none of it; publishes are serialised
+by a lock so that each publication's snapshots contain every earlier publish.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+from filelock import FileLock
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
+from pyiceberg.table import Table
+
+from kanda.settings import Settings
+from warehouse_models import PUBLISHED
+
+NAMESPACE = "rollups"
+PUBLICATIONS = "publications"
+
+PUBLICATIONS_SCHEMA = pa.schema(
+    [
+        pa.field("publish_id", pa.string(), nullable=False),
+        pa.field("region", pa.string(), nullable=False),
+        pa.field("published_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("days", pa.int64(), nullable=False),
+        pa.field("rows", pa.int64(), nullable=False),
+        *[pa.field(f"{table}_snapshot", pa.int64(), nullable=False) for table in PUBLISHED],
+    ]
+)
+
+
+def open_catalog(settings: Settings) -> SqlCatalog:
+    if settings.catalog_url.startswith("sqlite:///"):
+        Path(settings.catalog_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if settings.warehouse_uri.startswith("file://"):
+        Path(settings.warehouse_uri.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+    catalog = SqlCatalog("kanda", uri=settings.catalog_url, warehouse=settings.warehouse_uri)
+    with suppress(NamespaceAlreadyExistsError):
+        catalog.create_namespace(NAMESPACE)
+    return catalog
+
+
+@contextmanager
+def publish_lock(settings: Settings) -> Iterator[None]:
+    """Serialise publishes: a file lock beside a SQLite catalog, an advisory lock on PostgreSQL."""
+    if settings.catalog_url.startswith("postgresql"):
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(settings.catalog_url)
+        key = zlib.crc32(b"kanda-publish")
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            try:
+                yield
+            finally:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        engine.dispose()
+        return
+    settings.ensure_dirs()
+    with FileLock(str(settings.locks_dir / "publish.lock")):
+        yield
+
+
+def ensure_table(catalog: SqlCatalog, name: str, schema: pa.Schema) -> Table:
+    identifier = f"{NAMESPACE}.{name}"
+    try:
+        return catalog.load_table(identifier)
+    except NoSuchTableError:
+        table = catalog.create_table(identifier, schema=schema)
+        if "region" in schema.names:
+            with table.update_spec() as spec:
+                spec.add_identity("region")
+        return table
+
+
+@dataclass(frozen=True)
+class Publication:
+    publish_id: str
+    region: str
+    published_at: dt.datetime
+    snapshots: dict[str, int]
+
+
+def latest_publication(catalog: SqlCatalog, *, as_of: dt.datetime | None = None) -> Publication | None:
+    """The newest complete publication (optionally: the newest at or before `as_of`)."""
+    try:
+        table = catalog.load_table(f"{NAMESPACE}.{PUBLICATIONS}")
+    except NoSuchTableError:
+        return None
+    rows = table.scan().to_arrow().to_pylist()
+    if as_of is not None:
+        rows = [r for r in rows if r["published_at"] <= as_of]
+    if not rows:
+        return None
+    newest = max(rows, key=lambda r: (r["published_at"], r["publish_id"]))
+    return Publication(
+        newest["publish_id"],
+        newest["region"],
+        newest["published_at"],
+        {table_name: newest[f"{table_name}_snapshot"] for table_name in PUBLISHED},
+    )
+
+
+def read_published(catalog: SqlCatalog, publication: Publication, table_name: str) -> pa.Table:
+    """A rollup table exactly as of a publication."""
+    table = catalog.load_table(f"{NAMESPACE}.{table_name}")
+    return table.scan(snapshot_id=publication.snapshots[table_name]).to_arrow()
+
+
+def published_files(catalog: SqlCatalog, publication: Publication, table_name: str) -> list[str] | None:
+    """The Parquet files of a rollup as of a publication, or None when delete files make a plain read wrong."""
+    table = catalog.load_table(f"{NAMESPACE}.{table_name}")
+    tasks = list(table.scan(snapshot_id=publication.snapshots[table_name]).plan_files())
+    if any(task.delete_files for task in tasks):
+        return None
+    return [task.file.file_path for task in tasks]

@@ -1,0 +1,317 @@
+"""The `kanda` command line. Thin: every command calls the same functions the Dagster assets call."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from kanda.settings import load_settings
+from regions import all_regions
+
+app = typer.Typer(
+    help="kanda: regional creator-sales pipeline. Data lives under KANDA_HOME (default ./.kanda).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+RegionOption = Annotated[list[str] | None, typer.Option("--region", "-r", help="Region code (repeatable).")]
+
+
+def _regions(codes: list[str] | None) -> list[str]:
+    known = all_regions()
+    if not codes:
+        return list(known)
+    chosen = [c.upper() for c in codes]
+    unknown = [c for c in chosen if c not in known]
+    if unknown:
+        err.print(f"[red]Unknown region(s): {', '.join(unknown)}.[/] Known: {', '.join(known)}")
+        raise typer.Exit(2)
+    return chosen
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+@app.command()
+def generate(
+    region: RegionOption = None,
+    days: Annotated[int, typer.Option(min=1, help="Days of sales per region.")] = 7,
+    rows: Annotated[int, typer.Option(min=1, help="Rows (deliveries) per region file.")] = 2_000,
+    seed: Annotated[int, typer.Option(help="Same seed, same files.")] = 42,
+    start: Annotated[str | None, typer.Option(help="First local day (YYYY-MM-DD); default: `days` days ago.")] = None,
+    dirt: Annotated[float, typer.Option(min=0.0, help="Multiplier on the default share of each kind of dirt.")] = 1.0,
+    creators: Annotated[int, typer.Option(min=1, help="Creators per region in the registry.")] = 12,
+    out: Annotated[Path | None, typer.Option(help="Landing folder (default KANDA_HOME/landing).")] = None,
+) -> None:
+    """Write a creator registry and one realistic native file per region, streamed to disk."""
+    from kanda.synthetic.core import DirtMix
+    from kanda.synthetic.generate import generate as run
+
+    settings = load_settings()
+    settings.ensure_dirs()
+    codes = _regions(region)
+    first = _parse_date(start) if start else dt.date.today() - dt.timedelta(days=days)
+    with _progress() as bar:
+        tasks = {code: bar.add_task(f"generate {code}", total=rows) for code in codes}
+        files = run(
+            landing_dir=out or settings.landing_dir,
+            registry_dir=settings.registry_dir,
+            regions=codes,
+            start=first,
+            days=days,
+            rows_per_region=rows,
+            seed=seed,
+            dirt=DirtMix().scaled(dirt),
+            creators_per_region=creators,
+            progress=lambda code, done: bar.update(tasks[code], completed=done),
+        )
+    for f in files:
+        console.print(f"{f.region}: {f.rows:,} rows -> {f.path}")
+    console.print(f"registry: {settings.registry_dir}")
+
+
+@app.command()
+def ingest(
+    files: Annotated[
+        list[Path] | None, typer.Argument(help="Files to ingest; none: the region's landing folder.")
+    ] = None,
+    region: Annotated[str, typer.Option("--region", "-r", help="Region code.")] = ...,  # type: ignore[assignment]
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
+) -> None:
+    """Validate and load files into the region's store. Exit 0: all processed; 1: a file was rejected."""
+    from kanda.ingest import ingest_files, ingest_landing
+
+    settings = load_settings()
+    (code,) = _regions([region])
+    with _progress() as bar:
+        task = bar.add_task(f"ingest {code}", total=None)
+        progress = lambda name, done: bar.update(task, description=f"ingest {code} {name}", completed=done)  # noqa: E731
+        report = (
+            ingest_files(settings, code, files, progress=progress)
+            if files
+            else ingest_landing(settings, code, progress=progress)
+        )
+    if as_json:
+        print(json.dumps({"region": code, "files": [f.as_json() for f in report.files]}, indent=2))
+    else:
+        _print_ingest(code, report)
+    if any(f.status == "rejected" for f in report.files):
+        raise typer.Exit(1)
+
+
+def _print_ingest(code: str, report) -> None:
+    table = Table(title=f"{code}: ingestion")
+    for column in ("file", "status", "rows in", "loaded", "quarantined", "duplicates", "ignored", "reason"):
+        table.add_column(column)
+    for f in report.files:
+        style = {"rejected": "red", "already_ingested": "yellow"}.get(f.status, "green")
+        table.add_row(
+            f.file,
+            f"[{style}]{f.status}[/]",
+            str(f.rows_in),
+            str(f.loaded),
+            str(f.quarantined),
+            str(f.duplicates),
+            str(f.ignored),
+            f.reason or "",
+        )
+    console.print(table)
+    if not report.files:
+        console.print(f"{code}: no files waiting in the landing folder")
+    if report.released:
+        console.print(f"{code}: released {report.released.loaded} held row(s) whose creator is now onboarded")
+
+
+@app.command()
+def publish(
+    region: RegionOption = None,
+    all_days: Annotated[bool, typer.Option("--all-days", help="Republish every day, not only changed ones.")] = False,
+) -> None:
+    """Build rollups and publish each region's changed days to the central Iceberg layer."""
+    from kanda.publish import publish_region
+
+    settings = load_settings()
+    from kanda.store import store_exists
+
+    for code in _regions(region):
+        if not store_exists(settings, code):
+            console.print(f"{code}: no store yet (nothing ingested)")
+            continue
+        result = publish_region(settings, code, all_days=all_days)
+        if result.published:
+            rows = ", ".join(f"{k} {v}" for k, v in result.rows.items())
+            console.print(f"{code}: published {len(result.days)} day(s) ({rows}) as {result.publish_id}", markup=False)
+        else:
+            console.print(f"{code}: up to date")
+
+
+@app.command()
+def status() -> None:
+    """What each regional store holds."""
+    from kanda.status import all_status
+
+    settings = load_settings()
+    rows = all_status(settings)
+    table = Table(title=f"kanda stores in {settings.stores_dir}")
+    for column in (
+        "region",
+        "files",
+        "rejected",
+        "events",
+        "quarantine open",
+        "held",
+        "released",
+        "unpublished days",
+        "last publish",
+    ):
+        table.add_column(column)
+    for s in rows:
+        table.add_row(
+            s.region,
+            str(s.files),
+            str(s.rejected_files),
+            f"{s.events:,}",
+            str(s.quarantine_open),
+            str(s.quarantine_held),
+            str(s.released),
+            str(s.unpublished_days),
+            s.last_publish or "never",
+        )
+    console.print(table if rows else "No regional stores yet: run `kanda demo` or `kanda ingest`.")
+
+
+@app.command()
+def verify(region: RegionOption = None) -> None:
+    """Check ledger chains, conservation, rollups and central-vs-regional totals. Non-zero exit on any failure."""
+    from kanda.verify import verify as run
+
+    settings = load_settings()
+    results = run(settings, _regions(region) if region else None)
+    failed = False
+    for r in results:
+        mark = "[green]ok[/]" if r.passed else ("[yellow]warn[/]" if r.severity == "warn" else "[red]FAIL[/]")
+        failed |= not r.passed and r.severity == "error"
+        console.print(f"{mark:>14}  {r.name:<22} {r.message}")
+    if not results:
+        console.print("nothing to verify: no regional stores yet")
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="Read-only SQL over rollups.<table>.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table | csv | json")] = "table",
+) -> None:
+    """Run read-only SQL over the central rollups (rollups.creator_daily, product_daily, region_daily)."""
+    from kanda.query import NothingPublished, QueryRefused, run_query
+
+    if fmt not in {"table", "csv", "json"}:
+        err.print("--format must be table, csv or json")
+        raise typer.Exit(2)
+    settings = load_settings()
+    try:
+        result = run_query(settings, sql)
+    except (QueryRefused, NothingPublished) as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    except Exception as exc:  # SQL errors from DuckDB: show the message, not a traceback
+        err.print(f"[red]query failed:[/] {str(exc).splitlines()[0]}")
+        raise typer.Exit(1) from None
+    _print_table(result, fmt)
+
+
+def _print_table(result, fmt: str) -> None:
+    import polars as pl
+
+    frame = pl.from_arrow(result)
+    if fmt == "csv":
+        sys.stdout.write(frame.write_csv())
+    elif fmt == "json":
+        print(json.dumps(frame.to_dicts(), default=str, indent=2))
+    else:
+        table = Table()
+        for column in frame.columns:
+            table.add_column(column)
+        for row in frame.iter_rows():
+            table.add_row(*("" if v is None else str(v) for v in row))
+        console.print(table)
+
+
+@app.command()
+def demo(
+    rows: Annotated[int, typer.Option(min=10, help="Rows per region.")] = 3_000,
+    days: Annotated[int, typer.Option(min=1)] = 7,
+    seed: Annotated[int, typer.Option()] = 42,
+) -> None:
+    """Generate a week for every region, ingest, publish, and summarise. Runs on embedded defaults."""
+    from kanda.demo import run_demo
+
+    started = time.monotonic()
+    settings = load_settings()
+    summary = run_demo(settings, rows=rows, days=days, seed=seed, console=err)
+    table = Table(title="kanda demo")
+    for column in (
+        "region",
+        "files",
+        "rows in",
+        "loaded",
+        "quarantined",
+        "duplicates",
+        "ignored",
+        "net (local)",
+        "net USD",
+    ):
+        table.add_column(column)
+    for s in summary.regions:
+        table.add_row(
+            s.region,
+            str(s.files),
+            f"{s.rows_in:,}",
+            f"{s.loaded:,}",
+            f"{s.quarantined:,}",
+            f"{s.duplicates:,}",
+            f"{s.ignored:,}",
+            s.net_local,
+            s.net_usd,
+        )
+    console.print(table)
+    console.print(f"regional stores: {settings.stores_dir}")
+    console.print(f"central catalog: {settings.catalog_url}  (warehouse {settings.warehouse_uri})")
+    console.print(f"verify: {'all checks passed' if summary.verified else 'FAILED, see `kanda verify`'}")
+    console.print('try:    kanda query "select region, sum(net_usd_minor) from rollups.creator_daily group by 1"')
+    console.print("UI:     dagster dev   (from the repo root; then open http://127.0.0.1:3000)")
+    console.print(f"done in {time.monotonic() - started:.1f} s")
+    if not summary.verified:
+        raise typer.Exit(1)
+
+
+def _parse_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        err.print(f"[red]not a date (YYYY-MM-DD): {text}[/]")
+        raise typer.Exit(2) from None
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,50 @@
+"""`kanda status`: what each regional store holds, in numbers a person can check against their files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kanda.settings import Settings
+from kanda.store import open_store, store_exists
+from regions import all_regions
+
+
+@dataclass
+class RegionStatus:
+    region: str
+    files: int
+    rejected_files: int
+    events: int
+    quarantine_open: int
+    quarantine_held: int
+    released: int
+    unpublished_days: int
+    last_publish: str | None
+
+
+def region_status(settings: Settings, code: str) -> RegionStatus:
+    with open_store(settings, code, read_only=True) as con:
+        files = con.execute("SELECT count(*) FROM ledger WHERE kind = 'file'").fetchone()[0]
+        rejected = con.execute("SELECT count(*) FROM rejected_files").fetchone()[0]
+        events = con.execute("SELECT count(*) FROM sale_events").fetchone()[0]
+        q_open, q_held, q_released = con.execute(
+            "SELECT count(*) FILTER (WHERE status = 'open'), count(*) FILTER (WHERE status = 'held'),"
+            " count(*) FILTER (WHERE status = 'released') FROM quarantine"
+        ).fetchone()
+        dirty = con.execute("SELECT count(DISTINCT local_date) FROM dirty_days").fetchone()[0]
+        last = con.execute("SELECT max(published_at) FROM publish_log").fetchone()[0]
+    return RegionStatus(
+        code,
+        files,
+        rejected,
+        events,
+        q_open,
+        q_held,
+        q_released,
+        dirty,
+        last.isoformat(timespec="seconds") if last else None,
+    )
+
+
+def all_status(settings: Settings) -> list[RegionStatus]:
+    return [region_status(settings, code) for code in all_regions() if store_exists(settings, code)]

@@ -1,0 +1,175 @@
+"""The ingestion boundary: adapter output in, contract-valid rows and quarantine rows (with every reason) out.
+
+pandera's `drop_invalid_rows` would throw the reasons away, so the boundary validates lazily (collecting every
+failure), groups the failure cases by row and splits the batch in two. Nothing is dropped: each input row leaves
+either as a valid event or as a quarantine row that says which rules it broke, on which column, with which value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandera.polars as pa
+import polars as pl
+
+from quality.contract import CONTRACT_COLUMNS, RULE_COLUMNS, SaleEvent
+from regions import RegionConfig
+
+#: Severity of each quarantine reason: `error` rows need a steward's fix or rejection; `hold` rows wait for
+#: something outside the data (an onboarding) and are released automatically.
+HOLD_RULES = {"unknown_creator": "hold"}
+
+QUARANTINE_COLUMNS = [
+    "source_row",
+    "transaction_id",
+    "creator_id",
+    "local_date",
+    "raw_record",
+    "parsed",
+    "reasons",
+    "hold",
+]
+
+
+class ContractShapeError(RuntimeError):
+    """The adapter produced columns or dtypes the contract does not have: a bug in the adapter, not bad data."""
+
+
+@dataclass
+class Split:
+    valid: pl.DataFrame
+    quarantine: pl.DataFrame
+
+
+def canonicalise(
+    chunk: pl.DataFrame, region: RegionConfig, *, source: str, source_file: str, batch_id: str
+) -> pl.DataFrame:
+    """Adapter shape -> contract shape: the fields every region derives the same way.
+
+    `event_id` is what makes redelivery harmless: one payment's event of one type and status is one row, however
+    often the rail sends it. `local_date` is the region's own calendar day of the UTC instant.
+    """
+    net = pl.col("net_minor") if "net_minor" in chunk.columns else pl.col("amount_minor") - pl.col("fee_minor")
+    return chunk.with_columns(
+        region=pl.lit(region.code),
+        source=pl.lit(source),
+        source_file=pl.lit(source_file),
+        batch_id=pl.lit(batch_id),
+        event_id=pl.concat_str([pl.col("transaction_id"), pl.col("event_type"), pl.col("status")], separator=":"),
+        net_minor=net,
+        local_date=pl.col("occurred_at").dt.convert_time_zone(region.zone).dt.date(),
+    ).select([*CONTRACT_COLUMNS, "raw_record"])
+
+
+def split_by_contract(frame: pl.DataFrame) -> Split:
+    """Validate a contract-shaped batch; return valid rows and quarantine rows with their reasons."""
+    contract = frame.select(CONTRACT_COLUMNS)
+    try:
+        SaleEvent.validate(contract, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        failures = errors.failure_cases
+    else:
+        return Split(frame, _empty_quarantine())
+    schema_level = failures.filter(pl.col("index").is_null())
+    if not schema_level.is_empty():
+        raise ContractShapeError(
+            "adapter output does not match the contract: "
+            + "; ".join(f"{r['column']}: {r['check']} ({r['failure_case']})" for r in schema_level.to_dicts())
+        )
+    reasons = _reasons_by_row(failures, contract)
+    flagged = frame.with_row_index("_index").join(reasons, on="_index", how="inner")
+    valid = frame.with_row_index("_index").join(reasons, on="_index", how="anti").drop("_index")
+    return Split(valid, to_quarantine(flagged.drop("_index"), hold=None))
+
+
+def _reasons_by_row(failures: pl.DataFrame, contract: pl.DataFrame) -> pl.DataFrame:
+    """One row per failing input row: a list of {rule, column, value, severity}.
+
+    Row-level checks report the whole row as their failure case; the reason names the column the rule is about
+    and that column's value, which is what a steward needs to see.
+    """
+    cases = failures.select(
+        pl.col("index").cast(pl.UInt32).alias("_index"),
+        pl.col("check").str.replace(r"\(.*$", "").alias("rule"),
+        pl.col("column"),
+        pl.col("failure_case").alias("value"),
+        pl.col("schema_context"),
+    )
+    frame_level = cases.filter(pl.col("schema_context") == "DataFrameSchema")
+    if not frame_level.is_empty():
+        columns = frame_level["rule"].replace_strict(RULE_COLUMNS, default=None)
+        values = contract.with_row_index("_index").join(
+            frame_level.with_columns(column=columns).select("_index", "column"), on="_index"
+        )
+        # The named column's value for each failing row, as text.
+        picked = values.select(
+            "_index",
+            "column",
+            pl.coalesce(
+                [pl.when(pl.col("column") == c).then(pl.col(c).cast(pl.String)) for c in set(RULE_COLUMNS.values())]
+            ).alias("value"),
+        )
+        frame_level = frame_level.drop("column", "value").with_columns(column=columns)
+        frame_level = frame_level.join(picked.unique(["_index", "column"]), on=["_index", "column"], how="left")
+        cases = pl.concat([cases.filter(pl.col("schema_context") != "DataFrameSchema"), frame_level], how="diagonal")
+    cases = cases.with_columns(
+        rule=pl.when(pl.col("rule") == "not_nullable").then(pl.lit("missing_or_unreadable")).otherwise("rule"),
+        severity=pl.lit("error"),
+    )
+    return (
+        cases.sort("_index", "column", "rule")
+        .group_by("_index", maintain_order=True)
+        .agg(pl.struct("rule", "column", "value", "severity").alias("reasons"))
+    )
+
+
+def hold_unknown_creators(valid: pl.DataFrame, known_creators: pl.Series) -> Split:
+    """Contract-valid rows whose creator is not in the registry yet are held, not loaded and not rejected."""
+    unknown = ~pl.col("creator_id").is_in(known_creators.implode())
+    held = valid.filter(unknown)
+    if held.is_empty():
+        return Split(valid, _empty_quarantine())
+    held = held.with_columns(
+        reasons=pl.concat_list(
+            pl.struct(
+                rule=pl.lit("unknown_creator"),
+                column=pl.lit("creator_id"),
+                value=pl.col("creator_id"),
+                severity=pl.lit(HOLD_RULES["unknown_creator"]),
+            )
+        )
+    )
+    return Split(valid.filter(~unknown), to_quarantine(held, hold="unknown_creator"))
+
+
+def to_quarantine(flagged: pl.DataFrame, *, hold: str | None) -> pl.DataFrame:
+    """Quarantine rows: raw record and parsed fields as JSON, reasons as a JSON list."""
+    return (
+        flagged.select(
+            "source_row",
+            "transaction_id",
+            "creator_id",
+            "local_date",
+            pl.col("raw_record").struct.json_encode().alias("raw_record"),
+            pl.struct(CONTRACT_COLUMNS).struct.json_encode().alias("parsed"),
+            pl.col("reasons").list.eval(pl.element().struct.json_encode()).list.join(",").alias("_r"),
+            pl.lit(hold, dtype=pl.String).alias("hold"),
+        )
+        .with_columns(reasons=pl.lit("[") + pl.col("_r") + pl.lit("]"))
+        .select(QUARANTINE_COLUMNS)
+    )
+
+
+def _empty_quarantine() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            "source_row": pl.Int64,
+            "transaction_id": pl.String,
+            "creator_id": pl.String,
+            "local_date": pl.Date,
+            "raw_record": pl.String,
+            "parsed": pl.String,
+            "reasons": pl.String,
+            "hold": pl.String,
+        }
+    )

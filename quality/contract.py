@@ -1,0 +1,95 @@
+"""The canonical sale-event contract every regional adapter maps to.
+
+One row is one event about one payment: the sale itself, or a later refund, reversal or chargeback, each with the
+status the rail reported. Money is signed int64 minor units (sales positive, refunds/reversals/chargebacks
+negative); times are UTC; `local_date` is the day in the region's own zone. Raw emails and phones never appear
+here: `buyer_ref` is a salted hash made inside the adapter.
+
+The model is the single definition of validity: the ingestion boundary validates every batch with it, and data
+stewards' fixes go back through it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandera.polars as pa
+import polars as pl
+
+from kanda.money import MINOR_UNIT_EXPONENT
+from regions import all_regions
+
+EVENT_TYPES = ("sale", "refund", "reversal", "chargeback")
+STATUSES = ("pending", "success", "failed")
+#: Largest absolute amount accepted: 10^12 minor units (10 billion in a two-decimal currency). A larger value is
+#: almost certainly a unit error (major units read as minor, or the x100 zero-decimal bug).
+MAX_ABS_MINOR = 10**12
+EARLIEST = dt.datetime(2015, 1, 1, tzinfo=dt.UTC)
+
+
+class SaleEvent(pa.DataFrameModel):
+    region: str = pa.Field(isin=sorted(all_regions()))
+    source: str = pa.Field(str_length={"min_value": 1})
+    source_file: str = pa.Field(str_length={"min_value": 1})
+    source_row: pl.Int64 = pa.Field(ge=1)
+    batch_id: str = pa.Field(str_length={"min_value": 1})
+    transaction_id: str = pa.Field(str_length={"min_value": 1, "max_value": 128})
+    event_id: str = pa.Field(str_length={"min_value": 1})
+    event_type: str = pa.Field(isin=list(EVENT_TYPES))
+    status: str = pa.Field(isin=list(STATUSES))
+    creator_id: str = pa.Field(str_matches=r"^[A-Z]{2}-C\d{4}$")
+    product_id: str = pa.Field(str_matches=r"^[A-Z]{2}-P\d{5}$")
+    buyer_ref: str = pa.Field(nullable=True, str_matches=r"^[0-9a-f]{64}$")
+    channel: str = pa.Field(nullable=True)
+    amount_minor: pl.Int64 = pa.Field(in_range={"min_value": -MAX_ABS_MINOR, "max_value": MAX_ABS_MINOR})
+    fee_minor: pl.Int64 = pa.Field(in_range={"min_value": 0, "max_value": MAX_ABS_MINOR})
+    net_minor: pl.Int64 = pa.Field()
+    currency: str = pa.Field(isin=sorted(MINOR_UNIT_EXPONENT))
+    occurred_at: pl.Datetime("us", "UTC") = pa.Field(ge=EARLIEST)  # type: ignore[valid-type]
+    local_date: pl.Date = pa.Field()
+
+    @pa.dataframe_check(name="amount_sign_matches_event_type")
+    def amount_sign_matches_event_type(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        """Sales are positive, money going back is negative; a zero or wrong-signed amount is a mapping error."""
+        sale = pl.col("event_type") == "sale"
+        return data.lazyframe.select(
+            pl.when(sale).then(pl.col("amount_minor") > 0).otherwise(pl.col("amount_minor") < 0)
+        )
+
+    @pa.dataframe_check(name="net_is_amount_minus_fee")
+    def net_is_amount_minus_fee(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("net_minor") == pl.col("amount_minor") - pl.col("fee_minor"))
+
+    @pa.dataframe_check(name="currency_is_region_currency")
+    def currency_is_region_currency(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        """A region settles in one currency; anything else is a misrouted file or a mapping error."""
+        expected = {code: region.currency for code, region in all_regions().items()}
+        return data.lazyframe.select(pl.col("currency") == pl.col("region").replace_strict(expected, default=None))
+
+    @pa.dataframe_check(name="creator_in_region")
+    def creator_in_region(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("creator_id").str.slice(0, 2) == pl.col("region"))
+
+    @pa.dataframe_check(name="not_in_future")
+    def not_in_future(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        """A small allowance for clock skew; a sale dated tomorrow is a time-zone or format error."""
+        limit = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+        return data.lazyframe.select(pl.col("occurred_at") <= limit)
+
+    class Config:
+        strict = True
+        ordered = False
+        coerce = False
+
+
+#: Column order of the contract, used wherever frames are built or written.
+CONTRACT_COLUMNS: list[str] = list(SaleEvent.to_schema().columns)
+
+#: The column each row-level rule is about, so that a quarantine reason names a column and its value.
+RULE_COLUMNS: dict[str, str] = {
+    "amount_sign_matches_event_type": "amount_minor",
+    "net_is_amount_minus_fee": "net_minor",
+    "currency_is_region_currency": "currency",
+    "creator_in_region": "creator_id",
+    "not_in_future": "occurred_at",
+}

@@ -1,0 +1,92 @@
+"""Region configuration: one YAML file per region in `regions/config/`.
+
+A region is data, not code: its currency, IANA zone, default locale, source format (which adapter reads its
+files), how the creator and product are encoded in the payment reference, and its quarantine thresholds.
+Adding a region on an existing format is one new YAML file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from kanda.money import exponent
+
+
+@dataclass(frozen=True)
+class RegionConfig:
+    code: str
+    name: str
+    currency: str
+    zone: str
+    locale: str
+    language: str
+    calling_code: str
+    source_format: str
+    file_glob: str
+    reference_pattern: str
+    quarantine_warn: float
+    quarantine_error: float
+
+    @property
+    def exponent(self) -> int:
+        return exponent(self.currency)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.zone)
+
+    @property
+    def creator_pattern(self) -> str:
+        return rf"^{self.code}-C\d{{4}}$"
+
+    @property
+    def product_pattern(self) -> str:
+        return rf"^{self.code}-P\d{{5}}$"
+
+
+def _parse(data: dict) -> RegionConfig:
+    pattern = data["reference"]["pattern"]
+    compiled = re.compile(pattern)
+    missing = {"creator_id", "product_id"} - set(compiled.groupindex)
+    if missing:
+        raise ValueError(f"region {data['code']}: reference pattern lacks groups {sorted(missing)}")
+    exponent(data["currency"])  # fail early on a currency without a known exponent
+    ZoneInfo(data["zone"])
+    return RegionConfig(
+        code=data["code"],
+        name=data["name"],
+        currency=data["currency"],
+        zone=data["zone"],
+        locale=data["locale"],
+        language=data["language"],
+        calling_code=str(data["calling_code"]),
+        source_format=data["source_format"],
+        file_glob=data.get("file_glob", "*"),
+        reference_pattern=pattern,
+        quarantine_warn=float(data["quarantine_rate"]["warn"]),
+        quarantine_error=float(data["quarantine_rate"]["error"]),
+    )
+
+
+@cache
+def all_regions() -> dict[str, RegionConfig]:
+    configs: dict[str, RegionConfig] = {}
+    for entry in sorted(resources.files("regions").joinpath("config").iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".yaml"):
+            region = _parse(yaml.safe_load(entry.read_text()))
+            configs[region.code] = region
+    return configs
+
+
+def get_region(code: str) -> RegionConfig:
+    regions = all_regions()
+    try:
+        return regions[code.upper()]
+    except KeyError:
+        raise KeyError(f"unknown region {code!r}; known: {', '.join(regions)}") from None

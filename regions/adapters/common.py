@@ -1,0 +1,281 @@
+"""Vectorised building blocks shared by the adapters: streaming readers, amount and time parsing, buyer hashing.
+
+Everything here works on whole columns (polars expressions, pyarrow and DuckDB kernels); nothing loops over rows
+in Python, because ingestion throughput is bounded by the slowest per-row step.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from regions.adapters.base import ADAPTER_SCHEMA, FileRejected
+
+_BENGALI_DIGITS = {chr(0x09E6 + i): str(i) for i in range(10)}
+_ARABIC_INDIC_DIGITS = {chr(0x0660 + i): str(i) for i in range(10)}
+_SAMPLE_BYTES = 1 << 20
+
+
+# --------------------------------------------------------------------------------------------------- file reading
+def detect_encoding(path: Path) -> str:
+    """UTF-8 (with or without BOM) when the whole file decodes as UTF-8, else Windows-1252/Latin-1.
+
+    Checked over the whole file in blocks with an incremental decoder (C speed, constant memory): a Latin-1 byte
+    can sit anywhere, and discovering it after half the file was loaded would fail the batch.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with path.open("rb") as handle:
+        while block := handle.read(16 << 20):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError:
+                return "latin-1"
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "utf-8"
+
+
+def require_nonempty(path: Path) -> None:
+    if not path.exists():
+        raise FileRejected(f"file not found: {path}")
+    if path.stat().st_size == 0:
+        raise FileRejected("the file is empty")
+
+
+def read_header(path: Path, encoding: str, delimiter: str = ",") -> list[str]:
+    with path.open("r", encoding=encoding, newline="") as handle:
+        line = handle.readline()
+    import csv
+
+    header = next(csv.reader([line.lstrip("\ufeff")], delimiter=delimiter), [])
+    return [h.strip() for h in header]
+
+
+def iter_csv_chunks(
+    path: Path,
+    batch_rows: int,
+    *,
+    delimiter: str = ",",
+    skip_rows: int = 0,
+    column_names: list[str] | None = None,
+    ragged: str = "reject",
+) -> Iterator[tuple[pl.DataFrame, int]]:
+    """Stream a CSV as all-string polars frames of about `batch_rows` rows, with the count of ragged lines skipped.
+
+    Types are never inferred: a column that is numeric in the first block and dirty later must not change type
+    mid-file. `ragged="skip"` drops lines with the wrong number of fields (statement disclaimers) and counts
+    them; `ragged="reject"` rejects the file (a truncated export).
+    """
+    require_nonempty(path)
+    encoding = detect_encoding(path)
+    names = column_names or read_header(path, encoding, delimiter)
+    if not any(names):
+        raise FileRejected("the file has no header row")
+    skipped = 0
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        nonlocal skipped
+        if ragged == "skip":
+            skipped += 1
+            return "skip"
+        return "error"
+
+    read_options = pacsv.ReadOptions(
+        column_names=names,
+        skip_rows=skip_rows + (0 if column_names else 1),
+        encoding="utf8" if encoding == "utf-8" else "latin1",
+        block_size=8 << 20,
+    )
+    convert = pacsv.ConvertOptions(
+        column_types={n: pa.string() for n in names}, strings_can_be_null=False, quoted_strings_can_be_null=False
+    )
+    parse = pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=False)
+    try:
+        reader = pacsv.open_csv(path, read_options=read_options, parse_options=parse, convert_options=convert)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise FileRejected(f"not a readable CSV file: {_first_line(exc)}") from exc
+    pending: list[pa.RecordBatch] = []
+    pending_rows = 0
+    try:
+        for batch in reader:
+            pending.append(batch)
+            pending_rows += batch.num_rows
+            if pending_rows >= batch_rows:
+                yield pl.from_arrow(pa.Table.from_batches(pending)), skipped  # type: ignore[misc]
+                skipped, pending, pending_rows = 0, [], 0
+    except pa.ArrowInvalid as exc:
+        raise FileRejected(f"the CSV is malformed or truncated: {_first_line(exc)}") from exc
+    if pending or skipped:
+        table = pa.Table.from_batches(pending) if pending else pa.table({n: pa.array([], pa.string()) for n in names})
+        yield pl.from_arrow(table), skipped  # type: ignore[misc]
+
+
+def iter_ndjson_chunks(path: Path, batch_rows: int, schema: dict[str, pl.DataType]) -> Iterator[pl.DataFrame]:
+    """Stream newline-delimited JSON in blocks cut at line ends, parsed by polars with an explicit schema.
+
+    The explicit schema reads numbers and strings alike into string leaves, so a rail that sends `"5000"` on one
+    day and `5000` the next maps the same way. A line that is not JSON (a truncated last delivery) rejects the
+    file: a half-written file is not a partial success.
+    """
+    require_nonempty(path)
+    block_bytes = max(1 << 20, batch_rows * 400)
+    with path.open("rb") as handle:
+        carry = b""
+        while True:
+            block = handle.read(block_bytes)
+            data = carry + block
+            if not block:
+                if data.strip():
+                    yield _parse_ndjson(data, schema)
+                return
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                carry = data
+                continue
+            carry = data[cut + 1 :]
+            yield _parse_ndjson(data[: cut + 1], schema)
+
+
+def _parse_ndjson(data: bytes, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    lines = [line for line in data.split(b"\n") if line.strip()]
+    try:
+        return pl.read_ndjson(io.BytesIO(b"\n".join(lines)), schema=schema)
+    except Exception as exc:  # polars raises ComputeError for any malformed line
+        raise FileRejected(f"a line is not valid JSON (truncated or corrupt file): {_first_line(exc)}") from exc
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+
+
+def require_columns(present: list[str], required: list[str], fmt: str) -> None:
+    missing = [c for c in required if c not in present]
+    if missing:
+        raise FileRejected(
+            f"not a {fmt} file: required column(s) missing: {', '.join(missing)} (found: {', '.join(present)[:300]})"
+        )
+
+
+# ---------------------------------------------------------------------------------------------- value parsing
+def normalise_digits(expr: pl.Expr) -> pl.Expr:
+    """Bengali and Arabic-Indic digits to ASCII, as typed in human-made files."""
+    table = {**_BENGALI_DIGITS, **_ARABIC_INDIC_DIGITS}
+    return expr.str.replace_many(list(table), list(table.values()))
+
+
+def major_to_minor(expr: pl.Expr, exponent: int, *, decimal: str = ".") -> pl.Expr:
+    """Parse a major-unit amount string ("10,000.00", "1,00,000", "1.234,56", "৫০০") into exact minor units.
+
+    No floats: the integer and fraction parts are parsed as integers, so 0.1 + 0.2 problems cannot occur. A value
+    with more fraction digits than the currency has (other than trailing zeros) is null, as is anything that is not
+    a number: the contract then quarantines the row.
+    """
+    text = normalise_digits(expr.cast(pl.String).str.strip_chars())
+    thousands = "," if decimal == "." else "."
+    text = text.str.replace_all(f"[\\s{thousands}]", "").str.replace_all("\u00a0", "")
+    if decimal != ".":
+        text = text.str.replace(decimal, ".", literal=True)
+    parts = text.str.extract_groups(r"^([+-]?)(\d+)(?:\.(\d*))?$")
+    sign = pl.when(parts.struct.field("1") == "-").then(-1).otherwise(1)
+    whole = parts.struct.field("2").cast(pl.Int64, strict=False)
+    frac = parts.struct.field("3").fill_null("").str.strip_chars_end("0")
+    frac_ok = frac.str.len_chars() <= exponent
+    frac_value = (
+        frac.str.pad_end(exponent, "0").cast(pl.Int64, strict=False).fill_null(0) if exponent else pl.lit(0, pl.Int64)
+    )
+    value = whole * (10**exponent) + frac_value
+    return pl.when(frac_ok & whole.is_not_null()).then(sign * value).otherwise(None).cast(pl.Int64)
+
+
+def int_string(expr: pl.Expr) -> pl.Expr:
+    """An integer given as a string or number ("10000", 10000, " 10000 "); null when it is anything else."""
+    text = normalise_digits(expr.cast(pl.String).str.strip_chars())
+    return pl.when(text.str.contains(r"^[+-]?\d+$")).then(text).otherwise(None).cast(pl.Int64, strict=False)
+
+
+def utc_from_iso(expr: pl.Expr) -> pl.Expr:
+    """ISO 8601 with `Z` or an explicit offset ("2025-02-11T10:42:20.000Z", "...+01:00") to UTC; else null."""
+    text = expr.cast(pl.String).str.strip_chars().str.replace(r"Z$", "+00:00")
+    return text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us").dt.convert_time_zone("UTC")
+
+
+def utc_from_local(expr: pl.Expr, fmt: str, zone: str) -> pl.Expr:
+    """A naive local time in `fmt` read in the region's IANA zone, to UTC.
+
+    Ambiguous wall times (the hour repeated when DST ends, Africa/Cairo) take the earlier instant; times that do
+    not exist (skipped when DST starts) are null and so quarantined rather than silently shifted.
+    """
+    naive = expr.cast(pl.String).str.strip_chars().str.to_datetime(fmt, strict=False, time_unit="us")
+    return naive.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
+
+
+def reference_parts(expr: pl.Expr, pattern: str) -> tuple[pl.Expr, pl.Expr]:
+    """(creator_id, product_id) extracted from the payment reference by the region's configured pattern."""
+    groups = expr.cast(pl.String).str.extract_groups(pattern)
+    return groups.struct.field("creator_id"), groups.struct.field("product_id")
+
+
+def normalise_email(expr: pl.Expr) -> pl.Expr:
+    """Lower-cased trimmed email; masked ("****") or malformed values become null (no usable buyer reference)."""
+    text = expr.cast(pl.String).str.strip_chars().str.to_lowercase()
+    return pl.when(text.str.contains(r"^[^@\s*]+@[^@\s*]+\.[a-z]{2,}$")).then(text).otherwise(None)
+
+
+def normalise_phone(expr: pl.Expr, calling_code: str) -> pl.Expr:
+    """International digits for a phone ("0712..." / "+254712..." / "254712..." -> "254712...").
+
+    Masked phones ("0****393"), Excel-mangled ones ("2.547E+11") and junk become null: a wrong buyer reference is
+    worse than none. A 64-hex value (M-Pesa now sends SHA-256 hashed MSISDNs) is kept as the identifier itself.
+    """
+    text = expr.cast(pl.String).str.strip_chars()
+    hashed = text.str.to_lowercase().str.contains(r"^[0-9a-f]{64}$")
+    digits = text.str.replace_all(r"[\s\-()]", "")
+    plain = digits.str.contains(r"^\+?\d{7,15}$")
+    digits = digits.str.strip_prefix("+")
+    international = (
+        pl.when(digits.str.starts_with("00"))
+        .then(digits.str.slice(2))
+        .when(digits.str.starts_with("0"))
+        .then(pl.lit(calling_code) + digits.str.slice(1))
+        .when(digits.str.starts_with(calling_code))
+        .then(digits)
+        .otherwise(pl.lit(calling_code) + digits)
+    )
+    return pl.when(hashed).then(text.str.to_lowercase()).when(plain).then(international).otherwise(None)
+
+
+def add_buyer_ref(frame: pl.DataFrame, contact_column: str, salt: str) -> pl.DataFrame:
+    """Replace a normalised contact column with `buyer_ref`, its salted SHA-256, and drop the contact.
+
+    Polars has no cryptographic hash; DuckDB's vectorised `sha256` runs over the frame zero-copy.
+    """
+    with duckdb.connect() as con:
+        hashed = con.sql(
+            f'SELECT CASE WHEN "{contact_column}" IS NULL THEN NULL ELSE sha256(? || "{contact_column}") END AS h '
+            "FROM frame",
+            params=[salt],
+        ).pl()
+    return frame.with_columns(buyer_ref=hashed["h"]).drop(contact_column)
+
+
+def raw_record(columns: list[str]) -> pl.Expr:
+    """The row as it arrived, kept beside the parsed fields so that a quarantined row shows what was really sent."""
+    return pl.struct([pl.col(c) for c in columns]).alias("raw_record")
+
+
+def finish(frame: pl.DataFrame) -> pl.DataFrame:
+    """Cast to the adapter schema and order the columns, keeping `raw_record` and an optional `net_minor`."""
+    extra = [c for c in ("net_minor",) if c in frame.columns]
+    cast = [pl.col(name).cast(dtype, strict=False) for name, dtype in ADAPTER_SCHEMA.items()]
+    return frame.select([*cast, *[pl.col(c).cast(pl.Int64, strict=False) for c in extra], pl.col("raw_record")])

@@ -1,0 +1,30 @@
+"""SQL models, run in layer order (staging -> facts -> rollups) inside each regional store.
+
+Plain SQL files, one model each, named by layer; `kanda.models` runs them. Seeds (small reference tables shipped
+as CSV, like dbt's) live in `seeds/`.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+LAYERS = ("staging", "facts", "rollups")
+#: The rollups published to the central layer, with the key that identifies a row within a region and day.
+PUBLISHED: dict[str, tuple[str, ...]] = {
+    "creator_daily": ("region", "local_date", "creator_id", "currency"),
+    "product_daily": ("region", "local_date", "creator_id", "product_id", "currency"),
+    "region_daily": ("region", "local_date", "currency"),
+}
+
+
+def root() -> Path:
+    return Path(str(resources.files("warehouse_models")))
+
+
+def model_files() -> list[Path]:
+    return [path for layer in LAYERS for path in sorted((root() / layer).glob("*.sql"))]
+
+
+def seed(name: str) -> Path:
+    return root() / "seeds" / f"{name}.csv"

@@ -1,0 +1,44 @@
+-- One row per payment (transaction): its latest sale status and everything that later took money back.
+-- The "current state" of a sale follows its events: pending -> success, success -> refunded / reversed.
+CREATE OR REPLACE TABLE fct_sales AS
+WITH sale_attempts AS (
+    SELECT
+        transaction_id,
+        any_value(region) AS region,
+        any_value(creator_id) AS creator_id,
+        any_value(product_id) AS product_id,
+        any_value(currency) AS currency,
+        any_value(channel) AS channel,
+        min(local_date) AS first_seen_date,
+        min(local_date) FILTER (WHERE status = 'success') AS sale_date,
+        max(amount_minor) FILTER (WHERE status = 'success') AS gross_minor,
+        -- latest status wins; at equal times success beats failed beats pending
+        arg_max(
+            status,
+            epoch_us(occurred_at) * 4 + CASE status WHEN 'success' THEN 3 WHEN 'failed' THEN 2 ELSE 1 END
+        ) AS sale_status
+    FROM stg_sale_events
+    WHERE event_type = 'sale'
+    GROUP BY transaction_id
+),
+money_back AS (
+    SELECT
+        transaction_id,
+        -sum(amount_minor) FILTER (WHERE event_type = 'refund') AS refunded_minor,
+        -sum(amount_minor) FILTER (WHERE event_type IN ('reversal', 'chargeback')) AS reversed_minor
+    FROM stg_sale_events
+    WHERE event_type <> 'sale' AND status = 'success'
+    GROUP BY transaction_id
+)
+SELECT
+    s.*,
+    coalesce(m.refunded_minor, 0) AS refunded_minor,
+    coalesce(m.reversed_minor, 0) AS reversed_minor,
+    CASE
+        WHEN coalesce(m.reversed_minor, 0) > 0 THEN 'reversed'
+        WHEN coalesce(m.refunded_minor, 0) >= s.gross_minor THEN 'refunded'
+        WHEN coalesce(m.refunded_minor, 0) > 0 THEN 'partially_refunded'
+        ELSE s.sale_status
+    END AS current_state
+FROM sale_attempts AS s
+LEFT JOIN money_back AS m USING (transaction_id);

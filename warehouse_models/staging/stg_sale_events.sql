@@ -1,0 +1,18 @@
+-- Loaded sale events as the models use them. buyer_ref stays here (regional); no rollup selects it.
+CREATE OR REPLACE VIEW stg_sale_events AS
+SELECT
+    event_id,
+    region,
+    transaction_id,
+    event_type,
+    status,
+    creator_id,
+    product_id,
+    coalesce(channel, 'unknown') AS channel,
+    amount_minor,
+    fee_minor,
+    net_minor,
+    currency,
+    occurred_at,
+    local_date
+FROM sale_events;
