@@ -39,6 +39,10 @@ def major_text(minor: pl.Expr, exponent: int, grouped: pl.Expr | bool = False) -
     return pl.when(minor < 0).then("-" + text).otherwise(text)
 
 
+def _flag(cond: pl.Expr) -> pl.Expr:
+    return pl.when(cond).then(pl.lit("1")).otherwise(pl.lit("0"))
+
+
 def _pad3(value: pl.Expr) -> pl.Expr:
     return value.cast(pl.String).str.pad_start(3, "0")
 
@@ -66,7 +70,6 @@ def write(path: Path, chunks: Iterator[pl.DataFrame], region: RegionConfig, rng:
                 "fees": major_text(pl.col("fee_minor"), exp),
                 "net": major_text(net, exp, pl.col("_grouped")),
             }
-            flag = lambda cond: pl.when(cond).then(pl.lit("1")).otherwise(pl.lit("0"))  # noqa: E731
             rendered = frame.select(
                 pl.format("kanda-{}-{}", pl.lit(region.code), pl.col("txn_no"))
                 .str.encode("base64")
@@ -88,10 +91,10 @@ def write(path: Path, chunks: Iterator[pl.DataFrame], region: RegionConfig, rng:
                 .alias(f"Sale Price ({unit})"),
                 money["fees"].alias(f"Fees ({unit})"),
                 money["net"].alias(f"Net Total ({unit})"),
-                flag(back & ~reversal).alias("Refunded?"),
+                _flag(back & ~reversal).alias("Refunded?"),
                 major_text(pl.lit(0), exp).alias(f"Partial Refund ({unit})"),
-                flag(back & ~reversal).alias("Fully Refunded?"),
-                flag(reversal).alias("Disputed?"),
+                _flag(back & ~reversal).alias("Fully Refunded?"),
+                _flag(reversal).alias("Disputed?"),
                 pl.lit("0").alias("Dispute Won?"),
                 pl.lit(region.name).alias("Country"),
                 pl.when(pl.col("txn_no") % 5 == 0)

@@ -1,0 +1,158 @@
+"""JazzCash IPN records (PK, `bkash_ipn`): hand-written sample, file rejects, writer round trip."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from kanda.synthetic.core import DirtMix, make_registry, truth_chunks
+from kanda.synthetic.writers.bkash import write
+from regions import get_region
+from regions.adapters.base import FileRejected, ReadContext
+from regions.adapters.bkash import ADAPTER
+
+SAMPLE = Path(__file__).parents[1] / "samples" / "bkash" / "execute_bd.jsonl"
+REGION = get_region("BD")
+CTX = ReadContext(REGION, salt="test-salt", batch_rows=500)
+
+
+def read_all(path: Path, ctx: ReadContext = CTX) -> tuple[pl.DataFrame, int]:
+    chunks = list(ADAPTER.read(path, ctx))
+    return pl.concat([c.frame for c in chunks]).sort("source_row"), sum(c.ignored for c in chunks)
+
+
+def utc(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=dt.UTC)
+
+
+def test_sample_parses_to_exact_values() -> None:
+    frame, ignored = read_all(SAMPLE)
+    assert ignored == 1  # the error body without a paymentID
+    assert frame["source_row"].to_list() == [1, *range(3, 14)]
+    # "1,00,000.00" is lakh grouping; "৪৫৬.৫০" is Bengali digits.
+    assert frame["amount_minor"].to_list() == [
+        50000,
+        10000000,
+        10000000,
+        45650,
+        250000,
+        30000,
+        -50000,
+        -10000000,
+        None,
+        75000,
+        75000,
+        75000,
+    ]
+    assert frame["event_type"].to_list() == ["sale"] * 6 + ["refund", "reversal"] + ["sale"] * 4
+    assert frame["status"].to_list() == [
+        "success",
+        "pending",
+        "success",
+        "success",
+        "failed",
+        "failed",
+        "success",
+        "success",
+        "success",
+        "success",
+        "success",
+        None,
+    ]
+    # "...:000 GMT+0600" is Asia/Dhaka wall time: six hours ahead of UTC.
+    assert frame["occurred_at"].to_list() == [
+        utc(2024, 1, 1, 6, 5),
+        utc(2023, 12, 31, 18, 30),
+        utc(2023, 12, 31, 18, 31, 15, 250000),
+        utc(2024, 1, 2, 12),
+        utc(2024, 1, 2, 13),
+        utc(2024, 1, 2, 19),
+        utc(2024, 1, 2, 23, 59, 59, 999000),
+        utc(2024, 1, 4, 4),
+        utc(2024, 1, 4, 5),
+        None,
+        utc(2024, 1, 4, 17, 59),
+        utc(2024, 1, 5),
+    ]
+    assert frame["creator_id"].to_list() == [
+        "BD-C0001",
+        "BD-C0002",
+        "BD-C0002",
+        "BD-C0003",
+        "BD-C0003",
+        "BD-C0004",
+        "BD-C0001",
+        "BD-C0002",
+        "BD-C0005",
+        "BD-C0005",
+        None,
+        "BD-C0006",
+    ]
+    assert frame["product_id"][1] == "BD-P00005"
+    ids = frame["transaction_id"].to_list()
+    assert ids[0] == ids[6] == "TR0011ON1565154754797" and ids[1] == ids[2] == ids[7]
+    assert set(frame["fee_minor"]) == {0} and set(frame["currency"]) == {"BDT"}
+    refs = frame["buyer_ref"]
+    assert refs[3] is None  # masked MSISDN
+    assert refs[0] == refs[6] and refs[1] == refs[2] == refs[7]  # 8801812... and 01812... are one buyer
+    assert all(len(r) == 64 and int(r, 16) >= 0 for r in refs.drop_nulls())
+    plain = frame.drop("raw_record").write_csv()
+    assert "1770618575" not in plain and "1812345678" not in plain
+    assert frame["raw_record"].struct.field("amount")[3] == "৪৫৬.৫০"
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("", "empty"),
+        ('{"event": "charge.success", "data": {"id": 1}}\n', "not a bKash execute-response file"),
+        ('{"paymentID": "TR1", "transactionStatus": "Completed"}\n{"paymentID": "TR2", "amo', "truncated or corrupt"),
+    ],
+)
+def test_file_level_rejects(tmp_path: Path, content: str, reason: str) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(content)
+    with pytest.raises(FileRejected, match=reason):
+        read_all(path)
+
+
+def test_round_trip_from_truth(tmp_path: Path) -> None:
+    truth = pl.concat(
+        truth_chunks(
+            REGION,
+            make_registry(7),
+            start=dt.date(2024, 3, 1),
+            days=3,
+            rows=3000,
+            seed=11,
+            dirt=DirtMix().scaled(3),
+            chunk_rows=1200,
+        )
+    )
+    path = tmp_path / "execute.jsonl"
+    write(path, iter(truth.iter_slices(1200)), REGION, np.random.default_rng(3))
+    frame, ignored = read_all(path)
+    data_lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert frame.height + ignored == data_lines
+    assert frame.height == truth.height and ignored == 3  # one error body per chunk
+    both = truth.hstack(frame.select(pl.all().name.prefix("got_")))
+    _assert_round_trip(both)
+    assert (both["got_fee_minor"] == 0).all()
+
+
+def _assert_round_trip(both: pl.DataFrame) -> None:
+    clean = both.filter(pl.col("corruption").is_null())
+    assert clean["got_occurred_at"].dt.truncate("1s").eq_missing(clean["occurred_at"].dt.truncate("1s")).all()
+    for column in ("amount_minor", "event_type", "status", "creator_id", "product_id"):
+        assert clean[f"got_{column}"].eq_missing(clean[column]).all(), column
+    damage = {"bad_amount": "got_amount_minor", "bad_time": "got_occurred_at", "missing_reference": "got_creator_id"}
+    for kind, column in damage.items():
+        damaged = both.filter(pl.col("corruption") == kind)
+        assert damaged.height > 0 and damaged[column].null_count() == damaged.height
+    pairs = both.select("txn_no", "got_transaction_id").unique()
+    assert pairs.height == both["txn_no"].n_unique() == both["got_transaction_id"].n_unique()
+    assert both["got_buyer_ref"].drop_nulls().str.contains(r"^[0-9a-f]{64}$").all()

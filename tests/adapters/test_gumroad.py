@@ -1,0 +1,167 @@
+"""Gumroad-style purchase export (TZ, `platform_csv`): hand-written sample, file rejects, writer round trip."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from kanda.synthetic.core import DirtMix, make_registry, truth_chunks
+from kanda.synthetic.writers.gumroad import write
+from regions import get_region
+from regions.adapters.base import FileRejected, ReadContext
+from regions.adapters.gumroad import ADAPTER
+
+SAMPLE = Path(__file__).parents[1] / "samples" / "gumroad" / "purchases_tz.csv"
+REGION = get_region("TZ")
+CTX = ReadContext(REGION, salt="test-salt", batch_rows=500)
+
+
+def read_all(path: Path, ctx: ReadContext = CTX) -> tuple[pl.DataFrame, int]:
+    chunks = list(ADAPTER.read(path, ctx))
+    return pl.concat([c.frame for c in chunks]).sort("source_row"), sum(c.ignored for c in chunks)
+
+
+def utc(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=dt.UTC)
+
+
+def test_sample_parses_to_exact_values() -> None:
+    frame, ignored = read_all(SAMPLE)
+    assert ignored == 1  # the Totals row
+    assert frame["source_row"].to_list() == list(range(1, 13))
+    assert frame["amount_minor"].to_list() == [
+        2500000,
+        1200000,
+        1200000,
+        500000,
+        -2500000,
+        15000000,
+        -15000000,
+        None,
+        1200000,
+        800000,
+        2500000,
+        750050,
+    ]
+    assert frame["fee_minor"].to_list() == [37500, 18000, 18000, 0, 0, 225000, 0, 18000, 18000, 12000, 37500, 11250]
+    assert frame["net_minor"].to_list()[:7] == [2462500, 1182000, 1182000, 500000, -2500000, 14775000, -15000000]
+    assert frame["event_type"].to_list() == ["sale"] * 4 + ["refund", "sale", "reversal"] + ["sale"] * 5
+    assert frame["status"].to_list() == ["success", "pending", "success", "failed"] + ["success"] * 8
+    assert frame["occurred_at"].to_list() == [
+        utc(2024, 3, 1, 9, 15, 30),
+        utc(2024, 3, 1, 21, 59, 59),
+        utc(2024, 3, 1, 22, 0, 59),
+        utc(2024, 3, 2, 0, 30),
+        utc(2024, 3, 2, 10),
+        utc(2024, 3, 2, 13, 45, 10),
+        utc(2024, 3, 3, 8),
+        utc(2024, 3, 3, 11, 11, 11),
+        None,
+        utc(2024, 3, 3, 12),
+        utc(2024, 3, 1, 9, 15, 30),
+        utc(2024, 3, 3, 23, 59),
+    ]
+    assert frame["creator_id"].to_list() == [
+        "TZ-C0001",
+        "TZ-C0002",
+        "TZ-C0002",
+        "TZ-C0003",
+        "TZ-C0001",
+        "TZ-C0004",
+        "TZ-C0004",
+        "TZ-C0002",
+        "TZ-C0002",
+        None,
+        "TZ-C0001",
+        "TZ-C0005",
+    ]
+    assert frame["product_id"][0] == "TZ-P00001" and frame["product_id"][9] is None
+    assert frame["transaction_id"][0] == frame["transaction_id"][4] == "Kj3aB9x0Qw"
+    assert set(frame["currency"]) == {"TZS"}
+    assert frame["channel"].to_list()[5:7] == ["paypal", "paypal"]
+    refs = frame["buyer_ref"]
+    assert refs[5] is None and refs[6] is None  # masked "****" email: no buyer reference
+    assert refs[0] == refs[4] == refs[10]  # case and spaces do not split a buyer
+    assert all(len(r) == 64 and int(r, 16) >= 0 for r in refs.drop_nulls())
+    plain = frame.drop("raw_record").write_csv().lower()
+    assert "@example.com" not in plain and "mail.example" not in plain
+    assert frame["raw_record"].struct.field("Your city")[0] == "Dar es Salaam, Kinondoni"
+
+
+def test_dollar_headers_and_missing_optional_columns(tmp_path: Path) -> None:
+    path = tmp_path / "old.csv"
+    path.write_text(
+        "Purchase ID,Item Name,Purchase Date,Purchase Time (UTC timezone),Sale Price ($),Fees ($),Net Total ($)\n"
+        "A1,[TZ-C0001.TZ-P00002] x,2024-01-05,10:00:00,1000.00,15.00,985.00\n"
+        "Totals,,,,1000.00,15.00,985.00\n"
+    )
+    frame, ignored = read_all(path)
+    assert ignored == 1
+    assert frame.select("amount_minor", "fee_minor", "status", "event_type").row(0) == (100000, 1500, "success", "sale")
+    assert frame["buyer_ref"][0] is None
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("", "empty"),
+        ("Receipt No,Completion Time,Paid In\nX,2024-01-01 10:00:00,100\n", "required column"),
+        ("Purchase ID,Item Name,Purchase Date,Purchase Time,Sale Price (USD),Fees (USD),Net Total (USD)\n", "USD"),
+    ],
+)
+def test_file_level_rejects(tmp_path: Path, content: str, reason: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(FileRejected, match=reason):
+        read_all(path)
+
+
+def test_truncated_file_is_rejected(tmp_path: Path) -> None:
+    data = SAMPLE.read_bytes()
+    path = tmp_path / "cut.csv"
+    path.write_bytes(data[: data.index(b"Pp44Disp0t") + 40])
+    with pytest.raises(FileRejected, match="CSV"):
+        read_all(path)
+
+
+def test_round_trip_from_truth(tmp_path: Path) -> None:
+    truth = pl.concat(
+        truth_chunks(
+            REGION,
+            make_registry(7),
+            start=dt.date(2024, 3, 1),
+            days=3,
+            rows=3000,
+            seed=11,
+            dirt=DirtMix().scaled(3),
+            chunk_rows=1200,
+        )
+    )
+    path = tmp_path / "export.csv"
+    write(path, iter(truth.iter_slices(1200)), REGION, np.random.default_rng(3))
+    frame, ignored = read_all(path)
+    data_lines = len(path.read_text(encoding="utf-8").splitlines()) - 1
+    assert frame.height + ignored == data_lines
+    assert frame.height == truth.height and ignored == 1
+    both = truth.hstack(frame.select(pl.all().name.prefix("got_")))
+    _assert_round_trip(both)
+    assert both["got_fee_minor"].eq_missing(both["fee_minor"]).all()
+    assert (both["got_net_minor"] == both["amount_minor"] - both["fee_minor"]).fill_null(True).all()
+
+
+def _assert_round_trip(both: pl.DataFrame) -> None:
+    clean = both.filter(pl.col("corruption").is_null())
+    assert clean["got_occurred_at"].dt.truncate("1s").eq_missing(clean["occurred_at"].dt.truncate("1s")).all()
+    for column in ("amount_minor", "event_type", "status", "creator_id", "product_id"):
+        assert clean[f"got_{column}"].eq_missing(clean[column]).all(), column
+    damage = {"bad_amount": "got_amount_minor", "bad_time": "got_occurred_at", "missing_reference": "got_creator_id"}
+    for kind, column in damage.items():
+        damaged = both.filter(pl.col("corruption") == kind)
+        assert damaged.height > 0 and damaged[column].null_count() == damaged.height
+    pairs = both.select("txn_no", "got_transaction_id").unique()
+    assert pairs.height == both["txn_no"].n_unique() == both["got_transaction_id"].n_unique()
+    assert both["got_buyer_ref"].drop_nulls().str.contains(r"^[0-9a-f]{64}$").all()

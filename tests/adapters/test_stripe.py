@@ -1,0 +1,173 @@
+"""Stripe payments export (EG, `stripe_payments`): hand-written sample, file rejects, writer round trip."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from kanda.synthetic.core import DirtMix, make_registry, truth_chunks
+from kanda.synthetic.writers.stripe import write
+from regions import get_region
+from regions.adapters.base import FileRejected, ReadContext
+from regions.adapters.stripe import ADAPTER
+
+SAMPLE = Path(__file__).parents[1] / "samples" / "stripe" / "payments_eg.csv"
+REGION = get_region("EG")
+CTX = ReadContext(REGION, salt="test-salt", batch_rows=500)
+
+
+def read_all(path: Path, ctx: ReadContext = CTX) -> tuple[pl.DataFrame, int]:
+    chunks = list(ADAPTER.read(path, ctx))
+    return pl.concat([c.frame for c in chunks]).sort("source_row"), sum(c.ignored for c in chunks)
+
+
+def utc(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=dt.UTC)
+
+
+def test_sample_parses_to_exact_values() -> None:
+    frame, ignored = read_all(SAMPLE)
+    assert ignored == 0  # the blank line is skipped by the CSV reader, not a record
+    assert frame["source_row"].to_list() == list(range(1, 13))
+    # Comma decimals, "." thousands; "100,001" has more decimals than EGP allows and is null.
+    assert frame["amount_minor"].to_list() == [
+        123450,
+        25000,
+        25000,
+        300000,
+        -123450,
+        9999,
+        -9999,
+        None,
+        10000,
+        10000,
+        10000,
+        None,
+    ]
+    assert frame["fee_minor"].to_list() == [1852, 375, 375, 0, 0, 150, 0, 150, 150, 150, 150, 150]
+    assert frame["event_type"].to_list() == ["sale"] * 4 + ["refund", "sale", "reversal"] + ["sale"] * 5
+    assert frame["status"].to_list() == [
+        "success",
+        "pending",
+        "success",
+        "failed",
+        "success",
+        "success",
+        "success",
+        "success",
+        "success",
+        "success",
+        None,
+        "success",
+    ]
+    # UTC stays UTC: no Africa/Cairo shift, in winter (+2) or summer (+3).
+    assert frame["occurred_at"].to_list()[:5] == [
+        utc(2024, 3, 30, 22, 30),
+        utc(2024, 7, 15, 23, 45, 10),
+        utc(2024, 7, 15, 23, 46, 10),
+        utc(2024, 10, 31, 21, 59, 59),
+        utc(2024, 4, 1, 8),
+    ]
+    assert frame["occurred_at"][8] is None
+    assert frame["creator_id"].to_list() == [
+        "EG-C0001",
+        "EG-C0002",
+        "EG-C0002",
+        "EG-C0003",
+        "EG-C0001",
+        "EG-C0004",
+        "EG-C0004",
+        "EG-C0005",
+        "EG-C0005",
+        None,
+        "EG-C0005",
+        "EG-C0005",
+    ]
+    assert frame["product_id"][0] == "EG-P00001"
+    ids = frame["transaction_id"].to_list()
+    assert ids[0] == ids[4] == "ch_3OaA1" and ids[5] == ids[6] == "ch_3OaA4"
+    assert set(frame["currency"]) == {"EGP"}
+    refs = frame["buyer_ref"]
+    assert refs[3] is None and refs[5] is None  # empty and masked emails
+    assert refs[0] == refs[4]
+    assert all(len(r) == 64 and int(r, 16) >= 0 for r in refs.drop_nulls())
+    plain = frame.drop("raw_record").write_csv().lower()
+    assert "example.com" not in plain and "mail.example" not in plain
+    assert frame["raw_record"].struct.field("Amount")[0] == "1.234,50"
+
+
+def test_comma_delimited_older_export(tmp_path: Path) -> None:
+    path = tmp_path / "old.csv"
+    path.write_text(
+        "id,Created (UTC),Amount,Amount Refunded,Currency,Fee,Status,kanda_ref (metadata)\n"
+        'ch_1,2023-01-02 03:04:05,"1,234.50",0.00,egp,18.52,Paid,EG-C0001.EG-P00002\n'
+    )
+    frame, ignored = read_all(path)
+    assert ignored == 0
+    assert frame.select("amount_minor", "fee_minor", "occurred_at").row(0) == (123450, 1852, utc(2023, 1, 2, 3, 4, 5))
+    assert frame["buyer_ref"][0] is None
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("", "empty"),
+        ("id;Amount;Status\nch_1;1,00;Paid\n", "Created"),
+        ("id;Created date (UTC);Amount;Status\nch_1;2024-01-01 00:00:00;1,00;Paid\n", "required column"),
+    ],
+)
+def test_file_level_rejects(tmp_path: Path, content: str, reason: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(FileRejected, match=reason):
+        read_all(path)
+
+
+def test_truncated_file_is_rejected(tmp_path: Path) -> None:
+    data = SAMPLE.read_bytes()
+    path = tmp_path / "cut.csv"
+    path.write_bytes(data[: data.index(b"ch_3OaA4") + 30])
+    with pytest.raises(FileRejected, match="CSV"):
+        read_all(path)
+
+
+def test_round_trip_from_truth(tmp_path: Path) -> None:
+    truth = pl.concat(
+        truth_chunks(
+            REGION,
+            make_registry(7),
+            start=dt.date(2024, 3, 1),
+            days=3,
+            rows=3000,
+            seed=11,
+            dirt=DirtMix().scaled(3),
+            chunk_rows=1200,
+        )
+    )
+    path = tmp_path / "export.csv"
+    write(path, iter(truth.iter_slices(1200)), REGION, np.random.default_rng(3))
+    frame, ignored = read_all(path)
+    data_lines = len(path.read_text(encoding="utf-8").splitlines()) - 1
+    assert frame.height + ignored == data_lines
+    assert frame.height == truth.height and ignored == 0
+    both = truth.hstack(frame.select(pl.all().name.prefix("got_")))
+    _assert_round_trip(both)
+    assert both["got_fee_minor"].eq_missing(both["fee_minor"]).all()
+
+
+def _assert_round_trip(both: pl.DataFrame) -> None:
+    clean = both.filter(pl.col("corruption").is_null())
+    assert clean["got_occurred_at"].dt.truncate("1s").eq_missing(clean["occurred_at"].dt.truncate("1s")).all()
+    for column in ("amount_minor", "event_type", "status", "creator_id", "product_id"):
+        assert clean[f"got_{column}"].eq_missing(clean[column]).all(), column
+    damage = {"bad_amount": "got_amount_minor", "bad_time": "got_occurred_at", "missing_reference": "got_creator_id"}
+    for kind, column in damage.items():
+        damaged = both.filter(pl.col("corruption") == kind)
+        assert damaged.height > 0 and damaged[column].null_count() == damaged.height
+    pairs = both.select("txn_no", "got_transaction_id").unique()
+    assert pairs.height == both["txn_no"].n_unique() == both["got_transaction_id"].n_unique()
+    assert both["got_buyer_ref"].drop_nulls().str.contains(r"^[0-9a-f]{64}$").all()
