@@ -170,6 +170,7 @@ def write(path: Path, chunks: Iterator[pl.DataFrame], region: RegionConfig, rng:
             for record in rendered.sort("order", maintain_order=True).iter_rows(named=True):
                 out.write(record)
             total += int(chunk.filter(pl.col("status") == "success")["amount_minor"].sum())
-        out.write({"amount": f"{total / 10**region.exponent:,.{region.exponent}f}", "currency": region.currency})
+        totals = pl.select(money(pl.lit(total, pl.Int64), region.exponent)).item()
+        out.write({"amount": totals, "currency": region.currency})
     finally:
         out.close()

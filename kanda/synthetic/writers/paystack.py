@@ -138,19 +138,34 @@ def _lines(chunk: pl.DataFrame, region: RegionConfig, salt: int) -> pl.DataFrame
 
 
 def _other_events(n_rows: int, rng: np.random.Generator, region: RegionConfig) -> pl.DataFrame:
+    """Unrelated events a webhook endpoint also receives (payouts, KYC callbacks); the adapter ignores them."""
     count = int(rng.binomial(n_rows, OTHER_EVENT_SHARE))
-    ids = rng.integers(1_000_000, 9_999_999, count)
-    kinds = rng.integers(0, 2, count)
-    amounts = rng.integers(10_000, 5_000_000, count)
-    lines = [
-        f'{{"event":"transfer.success","data":{{"id":{i},"amount":{a},"currency":"{region.currency}",'
-        f'"reference":"payout_{i}","status":"success"}}}}'
-        if k == 0
-        else f'{{"event":"customeridentification.success","data":{{"customer_id":"{i}","customer_code":"CUS_{i}"}}}}'
-        for i, k, a in zip(ids, kinds, amounts, strict=True)
-    ]
-    order = rng.integers(0, max(n_rows, 1), count) + 0.5
-    return pl.DataFrame({"line": lines, "order": order}, schema={"line": pl.String, "order": pl.Float64})
+    frame = pl.DataFrame(
+        {
+            "id": rng.integers(1_000_000, 9_999_999, count).astype(str),
+            "kind": rng.integers(0, 2, count),
+            "amount": rng.integers(10_000, 5_000_000, count).astype(str),
+            "order": rng.integers(0, max(n_rows, 1), count) + 0.5,
+        },
+        schema={"id": pl.String, "kind": pl.Int64, "amount": pl.String, "order": pl.Float64},
+    )
+    i = pl.col("id")
+    transfer = _obj(
+        [
+            ("id", i),
+            ("amount", pl.col("amount")),
+            ("currency", _q(pl.lit(region.currency))),
+            ("reference", _q(pl.lit("payout_") + i)),
+            ("status", _q(pl.lit("success"))),
+        ]
+    )
+    kyc = _obj([("customer_id", _q(i)), ("customer_code", _q(pl.lit("CUS_") + i))])
+    line = (
+        pl.when(pl.col("kind") == 0)
+        .then(pl.lit('{"event":"transfer.success","data":') + transfer + pl.lit("}"))
+        .otherwise(pl.lit('{"event":"customeridentification.success","data":') + kyc + pl.lit("}"))
+    )
+    return frame.select(line.alias("line"), pl.col("order"))
 
 
 @register("paystack_webhook", "ndjson")
