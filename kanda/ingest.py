@@ -129,9 +129,9 @@ def ingest_file(
     content_hash = file_hash(path)
     seen = con.execute(
         "SELECT batch_id FROM ledger WHERE kind = 'file' AND content_hash = ? LIMIT 1", [content_hash]
-    ).fetchone()
+    ).fetchall()
     if seen:
-        return FileResult(path.name, "already_ingested", reason=f"same content as batch {seen[0]}")
+        return FileResult(path.name, "already_ingested", reason=f"same content as batch {seen[0][0]}")
     started = _now()
     batch_id = f"{region.code}-{started:%Y%m%dT%H%M%S%f}-{content_hash[:10]}"
     adapter = get_adapter(region.source_format)
@@ -195,7 +195,7 @@ def load_frame(
         loaded = con.execute(
             "INSERT INTO sale_events BY NAME SELECT * FROM kanda_chunk_events"
             " WHERE event_id NOT IN (SELECT event_id FROM sale_events)"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         con.execute("INSERT INTO dirty_days SELECT DISTINCT local_date FROM kanda_chunk_events")
     flagged = pl.concat(quarantine)
     if not flagged.is_empty():
@@ -254,7 +254,7 @@ def _reject(
         (folder / f"{target.name}.reason.txt").write_text(reason + "\n")
     exists = con.execute(
         "SELECT 1 FROM rejected_files WHERE content_hash = ? AND file_name = ?", [content_hash or "", path.name]
-    ).fetchone()
+    ).fetchall()
     if not exists:
         con.execute(
             "INSERT INTO rejected_files VALUES (?, ?, ?, ?, ?, ?)",

@@ -77,7 +77,8 @@ def _row_hash(prev_hash: str, seq: int, entry: LedgerEntry) -> str:
 def append(con: duckdb.DuckDBPyConnection, entry: LedgerEntry) -> None:
     """Write the batch's ledger row inside the caller's transaction, after checking that it balances."""
     entry.counts.check_balance(f"batch {entry.batch_id} ({entry.file_name or entry.kind})")
-    last = con.execute("SELECT seq, row_hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+    newest = con.execute("SELECT seq, row_hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchall()
+    last = newest[0] if newest else None
     seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
     c = entry.counts
     con.execute(

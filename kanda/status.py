@@ -24,15 +24,15 @@ class RegionStatus:
 
 def region_status(settings: Settings, code: str) -> RegionStatus:
     with open_store(settings, code, read_only=True) as con:
-        files = con.execute("SELECT count(*) FROM ledger WHERE kind = 'file'").fetchone()[0]
-        rejected = con.execute("SELECT count(*) FROM rejected_files").fetchone()[0]
-        events = con.execute("SELECT count(*) FROM sale_events").fetchone()[0]
+        files = con.execute("SELECT count(*) FROM ledger WHERE kind = 'file'").fetchall()[0][0]
+        rejected = con.execute("SELECT count(*) FROM rejected_files").fetchall()[0][0]
+        events = con.execute("SELECT count(*) FROM sale_events").fetchall()[0][0]
         q_open, q_held, q_released = con.execute(
             "SELECT count(*) FILTER (WHERE status = 'open'), count(*) FILTER (WHERE status = 'held'),"
             " count(*) FILTER (WHERE status = 'released') FROM quarantine"
-        ).fetchone()
-        dirty = con.execute("SELECT count(DISTINCT local_date) FROM dirty_days").fetchone()[0]
-        last = con.execute("SELECT max(published_at) FROM publish_log").fetchone()[0]
+        ).fetchall()[0]
+        dirty = con.execute("SELECT count(DISTINCT local_date) FROM dirty_days").fetchall()[0][0]
+        last = con.execute("SELECT max(published_at) FROM publish_log").fetchall()[0][0]
     return RegionStatus(
         code,
         files,

@@ -29,7 +29,7 @@ def verify(settings: Settings, regions: list[str] | None = None) -> list[CheckRe
             results.append(checks.batch_conservation(con, region))
             results.append(checks.rollups_match_events(con, region))
             regional = checks.regional_totals(con)
-            unpublished = con.execute("SELECT count(DISTINCT local_date) FROM dirty_days").fetchone()[0]
+            unpublished = con.execute("SELECT count(DISTINCT local_date) FROM dirty_days").fetchall()[0][0]
         if central_tables is None:
             results.append(CheckResult("reconciliation", False, f"{code}: nothing published yet"))
         else:

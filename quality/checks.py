@@ -27,7 +27,7 @@ class CheckResult:
 
 def ledger_chain(con: duckdb.DuckDBPyConnection, region: RegionConfig) -> CheckResult:
     problems = ledger.verify_chain(con)
-    batches = con.execute("SELECT count(*) FROM ledger").fetchone()[0]
+    batches = con.execute("SELECT count(*) FROM ledger").fetchall()[0][0]
     if problems:
         return CheckResult(
             "ledger_chain", False, f"{region.code}: " + "; ".join(problems[:5]), metadata={"batches": batches}
@@ -43,10 +43,10 @@ def batch_conservation(con: duckdb.DuckDBPyConnection, region: RegionConfig) -> 
         "SELECT coalesce(sum(rows_in), 0), coalesce(sum(loaded), 0), coalesce(sum(quarantined), 0),"
         " coalesce(sum(duplicates), 0), count(*) FILTER (WHERE rows_in <> loaded + quarantined + duplicates)"
         " FROM ledger"
-    ).fetchone()
+    ).fetchall()[0]
     rows_in, loaded, quarantined, duplicates, unbalanced = totals
-    events = con.execute("SELECT count(*), count(DISTINCT event_id) FROM sale_events").fetchone()
-    quarantine_rows = con.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+    events = con.execute("SELECT count(*), count(DISTINCT event_id) FROM sale_events").fetchall()[0]
+    quarantine_rows = con.execute("SELECT count(*) FROM quarantine").fetchall()[0][0]
     meta = {
         "rows_in": rows_in,
         "loaded": loaded,
@@ -78,7 +78,7 @@ def quarantine_rate(con: duckdb.DuckDBPyConnection, region: RegionConfig) -> Che
     """Share of input rows quarantined (held rows included), against the region's warn and error thresholds."""
     rows_in, quarantined = con.execute(
         "SELECT coalesce(sum(rows_in), 0), coalesce(sum(quarantined), 0) FROM ledger WHERE kind = 'file'"
-    ).fetchone()
+    ).fetchall()[0]
     rate = quarantined / rows_in if rows_in else 0.0
     meta = {"rate": round(rate, 6), "warn": region.quarantine_warn, "error": region.quarantine_error}
     text = (
@@ -97,13 +97,13 @@ def rollups_match_events(con: duckdb.DuckDBPyConnection, region: RegionConfig) -
     expected = con.execute(
         "SELECT coalesce(sum(net_minor), 0), count(*) FILTER (WHERE event_type = 'sale')"
         " FROM sale_events WHERE status = 'success'"
-    ).fetchone()
+    ).fetchall()[0]
     problems = []
     for name in PUBLISHED:
-        got = con.execute(f"SELECT coalesce(sum(net_minor), 0), coalesce(sum(orders), 0) FROM {name}").fetchone()
+        got = con.execute(f"SELECT coalesce(sum(net_minor), 0), coalesce(sum(orders), 0) FROM {name}").fetchall()[0]
         if tuple(got) != tuple(expected):
             problems.append(f"{name} has net {got[0]} / orders {got[1]}, events say {expected[0]} / {expected[1]}")
-    missing_fx = con.execute("SELECT count(*) FROM creator_daily WHERE net_usd_minor IS NULL").fetchone()[0]
+    missing_fx = con.execute("SELECT count(*) FROM creator_daily WHERE net_usd_minor IS NULL").fetchall()[0][0]
     if missing_fx:
         problems.append(f"{missing_fx} creator-days have no USD rate on or before their date")
     if problems:
@@ -117,7 +117,7 @@ def regional_totals(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int,
         name: tuple(
             con.execute(
                 f"SELECT count(*), coalesce(sum(net_minor), 0), coalesce(sum(net_usd_minor), 0) FROM {name}"
-            ).fetchone()
+            ).fetchall()[0]
         )
         for name in PUBLISHED
     }

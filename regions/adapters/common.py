@@ -101,7 +101,9 @@ def iter_csv_chunks(
     parse = pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=False)
     try:
         reader = pacsv.open_csv(path, read_options=read_options, parse_options=parse, convert_options=convert)
-    except (pa.ArrowInvalid, OSError) as exc:
+    except pa.ArrowInvalid as exc:
+        raise FileRejected(f"the CSV is malformed or truncated: {_first_line(exc)}") from exc
+    except OSError as exc:
         raise FileRejected(f"not a readable CSV file: {_first_line(exc)}") from exc
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
@@ -109,13 +111,15 @@ def iter_csv_chunks(
         for batch in reader:
             pending.append(batch)
             pending_rows += batch.num_rows
-            if pending_rows >= batch_rows:
-                yield pl.from_arrow(pa.Table.from_batches(pending)), skipped  # type: ignore[misc]
-                skipped, pending, pending_rows = 0, [], 0
+            while pending_rows >= batch_rows:
+                table = pa.Table.from_batches(pending)
+                yield pl.from_arrow(table.slice(0, batch_rows)), skipped  # type: ignore[misc]
+                rest = table.slice(batch_rows)
+                pending, pending_rows, skipped = rest.to_batches(), rest.num_rows, 0
     except pa.ArrowInvalid as exc:
         raise FileRejected(f"the CSV is malformed or truncated: {_first_line(exc)}") from exc
-    if pending or skipped:
-        table = pa.Table.from_batches(pending) if pending else pa.table({n: pa.array([], pa.string()) for n in names})
+    if pending_rows or skipped:
+        table = pa.Table.from_batches(pending) if pending_rows else pa.table({n: pa.array([], pa.string()) for n in names})
         yield pl.from_arrow(table), skipped  # type: ignore[misc]
 
 
