@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import json
 import sys
 import time
@@ -247,7 +248,7 @@ def _print_table(result, fmt: str) -> None:
     if fmt == "csv":
         sys.stdout.write(frame.write_csv())
     elif fmt == "json":
-        print(json.dumps(frame.to_dicts(), default=str, indent=2))
+        print(json.dumps(frame.to_dicts(), default=_json_value, indent=2))
     else:
         table = Table()
         for column in frame.columns:
@@ -303,6 +304,13 @@ def demo(
     console.print(f"done in {time.monotonic() - started:.1f} s")
     if not summary.verified:
         raise typer.Exit(1)
+
+
+def _json_value(value: object) -> object:
+    """JSON for what SQL returns: sums of BIGINT are HUGEINT (Decimal) in DuckDB and must stay numbers."""
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return str(value)
 
 
 def _parse_date(text: str) -> dt.date:

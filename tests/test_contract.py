@@ -69,8 +69,15 @@ def test_each_broken_rule_is_named_with_column_and_value():
     assert split.valid["transaction_id"].to_list() == ["ok"]
     found = reasons(split)
     assert {(r["rule"], r["column"]) for r in found[2]} >= {("missing_or_unreadable", "amount_minor")}
-    assert {"rule": "amount_sign_matches_event_type", "column": "amount_minor", "value": "500", "severity": "error"} in found[3]
-    assert {"rule": "currency_is_region_currency", "column": "currency", "value": "NGN", "severity": "error"} in found[4]
+    assert {
+        "rule": "amount_sign_matches_event_type",
+        "column": "amount_minor",
+        "value": "500",
+        "severity": "error",
+    } in found[3]
+    assert {"rule": "currency_is_region_currency", "column": "currency", "value": "NGN", "severity": "error"} in found[
+        4
+    ]
     assert ("creator_in_region", "creator_id", "NG-C0001") in {(r["rule"], r["column"], r["value"]) for r in found[5]}
     assert any(r["column"] == "status" and r["value"] == "maybe" for r in found[6])
     assert any(r["rule"] == "not_in_future" for r in found[7])

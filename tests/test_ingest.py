@@ -108,7 +108,9 @@ def test_status_changes_and_refunds_follow_the_sale(settings: Settings, tmp_path
         ingest_files(settings, "EG", [path])
         with open_store(settings, "EG") as con:
             build_models(con)
-            states.append(con.execute("SELECT current_state FROM fct_sales WHERE transaction_id = 'ch_9'").fetchall()[0][0])
+            states.append(
+                con.execute("SELECT current_state FROM fct_sales WHERE transaction_id = 'ch_9'").fetchall()[0][0]
+            )
             events = con.execute("SELECT count(*) FROM sale_events WHERE transaction_id = 'ch_9'").fetchall()[0][0]
     assert states == ["pending", "success", "refunded"]
     assert events == 3  # every status is kept as an event
@@ -135,7 +137,9 @@ def test_unknown_creator_is_held_then_released_when_onboarded(settings: Settings
     assert report.released is not None and report.released.loaded == 1
     with open_store(settings, "EG", read_only=True) as con:
         assert con.execute("SELECT status FROM quarantine").fetchall() == [("released",)]
-        row = con.execute("SELECT creator_id, source_file FROM sale_events WHERE transaction_id = 'ch_new'").fetchall()[0]
+        row = con.execute("SELECT creator_id, source_file FROM sale_events WHERE transaction_id = 'ch_new'").fetchall()[
+            0
+        ]
         assert row == ("EG-C0777", "new.csv")  # provenance survives the hold
         assert verify_chain(con) == []
 
@@ -200,8 +204,9 @@ CRASH = textwrap.dedent(
 
 
 def test_a_crash_mid_batch_leaves_the_store_as_before_and_a_rerun_finishes(settings: Settings):
-    first, second = make_files(settings, regions=["EG"], rows=300, seed=1), make_files(
-        settings, regions=["EG"], rows=2_000, seed=2
+    first, second = (
+        make_files(settings, regions=["EG"], rows=300, seed=1),
+        make_files(settings, regions=["EG"], rows=2_000, seed=2),
     )
     ingest_files(settings, "EG", [first[0].path])
     before = store_counts(settings, "EG")

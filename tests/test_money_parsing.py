@@ -13,7 +13,11 @@ from regions.adapters.common import major_to_minor, normalise_phone, utc_from_is
 
 
 def parse(values: list[str], exponent: int, decimal: str = ".") -> list[int | None]:
-    return pl.DataFrame({"v": values}).select(major_to_minor(pl.col("v"), exponent, decimal=decimal).alias("v"))["v"].to_list()
+    return (
+        pl.DataFrame({"v": values})
+        .select(major_to_minor(pl.col("v"), exponent, decimal=decimal).alias("v"))["v"]
+        .to_list()
+    )
 
 
 @pytest.mark.parametrize(
@@ -60,7 +64,11 @@ def test_local_times_across_cairo_dst():
 def test_iso_times_with_z_and_offsets():
     got = pl.DataFrame({"t": ["2025-02-11T10:42:20.000Z", "2025-02-11T10:42:20+01:00", "11/02/2025"]})
     values = got.select(utc_from_iso(pl.col("t")))["t"].to_list()
-    assert values == [dt.datetime(2025, 2, 11, 10, 42, 20, tzinfo=dt.UTC), dt.datetime(2025, 2, 11, 9, 42, 20, tzinfo=dt.UTC), None]
+    assert values == [
+        dt.datetime(2025, 2, 11, 10, 42, 20, tzinfo=dt.UTC),
+        dt.datetime(2025, 2, 11, 9, 42, 20, tzinfo=dt.UTC),
+        None,
+    ]
 
 
 def test_phone_normalisation_refuses_masked_and_mangled():

@@ -54,7 +54,7 @@ def generate(
                 days=days,
                 rows=rows_per_region,
                 seed=seed,
-                dirt=dirt,
+                dirt=dirt or DirtMix(),
                 chunk_rows=chunk_rows,
                 progress=progress,
             )

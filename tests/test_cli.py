@@ -1,0 +1,93 @@
+"""The `kanda` command as a user runs it: JSON reports, exit codes, query formats, and the demo end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from kanda.cli import app
+from kanda.settings import Settings
+from kanda.store import open_store
+from tests.conftest import make_files
+
+runner = CliRunner()
+
+
+def test_ingest_json_report_and_exit_codes(settings: Settings, tmp_path: Path):
+    (generated,) = make_files(settings, regions=["EG"], rows=200)
+    ok = runner.invoke(app, ["ingest", "--region", "eg", str(generated.path), "--json"])
+    assert ok.exit_code == 0, ok.output
+    (entry,) = json.loads(ok.stdout)["files"]
+    assert entry["status"] == "loaded"
+    assert entry["rows_in"] == entry["loaded"] + entry["quarantined"] + entry["duplicates"]
+    assert set(entry) >= {"file", "status", "rows_in", "loaded", "quarantined", "duplicates", "reason"}
+
+    bad = tmp_path / "empty.csv"
+    bad.write_text("")
+    mixed = runner.invoke(app, ["ingest", "-r", "EG", str(generated.path), str(bad), "--json"])
+    assert mixed.exit_code == 1
+    statuses = [(f["status"], f["reason"]) for f in json.loads(mixed.stdout)["files"]]
+    assert statuses[0][0] == "already_ingested"
+    assert statuses[1] == ("rejected", "the file is empty")
+
+    assert runner.invoke(app, ["ingest", "-r", "XX", str(generated.path)]).exit_code == 2
+    assert runner.invoke(app, ["ingest", str(generated.path)]).exit_code == 2  # --region is required
+
+
+def test_query_formats_and_refusals(settings: Settings):
+    make_files(settings, regions=["KE"], rows=200)
+    assert runner.invoke(app, ["query", "select 1"]).exit_code == 1  # nothing published yet, said plainly
+    assert runner.invoke(app, ["ingest", "-r", "KE"]).exit_code == 0
+    assert runner.invoke(app, ["publish", "-r", "KE"]).exit_code == 0
+    as_csv = runner.invoke(
+        app, ["query", "select region, count(*) as n from rollups.region_daily group by 1", "-f", "csv"]
+    )
+    assert as_csv.exit_code == 0
+    assert as_csv.stdout.splitlines()[0] == "region,n"
+    as_json = runner.invoke(app, ["query", "select region from rollups.creator_daily limit 1", "--format", "json"])
+    assert json.loads(as_json.stdout) == [{"region": "KE"}]
+    refused = runner.invoke(app, ["query", "drop table rollups.creator_daily"])
+    assert refused.exit_code == 1 and "read-only" in refused.output
+    assert runner.invoke(app, ["query", "select 1", "--format", "xml"]).exit_code == 2
+
+
+def test_verify_fails_loudly_when_the_store_was_tampered_with(settings: Settings):
+    make_files(settings, regions=["PK"], rows=200)
+    runner.invoke(app, ["ingest", "-r", "PK"])
+    runner.invoke(app, ["publish", "-r", "PK"])
+    assert runner.invoke(app, ["verify"]).exit_code == 0
+    with open_store(settings, "PK") as con:
+        con.execute("DELETE FROM sale_events WHERE rowid IN (SELECT rowid FROM sale_events LIMIT 1)")
+    result = runner.invoke(app, ["verify"], terminal_width=200)
+    assert result.exit_code == 1
+    assert "FAIL" in result.output
+
+
+def test_demo_end_to_end_as_a_new_user_runs_it(tmp_path: Path):
+    """The README's main command, in a real process, then the query from the issue and `kanda verify`."""
+    kanda = shutil.which("kanda", path=str(Path(sys.executable).parent)) or "kanda"
+    env = {**os.environ, "KANDA_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+    env.pop("KANDA_BATCH_ROWS", None)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([kanda, *args], env=env, capture_output=True, text=True, timeout=300, check=False)
+
+    demo = run("demo", "--rows", "400", "--days", "3")
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    assert "all checks passed" in demo.stdout
+    for code in ("NG", "GH", "KE", "TZ", "PK", "BD", "EG"):
+        assert code in demo.stdout
+    query = run("query", "select region, sum(net_usd_minor) from rollups.creator_daily group by 1", "-f", "json")
+    assert query.returncode == 0, query.stderr
+    rows = json.loads(query.stdout)
+    assert sorted(r["region"] for r in rows) == ["BD", "EG", "GH", "KE", "NG", "PK", "TZ"]
+    assert all(r["sum(net_usd_minor)"] > 0 for r in rows)
+    assert run("verify").returncode == 0
+    again = run("ingest", "-r", "KE", str(next((tmp_path / "home/landing/ke/processed").iterdir())), "--json")
+    assert json.loads(again.stdout)["files"][0]["status"] == "already_ingested"
