@@ -72,8 +72,9 @@ def _salt(home: Path) -> str:
     return salt
 
 
-def load_settings() -> Settings:
-    home = Path(os.environ.get("KANDA_HOME", ".kanda")).resolve()
+def load_settings(home: Path | str | None = None) -> Settings:
+    """Settings from the environment; `home` overrides `KANDA_HOME` (the catalog and warehouse follow it)."""
+    home = Path(home if home is not None else os.environ.get("KANDA_HOME", ".kanda")).expanduser().resolve()
     catalog_url = os.environ.get("KANDA_CATALOG_URL", f"sqlite:///{home / 'catalog' / 'catalog.db'}")
     warehouse = os.environ.get("KANDA_WAREHOUSE", (home / "warehouse").as_uri())
     return Settings(

@@ -1,0 +1,110 @@
+"""Asset checks: the same proofs `kanda verify` runs, recorded per region partition in Dagster.
+
+The checks live in `quality.checks`; this module only opens the store (read-only, under the region lock), hands
+the connection over, and translates a `CheckResult` into an `AssetCheckResult` with the right severity.
+"""
+
+import warnings
+from typing import Any
+
+import duckdb
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    MetadataValue,
+    PreviewWarning,
+    asset_check,
+)
+
+from kanda.central import latest_publication, open_catalog, read_published
+from kanda.store import open_store
+from pipelines.assets.ingestion import regional_sales
+from pipelines.assets.rollups import central_rollups, regional_rollups
+from pipelines.partitions import region_partitions
+from pipelines.resources import KandaSettings
+from quality import checks
+from quality.checks import CheckResult
+from regions import get_region
+from warehouse_models import PUBLISHED
+
+# Checks are partitioned like their assets so that each region keeps its own verdict (an unpartitioned check
+# would show whichever region ran last). Dagster 1.13 marks partitioned checks as preview; we accept that
+# knowingly and keep the warning out of every code-location load.
+warnings.filterwarnings("ignore", category=PreviewWarning, message="Specifying a partitions_def on an AssetCheckSpec")
+
+
+def to_dagster(result: CheckResult) -> AssetCheckResult:
+    """Carry the check's verdict, sentence and numbers over; `severity="warn"` becomes a WARN check failure."""
+    severity = AssetCheckSeverity.WARN if result.severity == "warn" else AssetCheckSeverity.ERROR
+    return AssetCheckResult(
+        passed=result.passed,
+        severity=severity,
+        description=result.message,
+        metadata={key: _metadata_value(value) for key, value in result.metadata.items()},
+    )
+
+
+def _metadata_value(value: Any) -> Any:
+    """Scalars pass through as-is; nested numbers (e.g. per-table totals) are kept as JSON."""
+    return MetadataValue.json(value) if isinstance(value, dict | list | tuple) else value
+
+
+@asset_check(
+    asset=regional_sales,
+    partitions_def=region_partitions,
+    blocking=True,
+    description="Every batch balances and the store holds exactly what the ledger says; blocks rollups if not.",
+)
+def batch_conservation(context: AssetCheckExecutionContext, kanda: KandaSettings) -> AssetCheckResult:
+    region = get_region(context.partition_key)
+    with open_store(kanda.load(), region.code, read_only=True) as con:
+        return to_dagster(checks.batch_conservation(con, region))
+
+
+@asset_check(
+    asset=regional_sales,
+    partitions_def=region_partitions,
+    description="Share of input rows quarantined, against the region's warn and error thresholds.",
+)
+def quarantine_rate(context: AssetCheckExecutionContext, kanda: KandaSettings) -> AssetCheckResult:
+    region = get_region(context.partition_key)
+    with open_store(kanda.load(), region.code, read_only=True) as con:
+        return to_dagster(checks.quarantine_rate(con, region))
+
+
+@asset_check(
+    asset=regional_rollups,
+    partitions_def=region_partitions,
+    description="The rollups add up to the loaded events (computed independently of the models), with USD rates.",
+)
+def rollups_match_events(context: AssetCheckExecutionContext, kanda: KandaSettings) -> AssetCheckResult:
+    region = get_region(context.partition_key)
+    with open_store(kanda.load(), region.code, read_only=True) as con:
+        return to_dagster(checks.rollups_match_events(con, region))
+
+
+@asset_check(
+    asset=central_rollups,
+    partitions_def=region_partitions,
+    description="The newest central publication equals the regional rollups: rows, net and net USD, to the unit.",
+)
+def reconciliation(context: AssetCheckExecutionContext, kanda: KandaSettings) -> AssetCheckResult:
+    """As `kanda verify` assembles it; a region with nothing to publish reconciles against an empty centre."""
+    settings = kanda.load()
+    region = get_region(context.partition_key)
+    with open_store(settings, region.code, read_only=True) as con:
+        try:
+            regional = checks.regional_totals(con)
+        except duckdb.CatalogException:
+            return AssetCheckResult(passed=False, description=f"{region.code}: rollups not built yet")
+        unpublished = con.execute("SELECT count(DISTINCT local_date) FROM dirty_days").fetchone()[0]
+    catalog = open_catalog(settings)
+    publication = latest_publication(catalog)
+    if publication is None:
+        central = {name: (0, 0, 0) for name in PUBLISHED}
+    else:
+        central = checks.central_totals(
+            {name: read_published(catalog, publication, name) for name in PUBLISHED}, region.code
+        )
+    return to_dagster(checks.reconciliation(region, regional, central, unpublished))

@@ -1,0 +1,24 @@
+"""The code location: assets loaded from the `assets` package, checks, the region job and its sensors.
+
+The `kanda` resource is declared here and nowhere else. Every run uses the in-process executor: a region's
+steps run strictly one after another (they share the store lock), so a subprocess per step would only add
+seconds of start-up per step on small machines.
+"""
+
+from __future__ import annotations
+
+from dagster import Definitions, in_process_executor, load_asset_checks_from_modules, load_assets_from_package_module
+
+from pipelines import assets, checks
+from pipelines.jobs import region_pipeline_job
+from pipelines.resources import KandaSettings
+from pipelines.sensors import landing_sensors
+
+defs = Definitions(
+    assets=load_assets_from_package_module(assets),
+    asset_checks=load_asset_checks_from_modules([checks]),
+    jobs=[region_pipeline_job],
+    sensors=landing_sensors,
+    resources={"kanda": KandaSettings()},
+    executor=in_process_executor,
+)

@@ -1,0 +1,156 @@
+"""The Dagster glue: graph shape pinned by a snapshot, one region end to end in process, and the sensor.
+
+The snapshot makes any change to assets, deps, groups, partitions, checks, sensors or jobs a visible diff in
+review; regenerate it deliberately with `KANDA_UPDATE_SNAPSHOTS=1 pytest tests/pipelines`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, RunRequest, build_sensor_context, materialize
+
+from kanda.synthetic.core import DirtMix
+from kanda.synthetic.generate import generate
+from pipelines import checks
+from pipelines.assets.ingestion import regional_sales
+from pipelines.assets.rollups import central_rollups, regional_rollups
+from pipelines.definitions import defs
+from pipelines.resources import KandaSettings
+from regions import get_region
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.json"
+ASSETS = [regional_sales, regional_rollups, central_rollups]
+CHECKS = [checks.batch_conservation, checks.quarantine_rate, checks.rollups_match_events, checks.reconciliation]
+
+
+def graph_snapshot() -> dict:
+    """Everything about the definitions that a reviewer should notice changing, in a stable order."""
+    graph = defs.resolve_asset_graph()
+    assets = {}
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        partitions = node.partitions_def
+        assets[key.to_user_string()] = {
+            "deps": sorted(k.to_user_string() for k in node.parent_keys),
+            "group": node.group_name,
+            "partitions": sorted(partitions.get_partition_keys()) if partitions else None,
+            "pools": sorted(node.pools or []),
+            "checks": {
+                c.name: {"blocking": graph.get(c).blocking, "partitioned": graph.get(c).partitions_def is not None}
+                for c in sorted(node.check_keys, key=lambda c: c.name)
+            },
+        }
+    sensors = {
+        s.name: {
+            "jobs": sorted(j.name for j in s.jobs),
+            "minimum_interval_seconds": s.minimum_interval_seconds,
+            "default_status": s.default_status.value,
+        }
+        for s in sorted(defs.sensors or [], key=lambda s: s.name)
+    }
+    jobs = {
+        job.name: sorted(k.to_user_string() for k in job.asset_layer.selected_asset_keys)
+        for job in sorted(defs.resolve_all_job_defs(), key=lambda j: j.name)
+        if not job.name.startswith("__")
+    }
+    return json.loads(json.dumps({"assets": assets, "sensors": sensors, "jobs": jobs}))
+
+
+def test_asset_graph_matches_snapshot() -> None:
+    current = graph_snapshot()
+    if os.environ.get("KANDA_UPDATE_SNAPSHOTS") == "1":
+        SNAPSHOT.parent.mkdir(parents=True, exist_ok=True)
+        SNAPSHOT.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+    assert SNAPSHOT.exists(), "no snapshot committed: run with KANDA_UPDATE_SNAPSHOTS=1"
+    assert current == json.loads(SNAPSHOT.read_text()), "graph changed: rerun with KANDA_UPDATE_SNAPSHOTS=1"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private KANDA_HOME, with every other KANDA_* override cleared so nothing leaks in from the shell."""
+    for name in ("KANDA_CATALOG_URL", "KANDA_WAREHOUSE", "KANDA_BUYER_SALT", "KANDA_BATCH_ROWS"):
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "kanda"
+    monkeypatch.setenv("KANDA_HOME", str(home))
+    return home
+
+
+def _run_region(home: Path, instance: DagsterInstance, code: str):
+    result = materialize(
+        [*ASSETS, *CHECKS],
+        partition_key=code,
+        resources={"kanda": KandaSettings(home=str(home))},
+        instance=instance,
+    )
+    assert result.success
+    metadata = {
+        name: {k: v.value for k, v in result.asset_materializations_for_node(name)[0].metadata.items()}
+        for name in ("regional_sales", "regional_rollups", "central_rollups")
+    }
+    verdicts = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    return metadata, verdicts
+
+
+def test_materialise_one_region(home: Path) -> None:
+    settings = KandaSettings(home=str(home)).load()
+    generate(
+        landing_dir=settings.landing_dir,
+        registry_dir=settings.registry_dir,
+        regions=["KE"],
+        start=dt.date(2025, 3, 1),
+        days=2,
+        rows_per_region=300,
+        seed=1,
+        dirt=DirtMix(),  # generate() does not apply its own default yet (dirt=None fails)
+    )
+    with DagsterInstance.ephemeral() as instance:
+        first, verdicts = _run_region(home, instance, "KE")
+        sales = first["regional_sales"]
+        assert sales["files"] == 1 and sales["rejected"] == {}
+        assert sales["rows_in"] > 0
+        assert sales["rows_in"] == sales["loaded"] + sales["quarantined"] + sales["duplicates"]
+        assert set(verdicts) == {"batch_conservation", "quarantine_rate", "rollups_match_events", "reconciliation"}
+        for name in ("batch_conservation", "rollups_match_events", "reconciliation"):
+            assert verdicts[name].passed, verdicts[name].description
+        central = first["central_rollups"]
+        assert central["publish_id"].startswith("KE-") and central["days"] >= 2
+        assert central["rows_creator_daily"] == first["regional_rollups"]["rows_creator_daily"]
+
+        second, verdicts = _run_region(home, instance, "KE")
+        assert second["regional_sales"]["files"] == 0
+        assert second["regional_sales"]["loaded"] == 0
+        assert second["central_rollups"]["publish_id"] == "none (up to date)"
+        assert verdicts["batch_conservation"].passed and verdicts["reconciliation"].passed
+
+
+def test_sensor_batches_waiting_files_into_one_request(home: Path) -> None:
+    region = get_region("KE")
+    sensor = defs.resolve_sensor_def("ke_landing_sensor")
+    folder = KandaSettings(home=str(home)).load().landing(region.code)
+
+    def evaluate() -> list[RunRequest]:
+        with build_sensor_context(resources={"kanda": KandaSettings(home=str(home))}, definitions=defs) as context:
+            return list(sensor.evaluate_tick(context).run_requests or [])
+
+    assert evaluate() == []  # no folder yet
+    folder.mkdir(parents=True)
+    assert evaluate() == []  # empty folder
+    (folder / "notes.txt").write_text("not a statement")  # outside the region's file glob
+    assert evaluate() == []
+
+    for name in ("a.csv", "b.csv", "c.csv"):
+        (folder / name).write_text(f"{name}\n")
+    (request,) = evaluate()
+    assert request.partition_key == "KE"
+    assert request.tags["kanda/region"] == "KE"
+    assert request.run_key.startswith("KE-3-")
+    assert evaluate()[0].run_key == request.run_key  # same batch, same key: Dagster will not launch it twice
+
+    (folder / "d.csv").write_text("d\n")
+    (changed,) = evaluate()
+    assert changed.run_key != request.run_key
