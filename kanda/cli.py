@@ -202,6 +202,31 @@ def status() -> None:
 
 
 @app.command()
+def quarantine(
+    region: Annotated[str, typer.Option("--region", "-r", help="Region code.")] = ...,  # type: ignore[assignment]
+    status: Annotated[str | None, typer.Option(help="open | held | released")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """Show quarantined rows of a region: where they came from, every rule they broke, and the raw record."""
+    from kanda.status import quarantine_rows
+
+    (code,) = _regions([region])
+    rows = quarantine_rows(load_settings(), code, status=status, limit=limit)
+    if as_json:
+        for row in rows:
+            print(json.dumps(row, default=str))
+        return
+    table = Table(title=f"{code}: quarantine (newest first, at most {limit})")
+    for column in ("source", "status", "reasons", "raw record"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        reasons = "; ".join(f"{r['rule']} on {r['column']} ({r['value']!r})" for r in row["reasons"])
+        table.add_row(f"{row['source_file']}:{row['source_row']}", row["status"], reasons, row["raw_record"])
+    console.print(table if rows else f"{code}: nothing in quarantine")
+
+
+@app.command()
 def verify(region: RegionOption = None) -> None:
     """Check ledger chains, conservation, rollups and central-vs-regional totals. Non-zero exit on any failure."""
     from kanda.verify import verify as run

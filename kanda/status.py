@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from kanda.settings import Settings
@@ -48,3 +49,19 @@ def region_status(settings: Settings, code: str) -> RegionStatus:
 
 def all_status(settings: Settings) -> list[RegionStatus]:
     return [region_status(settings, code) for code in all_regions() if store_exists(settings, code)]
+
+
+def quarantine_rows(settings: Settings, code: str, *, status: str | None = None, limit: int = 20) -> list[dict]:
+    """Quarantined rows with their reasons decoded, newest first."""
+    query = (
+        "SELECT source_file, source_row, status, hold, reasons, raw_record, quarantined_at FROM quarantine"
+        + (" WHERE status = ?" if status else "")
+        + " ORDER BY quarantined_at DESC, source_file, source_row LIMIT ?"
+    )
+    with open_store(settings, code, read_only=True) as con:
+        result = con.execute(query, [status, limit] if status else [limit])
+        names = [d[0] for d in result.description]
+        rows = [dict(zip(names, values, strict=True)) for values in result.fetchall()]
+    for row in rows:
+        row["reasons"] = json.loads(row["reasons"])
+    return rows

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, RunRequest, build_sensor_context, materialize
 
-from kanda.synthetic.core import DirtMix
 from kanda.synthetic.generate import generate
 from pipelines import checks
 from pipelines.assets.ingestion import regional_sales
@@ -106,7 +105,6 @@ def test_materialise_one_region(home: Path) -> None:
         days=2,
         rows_per_region=300,
         seed=1,
-        dirt=DirtMix(),  # generate() does not apply its own default yet (dirt=None fails)
     )
     with DagsterInstance.ephemeral() as instance:
         first, verdicts = _run_region(home, instance, "KE")
