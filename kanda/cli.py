@@ -295,23 +295,14 @@ def demo(
     started = time.monotonic()
     settings = load_settings()
     summary = run_demo(settings, rows=rows, days=days, seed=seed, console=err)
-    table = Table(title="kanda demo")
-    for column in (
-        "region",
-        "files",
-        "rows in",
-        "loaded",
-        "quarantined",
-        "duplicates",
-        "ignored",
-        "net (local)",
-        "net USD",
-    ):
-        table.add_column(column)
+    table = Table(title="kanda demo: rows per region")
+    for column in ("region", "rows in", "loaded", "quarantined", "duplicates", "ignored"):
+        table.add_column(column, justify="right" if column != "region" else "left")
+    for column in ("net (local)", "net (USD)"):
+        table.add_column(column, justify="right", no_wrap=True)
     for s in summary.regions:
         table.add_row(
             s.region,
-            str(s.files),
             f"{s.rows_in:,}",
             f"{s.loaded:,}",
             f"{s.quarantined:,}",

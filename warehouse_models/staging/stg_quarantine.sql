@@ -1,8 +1,10 @@
--- Quarantined rows by the local day they belong to; rows too broken to have a date count on the day they arrived.
+-- Quarantined rows by the local day they belong to; rows too broken to have a date count on the region's local
+-- day on which they arrived.
 CREATE OR REPLACE VIEW stg_quarantine AS
 SELECT
-    region,
-    coalesce(local_date, CAST(quarantined_at AS DATE)) AS local_date,
-    status,
-    hold
-FROM quarantine;
+    q.region,
+    coalesce(q.local_date, CAST(timezone(info.zone, q.quarantined_at) AS DATE)) AS local_date,
+    q.status,
+    q.hold
+FROM quarantine AS q
+CROSS JOIN (SELECT zone FROM region_info) AS info;
