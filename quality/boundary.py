@@ -77,8 +77,11 @@ def split_by_contract(frame: pl.DataFrame) -> Split:
             + "; ".join(f"{r['column']}: {r['check']} ({r['failure_case']})" for r in schema_level.to_dicts())
         )
     reasons = _reasons_by_row(failures, contract)
-    flagged = frame.with_row_index("_index").join(reasons, on="_index", how="inner")
-    valid = frame.with_row_index("_index").join(reasons, on="_index", how="anti").drop("_index")
+    # A boolean mask rather than joins of the whole batch: the failing rows are few, and the batch carries the
+    # nested raw_record, which a join would gather row by row.
+    failing = pl.int_range(pl.len(), dtype=pl.UInt32).is_in(reasons["_index"].implode())
+    valid = frame.filter(~failing)
+    flagged = frame.with_row_index("_index").filter(failing).join(reasons, on="_index", how="inner")
     return Split(valid, to_quarantine(flagged.drop("_index"), hold=None))
 
 

@@ -7,7 +7,9 @@ in Python, because ingestion throughput is bounded by the slowest per-row step.
 from __future__ import annotations
 
 import codecs
+import functools
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,15 +70,17 @@ def iter_csv_chunks(
     skip_rows: int = 0,
     column_names: list[str] | None = None,
     ragged: str = "reject",
+    encoding: str | None = None,
 ) -> Iterator[tuple[pl.DataFrame, int]]:
     """Stream a CSV as all-string polars frames of about `batch_rows` rows, with the count of ragged lines skipped.
 
     Types are never inferred: a column that is numeric in the first block and dirty later must not change type
     mid-file. `ragged="skip"` drops lines with the wrong number of fields (statement disclaimers) and counts
-    them; `ragged="reject"` rejects the file (a truncated export).
+    them; `ragged="reject"` rejects the file (a truncated export). Pass `encoding` when the caller already
+    detected it: detection reads the whole file.
     """
     require_nonempty(path)
-    encoding = detect_encoding(path)
+    encoding = encoding or detect_encoding(path)
     names = column_names or read_header(path, encoding, delimiter)
     if not any(names):
         raise FileRejected("the file has no header row")
@@ -119,7 +123,8 @@ def iter_csv_chunks(
     except pa.ArrowInvalid as exc:
         raise FileRejected(f"the CSV is malformed or truncated: {_first_line(exc)}") from exc
     if pending_rows or skipped:
-        table = pa.Table.from_batches(pending) if pending_rows else pa.table({n: pa.array([], pa.string()) for n in names})
+        empty = pa.table({n: pa.array([], pa.string()) for n in names})
+        table = pa.Table.from_batches(pending) if pending_rows else empty
         yield pl.from_arrow(table), skipped  # type: ignore[misc]
 
 
@@ -184,7 +189,49 @@ def major_to_minor(expr: pl.Expr, exponent: int, *, decimal: str = ".") -> pl.Ex
     No floats: the integer and fraction parts are parsed as integers, so 0.1 + 0.2 problems cannot occur. A value
     with more fraction digits than the currency has (other than trailing zeros) is null, as is anything that is not
     a number: the contract then quarantines the row.
+
+    Runs as one batch function (not one expression tree) so that each intermediate column is computed once and
+    the full normalisation runs only on the few values that need it; see `_minor_units`.
     """
+    return expr.cast(pl.String).map_batches(
+        functools.partial(_minor_units, exponent=exponent, decimal=decimal), return_dtype=pl.Int64, is_elementwise=True
+    )
+
+
+def _minor_units(values: pl.Series, *, exponent: int, decimal: str) -> pl.Series:
+    """Fast path for plain numbers ("2950,00", "1.150,00", "-12"), full normalisation for the rest ("1.234,5").
+
+    Almost every value in a real export is digits, perhaps grouped, with the currency's exact fraction digits;
+    for those the minor units are simply the digits without grouping and decimal marks (or the digits times
+    10^exponent), which equals what the general parser computes. ASCII digits only (`\\d` would match native
+    digits, which need normalising), and at most 15 integer digits keep the fast path clear of int64 overflow.
+    """
+    text = values.str.strip_chars()
+    thousands = "," if decimal == "." else "."
+    fraction = rf"(?:{re.escape(decimal)}[0-9]{{{exponent}}})?" if exponent else ""
+    plain = rf"^-?(?:[0-9]{{1,15}}|[0-9]{{1,3}}(?:{re.escape(thousands)}[0-9]{{3}}){{1,4}}){fraction}$"
+    frame = pl.DataFrame({"t": text}).with_columns(
+        fast=pl.col("t").str.contains(plain).fill_null(False),
+        digits=pl.col("t").str.replace_all(thousands, "", literal=True),
+    )
+    minor = frame.select(
+        pl.when(pl.col("fast") & pl.col("digits").str.contains(decimal, literal=True))
+        .then(pl.col("digits").str.replace(decimal, "", literal=True).cast(pl.Int64, strict=False))
+        .when(pl.col("fast"))
+        .then(pl.col("digits").cast(pl.Int64, strict=False) * (10**exponent))
+        .otherwise(None)
+        .cast(pl.Int64)
+        .alias(values.name)
+    ).to_series()
+    leftover = frame.select(pl.arg_where(~pl.col("fast") & pl.col("t").is_not_null())).to_series()
+    if leftover.len():
+        slow = pl.select(_major_to_minor_full(pl.lit(text.gather(leftover)), exponent, decimal=decimal)).to_series()
+        minor = minor.scatter(leftover, slow)
+    return minor
+
+
+def _major_to_minor_full(expr: pl.Expr, exponent: int, *, decimal: str = ".") -> pl.Expr:
+    """The general parser: native digits, grouping separators, signs and fraction checks (slow: regex captures)."""
     text = normalise_digits(expr.cast(pl.String).str.strip_chars())
     thousands = "," if decimal == "." else "."
     text = text.str.replace_all(f"[\\s{thousands}]", "").str.replace_all("\u00a0", "")
@@ -222,6 +269,27 @@ def utc_from_local(expr: pl.Expr, fmt: str, zone: str) -> pl.Expr:
     """
     naive = expr.cast(pl.String).str.strip_chars().str.to_datetime(fmt, strict=False, time_unit="us")
     return naive.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
+
+
+def naive_datetime(expr: pl.Expr, formats: list[str]) -> pl.Expr:
+    """A naive datetime in the first of `formats` that parses (strict=False, microseconds); null if none does.
+
+    Same result as coalescing one `to_datetime` per format, but the later formats only see the values the
+    earlier ones left null, which is usually none: whole-column parses are a large share of mapping time.
+    """
+    return expr.cast(pl.String).map_batches(
+        functools.partial(_first_format, formats=formats), return_dtype=pl.Datetime("us"), is_elementwise=True
+    )
+
+
+def _first_format(values: pl.Series, *, formats: list[str]) -> pl.Series:
+    parsed = values.str.to_datetime(formats[0], strict=False, time_unit="us")
+    for fmt in formats[1:]:
+        leftover = (parsed.is_null() & values.is_not_null()).arg_true()
+        if not leftover.len():
+            break
+        parsed = parsed.scatter(leftover, values.gather(leftover).str.to_datetime(fmt, strict=False, time_unit="us"))
+    return parsed
 
 
 def reference_parts(expr: pl.Expr, pattern: str) -> tuple[pl.Expr, pl.Expr]:
@@ -262,15 +330,17 @@ def normalise_phone(expr: pl.Expr, calling_code: str) -> pl.Expr:
 def add_buyer_ref(frame: pl.DataFrame, contact_column: str, salt: str) -> pl.DataFrame:
     """Replace a normalised contact column with `buyer_ref`, its salted SHA-256, and drop the contact.
 
-    Polars has no cryptographic hash; DuckDB's vectorised `sha256` runs over the frame zero-copy.
+    Polars has no cryptographic hash; DuckDB's vectorised `sha256` does it. Only the contact column crosses over
+    (as Arrow, zero-copy with string views): handing DuckDB the whole frame would convert every column, the
+    nested `raw_record` included, to hash one.
     """
+    contact = pa.table({"c": frame.get_column(contact_column).to_arrow(compat_level=pl.CompatLevel.newest())})
     with duckdb.connect() as con:
+        con.register("contact", contact)
         hashed = con.sql(
-            f'SELECT CASE WHEN "{contact_column}" IS NULL THEN NULL ELSE sha256(? || "{contact_column}") END AS h '
-            "FROM frame",
-            params=[salt],
+            "SELECT CASE WHEN c IS NULL THEN NULL ELSE sha256(? || c) END AS h FROM contact", params=[salt]
         ).pl()
-    return frame.with_columns(buyer_ref=hashed["h"]).drop(contact_column)
+    return frame.with_columns(buyer_ref=hashed.get_column("h")).drop(contact_column)
 
 
 def raw_record(columns: list[str]) -> pl.Expr:

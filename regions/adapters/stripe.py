@@ -38,6 +38,7 @@ from regions.adapters.common import (
     finish,
     iter_csv_chunks,
     major_to_minor,
+    naive_datetime,
     normalise_email,
     raw_record,
     read_header,
@@ -87,7 +88,7 @@ class StripeAdapter:
         decimal = "," if delimiter == ";" else "."
         offset = 0
         for chunk, skipped in iter_csv_chunks(
-            path, ctx.batch_rows, delimiter=delimiter, column_names=names, skip_rows=1
+            path, ctx.batch_rows, delimiter=delimiter, column_names=names, skip_rows=1, encoding=encoding
         ):
             frame = chunk.with_row_index("source_row", offset=offset + 1).with_columns(
                 pl.col("source_row").cast(pl.Int64)
@@ -107,10 +108,7 @@ class StripeAdapter:
             pl.col("kanda_ref (metadata)").str.strip_chars(), ctx.region.reference_pattern
         )
         text = pl.col(created).str.strip_chars()
-        occurred = pl.coalesce(
-            text.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False, time_unit="us"),
-            text.str.to_datetime("%Y-%m-%d %H:%M", strict=False, time_unit="us"),
-        ).dt.replace_time_zone("UTC")
+        occurred = naive_datetime(text, ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]).dt.replace_time_zone("UTC")
         email = normalise_email(pl.col("Customer Email")) if "Customer Email" in names else pl.lit(None, pl.String)
         mapped = frame.with_columns(
             transaction_id=pl.col("id").str.strip_chars().replace("", None),

@@ -1,0 +1,178 @@
+"""Validated ingest throughput as a ratio of a raw DuckDB `read_csv` load of the same file.
+
+The raw load is the physical reference for "land this file in a DuckDB store" on this machine: a ratio of
+raw_seconds / kanda_seconds near 1 means validation, mapping and exactly-once bookkeeping cost little on top of
+landing the bytes. Both are measured in one process on one generated file, best of N runs each, each run into a
+fresh database, so machine noise and file-cache state affect both sides alike.
+
+    .venv/bin/python -m bench.ingest --rows 2000000 --region EG --runs 2
+
+The generated file is cached under `bench/out/data/<key>/` (key: region, rows, start, days, seed) and reused. The
+result is printed as a small table and written to `bench/out/ingest.json`. Timings are reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python bench/ingest.py`: make the checkout importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import duckdb
+
+from kanda.ingest import ingest_files
+from kanda.settings import load_settings
+from kanda.synthetic.generate import generate
+
+OUT = Path(__file__).resolve().parent / "out"
+CSV_REGIONS = ("EG", "TZ", "KE")
+
+
+@dataclass
+class Timing:
+    best_seconds: float
+    runs: list[float]
+    rows_per_second: float
+
+
+def prepare(region: str, rows: int, start: dt.date, days: int, seed: int) -> tuple[Path, Path]:
+    """The region's native file and registry folder, generated once per argument set and reused afterwards."""
+    key = f"{region.lower()}_{rows}_{start:%Y%m%d}_{days}d_seed{seed}"
+    root = OUT / "data" / key
+    done = root / "DONE"
+    if not done.exists():
+        shutil.rmtree(root, ignore_errors=True)
+        files = generate(
+            landing_dir=root / "landing",
+            registry_dir=root / "registry",
+            regions=[region],
+            start=start,
+            days=days,
+            rows_per_region=rows,
+            seed=seed,
+        )
+        done.write_text(str(files[0].path))
+    return Path(done.read_text()), root / "registry"
+
+
+def sniff_delimiter(path: Path) -> str:
+    """The header's delimiter, so that the raw load parses the same fields kanda does (Stripe EG uses ';')."""
+    with path.open("r", encoding="utf-8", errors="replace") as handle:
+        header = handle.readline()
+    return ";" if header.count(";") > header.count(",") else ","
+
+
+def raw_load(path: Path, workdir: Path) -> float:
+    """Seconds for DuckDB to land the whole file, as text, in a fresh file database (connect and close included)."""
+    db = workdir / "raw.duckdb"
+    db.unlink(missing_ok=True)
+    delim = sniff_delimiter(path)
+    started = time.perf_counter()
+    with duckdb.connect(str(db)) as con:
+        con.execute(
+            "CREATE TABLE raw AS SELECT * FROM read_csv(?, delim = ?, all_varchar = true, null_padding = true,"
+            " ignore_errors = true)",
+            [str(path), delim],
+        ).fetchall()
+        rows = con.execute("SELECT count(*) FROM raw").fetchall()[0][0]
+    elapsed = time.perf_counter() - started
+    if rows == 0:
+        raise RuntimeError(f"raw load read no rows from {path}")
+    return elapsed
+
+
+def kanda_load(path: Path, registry: Path, region: str, workdir: Path) -> tuple[float, dict]:
+    """Seconds for `ingest_files` into a fresh KANDA_HOME holding only the registry, and the file's counts."""
+    home = workdir / "kanda_home"
+    shutil.rmtree(home, ignore_errors=True)
+    shutil.copytree(registry, home / "registry")
+    settings = load_settings(home)
+    started = time.perf_counter()
+    report = ingest_files(settings, region, [path])
+    elapsed = time.perf_counter() - started
+    result = report.files[0]
+    if result.status != "loaded":
+        raise RuntimeError(f"kanda did not load {path}: {result.status} {result.reason}")
+    return elapsed, result.as_json()
+
+
+def best_of(runs: list[float], rows: int) -> Timing:
+    best = min(runs)
+    return Timing(round(best, 3), [round(r, 3) for r in runs], round(rows / best))
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--region", default="EG", type=str.upper, choices=CSV_REGIONS)
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--runs", type=int, default=2, help="Runs of each side; the best is reported.")
+    parser.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2026, 10, 1))
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--only", choices=("raw", "kanda"), help="Measure one side only (for profiling).")
+    args = parser.parse_args(argv)
+
+    path, registry = prepare(args.region, args.rows, args.start, args.days, args.seed)
+    size_mb = path.stat().st_size / 1e6
+    print(f"file: {path} ({size_mb:.0f} MB, {args.rows:,} rows, region {args.region})", flush=True)
+    raw_runs: list[float] = []
+    kanda_runs: list[float] = []
+    counts: dict = {}
+    rss = {}
+    with tempfile.TemporaryDirectory(prefix="kanda-bench-") as tmp:
+        workdir = Path(tmp)
+        for i in range(args.runs):
+            if args.only != "kanda":
+                raw_runs.append(raw_load(path, workdir))
+                rss["after_raw_mb"] = round(peak_rss_mb())
+                print(f"  run {i + 1}: raw   {raw_runs[-1]:.2f} s", flush=True)
+            if args.only != "raw":
+                seconds, counts = kanda_load(path, registry, args.region, workdir)
+                kanda_runs.append(seconds)
+                rss["after_kanda_mb"] = round(peak_rss_mb())
+                print(f"  run {i + 1}: kanda {seconds:.2f} s", flush=True)
+    raw = best_of(raw_runs, args.rows) if raw_runs else None
+    kanda = best_of(kanda_runs, args.rows) if kanda_runs else None
+    ratio = round(raw.best_seconds / kanda.best_seconds, 3) if raw and kanda else None
+    result = {
+        "region": args.region,
+        "rows": args.rows,
+        "file": str(path),
+        "file_mb": round(size_mb, 1),
+        "batch_rows": int(os.environ.get("KANDA_BATCH_ROWS", "500000")),  # as kanda.settings reads it
+        "raw": asdict(raw) if raw else None,
+        "kanda": asdict(kanda) if kanda else None,
+        "ratio_raw_over_kanda": ratio,
+        "peak_rss_mb": rss,
+        "kanda_counts": counts,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "duckdb": duckdb.__version__},
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    print(f"{'':8}{'best s':>9}{'rows/s':>12}  runs")
+    for name, timing in (("raw", raw), ("kanda", kanda)):
+        if timing:
+            print(f"{name:8}{timing.best_seconds:>9.2f}{timing.rows_per_second:>12,}  {timing.runs}")
+    print(f"ratio raw/kanda: {ratio}  (goal >= 0.7)   peak RSS MB: {rss}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "ingest.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()
