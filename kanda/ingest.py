@@ -21,13 +21,12 @@ from typing import TypeVar
 
 import duckdb
 import polars as pl
-import pyarrow as pa
 
-from kanda import ledger
-from kanda.ledger import BatchCounts, LedgerEntry
+from kanda.batch import StagedBatch, clear_staging
+from kanda.ledger import BatchCounts
 from kanda.settings import Settings
 from kanda.store import open_store, registered, transaction
-from quality.boundary import canonicalise, hold_unknown_creators, split_by_contract
+from quality.boundary import canonicalise
 from quality.contract import CONTRACT_COLUMNS, SaleEvent
 from regions import RegionConfig, get_region
 from regions.adapters import FileRejected, ReadContext, get_adapter
@@ -89,10 +88,11 @@ def ingest_files(
     region = get_region(region_code)
     report = IngestReport(region.code)
     with open_store(settings, region.code) as con:
+        clear_staging(settings.home, region.code)
         sync_registry(con, settings, region)
         for path in paths:
             report.files.append(ingest_file(con, settings, region, Path(path), progress=progress))
-        report.released = release_held(con, region)
+        report.released = release_held(con, settings, region)
     return report
 
 
@@ -139,32 +139,25 @@ def ingest_file(
     ).fetchall()
     if seen:
         return FileResult(path.name, "already_ingested", reason=f"same content as batch {seen[0][0]}")
-    started = _now()
-    batch_id = f"{region.code}-{started:%Y%m%dT%H%M%S%f}-{content_hash[:10]}"
+    batch_id = f"{region.code}-{_now():%Y%m%dT%H%M%S%f}-{content_hash[:10]}"
     adapter = get_adapter(region.source_format)
     ctx = ReadContext(region=region, salt=settings.buyer_salt, batch_rows=settings.batch_rows)
-    known = _known_creators(con, region)
-    counts = BatchCounts()
-    con.execute("BEGIN TRANSACTION")
+    batch = StagedBatch(settings.home, region, batch_id, _known_creators(con, region))
     try:
         for chunk in _prefetched(adapter.read(path, ctx)):
             frame = canonicalise(
                 chunk.frame, region, source=region.source_format, source_file=path.name, batch_id=batch_id
             )
-            chunk_counts = load_frame(con, region, frame, known, batch_id)
-            chunk_counts.ignored = chunk.ignored
-            chunk_counts.rows_read = chunk_counts.rows_in + chunk.ignored
-            counts.add(chunk_counts)
+            batch.add(frame, ignored=chunk.ignored)
             if progress:
-                progress(path.name, counts.rows_read)
-        ledger.append(con, LedgerEntry(batch_id, region.code, "file", path.name, content_hash, counts, started, _now()))
-        con.execute("COMMIT")
+                progress(path.name, batch.counts.rows_read)
     except FileRejected as exc:
-        con.execute("ROLLBACK")
+        batch.discard()
         return _reject(con, settings, region, path, content_hash, exc.reason)
     except BaseException:
-        con.execute("ROLLBACK")
+        batch.discard()
         raise
+    counts = batch.commit(con, kind="file", file_name=path.name, content_hash=content_hash)
     return FileResult(
         path.name,
         "loaded",
@@ -222,85 +215,6 @@ def _prefetched(chunks: Iterator[T], depth: int = 1) -> Iterator[T]:
         reader.join()
 
 
-def load_frame(
-    con: duckdb.DuckDBPyConnection,
-    region: RegionConfig,
-    frame: pl.DataFrame,
-    known_creators: pl.Series,
-    batch_id: str,
-    *,
-    hold_unknown: bool = True,
-) -> BatchCounts:
-    """Validate one contract-shaped chunk and write it inside the caller's transaction; return its counts.
-
-    Shared by file ingestion and by releases of held rows, so both go through the same contract and the same
-    duplicate rule.
-    """
-    split = split_by_contract(frame)
-    quarantine = [split.quarantine]
-    valid = split.valid
-    if hold_unknown:
-        held = hold_unknown_creators(valid, known_creators)
-        valid, quarantine = held.valid, [*quarantine, held.quarantine]
-    events = _first_per_event(valid.select(CONTRACT_COLUMNS))
-    with registered(con, "kanda_chunk_events", _arrow(events)):
-        loaded = con.execute(
-            "INSERT INTO sale_events BY NAME SELECT * FROM kanda_chunk_events"
-            " WHERE event_id NOT IN (SELECT event_id FROM sale_events)"
-        ).fetchall()[0][0]
-        con.execute("INSERT INTO dirty_days SELECT DISTINCT local_date FROM kanda_chunk_events")
-    flagged = pl.concat(quarantine)
-    if not flagged.is_empty():
-        _write_quarantine(con, region, frame["source"][0], frame["source_file"][0], batch_id, flagged)
-    return BatchCounts(
-        rows_in=frame.height,
-        loaded=loaded,
-        quarantined=flagged.height,
-        duplicates=valid.height - loaded,
-    )
-
-
-def _first_per_event(events: pl.DataFrame) -> pl.DataFrame:
-    """The first row of each event id, in arrival order (the same rows as `unique(keep="first",
-    maintain_order=True)`, via one boolean mask instead of a group-by)."""
-    return events.filter(pl.col("event_id").is_first_distinct())
-
-
-def _arrow(frame: pl.DataFrame) -> pa.Table:
-    """A frame as one contiguous Arrow table with string views, for DuckDB to scan without copying.
-
-    Filtered frames are fragmented; DuckDB inserts a single large chunk markedly faster than many small ones,
-    and the newest compat level skips polars' conversion of string views to large strings.
-    """
-    return frame.rechunk().to_arrow(compat_level=pl.CompatLevel.newest())
-
-
-def _write_quarantine(
-    con: duckdb.DuckDBPyConnection, region: RegionConfig, source: str, source_file: str, batch_id: str, rows
-) -> None:
-    now = _now()
-    rows = rows.with_columns(
-        quarantine_id=pl.lit(f"{batch_id}:") + pl.col("source_row").cast(pl.String),
-        batch_id=pl.lit(batch_id),
-        region=pl.lit(region.code),
-        source=pl.lit(source),
-        source_file=pl.lit(source_file),
-        status=pl.when(pl.col("hold").is_null()).then(pl.lit("open")).otherwise(pl.lit("held")),
-        quarantined_at=pl.lit(now),
-    )
-    with registered(con, "kanda_chunk_quarantine", _arrow(rows)):
-        con.execute(
-            "INSERT INTO quarantine (quarantine_id, batch_id, region, source, source_file, source_row, transaction_id,"
-            " creator_id, local_date, raw_record, parsed, reasons, hold, status, quarantined_at)"
-            " SELECT quarantine_id, batch_id, region, source, source_file, source_row, transaction_id, creator_id,"
-            " local_date, raw_record, parsed, reasons, hold, status, quarantined_at FROM kanda_chunk_quarantine"
-        )
-        con.execute(
-            "INSERT INTO dirty_days SELECT DISTINCT coalesce(local_date, CAST(quarantined_at AS DATE))"
-            " FROM kanda_chunk_quarantine"
-        )
-
-
 def _reject(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
@@ -350,7 +264,7 @@ def _known_creators(con: duckdb.DuckDBPyConnection, region: RegionConfig) -> pl.
     return con.sql(f"SELECT creator_id FROM creators WHERE region = '{region.code}'").pl()["creator_id"]
 
 
-def release_held(con: duckdb.DuckDBPyConnection, region: RegionConfig) -> BatchCounts | None:
+def release_held(con: duckdb.DuckDBPyConnection, settings: Settings, region: RegionConfig) -> BatchCounts | None:
     """Load held `unknown_creator` rows whose creator is now in the registry, as one balanced batch.
 
     The rows go through the same contract and duplicate rule as on arrival; their provenance (source file and
@@ -364,22 +278,24 @@ def release_held(con: duckdb.DuckDBPyConnection, region: RegionConfig) -> BatchC
         ).pl()
     if held.is_empty():
         return None
-    started = _now()
-    batch_id = f"{region.code}-{started:%Y%m%dT%H%M%S%f}-release"
+    batch_id = f"{region.code}-{_now():%Y%m%dT%H%M%S%f}-release"
     schema = pl.Struct(_contract_dtypes())
     frame = held.select(pl.col("parsed").str.json_decode(schema).alias("p"), "quarantine_id").unnest("p")
     frame = frame.with_columns(batch_id=pl.lit(batch_id), raw_record=pl.struct(pl.col("quarantine_id")))
-    with transaction(con):
-        counts = load_frame(con, region, frame.drop("quarantine_id"), known, batch_id, hold_unknown=False)
-        counts.rows_read = counts.rows_in
-        with registered(con, "kanda_released", frame.select("quarantine_id").to_arrow()):
+    batch = StagedBatch(settings.home, region, batch_id, known, hold_unknown=False)
+    batch.add(frame.drop("quarantine_id"))
+    # the release is marked in the same transaction as the load (see StagedBatch.commit's `also`)
+    released = frame.select("quarantine_id").to_arrow()
+
+    def mark_released(con: duckdb.DuckDBPyConnection) -> None:
+        with registered(con, "kanda_released", released):
             con.execute(
                 "UPDATE quarantine SET status = 'released', released_at = ?, released_batch = ?"
                 " WHERE quarantine_id IN (SELECT quarantine_id FROM kanda_released)",
                 [_now(), batch_id],
             )
-        ledger.append(con, LedgerEntry(batch_id, region.code, "release", None, None, counts, started, _now()))
-    return counts
+
+    return batch.commit(con, kind="release", file_name=None, content_hash=None, also=mark_released)
 
 
 def _contract_dtypes() -> dict[str, pl.DataType]:

@@ -19,7 +19,6 @@ from regions import get_region
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS sale_events (
-    event_id        VARCHAR NOT NULL,
     region          VARCHAR NOT NULL,
     source          VARCHAR NOT NULL,
     source_file     VARCHAR NOT NULL,
@@ -37,7 +36,9 @@ CREATE TABLE IF NOT EXISTS sale_events (
     net_minor       BIGINT NOT NULL,
     currency        VARCHAR NOT NULL,
     occurred_at     TIMESTAMPTZ NOT NULL,
-    local_date      DATE NOT NULL
+    local_date      DATE NOT NULL,
+    -- derived, not stored: writing a unique string per row would cost as much as the rest of the row
+    event_id        VARCHAR GENERATED ALWAYS AS (transaction_id || ':' || event_type || ':' || status) VIRTUAL
 );
 CREATE TABLE IF NOT EXISTS quarantine (
     quarantine_id   VARCHAR NOT NULL,

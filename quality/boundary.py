@@ -20,6 +20,8 @@ from regions import RegionConfig
 HOLD_RULES = {"unknown_creator": "hold"}
 
 QUARANTINE_COLUMNS = [
+    "source",
+    "source_file",
     "source_row",
     "transaction_id",
     "creator_id",
@@ -149,6 +151,8 @@ def to_quarantine(flagged: pl.DataFrame, *, hold: str | None) -> pl.DataFrame:
     """Quarantine rows: raw record and parsed fields as JSON, reasons as a JSON list."""
     return (
         flagged.select(
+            "source",
+            "source_file",
             "source_row",
             "transaction_id",
             "creator_id",
@@ -166,6 +170,8 @@ def to_quarantine(flagged: pl.DataFrame, *, hold: str | None) -> pl.DataFrame:
 def _empty_quarantine() -> pl.DataFrame:
     return pl.DataFrame(
         schema={
+            "source": pl.String,
+            "source_file": pl.String,
             "source_row": pl.Int64,
             "transaction_id": pl.String,
             "creator_id": pl.String,

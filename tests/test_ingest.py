@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from kanda import ingest as ingest_module
+from kanda.batch import StagedBatch
 from kanda.ingest import ingest_files, ingest_landing
-from kanda.ledger import BatchCounts, UnbalancedBatch, verify_chain
+from kanda.ledger import UnbalancedBatch, verify_chain
 from kanda.models import build_models
 from kanda.settings import Settings
 from kanda.store import open_store
@@ -168,14 +168,14 @@ def test_unreadable_files_are_rejected_whole_recorded_and_kept(settings, tmp_pat
 
 def test_a_batch_that_does_not_balance_writes_nothing(settings: Settings, monkeypatch: pytest.MonkeyPatch):
     (generated,) = make_files(settings, regions=["EG"], rows=300)
-    real = ingest_module.load_frame
+    real = StagedBatch._load_events
 
-    def lossy(*args, **kwargs) -> BatchCounts:
-        counts = real(*args, **kwargs)
-        counts.loaded -= 1  # as if a row had gone missing
-        return counts
+    def lossy(self: StagedBatch, con) -> int:
+        inserted = real(self, con)
+        con.execute("DELETE FROM sale_events WHERE rowid = (SELECT max(rowid) FROM sale_events)")  # a lost row
+        return inserted
 
-    monkeypatch.setattr(ingest_module, "load_frame", lossy)
+    monkeypatch.setattr(StagedBatch, "_load_events", lossy)
     with pytest.raises(UnbalancedBatch, match="nothing was written"):
         ingest_files(settings, "EG", [generated.path])
     assert store_counts(settings, "EG") == {"sale_events": 0, "quarantine": 0, "ledger": 0, "rejected_files": 0}
@@ -185,38 +185,46 @@ CRASH = textwrap.dedent(
     """
     import os, sys
     from pathlib import Path
-    import kanda.ingest as ingest
+    from kanda import batch, ledger
+    from kanda.ingest import ingest_files
     from kanda.settings import load_settings
 
-    real = ingest.load_frame
-    calls = {"n": 0}
+    where = sys.argv[2]
+    if where == "staging":  # the process dies while the third chunk is being validated and staged
+        real_add, calls = batch.StagedBatch.add, {"n": 0}
 
-    def dying(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            os._exit(137)  # the process dies mid-batch: no rollback, no close, no cleanup
-        return real(*args, **kwargs)
+        def add(self, *args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == 3:
+                os._exit(137)
+            return real_add(self, *args, **kwargs)
 
-    ingest.load_frame = dying
-    ingest.ingest_files(load_settings(), "EG", [Path(sys.argv[1])])
+        batch.StagedBatch.add = add
+    else:  # the process dies inside the load transaction, after the rows went in, before the commit
+        def append(con, entry):
+            os._exit(137)
+
+        batch.ledger.append = append
+    ingest_files(load_settings(), "EG", [Path(sys.argv[1])])
     """
 )
 
 
-def test_a_crash_mid_batch_leaves_the_store_as_before_and_a_rerun_finishes(settings: Settings):
-    first, second = (
-        make_files(settings, regions=["EG"], rows=300, seed=1),
-        make_files(settings, regions=["EG"], rows=2_000, seed=2),
-    )
-    ingest_files(settings, "EG", [first[0].path])
+@pytest.mark.parametrize("where", ["staging", "in_transaction"])
+def test_a_crash_mid_batch_leaves_the_store_as_before_and_a_rerun_finishes(settings: Settings, where: str):
+    first = make_files(settings, regions=["EG"], rows=300, seed=1)[0].path
+    second = make_files(settings, regions=["EG"], rows=2_000, seed=2)[0].path
+    ingest_files(settings, "EG", [first])
     before = store_counts(settings, "EG")
-    crashed = subprocess.run([sys.executable, "-c", CRASH, str(second[0].path)], env=os.environ.copy(), check=False)
+    crashed = subprocess.run([sys.executable, "-c", CRASH, str(second), where], env=os.environ.copy(), check=False)
     assert crashed.returncode == 137
     assert store_counts(settings, "EG") == before  # nothing of the half-done batch is visible
-    (result,) = ingest_files(settings, "EG", [second[0].path]).files
+    (result,) = ingest_files(settings, "EG", [second]).files
     assert result.status == "loaded" and result.rows_in == 2_000
+    assert not any((settings.home / "staging").rglob("*.parquet"))  # the crashed run's leftovers are gone
     with open_store(settings, "EG", read_only=True) as con:
         assert verify_chain(con) == []
+        assert con.execute("SELECT count(*) FROM sale_events").fetchall()[0][0] == before["sale_events"] + result.loaded
 
 
 def test_tampering_with_the_ledger_is_detected(settings: Settings):

@@ -10,7 +10,7 @@ import codecs
 import functools
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -84,48 +84,81 @@ def iter_csv_chunks(
     names = column_names or read_header(path, encoding, delimiter)
     if not any(names):
         raise FileRejected("the file has no header row")
+    skip = skip_rows + (0 if column_names else 1)
+    if ragged == "reject":
+        batches, skipped_count = _duckdb_csv_batches(path, names, delimiter, skip, encoding), lambda: 0
+    else:
+        batches, skipped_count = _pyarrow_csv_batches(path, names, delimiter, skip, encoding)
+    pending: list[pa.RecordBatch] = []
+    pending_rows = reported = 0
+    for batch in batches:
+        pending.append(batch)
+        pending_rows += batch.num_rows
+        while pending_rows >= batch_rows:
+            table = pa.Table.from_batches(pending)
+            yield pl.from_arrow(table.slice(0, batch_rows)), skipped_count() - reported  # type: ignore[misc]
+            reported = skipped_count()
+            rest = table.slice(batch_rows)
+            pending, pending_rows = rest.to_batches(), rest.num_rows
+    if pending_rows or skipped_count() > reported:
+        empty = pa.table({n: pa.array([], pa.string()) for n in names})
+        table = pa.Table.from_batches(pending) if pending_rows else empty
+        yield pl.from_arrow(table), skipped_count() - reported  # type: ignore[misc]
+
+
+def _duckdb_csv_batches(
+    path: Path, names: list[str], delimiter: str, skip: int, encoding: str
+) -> Iterator[pa.RecordBatch]:
+    """DuckDB's parallel CSV reader, strict: a line with the wrong number of fields rejects the file.
+
+    About twice as fast as pyarrow's streaming reader on two cores. Every column is read as text and an empty
+    field stays an empty string (the null marker is set to a value no export contains), as with pyarrow.
+    """
+
+    def quoted(text: str) -> str:
+        return "'" + text.replace("'", "''") + "'"
+
+    columns = "{" + ", ".join(f"{quoted(n)}: 'VARCHAR'" for n in names) + "}"
+    sql = (
+        f"SELECT * FROM read_csv({quoted(str(path))}, columns = {columns}, header = false, skip = {skip},"
+        f" delim = {quoted(delimiter)}, quote = '\"', escape = '\"', nullstr = '\x00kanda-no-null',"
+        f" strict_mode = true, auto_detect = false, encoding = {quoted('latin-1' if encoding != 'utf-8' else 'utf-8')})"
+    )
+    with duckdb.connect() as con:
+        try:
+            yield from con.sql(sql).to_arrow_reader(1 << 17)
+        except duckdb.Error as exc:
+            raise FileRejected(f"the CSV is malformed or truncated: {_first_line(exc)}") from exc
+
+
+def _pyarrow_csv_batches(
+    path: Path, names: list[str], delimiter: str, skip: int, encoding: str
+) -> tuple[Iterator[pa.RecordBatch], Callable[[], int]]:
+    """pyarrow's streaming reader, skipping and counting lines with the wrong number of fields."""
     skipped = 0
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
         nonlocal skipped
-        if ragged == "skip":
-            skipped += 1
-            return "skip"
-        return "error"
+        skipped += 1
+        return "skip"
 
     read_options = pacsv.ReadOptions(
-        column_names=names,
-        skip_rows=skip_rows + (0 if column_names else 1),
-        encoding="utf8" if encoding == "utf-8" else "latin1",
-        block_size=8 << 20,
+        column_names=names, skip_rows=skip, encoding="utf8" if encoding == "utf-8" else "latin1", block_size=8 << 20
     )
     convert = pacsv.ConvertOptions(
         column_types={n: pa.string() for n in names}, strings_can_be_null=False, quoted_strings_can_be_null=False
     )
     parse = pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=False)
-    try:
-        reader = pacsv.open_csv(path, read_options=read_options, parse_options=parse, convert_options=convert)
-    except pa.ArrowInvalid as exc:
-        raise FileRejected(f"the CSV is malformed or truncated: {_first_line(exc)}") from exc
-    except OSError as exc:
-        raise FileRejected(f"not a readable CSV file: {_first_line(exc)}") from exc
-    pending: list[pa.RecordBatch] = []
-    pending_rows = 0
-    try:
-        for batch in reader:
-            pending.append(batch)
-            pending_rows += batch.num_rows
-            while pending_rows >= batch_rows:
-                table = pa.Table.from_batches(pending)
-                yield pl.from_arrow(table.slice(0, batch_rows)), skipped  # type: ignore[misc]
-                rest = table.slice(batch_rows)
-                pending, pending_rows, skipped = rest.to_batches(), rest.num_rows, 0
-    except pa.ArrowInvalid as exc:
-        raise FileRejected(f"the CSV is malformed or truncated: {_first_line(exc)}") from exc
-    if pending_rows or skipped:
-        empty = pa.table({n: pa.array([], pa.string()) for n in names})
-        table = pa.Table.from_batches(pending) if pending_rows else empty
-        yield pl.from_arrow(table), skipped  # type: ignore[misc]
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from pacsv.open_csv(path, read_options=read_options, parse_options=parse, convert_options=convert)
+        except pa.ArrowInvalid as exc:
+            raise FileRejected(f"the CSV is malformed or truncated: {_first_line(exc)}") from exc
+        except OSError as exc:
+            raise FileRejected(f"not a readable CSV file: {_first_line(exc)}") from exc
+
+    return batches(), lambda: skipped
 
 
 def iter_ndjson_chunks(path: Path, batch_rows: int, schema: dict[str, pl.DataType]) -> Iterator[pl.DataFrame]:
