@@ -121,11 +121,30 @@ def _reasons_by_row(failures: pl.DataFrame, contract: pl.DataFrame) -> pl.DataFr
         rule=pl.when(pl.col("rule") == "not_nullable").then(pl.lit("missing_or_unreadable")).otherwise("rule"),
         severity=pl.lit("error"),
     )
+    cases = _without_echoes(cases)
     return (
         cases.sort("_index", "column", "rule")
         .group_by("_index", maintain_order=True)
         .agg(pl.struct("rule", "column", "value", "severity").alias("reasons"))
     )
+
+
+#: Columns the boundary derives from others: when a source column already failed, the derived column's failure
+#: is an echo of it and would only lengthen the list a steward reads.
+DERIVED_FROM = {
+    "net_minor": ("amount_minor", "fee_minor"),
+    "event_id": ("transaction_id", "event_type", "status"),
+    "local_date": ("occurred_at",),
+}
+
+
+def _without_echoes(cases: pl.DataFrame) -> pl.DataFrame:
+    failed = cases.group_by("_index").agg(pl.col("column").alias("_failed"))
+    echo = pl.lit(False)
+    for derived, sources in DERIVED_FROM.items():
+        source_failed = pl.col("_failed").list.eval(pl.element().is_in(list(sources))).list.any()
+        echo = echo | ((pl.col("column") == derived) & source_failed)
+    return cases.join(failed, on="_index").filter(~echo).drop("_failed")
 
 
 def hold_unknown_creators(valid: pl.DataFrame, known_creators: pl.Series) -> Split:
