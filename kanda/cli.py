@@ -316,7 +316,7 @@ def demo(
     console.print(f"central catalog: {settings.catalog_url}  (warehouse {settings.warehouse_uri})")
     console.print(f"verify: {'all checks passed' if summary.verified else 'FAILED, see `kanda verify`'}")
     console.print('try:    kanda query "select region, sum(net_usd_minor) from rollups.creator_daily group by 1"')
-    console.print(f'UI:     KANDA_HOME="{settings.home}" dagster dev   (from the repo root; http://127.0.0.1:3000)')
+    console.print("UI:     dagster dev   (from the repo root; then open http://127.0.0.1:3000)")
     console.print(f"done in {time.monotonic() - started:.1f} s")
     if not summary.verified:
         raise typer.Exit(1)
