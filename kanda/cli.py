@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import decimal
 import json
@@ -61,11 +62,17 @@ def generate(
     seed: Annotated[int, typer.Option(help="Same seed, same files.")] = 42,
     start: Annotated[str | None, typer.Option(help="First local day (YYYY-MM-DD); default: `days` days ago.")] = None,
     dirt: Annotated[float, typer.Option(min=0.0, help="Multiplier on the default share of each kind of dirt.")] = 1.0,
+    dirt_mix: Annotated[
+        str | None,
+        typer.Option(
+            help="Exact shares per kind, e.g. 'duplicate=0.05,corrupt=0.02' (kinds: duplicate, corrupt,"
+            " unknown_creator, pending_first, failed, refund, reversal); applied after --dirt."
+        ),
+    ] = None,
     creators: Annotated[int, typer.Option(min=1, help="Creators per region in the registry.")] = 12,
     out: Annotated[Path | None, typer.Option(help="Landing folder (default KANDA_HOME/landing).")] = None,
 ) -> None:
     """Write a creator registry and one realistic native file per region, streamed to disk."""
-    from kanda.synthetic.core import DirtMix
     from kanda.synthetic.generate import generate as run
 
     settings = load_settings()
@@ -82,7 +89,7 @@ def generate(
             days=days,
             rows_per_region=rows,
             seed=seed,
-            dirt=DirtMix().scaled(dirt),
+            dirt=_dirt(dirt, dirt_mix),
             creators_per_region=creators,
             progress=lambda code, done: bar.update(tasks[code], completed=done),
         )
@@ -320,6 +327,30 @@ def demo(
     console.print(f"done in {time.monotonic() - started:.1f} s")
     if not summary.verified:
         raise typer.Exit(1)
+
+
+def _dirt(scale: float, mix: str | None):
+    from kanda.synthetic.core import DirtMix
+
+    base = DirtMix().scaled(scale)
+    if not mix:
+        return base
+    shares = {}
+    for part in mix.split(","):
+        name, _, value = part.partition("=")
+        name = name.strip()
+        if name not in DirtMix.__dataclass_fields__:
+            err.print(f"[red]unknown dirt kind {name!r}[/]; kinds: {', '.join(DirtMix.__dataclass_fields__)}")
+            raise typer.Exit(2)
+        try:
+            shares[name] = float(value)
+        except ValueError:
+            err.print(f"[red]not a share: {part!r}[/] (use kind=0.05)")
+            raise typer.Exit(2) from None
+        if not 0 <= shares[name] <= 1:
+            err.print(f"[red]a share is between 0 and 1: {part!r}[/]")
+            raise typer.Exit(2)
+    return dataclasses.replace(base, **shares)
 
 
 def _json_value(value: object) -> object:

@@ -46,7 +46,9 @@ class Settings:
         return self.stores_dir / f"{region.lower()}.duckdb"
 
     def landing(self, region: str) -> Path:
-        return self.landing_dir / region.lower()
+        from regions import get_region  # regions imports kanda.money; imported here to keep settings leaf-level
+
+        return get_region(region).landing_folder(self.landing_dir)
 
     def ensure_dirs(self) -> None:
         for folder in (self.stores_dir, self.landing_dir, self.rejected_dir, self.registry_dir, self.locks_dir):

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -29,6 +30,7 @@ class RegionConfig:
     calling_code: str
     source_format: str
     file_glob: str
+    landing: str
     reference_pattern: str
     quarantine_warn: float
     quarantine_error: float
@@ -40,6 +42,11 @@ class RegionConfig:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.zone)
+
+    def landing_folder(self, landing_root: Path) -> Path:
+        """Where this region's files arrive: `landing` under the landing root, or `landing` itself if absolute."""
+        folder = Path(self.landing)
+        return folder if folder.is_absolute() else landing_root / folder
 
     @property
     def creator_pattern(self) -> str:
@@ -68,6 +75,7 @@ def _parse(data: dict) -> RegionConfig:
         calling_code=str(data["calling_code"]),
         source_format=data["source_format"],
         file_glob=data.get("file_glob", "*"),
+        landing=str(data.get("landing", data["code"].lower())),
         reference_pattern=pattern,
         quarantine_warn=float(data["quarantine_rate"]["warn"]),
         quarantine_error=float(data["quarantine_rate"]["error"]),

@@ -91,3 +91,15 @@ def test_demo_end_to_end_as_a_new_user_runs_it(tmp_path: Path):
     assert run("verify").returncode == 0
     again = run("ingest", "-r", "KE", str(next((tmp_path / "home/landing/ke/processed").iterdir())), "--json")
     assert json.loads(again.stdout)["files"][0]["status"] == "already_ingested"
+
+
+def test_generate_is_deterministic_and_takes_per_kind_dirt(settings: Settings):
+    args = ["generate", "-r", "PK", "--rows", "300", "--start", "2026-10-01", "--days", "2"]
+    assert runner.invoke(app, [*args, "--dirt-mix", "duplicate=0.3,corrupt=0"]).exit_code == 0
+    path = next(settings.landing("PK").glob("*.jsonl"))
+    first = path.read_bytes()
+    assert runner.invoke(app, [*args, "--dirt-mix", "duplicate=0.3,corrupt=0"]).exit_code == 0
+    assert path.read_bytes() == first  # same seed and options, same file
+    (result,) = json.loads(runner.invoke(app, ["ingest", "-r", "PK", "--json"]).stdout)["files"]
+    assert result["duplicates"] > 0.15 * result["rows_in"]  # the requested share of redeliveries shows up
+    assert runner.invoke(app, [*args, "--dirt-mix", "bogus=1"]).exit_code == 2

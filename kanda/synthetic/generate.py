@@ -39,7 +39,7 @@ def generate(
     chunk_rows: int = 250_000,
     progress: GenerateProgress | None = None,
 ) -> list[GeneratedFile]:
-    """Write the registry and each region's file into `landing_dir/<region>/`; deterministic by seed."""
+    """Write the registry and each region's file into its landing folder under `landing_dir`; deterministic by seed."""
     registry = make_registry(seed, creators_per_region=creators_per_region)
     registry.write(registry_dir)
     chosen = [all_regions()[c.upper()] for c in regions] if regions else list(all_regions().values())
@@ -77,7 +77,7 @@ def write_region_file(
     name: str | None = None,
 ) -> GeneratedFile:
     writer, extension = get_writer(region.source_format)
-    folder = landing_dir / region.code.lower()
+    folder = region.landing_folder(landing_dir)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / (name or f"{region.code.lower()}_{start:%Y%m%d}_{days}d_seed{seed}.{extension}")
     chunks = truth_chunks(
