@@ -103,9 +103,8 @@ def _reasons_by_row(failures: pl.DataFrame, contract: pl.DataFrame) -> pl.DataFr
     frame_level = cases.filter(pl.col("schema_context") == "DataFrameSchema")
     if not frame_level.is_empty():
         columns = frame_level["rule"].replace_strict(RULE_COLUMNS, default=None)
-        values = contract.with_row_index("_index").join(
-            frame_level.with_columns(column=columns).select("_index", "column"), on="_index"
-        )
+        failing_rows = contract.with_row_index("_index").filter(pl.col("_index").is_in(frame_level["_index"].implode()))
+        values = failing_rows.join(frame_level.with_columns(column=columns).select("_index", "column"), on="_index")
         # The named column's value for each failing row, as text.
         picked = values.select(
             "_index",
@@ -149,10 +148,10 @@ def _without_echoes(cases: pl.DataFrame) -> pl.DataFrame:
 
 def hold_unknown_creators(valid: pl.DataFrame, known_creators: pl.Series) -> Split:
     """Contract-valid rows whose creator is not in the registry yet are held, not loaded and not rejected."""
-    unknown = ~pl.col("creator_id").is_in(known_creators.implode())
-    held = valid.filter(unknown)
-    if held.is_empty():
+    unknown = ~valid["creator_id"].is_in(known_creators.implode())
+    if not unknown.any():  # the usual case: no copy of the batch at all
         return Split(valid, _empty_quarantine())
+    held = valid.filter(unknown)
     held = held.with_columns(
         reasons=pl.concat_list(
             pl.struct(
