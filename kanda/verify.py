@@ -5,21 +5,39 @@ Ledger chain, batch conservation, rollups against events, and central against re
 
 from __future__ import annotations
 
+import duckdb
+import pyarrow as pa
+
 from kanda.central import latest_publication, open_catalog, read_published
 from kanda.models import build_models
 from kanda.settings import Settings
 from kanda.store import open_store, store_exists
 from quality import checks
 from quality.checks import CheckResult
-from regions import all_regions
+from regions import RegionConfig, all_regions
 from warehouse_models import PUBLISHED
+
+
+def published_tables(settings: Settings) -> dict[str, pa.Table] | None:
+    """Every rollup as of the newest publication, or None before the first publish."""
+    catalog = open_catalog(settings)
+    publication = latest_publication(catalog)
+    if publication is None:
+        return None
+    return {name: read_published(catalog, publication, name) for name in PUBLISHED}
+
+
+def reconcile(con: duckdb.DuckDBPyConnection, region: RegionConfig, central: dict[str, pa.Table] | None) -> CheckResult:
+    """Central rollups against the regional ones (built in `con`); nothing published counts as an empty centre."""
+    regional = checks.regional_totals(con)
+    unpublished = con.execute("SELECT count(DISTINCT local_date) FROM dirty_days").fetchall()[0][0]
+    totals = checks.central_totals(central, region.code) if central else {name: (0, 0, 0) for name in PUBLISHED}
+    return checks.reconciliation(region, regional, totals, unpublished)
 
 
 def verify(settings: Settings, regions: list[str] | None = None) -> list[CheckResult]:
     codes = [c.upper() for c in regions] if regions else [c for c in all_regions() if store_exists(settings, c)]
-    catalog = open_catalog(settings)
-    publication = latest_publication(catalog)
-    central_tables = {name: read_published(catalog, publication, name) for name in PUBLISHED} if publication else None
+    central = published_tables(settings)
     results: list[CheckResult] = []
     for code in codes:
         region = all_regions()[code]
@@ -28,11 +46,5 @@ def verify(settings: Settings, regions: list[str] | None = None) -> list[CheckRe
             results.append(checks.ledger_chain(con, region))
             results.append(checks.batch_conservation(con, region))
             results.append(checks.rollups_match_events(con, region))
-            regional = checks.regional_totals(con)
-            unpublished = con.execute("SELECT count(DISTINCT local_date) FROM dirty_days").fetchall()[0][0]
-        if central_tables is None:
-            results.append(CheckResult("reconciliation", False, f"{code}: nothing published yet"))
-        else:
-            central = checks.central_totals(central_tables, code)
-            results.append(checks.reconciliation(region, regional, central, unpublished))
+            results.append(reconcile(con, region, central))
     return results

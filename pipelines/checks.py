@@ -17,8 +17,8 @@ from dagster import (
     asset_check,
 )
 
-from kanda.central import latest_publication, open_catalog, read_published
 from kanda.store import open_store
+from kanda.verify import published_tables, reconcile
 from pipelines.assets.ingestion import regional_sales
 from pipelines.assets.rollups import central_rollups, regional_rollups
 from pipelines.partitions import region_partitions
@@ -26,7 +26,6 @@ from pipelines.resources import KandaSettings
 from quality import checks
 from quality.checks import CheckResult
 from regions import get_region
-from warehouse_models import PUBLISHED
 
 # Checks are partitioned like their assets so that each region keeps its own verdict (an unpartitioned check
 # would show whichever region ran last). Dagster 1.13 marks partitioned checks as preview; we accept that
@@ -90,21 +89,12 @@ def rollups_match_events(context: AssetCheckExecutionContext, kanda: KandaSettin
     description="The newest central publication equals the regional rollups: rows, net and net USD, to the unit.",
 )
 def reconciliation(context: AssetCheckExecutionContext, kanda: KandaSettings) -> AssetCheckResult:
-    """As `kanda verify` assembles it; a region with nothing to publish reconciles against an empty centre."""
+    """The same reconciliation as `kanda verify`; a region with nothing published compares with an empty centre."""
     settings = kanda.load()
     region = get_region(context.partition_key)
+    central = published_tables(settings)
     with open_store(settings, region.code, read_only=True) as con:
         try:
-            regional = checks.regional_totals(con)
+            return to_dagster(reconcile(con, region, central))
         except duckdb.CatalogException:
             return AssetCheckResult(passed=False, description=f"{region.code}: rollups not built yet")
-        unpublished = con.execute("SELECT count(DISTINCT local_date) FROM dirty_days").fetchone()[0]
-    catalog = open_catalog(settings)
-    publication = latest_publication(catalog)
-    if publication is None:
-        central = {name: (0, 0, 0) for name in PUBLISHED}
-    else:
-        central = checks.central_totals(
-            {name: read_published(catalog, publication, name) for name in PUBLISHED}, region.code
-        )
-    return to_dagster(checks.reconciliation(region, regional, central, unpublished))
