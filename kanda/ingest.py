@@ -1,9 +1,10 @@
 """Ingest native files into a regional store: adapter -> contract -> quarantine or load, exactly once.
 
 A file is one batch and one DuckDB transaction: its events, its quarantine rows, the days it touched and its
-ledger row commit together or not at all, so a crash anywhere leaves the store as it was and a rerun finishes the
-job. The file's content hash in the ledger makes a second delivery of the same file a no-op; the event id makes a
-second delivery of the same webhook a counted duplicate.
+ledger row commit together or not at all (`kanda.batch` stages the validated chunks so that this holds for files
+larger than memory), so a crash anywhere leaves the store as it was and a rerun finishes the job. The file's
+content hash in the ledger makes a second delivery of the same file a no-op; the event identity (transaction,
+event type, status) makes a second delivery of the same webhook a counted duplicate.
 """
 
 from __future__ import annotations
