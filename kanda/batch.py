@@ -72,9 +72,9 @@ class StagedBatch:
         quarantine = pl.concat(flagged)
         self.chunks += 1
         if valid.height:
-            valid.select(CONTRACT_COLUMNS).write_parquet(self._file("events"), compression="lz4")
+            valid.select(CONTRACT_COLUMNS).write_parquet(self._file("events"), **_STAGING_PARQUET)
         if quarantine.height:
-            self._quarantine_rows(quarantine).write_parquet(self._file("quarantine"), compression="lz4")
+            self._quarantine_rows(quarantine).write_parquet(self._file("quarantine"), **_STAGING_PARQUET)
         self.counts.add(
             BatchCounts(
                 rows_read=frame.height + ignored,
@@ -195,6 +195,10 @@ class StagedBatch:
     def _files(self, kind: str) -> list[str]:
         return sorted(str(p) for p in self.folder.glob(f"{kind}-*.parquet"))
 
+
+#: Staging files live seconds and are read once: writing them fast beats making them small (about twice as fast
+#: as lz4 with statistics).
+_STAGING_PARQUET = {"compression": "uncompressed", "statistics": False}
 
 #: An event is one payment's event of one type and status (the contract's event_id, compared column-wise).
 _SAME_EVENT = (

@@ -6,31 +6,27 @@ import datetime as dt
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 import pytest
 
-from kanda.synthetic.core import DirtMix, make_registry, truth_chunks
 from kanda.synthetic.writers.jazzcash import write
 from regions import get_region
-from regions.adapters.base import FileRejected, ReadContext
 from regions.adapters.jazzcash import ADAPTER
+from tests.adapters.roundtrip import (
+    assert_lines_accounted,
+    assert_rejected,
+    assert_round_trip,
+    read_all,
+    side_by_side,
+    truth_frame,
+    utc,
+)
 
 SAMPLE = Path(__file__).parents[1] / "samples" / "jazzcash" / "ipn_pk.jsonl"
 REGION = get_region("PK")
-CTX = ReadContext(REGION, salt="test-salt", batch_rows=500)
-
-
-def read_all(path: Path, ctx: ReadContext = CTX) -> tuple[pl.DataFrame, int]:
-    chunks = list(ADAPTER.read(path, ctx))
-    return pl.concat([c.frame for c in chunks]).sort("source_row"), sum(c.ignored for c in chunks)
-
-
-def utc(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=dt.UTC)
 
 
 def test_sample_parses_to_exact_values() -> None:
-    frame, ignored = read_all(SAMPLE)
+    frame, ignored = read_all(ADAPTER, SAMPLE, REGION)
     assert ignored == 1  # the listener health ping; the blank line is not a record
     assert frame["source_row"].to_list() == [1, 2, *range(4, 14)]
     assert frame["amount_minor"].to_list() == [
@@ -115,45 +111,16 @@ def test_sample_parses_to_exact_values() -> None:
     ],
 )
 def test_file_level_rejects(tmp_path: Path, content: str, reason: str) -> None:
-    path = tmp_path / "bad.jsonl"
-    path.write_text(content)
-    with pytest.raises(FileRejected, match=reason):
-        read_all(path)
+    assert_rejected(ADAPTER, REGION, tmp_path / "bad.jsonl", content, reason)
 
 
 def test_round_trip_from_truth(tmp_path: Path) -> None:
-    truth = pl.concat(
-        truth_chunks(
-            REGION,
-            make_registry(7),
-            start=dt.date(2024, 3, 1),
-            days=3,
-            rows=3000,
-            seed=11,
-            dirt=DirtMix().scaled(3),
-            chunk_rows=1200,
-        )
-    )
+    truth = truth_frame(REGION, seed=11, registry_seed=7, start=dt.date(2024, 3, 1), chunk_rows=1200)
     path = tmp_path / "ipn.jsonl"
     write(path, iter(truth.iter_slices(1200)), REGION, np.random.default_rng(3))
-    frame, ignored = read_all(path)
-    data_lines = len(path.read_text(encoding="utf-8").splitlines())
-    assert frame.height + ignored == data_lines
-    assert frame.height == truth.height and ignored == 3  # one health ping per chunk
-    both = truth.hstack(frame.select(pl.all().name.prefix("got_")))
-    _assert_round_trip(both)
+    frame, ignored = read_all(ADAPTER, path, REGION)
+    assert_lines_accounted(frame, ignored, lines=len(path.read_text(encoding="utf-8").splitlines()), truth=truth)
+    assert ignored == 3  # one health ping per chunk
+    both = side_by_side(truth, frame)
+    assert_round_trip(both)
     assert (both["got_fee_minor"] == 0).all()
-
-
-def _assert_round_trip(both: pl.DataFrame) -> None:
-    clean = both.filter(pl.col("corruption").is_null())
-    assert clean["got_occurred_at"].dt.truncate("1s").eq_missing(clean["occurred_at"].dt.truncate("1s")).all()
-    for column in ("amount_minor", "event_type", "status", "creator_id", "product_id"):
-        assert clean[f"got_{column}"].eq_missing(clean[column]).all(), column
-    damage = {"bad_amount": "got_amount_minor", "bad_time": "got_occurred_at", "missing_reference": "got_creator_id"}
-    for kind, column in damage.items():
-        damaged = both.filter(pl.col("corruption") == kind)
-        assert damaged.height > 0 and damaged[column].null_count() == damaged.height
-    pairs = both.select("txn_no", "got_transaction_id").unique()
-    assert pairs.height == both["txn_no"].n_unique() == both["got_transaction_id"].n_unique()
-    assert both["got_buyer_ref"].drop_nulls().str.contains(r"^[0-9a-f]{64}$").all()

@@ -6,31 +6,27 @@ import datetime as dt
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 import pytest
 
-from kanda.synthetic.core import DirtMix, make_registry, truth_chunks
 from kanda.synthetic.writers.stripe import write
 from regions import get_region
-from regions.adapters.base import FileRejected, ReadContext
 from regions.adapters.stripe import ADAPTER
+from tests.adapters.roundtrip import (
+    assert_lines_accounted,
+    assert_rejected,
+    assert_round_trip,
+    read_all,
+    side_by_side,
+    truth_frame,
+    utc,
+)
 
 SAMPLE = Path(__file__).parents[1] / "samples" / "stripe" / "payments_eg.csv"
 REGION = get_region("EG")
-CTX = ReadContext(REGION, salt="test-salt", batch_rows=500)
-
-
-def read_all(path: Path, ctx: ReadContext = CTX) -> tuple[pl.DataFrame, int]:
-    chunks = list(ADAPTER.read(path, ctx))
-    return pl.concat([c.frame for c in chunks]).sort("source_row"), sum(c.ignored for c in chunks)
-
-
-def utc(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=dt.UTC)
 
 
 def test_sample_parses_to_exact_values() -> None:
-    frame, ignored = read_all(SAMPLE)
+    frame, ignored = read_all(ADAPTER, SAMPLE, REGION)
     assert ignored == 0  # the blank line is skipped by the CSV reader, not a record
     assert frame["source_row"].to_list() == list(range(1, 13))
     # Comma decimals, "." thousands; "100,001" has more decimals than EGP allows and is null.
@@ -106,7 +102,7 @@ def test_comma_delimited_older_export(tmp_path: Path) -> None:
         "id,Created (UTC),Amount,Amount Refunded,Currency,Fee,Status,kanda_ref (metadata)\n"
         'ch_1,2023-01-02 03:04:05,"1,234.50",0.00,egp,18.52,Paid,EG-C0001.EG-P00002\n'
     )
-    frame, ignored = read_all(path)
+    frame, ignored = read_all(ADAPTER, path, REGION)
     assert ignored == 0
     assert frame.select("amount_minor", "fee_minor", "occurred_at").row(0) == (123450, 1852, utc(2023, 1, 2, 3, 4, 5))
     assert frame["buyer_ref"][0] is None
@@ -121,53 +117,21 @@ def test_comma_delimited_older_export(tmp_path: Path) -> None:
     ],
 )
 def test_file_level_rejects(tmp_path: Path, content: str, reason: str) -> None:
-    path = tmp_path / "bad.csv"
-    path.write_text(content)
-    with pytest.raises(FileRejected, match=reason):
-        read_all(path)
+    assert_rejected(ADAPTER, REGION, tmp_path / "bad.csv", content, reason)
 
 
 def test_truncated_file_is_rejected(tmp_path: Path) -> None:
     data = SAMPLE.read_bytes()
-    path = tmp_path / "cut.csv"
-    path.write_bytes(data[: data.index(b"ch_3OaA4") + 30])
-    with pytest.raises(FileRejected, match="CSV"):
-        read_all(path)
+    assert_rejected(ADAPTER, REGION, tmp_path / "cut.csv", data[: data.index(b"ch_3OaA4") + 30], "CSV")
 
 
 def test_round_trip_from_truth(tmp_path: Path) -> None:
-    truth = pl.concat(
-        truth_chunks(
-            REGION,
-            make_registry(7),
-            start=dt.date(2024, 3, 1),
-            days=3,
-            rows=3000,
-            seed=11,
-            dirt=DirtMix().scaled(3),
-            chunk_rows=1200,
-        )
-    )
+    truth = truth_frame(REGION, seed=11, registry_seed=7, start=dt.date(2024, 3, 1), chunk_rows=1200)
     path = tmp_path / "export.csv"
     write(path, iter(truth.iter_slices(1200)), REGION, np.random.default_rng(3))
-    frame, ignored = read_all(path)
-    data_lines = len(path.read_text(encoding="utf-8").splitlines()) - 1
-    assert frame.height + ignored == data_lines
-    assert frame.height == truth.height and ignored == 0
-    both = truth.hstack(frame.select(pl.all().name.prefix("got_")))
-    _assert_round_trip(both)
+    frame, ignored = read_all(ADAPTER, path, REGION)
+    assert_lines_accounted(frame, ignored, lines=len(path.read_text(encoding="utf-8").splitlines()) - 1, truth=truth)
+    assert ignored == 0
+    both = side_by_side(truth, frame)
+    assert_round_trip(both)
     assert both["got_fee_minor"].eq_missing(both["fee_minor"]).all()
-
-
-def _assert_round_trip(both: pl.DataFrame) -> None:
-    clean = both.filter(pl.col("corruption").is_null())
-    assert clean["got_occurred_at"].dt.truncate("1s").eq_missing(clean["occurred_at"].dt.truncate("1s")).all()
-    for column in ("amount_minor", "event_type", "status", "creator_id", "product_id"):
-        assert clean[f"got_{column}"].eq_missing(clean[column]).all(), column
-    damage = {"bad_amount": "got_amount_minor", "bad_time": "got_occurred_at", "missing_reference": "got_creator_id"}
-    for kind, column in damage.items():
-        damaged = both.filter(pl.col("corruption") == kind)
-        assert damaged.height > 0 and damaged[column].null_count() == damaged.height
-    pairs = both.select("txn_no", "got_transaction_id").unique()
-    assert pairs.height == both["txn_no"].n_unique() == both["got_transaction_id"].n_unique()
-    assert both["got_buyer_ref"].drop_nulls().str.contains(r"^[0-9a-f]{64}$").all()
