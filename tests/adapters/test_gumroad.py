@@ -110,12 +110,12 @@ def test_dollar_headers_and_missing_optional_columns(tmp_path: Path) -> None:
     ],
 )
 def test_file_level_rejects(tmp_path: Path, content: str, reason: str) -> None:
-    assert_rejected(ADAPTER, REGION, tmp_path / "bad.csv", content, reason)
+    assert_rejected(ADAPTER, REGION, tmp_path / "bad.csv", reason, content=content)
 
 
 def test_truncated_file_is_rejected(tmp_path: Path) -> None:
     data = SAMPLE.read_bytes()
-    assert_rejected(ADAPTER, REGION, tmp_path / "cut.csv", data[: data.index(b"Pp44Disp0t") + 40], "CSV")
+    assert_rejected(ADAPTER, REGION, tmp_path / "cut.csv", "CSV", content=data[: data.index(b"Pp44Disp0t") + 40])
 
 
 def test_round_trip_from_truth(tmp_path: Path) -> None:

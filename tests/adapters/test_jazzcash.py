@@ -111,7 +111,7 @@ def test_sample_parses_to_exact_values() -> None:
     ],
 )
 def test_file_level_rejects(tmp_path: Path, content: str, reason: str) -> None:
-    assert_rejected(ADAPTER, REGION, tmp_path / "bad.jsonl", content, reason)
+    assert_rejected(ADAPTER, REGION, tmp_path / "bad.jsonl", reason, content=content)
 
 
 def test_round_trip_from_truth(tmp_path: Path) -> None:

@@ -285,20 +285,22 @@ def test_buyer_ref_is_a_hash_and_no_contact_leaks(sample: Path) -> None:
 
 
 def test_empty_file_is_rejected(tmp_path: Path) -> None:
-    assert_rejected(ADAPTER, REGION, tmp_path / "empty.xlsx", b"", "empty")
+    assert_rejected(ADAPTER, REGION, tmp_path / "empty.xlsx", "empty", content=b"")
     no_rows = _build(tmp_path / "header-only.xlsx", [[]])
-    assert_rejected(ADAPTER, REGION, no_rows, no_rows.read_bytes(), "no data rows")
+    assert_rejected(ADAPTER, REGION, no_rows, "no data rows")
 
 
 def test_other_format_is_rejected(tmp_path: Path) -> None:
     other = _build(tmp_path / "other.xlsx", [[["x", "1"]]], header=["Invoice", "Total"])
     reason = r"not a MTN MoMo export .* missing: date, txn, type, status, amount"
-    assert_rejected(ADAPTER, REGION, other, other.read_bytes(), reason)
+    assert_rejected(ADAPTER, REGION, other, reason)
 
 
 def test_truncated_file_is_rejected(sample: Path, tmp_path: Path) -> None:
     data = sample.read_bytes()
-    assert_rejected(ADAPTER, REGION, tmp_path / "truncated.xlsx", data[: len(data) // 2], "truncated or corrupt")
+    assert_rejected(
+        ADAPTER, REGION, tmp_path / "truncated.xlsx", "truncated or corrupt", content=data[: len(data) // 2]
+    )
 
 
 def test_round_trip_across_sheets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

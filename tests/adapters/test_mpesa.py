@@ -96,7 +96,7 @@ def test_header_variant_latin1_and_dd_mm_dates() -> None:
 
 
 def test_empty_file_is_rejected(tmp_path: Path) -> None:
-    assert_rejected(ADAPTER, REGION, tmp_path / "empty.csv", b"", "empty")
+    assert_rejected(ADAPTER, REGION, tmp_path / "empty.csv", "empty", content=b"")
 
 
 def test_other_format_is_rejected(tmp_path: Path) -> None:
@@ -104,22 +104,22 @@ def test_other_format_is_rejected(tmp_path: Path) -> None:
         ADAPTER,
         REGION,
         tmp_path / "gumroad.csv",
-        "Purchase ID,Item Name,Purchase Date,Sale Price ($)\nabc,Beat pack,2025-01-01,10\n",
         r"not a M-Pesa statement file: required column\(s\) missing: receipt",
+        content="Purchase ID,Item Name,Purchase Date,Sale Price ($)\nabc,Beat pack,2025-01-01,10\n",
     )
     assert_rejected(
         ADAPTER,
         REGION,
         tmp_path / "partial.csv",
-        "Receipt No,Completion Time,Details\nSBA1,2025-01-01 10:00:00,x\n",
         "missing: status, paid_in, withdrawn",
+        content="Receipt No,Completion Time,Details\nSBA1,2025-01-01 10:00:00,x\n",
     )
 
 
 def test_truncated_file_is_rejected(tmp_path: Path) -> None:
     data = (SAMPLES / "statement.csv").read_bytes()
     cut = data.index(b"SBA1000006") + 40
-    assert_rejected(ADAPTER, REGION, tmp_path / "truncated.csv", data[:cut], "truncated")
+    assert_rejected(ADAPTER, REGION, tmp_path / "truncated.csv", "truncated", content=data[:cut])
 
 
 def test_round_trip(tmp_path: Path) -> None:

@@ -83,8 +83,8 @@ def test_buyer_ref_is_a_hash_and_no_contact_leaks() -> None:
 
 
 def test_empty_file_is_rejected(tmp_path: Path) -> None:
-    assert_rejected(ADAPTER, REGION, tmp_path / "empty.ndjson", b"", "empty")
-    assert_rejected(ADAPTER, REGION, tmp_path / "blank.ndjson", "\n\n", "no webhook events")
+    assert_rejected(ADAPTER, REGION, tmp_path / "empty.ndjson", "empty", content=b"")
+    assert_rejected(ADAPTER, REGION, tmp_path / "blank.ndjson", "no webhook events", content="\n\n")
 
 
 def test_other_format_is_rejected(tmp_path: Path) -> None:
@@ -92,14 +92,14 @@ def test_other_format_is_rejected(tmp_path: Path) -> None:
         ADAPTER,
         REGION,
         tmp_path / "other.ndjson",
-        '{"paymentID":"TR0011","trxID":"9A1","amount":"500.00"}\n',
         r"not a Paystack webhook file: required column\(s\) missing: event",
+        content='{"paymentID":"TR0011","trxID":"9A1","amount":"500.00"}\n',
     )
 
 
 def test_truncated_file_is_rejected(tmp_path: Path) -> None:
     text = SAMPLE.read_text()
-    assert_rejected(ADAPTER, REGION, tmp_path / "truncated.ndjson", text[: len(text) - 60], "not valid JSON")
+    assert_rejected(ADAPTER, REGION, tmp_path / "truncated.ndjson", "not valid JSON", content=text[: len(text) - 60])
 
 
 def test_round_trip(tmp_path: Path) -> None:
@@ -112,6 +112,6 @@ def test_round_trip(tmp_path: Path) -> None:
 
     both = match_events(truth, frame, pl.lit("T") + pl.col("txn_no").cast(pl.String).str.zfill(12))
     assert_round_trip(both)
-    # Paystack states a fee on sales only; refunds and reversals come back with fee 0.
+    # The adapter gives refund events no fee (fee 0), so fees are compared on sales.
     clean_sales = both.filter(pl.col("corruption").is_null() & (pl.col("event_type") == "sale"))
     assert clean_sales["got_fee_minor"].eq_missing(clean_sales["fee_minor"]).all()

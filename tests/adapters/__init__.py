@@ -1,0 +1,1 @@
+"""Adapter tests; `roundtrip` holds what they share."""
