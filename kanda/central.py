@@ -9,6 +9,7 @@ by a lock so that each publication's snapshots contain every earlier publish.
 from __future__ import annotations
 
 import datetime as dt
+import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import sqlalchemy.exc
 from filelock import FileLock
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
@@ -44,10 +46,20 @@ def open_catalog(settings: Settings) -> SqlCatalog:
         Path(settings.catalog_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     if settings.warehouse_uri.startswith("file://"):
         Path(settings.warehouse_uri.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
-    catalog = SqlCatalog("kanda", uri=settings.catalog_url, warehouse=settings.warehouse_uri)
-    with suppress(NamespaceAlreadyExistsError):
-        catalog.create_namespace(NAMESPACE)
-    return catalog
+    attempt = 1
+    while True:
+        try:
+            catalog = SqlCatalog("kanda", uri=settings.catalog_url, warehouse=settings.warehouse_uri)
+            with suppress(NamespaceAlreadyExistsError):
+                catalog.create_namespace(NAMESPACE)
+            return catalog
+        except sqlalchemy.exc.DBAPIError:
+            # Two processes creating a new catalog at the same moment: one of them loses the insert of the
+            # namespace row (or of the catalog tables). The winner's work is what we wanted; look again.
+            if attempt == 5:
+                raise
+            time.sleep(0.05 * attempt)
+            attempt += 1
 
 
 @contextmanager

@@ -64,9 +64,9 @@ def publish_region(settings: Settings, region_code: str, *, all_days: bool = Fal
 
 
 def _commit(settings: Settings, region: str, publish_id: str, days: list[dt.date], frames: dict[str, pa.Table]) -> None:
-    catalog = open_catalog(settings)
     day_filter = In("local_date", {d.isoformat() for d in days})
     with publish_lock(settings):
+        catalog = open_catalog(settings)  # under the lock: a first publish also creates the catalog's tables
         snapshots = {}
         for name, frame in frames.items():
             table = ensure_table(catalog, name, frame.schema)
