@@ -368,5 +368,18 @@ def _parse_date(text: str) -> dt.date:
         raise typer.Exit(2) from None
 
 
+def main() -> None:
+    """The console script: kanda's own failures end with their message and exit 1, not a traceback."""
+    from kanda.ledger import UnbalancedBatch
+    from kanda.store import StoreBusy
+    from quality.boundary import ContractShapeError
+
+    try:
+        app()
+    except (StoreBusy, UnbalancedBatch, ContractShapeError) as exc:
+        err.print(f"[red]{type(exc).__name__}:[/] {exc}")
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -21,6 +21,7 @@ class Settings:
     buyer_salt: str
     duckdb_memory_limit: str
     batch_rows: int
+    lock_wait_seconds: float = 600.0
 
     @property
     def stores_dir(self) -> Path:
@@ -86,4 +87,5 @@ def load_settings(home: Path | str | None = None) -> Settings:
         buyer_salt=_salt(home),
         duckdb_memory_limit=os.environ.get("KANDA_DUCKDB_MEMORY", "2GB"),
         batch_rows=int(os.environ.get("KANDA_BATCH_ROWS", "500000")),
+        lock_wait_seconds=float(os.environ.get("KANDA_LOCK_WAIT", "600")),
     )

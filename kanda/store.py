@@ -110,7 +110,7 @@ class StoreBusy(RuntimeError):
 
 @contextmanager
 def open_store(
-    settings: Settings, region: str, *, read_only: bool = False, wait_seconds: float = 600
+    settings: Settings, region: str, *, read_only: bool = False, wait_seconds: float | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """The region's store, opened under its lock; created with its schema on first use.
 
@@ -121,7 +121,7 @@ def open_store(
     path = settings.store_path(region)
     lock = FileLock(str(settings.locks_dir / f"{region.lower()}.lock"))
     try:
-        lock.acquire(timeout=wait_seconds)
+        lock.acquire(timeout=settings.lock_wait_seconds if wait_seconds is None else wait_seconds)
     except Timeout:
         raise StoreBusy(f"the {region} store is busy (another run holds {lock.lock_file})") from None
     try:

@@ -103,3 +103,20 @@ def test_generate_is_deterministic_and_takes_per_kind_dirt(settings: Settings):
     (result,) = json.loads(runner.invoke(app, ["ingest", "-r", "PK", "--json"]).stdout)["files"]
     assert result["duplicates"] > 0.15 * result["rows_in"]  # the requested share of redeliveries shows up
     assert runner.invoke(app, [*args, "--dirt-mix", "bogus=1"]).exit_code == 2
+
+
+def test_a_busy_store_is_a_message_not_a_traceback(settings: Settings):
+    make_files(settings, regions=["GH"], rows=50)
+    code = "import sys; from kanda.cli import main; sys.argv = ['kanda', *sys.argv[1:]]; main()"
+    with open_store(settings, "GH"):  # another writer holds the store longer than this one will wait
+        busy = subprocess.run(
+            [sys.executable, "-c", code, "ingest", "-r", "GH"],
+            env={**os.environ, "KANDA_LOCK_WAIT": "1"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert busy.returncode == 1
+    assert "StoreBusy" in busy.stderr and "busy" in busy.stderr
+    assert "Traceback" not in busy.stderr
