@@ -25,8 +25,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
-console = Console()
-err = Console(stderr=True)
+# Piped or captured output (CI logs, `| tee`) gets room for the summary tables instead of Rich's 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 120)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 RegionOption = Annotated[list[str] | None, typer.Option("--region", "-r", help="Region code (repeatable).")]
 
