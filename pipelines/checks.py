@@ -5,6 +5,7 @@ the connection over, and translates a `CheckResult` into an `AssetCheckResult` w
 """
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import duckdb
@@ -25,7 +26,7 @@ from pipelines.partitions import region_partitions
 from pipelines.resources import KandaSettings
 from quality import checks
 from quality.checks import CheckResult
-from regions import get_region
+from regions import RegionConfig, get_region
 
 # Checks are partitioned like their assets so that each region keeps its own verdict (an unpartitioned check
 # would show whichever region ran last). Dagster 1.13 marks partitioned checks as preview; we accept that
@@ -49,6 +50,17 @@ def _metadata_value(value: Any) -> Any:
     return MetadataValue.json(value) if isinstance(value, dict | list | tuple) else value
 
 
+def _store_check(
+    context: AssetCheckExecutionContext,
+    kanda: KandaSettings,
+    check: Callable[[duckdb.DuckDBPyConnection, RegionConfig], CheckResult],
+) -> AssetCheckResult:
+    """Run a `quality.checks` function on the partition's store, opened read-only under the region's lock."""
+    region = get_region(context.partition_key)
+    with open_store(kanda.load(), region.code, read_only=True) as con:
+        return to_dagster(check(con, region))
+
+
 @asset_check(
     asset=regional_sales,
     partitions_def=region_partitions,
@@ -56,9 +68,7 @@ def _metadata_value(value: Any) -> Any:
     description="Every batch balances and the store holds exactly what the ledger says; blocks rollups if not.",
 )
 def batch_conservation(context: AssetCheckExecutionContext, kanda: KandaSettings) -> AssetCheckResult:
-    region = get_region(context.partition_key)
-    with open_store(kanda.load(), region.code, read_only=True) as con:
-        return to_dagster(checks.batch_conservation(con, region))
+    return _store_check(context, kanda, checks.batch_conservation)
 
 
 @asset_check(
@@ -67,9 +77,7 @@ def batch_conservation(context: AssetCheckExecutionContext, kanda: KandaSettings
     description="Share of input rows quarantined, against the region's warn and error thresholds.",
 )
 def quarantine_rate(context: AssetCheckExecutionContext, kanda: KandaSettings) -> AssetCheckResult:
-    region = get_region(context.partition_key)
-    with open_store(kanda.load(), region.code, read_only=True) as con:
-        return to_dagster(checks.quarantine_rate(con, region))
+    return _store_check(context, kanda, checks.quarantine_rate)
 
 
 @asset_check(
@@ -78,9 +86,7 @@ def quarantine_rate(context: AssetCheckExecutionContext, kanda: KandaSettings) -
     description="The rollups add up to the loaded events (computed independently of the models), with USD rates.",
 )
 def rollups_match_events(context: AssetCheckExecutionContext, kanda: KandaSettings) -> AssetCheckResult:
-    region = get_region(context.partition_key)
-    with open_store(kanda.load(), region.code, read_only=True) as con:
-        return to_dagster(checks.rollups_match_events(con, region))
+    return _store_check(context, kanda, checks.rollups_match_events)
 
 
 @asset_check(

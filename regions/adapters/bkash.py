@@ -36,6 +36,7 @@ from regions.adapters.common import (
     raw_record,
     reference_parts,
     utc_from_iso,
+    vocabulary,
 )
 
 FORMAT = "bkash_execute"
@@ -99,8 +100,7 @@ class BkashAdapter:
     @staticmethod
     def _map(frame: pl.DataFrame, ctx: ReadContext) -> pl.DataFrame:
         state = pl.col("transactionStatus").str.strip_chars().str.to_lowercase()
-        event_type = state.replace_strict({k: v[0] for k, v in VOCABULARY.items()}, default="sale")
-        status = state.replace_strict({k: v[1] for k, v in VOCABULARY.items()}, default=None, return_dtype=pl.String)
+        event_type, status = vocabulary(state, VOCABULARY, default_event="sale")
         major = major_to_minor(pl.col("amount"), ctx.region.exponent)
         creator, product = reference_parts(
             pl.col("merchantInvoiceNumber").str.strip_chars(), ctx.region.reference_pattern

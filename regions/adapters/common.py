@@ -282,6 +282,18 @@ def _major_to_minor_full(expr: pl.Expr, exponent: int, *, decimal: str = ".") ->
     return pl.when(frac_ok & whole.is_not_null()).then(sign * value).otherwise(None).cast(pl.Int64)
 
 
+def vocabulary(
+    expr: pl.Expr, mapping: dict[str, tuple[str, str]], *, default_event: str | None = None
+) -> tuple[pl.Expr, pl.Expr]:
+    """(event_type, status) for a rail's status word via its vocabulary table; an unknown word gets a null status,
+    so the row is quarantined instead of being guessed."""
+    event_type = expr.replace_strict(
+        {k: v[0] for k, v in mapping.items()}, default=default_event, return_dtype=pl.String
+    )
+    status = expr.replace_strict({k: v[1] for k, v in mapping.items()}, default=None, return_dtype=pl.String)
+    return event_type, status
+
+
 def int_string(expr: pl.Expr) -> pl.Expr:
     """An integer given as a string or number ("10000", 10000, " 10000 "); null when it is anything else."""
     text = normalise_digits(expr.cast(pl.String).str.strip_chars())

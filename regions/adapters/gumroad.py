@@ -80,13 +80,16 @@ class GumroadAdapter:
 
     def read(self, path: Path, ctx: ReadContext) -> Iterator[AdapterChunk]:
         require_nonempty(path)
-        raw_names = read_header(path, detect_encoding(path))
+        encoding = detect_encoding(path)
+        raw_names = read_header(path, encoding)
         names = canonical_header(raw_names, ctx.region.currency)
         require_columns(names, REQUIRED, "Gumroad-style purchase export")
         # Custom columns may repeat a standard name; keep the first occurrence, suffix the rest.
         unique = [n if n not in names[:i] else f"{n} #{i}" for i, n in enumerate(names)]
         offset = 0
-        for chunk, skipped in iter_csv_chunks(path, ctx.batch_rows, column_names=unique, skip_rows=1):
+        for chunk, skipped in iter_csv_chunks(
+            path, ctx.batch_rows, column_names=unique, skip_rows=1, encoding=encoding
+        ):
             frame = chunk.with_row_index("source_row", offset=offset + 1).with_columns(
                 pl.col("source_row").cast(pl.Int64)
             )

@@ -83,12 +83,14 @@ class MpesaStatementAdapter:
     format_name = "mpesa_statement"
 
     def read(self, path: Path, ctx: ReadContext) -> Iterator[AdapterChunk]:
-        header_index, names = _find_header(path)
+        require_nonempty(path)
+        encoding = detect_encoding(path)
+        header_index, names = _find_header(path, encoding)
         canonical = [ALIASES.get(_normalise(n), n) for n in names]
         _require_complete(path, len(names))
         position, preamble = 0, header_index
         for chunk, skipped in iter_csv_chunks(
-            path, ctx.batch_rows, column_names=names, skip_rows=header_index + 1, ragged="skip"
+            path, ctx.batch_rows, column_names=names, skip_rows=header_index + 1, ragged="skip", encoding=encoding
         ):
             rows = chunk.with_columns(source_row=pl.int_range(1, chunk.height + 1, dtype=pl.Int64) + position)
             position += chunk.height
@@ -97,10 +99,8 @@ class MpesaStatementAdapter:
             preamble = 0
 
 
-def _find_header(path: Path) -> tuple[int, list[str]]:
+def _find_header(path: Path, encoding: str) -> tuple[int, list[str]]:
     """The line number and names of the header: the first line naming a receipt and a completion time."""
-    require_nonempty(path)
-    encoding = detect_encoding(path)
     first: list[str] = []
     with path.open("r", encoding=encoding, newline="") as handle:
         for index, line in enumerate(handle):

@@ -50,6 +50,7 @@ from regions.adapters.common import (
     reference_parts,
     require_columns,
     utc_from_iso,
+    vocabulary,
 )
 
 _S = pl.String()
@@ -126,8 +127,7 @@ def _map(flat: pl.DataFrame, ctx: ReadContext) -> pl.DataFrame:
     event = pl.col("event").str.strip_chars().str.to_lowercase()
     is_refund = event.str.starts_with("refund.")
     status_raw = pl.col("data.status").str.strip_chars().str.to_lowercase()
-    charge_kind = status_raw.replace_strict({k: v[0] for k, v in _CHARGE_STATUS.items()}, default=None)
-    charge_status = status_raw.replace_strict({k: v[1] for k, v in _CHARGE_STATUS.items()}, default=None)
+    charge_kind, charge_status = vocabulary(status_raw, _CHARGE_STATUS)
     refund_status = status_raw.replace_strict(_REFUND_STATUS, default=None)
     event_type = pl.when(is_refund).then(pl.lit("refund")).otherwise(charge_kind)
     status = pl.when(is_refund).then(refund_status).otherwise(charge_status)

@@ -45,6 +45,7 @@ from regions.adapters.common import (
     reference_parts,
     require_columns,
     require_nonempty,
+    vocabulary,
 )
 
 FORMAT = "stripe_payments"
@@ -100,8 +101,7 @@ class StripeAdapter:
     def _map(frame: pl.DataFrame, names: list[str], created: str, decimal: str, ctx: ReadContext) -> pl.DataFrame:
         exp = ctx.region.exponent
         state = pl.col("Status").str.strip_chars().str.to_lowercase()
-        event_type = state.replace_strict({k: v[0] for k, v in VOCABULARY.items()}, default="sale")
-        status = state.replace_strict({k: v[1] for k, v in VOCABULARY.items()}, default=None, return_dtype=pl.String)
+        event_type, status = vocabulary(state, VOCABULARY, default_event="sale")
         charged = major_to_minor(pl.col("Amount"), exp, decimal=decimal)
         returned = major_to_minor(pl.col("Amount Refunded"), exp, decimal=decimal)
         creator, product = reference_parts(
