@@ -369,6 +369,34 @@ def _parse_date(text: str) -> dt.date:
         raise typer.Exit(2) from None
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+) -> None:
+    """Serve the steward pages (/) and the analysts' read-only API (/api, docs at /docs)."""
+    import uvicorn
+
+    from kanda.web.app import create_app
+
+    settings = load_settings()
+    settings.ensure_dirs()
+    console.print(f"kanda on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+# Feature commands live beside their features; each module imports its heavy libraries inside the commands,
+# so `kanda --help` stays fast.
+from kanda.analyst.cli import keys_app  # noqa: E402
+from kanda.reports.cli import reports_command  # noqa: E402
+from kanda.review.cli import review_app, users_app  # noqa: E402
+
+app.command("reports")(reports_command)
+app.add_typer(review_app, name="review")
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
+
+
 def main() -> None:
     """The console script: kanda's own failures end with their message and exit 1, not a traceback."""
     from kanda.ledger import UnbalancedBatch

@@ -1,8 +1,9 @@
 """Where kanda keeps its runtime data, read from the environment once.
 
 Everything a run writes lives under one data directory (`KANDA_HOME`, default `./.kanda`) so that a checkout stays
-clean and a whole installation can be moved or wiped as one folder. The central catalog is any SQLAlchemy URL:
-a SQLite file under `KANDA_HOME` by default, PostgreSQL at scale.
+clean and a whole installation can be moved or wiped as one folder. The central catalog and the application
+database (steward reviews, accounts, API keys) are SQLAlchemy URLs: SQLite files under `KANDA_HOME` by default,
+PostgreSQL at scale. SMTP for creator reports is optional (`KANDA_SMTP_*`); without it reports go to an outbox.
 """
 
 from __future__ import annotations
@@ -14,6 +15,19 @@ from pathlib import Path
 
 
 @dataclass(frozen=True)
+class SmtpSettings:
+    """An SMTP relay for creator reports; absent means "write .eml files to the outbox"."""
+
+    host: str
+    port: int = 587
+    starttls: bool = True
+    username: str | None = None
+    password: str | None = None
+    sender: str = "kanda reports <reports@kanda.invalid>"
+    timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     catalog_url: str
@@ -22,6 +36,33 @@ class Settings:
     duckdb_memory_limit: str
     batch_rows: int
     lock_wait_seconds: float = 600.0
+    app_db_url: str = ""
+    smtp: SmtpSettings | None = None
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Where reports go as `.eml` files when no SMTP server is configured (the demo)."""
+        return self.home / "outbox"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def snapshot_path(self) -> Path:
+        """The read-only DuckDB file of the rollups that BI tools connect to, swapped in after each publish."""
+        return self.home / "bi" / "rollups.duckdb"
+
+    @property
+    def gx_dir(self) -> Path:
+        """The Great Expectations file context: suites, results and the Data Docs site."""
+        return self.home / "gx"
+
+    @property
+    def secret_key(self) -> str:
+        """Signs web sessions and CSRF tokens; created once per installation, like the buyer salt."""
+        given = os.environ.get("KANDA_SECRET_KEY")
+        return given or _kept_secret(self.home, "secret_key")
 
     @property
     def stores_dir(self) -> Path:
@@ -62,17 +103,33 @@ def _salt(home: Path) -> str:
     Buyer hashes must be stable across runs (duplicates and repeat buyers are recognised by them) yet useless
     outside this installation, so the salt is created once and kept beside the data it protects.
     """
-    given = os.environ.get("KANDA_BUYER_SALT")
-    if given:
-        return given
-    path = home / "buyer_salt"
+    return os.environ.get("KANDA_BUYER_SALT") or _kept_secret(home, "buyer_salt")
+
+
+def _kept_secret(home: Path, name: str) -> str:
+    """A random secret created on first use and kept (mode 600) in the data directory."""
+    path = home / name
     if path.exists():
         return path.read_text().strip()
     home.mkdir(parents=True, exist_ok=True)
-    salt = secrets.token_hex(16)
-    path.write_text(salt)
+    value = secrets.token_hex(16)
+    path.write_text(value)
     path.chmod(0o600)
-    return salt
+    return value
+
+
+def _smtp_from_env() -> SmtpSettings | None:
+    host = os.environ.get("KANDA_SMTP_HOST")
+    if not host:
+        return None
+    return SmtpSettings(
+        host=host,
+        port=int(os.environ.get("KANDA_SMTP_PORT", "587")),
+        starttls=os.environ.get("KANDA_SMTP_STARTTLS", "true").lower() not in {"0", "false", "no"},
+        username=os.environ.get("KANDA_SMTP_USER") or None,
+        password=os.environ.get("KANDA_SMTP_PASSWORD") or None,
+        sender=os.environ.get("KANDA_SMTP_FROM", SmtpSettings.sender),
+    )
 
 
 def load_settings(home: Path | str | None = None) -> Settings:
@@ -88,4 +145,6 @@ def load_settings(home: Path | str | None = None) -> Settings:
         duckdb_memory_limit=os.environ.get("KANDA_DUCKDB_MEMORY", "2GB"),
         batch_rows=int(os.environ.get("KANDA_BATCH_ROWS", "500000")),
         lock_wait_seconds=float(os.environ.get("KANDA_LOCK_WAIT", "600")),
+        app_db_url=os.environ.get("KANDA_APP_DB_URL", f"sqlite:///{home / 'app' / 'kanda.db'}"),
+        smtp=_smtp_from_env(),
     )

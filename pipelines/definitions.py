@@ -1,4 +1,4 @@
-"""The code location: assets loaded from the `assets` package, checks, the region job and its sensors.
+"""The code location: assets from the `assets` package; checks, jobs, sensors and schedules from their modules.
 
 The `kanda` resource is declared here and nowhere else. Every run uses the in-process executor: a region's
 steps run strictly one after another (they share the store lock), so a subprocess per step would only add
@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from dagster import Definitions, in_process_executor, load_asset_checks_from_modules, load_assets_from_package_module
 
-from pipelines import assets, checks
+from pipelines import assets, checks, expectations
 from pipelines.jobs import region_pipeline_job
+from pipelines.reports import report_jobs, report_schedules
 from pipelines.resources import KandaSettings
+from pipelines.review import review_jobs, review_sensors
 from pipelines.sensors import landing_sensors
 
 defs = Definitions(
     assets=load_assets_from_package_module(assets),
-    asset_checks=load_asset_checks_from_modules([checks]),
-    jobs=[region_pipeline_job],
-    sensors=landing_sensors,
+    asset_checks=load_asset_checks_from_modules([checks, expectations]),
+    jobs=[region_pipeline_job, *report_jobs, *review_jobs],
+    sensors=[*landing_sensors, *review_sensors],
+    schedules=report_schedules,
     resources={"kanda": KandaSettings()},
     executor=in_process_executor,
 )

@@ -47,3 +47,24 @@ def make_files(
         seed=seed,
         dirt=dirt or DirtMix().scaled(3),
     )
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium through Playwright. CI installs Chromium and must run these tests: there, a missing
+    browser fails; on a developer machine without Chromium the browser tests are skipped with the fix."""
+    import os
+
+    from kanda.web.browser import chromium_path, launch_chromium
+
+    if chromium_path() is None:
+        message = "no Chromium: `apt-get install chromium` (as .ci/run does) or set KANDA_CHROMIUM"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()

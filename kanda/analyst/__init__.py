@@ -1,0 +1,1 @@
+"""Analysts' access to the central rollups: HTTP API, API keys and the BI snapshot file."""

@@ -1,0 +1,1 @@
+"""Great Expectations suites as Dagster asset checks (placeholder until that feature lands)."""
