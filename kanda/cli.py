@@ -389,7 +389,8 @@ def serve(
 # so `kanda --help` stays fast.
 from kanda.analyst.cli import keys_app  # noqa: E402
 from kanda.reports.cli import reports_command  # noqa: E402
-from kanda.review.cli import review_app, users_app  # noqa: E402
+from kanda.review.cli import review_app  # noqa: E402
+from kanda.review.users_cli import users_app  # noqa: E402
 
 app.command("reports")(reports_command)
 app.add_typer(review_app, name="review")

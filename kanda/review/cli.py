@@ -1,8 +1,7 @@
-"""`kanda review ...` and `kanda users ...` (placeholder until the review feature lands)."""
+"""`kanda review ...` (placeholder until the review feature lands)."""
 
 from __future__ import annotations
 
 import typer
 
 review_app = typer.Typer(help="Review quarantined records.", no_args_is_help=True)
-users_app = typer.Typer(help="Steward and viewer accounts.", no_args_is_help=True)

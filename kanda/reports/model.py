@@ -1,0 +1,84 @@
+"""What one creator's daily report says, as plain data: the seam between gathering figures and rendering them.
+
+`kanda.reports.data` fills these from a region's store (line-level data never leaves the region);
+`kanda.reports.message` turns one into an email. Money stays in integer minor units of `currency` until the
+renderer formats it for the creator's locale.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DayFigures:
+    """A creator's local day in minor units: the same definitions as `creator_daily` (cash basis by local day)."""
+
+    orders: int
+    gross_minor: int
+    refunds_minor: int
+    reversals_minor: int
+    fees_minor: int
+    net_minor: int
+
+
+@dataclass(frozen=True)
+class ProductLine:
+    product_id: str
+    title: str
+    orders: int
+    net_minor: int
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    local_date: dt.date
+    net_minor: int
+
+
+@dataclass(frozen=True)
+class SaleLine:
+    """One row of the CSV attachment: the creator's own sale events of the day, the buyer masked."""
+
+    occurred_at_local: dt.datetime
+    transaction_id: str
+    product_id: str
+    product_title: str
+    event_type: str
+    status: str
+    channel: str | None
+    amount_minor: int
+    fee_minor: int
+    buyer: str | None  # masked buyer reference, never an email or phone
+
+
+@dataclass(frozen=True)
+class HeldRecords:
+    """Records of this creator held for review on that day, so missing money is explained, not silent."""
+
+    count: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)  # rule -> rows
+
+
+@dataclass(frozen=True)
+class CreatorReport:
+    region: str
+    creator_id: str
+    creator_name: str
+    email: str
+    language: str  # "en", "sw", ...
+    locale: str  # Babel locale, e.g. "sw_TZ"
+    currency: str  # ISO 4217
+    exponent: int  # ISO 4217 minor-unit exponent (0 for UGX, XOF, ...)
+    zone: str  # IANA zone of the region
+    local_date: dt.date
+    day: DayFigures
+    previous_day: DayFigures | None
+    seven_day_average_net_minor: int | None  # mean net of the 7 local days before `local_date`
+    net_usd_minor: int | None  # USD cents; None when no FX rate was known on or before the day
+    fx_date: dt.date | None
+    top_products: list[ProductLine]
+    trend: list[TrendPoint]  # the 30 local days ending on `local_date`, zeros included
+    sales: list[SaleLine]
+    held: HeldRecords
