@@ -21,7 +21,7 @@ import polars as pl
 from kanda import ledger
 from kanda.ledger import BatchCounts, LedgerEntry
 from kanda.store import transaction
-from quality.boundary import hold_unknown_creators, split_by_contract
+from quality.boundary import Split, hold_unknown_creators, split_by_contract
 from quality.contract import CONTRACT_COLUMNS
 from regions import RegionConfig
 
@@ -51,11 +51,14 @@ class StagedBatch:
         known_creators: pl.Series,
         *,
         hold_unknown: bool = True,
+        split: Callable[[pl.DataFrame], Split] = split_by_contract,
     ) -> None:
+        """`split` is the contract check; a steward's waiver passes one that accepts the waived warnings."""
         self.region = region
         self.batch_id = batch_id
         self.known_creators = known_creators
         self.hold_unknown = hold_unknown
+        self.split = split
         self.folder = staging_root(home, region.code) / batch_id
         self.folder.mkdir(parents=True, exist_ok=True)
         self.counts = BatchCounts()
@@ -64,7 +67,7 @@ class StagedBatch:
 
     def add(self, frame: pl.DataFrame, *, ignored: int = 0) -> None:
         """Validate a contract-shaped chunk and stage its events and quarantine rows."""
-        split = split_by_contract(frame)
+        split = self.split(frame)
         valid, flagged = split.valid, [split.quarantine]
         if self.hold_unknown:
             held = hold_unknown_creators(valid, self.known_creators)

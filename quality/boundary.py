@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pandera.polars as pa
 import polars as pl
 
-from quality.contract import CONTRACT_COLUMNS, RULE_COLUMNS, SaleEvent
+from quality.contract import CONTRACT_COLUMNS, RULE_COLUMNS, WARNING_RULES, SaleEvent
 from regions import RegionConfig
 
 #: Severity of each quarantine reason: `error` rows need a steward's fix or rejection; `hold` rows wait for
@@ -118,7 +118,7 @@ def _reasons_by_row(failures: pl.DataFrame, contract: pl.DataFrame) -> pl.DataFr
         cases = pl.concat([cases.filter(pl.col("schema_context") != "DataFrameSchema"), frame_level], how="diagonal")
     cases = cases.with_columns(
         rule=pl.when(pl.col("rule") == "not_nullable").then(pl.lit("missing_or_unreadable")).otherwise("rule"),
-        severity=pl.lit("error"),
+        severity=pl.when(pl.col("rule").is_in(list(WARNING_RULES))).then(pl.lit("warning")).otherwise(pl.lit("error")),
     )
     cases = _without_echoes(cases)
     return (

@@ -87,6 +87,10 @@ class SaleEvent(pa.DataFrameModel):
 #: Column order of the contract, used wherever frames are built or written.
 CONTRACT_COLUMNS: list[str] = list(SaleEvent.to_schema().columns)
 
+#: Rules a data steward may waive with a justification (the row is then loaded as it is): the value is plausible
+#: and the data stay consistent. Every other rule is an error that needs a fix or a rejection.
+WARNING_RULES: frozenset[str] = frozenset({"not_in_future"})
+
 #: The column each row-level rule is about, so that a quarantine reason names a column and its value.
 RULE_COLUMNS: dict[str, str] = {
     "amount_sign_matches_event_type": "amount_minor",

@@ -1,7 +1,350 @@
-"""`kanda review ...` (placeholder until the review feature lands)."""
+"""`kanda review ...`: the steward actions from the terminal, through the same service as the web pages.
+
+The CLI is an operator on the machine: it acts as `--actor` (default `$USER`) with the steward role over every
+region. Filters select items for `list`, `counts` and the bulk forms of `approve`, `waive` and `reject`; with
+`--json` every command prints one JSON document. Exit codes: 0 done, 1 refused (a fix that still breaks the
+contract, a transition the status does not allow, nothing matched), 2 usage errors.
+"""
 
 from __future__ import annotations
 
-import typer
+import getpass
+import json
+import os
+from typing import Annotated
 
-review_app = typer.Typer(help="Review quarantined records.", no_args_is_help=True)
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from kanda.cli_support import chosen_regions, console, err
+
+review_app = typer.Typer(
+    help="Review quarantined records: queue, fixes, waivers, rejections, reprocessing.", no_args_is_help=True
+)
+
+RegionsOpt = Annotated[list[str] | None, typer.Option("--region", "-r", help="Region code (repeatable).")]
+RulesOpt = Annotated[list[str] | None, typer.Option("--rule", help="Failing rule (repeatable).")]
+StatusOpt = Annotated[
+    list[str] | None, typer.Option("--status", help="new, in_review, fixed, waived, rejected, reprocessed.")
+]
+FileOpt = Annotated[str | None, typer.Option("--file", help="Source file name.")]
+CreatorOpt = Annotated[str | None, typer.Option("--creator", help="Creator id.")]
+MinAgeOpt = Annotated[float | None, typer.Option("--min-age", help="Quarantined at least this many days ago.")]
+MaxAgeOpt = Annotated[float | None, typer.Option("--max-age", help="Quarantined at most this many days ago.")]
+ActorOpt = Annotated[str | None, typer.Option("--actor", help="Name recorded in the audit log (default: $USER).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+IdsArg = Annotated[list[int] | None, typer.Argument(help="Item ids; none: every item the filters select.")]
+
+
+def _actor(name: str | None):
+    from kanda.review.actor import Actor
+
+    return Actor(name or os.environ.get("USER") or getpass.getuser() or "operator", "steward", None)
+
+
+def _filter(regions, rules, statuses, source_file, creator, min_age, max_age, ids=None):
+    from kanda.review.service import STATUSES, ReviewFilter
+
+    chosen = set(chosen_regions(regions)) if regions else set()
+    bad = set(statuses or []) - set(STATUSES)
+    if bad:
+        err.print(f"[red]Unknown status(es): {', '.join(sorted(bad))}[/]; choose from {', '.join(STATUSES)}")
+        raise typer.Exit(2)
+    return ReviewFilter(
+        regions=frozenset(chosen) or None,
+        rules=frozenset(rules) if rules else None,
+        statuses=frozenset(statuses) if statuses else None,
+        source_file=source_file,
+        creator_id=creator,
+        min_age_days=min_age,
+        max_age_days=max_age,
+        item_ids=frozenset(ids) if ids else None,
+    )
+
+
+def _print_json(document: object) -> None:
+    print(json.dumps(document, indent=2, default=str))
+
+
+def _refuse(message: str, as_json: bool, **extra) -> None:
+    if as_json:
+        _print_json({"ok": False, "error": message, **extra})
+    else:
+        err.print(f"[red]{message}[/]")
+    raise typer.Exit(1)
+
+
+@review_app.command()
+def enqueue(region: RegionsOpt = None, as_json: JsonOpt = False) -> None:
+    """Queue every quarantined row not yet in the review queue (idempotent)."""
+    from kanda.review.service import enqueue_all, enqueue_region
+    from kanda.settings import load_settings
+
+    settings = load_settings()
+    flt = _filter(region, None, None, None, None, None, None)
+    added = (
+        {code: enqueue_region(settings, code) for code in sorted(flt.regions)} if flt.regions else enqueue_all(settings)
+    )
+    if as_json:
+        _print_json({"enqueued": added})
+    else:
+        for code, n in added.items():
+            console.print(f"{code}: {n} new item(s) queued")
+
+
+@review_app.command("list")
+def list_(
+    region: RegionsOpt = None,
+    rule: RulesOpt = None,
+    status: StatusOpt = None,
+    source_file: FileOpt = None,
+    creator: CreatorOpt = None,
+    min_age: MinAgeOpt = None,
+    max_age: MaxAgeOpt = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List review items, oldest first."""
+    from kanda.review.service import count_items, list_items
+    from kanda.settings import load_settings
+
+    settings = load_settings()
+    flt = _filter(region, rule, status, source_file, creator, min_age, max_age)
+    who = _actor(actor)
+    items = list_items(settings, who, flt, limit=limit, offset=offset)
+    total = count_items(settings, who, flt)["all"]
+    if as_json:
+        _print_json({"total": total, "items": [i.as_dict() for i in items]})
+        return
+    table = Table(title=f"review queue: {total} item(s), showing {offset + 1 if items else 0}-{offset + len(items)}")
+    for column in ("id", "region", "status", "source", "creator", "rules"):
+        table.add_column(column, overflow="fold")
+    for i in items:
+        rules = "; ".join(f"{r.rule} on {r.column} ({r.value!r}, {r.severity})" for r in i.rules)
+        source = f"{i.source_file}:{i.source_row}"
+        table.add_row(str(i.id), i.region, i.status, escape(source), escape(i.creator_id or ""), escape(rules))
+    console.print(table)
+
+
+@review_app.command()
+def counts(
+    by: Annotated[str | None, typer.Option("--by", help="region, status, rule, source_file or creator_id.")] = None,
+    region: RegionsOpt = None,
+    rule: RulesOpt = None,
+    status: StatusOpt = None,
+    source_file: FileOpt = None,
+    creator: CreatorOpt = None,
+    min_age: MinAgeOpt = None,
+    max_age: MaxAgeOpt = None,
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Count review items, in all or grouped."""
+    from kanda.review.service import GROUPS, count_items
+    from kanda.settings import load_settings
+
+    if by is not None and by not in GROUPS:
+        err.print(f"[red]--by must be one of {', '.join(GROUPS)}[/]")
+        raise typer.Exit(2)
+    flt = _filter(region, rule, status, source_file, creator, min_age, max_age)
+    found = count_items(load_settings(), _actor(actor), flt, group_by=by)
+    if as_json:
+        _print_json(found)
+        return
+    table = Table()
+    table.add_column(by or "items")
+    table.add_column("count", justify="right")
+    for key, n in found.items():
+        table.add_row(key, str(n))
+    console.print(table)
+
+
+@review_app.command()
+def show(item_id: int, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
+    """One item: raw input, parsed fields, failing rules, current edits and their verdict, history."""
+    from kanda.review.actor import PermissionDenied
+    from kanda.review.service import ItemNotFound, get_item
+    from kanda.settings import load_settings
+
+    try:
+        item = get_item(load_settings(), _actor(actor), item_id)
+    except (ItemNotFound, PermissionDenied) as exc:
+        _refuse(str(exc), as_json)
+    if as_json:
+        _print_json(item.as_dict())
+        return
+    console.print(f"[bold]item {item.id}[/] {item.region} {item.source_file}:{item.source_row}  status {item.status}")
+    console.print("raw record:", item.raw_record)
+    table = Table(title="fields")
+    for column in ("column", "parsed", "edit"):
+        table.add_column(column, overflow="fold")
+    for column, value in item.parsed.items():
+        table.add_row(column, escape("" if value is None else str(value)), escape(item.edits.get(column, "")))
+    console.print(table)
+    for r in item.rules:
+        console.print(f"broke: {r.rule} on {r.column} ({r.value!r}), {r.severity}", markup=False)
+    if item.revalidation is not None:
+        _print_verdict(item.revalidation)
+    for h in item.history:
+        console.print(f"{h.at:%Y-%m-%d %H:%M:%S} {h.actor} {h.action} {h.reason or ''}", markup=False)
+
+
+def _print_verdict(verdict) -> None:
+    if verdict.ok:
+        console.print("[green]passes the contract[/]")
+    for e in verdict.errors:
+        console.print(f"[red]still broken:[/] {escape(f'{e.rule} on {e.column} ({e.value!r}), {e.severity}')}")
+
+
+@review_app.command()
+def fix(
+    item_id: int,
+    set_: Annotated[list[str], typer.Option("--set", help="column=value (repeatable).")],
+    approve_: Annotated[bool, typer.Option("--approve", help="Approve at once if the row passes.")] = False,
+    reason: Annotated[str | None, typer.Option(help="Why (kept in the audit log).")] = None,
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Edit fields of an item; the row is re-validated at once. Exit 1 if it still breaks the contract."""
+    from kanda.review.actor import PermissionDenied
+    from kanda.review.service import ItemNotFound, ReviewError, approve, save_edits
+    from kanda.settings import load_settings
+
+    edits = {}
+    for part in set_:
+        column, sep, value = part.partition("=")
+        if not sep:
+            err.print(f"[red]--set takes column=value, not {part!r}[/]")
+            raise typer.Exit(2)
+        edits[column.strip()] = value
+    settings, who = load_settings(), _actor(actor)
+    try:
+        verdict = save_edits(settings, who, item_id, edits)
+        if approve_ and verdict.ok:
+            approve(settings, who, item_id, reason)
+    except (ItemNotFound, PermissionDenied, ReviewError) as exc:
+        _refuse(str(exc), as_json)
+    if as_json:
+        _print_json({**verdict.as_dict(), "item": item_id, "approved": approve_ and verdict.ok})
+    else:
+        _print_verdict(verdict)
+        if approve_ and verdict.ok:
+            console.print(f"item {item_id} approved: it is loaded by the next reprocess")
+    if not verdict.ok:
+        raise typer.Exit(1)
+
+
+def _decide(action: str, ids, flt_args, reason: str | None, actor: str | None, as_json: bool) -> None:
+    from kanda.review import service
+    from kanda.review.actor import PermissionDenied
+    from kanda.settings import load_settings
+
+    settings, who = load_settings(), _actor(actor)
+    flt = _filter(*flt_args, ids=ids)
+    if not ids and flt == service.ReviewFilter():
+        err.print(f"[red]{action}: give item ids or filters (e.g. --rule X --region KE)[/]")
+        raise typer.Exit(2)
+    try:
+        if ids and len(ids) == 1 and flt == service.ReviewFilter(item_ids=frozenset(ids)):
+            function = {"approve": service.approve, "waive": service.waive, "reject": service.reject}[action]
+            function(settings, who, ids[0], reason)
+            result = service.BulkResult(action, done=[ids[0]])
+        else:
+            result = service.bulk(settings, who, flt, action, reason)
+    except service.FixInvalid as exc:
+        _refuse(str(exc), as_json, errors=[e.as_dict() for e in exc.revalidation.errors])
+    except (service.ItemNotFound, PermissionDenied, service.ReviewError) as exc:
+        _refuse(str(exc), as_json)
+    if as_json:
+        _print_json(result.as_dict())
+    else:
+        console.print(f"{action}: {len(result.done)} item(s) done, {len(result.skipped)} skipped")
+        for item_id, why in result.skipped:
+            console.print(f"  skipped {item_id}: {why}", markup=False)
+    if not result.done:
+        raise typer.Exit(1)
+
+
+@review_app.command("approve")
+def approve_cmd(
+    ids: IdsArg = None,
+    reason: Annotated[str | None, typer.Option(help="Why (kept in the audit log).")] = None,
+    region: RegionsOpt = None,
+    rule: RulesOpt = None,
+    status: StatusOpt = None,
+    source_file: FileOpt = None,
+    creator: CreatorOpt = None,
+    min_age: MinAgeOpt = None,
+    max_age: MaxAgeOpt = None,
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Approve fixes (only rows that pass the contract with their edits)."""
+    _decide("approve", ids, (region, rule, status, source_file, creator, min_age, max_age), reason, actor, as_json)
+
+
+@review_app.command("waive")
+def waive_cmd(
+    ids: IdsArg = None,
+    justification: Annotated[str, typer.Option(help="Why the warning does not matter here.")] = ...,  # type: ignore[assignment]
+    region: RegionsOpt = None,
+    rule: RulesOpt = None,
+    status: StatusOpt = None,
+    source_file: FileOpt = None,
+    creator: CreatorOpt = None,
+    min_age: MinAgeOpt = None,
+    max_age: MaxAgeOpt = None,
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Waive warning-level rules: the row is loaded as it is by the next reprocess."""
+    args = (region, rule, status, source_file, creator, min_age, max_age)
+    _decide("waive", ids, args, justification, actor, as_json)
+
+
+@review_app.command("reject")
+def reject_cmd(
+    ids: IdsArg = None,
+    reason: Annotated[str, typer.Option(help="Why the record is rejected.")] = ...,  # type: ignore[assignment]
+    region: RegionsOpt = None,
+    rule: RulesOpt = None,
+    status: StatusOpt = None,
+    source_file: FileOpt = None,
+    creator: CreatorOpt = None,
+    min_age: MinAgeOpt = None,
+    max_age: MaxAgeOpt = None,
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Reject records for good (they stay quarantined, marked rejected)."""
+    _decide("reject", ids, (region, rule, status, source_file, creator, min_age, max_age), reason, actor, as_json)
+
+
+@review_app.command()
+def reprocess(region: RegionsOpt = None, as_json: JsonOpt = False) -> None:
+    """Load approved fixes and waivers into their stores, record rejections, republish the changed days."""
+    from kanda.review.reprocess import reprocess_region
+    from kanda.settings import load_settings
+    from kanda.store import store_exists
+    from regions import all_regions
+
+    settings = load_settings()
+    flt = _filter(region, None, None, None, None, None, None)
+    codes = sorted(flt.regions) if flt.regions else [c for c in all_regions() if store_exists(settings, c)]
+    results = [reprocess_region(settings, code) for code in codes]
+    if as_json:
+        _print_json({"regions": [r.as_dict() for r in results]})
+        return
+    for r in results:
+        if not r.changed:
+            console.print(f"{r.region}: nothing waiting")
+            continue
+        console.print(
+            f"{r.region}: {len(r.loaded)} loaded, {len(r.duplicates)} duplicate(s), {len(r.quarantined)} quarantined"
+            f" again, {len(r.already_loaded)} already loaded, {len(r.rejected_recorded)} rejection(s) recorded"
+            + (f"; published {r.publish_id}" if r.publish_id else ""),
+            markup=False,
+        )

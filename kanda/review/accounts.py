@@ -1,0 +1,221 @@
+"""Steward and viewer accounts: who may sign in to the steward pages, with which role and which regions.
+
+Accounts live in the application database (SQLAlchemy: a SQLite file under KANDA_HOME by default, PostgreSQL by
+`KANDA_APP_DB_URL`), never in the regional DuckDB stores, which have one writer. Passwords are kept only as argon2id
+hashes (argon2-cffi's `PasswordHasher`, whose parameters follow RFC 9106); a hash made with older parameters is
+upgraded at the next successful sign-in. What a signed-in person may do is an `Actor`, the same object the review
+service checks for the web pages and the CLI alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from contextlib import suppress
+from dataclasses import dataclass
+from functools import cache
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from kanda.review.actor import Actor, Role
+from kanda.settings import Settings
+from regions import all_regions
+
+ROLES: tuple[Role, ...] = ("steward", "viewer")
+MIN_PASSWORD_LENGTH = 10
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,63}$")
+
+metadata = sa.MetaData()
+
+users = sa.Table(
+    "account_users",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    # Comma-separated region codes; NULL means every region (today's and any added later).
+    sa.Column("regions", sa.String(255), nullable=True),
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("password_changed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+class AccountError(ValueError):
+    """An account cannot be created or changed as asked (bad name, role, region or password; unknown user)."""
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    role: Role
+    regions: frozenset[str] | None
+    active: bool
+    created_at: dt.datetime
+    password_changed_at: dt.datetime
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.name, self.role, self.regions)
+
+    @property
+    def regions_label(self) -> str:
+        return "all" if self.regions is None else ",".join(sorted(self.regions))
+
+    def as_json(self) -> dict:
+        return {
+            "name": self.name,
+            "role": self.role,
+            "regions": None if self.regions is None else sorted(self.regions),
+            "active": self.active,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+@cache
+def _hasher() -> PasswordHasher:
+    return PasswordHasher()
+
+
+@cache
+def _engine(url: str) -> sa.Engine:
+    """The application database's engine (shared with the review store: WAL and a busy timeout on SQLite), with
+    the account table created on first use."""
+    from kanda.review.db import engine_for
+
+    engine = engine_for(url)
+    metadata.create_all(engine)
+    return engine
+
+
+def engine(settings: Settings) -> sa.Engine:
+    return _engine(settings.app_db_url)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _regions_value(regions: Iterable[str] | None) -> str | None:
+    if regions is None:
+        return None
+    chosen = sorted({r.upper() for r in regions})
+    if not chosen:
+        raise AccountError("give at least one region (--region KE), or all regions (--all-regions)")
+    unknown = [r for r in chosen if r not in all_regions()]
+    if unknown:
+        raise AccountError(f"unknown region(s): {', '.join(unknown)}; known: {', '.join(all_regions())}")
+    return ",".join(chosen)
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def _account(row: sa.Row) -> Account:
+    def utc(value: dt.datetime) -> dt.datetime:  # SQLite hands back naive datetimes
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+    return Account(
+        name=row.name,
+        role=row.role,
+        regions=None if row.regions is None else frozenset(row.regions.split(",")),
+        active=bool(row.active),
+        created_at=utc(row.created_at),
+        password_changed_at=utc(row.password_changed_at),
+    )
+
+
+def create_user(settings: Settings, name: str, password: str, *, role: Role, regions: Iterable[str] | None) -> Account:
+    """A new account; `regions=None` gives every region. Names are case-insensitive and unique."""
+    name = name.strip().lower()
+    if not NAME_PATTERN.match(name):
+        raise AccountError(
+            "a user name has 2-64 characters: lower-case letters, digits and . _ @ -, starting with a letter or digit"
+        )
+    if role not in ROLES:
+        raise AccountError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    region_value = _regions_value(regions)
+    _check_password(password)
+    now = _now()
+    with engine(settings).begin() as con:
+        if con.execute(sa.select(users.c.name).where(users.c.name == name)).first() is not None:
+            raise AccountError(f"a user named {name!r} already exists")
+        con.execute(
+            users.insert().values(
+                name=name,
+                password_hash=_hasher().hash(password),
+                role=role,
+                regions=region_value,
+                active=True,
+                created_at=now,
+                password_changed_at=now,
+            )
+        )
+    return get_user(settings, name)  # type: ignore[return-value]
+
+
+def get_user(settings: Settings, name: str) -> Account | None:
+    with engine(settings).connect() as con:
+        row = con.execute(sa.select(users).where(users.c.name == name.strip().lower())).first()
+    return None if row is None else _account(row)
+
+
+def list_users(settings: Settings) -> list[Account]:
+    with engine(settings).connect() as con:
+        return [_account(row) for row in con.execute(sa.select(users).order_by(users.c.name))]
+
+
+def authenticate(settings: Settings, name: str, password: str) -> Actor | None:
+    """The actor for a correct name and password of an active account, else None (which of them was wrong is not
+    said). An unknown name still costs one hash verification, so timing does not reveal which names exist."""
+    hasher = _hasher()
+    name = name.strip().lower()
+    with engine(settings).connect() as con:
+        row = con.execute(sa.select(users).where(users.c.name == name)).first()
+    if row is None:
+        with suppress(VerificationError):
+            hasher.verify(_dummy_hash(), password)
+        return None
+    try:
+        hasher.verify(row.password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return None
+    if not row.active:
+        return None
+    if hasher.check_needs_rehash(row.password_hash):
+        with engine(settings).begin() as con:
+            con.execute(users.update().where(users.c.name == name).values(password_hash=hasher.hash(password)))
+    return _account(row).actor
+
+
+@cache
+def _dummy_hash() -> str:
+    return _hasher().hash("not a password of anyone")
+
+
+def set_password(settings: Settings, name: str, password: str) -> None:
+    """A new password; sessions signed in with the old one end (see `session_stamp`)."""
+    _check_password(password)
+    _update(settings, name, password_hash=_hasher().hash(password), password_changed_at=_now())
+
+
+def deactivate(settings: Settings, name: str) -> None:
+    """The account can no longer sign in and its open sessions end; its name stays in the audit log's history."""
+    _update(settings, name, active=False)
+
+
+def _update(settings: Settings, name: str, **values: object) -> None:
+    with engine(settings).begin() as con:
+        changed = con.execute(users.update().where(users.c.name == name.strip().lower()).values(**values)).rowcount
+    if not changed:
+        raise AccountError(f"no user named {name!r}")
+
+
+def session_stamp(account: Account) -> str:
+    """What a session remembers besides the name: a password change makes every older session invalid."""
+    return account.password_changed_at.isoformat()

@@ -1,0 +1,188 @@
+"""The review store: stewards' queue and audit log in the application database (SQLAlchemy).
+
+Review state is small, transactional and written by many people at once, which is what a SQL database is for and
+what a regional DuckDB file (one writer) is not. The URL is `settings.app_db_url`: a SQLite file under
+`KANDA_HOME` by default (WAL, so readers never block the one writer, and a busy timeout, so two stewards saving at
+the same moment queue instead of failing), PostgreSQL by setting `KANDA_APP_DB_URL`. Other features keep their
+tables in the same database; ours are prefixed `review_` and live in their own `MetaData`.
+
+The audit log is append-only: this module offers no way to change or delete an audit row, and the database itself
+refuses to (triggers that raise on UPDATE or DELETE), so a history cannot be rewritten through SQL either.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from pathlib import Path
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    text,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData()
+
+
+class UtcDateTime(TypeDecorator):
+    """Timestamps stored in UTC and always returned timezone-aware (SQLite would drop the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.UTC) if dialect.name != "sqlite" else value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+#: One row per quarantined store row (quarantine_id is the store's own id, hence unique: enqueueing is idempotent).
+items = Table(
+    "review_items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("region", String(8), nullable=False),
+    Column("quarantine_id", String(200), nullable=False, unique=True),
+    Column("batch_id", String(200), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("source_file", String(500), nullable=False),
+    Column("source_row", BigInteger, nullable=False),
+    Column("transaction_id", String(200)),
+    Column("creator_id", String(64)),
+    Column("local_date", Date),
+    Column("hold", String(64)),
+    Column("raw_record", JSON, nullable=False),
+    Column("parsed", JSON, nullable=False),
+    #: [{rule, column, value, severity}] as the boundary reported them on arrival
+    Column("rules", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    #: the steward's field edits {column: text}; {} until someone edits
+    Column("edits", JSON, nullable=False),
+    Column("decided_by", String(200)),
+    Column("decision_reason", Text),
+    #: the store batch that loaded the row (fix, waiver or automatic release), or that recorded a rejection
+    Column("applied_batch", String(200)),
+    Column("applied_at", UtcDateTime),
+    Column("quarantined_at", UtcDateTime, nullable=False),
+    Column("enqueued_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("review_items_region_status", "region", "status"),
+    Index("review_items_source_file", "source_file"),
+    Index("review_items_creator", "creator_id"),
+)
+
+#: The failing rules of each item, one row each, so that "filter and count by rule" is plain SQL on every engine.
+item_rules = Table(
+    "review_item_rules",
+    metadata,
+    Column("item_id", Integer, ForeignKey("review_items.id"), nullable=False),
+    Column("rule", String(100), nullable=False),
+    Column("column", String(64)),
+    Column("severity", String(16), nullable=False),
+    Index("review_item_rules_rule", "rule", "item_id"),
+    Index("review_item_rules_item", "item_id"),
+)
+
+#: Append-only: who did what to which item, when, the state before and after, and why.
+audit = Table(
+    "review_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_id", Integer, ForeignKey("review_items.id"), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("before", JSON),
+    Column("after", JSON),
+    Column("reason", Text),
+    Index("review_audit_item", "item_id", "id"),
+)
+
+_SQLITE_APPEND_ONLY = [
+    "CREATE TRIGGER IF NOT EXISTS review_audit_no_update BEFORE UPDATE ON review_audit"
+    " BEGIN SELECT RAISE(ABORT, 'review_audit is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS review_audit_no_delete BEFORE DELETE ON review_audit"
+    " BEGIN SELECT RAISE(ABORT, 'review_audit is append-only'); END",
+]
+
+_POSTGRES_APPEND_ONLY = [
+    "CREATE OR REPLACE FUNCTION review_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS"
+    " $$ BEGIN RAISE EXCEPTION 'review_audit is append-only'; END $$",
+    "DROP TRIGGER IF EXISTS review_audit_append_only ON review_audit",
+    "CREATE TRIGGER review_audit_append_only BEFORE UPDATE OR DELETE ON review_audit"
+    " FOR EACH ROW EXECUTE FUNCTION review_audit_append_only()",
+]
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def engine_for(url: str) -> Engine:
+    """One engine per URL per process, with the review tables created on first use."""
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _create(url)
+            _engines[url] = engine
+        return engine
+
+
+def _create(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        triggers = _SQLITE_APPEND_ONLY
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+        triggers = _POSTGRES_APPEND_ONLY if parsed.get_backend_name() == "postgresql" else []
+    for attempt in range(2):
+        try:
+            with engine.begin() as con:
+                metadata.create_all(con)
+                for statement in triggers:
+                    con.execute(text(statement))
+            break
+        except (OperationalError, ProgrammingError):
+            # another process created the tables between our check and our CREATE: look again, once
+            if attempt:
+                raise
+    return engine
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

@@ -1,0 +1,271 @@
+"""Filling the review queue from the regional stores, once per quarantined row, and keeping it in step.
+
+Every row in a region's `quarantine` table becomes one review item, keyed by its `quarantine_id`, so enqueueing
+again (after every ingestion, from the CLI, the demo and Dagster) adds only what is new. The store is read
+read-only under its lock; the review database is written in one transaction.
+
+The same pass notices rows that left quarantine without a steward: held `unknown_creator` rows released by
+ingestion once their creator was onboarded (`kanda.ingest.release_held`). Their items end `reprocessed`, audited
+as released automatically, so no steward works on (or loads again) a row that is already in the events.
+
+Raw buyer PII stays in its region: the raw record copied into the review database has e-mail addresses and phone
+numbers masked. The store keeps the original; the parsed fields carry only the salted buyer hash.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+
+import pyarrow as pa
+from sqlalchemy import Connection, select, update
+
+from kanda.review import db
+from kanda.review.revalidate import severity_of
+from kanda.settings import Settings
+from kanda.store import open_store, registered, store_exists
+from regions import all_regions, get_region
+
+#: Review statuses that a release by ingestion overtakes (rejections are final).
+_OVERTAKEN = ("new", "in_review", "fixed", "waived")
+
+_EMAIL = re.compile(r"([\w.+-]{1,2})[\w.+-]*@([\w-]+(?:\.[\w-]+)+)")
+#: Cheap gate: only values with an "@" or eight digits in a row (spaces allowed) can hold a contact.
+_MAYBE_CONTACT = re.compile(r"@|\d[\d ]{7}")
+
+
+@lru_cache(maxsize=32)
+def _phone_pattern(calling_code: str) -> re.Pattern[str]:
+    number = rf"(?:\+\d[\d ]{{7,15}}\d|0\d[\d ]{{7,11}}\d|{re.escape(calling_code)}\d{{8,10}})"
+    return re.compile(rf"(?<![\w.,:+\-]){number}(?![\w.,:\-])")
+
+
+def mask_pii(text: str, calling_code: str) -> str:
+    """E-mail addresses and phone numbers masked (`bu***@mail.example`, `**********78`).
+
+    A phone is a run of digits that starts like one: `+`, a national `0`, or the region's calling code. Amounts,
+    ids and dates do not, so they stay readable. Names in free text are not recognised (see the module doc).
+    """
+    if not _MAYBE_CONTACT.search(text):
+        return text
+    text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    return _phone_pattern(calling_code).sub(lambda m: "*" * (len(m.group(0)) - 2) + m.group(0)[-2:], text)
+
+
+def _masked_record(raw: str, calling_code: str) -> dict:
+    record = json.loads(raw)
+    if not isinstance(record, dict):
+        record = {"record": record}
+    return {k: mask_pii(v, calling_code) if isinstance(v, str) else v for k, v in record.items()}
+
+
+def enqueue_all(settings: Settings) -> dict[str, int]:
+    """Enqueue every region that has a store; new items per region."""
+    return {code: enqueue_region(settings, code) for code in all_regions() if store_exists(settings, code)}
+
+
+def enqueue_region(settings: Settings, region: str) -> int:
+    """Add the region's quarantined rows not yet in the queue; mark items released by ingestion. Returns new items."""
+    code = get_region(region).code
+    if not store_exists(settings, code):
+        return 0
+    engine = db.engine_for(settings.app_db_url)
+    with engine.connect() as con:
+        known = con.execute(select(db.items.c.quarantine_id, db.items.c.status).where(db.items.c.region == code)).all()
+    known_ids = pa.table({"quarantine_id": pa.array([q for q, _ in known], pa.string())})
+    waiting = pa.table({"quarantine_id": pa.array([q for q, s in known if s in _OVERTAKEN], pa.string())})
+    with open_store(settings, code, read_only=True) as store:
+        with registered(store, "kanda_review_known", known_ids):
+            new_rows = store.execute(
+                "SELECT q.quarantine_id, q.batch_id, q.source, q.source_file, q.source_row, q.transaction_id,"
+                " q.creator_id, q.local_date, q.hold, q.raw_record, q.parsed, q.reasons, q.status,"
+                " q.quarantined_at, q.released_batch, l.kind"
+                " FROM quarantine AS q LEFT JOIN ledger AS l ON l.batch_id = q.released_batch"
+                " WHERE q.quarantine_id NOT IN (SELECT quarantine_id FROM kanda_review_known)"
+                " ORDER BY q.quarantined_at, q.source_file, q.source_row"
+            ).fetchall()
+        with registered(store, "kanda_review_waiting", waiting):
+            released = store.execute(
+                "SELECT q.quarantine_id, q.released_batch, l.kind FROM quarantine AS q"
+                " LEFT JOIN ledger AS l ON l.batch_id = q.released_batch"
+                " WHERE q.status = 'released' AND q.quarantine_id IN (SELECT quarantine_id FROM kanda_review_waiting)"
+            ).fetchall()
+    with engine.begin() as con:
+        added = _insert_items(con, code, new_rows)
+        mark_released(con, {q: (batch, kind) for q, batch, kind in released})
+    return added
+
+
+def _insert_items(con: Connection, region: str, rows: list[tuple]) -> int:
+    if not rows:
+        return 0
+    now = db.now()
+    calling_code = get_region(region).calling_code
+    values, rules_of, released_of = [], {}, {}
+    for (
+        quarantine_id,
+        batch_id,
+        source,
+        source_file,
+        source_row,
+        transaction_id,
+        creator_id,
+        local_date,
+        hold,
+        raw_record,
+        parsed,
+        reasons,
+        store_status,
+        quarantined_at,
+        released_batch,
+        kind,
+    ) in rows:
+        rules = [
+            {**r, "severity": severity_of(r.get("rule", ""), r.get("severity"))} for r in json.loads(reasons or "[]")
+        ]
+        rules_of[quarantine_id] = rules
+        status = {"released": "reprocessed", "rejected": "rejected"}.get(store_status, "new")
+        if status != "new":
+            released_of[quarantine_id] = (store_status, released_batch, kind)
+        values.append(
+            {
+                "region": region,
+                "quarantine_id": quarantine_id,
+                "batch_id": batch_id,
+                "source": source,
+                "source_file": source_file,
+                "source_row": source_row,
+                "transaction_id": transaction_id,
+                "creator_id": creator_id,
+                "local_date": local_date,
+                "hold": hold,
+                "raw_record": _masked_record(raw_record, calling_code),
+                "parsed": json.loads(parsed),
+                "rules": rules,
+                "status": status,
+                "edits": {},
+                "applied_batch": released_batch,
+                "applied_at": now if status != "new" else None,
+                "quarantined_at": quarantined_at,
+                "enqueued_at": now,
+                "updated_at": now,
+            }
+        )
+    inserted = _insert_ignoring_duplicates(con, values)
+    rule_rows = [
+        {"item_id": item_id, "rule": r.get("rule", ""), "column": r.get("column"), "severity": r["severity"]}
+        for item_id, quarantine_id in inserted
+        for r in rules_of[quarantine_id]
+    ]
+    if rule_rows:
+        con.execute(db.item_rules.insert(), rule_rows)
+    audit = []
+    for item_id, quarantine_id in inserted:
+        audit.append(
+            {
+                "item_id": item_id,
+                "actor": "system:enqueue",
+                "action": "enqueue",
+                "at": now,
+                "before": None,
+                "after": {"status": "new", "rules": [r["rule"] for r in rules_of[quarantine_id]]},
+                "reason": f"quarantined in batch {quarantine_id.rsplit(':', 1)[0]}",
+            }
+        )
+        if quarantine_id in released_of:
+            store_status, batch, kind = released_of[quarantine_id]
+            audit.append(_release_audit(item_id, "new", store_status, batch, kind, now))
+    from kanda.review.service import write_audit
+
+    write_audit(con, audit)
+    return len(inserted)
+
+
+def _insert_ignoring_duplicates(con: Connection, values: list[dict]) -> list[tuple[int, str]]:
+    """Insert items, skipping any another process enqueued meanwhile; (id, quarantine_id) of those inserted."""
+    dialect = con.dialect.name
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:  # pragma: no cover - other engines: plain insert, conflicts surface as errors
+        from sqlalchemy import insert as plain_insert
+
+        return [
+            tuple(r)
+            for r in con.execute(plain_insert(db.items).returning(db.items.c.id, db.items.c.quarantine_id), values)
+        ]
+    statement = (
+        insert(db.items)
+        .on_conflict_do_nothing(index_elements=["quarantine_id"])
+        .returning(db.items.c.id, db.items.c.quarantine_id)
+    )
+    inserted: list[tuple[int, str]] = []
+    for start in range(0, len(values), 5_000):
+        inserted.extend(tuple(r) for r in con.execute(statement, values[start : start + 5_000]))
+    return inserted
+
+
+def mark_released(
+    con: Connection, released: dict[str, tuple[str | None, str | None]], *, also_rejected: bool = False
+) -> int:
+    """Items whose store row was loaded (by an automatic release, or by a fix whose bookkeeping a crash cut
+    short) end `reprocessed`, with an audit row saying how. Returns how many changed.
+
+    `also_rejected`: a rejection that had not reached the store when ingestion released the row (the reprocess
+    run, which records rejections, passes it): the row is in the events, so the item says so.
+    """
+    if not released:
+        return 0
+    now = db.now()
+    statuses = [*_OVERTAKEN, "rejected"] if also_rejected else list(_OVERTAKEN)
+    rows = con.execute(
+        select(db.items.c.id, db.items.c.quarantine_id, db.items.c.status).where(
+            db.items.c.quarantine_id.in_(list(released)),
+            db.items.c.status.in_(statuses),
+            db.items.c.applied_at.is_(None),
+        )
+    ).all()
+    audit = []
+    for item_id, quarantine_id, status in rows:
+        batch, kind = released[quarantine_id]
+        changed = con.execute(
+            update(db.items)
+            .where(db.items.c.id == item_id, db.items.c.status == status)
+            .values(status="reprocessed", applied_batch=batch, applied_at=now, updated_at=now)
+        ).rowcount
+        if changed:
+            audit.append(_release_audit(item_id, status, "released", batch, kind, now))
+    from kanda.review.service import write_audit
+
+    write_audit(con, audit)
+    return len(audit)
+
+
+def _release_audit(item_id: int, before: str, store_status: str, batch: str | None, kind: str | None, now) -> dict:
+    if store_status == "rejected":
+        return {
+            "item_id": item_id,
+            "actor": "system:enqueue",
+            "action": "reject",
+            "at": now,
+            "before": {"status": before},
+            "after": {"status": "rejected"},
+            "reason": "already marked rejected in the regional store",
+        }
+    automatic = kind == "release"
+    return {
+        "item_id": item_id,
+        "actor": "system:ingest" if automatic else "system:reprocess",
+        "action": "release" if automatic else "reprocess",
+        "at": now,
+        "before": {"status": before},
+        "after": {"status": "reprocessed", "batch": batch},
+        "reason": (
+            f"already loaded by batch {batch}"
+            if not automatic
+            else f"released automatically: the creator was onboarded (batch {batch})"
+            + (", before the rejection reached the store" if before == "rejected" else "")
+        ),
+    }

@@ -1,0 +1,277 @@
+"""Approved fixes back into the regional store, through the ingestion path, exactly once; then a republish.
+
+A fixed (or waived) row is loaded the way a held row is released (`kanda.ingest.release_held`): under the region's
+writer lock, as one `StagedBatch` of kind `fix` that goes through the same contract, hold rule and duplicate rule
+as a file, balances in the ledger like any batch, and marks its quarantine rows `released` (with the batch id) in
+the same transaction. The ledger stays a true account: the file batch counted the row as quarantined, the fix batch
+counts it in again as loaded (or as a duplicate, or quarantined anew if it fails after all).
+
+Exactly once: the store is the source of truth. Before loading, the quarantine rows of the approved items are
+read; a row already `released` (a crash after the store commit and before the review database was updated, or an
+automatic release of a held row) is not loaded again, its item is only marked. Rejections are recorded in the
+store (`status = 'rejected'`) by the same run, so `kanda quarantine` shows them. Finally the changed days are
+published (`kanda.publish.publish_region`); a crash before that leaves them dirty for the next publish.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+from sqlalchemy import and_, or_, select, update
+
+from kanda.batch import StagedBatch, clear_staging
+from kanda.ingest import sync_registry
+from kanda.publish import publish_region
+from kanda.review import db
+from kanda.review.enqueue import mark_released
+from kanda.review.revalidate import Candidate, contract_frame, edited_row
+from kanda.settings import Settings
+from kanda.store import open_store, registered, transaction
+from quality.boundary import Split, split_by_contract
+from regions import get_region
+
+ACTOR = "system:reprocess"
+
+
+@dataclass
+class ReprocessResult:
+    region: str
+    batch_id: str | None = None
+    #: item ids per outcome: loaded into sale_events, a duplicate of a stored event, quarantined again
+    loaded: list[int] = field(default_factory=list)
+    duplicates: list[int] = field(default_factory=list)
+    quarantined: list[int] = field(default_factory=list)
+    #: items whose row was already in the events (automatic release, or a run cut short): only marked
+    already_loaded: list[int] = field(default_factory=list)
+    rejected_recorded: list[int] = field(default_factory=list)
+    #: items whose quarantine row is not in the store (a store rebuilt from scratch): left as they are
+    missing: list[int] = field(default_factory=list)
+    publish_id: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.loaded or self.duplicates or self.quarantined or self.already_loaded or self.rejected_recorded)
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+def pending_items(settings: Settings, region: str) -> list[int]:
+    """Items a reprocess run would act on: approved fixes and waivers, and rejections not yet in the store."""
+    code = get_region(region).code
+    with db.engine_for(settings.app_db_url).connect() as con:
+        return list(con.execute(select(db.items.c.id).where(*_pending(code)).order_by(db.items.c.id)).scalars())
+
+
+def _pending(code: str):
+    c = db.items.c
+    return (
+        c.region == code,
+        or_(c.status.in_(["fixed", "waived"]), and_(c.status == "rejected", c.applied_at.is_(None))),
+    )
+
+
+def reprocess_region(settings: Settings, region: str) -> ReprocessResult:
+    """Load the region's approved fixes, record its rejections, mark the items, republish. Idempotent."""
+    code = get_region(region).code
+    result = ReprocessResult(code)
+    engine = db.engine_for(settings.app_db_url)
+    with engine.connect() as con:
+        items = list(con.execute(select(db.items).where(*_pending(code)).order_by(db.items.c.id)).mappings())
+    if not items:
+        return result
+    by_qid = {row["quarantine_id"]: row for row in items}
+    with open_store(settings, code) as store:
+        state = _store_state(store, list(by_qid))
+        to_load, to_reject, already = [], [], {}
+        for qid, row in by_qid.items():
+            if qid not in state:
+                result.missing.append(row["id"])
+                continue
+            status, batch, kind = state[qid]
+            if status == "released":
+                # loaded already: by a run cut short, or released by ingestion (also before a rejection got here)
+                already[qid] = (batch, kind)
+            elif row["status"] == "rejected":
+                to_reject.append(qid)  # if the store says rejected already, a run was cut short: finish its side
+            elif status in {"open", "held"}:
+                to_load.append(row)
+        outcomes: dict[str, str] = {}
+        if to_load:
+            clear_staging(settings.home, code)  # under the writer lock: whatever is there was left by a crash
+            sync_registry(store, settings, get_region(code))
+            result.batch_id, outcomes = _load_fixes(store, settings, code, to_load)
+        if to_reject:
+            with registered(store, "kanda_review_rejected", pa.table({"quarantine_id": to_reject})), transaction(store):
+                store.execute(
+                    "UPDATE quarantine SET status = 'rejected' WHERE status IN ('open', 'held')"
+                    " AND quarantine_id IN (SELECT quarantine_id FROM kanda_review_rejected)"
+                )
+        dirty = store.execute("SELECT count(*) FROM dirty_days").fetchall()[0][0]
+    with engine.begin() as con:
+        _mark_loaded(con, [by_qid[r["quarantine_id"]] for r in to_load], outcomes, result)
+        before = {by_qid[q]["id"] for q in already}
+        mark_released(con, already, also_rejected=True)
+        result.already_loaded = sorted(before)
+        now = db.now()
+        for qid in to_reject:
+            row = by_qid[qid]
+            changed = con.execute(
+                update(db.items)
+                .where(db.items.c.id == row["id"], db.items.c.status == "rejected", db.items.c.applied_at.is_(None))
+                .values(applied_at=now, updated_at=now)
+            ).rowcount
+            if changed:
+                result.rejected_recorded.append(row["id"])
+                _audit(con, row["id"], "record_rejection", "rejected", "rejected", None, "marked rejected in the store")
+    if dirty:
+        published = publish_region(settings, code)
+        result.publish_id = published.publish_id
+    return result
+
+
+def _store_state(store: duckdb.DuckDBPyConnection, qids: list[str]) -> dict[str, tuple]:
+    with registered(store, "kanda_review_items", pa.table({"quarantine_id": pa.array(qids, pa.string())})):
+        rows = store.execute(
+            "SELECT q.quarantine_id, q.status, q.released_batch, l.kind FROM quarantine AS q"
+            " LEFT JOIN ledger AS l ON l.batch_id = q.released_batch"
+            " WHERE q.quarantine_id IN (SELECT quarantine_id FROM kanda_review_items)"
+        ).fetchall()
+    return {qid: (status, batch, kind) for qid, status, batch, kind in rows}
+
+
+def _load_fixes(
+    store: duckdb.DuckDBPyConnection, settings: Settings, code: str, rows: list
+) -> tuple[str, dict[str, str]]:
+    """One balanced `fix` batch of the edited rows; returns its id and each quarantine row's outcome."""
+    region = get_region(code)
+    batch_id = f"{code}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}-fix"
+    canonical = []
+    for row in rows:
+        fixed, _ = edited_row(Candidate(code, row["parsed"], dict(row["edits"] or {})))
+        canonical.append({**fixed, "batch_id": batch_id})
+    qids = [row["quarantine_id"] for row in rows]
+    frame = contract_frame(canonical).with_columns(
+        raw_record=pl.struct(pl.Series("quarantine_id", qids, dtype=pl.String))
+    )
+    waived = {row["quarantine_id"] for row in rows if row["status"] == "waived"}
+    known = store.sql(f"SELECT creator_id FROM creators WHERE region = '{code}'").pl()["creator_id"]
+    batch = StagedBatch(settings.home, region, batch_id, known, split=_accepting_warnings(waived))
+    batch.add(frame)
+    fixed_ids = pa.table({"quarantine_id": pa.array(qids, pa.string())})
+
+    def mark_fixed(con: duckdb.DuckDBPyConnection) -> None:
+        with registered(con, "kanda_review_fixed", fixed_ids):
+            marked = con.execute(
+                "UPDATE quarantine SET status = 'released', released_at = ?, released_batch = ?"
+                " WHERE status IN ('open', 'held') AND quarantine_id IN (SELECT quarantine_id FROM kanda_review_fixed)",
+                [dt.datetime.now(dt.UTC), batch_id],
+            ).fetchall()[0][0]
+            if marked != len(qids):
+                raise RuntimeError(f"{code}: {len(qids) - marked} fixed row(s) left quarantine meanwhile; retry")
+            # the day a row was quarantined on loses it, whichever day the fixed event lands on
+            con.execute(
+                "INSERT INTO dirty_days SELECT DISTINCT coalesce(local_date, CAST(timezone(?, quarantined_at) AS DATE))"
+                " FROM quarantine WHERE quarantine_id IN (SELECT quarantine_id FROM kanda_review_fixed)",
+                [region.zone],
+            )
+
+    batch.commit(store, kind="fix", file_name=None, content_hash=None, also=mark_fixed)
+    loaded = {
+        (f, r)
+        for f, r in store.execute(
+            "SELECT source_file, source_row FROM sale_events WHERE batch_id = ?", [batch_id]
+        ).fetchall()
+    }
+    again = {
+        (f, r)
+        for f, r in store.execute(
+            "SELECT source_file, source_row FROM quarantine WHERE batch_id = ?", [batch_id]
+        ).fetchall()
+    }
+    outcomes = {}
+    for row in rows:
+        key = (row["source_file"], row["source_row"])
+        outcomes[row["quarantine_id"]] = "loaded" if key in loaded else "quarantined" if key in again else "duplicate"
+    return batch_id, outcomes
+
+
+def _accepting_warnings(waived: set[str]) -> Callable[[pl.DataFrame], Split]:
+    """The contract check, except that waived rows failing only warning-level rules are accepted as they are."""
+
+    def split(frame: pl.DataFrame) -> Split:
+        result = split_by_contract(frame)
+        if not waived or result.quarantine.is_empty():
+            return result
+        accepted = []
+        for raw, reasons in result.quarantine.select("raw_record", "reasons").iter_rows():
+            qid = json.loads(raw)["quarantine_id"]
+            if qid in waived and all(r.get("severity") == "warning" for r in json.loads(reasons)):
+                accepted.append(qid)
+        if not accepted:
+            return result
+        is_accepted = pl.col("raw_record").struct.field("quarantine_id").is_in(accepted)
+        still = result.quarantine.filter(
+            ~pl.col("raw_record")
+            .str.json_decode(pl.Struct({"quarantine_id": pl.String}))
+            .struct.field("quarantine_id")
+            .is_in(accepted)
+        )
+        return Split(pl.concat([result.valid, frame.filter(is_accepted)]), still)
+
+    return split
+
+
+def _mark_loaded(con, rows: list, outcomes: dict[str, str], result: ReprocessResult) -> None:
+    now = db.now()
+    for row in rows:
+        outcome = outcomes.get(row["quarantine_id"], "loaded")
+        changed = con.execute(
+            update(db.items)
+            .where(db.items.c.id == row["id"], db.items.c.status == row["status"])
+            .values(status="reprocessed", applied_batch=result.batch_id, applied_at=now, updated_at=now)
+        ).rowcount
+        if not changed:
+            continue
+        {"loaded": result.loaded, "duplicate": result.duplicates, "quarantined": result.quarantined}[outcome].append(
+            row["id"]
+        )
+        reason = {
+            "loaded": f"loaded by batch {result.batch_id}",
+            "duplicate": f"the event was already stored: counted as a duplicate in batch {result.batch_id}",
+            "quarantined": f"failed the contract on load and was quarantined again in batch {result.batch_id}",
+        }[outcome]
+        _audit(
+            con,
+            row["id"],
+            "reprocess",
+            row["status"],
+            "reprocessed",
+            {"batch": result.batch_id, "outcome": outcome},
+            reason,
+        )
+
+
+def _audit(con, item_id: int, action: str, before: str, after: str, extra: dict | None, reason: str) -> None:
+    from kanda.review.service import write_audit
+
+    write_audit(
+        con,
+        [
+            {
+                "item_id": item_id,
+                "actor": ACTOR,
+                "action": action,
+                "at": db.now(),
+                "before": {"status": before},
+                "after": {"status": after, **(extra or {})},
+                "reason": reason,
+            }
+        ],
+    )

@@ -1,0 +1,218 @@
+"""A steward's edits applied to a quarantined row, and the row checked again by the same contract.
+
+There is one definition of validity (`quality.contract.SaleEvent`), and a fix must meet exactly it: the edited
+rows are rebuilt in the contract's shape, their derived fields (event id, net, local day) recomputed the way
+`quality.boundary.canonicalise` derives them, and the batch goes through `quality.boundary.split_by_contract`, the
+function ingestion calls. A row whose creator is not in the registry would only be held again on load, so that is
+reported too (severity `hold`). Many rows are checked in one call (bulk approval validates one frame, not a row at
+a time).
+
+Edits are text, as a form or a command line gives them: `*_minor` columns take an integer count of minor units,
+`occurred_at` an ISO time (with an offset or `Z`; a time without one is the region's local time), an empty string
+clears a value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from quality.boundary import HOLD_RULES, split_by_contract
+from quality.contract import CONTRACT_COLUMNS, WARNING_RULES, SaleEvent
+from regions import get_region
+
+#: Columns a steward may edit; provenance (region, source, file, row, batch) and the derived columns are not.
+#: `buyer_ref` is a salted hash made by the adapter from the buyer's contact, which a person cannot type.
+EDITABLE_COLUMNS: tuple[str, ...] = (
+    "transaction_id",
+    "event_type",
+    "status",
+    "creator_id",
+    "product_id",
+    "channel",
+    "amount_minor",
+    "fee_minor",
+    "net_minor",
+    "currency",
+    "occurred_at",
+)
+INTEGER_COLUMNS = frozenset({"amount_minor", "fee_minor", "net_minor"})
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One broken rule: which, on which column, the offending value, and how serious (error, warning, hold)."""
+
+    rule: str
+    column: str | None
+    value: str | None
+    severity: str
+
+    def as_dict(self) -> dict:
+        return {"rule": self.rule, "column": self.column, "value": self.value, "severity": self.severity}
+
+
+@dataclass
+class Revalidation:
+    """The contract's verdict on an edited row. `row` is the canonical row as it would be loaded (text values)."""
+
+    ok: bool
+    errors: list[Rule] = field(default_factory=list)
+    row: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def waivable(self) -> bool:
+        """Fails only warning-level rules, which a steward may waive with a justification."""
+        return bool(self.errors) and all(e.severity == "warning" for e in self.errors)
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "errors": [e.as_dict() for e in self.errors], "row": self.row}
+
+
+def severity_of(rule: str, reported: str | None = None) -> str:
+    """The current policy's severity of a rule (rows quarantined before a rule became a warning say `error`)."""
+    if rule in HOLD_RULES:
+        return HOLD_RULES[rule]
+    if rule in WARNING_RULES:
+        return "warning"
+    return reported if reported in {"error", "warning", "hold"} else "error"
+
+
+def as_text(value: object) -> str | None:
+    """A parsed or edited value as the text a steward sees and types back."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+@dataclass
+class Candidate:
+    """One quarantined row to check: its region, parsed fields (as stored), and the edits to apply."""
+
+    region: str
+    parsed: dict
+    edits: dict[str, str]
+
+
+def revalidate_rows(candidates: Sequence[Candidate], known_creators: dict[str, set[str]]) -> list[Revalidation]:
+    """Apply each candidate's edits and run the contract over all of them at once; verdicts in input order."""
+    if not candidates:
+        return []
+    rows, parse_errors = [], []
+    for candidate in candidates:
+        row, errors = edited_row(candidate)
+        rows.append(row)
+        parse_errors.append(errors)
+    frame = contract_frame(rows).with_columns(raw_record=pl.struct(pl.int_range(pl.len()).alias("candidate")))
+    split = split_by_contract(frame)
+    failed: dict[int, list[Rule]] = {}
+    if split.quarantine.height:
+        decoded = split.quarantine.select(
+            pl.col("raw_record").str.json_decode(pl.Struct({"candidate": pl.Int64})).struct.field("candidate"),
+            "reasons",
+        )
+        for index, reasons in decoded.iter_rows():
+            failed[index] = [
+                Rule(r["rule"], r["column"], r["value"], severity_of(r["rule"], r["severity"]))
+                for r in json.loads(reasons)
+            ]
+    results = []
+    for index, (row, errors) in enumerate(zip(rows, parse_errors, strict=True)):
+        unreadable = {e.column for e in errors}
+        # a value that could not be read is null in the frame: its "missing" verdict would only repeat the error
+        found = errors + [e for e in failed.get(index, []) if e.column not in unreadable]
+        creator = row.get("creator_id")
+        if not found and creator not in known_creators.get(row["region"], set()):
+            found.append(Rule("unknown_creator", "creator_id", creator, HOLD_RULES["unknown_creator"]))
+        results.append(Revalidation(not found, found, {c: as_text(row.get(c)) for c in CONTRACT_COLUMNS}))
+    return results
+
+
+def contract_frame(rows: list[dict]) -> pl.DataFrame:
+    """Canonical rows (Python values) as a frame with exactly the contract's dtypes."""
+    return pl.DataFrame(rows, schema=contract_dtypes())
+
+
+def contract_dtypes() -> dict[str, pl.DataType]:
+    columns = SaleEvent.to_schema().columns
+    return {name: columns[name].dtype.type for name in CONTRACT_COLUMNS}
+
+
+def edited_row(candidate: Candidate) -> tuple[dict, list[Rule]]:
+    """The stored parsed fields with the edits applied and the derived fields recomputed."""
+    zone = ZoneInfo(get_region(candidate.region).zone)
+    row = {c: _stored_value(c, candidate.parsed.get(c)) for c in CONTRACT_COLUMNS}
+    errors: list[Rule] = []
+    for column, text in candidate.edits.items():
+        if column not in EDITABLE_COLUMNS:
+            errors.append(Rule("not_editable", column, text, "error"))
+            continue
+        try:
+            row[column] = _typed(column, text, zone)
+        except ValueError as exc:
+            errors.append(Rule(f"unreadable: {exc}", column, text, "error"))
+            row[column] = None
+    edited = set(candidate.edits)
+    if edited & {"amount_minor", "fee_minor"} and "net_minor" not in edited:
+        amount, fee = row["amount_minor"], row["fee_minor"]
+        row["net_minor"] = amount - fee if amount is not None and fee is not None else None
+    parts = [row["transaction_id"], row["event_type"], row["status"]]
+    row["event_id"] = ":".join(parts) if all(p is not None for p in parts) else None
+    when = row["occurred_at"]
+    row["local_date"] = when.astimezone(zone).date() if when is not None else None
+    return row, errors
+
+
+def _stored_value(column: str, value: object) -> object:
+    if value is None:
+        return None
+    if column == "occurred_at":
+        return dt.datetime.fromisoformat(str(value)).astimezone(dt.UTC)
+    if column == "local_date":
+        return dt.date.fromisoformat(str(value))
+    return value
+
+
+_INTEGER = re.compile(r"^[+-]?\d+$")
+
+
+def _typed(column: str, text: str, zone: ZoneInfo) -> object:
+    text = text.strip()
+    if text == "":
+        return None
+    if column in INTEGER_COLUMNS:
+        plain = text.replace(",", "").replace("_", "").replace(" ", "")
+        if not _INTEGER.match(plain):
+            raise ValueError("a whole number of minor units (e.g. 25000 for 250.00)")
+        return int(plain)
+    if column == "occurred_at":
+        try:
+            when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError("an ISO time such as 2026-10-05T10:00:00Z") from None
+        return (when if when.tzinfo else when.replace(tzinfo=zone)).astimezone(dt.UTC)
+    return text
+
+
+def known_creators(registry_dir: Path, regions: set[str]) -> dict[str, set[str]]:
+    """Creators in the registry file per region (what the next ingest syncs into the store)."""
+    path = registry_dir / "creators.csv"
+    if not path.exists():
+        return {r: set() for r in regions}
+    frame = pl.read_csv(path, columns=["creator_id", "region"], infer_schema_length=0)
+    frame = frame.filter(pl.col("region").is_in(sorted(regions)))
+    found: dict[str, set[str]] = {r: set() for r in regions}
+    for creator, region in frame.iter_rows():
+        found[region].add(creator)
+    return found

@@ -1,0 +1,142 @@
+"""Who is signed in, and whether a form really came from our own page.
+
+Sessions are Starlette's signed cookie (itsdangerous, keyed by the installation's `secret_key`): it holds only the
+user name, a stamp of the password in use when they signed in, and the session's CSRF token, never a password or a
+role. The account is read again on every request, so deactivating a user, changing their password, role or regions
+takes effect at their next click rather than when the cookie expires.
+
+CSRF: every form carries the session's token in a hidden field, and every POST to a steward route is refused
+(403) unless the field matches the session. `SameSite=Lax` cookies already stop most cross-site posts; the token
+also covers old browsers and same-site subdomains. Only the steward routes check it: the analysts' `/api` uses
+API keys, not cookies, and never sees a session.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+from starlette.datastructures import FormData
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from kanda.review.accounts import Account, get_user, session_stamp
+from kanda.settings import Settings
+
+SESSION_COOKIE = "kanda_session"
+#: Idle timeout: Starlette re-issues the cookie on each response, so a session ends after this long without a click.
+SESSION_MAX_AGE = 8 * 3600
+CSRF_FIELD = "csrf_token"
+
+
+class LoginRequired(Exception):
+    """No valid session: the page answers with a redirect to the sign-in form."""
+
+    def __init__(self, next_url: str = "/") -> None:
+        self.next_url = next_url
+
+
+class PageError(Exception):
+    """An error shown as a page (403 forbidden, 404 not found) rather than FastAPI's JSON."""
+
+    def __init__(self, status_code: int, title: str, message: str) -> None:
+        self.status_code = status_code
+        self.title = title
+        self.message = message
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token, created with the session (also before sign-in: the login form needs one)."""
+    token = request.session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return token
+
+
+async def checked_form(request: Request) -> FormData:
+    """The posted form, once its CSRF token matches the session's; a 403 page otherwise."""
+    form = await request.form()
+    expected = request.session.get("csrf")
+    given = form.get(CSRF_FIELD)
+    if not expected or not isinstance(given, str) or not secrets.compare_digest(given, expected):
+        raise PageError(
+            403,
+            "Form refused",
+            "This form was sent without a valid security token (CSRF), so nothing was changed. "
+            "It may have come from another site, or your session may have expired: reload the page and try again.",
+        )
+    return form
+
+
+def sign_in(request: Request, account: Account) -> None:
+    """A fresh session for the account: the old one (and its CSRF token) is dropped, so a session id planted
+    before sign-in is useless after it."""
+    request.session.clear()
+    request.session.update({"user": account.name, "stamp": session_stamp(account)})
+    csrf_token(request)
+
+
+def sign_out(request: Request) -> None:
+    request.session.clear()
+
+
+def signed_in_account(settings: Settings, session: dict) -> Account | None:
+    """The account behind a session, if it is still active and its password unchanged since sign-in."""
+    name = session.get("user")
+    if not name:
+        return None
+    account = get_user(settings, name)
+    if account is None or not account.active or session.get("stamp") != session_stamp(account):
+        return None
+    return account
+
+
+def current_account(request: Request) -> Account:
+    """FastAPI dependency of every steward page: the signed-in account, or a redirect to /login."""
+    account = signed_in_account(request.app.state.settings, request.session)
+    if account is None:
+        if request.session.get("user"):
+            sign_out(request)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(target if request.method == "GET" else "/")
+    return account
+
+
+#: Parameter types of the routes: the signed-in account, and a posted form whose CSRF token was checked.
+SignedIn = Annotated[Account, Depends(current_account)]
+CheckedForm = Annotated[FormData, Depends(checked_form)]
+
+
+def require_steward(account: Account) -> None:
+    if account.role != "steward":
+        raise PageError(403, "Read-only account", f"{account.name} is a viewer: viewers can look but not change.")
+
+
+def safe_next(url: str | None) -> str:
+    """Only a local path may follow sign-in; anything else (another host, `//evil`) goes to the queue."""
+    if not url or not url.startswith("/") or url.startswith("//") or "\\" in url:
+        return "/"
+    return url
+
+
+def login_url(next_url: str) -> str:
+    return "/login" if next_url == "/" else f"/login?next={quote(next_url, safe='')}"
+
+
+class SignedInOnly:
+    """Wraps a static files app (the Data Docs site) so that only signed-in users can read it."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and signed_in_account(self.settings, scope.get("session") or {}) is None:
+            from starlette.responses import RedirectResponse
+
+            # Starlette keeps the full path in a mounted app's scope (the mount prefix is also in root_path).
+            await RedirectResponse(login_url(scope["path"]), status_code=303)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

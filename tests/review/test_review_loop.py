@@ -1,0 +1,245 @@
+"""The whole steward loop on real files, stores, catalog and review database (the issue's first "done when").
+
+A dirty row is quarantined by ingestion, queued, fixed by a steward, re-validated by the contract, reprocessed
+through the ingestion path, and then shows up in the regional store and the central rollup; the audit log holds
+every step; a second reprocess changes nothing and `kanda verify` still proves the ledger a true account.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from kanda.ingest import ingest_files
+from kanda.publish import publish_region
+from kanda.query import run_query
+from kanda.review import reprocess as reprocess_module
+from kanda.review.actor import Actor
+from kanda.review.reprocess import pending_items, reprocess_region
+from kanda.review.service import (
+    FixInvalid,
+    ReviewFilter,
+    approve,
+    enqueue_region,
+    get_item,
+    list_items,
+    revalidate,
+    save_edits,
+    waive,
+)
+from kanda.settings import Settings
+from kanda.store import open_store
+from kanda.verify import verify
+from tests.review.steward_files import ingest_dirty_egypt
+
+STEWARD = Actor("amina", "steward", frozenset({"EG"}))
+
+
+def by_transaction(settings: Settings) -> dict[str, int]:
+    return {i.transaction_id: i.id for i in list_items(settings, STEWARD, ReviewFilter(), limit=100)}
+
+
+def central_net(settings: Settings, day: str) -> int:
+    rows = run_query(
+        settings,
+        f"SELECT coalesce(sum(net_minor), 0) AS net FROM rollups.creator_daily"
+        f" WHERE region = 'EG' AND local_date = DATE '{day}'",
+    ).to_pylist()
+    return rows[0]["net"]
+
+
+def central_quarantined(settings: Settings, day: str) -> int:
+    rows = run_query(
+        settings,
+        f"SELECT rows_quarantined FROM rollups.region_daily WHERE region = 'EG' AND local_date = DATE '{day}'",
+    ).to_pylist()
+    return rows[0]["rows_quarantined"]
+
+
+def store_snapshot(settings: Settings) -> dict:
+    with open_store(settings, "EG", read_only=True) as con:
+        return {
+            "events": con.execute("SELECT count(*) FROM sale_events").fetchall()[0][0],
+            "ledger": con.execute("SELECT count(*) FROM ledger").fetchall()[0][0],
+            "quarantine": con.execute("SELECT status, count(*) FROM quarantine GROUP BY 1 ORDER BY 1").fetchall(),
+            "publishes": con.execute("SELECT count(*) FROM publish_log").fetchall()[0][0],
+        }
+
+
+def assert_verified(settings: Settings) -> None:
+    results = verify(settings, ["EG"])
+    assert all(r.passed for r in results), [r.message for r in results if not r.passed]
+
+
+def test_a_fixed_row_reaches_the_store_and_the_central_rollup_once(settings: Settings, tmp_path: Path):
+    ingest_dirty_egypt(settings, tmp_path / "in")
+    publish_region(settings, "EG")
+    before = central_net(settings, "2026-10-05")
+    assert before == 25_000 - 375  # only ch_good so far
+    assert central_quarantined(settings, "2026-10-05") == 1  # ch_bad
+
+    assert enqueue_region(settings, "EG") == 4
+    assert enqueue_region(settings, "EG") == 0  # idempotent: every quarantined row is queued once
+    item_id = by_transaction(settings)["ch_bad"]
+    item = get_item(settings, STEWARD, item_id)
+    assert item.raw_record["Amount"] == "25O,00"  # the raw input as it arrived
+    assert item.raw_record["Customer Email"] == "bu***@mail.example"  # buyer contact stays in the region
+    assert [(r.rule, r.column, r.severity) for r in item.rules] == [("missing_or_unreadable", "amount_minor", "error")]
+    assert item.parsed["amount_minor"] is None and item.parsed["fee_minor"] == 375
+
+    # a wrong fix is shown as such, and cannot be approved
+    wrong = revalidate(settings, STEWARD, item_id, {"amount_minor": "-25000"})
+    assert not wrong.ok and [e.rule for e in wrong.errors] == ["amount_sign_matches_event_type"]
+    assert not revalidate(settings, STEWARD, item_id, {"amount_minor": "25O00"}).ok  # not a number
+    with pytest.raises(FixInvalid):
+        approve(settings, STEWARD, item_id, "no edit yet")
+
+    verdict = save_edits(settings, STEWARD, item_id, {"amount_minor": "25000"})
+    assert verdict.ok and verdict.row["net_minor"] == "24625"  # derived fields follow the edit
+    approve(settings, STEWARD, item_id, "letter O typed for a zero")
+    assert pending_items(settings, "EG") == [item_id]
+
+    result = reprocess_region(settings, "EG")
+    assert result.loaded == [item_id] and result.publish_id is not None
+    with open_store(settings, "EG", read_only=True) as con:
+        event = con.execute(
+            "SELECT amount_minor, net_minor, source_file, source_row, batch_id FROM sale_events"
+            " WHERE transaction_id = 'ch_bad'"
+        ).fetchall()
+        quarantined = con.execute(
+            "SELECT status, released_batch FROM quarantine WHERE transaction_id = 'ch_bad'"
+        ).fetchall()
+        kinds = con.execute("SELECT kind, rows_in, loaded FROM ledger ORDER BY seq").fetchall()
+    assert event == [(25_000, 24_625, "eg-dirty.csv", 2, result.batch_id)]  # provenance kept
+    assert quarantined == [("released", result.batch_id)]
+    assert kinds[-1] == ("fix", 1, 1)
+    assert central_net(settings, "2026-10-05") == before + 24_625
+    assert central_quarantined(settings, "2026-10-05") == 0  # the day's quality figures follow the fix
+
+    history = get_item(settings, STEWARD, item_id).history
+    assert [(h.actor, h.action) for h in history] == [
+        ("system:enqueue", "enqueue"),
+        ("amina", "edit"),
+        ("amina", "approve"),
+        ("system:reprocess", "reprocess"),
+    ]
+    assert history[1].before["edits"] == {} and history[1].after["edits"] == {"amount_minor": "25000"}
+    assert history[2].reason == "letter O typed for a zero"
+    assert history[3].after == {"status": "reprocessed", "batch": result.batch_id, "outcome": "loaded"}
+    assert get_item(settings, STEWARD, item_id).status == "reprocessed"
+
+    snapshot = store_snapshot(settings)
+    again = reprocess_region(settings, "EG")
+    assert not again.changed and again.batch_id is None and again.publish_id is None
+    assert store_snapshot(settings) == snapshot
+    assert central_net(settings, "2026-10-05") == before + 24_625
+    assert_verified(settings)
+
+
+def test_a_waived_warning_is_loaded_as_it_is(settings: Settings, tmp_path: Path):
+    ingest_dirty_egypt(settings, tmp_path / "in")
+    enqueue_region(settings, "EG")
+    ids = by_transaction(settings)
+    future = get_item(settings, STEWARD, ids["ch_future"])
+    assert [(r.rule, r.severity) for r in future.rules] == [("not_in_future", "warning")]
+    with pytest.raises(FixInvalid, match="only warning-level rules"):
+        waive(settings, STEWARD, ids["ch_wrong"], "looks fine to me")  # an error is never waivable
+    waive(settings, STEWARD, ids["ch_future"], "pre-order: the rail dates it on delivery")
+    result = reprocess_region(settings, "EG")
+    assert result.loaded == [ids["ch_future"]]
+    with open_store(settings, "EG", read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM sale_events WHERE transaction_id = 'ch_future'").fetchall() == [(1,)]
+    assert get_item(settings, STEWARD, ids["ch_wrong"]).status == "new"
+    assert_verified(settings)
+
+
+def test_a_crash_after_the_store_commit_does_not_load_twice(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    ingest_dirty_egypt(settings, tmp_path / "in")
+    enqueue_region(settings, "EG")
+    item_id = by_transaction(settings)["ch_bad"]
+    approve(settings, STEWARD, item_id, edits={"amount_minor": "25000"})
+
+    def die(*args, **kwargs):
+        raise RuntimeError("power cut after the store commit")
+
+    monkeypatch.setattr(reprocess_module, "_mark_loaded", die)
+    with pytest.raises(RuntimeError, match="power cut"):
+        reprocess_region(settings, "EG")
+    monkeypatch.undo()
+    assert get_item(settings, STEWARD, item_id).status == "fixed"  # the review side never heard of the load
+
+    result = reprocess_region(settings, "EG")
+    assert result.loaded == [] and result.already_loaded == [item_id]
+    with open_store(settings, "EG", read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM sale_events WHERE transaction_id = 'ch_bad'").fetchall() == [(1,)]
+        assert con.execute("SELECT count(*) FROM ledger WHERE kind = 'fix'").fetchall() == [(1,)]
+    item = get_item(settings, STEWARD, item_id)
+    assert item.status == "reprocessed" and item.history[-1].reason.startswith("already loaded by batch")
+    assert_verified(settings)
+
+
+def test_held_rows_are_released_automatically_not_by_stewards(settings: Settings, tmp_path: Path):
+    ingest_dirty_egypt(settings, tmp_path / "in")
+    enqueue_region(settings, "EG")
+    held = by_transaction(settings)["ch_new"]
+    item = get_item(settings, STEWARD, held)
+    assert item.hold == "unknown_creator" and item.rules[0].severity == "hold"
+    with pytest.raises(FixInvalid, match="unknown_creator"):
+        approve(settings, STEWARD, held, "load it anyway")  # it would only be held again
+
+    creators = settings.registry_dir / "creators.csv"
+    extra = pl.read_csv(creators).head(1).with_columns(creator_id=pl.lit("EG-C0777"), region=pl.lit("EG"))
+    pl.concat([pl.read_csv(creators), extra]).write_csv(creators)
+    assert ingest_files(settings, "EG", []).released.loaded == 1  # ingestion releases it
+    enqueue_region(settings, "EG")
+    item = get_item(settings, STEWARD, held)
+    assert item.status == "reprocessed"
+    assert (item.history[-1].actor, item.history[-1].action) == ("system:ingest", "release")
+    assert "released automatically" in item.history[-1].reason
+    assert pending_items(settings, "EG") == []
+    with open_store(settings, "EG", read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM sale_events WHERE transaction_id = 'ch_new'").fetchall() == [(1,)]
+
+
+def test_a_fix_that_moves_a_row_to_another_day_republishes_both_days(settings: Settings, tmp_path: Path):
+    ingest_dirty_egypt(settings, tmp_path / "in")
+    publish_region(settings, "EG")
+    enqueue_region(settings, "EG")
+    item_id = by_transaction(settings)["ch_future"]
+    future_day = get_item(settings, STEWARD, item_id).parsed["local_date"]
+    assert central_quarantined(settings, future_day) == 1
+    # the rail's clock was a month off; a time without an offset is Cairo's local time
+    approve(settings, STEWARD, item_id, "clock a month ahead", edits={"occurred_at": "2026-10-07 10:30:00"})
+    reprocess_region(settings, "EG")
+    with open_store(settings, "EG", read_only=True) as con:
+        moved = con.execute(
+            "SELECT occurred_at AT TIME ZONE 'UTC', local_date::VARCHAR FROM sale_events"
+            " WHERE transaction_id = 'ch_future'"
+        ).fetchall()
+    assert [(str(t), d) for t, d in moved] == [("2026-10-07 07:30:00", "2026-10-07")]  # UTC+3 in October
+    assert run_query(
+        settings, f"SELECT count(*) AS n FROM rollups.region_daily WHERE local_date = DATE '{future_day}'"
+    ).to_pylist() == [{"n": 0}]  # the day it left holds nothing any more, centrally too
+    assert central_net(settings, "2026-10-07") == 24_625
+    assert_verified(settings)
+
+
+def test_a_fix_that_repeats_a_stored_event_is_a_counted_duplicate(settings: Settings, tmp_path: Path):
+    """The fix batch applies the same duplicate rule as a file: an event already stored is not stored twice."""
+    ingest_dirty_egypt(settings, tmp_path / "in")
+    enqueue_region(settings, "EG")
+    item_id = by_transaction(settings)["ch_bad"]
+    approve(
+        settings, STEWARD, item_id, "it was a redelivery", edits={"amount_minor": "25000", "transaction_id": "ch_good"}
+    )
+    result = reprocess_region(settings, "EG")
+    assert result.duplicates == [item_id] and result.loaded == []
+    with open_store(settings, "EG", read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM sale_events WHERE transaction_id = 'ch_good'").fetchall() == [(1,)]
+        assert con.execute("SELECT loaded, duplicates FROM ledger WHERE kind = 'fix'").fetchall() == [(0, 1)]
+    assert get_item(settings, STEWARD, item_id).history[-1].after["outcome"] == "duplicate"
+    assert_verified(settings)

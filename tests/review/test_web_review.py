@@ -1,0 +1,300 @@
+"""The steward pages over HTTP (FastAPI's TestClient against the real app, real stores and review database):
+fixing a record, bulk actions, filters, CSRF refusal, viewers who change nothing, and region scope by URL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from kanda.settings import Settings, load_settings
+from kanda.web.app import create_app
+from tests.review.web_helpers import PASSWORD, build_queue, create_accounts, item, items, login, token
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One installation with a real queue (KE and NG ingested and enqueued), built once for the module."""
+    home = tmp_path_factory.mktemp("web") / "home"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KANDA_HOME", str(home))
+        mp.setenv("KANDA_BUYER_SALT", "test-salt")
+        mp.setenv("KANDA_BATCH_ROWS", "400")
+        mp.delenv("KANDA_CATALOG_URL", raising=False)
+        mp.delenv("KANDA_WAREHOUSE", raising=False)
+        mp.delenv("KANDA_APP_DB_URL", raising=False)
+        settings = load_settings()
+        settings.ensure_dirs()
+        build_queue(settings)
+    return home
+
+
+@pytest.fixture
+def queue(settings: Settings, built: Path) -> Settings:
+    """A private copy of the built installation: each test changes its own queue."""
+    shutil.copytree(built, settings.home, dirs_exist_ok=True)
+    return settings
+
+
+def signed_in(settings: Settings, name: str) -> TestClient:
+    client = TestClient(create_app(settings))
+    assert login(client, name, PASSWORD).status_code == 200
+    return client
+
+
+def ids_on(page: str) -> list[int]:
+    return [int(i) for i in re.findall(r'<tr data-item="(\d+)"', page)]
+
+
+def test_a_steward_fixes_a_record_checked_by_the_contract(queue: Settings):
+    broken = items(queue, "KE", rule="missing_or_unreadable", column="occurred_at")[0]
+    client = signed_in(queue, "wanjiru")
+    page = client.get(f"/records/{broken.id}")
+    assert page.status_code == 200
+    assert "missing_or_unreadable" in page.text and "Raw input" in page.text
+    fields = dict(re.findall(r'<input name="(\w+)" value="([^"]*)"', page.text))
+    assert fields["occurred_at"] == "" and fields["transaction_id"] == broken.transaction_id
+    csrf = token(client, f"/records/{broken.id}")
+
+    # A value that is still wrong: the error is shown beside the field and nothing is saved.
+    bad = client.post(
+        f"/records/{broken.id}/edit", data=fields | {"occurred_at": "2026-13-45", "op": "check", "csrf_token": csrf}
+    )
+    assert bad.status_code == 422
+    assert 'data-testid="error-occurred_at"' in bad.text and "an ISO time" in bad.text
+    assert item(queue, broken.id).status == "new"
+
+    # Approving a row that still breaks the contract is refused, with the reason on the page.
+    refused = client.post(f"/records/{broken.id}/edit", data=fields | {"op": "approve", "csrf_token": csrf})
+    assert refused.status_code == 422 and "Not approved" in refused.text
+    assert item(queue, broken.id).status == "new"
+
+    fixed = fields | {"occurred_at": "2026-10-05T10:00:00Z", "csrf_token": csrf}
+    saved = client.post(f"/records/{broken.id}/edit", data=fixed | {"op": "save"})
+    assert saved.status_code == 200 and "Edits saved; the row passes the contract" in saved.text
+    assert item(queue, broken.id).status == "in_review"
+
+    approved = client.post(f"/records/{broken.id}/edit", data=fixed | {"op": "approve", "note": "time from M-Pesa"})
+    assert approved.status_code == 200 and "Fix approved" in approved.text
+    detail = item(queue, broken.id)
+    assert detail.status == "fixed" and detail.edits == {"occurred_at": "2026-10-05T10:00:00Z"}
+    assert [(h.actor, h.action) for h in detail.history][-2:] == [("wanjiru", "edit"), ("wanjiru", "approve")]
+    history = approved.text[approved.text.index('data-testid="history"') :]
+    assert "wanjiru</strong> approve" in history and "time from M-Pesa" in history
+    assert 'data-testid="edit-form"' not in approved.text  # decided: no more edits
+
+    again = client.post(f"/records/{broken.id}/reject", data={"reason": "changed my mind", "csrf_token": csrf})
+    assert again.status_code == 409 and "only possible while it is new or in review" in again.text
+
+
+def test_a_warning_is_waived_with_a_justification(queue: Settings):
+    """A time in the future breaks only a warning-level rule: the waive form appears, and needs a justification."""
+    target = items(queue, "KE", rule="missing_or_unreadable", column="occurred_at")[-1]
+    client = signed_in(queue, "wanjiru")
+    first = client.get(f"/records/{target.id}")
+    assert 'data-testid="waive-form"' not in first.text  # an error-level rule cannot be waived
+    csrf = token(client, f"/records/{target.id}")
+    future = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    saved = client.post(f"/records/{target.id}/edit", data={"occurred_at": future, "op": "save", "csrf_token": csrf})
+    assert "still breaks 1 rule(s)" in saved.text
+    assert "not_in_future (warning, can be waived)" in saved.text
+    assert 'data-testid="waive-form"' in saved.text
+
+    bare = client.post(f"/records/{target.id}/waive", data={"justification": " ", "csrf_token": csrf})
+    assert bare.status_code == 400 and "needs a justification" in bare.text
+    waived = client.post(
+        f"/records/{target.id}/waive", data={"justification": "rail clock is ahead", "csrf_token": csrf}
+    )
+    assert waived.status_code == 200 and "Warning waived" in waived.text
+    detail = item(queue, target.id)
+    assert (detail.status, detail.decided_by, detail.decision_reason) == ("waived", "wanjiru", "rail clock is ahead")
+
+
+def test_filters_counts_and_bulk_reject(queue: Settings):
+    client = signed_in(queue, "amina")
+    everything = client.get("/queue?status=all")
+    assert len(ids_on(everything.text)) == len(items(queue, "KE")) + len(items(queue, "NG"))
+
+    held = client.get("/queue?region=NG&rule=unknown_creator")
+    expected = [i.id for i in items(queue, "NG", rule="unknown_creator", column="creator_id")]
+    assert expected and ids_on(held.text) == expected
+    assert f"unknown_creator: {len(expected)}" in held.text
+
+    by_file = client.get("/queue", params={"source_file": items(queue, "KE")[0].source_file})
+    assert set(ids_on(by_file.text)) == {i.id for i in items(queue, "KE")}
+    assert ids_on(client.get("/queue?min_age=1").text) == []  # everything was quarantined moments ago
+    assert client.get("/queue?min_age=soon").status_code == 400
+
+    csrf = token(client, "/queue")
+    bulk = client.post(
+        "/queue/bulk",
+        data={
+            "region": "NG",
+            "rule": "unknown_creator",
+            "status": "open",
+            "action": "reject",
+            "scope": "all",
+            "reason": "test creators, never onboarded",
+            "csrf_token": csrf,
+        },
+    )
+    assert bulk.status_code == 200 and f"{len(expected)} record(s) rejected." in bulk.text
+    assert {i.status for i in items(queue, "NG", rule="unknown_creator", column="creator_id")} == {"rejected"}
+    assert ids_on(bulk.text) == []  # the open NG unknown-creator queue is now empty
+    assert ids_on(client.get("/queue?region=NG&rule=unknown_creator&status=rejected").text) == expected
+
+    # Selected rows only; approving rows that still break the contract skips them and says why.
+    ke = [i.id for i in items(queue, "KE")][:2]
+    picked = client.post(
+        "/queue/bulk",
+        data={"action": "approve", "scope": "selected", "item_id": ke, "status": "open", "csrf_token": csrf},
+    )
+    assert "0 record(s) approved. 2 skipped" in picked.text and "still breaks the contract" in picked.text
+    no_reason = client.post(
+        "/queue/bulk", data={"action": "reject", "scope": "selected", "item_id": ke, "csrf_token": csrf}
+    )
+    assert "needs a reason" in no_reason.text
+    assert {item(queue, i).status for i in ke} == {"new"}
+
+
+def test_forms_without_a_valid_csrf_token_are_refused(queue: Settings):
+    target = items(queue, "KE")[0].id
+    client = signed_in(queue, "wanjiru")
+    missing = client.post(f"/records/{target}/reject", data={"reason": "spam"})
+    assert missing.status_code == 403 and "without a valid security token (CSRF)" in missing.text
+    wrong = client.post(f"/records/{target}/reject", data={"reason": "spam", "csrf_token": "forged"})
+    assert wrong.status_code == 403
+
+    other = signed_in(queue, "amina")  # a real token, but of another session
+    stolen = client.post(f"/records/{target}/reject", data={"reason": "spam", "csrf_token": token(other, "/queue")})
+    assert stolen.status_code == 403
+    bulk = client.post("/queue/bulk", data={"action": "reject", "scope": "all", "reason": "spam"})
+    assert bulk.status_code == 403
+    assert {i.status for i in items(queue, "KE")} == {"new"}
+    assert [h.action for h in item(queue, target).history] == ["enqueue"]
+
+    # Signing in needs the token too (no login CSRF), and a session's token changes at sign-in.
+    fresh = TestClient(create_app(queue))
+    assert fresh.post("/login", data={"username": "amina", "password": PASSWORD}).status_code == 403
+    before = token(fresh)
+    login(fresh, "amina", PASSWORD)
+    assert token(fresh, "/queue") != before
+
+
+def test_a_viewer_sees_everything_and_changes_nothing(queue: Settings):
+    client = signed_in(queue, "otieno")
+    page = client.get("/queue?status=all")
+    assert len(ids_on(page.text)) == len(items(queue, "KE")) + len(items(queue, "NG"))
+    assert 'action="/queue/bulk"' in page.text  # the filter values travel in it, but it has no controls
+    assert 'data-testid="bulk-actions"' not in page.text and 'name="item_id"' not in page.text
+    target = items(queue, "NG")[0].id
+    record = client.get(f"/records/{target}")
+    assert record.status_code == 200
+    for form in ("edit-form", "reject-form", "waive-form"):
+        assert f'data-testid="{form}"' not in record.text
+
+    csrf = token(client, "/queue")  # a valid token: the refusal is about the role
+    for path, data in [
+        (f"/records/{target}/reject", {"reason": "spam"}),
+        (f"/records/{target}/edit", {"op": "save", "channel": "web"}),
+        ("/queue/bulk", {"action": "reject", "scope": "all", "reason": "spam", "status": "all"}),
+    ]:
+        refused = client.post(path, data=data | {"csrf_token": csrf})
+        assert refused.status_code == 403 and "viewers can look but not change" in refused.text
+    assert {i.status for i in items(queue, "NG") + items(queue, "KE")} == {"new"}
+
+
+def test_a_kenya_steward_cannot_reach_nigeria_records(queue: Settings):
+    client = signed_in(queue, "wanjiru")
+    queue_page = client.get("/queue?status=all")
+    assert set(ids_on(queue_page.text)) == {i.id for i in items(queue, "KE")}
+    assert ">NG<" not in queue_page.text
+    assert ids_on(client.get("/queue?region=NG&status=all").text) == []
+
+    nigeria = items(queue, "NG")[0].id
+    by_url = client.get(f"/records/{nigeria}")
+    nowhere = client.get("/records/999999")
+    assert by_url.status_code == nowhere.status_code == 404  # indistinguishable from a record that does not exist
+    assert "no record" in by_url.text.lower()
+
+    csrf = token(client, "/queue")
+    assert client.post(f"/records/{nigeria}/reject", data={"reason": "x", "csrf_token": csrf}).status_code == 404
+    assert client.post(f"/records/{nigeria}/edit", data={"op": "save", "csrf_token": csrf}).status_code == 404
+    selected = client.post(
+        "/queue/bulk",
+        data={"action": "reject", "scope": "selected", "item_id": [nigeria], "reason": "x", "csrf_token": csrf},
+    )
+    assert "0 record(s) rejected" in selected.text
+    client.post(
+        "/queue/bulk",
+        data={"action": "reject", "scope": "all", "region": "NG", "status": "all", "reason": "x", "csrf_token": csrf},
+    )
+    assert {i.status for i in items(queue, "NG")} == {"new"}
+    assert client.get("/quality/NG").status_code == 403
+
+
+def test_the_quality_page_shows_the_published_quarantine_trend(settings: Settings):
+    build_queue(settings, regions=("KE",), publish=True)
+    client = signed_in(settings, "wanjiru")
+    page = client.get("/quality/KE")
+    assert page.status_code == 200
+    from kanda.query import run_query
+
+    days = run_query(settings, "select local_date, quarantine_rate from rollups.region_daily order by 1").to_pylist()
+    assert page.text.count('<circle class="dot') == len(days) >= 3
+    for day in days:
+        assert f"<title>{day['local_date']}: {day['quarantine_rate'] * 100:.2f} %</title>" in page.text
+    assert f"new: {len(items(settings, 'KE'))}" in page.text
+    index = client.get("/quality")
+    assert "/quality/KE" in index.text and "/quality/NG" not in index.text
+
+
+def test_sessions_and_csrf_leave_the_api_and_its_docs_alone(settings: Settings):
+    client = TestClient(create_app(settings))
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "set-cookie" not in docs.headers
+    assert client.get("/openapi.json").status_code == 200
+    # The API answers for itself (API keys): no sign-in redirect, no CSRF refusal.
+    assert client.post("/api/sql", json={"sql": "select 1"}).status_code == 401
+    assert not any(
+        path.startswith(("/queue", "/records", "/login")) for path in client.get("/openapi.json").json()["paths"]
+    )
+
+
+def test_the_data_docs_site_is_for_signed_in_users_only(settings: Settings):
+    """The access rule of the `/data-docs/` mount (the GX site itself is tested with real suites below)."""
+    from quality.gx_runner import data_docs_dir
+
+    site = data_docs_dir(settings)
+    site.mkdir(parents=True)
+    (site / "index.html").write_text("<html><body>kanda Data Docs</body></html>")
+    create_accounts(settings)
+    client = TestClient(create_app(settings))
+    anonymous = client.get("/data-docs/index.html", follow_redirects=False)
+    assert anonymous.status_code == 303
+    assert anonymous.headers["location"] == "/login?next=%2Fdata-docs%2Findex.html"
+    login(client, "otieno", PASSWORD)
+    assert "kanda Data Docs" in client.get("/data-docs/index.html").text
+    assert client.get("/data-docs/../secret_key").status_code == 404
+
+
+@pytest.mark.slow
+def test_the_quality_page_shows_great_expectations_results_and_links_data_docs(settings: Settings):
+    from quality.gx_runner import build_data_docs, run_region_suites
+
+    build_queue(settings, regions=("KE",))
+    results = run_region_suites(settings, "KE")
+    build_data_docs(settings, results)
+    client = signed_in(settings, "wanjiru")
+    page = client.get("/quality/KE")
+    table = page.text[page.text.index('data-testid="gx-results"') :]
+    assert table.count("<tr>") - 1 == len(results)  # one row per suite and day, under a header row
+    for result in results:
+        assert f'href="/data-docs/{result.docs_path}"' in table
+        assert client.get(f"/data-docs/{result.docs_path}").status_code == 200
+    assert client.get("/data-docs/index.html").status_code == 200
