@@ -1,8 +1,98 @@
-"""`kanda reports` (placeholder until the reports feature lands)."""
+"""`kanda reports`: write or deliver creators' daily reports of a local day.
+
+Without `--deliver` nothing is sent: every report is rendered to `KANDA_HOME/reports/<region>/<date>/` for a look,
+and nothing is recorded (a preview never stops the real delivery). `--deliver` sends through SMTP when
+`KANDA_SMTP_HOST` is set, else writes the outbox (`KANDA_HOME/outbox/<region>/<date>/<creator>.eml`), and records
+each delivery so that a rerun sends nothing twice unless `--resend`.
+
+Exit codes: 0 all reports written (or delivered before); 1 a delivery failed or a requested day is not reportable
+yet (not over in the region's zone, or not published); 2 usage errors.
+"""
 
 from __future__ import annotations
 
+from typing import Annotated
 
-def reports_command() -> None:
-    """Write or deliver creators' daily reports."""
-    raise NotImplementedError
+import typer
+
+
+def reports_command(
+    date: Annotated[
+        str | None,
+        typer.Option("--date", "-d", help="Local day YYYY-MM-DD; default: each region's last closed local day."),
+    ] = None,
+    region: Annotated[list[str] | None, typer.Option("--region", "-r", help="Region code (repeatable).")] = None,
+    creator: Annotated[
+        list[str] | None, typer.Option("--creator", "-c", help="Only this creator id, e.g. KE-C0001 (repeatable).")
+    ] = None,
+    deliver: Annotated[
+        bool, typer.Option("--deliver", help="Send (SMTP) or write the outbox, and record; default: preview only.")
+    ] = False,
+    resend: Annotated[bool, typer.Option("--resend", help="With --deliver: send again what was sent before.")] = False,
+) -> None:
+    """Write creators' daily reports (preview), or --deliver them once each through SMTP or the outbox."""
+    from rich.table import Table
+
+    from kanda.cli_support import chosen_regions, console, err, parse_date, progress_bar
+    from kanda.reports.run import write_reports
+    from kanda.settings import load_settings
+    from regions import all_regions
+
+    if resend and not deliver:
+        err.print("[red]--resend only makes sense with --deliver[/]")
+        raise typer.Exit(2)
+    day = parse_date(date) if date else None
+    codes = chosen_regions(region) if region else None
+    creators = [c.upper() for c in creator] if creator else None
+    if creators:
+        unknown = [c for c in creators if c.split("-", 1)[0] not in all_regions()]
+        if unknown:
+            err.print(f"[red]not a creator id of a known region: {', '.join(unknown)}[/] (e.g. KE-C0001)")
+            raise typer.Exit(2)
+    settings = load_settings()
+    with progress_bar() as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(code: str, done: int, total: int) -> None:
+            if code not in tasks:
+                tasks[code] = bar.add_task(f"reports {code}", total=total)
+            bar.update(tasks[code], completed=done)
+
+        summary = write_reports(settings, day, regions=codes, creators=creators, deliver=deliver, resend=resend,
+                                progress=progress)  # fmt: skip
+
+    verb = {"preview": "previewed", "outbox": "in outbox", "smtp": "sent"}[summary.mode]
+    table = Table(title=f"creator reports ({summary.mode})")
+    for column in ("region", "day", "status", "reports", verb, "sent before", "failed", "held notes", "where"):
+        numeric = column in {"reports", verb, "sent before", "failed", "held notes"}
+        table.add_column(column, justify="right" if numeric else "left", overflow="fold", no_wrap=column != "where")
+    for r in summary.regions:
+        style = "green" if r.ready else "yellow"
+        table.add_row(
+            r.region,
+            r.local_date.isoformat(),
+            f"[{style}]{r.status}[/]",
+            str(r.reports),
+            str(r.written),
+            str(r.skipped),
+            f"[red]{len(r.failed)}[/]" if r.failed else "0",
+            str(r.held_creators),
+            r.location,
+        )
+    console.print(table)
+    requested = bool(region or creators)
+    problems = False
+    for r in summary.regions:
+        if r.status == "no_store" and not requested:
+            continue
+        if not r.ready:
+            err.print(f"[yellow]{r.region}: no reports:[/] {r.message}")
+            problems = True
+        for creator_id, why in r.failed.items():
+            err.print(f"[red]{r.region} {creator_id}: not delivered:[/] {why}")
+            problems = True
+    if creators and not any(r.reports for r in summary.regions):
+        console.print(f"no activity for {', '.join(creators)} on that day: no report")
+    if summary.mode == "preview" and summary.written:
+        console.print("preview only: nothing was sent or recorded; add --deliver to deliver")
+    raise typer.Exit(1 if problems else 0)

@@ -62,6 +62,15 @@ class HeldRecords:
 
 
 @dataclass(frozen=True)
+class Restatement:
+    """A recent day whose net changed after its report went out (a late refund, a released record, ...)."""
+
+    local_date: dt.date
+    reported_net_minor: int  # what the delivered report said
+    net_minor: int  # what the day says now
+
+
+@dataclass(frozen=True)
 class CreatorReport:
     region: str
     creator_id: str
@@ -82,3 +91,5 @@ class CreatorReport:
     trend: list[TrendPoint]  # the 30 local days ending on `local_date`, zeros included
     sales: list[SaleLine]
     held: HeldRecords
+    # Earlier days (of the last 7) whose delivered report stated another net; filled only when delivering.
+    restated: list[Restatement] = field(default_factory=list)

@@ -1,0 +1,302 @@
+"""One creator's report as words: subject, plain text and HTML in their language, amounts in their locale.
+
+Money arrives in integer minor units and is turned into a `Decimal` of major units (never a float) only here, at
+the edge, then formatted by Babel for the creator's locale (`TSh 12,500` in Tanzania, `₦12,500.00` in Nigeria,
+no decimals at all for UGX or XOF). Both alternatives are rendered from one view of the figures, so the plain text
+and the HTML cannot disagree on an amount.
+
+Templates are Jinja2 with the `jinja2.ext.i18n` extension; one environment per language is built once and kept,
+its gettext calls answered from the catalogue loaded by `kanda.reports.i18n`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+
+import jinja2
+from babel import Locale
+from babel.core import get_global
+from babel.dates import format_date
+from babel.numbers import NumberPattern, format_currency, format_decimal, format_percent, parse_pattern
+
+from kanda.reports.chart import HEIGHT as CHART_HEIGHT
+from kanda.reports.chart import WIDTH as CHART_WIDTH
+from kanda.reports.chart import trend_png
+from kanda.reports.i18n import babel_locale, date_locale, resolve_language, translations
+from kanda.reports.model import CreatorReport, DayFigures, HeldRecords
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+USD_EXPONENT = 2
+
+
+def N_(message: str) -> str:
+    """Marks a string for extraction; it is translated where it is shown, in the reader's language."""
+    return message
+
+
+#: Why records are held, in words a creator understands. Keys are the rule names of the quarantine reasons
+#: (`quality/contract.py`, `quality/boundary.py`; pandera's built-in checks appear under their own names).
+HELD_REASONS: dict[str, str] = {
+    "unknown_creator": N_("the creator or product code was not recognised yet"),
+    "missing_or_unreadable": N_("a required value was missing or could not be read"),
+    "amount_sign_matches_event_type": N_("the amount had the wrong sign for its kind of payment"),
+    "net_is_amount_minus_fee": N_("the net amount did not equal the amount minus the fee"),
+    "currency_is_region_currency": N_("the payment was in a different currency from your region's"),
+    "creator_in_region": N_("the creator code belongs to another region"),
+    "not_in_future": N_("the payment was dated in the future"),
+    "in_range": N_("the amount or fee was far outside the usual range"),
+    "isin": N_("a code (payment type, status or currency) was not one we know"),
+    "str_matches": N_("a creator or product code was not in the expected form"),
+    "str_length": N_("a reference had the wrong length"),
+    "greater_than_or_equal_to": N_("a date or number was earlier or lower than possible"),
+    "dtype": N_("a value was of the wrong kind"),
+}
+OTHER_REASON = N_("it did not pass a data check")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A report in words, ready to be wrapped into a message."""
+
+    language: str  # the catalogue language actually used (an unknown one falls back to "en")
+    subject: str
+    text: str
+    html: str
+    chart_png: bytes
+    chart_cid: str  # Content-ID of the chart, without angle brackets
+
+
+class Formats:
+    """Babel formatting for one creator: money and numbers in their locale (currency and its ISO 4217 exponent),
+    dates in the report's language (see `i18n.date_locale`)."""
+
+    def __init__(self, locale: Locale, currency: str, exponent: int, *, dates: Locale | None = None) -> None:
+        self.locale = locale
+        self.dates = dates or locale
+        self.currency = currency
+        self.exponent = exponent
+
+    def money(self, minor: int, *, signed: bool = False) -> str:
+        """`minor` units as the locale writes the currency; `signed` adds "+" to positive amounts (changes)."""
+        text = money_text(minor, self.currency, self.exponent, self.locale)
+        return f"+{text}" if signed and minor > 0 else text
+
+    def usd(self, cents: int) -> str:
+        return money_text(cents, "USD", USD_EXPONENT, self.locale)
+
+    def number(self, value: int) -> str:
+        return format_decimal(value, locale=self.locale)
+
+    def percent(self, ratio: Decimal) -> str:
+        text = format_percent(ratio, "#,##0.#%", locale=self.locale)
+        return f"+{text}" if ratio > 0 else text
+
+    def date(self, day: dt.date, form: str = "medium") -> str:
+        return format_date(day, format=form, locale=self.dates)
+
+
+def major_units(minor: int, exponent: int) -> Decimal:
+    """Integer minor units as an exact Decimal of major units (12550, 2 -> 125.50)."""
+    return Decimal(minor).scaleb(-exponent)
+
+
+def money_text(minor: int, currency: str, exponent: int, locale: Locale) -> str:
+    """Babel's currency format; whole amounts of currencies paid in whole units (TZS, PKR) drop the `.00`.
+
+    CLDR gives such currencies two digits but no cash digits: `TSh 12,500` is how Tanzanians write a price, while
+    an amount with cents still shows them (`TSh 12,500.50`), so nothing is ever rounded away.
+    """
+    amount = major_units(minor, exponent)
+    if exponent and minor % 10**exponent == 0 and _cash_digits(currency) == 0:
+        return format_currency(amount, currency, format=_whole_pattern(locale), locale=locale, currency_digits=False)
+    return format_currency(amount, currency, locale=locale)
+
+
+@cache
+def _cash_digits(currency: str) -> int | None:
+    fractions = get_global("currency_fractions").get(currency)
+    return fractions[2] if fractions else None
+
+
+@cache
+def _whole_pattern(locale: Locale) -> NumberPattern:
+    """The locale's currency pattern without its fraction digits, parsed once."""
+    return parse_pattern(locale.currency_formats["standard"].pattern.replace(".00", ""))
+
+
+def _translate(language: str):
+    t = translations(language)
+    return t.gettext, t.ngettext
+
+
+@cache
+def environment(language: str) -> jinja2.Environment:
+    """The Jinja2 environment of one language (templates compiled once, gettext bound to its catalogue)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    return env
+
+
+def chart_cid(report: CreatorReport) -> str:
+    """A Content-ID unique to the creator's day, so that two reports in one mailbox never share an image."""
+    return f"trend-{report.region}-{report.creator_id}-{report.local_date.isoformat()}@kanda".lower()
+
+
+def render(report: CreatorReport) -> Rendered:
+    """Subject, plain text and HTML of a report, and the chart the HTML shows by Content-ID."""
+    language = resolve_language(report.language)
+    view = report_view(report, language)
+    env = environment(language)
+    html = env.get_template("report.html").render(view)
+    text = env.get_template("report.txt").render(view)
+    return Rendered(language, view["subject"], text, html, trend_png(report.trend), view["chart_cid"])
+
+
+def report_view(report: CreatorReport, language: str) -> dict:
+    """Everything the templates show, already formatted: templates only lay it out."""
+    gettext, ngettext = _translate(language)
+    f = Formats(
+        babel_locale(report.locale, language),
+        report.currency,
+        report.exponent,
+        dates=date_locale(report.locale, language),
+    )
+    day = report.day
+    first = report.trend[0].local_date if report.trend else report.local_date
+    best = max(report.trend, key=lambda p: (p.net_minor, p.local_date), default=None)
+    total = sum(p.net_minor for p in report.trend)
+    return {
+        "lang": language,
+        "subject": gettext("Your sales on %(date)s: %(net)s net")
+        % {"date": f.date(report.local_date), "net": f.money(day.net_minor)},
+        "name": report.creator_name,
+        "creator_id": report.creator_id,
+        "date_long": f.date(report.local_date, "full"),
+        "date_medium": f.date(report.local_date),
+        "zone": report.zone,
+        "currency": report.currency,
+        "net": f.money(day.net_minor),
+        "negative_net": day.net_minor < 0,
+        "usd": _usd_line(report, f, gettext),
+        "figures": _figure_rows(day, f, gettext),
+        "changes": [
+            _change(
+                gettext("The day before"),
+                day.net_minor,
+                report.previous_day.net_minor if report.previous_day else None,
+                f,
+                gettext,
+            ),
+            _change(gettext("7-day average"), day.net_minor, report.seven_day_average_net_minor, f, gettext),
+        ],
+        "top_products": [
+            {"title": p.title, "product_id": p.product_id, "orders": f.number(p.orders), "net": f.money(p.net_minor)}
+            for p in report.top_products
+        ],
+        "chart_cid": chart_cid(report),
+        "chart_width": CHART_WIDTH,
+        "chart_height": CHART_HEIGHT,
+        "trend_title": gettext("Net sales per day, %(first)s to %(last)s")
+        % {"first": f.date(first), "last": f.date(report.local_date)},
+        "trend_total": gettext("%(days)s days: %(total)s net")
+        % {"days": f.number(len(report.trend)), "total": f.money(total)},
+        "trend_best": (
+            gettext("best day %(date)s (%(net)s)") % {"date": f.date(best.local_date), "net": f.money(best.net_minor)}
+            if best is not None and best.net_minor > 0
+            else None
+        ),
+        "held": _held(report.held, gettext, ngettext, f),
+        "restated": [
+            gettext("%(date)s: net is now %(now)s (the report said %(then)s), a change of %(change)s.")
+            % {
+                "date": f.date(r.local_date),
+                "now": f.money(r.net_minor),
+                "then": f.money(r.reported_net_minor),
+                "change": f.money(r.net_minor - r.reported_net_minor, signed=True),
+            }
+            for r in sorted(report.restated, key=lambda r: r.local_date)
+        ],
+        "sales_count": len(report.sales),
+        "sales_note": ngettext(
+            "The attached file %(file)s lists the %(num)s payment event of the day.",
+            "The attached file %(file)s lists the %(num)s payment events of the day.",
+            len(report.sales),
+        )
+        % {"file": csv_filename(report), "num": f.number(len(report.sales))},
+    }
+
+
+def csv_filename(report: CreatorReport) -> str:
+    return f"sales-{report.creator_id}-{report.local_date.isoformat()}.csv"
+
+
+def _usd_line(report: CreatorReport, f: Formats, gettext) -> str:
+    if report.net_usd_minor is None:
+        return gettext("No USD exchange rate was known for this day, so there is no USD equivalent.")
+    if report.fx_date is None:
+        return gettext("About %(usd)s") % {"usd": f.usd(report.net_usd_minor)}
+    return gettext("About %(usd)s at the exchange rate of %(date)s") % {
+        "usd": f.usd(report.net_usd_minor),
+        "date": f.date(report.fx_date),
+    }
+
+
+def _figure_rows(day: DayFigures, f: Formats, gettext) -> list[dict]:
+    """The day's money, deductions shown as negative amounts so that the column adds up to the net."""
+    return [
+        {"label": gettext("Orders"), "value": f.number(day.orders), "strong": False},
+        {"label": gettext("Gross sales"), "value": f.money(day.gross_minor), "strong": False},
+        {"label": gettext("Refunds"), "value": f.money(-day.refunds_minor), "strong": False},
+        {"label": gettext("Reversals and chargebacks"), "value": f.money(-day.reversals_minor), "strong": False},
+        {"label": gettext("Fees"), "value": f.money(-day.fees_minor), "strong": False},
+        {"label": gettext("Net"), "value": f.money(day.net_minor), "strong": True},
+    ]
+
+
+def _change(label: str, net: int, base: int | None, f: Formats, gettext) -> dict:
+    """Net against a baseline: absolute always, percent only against a positive base (a % of zero means nothing)."""
+    if base is None:
+        return {"label": label, "base": gettext("no figures"), "change": gettext("not available"), "direction": "none"}
+    delta = net - base
+    if delta == 0:
+        change = gettext("no change")
+    elif base > 0:
+        change = f"{f.money(delta, signed=True)} ({f.percent(Decimal(delta) / Decimal(base))})"
+    else:
+        change = f.money(delta, signed=True)
+    direction = "up" if delta > 0 else "down" if delta < 0 else "flat"
+    return {"label": label, "base": f.money(base), "change": change, "direction": direction}
+
+
+def _held(held: HeldRecords, gettext, ngettext, f: Formats) -> dict | None:
+    if held.count <= 0:
+        return None
+    summary = ngettext(
+        "%(num)s record of this day is held for review, so its money is not in these figures yet.",
+        "%(num)s records of this day are held for review, so their money is not in these figures yet.",
+        held.count,
+    ) % {"num": f.number(held.count)}
+    reasons = [
+        {"count": f.number(rows), "why": gettext(HELD_REASONS.get(rule, OTHER_REASON))}
+        for rule, rows in sorted(held.reasons.items(), key=lambda item: (-item[1], item[0]))
+    ]
+    return {
+        "summary": summary,
+        "reasons": reasons,
+        "after": gettext(
+            "Once they are corrected, or the code is registered, their money is added to that day and shows in the "
+            "30-day trend. You do not need to do anything unless we contact you."
+        ),
+    }

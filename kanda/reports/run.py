@@ -1,0 +1,286 @@
+"""One function for `kanda reports`, the Dagster report assets and the demo: gather, render, deliver, record.
+
+Three modes, chosen by the caller:
+
+- preview (`deliver=False`): every report is rendered to `reports/<region>/<date>/<creator>.eml` for a look; nothing
+  is sent and nothing is recorded, so previews never stop the real delivery.
+- deliver, no SMTP configured: the outbox, `outbox/<region>/<date>/<creator>.eml`, recorded as delivered.
+- deliver with `KANDA_SMTP_HOST`: sent through the relay, recorded as delivered.
+
+Delivered reports are recorded per (region, creator, day); a rerun skips them unless `resend=True`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import itertools
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kanda.reports.data import RegionDay, last_closed_day, region_reports
+from kanda.reports.delivery import (
+    Delivery,
+    DeliveryFailed,
+    DeliveryLog,
+    OutboxTransport,
+    RelayUnavailable,
+    SmtpTransport,
+    message_bytes,
+    transport_for,
+    write_eml,
+)
+from kanda.reports.model import CreatorReport, Restatement
+from kanda.settings import Settings, SmtpSettings
+from regions import all_regions, get_region
+
+#: Called with (region, reports done, reports to do).
+ReportsProgress = Callable[[str, int, int], None]
+#: Outbox deliveries are recorded in batches: rewriting the same file after a crash is harmless, a commit per
+#: file is not free. SMTP deliveries are recorded one by one, right after the server accepted each.
+OUTBOX_RECORD_BATCH = 500
+#: Rendering goes to worker processes from this many reports on, in chunks of RENDER_CHUNK; KANDA_REPORT_WORKERS
+#: caps the workers (default: one per core).
+PARALLEL_FROM = 400
+RENDER_CHUNK = 100
+RENDER_WORKERS = int(os.environ.get("KANDA_REPORT_WORKERS", "0"))
+#: How many earlier days a report looks back on for restatements.
+RESTATEMENT_DAYS = 7
+
+
+@dataclass
+class RegionOutcome:
+    region: str
+    local_date: dt.date
+    status: str  # ready | not_closed | not_published | no_store
+    message: str
+    reports: int = 0  # reports gathered (creators with activity, after --creator)
+    written: int = 0  # rendered and delivered (or previewed) in this run
+    skipped: int = 0  # delivered before: not sent again
+    failed: dict[str, str] = field(default_factory=dict)  # creator -> why
+    held_creators: int = 0  # reports of the day that carry a held-records note
+    restated: int = 0  # reports that tell of an earlier day's changed figures
+    location: str = ""  # the folder written, or the relay
+
+    @property
+    def ready(self) -> bool:
+        return self.status == "ready"
+
+
+@dataclass
+class ReportsSummary:
+    mode: str  # preview | outbox | smtp
+    regions: list[RegionOutcome]
+
+    @property
+    def written(self) -> int:
+        return sum(r.written for r in self.regions)
+
+    @property
+    def failed(self) -> int:
+        return sum(len(r.failed) for r in self.regions)
+
+    @property
+    def ok(self) -> bool:
+        """Every region's day was reportable and every report went out (or had gone out before)."""
+        return all(r.ready for r in self.regions) and not self.failed
+
+
+def write_reports(
+    settings: Settings,
+    local_date: dt.date | None = None,
+    *,
+    regions: list[str] | None = None,
+    creators: list[str] | None = None,
+    deliver: bool = False,
+    resend: bool = False,
+    now: dt.datetime | None = None,
+    progress: ReportsProgress | None = None,
+) -> ReportsSummary:
+    """Reports of `local_date` (default: each region's last closed local day) for the regions, or all of them.
+
+    `creators` narrows to those creator ids (a creator id names its region, e.g. `KE-C0001`).
+    """
+    codes = [get_region(c).code for c in regions] if regions else list(all_regions())
+    if creators:
+        wanted = {c.split("-", 1)[0].upper() for c in creators}
+        codes = [c for c in codes if c in wanted]
+    mode = "preview" if not deliver else ("outbox" if settings.smtp is None else "smtp")
+    log = DeliveryLog(settings) if deliver else None
+    sender = settings.smtp.sender if settings.smtp else SmtpSettings.sender
+    outcomes = []
+    try:
+        for code in codes:
+            day = local_date or last_closed_day(get_region(code), now)
+            gathered = region_reports(settings, code, day, creators=creators, now=now)
+            outcomes.append(_deliver_region(settings, gathered, log, sender, resend, progress))
+    finally:
+        if log is not None:
+            log.close()
+    return ReportsSummary(mode, outcomes)
+
+
+def _deliver_region(
+    settings: Settings,
+    gathered: RegionDay,
+    log: DeliveryLog | None,
+    sender: str,
+    resend: bool,
+    progress: ReportsProgress | None,
+) -> RegionOutcome:
+    state = gathered.readiness
+    outcome = RegionOutcome(gathered.region, gathered.local_date, state.reason, state.message)
+    reports = gathered.reports
+    outcome.reports = len(reports)
+    if not state.ready or not reports:
+        return outcome
+    outcome.held_creators = sum(r.held.count > 0 for r in reports)
+    if log is not None:
+        if not resend:
+            done = log.sent(gathered.region, gathered.local_date)
+            outcome.skipped = sum(r.creator_id in done for r in reports)
+            reports = [r for r in reports if r.creator_id not in done]
+        reports = _with_restatements(log, reports)
+    outcome.restated = sum(bool(r.restated) for r in reports)
+
+    transport: OutboxTransport | SmtpTransport | _Preview = (
+        _Preview(settings.reports_dir) if log is None else transport_for(settings)
+    )
+    outcome.location = (
+        transport.location
+        if isinstance(transport, SmtpTransport)
+        else str(transport.folder / gathered.region / gathered.local_date.isoformat())
+    )
+    pending: list[Delivery] = []
+    addressed = [r for r in reports if r.email]
+    for report in reports:
+        if not report.email:
+            outcome.failed[report.creator_id] = "no email address in the creator registry"
+    # closing(): leaving early (the relay is down) stops the render workers too
+    with transport, closing(rendered(addressed, sender)) as messages:
+        for index, (report, data, message_id) in enumerate(messages, start=1):
+            try:
+                location = transport.send(
+                    data,
+                    region=report.region,
+                    local_date=report.local_date,
+                    creator_id=report.creator_id,
+                    recipient=report.email,
+                )
+            except RelayUnavailable as exc:
+                # the relay is down or refusing everything: say so for every report left, rather than retrying each
+                outcome.failed[report.creator_id] = str(exc)
+                for rest in addressed[index:]:
+                    outcome.failed[rest.creator_id] = f"not attempted: {exc}"
+                break
+            except DeliveryFailed as exc:
+                outcome.failed[report.creator_id] = str(exc)
+                continue
+            outcome.written += 1
+            if log is not None:
+                pending.append(
+                    Delivery(
+                        report.region,
+                        report.creator_id,
+                        report.local_date,
+                        report.email,
+                        message_id,
+                        transport.name,
+                        location,
+                        report.day.net_minor,
+                    )
+                )
+                if transport.name == "smtp" or len(pending) >= OUTBOX_RECORD_BATCH:
+                    log.record(pending)
+                    pending = []
+            if progress:
+                progress(gathered.region, index, len(addressed))
+        if log is not None:
+            log.record(pending)
+    return outcome
+
+
+def rendered(reports: list[CreatorReport], sender: str) -> Iterator[tuple[CreatorReport, bytes, str]]:
+    """Each report as message bytes and its Message-ID, in order; rendered on every core when there are many.
+
+    Rendering (templates, Babel, chart, MIME) is pure CPU per report and needs nothing from the store, so large
+    runs spread it over worker processes (spawned: the parent has DuckDB and polars threads, which fork would copy
+    mid-flight) in chunks, while this process writes or sends what is done. Small runs stay in process: spawning
+    workers costs about a second. As with any spawned pool, a plain script that calls `write_reports` for a large
+    run needs the usual `if __name__ == "__main__":` guard (the workers import the main module).
+    """
+    workers = min(RENDER_WORKERS or os.cpu_count() or 1, -(-len(reports) // RENDER_CHUNK))
+    if workers <= 1 or len(reports) < PARALLEL_FROM:
+        for report in reports:
+            data, message_id = _render_one(report, sender)
+            yield report, data, message_id
+        return
+    chunks = [reports[i : i + RENDER_CHUNK] for i in range(0, len(reports), RENDER_CHUNK)]
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        for chunk, results in zip(chunks, pool.map(_render_chunk, chunks, itertools.repeat(sender)), strict=True):
+            for report, (data, message_id) in zip(chunk, results, strict=True):
+                yield report, data, message_id
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # a caller that stops early does not wait for the rest
+
+
+def _render_chunk(reports: list[CreatorReport], sender: str) -> list[tuple[bytes, str]]:
+    return [_render_one(report, sender) for report in reports]
+
+
+def _render_one(report: CreatorReport, sender: str) -> tuple[bytes, str]:
+    from kanda.reports.message import build_message  # Jinja2, Babel and Pillow: only when rendering
+
+    message = build_message(report, sender)
+    return message_bytes(message), str(message.get("Message-ID", ""))
+
+
+def _with_restatements(log: DeliveryLog, reports: list[CreatorReport]) -> list[CreatorReport]:
+    """Tell a creator when one of the last days now says another net than the report they received for it.
+
+    A late refund, a reversal or a released record restates the day it belongs to; the creator already has a
+    report for that day, so the next report says so. The current nets come from the report's own 30-day trend.
+    """
+    if not reports:
+        return reports
+    first = reports[0]
+    days = [first.local_date - dt.timedelta(days=i) for i in range(1, RESTATEMENT_DAYS + 1)]
+    stated = log.stated_net(first.region, days)
+    if not stated:
+        return reports
+    out = []
+    for report in reports:
+        current = {p.local_date: p.net_minor for p in report.trend}
+        changes = [
+            Restatement(day, stated[(report.creator_id, day)], current.get(day, 0))
+            for day in sorted(days)
+            if (report.creator_id, day) in stated and stated[(report.creator_id, day)] != current.get(day, 0)
+        ]
+        out.append(dataclasses.replace(report, restated=changes) if changes else report)
+    return out
+
+
+class _Preview:
+    """`kanda reports` without --deliver: files to look at, under reports/, never recorded as sent."""
+
+    name = "preview"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def __enter__(self) -> _Preview:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def send(self, data: bytes, *, region: str, local_date: dt.date, creator_id: str, recipient: str) -> str:
+        path = self.folder / region / local_date.isoformat() / f"{creator_id}.eml"
+        write_eml(path, data)
+        return str(path)

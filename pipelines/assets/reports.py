@@ -1,0 +1,77 @@
+"""Creators' daily reports: one daily-partitioned asset per region, partitions being the region's own local days.
+
+A partition is a local day in the region's IANA zone (Africa/Cairo's days follow its DST), so "yesterday" means
+the region's yesterday. Each partition calls the same `write_reports` as `kanda reports --deliver`: SMTP when
+configured, the outbox otherwise, each creator's report once (a rerun skips what went out before). A day that has
+not closed or is not published yet fails with that reason, so the schedule's run shows why and can be retried.
+"""
+
+import datetime as dt
+
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    AssetsDefinition,
+    DailyPartitionsDefinition,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    SpecificPartitionsPartitionMapping,
+    asset,
+)
+
+from kanda.reports.run import write_reports
+from pipelines.assets.rollups import central_rollups
+from pipelines.resources import KandaSettings
+from regions import RegionConfig, all_regions
+
+#: First local day a report partition exists for (backfills before it are not offered).
+REPORTS_START = "2025-01-01"
+
+
+def report_partitions(region: RegionConfig) -> DailyPartitionsDefinition:
+    return DailyPartitionsDefinition(start_date=REPORTS_START, timezone=region.zone)
+
+
+def _report_asset(region: RegionConfig) -> AssetsDefinition:
+    code = region.code
+
+    @asset(
+        name=f"{code.lower()}_creator_reports",
+        partitions_def=report_partitions(region),
+        # the region's publish (central_rollups' partition = region code) must have run for the day
+        deps=[AssetDep(central_rollups, partition_mapping=SpecificPartitionsPartitionMapping([code]))],
+        group_name="creator_reports",
+        kinds={"email", "python"},
+        description=(
+            f"{region.name}: each creator's report of a local day ({region.zone}), generated from the {code} store"
+            " and delivered once (SMTP, or the outbox without SMTP)."
+        ),
+    )
+    def creator_reports(context: AssetExecutionContext, kanda: KandaSettings) -> MaterializeResult:
+        day = dt.date.fromisoformat(context.partition_key)
+        summary = write_reports(kanda.load(), day, regions=[code], deliver=True)
+        (outcome,) = summary.regions
+        if not outcome.ready:
+            raise Failure(description=outcome.message, metadata={"status": outcome.status})
+        metadata = {
+            "mode": MetadataValue.text(summary.mode),
+            "reports": MetadataValue.int(outcome.reports),
+            "delivered": MetadataValue.int(outcome.written),
+            "delivered_before": MetadataValue.int(outcome.skipped),
+            "with_held_records": MetadataValue.int(outcome.held_creators),
+            "with_restatements": MetadataValue.int(outcome.restated),
+            "where": MetadataValue.text(outcome.location or "-"),
+        }
+        if outcome.failed:
+            raise Failure(
+                description=f"{len(outcome.failed)} report(s) not delivered; a rerun sends only those",
+                metadata={**metadata, "failed": MetadataValue.json(outcome.failed)},
+            )
+        return MaterializeResult(metadata=metadata)
+
+    return creator_reports
+
+
+#: One asset per region, picked up by `load_assets_from_package_module` (it accepts lists of assets).
+creator_report_assets: list[AssetsDefinition] = [_report_asset(region) for region in all_regions().values()]

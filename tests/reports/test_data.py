@@ -1,0 +1,190 @@
+"""What goes into a report: the creator's local day (DST included), late refunds, held records, and when a day is
+reportable at all. Chosen sale events go through the region's real file format, ingestion, models and publish."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from kanda.ingest import ingest_landing
+from kanda.publish import publish_region
+from kanda.reports.data import day_closes_at, region_reports
+from kanda.reports.run import write_reports
+from kanda.settings import Settings
+from kanda.synthetic.core import make_registry
+from regions import get_region
+from tests.reports.support import REGISTRY_SEED, load_and_publish, parts, sale, write_sales
+
+CAIRO = ZoneInfo("Africa/Cairo")
+LAGOS = ZoneInfo("Africa/Lagos")
+LATER = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)  # "now" long after every day used here
+
+
+def utc(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=dt.UTC)
+
+
+def test_an_egyptian_creators_sales_land_in_their_local_day_across_both_dst_switches(settings: Settings):
+    """Cairo moves to UTC+3 at local midnight of Friday 24 April 2026 and back at midnight after 29 October."""
+    c, p = "EG-C0001", "EG-P00001"
+    write_sales(
+        settings,
+        "EG",
+        [
+            sale(1, c, p, 100_00, utc(2026, 4, 23, 21, 30)),  # 23:30 EET, 23 Apr
+            sale(2, c, p, 200_00, utc(2026, 4, 23, 22, 30)),  # 01:30 EEST, 24 Apr (00:00-01:00 never happened)
+            sale(3, c, p, 400_00, utc(2026, 4, 24, 20, 59)),  # 23:59 EEST, 24 Apr
+            sale(4, c, p, 800_00, utc(2026, 4, 24, 21, 30)),  # 00:30 EEST, 25 Apr (a fixed UTC+2 would say 24 Apr)
+            sale(5, c, p, 1_600_00, utc(2026, 10, 29, 20, 30)),  # 23:30 EEST, 29 Oct
+            sale(6, c, p, 3_200_00, utc(2026, 10, 29, 21, 30)),  # 23:30 EET, 29 Oct again: a 25-hour day
+            sale(7, c, p, 6_400_00, utc(2026, 10, 29, 22, 30)),  # 00:30 EET, 30 Oct
+        ],
+        "dst",
+    )
+    load_and_publish(settings, "EG")
+
+    def day(d: dt.date):
+        (report,) = region_reports(settings, "EG", d, now=LATER).reports
+        return report
+
+    expected = {
+        dt.date(2026, 4, 23): ({"1"}, 100_00),
+        dt.date(2026, 4, 24): ({"2", "3"}, 600_00),
+        dt.date(2026, 4, 25): ({"4"}, 800_00),
+        dt.date(2026, 10, 29): ({"5", "6"}, 4_800_00),
+        dt.date(2026, 10, 30): ({"7"}, 6_400_00),
+    }
+    for local_date, (transactions, gross) in expected.items():
+        report = day(local_date)
+        assert {line.transaction_id.removeprefix("ch_3Kanda").lstrip("0") for line in report.sales} == transactions
+        assert report.day.gross_minor == gross, local_date
+        assert all(line.occurred_at_local.date() == local_date for line in report.sales)
+    first = day(dt.date(2026, 4, 24)).sales[0].occurred_at_local
+    assert (first.hour, first.minute, first.utcoffset()) == (1, 30, dt.timedelta(hours=3))
+    # the trend of 25 April counts each day once, on the right date
+    trend = {p.local_date: p.net_minor for p in day(dt.date(2026, 4, 25)).trend}
+    assert [trend[dt.date(2026, 4, d)] > 0 for d in (22, 23, 24, 25)] == [False, True, True, True]
+
+    # 24 April has 23 hours: it closes at 21:00 UTC, not 22:00
+    closes = day_closes_at(get_region("EG"), dt.date(2026, 4, 24))
+    assert closes == utc(2026, 4, 24, 21)
+    early = region_reports(settings, "EG", dt.date(2026, 4, 24), now=closes - dt.timedelta(seconds=1))
+    assert early.readiness.reason == "not_closed" and not early.reports
+    assert region_reports(settings, "EG", dt.date(2026, 4, 24), now=closes).readiness.ready
+
+
+def test_a_late_refund_restates_the_right_day_and_the_next_report_shows_it(settings: Settings):
+    """Money counts on the local day it moved (as in `creator_daily`): a refund made on day B of a sale of day A is
+    on B's report; a refund made on A that arrives after A's report went out restates A, and B's report says so."""
+    c, a, b = "NG-C0001", dt.date(2026, 10, 5), dt.date(2026, 10, 6)
+
+    def at(day: dt.date, hour: int) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time(hour), tzinfo=LAGOS)
+
+    write_sales(
+        settings,
+        "NG",
+        [
+            sale(10, c, "NG-P00001", 5_000_00, at(a, 10), buyer=1),
+            sale(11, c, "NG-P00002", 2_000_00, at(a, 12), buyer=2),
+            {**sale(12, c, "NG-P00001", 7_000_00, at(a, 13), buyer=3), "corruption": "bad_amount"},
+        ],
+        "day_a",
+    )
+    load_and_publish(settings, "NG")
+    first = write_reports(settings, a, regions=["NG"], deliver=True, now=LATER)
+    assert first.ok and first.written == 1
+    (sent_a,) = region_reports(settings, "NG", a, now=LATER).reports
+    assert sent_a.held.count == 1 and sum(sent_a.held.reasons.values()) >= 1  # the unreadable amount, explained
+    net_a = sent_a.day.net_minor
+
+    write_sales(
+        settings,
+        "NG",
+        [
+            sale(10, c, "NG-P00001", -5_000_00, at(b, 9), event="refund"),  # late refund of A's sale, made on B
+            sale(11, c, "NG-P00002", -2_000_00, at(a, 20), event="refund"),  # made on A, delivered only now
+            sale(13, c, "NG-P00003", 3_000_00, at(b, 11), buyer=4),
+        ],
+        "day_b",
+    )
+    ingest_landing(settings, "NG")
+    not_yet = write_reports(settings, b, regions=["NG"], deliver=True, now=LATER)
+    assert not not_yet.ok and not_yet.regions[0].status == "not_published" and not_yet.written == 0
+    assert publish_region(settings, "NG").published
+
+    (now_a,) = region_reports(settings, "NG", a, now=LATER).reports
+    assert now_a.day.refunds_minor == 2_000_00 and now_a.day.net_minor == net_a - 2_000_00  # A restated
+    summary = write_reports(settings, b, regions=["NG"], deliver=True, now=LATER)
+    assert summary.ok and summary.written == 1 and summary.regions[0].restated == 1
+    (report_b,) = region_reports(settings, "NG", b, now=LATER).reports
+    assert report_b.day.refunds_minor == 5_000_00  # the refund of A's sale made on B counts on B
+    assert report_b.day.orders == 1 and report_b.previous_day == now_a.day
+
+    # what the creator received for B tells them A changed
+    path = settings.outbox_dir / "NG" / b.isoformat() / f"{c}.eml"
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    text = parts(message)["text/plain"].get_content()
+    assert "₦5,000.00" in text  # B's refund
+    # and the correction of A: what A's report said, and what A says now
+    was = f"₦{net_a / 100:,.2f}"
+    now = f"₦{(net_a - 2_000_00) / 100:,.2f}"
+    correction = next(line for line in text.splitlines() if was in line)
+    assert now in correction and "-₦2,000.00" in correction
+    from kanda.reports.delivery import DeliveryLog
+
+    log = DeliveryLog(settings)
+    try:
+        assert log.stated_net("NG", [a, b]) == {(c, a): net_a, (c, b): report_b.day.net_minor}
+    finally:
+        log.close()
+
+
+def test_a_report_waits_until_its_day_has_ended_where_the_creator_is(settings: Settings):
+    c = "KE-C0001"
+    write_sales(settings, "KE", [sale(1, c, "KE-P00001", 1_000_00, utc(2026, 10, 5, 12))], "one")
+    load_and_publish(settings, "KE")
+    day = dt.date(2026, 10, 5)
+    nairobi_midnight = utc(2026, 10, 5, 21)  # 00:00 on the 6th in Nairobi (UTC+3)
+    before = write_reports(settings, day, regions=["KE"], deliver=True, now=nairobi_midnight - dt.timedelta(minutes=1))
+    assert before.regions[0].status == "not_closed" and before.written == 0 and not before.ok
+    assert "Africa/Nairobi" in before.regions[0].message
+    after = write_reports(settings, day, regions=["KE"], deliver=True, now=nairobi_midnight)
+    assert after.ok and after.written == 1
+    # the default day is the region's own yesterday
+    default = write_reports(settings, regions=["KE"], now=utc(2026, 10, 6, 3))
+    assert default.regions[0].local_date == day
+
+
+def test_language_comes_from_the_registry_and_kenya_and_tanzania_default_to_swahili(settings: Settings):
+    registry = make_registry(REGISTRY_SEED, creators_per_region=3)
+    creators = registry.creators.with_columns(
+        language=pl.when(pl.col("creator_id").is_in(["KE-C0001", "NG-C0001", "TZ-C0001"]))
+        .then(None)
+        .when(pl.col("creator_id") == "KE-C0002")
+        .then(pl.lit("en"))
+        .otherwise(pl.col("language"))
+    )
+    type(registry)(creators, registry.products).write(settings.registry_dir)
+    when = utc(2026, 10, 5, 10)
+    for code in ("KE", "TZ", "NG"):
+        rows = [sale(i, f"{code}-C000{i}", f"{code}-P0000{4 * i - 3}", 1_000_00, when) for i in (1, 2)]
+        write_sales(settings, code, rows, "lang")
+        load_and_publish(settings, code)
+    languages = {
+        r.creator_id: (r.language, r.locale)
+        for code in ("KE", "TZ", "NG")
+        for r in region_reports(settings, code, dt.date(2026, 10, 5), now=LATER).reports
+    }
+    assert languages == {
+        "KE-C0001": ("sw", "sw_KE"),  # no language in the registry: the region's default
+        "KE-C0002": ("en", "sw_KE"),  # the registry's choice wins
+        "TZ-C0001": ("sw", "sw_TZ"),
+        "TZ-C0002": ("sw", "sw_TZ"),
+        "NG-C0001": ("en", "en_NG"),
+        "NG-C0002": ("en", "en_NG"),
+    }

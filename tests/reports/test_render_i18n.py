@@ -1,0 +1,91 @@
+"""The report catalogues: complete for every shipped language, and the committed `.mo` files are what the `.po`
+files compile to (a fresh clone needs no build step, so a stale `.mo` would silently show old wording)."""
+
+from __future__ import annotations
+
+import re
+from gettext import GNUTranslations
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.pofile import read_po
+
+from kanda.reports.i18n import LOCALES_DIR, available_languages, resolve_language, translations
+
+SOURCES = LOCALES_DIR.parent
+PO_FILES = sorted(LOCALES_DIR.glob("*/LC_MESSAGES/messages.po"))
+PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+def read(path):
+    with path.open("rb") as f:
+        return read_po(f, locale=path.parent.parent.name)
+
+
+def source_messages() -> set[str]:
+    """Every string the report code and templates ask to translate, extracted as `scripts/i18n.sh` does."""
+    with (LOCALES_DIR / "babel.cfg").open() as f:
+        method_map, options_map = parse_mapping_cfg(f)
+    found = set()
+    for _file, _line, message, _comments, _context in extract_from_dir(str(SOURCES), method_map, options_map):
+        found.add(message[0] if isinstance(message, tuple) else message)
+    return found
+
+
+def test_english_and_swahili_are_shipped():
+    assert {path.parent.parent.name for path in PO_FILES} >= {"en", "sw"}
+    assert set(available_languages()) >= {"en", "sw"}
+
+
+@pytest.mark.parametrize("po", PO_FILES, ids=lambda p: p.parent.parent.name)
+def test_committed_mo_says_what_the_po_says(po):
+    """Compared through gettext itself, so that another Babel version's byte layout cannot fail the test."""
+    with po.with_suffix(".mo").open("rb") as f:
+        committed = GNUTranslations(f)
+    stale = f"stale {po.with_suffix('.mo')}: run scripts/i18n.sh"
+    for message in read(po):
+        if not message.id or message.fuzzy:
+            continue
+        if message.pluralizable:
+            singular, plural = message.id[0], message.id[1]
+            assert committed.ngettext(singular, plural, 1) == message.string[0], stale
+            assert committed.ngettext(singular, plural, 2) == message.string[-1], stale
+        else:
+            assert committed.gettext(message.id) == message.string, stale
+
+
+@pytest.mark.parametrize("po", PO_FILES, ids=lambda p: p.parent.parent.name)
+def test_every_report_string_is_translated_with_its_placeholders(po):
+    catalog = read(po)
+    wanted = source_messages()
+    assert len(wanted) > 30  # the extraction found the templates and the code
+    have = {(m.id[0] if isinstance(m.id, tuple) else m.id): m for m in catalog if m.id}
+    assert sorted(wanted - set(have)) == [], f"untranslated in {po}: run scripts/i18n.sh and translate"
+    for msgid in wanted:
+        message = have[msgid]
+        assert not message.fuzzy, msgid
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        for string in strings:
+            assert string, f"{po}: empty translation of {msgid!r}"
+            assert set(PLACEHOLDER.findall(string)) == set(PLACEHOLDER.findall(ids[-1])), (msgid, string)
+
+
+def test_languages_resolve_to_a_catalogue_or_fall_back_to_english():
+    assert resolve_language("sw") == "sw"
+    assert resolve_language("sw_TZ") == "sw"
+    assert resolve_language("SW-ke") == "sw"
+    assert resolve_language("fr") == "en"
+    assert resolve_language(None) == "en"
+    assert translations("sw").gettext("Net") == "Mapato halisi"
+    assert translations("zz").gettext("Net") == "Net"
+    assert (
+        translations("sw")
+        .ngettext(
+            "%(num)s record of this day is held for review, so its money is not in these figures yet.",
+            "%(num)s records of this day are held for review, so their money is not in these figures yet.",
+            2,
+        )
+        .startswith("Rekodi %(num)s za siku hii")
+    )

@@ -1,0 +1,424 @@
+"""A creator's report as the email they receive: structure and headers, amounts in their locale, their language,
+the chart, the CSV of their sale lines, and the honest notes (held records, missing FX, restated days).
+
+Reports are built by hand here (the seam `kanda.reports.model`); every message is serialised and parsed back, as a
+mail client would, before it is looked at.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import email
+import email.policy
+import io
+import re
+from decimal import Decimal
+from email.message import EmailMessage
+from zoneinfo import ZoneInfo
+
+import pytest
+from babel.numbers import format_currency
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from kanda.reports import chart
+from kanda.reports.message import CSV_COLUMNS, build_message
+from kanda.reports.model import (
+    CreatorReport,
+    DayFigures,
+    HeldRecords,
+    ProductLine,
+    Restatement,
+    SaleLine,
+    TrendPoint,
+)
+
+DAY = dt.date(2026, 10, 12)
+SENDER = "kanda reports <reports@kanda.invalid>"
+NOW = dt.datetime(2026, 10, 13, 5, 0, tzinfo=dt.UTC)
+
+#: region, currency, exponent, locale, language, zone
+TZ = ("TZ", "TZS", 2, "sw_TZ", "sw", "Africa/Dar_es_Salaam")
+NG = ("NG", "NGN", 2, "en_NG", "en", "Africa/Lagos")
+EG = ("EG", "EGP", 2, "ar_EG", "en", "Africa/Cairo")
+UG = ("UG", "UGX", 0, "en_UG", "en", "Africa/Kampala")
+SN = ("SN", "XOF", 0, "fr_SN", "en", "Africa/Dakar")
+
+
+def sale(i: int, unit: int, zone: str, *, amount: int, fee: int, buyer: str | None, event: str = "sale") -> SaleLine:
+    return SaleLine(
+        occurred_at_local=dt.datetime(2026, 10, 12, 8 + i % 14, i % 60, tzinfo=ZoneInfo(zone)),
+        transaction_id=f"TX-{i:05d}",
+        product_id=f"XX-P{1 + i % 2:05d}",
+        product_title=["Afrobeats drum kit #1", "Notion planner #2"][i % 2],
+        event_type=event,
+        status="success",
+        channel="card" if i % 2 else None,
+        amount_minor=amount * unit,
+        fee_minor=fee * unit,
+        buyer=buyer,
+    )
+
+
+def make_report(where=TZ, **changes) -> CreatorReport:
+    """A realistic day of creator C0001: three sales and a refund, net 12,500 in major units of the currency."""
+    region, currency, exponent, locale, language, zone = where
+    unit = 10**exponent
+    sales = [
+        sale(1, unit, zone, amount=6_000, fee=200, buyer="B-1A2B3C4D"),
+        sale(2, unit, zone, amount=5_000, fee=150, buyer="B-99887766"),
+        sale(3, unit, zone, amount=4_000, fee=150, buyer=None),
+        sale(4, unit, zone, amount=-2_000, fee=0, buyer="B-1A2B3C4D", event="refund"),
+    ]
+    report = CreatorReport(
+        region=region,
+        creator_id=f"{region}-C0001",
+        creator_name="Amani Mushi",
+        email="amani@creators.example",
+        language=language,
+        locale=locale,
+        currency=currency,
+        exponent=exponent,
+        zone=zone,
+        local_date=DAY,
+        day=DayFigures(3, 15_000 * unit, 2_000 * unit, 0, 500 * unit, 12_500 * unit),
+        previous_day=DayFigures(2, 10_500 * unit, 0, 0, 500 * unit, 10_000 * unit),
+        seven_day_average_net_minor=10_000 * unit,
+        net_usd_minor=2_311,
+        fx_date=dt.date(2026, 10, 5),
+        top_products=[
+            ProductLine(f"{region}-P00001", "Afrobeats drum kit #1", 2, 9_800 * unit),
+            ProductLine(f"{region}-P00002", "Notion planner #2", 1, 2_700 * unit),
+        ],
+        trend=[TrendPoint(DAY - dt.timedelta(days=29 - i), (i % 7) * 1_000 * unit) for i in range(29)]
+        + [TrendPoint(DAY, 12_500 * unit)],
+        sales=sales,
+        held=HeldRecords(),
+    )
+    return dataclasses.replace(report, **changes)
+
+
+def received(report: CreatorReport) -> EmailMessage:
+    """The message as a mail client sees it: serialised to bytes and parsed back."""
+    raw = build_message(report, SENDER, now=NOW).as_bytes()
+    return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
+
+
+def bodies(msg: EmailMessage) -> tuple[str, str]:
+    return msg.get_body(("plain",)).get_content(), msg.get_body(("html",)).get_content()
+
+
+def attachment_rows(msg: EmailMessage) -> list[dict[str, str]]:
+    (attachment,) = list(msg.iter_attachments())
+    assert attachment.get_content_type() == "text/csv"
+    return list(csv.DictReader(io.StringIO(attachment.get_content())))
+
+
+def money(minor: int, currency: str, exponent: int, locale: str) -> str:
+    return format_currency(Decimal(minor).scaleb(-exponent), currency, locale=locale)
+
+
+def test_message_has_both_alternatives_the_chart_and_the_csv_with_the_headers_a_client_needs():
+    msg = received(make_report(NG))
+
+    assert msg.get_content_type() == "multipart/mixed"
+    alternative, attachment = msg.get_payload()
+    assert alternative.get_content_type() == "multipart/alternative"
+    plain, related = alternative.get_payload()
+    assert plain.get_content_type() == "text/plain"
+    assert related.get_content_type() == "multipart/related"
+    html, image = related.get_payload()
+    assert (html.get_content_type(), image.get_content_type()) == ("text/html", "image/png")
+    assert attachment.get_content_disposition() == "attachment"
+    assert attachment.get_filename() == "sales-NG-C0001-2026-10-12.csv"
+
+    assert msg["Subject"] == "Your sales on 12 Oct 2026: ₦12,500.00 net"
+    assert msg["From"] == SENDER
+    assert msg["To"].addresses[0].display_name == "Amani Mushi"
+    assert msg["To"].addresses[0].addr_spec == "amani@creators.example"
+    assert msg["Date"].datetime == NOW
+    assert msg["Message-ID"] == "<report-NG-NG-C0001-2026-10-12@kanda>"
+    assert msg["Content-Language"] == "en"
+    # the same report built again is recognisably the same message
+    assert build_message(make_report(NG), SENDER)["Message-ID"] == msg["Message-ID"]
+
+
+def test_the_chart_is_a_png_the_html_shows_by_content_id():
+    msg = received(make_report(TZ))
+    _, html = bodies(msg)
+    (image,) = [p for p in msg.walk() if p.get_content_maintype() == "image"]
+    cid = image["Content-ID"].strip("<>")
+    assert f'src="cid:{cid}"' in html
+    png = image.get_content()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    picture = Image.open(io.BytesIO(png))
+    assert picture.size == (chart.WIDTH * chart.SCALE, chart.HEIGHT * chart.SCALE)
+    # every <img> is the embedded chart: nothing is fetched from the internet
+    assert re.findall(r'<img[^>]+src="([^"]+)"', html) == [f"cid:{cid}"]
+
+
+def test_the_chart_draws_each_day_in_its_own_column_and_a_negative_day_below_the_line():
+    days = [TrendPoint(DAY - dt.timedelta(days=29 - i), 0) for i in range(30)]
+    days[3] = TrendPoint(days[3].local_date, 5_000)
+    days[10] = TrendPoint(days[10].local_date, -2_500)
+    days[29] = TrendPoint(DAY, 4_000)
+    picture = Image.open(io.BytesIO(chart.trend_png(days))).convert("RGB")
+    width, height = picture.size
+    slot = width / 30
+
+    def painted(day: int) -> list[int]:
+        x = int((day + 0.5) * slot)
+        return [y for y in range(height) if picture.getpixel((x, y)) not in {(255, 255, 255), (156, 163, 175)}]
+
+    assert painted(0) == [] and painted(20) == []  # zero days: no bar
+    tallest, negative, today = painted(3), painted(10), painted(29)
+    assert tallest and negative and today
+    assert max(tallest) < min(negative)  # the negative bar hangs below where the positive one stands
+    assert picture.getpixel((int(29.5 * slot), today[-1])) != picture.getpixel((int(3.5 * slot), tallest[-1]))
+
+
+@pytest.mark.parametrize(
+    ("where", "net", "absent"),
+    [
+        (TZ, "TSh\xa012,500", "12,500.00"),  # Tanzanian shillings are written whole
+        (NG, "₦12,500.00", None),
+        (EG, money(1_250_000, "EGP", 2, "ar_EG"), None),
+        (UG, "USh12,500", "12,500.0"),  # UGX has no minor unit
+        (SN, "12\u202f500\xa0F\u202fCFA", "500,00"),  # XOF neither
+    ],
+    ids=["TZS-sw_TZ", "NGN-en_NG", "EGP-ar_EG", "UGX-en_UG", "XOF-fr_SN"],
+)
+def test_amounts_are_formatted_for_the_creators_locale_and_agree_in_both_alternatives(where, net, absent):
+    report = make_report(where)
+    text, html = bodies(received(report))
+    _, currency, exponent, locale, _, _ = where
+    for body in (text, html):
+        assert net in body
+        if absent:
+            assert absent not in body
+        for minor in (report.day.gross_minor, -report.day.refunds_minor, -report.day.fees_minor):
+            expected = money(minor, currency, exponent, locale)
+            if currency == "TZS":
+                expected = expected.removesuffix(".00")
+            assert expected in body
+        assert money(2_311, "USD", 2, locale) in body  # the USD equivalent, in the same locale
+        # dates are words in the report's language, whatever the locale's own language
+        assert ("Okt" if where is TZ else "Oct") in body
+        assert "octobre" not in body and "أكتوبر" not in body
+        for product in report.top_products:
+            assert product.title in body
+
+
+def test_cents_are_never_rounded_away():
+    unit_cents = make_report(NG, day=DayFigures(1, 1_234_567, 0, 0, 0, 1_234_567))
+    text, html = bodies(received(unit_cents))
+    assert "₦12,345.67" in text and "₦12,345.67" in html
+    odd_shillings = make_report(TZ, day=DayFigures(1, 1_250_050, 0, 0, 0, 1_250_050))
+    text, html = bodies(received(odd_shillings))
+    assert "TSh\xa012,500.50" in text and "TSh\xa012,500.50" in html
+
+
+def test_csv_holds_exactly_the_reports_lines_with_exact_amounts_and_masked_buyers():
+    report = make_report(NG)
+    rows = attachment_rows(received(report))
+    assert list(rows[0]) == list(CSV_COLUMNS)
+    assert [r["transaction_id"] for r in rows] == [s.transaction_id for s in report.sales]
+    for row, line in zip(rows, report.sales, strict=True):
+        assert Decimal(row["amount"]) * 100 == line.amount_minor
+        assert Decimal(row["fee"]) * 100 == line.fee_minor
+        assert Decimal(row["net"]) * 100 == line.amount_minor - line.fee_minor
+        assert row["currency"] == "NGN"
+        assert row["buyer"] == (line.buyer or "")
+        assert dt.datetime.fromisoformat(row["local_time"]) == line.occurred_at_local
+        assert row["local_time"].endswith("+01:00")  # the creator's own clock, offset stated
+    # zero-exponent currencies have no decimals in the file either
+    assert [r["amount"] for r in attachment_rows(received(make_report(UG)))][:2] == ["6000", "5000"]
+
+
+def test_a_buyer_contact_that_slipped_through_is_masked_and_formulas_are_defused():
+    report = make_report(NG)
+    leaked = [
+        dataclasses.replace(report.sales[0], buyer="jane.doe@example.com"),
+        dataclasses.replace(report.sales[1], buyer="+254 712 345 678", product_title="=HYPERLINK(1)"),
+    ]
+    msg = received(dataclasses.replace(report, sales=leaked))
+    raw = msg.as_string()
+    assert "jane.doe@example.com" not in raw and "712 345 678" not in raw
+    rows = attachment_rows(msg)
+    assert [r["buyer"] for r in rows] == ["masked", "masked"]
+    assert rows[1]["product_title"] == "'=HYPERLINK(1)"
+
+
+def test_swahili_for_sw_and_english_for_an_unknown_language():
+    sw = received(make_report(TZ))
+    text, html = bodies(sw)
+    assert sw["Content-Language"] == "sw"
+    assert sw["Subject"].startswith("Mauzo yako ya 12 Okt 2026")
+    for body in (text, html):
+        assert "Habari Amani Mushi" in body
+        assert "Mapato halisi" in body and "Bidhaa zinazoongoza" in body
+        assert "Jumatatu, 12 Oktoba 2026" in body  # the date in the creator's locale
+        assert "Hello" not in body
+    assert '<html lang="sw">' in html
+
+    assert received(make_report(TZ, language="sw_KE"))["Content-Language"] == "sw"
+    fallback = received(make_report(TZ, language="fr"))
+    assert fallback["Content-Language"] == "en"
+    text, html = bodies(fallback)
+    assert "Hello Amani Mushi" in text and "Top products" in html
+    assert "TSh\xa012,500" in text  # the language falls back, the locale's money format stays
+
+
+def test_html_is_inline_styled_tables_without_scripts_or_style_blocks():
+    _, html = bodies(received(make_report(TZ)))
+    lowered = html.lower()
+    assert "<script" not in lowered and "javascript:" not in lowered and " on" + "load=" not in lowered
+    assert "<style" not in lowered and "<link" not in lowered
+    assert "max-width:600px" in html and 'role="presentation"' in html
+
+
+def test_creator_supplied_text_is_escaped_in_html():
+    report = make_report(
+        NG, creator_name="<b>Ada</b> & Co", top_products=[ProductLine("NG-P00001", "<img src=x>", 1, 100)]
+    )
+    _, html = bodies(received(report))
+    assert "<b>Ada</b>" not in html and "&lt;b&gt;Ada&lt;/b&gt; &amp; Co" in html
+    assert "<img src=x>" not in html
+
+
+@pytest.mark.parametrize(
+    ("previous", "average", "expected"),
+    [
+        (DayFigures(2, 10_500, 0, 0, 500, 10_000), 10_000, ["+₦25.00 (+25%)", "+₦25.00 (+25%)"]),
+        (DayFigures(0, 0, 0, 0, 0, 0), 0, ["+₦125.00", "+₦125.00"]),  # no percent of zero
+        (None, None, ["no figures", "not available"]),
+        (DayFigures(1, 12_500, 0, 0, 0, 12_500), 12_500, ["no change", "no change"]),
+    ],
+    ids=["up", "from-zero", "no-history", "flat"],
+)
+def test_change_against_the_day_before_and_the_7_day_average_is_honest_about_baselines(previous, average, expected):
+    report = make_report(
+        NG, day=DayFigures(1, 12_500, 0, 0, 0, 12_500), previous_day=previous, seven_day_average_net_minor=average
+    )
+    text, html = bodies(received(report))
+    lines = [line for line in text.splitlines() if "The day before" in line or "7-day average" in line]
+    assert len(lines) == 2
+    for line, change in zip(lines, expected, strict=True):
+        assert change in line
+        assert "%" not in line or (previous is not None and previous.net_minor > 0)
+    for change in expected:
+        assert change in html
+
+
+def test_usd_equivalent_names_the_rate_date_or_says_there_was_none():
+    text, _ = bodies(received(make_report(NG)))
+    assert "About US$23.11 at the exchange rate of 5 Oct 2026" in text
+    text, html = bodies(received(make_report(NG, net_usd_minor=None, fx_date=None)))
+    for body in (text, html):
+        assert "No USD exchange rate was known for this day" in body
+        assert "US$" not in body
+
+
+def test_held_records_are_explained_in_plain_words_in_the_creators_language():
+    held = HeldRecords(3, {"unknown_creator": 2, "amount_sign_matches_event_type": 1, "some_new_rule": 1})
+    text, html = bodies(received(make_report(NG, held=held)))
+    for body in (text, html):
+        assert "3 records of this day are held for review" in body
+        assert "2: the creator or product code was not recognised yet" in body
+        assert "1: the amount had the wrong sign for its kind of payment" in body
+        assert "1: it did not pass a data check" in body  # a rule without words yet still gets an honest line
+        assert "unknown_creator" not in body
+    text, _ = bodies(received(make_report(TZ, held=HeldRecords(1, {"unknown_creator": 1}))))
+    assert "Rekodi 1 ya siku hii imezuiliwa kwa ukaguzi" in text
+    assert "msimbo wa mbunifu au wa bidhaa haukutambuliwa bado" in text
+
+    text, html = bodies(received(make_report(NG)))
+    assert "held for review" not in text and "held for review" not in html
+
+
+def test_a_restated_earlier_day_is_shown_with_what_the_report_said_and_what_it_says_now():
+    restated = [Restatement(DAY - dt.timedelta(days=2), reported_net_minor=1_000_000, net_minor=800_000)]
+    text, html = bodies(received(make_report(NG, restated=restated)))
+    line = "10 Oct 2026: net is now ₦8,000.00 (the report said ₦10,000.00), a change of -₦2,000.00."
+    assert line in text and line in html
+
+
+def test_a_creator_without_an_email_address_is_refused_with_the_reason():
+    with pytest.raises(ValueError, match="NG-C0001 has no email"):
+        build_message(make_report(NG, email=""), SENDER)
+
+
+_contacts = st.one_of(
+    st.emails(),
+    st.from_regex(r"\+2(34|54|55|0)[0-9]{9}", fullmatch=True),
+    st.from_regex(r"0[0-9]{3} [0-9]{3} [0-9]{3}", fullmatch=True),
+)
+
+
+_BASELINE = build_message(make_report(NG), SENDER, now=NOW).as_string()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(contacts=st.lists(_contacts, min_size=1, max_size=6, unique=True))
+def test_no_buyer_contact_ever_reaches_the_message(contacts):
+    report = make_report(NG)
+    assume(not any(c in _BASELINE for c in contacts))  # e.g. "s@kanda.invalid" is part of the sender's address
+    lines = [
+        dataclasses.replace(report.sales[i % 4], transaction_id=f"TX-{i}", buyer=c) for i, c in enumerate(contacts)
+    ]
+    msg = received(dataclasses.replace(report, sales=lines))
+    text, html = bodies(msg)
+    (attachment,) = list(msg.iter_attachments())
+    everything = "\n".join([text, html, attachment.get_content(), msg.as_string()])
+    for contact in contacts:
+        assert contact not in everything
+    assert [r["buyer"] for r in attachment_rows(msg)] == ["masked"] * len(contacts)
+
+
+@pytest.mark.browser
+def test_the_report_reads_well_in_a_browser_from_phone_to_desktop(browser):
+    import base64
+
+    msg = received(make_report(TZ, held=HeldRecords(2, {"unknown_creator": 2})))
+    _, html = bodies(msg)
+    (image,) = [p for p in msg.walk() if p.get_content_maintype() == "image"]
+    data = base64.b64encode(image.get_content()).decode()
+    html = html.replace(f"cid:{image['Content-ID'].strip('<>')}", f"data:image/png;base64,{data}")
+    for width in (360, 1024):
+        page = browser.new_page(viewport={"width": width, "height": 800})
+        try:
+            page.set_content(html)
+            assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scrolling
+            card = page.evaluate("document.querySelector('table table').getBoundingClientRect().width")
+            assert card <= 600
+            assert page.evaluate("document.querySelector('img').naturalWidth") == chart.WIDTH * chart.SCALE
+            assert "TSh 12,500" in page.inner_text("body").replace("\xa0", " ")
+        finally:
+            page.close()
+
+
+def test_a_day_with_only_held_records_still_makes_a_clear_message():
+    quiet = make_report(
+        UG,
+        day=DayFigures(0, 0, 0, 0, 0, 0),
+        previous_day=None,
+        seven_day_average_net_minor=None,
+        net_usd_minor=0,
+        fx_date=None,
+        top_products=[],
+        trend=[],
+        sales=[],
+        held=HeldRecords(4, {"unknown_creator": 4}),
+    )
+    msg = received(quiet)
+    text, html = bodies(msg)
+    assert attachment_rows(msg) == []
+    (attachment,) = list(msg.iter_attachments())
+    assert attachment.get_content().splitlines() == [",".join(CSV_COLUMNS)]
+    for body in (text, html):
+        assert "USh0" in body
+        assert "4 records of this day are held for review" in body
+        assert "Top products" not in body

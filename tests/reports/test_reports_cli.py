@@ -1,0 +1,82 @@
+"""`kanda reports` as an operator runs it: preview by default, --deliver once, --resend, clear exit codes."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from typer.testing import CliRunner
+
+from kanda.cli import app
+from kanda.ingest import ingest_landing
+from kanda.settings import Settings
+from tests.reports.support import (
+    SmtpServer,
+    load_and_publish,
+    sale,
+    smtp_server_fixture,  # noqa: F401 (the smtp_server fixture)
+    write_sales,
+)
+
+runner = CliRunner()
+DAY = dt.date(2026, 10, 5)
+
+
+@pytest.fixture
+def ng(settings: Settings) -> Settings:
+    at = dt.datetime(2026, 10, 5, 11, tzinfo=dt.UTC)
+    rows = [sale(i, f"NG-C000{i}", f"NG-P0000{4 * i - 3}", 12_500_00, at, buyer=i) for i in (1, 2)]
+    write_sales(settings, "NG", rows, "day")
+    load_and_publish(settings, "NG")
+    return settings
+
+
+def kanda(*args: str):
+    return runner.invoke(app, ["reports", *args], terminal_width=200)
+
+
+def test_without_deliver_reports_are_previews_and_deliver_sends_each_once(ng: Settings):
+    preview = kanda("--date", DAY.isoformat(), "-r", "NG")
+    assert preview.exit_code == 0, preview.output
+    assert "preview" in preview.output and "--deliver" in preview.output
+    assert sorted(p.name for p in (ng.reports_dir / "NG" / DAY.isoformat()).iterdir()) == [
+        "NG-C0001.eml",
+        "NG-C0002.eml",
+    ]
+    assert not ng.outbox_dir.exists() or not any(ng.outbox_dir.iterdir())
+
+    first = kanda("--date", DAY.isoformat(), "-r", "NG", "--deliver")
+    assert first.exit_code == 0, first.output
+    assert len(list((ng.outbox_dir / "NG" / DAY.isoformat()).glob("*.eml"))) == 2
+    again = kanda("--date", DAY.isoformat(), "-r", "NG", "--deliver")
+    assert again.exit_code == 0
+    row = next(line for line in again.output.splitlines() if line.strip().startswith("│ NG") or " NG " in line)
+    assert "ready" in row and " 2 " in row  # two reports, both sent before
+    resend = kanda("--date", DAY.isoformat(), "--creator", "ng-c0002", "--deliver", "--resend")
+    assert resend.exit_code == 0, resend.output
+
+
+def test_usage_errors_exit_2_and_an_unpublished_day_exits_1_with_the_reason(ng: Settings):
+    assert kanda("--date", "5 Oct").exit_code == 2
+    assert kanda("--date", DAY.isoformat(), "--resend").exit_code == 2
+    assert kanda("--date", DAY.isoformat(), "-r", "XX").exit_code == 2
+    assert kanda("--date", DAY.isoformat(), "--creator", "ZZ-C0001").exit_code == 2
+
+    at = dt.datetime(2026, 10, 5, 15, tzinfo=dt.UTC)
+    write_sales(ng, "NG", [sale(9, "NG-C0001", "NG-P00002", 1_000_00, at)], "late")
+    ingest_landing(ng, "NG")
+    result = kanda("--date", DAY.isoformat(), "-r", "NG", "--deliver")
+    assert result.exit_code == 1
+    assert "not published" in result.output and "kanda publish -r NG" in result.output
+    future = kanda("--date", (dt.date.today() + dt.timedelta(days=2)).isoformat(), "-r", "NG")
+    assert future.exit_code == 1 and "has not ended yet" in future.output
+
+
+def test_deliver_sends_through_the_configured_smtp_relay(ng: Settings, smtp_server: SmtpServer):
+    result = kanda("--date", DAY.isoformat(), "-r", "NG", "--deliver")
+    assert result.exit_code == 0, result.output
+    assert "smtp" in result.output
+    assert sorted(rcpt[0] for _, rcpt, _ in smtp_server.recorder.received) == sorted(
+        m["To"].addresses[0].addr_spec for m in smtp_server.recorder.messages()
+    )
+    assert len(smtp_server.recorder.received) == 2

@@ -1,0 +1,58 @@
+"""The Dagster side: one daily-partitioned asset per region (days in the region's zone) and a 06:00 local schedule,
+both calling the same `write_reports` as the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from dagster import DagsterInstance, build_schedule_context, materialize
+
+from kanda.ingest import ingest_landing
+from kanda.settings import Settings
+from pipelines.assets.reports import creator_report_assets
+from pipelines.definitions import defs
+from pipelines.resources import KandaSettings
+from tests.reports.support import load_and_publish, sale, write_sales
+
+
+def test_the_region_asset_delivers_a_day_once_and_fails_on_a_day_not_published(settings: Settings):
+    at = dt.datetime(2026, 10, 5, 9, tzinfo=dt.UTC)
+    write_sales(settings, "KE", [sale(i, f"KE-C000{i}", f"KE-P0000{4 * i - 3}", 500_00, at) for i in (1, 2)], "d")
+    load_and_publish(settings, "KE")
+    (asset,) = [a for a in creator_report_assets if a.key.to_user_string() == "ke_creator_reports"]
+    resources = {"kanda": KandaSettings(home=str(settings.home))}
+    with DagsterInstance.ephemeral() as instance:
+        first = materialize([asset], partition_key="2026-10-05", resources=resources, instance=instance)
+        assert first.success
+        meta = {k: v.value for k, v in first.asset_materializations_for_node("ke_creator_reports")[0].metadata.items()}
+        assert (meta["mode"], meta["reports"], meta["delivered"], meta["delivered_before"]) == ("outbox", 2, 2, 0)
+        assert len(list((settings.outbox_dir / "KE" / "2026-10-05").glob("*.eml"))) == 2
+
+        again = materialize([asset], partition_key="2026-10-05", resources=resources, instance=instance)
+        meta = {k: v.value for k, v in again.asset_materializations_for_node("ke_creator_reports")[0].metadata.items()}
+        assert (meta["delivered"], meta["delivered_before"]) == (0, 2)
+
+        # new data for the day, ingested but not published yet: the run fails and says why
+        write_sales(settings, "KE", [sale(9, "KE-C0001", "KE-P00002", 700_00, at)], "late")
+        ingest_landing(settings, "KE")
+        early = materialize(
+            [asset], partition_key="2026-10-05", resources=resources, instance=instance, raise_on_error=False
+        )
+        (failure,) = [e for e in early.all_events if e.is_step_failure]
+        assert "not published" in str(failure.step_failure_data.error.message)
+        assert not early.success
+
+
+def test_each_region_is_scheduled_at_six_in_its_own_zone_for_its_previous_local_day():
+    schedule = defs.resolve_schedule_def("eg_creator_reports_schedule")
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 6 * * *", "Africa/Cairo")
+    # 06:00 on 25 April 2026 in Cairo (UTC+3 since the night before): the day to report is the 24th
+    tick = dt.datetime(2026, 4, 25, 6, tzinfo=ZoneInfo("Africa/Cairo"))
+    with DagsterInstance.ephemeral() as instance:
+        context = build_schedule_context(instance=instance, scheduled_execution_time=tick)
+        (request,) = schedule.evaluate_tick(context).run_requests
+    assert request.partition_key == "2026-04-24"
+    assert {s.name for s in defs.schedules} == {
+        f"{code}_creator_reports_schedule" for code in ("bd", "eg", "gh", "ke", "ng", "pk", "tz")
+    }
