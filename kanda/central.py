@@ -1,6 +1,6 @@
 """The central query layer: Iceberg tables in namespace `rollups`, through pyiceberg's SQL catalog.
 
-Iceberg commits one table at a time, but a publish touches three rollups. Visibility is therefore decided by one
+Iceberg commits one table at a time, but a publish touches every rollup. Visibility is therefore decided by one
 more commit: a row in `rollups.publications` naming the snapshot of every rollup table. Readers resolve the newest
 publication and read exactly those snapshots, so they see all of a publish or none of it; publishes are serialised
 by a lock so that each publication's snapshots contain every earlier publish.
@@ -21,7 +21,9 @@ import sqlalchemy.exc
 from filelock import FileLock
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
+from pyiceberg.expressions import EqualTo
 from pyiceberg.table import Table
+from pyiceberg.types import LongType
 
 from kanda.settings import Settings
 from warehouse_models import PUBLISHED
@@ -86,13 +88,35 @@ def publish_lock(settings: Settings) -> Iterator[None]:
 def ensure_table(catalog: SqlCatalog, name: str, schema: pa.Schema) -> Table:
     identifier = f"{NAMESPACE}.{name}"
     try:
-        return catalog.load_table(identifier)
+        table = catalog.load_table(identifier)
     except NoSuchTableError:
         table = catalog.create_table(identifier, schema=schema)
         if "region" in schema.names:
             with table.update_spec() as spec:
                 spec.add_identity("region")
         return table
+    missing = [f for f in schema if f.name not in {c.name for c in table.schema().columns}]
+    if name == PUBLICATIONS and missing:
+        # A rollup table added since this catalog was made: older publications have no snapshot for it, so the
+        # new column is optional (null there). `needs_full_publish` then republishes each region once.
+        with table.update_schema() as update:
+            for column in missing:
+                update.add_column(column.name, LongType())
+        table = table.refresh()
+    return table
+
+
+def needs_full_publish(catalog: SqlCatalog, region: str) -> bool:
+    """Whether the region's newest publication lacks a rollup table (one added since): then all its days go out."""
+    try:
+        table = catalog.load_table(f"{NAMESPACE}.{PUBLICATIONS}")
+    except NoSuchTableError:
+        return False  # nothing published anywhere: the region's changed days are all of its days
+    rows = [r for r in table.scan(row_filter=EqualTo("region", region)).to_arrow().to_pylist()]
+    if not rows:
+        return False
+    newest = max(rows, key=lambda r: (r["published_at"], r["publish_id"]))
+    return any(newest.get(f"{name}_snapshot") is None for name in PUBLISHED)
 
 
 @dataclass(frozen=True)
@@ -100,7 +124,7 @@ class Publication:
     publish_id: str
     region: str
     published_at: dt.datetime
-    snapshots: dict[str, int]
+    snapshots: dict[str, int | None]  # None: the table did not exist yet at this publication
 
 
 def latest_publication(catalog: SqlCatalog, *, as_of: dt.datetime | None = None) -> Publication | None:
@@ -119,18 +143,23 @@ def latest_publication(catalog: SqlCatalog, *, as_of: dt.datetime | None = None)
         newest["publish_id"],
         newest["region"],
         newest["published_at"],
-        {table_name: newest[f"{table_name}_snapshot"] for table_name in PUBLISHED},
+        {table_name: newest.get(f"{table_name}_snapshot") for table_name in PUBLISHED},
     )
 
 
 def read_published(catalog: SqlCatalog, publication: Publication, table_name: str) -> pa.Table:
-    """A rollup table exactly as of a publication."""
+    """A rollup table exactly as of a publication (empty if the table was added to kanda after it)."""
     table = catalog.load_table(f"{NAMESPACE}.{table_name}")
-    return table.scan(snapshot_id=publication.snapshots[table_name]).to_arrow()
+    snapshot = publication.snapshots[table_name]
+    if snapshot is None:
+        return table.schema().as_arrow().empty_table()
+    return table.scan(snapshot_id=snapshot).to_arrow()
 
 
 def published_files(catalog: SqlCatalog, publication: Publication, table_name: str) -> list[str] | None:
     """The Parquet files of a rollup as of a publication, or None when delete files make a plain read wrong."""
+    if publication.snapshots[table_name] is None:
+        return None
     table = catalog.load_table(f"{NAMESPACE}.{table_name}")
     tasks = list(table.scan(snapshot_id=publication.snapshots[table_name]).plan_files())
     if any(task.delete_files for task in tasks):

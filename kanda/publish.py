@@ -16,7 +16,15 @@ from dataclasses import dataclass
 import pyarrow as pa
 from pyiceberg.expressions import And, EqualTo, In
 
-from kanda.central import PUBLICATIONS, PUBLICATIONS_SCHEMA, ensure_table, open_catalog, publish_lock
+from kanda.analyst.snapshot import refresh_after_publish
+from kanda.central import (
+    PUBLICATIONS,
+    PUBLICATIONS_SCHEMA,
+    ensure_table,
+    needs_full_publish,
+    open_catalog,
+    publish_lock,
+)
 from kanda.models import build_models
 from kanda.settings import Settings
 from kanda.store import open_store, transaction
@@ -37,15 +45,36 @@ class PublishResult:
 
 
 def publish_region(settings: Settings, region_code: str, *, all_days: bool = False) -> PublishResult:
+    result = _publish_region(settings, region_code, all_days=all_days)
+    # After the publication is visible and the store released; also when nothing changed, so that rerunning a
+    # publish repairs a snapshot whose last refresh failed. A refresh failure is logged, never raised.
+    refresh_after_publish(settings)
+    return result
+
+
+def _publish_region(settings: Settings, region_code: str, *, all_days: bool) -> PublishResult:
     region = get_region(region_code)
     with open_store(settings, region.code) as con:
         build_models(con)
-        if all_days:
+        if all_days or needs_full_publish(open_catalog(settings), region.code):
             con.execute("INSERT INTO dirty_days SELECT DISTINCT local_date FROM region_daily")
-        days = [r[0] for r in con.execute("SELECT DISTINCT local_date FROM dirty_days ORDER BY 1").fetchall()]
+        # A late event can move what an earlier day counts: a payment is counted on the day it was first seen and
+        # on the day it succeeded, in its channel, and a later refund or reversal changes its state. So every day
+        # of every payment with an event on a changed day is republished too (the days it was and is counted on).
+        # Skipped when every day with events changed anyway (a first publish), where it would join everything.
+        con.execute("CREATE OR REPLACE TEMP TABLE publish_days AS SELECT DISTINCT local_date FROM dirty_days")
+        unchanged = con.execute(
+            "SELECT count(*) FROM (SELECT local_date FROM sale_events EXCEPT SELECT local_date FROM dirty_days)"
+        ).fetchall()[0][0]
+        if unchanged:
+            con.execute(
+                "INSERT INTO publish_days SELECT DISTINCT local_date FROM sale_events"
+                " WHERE local_date NOT IN (SELECT local_date FROM publish_days) AND transaction_id IN"
+                " (SELECT transaction_id FROM sale_events WHERE local_date IN (SELECT local_date FROM dirty_days))"
+            )
+        days = [r[0] for r in con.execute("SELECT local_date FROM publish_days ORDER BY 1").fetchall()]
         if not days:
             return PublishResult(region.code, None, [], {})
-        con.execute("CREATE OR REPLACE TEMP TABLE publish_days AS SELECT DISTINCT local_date FROM dirty_days")
         frames = {
             name: con.sql(
                 f"SELECT * FROM {name} WHERE local_date IN (SELECT local_date FROM publish_days) ORDER BY ALL"

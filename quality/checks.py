@@ -15,6 +15,15 @@ from kanda import ledger
 from regions import RegionConfig
 from warehouse_models import PUBLISHED
 
+#: Rollups with money columns: their net and orders must equal the loaded events.
+MONEY_TABLES = ("creator_daily", "product_daily", "region_daily")
+#: What reconciliation sums per rollup besides its row count: money where the table has it, else its counts.
+RECONCILED: dict[str, tuple[str, str]] = {name: ("net_minor", "net_usd_minor") for name in MONEY_TABLES} | {
+    "channel_daily": ("payments", "failed_payments")
+}
+#: Rollups counting payments (sale transactions) by the day they were first seen.
+PAYMENT_TABLES = ("region_daily", "channel_daily")
+
 
 @dataclass
 class CheckResult:
@@ -98,11 +107,18 @@ def rollups_match_events(con: duckdb.DuckDBPyConnection, region: RegionConfig) -
         "SELECT coalesce(sum(net_minor), 0), count(*) FILTER (WHERE event_type = 'sale')"
         " FROM sale_events WHERE status = 'success'"
     ).fetchall()[0]
+    payments = con.execute(
+        "SELECT count(DISTINCT transaction_id) FROM sale_events WHERE event_type = 'sale'"
+    ).fetchall()[0][0]
     problems = []
-    for name in PUBLISHED:
+    for name in MONEY_TABLES:
         got = con.execute(f"SELECT coalesce(sum(net_minor), 0), coalesce(sum(orders), 0) FROM {name}").fetchall()[0]
         if tuple(got) != tuple(expected):
             problems.append(f"{name} has net {got[0]} / orders {got[1]}, events say {expected[0]} / {expected[1]}")
+    for name in PAYMENT_TABLES:
+        got = con.execute(f"SELECT coalesce(sum(payments), 0) FROM {name}").fetchall()[0][0]
+        if got != payments:
+            problems.append(f"{name} counts {got} payments, events say {payments}")
     missing_fx = con.execute("SELECT count(*) FROM creator_daily WHERE net_usd_minor IS NULL").fetchall()[0][0]
     if missing_fx:
         problems.append(f"{missing_fx} creator-days have no USD rate on or before their date")
@@ -112,14 +128,14 @@ def rollups_match_events(con: duckdb.DuckDBPyConnection, region: RegionConfig) -
 
 
 def regional_totals(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, int]]:
-    """Per rollup table: (rows, net_minor, net_usd_minor) as the regional store has it."""
+    """Per rollup table: (rows, and the sums of its two `RECONCILED` columns) as the regional store has it."""
     return {
         name: tuple(
             con.execute(
-                f"SELECT count(*), coalesce(sum(net_minor), 0), coalesce(sum(net_usd_minor), 0) FROM {name}"
+                f"SELECT count(*), coalesce(sum({first}), 0), coalesce(sum({second}), 0) FROM {name}"
             ).fetchall()[0]
         )
-        for name in PUBLISHED
+        for name, (first, second) in RECONCILED.items()
     }
 
 
@@ -129,10 +145,11 @@ def central_totals(tables: dict[str, pa.Table], region: str) -> dict[str, tuple[
     result = {}
     for name, table in tables.items():
         rows = table.filter(pc.equal(table["region"], region))
+        first, second = RECONCILED[name]
         result[name] = (
             rows.num_rows,
-            int(pc.sum(rows["net_minor"]).as_py() or 0),
-            int(pc.sum(rows["net_usd_minor"]).as_py() or 0),
+            int(pc.sum(rows[first]).as_py() or 0),
+            int(pc.sum(rows[second]).as_py() or 0),
         )
     return result
 
@@ -145,7 +162,7 @@ def reconciliation(
 ) -> CheckResult:
     """Central rollups equal the regional ones, row count and money to the minor unit."""
     problems = [
-        f"{name}: regional {regional[name]} vs central {central.get(name)} (rows, net, net_usd)"
+        f"{name}: regional {regional[name]} vs central {central.get(name)} (rows, {', '.join(RECONCILED[name])})"
         for name in PUBLISHED
         if regional[name] != central.get(name)
     ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
+
 from kanda.ingest import ingest_files, ingest_landing
 from kanda.models import build_models
 from kanda.settings import Settings, load_settings
@@ -100,4 +102,60 @@ def test_region_daily_rates(settings: Settings, tmp_path: Path):
         ).pl()
     assert row.to_dicts() == [
         {"payments": 4, "failed_payments": 1, "payment_failure_rate": 0.25, "reversal_rate": 1 / 3}
+    ]
+
+
+def test_channel_daily_sums_to_region_daily_and_names_a_missing_channel_unknown(settings: Settings):
+    (tanzania,) = make_files(settings, regions=["TZ"], rows=300, days=2)
+    lines = tanzania.path.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    # Gumroad exports leave Payment Type empty for some sales: those payments count under 'unknown'
+    blanked = [line.replace(",Tanzania,card,", ",Tanzania,,") if 0 < i <= 20 else line for i, line in enumerate(lines)]
+    tanzania.path.write_text("".join(blanked), encoding="utf-8-sig")
+    ingest_landing(settings, "TZ")
+    with open_store(settings, "TZ") as con:
+        build_models(con)
+        by_channel = con.sql(
+            "SELECT region, local_date, sum(payments) AS payments, sum(failed_payments) AS failed_payments,"
+            " sum(reversed_payments) / nullif(sum(successful_payments), 0) AS reversal_rate"
+            " FROM channel_daily GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+        by_region = con.sql(
+            "SELECT region, local_date, payments, failed_payments, reversal_rate FROM region_daily"
+            " WHERE payments > 0 ORDER BY ALL"
+        ).fetchall()
+        channels = {row[0] for row in con.execute("SELECT DISTINCT channel FROM channel_daily").fetchall()}
+        checked = checks.rollups_match_events(con, get_region("TZ"))
+    assert [row[:4] for row in by_channel] == [row[:4] for row in by_region]
+    assert [row[4] or 0.0 for row in by_channel] == pytest.approx([row[4] for row in by_region])
+    assert {"unknown", "card", "paypal"} <= channels and None not in channels
+    assert checked.passed, checked.message
+
+
+def test_channel_daily_rates(settings: Settings, tmp_path: Path):
+    make_files(settings, regions=["EG"], rows=20)
+    day = "2026-10-05"
+    lines = [
+        paid("ch_a", f"{day} 10:00:00"),
+        paid("ch_b", f"{day} 11:00:00", status="Failed"),
+        paid("ch_c", f"{day} 12:00:00"),
+        paid("ch_c", f"{day} 18:00:00", status="Disputed", refunded="250,00"),  # lost dispute: a reversal
+    ]
+    ingest_files(settings, "EG", [stripe_file(tmp_path / "in", "channels.csv", lines)])
+    with open_store(settings, "EG") as con:
+        build_models(con)
+        rows = con.sql(
+            "SELECT channel, currency, payments, failed_payments, successful_payments, reversed_payments,"
+            f" payment_failure_rate, reversal_rate FROM channel_daily WHERE local_date = '{day}'"
+        ).pl()
+    assert rows.to_dicts() == [
+        {
+            "channel": "card",
+            "currency": "EGP",
+            "payments": 3,
+            "failed_payments": 1,
+            "successful_payments": 2,
+            "reversed_payments": 1,
+            "payment_failure_rate": 1 / 3,
+            "reversal_rate": 0.5,
+        }
     ]

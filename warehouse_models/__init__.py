@@ -15,6 +15,7 @@ PUBLISHED: dict[str, tuple[str, ...]] = {
     "creator_daily": ("region", "local_date", "creator_id", "currency"),
     "product_daily": ("region", "local_date", "creator_id", "product_id", "currency"),
     "region_daily": ("region", "local_date", "currency"),
+    "channel_daily": ("region", "local_date", "channel", "currency"),
 }
 
 

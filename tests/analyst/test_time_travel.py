@@ -1,0 +1,91 @@
+"""`--as-of`: a time or an id selects an earlier complete publication, on the CLI and the API alike."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from kanda.cli import app
+from kanda.ingest import ingest_files
+from kanda.publish import publish_region
+from kanda.query import UnknownPublication, parse_as_of, publication_history, run_query
+from kanda.settings import Settings
+from tests.analyst.conftest import client_for, publish_regions
+from tests.conftest import START, make_files
+
+TOTAL = "select sum(net_minor) as net, count(*) as days from rollups.region_daily where region = 'KE'"
+runner = CliRunner()
+
+
+def test_as_of_returns_the_answer_of_an_earlier_publication(settings: Settings):
+    publish_regions(settings, ["KE"], rows=200, days=1)
+    (first,) = publication_history(settings)
+    old = run_query(settings, TOTAL).to_pylist()
+    between = dt.datetime.now(dt.UTC)
+
+    (late,) = make_files(settings, regions=["KE"], rows=200, days=1, seed=11, start=START + dt.timedelta(days=3))
+    ingest_files(settings, "KE", [late.path])
+    second = publish_region(settings, "KE")
+    new = run_query(settings, TOTAL).to_pylist()
+    assert second.published and new != old
+
+    # a time, a publish id, the Iceberg snapshot id of a rollup table in that publication: all the first one
+    for as_of in (between, first["publish_id"], str(first["creator_daily_snapshot"])):
+        assert run_query(settings, TOTAL, as_of=as_of).to_pylist() == old, as_of
+    assert run_query(settings, TOTAL, as_of=second.publish_id).to_pylist() == new
+    # the history too is as it was then
+    assert run_query(settings, "select count(*) as n from rollups.publications", as_of=between).to_pylist() == [
+        {"n": 1}
+    ]
+
+    cli = runner.invoke(app, ["query", TOTAL, "--as-of", between.isoformat(), "--format", "json"])
+    assert cli.exit_code == 0, cli.output
+    assert json.loads(cli.stdout) == [{"net": int(old[0]["net"]), "days": old[0]["days"]}]
+
+    client = client_for(settings, "time-traveller")
+    api = client.post("/api/sql", json={"sql": TOTAL, "as_of": between.isoformat()}).json()
+    assert api["rows"] == [{"net": int(old[0]["net"]), "days": old[0]["days"]}]
+    assert api["publication"]["publish_id"] == first["publish_id"]
+    rollups = client.get("/api/rollups/region_daily", params={"as_of": first["publish_id"], "group_by": "region"})
+    assert rollups.headers["x-kanda-publication"] == first["publish_id"]
+    assert rollups.json()["rows"][0]["net_minor"] == old[0]["net"]
+
+    history = runner.invoke(app, ["query", "--history"])
+    assert history.exit_code == 0 and first["publish_id"] in history.output and second.publish_id in history.output
+
+
+def test_unknown_ids_and_times_before_the_first_publication_are_explained(settings: Settings):
+    publish_regions(settings, ["KE"], rows=100, days=1)
+    (first,) = publication_history(settings)
+    with pytest.raises(UnknownPublication, match="nothing was published at or before 2020-01-01T00:00:00"):
+        run_query(settings, TOTAL, as_of=parse_as_of("2020-01-01"))
+    with pytest.raises(UnknownPublication, match=r"no publication or snapshot 'KE-19990101'.*--history"):
+        run_query(settings, TOTAL, as_of="KE-19990101")
+    result = runner.invoke(app, ["query", TOTAL, "--as-of", "12345"])
+    assert result.exit_code == 1 and "no publication or snapshot '12345'" in " ".join(result.output.split())
+    result = runner.invoke(app, ["query", TOTAL, "--as-of", "2020-01-01T00:00:00+01:00"])
+    assert result.exit_code == 1 and "the first publication is from" in " ".join(result.output.split())
+    assert first["publish_id"] in runner.invoke(app, ["query", "--history"]).output
+
+
+def test_as_of_parsing():
+    assert parse_as_of("2026-11-23T17:00:00") == dt.datetime(2026, 11, 23, 17, tzinfo=dt.UTC)
+    assert parse_as_of("2026-11-23T19:00:00+02:00") == dt.datetime(2026, 11, 23, 17, tzinfo=dt.UTC)
+    assert parse_as_of("2026-11-23T17:00:00Z") == dt.datetime(2026, 11, 23, 17, tzinfo=dt.UTC)
+    assert parse_as_of("2026-11-23") == dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
+    assert parse_as_of("5071236913404862377") == "5071236913404862377"
+    assert parse_as_of("KE-20261123T171422-57d14a23") == "KE-20261123T171422-57d14a23"
+
+
+def test_explain_prints_the_plan_instead_of_running(settings: Settings):
+    publish_regions(settings, ["KE"], rows=100, days=1)
+    result = runner.invoke(
+        app, ["query", "--explain", "select region, sum(net_minor) from rollups.creator_daily group by 1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "READ_PARQUET" in result.output.upper() and "AGGREGATE" in result.output.upper()
+    refused = runner.invoke(app, ["query", "--explain", "drop view rollups.creator_daily"])
+    assert refused.exit_code == 1
