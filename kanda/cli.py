@@ -12,12 +12,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from kanda.cli_support import chosen_regions, console, err, parse_date, progress_bar
 from kanda.settings import load_settings
-from regions import all_regions
 
 app = typer.Typer(
     help="kanda: regional creator-sales pipeline. Data lives under KANDA_HOME (default ./.kanda).",
@@ -25,34 +23,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
-# Piped or captured output (CI logs, `| tee`) gets room for the summary tables instead of Rich's 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 120)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
-
 RegionOption = Annotated[list[str] | None, typer.Option("--region", "-r", help="Region code (repeatable).")]
-
-
-def _regions(codes: list[str] | None) -> list[str]:
-    known = all_regions()
-    if not codes:
-        return list(known)
-    chosen = [c.upper() for c in codes]
-    unknown = [c for c in chosen if c not in known]
-    if unknown:
-        err.print(f"[red]Unknown region(s): {', '.join(unknown)}.[/] Known: {', '.join(known)}")
-        raise typer.Exit(2)
-    return chosen
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    )
 
 
 @app.command()
@@ -78,9 +49,9 @@ def generate(
 
     settings = load_settings()
     settings.ensure_dirs()
-    codes = _regions(region)
-    first = _parse_date(start) if start else dt.date.today() - dt.timedelta(days=days)
-    with _progress() as bar:
+    codes = chosen_regions(region)
+    first = parse_date(start) if start else dt.date.today() - dt.timedelta(days=days)
+    with progress_bar() as bar:
         tasks = {code: bar.add_task(f"generate {code}", total=rows) for code in codes}
         files = run(
             landing_dir=out or settings.landing_dir,
@@ -111,8 +82,8 @@ def ingest(
     from kanda.ingest import ingest_files, ingest_landing
 
     settings = load_settings()
-    (code,) = _regions([region])
-    with _progress() as bar:
+    (code,) = chosen_regions([region])
+    with progress_bar() as bar:
         task = bar.add_task(f"ingest {code}", total=None)
         progress = lambda name, done: bar.update(task, description=f"ingest {code} {name}", completed=done)  # noqa: E731
         report = (
@@ -120,10 +91,15 @@ def ingest(
             if files
             else ingest_landing(settings, code, progress=progress)
         )
+    from kanda.review.service import enqueue_region
+
+    queued = enqueue_region(settings, code)  # new quarantine rows go to the stewards' review queue
     if as_json:
         print(json.dumps({"region": code, "files": [f.as_json() for f in report.files]}, indent=2))
     else:
         _print_ingest(code, report)
+        if queued:
+            console.print(f"{code}: {queued} quarantined row(s) queued for review (`kanda review list -r {code}`)")
     if any(f.status == "rejected" for f in report.files):
         raise typer.Exit(1)
 
@@ -162,7 +138,7 @@ def publish(
     settings = load_settings()
     from kanda.store import store_exists
 
-    for code in _regions(region):
+    for code in chosen_regions(region):
         if not store_exists(settings, code):
             console.print(f"{code}: no store yet (nothing ingested)")
             continue
@@ -212,14 +188,14 @@ def status() -> None:
 @app.command()
 def quarantine(
     region: Annotated[str, typer.Option("--region", "-r", help="Region code.")] = ...,  # type: ignore[assignment]
-    status: Annotated[str | None, typer.Option(help="open | held | released")] = None,
+    status: Annotated[str | None, typer.Option(help="open | held | released | rejected")] = None,
     limit: Annotated[int, typer.Option(min=1)] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """Show quarantined rows of a region: where they came from, every rule they broke, and the raw record."""
     from kanda.status import quarantine_rows
 
-    (code,) = _regions([region])
+    (code,) = chosen_regions([region])
     rows = quarantine_rows(load_settings(), code, status=status, limit=limit)
     if as_json:
         for row in rows:
@@ -240,7 +216,7 @@ def verify(region: RegionOption = None) -> None:
     from kanda.verify import verify as run
 
     settings = load_settings()
-    results = run(settings, _regions(region) if region else None)
+    results = run(settings, chosen_regions(region) if region else None)
     failed = False
     for r in results:
         mark = "[green]ok[/]" if r.passed else ("[yellow]warn[/]" if r.severity == "warn" else "[red]FAIL[/]")
@@ -253,24 +229,52 @@ def verify(region: RegionOption = None) -> None:
 
 @app.command()
 def query(
-    sql: Annotated[str, typer.Argument(help="Read-only SQL over rollups.<table>.")],
+    sql: Annotated[str | None, typer.Argument(help="Read-only SQL over rollups.<table>.")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table | csv | json")] = "table",
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Read an earlier publication: an ISO 8601 time (UTC if no offset) or a publish id / Iceberg"
+            " snapshot id from --history.",
+        ),
+    ] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Print DuckDB's plan instead of running.")] = False,
+    history: Annotated[bool, typer.Option("--history", help="List publications: the ids --as-of takes.")] = False,
 ) -> None:
-    """Run read-only SQL over the central rollups (rollups.creator_daily, product_daily, region_daily)."""
-    from kanda.query import NothingPublished, QueryRefused, run_query
+    """Read-only SQL over the central rollups (rollups.creator_daily, product_daily, region_daily, channel_daily)."""
+    from kanda.query import (
+        NothingPublished,
+        QueryRefused,
+        UnknownPublication,
+        explain_text,
+        parse_as_of,
+        run_query,
+    )
 
     if fmt not in {"table", "csv", "json"}:
         err.print("--format must be table, csv or json")
         raise typer.Exit(2)
+    if history:
+        sql = sql or (  # the snapshot ids too: `select * from rollups.publications` (or --format json)
+            "select publish_id, region, strftime(published_at, '%Y-%m-%d %H:%M:%S') as published_at_utc, days, rows"
+            " from rollups.publications order by published_at desc, publish_id desc"
+        )
+    if not sql:
+        err.print("give a SQL query (or --history)")
+        raise typer.Exit(2)
     settings = load_settings()
     try:
-        result = run_query(settings, sql)
-    except (QueryRefused, NothingPublished) as exc:
-        err.print(f"[red]{exc}[/]")
+        result = run_query(settings, sql, as_of=parse_as_of(as_of) if as_of else None, explain=explain)
+    except (QueryRefused, NothingPublished, UnknownPublication) as exc:
+        err.print(f"[red]{exc}[/]", markup=True, highlight=False)
         raise typer.Exit(1) from None
     except Exception as exc:  # SQL errors from DuckDB: show the message, not a traceback
         err.print(f"[red]query failed:[/] {str(exc).splitlines()[0]}")
         raise typer.Exit(1) from None
+    if explain:
+        print(explain_text(result))
+        return
     _print_table(result, fmt)
 
 
@@ -323,7 +327,18 @@ def demo(
     console.print(f"regional stores: {settings.stores_dir}")
     console.print(f"central catalog: {settings.catalog_url}  (warehouse {settings.warehouse_uri})")
     console.print(f"verify: {'all checks passed' if summary.verified else 'FAILED, see `kanda verify`'}")
+    if summary.outbox is not None:
+        day = summary.reports_day.isoformat() if summary.reports_day else "?"
+        before = f" ({summary.reports_before} already there)" if summary.reports_before else ""
+        console.print(
+            f"reports: {summary.reports_written} creator reports of {day} in {summary.outbox}/<region>/{day}/"
+            f" (.eml){before}",
+            soft_wrap=True,  # a path must stay whole to be copied
+            markup=False,
+        )
     console.print('try:    kanda query "select region, sum(net_usd_minor) from rollups.creator_daily group by 1"')
+    console.print("review: kanda review list   (or `kanda users add NAME --region KE`, then `kanda serve`)")
+    console.print("API:    kanda keys create NAME, then `kanda serve`: http://127.0.0.1:8000/docs")
     console.print("UI:     dagster dev   (from the repo root; then open http://127.0.0.1:3000)")
     console.print(f"done in {time.monotonic() - started:.1f} s")
     if not summary.verified:
@@ -361,14 +376,6 @@ def _json_value(value: object) -> object:
     return str(value)
 
 
-def _parse_date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        err.print(f"[red]not a date (YYYY-MM-DD): {text}[/]")
-        raise typer.Exit(2) from None
-
-
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -391,8 +398,10 @@ from kanda.analyst.cli import keys_app  # noqa: E402
 from kanda.reports.cli import reports_command  # noqa: E402
 from kanda.review.cli import review_app  # noqa: E402
 from kanda.review.users_cli import users_app  # noqa: E402
+from quality.gx_cli import expectations_command  # noqa: E402
 
 app.command("reports")(reports_command)
+app.command("expectations")(expectations_command)
 app.add_typer(review_app, name="review")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from babel.numbers import format_currency
 from rich.console import Console
 
 from kanda.ingest import ingest_landing
 from kanda.publish import publish_region
+from kanda.review.service import enqueue_region
 from kanda.settings import Settings
 from kanda.synthetic.generate import generate
 from kanda.verify import verify
@@ -33,6 +36,10 @@ class RegionSummary:
 class DemoSummary:
     regions: list[RegionSummary] = field(default_factory=list)
     verified: bool = False
+    reports_day: dt.date | None = None  # the demo's last day, whose creator reports went to the outbox
+    reports_written: int = 0
+    reports_before: int = 0  # already in the outbox from an earlier demo run (sent once, never twice)
+    outbox: Path | None = None
 
 
 def run_demo(settings: Settings, *, rows: int, days: int, seed: int, console: Console) -> DemoSummary:
@@ -52,6 +59,7 @@ def run_demo(settings: Settings, *, rows: int, days: int, seed: int, console: Co
         with console.status(f"{code}: ingesting and publishing"):
             report = ingest_landing(settings, code)
             publish_region(settings, code)
+            enqueue_region(settings, code)  # quarantined rows wait in the stewards' review queue
         s = RegionSummary(code, files=len(report.files))
         for f in report.files:
             s.rows_in += f.rows_in
@@ -64,7 +72,21 @@ def run_demo(settings: Settings, *, rows: int, days: int, seed: int, console: Co
         results = verify(settings)
     summary.verified = all(r.passed or r.severity == "warn" for r in results)
     _add_totals(settings, summary)
+    with console.status("writing creators' reports of the last day to the outbox"):
+        _write_reports(settings, summary, start + dt.timedelta(days=days - 1))
     return summary
+
+
+def _write_reports(settings: Settings, summary: DemoSummary, day: dt.date) -> None:
+    """The last day's creator reports as `.eml` files in the outbox, even where SMTP is configured: demo
+    creators have made-up addresses."""
+    from kanda.reports.run import write_reports
+
+    result = write_reports(dataclasses.replace(settings, smtp=None), day, deliver=True)
+    summary.reports_day = day
+    summary.reports_written = result.written
+    summary.reports_before = sum(r.skipped for r in result.regions)
+    summary.outbox = settings.outbox_dir
 
 
 def _add_totals(settings: Settings, summary: DemoSummary) -> None:

@@ -12,7 +12,13 @@ import os
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, RunRequest, build_sensor_context, materialize
+from dagster import (
+    DagsterInstance,
+    RunRequest,
+    TimeWindowPartitionsDefinition,
+    build_sensor_context,
+    materialize,
+)
 
 from kanda.synthetic.generate import generate
 from pipelines import checks
@@ -37,7 +43,7 @@ def graph_snapshot() -> dict:
         assets[key.to_user_string()] = {
             "deps": sorted(k.to_user_string() for k in node.parent_keys),
             "group": node.group_name,
-            "partitions": sorted(partitions.get_partition_keys()) if partitions else None,
+            "partitions": _partitions(partitions),
             "pools": sorted(node.pools or []),
             "checks": {
                 c.name: {"blocking": graph.get(c).blocking, "partitioned": graph.get(c).partitions_def is not None}
@@ -52,12 +58,35 @@ def graph_snapshot() -> dict:
         }
         for s in sorted(defs.sensors or [], key=lambda s: s.name)
     }
+    schedules = {
+        s.name: {
+            "job": s.job_name,
+            "cron": s.cron_schedule,
+            "timezone": s.execution_timezone,
+            "default_status": s.default_status.value,
+        }
+        for s in sorted(defs.schedules or [], key=lambda s: s.name)
+    }
     jobs = {
         job.name: sorted(k.to_user_string() for k in job.asset_layer.selected_asset_keys)
         for job in sorted(defs.resolve_all_job_defs(), key=lambda j: j.name)
         if not job.name.startswith("__")
     }
-    return json.loads(json.dumps({"assets": assets, "sensors": sensors, "jobs": jobs}))
+    return json.loads(json.dumps({"assets": assets, "sensors": sensors, "schedules": schedules, "jobs": jobs}))
+
+
+def _partitions(partitions) -> list[str] | dict | None:
+    """Static partitions by their keys; time partitions by their definition (their keys grow every day)."""
+    if partitions is None:
+        return None
+    if isinstance(partitions, TimeWindowPartitionsDefinition):
+        return {
+            "cron": partitions.cron_schedule,
+            "start": partitions.start.isoformat(),
+            "timezone": partitions.timezone,
+            "format": partitions.fmt,
+        }
+    return sorted(partitions.get_partition_keys())
 
 
 def test_asset_graph_matches_snapshot() -> None:
