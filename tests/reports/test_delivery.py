@@ -249,7 +249,7 @@ def test_a_relay_that_goes_down_stops_the_run_instead_of_retrying_every_report(
 def test_a_wrong_password_is_a_clear_failure_not_a_retry_loop(published: Settings, smtp_server: SmtpServer):
     settings = load_settings()
     wrong = SmtpSettings(
-        host=smtp_server.host, port=smtp_server.port, username="kanda", password="nope", timeout_seconds=5
+        host=smtp_server.host, port=smtp_server.port, username="kanda", password="nope", timeout_seconds=30
     )
     with SmtpTransport(wrong, attempts=3, backoff_seconds=0.01) as transport:
         from kanda.reports.delivery import DeliveryFailed
