@@ -9,8 +9,8 @@ What is real and what is synthetic, per scale:
   and ingesting them is not possible in a bench run here; bench/ingest.py measures that path.
 - real pipeline code from there on: the stores are created by `open_store`, the rollups are built by the SQL models
   of `warehouse_models/` (`build_models`) and published by `publish_region` (Iceberg commits, the publications
-  row, the BI snapshot refresh); queries run through `open_central` (what `kanda query` and the API use) and
-  `connect_snapshot` (the BI file).
+  row, the BI snapshot refresh); queries run through `open_central` (what `kanda query` uses; the API hands out
+  cursors on the same prepared database) and `connect_snapshot` (the BI file).
 - the baseline: the same sale events written as Parquet, sorted by day (so date filters can skip row groups, as
   they could on raw data that arrives day by day), answering the same questions in the same process.
 

@@ -8,7 +8,9 @@ checked before it runs: exactly one SELECT (or EXPLAIN of one), reading only the
 function that could reach a file. Both layers are tested case by case (tests/analyst/test_lockdown.py): the check
 gives the clear message, DuckDB's settings are what hold if the check ever misses something.
 
-The CLI (`kanda query`), the HTTP API (`kanda.analyst.api`) and the BI snapshot all read through `open_central`.
+The CLI (`kanda query`) and the BI snapshot open one such reader per call (`open_central`); the HTTP API shares one
+prepared database per publication between requests, each request on its own cursor (`kanda.reader_pool`). Both are
+built by `prepare_database`.
 """
 
 from __future__ import annotations
@@ -187,12 +189,38 @@ def _publication(row: dict) -> Publication:
     )
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """The publication a reader will see, and the publication history as that publication saw it."""
+
+    publication: Publication
+    history: list[dict]
+
+
+def resolve(settings: Settings, *, as_of: AsOf | None = None) -> Resolved:
+    """Which publication to read (the newest unless `as_of`): one catalog lookup, the history itself is cached."""
+    history = _history(_catalog(settings))
+    chosen = choose_publication(history, as_of)
+    # A reader at a publication never sees a later one, not even in the history.
+    return Resolved(_publication(chosen), history[: history.index(chosen) + 1])
+
+
 def open_central(settings: Settings, *, as_of: AsOf | None = None) -> Central:
     """A private in-memory DuckDB with `rollups.<table>` views over exactly one publication, locked down."""
+    resolved = resolve(settings, as_of=as_of)
+    return Central(prepare_database(settings, resolved), resolved.publication)
+
+
+def prepare_database(settings: Settings, resolved: Resolved) -> duckdb.DuckDBPyConnection:
+    """A new in-memory DuckDB holding `rollups.<table>` over one publication, locked down; the one builder.
+
+    Everything in it is visible to `con.cursor()` connections too (which is how the API shares one database
+    between requests, `kanda.reader_pool`): Parquet views, and real tables for what comes from Python (the
+    history, and a table read through pyiceberg), never `con.register` (connection-local). The lockdown settings
+    are global, so cursors inherit them, including the time zone (set globally as well as on this connection).
+    """
     catalog = _catalog(settings)
-    history = _history(catalog)
-    chosen = choose_publication(history, as_of)
-    publication = _publication(chosen)
+    publication = resolved.publication
     con = duckdb.connect()
     try:
         con.execute(f"CREATE SCHEMA {NAMESPACE}")
@@ -204,22 +232,24 @@ def open_central(settings: Settings, *, as_of: AsOf | None = None) -> Central:
                 listed = ", ".join("'" + f.removeprefix("file://").replace("'", "''") + "'" for f in files)
                 con.execute(f"CREATE VIEW {NAMESPACE}.{name} AS SELECT * FROM read_parquet([{listed}])")
             else:
-                _register(con, name, read_published(catalog, publication, name))
-        # The history as the chosen publication saw it: a reader at a publication never sees a later one.
-        position = history.index(chosen)
-        _register(con, PUBLICATIONS, pa.Table.from_pylist(history[: position + 1], schema=PUBLICATIONS_SCHEMA))
+                _store(con, name, read_published(catalog, publication, name))
+        _store(con, PUBLICATIONS, pa.Table.from_pylist(resolved.history, schema=PUBLICATIONS_SCHEMA))
         if settings.warehouse_uri.startswith("file://"):
             warehouse = Path(settings.warehouse_uri.removeprefix("file://")).resolve()
             con.execute(f"SET allowed_directories = ['{_quoted(str(warehouse))}/']")
         con.execute(f"SET memory_limit = '{_quoted(settings.duckdb_memory_limit)}'")
-        con.execute("SET TimeZone = 'UTC'")  # times are shown as stored, whatever the machine's zone
+        # A shared database binds its views on every query: keep the Parquet footers (published files never change).
+        con.execute("SET GLOBAL parquet_metadata_cache = true")
+        # Times are shown as stored, whatever the machine's zone: globally for cursors, and on this connection.
+        con.execute("SET GLOBAL TimeZone = 'UTC'")
+        con.execute("SET TimeZone = 'UTC'")
         _no_progress_bar(con)
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
     except BaseException:
         con.close()
         raise
-    return Central(con, publication)
+    return con
 
 
 def _no_progress_bar(con: duckdb.DuckDBPyConnection) -> None:
@@ -243,9 +273,13 @@ def central_reader(settings: Settings, *, as_of: AsOf | None = None) -> Iterator
         central.close()
 
 
-def _register(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
-    con.register(f"_kanda_{name}", table)
-    con.execute(f"CREATE VIEW {NAMESPACE}.{name} AS SELECT * FROM _kanda_{name}")
+def _store(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
+    """An Arrow table as a real table of the database (a registered one would be invisible to cursors)."""
+    con.register("_kanda_load", table)
+    try:
+        con.execute(f"CREATE TABLE {NAMESPACE}.{name} AS SELECT * FROM _kanda_load")
+    finally:
+        con.unregister("_kanda_load")
 
 
 def _quoted(text: str) -> str:

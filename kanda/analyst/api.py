@@ -1,9 +1,10 @@
 """The analysts' read-only HTTP API under `/api`, served by `kanda serve` (OpenAPI docs at `/docs`).
 
-Every answer is computed by DuckDB over the same locked-down reader as `kanda query` (`kanda.query.open_central`),
-one reader per request, at one publication: the newest, or the one `as_of` names. So the API can only ever show a
-complete publication, and it answers exactly what `kanda query` answers. The publication is named in every
-answer (`X-Kanda-Publication`, and `publication` in JSON bodies).
+Every answer is computed by DuckDB over the same locked-down database as `kanda query` builds
+(`kanda.query.prepare_database`), at one publication: the newest, or the one `as_of` names, resolved per request.
+The database of a publication is prepared once and shared (`kanda.reader_pool`), each request on its own cursor.
+So the API can only ever show a complete publication, and it answers exactly what `kanda query` answers. The
+publication is named in every answer (`X-Kanda-Publication`, and `publication` in JSON bodies).
 
 Access needs an analyst API key (`kanda keys create NAME`) as `Authorization: Bearer <key>` or `X-API-Key: <key>`.
 `/docs` and `/openapi.json` are public: they describe the API and hold no data.
@@ -51,11 +52,11 @@ from kanda.query import (
     QueryRefused,
     QueryTimeout,
     UnknownPublication,
-    central_reader,
     execute,
     fetch,
     parse_as_of,
 )
+from kanda.reader_pool import shared_reader
 from kanda.settings import Settings
 from warehouse_models import PUBLISHED
 
@@ -198,7 +199,7 @@ def build_router(settings: Settings, keys: KeyStore, limits: Limits) -> APIRoute
             currency=currency,
         )
         chosen = pick_format(fmt, request.headers.get("accept"))
-        with _answering(), central_reader(settings, as_of=_as_of(as_of)) as central:
+        with _answering(), shared_reader(settings, as_of=_as_of(as_of)) as central:
             sql, params = rollup_sql(spec)
             timeout = limits.sql_timeout_seconds
             total = fetch(central, f"SELECT count(*) AS n FROM ({sql})", params, timeout_seconds=timeout)
@@ -237,7 +238,7 @@ def build_router(settings: Settings, keys: KeyStore, limits: Limits) -> APIRoute
         max_rows = min(body.max_rows or limits.sql_max_rows, limits.sql_max_rows)
         timeout = min(body.timeout_seconds or limits.sql_timeout_seconds, limits.sql_timeout_seconds)
         chosen = pick_format(fmt, request.headers.get("accept"))
-        with _answering(), central_reader(settings, as_of=_as_of(body.as_of)) as central:
+        with _answering(), shared_reader(settings, as_of=_as_of(body.as_of)) as central:
             result = execute(central, body.sql, max_rows=max_rows, timeout_seconds=timeout)
         meta = {
             "publication": publication_json(result.publication),
@@ -258,7 +259,7 @@ def build_router(settings: Settings, keys: KeyStore, limits: Limits) -> APIRoute
         """Every complete publication, newest first: publish id, region, time, days and rows, and the Iceberg
         snapshot id of each rollup table. With `as_of`, the history as it was then."""
         chosen = pick_format(fmt, request.headers.get("accept"))
-        with _answering(), central_reader(settings, as_of=_as_of(as_of)) as central:
+        with _answering(), shared_reader(settings, as_of=_as_of(as_of)) as central:
             result = fetch(
                 central,
                 "SELECT * FROM rollups.publications ORDER BY published_at DESC, publish_id DESC",
