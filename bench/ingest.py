@@ -31,9 +31,9 @@ if __package__ in (None, ""):  # `python bench/ingest.py`: make the checkout imp
 
 import duckdb
 
-from kanda.ingest import ingest_files
+from kanda.regional.ingest import ingest_files
 from kanda.settings import load_settings
-from kanda.synthetic.generate import generate
+from regions.synthetic.generate import generate
 
 OUT = Path(__file__).resolve().parent / "out"
 CSV_REGIONS = ("EG", "TZ", "KE")

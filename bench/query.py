@@ -178,8 +178,8 @@ def build(shape: Shape, root: Path) -> Settings:
     os.environ.pop("KANDA_WAREHOUSE", None)
     if done.exists():
         return load_settings(home)
-    from kanda.publish import publish_region
-    from kanda.store import open_store
+    from kanda.central.publish import publish_region
+    from kanda.regional.store import open_store
     from regions import all_regions
 
     shutil.rmtree(root, ignore_errors=True)
@@ -266,7 +266,7 @@ def raw_connection(root: Path) -> duckdb.DuckDBPyConnection:
 
 def measure(shape: Shape, settings: Settings, root: Path, runs: int) -> dict:
     from kanda.analyst.snapshot import connect_snapshot, refresh_snapshot
-    from kanda.query import open_central, run_query
+    from kanda.central.query import open_central, run_query
 
     refresh_snapshot(settings)
     queries = dashboard_queries(shape)

@@ -29,12 +29,12 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/reports.py`: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kanda.ingest import ingest_landing
-from kanda.publish import publish_region
+from kanda.central.publish import publish_region
+from kanda.regional.ingest import ingest_landing
 from kanda.reports.data import region_reports
 from kanda.reports.run import write_reports
 from kanda.settings import load_settings
-from kanda.synthetic.generate import generate
+from regions.synthetic.generate import generate
 
 OUT = Path(__file__).resolve().parent / "out"
 GOAL_SECONDS = 60.0

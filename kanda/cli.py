@@ -45,7 +45,7 @@ def generate(
     out: Annotated[Path | None, typer.Option(help="Landing folder (default KANDA_HOME/landing).")] = None,
 ) -> None:
     """Write a creator registry and one realistic native file per region, streamed to disk."""
-    from kanda.synthetic.generate import generate as run
+    from regions.synthetic.generate import generate as run
 
     settings = load_settings()
     settings.ensure_dirs()
@@ -79,7 +79,7 @@ def ingest(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
 ) -> None:
     """Validate and load files into the region's store. Exit 0: all processed; 1: a file was rejected."""
-    from kanda.ingest import ingest_files, ingest_landing
+    from kanda.regional.ingest import ingest_files, ingest_landing
 
     settings = load_settings()
     (code,) = chosen_regions([region])
@@ -133,10 +133,10 @@ def publish(
     all_days: Annotated[bool, typer.Option("--all-days", help="Republish every day, not only changed ones.")] = False,
 ) -> None:
     """Build rollups and publish each region's changed days to the central Iceberg layer."""
-    from kanda.publish import publish_region
+    from kanda.central.publish import publish_region
 
     settings = load_settings()
-    from kanda.store import store_exists
+    from kanda.regional.store import store_exists
 
     for code in chosen_regions(region):
         if not store_exists(settings, code):
@@ -153,7 +153,7 @@ def publish(
 @app.command()
 def status() -> None:
     """What each regional store holds."""
-    from kanda.status import all_status
+    from kanda.regional.status import all_status
 
     settings = load_settings()
     rows = all_status(settings)
@@ -193,7 +193,7 @@ def quarantine(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """Show quarantined rows of a region: where they came from, every rule they broke, and the raw record."""
-    from kanda.status import quarantine_rows
+    from kanda.regional.status import quarantine_rows
 
     (code,) = chosen_regions([region])
     rows = quarantine_rows(load_settings(), code, status=status, limit=limit)
@@ -213,7 +213,7 @@ def quarantine(
 @app.command()
 def verify(region: RegionOption = None) -> None:
     """Check ledger chains, conservation, rollups and central-vs-regional totals. Non-zero exit on any failure."""
-    from kanda.verify import verify as run
+    from kanda.checks.verify import verify as run
 
     settings = load_settings()
     results = run(settings, chosen_regions(region) if region else None)
@@ -243,7 +243,7 @@ def query(
     history: Annotated[bool, typer.Option("--history", help="List publications: the ids --as-of takes.")] = False,
 ) -> None:
     """Read-only SQL over the central rollups (rollups.creator_daily, product_daily, region_daily, channel_daily)."""
-    from kanda.query import (
+    from kanda.central.query import (
         NothingPublished,
         QueryRefused,
         UnknownPublication,
@@ -346,7 +346,7 @@ def demo(
 
 
 def _dirt(scale: float, mix: str | None):
-    from kanda.synthetic.core import DirtMix
+    from regions.synthetic.core import DirtMix
 
     base = DirtMix().scaled(scale)
     if not mix:
@@ -395,10 +395,10 @@ def serve(
 # Feature commands live beside their features; each module imports its heavy libraries inside the commands,
 # so `kanda --help` stays fast.
 from kanda.analyst.cli import keys_app  # noqa: E402
+from kanda.checks.gx_cli import expectations_command  # noqa: E402
 from kanda.reports.cli import reports_command  # noqa: E402
 from kanda.review.cli import review_app  # noqa: E402
 from kanda.review.users_cli import users_app  # noqa: E402
-from quality.gx_cli import expectations_command  # noqa: E402
 
 app.command("reports")(reports_command)
 app.command("expectations")(expectations_command)
@@ -409,8 +409,8 @@ app.add_typer(keys_app, name="keys")
 
 def main() -> None:
     """The console script: kanda's own failures end with their message and exit 1, not a traceback."""
-    from kanda.ledger import UnbalancedBatch
-    from kanda.store import StoreBusy
+    from kanda.regional.ledger import UnbalancedBatch
+    from kanda.regional.store import StoreBusy
     from quality.boundary import ContractShapeError
 
     try:

@@ -10,13 +10,13 @@ from pathlib import Path
 from babel.numbers import format_currency
 from rich.console import Console
 
-from kanda.ingest import ingest_landing
-from kanda.publish import publish_region
+from kanda.central.publish import publish_region
+from kanda.checks.verify import verify
+from kanda.regional.ingest import ingest_landing
 from kanda.review.service import enqueue_region
 from kanda.settings import Settings
-from kanda.synthetic.generate import generate
-from kanda.verify import verify
 from regions import all_regions
+from regions.synthetic.generate import generate
 
 
 @dataclass
@@ -91,7 +91,7 @@ def _write_reports(settings: Settings, summary: DemoSummary, day: dt.date) -> No
 
 def _add_totals(settings: Settings, summary: DemoSummary) -> None:
     """Net per region as published centrally, formatted in the region's own locale."""
-    from kanda.query import run_query
+    from kanda.central.query import run_query
 
     totals = run_query(
         settings,

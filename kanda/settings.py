@@ -88,7 +88,7 @@ class Settings:
         return self.stores_dir / f"{region.lower()}.duckdb"
 
     def landing(self, region: str) -> Path:
-        from regions import get_region  # regions imports kanda.money; imported here to keep settings leaf-level
+        from regions import get_region  # regions imports regions.money; imported here to keep settings leaf-level
 
         return get_region(region).landing_folder(self.landing_dir)
 

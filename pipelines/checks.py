@@ -1,7 +1,7 @@
 """Asset checks: the same proofs `kanda verify` runs, recorded per region partition in Dagster.
 
-The checks live in `quality.checks`; this module only opens the store (read-only, under the region lock), hands
-the connection over, and translates a `CheckResult` into an `AssetCheckResult` with the right severity.
+The checks live in `kanda.checks.store_checks`; this module only opens the store (read-only, under the region lock),
+hands the connection over, and translates a `CheckResult` into an `AssetCheckResult` with the right severity.
 """
 
 import warnings
@@ -18,14 +18,14 @@ from dagster import (
     asset_check,
 )
 
-from kanda.store import open_store
-from kanda.verify import published_tables, reconcile
+from kanda.checks import store_checks as checks
+from kanda.checks.store_checks import CheckResult
+from kanda.checks.verify import published_tables, reconcile
+from kanda.regional.store import open_store
 from pipelines.assets.ingestion import regional_sales
 from pipelines.assets.rollups import central_rollups, regional_rollups
 from pipelines.partitions import region_partitions
 from pipelines.resources import KandaSettings
-from quality import checks
-from quality.checks import CheckResult
 from regions import RegionConfig, get_region
 
 # Checks are partitioned like their assets so that each region keeps its own verdict (an unpartitioned check
@@ -55,7 +55,7 @@ def _store_check(
     kanda: KandaSettings,
     check: Callable[[duckdb.DuckDBPyConnection, RegionConfig], CheckResult],
 ) -> AssetCheckResult:
-    """Run a `quality.checks` function on the partition's store, opened read-only under the region's lock."""
+    """Run a `kanda.checks.store_checks` function on the partition's store, opened read-only under the region's lock."""
     region = get_region(context.partition_key)
     with open_store(kanda.load(), region.code, read_only=True) as con:
         return to_dagster(check(con, region))

@@ -18,11 +18,11 @@ from dagster import (
     asset_check,
 )
 
+from kanda.checks.gx_runner import SuiteResult, build_data_docs, run_central_suites, run_region_suites
 from pipelines.assets.ingestion import regional_sales
 from pipelines.assets.rollups import central_rollups
 from pipelines.partitions import region_partitions
 from pipelines.resources import KandaSettings
-from quality.gx_runner import SuiteResult, build_data_docs, run_central_suites, run_region_suites
 
 # Partitioned checks are a preview in Dagster 1.13; accepted knowingly, as in pipelines/checks.py.
 warnings.filterwarnings("ignore", category=PreviewWarning, message="Specifying a partitions_def on an AssetCheckSpec")

@@ -18,7 +18,7 @@ from dagster import (
     sensor,
 )
 
-from kanda.ingest import pending_files
+from kanda.regional.ingest import pending_files
 from pipelines.jobs import region_pipeline_job
 from pipelines.partitions import REGION_TAG
 from pipelines.resources import KandaSettings

@@ -16,8 +16,8 @@ import datetime as dt
 import pandera.polars as pa
 import polars as pl
 
-from kanda.money import MINOR_UNIT_EXPONENT
 from regions import all_regions
+from regions.money import MINOR_UNIT_EXPONENT
 
 EVENT_TYPES = ("sale", "refund", "reversal", "chargeback")
 STATUSES = ("pending", "success", "failed")

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from kanda.money import exponent
+from regions.money import exponent
 
 
 @dataclass(frozen=True)

@@ -28,14 +28,14 @@ def build_home(home: Path):
     """Generate, ingest, publish and enqueue a few regions, with some decisions already made."""
     os.environ["KANDA_HOME"] = str(home)
     os.environ.setdefault("KANDA_BUYER_SALT", "screenshot")
-    from kanda.ingest import ingest_landing
-    from kanda.publish import publish_region
+    from kanda.central.publish import publish_region
+    from kanda.regional.ingest import ingest_landing
     from kanda.review.accounts import create_user
     from kanda.review.actor import Actor
     from kanda.review.service import ReviewFilter, enqueue_region, list_items, reject, save_edits
     from kanda.settings import load_settings
-    from kanda.synthetic.core import DirtMix
-    from kanda.synthetic.generate import generate
+    from regions.synthetic.core import DirtMix
+    from regions.synthetic.generate import generate
 
     settings = load_settings(home)
     settings.ensure_dirs()

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import pytest
 
 from kanda.settings import Settings, load_settings
-from kanda.synthetic.core import DirtMix
-from kanda.synthetic.generate import GeneratedFile, generate
-
-START = dt.date(2026, 10, 5)
 
 
 @pytest.fixture
@@ -24,29 +19,6 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     current = load_settings()
     current.ensure_dirs()
     return current
-
-
-def make_files(
-    settings: Settings,
-    *,
-    regions: list[str] | None = None,
-    rows: int = 600,
-    days: int = 3,
-    seed: int = 7,
-    dirt: DirtMix | None = None,
-    start: dt.date = START,
-) -> list[GeneratedFile]:
-    """Generate native files into the landing folders and the registry, as `kanda generate` does."""
-    return generate(
-        landing_dir=settings.landing_dir,
-        registry_dir=settings.registry_dir,
-        regions=regions,
-        start=start,
-        days=days,
-        rows_per_region=rows,
-        seed=seed,
-        dirt=dirt or DirtMix().scaled(3),
-    )
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,9 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from kanda.cli import app
+from kanda.regional.store import open_store
 from kanda.settings import Settings
-from kanda.store import open_store
-from tests.conftest import make_files
+from tests.support.files import make_files
 
 runner = CliRunner()
 

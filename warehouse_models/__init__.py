@@ -1,7 +1,7 @@
 """SQL models, run in layer order (staging -> facts -> rollups) inside each regional store.
 
-Plain SQL files, one model each, named by layer; `kanda.models` runs them. Seeds (small reference tables shipped
-as CSV, like dbt's) live in `seeds/`.
+Plain SQL files, one model each, named by layer; `kanda.regional.models` runs them. Seeds (small reference tables
+shipped as CSV, like dbt's) live in `seeds/`.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The analysts' read-only HTTP API under `/api`, served by `kanda serve` (OpenAPI docs at `/docs`).
 
 Every answer is computed by DuckDB over the same locked-down database as `kanda query` builds
-(`kanda.query.prepare_database`), at one publication: the newest, or the one `as_of` names, resolved per request.
-The database of a publication is prepared once and shared (`kanda.reader_pool`), each request on its own cursor.
+(`kanda.central.query.prepare_database`), at one publication: the newest, or the one `as_of` names, resolved per
+request. The database of a publication is prepared once and shared (`kanda.analyst.reader_pool`), each request on its
+own cursor.
 So the API can only ever show a complete publication, and it answers exactly what `kanda query` answers. The
 publication is named in every answer (`X-Kanda-Publication`, and `publication` in JSON bodies).
 
@@ -47,7 +48,8 @@ from kanda.analyst.api_rollups import (
     rollup_sql,
 )
 from kanda.analyst.keys import ApiKey, InvalidKey, KeyStore
-from kanda.query import (
+from kanda.analyst.reader_pool import shared_reader
+from kanda.central.query import (
     NothingPublished,
     QueryRefused,
     QueryTimeout,
@@ -56,7 +58,6 @@ from kanda.query import (
     fetch,
     parse_as_of,
 )
-from kanda.reader_pool import shared_reader
 from kanda.settings import Settings
 from warehouse_models import PUBLISHED
 

@@ -16,7 +16,7 @@ from typing import Literal
 
 import pyarrow as pa
 
-from kanda.central import Publication
+from kanda.central.catalog import Publication
 
 Format = Literal["json", "csv", "parquet"]
 MEDIA_TYPES: dict[str, str] = {

@@ -16,7 +16,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Literal
 
-from kanda.central import NAMESPACE
+from kanda.central.catalog import NAMESPACE
 from warehouse_models import PUBLISHED
 
 Currency = Literal["local", "usd"]

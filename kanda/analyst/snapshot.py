@@ -32,8 +32,8 @@ from pathlib import Path
 import duckdb
 from filelock import FileLock, Timeout
 
-from kanda.central import NAMESPACE, PUBLICATIONS, Publication, latest_publication, open_catalog
-from kanda.query import NothingPublished, open_central
+from kanda.central.catalog import NAMESPACE, PUBLICATIONS, Publication, latest_publication, open_catalog
+from kanda.central.query import NothingPublished, open_central
 from kanda.settings import Settings
 from warehouse_models import PUBLISHED
 

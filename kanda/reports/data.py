@@ -21,9 +21,9 @@ from zoneinfo import ZoneInfo
 import duckdb
 import polars as pl
 
+from kanda.regional.store import open_store, store_exists
 from kanda.reports.model import CreatorReport, DayFigures, HeldRecords, ProductLine, SaleLine, TrendPoint
 from kanda.settings import Settings
-from kanda.store import open_store, store_exists
 from regions import RegionConfig, get_region
 
 TREND_DAYS = 30

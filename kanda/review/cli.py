@@ -326,9 +326,9 @@ def reject_cmd(
 @review_app.command()
 def reprocess(region: RegionsOpt = None, as_json: JsonOpt = False) -> None:
     """Load approved fixes and waivers into their stores, record rejections, republish the changed days."""
+    from kanda.regional.store import store_exists
     from kanda.review.reprocess import reprocess_region
     from kanda.settings import load_settings
-    from kanda.store import store_exists
     from regions import all_regions
 
     settings = load_settings()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 from sqlalchemy import (
@@ -32,9 +33,10 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    insert,
     text,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.types import TypeDecorator
 
@@ -186,3 +188,10 @@ def _create(url: str) -> Engine:
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def write_audit(con: Connection, entries: Iterable[dict]) -> None:
+    """Append audit rows (the only write the audit table accepts)."""
+    entries = list(entries)
+    if entries:
+        con.execute(insert(audit), entries)

@@ -5,8 +5,8 @@ again (after every ingestion, from the CLI, the demo and Dagster) adds only what
 read-only under its lock; the review database is written in one transaction.
 
 The same pass notices rows that left quarantine without a steward: held `unknown_creator` rows released by
-ingestion once their creator was onboarded (`kanda.ingest.release_held`). Their items end `reprocessed`, audited
-as released automatically, so no steward works on (or loads again) a row that is already in the events.
+ingestion once their creator was onboarded (`kanda.regional.ingest.release_held`). Their items end `reprocessed`,
+audited as released automatically, so no steward works on (or loads again) a row that is already in the events.
 
 Raw buyer PII stays in its region: the raw record copied into the review database has e-mail addresses and phone
 numbers masked. The store keeps the original; the parsed fields carry only the salted buyer hash.
@@ -21,10 +21,11 @@ from functools import lru_cache
 import pyarrow as pa
 from sqlalchemy import Connection, select, update
 
+from kanda.regional.store import open_store, registered, store_exists
 from kanda.review import db
+from kanda.review.db import write_audit
 from kanda.review.revalidate import severity_of
 from kanda.settings import Settings
-from kanda.store import open_store, registered, store_exists
 from regions import all_regions, get_region
 
 #: Review statuses that a release by ingestion overtakes (rejections are final).
@@ -176,8 +177,6 @@ def _insert_items(con: Connection, region: str, rows: list[tuple]) -> int:
         if quarantine_id in released_of:
             store_status, batch, kind = released_of[quarantine_id]
             audit.append(_release_audit(item_id, "new", store_status, batch, kind, now))
-    from kanda.review.service import write_audit
-
     write_audit(con, audit)
     return len(inserted)
 
@@ -237,8 +236,6 @@ def mark_released(
         ).rowcount
         if changed:
             audit.append(_release_audit(item_id, status, "released", batch, kind, now))
-    from kanda.review.service import write_audit
-
     write_audit(con, audit)
     return len(audit)
 

@@ -1,7 +1,8 @@
 """Approved fixes back into the regional store, through the ingestion path, exactly once; then a republish.
 
-A fixed (or waived) row is loaded the way a held row is released (`kanda.ingest.release_held`): under the region's
-writer lock, as one `StagedBatch` of kind `fix` that goes through the same contract, hold rule and duplicate rule
+A fixed (or waived) row is loaded the way a held row is released (`kanda.regional.ingest.release_held`): under the
+region's writer lock, as one `StagedBatch` of kind `fix` that goes through the same contract, hold rule and duplicate
+rule
 as a file, balances in the ledger like any batch, and marks its quarantine rows `released` (with the batch id) in
 the same transaction. The ledger stays a true account: the file batch counted the row as quarantined, the fix batch
 counts it in again as loaded (or as a duplicate, or quarantined anew if it fails after all).
@@ -10,7 +11,7 @@ Exactly once: the store is the source of truth. Before loading, the quarantine r
 read; a row already `released` (a crash after the store commit and before the review database was updated, or an
 automatic release of a held row) is not loaded again, its item is only marked. Rejections are recorded in the
 store (`status = 'rejected'`) by the same run, so `kanda quarantine` shows them. Finally the changed days are
-published (`kanda.publish.publish_region`); a crash before that leaves them dirty for the next publish.
+published (`kanda.central.publish.publish_region`); a crash before that leaves them dirty for the next publish.
 """
 
 from __future__ import annotations
@@ -25,14 +26,15 @@ import polars as pl
 import pyarrow as pa
 from sqlalchemy import and_, or_, select, update
 
-from kanda.batch import StagedBatch, clear_staging
-from kanda.ingest import sync_registry
-from kanda.publish import publish_region
+from kanda.central.publish import publish_region
+from kanda.regional.batch import StagedBatch, clear_staging
+from kanda.regional.ingest import sync_registry
+from kanda.regional.store import open_store, registered, transaction
 from kanda.review import db
+from kanda.review.db import write_audit
 from kanda.review.enqueue import mark_released
 from kanda.review.revalidate import Candidate, contract_frame, edited_row
 from kanda.settings import Settings
-from kanda.store import open_store, registered, transaction
 from quality.boundary import Split, split_by_contract
 from regions import get_region
 
@@ -259,8 +261,6 @@ def _mark_loaded(con, rows: list, outcomes: dict[str, str], result: ReprocessRes
 
 
 def _audit(con, item_id: int, action: str, before: str, after: str, extra: dict | None, reason: str) -> None:
-    from kanda.review.service import write_audit
-
     write_audit(
         con,
         [

@@ -37,13 +37,13 @@ the parsed one is not an edit, and an empty string clears a value.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Select, func, insert, select, update
+from sqlalchemy import Connection, Select, func, select, update
 
 from kanda.review import db
 from kanda.review.actor import Actor, PermissionDenied
+from kanda.review.db import write_audit
 from kanda.review.enqueue import enqueue_all, enqueue_region
 from kanda.review.revalidate import (
     EDITABLE_COLUMNS,
@@ -519,13 +519,6 @@ def _transition(
             }
         ],
     )
-
-
-def write_audit(con: Connection, entries: Iterable[dict]) -> None:
-    """Append audit rows (the only write the audit table accepts)."""
-    entries = list(entries)
-    if entries:
-        con.execute(insert(db.audit), entries)
 
 
 def _merged(row, edits: dict[str, str]) -> dict[str, str]:

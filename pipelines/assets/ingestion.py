@@ -2,7 +2,7 @@
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from kanda.ingest import IngestReport, ingest_landing
+from kanda.regional.ingest import IngestReport, ingest_landing
 from pipelines.partitions import region_partitions
 from pipelines.resources import KandaSettings
 

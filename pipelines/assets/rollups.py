@@ -2,13 +2,13 @@
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from kanda.models import build_models
-from kanda.publish import publish_region
-from kanda.store import open_store
+from kanda.central.publish import publish_region
+from kanda.checks.store_checks import regional_totals
+from kanda.regional.models import build_models
+from kanda.regional.store import open_store
 from pipelines.assets.ingestion import regional_sales
 from pipelines.partitions import region_partitions
 from pipelines.resources import KandaSettings
-from quality.checks import regional_totals
 
 
 @asset(

@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kanda.analyst.api import Limits
-from kanda.query import run_query
+from kanda.central.query import run_query
 from kanda.settings import Settings
-from tests.analyst.conftest import REGIONS, client_for
+from tests.support.analyst import REGIONS, client_for
 
 
 def sql_rows(settings: Settings, sql: str) -> list[dict]:

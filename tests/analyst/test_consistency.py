@@ -15,13 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kanda.analyst.snapshot import connect_snapshot
-from kanda.ingest import ingest_files
-from kanda.publish import publish_region
-from kanda.query import run_query
+from kanda.central.publish import publish_region
+from kanda.central.query import run_query
+from kanda.regional.ingest import ingest_files
+from kanda.regional.store import open_store
 from kanda.settings import Settings
-from kanda.store import open_store
-from tests.analyst.conftest import client_for
-from tests.conftest import make_files
+from tests.support.analyst import client_for
+from tests.support.files import make_files
 
 REGIONS = ("NG", "PK")  # line-based rails (NDJSON, JSON lines): a file cut into slices is still a valid file
 SLICES = 3

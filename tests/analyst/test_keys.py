@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from kanda.analyst.keys import KeyStore
 from kanda.cli import app
 from kanda.settings import Settings
-from tests.analyst.conftest import api_app
+from tests.support.analyst import api_app
 
 runner = CliRunner()
 

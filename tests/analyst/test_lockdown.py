@@ -14,8 +14,8 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from kanda.central.query import QueryRefused, connect_central, run_query
 from kanda.cli import app
-from kanda.query import QueryRefused, connect_central, run_query
 from kanda.settings import Settings
 
 LEAK = Path("/tmp/kanda-lockdown-leak")

@@ -8,10 +8,10 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from kanda.ingest import ingest_landing
-from kanda.publish import publish_region
+from kanda.central.publish import publish_region
+from kanda.regional.ingest import ingest_landing
 from kanda.settings import Settings
-from tests.conftest import make_files
+from tests.support.files import make_files
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "regional_sales_overview.ipynb"
 REGIONS = ["EG", "KE", "NG"]

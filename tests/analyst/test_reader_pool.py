@@ -9,12 +9,12 @@ import time
 import duckdb
 import pytest
 
-from kanda import reader_pool
+from kanda.analyst import reader_pool
 from kanda.analyst.api import Limits
-from kanda.query import publication_history, run_query
-from kanda.reader_pool import shared_reader
+from kanda.analyst.reader_pool import shared_reader
+from kanda.central.query import publication_history, run_query
 from kanda.settings import Settings
-from tests.analyst.conftest import client_for
+from tests.support.analyst import client_for
 
 TOTALS = "select region, sum(net_minor) as net from rollups.creator_daily group by 1 order by 1"
 ENGINE_REFUSES = [

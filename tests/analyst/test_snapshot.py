@@ -15,12 +15,12 @@ import duckdb
 import pytest
 
 from kanda.analyst.snapshot import connect_snapshot, refresh_snapshot, snapshot_info
-from kanda.central import latest_publication, open_catalog
-from kanda.ingest import ingest_landing
-from kanda.publish import publish_region
-from kanda.query import NothingPublished, run_query
+from kanda.central.catalog import latest_publication, open_catalog
+from kanda.central.publish import publish_region
+from kanda.central.query import NothingPublished, run_query
+from kanda.regional.ingest import ingest_landing
 from kanda.settings import Settings, load_settings
-from tests.conftest import START, make_files
+from tests.support.files import START, make_files
 
 TABLES = ("creator_daily", "product_daily", "region_daily", "publications")
 TOTALS = "SELECT region, sum(net_minor) AS net, sum(orders) AS orders FROM rollups.creator_daily GROUP BY 1 ORDER BY 1"

@@ -8,13 +8,13 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from kanda.central.publish import publish_region
+from kanda.central.query import UnknownPublication, parse_as_of, publication_history, run_query
 from kanda.cli import app
-from kanda.ingest import ingest_files
-from kanda.publish import publish_region
-from kanda.query import UnknownPublication, parse_as_of, publication_history, run_query
+from kanda.regional.ingest import ingest_files
 from kanda.settings import Settings
-from tests.analyst.conftest import client_for, publish_regions
-from tests.conftest import START, make_files
+from tests.support.analyst import client_for, publish_regions
+from tests.support.files import START, make_files
 
 TOTAL = "select sum(net_minor) as net, count(*) as days from rollups.region_daily where region = 'KE'"
 runner = CliRunner()

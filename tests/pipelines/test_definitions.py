@@ -20,13 +20,13 @@ from dagster import (
     materialize,
 )
 
-from kanda.synthetic.generate import generate
 from pipelines import checks
 from pipelines.assets.ingestion import regional_sales
 from pipelines.assets.rollups import central_rollups, regional_rollups
 from pipelines.definitions import defs
 from pipelines.resources import KandaSettings
 from regions import get_region
+from regions.synthetic.generate import generate
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.json"
 ASSETS = [regional_sales, regional_rollups, central_rollups]

@@ -10,14 +10,14 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from kanda.ingest import ingest_landing
-from kanda.publish import publish_region
+from kanda.central.publish import publish_region
+from kanda.regional.ingest import ingest_landing
 from kanda.reports.data import day_closes_at, region_reports
 from kanda.reports.run import write_reports
 from kanda.settings import Settings
-from kanda.synthetic.core import make_registry
 from regions import get_region
-from tests.reports.support import REGISTRY_SEED, load_and_publish, parts, sale, write_sales
+from regions.synthetic.core import make_registry
+from tests.support.reports import REGISTRY_SEED, load_and_publish, parts, sale, write_sales
 
 CAIRO = ZoneInfo("Africa/Cairo")
 LAGOS = ZoneInfo("Africa/Lagos")

@@ -19,13 +19,13 @@ from pathlib import Path
 import pytest
 from babel.numbers import format_currency, format_decimal
 
+from kanda.regional.store import open_store
 from kanda.reports import delivery
 from kanda.reports.delivery import DeliveryLog, SmtpTransport
 from kanda.reports.run import write_reports
 from kanda.settings import Settings, SmtpSettings, load_settings
-from kanda.store import open_store
-from tests.conftest import START, make_files
-from tests.reports.support import (
+from tests.support.files import START, make_files
+from tests.support.reports import (
     SmtpServer,
     copy_stores,
     load_and_publish,

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from kanda.cli import app
 from kanda.settings import Settings
 from regions import all_regions
-from tests.reports.support import parts
+from tests.support.reports import parts
 
 
 @pytest.mark.slow  # the whole demo: about half a minute

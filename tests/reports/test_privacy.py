@@ -23,15 +23,15 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from kanda.regional.store import open_store
 from kanda.reports.data import region_reports
 from kanda.reports.delivery import message_bytes
 from kanda.reports.message import build_message
 from kanda.settings import Settings, load_settings
-from kanda.store import open_store
-from kanda.synthetic.core import DirtMix, make_registry, truth_chunks
 from regions import get_region
-from tests.conftest import START, make_files
-from tests.reports.support import load_and_publish, parts
+from regions.synthetic.core import DirtMix, make_registry, truth_chunks
+from tests.support.files import START, make_files
+from tests.support.reports import load_and_publish, parts
 
 REGIONS = ["NG", "EG", "KE"]
 DAYS = 3

@@ -8,9 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from kanda.cli import app
-from kanda.ingest import ingest_landing
+from kanda.regional.ingest import ingest_landing
 from kanda.settings import Settings
-from tests.reports.support import (
+from tests.support.reports import (
     SmtpServer,
     load_and_publish,
     sale,

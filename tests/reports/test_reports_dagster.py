@@ -8,12 +8,12 @@ from zoneinfo import ZoneInfo
 
 from dagster import DagsterInstance, build_schedule_context, materialize
 
-from kanda.ingest import ingest_landing
+from kanda.regional.ingest import ingest_landing
 from kanda.settings import Settings
 from pipelines.assets.reports import creator_report_assets
 from pipelines.definitions import defs
 from pipelines.resources import KandaSettings
-from tests.reports.support import load_and_publish, sale, write_sales
+from tests.support.reports import load_and_publish, sale, write_sales
 
 
 def test_the_region_asset_delivers_a_day_once_and_fails_on_a_day_not_published(settings: Settings):

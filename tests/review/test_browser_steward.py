@@ -11,7 +11,7 @@ import pytest
 from kanda.review.web.background import serving
 from kanda.settings import Settings, load_settings
 from kanda.web.app import create_app
-from tests.review.web_helpers import PASSWORD, build_queue, item, items
+from tests.support.web_helpers import PASSWORD, build_queue, item, items
 
 pytestmark = pytest.mark.browser
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from kanda.cli import app
+from kanda.regional.store import open_store
 from kanda.settings import Settings
-from kanda.store import open_store
-from tests.review.steward_files import ingest_dirty_egypt
+from tests.support.steward_files import ingest_dirty_egypt
 
 runner = CliRunner()
 

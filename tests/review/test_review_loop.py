@@ -12,9 +12,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from kanda.ingest import ingest_files
-from kanda.publish import publish_region
-from kanda.query import run_query
+from kanda.central.publish import publish_region
+from kanda.central.query import run_query
+from kanda.checks.verify import verify
+from kanda.regional.ingest import ingest_files
+from kanda.regional.store import open_store
 from kanda.review import reprocess as reprocess_module
 from kanda.review.actor import Actor
 from kanda.review.reprocess import pending_items, reprocess_region
@@ -30,9 +32,7 @@ from kanda.review.service import (
     waive,
 )
 from kanda.settings import Settings
-from kanda.store import open_store
-from kanda.verify import verify
-from tests.review.steward_files import ingest_dirty_egypt
+from tests.support.steward_files import ingest_dirty_egypt
 
 STEWARD = Actor("amina", "steward", frozenset({"EG"}))
 

@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 from dagster import AssetMaterialization, DagsterInstance, RunRequest, build_sensor_context
 
+from kanda.regional.store import open_store
 from kanda.review.actor import Actor
 from kanda.review.service import approve, enqueue_region, list_items, reject
 from kanda.settings import Settings
-from kanda.store import open_store
 from pipelines.definitions import defs
 from pipelines.resources import KandaSettings
 from pipelines.review import review_reprocess
-from tests.review.steward_files import ingest_dirty_egypt
+from tests.support.steward_files import ingest_dirty_egypt
 
 STEWARD = Actor("amina", "steward", None)
 

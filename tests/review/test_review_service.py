@@ -10,7 +10,9 @@ import pytest
 from sqlalchemy import delete, update
 from sqlalchemy.exc import DatabaseError
 
-from kanda.ingest import ingest_files, ingest_landing
+from kanda.checks.verify import verify
+from kanda.regional.ingest import ingest_files, ingest_landing
+from kanda.regional.store import open_store
 from kanda.review import db
 from kanda.review.actor import Actor, PermissionDenied
 from kanda.review.reprocess import pending_items, reprocess_region
@@ -30,10 +32,8 @@ from kanda.review.service import (
     waive,
 )
 from kanda.settings import Settings
-from kanda.store import open_store
-from kanda.verify import verify
-from tests.conftest import make_files
-from tests.review.steward_files import ingest_dirty_egypt
+from tests.support.files import make_files
+from tests.support.steward_files import ingest_dirty_egypt
 
 OPERATOR = Actor("root", "steward", None)
 EGYPT = Actor("amina", "steward", frozenset({"EG"}))

@@ -24,7 +24,7 @@ from kanda.review.actor import Actor
 from kanda.review.web.login import MAX_FAILURES
 from kanda.settings import Settings
 from kanda.web.app import create_app
-from tests.review.web_helpers import login, token
+from tests.support.web_helpers import login, token
 
 runner = CliRunner()
 PASSWORD = "correct horse battery"

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from kanda.settings import Settings, load_settings
 from kanda.web.app import create_app
-from tests.review.web_helpers import PASSWORD, build_queue, create_accounts, item, items, login, token
+from tests.support.web_helpers import PASSWORD, build_queue, create_accounts, item, items, login, token
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +242,7 @@ def test_the_quality_page_shows_the_published_quarantine_trend(settings: Setting
     client = signed_in(settings, "wanjiru")
     page = client.get("/quality/KE")
     assert page.status_code == 200
-    from kanda.query import run_query
+    from kanda.central.query import run_query
 
     days = run_query(settings, "select local_date, quarantine_rate from rollups.region_daily order by 1").to_pylist()
     assert page.text.count('<circle class="dot') == len(days) >= 3
@@ -268,7 +268,7 @@ def test_sessions_and_csrf_leave_the_api_and_its_docs_alone(settings: Settings):
 
 def test_the_data_docs_site_is_for_signed_in_users_only(settings: Settings):
     """The access rule of the `/data-docs/` mount (the GX site itself is tested with real suites below)."""
-    from quality.gx_runner import data_docs_dir
+    from kanda.checks.gx_runner import data_docs_dir
 
     site = data_docs_dir(settings)
     site.mkdir(parents=True)
@@ -285,7 +285,7 @@ def test_the_data_docs_site_is_for_signed_in_users_only(settings: Settings):
 
 @pytest.mark.slow
 def test_the_quality_page_shows_great_expectations_results_and_links_data_docs(settings: Settings):
-    from quality.gx_runner import build_data_docs, run_region_suites
+    from kanda.checks.gx_runner import build_data_docs, run_region_suites
 
     build_queue(settings, regions=("KE",))
     results = run_region_suites(settings, "KE")

@@ -28,8 +28,8 @@ from kanda.settings import Settings
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Mount the steward pages, sessions and CSRF protection."""
+    from kanda.checks.gx_runner import data_docs_dir
     from kanda.review.web import login, pages, quality
-    from quality.gx_runner import data_docs_dir
 
     app.add_middleware(
         SessionMiddleware,

@@ -1,8 +1,8 @@
 """The per-region quality pages: quarantine-rate trend, the review queue's state, and the latest data-quality
 (Great Expectations) results with a link to the Data Docs site.
 
-The trend comes from the published central rollups (`rollups.region_daily` through `kanda.query.run_query`), never
-from a regional store: a page view must not take a region's lock and hold up its ingestion.
+The trend comes from the published central rollups (`rollups.region_daily` through `kanda.central.query.run_query`),
+never from a regional store: a page view must not take a region's lock and hold up its ingestion.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def visible_regions(account: Account) -> list[str]:
 
 def quarantine_trend(settings: Settings, regions: list[str]) -> dict[str, list[DayRate]] | None:
     """Each region's published days, oldest first; None when nothing has been published yet."""
-    from kanda.query import NothingPublished, run_query
+    from kanda.central.query import NothingPublished, run_query
 
     if not regions:
         return {}
@@ -65,7 +65,7 @@ def gx_results(settings: Settings, region: str) -> list[dict]:
 
     `latest_results` reads the small summaries the GX runner keeps beside its context: no GX import on a page view.
     """
-    from quality.gx_runner import latest_results
+    from kanda.checks.gx_runner import latest_results
 
     return latest_results(settings, region=region)[:GX_ROWS]
 
@@ -131,6 +131,6 @@ def quality_region(region: str, request: Request, account: SignedIn) -> HTMLResp
 
 
 def _data_docs_index(settings: Settings) -> bool:
-    from quality.gx_runner import data_docs_dir
+    from kanda.checks.gx_runner import data_docs_dir
 
     return (data_docs_dir(settings) / "index.html").exists()

@@ -1,0 +1,436 @@
+"""Read-only SQL over the central rollups, as `rollups.<table>`, at one consistent publication.
+
+Analysts never open a regional store: queries run in a private in-memory DuckDB whose views point at the Parquet
+files of one publication's snapshots (the newest, or the one chosen by `as_of`: Iceberg time travel, since every
+publication names the snapshot of each rollup table). The connection is then locked down by DuckDB itself (only
+the warehouse folder is readable, external access and configuration changes are off), and every statement is
+checked before it runs: exactly one SELECT (or EXPLAIN of one), reading only the rollup tables, through no table
+function that could reach a file. Both layers are tested case by case (tests/analyst/test_lockdown.py): the check
+gives the clear message, DuckDB's settings are what hold if the check ever misses something.
+
+The CLI (`kanda query`) and the BI snapshot open one such reader per call (`open_central`); the HTTP API shares one
+prepared database per publication between requests, each request on its own cursor (`kanda.analyst.reader_pool`).
+Both are built by `prepare_database`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import NoSuchTableError
+
+from kanda.central.catalog import (
+    NAMESPACE,
+    PUBLICATIONS,
+    PUBLICATIONS_SCHEMA,
+    Publication,
+    open_catalog,
+    published_files,
+    read_published,
+)
+from kanda.settings import Settings
+from warehouse_models import PUBLISHED
+
+READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN"}
+#: What analyst SQL may read: the rollups and the publication history, nothing else.
+ANALYST_TABLES = frozenset({*PUBLISHED, PUBLICATIONS})
+#: Table functions that only compute (no file, no nested SQL string such as `query(...)`).
+ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
+_EXPLAIN = re.compile(r"^\s*explain\s+(?:analy[sz]e\s+)?", re.IGNORECASE)
+
+
+class QueryRefused(ValueError):
+    """The statement is not a read-only query over the rollups."""
+
+
+class NothingPublished(RuntimeError):
+    """No region has published yet."""
+
+
+class UnknownPublication(LookupError):
+    """`as_of` names no publication: an unknown id, or a time before the first publication."""
+
+
+class QueryTimeout(TimeoutError):
+    """The query ran past its time limit and was interrupted."""
+
+
+AsOf = dt.datetime | str
+
+
+def parse_as_of(text: str) -> AsOf:
+    """A timestamp (ISO 8601; UTC when it has no offset) or an id: a publish id or an Iceberg snapshot id.
+
+    Digits only is always an id (Iceberg snapshot ids are long integers), never a compact date.
+    """
+    text = text.strip()
+    if not text:
+        raise UnknownPublication("--as-of is empty: give a timestamp (2026-11-23T17:00:00Z) or a publish id")
+    if text.isdigit():
+        return text
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        return text
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class Central:
+    """An open, locked-down reader of one publication."""
+
+    con: duckdb.DuckDBPyConnection
+    publication: Publication
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def publication_history(settings: Settings) -> list[dict]:
+    """Every complete publication, oldest first: publish id, region, time, size and each table's snapshot id."""
+    return _history(_catalog(settings))
+
+
+# Opening a reader is mostly Iceberg metadata reads. What they return never changes for a given key (a metadata
+# file and a publication are immutable), so it is remembered per process: a reader then costs one catalog lookup
+# of the publications table plus a fresh DuckDB connection. Bounded, and shared safely between threads.
+_CACHE_LOCK = threading.Lock()
+_HISTORIES: OrderedDict[str, list[dict]] = OrderedDict()
+_FILES: OrderedDict[tuple[str, str, str], list[str] | None] = OrderedDict()
+
+
+@lru_cache(maxsize=8)
+def _catalog(settings: Settings) -> SqlCatalog:
+    return open_catalog(settings)
+
+
+def _remember(cache: OrderedDict, key: object, value: object, size: int) -> None:
+    with _CACHE_LOCK:
+        cache[key] = value
+        while len(cache) > size:
+            cache.popitem(last=False)
+
+
+def _history(catalog: SqlCatalog) -> list[dict]:
+    try:
+        table = catalog.load_table(f"{NAMESPACE}.{PUBLICATIONS}")
+    except NoSuchTableError:
+        return []
+    history = _HISTORIES.get(table.metadata_location)
+    if history is None:
+        rows = table.scan().to_arrow().to_pylist()
+        history = sorted(rows, key=lambda r: (r["published_at"], r["publish_id"]))
+        _remember(_HISTORIES, table.metadata_location, history, 16)
+    return history
+
+
+def _files(settings: Settings, catalog: SqlCatalog, publication: Publication, name: str) -> list[str] | None:
+    key = (settings.warehouse_uri, publication.publish_id, name)
+    with _CACHE_LOCK:
+        known = key in _FILES
+        files = _FILES.get(key)
+    if not known:
+        files = published_files(catalog, publication, name)
+        _remember(_FILES, key, files, 64)
+    return files
+
+
+def choose_publication(history: list[dict], as_of: AsOf | None) -> dict:
+    """The publication a reader sees: the newest, the newest at or before a time, or the one an id names.
+
+    An id is a publish id, or the Iceberg snapshot id of any rollup table as recorded in a publication (a table
+    snapshot that no publication names belongs to an unfinished publish and cannot be read).
+    """
+    if not history:
+        raise NothingPublished("nothing has been published yet: run `kanda publish` (or `kanda demo`) first")
+    if as_of is None:
+        return history[-1]
+    if isinstance(as_of, dt.datetime):
+        moment = as_of if as_of.tzinfo else as_of.replace(tzinfo=dt.UTC)
+        earlier = [r for r in history if r["published_at"] <= moment]
+        if not earlier:
+            first = history[0]["published_at"]
+            raise UnknownPublication(
+                f"nothing was published at or before {moment.isoformat()}: "
+                f"the first publication is from {first.isoformat()}"
+            )
+        return earlier[-1]
+    for row in history:
+        if row["publish_id"] == as_of:
+            return row
+    if as_of.isdigit():
+        for row in history:
+            if any(row.get(f"{name}_snapshot") == int(as_of) for name in PUBLISHED):
+                return row
+    raise UnknownPublication(
+        f"no publication or snapshot {as_of!r}: list them with `kanda query --history` "
+        "(publish ids, times and the Iceberg snapshot id of each table)"
+    )
+
+
+def _publication(row: dict) -> Publication:
+    return Publication(
+        row["publish_id"],
+        row["region"],
+        row["published_at"],
+        {name: row.get(f"{name}_snapshot") for name in PUBLISHED},
+    )
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The publication a reader will see, and the publication history as that publication saw it."""
+
+    publication: Publication
+    history: list[dict]
+
+
+def resolve(settings: Settings, *, as_of: AsOf | None = None) -> Resolved:
+    """Which publication to read (the newest unless `as_of`): one catalog lookup, the history itself is cached."""
+    history = _history(_catalog(settings))
+    chosen = choose_publication(history, as_of)
+    # A reader at a publication never sees a later one, not even in the history.
+    return Resolved(_publication(chosen), history[: history.index(chosen) + 1])
+
+
+def open_central(settings: Settings, *, as_of: AsOf | None = None) -> Central:
+    """A private in-memory DuckDB with `rollups.<table>` views over exactly one publication, locked down."""
+    resolved = resolve(settings, as_of=as_of)
+    return Central(prepare_database(settings, resolved), resolved.publication)
+
+
+def prepare_database(settings: Settings, resolved: Resolved) -> duckdb.DuckDBPyConnection:
+    """A new in-memory DuckDB holding `rollups.<table>` over one publication, locked down; the one builder.
+
+    Everything in it is visible to `con.cursor()` connections too (which is how the API shares one database
+    between requests, `kanda.analyst.reader_pool`): Parquet views, and real tables for what comes from Python (the
+    history, and a table read through pyiceberg), never `con.register` (connection-local). The lockdown settings
+    are global, so cursors inherit them, including the time zone (set globally as well as on this connection).
+    """
+    catalog = _catalog(settings)
+    publication = resolved.publication
+    con = duckdb.connect()
+    try:
+        con.execute(f"CREATE SCHEMA {NAMESPACE}")
+        for name in PUBLISHED:
+            if publication.snapshots[name] is None and not catalog.table_exists(f"{NAMESPACE}.{name}"):
+                continue  # a rollup added to kanda after this publication, and not published since
+            files = _files(settings, catalog, publication, name)
+            if files:
+                listed = ", ".join("'" + f.removeprefix("file://").replace("'", "''") + "'" for f in files)
+                con.execute(f"CREATE VIEW {NAMESPACE}.{name} AS SELECT * FROM read_parquet([{listed}])")
+            else:
+                _store(con, name, read_published(catalog, publication, name))
+        _store(con, PUBLICATIONS, pa.Table.from_pylist(resolved.history, schema=PUBLICATIONS_SCHEMA))
+        if settings.warehouse_uri.startswith("file://"):
+            warehouse = Path(settings.warehouse_uri.removeprefix("file://")).resolve()
+            con.execute(f"SET allowed_directories = ['{_quoted(str(warehouse))}/']")
+        con.execute(f"SET memory_limit = '{_quoted(settings.duckdb_memory_limit)}'")
+        # A shared database binds its views on every query: keep the Parquet footers (published files never change).
+        con.execute("SET GLOBAL parquet_metadata_cache = true")
+        # Times are shown as stored, whatever the machine's zone: globally for cursors, and on this connection.
+        con.execute("SET GLOBAL TimeZone = 'UTC'")
+        con.execute("SET TimeZone = 'UTC'")
+        _no_progress_bar(con)
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _no_progress_bar(con: duckdb.DuckDBPyConnection) -> None:
+    """Long scans at scale would print progress bars into CLI, API and log output. In Jupyter DuckDB starts with
+    them off and refuses to touch the setting at all without ipywidgets, so it is only changed when it is on."""
+    if con.execute("SELECT current_setting('enable_progress_bar')").fetchall()[0][0]:
+        con.execute("SET enable_progress_bar = false")
+
+
+def connect_central(settings: Settings, *, as_of: AsOf | None = None) -> duckdb.DuckDBPyConnection:
+    """The locked-down connection alone (see `open_central`, which also says which publication it reads)."""
+    return open_central(settings, as_of=as_of).con
+
+
+@contextmanager
+def central_reader(settings: Settings, *, as_of: AsOf | None = None) -> Iterator[Central]:
+    central = open_central(settings, as_of=as_of)
+    try:
+        yield central
+    finally:
+        central.close()
+
+
+def _store(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
+    """An Arrow table as a real table of the database (a registered one would be invisible to cursors)."""
+    con.register("_kanda_load", table)
+    try:
+        con.execute(f"CREATE TABLE {NAMESPACE}.{name} AS SELECT * FROM _kanda_load")
+    finally:
+        con.unregister("_kanda_load")
+
+
+def _quoted(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def check_read_only(con: duckdb.DuckDBPyConnection, sql: str, *, tables: Iterable[str] = ANALYST_TABLES) -> None:
+    """Refuse, with a message that says why, anything but one SELECT (or EXPLAIN) over the given tables."""
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise QueryRefused(f"could not parse the query: {str(exc).splitlines()[0]}") from None
+    if len(statements) != 1:
+        raise QueryRefused(f"send exactly one statement (got {len(statements)})")
+    kind = statements[0].type.name
+    if kind not in READ_ONLY_STATEMENTS:
+        raise QueryRefused(
+            f"only read-only queries are allowed here, not {kind}: analyst SQL cannot write, copy or export data, "
+            "attach databases, load extensions or change settings"
+        )
+    query = _EXPLAIN.sub("", sql, count=1) if kind == "EXPLAIN" else sql
+    _check_sources(con, query, frozenset(tables))
+
+
+def _check_sources(con: duckdb.DuckDBPyConnection, sql: str, tables: frozenset[str]) -> None:
+    """Walk DuckDB's own parse tree: every table read must be an allowed table or a CTE, every table function pure."""
+    tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0])
+    if tree.get("error"):
+        raise QueryRefused(f"only plain SELECT queries are allowed here ({tree.get('error_message', 'not a SELECT')})")
+    nodes = list(_nodes(tree))
+    ctes = {entry["key"].lower() for node in nodes for entry in node.get("cte_map", {}).get("map", [])}
+    known = ", ".join(f"{NAMESPACE}.{t}" for t in sorted(tables))
+    for node in nodes:
+        kind = node.get("type")
+        if kind == "TABLE_FUNCTION":
+            name = node["function"].get("function_name", "").lower()
+            if name not in ALLOWED_TABLE_FUNCTIONS:
+                raise QueryRefused(f"refused: table function {name}() is not allowed; analyst SQL reads only {known}")
+        elif kind == "BASE_TABLE":
+            name = node.get("table_name", "")
+            schema = node.get("schema_name", "").lower()
+            catalog = node.get("catalog_name", "").lower()
+            is_cte = not schema and not catalog and name.lower() in ctes
+            is_rollup = name.lower() in tables and schema in {"", NAMESPACE, "main"} and catalog in {"", NAMESPACE}
+            if not (is_cte or is_rollup) or re.search(r"[/\\:.]", name):
+                shown = ".".join(part for part in (catalog, schema, name) if part)
+                raise QueryRefused(f"refused: {shown!r} is not a rollup table; analyst SQL reads only {known}")
+
+
+def _nodes(value: object) -> Iterator[dict]:
+    if isinstance(value, dict):
+        yield value
+        for child in value.values():
+            yield from _nodes(child)
+    elif isinstance(value, list):
+        for child in value:
+            yield from _nodes(child)
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    table: pa.Table
+    truncated: bool
+    publication: Publication
+
+
+def execute(
+    central: Central,
+    sql: str,
+    *,
+    explain: bool = False,
+    max_rows: int | None = None,
+    timeout_seconds: float | None = None,
+) -> QueryResult:
+    """Check and run one analyst statement; stop after `max_rows` rows and interrupt it after `timeout_seconds`.
+
+    The row limit streams Arrow batches and stops reading (the rest is never computed); the time limit is a timer
+    thread calling DuckDB's `interrupt()`, which cancels the running query from outside.
+    """
+    check_read_only(central.con, sql)
+    statement = f"EXPLAIN {sql}" if explain and not _EXPLAIN.match(sql) else sql
+    return _run(central, statement, None, max_rows=max_rows, timeout_seconds=timeout_seconds)
+
+
+def fetch(
+    central: Central,
+    sql: str,
+    params: list[object] | None = None,
+    *,
+    max_rows: int | None = None,
+    timeout_seconds: float | None = None,
+) -> QueryResult:
+    """Run kanda's own parametrised SQL (the API's rollup queries) under the same limits as analyst SQL.
+
+    Not for analyst text: that goes through `execute`, which checks it first.
+    """
+    return _run(central, sql, params, max_rows=max_rows, timeout_seconds=timeout_seconds)
+
+
+def _run(
+    central: Central,
+    statement: str,
+    params: list[object] | None,
+    *,
+    max_rows: int | None,
+    timeout_seconds: float | None,
+) -> QueryResult:
+    timer = threading.Timer(timeout_seconds, _interrupt, [central.con]) if timeout_seconds else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
+    try:
+        relation = central.con.sql(statement, params=params)
+        reader = relation.to_arrow_reader(min(max_rows + 1, 100_000)) if max_rows else relation.to_arrow_reader()
+        table, truncated = _read_at_most(reader, max_rows)
+    except duckdb.InterruptException:
+        limit = f"{timeout_seconds:g} s"
+        raise QueryTimeout(f"the query ran longer than the time limit of {limit} and was stopped") from None
+    except duckdb.PermissionException as exc:
+        raise QueryRefused(f"refused: {str(exc).splitlines()[0]}") from None
+    finally:
+        if timer is not None:
+            timer.cancel()
+    return QueryResult(table, truncated, central.publication)
+
+
+def _interrupt(con: duckdb.DuckDBPyConnection) -> None:
+    with suppress(duckdb.Error):  # the query may have finished and its connection closed in the meantime
+        con.interrupt()
+
+
+def _read_at_most(reader: pa.RecordBatchReader, max_rows: int | None) -> tuple[pa.Table, bool]:
+    if max_rows is None:
+        return reader.read_all(), False
+    batches, count = [], 0
+    for batch in reader:
+        batches.append(batch)
+        count += batch.num_rows
+        if count > max_rows:
+            break
+    table = pa.Table.from_batches(batches, schema=reader.schema)
+    return table.slice(0, max_rows), count > max_rows
+
+
+def run_query(settings: Settings, sql: str, *, as_of: AsOf | None = None, explain: bool = False) -> pa.Table:
+    """`kanda query`: one read-only statement at one publication (the newest unless `as_of`), as an Arrow table."""
+    with central_reader(settings, as_of=as_of) as central:
+        return execute(central, sql, explain=explain).table
+
+
+def explain_text(table: pa.Table) -> str:
+    """DuckDB's plan as the text it prints (EXPLAIN returns it as rows of key and value)."""
+    column = "explain_value" if "explain_value" in table.column_names else table.column_names[-1]
+    return "\n".join(str(v) for v in table.column(column).to_pylist())

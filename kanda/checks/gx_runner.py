@@ -1,0 +1,441 @@
+"""Run the Great Expectations suites on pandas frames read from kanda's stores, and keep their Data Docs.
+
+GX's SQL datasource fails on DuckDB, so each region's days are read under the store lock (read-only), the lock
+is released, and GX validates the frames through a pandas datasource. The central rollups are read at the
+newest publication with `kanda.central.query`, never from a regional store.
+
+Everything GX writes lives in one File Data Context at `settings.gx_dir` (suites, results, the Data Docs site).
+Several processes (Dagster runs of different regions, the CLI) may use it at once, and GX rewrites its files
+without locking, so every use holds `locks/gx.lock`. Besides GX's own results, the summary of the newest result
+per suite, region and day is kept as small JSON files (`gx_dir/latest/`): the steward pages read those without
+importing GX, which takes seconds. Old results are pruned (`KEEP_RESULTS` per suite, region and day) so that
+the Data Docs index stays small.
+
+Data Docs pages link jQuery, Bootstrap and a tracking image on public CDNs; they are rewritten to the copies in
+`quality/data_docs_vendor/` so that the site works offline and loads nothing from the internet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import shutil
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from filelock import FileLock, Timeout
+
+from kanda.regional.store import StoreBusy, open_store, store_exists
+from kanda.settings import Settings
+from quality import expectations as suites
+from regions import RegionConfig, all_regions, get_region
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from great_expectations.data_context import FileDataContext
+
+#: The newest local days of a region validated when no days are given (plus the days of its latest batch).
+DEFAULT_DAYS = 7
+#: Validation results kept per suite, region and day; older ones and their pages are deleted.
+KEEP_RESULTS = 5
+DATASOURCE = "kanda"
+SITE = "local_site"
+VENDOR_DIR = Path(__file__).parent / "data_docs_vendor"
+
+#: CDN address in GX 1.24's page templates -> the vendored file (under the site's `static/vendor/`).
+VENDORED = {
+    "https://code.jquery.com/jquery-3.7.1.min.js": "jquery-3.7.1.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/popper.js/1.12.9/umd/popper.min.js": "popper-1.12.9.min.js",
+    "https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js": "bootstrap-4.3.1.min.js",
+    "https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css": "bootstrap-4.3.1.min.css",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.js": "bootstrap-table-1.19.1.min.js",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.css": "bootstrap-table-1.19.1.min.css",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/extensions/filter-control/bootstrap-table-filter-control.min.js": (
+        "bootstrap-table-filter-control-1.19.1.min.js"
+    ),
+    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/bootstrap-table-filter-control.min.css": (
+        "bootstrap-table-filter-control-1.19.1.min.css"
+    ),
+    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/bootstrap-table-filter-control.css": (
+        "bootstrap-table-filter-control-1.19.1.min.css"
+    ),
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/js/bootstrap-datepicker.min.js": (
+        "bootstrap-datepicker-1.9.0.min.js"
+    ),
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/css/bootstrap-datepicker.min.css": (
+        "bootstrap-datepicker-1.9.0.min.css"
+    ),
+    "https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/css/all.min.css": "fontawesome-6.6.0/css/all.min.css",
+}
+_GX_IMAGES = re.compile(r"https://great-expectations-web-assets\.s3\.[\w.-]+\.amazonaws\.com/([\w.-]+)(\?[^\"']*)?")
+# Whatever still points at the internet after the mapping (Vega, the dark-mode stylesheet) is dropped.
+_REMOTE_TAGS = re.compile(
+    r"<script[^>]+src=\"https?://[^\"]*\"[^>]*>\s*</script>|<link[^>]+href=\"https?://[^\"]*\"[^>]*>"
+)
+
+
+@dataclass
+class SuiteResult:
+    """One validation: a suite on one region's day (or on a region's slice of a central rollup)."""
+
+    suite: str
+    region: str
+    local_date: str | None
+    success: bool
+    evaluated: int
+    unsuccessful: int
+    rows: int
+    run_at: str
+    #: The result's page, relative to the Data Docs root (`data_docs_dir(settings)`).
+    docs_path: str
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def label(self) -> str:
+        return f"{self.region} {self.local_date or 'central'} {self.suite}"
+
+    def message(self) -> str:
+        """One line a steward can act on: what failed, on how many rows, with examples."""
+        if self.success:
+            return f"{self.label}: {self.evaluated} expectations met on {self.rows} rows"
+        return f"{self.label}: {self.unsuccessful} of {self.evaluated} failed: " + "; ".join(
+            f["summary"] for f in self.failures
+        )
+
+
+def data_docs_dir(settings: Settings) -> Path:
+    """The root of the static Data Docs site (its `index.html`), served by the web app at `/data-docs/`."""
+    return settings.gx_dir / "uncommitted" / "data_docs" / SITE
+
+
+def _latest_dir(settings: Settings) -> Path:
+    return settings.gx_dir / "latest"
+
+
+# --- the GX context -----------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def gx_context(settings: Settings) -> Iterator[FileDataContext]:
+    """kanda's File Data Context, held under the GX lock; set up (quietly, offline) on first use."""
+    settings.ensure_dirs()
+    lock = FileLock(str(settings.locks_dir / "gx.lock"))
+    try:
+        lock.acquire(timeout=settings.lock_wait_seconds)
+    except Timeout:
+        raise StoreBusy(f"the Great Expectations context is busy (another run holds {lock.lock_file})") from None
+    try:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        # GX logs a line per rendered page and warns about its own deprecations; kanda's logs keep the results.
+        logging.getLogger("great_expectations").setLevel(logging.ERROR)
+        if settings.gx_dir.name != "gx":  # GX always names its folder `gx` under the project root
+            raise ValueError(f"the GX context must live in a folder named gx, not {settings.gx_dir}")
+        context = gx.get_context(mode="file", project_root_dir=str(settings.gx_dir.parent))
+        if context.variables.progress_bars is None:  # first use: no progress bars in logs, no analytics
+            context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+            context.config.analytics_enabled = False
+            site = dict(context.config.data_docs_sites[SITE])
+            site["show_how_to_buttons"] = False  # the walkthrough pop-up links GX's online tutorials
+            context.update_data_docs_site(SITE, site)
+            context.variables.save()
+        yield context
+    finally:
+        lock.release()
+
+
+def _validation(context: FileDataContext, asset_name: str, suite):
+    """The validation definition of a suite on a dataframe asset, registered (or updated) in the context."""
+    import great_expectations as gx
+
+    try:
+        source = context.data_sources.get(DATASOURCE)
+    except KeyError:
+        source = context.data_sources.add_pandas(DATASOURCE)
+    try:
+        asset = source.get_asset(asset_name)
+    except LookupError:
+        asset = source.add_dataframe_asset(asset_name)
+    try:
+        batch = asset.get_batch_definition("whole")
+    except KeyError:
+        batch = asset.add_batch_definition_whole_dataframe("whole")
+    suite = context.suites.add_or_update(suite)
+    return context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=suite.name, data=batch, suite=suite)
+    )
+
+
+def _validate(
+    context: FileDataContext,
+    definition,
+    frame: pd.DataFrame,
+    parameters: dict[str, Any],
+    region: str,
+    local_date: dt.date | None,
+) -> SuiteResult:
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    run_name = f"{region}-{local_date.isoformat() if local_date else 'central'}"
+    run_at = dt.datetime.now(dt.UTC)
+    result = definition.run(
+        batch_parameters={"dataframe": frame},
+        expectation_parameters=parameters,
+        result_format="SUMMARY",
+        run_id=RunIdentifier(run_name=run_name, run_time=run_at),
+    )
+    stats = result.statistics
+    failures = [_failure(r) for r in result.results if not r.success]
+    docs_path = f"validations/{definition.suite.name}/{run_name}/{run_at:%Y%m%dT%H%M%S.%fZ}/{_batch_id(result)}.html"
+    return SuiteResult(
+        suite=definition.suite.name,
+        region=region,
+        local_date=local_date.isoformat() if local_date else None,
+        success=bool(result.success),
+        evaluated=int(stats["evaluated_expectations"]),
+        unsuccessful=int(stats["unsuccessful_expectations"]),
+        rows=len(frame),
+        run_at=run_at.isoformat(timespec="seconds"),
+        docs_path=docs_path,
+        failures=failures,
+    )
+
+
+def _batch_id(result) -> str:
+    batch = result.meta["active_batch_definition"]
+    return f"{batch['datasource_name']}-{batch['data_asset_name']}"
+
+
+def _failure(result) -> dict[str, Any]:
+    """A failed expectation as a steward reads it: which rule, on which columns, how many rows, examples."""
+    config = result.expectation_config
+    kwargs = config.kwargs
+    columns = [kwargs[k] for k in ("column", "column_A", "column_B") if kwargs.get(k)] + list(
+        kwargs.get("column_list") or []
+    )
+    details = result.result or {}
+    count = details.get("unexpected_count")
+    examples = [_plain(v) for v in (details.get("partial_unexpected_list") or [])[:5]]
+    error = (result.exception_info or {}).get("exception_message") if result.exception_info else None
+    if error:
+        summary = f"{config.type} on {', '.join(columns)} could not run: {error}"
+    elif count is not None:
+        summary = f"{config.type} on {', '.join(columns)}: {count} row(s), e.g. {examples}"
+    else:
+        summary = f"{config.type} on {', '.join(columns) or 'the table'}: observed {details.get('observed_value')}"
+    return {
+        "expectation": config.type,
+        "columns": columns,
+        "unexpected_count": count,
+        "examples": examples,
+        "error": error,
+        "summary": summary,
+    }
+
+
+def _plain(value: Any) -> Any:
+    """GX reports numpy scalars, pandas timestamps and tuples of them; keep them readable as JSON."""
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+# --- what to validate ---------------------------------------------------------------------------------------------
+
+
+def default_days(con, last: int = DEFAULT_DAYS) -> list[dt.date]:
+    """The region's newest `last` local days, and every day its latest batch touched (a late file)."""
+    rows = con.execute(
+        """
+        SELECT DISTINCT local_date FROM (
+            (SELECT DISTINCT local_date FROM sale_events ORDER BY local_date DESC LIMIT ?)
+            UNION
+            SELECT local_date FROM sale_events
+            WHERE batch_id = (SELECT batch_id FROM ledger ORDER BY seq DESC LIMIT 1)
+        ) ORDER BY local_date
+        """,
+        [last],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _read_days(settings: Settings, region: RegionConfig, local_dates: Iterable[dt.date] | None):
+    """The region's events per local day, read read-only under the store lock (released before GX runs)."""
+    with open_store(settings, region.code, read_only=True) as con:
+        days = sorted(set(local_dates)) if local_dates is not None else default_days(con)
+        if not days:
+            return []
+        frame = con.sql(suites.sale_events_sql(len(days)), params=days).to_arrow_table().to_pandas()
+    by_day = {day: part.reset_index(drop=True) for day, part in frame.groupby("local_date", sort=True)}
+    return [(day, by_day[day]) for day in days if day in by_day]
+
+
+def run_region_suites(
+    settings: Settings, region: str, local_dates: Iterable[dt.date] | None = None
+) -> list[SuiteResult]:
+    """Validate each local day of a region's stored events (default: `default_days`); days without events are
+    skipped. Results are stored in the GX context and summarised for `latest_results`."""
+    config = get_region(region)
+    if not store_exists(settings, config.code):
+        return []
+    frames = _read_days(settings, config, local_dates)
+    if not frames:
+        return []
+    with gx_context(settings) as context:
+        definition = _validation(context, "sale_events", suites.sale_events_suite())
+        results = [
+            _validate(context, definition, frame, suites.sale_events_parameters(config, day), config.code, day)
+            for day, frame in frames
+        ]
+        _record(settings, context, results)
+    return results
+
+
+def run_central_suites(settings: Settings, regions: Iterable[str] | None = None) -> list[SuiteResult]:
+    """Validate each region's slice of every published rollup, at the newest publication.
+
+    One result per region and table; a region with nothing published has none. Nothing published at all: [].
+    """
+    from kanda.central.query import NothingPublished, run_query
+
+    wanted = [get_region(code).code for code in regions] if regions is not None else list(all_regions())
+    tables = {}
+    try:
+        for table in suites.ROLLUP_SUITES:
+            tables[table] = run_query(settings, suites.rollup_sql(table)).to_pandas()
+    except NothingPublished:
+        return []
+    results = []
+    with gx_context(settings) as context:
+        for table, frame in tables.items():
+            definition = _validation(context, table, suites.rollup_suite(table))
+            for code in wanted:
+                part = frame[frame["region"] == code].reset_index(drop=True)
+                if part.empty:
+                    continue
+                params = suites.rollup_parameters(get_region(code))
+                results.append(_validate(context, definition, part, params, code, None))
+        _record(settings, context, results)
+    return results
+
+
+# --- results, retention and Data Docs -----------------------------------------------------------------------------
+
+
+def _record(settings: Settings, context: FileDataContext, results: list[SuiteResult]) -> None:
+    """Keep each result's summary as the newest for its suite, region and day; prune the oldest GX results."""
+    folder = _latest_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    for result in results:
+        path = folder / f"{result.suite}.{result.region}.{result.local_date or 'central'}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(result.as_json(), indent=1))
+        tmp.replace(path)
+    _prune(settings, context, {(r.suite, r.docs_path.split("/")[2]) for r in results})
+
+
+def _prune(settings: Settings, context: FileDataContext, runs: set[tuple[str, str]]) -> None:
+    """Delete all but the newest `KEEP_RESULTS` results (and their pages) of each suite and run name."""
+    store = context.validation_results_store
+    groups: dict[tuple[str, str], list] = {}
+    for key in store.list_keys():
+        group = (key.expectation_suite_identifier.name, key.run_id.run_name)
+        if group in runs:
+            groups.setdefault(group, []).append(key)
+    site = data_docs_dir(settings)
+    for keys in groups.values():
+        keys.sort(key=lambda k: k.run_id.run_time)
+        for key in keys[:-KEEP_RESULTS]:
+            store.remove_key(key)
+            suite, run_name = key.expectation_suite_identifier.name, key.run_id.run_name
+            page = site / "validations" / suite / run_name / key.run_id.run_time.strftime("%Y%m%dT%H%M%S.%fZ")
+            shutil.rmtree(page, ignore_errors=True)
+
+
+def build_data_docs(settings: Settings, results: Iterable[SuiteResult] | None = None) -> Path:
+    """Build the static Data Docs site and return its `index.html`.
+
+    With `results`, only their pages, the suites' pages and the index are (re)built, which stays fast however
+    much history is kept; without, every stored result is rendered. Pages are then made to work offline.
+    """
+    with gx_context(settings) as context:
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier,
+            ValidationResultIdentifier,
+        )
+
+        identifiers = None
+        if results is not None:
+            wanted = {(r.suite, r.docs_path.split("/")[2], r.docs_path.split("/")[3]) for r in results}
+            identifiers = [
+                key
+                for key in context.validation_results_store.list_keys()
+                if isinstance(key, ValidationResultIdentifier)
+                and (
+                    key.expectation_suite_identifier.name,
+                    key.run_id.run_name,
+                    key.run_id.run_time.strftime("%Y%m%dT%H%M%S.%fZ"),
+                )
+                in wanted
+            ]
+            identifiers += [ExpectationSuiteIdentifier(name=s) for s in {w[0] for w in wanted}]
+        started = time.time()
+        context.build_data_docs(site_names=[SITE], resource_identifiers=identifiers)
+        site = data_docs_dir(settings)
+        _make_offline(site, since=started - 2)
+    return site / "index.html"
+
+
+def _make_offline(site: Path, since: float) -> None:
+    """Point the pages (re)built since `since` at the vendored scripts and styles; drop the CDN-only extras.
+
+    Only fresh pages are read: the site keeps every day's results, and rewriting them all on each run would
+    grow with the history."""
+    shutil.copytree(VENDOR_DIR, site / "static" / "vendor", dirs_exist_ok=True)
+    for page in site.rglob("*.html"):
+        if page.stat().st_mtime < since:
+            continue
+        text = page.read_text(encoding="utf-8")
+        root = "../" * (len(page.relative_to(site).parts) - 1)
+        for url, local in VENDORED.items():
+            text = text.replace(url, f"{root}static/vendor/{local}")
+        text = _GX_IMAGES.sub(lambda m, root=root: f"{root}static/images/{_local_image(site, m.group(1))}", text)
+        text = _REMOTE_TAGS.sub("", text)
+        page.write_text(text, encoding="utf-8")
+
+
+def _local_image(site: Path, name: str) -> str:
+    return name if (site / "static" / "images" / name).exists() else "logo-long.png"
+
+
+def latest_results(settings: Settings, region: str | None = None) -> list[dict[str, Any]]:
+    """The newest result per suite, region and day (central rollups: `local_date` None), newest days first.
+
+    Each dict: suite, region, local_date, success, evaluated, unsuccessful, rows, run_at, docs_path (relative to
+    the Data Docs root) and failures. Reads small JSON files: no GX import, no store lock.
+    """
+    folder = _latest_dir(settings)
+    if not folder.exists():
+        return []
+    rows = []
+    for path in folder.glob("*.json"):
+        row = json.loads(path.read_text())
+        if region is None or row["region"] == region.upper():
+            rows.append(row)
+    rows.sort(key=lambda r: (r["region"], r["suite"]))
+    rows.sort(key=lambda r: r["local_date"] or "central", reverse=True)  # central first, then newest days
+    return rows

@@ -1,0 +1,177 @@
+"""Store-level checks shared by `kanda verify` and the Dagster asset checks.
+
+Each returns a `CheckResult`: whether it passed, a sentence a person can act on, and numbers for the record.
+They read a store through a connection the caller opened (under the region lock), never open one themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+import pyarrow as pa
+
+from kanda.regional import ledger
+from regions import RegionConfig
+from warehouse_models import PUBLISHED
+
+#: Rollups with money columns: their net and orders must equal the loaded events.
+MONEY_TABLES = ("creator_daily", "product_daily", "region_daily")
+#: What reconciliation sums per rollup besides its row count: money where the table has it, else its counts.
+RECONCILED: dict[str, tuple[str, str]] = {name: ("net_minor", "net_usd_minor") for name in MONEY_TABLES} | {
+    "channel_daily": ("payments", "failed_payments")
+}
+#: Rollups counting payments (sale transactions) by the day they were first seen.
+PAYMENT_TABLES = ("region_daily", "channel_daily")
+
+
+@dataclass
+class CheckResult:
+    name: str
+    passed: bool
+    message: str
+    severity: str = "error"  # error | warn
+    metadata: dict = field(default_factory=dict)
+
+
+def ledger_chain(con: duckdb.DuckDBPyConnection, region: RegionConfig) -> CheckResult:
+    problems = ledger.verify_chain(con)
+    batches = con.execute("SELECT count(*) FROM ledger").fetchall()[0][0]
+    if problems:
+        return CheckResult(
+            "ledger_chain", False, f"{region.code}: " + "; ".join(problems[:5]), metadata={"batches": batches}
+        )
+    return CheckResult(
+        "ledger_chain", True, f"{region.code}: {batches} batches, chain intact", metadata={"batches": batches}
+    )
+
+
+def batch_conservation(con: duckdb.DuckDBPyConnection, region: RegionConfig) -> CheckResult:
+    """Every batch balances, and the store holds exactly what the ledger says was loaded and quarantined."""
+    totals = con.execute(
+        "SELECT coalesce(sum(rows_in), 0), coalesce(sum(loaded), 0), coalesce(sum(quarantined), 0),"
+        " coalesce(sum(duplicates), 0), count(*) FILTER (WHERE rows_in <> loaded + quarantined + duplicates)"
+        " FROM ledger"
+    ).fetchall()[0]
+    rows_in, loaded, quarantined, duplicates, unbalanced = totals
+    events = con.execute("SELECT count(*), count(DISTINCT event_id) FROM sale_events").fetchall()[0]
+    quarantine_rows = con.execute("SELECT count(*) FROM quarantine").fetchall()[0][0]
+    meta = {
+        "rows_in": rows_in,
+        "loaded": loaded,
+        "quarantined": quarantined,
+        "duplicates": duplicates,
+        "events_in_store": events[0],
+        "quarantine_rows_in_store": quarantine_rows,
+    }
+    problems = []
+    if unbalanced:
+        problems.append(f"{unbalanced} ledger batch(es) do not balance")
+    if events[0] != loaded:
+        problems.append(f"store holds {events[0]} events but the ledger loaded {loaded}")
+    if events[0] != events[1]:
+        problems.append(f"{events[0] - events[1]} events are stored twice")
+    if quarantine_rows != quarantined:
+        problems.append(f"store holds {quarantine_rows} quarantine rows but the ledger quarantined {quarantined}")
+    if problems:
+        return CheckResult("batch_conservation", False, f"{region.code}: " + "; ".join(problems), metadata=meta)
+    return CheckResult(
+        "batch_conservation",
+        True,
+        f"{region.code}: {rows_in} rows in = {loaded} loaded + {quarantined} quarantined + {duplicates} duplicates",
+        metadata=meta,
+    )
+
+
+def quarantine_rate(con: duckdb.DuckDBPyConnection, region: RegionConfig) -> CheckResult:
+    """Share of input rows quarantined (held rows included), against the region's warn and error thresholds."""
+    rows_in, quarantined = con.execute(
+        "SELECT coalesce(sum(rows_in), 0), coalesce(sum(quarantined), 0) FROM ledger WHERE kind = 'file'"
+    ).fetchall()[0]
+    rate = quarantined / rows_in if rows_in else 0.0
+    meta = {"rate": round(rate, 6), "warn": region.quarantine_warn, "error": region.quarantine_error}
+    text = (
+        f"{region.code}: {rate:.2%} of rows quarantined"
+        f" (warn at {region.quarantine_warn:.0%}, error at {region.quarantine_error:.0%})"
+    )
+    if rate >= region.quarantine_error:
+        return CheckResult("quarantine_rate", False, text, "error", meta)
+    if rate >= region.quarantine_warn:
+        return CheckResult("quarantine_rate", False, text, "warn", meta)
+    return CheckResult("quarantine_rate", True, text, "warn", meta)
+
+
+def rollups_match_events(con: duckdb.DuckDBPyConnection, region: RegionConfig) -> CheckResult:
+    """The rollups add up to the loaded events, computed independently of the models."""
+    expected = con.execute(
+        "SELECT coalesce(sum(net_minor), 0), count(*) FILTER (WHERE event_type = 'sale')"
+        " FROM sale_events WHERE status = 'success'"
+    ).fetchall()[0]
+    payments = con.execute(
+        "SELECT count(DISTINCT transaction_id) FROM sale_events WHERE event_type = 'sale'"
+    ).fetchall()[0][0]
+    problems = []
+    for name in MONEY_TABLES:
+        got = con.execute(f"SELECT coalesce(sum(net_minor), 0), coalesce(sum(orders), 0) FROM {name}").fetchall()[0]
+        if tuple(got) != tuple(expected):
+            problems.append(f"{name} has net {got[0]} / orders {got[1]}, events say {expected[0]} / {expected[1]}")
+    for name in PAYMENT_TABLES:
+        got = con.execute(f"SELECT coalesce(sum(payments), 0) FROM {name}").fetchall()[0][0]
+        if got != payments:
+            problems.append(f"{name} counts {got} payments, events say {payments}")
+    missing_fx = con.execute("SELECT count(*) FROM creator_daily WHERE net_usd_minor IS NULL").fetchall()[0][0]
+    if missing_fx:
+        problems.append(f"{missing_fx} creator-days have no USD rate on or before their date")
+    if problems:
+        return CheckResult("rollups_match_events", False, f"{region.code}: " + "; ".join(problems))
+    return CheckResult("rollups_match_events", True, f"{region.code}: rollups equal the events (net {expected[0]})")
+
+
+def regional_totals(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, int]]:
+    """Per rollup table: (rows, and the sums of its two `RECONCILED` columns) as the regional store has it."""
+    return {
+        name: tuple(
+            con.execute(
+                f"SELECT count(*), coalesce(sum({first}), 0), coalesce(sum({second}), 0) FROM {name}"
+            ).fetchall()[0]
+        )
+        for name, (first, second) in RECONCILED.items()
+    }
+
+
+def central_totals(tables: dict[str, pa.Table], region: str) -> dict[str, tuple[int, int, int]]:
+    import pyarrow.compute as pc
+
+    result = {}
+    for name, table in tables.items():
+        rows = table.filter(pc.equal(table["region"], region))
+        first, second = RECONCILED[name]
+        result[name] = (
+            rows.num_rows,
+            int(pc.sum(rows[first]).as_py() or 0),
+            int(pc.sum(rows[second]).as_py() or 0),
+        )
+    return result
+
+
+def reconciliation(
+    region: RegionConfig,
+    regional: dict[str, tuple[int, int, int]],
+    central: dict[str, tuple[int, int, int]],
+    unpublished_days: int,
+) -> CheckResult:
+    """Central rollups equal the regional ones, row count and money to the minor unit."""
+    problems = [
+        f"{name}: regional {regional[name]} vs central {central.get(name)} (rows, {', '.join(RECONCILED[name])})"
+        for name in PUBLISHED
+        if regional[name] != central.get(name)
+    ]
+    if unpublished_days:
+        problems.append(f"{unpublished_days} changed day(s) not yet published (run `kanda publish`)")
+    meta = {"regional": {k: list(v) for k, v in regional.items()}, "central": {k: list(v) for k, v in central.items()}}
+    if problems:
+        return CheckResult("reconciliation", False, f"{region.code}: " + "; ".join(problems), metadata=meta)
+    net = regional["creator_daily"][1]
+    return CheckResult(
+        "reconciliation", True, f"{region.code}: central equals regional (net {net} minor units)", metadata=meta
+    )

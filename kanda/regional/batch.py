@@ -1,0 +1,214 @@
+"""A batch: chunks validated and staged on disk, then loaded into the regional store in one transaction.
+
+Two promises pull against each other: a batch (a whole file) must be one DuckDB transaction, so that a crash leaves
+the store as it was, and a file larger than memory must ingest in bounded memory. Rows appended inside a DuckDB
+transaction by many statements stay in memory until commit, whatever `memory_limit` says, so chunks are not
+inserted one by one. Each validated chunk is written as Parquet to a staging folder instead, and at the end one
+`INSERT ... SELECT FROM read_parquet(...)` per table loads the whole batch in a single transaction, which DuckDB
+streams to disk. A crash before commit leaves only staging files, which the next run deletes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from kanda.regional import ledger
+from kanda.regional.ledger import BatchCounts, LedgerEntry
+from kanda.regional.store import transaction
+from quality.boundary import Split, hold_unknown_creators, split_by_contract
+from quality.contract import CONTRACT_COLUMNS
+from regions import RegionConfig
+
+QUARANTINE_COLUMNS = (
+    "quarantine_id, batch_id, region, source, source_file, source_row, transaction_id, creator_id, local_date,"
+    " raw_record, parsed, reasons, hold, status, quarantined_at"
+)
+
+
+def staging_root(home: Path, region: str) -> Path:
+    return home / "staging" / region.lower()
+
+
+def clear_staging(home: Path, region: str) -> None:
+    """Remove what a crashed run left behind; called under the region's writer lock, so nothing else uses it."""
+    shutil.rmtree(staging_root(home, region), ignore_errors=True)
+
+
+class StagedBatch:
+    """Collects one batch's validated chunks on disk and loads them, balanced, in one transaction."""
+
+    def __init__(
+        self,
+        home: Path,
+        region: RegionConfig,
+        batch_id: str,
+        known_creators: pl.Series,
+        *,
+        hold_unknown: bool = True,
+        split: Callable[[pl.DataFrame], Split] = split_by_contract,
+    ) -> None:
+        """`split` is the contract check; a steward's waiver passes one that accepts the waived warnings."""
+        self.region = region
+        self.batch_id = batch_id
+        self.known_creators = known_creators
+        self.hold_unknown = hold_unknown
+        self.split = split
+        self.folder = staging_root(home, region.code) / batch_id
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.counts = BatchCounts()
+        self.chunks = 0
+        self.started = dt.datetime.now(dt.UTC)
+
+    def add(self, frame: pl.DataFrame, *, ignored: int = 0) -> None:
+        """Validate a contract-shaped chunk and stage its events and quarantine rows."""
+        split = self.split(frame)
+        valid, flagged = split.valid, [split.quarantine]
+        if self.hold_unknown:
+            held = hold_unknown_creators(valid, self.known_creators)
+            valid, flagged = held.valid, [*flagged, held.quarantine]
+        quarantine = pl.concat(flagged)
+        self.chunks += 1
+        if valid.height:
+            valid.select(CONTRACT_COLUMNS).write_parquet(self._file("events"), **_STAGING_PARQUET)
+        if quarantine.height:
+            self._quarantine_rows(quarantine).write_parquet(self._file("quarantine"), **_STAGING_PARQUET)
+        self.counts.add(
+            BatchCounts(
+                rows_read=frame.height + ignored,
+                ignored=ignored,
+                rows_in=frame.height,
+                quarantined=quarantine.height,
+            )
+        )
+
+    def commit(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        *,
+        kind: str,
+        file_name: str | None,
+        content_hash: str | None,
+        also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+    ) -> BatchCounts:
+        """Load everything staged, write the ledger row (which refuses an unbalanced batch), and commit.
+
+        `also` runs inside the same transaction (a release marks its quarantine rows released there).
+        """
+        try:
+            with transaction(con):
+                # Each count is measured on its own, never derived from the others, so that a lost or doubled
+                # row shows up as an unbalanced batch instead of being absorbed by a subtraction.
+                self.counts.duplicates = self._count_duplicates(con)
+                self._load_events(con)
+                self._load_quarantine(con)
+                self.counts.loaded, self.counts.quarantined = con.execute(
+                    "SELECT (SELECT count(*) FROM sale_events WHERE batch_id = $1),"
+                    " (SELECT count(*) FROM quarantine WHERE batch_id = $1)",
+                    [self.batch_id],
+                ).fetchall()[0]
+                if also:
+                    also(con)
+                ledger.append(
+                    con,
+                    LedgerEntry(
+                        self.batch_id,
+                        self.region.code,
+                        kind,
+                        file_name,
+                        content_hash,
+                        self.counts,
+                        self.started,
+                        dt.datetime.now(dt.UTC),
+                    ),
+                )
+        finally:
+            self.discard()
+        return self.counts
+
+    def discard(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _count_duplicates(self, con: duckdb.DuckDBPyConnection) -> int:
+        """Staged valid rows that repeat an earlier row of this batch or an event already stored."""
+        files = self._files("events")
+        if not files:
+            return 0
+        return con.execute(
+            f"WITH staged AS (SELECT transaction_id, event_type, status FROM read_parquet({_sql_list(files)}))"
+            " SELECT (SELECT count(*) FROM staged)"
+            " - (SELECT count(*) FROM (SELECT DISTINCT * FROM staged) AS s WHERE NOT EXISTS ("
+            f"    {_SAME_EVENT}))"
+        ).fetchall()[0][0]
+
+    def _load_events(self, con: duckdb.DuckDBPyConnection) -> int:
+        """Insert the first delivery of every event not yet stored; return how many rows were inserted.
+
+        "First" is by position in the file, so the row kept is the one that arrived first; everything else is a
+        duplicate, counted, not stored. Only the few events delivered more than once need the row comparison.
+        """
+        files = self._files("events")
+        if not files:
+            return 0
+        source = f"read_parquet({_sql_list(files)})"
+        inserted = con.execute(
+            "INSERT INTO sale_events BY NAME"
+            f" WITH staged AS (SELECT * EXCLUDE (event_id) FROM {source}),"
+            " repeated AS ("
+            "   SELECT transaction_id, event_type, status, min(source_row) AS first_row FROM staged"
+            "   GROUP BY ALL HAVING count(*) > 1"
+            " )"
+            " SELECT s.* FROM staged AS s"
+            " LEFT JOIN repeated AS r USING (transaction_id, event_type, status)"
+            " WHERE (r.first_row IS NULL OR s.source_row = r.first_row)"
+            f" AND NOT EXISTS ({_SAME_EVENT})"
+        ).fetchall()[0][0]
+        con.execute(f"INSERT INTO dirty_days SELECT DISTINCT local_date FROM {source}")
+        return inserted
+
+    def _load_quarantine(self, con: duckdb.DuckDBPyConnection) -> None:
+        files = self._files("quarantine")
+        if not files:
+            return
+        source = f"read_parquet({_sql_list(files)})"
+        con.execute(f"INSERT INTO quarantine ({QUARANTINE_COLUMNS}) SELECT {QUARANTINE_COLUMNS} FROM {source}")
+        con.execute(
+            "INSERT INTO dirty_days SELECT DISTINCT"
+            f" coalesce(local_date, CAST(timezone(?, quarantined_at) AS DATE)) FROM {source}",
+            [self.region.zone],
+        )
+
+    def _quarantine_rows(self, rows: pl.DataFrame) -> pl.DataFrame:
+        return rows.with_columns(
+            quarantine_id=pl.lit(f"{self.batch_id}:") + pl.col("source_row").cast(pl.String),
+            batch_id=pl.lit(self.batch_id),
+            region=pl.lit(self.region.code),
+            status=pl.when(pl.col("hold").is_null()).then(pl.lit("open")).otherwise(pl.lit("held")),
+            quarantined_at=pl.lit(self.started),
+        )
+
+    def _file(self, kind: str) -> Path:
+        return self.folder / f"{kind}-{self.chunks:06d}.parquet"
+
+    def _files(self, kind: str) -> list[str]:
+        return sorted(str(p) for p in self.folder.glob(f"{kind}-*.parquet"))
+
+
+#: Staging files live seconds and are read once: writing them fast beats making them small (about twice as fast
+#: as lz4 with statistics).
+_STAGING_PARQUET = {"compression": "uncompressed", "statistics": False}
+
+#: An event is one payment's event of one type and status (the contract's event_id, compared column-wise).
+_SAME_EVENT = (
+    "SELECT 1 FROM sale_events AS e WHERE e.transaction_id = s.transaction_id"
+    " AND e.event_type = s.event_type AND e.status = s.status"
+)
+
+
+def _sql_list(paths: list[str]) -> str:
+    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"

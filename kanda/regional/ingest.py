@@ -1,0 +1,307 @@
+"""Ingest native files into a regional store: adapter -> contract -> quarantine or load, exactly once.
+
+A file is one batch and one DuckDB transaction: its events, its quarantine rows, the days it touched and its
+ledger row commit together or not at all (`kanda.regional.batch` stages the validated chunks so that this holds for
+files larger than memory), so a crash anywhere leaves the store as it was and a rerun finishes the job. The file's
+content hash in the ledger makes a second delivery of the same file a no-op; the event identity (transaction,
+event type, status) makes a second delivery of the same webhook a counted duplicate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import queue
+import shutil
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+import polars as pl
+
+from kanda.regional.batch import StagedBatch, clear_staging
+from kanda.regional.ledger import BatchCounts
+from kanda.regional.store import open_store, registered, transaction
+from kanda.settings import Settings
+from quality.boundary import canonicalise
+from quality.contract import CONTRACT_COLUMNS, SaleEvent
+from regions import RegionConfig, get_region
+from regions.rails import FileRejected, ReadContext, get_adapter
+
+T = TypeVar("T")
+
+#: Called after each chunk with (file name, rows so far) so that the CLI can drive a progress bar.
+Progress = Callable[[str, int], None]
+
+
+@dataclass
+class FileResult:
+    file: str
+    status: str  # loaded | rejected | already_ingested
+    rows_in: int = 0
+    loaded: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    ignored: int = 0
+    reason: str | None = None
+    batch_id: str | None = None
+
+    def as_json(self) -> dict:
+        return {
+            "file": self.file,
+            "status": self.status,
+            "rows_in": self.rows_in,
+            "loaded": self.loaded,
+            "quarantined": self.quarantined,
+            "duplicates": self.duplicates,
+            "ignored": self.ignored,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class IngestReport:
+    region: str
+    files: list[FileResult] = field(default_factory=list)
+    released: BatchCounts | None = None
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(8 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def ingest_files(
+    settings: Settings, region_code: str, paths: Iterable[Path], *, progress: Progress | None = None
+) -> IngestReport:
+    """Ingest files into one region's store under its writer lock, then release any held rows now onboarded."""
+    region = get_region(region_code)
+    report = IngestReport(region.code)
+    with open_store(settings, region.code) as con:
+        clear_staging(settings.home, region.code)
+        sync_registry(con, settings, region)
+        for path in paths:
+            report.files.append(ingest_file(con, settings, region, Path(path), progress=progress))
+        report.released = release_held(con, settings, region)
+    return report
+
+
+def ingest_landing(settings: Settings, region_code: str, *, progress: Progress | None = None) -> IngestReport:
+    """Ingest every file waiting in the region's landing folder, then move each out of the way.
+
+    Loaded and already-ingested files move to `processed/`; rejected files were already kept under
+    `KANDA_HOME/rejected/`. A crash before the move only means the next run finds the file again and sees, by its
+    hash, that it is already ingested.
+    """
+    region = get_region(region_code)
+    files = pending_files(settings, region)
+    report = ingest_files(settings, region.code, files, progress=progress)
+    done = settings.landing(region.code) / "processed"
+    done.mkdir(parents=True, exist_ok=True)
+    for path, result in zip(files, report.files, strict=True):
+        if result.status == "rejected":
+            path.unlink(missing_ok=True)
+        else:
+            shutil.move(str(path), done / path.name)
+    return report
+
+
+def pending_files(settings: Settings, region: RegionConfig) -> list[Path]:
+    folder = settings.landing(region.code)
+    if not folder.exists():
+        return []
+    return sorted(p for p in folder.glob(region.file_glob) if p.is_file())
+
+
+def ingest_file(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    region: RegionConfig,
+    path: Path,
+    *,
+    progress: Progress | None = None,
+) -> FileResult:
+    if not path.is_file():
+        return _reject(con, settings, region, path, None, f"file not found: {path}")
+    content_hash = file_hash(path)
+    seen = con.execute(
+        "SELECT batch_id FROM ledger WHERE kind = 'file' AND content_hash = ? LIMIT 1", [content_hash]
+    ).fetchall()
+    if seen:
+        return FileResult(path.name, "already_ingested", reason=f"same content as batch {seen[0][0]}")
+    batch_id = f"{region.code}-{_now():%Y%m%dT%H%M%S%f}-{content_hash[:10]}"
+    adapter = get_adapter(region.source_format)
+    ctx = ReadContext(region=region, salt=settings.buyer_salt, batch_rows=settings.batch_rows)
+    batch = StagedBatch(settings.home, region, batch_id, _known_creators(con, region))
+    try:
+        for chunk in _prefetched(adapter.read(path, ctx)):
+            frame = canonicalise(
+                chunk.frame, region, source=region.source_format, source_file=path.name, batch_id=batch_id
+            )
+            batch.add(frame, ignored=chunk.ignored)
+            if progress:
+                progress(path.name, batch.counts.rows_read)
+    except FileRejected as exc:
+        batch.discard()
+        return _reject(con, settings, region, path, content_hash, exc.reason)
+    except BaseException:
+        batch.discard()
+        raise
+    counts = batch.commit(con, kind="file", file_name=path.name, content_hash=content_hash)
+    return FileResult(
+        path.name,
+        "loaded",
+        rows_in=counts.rows_in,
+        loaded=counts.loaded,
+        quarantined=counts.quarantined,
+        duplicates=counts.duplicates,
+        ignored=counts.ignored,
+        batch_id=batch_id,
+    )
+
+
+def _prefetched(chunks: Iterator[T], depth: int = 1) -> Iterator[T]:
+    """Yield from `chunks`, reading the next one in a background thread while the caller writes this one.
+
+    Reading and mapping (pyarrow, polars) and validating and inserting (pandera, DuckDB) each spend most of their
+    time in native code that releases the GIL, so on two cores the two halves overlap. At most `depth` chunks wait
+    in the queue, which keeps memory bounded to a few chunks. An exception in the reader (`FileRejected`) is
+    re-raised here, in the caller's thread, so the transaction logic sees it exactly as before; if the caller
+    stops early, the reader is told to stop and is joined.
+    """
+    slots: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in chunks:
+                while not stop.is_set():
+                    try:
+                        slots.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put(("done", None))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            slots.put(("error", exc))
+
+    reader = threading.Thread(target=produce, name="kanda-ingest-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            kind, value = slots.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value  # type: ignore[misc]
+            yield value  # type: ignore[misc]
+    finally:
+        stop.set()
+        while reader.is_alive():
+            with suppress(queue.Empty):
+                slots.get(timeout=0.1)
+        reader.join()
+
+
+def _reject(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    region: RegionConfig,
+    path: Path,
+    content_hash: str | None,
+    reason: str,
+) -> FileResult:
+    """Record a whole-file reject and keep a copy of the file beside its reason, once per content."""
+    kept = ""
+    if path.is_file():
+        folder = settings.rejected_dir / region.code.lower()
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{(content_hash or 'nohash')[:12]}_{path.name}"
+        if not target.exists():
+            shutil.copy2(path, target)
+        kept = str(target)
+        (folder / f"{target.name}.reason.txt").write_text(reason + "\n")
+    exists = con.execute(
+        "SELECT 1 FROM rejected_files WHERE content_hash = ? AND file_name = ?", [content_hash or "", path.name]
+    ).fetchall()
+    if not exists:
+        con.execute(
+            "INSERT INTO rejected_files VALUES (?, ?, ?, ?, ?, ?)",
+            [region.code, path.name, content_hash or "", reason, kept, _now()],
+        )
+    return FileResult(path.name, "rejected", reason=reason)
+
+
+def sync_registry(con: duckdb.DuckDBPyConnection, settings: Settings, region: RegionConfig) -> None:
+    """Copy the region's creators and products from the registry files into the store (small, replaced whole)."""
+    for table, file_name in (("creators", "creators.csv"), ("products", "products.csv")):
+        path = settings.registry_dir / file_name
+        if not path.exists():
+            continue
+        rows = pl.read_csv(path, infer_schema_length=0).filter(pl.col("region") == region.code)
+        if table == "products":
+            rows = rows.with_columns(pl.col("price_minor").cast(pl.Int64))
+        with registered(con, "kanda_registry_rows", rows.to_arrow()):
+            columns = ", ".join(c[0] for c in con.execute(f"DESCRIBE {table}").fetchall())
+            with transaction(con):
+                con.execute(f"DELETE FROM {table}")
+                con.execute(f"INSERT INTO {table} SELECT {columns} FROM kanda_registry_rows")
+
+
+def _known_creators(con: duckdb.DuckDBPyConnection, region: RegionConfig) -> pl.Series:
+    return con.sql(f"SELECT creator_id FROM creators WHERE region = '{region.code}'").pl()["creator_id"]
+
+
+def release_held(con: duckdb.DuckDBPyConnection, settings: Settings, region: RegionConfig) -> BatchCounts | None:
+    """Load held `unknown_creator` rows whose creator is now in the registry, as one balanced batch.
+
+    The rows go through the same contract and duplicate rule as on arrival; their provenance (source file and
+    row) is kept, and the quarantine row is marked released with the batch that loaded it.
+    """
+    known = _known_creators(con, region)
+    with registered(con, "kanda_known", known.to_frame().to_arrow()):
+        held = con.sql(
+            "SELECT quarantine_id, parsed FROM quarantine WHERE status = 'held' AND hold = 'unknown_creator'"
+            " AND creator_id IN (SELECT creator_id FROM kanda_known)"
+        ).pl()
+    if held.is_empty():
+        return None
+    batch_id = f"{region.code}-{_now():%Y%m%dT%H%M%S%f}-release"
+    schema = pl.Struct(_contract_dtypes())
+    frame = held.select(pl.col("parsed").str.json_decode(schema).alias("p"), "quarantine_id").unnest("p")
+    frame = frame.with_columns(batch_id=pl.lit(batch_id), raw_record=pl.struct(pl.col("quarantine_id")))
+    batch = StagedBatch(settings.home, region, batch_id, known, hold_unknown=False)
+    batch.add(frame.drop("quarantine_id"))
+    # the release is marked in the same transaction as the load (see StagedBatch.commit's `also`)
+    released = frame.select("quarantine_id").to_arrow()
+
+    def mark_released(con: duckdb.DuckDBPyConnection) -> None:
+        with registered(con, "kanda_released", released):
+            con.execute(
+                "UPDATE quarantine SET status = 'released', released_at = ?, released_batch = ?"
+                " WHERE quarantine_id IN (SELECT quarantine_id FROM kanda_released)",
+                [_now(), batch_id],
+            )
+
+    return batch.commit(con, kind="release", file_name=None, content_hash=None, also=mark_released)
+
+
+def _contract_dtypes() -> dict[str, pl.DataType]:
+    columns = SaleEvent.to_schema().columns
+    return {name: columns[name].dtype.type for name in CONTRACT_COLUMNS}
+
+
+__all__ = ["FileResult", "IngestReport", "ingest_file", "ingest_files", "ingest_landing", "open_store"]

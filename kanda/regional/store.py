@@ -1,0 +1,174 @@
+"""Regional DuckDB stores: one file per region, one writer at a time.
+
+DuckDB lets one process open a file read-write *or* many processes read it, never both, and a second writer fails
+rather than waits. Every access therefore goes through a per-region file lock, which turns "database is locked"
+errors into orderly queueing: the CLI, the Dagster assets and the tests all open stores through `open_store`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
+import duckdb
+from filelock import FileLock, Timeout
+
+from kanda.settings import Settings
+from regions import get_region
+from regions.money import MINOR_UNIT_EXPONENT
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS sale_events (
+    region          VARCHAR NOT NULL,
+    source          VARCHAR NOT NULL,
+    source_file     VARCHAR NOT NULL,
+    source_row      BIGINT NOT NULL,
+    batch_id        VARCHAR NOT NULL,
+    transaction_id  VARCHAR NOT NULL,
+    event_type      VARCHAR NOT NULL,
+    status          VARCHAR NOT NULL,
+    creator_id      VARCHAR NOT NULL,
+    product_id      VARCHAR NOT NULL,
+    buyer_ref       VARCHAR,
+    channel         VARCHAR,
+    amount_minor    BIGINT NOT NULL,
+    fee_minor       BIGINT NOT NULL,
+    net_minor       BIGINT NOT NULL,
+    currency        VARCHAR NOT NULL,
+    occurred_at     TIMESTAMPTZ NOT NULL,
+    local_date      DATE NOT NULL,
+    -- derived, not stored: writing a unique string per row would cost as much as the rest of the row
+    event_id        VARCHAR GENERATED ALWAYS AS (transaction_id || ':' || event_type || ':' || status) VIRTUAL
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    quarantine_id   VARCHAR NOT NULL,
+    batch_id        VARCHAR NOT NULL,
+    region          VARCHAR NOT NULL,
+    source          VARCHAR NOT NULL,
+    source_file     VARCHAR NOT NULL,
+    source_row      BIGINT NOT NULL,
+    transaction_id  VARCHAR,
+    creator_id      VARCHAR,
+    local_date      DATE,
+    raw_record      JSON NOT NULL,
+    parsed          JSON NOT NULL,
+    reasons         JSON NOT NULL,
+    hold            VARCHAR,
+    status          VARCHAR NOT NULL,
+    quarantined_at  TIMESTAMPTZ NOT NULL,
+    released_at     TIMESTAMPTZ,
+    released_batch  VARCHAR
+);
+CREATE TABLE IF NOT EXISTS ledger (
+    seq             BIGINT NOT NULL,
+    batch_id        VARCHAR NOT NULL,
+    region          VARCHAR NOT NULL,
+    kind            VARCHAR NOT NULL,
+    file_name       VARCHAR,
+    content_hash    VARCHAR,
+    rows_read       BIGINT NOT NULL,
+    ignored         BIGINT NOT NULL,
+    rows_in         BIGINT NOT NULL,
+    loaded          BIGINT NOT NULL,
+    quarantined     BIGINT NOT NULL,
+    duplicates      BIGINT NOT NULL,
+    started_at      TIMESTAMPTZ NOT NULL,
+    finished_at     TIMESTAMPTZ NOT NULL,
+    prev_hash       VARCHAR NOT NULL,
+    row_hash        VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rejected_files (
+    region          VARCHAR NOT NULL,
+    file_name       VARCHAR NOT NULL,
+    content_hash    VARCHAR NOT NULL,
+    reason          VARCHAR NOT NULL,
+    kept_at         VARCHAR NOT NULL,
+    rejected_at     TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dirty_days (local_date DATE NOT NULL);
+CREATE TABLE IF NOT EXISTS publish_log (
+    publish_id      VARCHAR NOT NULL,
+    published_at    TIMESTAMPTZ NOT NULL,
+    days            BIGINT NOT NULL,
+    rows_published  BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS creators (
+    creator_id VARCHAR, region VARCHAR, name VARCHAR, email VARCHAR, language VARCHAR, locale VARCHAR,
+    currency VARCHAR
+);
+CREATE TABLE IF NOT EXISTS products (
+    product_id VARCHAR, creator_id VARCHAR, region VARCHAR, title VARCHAR, price_minor BIGINT, currency VARCHAR
+);
+CREATE TABLE IF NOT EXISTS fx_rates (currency VARCHAR, rate_date DATE, usd_per_unit DECIMAL(24, 12));
+CREATE OR REPLACE TABLE currencies (currency VARCHAR, exponent INTEGER);
+"""
+
+
+class StoreBusy(RuntimeError):
+    """Another process holds the region's store (a run is writing it); try again when it finishes."""
+
+
+@contextmanager
+def open_store(
+    settings: Settings, region: str, *, read_only: bool = False, wait_seconds: float | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The region's store, opened under its lock; created with its schema on first use.
+
+    Readers take the same lock as writers: a DuckDB file cannot have a writer and a reader in two processes at
+    once, and analysts never read regional stores anyway (they read the published central layer).
+    """
+    settings.ensure_dirs()
+    path = settings.store_path(region)
+    lock = FileLock(str(settings.locks_dir / f"{region.lower()}.lock"))
+    try:
+        lock.acquire(timeout=settings.lock_wait_seconds if wait_seconds is None else wait_seconds)
+    except Timeout:
+        raise StoreBusy(f"the {region} store is busy (another run holds {lock.lock_file})") from None
+    try:
+        if read_only and not path.exists():
+            read_only = False  # first use: create it so that readers see an empty, well-formed store
+        con = duckdb.connect(str(path), read_only=read_only, config={"memory_limit": settings.duckdb_memory_limit})
+        try:
+            if not read_only:
+                con.execute(SCHEMA_SQL)
+                con.executemany("INSERT INTO currencies VALUES (?, ?)", list(MINOR_UNIT_EXPONENT.items()))
+                info = get_region(region)
+                con.execute(
+                    "CREATE OR REPLACE TABLE region_info AS SELECT ? AS region, ? AS currency, ? AS zone",
+                    [info.code, info.currency, info.zone],
+                )
+            yield con
+        finally:
+            con.close()
+    finally:
+        lock.release()
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One DuckDB transaction: committed when the block ends, rolled back if anything in it raises."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection, name: str, data: object) -> Iterator[str]:
+    """Expose a polars/arrow object to SQL under `name` for the duration of a block.
+
+    Unregistering in an aborted transaction fails; that second error must not hide the first.
+    """
+    con.register(name, data)
+    try:
+        yield name
+    finally:
+        with suppress(duckdb.Error):
+            con.unregister(name)
+
+
+def store_exists(settings: Settings, region: str) -> bool:
+    return settings.store_path(region).exists()

@@ -1,0 +1,134 @@
+"""Render truth as a Gumroad-style purchase export CSV (`platform_csv`), with the export's own dirt.
+
+Dirt added: a UTF-8 BOM on the first header, money headers labelled `($)` or with the currency code (chosen per
+file), some amounts with thousands separators (as after an Excel re-save; quoted), appended custom columns, and
+the closing `Totals` row. Row representation (refund/dispute rows, `Purchase State`) is described in
+`regions.rails.gumroad.reader`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from regions import RegionConfig
+from regions.synthetic.writers import register
+
+_STATE = {"success": "successful", "pending": "in_progress", "failed": "failed"}
+
+
+def major_text(minor: pl.Expr, exponent: int, grouped: pl.Expr | bool = False) -> pl.Expr:
+    """Minor units as a major-unit string ("-12500.00"), optionally with comma thousands ("12,500.00")."""
+    minor = minor.cast(pl.Int64)
+    absolute = minor.abs()
+    whole = absolute // (10**exponent)
+    plain = whole.cast(pl.String)
+    thousands = (
+        pl.when(whole >= 1_000_000)
+        .then(pl.format("{},{},{}", whole // 1_000_000, _pad3((whole // 1000) % 1000), _pad3(whole % 1000)))
+        .when(whole >= 1000)
+        .then(pl.format("{},{}", whole // 1000, _pad3(whole % 1000)))
+        .otherwise(plain)
+    )
+    text = pl.when(grouped).then(thousands).otherwise(plain)
+    if exponent:
+        text = text + "." + (absolute % (10**exponent)).cast(pl.String).str.pad_start(exponent, "0")
+    return pl.when(minor < 0).then("-" + text).otherwise(text)
+
+
+def _flag(cond: pl.Expr) -> pl.Expr:
+    return pl.when(cond).then(pl.lit("1")).otherwise(pl.lit("0"))
+
+
+def _pad3(value: pl.Expr) -> pl.Expr:
+    return value.cast(pl.String).str.pad_start(3, "0")
+
+
+@register("platform_csv", "csv")
+def write(path: Path, chunks: Iterator[pl.DataFrame], region: RegionConfig, rng: np.random.Generator) -> None:
+    unit = "$" if rng.random() < 0.5 else region.currency
+    exp = region.exponent
+    totals = [0, 0, 0]
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        handle.write("\ufeff")
+        first = True
+        for truth in chunks:
+            n = truth.height
+            frame = truth.with_columns(
+                _grouped=pl.Series(rng.random(n) < 0.2),
+                _custom=pl.Series(rng.integers(0, 4, n)),
+            )
+            back = pl.col("amount_minor") < 0
+            reversal = pl.col("event_type") == "reversal"
+            corrupt = pl.col("corruption")
+            net = pl.col("amount_minor") - pl.col("fee_minor")
+            money = {
+                "sale": major_text(pl.col("amount_minor"), exp, pl.col("_grouped")),
+                "fees": major_text(pl.col("fee_minor"), exp),
+                "net": major_text(net, exp, pl.col("_grouped")),
+            }
+            rendered = frame.select(
+                pl.format("kanda-{}-{}", pl.lit(region.code), pl.col("txn_no"))
+                .str.encode("base64")
+                .str.strip_chars_end("=")
+                .alias("Purchase ID"),
+                pl.when(corrupt == "missing_reference")
+                .then(pl.lit("Digital product"))
+                .otherwise(pl.format("[{}.{}] Product {}", "creator_id", "product_id", "product_id"))
+                .alias("Item Name"),
+                pl.col("buyer_email").alias("Purchase Email"),
+                pl.when(corrupt == "bad_time")
+                .then(pl.lit("N/A"))
+                .otherwise(pl.col("occurred_at").dt.strftime("%Y-%m-%d"))
+                .alias("Purchase Date"),
+                pl.col("occurred_at").dt.strftime("%H:%M:%S").alias("Purchase Time (UTC timezone)"),
+                pl.when(corrupt == "bad_amount")
+                .then(pl.lit("12,3O0"))
+                .otherwise(money["sale"])
+                .alias(f"Sale Price ({unit})"),
+                money["fees"].alias(f"Fees ({unit})"),
+                money["net"].alias(f"Net Total ({unit})"),
+                _flag(back & ~reversal).alias("Refunded?"),
+                major_text(pl.lit(0), exp).alias(f"Partial Refund ({unit})"),
+                _flag(back & ~reversal).alias("Fully Refunded?"),
+                _flag(reversal).alias("Disputed?"),
+                pl.lit("0").alias("Dispute Won?"),
+                pl.lit(region.name).alias("Country"),
+                pl.when(pl.col("txn_no") % 5 == 0)
+                .then(pl.lit("paypal"))
+                .otherwise(pl.lit("card"))
+                .alias("Payment Type"),
+                pl.lit(region.currency.lower()).alias("Buyer Currency"),
+                major_text(pl.col("amount_minor").clip(lower_bound=0), exp).alias("Buyer Total"),
+                major_text(-pl.col("amount_minor").clip(upper_bound=0), exp).alias("Buyer Refunded Total"),
+                pl.col("status").replace_strict(_STATE, return_dtype=pl.String).alias("Purchase State"),
+                pl.when(pl.col("_custom") == 0)
+                .then(pl.lit(""))
+                .otherwise(pl.format("fan_{}", pl.col("txn_no") % 997))
+                .alias("Discord username"),
+                pl.col("_custom")
+                .replace_strict({0: "", 1: "Instagram", 2: "a friend, really", 3: "X"}, return_dtype=pl.String)
+                .alias("How did you hear about us?"),
+            )
+            readable = corrupt.is_null() | (corrupt != "bad_amount")
+            sums = truth.select(
+                pl.col("amount_minor").filter(readable).sum().alias("a"),
+                pl.col("fee_minor").sum().alias("f"),
+                net.filter(readable).sum().alias("n"),
+            ).row(0)
+            totals = [t + int(s or 0) for t, s in zip(totals, sums, strict=True)]
+            rendered.write_csv(handle, include_header=first)
+            first = False
+            columns = rendered.columns
+        if first:  # no truth at all: still a valid export with its header
+            return
+        row = pl.DataFrame({c: [""] for c in columns}).with_columns(
+            pl.lit("Totals").alias("Purchase ID"),
+            major_text(pl.lit(totals[0]), exp).alias(f"Sale Price ({unit})"),
+            major_text(pl.lit(totals[1]), exp).alias(f"Fees ({unit})"),
+            major_text(pl.lit(totals[2]), exp).alias(f"Net Total ({unit})"),
+        )
+        row.write_csv(handle, include_header=False)

@@ -1,0 +1,199 @@
+"""M-Pesa statement export (Kenya), CSV: `Receipt No, Completion Time, Details, Transaction Status, Paid In,
+Withdrawn, Balance`.
+
+A statement is a ledger of the till's account, not a list of sales, so rows are classified:
+
+| row                                                        | event_type / status                  | amount     |
+|------------------------------------------------------------|--------------------------------------|------------|
+| Paid In, status Completed / Pending / Failed               | sale / success, pending, failed      | +Paid In   |
+| Paid In, status Reversed (the payment listed again)        | reversal / success                   | -Paid In   |
+| Withdrawn, Details "Reversal of <receipt> ..."             | reversal / (status as above)         | -Withdrawn |
+| Withdrawn, Details "Refund of <receipt> ..."               | refund / (status as above)           | -Withdrawn |
+| any other Withdrawn row (charges, payouts, transfers)      | ignored                              |            |
+| repeated page-header rows, rows without a receipt number   | ignored                              |            |
+
+- transaction_id: the payment's receipt number; reversal and refund rows carry the receipt they undo in Details, so
+  they link to the sale. A payment seen first as Pending and later Completed has one receipt.
+- amounts: major units with comma thousands (`"10,000.00"`), read exactly into minor units; withdrawals may be
+  printed negative, so their absolute value is taken. The statement lists M-Pesa's charges as separate rows, so a
+  sale's fee_minor is 0 here. Currency is the region's (a statement has one account currency).
+- Completion Time is local (the region's zone) as `YYYY-MM-DD HH:MM:SS` or `DD/MM/YYYY HH:MM[:SS]`.
+- creator/product: the Pay Bill account reference in Details (`... Acc. KE-C0001.KE-P00001`), by the region pattern.
+- buyer_ref: the phone after "from" in Details; masked phones (`0****393`) give a null buyer_ref.
+- Header variants are accepted by a normalised name (`Receipt No.`, `Paid Out` for Withdrawn, extra columns such as
+  `Balance Confirmed`, a BOM); the header may follow a few title lines, which are counted as ignored.
+- Lines with another field count (disclaimers, "Page 3 of 9") are skipped by the CSV reader and counted as ignored.
+- source_row: the 1-based number of the record among the records after the header that have the statement's field
+  count (so repeated page headers and ignored rows consume numbers; disclaimer lines do not).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+
+from regions.parsing import (
+    add_buyer_ref,
+    detect_encoding,
+    finish,
+    iter_csv_chunks,
+    major_to_minor,
+    normalise_phone,
+    raw_record,
+    reference_parts,
+    require_columns,
+    require_nonempty,
+    utc_from_local,
+)
+from regions.rails import register
+from regions.rails.base import AdapterChunk, FileRejected, ReadContext
+
+#: Normalised header name (lower case, letters and digits only) -> canonical column.
+ALIASES = {
+    "receiptno": "receipt",
+    "receiptnumber": "receipt",
+    "receipt": "receipt",
+    "completiontime": "time",
+    "completiondate": "time",
+    "details": "details",
+    "transactionstatus": "status",
+    "status": "status",
+    "paidin": "paid_in",
+    "withdrawn": "withdrawn",
+    "paidout": "withdrawn",
+    "withdrawals": "withdrawn",
+}
+REQUIRED = ["receipt", "time", "details", "status", "paid_in", "withdrawn"]
+_STATUS = {"completed": "success", "pending": "pending", "failed": "failed", "cancelled": "failed"}
+_TIME_FORMATS = ["%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d-%m-%Y %H:%M:%S"]
+_UNDO = r"(?i)\b(reversal|refund) of\s+([A-Z0-9]{8,12})\b"
+#: How far into the file the header row is looked for (title lines of a PDF-to-CSV conversion).
+HEADER_SEARCH_LINES = 30
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+class MpesaStatementAdapter:
+    format_name = "mpesa_statement"
+
+    def read(self, path: Path, ctx: ReadContext) -> Iterator[AdapterChunk]:
+        require_nonempty(path)
+        encoding = detect_encoding(path)
+        header_index, names = _find_header(path, encoding)
+        canonical = [ALIASES.get(_normalise(n), n) for n in names]
+        _require_complete(path, len(names))
+        position, preamble = 0, header_index
+        for chunk, skipped in iter_csv_chunks(
+            path, ctx.batch_rows, column_names=names, skip_rows=header_index + 1, ragged="skip", encoding=encoding
+        ):
+            rows = chunk.with_columns(source_row=pl.int_range(1, chunk.height + 1, dtype=pl.Int64) + position)
+            position += chunk.height
+            frame, ignored = _map(rows, names, canonical, ctx)
+            yield AdapterChunk(frame=finish(frame), ignored=ignored + skipped + preamble)
+            preamble = 0
+
+
+def _find_header(path: Path, encoding: str) -> tuple[int, list[str]]:
+    """The line number and names of the header: the first line naming a receipt and a completion time."""
+    first: list[str] = []
+    with path.open("r", encoding=encoding, newline="") as handle:
+        for index, line in enumerate(handle):
+            if index >= HEADER_SEARCH_LINES:
+                break
+            fields = [f.strip() for f in next(csv.reader([line.lstrip("\ufeff")]), [])]
+            first = first or fields
+            present = {ALIASES.get(_normalise(f)) for f in fields}
+            if {"receipt", "time"} <= present:
+                require_columns([ALIASES.get(_normalise(f), f) for f in fields], REQUIRED, "M-Pesa statement")
+                return index, fields
+    if not first:
+        raise FileRejected("the file has no header row")
+    require_columns([ALIASES.get(_normalise(f), f) for f in first], REQUIRED, "M-Pesa statement")
+    raise FileRejected("not an M-Pesa statement: no header row found")  # pragma: no cover - guarded above
+
+
+def _require_complete(path: Path, n_fields: int) -> None:
+    """Reject a file cut off inside a record.
+
+    Lines with the wrong field count are skipped (disclaimers), so a cut-off last record would vanish silently. A
+    last line without a newline that starts like a record (a receipt number) but lacks fields is a truncated
+    download, not a disclaimer.
+    """
+    with path.open("rb") as handle:
+        handle.seek(max(0, path.stat().st_size - 65_536))
+        tail = handle.read()
+    if tail.endswith((b"\n", b"\r")):
+        return
+    last = tail.rsplit(b"\n", 1)[-1].decode("latin-1")
+    fields = next(csv.reader([last]), [])
+    if re.match(r"^[A-Z0-9]{8,12},", last) and len(fields) < n_fields:
+        raise FileRejected(
+            f"the file ends in the middle of a record (truncated download?): {last[:80]!r} has {len(fields)} of "
+            f"{n_fields} fields"
+        )
+
+
+def _map(rows: pl.DataFrame, names: list[str], canonical: list[str], ctx: ReadContext) -> tuple[pl.DataFrame, int]:
+    c = {canon: pl.col(name).str.strip_chars() for name, canon in zip(names, canonical, strict=True)}
+    receipt, details = c["receipt"], c["details"]
+    paid_in, withdrawn = c["paid_in"], c["withdrawn"]
+    empty_in = paid_in.is_in(["", "-", "0", "0.00"])
+    empty_out = withdrawn.is_in(["", "-", "0", "0.00"])
+    is_withdrawal = empty_in & ~empty_out
+    undo = details.str.extract_groups(_UNDO)
+    undo_kind = undo.struct.field("1").str.to_lowercase()
+    status_raw = c["status"].str.to_lowercase()
+    # Repeated page headers have the right field count; their "Receipt No" cell gives them away.
+    data_row = (receipt != "") & (_normalise_expr(receipt) != "receiptno")
+    keep = data_row & (~is_withdrawal | undo_kind.is_not_null())
+    kept = rows.filter(keep)
+    ignored = rows.height - kept.height
+    event_type = (
+        pl.when(is_withdrawal)
+        .then(undo_kind)
+        .when(status_raw == "reversed")
+        .then(pl.lit("reversal"))
+        .otherwise(pl.lit("sale"))
+    )
+    status = (
+        pl.when(status_raw == "reversed")
+        .then(pl.lit("success"))
+        .otherwise(status_raw.replace_strict(_STATUS, default=None))
+    )
+    amount = major_to_minor(pl.when(is_withdrawal).then(withdrawn).otherwise(paid_in), ctx.region.exponent).abs()
+    creator, product = reference_parts(details, ctx.region.reference_pattern)
+    times = [utc_from_local(c["time"], fmt, ctx.region.zone) for fmt in _TIME_FORMATS]
+    mapped = kept.with_columns(event_type=event_type).select(
+        pl.col("source_row"),
+        pl.when(is_withdrawal)
+        .then(undo.struct.field("2").str.to_uppercase())
+        .otherwise(receipt)
+        .alias("transaction_id"),
+        pl.col("event_type"),
+        status.alias("status"),
+        creator.alias("creator_id"),
+        product.alias("product_id"),
+        normalise_phone(details.str.extract(r"(?i)\bfrom\s+(\+?[\d*][\d* ]*[\d*])", 1), ctx.region.calling_code).alias(
+            "contact"
+        ),
+        pl.lit("mpesa").alias("channel"),
+        pl.when(pl.col("event_type") == "sale").then(amount).otherwise(-amount).alias("amount_minor"),
+        pl.lit(0, pl.Int64).alias("fee_minor"),
+        pl.lit(ctx.region.currency).alias("currency"),
+        pl.coalesce(times).alias("occurred_at"),
+        raw_record(names),
+    )
+    return add_buyer_ref(mapped, "contact", ctx.salt), ignored
+
+
+def _normalise_expr(expr: pl.Expr) -> pl.Expr:
+    return expr.str.to_lowercase().str.replace_all(r"[^a-z0-9]", "")
+
+
+ADAPTER = register(MpesaStatementAdapter())

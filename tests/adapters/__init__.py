@@ -1,1 +1,0 @@
-"""Adapter tests; `roundtrip` holds what they share."""

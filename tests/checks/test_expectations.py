@@ -1,0 +1,131 @@
+"""Great Expectations suites on stored days and published rollups: as Dagster asset checks, from the CLI, and in
+Data Docs that work offline.
+
+GX is slow to import and to validate, so the data is small: one region, two local days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, materialize
+from typer.testing import CliRunner
+
+from kanda.central.publish import publish_region
+from kanda.checks import gx_runner
+from kanda.checks.gx_runner import data_docs_dir, latest_results
+from kanda.cli import app
+from kanda.regional.ingest import ingest_landing
+from kanda.regional.store import open_store
+from kanda.settings import Settings
+from pipelines.assets.ingestion import regional_sales
+from pipelines.assets.rollups import central_rollups, regional_rollups
+from pipelines.expectations import central_rollups_expectations, sale_events_expectations
+from pipelines.resources import KandaSettings
+from quality.expectations import ROLLUP_SUITES, SALE_EVENTS_SUITE
+from tests.support.files import START, make_files
+
+DAYS = [START, START + dt.timedelta(days=1)]
+# Anything a page would fetch by itself: scripts, stylesheets, images, fonts. Plain links may point anywhere.
+REMOTE_FETCH = re.compile(r"<(script|link|img)[^>]+(src|href)=\"https?://", re.IGNORECASE)
+
+
+def test_asset_checks_pass_on_clean_data_and_data_docs_work_offline(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    make_files(settings, regions=["KE"], rows=300, days=2)
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize(
+            [regional_sales, regional_rollups, central_rollups, sale_events_expectations, central_rollups_expectations],
+            partition_key="KE",
+            resources={"kanda": KandaSettings(home=str(settings.home))},
+            instance=instance,
+        )
+    assert result.success
+    verdicts = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert set(verdicts) == {"sale_events_expectations", "central_rollups_expectations"}
+    for verdict in verdicts.values():
+        assert verdict.passed, verdict.description
+    days = verdicts["sale_events_expectations"].metadata["results"].value
+    assert [(d["local_date"], d["success"]) for d in days] == [(d.isoformat(), True) for d in DAYS]
+    central = verdicts["central_rollups_expectations"].metadata["results"].value
+    assert {r["suite"] for r in central} == set(ROLLUP_SUITES.values())
+
+    index = Path(verdicts["sale_events_expectations"].metadata["data_docs_index"].value)
+    assert index == data_docs_dir(settings) / "index.html"
+    text = index.read_text()
+    for suite in (SALE_EVENTS_SUITE, *ROLLUP_SUITES.values()):
+        assert suite in text
+    for page in data_docs_dir(settings).rglob("*.html"):
+        assert not REMOTE_FETCH.search(page.read_text()), f"{page} fetches from the internet"
+    assert (data_docs_dir(settings) / "static" / "vendor" / "jquery-3.7.1.min.js").exists()
+
+    # What the steward quality page reads: the newest result per suite and day, each with its Data Docs page.
+    latest = latest_results(settings, "ke")
+    assert [(r["suite"], r["local_date"]) for r in latest] == [
+        *((suite, None) for suite in sorted(ROLLUP_SUITES.values())),
+        (SALE_EVENTS_SUITE, DAYS[1].isoformat()),
+        (SALE_EVENTS_SUITE, DAYS[0].isoformat()),
+    ]
+    for row in latest:
+        assert row["success"] and row["evaluated"] >= 10 and row["unsuccessful"] == 0 and row["rows"] > 0
+        assert (data_docs_dir(settings) / row["docs_path"]).exists(), row["docs_path"]
+    assert latest_results(settings, "NG") == []
+
+    # Old results are pruned with their pages, so the index does not grow without end.
+    monkeypatch.setattr(gx_runner, "KEEP_RESULTS", 1)
+    (again,) = gx_runner.run_region_suites(settings, "KE", [DAYS[0]])
+    gx_runner.build_data_docs(settings, [again])
+    runs = data_docs_dir(settings) / "validations" / SALE_EVENTS_SUITE / f"KE-{DAYS[0].isoformat()}"
+    assert [p.name for p in runs.iterdir()] == [again.docs_path.split("/")[3]]
+    assert latest_results(settings, "KE")[-1]["docs_path"] == again.docs_path
+
+
+def test_a_broken_store_fails_with_the_rule_the_rows_and_the_page(settings: Settings):
+    make_files(settings, regions=["KE"], rows=300, days=2)
+    ingest_landing(settings, "KE")
+    with open_store(settings, "KE") as con:
+        # A fee larger than its sale (net left as it was) and a sale in another region's currency.
+        sale, other = con.execute(
+            "SELECT event_id FROM sale_events WHERE event_type = 'sale' AND status = 'success' AND local_date = ?"
+            " ORDER BY 1 LIMIT 2",
+            [DAYS[1]],
+        ).fetchall()
+        con.execute("UPDATE sale_events SET fee_minor = amount_minor + 500 WHERE event_id = ?", [sale[0]])
+        con.execute("UPDATE sale_events SET currency = 'NGN' WHERE event_id = ?", [other[0]])
+    publish_region(settings, "KE")
+
+    run = CliRunner().invoke(app, ["expectations", "--region", "KE", "--json"])
+    assert run.exit_code == 1, run.output
+    report = json.loads(run.stdout)
+    results = {(r["suite"], r["local_date"]): r for r in report["results"]}
+    assert results[(SALE_EVENTS_SUITE, DAYS[0].isoformat())]["success"]  # the untouched day
+
+    broken = results[(SALE_EVENTS_SUITE, DAYS[1].isoformat())]
+    assert not broken["success"]
+    failing = {tuple(f["columns"]): f for f in broken["failures"]}
+    assert set(failing) == {("abs_amount", "fee_minor"), ("net_minor", "amount_minus_fee"), ("currency",)}
+    assert all(f["unexpected_count"] == 1 for f in failing.values())
+    assert failing[("currency",)]["examples"] == ["NGN"]
+    assert "expect_column_values_to_be_in_set on currency: 1 row(s), e.g. ['NGN']" in failing[("currency",)]["summary"]
+
+    # The wrong fee and currency reached the centre: its creator rollup no longer adds up and mixes currencies.
+    rollup = results[(ROLLUP_SUITES["creator_daily"], None)]
+    assert not rollup["success"]
+    assert {tuple(f["columns"]) for f in rollup["failures"]} >= {("net_minor", "expected_net"), ("currency",)}
+
+    page = data_docs_dir(settings) / broken["docs_path"]
+    assert Path(report["data_docs"]) == data_docs_dir(settings) / "index.html"
+    assert "Failed" in page.read_text() and "fee_minor" in page.read_text()
+
+
+def test_the_cli_on_an_empty_installation_says_there_is_nothing_to_validate(settings: Settings):
+    run = CliRunner().invoke(app, ["expectations", "--region", "KE"])
+    assert run.exit_code == 0, run.output
+    assert "nothing to validate" in run.output
+    assert CliRunner().invoke(app, ["expectations", "--region", "XX"]).exit_code == 2
+    assert CliRunner().invoke(app, ["expectations", "--date", "5 Oct"]).exit_code == 2

@@ -1,0 +1,160 @@
+"""Rollup rules a user relies on: the USD rate used for a day, local days across DST, quarantine thresholds."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from kanda.checks import store_checks as checks
+from kanda.regional.ingest import ingest_files, ingest_landing
+from kanda.regional.models import build_models
+from kanda.regional.store import open_store
+from kanda.settings import Settings, load_settings
+from quality.boundary import canonicalise
+from regions import get_region
+from regions.synthetic.core import DirtMix
+from tests.support.builders import adapter_rows, paid, stripe_file
+from tests.support.files import make_files
+
+
+def test_usd_uses_the_latest_rate_on_or_before_the_day_and_none_before_the_first(settings: Settings, tmp_path: Path):
+    make_files(settings, regions=["EG"], rows=20)
+    path = stripe_file(
+        tmp_path / "in",
+        "fx.csv",
+        [
+            paid("ch_old", "2023-12-30 10:00:00"),  # before the first rate in the FX seed (2024-01-01)
+            paid("ch_wed", "2024-01-10 10:00:00"),  # a Wednesday: the Monday rate of 2024-01-08 applies
+        ],
+    )
+    ingest_files(settings, "EG", [path])
+    with open_store(settings, "EG") as con:
+        build_models(con)
+        rows = dict(
+            con.execute(
+                "SELECT local_date::VARCHAR, fx_date::VARCHAR FROM creator_daily"
+                " WHERE local_date IN ('2023-12-30', '2024-01-10')"
+            ).fetchall()
+        )
+        usd = con.execute("SELECT net_usd_minor FROM creator_daily WHERE local_date = '2023-12-30'").fetchall()
+        result = checks.rollups_match_events(con, get_region("EG"))
+    assert rows == {"2023-12-30": None, "2024-01-10": "2024-01-08"}
+    assert usd == [(None,)]
+    assert not result.passed and "no USD rate on or before their date" in result.message
+
+
+def test_egypts_local_day_follows_summer_time():
+    cairo = get_region("EG")
+    frame = adapter_rows(
+        [
+            {
+                "transaction_id": "W",
+                "currency": "EGP",
+                "creator_id": "EG-C0001",
+                "product_id": "EG-P00001",
+                "occurred_at": dt.datetime(2026, 1, 15, 21, 30, tzinfo=dt.UTC),
+            },  # 23:30 in Cairo (UTC+2)
+            {
+                "transaction_id": "S",
+                "currency": "EGP",
+                "creator_id": "EG-C0001",
+                "product_id": "EG-P00001",
+                "occurred_at": dt.datetime(2026, 7, 15, 21, 30, tzinfo=dt.UTC),
+            },  # 00:30 next day (UTC+3)
+        ]
+    )
+    days = canonicalise(frame, cairo, source="s", source_file="f", batch_id="b")["local_date"].to_list()
+    assert days == [dt.date(2026, 1, 15), dt.date(2026, 7, 16)]
+
+
+def test_quarantine_rate_warns_and_errors_at_the_region_thresholds(tmp_path: Path):
+    region = get_region("NG")  # warn at 2 %, error at 10 %
+    verdicts = []
+    for name, dirt in (("clean", DirtMix.clean()), ("some", DirtMix(corrupt=0.05)), ("bad", DirtMix(corrupt=0.3))):
+        home = load_settings(tmp_path / name)  # a fresh installation per case
+        make_files(home, regions=["NG"], rows=1_000, dirt=dirt)
+        ingest_landing(home, "NG")
+        with open_store(home, "NG", read_only=True) as con:
+            result = checks.quarantine_rate(con, region)
+        verdicts.append((result.passed, result.severity))
+    assert verdicts == [(True, "warn"), (False, "warn"), (False, "error")]
+
+
+def test_region_daily_rates(settings: Settings, tmp_path: Path):
+    make_files(settings, regions=["EG"], rows=20)
+    day = "2026-10-05"
+    lines = [
+        paid("ch_a", f"{day} 10:00:00"),
+        paid("ch_b", f"{day} 11:00:00"),
+        paid("ch_c", f"{day} 12:00:00", status="Failed"),
+        paid("ch_d", f"{day} 13:00:00"),
+        paid("ch_d", f"{day} 18:00:00", status="Disputed", refunded="250,00"),  # lost dispute: a reversal
+    ]
+    ingest_files(settings, "EG", [stripe_file(tmp_path / "in", "rates.csv", lines)])
+    with open_store(settings, "EG") as con:
+        build_models(con)
+        row = con.sql(
+            "SELECT payments, failed_payments, payment_failure_rate, reversal_rate FROM region_daily"
+            f" WHERE local_date = '{day}'"
+        ).pl()
+    assert row.to_dicts() == [
+        {"payments": 4, "failed_payments": 1, "payment_failure_rate": 0.25, "reversal_rate": 1 / 3}
+    ]
+
+
+def test_channel_daily_sums_to_region_daily_and_names_a_missing_channel_unknown(settings: Settings):
+    (tanzania,) = make_files(settings, regions=["TZ"], rows=300, days=2)
+    lines = tanzania.path.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    # Gumroad exports leave Payment Type empty for some sales: those payments count under 'unknown'
+    blanked = [line.replace(",Tanzania,card,", ",Tanzania,,") if 0 < i <= 20 else line for i, line in enumerate(lines)]
+    tanzania.path.write_text("".join(blanked), encoding="utf-8-sig")
+    ingest_landing(settings, "TZ")
+    with open_store(settings, "TZ") as con:
+        build_models(con)
+        by_channel = con.sql(
+            "SELECT region, local_date, sum(payments) AS payments, sum(failed_payments) AS failed_payments,"
+            " sum(reversed_payments) / nullif(sum(successful_payments), 0) AS reversal_rate"
+            " FROM channel_daily GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+        by_region = con.sql(
+            "SELECT region, local_date, payments, failed_payments, reversal_rate FROM region_daily"
+            " WHERE payments > 0 ORDER BY ALL"
+        ).fetchall()
+        channels = {row[0] for row in con.execute("SELECT DISTINCT channel FROM channel_daily").fetchall()}
+        checked = checks.rollups_match_events(con, get_region("TZ"))
+    assert [row[:4] for row in by_channel] == [row[:4] for row in by_region]
+    assert [row[4] or 0.0 for row in by_channel] == pytest.approx([row[4] for row in by_region])
+    assert {"unknown", "card", "paypal"} <= channels and None not in channels
+    assert checked.passed, checked.message
+
+
+def test_channel_daily_rates(settings: Settings, tmp_path: Path):
+    make_files(settings, regions=["EG"], rows=20)
+    day = "2026-10-05"
+    lines = [
+        paid("ch_a", f"{day} 10:00:00"),
+        paid("ch_b", f"{day} 11:00:00", status="Failed"),
+        paid("ch_c", f"{day} 12:00:00"),
+        paid("ch_c", f"{day} 18:00:00", status="Disputed", refunded="250,00"),  # lost dispute: a reversal
+    ]
+    ingest_files(settings, "EG", [stripe_file(tmp_path / "in", "channels.csv", lines)])
+    with open_store(settings, "EG") as con:
+        build_models(con)
+        rows = con.sql(
+            "SELECT channel, currency, payments, failed_payments, successful_payments, reversed_payments,"
+            f" payment_failure_rate, reversal_rate FROM channel_daily WHERE local_date = '{day}'"
+        ).pl()
+    assert rows.to_dicts() == [
+        {
+            "channel": "card",
+            "currency": "EGP",
+            "payments": 3,
+            "failed_payments": 1,
+            "successful_payments": 2,
+            "reversed_payments": 1,
+            "payment_failure_rate": 1 / 3,
+            "reversal_rate": 0.5,
+        }
+    ]

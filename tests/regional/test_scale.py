@@ -1,0 +1,72 @@
+"""Scale: a file ten times larger must not need ten times the memory (ingestion streams in bounded chunks).
+
+Each ingest runs in a fresh process so that its peak resident memory is its own. Marked slow: it generates and
+ingests a few million rows; CI runs it, `pytest -m 'not slow'` skips it locally.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kanda.settings import load_settings
+from regions.synthetic.core import DirtMix
+from regions.synthetic.generate import generate
+
+INGEST_AND_MEASURE = """
+import json, resource, sys
+from pathlib import Path
+from kanda.regional.ingest import ingest_files
+from kanda.settings import load_settings
+
+report = ingest_files(load_settings(), "EG", [Path(sys.argv[1])])
+peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"peak_mb": peak_mb, **report.files[0].as_json()}))
+"""
+
+
+def ingest_in_fresh_process(home: Path, path: Path) -> dict:
+    env = {
+        **os.environ,
+        "KANDA_HOME": str(home),
+        "KANDA_BATCH_ROWS": "100000",
+        "KANDA_DUCKDB_MEMORY": "256MB",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", INGEST_AND_MEASURE, str(path)], env=env, capture_output=True, text=True, check=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_memory_does_not_grow_with_file_size(tmp_path: Path):
+    results = {}
+    for rows in (300_000, 3_000_000):
+        home = tmp_path / f"home{rows}"
+        settings = load_settings(home)
+        (generated,) = generate(
+            landing_dir=settings.landing_dir,
+            registry_dir=settings.registry_dir,
+            regions=["EG"],
+            start=dt.date(2026, 9, 1),
+            days=30,
+            rows_per_region=rows,
+            seed=5,
+            dirt=DirtMix(),
+        )
+        result = ingest_in_fresh_process(home, generated.path)
+        assert result["status"] == "loaded"
+        assert result["rows_in"] == rows == result["loaded"] + result["quarantined"] + result["duplicates"]
+        results[rows] = {"peak_mb": result["peak_mb"], "file_mb": generated.path.stat().st_size / 2**20}
+    small, large = results[300_000], results[3_000_000]
+    data_growth = large["file_mb"] - small["file_mb"]
+    memory_growth = large["peak_mb"] - small["peak_mb"]
+    # Ten times the data (hundreds of MB more) costs at most a fraction of that in memory: chunks and DuckDB's
+    # buffer limit bound it, not the file.
+    assert memory_growth < 0.5 * data_growth, results

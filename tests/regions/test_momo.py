@@ -1,0 +1,320 @@
+"""MTN MoMo export adapter: a hand-chosen workbook (built here, visible row by row), rejects, a writer round trip."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import polars as pl
+import pytest
+import xlsxwriter
+
+from regions import get_region
+from regions.rails.base import ADAPTER_SCHEMA
+from regions.rails.momo import writer
+from regions.rails.momo.reader import ADAPTER
+from tests.support.roundtrip import (
+    COMPARED,
+    assert_lines_accounted,
+    assert_no_contact_leaks,
+    assert_rejected,
+    assert_round_trip,
+    assert_same_but_source_row,
+    match_events,
+    read_all,
+    row,
+    truth_frame,
+)
+
+REGION = get_region("GH")
+UTC = dt.UTC
+D = dt.datetime
+HEADER = writer.HEADER
+# Date cells are Excel dates unless given as text; "#250" is a number cell. Accra is UTC+0 all year.
+SHEET_1 = [
+    [
+        D(2025, 2, 11, 10, 42, 20),
+        "3600000101",
+        "PAYMENT",
+        "SUCCESSFUL",
+        "",
+        "1,000.50",
+        "15.01",
+        "GHS",
+        "GH-C0001.GH-P00001.a1",
+        "233241234567",
+        "thanks",
+        "",
+    ],
+    [
+        D(2025, 2, 11, 10, 42, 20),
+        "3600000101",
+        "PAYMENT",
+        "SUCCESSFUL",
+        "",
+        "1,000.50",
+        "15.01",
+        "GHS",
+        "GH-C0001.GH-P00001.a1",
+        "233241234567",
+        "thanks",
+        "",
+    ],
+    [
+        "11/02/2025 23:30:05",
+        "3600000102",
+        "PAYMENT",
+        "PENDING",
+        "",
+        "250",
+        "",
+        "GHS",
+        "GH-C0002.GH-P00005.b2",
+        "0241112222",
+        "",
+        "",
+    ],
+    [
+        D(2025, 2, 11, 23, 31),
+        "3600000102",
+        "PAYMENT",
+        "SUCCESSFUL",
+        "",
+        "#250",
+        "3.75",
+        "GHS",
+        "GH-C0002.GH-P00005.b2",
+        "0241112222",
+        "",
+        "",
+    ],
+    [
+        D(2025, 2, 12, 8, 0),
+        "3600000103",
+        "PAYMENT",
+        "FAILED",
+        "PAYER_LIMIT_REACHED",
+        "80",
+        "0",
+        "GHS",
+        "GH-C0003.GH-P00009.c3",
+        "+233 20 555 1234",
+        "",
+        "",
+    ],
+    [
+        D(2025, 2, 13, 12, 0),
+        "7200000001",
+        "REFUND",
+        "SUCCESSFUL",
+        "",
+        "1,000.50",
+        "",
+        "GHS",
+        "GH-C0001.GH-P00001.a1",
+        "233241234567",
+        "",
+        "3600000101",
+    ],
+    [
+        D(2025, 2, 12, 9, 0),
+        "3600000104",
+        "PAYMENT",
+        "SUCCESSFUL",
+        "",
+        "45",
+        "0.68",
+        "GHS",
+        "GH-C0004.GH-P00013.d4",
+        "0277000111",
+        "",
+        "",
+    ],
+    [
+        D(2025, 2, 12, 18, 45),
+        "7200000002",
+        "REVERSAL",
+        "SUCCESSFUL",
+        "",
+        "-45.00",
+        "",
+        "GHS",
+        "GH-C0004.GH-P00013.d4",
+        "0277000111",
+        "",
+        "3600000104",
+    ],
+    [D(2025, 2, 12, 23, 59, 59), "9000000001", "TRANSFER", "SUCCESSFUL", "", "5,000", "", "GHS", "", "", "", ""],
+    [
+        D(2025, 2, 12, 10, 0),
+        "3600000106",
+        "PAYMENT",
+        "SUCCESSFUL",
+        "",
+        "1,O00.00",
+        "1.50",
+        "GHS",
+        "GH-C0006.GH-P00021.f6",
+        "0244000006",
+        "",
+        "",
+    ],
+    [
+        "31/02/2025 25:00",
+        "3600000107",
+        "PAYMENT",
+        "SUCCESSFUL",
+        "",
+        "99",
+        "1.49",
+        "GHS",
+        "GH-C0007.GH-P00025.g7",
+        "0244000007",
+        "",
+        "",
+    ],
+    [D(2025, 2, 12, 11, 0), "3600000108", "PAYMENT", "SUCCESSFUL", "", "60", "0.90", "GHS", "", "0244000008", "", ""],
+    [
+        D(2025, 2, 12, 12, 0),
+        "3600000109",
+        "PAYMENT",
+        "SUCCESSFUL",
+        "",
+        "70",
+        "1.05",
+        "GHS",
+        "GH-C0009.GH-P00033.i9",
+        "2.33244E+11",
+        "",
+        "",
+    ],
+]
+SHEET_2 = [
+    [
+        D(2025, 2, 14, 7, 5, 9),
+        "3600000110",
+        "PAYMENT",
+        "SUCCESSFUL",
+        "",
+        "12,345.67",
+        "185.19",
+        "GHS",
+        "GH-C0010.GH-P00037.j10",
+        "233200000010",
+        "",
+        "",
+    ],
+    ["Total", "", "", "", "", "14,676.17", "", "GHS", "", "", "", ""],
+]
+
+
+def _build(path: Path, sheets: list[list[list]], header: list[str] = HEADER) -> Path:
+    book = xlsxwriter.Workbook(str(path))
+    date = book.add_format({"num_format": "dd/mm/yyyy hh:mm:ss"})
+    for index, rows in enumerate(sheets, start=1):
+        sheet = book.add_worksheet(f"Transactions {index}")
+        sheet.write_row(0, 0, header)
+        for r, cells in enumerate(rows, start=1):
+            for col, value in enumerate(cells):
+                if isinstance(value, dt.datetime):
+                    sheet.write_datetime(r, col, value, date)
+                elif isinstance(value, str) and value.startswith("#"):
+                    sheet.write_number(r, col, float(value[1:]))
+                else:
+                    sheet.write_string(r, col, value)
+    book.close()
+    return path
+
+
+@pytest.fixture
+def sample(tmp_path: Path) -> Path:
+    return _build(tmp_path / "momo.xlsx", [SHEET_1, SHEET_2])
+
+
+def test_sample_values(sample: Path) -> None:
+    frame, ignored = read_all(ADAPTER, sample, REGION, batch_rows=5)
+    assert list(frame.columns) == [*ADAPTER_SCHEMA, "raw_record"]
+    assert ignored == 2  # the TRANSFER payout and the Totals row
+    assert frame["source_row"].to_list() == [*range(1, 9), *range(10, 15)]
+
+    first = row(frame, 1)
+    assert (first["transaction_id"], first["event_type"], first["status"]) == ("3600000101", "sale", "success")
+    assert (first["amount_minor"], first["fee_minor"], first["currency"]) == (100_050, 1_501, "GHS")
+    assert first["occurred_at"] == D(2025, 2, 11, 10, 42, 20, tzinfo=UTC)
+    assert (first["creator_id"], first["product_id"], first["channel"]) == ("GH-C0001", "GH-P00001", "mtn_momo")
+    assert_same_but_source_row(row(frame, 2), first)
+
+    pending, paid = row(frame, 3), row(frame, 4)
+    assert (pending["status"], pending["fee_minor"]) == ("pending", 0)
+    assert pending["occurred_at"] == D(2025, 2, 11, 23, 30, 5, tzinfo=UTC)  # a text date, DD/MM/YYYY
+    assert (paid["status"], paid["amount_minor"], paid["fee_minor"]) == ("success", 25_000, 375)  # a number cell
+    assert pending["buyer_ref"] == paid["buyer_ref"]
+    assert row(frame, 5)["status"] == "failed"
+
+    refund, reversal = row(frame, 6), row(frame, 8)
+    assert (refund["transaction_id"], refund["event_type"], refund["amount_minor"]) == (
+        "3600000101",
+        "refund",
+        -100_050,
+    )
+    assert refund["buyer_ref"] == first["buyer_ref"]  # 233241234567 in both
+    assert (reversal["transaction_id"], reversal["event_type"], reversal["amount_minor"]) == (
+        "3600000104",
+        "reversal",
+        -4_500,
+    )
+
+    assert row(frame, 10)["amount_minor"] is None  # "1,O00.00"
+    assert row(frame, 11)["occurred_at"] is None  # "31/02/2025 25:00"
+    assert row(frame, 12)["creator_id"] is None  # empty External Id
+    assert row(frame, 13)["buyer_ref"] is None  # Excel-mangled MSISDN
+
+    second_sheet = row(frame, 14)
+    assert (second_sheet["amount_minor"], second_sheet["fee_minor"]) == (1_234_567, 18_519)
+    assert second_sheet["occurred_at"] == D(2025, 2, 14, 7, 5, 9, tzinfo=UTC)
+
+
+def test_buyer_ref_is_a_hash_and_no_contact_leaks(sample: Path) -> None:
+    frame, _ = read_all(ADAPTER, sample, REGION)
+    refs = frame["buyer_ref"].drop_nulls()
+    assert refs.len() == 12 and refs.str.contains(r"^[0-9a-f]{64}$").all()
+    assert_no_contact_leaks(frame, ("233241234567", "241234567", "0241112222", "5551234"))
+    assert "233241234567" in str(row(frame, 1)["raw_record"])
+
+
+def test_empty_file_is_rejected(tmp_path: Path) -> None:
+    assert_rejected(ADAPTER, REGION, tmp_path / "empty.xlsx", "empty", content=b"")
+    no_rows = _build(tmp_path / "header-only.xlsx", [[]])
+    assert_rejected(ADAPTER, REGION, no_rows, "no data rows")
+
+
+def test_other_format_is_rejected(tmp_path: Path) -> None:
+    other = _build(tmp_path / "other.xlsx", [[["x", "1"]]], header=["Invoice", "Total"])
+    reason = r"not a MTN MoMo export .* missing: date, txn, type, status, amount"
+    assert_rejected(ADAPTER, REGION, other, reason)
+
+
+def test_truncated_file_is_rejected(sample: Path, tmp_path: Path) -> None:
+    data = sample.read_bytes()
+    assert_rejected(
+        ADAPTER, REGION, tmp_path / "truncated.xlsx", "truncated or corrupt", content=data[: len(data) // 2]
+    )
+
+
+def test_round_trip_across_sheets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writer, "SHEET_ROWS", 1_000)  # spill into further sheets as past Excel's row cap
+    truth = truth_frame(REGION, seed=17)
+    path = tmp_path / "momo.xlsx"
+    writer.write(path, iter([truth]), REGION, np.random.default_rng(3))
+    book = openpyxl.load_workbook(path, read_only=True)
+    assert len(book.sheetnames) >= 4
+    data_rows = sum(sheet.max_row - 1 for sheet in book.worksheets)  # every sheet repeats the header
+    book.close()
+
+    frame, ignored = read_all(ADAPTER, path, REGION, batch_rows=500)
+    assert_lines_accounted(frame, ignored, lines=data_rows, truth=truth)
+    both = match_events(truth, frame, writer.payment_id(pl.col("txn_no")))
+    # MoMo states the fee of every event, and its times are whole seconds.
+    assert_round_trip(both, compare=(*COMPARED, "fee_minor"), whole_seconds=True)

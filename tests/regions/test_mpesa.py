@@ -1,0 +1,141 @@
+"""M-Pesa statement adapter: hand-written statements with the rail's dirt, file-level rejects, a writer round trip."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from regions import get_region
+from regions.rails.base import ADAPTER_SCHEMA
+from regions.rails.mpesa import writer
+from regions.rails.mpesa.reader import ADAPTER
+from tests.support.roundtrip import (
+    assert_lines_accounted,
+    assert_no_contact_leaks,
+    assert_rejected,
+    assert_round_trip,
+    assert_same_but_source_row,
+    match_events,
+    read_all,
+    row,
+    truth_frame,
+)
+
+RAILS = Path(__file__).parents[2] / "regions" / "rails"
+SAMPLES = RAILS / "mpesa" / "samples"
+REGION = get_region("KE")
+UTC = dt.UTC
+
+
+def test_statement_values() -> None:
+    frame, ignored = read_all(ADAPTER, SAMPLES / "statement.csv", REGION)
+    assert list(frame.columns) == [*ADAPTER_SCHEMA, "raw_record"]
+    # 2 title lines, 2 disclaimer/page lines, 1 repeated header, 1 charge, 1 bank payout, 1 empty padded row.
+    assert ignored == 8
+    assert frame["source_row"].to_list() == [1, 2, 3, 4, 5, 8, 9, 10, 11, 12, 13, 14]
+
+    first = row(frame, 1)
+    assert (first["transaction_id"], first["event_type"], first["status"]) == ("SBA1000001", "sale", "success")
+    assert (first["amount_minor"], first["fee_minor"], first["currency"]) == (1_000_000, 0, "KES")
+    assert first["occurred_at"] == dt.datetime(2025, 2, 11, 10, 42, 20, tzinfo=UTC)  # 13:42:20 Nairobi (UTC+3)
+    assert (first["creator_id"], first["product_id"]) == ("KE-C0001", "KE-P00001")
+
+    pending, completed = row(frame, 2), row(frame, 3)
+    assert (pending["status"], completed["status"]) == ("pending", "success")
+    assert pending["transaction_id"] == completed["transaction_id"] == "SBA1000002"
+    assert pending["amount_minor"] == completed["amount_minor"] == 125_050
+    assert completed["occurred_at"] == dt.datetime(2025, 2, 11, 23, 10, tzinfo=UTC)  # the local day before
+    assert row(frame, 5)["status"] == "failed"
+
+    reversal, refund, relisted = row(frame, 8), row(frame, 9), row(frame, 10)
+    assert (reversal["transaction_id"], reversal["event_type"], reversal["amount_minor"]) == (
+        "SBA1000001",
+        "reversal",
+        -1_000_000,
+    )
+    assert (refund["transaction_id"], refund["event_type"], refund["amount_minor"]) == ("SBA1000003", "refund", -50_000)
+    assert (relisted["transaction_id"], relisted["event_type"], relisted["status"]) == (
+        "SBA1000005",
+        "reversal",
+        "success",
+    )
+    assert relisted["amount_minor"] == -300_000 and reversal["creator_id"] == "KE-C0001"
+
+    assert row(frame, 11)["amount_minor"] is None  # "12,3O0.00"
+    assert row(frame, 12)["occurred_at"] is None  # "N/A"
+    assert row(frame, 13)["creator_id"] is None  # "Acc. " with no reference
+    duplicate = row(frame, 14)
+    assert_same_but_source_row(duplicate, first)
+
+
+def test_buyer_ref_masked_phones_and_no_leaks() -> None:
+    frame, _ = read_all(ADAPTER, SAMPLES / "statement.csv", REGION)
+    assert row(frame, 4)["buyer_ref"] is None  # "0****393"
+    assert row(frame, 1)["buyer_ref"] is not None and len(row(frame, 1)["buyer_ref"]) == 64
+    assert frame["buyer_ref"].drop_nulls().str.contains(r"^[0-9a-f]{64}$").all()
+    assert_no_contact_leaks(frame, ("0712345678", "712345678", "254722000111", "WANJIKU"))
+
+
+def test_header_variant_latin1_and_dd_mm_dates() -> None:
+    frame, ignored = read_all(ADAPTER, SAMPLES / "statement_variant.csv", REGION)
+    assert ignored == 1  # the charge row
+    assert frame["transaction_id"].to_list() == ["SCA2000001", "SCA2000002", "SCA2000002"]
+    assert frame["event_type"].to_list() == ["sale", "sale", "reversal"]
+    assert frame["amount_minor"].to_list() == [150_000, 25_000, -25_000]
+    assert frame["occurred_at"].to_list() == [
+        dt.datetime(2025, 2, 11, 10, 42, tzinfo=UTC),  # 11/02/2025 13:42, no seconds
+        dt.datetime(2025, 2, 28, 21, 30, 15, tzinfo=UTC),  # 01/03/2025 00:30:15 local is still February in UTC
+        dt.datetime(2025, 3, 2, 6, 5, tzinfo=UTC),
+    ]
+    statement, _ = read_all(ADAPTER, SAMPLES / "statement.csv", REGION)
+    # "0712 345 678" here and "0712345678" there are one buyer.
+    assert frame["buyer_ref"][0] == row(statement, 1)["buyer_ref"]
+    assert "JOSÉ" in str(frame["raw_record"][0])
+
+
+def test_empty_file_is_rejected(tmp_path: Path) -> None:
+    assert_rejected(ADAPTER, REGION, tmp_path / "empty.csv", "empty", content=b"")
+
+
+def test_other_format_is_rejected(tmp_path: Path) -> None:
+    assert_rejected(
+        ADAPTER,
+        REGION,
+        tmp_path / "gumroad.csv",
+        r"not a M-Pesa statement file: required column\(s\) missing: receipt",
+        content="Purchase ID,Item Name,Purchase Date,Sale Price ($)\nabc,Beat pack,2025-01-01,10\n",
+    )
+    assert_rejected(
+        ADAPTER,
+        REGION,
+        tmp_path / "partial.csv",
+        "missing: status, paid_in, withdrawn",
+        content="Receipt No,Completion Time,Details\nSBA1,2025-01-01 10:00:00,x\n",
+    )
+
+
+def test_truncated_file_is_rejected(tmp_path: Path) -> None:
+    data = (SAMPLES / "statement.csv").read_bytes()
+    cut = data.index(b"SBA1000006") + 40
+    assert_rejected(ADAPTER, REGION, tmp_path / "truncated.csv", "truncated", content=data[:cut])
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    truth = truth_frame(REGION, seed=13)
+    for seed in (1, 2):  # the writer picks one of the two header variants per file
+        path = tmp_path / f"mpesa-{seed}.csv"
+        writer.write(path, iter([truth]), REGION, np.random.default_rng(seed))
+        _check_round_trip(path, truth)
+
+
+def _check_round_trip(path: Path, truth: pl.DataFrame) -> None:
+    frame, ignored = read_all(ADAPTER, path, REGION, batch_rows=500)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    # Every line but the header is a row or an ignored line: title and page lines count as ignored here.
+    assert_lines_accounted(frame, ignored, lines=len(lines) - 1, truth=truth)
+    both = match_events(truth, frame, writer.receipt(pl.col("txn_no")))
+    # Statements carry whole seconds, so the time read must itself be whole seconds.
+    assert_round_trip(both, whole_seconds=True)

@@ -1,0 +1,77 @@
+"""Amount and time parsing shared by the adapters: exact minor units, real-world separators, zones with DST."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from regions.parsing import major_to_minor, normalise_phone, utc_from_iso, utc_from_local
+
+
+def parse(values: list[str], exponent: int, decimal: str = ".") -> list[int | None]:
+    return (
+        pl.DataFrame({"v": values})
+        .select(major_to_minor(pl.col("v"), exponent, decimal=decimal).alias("v"))["v"]
+        .to_list()
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "exponent", "expected"),
+    [
+        ("10,000.00", 2, 1_000_000),
+        ("1,00,000", 2, 10_000_000),  # lakh grouping
+        ("৫০০.৫০", 2, 50_050),  # Bengali digits
+        (" 42 ", 2, 4_200),
+        ("-3.5", 2, -350),
+        ("7.10", 2, 710),
+        ("12.345", 2, None),  # more precision than the currency has
+        ("500", 0, 500),  # UGX/XOF: no minor unit
+        ("500.50", 0, None),
+        ("N/A", 2, None),
+        ("", 2, None),
+    ],
+)
+def test_major_to_minor(text, exponent, expected):
+    assert parse([text], exponent) == [expected]
+
+
+def test_comma_decimal_separator():
+    assert parse(["1.234,56", "12,5"], 2, decimal=",") == [123_456, 1_250]
+
+
+@given(st.integers(-(10**12), 10**12), st.sampled_from([0, 2, 3]))
+def test_major_to_minor_round_trips_any_amount(minor, exponent):
+    sign = "-" if minor < 0 else ""
+    whole, frac = divmod(abs(minor), 10**exponent)
+    text = f"{sign}{whole:,}" + (f".{frac:0{exponent}d}" if exponent else "")
+    assert parse([text], exponent) == [minor]
+
+
+def test_local_times_across_cairo_dst():
+    values = ["2026-04-24 00:30:00", "2026-10-29 23:30:00", "2026-07-01 10:00:00"]
+    got = pl.DataFrame({"t": values}).select(utc_from_local(pl.col("t"), "%Y-%m-%d %H:%M:%S", "Africa/Cairo"))
+    first, ambiguous, summer = got["t"].to_list()
+    assert first is None  # 00:30 does not exist on the night summer time starts: quarantine, do not guess
+    assert ambiguous == dt.datetime(2026, 10, 29, 20, 30, tzinfo=dt.UTC)  # earlier of the two instants (+03:00)
+    assert summer == dt.datetime(2026, 7, 1, 7, 0, tzinfo=dt.UTC)  # +03:00 in summer
+
+
+def test_iso_times_with_z_and_offsets():
+    got = pl.DataFrame({"t": ["2025-02-11T10:42:20.000Z", "2025-02-11T10:42:20+01:00", "11/02/2025"]})
+    values = got.select(utc_from_iso(pl.col("t")))["t"].to_list()
+    assert values == [
+        dt.datetime(2025, 2, 11, 10, 42, 20, tzinfo=dt.UTC),
+        dt.datetime(2025, 2, 11, 9, 42, 20, tzinfo=dt.UTC),
+        None,
+    ]
+
+
+def test_phone_normalisation_refuses_masked_and_mangled():
+    values = ["0712345678", "+254712345678", "254712345678", "0****393", "2.547E+11"]
+    got = pl.DataFrame({"p": values}).select(normalise_phone(pl.col("p"), "254"))["p"].to_list()
+    assert got == ["254712345678"] * 3 + [None, None]

@@ -1,0 +1,118 @@
+"""Paystack webhook adapter: a hand-written log with the rail's dirt, file-level rejects, and a writer round trip."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from regions import get_region
+from regions.rails.base import ADAPTER_SCHEMA
+from regions.rails.paystack.reader import ADAPTER
+from regions.rails.paystack.writer import write
+from tests.support.roundtrip import (
+    assert_lines_accounted,
+    assert_no_contact_leaks,
+    assert_rejected,
+    assert_round_trip,
+    assert_same_but_source_row,
+    match_events,
+    read_all,
+    row,
+    truth_frame,
+)
+
+RAILS = Path(__file__).parents[2] / "regions" / "rails"
+SAMPLE = RAILS / "paystack" / "samples" / "webhooks.ndjson"
+REGION = get_region("NG")
+UTC = dt.UTC
+
+
+def test_sample_values() -> None:
+    frame, ignored = read_all(ADAPTER, SAMPLE, REGION, batch_rows=4)
+    assert list(frame.columns) == [*ADAPTER_SCHEMA, "raw_record"]
+    assert ignored == 2  # transfer.success and subscription.create; the blank line is not a document
+    assert frame["source_row"].to_list() == [1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13]
+
+    first = row(frame, 1)
+    assert first["transaction_id"] == "PSK-0001"
+    assert (first["event_type"], first["status"]) == ("sale", "success")
+    assert (first["amount_minor"], first["fee_minor"], first["currency"]) == (500_000, 7_500, "NGN")
+    assert first["occurred_at"] == dt.datetime(2025, 2, 11, 10, 42, 20, tzinfo=UTC)
+    assert (first["creator_id"], first["product_id"], first["channel"]) == ("NG-C0001", "NG-P00001", "card")
+    # A duplicate delivery maps to the identical row (only source_row differs).
+    assert_same_but_source_row(row(frame, 2), first)
+
+    pending, paid = row(frame, 3), row(frame, 4)  # "ongoing" then success; amount as a string; metadata as text
+    assert (pending["status"], pending["occurred_at"]) == ("pending", dt.datetime(2025, 2, 11, 23, 30, 5, tzinfo=UTC))
+    assert (pending["fee_minor"], pending["creator_id"], pending["product_id"]) == (0, "NG-C0002", "NG-P00005")
+    assert (paid["status"], paid["amount_minor"], paid["fee_minor"]) == ("success", 250_000, 3_750)
+    assert paid["transaction_id"] == pending["transaction_id"] == "PSK-0002"
+
+    abandoned = row(frame, 5)
+    assert (abandoned["event_type"], abandoned["status"]) == ("sale", "failed")
+    assert abandoned["occurred_at"] == dt.datetime(2025, 2, 12, 8, 0, tzinfo=UTC)
+
+    sale, refund = row(frame, 7), row(frame, 8)
+    assert sale["occurred_at"] == dt.datetime(2025, 2, 12, 9, 15, 30, 500_000, tzinfo=UTC)
+    assert (refund["transaction_id"], refund["event_type"], refund["status"]) == ("PSK-0004", "refund", "success")
+    assert (refund["amount_minor"], refund["fee_minor"]) == (-1_234_567, 0)
+    assert refund["occurred_at"] == dt.datetime(2025, 2, 13, 12, 0, tzinfo=UTC)
+    assert refund["buyer_ref"] == sale["buyer_ref"]
+
+    reversal = row(frame, 9)
+    assert (reversal["event_type"], reversal["status"], reversal["amount_minor"]) == ("reversal", "success", -80_000)
+    assert reversal["occurred_at"] == dt.datetime(2025, 2, 12, 18, 45, tzinfo=UTC)  # updated_at, not paid_at
+
+    assert row(frame, 10)["amount_minor"] is None  # "12,3O0"
+    assert row(frame, 11)["occurred_at"] is None  # paid_at "N/A"
+    assert row(frame, 12)["creator_id"] is None and row(frame, 12)["product_id"] is None  # metadata ""
+    assert row(frame, 13)["buyer_ref"] is None  # masked email; the phone is not used as a buyer key
+
+
+def test_buyer_ref_is_a_hash_and_no_contact_leaks() -> None:
+    frame, _ = read_all(ADAPTER, SAMPLE, REGION)
+    refs = frame["buyer_ref"].drop_nulls()
+    assert refs.len() == 11 and refs.str.contains(r"^[0-9a-f]{64}$").all()
+    assert row(frame, 1)["buyer_ref"] != row(frame, 3)["buyer_ref"]
+    # Case and spacing of the email do not change the reference: it is hashed after normalising.
+    contacts = ("ada.obi@example.com", "tunde@mail.example", "08031234567", "8031234567", "@")
+    assert_no_contact_leaks(frame, contacts, lowercase=True)
+    assert "Ada.Obi@Example.com" in str(row(frame, 1)["raw_record"])
+
+
+def test_empty_file_is_rejected(tmp_path: Path) -> None:
+    assert_rejected(ADAPTER, REGION, tmp_path / "empty.ndjson", "empty", content=b"")
+    assert_rejected(ADAPTER, REGION, tmp_path / "blank.ndjson", "no webhook events", content="\n\n")
+
+
+def test_other_format_is_rejected(tmp_path: Path) -> None:
+    assert_rejected(
+        ADAPTER,
+        REGION,
+        tmp_path / "other.ndjson",
+        r"not a Paystack webhook file: required column\(s\) missing: event",
+        content='{"paymentID":"TR0011","trxID":"9A1","amount":"500.00"}\n',
+    )
+
+
+def test_truncated_file_is_rejected(tmp_path: Path) -> None:
+    text = SAMPLE.read_text()
+    assert_rejected(ADAPTER, REGION, tmp_path / "truncated.ndjson", "not valid JSON", content=text[: len(text) - 60])
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    truth = truth_frame(REGION, seed=11)
+    path = tmp_path / "paystack.ndjson"
+    write(path, iter([truth]), REGION, np.random.default_rng(5))
+    frame, ignored = read_all(ADAPTER, path, REGION, batch_rows=500)
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    assert_lines_accounted(frame, ignored, lines=len(lines), truth=truth)
+
+    both = match_events(truth, frame, pl.lit("T") + pl.col("txn_no").cast(pl.String).str.zfill(12))
+    assert_round_trip(both)
+    # The adapter gives refund events no fee (fee 0), so fees are compared on sales.
+    clean_sales = both.filter(pl.col("corruption").is_null() & (pl.col("event_type") == "sale"))
+    assert clean_sales["got_fee_minor"].eq_missing(clean_sales["fee_minor"]).all()

@@ -1,0 +1,54 @@
+"""Hand-written inputs: adapter-shaped rows for the contract, and Stripe export lines for Egypt."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+
+from regions import get_region
+from regions.rails.base import ADAPTER_SCHEMA
+
+KE = get_region("KE")
+WHEN = dt.datetime(2026, 10, 5, 21, 30, tzinfo=dt.UTC)  # 00:30 on 6 October in Nairobi
+
+
+def adapter_rows(rows: list[dict]) -> pl.DataFrame:
+    base = {
+        "transaction_id": "QK1",
+        "event_type": "sale",
+        "status": "success",
+        "creator_id": "KE-C0001",
+        "product_id": "KE-P00001",
+        "buyer_ref": None,
+        "channel": "mpesa",
+        "amount_minor": 150_000,
+        "fee_minor": 2_250,
+        "currency": "KES",
+        "occurred_at": WHEN,
+    }
+    filled = [{**base, "source_row": i + 1, **row} for i, row in enumerate(rows)]
+    frame = pl.DataFrame(filled, schema={"source_row": pl.Int64, **ADAPTER_SCHEMA})
+    return frame.with_columns(raw_record=pl.struct(pl.col("transaction_id").alias("Receipt No")))
+
+
+HEADER = (
+    "id;Description;Created date (UTC);Amount;Amount Refunded;Currency;Converted Amount;Converted Currency;Fee;"
+    "Status;Customer Email;Card Brand;kanda_ref (metadata)\n"
+)
+
+
+def stripe_file(folder: Path, name: str, lines: list[str]) -> Path:
+    """A hand-written Stripe export for Egypt (semicolon-delimited, comma decimals)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(HEADER + "".join(line + "\n" for line in lines))
+    return path
+
+
+def paid(charge: str, when: str, amount: str = "250,00", status: str = "Paid", refunded: str = "0,00") -> str:
+    return (
+        f"{charge};Payment;{when};{amount};{refunded};egp;{amount};egp;3,75;{status};buyer@mail.example;Visa;"
+        "EG-C0002.EG-P00005"
+    )
