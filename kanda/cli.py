@@ -79,21 +79,22 @@ def ingest(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
 ) -> None:
     """Validate and load files into the region's store. Exit 0: all processed; 1: a file was rejected."""
-    from kanda.regional.ingest import ingest_files, ingest_landing
+    from kanda import flow
 
     settings = load_settings()
     (code,) = chosen_regions([region])
     with progress_bar() as bar:
         task = bar.add_task(f"ingest {code}", total=None)
         progress = lambda name, done: bar.update(task, description=f"ingest {code} {name}", completed=done)  # noqa: E731
-        report = (
-            ingest_files(settings, code, files, progress=progress)
-            if files
-            else ingest_landing(settings, code, progress=progress)
+        run = flow.run_region(
+            settings,
+            code,
+            files=files,
+            steps=("ingest", "queue_review"),  # new quarantine rows go to the stewards' review queue
+            observers=flow.installed_observers(),
+            progress=progress,
         )
-    from kanda.review.service import enqueue_region
-
-    queued = enqueue_region(settings, code)  # new quarantine rows go to the stewards' review queue
+    report, queued = run.ingest, run.queued
     if as_json:
         print(json.dumps({"region": code, "files": [f.as_json() for f in report.files]}, indent=2))
     else:
@@ -133,21 +134,32 @@ def publish(
     all_days: Annotated[bool, typer.Option("--all-days", help="Republish every day, not only changed ones.")] = False,
 ) -> None:
     """Build rollups and publish each region's changed days to the central Iceberg layer."""
-    from kanda.central.publish import publish_region
-
-    settings = load_settings()
+    from kanda import flow
     from kanda.regional.store import store_exists
 
-    for code in chosen_regions(region):
-        if not store_exists(settings, code):
-            console.print(f"{code}: no store yet (nothing ingested)")
+    settings = load_settings()
+    codes = [code for code in chosen_regions(region) if store_exists(settings, code)]
+    for code in sorted(set(chosen_regions(region)) - set(codes)):
+        console.print(f"{code}: no store yet (nothing ingested)")
+    runs = flow.run_regions(
+        settings,
+        codes,
+        steps=("build", "publish", "refresh_readers"),
+        all_days=all_days,
+        observers=flow.installed_observers(),
+    )
+    for run in runs:
+        code, result = run.region, run.publish
+        if run.failed or result is None:
+            err.print(f"{code}: FAILED: {run.error}", markup=False)
             continue
-        result = publish_region(settings, code, all_days=all_days)
         if result.published:
             rows = ", ".join(f"{k} {v}" for k, v in result.rows.items())
             console.print(f"{code}: published {len(result.days)} day(s) ({rows}) as {result.publish_id}", markup=False)
         else:
             console.print(f"{code}: up to date")
+    if any(run.failed for run in runs):
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -403,8 +415,44 @@ from kanda.review.users_cli import users_app  # noqa: E402
 app.command("reports")(reports_command)
 app.command("expectations")(expectations_command)
 app.add_typer(review_app, name="review")
+
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
+
+
+from kanda.review.cli import JsonOpt as ReviewJson  # noqa: E402
+from kanda.review.cli import RegionsOpt as ReviewRegions  # noqa: E402
+
+
+@review_app.command()
+def reprocess(region: ReviewRegions = None, as_json: ReviewJson = False) -> None:
+    """Load approved fixes and waivers into their stores, record rejections, republish the changed days.
+
+    Runs the region flow after ingestion (`kanda.flow.AFTER_REVIEW`), so fixes are published the same way as files.
+    """
+    from kanda import flow
+    from kanda.regional.store import store_exists
+    from kanda.review.cli import _filter, _print_json
+    from regions import all_regions
+
+    settings = load_settings()
+    flt = _filter(region, None, None, None, None, None, None)
+    codes = sorted(flt.regions) if flt.regions else [c for c in all_regions() if store_exists(settings, c)]
+    observers = flow.installed_observers()
+    results = [flow.reprocess_region(settings, code, observers=observers) for code in codes]
+    if as_json:
+        _print_json({"regions": [r.as_dict() for r in results]})
+        return
+    for r in results:
+        if not r.changed:
+            console.print(f"{r.region}: nothing waiting")
+            continue
+        console.print(
+            f"{r.region}: {len(r.loaded)} loaded, {len(r.duplicates)} duplicate(s), {len(r.quarantined)} quarantined"
+            f" again, {len(r.already_loaded)} already loaded, {len(r.rejected_recorded)} rejection(s) recorded"
+            + (f"; published {r.publish_id}" if r.publish_id else ""),
+            markup=False,
+        )
 
 
 def main() -> None:

@@ -29,3 +29,13 @@ def model_files() -> list[Path]:
 
 def seed(name: str) -> Path:
     return root() / "seeds" / f"{name}.csv"
+
+
+def fingerprint() -> str:
+    """A short hash of every model and seed file: a changed model makes the next publish build again."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in [*model_files(), *sorted((root() / "seeds").glob("*.csv"))]:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]

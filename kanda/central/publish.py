@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import pyarrow as pa
 from pyiceberg.expressions import And, EqualTo, In
 
-from kanda.analyst.snapshot import refresh_after_publish
 from kanda.central.catalog import (
     PUBLICATIONS,
     PUBLICATIONS_SCHEMA,
@@ -25,7 +24,7 @@ from kanda.central.catalog import (
     open_catalog,
     publish_lock,
 )
-from kanda.regional.models import build_models
+from kanda.regional.models import ensure_built
 from kanda.regional.store import open_store, transaction
 from kanda.settings import Settings
 from regions import get_region
@@ -45,17 +44,13 @@ class PublishResult:
 
 
 def publish_region(settings: Settings, region_code: str, *, all_days: bool = False) -> PublishResult:
-    result = _publish_region(settings, region_code, all_days=all_days)
-    # After the publication is visible and the store released; also when nothing changed, so that rerunning a
-    # publish repairs a snapshot whose last refresh failed. A refresh failure is logged, never raised.
-    refresh_after_publish(settings)
-    return result
+    """Publish the region's changed days from its built rollups (building first only if the build is stale).
 
-
-def _publish_region(settings: Settings, region_code: str, *, all_days: bool) -> PublishResult:
+    What reads the publication afterwards (the BI snapshot) is refreshed by the region flow, not here.
+    """
     region = get_region(region_code)
     with open_store(settings, region.code) as con:
-        build_models(con)
+        ensure_built(con)
         if all_days or needs_full_publish(open_catalog(settings), region.code):
             con.execute("INSERT INTO dirty_days SELECT DISTINCT local_date FROM region_daily")
         # A late event can move what an earlier day counts: a payment is counted on the day it was first seen and

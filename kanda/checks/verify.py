@@ -11,7 +11,7 @@ import pyarrow as pa
 from kanda.central.catalog import latest_publication, open_catalog, read_published
 from kanda.checks import store_checks as checks
 from kanda.checks.store_checks import CheckResult
-from kanda.regional.models import build_models
+from kanda.regional.models import ensure_built
 from kanda.regional.store import open_store, store_exists
 from kanda.settings import Settings
 from regions import RegionConfig, all_regions
@@ -44,7 +44,7 @@ def verify(settings: Settings, regions: list[str] | None = None) -> list[CheckRe
     for code in codes:
         region = all_regions()[code]
         with open_store(settings, code) as con:
-            build_models(con)
+            ensure_built(con)
             results.append(checks.ledger_chain(con, region))
             results.append(checks.batch_conservation(con, region))
             results.append(checks.rollups_match_events(con, region))

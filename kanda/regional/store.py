@@ -86,6 +86,11 @@ CREATE TABLE IF NOT EXISTS rejected_files (
     rejected_at     TIMESTAMPTZ NOT NULL
 );
 CREATE TABLE IF NOT EXISTS dirty_days (local_date DATE NOT NULL);
+CREATE TABLE IF NOT EXISTS model_builds (
+    store_version   VARCHAR NOT NULL,
+    built_at        TIMESTAMPTZ NOT NULL,
+    models          VARCHAR[] NOT NULL
+);
 CREATE TABLE IF NOT EXISTS publish_log (
     publish_id      VARCHAR NOT NULL,
     published_at    TIMESTAMPTZ NOT NULL,

@@ -321,30 +321,3 @@ def reject_cmd(
 ) -> None:
     """Reject records for good (they stay quarantined, marked rejected)."""
     _decide("reject", ids, (region, rule, status, source_file, creator, min_age, max_age), reason, actor, as_json)
-
-
-@review_app.command()
-def reprocess(region: RegionsOpt = None, as_json: JsonOpt = False) -> None:
-    """Load approved fixes and waivers into their stores, record rejections, republish the changed days."""
-    from kanda.regional.store import store_exists
-    from kanda.review.reprocess import reprocess_region
-    from kanda.settings import load_settings
-    from regions import all_regions
-
-    settings = load_settings()
-    flt = _filter(region, None, None, None, None, None, None)
-    codes = sorted(flt.regions) if flt.regions else [c for c in all_regions() if store_exists(settings, c)]
-    results = [reprocess_region(settings, code) for code in codes]
-    if as_json:
-        _print_json({"regions": [r.as_dict() for r in results]})
-        return
-    for r in results:
-        if not r.changed:
-            console.print(f"{r.region}: nothing waiting")
-            continue
-        console.print(
-            f"{r.region}: {len(r.loaded)} loaded, {len(r.duplicates)} duplicate(s), {len(r.quarantined)} quarantined"
-            f" again, {len(r.already_loaded)} already loaded, {len(r.rejected_recorded)} rejection(s) recorded"
-            + (f"; published {r.publish_id}" if r.publish_id else ""),
-            markup=False,
-        )

@@ -1,4 +1,4 @@
-"""Approved fixes back into the regional store, through the ingestion path, exactly once; then a republish.
+"""Approved fixes back into the regional store, through the ingestion path, exactly once.
 
 A fixed (or waived) row is loaded the way a held row is released (`kanda.regional.ingest.release_held`): under the
 region's writer lock, as one `StagedBatch` of kind `fix` that goes through the same contract, hold rule and duplicate
@@ -10,8 +10,8 @@ counts it in again as loaded (or as a duplicate, or quarantined anew if it fails
 Exactly once: the store is the source of truth. Before loading, the quarantine rows of the approved items are
 read; a row already `released` (a crash after the store commit and before the review database was updated, or an
 automatic release of a held row) is not loaded again, its item is only marked. Rejections are recorded in the
-store (`status = 'rejected'`) by the same run, so `kanda quarantine` shows them. Finally the changed days are
-published (`kanda.central.publish.publish_region`); a crash before that leaves them dirty for the next publish.
+store (`status = 'rejected'`) by the same run, so `kanda quarantine` shows them. Publishing the changed days is
+the region flow's next step (`kanda.flow`); until then they stay dirty, so a crash in between loses nothing.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import polars as pl
 import pyarrow as pa
 from sqlalchemy import and_, or_, select, update
 
-from kanda.central.publish import publish_region
 from kanda.regional.batch import StagedBatch, clear_staging
 from kanda.regional.ingest import sync_registry
 from kanda.regional.store import open_store, registered, transaction
@@ -54,7 +53,7 @@ class ReprocessResult:
     rejected_recorded: list[int] = field(default_factory=list)
     #: items whose quarantine row is not in the store (a store rebuilt from scratch): left as they are
     missing: list[int] = field(default_factory=list)
-    publish_id: str | None = None
+    publish_id: str | None = None  # filled by the region flow when it published the fixes
 
     @property
     def changed(self) -> bool:
@@ -79,8 +78,8 @@ def _pending(code: str):
     )
 
 
-def reprocess_region(settings: Settings, region: str) -> ReprocessResult:
-    """Load the region's approved fixes, record its rejections, mark the items, republish. Idempotent."""
+def load_approved_fixes(settings: Settings, region: str) -> ReprocessResult:
+    """Load the region's approved fixes, record its rejections, mark the items. Idempotent."""
     code = get_region(region).code
     result = ReprocessResult(code)
     engine = db.engine_for(settings.app_db_url)
@@ -115,7 +114,6 @@ def reprocess_region(settings: Settings, region: str) -> ReprocessResult:
                     "UPDATE quarantine SET status = 'rejected' WHERE status IN ('open', 'held')"
                     " AND quarantine_id IN (SELECT quarantine_id FROM kanda_review_rejected)"
                 )
-        dirty = store.execute("SELECT count(*) FROM dirty_days").fetchall()[0][0]
     with engine.begin() as con:
         _mark_loaded(con, [by_qid[r["quarantine_id"]] for r in to_load], outcomes, result)
         before = {by_qid[q]["id"] for q in already}
@@ -132,9 +130,6 @@ def reprocess_region(settings: Settings, region: str) -> ReprocessResult:
             if changed:
                 result.rejected_recorded.append(row["id"])
                 _audit(con, row["id"], "record_rejection", "rejected", "rejected", None, "marked rejected in the store")
-    if dirty:
-        published = publish_region(settings, code)
-        result.publish_id = published.publish_id
     return result
 
 

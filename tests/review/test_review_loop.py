@@ -19,7 +19,8 @@ from kanda.regional.ingest import ingest_files
 from kanda.regional.store import open_store
 from kanda.review import reprocess as reprocess_module
 from kanda.review.actor import Actor
-from kanda.review.reprocess import pending_items, reprocess_region
+from kanda.flow import reprocess_region
+from kanda.review.reprocess import pending_items
 from kanda.review.service import (
     FixInvalid,
     ReviewFilter,

@@ -15,7 +15,8 @@ from kanda.regional.ingest import ingest_files, ingest_landing
 from kanda.regional.store import open_store
 from kanda.review import db
 from kanda.review.actor import Actor, PermissionDenied
-from kanda.review.reprocess import pending_items, reprocess_region
+from kanda.flow import reprocess_region
+from kanda.review.reprocess import pending_items
 from kanda.review.service import (
     InvalidTransition,
     ReviewError,
