@@ -15,11 +15,11 @@ import pytest
 from kanda.central.publish import publish_region
 from kanda.central.query import run_query
 from kanda.checks.verify import verify
+from kanda.flow import reprocess_region
 from kanda.regional.ingest import ingest_files
 from kanda.regional.store import open_store
 from kanda.review import reprocess as reprocess_module
 from kanda.review.actor import Actor
-from kanda.flow import reprocess_region
 from kanda.review.reprocess import pending_items
 from kanda.review.service import (
     FixInvalid,

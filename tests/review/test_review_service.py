@@ -11,11 +11,11 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import DatabaseError
 
 from kanda.checks.verify import verify
+from kanda.flow import reprocess_region
 from kanda.regional.ingest import ingest_files, ingest_landing
 from kanda.regional.store import open_store
 from kanda.review import db
 from kanda.review.actor import Actor, PermissionDenied
-from kanda.flow import reprocess_region
 from kanda.review.reprocess import pending_items
 from kanda.review.service import (
     InvalidTransition,
