@@ -46,6 +46,7 @@ class StepEvent:
     region: str
     step: str
     metadata: dict
+    home: Path  # the data directory the run used (`KANDA_HOME`), where an observer finds its own state
 
 
 Observer = Callable[[StepEvent], None]
@@ -132,7 +133,7 @@ def run_region(
         run.steps.append(step)
         if changed:
             for observer in observers:
-                _tell(observer, StepEvent(code, step, metadata))
+                _tell(observer, StepEvent(code, step, metadata, settings.home))
 
     if "ingest" in wanted:
         run.ingest = ingest(settings, code, files, progress=progress)

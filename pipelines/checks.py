@@ -1,10 +1,9 @@
-"""Asset checks: the same proofs `kanda verify` runs, recorded per region partition in Dagster.
+"""Asset checks: the same proofs `kanda verify` runs, recorded by the region runs in Dagster.
 
 The checks live in `kanda.checks.store_checks`; this module only opens the store (read-only, under the region lock),
 hands the connection over, and translates a `CheckResult` into an `AssetCheckResult` with the right severity.
 """
 
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +13,6 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     MetadataValue,
-    PreviewWarning,
     asset_check,
 )
 
@@ -22,26 +20,30 @@ from kanda.checks import store_checks as checks
 from kanda.checks.store_checks import CheckResult
 from kanda.checks.verify import published_tables, reconcile
 from kanda.regional.store import open_store
-from pipelines.assets.ingestion import regional_sales
-from pipelines.assets.rollups import central_rollups, regional_rollups
-from pipelines.partitions import region_partitions
+from pipelines.assets.central import central_key
+from pipelines.assets.regional import regional_rollups, regional_sales
 from pipelines.resources import KandaSettings
 from regions import RegionConfig, get_region
 
-# Checks are partitioned like their assets so that each region keeps its own verdict (an unpartitioned check
-# would show whichever region ran last). Dagster 1.13 marks partitioned checks as preview; we accept that
-# knowingly and keep the warning out of every code-location load.
-warnings.filterwarnings("ignore", category=PreviewWarning, message="Specifying a partitions_def on an AssetCheckSpec")
+# The checks are not partitioned (partitioned checks are a preview in Dagster 1.13, and kanda loads without preview
+# or beta warnings): each runs inside a region's run, names its region in its description and metadata, and the
+# latest verdict per region is what `kanda verify` prints.
 
 
-def to_dagster(result: CheckResult) -> AssetCheckResult:
+def region_of(context: AssetCheckExecutionContext) -> RegionConfig:
+    """The region of the run the check executes in (the run's partition)."""
+    tags = context.op_execution_context.run.tags
+    return get_region(tags["dagster/partition"])
+
+
+def to_dagster(result: CheckResult, region: str) -> AssetCheckResult:
     """Carry the check's verdict, sentence and numbers over; `severity="warn"` becomes a WARN check failure."""
     severity = AssetCheckSeverity.WARN if result.severity == "warn" else AssetCheckSeverity.ERROR
     return AssetCheckResult(
         passed=result.passed,
         severity=severity,
         description=result.message,
-        metadata={key: _metadata_value(value) for key, value in result.metadata.items()},
+        metadata={"region": region, **{key: _metadata_value(value) for key, value in result.metadata.items()}},
     )
 
 
@@ -56,14 +58,13 @@ def _store_check(
     check: Callable[[duckdb.DuckDBPyConnection, RegionConfig], CheckResult],
 ) -> AssetCheckResult:
     """Run a `kanda.checks.store_checks` function on the partition's store, opened read-only under the region's lock."""
-    region = get_region(context.partition_key)
+    region = region_of(context)
     with open_store(kanda.load(), region.code, read_only=True) as con:
-        return to_dagster(check(con, region))
+        return to_dagster(check(con, region), region.code)
 
 
 @asset_check(
     asset=regional_sales,
-    partitions_def=region_partitions,
     blocking=True,
     description="Every batch balances and the store holds exactly what the ledger says; blocks rollups if not.",
 )
@@ -73,7 +74,6 @@ def batch_conservation(context: AssetCheckExecutionContext, kanda: KandaSettings
 
 @asset_check(
     asset=regional_sales,
-    partitions_def=region_partitions,
     description="Share of input rows quarantined, against the region's warn and error thresholds.",
 )
 def quarantine_rate(context: AssetCheckExecutionContext, kanda: KandaSettings) -> AssetCheckResult:
@@ -82,7 +82,6 @@ def quarantine_rate(context: AssetCheckExecutionContext, kanda: KandaSettings) -
 
 @asset_check(
     asset=regional_rollups,
-    partitions_def=region_partitions,
     description="The rollups add up to the loaded events (computed independently of the models), with USD rates.",
 )
 def rollups_match_events(context: AssetCheckExecutionContext, kanda: KandaSettings) -> AssetCheckResult:
@@ -90,17 +89,20 @@ def rollups_match_events(context: AssetCheckExecutionContext, kanda: KandaSettin
 
 
 @asset_check(
-    asset=central_rollups,
-    partitions_def=region_partitions,
+    asset=central_key("region_daily"),
     description="The newest central publication equals the regional rollups: rows, net and net USD, to the unit.",
 )
 def reconciliation(context: AssetCheckExecutionContext, kanda: KandaSettings) -> AssetCheckResult:
     """The same reconciliation as `kanda verify`; a region with nothing published compares with an empty centre."""
     settings = kanda.load()
-    region = get_region(context.partition_key)
+    region = region_of(context)
     central = published_tables(settings)
     with open_store(settings, region.code, read_only=True) as con:
         try:
-            return to_dagster(reconcile(con, region, central))
+            return to_dagster(reconcile(con, region, central), region.code)
         except duckdb.CatalogException:
             return AssetCheckResult(passed=False, description=f"{region.code}: rollups not built yet")
+
+
+#: The checks that run inside every region flow run.
+FLOW_CHECKS = [batch_conservation, quarantine_rate, rollups_match_events, reconciliation]

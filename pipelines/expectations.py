@@ -1,31 +1,36 @@
-"""Great Expectations suites as Dagster asset checks, per region partition.
+"""Great Expectations suites as Dagster asset checks, in their own job after each publish.
 
-The suites and their runner live in `quality/` (`kanda expectations` runs the same functions); this module only
-picks the partition's region, runs them, refreshes the pages of these results in Data Docs, and reports the
-verdict with per-day results, the failing expectations and the Data Docs pages as metadata. GX is imported when a
-check runs, not when the code location loads.
+The suites live in `quality/expectations.py` and their runner in `kanda/checks/gx_runner.py` (`kanda expectations`
+runs the same functions); this module runs them for the run's region, refreshes the pages of these results in
+Data Docs, and reports the verdict with per-day results, the failing expectations and the Data Docs pages as
+metadata. They take seconds to tens of seconds, so they are not in the region flow's run: a sensor starts the
+`quality_suites` job for a region once its central tables are materialized, and freshness never waits for them.
 """
 
-import warnings
 from pathlib import Path
 
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
+    AssetSelection,
+    DefaultSensorStatus,
+    EventLogEntry,
     MetadataValue,
-    PreviewWarning,
+    RunRequest,
+    SensorEvaluationContext,
+    SkipReason,
     asset_check,
+    asset_sensor,
+    define_asset_job,
 )
 
 from kanda.checks.gx_runner import SuiteResult, build_data_docs, run_central_suites, run_region_suites
-from pipelines.assets.ingestion import regional_sales
-from pipelines.assets.rollups import central_rollups
-from pipelines.partitions import region_partitions
+from pipelines.assets.central import central_key
+from pipelines.assets.regional import regional_sales
+from pipelines.checks import region_of
+from pipelines.partitions import REGION_TAG
 from pipelines.resources import KandaSettings
-
-# Partitioned checks are a preview in Dagster 1.13; accepted knowingly, as in pipelines/checks.py.
-warnings.filterwarnings("ignore", category=PreviewWarning, message="Specifying a partitions_def on an AssetCheckSpec")
 
 
 def to_dagster(region: str, results: list[SuiteResult], index: Path | None, nothing: str) -> AssetCheckResult:
@@ -54,25 +59,52 @@ def to_dagster(region: str, results: list[SuiteResult], index: Path | None, noth
 
 @asset_check(
     asset=regional_sales,
-    partitions_def=region_partitions,
     name="sale_events_expectations",
     description="Great Expectations suite `sale_events_day` on each recent local day of the region's stored events.",
 )
 def sale_events_expectations(context: AssetCheckExecutionContext, kanda: KandaSettings) -> AssetCheckResult:
     settings = kanda.load()
-    results = run_region_suites(settings, context.partition_key)
+    region = region_of(context).code
+    results = run_region_suites(settings, region)
     index = build_data_docs(settings, results) if results else None
-    return to_dagster(context.partition_key, results, index, "no loaded events to validate yet")
+    return to_dagster(region, results, index, "no loaded events to validate yet")
 
 
 @asset_check(
-    asset=central_rollups,
-    partitions_def=region_partitions,
+    asset=central_key("region_daily"),
     name="central_rollups_expectations",
     description="Great Expectations suites on the region's rows of each published rollup table.",
 )
 def central_rollups_expectations(context: AssetCheckExecutionContext, kanda: KandaSettings) -> AssetCheckResult:
     settings = kanda.load()
-    results = run_central_suites(settings, [context.partition_key])
+    region = region_of(context).code
+    results = run_central_suites(settings, [region])
     index = build_data_docs(settings, results) if results else None
-    return to_dagster(context.partition_key, results, index, "nothing published for this region yet")
+    return to_dagster(region, results, index, "nothing published for this region yet")
+
+
+quality_suites_job = define_asset_job(
+    name="quality_suites",
+    selection=AssetSelection.checks(sale_events_expectations, central_rollups_expectations),
+    description="The Great Expectations suites of one region (stored events, published rollups), after a publish.",
+)
+
+
+@asset_sensor(
+    name="quality_suites_after_publish",
+    asset_key=central_key("region_daily"),
+    job=quality_suites_job,
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="After a region's central tables are materialized, run its Great Expectations suites.",
+)
+def quality_suites_after_publish(
+    context: SensorEvaluationContext, asset_event: EventLogEntry
+) -> RunRequest | SkipReason:
+    materialization = asset_event.asset_materialization
+    region = materialization.partition if materialization else None
+    if not region:
+        return SkipReason("the materialization names no region")
+    return RunRequest(
+        run_key=f"quality-{region}-{asset_event.timestamp}", partition_key=region, tags={REGION_TAG: region}
+    )

@@ -1,20 +1,26 @@
 """Daily report jobs and schedules: one per region, at 06:00 in the region's own zone, for its previous local day.
 
-`build_schedule_from_partitioned_job` runs the latest complete partition, i.e. the local day that ended at the
-last local midnight; 06:00 leaves the night's files time to land and be published. Runs carry the region tag, so
-they queue behind the region's ingestion run (one run per region at a time, `dagster.yaml`).
+06:00 leaves the night's files time to land and be published. The previous local day is requested only once it
+is a partition (some publish sent it centrally); until then the tick says why it skipped. Runs carry the region
+tag, so they queue behind the region's flow run (one run per region at a time, `dagster.yaml`).
 """
+
+import datetime as dt
 
 from dagster import (
     DefaultScheduleStatus,
     JobDefinition,
+    RunRequest,
     ScheduleDefinition,
-    build_schedule_from_partitioned_job,
+    ScheduleEvaluationContext,
+    SkipReason,
     define_asset_job,
+    schedule,
 )
 
 from pipelines.assets.reports import creator_report_assets
-from pipelines.partitions import REGION_TAG
+from pipelines.partitions import REGION_TAG, report_days_name
+from regions import all_regions
 
 #: Local time of day the previous day's reports go out.
 REPORT_HOUR = 6
@@ -25,19 +31,32 @@ def _job(asset) -> JobDefinition:
     return define_asset_job(
         name=f"{code.lower()}_creator_reports_job",
         selection=[asset],
-        partitions_def=asset.partitions_def,
         tags={REGION_TAG: code},
         description=f"Generate and deliver {code} creators' reports of one local day.",
     )
 
 
-report_jobs: list[JobDefinition] = [_job(asset) for asset in creator_report_assets]
-report_schedules: list[ScheduleDefinition] = [
-    build_schedule_from_partitioned_job(
-        job,
-        hour_of_day=REPORT_HOUR,
-        name=f"{job.name.removesuffix('_job')}_schedule",
+def _schedule(job: JobDefinition) -> ScheduleDefinition:
+    code = job.name.split("_", 1)[0].upper()
+    region = all_regions()[code]
+
+    @schedule(
+        name=f"{code.lower()}_creator_reports_schedule",
+        job=job,
+        cron_schedule=f"0 {REPORT_HOUR} * * *",
+        execution_timezone=region.zone,
         default_status=DefaultScheduleStatus.RUNNING,
+        description=f"The previous local day's {code} reports at {REPORT_HOUR:02d}:00 {region.zone}.",
     )
-    for job in report_jobs
-]
+    def reports_schedule(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+        tick = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
+        day = (tick.astimezone(region.tz).date() - dt.timedelta(days=1)).isoformat()
+        if day not in context.instance.get_dynamic_partitions(report_days_name(code)):
+            return SkipReason(f"{code}: {day} has not been published yet")
+        return RunRequest(run_key=f"{code}-reports-{day}", partition_key=day)
+
+    return reports_schedule
+
+
+report_jobs: list[JobDefinition] = [_job(asset) for asset in creator_report_assets]
+report_schedules: list[ScheduleDefinition] = [_schedule(job) for job in report_jobs]

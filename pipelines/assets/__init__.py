@@ -1,1 +1,2 @@
-"""Asset layers: `ingestion` (landing files into regional stores) and `rollups` (models and central publish)."""
+"""Assets by stage of the region flow: `regional` (store, models, review queue), `central` (published rollup
+tables, BI snapshot) and `reports` (creators' daily reports)."""

@@ -1,9 +1,9 @@
-"""Creators' daily reports: one daily-partitioned asset per region, partitions being the region's own local days.
+"""Creators' daily reports: one asset per region, partitioned by the region's published local days.
 
 A partition is a local day in the region's IANA zone (Africa/Cairo's days follow its DST), so "yesterday" means
 the region's yesterday. Each partition calls the same `write_reports` as `kanda reports --deliver`: SMTP when
 configured, the outbox otherwise, each creator's report once (a rerun skips what went out before). A day that has
-not closed or is not published yet fails with that reason, so the schedule's run shows why and can be retried.
+not closed yet fails with that reason, so the schedule's run shows why and can be retried.
 """
 
 import datetime as dt
@@ -12,7 +12,6 @@ from dagster import (
     AssetDep,
     AssetExecutionContext,
     AssetsDefinition,
-    DailyPartitionsDefinition,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -21,16 +20,11 @@ from dagster import (
 )
 
 from kanda.reports.run import write_reports
-from pipelines.assets.rollups import central_rollups
+from pipelines.assets.central import CENTRAL_KEYS
+from pipelines.metadata import OWNERS
+from pipelines.partitions import report_days
 from pipelines.resources import KandaSettings
 from regions import RegionConfig, all_regions
-
-#: First local day a report partition exists for (backfills before it are not offered).
-REPORTS_START = "2025-01-01"
-
-
-def report_partitions(region: RegionConfig) -> DailyPartitionsDefinition:
-    return DailyPartitionsDefinition(start_date=REPORTS_START, timezone=region.zone)
 
 
 def _report_asset(region: RegionConfig) -> AssetsDefinition:
@@ -38,11 +32,12 @@ def _report_asset(region: RegionConfig) -> AssetsDefinition:
 
     @asset(
         name=f"{code.lower()}_creator_reports",
-        partitions_def=report_partitions(region),
-        # the region's publish (central_rollups' partition = region code) must have run for the day
-        deps=[AssetDep(central_rollups, partition_mapping=SpecificPartitionsPartitionMapping([code]))],
+        partitions_def=report_days(region),
+        # the region's publish (central tables' partition = region code) must have run for the day
+        deps=[AssetDep(key, partition_mapping=SpecificPartitionsPartitionMapping([code])) for key in CENTRAL_KEYS],
         group_name="creator_reports",
         kinds={"email", "python"},
+        owners=OWNERS,
         description=(
             f"{region.name}: each creator's report of a local day ({region.zone}), generated from the {code} store"
             " and delivered once (SMTP, or the outbox without SMTP)."

@@ -22,9 +22,8 @@ from kanda.cli import app
 from kanda.regional.ingest import ingest_landing
 from kanda.regional.store import open_store
 from kanda.settings import Settings
-from pipelines.assets.ingestion import regional_sales
-from pipelines.assets.rollups import central_rollups, regional_rollups
 from pipelines.expectations import central_rollups_expectations, sale_events_expectations
+from pipelines.jobs import REGION_FLOW_ASSETS
 from pipelines.resources import KandaSettings
 from quality.expectations import ROLLUP_SUITES, SALE_EVENTS_SUITE
 from tests.support.files import START, make_files
@@ -40,7 +39,7 @@ def test_asset_checks_pass_on_clean_data_and_data_docs_work_offline(
     make_files(settings, regions=["KE"], rows=300, days=2)
     with DagsterInstance.ephemeral() as instance:
         result = materialize(
-            [regional_sales, regional_rollups, central_rollups, sale_events_expectations, central_rollups_expectations],
+            [*REGION_FLOW_ASSETS, sale_events_expectations, central_rollups_expectations],
             partition_key="KE",
             resources={"kanda": KandaSettings(home=str(settings.home))},
             instance=instance,

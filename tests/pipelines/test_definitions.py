@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 from dagster import (
+    AssetKey,
     DagsterInstance,
+    DynamicPartitionsDefinition,
     RunRequest,
     TimeWindowPartitionsDefinition,
     build_sensor_context,
@@ -21,16 +23,16 @@ from dagster import (
 )
 
 from pipelines import checks
-from pipelines.assets.ingestion import regional_sales
-from pipelines.assets.rollups import central_rollups, regional_rollups
+from pipelines.assets.central import CENTRAL_KEYS
 from pipelines.definitions import defs
+from pipelines.jobs import REGION_FLOW_ASSETS
 from pipelines.resources import KandaSettings
 from regions import get_region
 from regions.synthetic.generate import generate
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.json"
-ASSETS = [regional_sales, regional_rollups, central_rollups]
-CHECKS = [checks.batch_conservation, checks.quarantine_rate, checks.rollups_match_events, checks.reconciliation]
+ASSETS = REGION_FLOW_ASSETS
+CHECKS = checks.FLOW_CHECKS
 
 
 def graph_snapshot() -> dict:
@@ -79,6 +81,8 @@ def _partitions(partitions) -> list[str] | dict | None:
     """Static partitions by their keys; time partitions by their definition (their keys grow every day)."""
     if partitions is None:
         return None
+    if isinstance(partitions, DynamicPartitionsDefinition):
+        return {"dynamic": partitions.name}
     if isinstance(partitions, TimeWindowPartitionsDefinition):
         return {
             "cron": partitions.cron_schedule,
@@ -117,8 +121,9 @@ def _run_region(home: Path, instance: DagsterInstance, code: str):
     )
     assert result.success
     metadata = {
-        name: {k: v.value for k, v in result.asset_materializations_for_node(name)[0].metadata.items()}
-        for name in ("regional_sales", "regional_rollups", "central_rollups")
+        event.asset_key.to_user_string(): {k: v.value for k, v in event.metadata.items()}
+        for event in result.get_asset_materialization_events()
+        for event in [event.materialization]
     }
     verdicts = {e.check_name: e for e in result.get_asset_check_evaluations()}
     return metadata, verdicts
@@ -144,14 +149,21 @@ def test_materialise_one_region(home: Path) -> None:
         assert set(verdicts) == {"batch_conservation", "quarantine_rate", "rollups_match_events", "reconciliation"}
         for name in ("batch_conservation", "rollups_match_events", "reconciliation"):
             assert verdicts[name].passed, verdicts[name].description
-        central = first["central_rollups"]
+        central = first["central/creator_daily"]
         assert central["publish_id"].startswith("KE-") and central["days"] >= 2
-        assert central["rows_creator_daily"] == first["regional_rollups"]["rows_creator_daily"]
+        spec = defs.resolve_asset_graph().get(AssetKey(["central", "creator_daily"]))
+        assert spec.metadata["dagster/table_name"] == "rollups.creator_daily"
+        assert spec.owners == ["team:kanda-data"] and spec.freshness_policy is not None
+        assert central["dagster/row_count"] == central["rows_published"] > 0
+        assert "net_minor" in {c.name for c in central["dagster/column_schema"].columns}
+        assert first["review_queue"]["queued"] == sales["quarantined"]
+        assert instance.get_dynamic_partitions("ke_report_days"), "published days become report partitions"
 
         second, verdicts = _run_region(home, instance, "KE")
         assert second["regional_sales"]["files"] == 0
         assert second["regional_sales"]["loaded"] == 0
-        assert second["central_rollups"]["publish_id"] == "none (up to date)"
+        assert second["regional_rollups"]["built"] is False  # the store did not change: nothing rebuilt
+        assert second["central/creator_daily"]["publish_id"] == "none (up to date)"
         assert verdicts["batch_conservation"].passed and verdicts["reconciliation"].passed
 
 
@@ -181,3 +193,65 @@ def test_sensor_batches_waiting_files_into_one_request(home: Path) -> None:
     (folder / "d.csv").write_text("d\n")
     (changed,) = evaluate()
     assert changed.run_key != request.run_key
+
+
+def test_a_region_run_builds_the_models_exactly_once(home: Path) -> None:
+    """The build Dagster shows is the build that is published: the publish step does not build again."""
+    settings = KandaSettings(home=str(home)).load()
+    generate(
+        landing_dir=settings.landing_dir,
+        registry_dir=settings.registry_dir,
+        regions=["GH"],
+        start=dt.date(2025, 3, 1),
+        days=2,
+        rows_per_region=200,
+        seed=3,
+    )
+    builds: list[str] = []
+    import kanda.regional.models as models
+
+    original = models.load_seeds  # runs once at the start of every real build
+
+    def counting(con):
+        builds.append("build")
+        return original(con)
+
+    with pytest.MonkeyPatch.context() as mp, DagsterInstance.ephemeral() as instance:
+        mp.setattr(models, "load_seeds", counting)
+        metadata, _ = _run_region(home, instance, "GH")
+    assert metadata["regional_rollups"]["built"] is True
+    assert metadata["central/region_daily"]["publish_id"].startswith("GH-")
+    assert builds == ["build"], f"models built {len(builds)} times in one region run"
+
+
+def test_the_cli_demo_shows_in_the_dagster_instance(home: Path) -> None:
+    """After `kanda demo` (no Dagster run at all), the instance under KANDA_HOME shows every region's central
+    tables, store and review queue as materialized, and the published days as report partitions."""
+    from typer.testing import CliRunner
+
+    from kanda.cli import app
+    from pipelines.instance import kanda_instance
+    from regions import all_regions
+
+    result = CliRunner().invoke(app, ["demo", "--rows", "200", "--days", "2"])
+    assert result.exit_code == 0, result.output
+    instance = kanda_instance(home.resolve())
+    regions = set(all_regions())
+    for key in [*CENTRAL_KEYS, AssetKey("regional_sales"), AssetKey("regional_rollups"), AssetKey("review_queue")]:
+        assert instance.get_materialized_partitions(key) == regions, key
+    assert all(instance.get_dynamic_partitions(f"{code.lower()}_report_days") for code in regions)
+
+
+def test_the_code_location_loads_without_any_warning() -> None:
+    """No deprecation, beta or preview warning on load: they become errors here (a fresh interpreter, so nothing
+    imported earlier hides a warning that is only emitted once)."""
+    import subprocess
+    import sys
+
+    script = (
+        "from pipelines.definitions import defs\n"
+        "defs.resolve_asset_graph(); defs.resolve_all_job_defs()\n"
+        "[s for s in defs.sensors]; [s for s in defs.schedules]\n"
+    )
+    done = subprocess.run([sys.executable, "-W", "error", "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from dagster import DagsterInstance, build_schedule_context, materialize
+from dagster import DagsterInstance, build_schedule_context, instance_for_test, materialize
 
 from kanda.regional.ingest import ingest_landing
 from kanda.settings import Settings
@@ -23,6 +23,7 @@ def test_the_region_asset_delivers_a_day_once_and_fails_on_a_day_not_published(s
     (asset,) = [a for a in creator_report_assets if a.key.to_user_string() == "ke_creator_reports"]
     resources = {"kanda": KandaSettings(home=str(settings.home))}
     with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("ke_report_days", ["2026-10-05"])  # the publish step adds published days
         first = materialize([asset], partition_key="2026-10-05", resources=resources, instance=instance)
         assert first.success
         meta = {k: v.value for k, v in first.asset_materializations_for_node("ke_creator_reports")[0].metadata.items()}
@@ -49,8 +50,16 @@ def test_each_region_is_scheduled_at_six_in_its_own_zone_for_its_previous_local_
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 6 * * *", "Africa/Cairo")
     # 06:00 on 25 April 2026 in Cairo (UTC+3 since the night before): the day to report is the 24th
     tick = dt.datetime(2026, 4, 25, 6, tzinfo=ZoneInfo("Africa/Cairo"))
-    with DagsterInstance.ephemeral() as instance:
-        context = build_schedule_context(instance=instance, scheduled_execution_time=tick)
+    with instance_for_test() as instance:
+        context = build_schedule_context(
+            instance=instance, scheduled_execution_time=tick, repository_def=defs.get_repository_def()
+        )
+        skipped = schedule.evaluate_tick(context)
+        assert not skipped.run_requests and "not been published" in skipped.skip_message  # no empty days offered
+        instance.add_dynamic_partitions("eg_report_days", ["2026-04-23", "2026-04-24"])
+        context = build_schedule_context(
+            instance=instance, scheduled_execution_time=tick, repository_def=defs.get_repository_def()
+        )
         (request,) = schedule.evaluate_tick(context).run_requests
     assert request.partition_key == "2026-04-24"
     assert {s.name for s in defs.schedules} == {
