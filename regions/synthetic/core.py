@@ -149,6 +149,7 @@ def truth_chunks(
     seed: int,
     dirt: DirtMix = DirtMix(),
     chunk_rows: int = 250_000,
+    txn_offset: int = 0,
 ) -> Iterator[pl.DataFrame]:
     """Sale events for one region in time order within each chunk, about `rows` rows in all.
 
@@ -170,7 +171,9 @@ def truth_chunks(
     while written < rows:
         n = min(chunk_rows, rows - written)
         rng = np.random.default_rng([seed, region_index, chunk_index + 1])
-        yield _truth_chunk(rng, n, written, product_ids, creator_of, prices, local_start, span_us, dirt, region)
+        yield _truth_chunk(
+            rng, n, txn_offset + written, product_ids, creator_of, prices, local_start, span_us, dirt, region
+        )
         written += n
         chunk_index += 1
 

@@ -75,13 +75,23 @@ def write_region_file(
     chunk_rows: int = 250_000,
     progress: GenerateProgress | None = None,
     name: str | None = None,
+    txn_offset: int = 0,
 ) -> GeneratedFile:
+    """One region's file; `txn_offset` starts its transaction numbers further on (a later file of new sales)."""
     writer, extension = get_writer(region.source_format)
     folder = region.landing_folder(landing_dir)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / (name or f"{region.code.lower()}_{start:%Y%m%d}_{days}d_seed{seed}.{extension}")
     chunks = truth_chunks(
-        region, registry, start=start, days=days, rows=rows, seed=seed, dirt=dirt, chunk_rows=chunk_rows
+        region,
+        registry,
+        start=start,
+        days=days,
+        rows=rows,
+        seed=seed,
+        dirt=dirt,
+        chunk_rows=chunk_rows,
+        txn_offset=txn_offset,
     )
     writer(path, _counted(chunks, region.code, progress), region, np.random.default_rng([seed, 99]))
     return GeneratedFile(region.code, path, rows)
