@@ -164,7 +164,7 @@ def publish(
 
 @app.command()
 def status() -> None:
-    """What each regional store holds."""
+    """What each regional store holds. Exit 1 if a store cannot be read (the others are still listed)."""
     from kanda.regional.status import all_status
 
     settings = load_settings()
@@ -183,6 +183,9 @@ def status() -> None:
     ):
         table.add_column(column)
     for s in rows:
+        if s.broken:
+            table.add_row(s.region, "[red]BROKEN[/]", *[""] * 6, "see below")
+            continue
         table.add_row(
             s.region,
             str(s.files),
@@ -195,6 +198,15 @@ def status() -> None:
             s.last_publish or "never",
         )
     console.print(table if rows else "No regional stores yet: run `kanda demo` or `kanda ingest`.")
+    broken = [s for s in rows if s.broken]
+    for s in broken:
+        err.print(
+            f"{s.region}: BROKEN: store {settings.store_path(s.region)} cannot be read: {s.error}",
+            markup=False,
+            soft_wrap=True,  # a path must stay whole to be copied
+        )
+    if broken:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -225,6 +237,8 @@ def quarantine(
 @app.command()
 def verify(region: RegionOption = None) -> None:
     """Check ledger chains, conservation, rollups and central-vs-regional totals. Non-zero exit on any failure."""
+    from rich.markup import escape
+
     from kanda.checks.verify import verify as run
 
     settings = load_settings()
@@ -233,7 +247,7 @@ def verify(region: RegionOption = None) -> None:
     for r in results:
         mark = "[green]ok[/]" if r.passed else ("[yellow]warn[/]" if r.severity == "warn" else "[red]FAIL[/]")
         failed |= not r.passed and r.severity == "error"
-        console.print(f"{mark:>14}  {r.name:<22} {r.message}")
+        console.print(f"{mark:>14}  {r.name:<22} {escape(r.message)}")  # a cause may hold [brackets]
     if not results:
         console.print("nothing to verify: no regional stores yet")
     raise typer.Exit(1 if failed else 0)

@@ -1,9 +1,14 @@
 """`kanda verify`: every proof the system offers, for every region that has a store.
 
 Ledger chain, batch conservation, rollups against events, and central against regional to the minor unit.
+A store that cannot be read is a failed check of its region, not the end of the run: the other regions are still
+verified, so one corrupted file never hides the state of the healthy ones.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import duckdb
 import pyarrow as pa
@@ -12,7 +17,8 @@ from kanda.central.catalog import latest_publication, open_catalog, read_publish
 from kanda.checks import store_checks as checks
 from kanda.checks.store_checks import CheckResult
 from kanda.regional.models import ensure_built
-from kanda.regional.store import open_store, store_exists
+from kanda.regional.status import failure_cause
+from kanda.regional.store import StoreBusy, open_store, store_exists
 from kanda.settings import Settings
 from regions import RegionConfig, all_regions
 from warehouse_models import PUBLISHED
@@ -43,10 +49,35 @@ def verify(settings: Settings, regions: list[str] | None = None) -> list[CheckRe
     results: list[CheckResult] = []
     for code in codes:
         region = all_regions()[code]
-        with open_store(settings, code) as con:
+        with _store_failure_reported(results, region, settings), open_store(settings, code) as con:
             ensure_built(con)
             results.append(checks.ledger_chain(con, region))
             results.append(checks.batch_conservation(con, region))
             results.append(checks.rollups_match_events(con, region))
             results.append(reconcile(con, region, central))
     return results
+
+
+@contextmanager
+def _store_failure_reported(results: list[CheckResult], region: RegionConfig, settings: Settings) -> Iterator[None]:
+    """Turn an error while reading one region's store into a failed `store_readable` check naming the cause.
+
+    A busy store is not broken: `StoreBusy` (after the usual wait for the lock) still ends the run with its own
+    message, as before. Checks that completed before the failure keep their results.
+    """
+    try:
+        yield
+    except StoreBusy:
+        raise
+    except Exception as exc:
+        results.append(store_unreadable(region, settings, exc))
+
+
+def store_unreadable(region: RegionConfig, settings: Settings, exc: Exception) -> CheckResult:
+    cause = failure_cause(exc)
+    return CheckResult(
+        "store_readable",
+        False,
+        f"{region.code}: store {settings.store_path(region.code)} cannot be read: {cause}",
+        metadata={"cause": cause},
+    )

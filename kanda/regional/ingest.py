@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import queue
 import shutil
+import stat
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
@@ -49,6 +50,7 @@ class FileResult:
     ignored: int = 0
     reason: str | None = None
     batch_id: str | None = None
+    kind: str | None = None  # why a rejected file was refused, when ingestion itself refused it (see _reject)
 
     def as_json(self) -> dict:
         return {
@@ -60,6 +62,7 @@ class FileResult:
             "duplicates": self.duplicates,
             "ignored": self.ignored,
             "reason": self.reason,
+            "kind": self.kind,
         }
 
 
@@ -87,41 +90,84 @@ def ingest_files(
 ) -> IngestReport:
     """Ingest files into one region's store under its writer lock, then release any held rows now onboarded."""
     region = get_region(region_code)
-    report = IngestReport(region.code)
     with open_store(settings, region.code) as con:
-        clear_staging(settings.home, region.code)
-        sync_registry(con, settings, region)
-        for path in paths:
-            report.files.append(ingest_file(con, settings, region, Path(path), progress=progress))
-        report.released = release_held(con, settings, region)
-    return report
+        return _ingest(con, settings, region, [Path(p) for p in paths], progress=progress)
 
 
 def ingest_landing(settings: Settings, region_code: str, *, progress: Progress | None = None) -> IngestReport:
     """Ingest every file waiting in the region's landing folder, then move each out of the way.
 
-    Loaded and already-ingested files move to `processed/`; rejected files were already kept under
-    `KANDA_HOME/rejected/`. A crash before the move only means the next run finds the file again and sees, by its
-    hash, that it is already ingested.
+    The folder is listed, and each file moved, only while holding the region's writer lock: a second ingest of
+    the same folder waits for the first and then sees only what the first left, instead of a listing of files
+    that were moved away meanwhile (which it would record as "file not found" rejections). Loaded and
+    already-ingested files move to `processed/` right after their transaction commits; rejected files were
+    already kept under `KANDA_HOME/rejected/`. A crash before the move only means the next run finds the file
+    again and sees, by its hash, that it is already ingested.
     """
     region = get_region(region_code)
-    files = pending_files(settings, region)
-    report = ingest_files(settings, region.code, files, progress=progress)
+    with open_store(settings, region.code) as con:
+        return _ingest(con, settings, region, pending_files(settings, region), progress=progress, file_away=True)
+
+
+def _ingest(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    region: RegionConfig,
+    paths: list[Path],
+    *,
+    progress: Progress | None,
+    file_away: bool = False,
+) -> IngestReport:
+    report = IngestReport(region.code)
+    clear_staging(settings.home, region.code)
+    sync_registry(con, settings, region)
     done = settings.landing(region.code) / "processed"
-    done.mkdir(parents=True, exist_ok=True)
-    for path, result in zip(files, report.files, strict=True):
-        if result.status == "rejected":
-            path.unlink(missing_ok=True)
+    for path in paths:
+        if file_away and not _regular_file(path):
+            # checked before any reader (or hashing) opens it: a link may point anywhere on the machine
+            result = _reject(con, settings, region, path, None, _not_regular_reason(path), kind=NOT_A_REGULAR_FILE)
         else:
+            result = ingest_file(con, settings, region, path, progress=progress)
+        report.files.append(result)
+        if not file_away:
+            continue
+        if result.status == "rejected":
+            path.unlink(missing_ok=True)  # a link itself is removed, never its target
+        else:
+            done.mkdir(parents=True, exist_ok=True)
             shutil.move(str(path), done / path.name)
+    report.released = release_held(con, settings, region)
     return report
 
 
+#: The kind of a whole-file reject for a landing-folder entry that is not a plain file (a link, a pipe, a device).
+NOT_A_REGULAR_FILE = "not_a_regular_file"
+
+
+def _not_regular_reason(path: Path) -> str:
+    """Says what the entry is and that it was not read; never where a link points, nor anything it points at."""
+    what = "a symbolic link" if path.is_symlink() else "not a regular file (a pipe, socket or device)"
+    return (
+        f"{what}: kanda does not follow links or read anything but regular files, so it was not read and nothing"
+        " was kept; put the file itself in the landing folder"
+    )
+
+
+def _regular_file(path: Path) -> bool:
+    """A plain file in its own right: not a link (to anywhere), not a pipe, socket or device."""
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except FileNotFoundError:
+        return True  # gone since the listing: `ingest_file` says so
+
+
 def pending_files(settings: Settings, region: RegionConfig) -> list[Path]:
+    """Entries of the landing folder matching the region's pattern, links and other non-files included (so that
+    they are rejected and removed rather than waiting forever); sub-folders are not entries to ingest."""
     folder = settings.landing(region.code)
     if not folder.exists():
         return []
-    return sorted(p for p in folder.glob(region.file_glob) if p.is_file())
+    return sorted(p for p in folder.glob(region.file_glob) if p.is_symlink() or not p.is_dir())
 
 
 def ingest_file(
@@ -223,15 +269,20 @@ def _reject(
     path: Path,
     content_hash: str | None,
     reason: str,
+    *,
+    kind: str | None = None,
 ) -> FileResult:
-    """Record a whole-file reject and keep a copy of the file beside its reason, once per content."""
+    """Record a whole-file reject and keep a copy of the file beside its reason, once per content.
+
+    Only a regular file is copied: `copy2` would follow a link and keep (a copy of) whatever it points at.
+    """
     kept = ""
-    if path.is_file():
+    if _regular_file(path) and path.exists():
         folder = settings.rejected_dir / region.code.lower()
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{(content_hash or 'nohash')[:12]}_{path.name}"
         if not target.exists():
-            shutil.copy2(path, target)
+            shutil.copy2(path, target, follow_symlinks=False)
         kept = str(target)
         (folder / f"{target.name}.reason.txt").write_text(reason + "\n")
     exists = con.execute(
@@ -242,7 +293,7 @@ def _reject(
             "INSERT INTO rejected_files VALUES (?, ?, ?, ?, ?, ?)",
             [region.code, path.name, content_hash or "", reason, kept, _now()],
         )
-    return FileResult(path.name, "rejected", reason=reason)
+    return FileResult(path.name, "rejected", reason=reason, kind=kind)
 
 
 def sync_registry(con: duckdb.DuckDBPyConnection, settings: Settings, region: RegionConfig) -> None:
