@@ -36,3 +36,17 @@ def test_readme_keeps_the_two_commands_and_every_region():
     assert "pip install -e '.[test]' && .venv/bin/pytest" in (ROOT / ".ci" / "run").read_text()
     for region in all_regions().values():
         assert f"{region.code} {region.name}" in README
+
+
+def test_the_diagram_shows_every_layer_and_the_flow_in_order():
+    """The diagram stays true to the tree: every package of kanda and every flow step appears in it, and the page
+    writes the flow in the order `kanda.flow` runs it."""
+    from kanda.flow import STEPS
+
+    diagram = re.search(r"```mermaid\n(.*?)```", ARCHITECTURE, re.S).group(1)
+    packages = sorted(p.name for p in (ROOT / "kanda").iterdir() if (p / "__init__.py").exists())
+    for package in packages:
+        assert f"kanda/{package}" in diagram, f"kanda/{package} is missing from the architecture diagram"
+    for step in STEPS:
+        assert step in diagram, f"flow step {step} is missing from the architecture diagram"
+    assert " -> ".join(STEPS) in ARCHITECTURE
