@@ -8,10 +8,12 @@ PostgreSQL at scale. SMTP for creator reports is optional (`KANDA_SMTP_*`); with
 
 from __future__ import annotations
 
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,7 @@ class Settings:
     @property
     def secret_key(self) -> str:
         """Signs web sessions and CSRF tokens; created once per installation, like the buyer salt."""
-        given = os.environ.get("KANDA_SECRET_KEY")
-        return given or _kept_secret(self.home, "secret_key")
+        return KandaEnvironment().secret_key or _kept_secret(self.home, "secret_key")
 
     @property
     def stores_dir(self) -> Path:
@@ -97,13 +98,58 @@ class Settings:
             folder.mkdir(parents=True, exist_ok=True)
 
 
-def _salt(home: Path) -> str:
+class KandaEnvironment(BaseSettings):
+    """The `KANDA_*` environment, validated by pydantic-settings (a bad value fails with the variable's name).
+
+    Unset values are resolved against the data directory by `load_settings`, so that the catalog, warehouse and
+    application database follow `KANDA_HOME` unless given.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="KANDA_", extra="ignore")
+
+    home: Path = Path(".kanda")
+    catalog_url: str | None = None
+    warehouse: str | None = None
+    buyer_salt: str | None = None
+    duckdb_memory: str = "2GB"
+    batch_rows: int = Field(default=500_000, gt=0)
+    lock_wait: float = Field(default=600.0, ge=0)
+    app_db_url: str | None = None
+    secret_key: str | None = None
+
+
+class SmtpEnvironment(BaseSettings):
+    """`KANDA_SMTP_*`: an SMTP relay for creator reports; no host means the outbox."""
+
+    model_config = SettingsConfigDict(env_prefix="KANDA_SMTP_", extra="ignore")
+
+    host: str | None = None
+    port: int = 587
+    starttls: bool = True
+    user: str | None = None
+    password: str | None = None
+    from_: str = Field(default=SmtpSettings.sender, validation_alias="KANDA_SMTP_FROM")
+
+    def settings(self) -> SmtpSettings | None:
+        if not self.host:
+            return None
+        return SmtpSettings(
+            host=self.host,
+            port=self.port,
+            starttls=self.starttls,
+            username=self.user or None,
+            password=self.password or None,
+            sender=self.from_,
+        )
+
+
+def _salt(home: Path, given: str | None) -> str:
     """A per-installation salt for buyer references, unless one is given.
 
     Buyer hashes must be stable across runs (duplicates and repeat buyers are recognised by them) yet useless
     outside this installation, so the salt is created once and kept beside the data it protects.
     """
-    return os.environ.get("KANDA_BUYER_SALT") or _kept_secret(home, "buyer_salt")
+    return given or _kept_secret(home, "buyer_salt")
 
 
 def _kept_secret(home: Path, name: str) -> str:
@@ -118,33 +164,18 @@ def _kept_secret(home: Path, name: str) -> str:
     return value
 
 
-def _smtp_from_env() -> SmtpSettings | None:
-    host = os.environ.get("KANDA_SMTP_HOST")
-    if not host:
-        return None
-    return SmtpSettings(
-        host=host,
-        port=int(os.environ.get("KANDA_SMTP_PORT", "587")),
-        starttls=os.environ.get("KANDA_SMTP_STARTTLS", "true").lower() not in {"0", "false", "no"},
-        username=os.environ.get("KANDA_SMTP_USER") or None,
-        password=os.environ.get("KANDA_SMTP_PASSWORD") or None,
-        sender=os.environ.get("KANDA_SMTP_FROM", SmtpSettings.sender),
-    )
-
-
 def load_settings(home: Path | str | None = None) -> Settings:
     """Settings from the environment; `home` overrides `KANDA_HOME` (the catalog and warehouse follow it)."""
-    home = Path(home if home is not None else os.environ.get("KANDA_HOME", ".kanda")).expanduser().resolve()
-    catalog_url = os.environ.get("KANDA_CATALOG_URL", f"sqlite:///{home / 'catalog' / 'catalog.db'}")
-    warehouse = os.environ.get("KANDA_WAREHOUSE", (home / "warehouse").as_uri())
+    env = KandaEnvironment()
+    home = Path(home if home is not None else env.home).expanduser().resolve()
     return Settings(
         home=home,
-        catalog_url=catalog_url,
-        warehouse_uri=warehouse,
-        buyer_salt=_salt(home),
-        duckdb_memory_limit=os.environ.get("KANDA_DUCKDB_MEMORY", "2GB"),
-        batch_rows=int(os.environ.get("KANDA_BATCH_ROWS", "500000")),
-        lock_wait_seconds=float(os.environ.get("KANDA_LOCK_WAIT", "600")),
-        app_db_url=os.environ.get("KANDA_APP_DB_URL", f"sqlite:///{home / 'app' / 'kanda.db'}"),
-        smtp=_smtp_from_env(),
+        catalog_url=env.catalog_url or f"sqlite:///{home / 'catalog' / 'catalog.db'}",
+        warehouse_uri=env.warehouse or (home / "warehouse").as_uri(),
+        buyer_salt=_salt(home, env.buyer_salt),
+        duckdb_memory_limit=env.duckdb_memory,
+        batch_rows=env.batch_rows,
+        lock_wait_seconds=env.lock_wait,
+        app_db_url=env.app_db_url or f"sqlite:///{home / 'app' / 'kanda.db'}",
+        smtp=SmtpEnvironment().settings(),
     )
