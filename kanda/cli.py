@@ -132,11 +132,25 @@ def _print_ingest(code: str, report) -> None:
 def publish(
     region: RegionOption = None,
     all_days: Annotated[bool, typer.Option("--all-days", help="Republish every day, not only changed ones.")] = False,
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild",
+            help="Republish the region's whole history from its store, replacing every central data file of the"
+            " region (the repair when `kanda verify` reports a lost or corrupt data file). Needs --region.",
+        ),
+    ] = False,
 ) -> None:
     """Build rollups and publish each region's changed days to the central Iceberg layer."""
     from kanda import flow
     from kanda.regional.store import store_exists
 
+    if rebuild and not region:
+        err.print("--rebuild repairs named regions: give --region (e.g. the region `kanda verify` named)")
+        raise typer.Exit(2)
+    # Sending every day makes the publish replace the region's central partition whole (see kanda.central.publish),
+    # so a rebuild is an all-days publish: no old data file of the region is read, and a rerun finishes it.
+    all_days = all_days or rebuild
     settings = load_settings()
     codes = [code for code in chosen_regions(region) if store_exists(settings, code)]
     for code in sorted(set(chosen_regions(region)) - set(codes)):
@@ -155,7 +169,8 @@ def publish(
             continue
         if result.published:
             rows = ", ".join(f"{k} {v}" for k, v in result.rows.items())
-            console.print(f"{code}: published {len(result.days)} day(s) ({rows}) as {result.publish_id}", markup=False)
+            what = "rebuilt from its store" if rebuild else "published"
+            console.print(f"{code}: {what} {len(result.days)} day(s) ({rows}) as {result.publish_id}", markup=False)
         else:
             console.print(f"{code}: up to date")
     if any(run.failed for run in runs):

@@ -3,32 +3,57 @@
 Runs under the region's writer lock (the store is read and its dirty-day list cleared) and the global publish lock
 (see `kanda.central.catalog`). Each rollup table gets one Iceberg commit that replaces exactly (region, changed days);
 then one row in `rollups.publications` makes the whole publish visible at once. A crash before that row leaves
-readers on the previous publication and the dirty days in place, so the next publish redoes the work.
+readers on the previous publication and the dirty days in place, so the next publish redoes the work; any rollup
+commits it made before dying are rolled back by the next publish of any region (`rollback_orphans`).
+
+A publish that sends every day the region has replaces the region's whole partition instead of (region, days):
+no old data file of the region is read or kept. That is what `kanda publish --region R --rebuild` does after
+`kanda verify` found a lost or corrupt data file, and why a rebuild that dies half-way is finished by a plain
+rerun (its days stay dirty, so the rerun again sends them all).
+
+Fault injection (tests only): `KANDA_FAULT=publish:<step>` makes the process exit at once (`os._exit(99)`, no
+cleanup, as a kill would) at that step: `after_commit:<rollup table>`, `before_publication`, `after_publication`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import os
 import uuid
 import warnings
 from dataclasses import dataclass
 
+import duckdb
 import pyarrow as pa
 from pyiceberg.expressions import And, EqualTo, In
 
 from kanda.central.catalog import (
+    LEDGER_ANCHOR,
     PUBLICATIONS,
     PUBLICATIONS_SCHEMA,
     ensure_table,
     needs_full_publish,
     open_catalog,
     publish_lock,
+    rollback_orphans,
 )
 from kanda.regional.models import ensure_built
 from kanda.regional.store import open_store, transaction
 from kanda.settings import Settings
 from regions import get_region
 from warehouse_models import PUBLISHED
+
+log = logging.getLogger(__name__)
+
+#: The environment variable naming a step to crash at; read only by `fault_point`, set only by tests.
+FAULT_ENV = "KANDA_FAULT"
+
+
+def fault_point(step: str) -> None:
+    """Die here, like a killed process, when a test asked for it (`KANDA_FAULT=publish:<step>`)."""
+    if os.environ.get(FAULT_ENV) == f"publish:{step}":
+        os._exit(99)
 
 
 @dataclass
@@ -37,6 +62,7 @@ class PublishResult:
     publish_id: str | None
     days: list[dt.date]
     rows: dict[str, int]
+    whole_region: bool = False  # every day of the region was sent: its central partition was replaced whole
 
     @property
     def published(self) -> bool:
@@ -70,6 +96,13 @@ def publish_region(settings: Settings, region_code: str, *, all_days: bool = Fal
         days = [r[0] for r in con.execute("SELECT local_date FROM publish_days ORDER BY 1").fetchall()]
         if not days:
             return PublishResult(region.code, None, [], {})
+        # Every day the region has is going out (a first publish, --all-days, --rebuild, or a rerun of one): replace
+        # the region's partition whole, so central days the store no longer has go too, and no old file is read.
+        union = " UNION ".join(f"SELECT local_date FROM {name}" for name in PUBLISHED)
+        whole_region = not con.execute(
+            f"SELECT count(*) FROM (SELECT local_date FROM ({union}) EXCEPT SELECT local_date FROM publish_days)"
+        ).fetchall()[0][0]
+        head = _ledger_head(con)
         frames = {
             name: con.sql(
                 f"SELECT * FROM {name} WHERE local_date IN (SELECT local_date FROM publish_days) ORDER BY ALL"
@@ -77,20 +110,44 @@ def publish_region(settings: Settings, region_code: str, *, all_days: bool = Fal
             for name in PUBLISHED
         }
         publish_id = f"{region.code}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-        _commit(settings, region.code, publish_id, days, frames)
+        _commit(settings, region.code, publish_id, days, frames, head, whole_region=whole_region)
+        fault_point("after_publication")
         with transaction(con):
             con.execute("DELETE FROM dirty_days WHERE local_date IN (SELECT local_date FROM publish_days)")
             con.execute(
                 "INSERT INTO publish_log VALUES (?, ?, ?, ?)",
                 [publish_id, dt.datetime.now(dt.UTC), len(days), sum(f.num_rows for f in frames.values())],
             )
-    return PublishResult(region.code, publish_id, days, {name: f.num_rows for name, f in frames.items()})
+    rows = {name: f.num_rows for name, f in frames.items()}
+    return PublishResult(region.code, publish_id, days, rows, whole_region=whole_region)
 
 
-def _commit(settings: Settings, region: str, publish_id: str, days: list[dt.date], frames: dict[str, pa.Table]) -> None:
-    day_filter = In("local_date", {d.isoformat() for d in days})
+def _ledger_head(con: duckdb.DuckDBPyConnection) -> dict:
+    """The store's newest ledger row (seq, batch, hash) and the totals up to it: what the publication anchors."""
+    found = con.execute(
+        "SELECT seq, batch_id, row_hash, sum(rows_read) OVER (), sum(loaded) OVER (), sum(quarantined) OVER (),"
+        " sum(duplicates) OVER () FROM ledger ORDER BY seq DESC LIMIT 1"
+    ).fetchall()
+    names = [field.name for field in LEDGER_ANCHOR]
+    return dict(zip(names, found[0], strict=True)) if found else dict.fromkeys(names)
+
+
+def _commit(
+    settings: Settings,
+    region: str,
+    publish_id: str,
+    days: list[dt.date],
+    frames: dict[str, pa.Table],
+    head: dict,
+    *,
+    whole_region: bool,
+) -> None:
+    in_region = EqualTo("region", region)
+    replaced = in_region if whole_region else And(in_region, In("local_date", {d.isoformat() for d in days}))
     with publish_lock(settings):
         catalog = open_catalog(settings)  # under the lock: a first publish also creates the catalog's tables
+        for undone in rollback_orphans(catalog):
+            log.warning("publish %s: a publish died before its publication; %s", publish_id, undone)
         snapshots = {}
         for name, frame in frames.items():
             table = ensure_table(catalog, name, frame.schema)
@@ -99,10 +156,12 @@ def _commit(settings: Settings, region: str, publish_id: str, days: list[dt.date
                 warnings.filterwarnings("ignore", message="Delete operation did not match any records")
                 table.overwrite(
                     frame,
-                    overwrite_filter=And(EqualTo("region", region), day_filter),
+                    overwrite_filter=replaced,
                     snapshot_properties={"kanda.publish_id": publish_id},
                 )
             snapshots[name] = table.refresh().current_snapshot().snapshot_id
+            fault_point(f"after_commit:{name}")
+        fault_point("before_publication")
         record = pa.Table.from_pylist(
             [
                 {
@@ -112,6 +171,7 @@ def _commit(settings: Settings, region: str, publish_id: str, days: list[dt.date
                     "days": len(days),
                     "rows": sum(f.num_rows for f in frames.values()),
                     **{f"{name}_snapshot": snapshot for name, snapshot in snapshots.items()},
+                    **head,
                 }
             ],
             schema=PUBLICATIONS_SCHEMA,
