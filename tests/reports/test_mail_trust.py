@@ -220,3 +220,20 @@ def test_a_wrong_public_url_is_a_clear_error(settings: Settings, monkeypatch: py
     monkeypatch.setenv("KANDA_PUBLIC_URL", public_url)
     with pytest.raises(ValueError, match="KANDA_PUBLIC_URL"):
         Mailing.from_settings(settings)
+
+
+def test_a_report_that_cannot_be_rendered_is_reported_and_the_next_one_still_is():
+    import dataclasses
+
+    from kanda.reports.mailing import Mailing
+    from kanda.reports.model import TrendPoint
+    from kanda.reports.run import rendered
+    from tests.reports.test_render_message import NG, make_report
+
+    good = make_report(NG)
+    broken = dataclasses.replace(good, creator_id="NG-C0002", trend=[TrendPoint(DAY, None)])  # type: ignore[arg-type]
+    after = dataclasses.replace(good, creator_id="NG-C0003")
+    mailing = Mailing("kanda <reports@kanda.test>", None, None, "secret")
+    out = [(report.creator_id, data is not None, why) for report, data, why in rendered([good, broken, after], mailing)]
+    assert [(c, ok) for c, ok, _ in out] == [("NG-C0001", True), ("NG-C0002", False), ("NG-C0003", True)]
+    assert out[1][2].startswith("could not be rendered: TypeError")
