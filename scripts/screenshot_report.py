@@ -97,6 +97,21 @@ def sample_message() -> EmailMessage:
         )
         for i in range(9)
     ]
+    # the refund that makes the day's figures: the attachment adds up to the net the message states
+    sales.append(
+        SaleLine(
+            dt.datetime(2026, 10, 12, 18, 30, tzinfo=zone),
+            "GR-1000",
+            "TZ-P00001",
+            titles[0],
+            "refund",
+            "success",
+            "card",
+            -12_500 * 100,
+            0,
+            f"B-{0:08X}",
+        )
+    )
     report = CreatorReport(
         region="TZ",
         creator_id="TZ-C0007",
@@ -118,11 +133,20 @@ def sample_message() -> EmailMessage:
             ProductLine("TZ-P00002", titles[1], 3, 43_500_00),
             ProductLine("TZ-P00003", titles[2], 3, 38_500_00),
         ],
-        trend=[TrendPoint(day - dt.timedelta(days=29 - i), (40 + (i * 37) % 90) * 1_000_00) for i in range(30)],
+        trend=[
+            TrendPoint(day - dt.timedelta(days=29 - i), 0 if i % 9 == 4 else (40 + (i * 37) % 90) * 1_000_00)
+            for i in range(30)
+        ],
         sales=sales,
         held=HeldRecords(2, {"unknown_creator": 2}),
+        other_attempts=1,
     )
-    return build_message(report, "kanda reports <reports@kanda.invalid>")
+    return build_message(
+        report,
+        "kanda reports <reports@kanda.invalid>",
+        reply_to="kanda support <support@kanda.invalid>",
+        unsubscribe_url="https://kanda.example/reports/unsubscribe/sample",
+    )
 
 
 def screenshot(html: str, out: Path) -> None:

@@ -5,8 +5,10 @@ and nothing is recorded (a preview never stops the real delivery). `--deliver` s
 `KANDA_SMTP_HOST` is set, else writes the outbox (`KANDA_HOME/outbox/<region>/<date>/<creator>.eml`), and records
 each delivery so that a rerun sends nothing twice unless `--resend`.
 
-Exit codes: 0 all reports written (or delivered before); 1 a delivery failed or a requested day is not reportable
-yet (not over in the region's zone, or not published); 2 usage errors.
+Exit codes: 0 all reports written (or delivered before, or their creator unsubscribed); 1 a delivery failed, a
+creator was skipped because their registry name or address is unsafe (a line break: named on stderr, the other
+reports still go out), or a requested day is not reportable yet (not over in the region's zone, or not
+published); 2 usage errors.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ def reports_command(
     resend: Annotated[bool, typer.Option("--resend", help="With --deliver: send again what was sent before.")] = False,
 ) -> None:
     """Write creators' daily reports (preview), or --deliver them once each through SMTP or the outbox."""
+    from rich.markup import escape
     from rich.table import Table
 
     from kanda.cli_support import chosen_regions, console, err, parse_date, progress_bar
@@ -63,8 +66,10 @@ def reports_command(
 
     verb = {"preview": "previewed", "outbox": "in outbox", "smtp": "sent"}[summary.mode]
     table = Table(title=f"creator reports ({summary.mode})")
-    for column in ("region", "day", "status", "reports", verb, "sent before", "failed", "held notes", "where"):
-        numeric = column in {"reports", verb, "sent before", "failed", "held notes"}
+    columns = ("region", "day", "status", "reports", verb, "sent before", "unsubscribed", "failed", "skipped",
+               "held notes", "where")  # fmt: skip
+    for column in columns:
+        numeric = column not in {"region", "day", "status", "where"}
         table.add_column(column, justify="right" if numeric else "left", overflow="fold", no_wrap=column != "where")
     for r in summary.regions:
         style = "green" if r.ready else "yellow"
@@ -75,7 +80,9 @@ def reports_command(
             str(r.reports),
             str(r.written),
             str(r.skipped),
+            str(len(r.unsubscribed)),
             f"[red]{len(r.failed)}[/]" if r.failed else "0",
+            f"[red]{len(r.refused)}[/]" if r.refused else "0",
             str(r.held_creators),
             r.location,
         )
@@ -89,8 +96,13 @@ def reports_command(
             err.print(f"[yellow]{r.region}: no reports:[/] {r.message}")
             problems = True
         for creator_id, why in r.failed.items():
-            err.print(f"[red]{r.region} {creator_id}: not delivered:[/] {why}")
+            err.print(f"[red]{r.region} {escape(creator_id)}: not delivered:[/] {escape(why)}")
             problems = True
+        for creator_id, why in r.refused.items():
+            err.print(f"[red]{r.region} {escape(creator_id)}: skipped:[/] {escape(why)}")
+            problems = True
+        if r.unsubscribed:
+            console.print(f"{r.region}: not sent, unsubscribed: {escape(', '.join(r.unsubscribed))}")
     if creators and not any(r.reports for r in summary.regions):
         console.print(f"no activity for {', '.join(creators)} on that day: no report")
     if summary.mode == "preview" and summary.written:

@@ -174,7 +174,11 @@ def build_reports(
         return []
 
     figures = _figures_by_creator(daily)
-    sales = _sales_by_creator(events, region.zone)
+    # The attachment lists what the figures are made of (`fct_daily_money`: successful events of the local day);
+    # a pending or failed attempt, or the pending event before a success, moved no money and is only counted.
+    counted = pl.col("status") == "success"
+    sales = _sales_by_creator(events.filter(counted), region.zone)
+    attempts = dict(events.filter(~counted).group_by("creator_id").len().iter_rows())
     top = _top_products(products)
     held_by = _held_by_creator(held)
     trend_days = [first + dt.timedelta(days=i) for i in range(TREND_DAYS)]
@@ -215,6 +219,7 @@ def build_reports(
                 trend=[TrendPoint(d, days[d][0].net_minor) if d in days else zero_points[d] for d in trend_days],
                 sales=sales.get(creator_id, []),
                 held=held_by.get(creator_id, HeldRecords()),
+                other_attempts=attempts.get(creator_id, 0),
             )
         )
     return reports

@@ -5,6 +5,8 @@ a rerun harmless: a report already delivered is skipped unless a resend is asked
 server accepted the message (or the file is in place), so a crash between the two can at worst send one message
 twice, never lose one. Transient SMTP failures (4xx replies, dropped connections, timeouts) are retried with
 exponential backoff on a fresh connection; permanent ones (5xx) fail that message and the run carries on.
+
+The same database holds who unsubscribed (`report_unsubscribes`): delivery never sends to them.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from sqlalchemy import (
     select,
     tuple_,
 )
+from sqlalchemy.exc import IntegrityError
 
 from kanda.settings import Settings, SmtpSettings
 
@@ -54,6 +57,17 @@ report_deliveries = Table(
     Column("net_minor", BigInteger),  # the net the report stated, so that a later restatement can be told
     Column("sends", Integer, nullable=False),
     Column("sent_at", DateTime(timezone=True), nullable=False),
+)
+
+#: Creators who asked for no more reports (the link in every report, or the mail client's one-click button,
+#: RFC 8058). One row per creator: the reports stop for the creator, whatever address the registry holds later.
+report_unsubscribes = Table(
+    "report_unsubscribes",
+    metadata,
+    Column("creator_id", String(64), primary_key=True),
+    Column("region", String(8), nullable=False),
+    Column("via", String(16), nullable=False),  # one-click (the mail client) | page (the link's confirmation)
+    Column("unsubscribed_at", DateTime(timezone=True), nullable=False),
 )
 
 
@@ -145,6 +159,28 @@ class DeliveryLog:
                                   "sends": 1, **values})  # fmt: skip
             if fresh:
                 con.execute(table.insert(), fresh)
+
+    def unsubscribed(self, region: str) -> set[str]:
+        """Creators of the region who asked for no more reports: delivery skips them."""
+        query = select(report_unsubscribes.c.creator_id).where(report_unsubscribes.c.region == region)
+        with self.engine.connect() as con:
+            return {row[0] for row in con.execute(query)}
+
+    def unsubscribe(self, region: str, creator_id: str, via: str) -> bool:
+        """Record the request; False when it was recorded before (a second click changes nothing)."""
+        row = {"creator_id": creator_id, "region": region, "via": via, "unsubscribed_at": dt.datetime.now(dt.UTC)}
+        try:
+            with self.engine.begin() as con:
+                con.execute(report_unsubscribes.insert().values(**row))
+        except IntegrityError:  # the primary key: asked before (or by a concurrent click)
+            return False
+        return True
+
+    def resubscribe(self, creator_id: str) -> bool:
+        """Undo an unsubscribe (a click by mistake); False when the creator was not unsubscribed."""
+        with self.engine.begin() as con:
+            done = con.execute(report_unsubscribes.delete().where(report_unsubscribes.c.creator_id == creator_id))
+        return bool(done.rowcount)
 
     def close(self) -> None:
         self.engine.dispose()

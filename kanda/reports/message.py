@@ -8,7 +8,7 @@ Structure, the one mail clients show best (the HTML's image travels with it, the
     │   └── multipart/related
     │       ├── text/html            (<img src="cid:...">)
     │       └── image/png            (the 30-day chart, Content-ID)
-    └── text/csv                     (attachment: the day's sale lines)
+    └── text/csv                     (attachment: the lines the figures are made of)
 
 The Message-ID is derived from region, creator and day, so a resent report is recognisably the same report (and a
 mail server that deduplicates on it drops a double); the idempotency of delivery itself is the sender's record.
@@ -32,6 +32,7 @@ from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from kanda.reports.mailing import UnsafeRecipient, recipient_problem
 from kanda.reports.model import CreatorReport, SaleLine
 from kanda.reports.render import csv_filename, major_units, render
 
@@ -84,11 +85,25 @@ def message_id(report: CreatorReport) -> str:
     return f"<report-{report.region}-{report.creator_id}-{report.local_date.isoformat()}@kanda>"
 
 
-def build_message(report: CreatorReport, sender: str, *, now: dt.datetime | None = None) -> EmailMessage:
-    """The complete message of one report, ready for `smtplib.SMTP.send_message` or to be written as `.eml`."""
+def build_message(
+    report: CreatorReport,
+    sender: str,
+    *,
+    now: dt.datetime | None = None,
+    reply_to: str | None = None,
+    unsubscribe_url: str | None = None,
+) -> EmailMessage:
+    """The complete message of one report, ready for `smtplib.SMTP.send_message` or to be written as `.eml`.
+
+    A creator whose name or address could forge headers is refused (`UnsafeRecipient`), never "cleaned": the
+    registry is wrong and someone has to look at it.
+    """
     if not report.email:
         raise ValueError(f"creator {report.creator_id} has no email address in the registry")
-    rendered = render(report)
+    problem = recipient_problem(report)
+    if problem:
+        raise UnsafeRecipient(f"creator {report.creator_id}: {problem}")
+    rendered = render(report, unsubscribe_url=unsubscribe_url, replies=reply_to is not None)
     text = _part('text/plain; charset="utf-8"', _quoted_printable(rendered.text), "quoted-printable")
     html = _part('text/html; charset="utf-8"', _quoted_printable(rendered.html), "quoted-printable")
     chart = _part(
@@ -111,6 +126,12 @@ def build_message(report: CreatorReport, sender: str, *, now: dt.datetime | None
     msg["Message-ID"] = message_id(report)
     msg["Content-Language"] = rendered.language
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to a daily report
+    if reply_to:
+        msg["Reply-To"] = reply_to
+    if unsubscribe_url:
+        # RFC 2369 and RFC 8058: the mail client's own "unsubscribe" button POSTs to the URL, no page needed
+        msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["MIME-Version"] = "1.0"
     return msg
 
@@ -147,7 +168,11 @@ def _quoted_printable(text: str) -> str:
 
 
 def sales_csv(report: CreatorReport) -> str:
-    """The day's sale lines of this creator: one row per event, buyers masked, amounts exact to the minor unit."""
+    """The money movements the report's figures are made of: one row per event, buyers masked, amounts exact.
+
+    No totals row: a script or a spreadsheet's SUM over `net` gives the report's net, and a totals row would
+    count it twice. Sales' `amount` adds up to gross, refunds' and reversals' to what went back, `fee` to fees.
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)

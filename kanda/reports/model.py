@@ -39,7 +39,11 @@ class TrendPoint:
 
 @dataclass(frozen=True)
 class SaleLine:
-    """One row of the CSV attachment: the creator's own sale events of the day, the buyer masked."""
+    """One row of the CSV attachment: a successful money movement of the creator's day, the buyer masked.
+
+    Only lines that count in the figures are listed (status `success`, on the local day), so the file's `net`
+    column adds up to the report's net; pending and failed attempts are only counted (`other_attempts`).
+    """
 
     occurred_at_local: dt.datetime
     transaction_id: str
@@ -89,7 +93,9 @@ class CreatorReport:
     fx_date: dt.date | None
     top_products: list[ProductLine]
     trend: list[TrendPoint]  # the 30 local days ending on `local_date`, zeros included
-    sales: list[SaleLine]
+    sales: list[SaleLine]  # the money movements that make up `day`, nothing else
     held: HeldRecords
+    # Sale events of the day that moved no money (pending or failed attempts): told, not listed.
+    other_attempts: int = 0
     # Earlier days (of the last 7) whose delivered report stated another net; filled only when delivering.
     restated: list[Restatement] = field(default_factory=list)

@@ -20,12 +20,12 @@ from pathlib import Path
 import jinja2
 from babel import Locale
 from babel.core import get_global
-from babel.dates import format_date
+from babel.dates import format_date, format_skeleton
 from babel.numbers import NumberPattern, format_currency, format_decimal, format_percent, parse_pattern
 
 from kanda.reports.chart import HEIGHT as CHART_HEIGHT
 from kanda.reports.chart import WIDTH as CHART_WIDTH
-from kanda.reports.chart import trend_png
+from kanda.reports.chart import axis_range, trend_png
 from kanda.reports.i18n import babel_locale, date_locale, resolve_language, translations
 from kanda.reports.model import CreatorReport, DayFigures, HeldRecords
 
@@ -98,6 +98,10 @@ class Formats:
     def date(self, day: dt.date, form: str = "medium") -> str:
         return format_date(day, format=form, locale=self.dates)
 
+    def short_date(self, day: dt.date) -> str:
+        """Day and abbreviated month in the language's order ("12 Oct", "Oct 12"): an axis label."""
+        return format_skeleton("MMMd", day, locale=self.dates)
+
 
 def major_units(minor: int, exponent: int) -> Decimal:
     """Integer minor units as an exact Decimal of major units (12550, 2 -> 125.50)."""
@@ -154,14 +158,20 @@ def chart_cid(report: CreatorReport) -> str:
     return f"trend-{report.region}-{report.creator_id}-{report.local_date.isoformat()}@kanda".lower()
 
 
-def render(report: CreatorReport) -> Rendered:
-    """Subject, plain text and HTML of a report, and the chart the HTML shows by Content-ID."""
+def render(report: CreatorReport, *, unsubscribe_url: str | None = None, replies: bool = False) -> Rendered:
+    """Subject, plain text and HTML of a report, and the chart the HTML shows by Content-ID.
+
+    `unsubscribe_url` adds the link to stop the reports; `replies` says that a reply reaches a person.
+    """
     language = resolve_language(report.language)
     view = report_view(report, language)
+    view["unsubscribe_url"] = unsubscribe_url
+    view["replies"] = replies
     env = environment(language)
     html = env.get_template("report.html").render(view)
     text = env.get_template("report.txt").render(view)
-    return Rendered(language, view["subject"], text, html, trend_png(report.trend), view["chart_cid"])
+    png = trend_png(report.trend, report.exponent)
+    return Rendered(language, view["subject"], text, html, png, view["chart_cid"])
 
 
 def report_view(report: CreatorReport, language: str) -> dict:
@@ -177,6 +187,16 @@ def report_view(report: CreatorReport, language: str) -> dict:
     first = report.trend[0].local_date if report.trend else report.local_date
     best = max(report.trend, key=lambda p: (p.net_minor, p.local_date), default=None)
     total = sum(p.net_minor for p in report.trend)
+    changes = [
+        _change(
+            gettext("The day before"),
+            day.net_minor,
+            report.previous_day.net_minor if report.previous_day else None,
+            f,
+            gettext,
+        ),
+        _change(gettext("7-day average"), day.net_minor, report.seven_day_average_net_minor, f, gettext),
+    ]
     return {
         "lang": language,
         "subject": gettext("Your sales on %(date)s: %(net)s net")
@@ -191,16 +211,8 @@ def report_view(report: CreatorReport, language: str) -> dict:
         "negative_net": day.net_minor < 0,
         "usd": _usd_line(report, f, gettext),
         "figures": _figure_rows(day, f, gettext),
-        "changes": [
-            _change(
-                gettext("The day before"),
-                day.net_minor,
-                report.previous_day.net_minor if report.previous_day else None,
-                f,
-                gettext,
-            ),
-            _change(gettext("7-day average"), day.net_minor, report.seven_day_average_net_minor, f, gettext),
-        ],
+        "changes": changes,
+        "preheader": _preheader(day, changes[0] if report.previous_day else None, f, ngettext, gettext),
         "top_products": [
             {"title": p.title, "product_id": p.product_id, "orders": f.number(p.orders), "net": f.money(p.net_minor)}
             for p in report.top_products
@@ -208,6 +220,7 @@ def report_view(report: CreatorReport, language: str) -> dict:
         "chart_cid": chart_cid(report),
         "chart_width": CHART_WIDTH,
         "chart_height": CHART_HEIGHT,
+        "axis": _axis(report, f),
         "trend_title": gettext("Net sales per day, %(first)s to %(last)s")
         % {"first": f.date(first), "last": f.date(report.local_date)},
         "trend_total": gettext("%(days)s days: %(total)s net")
@@ -229,13 +242,60 @@ def report_view(report: CreatorReport, language: str) -> dict:
             for r in sorted(report.restated, key=lambda r: r.local_date)
         ],
         "sales_count": len(report.sales),
-        "sales_note": ngettext(
-            "The attached file %(file)s lists the %(num)s payment event of the day.",
-            "The attached file %(file)s lists the %(num)s payment events of the day.",
-            len(report.sales),
-        )
-        % {"file": csv_filename(report), "num": f.number(len(report.sales))},
+        "sales_note": _sales_note(report, f, gettext, ngettext),
     }
+
+
+def _preheader(day: DayFigures, before: dict | None, f: Formats, ngettext, gettext) -> str:
+    """The line inbox lists show after the subject: the day in one sentence, not the first words of the body."""
+    text = ngettext("%(net)s net from %(num)s order.", "%(net)s net from %(num)s orders.", day.orders) % {
+        "net": f.money(day.net_minor),
+        "num": f.number(day.orders),
+    }
+    if before is not None:
+        text += " " + gettext("Against the day before: %(change)s.") % {"change": before["change"]}
+    return text
+
+
+def _axis(report: CreatorReport, f: Formats) -> dict:
+    """The chart's axis labels: the amounts of its top and bottom gridlines, and its first, middle and last day."""
+    bottom, top = axis_range([p.net_minor for p in report.trend], report.exponent)
+    days = [p.local_date for p in report.trend] or [report.local_date]
+    return {
+        "top": f.money(top),
+        "bottom": f.money(bottom),
+        "first": f.short_date(days[0]),
+        "middle": f.short_date(days[len(days) // 2]) if len(days) > 2 else "",
+        "last": f.short_date(days[-1]),
+    }
+
+
+def _sales_note(report: CreatorReport, f: Formats, gettext, ngettext) -> str:
+    """What the attachment holds, and that it adds up to the figures above (the file is the figures' detail)."""
+    count = len(report.sales)
+    values = {
+        "file": csv_filename(report),
+        "num": f.number(count),
+        "net": f.money(report.day.net_minor),
+    }
+    if count:
+        note = ngettext(
+            "The attached file %(file)s lists the %(num)s payment that makes up these figures: its net column "
+            "adds up to %(net)s.",
+            "The attached file %(file)s lists the %(num)s payments that make up these figures (sales, refunds "
+            "and reversals): its net column adds up to %(net)s.",
+            count,
+        )
+    else:
+        note = gettext("No money moved on this day, so the attached file %(file)s has no lines.")
+    note %= values
+    if report.other_attempts:
+        note += " " + ngettext(
+            "%(num)s pending or failed payment attempt is not listed: it moved no money.",
+            "%(num)s pending or failed payment attempts are not listed: they moved no money.",
+            report.other_attempts,
+        ) % {"num": f.number(report.other_attempts)}
+    return note
 
 
 def csv_filename(report: CreatorReport) -> str:

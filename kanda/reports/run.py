@@ -7,7 +7,9 @@ Three modes, chosen by the caller:
 - deliver, no SMTP configured: the outbox, `outbox/<region>/<date>/<creator>.eml`, recorded as delivered.
 - deliver with `KANDA_SMTP_HOST`: sent through the relay, recorded as delivered.
 
-Delivered reports are recorded per (region, creator, day); a rerun skips them unless `resend=True`.
+Delivered reports are recorded per (region, creator, day); a rerun skips them unless `resend=True`. Creators who
+unsubscribed are skipped when delivering (listed, not failed). A creator whose registry name or address could
+forge headers (a line break) is refused by name and the others' reports still go out.
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ from kanda.reports.delivery import (
     transport_for,
     write_eml,
 )
+from kanda.reports.mailing import Mailing, recipient_problem
 from kanda.reports.model import CreatorReport, Restatement
-from kanda.settings import Settings, SmtpSettings
+from kanda.settings import Settings
 from regions import all_regions, get_region
 
 #: Called with (region, reports done, reports to do).
@@ -63,6 +66,9 @@ class RegionOutcome:
     written: int = 0  # rendered and delivered (or previewed) in this run
     skipped: int = 0  # delivered before: not sent again
     failed: dict[str, str] = field(default_factory=dict)  # creator -> why
+    # Skipped, not attempted: the registry's name or address cannot be put in a message safely (creator -> why).
+    refused: dict[str, str] = field(default_factory=dict)
+    unsubscribed: list[str] = field(default_factory=list)  # skipped: they asked for no more reports (not a failure)
     held_creators: int = 0  # reports of the day that carry a held-records note
     restated: int = 0  # reports that tell of an earlier day's changed figures
     location: str = ""  # the folder written, or the relay
@@ -86,9 +92,14 @@ class ReportsSummary:
         return sum(len(r.failed) for r in self.regions)
 
     @property
+    def refused(self) -> int:
+        return sum(len(r.refused) for r in self.regions)
+
+    @property
     def ok(self) -> bool:
-        """Every region's day was reportable and every report went out (or had gone out before)."""
-        return all(r.ready for r in self.regions) and not self.failed
+        """Every region's day was reportable and every report went out (or had gone out before, or its creator
+        unsubscribed); a creator refused for an unsafe registry entry makes the run not ok."""
+        return all(r.ready for r in self.regions) and not self.failed and not self.refused
 
 
 def write_reports(
@@ -112,13 +123,13 @@ def write_reports(
         codes = [c for c in codes if c in wanted]
     mode = "preview" if not deliver else ("outbox" if settings.smtp is None else "smtp")
     log = DeliveryLog(settings) if deliver else None
-    sender = settings.smtp.sender if settings.smtp else SmtpSettings.sender
+    mailing = Mailing.from_settings(settings)
     outcomes = []
     try:
         for code in codes:
             day = local_date or last_closed_day(get_region(code), now)
             gathered = region_reports(settings, code, day, creators=creators, now=now)
-            outcomes.append(_deliver_region(settings, gathered, log, sender, resend, progress))
+            outcomes.append(_deliver_region(settings, gathered, log, mailing, resend, progress))
     finally:
         if log is not None:
             log.close()
@@ -129,7 +140,7 @@ def _deliver_region(
     settings: Settings,
     gathered: RegionDay,
     log: DeliveryLog | None,
-    sender: str,
+    mailing: Mailing,
     resend: bool,
     progress: ReportsProgress | None,
 ) -> RegionOutcome:
@@ -141,6 +152,9 @@ def _deliver_region(
         return outcome
     outcome.held_creators = sum(r.held.count > 0 for r in reports)
     if log is not None:
+        stopped = log.unsubscribed(gathered.region)
+        outcome.unsubscribed = sorted(r.creator_id for r in reports if r.creator_id in stopped)
+        reports = [r for r in reports if r.creator_id not in stopped]
         if not resend:
             done = log.sent(gathered.region, gathered.local_date)
             outcome.skipped = sum(r.creator_id in done for r in reports)
@@ -157,13 +171,21 @@ def _deliver_region(
         else str(transport.folder / gathered.region / gathered.local_date.isoformat())
     )
     pending: list[Delivery] = []
-    addressed = [r for r in reports if r.email]
+    addressed = []
     for report in reports:
-        if not report.email:
+        problem = recipient_problem(report)
+        if problem:  # one creator's bad registry entry is theirs alone: the others' reports still go out
+            outcome.refused[report.creator_id] = problem
+        elif not report.email:
             outcome.failed[report.creator_id] = "no email address in the creator registry"
+        else:
+            addressed.append(report)
     # closing(): leaving early (the relay is down) stops the render workers too
-    with transport, closing(rendered(addressed, sender)) as messages:
+    with transport, closing(rendered(addressed, mailing)) as messages:
         for index, (report, data, message_id) in enumerate(messages, start=1):
+            if data is None:  # rendering this one report failed: say why, carry on with the rest
+                outcome.failed[report.creator_id] = message_id
+                continue
             try:
                 location = transport.send(
                     data,
@@ -205,8 +227,11 @@ def _deliver_region(
     return outcome
 
 
-def rendered(reports: list[CreatorReport], sender: str) -> Iterator[tuple[CreatorReport, bytes, str]]:
+def rendered(reports: list[CreatorReport], mailing: Mailing) -> Iterator[tuple[CreatorReport, bytes | None, str]]:
     """Each report as message bytes and its Message-ID, in order; rendered on every core when there are many.
+
+    A report that cannot be rendered comes back as (report, None, why) instead of ending the run: one creator's
+    odd data must not stop everyone else's report.
 
     Rendering (templates, Babel, chart, MIME) is pure CPU per report and needs nothing from the store, so large
     runs spread it over worker processes (spawned: the parent has DuckDB and polars threads, which fork would copy
@@ -217,28 +242,37 @@ def rendered(reports: list[CreatorReport], sender: str) -> Iterator[tuple[Creato
     workers = min(RENDER_WORKERS or os.cpu_count() or 1, -(-len(reports) // RENDER_CHUNK))
     if workers <= 1 or len(reports) < PARALLEL_FROM:
         for report in reports:
-            data, message_id = _render_one(report, sender)
+            data, message_id = _render_one(report, mailing)
             yield report, data, message_id
         return
     chunks = [reports[i : i + RENDER_CHUNK] for i in range(0, len(reports), RENDER_CHUNK)]
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     try:
-        for chunk, results in zip(chunks, pool.map(_render_chunk, chunks, itertools.repeat(sender)), strict=True):
+        for chunk, results in zip(chunks, pool.map(_render_chunk, chunks, itertools.repeat(mailing)), strict=True):
             for report, (data, message_id) in zip(chunk, results, strict=True):
                 yield report, data, message_id
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # a caller that stops early does not wait for the rest
 
 
-def _render_chunk(reports: list[CreatorReport], sender: str) -> list[tuple[bytes, str]]:
-    return [_render_one(report, sender) for report in reports]
+def _render_chunk(reports: list[CreatorReport], mailing: Mailing) -> list[tuple[bytes | None, str]]:
+    return [_render_one(report, mailing) for report in reports]
 
 
-def _render_one(report: CreatorReport, sender: str) -> tuple[bytes, str]:
+def _render_one(report: CreatorReport, mailing: Mailing) -> tuple[bytes | None, str]:
+    """(message bytes, Message-ID), or (None, why it could not be rendered)."""
     from kanda.reports.message import build_message  # Jinja2, Babel and Pillow: only when rendering
 
-    message = build_message(report, sender)
-    return message_bytes(message), str(message.get("Message-ID", ""))
+    try:
+        message = build_message(
+            report,
+            mailing.sender,
+            reply_to=mailing.reply_to,
+            unsubscribe_url=mailing.unsubscribe_url(report),
+        )
+        return message_bytes(message), str(message.get("Message-ID", ""))
+    except Exception as exc:  # any one report's failure is reported with its reason; the run goes on
+        return None, f"could not be rendered: {type(exc).__name__}: {exc}"
 
 
 def _with_restatements(log: DeliveryLog, reports: list[CreatorReport]) -> list[CreatorReport]:

@@ -15,6 +15,7 @@ from kanda.settings import Settings, load_settings
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A fresh application bound to one data directory (tests make one per KANDA_HOME)."""
     from kanda.analyst import api
+    from kanda.reports import web as reports_web
     from kanda.review import web
 
     settings = settings or load_settings()
@@ -26,4 +27,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     api.install(app, settings)
     web.install(app, settings)
+    reports_web.install(app, settings)
     return app

@@ -73,10 +73,11 @@ def store_day(settings: Settings, region: str) -> dict[str, dict]:
 
 
 def store_lines(settings: Settings, region: str, creator: str) -> list[tuple]:
+    """The creator's money movements of DAY: what `creator_daily` is made of (pending and failed moved nothing)."""
     with open_store(settings, region, read_only=True) as con:
         return con.execute(
             "SELECT transaction_id, event_type, status, amount_minor, fee_minor FROM sale_events"
-            " WHERE creator_id = ? AND local_date = ? ORDER BY ALL",
+            " WHERE creator_id = ? AND local_date = ? AND status = 'success' ORDER BY ALL",
             [creator, DAY],
         ).fetchall()
 
@@ -137,7 +138,7 @@ def test_reports_arrive_through_smtp_with_both_alternatives_the_chart_and_the_cs
             assert normalised(gross) in normalised(body), (creator, gross)
         symbol = {"NG": "₦", "TZ": "TSh"}[region]
         assert symbol in leaves["text/plain"].get_content()
-        # the attachment: exactly the store's lines of this creator and day, amounts exact
+        # the attachment: exactly the store's money movements of this creator and day, amounts exact, adding up
         rows = list(csv.DictReader(io.StringIO(leaves["text/csv"].get_content())))
         lines = sorted(
             (
@@ -150,8 +151,11 @@ def test_reports_arrive_through_smtp_with_both_alternatives_the_chart_and_the_cs
             for r in rows
         )
         assert lines == store_lines(settings, region, creator)
-        success = [r for r in rows if r["status"] == "success"]
-        assert sum(int(Decimal(r["net"]).scaleb(2)) for r in success) == figures["net_minor"]
+        assert sum(int(Decimal(r["net"]).scaleb(2)) for r in rows) == figures["net_minor"]
+        # where replies go and how to stop the reports, for the mail client too
+        assert message["Reply-To"].addresses[0].addr_spec == "support@kanda.test"
+        assert "/reports/unsubscribe/" in message["List-Unsubscribe"]
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert seen >= set(expected["NG"]) | set(expected["TZ"])
 
 

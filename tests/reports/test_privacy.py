@@ -71,17 +71,22 @@ def buyer_contacts(region: str) -> tuple[frozenset[str], frozenset[str]]:
 
 @cache
 def store_rows(home: str, region: str, day: dt.date) -> dict[str, set[str]]:
-    """creator -> transaction ids of their events on the day; and every buyer hash of the region."""
+    """creator -> transaction ids of their events on the day (`__counted__<creator>`: of their money movements,
+    what the attachment lists); and every buyer hash of the region."""
     with open_store(load_settings(home), region, read_only=True) as con:
-        rows = con.execute("SELECT creator_id, transaction_id FROM sale_events WHERE local_date = ?", [day]).fetchall()
+        rows = con.execute(
+            "SELECT creator_id, transaction_id, status FROM sale_events WHERE local_date = ?", [day]
+        ).fetchall()
         hashes = {
             r[0]
             for r in con.execute("SELECT DISTINCT buyer_ref FROM sale_events WHERE buyer_ref IS NOT NULL").fetchall()
         }
         creators = dict(con.execute("SELECT creator_id, email FROM creators").fetchall())
     out: dict[str, set[str]] = {c: set() for c in creators}
-    for creator, txn in rows:
+    for creator, txn, status in rows:
         out.setdefault(creator, set()).add(txn)
+        if status == "success":
+            out.setdefault(f"__counted__{creator}", set()).add(txn)
     out["__hashes__"] = hashes
     out["__emails__"] = set(creators.values())
     return out
@@ -118,8 +123,8 @@ def test_a_report_holds_only_its_creators_rows_and_no_buyer_contact(installation
     everything = "\n".join([text, table, raw.decode("ascii", errors="replace")])
 
     known = store_rows(home, region, day)
-    own = known[report.creator_id]
-    # exactly the creator's own events of the day, in the data and in the attachment
+    own = known.get(f"__counted__{report.creator_id}", set())
+    # exactly the creator's own money movements of the day, in the data and in the attachment
     assert {line.transaction_id for line in report.sales} == own
     assert {row["transaction_id"].lstrip("'") for row in csv.DictReader(io.StringIO(table))} == own
     others = set().union(*(txns for c, txns in known.items() if not c.startswith("__") and c != report.creator_id))

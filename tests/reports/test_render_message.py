@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from kanda.reports import chart
+from kanda.reports.mailing import UnsafeRecipient, recipient_problem
 from kanda.reports.message import CSV_COLUMNS, build_message
 from kanda.reports.model import (
     CreatorReport,
@@ -160,24 +161,68 @@ def test_the_chart_is_a_png_the_html_shows_by_content_id():
     assert re.findall(r'<img[^>]+src="([^"]+)"', html) == [f"cid:{cid}"]
 
 
-def test_the_chart_draws_each_day_in_its_own_column_and_a_negative_day_below_the_line():
+def test_the_chart_draws_each_day_in_its_own_column_quiet_days_as_zero_and_a_negative_day_below_the_line():
     days = [TrendPoint(DAY - dt.timedelta(days=29 - i), 0) for i in range(30)]
     days[3] = TrendPoint(days[3].local_date, 5_000)
     days[10] = TrendPoint(days[10].local_date, -2_500)
     days[29] = TrendPoint(DAY, 4_000)
-    picture = Image.open(io.BytesIO(chart.trend_png(days))).convert("RGB")
+    picture = Image.open(io.BytesIO(chart.trend_png(days, 2))).convert("RGB")
     width, height = picture.size
     slot = width / 30
+    background, axis, grid, quiet = (255, 255, 255), (156, 163, 175), (229, 231, 235), (209, 213, 219)
 
     def painted(day: int) -> list[int]:
         x = int((day + 0.5) * slot)
-        return [y for y in range(height) if picture.getpixel((x, y)) not in {(255, 255, 255), (156, 163, 175)}]
+        return [y for y in range(height) if picture.getpixel((x, y)) not in {background, axis, grid, quiet}]
 
-    assert painted(0) == [] and painted(20) == []  # zero days: no bar
+    def quiet_mark(day: int) -> list[int]:
+        x = int((day + 0.5) * slot)
+        return [y for y in range(height) if picture.getpixel((x, y)) == quiet]
+
+    # a day without sales is a zero, drawn as a short mark on the zero line: never a gap
+    for day in range(30):
+        if day not in (3, 10, 29):
+            mark = quiet_mark(day)
+            assert mark and max(mark) - min(mark) < chart.ZERO_MARK * chart.SCALE, day
+    assert painted(0) == [] and painted(20) == []  # ...and no bar
     tallest, negative, today = painted(3), painted(10), painted(29)
     assert tallest and negative and today
     assert max(tallest) < min(negative)  # the negative bar hangs below where the positive one stands
+    assert min(quiet_mark(0)) > max(tallest) - chart.ZERO_MARK * chart.SCALE  # quiet days sit at the zero line
     assert picture.getpixel((int(29.5 * slot), today[-1])) != picture.getpixel((int(3.5 * slot), tallest[-1]))
+    # the scale is round (the labelled gridlines are at 50.00 and -50.00) and the tallest day reaches the top one
+    assert chart.axis_range([p.net_minor for p in days], 2) == (-5_000, 5_000)
+    pad = chart.PAD * chart.SCALE
+    assert picture.getpixel((width // 2, pad)) == grid and picture.getpixel((width // 2, height - pad)) == grid
+    assert abs(min(tallest) - pad) <= 1
+    assert abs(max(negative) - (pad + (height - 2 * pad) * 0.75)) <= 1  # -25.00 of the span from 50 to -50
+
+
+@pytest.mark.parametrize(
+    ("values", "exponent", "expected"),
+    [
+        ([0] * 30, 2, (0, 100)),  # thirty quiet days: an axis of one major unit
+        ([28_741_325], 2, (0, 50_000_000)),  # ₦287,413.25 -> ₦500,000
+        ([12_000, -700], 0, (-1_000, 20_000)),  # UGX: whole shillings
+        ([45], 2, (0, 50)),  # less than one major unit: steps of the minor unit
+    ],
+)
+def test_the_value_axis_ends_on_round_amounts(values, exponent, expected):
+    assert chart.axis_range(values, exponent) == expected
+
+
+def test_the_chart_axes_are_labelled_in_the_creators_language_and_locale():
+    report = make_report(TZ)
+    _, html = bodies(received(report))
+    bottom, top = chart.axis_range([p.net_minor for p in report.trend], report.exponent)
+    assert (bottom, top) == (0, 2_000_000)  # TSh 12,500 -> TSh 20,000
+    flat = html.replace("\xa0", " ")
+    assert ">TSh 20,000<" in flat and ">TSh 0<" in flat  # top and bottom gridline amounts
+    first, middle, last = report.trend[0].local_date, report.trend[15].local_date, report.local_date
+    assert (first.day, middle.day, last.day) == (13, 28, 12)
+    assert ">13 Sep<" in flat and ">28 Sep<" in flat and ">12 Okt<" in flat  # Swahili month names
+    _, html = bodies(received(make_report(NG)))
+    assert ">₦20,000.00<" in html and ">Oct 12<" not in html and ">12 Oct<" in html
 
 
 @pytest.mark.parametrize(
@@ -346,6 +391,66 @@ def test_a_restated_earlier_day_is_shown_with_what_the_report_said_and_what_it_s
     assert line in text and line in html
 
 
+UNSUBSCRIBE = "https://kanda.example/reports/unsubscribe/WyJORy1DMDAwMSIsImVuIl0.sig"
+
+
+def test_a_delivered_report_says_where_replies_go_how_to_stop_it_and_what_the_inbox_preview_shows():
+    raw = build_message(
+        make_report(NG), SENDER, now=NOW, reply_to="kanda support <help@kanda.invalid>", unsubscribe_url=UNSUBSCRIBE
+    ).as_bytes()
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert msg["Reply-To"].addresses[0].addr_spec == "help@kanda.invalid"
+    assert msg["List-Unsubscribe"].strip() == f"<{UNSUBSCRIBE}>"  # (folded: the URL is long)
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"  # RFC 8058
+    text, html = bodies(msg)
+    assert f"Stop these daily reports: {UNSUBSCRIBE}" in text
+    assert f'<a href="{UNSUBSCRIBE}"' in html
+    for body in (text, html):
+        assert "Questions about these figures? Reply to this email." in body
+    # the preheader: first thing in the body, hidden, the day in one sentence
+    body = html[html.index("<body") :]
+    first = re.search(r"<div style=\"([^\"]*)\">([^<&]*)", body)
+    assert first is not None and "display:none" in first.group(1)
+    assert first.group(2) == "₦12,500.00 net from 3 orders. Against the day before: +₦2,500.00 (+25%)."
+    # without a reply address or a link (a hand-built message) neither is promised
+    plain = received(make_report(NG))
+    assert plain["List-Unsubscribe"] is None and plain["Reply-To"] is None
+    assert "Reply to this email" not in bodies(plain)[0]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"creator_name": "Ada\r\nBcc: victim@evil.example"},
+        {"creator_name": "Ada\nObi"},
+        {"creator_name": "Ada\x00Obi"},
+        {"email": "ada@creators.example\r\nBcc: victim@evil.example"},
+        {"email": "ada@creators.example\n"},
+        {"email": "not an address"},
+    ],
+    ids=["crlf-name", "lf-name", "nul-name", "crlf-email", "lf-email", "no-address"],
+)
+def test_a_name_or_address_that_could_forge_headers_is_refused_never_sent(changes):
+    report = make_report(NG, **changes)
+    assert recipient_problem(report) is not None
+    with pytest.raises(UnsafeRecipient, match=r"NG-C0001.*registry"):
+        build_message(report, SENDER)
+    assert recipient_problem(make_report(NG, creator_name='Ngozi Ọkọnkwọ-Ìbè, "Ada"')) is None
+
+
+def test_the_message_says_the_attachment_adds_up_to_the_net_and_what_it_leaves_out():
+    text, html = bodies(received(make_report(NG, other_attempts=1)))
+    for body in (text, html):
+        flat = " ".join(body.split())
+        assert (
+            "The attached file sales-NG-C0001-2026-10-12.csv lists the 4 payments that make up these figures "
+            "(sales, refunds and reversals): its net column adds up to ₦12,500.00." in flat
+        )
+        assert "1 pending or failed payment attempt is not listed: it moved no money." in flat
+    rows = attachment_rows(received(make_report(NG)))
+    assert sum(Decimal(r["net"]) for r in rows) * 100 == make_report(NG).day.net_minor
+
+
 def test_a_creator_without_an_email_address_is_refused_with_the_reason():
     with pytest.raises(ValueError, match="NG-C0001 has no email"):
         build_message(make_report(NG, email=""), SENDER)
@@ -378,26 +483,79 @@ def test_no_buyer_contact_ever_reaches_the_message(contacts):
     assert [r["buyer"] for r in attachment_rows(msg)] == ["masked"] * len(contacts)
 
 
-@pytest.mark.browser
-def test_the_report_reads_well_in_a_browser_from_phone_to_desktop(browser):
+#: For every table row, each cell's text box against the next one's: the gap between them, and whether a numeric
+#: (right-aligned) cell keeps padding towards its neighbour.
+_CELL_GAPS = """() => {
+  const out = [];
+  for (const row of document.querySelectorAll('tr')) {
+    const cells = [...row.children].filter(td => td.tagName === 'TD' && td.innerText.trim());
+    for (let i = 0; i + 1 < cells.length; i++) {
+      const a = document.createRange(), b = document.createRange();
+      a.selectNodeContents(cells[i]); b.selectNodeContents(cells[i + 1]);
+      const ra = a.getBoundingClientRect(), rb = b.getBoundingClientRect();
+      if (ra.width === 0 || rb.width === 0) continue;
+      out.push({left: cells[i].innerText.trim(), right: cells[i + 1].innerText.trim(), gap: rb.left - ra.right,
+                padding: parseFloat(getComputedStyle(cells[i + 1]).paddingLeft)});
+    }
+  }
+  return out;
+}"""
+
+
+def _shown_in_browser(msg: EmailMessage) -> str:
+    """The HTML part as a mail client shows it: the chart's cid: reference answered with the image itself."""
     import base64
 
-    msg = received(make_report(TZ, held=HeldRecords(2, {"unknown_creator": 2})))
     _, html = bodies(msg)
     (image,) = [p for p in msg.walk() if p.get_content_maintype() == "image"]
     data = base64.b64encode(image.get_content()).decode()
-    html = html.replace(f"cid:{image['Content-ID'].strip('<>')}", f"data:image/png;base64,{data}")
-    for width in (360, 1024):
-        page = browser.new_page(viewport={"width": width, "height": 800})
-        try:
-            page.set_content(html)
-            assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scrolling
-            card = page.evaluate("document.querySelector('table table').getBoundingClientRect().width")
-            assert card <= 600
-            assert page.evaluate("document.querySelector('img').naturalWidth") == chart.WIDTH * chart.SCALE
-            assert "TSh 12,500" in page.inner_text("body").replace("\xa0", " ")
-        finally:
-            page.close()
+    return html.replace(f"cid:{image['Content-ID'].strip('<>')}", f"data:image/png;base64,{data}")
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [375, 1280], ids=["phone-375", "desktop-1280"])
+def test_at_phone_and_desktop_width_no_number_runs_into_the_next(browser, width: int):
+    """The issue's "5₦285,896.25": big amounts and long titles in the top products, read in Chromium."""
+    products = [
+        ProductLine("NG-P00001", "Afrobeats drum kit with 120 loops and stems, vol. 1", 5, 28_589_625),
+        ProductLine("NG-P00002", "Notion planner", 1_204, 1_234_567_890),
+        ProductLine("NG-P00003", "Lagos street photography presets (Lightroom mobile + desktop)", 12, 99_950),
+    ]
+    report = make_report(
+        NG,
+        top_products=products,
+        day=DayFigures(1_221, 1_300_000_000, 2_000_000, 150_000, 19_500_000, 1_278_350_000),
+        held=HeldRecords(2, {"unknown_creator": 2}),
+    )
+    msg = email.message_from_bytes(
+        build_message(report, SENDER, now=NOW, reply_to="help@kanda.invalid", unsubscribe_url=UNSUBSCRIBE).as_bytes(),
+        policy=email.policy.default,
+    )
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    try:
+        page.route("**/*", lambda route: route.abort())  # a report needs nothing from the network
+        page.set_content(_shown_in_browser(msg))
+        assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scrolling
+        card = page.evaluate("document.querySelector('table table').getBoundingClientRect().width")
+        assert card <= min(600, width)
+        widest = page.evaluate(
+            "Math.max(...[...document.querySelectorAll('td')].map(td => td.getBoundingClientRect().right))"
+        )
+        assert widest <= width
+        gaps = page.evaluate(_CELL_GAPS)
+        text = page.inner_text("body").replace("\xa0", " ")
+        assert "₦285,896.25" in text and "₦12,345,678.90" in text
+        top = [g for g in gaps if g["right"] in {"₦285,896.25", "₦12,345,678.90", "₦999.50"}]
+        assert len(top) == 3  # the orders -> net pairs of the top products were measured
+        for pair in gaps:
+            assert pair["gap"] >= 8, pair  # text boxes never touch: "5" and "₦285,896.25" stay apart
+        for pair in top:
+            assert pair["padding"] >= 8, pair  # ...because the numeric cell itself keeps its distance
+        assert page.evaluate("document.querySelector('img').naturalWidth") == chart.WIDTH * chart.SCALE
+        image_right = page.evaluate("document.querySelector('img').getBoundingClientRect().right")
+        assert image_right <= width
+    finally:
+        page.close()
 
 
 def test_a_day_with_only_held_records_still_makes_a_clear_message():

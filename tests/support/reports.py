@@ -201,6 +201,20 @@ def write_sales(settings: Settings, region_code: str, rows: list[dict], name: st
     return path
 
 
+def edit_registry(settings: Settings, creator_id: str, **fields: str) -> None:
+    """Change one creator's registry row (as a registry export would carry it), before the next ingestion."""
+    path = settings.registry_dir / "creators.csv"
+    if not path.exists():
+        make_registry(REGISTRY_SEED, creators_per_region=3).write(settings.registry_dir)
+    creators = pl.read_csv(path, infer_schema_length=0)
+    assert creator_id in creators["creator_id"].to_list(), creator_id
+    creators = creators.with_columns(
+        pl.when(pl.col("creator_id") == creator_id).then(pl.lit(value)).otherwise(pl.col(name)).alias(name)
+        for name, value in fields.items()
+    )
+    creators.write_csv(path)
+
+
 def load_and_publish(settings: Settings, region_code: str) -> None:
     report = ingest_landing(settings, region_code)
     assert all(f.status == "loaded" for f in report.files), [f.as_json() for f in report.files]
