@@ -58,10 +58,17 @@ def _report_asset(region: RegionConfig) -> AssetsDefinition:
             "with_restatements": MetadataValue.int(outcome.restated),
             "where": MetadataValue.text(outcome.location or "-"),
         }
-        if outcome.failed:
+        if outcome.failed or outcome.refused:
             raise Failure(
-                description=f"{len(outcome.failed)} report(s) not delivered; a rerun sends only those",
-                metadata={**metadata, "failed": MetadataValue.json(outcome.failed)},
+                description=(
+                    f"{len(outcome.failed)} report(s) not delivered and {len(outcome.refused)} creator(s) skipped"
+                    " (unsafe name or address in the registry); the others went out, a rerun sends only the missing"
+                ),
+                metadata={
+                    **metadata,
+                    "failed": MetadataValue.json(outcome.failed),
+                    "skipped": MetadataValue.json(outcome.refused),
+                },
             )
         return MaterializeResult(metadata=metadata)
 
