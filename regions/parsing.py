@@ -183,13 +183,14 @@ _MISFIT_COMMON = {
     "utf16": "wrong_encoding",
     "utf32": "wrong_encoding",
 }
-#: What to do about it, by kind; the sentence ends a reason.
+#: What to do about it, by kind and then by the container the rail reads ("" for any); the words end a reason.
 _ADVICE = {
-    "empty_file": "fetch the export again",
-    "binary_zip": "open it in Excel and save the sheet as 'CSV UTF-8', or unzip it first",
-    "binary_pdf": "download the export as a data file, not as PDF",
-    "wrong_encoding": "save it again as UTF-8 ('CSV UTF-8' in Excel)",
-    "not_a_spreadsheet": "download the export as an Excel workbook (.xlsx)",
+    "empty_file": {"": "fetch the export again"},
+    "binary_zip": {"csv": "open it in Excel and save the sheet as 'CSV UTF-8', or unzip it", "": "unzip it first"},
+    "binary_pdf": {"": "download the export as a data file, not as PDF"},
+    "wrong_encoding": {"csv": "save it again as UTF-8, e.g. 'CSV UTF-8' in Excel", "": "write it again as UTF-8"},
+    "not_a_spreadsheet": {"": "download the export as an Excel workbook (.xlsx)"},
+    "truncated": {"": "fetch the file again"},
 }
 
 
@@ -208,8 +209,10 @@ def rejection(
     if expects is not None and region is not None:
         parts.append(expectation(expects, region))
     reason = "; ".join(parts)
-    if kind in _ADVICE:
-        reason += f" ({_ADVICE[kind]})"
+    advice = _ADVICE.get(kind, {})
+    container = expects.container if expects is not None else ""
+    if advice:
+        reason += f" ({advice.get(container, advice.get('', ''))})"
     return FileRejected(reason, kind)
 
 
@@ -219,7 +222,8 @@ def check_file(path: Path, expects: Expects, region: RegionConfig) -> Looks:
     Parsers fed the wrong thing fail with their internals (a zip error for a text file named .xlsx, a JSON tape
     error for CSV), or worse, echo the first bytes; this names what the file looks like instead.
     """
-    require_nonempty(path)
+    if not path.is_file():
+        raise rejection("not_found", "the file was not found (or is not a regular file)", expects, region)
     looks = sniff(path)
     fits = _MISFIT.get(expects.container, {})
     kind = fits[looks.shape] if looks.shape in fits else _MISFIT_COMMON.get(looks.shape)
@@ -298,11 +302,12 @@ def require_columns(
                 f"not by {_SEPARATOR_NAMES[expects.delimiter]}"
             )
             raise rejection("wrong_delimiter", problem, expects, region)
-    noun = "field" if expects.container == "ndjson" else "column"
+    # JSON lines have no header: what was found there is no header to show
+    noun, seen = ("field", "") if expects.container == "ndjson" else ("column", f" ({shown_header(found)})")
     if len(missing) == len(wanted):
-        problem = f"none of the required {noun}s is there ({shown_header(found)})"
+        problem = f"none of the required {noun}s is there{seen}"
     else:
-        problem = f"required {noun}(s) missing: {', '.join(missing)} ({shown_header(found)})"
+        problem = f"required {noun}(s) missing: {', '.join(missing)}{seen}"
     raise rejection("wrong_columns", problem, expects, region)
 
 
@@ -418,20 +423,25 @@ def _csv_failure(path: Path, message: str, n_fields: int, explain: _Explain) -> 
     count and the kind of fault are taken from them. A fault on the last line of a file that does not end in a
     newline, or an unclosed quote, is a cut-off file (`truncated`); any other is `malformed`.
     """
+    # only the parser's own sentence: DuckDB appends the offending line and its options (which mention "quote")
+    message = re.sub(r"Original Line:.*", "", message.split("Possible fixes")[0])
     line = re.search(r"Line: (\d+)", message)
     found = re.search(r"Found: (\d+)|got (\d+)", message)
     unclosed = "unterminated quote" in message.lower()
     where = f"line {line[1]}" if line else "a line"
+    count = int(found[1] or found[2]) if found else None
     if unclosed:
-        fault = f"{where} has an unclosed quote"
+        fault, cause = f"{where} has an unclosed quote", "a quote is misplaced"
+    elif count is not None:
+        fault = f"{where} has {count} fields where the header has {n_fields}"
+        cause = "a value holds an unquoted separator" if count > n_fields else "a record is broken or shortened"
     elif "quote" in message.lower():
-        fault = f"{where} has a stray quote"
-    elif found:
-        fault = f"{where} has {found[1] or found[2]} fields where the header has {n_fields}"
+        fault, cause = f"{where} has a stray quote", "a quote is misplaced"
     else:
-        fault = f"{where} cannot be split into the header's {n_fields} fields"
+        fault, cause = f"{where} cannot be split into the header's {n_fields} fields", "the line is damaged"
     truncated = unclosed or (line is not None and not _ends_with_newline(path) and int(line[1]) >= _count_lines(path))
-    cause = "the file is cut off (an interrupted download?)" if truncated else "a value holds an unquoted separator"
+    if truncated:
+        cause = "the file is cut off (an interrupted download?)"
     kind = "truncated" if truncated else "malformed"
     return rejection(kind, f"the CSV is malformed or truncated: {fault}; {cause}", *explain)
 

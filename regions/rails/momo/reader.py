@@ -138,7 +138,8 @@ def _damaged(problem: str, ctx: ReadContext) -> FileRejected:
 
 def _read_sheet(path: Path, sheet: str, number: int, ctx: ReadContext) -> pl.DataFrame:
     try:
-        return pl.read_excel(path, engine="calamine", sheet_name=sheet, infer_schema_length=0)
+        # an empty sheet is width 0 (skipped), not an error: a blank workbook is then rejected as empty
+        return pl.read_excel(path, engine="calamine", sheet_name=sheet, infer_schema_length=0, raise_if_empty=False)
     except Exception as exc:
         raise _damaged(f"sheet {number} cannot be read", ctx) from exc
 
