@@ -225,6 +225,10 @@ def check_file(path: Path, expects: Expects, region: RegionConfig) -> Looks:
     if not path.is_file():
         raise rejection("not_found", "the file was not found (or is not a regular file)", expects, region)
     looks = sniff(path)
+    size = path.stat().st_size
+    if expects.max_bytes is not None and size > expects.max_bytes:
+        problem = f"the file is {_size(size)}, more than the {_size(expects.max_bytes)} this rail reads at once"
+        raise rejection("too_large", f"{problem} (split the export by date range)", expects, region)
     fits = _MISFIT.get(expects.container, {})
     kind = fits[looks.shape] if looks.shape in fits else _MISFIT_COMMON.get(looks.shape)
     if expects.container == "xlsx" and looks.shape not in ("empty", "blank", "pdf", "zip"):
@@ -234,6 +238,10 @@ def check_file(path: Path, expects: Expects, region: RegionConfig) -> Looks:
     if kind is not None:
         raise rejection(kind, looks.words, expects, region)
     return looks
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:,.1f} MiB" if n >= 2**20 else f"{n:,} bytes"
 
 
 def _check_workbook(path: Path, expects: Expects, region: RegionConfig) -> None:

@@ -35,7 +35,7 @@ from regions.rails import FileRejected, ReadContext, get_adapter
 T = TypeVar("T")
 
 #: The note on a loaded file that held no records.
-NO_DATA_ROWS = "no data rows: the file holds no records (a header-only export), so nothing was loaded"
+NO_DATA_ROWS = "no data rows: the file holds no records to load (a header-only export, or only rows the rail ignores)"
 
 #: Called after each chunk with (file name, rows so far) so that the CLI can drive a progress bar.
 Progress = Callable[[str, int], None]

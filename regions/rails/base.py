@@ -88,6 +88,8 @@ class Expects:
     container: str
     columns: tuple[str, ...]
     delimiter: str = ","
+    #: Largest file the rail reads safely; None: streamed, any size. (A workbook is read whole, sheet by sheet.)
+    max_bytes: int | None = None
 
 
 @dataclass

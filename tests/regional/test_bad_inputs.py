@@ -18,6 +18,7 @@ turns another's row into a duplicate. Cases marked xfail depend on row-level fix
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import datetime as dt
 import gzip
 import io
@@ -29,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import pytest
 import xlsxwriter
 
@@ -38,9 +40,9 @@ from kanda.regional.ingest import NO_DATA_ROWS, FileResult
 from kanda.regional.store import open_store
 from kanda.settings import Settings, load_settings
 from regions import get_region
-from regions.parsing import expectation
+from regions.parsing import check_file, expectation
 from regions.rails import get_adapter
-from regions.rails.base import REJECT_KINDS
+from regions.rails.base import REJECT_KINDS, FileRejected
 from tests.support.files import make_files
 
 H1A = "fixed on branch h1a-money"
@@ -855,3 +857,33 @@ def test_a_byte_order_mark_and_windows_line_ends_are_not_bad_input(settings: Set
     assert run.ingest is not None
     (result,) = run.ingest.files
     assert (result.status, result.loaded, result.quarantined) == ("loaded", 1, 0)
+
+
+def test_a_workbook_too_large_to_read_whole_is_refused_before_reading(tmp_path: Path) -> None:
+    """The XLSX rail reads sheets whole; past its limit the file is refused by size, not by running out of memory."""
+    region = get_region("GH")
+    small_limit = dataclasses.replace(get_adapter(region.source_format).expects, max_bytes=1024)
+    path = tmp_path / "big.xlsx"
+    path.write_bytes(momo(1, *({} for _ in range(50))))
+    with pytest.raises(FileRejected) as raised:
+        check_file(path, small_limit, region)
+    assert raised.value.kind == "too_large" and "more than the 1,024 bytes" in raised.value.reason
+
+
+def test_a_store_from_before_rejection_kinds_gains_the_column_and_keeps_its_rows(settings: Settings) -> None:
+    """`rejected_files.kind` is added to an existing store; its old rows keep a NULL kind, new ones get theirs."""
+    settings.ensure_dirs()
+    with duckdb.connect(str(settings.store_path("EG"))) as con:
+        con.execute(
+            "CREATE TABLE rejected_files (region VARCHAR NOT NULL, file_name VARCHAR NOT NULL, content_hash VARCHAR"
+            " NOT NULL, reason VARCHAR NOT NULL, kept_at VARCHAR NOT NULL, rejected_at TIMESTAMPTZ NOT NULL)"
+        )
+        con.execute("INSERT INTO rejected_files VALUES ('EG', 'old.csv', 'h', 'the file is empty', '', now())")
+    make_files(settings, regions=["EG"], rows=10)
+    for path in settings.landing("EG").iterdir():
+        path.unlink()
+    (settings.landing("EG") / "new.csv").write_bytes(b"")
+    run_region(settings, "EG", steps=("ingest",))
+    with open_store(settings, "EG", read_only=True) as con:
+        rows = con.execute("SELECT file_name, kind FROM rejected_files ORDER BY file_name").fetchall()
+    assert rows == [("new.csv", "empty_file"), ("old.csv", None)]

@@ -82,6 +82,8 @@ EXPECTS = Expects(
         "Payer Party Id",
         "Reference Transaction Id",
     ),
+    # sheets are read whole into memory; volumes beyond this belong in a streamed (CSV or JSON lines) rail
+    max_bytes=512 << 20,
 )
 _TYPES = {"payment": "sale", "refund": "refund", "reversal": "reversal"}
 _STATUS = {
