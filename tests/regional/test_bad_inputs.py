@@ -1,4 +1,4 @@
-"""Seventy-odd bad inputs, every region, each with the exact outcome a steward sees (issue "Trust").
+"""Over a hundred bad inputs, every region, each with the exact outcome a steward sees (issue "Trust").
 
 Every case is one file dropped into its region's landing folder. The files of a region are ingested, built and
 published by one `kanda.flow.run_region` call in a home shared by the module (a run per case would cost a minute),
