@@ -83,8 +83,11 @@ CREATE TABLE IF NOT EXISTS rejected_files (
     content_hash    VARCHAR NOT NULL,
     reason          VARCHAR NOT NULL,
     kept_at         VARCHAR NOT NULL,
-    rejected_at     TIMESTAMPTZ NOT NULL
+    rejected_at     TIMESTAMPTZ NOT NULL,
+    kind            VARCHAR  -- the reason's class (regions.rails.base.REJECT_KINDS); NULL for rows from before it
 );
+-- stores created before rejections had a kind
+ALTER TABLE rejected_files ADD COLUMN IF NOT EXISTS kind VARCHAR;
 CREATE TABLE IF NOT EXISTS dirty_days (local_date DATE NOT NULL);
 CREATE TABLE IF NOT EXISTS model_builds (
     store_version   VARCHAR NOT NULL,

@@ -129,7 +129,7 @@ def test_unknown_creator_is_held_then_released_when_onboarded(settings: Settings
     ("content", "reason"),
     [
         (b"", "empty"),
-        (b"name,email\nx,y\n", "not a Stripe payments export"),
+        (b"name,email\nx,y\n", "none of the required columns is there (found: name, email)"),
         (HEADER.encode() + b'ch_1;Payment;2026-10-05 10:00:00;"250', "malformed or truncated"),
     ],
 )

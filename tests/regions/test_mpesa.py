@@ -105,14 +105,14 @@ def test_other_format_is_rejected(tmp_path: Path) -> None:
         ADAPTER,
         REGION,
         tmp_path / "gumroad.csv",
-        r"not a M-Pesa statement file: required column\(s\) missing: receipt",
+        r"^none of the required columns is there \(found: Purchase ID, Item Name, Purchase Date, Sale Price \(\$\)\)",
         content="Purchase ID,Item Name,Purchase Date,Sale Price ($)\nabc,Beat pack,2025-01-01,10\n",
     )
     assert_rejected(
         ADAPTER,
         REGION,
         tmp_path / "partial.csv",
-        "missing: status, paid_in, withdrawn",
+        "missing: Transaction Status, Paid In, Withdrawn",
         content="Receipt No,Completion Time,Details\nSBA1,2025-01-01 10:00:00,x\n",
     )
 

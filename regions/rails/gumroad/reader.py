@@ -29,8 +29,10 @@ from pathlib import Path
 
 import polars as pl
 
+from regions import RegionConfig
 from regions.parsing import (
     add_buyer_ref,
+    check_file,
     detect_encoding,
     finish,
     iter_csv_chunks,
@@ -39,19 +41,20 @@ from regions.parsing import (
     raw_record,
     read_header,
     reference_parts,
+    rejection,
     require_columns,
-    require_nonempty,
 )
 from regions.rails import register
-from regions.rails.base import AdapterChunk, FileRejected, ReadContext
+from regions.rails.base import AdapterChunk, Expects, ReadContext
 
 FORMAT = "platform_csv"
 _MONEY_SUFFIX = re.compile(r"^(?P<name>.*?)\s*\((?P<unit>\$|[A-Za-z]{3})\)$")
 REQUIRED = ["Purchase ID", "Item Name", "Purchase Date", "Purchase Time", "Sale Price", "Fees", "Net Total"]
+EXPECTS = Expects("a Gumroad-style purchase export CSV", "csv", tuple(REQUIRED))
 _STATES = {"successful": "success", "in_progress": "pending", "pending": "pending", "failed": "failed"}
 
 
-def canonical_header(header: list[str], currency: str) -> list[str]:
+def canonical_header(header: list[str], currency: str, region: RegionConfig | None = None) -> list[str]:
     """Header names without their money unit, so `Sale Price ($)` and `Sale Price (TZS)` read the same.
 
     `Purchase Time (UTC timezone)` also becomes `Purchase Time`. A money unit naming a currency other than the
@@ -66,10 +69,12 @@ def canonical_header(header: list[str], currency: str) -> list[str]:
         if match:
             unit = match["unit"]
             if unit != "$" and unit.upper() != currency:
-                raise FileRejected(
-                    f"column {raw!r} is in {unit.upper()}, but this region's exports are in {currency}: "
+                # the unit is three letters matched by a pattern, so naming it quotes nothing but a currency code
+                problem = (
+                    f"the money columns are in {unit.upper()}, but this region's exports are in {currency}: "
                     "the file belongs to another region"
                 )
+                raise rejection("wrong_currency", problem, EXPECTS, region)
             name = match["name"]
         names.append(name)
     return names
@@ -77,18 +82,25 @@ def canonical_header(header: list[str], currency: str) -> list[str]:
 
 class GumroadAdapter:
     format_name = FORMAT
+    expects = EXPECTS
 
     def read(self, path: Path, ctx: ReadContext) -> Iterator[AdapterChunk]:
-        require_nonempty(path)
+        check_file(path, EXPECTS, ctx.region)
         encoding = detect_encoding(path)
         raw_names = read_header(path, encoding)
-        names = canonical_header(raw_names, ctx.region.currency)
-        require_columns(names, REQUIRED, "Gumroad-style purchase export")
+        names = canonical_header(raw_names, ctx.region.currency, ctx.region)
+        require_columns(names, EXPECTS, ctx.region, found=raw_names)
         # Custom columns may repeat a standard name; keep the first occurrence, suffix the rest.
         unique = [n if n not in names[:i] else f"{n} #{i}" for i, n in enumerate(names)]
         offset = 0
         for chunk, skipped in iter_csv_chunks(
-            path, ctx.batch_rows, column_names=unique, skip_rows=1, encoding=encoding
+            path,
+            ctx.batch_rows,
+            column_names=unique,
+            skip_rows=1,
+            encoding=encoding,
+            expects=EXPECTS,
+            region=ctx.region,
         ):
             frame = chunk.with_row_index("source_row", offset=offset + 1).with_columns(
                 pl.col("source_row").cast(pl.Int64)

@@ -32,6 +32,7 @@ import polars as pl
 
 from regions.parsing import (
     add_buyer_ref,
+    check_file,
     detect_encoding,
     finish,
     iter_csv_chunks,
@@ -42,15 +43,20 @@ from regions.parsing import (
     read_header,
     reference_parts,
     require_columns,
-    require_nonempty,
     vocabulary,
 )
 from regions.rails import register
-from regions.rails.base import AdapterChunk, FileRejected, ReadContext
+from regions.rails.base import AdapterChunk, Expects, ReadContext
 
 FORMAT = "stripe_payments"
 CREATED = ("Created date (UTC)", "Created (UTC)")
 REQUIRED = ["id", "Amount", "Amount Refunded", "Currency", "Fee", "Status", "kanda_ref (metadata)"]
+EXPECTS = Expects(
+    "a Stripe payments CSV export (semicolon-separated, or comma-separated in an English locale)",
+    "csv",
+    (REQUIRED[0], CREATED[0], *REQUIRED[1:]),
+    delimiter=";",
+)
 #: Status (lower-cased) -> (event_type, status)
 VOCABULARY: dict[str, tuple[str, str]] = {
     "paid": ("sale", "success"),
@@ -73,23 +79,28 @@ def sniff_delimiter(path: Path, encoding: str) -> str:
 
 class StripeAdapter:
     format_name = FORMAT
+    expects = EXPECTS
 
     def read(self, path: Path, ctx: ReadContext) -> Iterator[AdapterChunk]:
-        require_nonempty(path)
+        check_file(path, EXPECTS, ctx.region)
         encoding = detect_encoding(path)
         delimiter = sniff_delimiter(path, encoding)
         names = read_header(path, encoding, delimiter)
-        created = next((c for c in CREATED if c in names), None)
-        if created is None:
-            raise FileRejected(
-                "not a Stripe payments export: no 'Created date (UTC)' or 'Created (UTC)' column "
-                f"(found: {', '.join(names)[:300]})"
-            )
-        require_columns(names, REQUIRED, "Stripe payments export")
+        # either name of the creation time satisfies the requirement; the reason names the current one
+        matched = [CREATED[0] if n in CREATED else n for n in names]
+        require_columns(matched, EXPECTS, ctx.region, found=names)
+        created = next(c for c in CREATED if c in names)
         decimal = "," if delimiter == ";" else "."
         offset = 0
         for chunk, skipped in iter_csv_chunks(
-            path, ctx.batch_rows, delimiter=delimiter, column_names=names, skip_rows=1, encoding=encoding
+            path,
+            ctx.batch_rows,
+            delimiter=delimiter,
+            column_names=names,
+            skip_rows=1,
+            encoding=encoding,
+            expects=EXPECTS,
+            region=ctx.region,
         ):
             frame = chunk.with_row_index("source_row", offset=offset + 1).with_columns(
                 pl.col("source_row").cast(pl.Int64)
