@@ -20,6 +20,7 @@ import datetime as dt
 import os
 import re
 import shutil
+import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -71,8 +72,17 @@ def open_read_only(path: Path, *, memory_limit: str) -> duckdb.DuckDBPyConnectio
     """A connection to a reader file that DuckDB itself keeps from writing, reaching files or changing settings.
 
     DuckDB keeps one database instance per path in a process, and the lockdown is global to it: a second connection
-    to an instance already locked down gets it as it is (changing it would fail, which is the point).
+    to an instance already locked down gets it as it is (changing it would fail, which is the point). Threads open
+    one at a time, so that two first openers of a file do not both try to lock it down.
     """
+    with _OPENING:
+        return _open_locked_down(path, memory_limit)
+
+
+_OPENING = threading.Lock()
+
+
+def _open_locked_down(path: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path), read_only=True)
     try:
         if not con.execute("SELECT current_setting('lock_configuration')").fetchall()[0][0]:
