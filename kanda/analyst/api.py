@@ -1,11 +1,10 @@
 """The analysts' read-only HTTP API under `/api`, served by `kanda serve` (OpenAPI docs at `/docs`).
 
-Every answer is computed by DuckDB over the same locked-down database as `kanda query` builds
-(`kanda.central.query.prepare_database`), at one publication: the newest, or the one `as_of` names, resolved per
-request. The database of a publication is prepared once and shared (`kanda.analyst.reader_pool`), each request on its
-own cursor.
-So the API can only ever show a complete publication, and it answers exactly what `kanda query` answers. The
-publication is named in every answer (`X-Kanda-Publication`, and `publication` in JSON bodies).
+Every answer is computed by DuckDB over the same read-only, locked-down database as `kanda query` opens
+(`kanda.central.query.reader_connection`), at one publication: the newest, or the one `as_of` names, resolved per
+request. The connection to a publication is opened once and shared (`kanda.analyst.reader_pool`), each request on
+its own cursor. So the API can only ever show a complete publication, and it answers exactly what `kanda query`
+answers. The publication is named in every answer (`X-Kanda-Publication`, and `publication` in JSON bodies).
 
 Access needs an analyst API key (`kanda keys create NAME`) as `Authorization: Bearer <key>` or `X-API-Key: <key>`.
 `/docs` and `/openapi.json` are public: they describe the API and hold no data.
