@@ -285,6 +285,8 @@ def query(
 ) -> None:
     """Read-only SQL over the central rollups (rollups.creator_daily, product_daily, region_daily, channel_daily)."""
     from kanda.central.query import (
+        AnswerTooLarge,
+        DataUnavailable,
         NothingPublished,
         QueryRefused,
         UnknownPublication,
@@ -307,7 +309,7 @@ def query(
     settings = load_settings()
     try:
         result = run_query(settings, sql, as_of=parse_as_of(as_of) if as_of else None, explain=explain)
-    except (QueryRefused, NothingPublished, UnknownPublication) as exc:
+    except (QueryRefused, NothingPublished, UnknownPublication, AnswerTooLarge, DataUnavailable) as exc:
         err.print(f"[red]{exc}[/]", markup=True, highlight=False)
         raise typer.Exit(1) from None
     except Exception as exc:  # SQL errors from DuckDB: show the message, not a traceback
@@ -323,8 +325,10 @@ def _print_table(result, fmt: str) -> None:
     import polars as pl
 
     frame = pl.from_arrow(result)
-    if fmt == "csv":
-        sys.stdout.write(frame.write_csv())
+    if fmt == "csv":  # text a spreadsheet would run as a formula gets a leading ', as in the API's CSV
+        from kanda.csv_safety import neutralise_table
+
+        sys.stdout.write(pl.from_arrow(neutralise_table(result)).write_csv())
     elif fmt == "json":
         print(json.dumps(frame.to_dicts(), default=_json_value, indent=2))
     else:
