@@ -35,7 +35,7 @@ from filelock import FileLock, Timeout
 from kanda.central.catalog import NAMESPACE, PUBLICATIONS, Publication, latest_publication, open_catalog
 from kanda.central.query import NothingPublished, open_central
 from kanda.settings import Settings
-from warehouse_models import PUBLISHED
+from warehouse_models import published
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def _write(settings: Settings, publication: Publication, target: Path) -> None:
         if out.execute("SELECT current_setting('enable_progress_bar')").fetchall()[0][0]:
             out.execute("SET enable_progress_bar = false")
         out.execute("BEGIN TRANSACTION")
-        for name in (*PUBLISHED, PUBLICATIONS):
+        for name in (*published(), PUBLICATIONS):
             # Sorted by region and day so that the usual dashboard filters skip most row groups. The publications
             # view holds the history up to this publication only.
             order = "published_at" if name == PUBLICATIONS else "region, local_date"
@@ -193,7 +193,7 @@ def _write(settings: Settings, publication: Publication, target: Path) -> None:
             out.register("_kanda_source", reader)
             out.execute(f"CREATE TABLE {name} AS SELECT * FROM _kanda_source")
             out.unregister("_kanda_source")
-        snapshot_columns = "".join(f", ?::BIGINT AS {name}_snapshot" for name in PUBLISHED)
+        snapshot_columns = "".join(f", ?::BIGINT AS {name}_snapshot" for name in published())
         out.execute(
             f"CREATE TABLE {INFO} AS SELECT ?::VARCHAR AS publish_id, ?::VARCHAR AS region,"
             f" ?::TIMESTAMPTZ AS published_at, ?::TIMESTAMPTZ AS refreshed_at{snapshot_columns}",
@@ -202,7 +202,7 @@ def _write(settings: Settings, publication: Publication, target: Path) -> None:
                 publication.region,
                 publication.published_at,
                 dt.datetime.now(dt.UTC),
-                *(publication.snapshots[name] for name in PUBLISHED),
+                *(publication.snapshots[name] for name in published()),
             ],
         )
         out.execute("COMMIT")

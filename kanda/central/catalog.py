@@ -26,7 +26,7 @@ from pyiceberg.table import Table
 from pyiceberg.types import LongType
 
 from kanda.settings import Settings
-from warehouse_models import PUBLISHED
+from warehouse_models import published
 
 NAMESPACE = "rollups"
 PUBLICATIONS = "publications"
@@ -38,7 +38,7 @@ PUBLICATIONS_SCHEMA = pa.schema(
         pa.field("published_at", pa.timestamp("us", tz="UTC"), nullable=False),
         pa.field("days", pa.int64(), nullable=False),
         pa.field("rows", pa.int64(), nullable=False),
-        *[pa.field(f"{table}_snapshot", pa.int64(), nullable=False) for table in PUBLISHED],
+        *[pa.field(f"{table}_snapshot", pa.int64(), nullable=False) for table in published()],
     ]
 )
 
@@ -116,7 +116,7 @@ def needs_full_publish(catalog: SqlCatalog, region: str) -> bool:
     if not rows:
         return False
     newest = max(rows, key=lambda r: (r["published_at"], r["publish_id"]))
-    return any(newest.get(f"{name}_snapshot") is None for name in PUBLISHED)
+    return any(newest.get(f"{name}_snapshot") is None for name in published())
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ def latest_publication(catalog: SqlCatalog, *, as_of: dt.datetime | None = None)
         newest["publish_id"],
         newest["region"],
         newest["published_at"],
-        {table_name: newest.get(f"{table_name}_snapshot") for table_name in PUBLISHED},
+        {table_name: newest.get(f"{table_name}_snapshot") for table_name in published()},
     )
 
 

@@ -41,11 +41,11 @@ from kanda.central.catalog import (
     read_published,
 )
 from kanda.settings import Settings
-from warehouse_models import PUBLISHED
+from warehouse_models import published
 
 READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN"}
 #: What analyst SQL may read: the rollups and the publication history, nothing else.
-ANALYST_TABLES = frozenset({*PUBLISHED, PUBLICATIONS})
+ANALYST_TABLES = frozenset({*published(), PUBLICATIONS})
 #: Table functions that only compute (no file, no nested SQL string such as `query(...)`).
 ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
 _EXPLAIN = re.compile(r"^\s*explain\s+(?:analy[sz]e\s+)?", re.IGNORECASE)
@@ -172,7 +172,7 @@ def choose_publication(history: list[dict], as_of: AsOf | None) -> dict:
             return row
     if as_of.isdigit():
         for row in history:
-            if any(row.get(f"{name}_snapshot") == int(as_of) for name in PUBLISHED):
+            if any(row.get(f"{name}_snapshot") == int(as_of) for name in published()):
                 return row
     raise UnknownPublication(
         f"no publication or snapshot {as_of!r}: list them with `kanda query --history` "
@@ -185,7 +185,7 @@ def _publication(row: dict) -> Publication:
         row["publish_id"],
         row["region"],
         row["published_at"],
-        {name: row.get(f"{name}_snapshot") for name in PUBLISHED},
+        {name: row.get(f"{name}_snapshot") for name in published()},
     )
 
 
@@ -224,7 +224,7 @@ def prepare_database(settings: Settings, resolved: Resolved) -> duckdb.DuckDBPyC
     con = duckdb.connect()
     try:
         con.execute(f"CREATE SCHEMA {NAMESPACE}")
-        for name in PUBLISHED:
+        for name in published():
             if publication.snapshots[name] is None and not catalog.table_exists(f"{NAMESPACE}.{name}"):
                 continue  # a rollup added to kanda after this publication, and not published since
             files = _files(settings, catalog, publication, name)

@@ -48,5 +48,6 @@ def verify(settings: Settings, regions: list[str] | None = None) -> list[CheckRe
             results.append(checks.ledger_chain(con, region))
             results.append(checks.batch_conservation(con, region))
             results.append(checks.rollups_match_events(con, region))
+            results.append(checks.usd_agrees_across_rollups(con, region))
             results.append(reconcile(con, region, central))
     return results
