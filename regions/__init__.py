@@ -73,8 +73,16 @@ class RegionConfig:
         return product_pattern(self.code)
 
 
+def reference_pattern(template: str, code: str) -> str:
+    """A region's payment-reference regex: `{creator_id}` and `{product_id}` in the config stand for the named
+    groups of the region's id shapes, so the shapes are written once (above), not in every config."""
+    return template.replace("{creator_id}", f"(?P<creator_id>{code}-{CREATOR_ID_SHAPE})").replace(
+        "{product_id}", f"(?P<product_id>{code}-{PRODUCT_ID_SHAPE})"
+    )
+
+
 def _parse(data: dict) -> RegionConfig:
-    pattern = data["reference"]["pattern"]
+    pattern = reference_pattern(data["reference"]["pattern"], data["code"])
     compiled = re.compile(pattern)
     missing = {"creator_id", "product_id"} - set(compiled.groupindex)
     if missing:
