@@ -36,15 +36,15 @@ def sale_events_ddl() -> str:
     of the row.
     """
     columns = SaleEvent.to_schema().columns
-    lines = []
+    stored, derived = [], []
     for name in CONTRACT_COLUMNS:
-        if name in VIRTUAL_COLUMNS:
-            continue
-        column = columns[name]
-        dtype = column.dtype.type
+        dtype = columns[name].dtype.type
         sql_type = _DUCKDB_TYPES[dtype if isinstance(dtype, type) else type(dtype)]
-        lines.append(f"    {name} {sql_type}{'' if column.nullable else ' NOT NULL'}")
-    lines += [f"    {name} VARCHAR GENERATED ALWAYS AS ({sql}) VIRTUAL" for name, sql in VIRTUAL_COLUMNS.items()]
+        if name in VIRTUAL_COLUMNS:
+            derived.append(f"    {name} {sql_type} GENERATED ALWAYS AS ({VIRTUAL_COLUMNS[name]}) VIRTUAL")
+        else:
+            stored.append(f"    {name} {sql_type}{'' if columns[name].nullable else ' NOT NULL'}")
+    lines = stored + derived
     return "CREATE TABLE IF NOT EXISTS sale_events (\n" + ",\n".join(lines) + "\n);\n"
 
 
