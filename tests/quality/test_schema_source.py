@@ -60,3 +60,9 @@ def test_id_shapes_are_written_once_in_regions():
     for region in all_regions().values():
         assert f"(?P<creator_id>{region.code}-{CREATOR_ID_SHAPE})" in region.reference_pattern, region.code
         assert f"(?P<product_id>{region.code}-{PRODUCT_ID_SHAPE})" in region.reference_pattern, region.code
+
+
+def test_the_models_page_lists_the_contracts_columns_as_the_contract_describes_them():
+    page = (Path(__file__).resolve().parents[2] / "docs" / "models.md").read_text()
+    for name, text in column_descriptions().items():
+        assert f"| `{name}` |" in page and f"| {text} |" in page, name
