@@ -18,6 +18,22 @@ import yaml
 
 from regions.money import exponent
 
+#: What follows the region code in creator and product ids (NG-C0001, NG-P00001): the one definition of their
+#: shape, used by the region configs, the sale contract and the data-quality suites.
+CREATOR_ID_SHAPE = r"C\d{4}"
+PRODUCT_ID_SHAPE = r"P\d{5}"
+ANY_REGION_CODE = "[A-Z]{2}"
+
+
+def creator_pattern(code: str = ANY_REGION_CODE) -> str:
+    """A full-match regex for creator ids of one region (or of any region by default)."""
+    return rf"^{code}-{CREATOR_ID_SHAPE}$"
+
+
+def product_pattern(code: str = ANY_REGION_CODE) -> str:
+    """A full-match regex for product ids of one region (or of any region by default)."""
+    return rf"^{code}-{PRODUCT_ID_SHAPE}$"
+
 
 @dataclass(frozen=True)
 class RegionConfig:
@@ -50,15 +66,23 @@ class RegionConfig:
 
     @property
     def creator_pattern(self) -> str:
-        return rf"^{self.code}-C\d{{4}}$"
+        return creator_pattern(self.code)
 
     @property
     def product_pattern(self) -> str:
-        return rf"^{self.code}-P\d{{5}}$"
+        return product_pattern(self.code)
+
+
+def reference_pattern(template: str, code: str) -> str:
+    """A region's payment-reference regex: `{creator_id}` and `{product_id}` in the config stand for the named
+    groups of the region's id shapes, so the shapes are written once (above), not in every config."""
+    return template.replace("{creator_id}", f"(?P<creator_id>{code}-{CREATOR_ID_SHAPE})").replace(
+        "{product_id}", f"(?P<product_id>{code}-{PRODUCT_ID_SHAPE})"
+    )
 
 
 def _parse(data: dict) -> RegionConfig:
-    pattern = data["reference"]["pattern"]
+    pattern = reference_pattern(data["reference"]["pattern"], data["code"])
     compiled = re.compile(pattern)
     missing = {"creator_id", "product_id"} - set(compiled.groupindex)
     if missing:

@@ -66,7 +66,7 @@ from kanda.central.query import (
     parse_as_of,
 )
 from kanda.settings import Settings
-from warehouse_models import PUBLISHED
+from warehouse_models import published
 
 MAX_PAGE = 100_000
 FORMATS = ", ".join(("json", "csv", "parquet"))
@@ -89,7 +89,7 @@ ERRORS = {
     503: {"description": "A data file of the publication is missing on the server; the table is named."},
 }
 
-RollupTable = StrEnum("RollupTable", {name: name for name in PUBLISHED})  # type: ignore[misc]
+RollupTable = StrEnum("RollupTable", {name: name for name in published()})  # type: ignore[misc]
 FormatParam = Annotated[
     Literal["json", "csv", "parquet"] | None,
     Query(alias="format", description=f"Answer format ({FORMATS}); otherwise the Accept header, otherwise JSON."),
@@ -155,13 +155,13 @@ def build_router(settings: Settings, keys: KeyStore, limits: Limits) -> APIRoute
     def tables() -> dict[str, object]:
         return {
             name: {
-                "grain": list(PUBLISHED[name]),
+                "grain": list(published()[name]),
                 "dimensions": list(DIMENSIONS[name]),
                 "measures": {currency: list(measures(name, currency)) for currency in ("local", "usd")},
                 "rates": list(RATES.get(name, {})),
                 "ungrouped_only": list(ROW_ONLY.get(name, ())),
             }
-            for name in PUBLISHED
+            for name in published()
         }
 
     @router.get(

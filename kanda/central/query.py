@@ -48,13 +48,13 @@ from kanda.central.catalog import (
 )
 from kanda.central.reader_files import ensure_reader_file, no_progress_bar, open_read_only, write_publication
 from kanda.settings import Settings
-from warehouse_models import PUBLISHED
+from warehouse_models import published
 
 log = logging.getLogger(__name__)
 
 READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN"}
 #: What analyst SQL may read: the rollups and the publication history, nothing else.
-ANALYST_TABLES = frozenset({*PUBLISHED, PUBLICATIONS})
+ANALYST_TABLES = frozenset({*published(), PUBLICATIONS})
 #: Table functions that only compute (no file, no catalog or settings listing, no nested SQL such as `query(...)`).
 #: An allow-list: a new DuckDB release adds table functions that read things, and none of them is needed here.
 ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
@@ -220,7 +220,7 @@ def choose_publication(history: list[dict], as_of: AsOf | None) -> dict:
             return row
     if as_of.isdigit():
         for row in history:
-            if any(row.get(f"{name}_snapshot") == int(as_of) for name in PUBLISHED):
+            if any(row.get(f"{name}_snapshot") == int(as_of) for name in published()):
                 return row
     raise UnknownPublication(
         f"no publication or snapshot {as_of!r}: list them with `kanda query --history` "
@@ -233,7 +233,7 @@ def _publication(row: dict) -> Publication:
         row["publish_id"],
         row["region"],
         row["published_at"],
-        {name: row.get(f"{name}_snapshot") for name in PUBLISHED},
+        {name: row.get(f"{name}_snapshot") for name in published()},
     )
 
 
@@ -298,7 +298,7 @@ def _source_database(settings: Settings, resolved: Resolved) -> duckdb.DuckDBPyC
         con.execute(f"SET memory_limit = '{_quoted(settings.duckdb_memory_limit)}'")
         no_progress_bar(con)
         con.execute(f"CREATE SCHEMA {NAMESPACE}")
-        for name in PUBLISHED:
+        for name in published():
             if publication.snapshots[name] is None and not catalog.table_exists(f"{NAMESPACE}.{name}"):
                 continue  # a rollup added to kanda after this publication, and not published since
             try:

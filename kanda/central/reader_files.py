@@ -30,7 +30,7 @@ from filelock import FileLock
 
 from kanda.central.catalog import NAMESPACE, PUBLICATIONS, Publication
 from kanda.settings import Settings
-from warehouse_models import PUBLISHED
+from warehouse_models import published
 
 FILE_NAME = f"{NAMESPACE}.duckdb"
 #: The table naming the publication a file holds (and when the file was written).
@@ -117,7 +117,7 @@ def write_publication(source: duckdb.DuckDBPyConnection, publication: Publicatio
     try:
         no_progress_bar(out)
         out.execute("BEGIN TRANSACTION")
-        for name in (*PUBLISHED, PUBLICATIONS):
+        for name in (*published(), PUBLICATIONS):
             order = "published_at" if name == PUBLICATIONS else "region, local_date"
             try:
                 reader = source.sql(f"SELECT * FROM {NAMESPACE}.{name} ORDER BY {order}").to_arrow_reader()
@@ -126,7 +126,7 @@ def write_publication(source: duckdb.DuckDBPyConnection, publication: Publicatio
             out.register("_kanda_source", reader)
             out.execute(f"CREATE TABLE {name} AS SELECT * FROM _kanda_source")
             out.unregister("_kanda_source")
-        snapshot_columns = "".join(f", ?::BIGINT AS {name}_snapshot" for name in PUBLISHED)
+        snapshot_columns = "".join(f", ?::BIGINT AS {name}_snapshot" for name in published())
         out.execute(
             f"CREATE TABLE {INFO} AS SELECT ?::VARCHAR AS publish_id, ?::VARCHAR AS region,"
             f" ?::TIMESTAMPTZ AS published_at, ?::TIMESTAMPTZ AS refreshed_at{snapshot_columns}",
@@ -135,7 +135,7 @@ def write_publication(source: duckdb.DuckDBPyConnection, publication: Publicatio
                 publication.region,
                 publication.published_at,
                 dt.datetime.now(dt.UTC),
-                *(publication.snapshots[name] for name in PUBLISHED),
+                *(publication.snapshots[name] for name in published()),
             ],
         )
         out.execute("COMMIT")

@@ -29,7 +29,7 @@ from kanda.regional.ledger import BatchCounts
 from kanda.regional.store import open_store, registered, transaction
 from kanda.settings import Settings
 from quality.boundary import canonicalise
-from quality.contract import CONTRACT_COLUMNS, SaleEvent
+from quality.contract import contract_dtypes
 from regions import RegionConfig, get_region
 from regions.rails import FileRejected, ReadContext, get_adapter
 
@@ -337,7 +337,7 @@ def release_held(con: duckdb.DuckDBPyConnection, settings: Settings, region: Reg
     if held.is_empty():
         return None
     batch_id = f"{region.code}-{_now():%Y%m%dT%H%M%S%f}-release"
-    schema = pl.Struct(_contract_dtypes())
+    schema = pl.Struct(contract_dtypes())
     frame = held.select(pl.col("parsed").str.json_decode(schema).alias("p"), "quarantine_id").unnest("p")
     frame = frame.with_columns(batch_id=pl.lit(batch_id), raw_record=pl.struct(pl.col("quarantine_id")))
     batch = StagedBatch(settings.home, region, batch_id, known, hold_unknown=False)
@@ -354,11 +354,6 @@ def release_held(con: duckdb.DuckDBPyConnection, settings: Settings, region: Reg
             )
 
     return batch.commit(con, kind="release", file_name=None, content_hash=None, also=mark_released)
-
-
-def _contract_dtypes() -> dict[str, pl.DataType]:
-    columns = SaleEvent.to_schema().columns
-    return {name: columns[name].dtype.type for name in CONTRACT_COLUMNS}
 
 
 __all__ = ["FileResult", "IngestReport", "ingest_file", "ingest_files", "ingest_landing", "open_store"]
