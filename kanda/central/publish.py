@@ -79,7 +79,10 @@ def publish_region(settings: Settings, region_code: str, *, all_days: bool = Fal
         ensure_built(con)
         # Changed models (a new USD rule, a new column) change every day's rows: all days go out once.
         published_with = con.execute("SELECT fingerprint FROM published_models").fetchall()
-        models_changed = bool(published_with) and published_with[0][0] != fingerprint()
+        if published_with:
+            models_changed = published_with[0][0] != fingerprint()
+        else:  # published before fingerprints were kept: with models of unknown vintage
+            models_changed = bool(con.execute("SELECT count(*) FROM publish_log").fetchall()[0][0])
         if all_days or models_changed or needs_full_publish(open_catalog(settings), region.code):
             con.execute("INSERT INTO dirty_days SELECT DISTINCT local_date FROM region_daily")
         # A late event can move what an earlier day counts: a payment is counted on the day it was first seen and
