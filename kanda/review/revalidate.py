@@ -211,3 +211,19 @@ def known_creators(registry_dir: Path, regions: set[str]) -> dict[str, set[str]]
     for creator, region in frame.iter_rows():
         found[region].add(creator)
     return found
+
+
+def registry_choices(registry_dir: Path, region: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The region's known creators and products as (id, label) pairs, for the fix form's pick-lists: the ids a
+    fix can use without being held again."""
+
+    def read(name: str, key: str) -> list[tuple[str, str]]:
+        path = registry_dir / name
+        if not path.exists():
+            return []
+        frame = pl.read_csv(path, infer_schema_length=0).filter(pl.col("region") == region).sort(key)
+        labels = [c for c in ("display_name", "name", "title", "creator_id") if c in frame.columns and c != key]
+        label = pl.concat_str([pl.col(c).fill_null("") for c in labels[:1]]) if labels else pl.lit("")
+        return [(k, v or "") for k, v in frame.select(pl.col(key), label.alias("label")).iter_rows()]
+
+    return read("creators.csv", "creator_id"), read("products.csv", "product_id")
