@@ -7,6 +7,7 @@ come back, how lines are counted); the checks here are the ones every format mus
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+from quality.boundary import Split, canonicalise, split_by_contract
 from regions import RegionConfig
 from regions.rails.base import Adapter, FileRejected, ReadContext
 from regions.synthetic.core import DirtMix, make_registry, truth_chunks
@@ -43,6 +45,18 @@ def read_all(adapter: Adapter, path: Path, region: RegionConfig, batch_rows: int
     """Read `path` with `adapter`; return every chunk's rows in the order read, and the ignored lines summed."""
     chunks = list(adapter.read(path, ReadContext(region=region, salt=SALT, batch_rows=batch_rows)))
     return pl.concat([c.frame for c in chunks]), sum(c.ignored for c in chunks)
+
+
+def through_contract(frame: pl.DataFrame, region: RegionConfig) -> Split:
+    """An adapter frame through the ingestion boundary (canonicalise, then the contract): loaded and quarantined."""
+    canonical = canonicalise(frame, region, source=region.source_format, source_file="test", batch_id="test")
+    return split_by_contract(canonical)
+
+
+def quarantine_rules(split: Split, source_row: int) -> set[tuple[str, str]]:
+    """(rule, column) of every reason the row(s) read from line `source_row` were quarantined for."""
+    reasons = split.quarantine.filter(pl.col("source_row") == source_row)["reasons"]
+    return {(r["rule"], r["column"]) for text in reasons for r in json.loads(text)}
 
 
 def row(frame: pl.DataFrame, source_row: int) -> dict[str, Any]:
