@@ -162,10 +162,15 @@ class GumroadAdapter:
             _order=pl.lit(2, pl.Int8),
         )
         money_back = pl.concat([refunds, disputes]).with_columns(fee_minor=pl.lit(0, pl.Int64))
-        mapped = pl.concat([sales, money_back.with_columns(net_minor=pl.col("amount_minor"))]).sort(
-            "source_row", "_order", maintain_order=True
-        )
+        mapped = _with_money_back(sales, money_back.with_columns(net_minor=pl.col("amount_minor")))
         return finish(add_buyer_ref(mapped, "_contact", ctx.salt))
+
+
+def _with_money_back(sales: pl.DataFrame, money_back: pl.DataFrame) -> pl.DataFrame:
+    """Each line's sale followed by the money that went back on it, in file order (usually there is none)."""
+    if money_back.is_empty():
+        return sales
+    return pl.concat([sales, money_back]).sort("source_row", "_order", maintain_order=True)
 
 
 def _totals_line() -> pl.Expr:
