@@ -312,7 +312,11 @@ def vocabulary(
 
 
 def int_string(expr: pl.Expr) -> pl.Expr:
-    """An integer given as a string or number ("10000", 10000, " 10000 "); null when it is anything else."""
+    """An integer given as a string or number ("10000", 10000, " 10000 "); null when it is anything else.
+
+    A value beyond int64 (a JSON integer of 20 digits) is null, never wrapped; a JSON float with a fraction arrives
+    as "5000.5" and is null too, since it states no whole number of minor units.
+    """
     text = normalise_digits(expr.cast(pl.String).str.strip_chars())
     return pl.when(text.str.contains(r"^[+-]?\d+$")).then(text).otherwise(None).cast(pl.Int64, strict=False)
 
