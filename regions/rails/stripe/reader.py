@@ -52,6 +52,7 @@ from regions.parsing import (
     reference_parts,
     require_columns,
     require_nonempty,
+    vocabulary,
 )
 from regions.rails import register
 from regions.rails.base import AdapterChunk, FileRejected, ReadContext
@@ -59,17 +60,18 @@ from regions.rails.base import AdapterChunk, FileRejected, ReadContext
 FORMAT = "stripe_payments"
 CREATED = ("Created date (UTC)", "Created (UTC)")
 REQUIRED = ["id", "Amount", "Amount Refunded", "Currency", "Fee", "Status", "kanda_ref (metadata)"]
-#: Status (lower-cased) -> the charge's own status. Refunded and disputed charges had succeeded first.
-CHARGE_STATUS: dict[str, str] = {
-    "paid": "success",
-    "succeeded": "success",
-    "refunded": "success",
-    "partially refunded": "success",
-    "disputed": "success",
-    "pending": "pending",
-    "failed": "failed",
-    "canceled": "failed",
-    "blocked": "failed",
+#: Status (lower-cased) -> (event_type, status)
+VOCABULARY: dict[str, tuple[str, str]] = {
+    "paid": ("sale", "success"),
+    "succeeded": ("sale", "success"),
+    "pending": ("sale", "pending"),
+    "failed": ("sale", "failed"),
+    "canceled": ("sale", "failed"),
+    "blocked": ("sale", "failed"),
+    # A refunded or disputed charge succeeded first: the row is its sale; the money back is derived beside it.
+    "refunded": ("sale", "success"),
+    "partially refunded": ("sale", "success"),
+    "disputed": ("sale", "success"),
 }
 _REFUNDED = ("refunded", "partially refunded")
 
@@ -110,6 +112,7 @@ class StripeAdapter:
     def _map(frame: pl.DataFrame, names: list[str], created: str, decimal: str, ctx: ReadContext) -> pl.DataFrame:
         exp = ctx.region.exponent
         state = pl.col("Status").str.strip_chars().str.to_lowercase()
+        _, charge_status = vocabulary(state, VOCABULARY, default_event="sale")
         returned_text = pl.col("Amount Refunded").str.strip_chars().fill_null("")
         returned = major_to_minor(returned_text, exp, decimal=decimal).abs()
         creator, product = reference_parts(
@@ -121,7 +124,7 @@ class StripeAdapter:
         sales = frame.with_columns(
             transaction_id=pl.col("id").str.strip_chars().replace("", None),
             event_type=pl.lit("sale"),
-            status=state.replace_strict(CHARGE_STATUS, default=None, return_dtype=pl.String),
+            status=charge_status,
             creator_id=creator,
             product_id=product,
             channel=pl.lit("card"),
