@@ -555,9 +555,11 @@ def normalise_digits(expr: pl.Expr) -> pl.Expr:
 def major_to_minor(expr: pl.Expr, exponent: int, *, decimal: str = ".") -> pl.Expr:
     """Parse a major-unit amount string ("10,000.00", "1,00,000", "1.234,56", "৫০০") into exact minor units.
 
-    No floats: the integer and fraction parts are parsed as integers, so 0.1 + 0.2 problems cannot occur. A value
-    with more fraction digits than the currency has (other than trailing zeros) is null, as is anything that is not
-    a number: the contract then quarantines the row.
+    Exact or null, never another number: no floats (digits are handled as text and cast once), no int64
+    arithmetic that could wrap (an 18-or-more digit amount used to wrap to a small plausible sale), grouping must
+    be well formed (western "1,234,567" or lakh "12,34,567", by the rail's thousands mark or a space), and a value
+    with more fraction digits than the currency has (other than trailing zeros) or more than 18 digits of minor
+    units is null. A null amount is quarantined by the contract with the raw text beside it.
 
     Runs as one batch function (not one expression tree) so that each intermediate column is computed once and
     the full normalisation runs only on the few values that need it; see `_minor_units`.
@@ -567,13 +569,19 @@ def major_to_minor(expr: pl.Expr, exponent: int, *, decimal: str = ".") -> pl.Ex
     )
 
 
+#: Minor units are built as a digit string and cast once; 18 digits always fit in int64 (whose max has 19), and
+#: anything that large is far beyond the contract's range anyway, so longer values are null rather than risked.
+MAX_MINOR_DIGITS = 18
+
+
 def _minor_units(values: pl.Series, *, exponent: int, decimal: str) -> pl.Series:
     """Fast path for plain numbers ("2950,00", "1.150,00", "-12"), full normalisation for the rest ("1.234,5").
 
     Almost every value in a real export is digits, perhaps grouped, with the currency's exact fraction digits;
     for those the minor units are simply the digits without grouping and decimal marks (or the digits times
     10^exponent), which equals what the general parser computes. ASCII digits only (`\\d` would match native
-    digits, which need normalising), and at most 15 integer digits keep the fast path clear of int64 overflow.
+    digits, which need normalising), and at most 15 integer digits keep the fast path clear of int64 overflow:
+    15 digits times 10^exponent (at most 3) stays below 10^18.
     """
     text = values.str.strip_chars()
     thousands = "," if decimal == "." else "."
@@ -594,28 +602,37 @@ def _minor_units(values: pl.Series, *, exponent: int, decimal: str) -> pl.Series
     ).to_series()
     leftover = frame.select(pl.arg_where(~pl.col("fast") & pl.col("t").is_not_null())).to_series()
     if leftover.len():
-        slow = pl.select(_major_to_minor_full(pl.lit(text.gather(leftover)), exponent, decimal=decimal)).to_series()
+        rest = pl.DataFrame({"t": text.gather(leftover)})
+        slow = rest.select(_major_to_minor_full(pl.col("t"), exponent, decimal=decimal)).to_series()
         minor = minor.scatter(leftover, slow)
     return minor
 
 
-def _major_to_minor_full(expr: pl.Expr, exponent: int, *, decimal: str = ".") -> pl.Expr:
-    """The general parser: native digits, grouping separators, signs and fraction checks (slow: regex captures)."""
-    text = normalise_digits(expr.cast(pl.String).str.strip_chars())
+def _amount_pattern(decimal: str) -> str:
+    """Sign, integer part (plain digits, or western or lakh groups by the thousands mark or a space), fraction."""
     thousands = "," if decimal == "." else "."
-    text = text.str.replace_all(f"[\\s{thousands}]", "").str.replace_all("\u00a0", "")
-    if decimal != ".":
-        text = text.str.replace(decimal, ".", literal=True)
-    parts = text.str.extract_groups(r"^([+-]?)(\d+)(?:\.(\d*))?$")
-    sign = pl.when(parts.struct.field("1") == "-").then(-1).otherwise(1)
-    whole = parts.struct.field("2").cast(pl.Int64, strict=False)
+    integer = []
+    for sep in (re.escape(thousands), " "):
+        integer += [rf"[0-9]{{1,3}}(?:{sep}[0-9]{{3}})+", rf"[0-9]{{1,2}}(?:{sep}[0-9]{{2}})+{sep}[0-9]{{3}}"]
+    return rf"^([+-]?) ?([0-9]+|{'|'.join(integer)})(?:{re.escape(decimal)}([0-9]*))?$"
+
+
+def _major_to_minor_full(expr: pl.Expr, exponent: int, *, decimal: str = ".") -> pl.Expr:
+    """The general parser: native digits, grouping, signs and fraction checks, exact by construction.
+
+    The minor units are assembled as a digit string (integer digits, then the fraction padded to the exponent)
+    and cast once, so there is no multiplication to overflow; more than `MAX_MINOR_DIGITS` digits is null.
+    """
+    text = normalise_digits(expr.cast(pl.String)).str.replace_all(r"[\s\u00a0\u202f]+", " ").str.strip_chars()
+    thousands = "," if decimal == "." else "."
+    parts = text.str.extract_groups(_amount_pattern(decimal))
+    sign = pl.when(parts.struct.field("1") == "-").then(pl.lit("-")).otherwise(pl.lit(""))
+    whole = parts.struct.field("2").str.replace_all(f"[ {re.escape(thousands)}]", "")
     frac = parts.struct.field("3").fill_null("").str.strip_chars_end("0")
-    frac_ok = frac.str.len_chars() <= exponent
-    frac_value = (
-        frac.str.pad_end(exponent, "0").cast(pl.Int64, strict=False).fill_null(0) if exponent else pl.lit(0, pl.Int64)
-    )
-    value = whole * (10**exponent) + frac_value
-    return pl.when(frac_ok & whole.is_not_null()).then(sign * value).otherwise(None).cast(pl.Int64)
+    digits = (whole + frac.str.pad_end(exponent, "0")).str.strip_chars_start("0")
+    digits = pl.when(digits == "").then(pl.lit("0")).otherwise(digits)
+    readable = whole.is_not_null() & (frac.str.len_chars() <= exponent) & (digits.str.len_chars() <= MAX_MINOR_DIGITS)
+    return pl.when(readable).then((sign + digits).cast(pl.Int64, strict=False)).otherwise(None).cast(pl.Int64)
 
 
 def vocabulary(
@@ -631,7 +648,11 @@ def vocabulary(
 
 
 def int_string(expr: pl.Expr) -> pl.Expr:
-    """An integer given as a string or number ("10000", 10000, " 10000 "); null when it is anything else."""
+    """An integer given as a string or number ("10000", 10000, " 10000 "); null when it is anything else.
+
+    A value beyond int64 (a JSON integer of 20 digits) is null, never wrapped; a JSON float with a fraction arrives
+    as "5000.5" and is null too, since it states no whole number of minor units.
+    """
     text = normalise_digits(expr.cast(pl.String).str.strip_chars())
     return pl.when(text.str.contains(r"^[+-]?\d+$")).then(text).otherwise(None).cast(pl.Int64, strict=False)
 

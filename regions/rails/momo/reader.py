@@ -151,7 +151,9 @@ def _map(rows: pl.DataFrame, canonical: dict[str, str], ctx: ReadContext) -> tup
     kind = c["type"].str.to_lowercase().replace_strict(_TYPES, default=None)
     kept = rows.filter(kind.is_not_null())
     status = c["status"].str.to_lowercase().replace_strict(_STATUS, default=None)
-    amount = major_to_minor(c["amount"], ctx.region.exponent).abs()
+    # Refunds and reversals may be printed negative, so their size is taken; a payment keeps its sign, so a
+    # negative one is quarantined as a negative sale rather than booked as money received.
+    amount = major_to_minor(c["amount"], ctx.region.exponent)
     fee_text = c["fee"] if "fee" in c else pl.lit(None, pl.String)
     fee = (
         pl.when(fee_text.is_null() | (fee_text == "")).then(0).otherwise(major_to_minor(fee_text, ctx.region.exponent))
@@ -168,7 +170,7 @@ def _map(rows: pl.DataFrame, canonical: dict[str, str], ctx: ReadContext) -> tup
         product.alias("product_id"),
         normalise_phone(c["payer"], ctx.region.calling_code).alias("contact"),
         pl.lit("mtn_momo").alias("channel"),
-        pl.when(pl.col("event_type") == "sale").then(amount).otherwise(-amount).alias("amount_minor"),
+        pl.when(pl.col("event_type") == "sale").then(amount).otherwise(-amount.abs()).alias("amount_minor"),
         fee.alias("fee_minor"),
         currency.alias("currency"),
         pl.coalesce(times).alias("occurred_at"),

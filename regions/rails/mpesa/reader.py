@@ -15,8 +15,9 @@ A statement is a ledger of the till's account, not a list of sales, so rows are 
 - transaction_id: the payment's receipt number; reversal and refund rows carry the receipt they undo in Details, so
   they link to the sale. A payment seen first as Pending and later Completed has one receipt.
 - amounts: major units with comma thousands (`"10,000.00"`), read exactly into minor units; withdrawals may be
-  printed negative, so their absolute value is taken. The statement lists M-Pesa's charges as separate rows, so a
-  sale's fee_minor is 0 here. Currency is the region's (a statement has one account currency).
+  printed negative, so their absolute value is taken. A Paid In keeps its sign: a negative Paid In is a negative
+  sale, which the contract quarantines, never money received. The statement lists M-Pesa's charges as separate
+  rows, so a sale's fee_minor is 0 here. Currency is the region's (a statement has one account currency).
 - Completion Time is local (the region's zone) as `YYYY-MM-DD HH:MM:SS` or `DD/MM/YYYY HH:MM[:SS]`.
 - creator/product: the Pay Bill account reference in Details (`... Acc. KE-C0001.KE-P00001`), by the region pattern.
 - buyer_ref: the phone after "from" in Details; masked phones (`0****393`) give a null buyer_ref.
@@ -192,7 +193,10 @@ def _map(rows: pl.DataFrame, names: list[str], canonical: list[str], ctx: ReadCo
         .then(pl.lit("success"))
         .otherwise(status_raw.replace_strict(_STATUS, default=None))
     )
-    amount = major_to_minor(pl.when(is_withdrawal).then(withdrawn).otherwise(paid_in), ctx.region.exponent).abs()
+    # Withdrawals may be printed negative, so their size is taken; Paid In keeps its sign, so a negative Paid In
+    # stays a negative sale and is quarantined (as on every rail) instead of being booked as money received.
+    paid = major_to_minor(paid_in, ctx.region.exponent)
+    returned = major_to_minor(withdrawn, ctx.region.exponent).abs()
     creator, product = reference_parts(details, ctx.region.reference_pattern)
     times = [utc_from_local(c["time"], fmt, ctx.region.zone) for fmt in _TIME_FORMATS]
     mapped = kept.with_columns(event_type=event_type).select(
@@ -209,7 +213,12 @@ def _map(rows: pl.DataFrame, names: list[str], canonical: list[str], ctx: ReadCo
             "contact"
         ),
         pl.lit("mpesa").alias("channel"),
-        pl.when(pl.col("event_type") == "sale").then(amount).otherwise(-amount).alias("amount_minor"),
+        pl.when(is_withdrawal)
+        .then(-returned)
+        .when(pl.col("event_type") == "sale")
+        .then(paid)
+        .otherwise(-paid)
+        .alias("amount_minor"),
         pl.lit(0, pl.Int64).alias("fee_minor"),
         pl.lit(ctx.region.currency).alias("currency"),
         pl.coalesce(times).alias("occurred_at"),
