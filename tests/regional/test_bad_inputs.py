@@ -12,7 +12,7 @@ then each case asserts its own file's outcome:
 - for every region: `kanda verify` has no failed error-severity check.
 
 Rows use the registry's creators and products (`make_files`); each case's transaction ids are its own, so no case
-turns another's row into a duplicate. Cases marked xfail depend on row-level fixes made on branch h1a-money.
+turns another's row into a duplicate.
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ from regions.rails import get_adapter
 from regions.rails.base import REJECT_KINDS, FileRejected
 from tests.support.files import make_files
 
-H1A = "fixed on branch h1a-money"
 FUTURE = "2099-01-01"
 
 # --------------------------------------------------------------------------------------------- native file makers
@@ -293,7 +292,6 @@ class Case:
     #: Sum of amount_minor over the events loaded from the file (for refunds that must net a sale down).
     net: int | None = None
     note: str | None = None
-    xfail: str | None = None
 
     @property
     def file_name(self) -> str:
@@ -391,7 +389,6 @@ CASES: list[Case] = [
         lambda n: mpesa(n, {"paid_in": "184467440737098017.00"}),
         quarantined=1,
         rules=rules("*:amount_minor"),
-        xfail=H1A,
     ),
     Case(
         "ke-negative-paid-in",
@@ -399,7 +396,6 @@ CASES: list[Case] = [
         lambda n: mpesa(n, {"paid_in": '"-1,000.00"'}),
         quarantined=1,
         rules=rules("*:amount_minor"),
-        xfail=H1A,
     ),
     # ---------------------------------------------------------------- TZ: Gumroad-style purchase export CSV
     rejected("tz-empty-file", "TZ", "empty_file", lambda n: b""),
@@ -465,7 +461,6 @@ CASES: list[Case] = [
         lambda n: gumroad(n, {"refunded": "1", "fully": "1"}),
         net=0,
         loaded=2,
-        xfail=H1A,
     ),
     # ---------------------------------------------------------------- EG: Stripe payments CSV (semicolons)
     rejected("eg-empty-file", "EG", "empty_file", lambda n: b""),
@@ -519,9 +514,7 @@ CASES: list[Case] = [
         "eg-redelivered-charge", "EG", lambda n: stripe(n, {}) + stripe_line(n).encode() + b"\n", loaded=1, duplicates=1
     ),
     Case("eg-masked-email-still-loads", "EG", lambda n: stripe(n, {"email": "b****@mail.example"}), loaded=1),
-    Case(
-        "eg-partly-refunded-charge", "EG", lambda n: stripe(n, {"refunded": "100,00"}), loaded=2, net=15000, xfail=H1A
-    ),
+    Case("eg-partly-refunded-charge", "EG", lambda n: stripe(n, {"refunded": "100,00"}), loaded=2, net=15000),
     # ---------------------------------------------------------------- GH: MTN MoMo export XLSX
     rejected("gh-empty-file", "GH", "empty_file", lambda n: b""),
     rejected("gh-csv-renamed-xlsx", "GH", "not_a_spreadsheet", lambda n: mpesa(n)),
@@ -788,8 +781,7 @@ def _run(settings: Settings, code: str) -> RegionOutcome:
 
 # ----------------------------------------------------------------------------------------------------- the checks
 def _params() -> list:
-    marks = lambda case: [pytest.mark.xfail(strict=True, reason=case.xfail)] if case.xfail else []  # noqa: E731
-    return [pytest.param(case, id=case.id, marks=marks(case)) for case in CASES]
+    return [pytest.param(case, id=case.id) for case in CASES]
 
 
 def test_the_table_covers_every_region_and_at_least_sixty_inputs():
