@@ -186,6 +186,8 @@ def propose(profile: SampleProfile) -> dict[str, Column]:
         "fee": ("integer", "decimal", "decimal_comma", "empty"),
         "net": ("integer", "decimal", "decimal_comma"),
         "occurred_at": ("time",),
+        "reference": ("text",),
+        "transaction_id": ("text", "integer", "decimal"),
     }
     for target, words in NAME_HINTS.items():
         for word in words:
