@@ -52,10 +52,28 @@ def normalise_name(name: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------------- column naming
+def columns_of(src: object) -> list[str]:
+    """The columns one source reads, in first-use order."""
+    found: list[str] = []
+    _walk(src, found)
+    return found
+
+
 def referenced_columns(spec: m.RailSpec) -> list[str]:
     """Every column name the spec reads, in first-use order."""
     found: list[str] = []
+    fields = spec.fields
+    for name in type(fields).model_fields:
+        value = getattr(fields, name)
+        _walk(value.of if isinstance(value, m.Buyer) else value, found)
+    if spec.vocabulary is not None:
+        _walk(spec.vocabulary.of, found)
+    for rule in spec.ignore:
+        _walk(rule.of, found)
+    return found
 
+
+def _walk(src: object, found: list[str]) -> None:
     def walk(src: object) -> None:
         if src is None or isinstance(src, m.ValueSource):
             return
@@ -84,15 +102,7 @@ def referenced_columns(spec: m.RailSpec) -> list[str]:
                 walk(item)
             walk(src.case.default)
 
-    fields = spec.fields
-    for name in type(fields).model_fields:
-        value = getattr(fields, name)
-        walk(value.of if isinstance(value, m.Buyer) else value)
-    if spec.vocabulary is not None:
-        walk(spec.vocabulary.of)
-    for rule in spec.ignore:
-        walk(rule.of)
-    return found
+    walk(src)
 
 
 def alias_table(spec: m.RailSpec, currency: str) -> dict[str, str]:
