@@ -213,3 +213,25 @@ def test_a_spec_whose_mapping_cannot_be_inverted_says_so(tmp_path: Path, monkeyp
     truth = truth_frame(region, seed=1, rows=10, start=dt.date(2025, 3, 1))
     with pytest.raises(ValueError, match="field 'transaction_id': the synthetic writer renders only columns"):
         writer(tmp_path / "x.csv", iter([truth]), region, np.random.default_rng(0))
+
+
+# ------------------------------------------------------------------------------------- a built-in rail as a spec
+STRIPE_SPEC = Path(__file__).parents[2] / "regions" / "spec" / "examples" / "stripe_payments.yaml"
+
+
+def test_the_stripe_rail_as_a_spec_reads_exactly_what_the_built_in_adapter_reads(tmp_path: Path) -> None:
+    from regions.rails.stripe.writer import write
+    from regions.spec import load_spec
+
+    region = get_region("EG")
+    spec = SpecAdapter(load_spec(STRIPE_SPEC), "stripe_spec")
+    built_in = get_adapter("stripe_payments")
+    generated = tmp_path / "eg.csv"
+    write(generated, iter([truth_frame(region, seed=4, rows=2000)]), region, np.random.default_rng(2))
+    sample = Path(__file__).parents[2] / "regions" / "rails" / "stripe" / "samples" / "payments_eg.csv"
+    for path in (sample, generated):
+        expected, expected_ignored = read_all(built_in, path, region)
+        got, ignored = read_all(spec, path, region)
+        assert ignored == expected_ignored
+        assert got.drop("raw_record").equals(expected.drop("raw_record"))
+        assert got["raw_record"].struct.unnest().equals(expected["raw_record"].struct.unnest())
