@@ -55,25 +55,25 @@ def normalise_name(name: str) -> str:
 def columns_of(src: object) -> list[str]:
     """The columns one source reads, in first-use order."""
     found: list[str] = []
-    _walk(src, found)
+    _walk(src, found, required_only=False)
     return found
 
 
-def referenced_columns(spec: m.RailSpec) -> list[str]:
-    """Every column name the spec reads, in first-use order."""
+def referenced_columns(spec: m.RailSpec, *, required_only: bool = False) -> list[str]:
+    """Every column name the spec reads, in first-use order (`required_only`: not those with a `missing` value)."""
     found: list[str] = []
     fields = spec.fields
     for name in type(fields).model_fields:
         value = getattr(fields, name)
-        _walk(value.of if isinstance(value, m.Buyer) else value, found)
+        _walk(value.of if isinstance(value, m.Buyer) else value, found, required_only=required_only)
     if spec.vocabulary is not None:
-        _walk(spec.vocabulary.of, found)
+        _walk(spec.vocabulary.of, found, required_only=required_only)
     for rule in spec.ignore:
-        _walk(rule.of, found)
+        _walk(rule.of, found, required_only=required_only)
     return found
 
 
-def _walk(src: object, found: list[str]) -> None:
+def _walk(src: object, found: list[str], *, required_only: bool) -> None:
     def walk(src: object) -> None:
         if src is None or isinstance(src, m.ValueSource):
             return
@@ -81,7 +81,8 @@ def _walk(src: object, found: list[str]) -> None:
             if src not in found and src not in DERIVED:
                 found.append(src)
         elif isinstance(src, m.ColumnSource):
-            walk(src.column)
+            if not (required_only and src.missing is not None):
+                walk(src.column)
         elif isinstance(src, m.SplitSource):
             walk(src.split.of)
         elif isinstance(src, m.RegexSource):
@@ -137,7 +138,11 @@ def layout_from_header(spec: m.RailSpec, index: int, header: list[str], currency
 
 
 def missing_columns(spec: m.RailSpec, layout: Layout) -> list[str]:
-    return [c for c in referenced_columns(spec) if c not in layout.columns and c not in spec.header.optional]
+    return [
+        c
+        for c in referenced_columns(spec, required_only=True)
+        if c not in layout.columns and c not in spec.header.optional
+    ]
 
 
 def find_header(spec: m.RailSpec, lines: list[list[str]], currency: str, delimiter: str = ",") -> Layout:
@@ -197,6 +202,8 @@ class Compiler:
         if isinstance(src, str):
             return self.column(src)
         if isinstance(src, m.ColumnSource):
+            if src.missing is not None and src.column not in self.layout.columns:
+                return pl.lit(src.missing, pl.String)
             return self.column(src.column)
         if isinstance(src, m.ValueSource):
             return pl.lit(None if src.value is None else str(src.value), pl.String)

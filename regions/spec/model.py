@@ -47,6 +47,9 @@ class _Strict(BaseModel):
 
 class ColumnSource(_Strict):
     column: str = Field(min_length=1, description="A header (canonical alias or as printed) or a JSON path.")
+    missing: str | None = Field(
+        None, description="The value when the file has no such column (older exports); the column is then optional."
+    )
 
 
 class ValueSource(_Strict):
