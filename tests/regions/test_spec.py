@@ -251,3 +251,66 @@ def test_a_built_in_csv_rail_as_a_spec_reads_exactly_what_its_adapter_reads(
         got, ignored = read_all(spec, path, region)
         assert ignored == expected_ignored, path.name
         assert got.drop("raw_record").equals(expected.drop("raw_record")), path.name
+
+
+# ------------------------------------------------------------------------------------------- NDJSON and XLSX
+NDJSON_RAIL = """\
+  format: ndjson
+  vocabulary:
+    of: event.status
+    map: {ok: [sale, success], waiting: [sale, pending], declined: [sale, failed], refund: [refund, success],
+          chargeback: [reversal, success]}
+  amount: {unit: minor}
+  time: {formats: [iso], zone: offset}
+  fields:
+    transaction_id: event.payment.id
+    amount: event.payment.amount
+    fee: event.payment.fee
+    occurred_at: event.at
+    reference: event.payment.ref
+    buyer: {of: event.customer.email, kind: email}
+"""
+
+XLSX_RAIL = """\
+  format: xlsx
+  header:
+    aliases:
+      txn: ["Transaction Id", "Financial Transaction Id"]
+  ignore:
+    - {of: txn, equals: Totals}
+  vocabulary:
+    of: Status
+    map: {SUCCESSFUL: [sale, success], PENDING: [sale, pending], FAILED: [sale, failed], REFUNDED: [refund, success],
+          REVERSED: [reversal, success]}
+  amount: {unit: major}
+  time: {formats: ["%Y-%m-%d %H:%M:%S"], zone: local}
+  fields:
+    transaction_id: txn
+    amount: Amount
+    fee: Fee
+    occurred_at: Date
+    reference: External Id
+    buyer: {of: Payer, kind: phone}
+  writer:
+    preamble: ["MoMo merchant export"]
+    trailer: [["Totals"]]
+"""
+
+
+@pytest.mark.parametrize("rail", [NDJSON_RAIL, XLSX_RAIL], ids=["ndjson", "xlsx"])
+def test_ndjson_and_xlsx_rails_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rail: str) -> None:
+    from tests.regions.spec_regions import UG_YAML
+
+    region_yaml = UG_YAML[: UG_YAML.index("rail:")] + "rail:\n" + rail
+    write_regions(tmp_path / "regions", monkeypatch, ug=region_yaml)
+    region = get_region("UG")
+    truth = truth_frame(region, seed=8, rows=600)
+    writer, extension = get_writer(region.source_format)
+    path = tmp_path / f"ug.{extension}"
+    writer(path, iter([truth]), region, np.random.default_rng(3))
+    frame, ignored = read_all(get_adapter(region.source_format), path, region)
+    assert frame.height == truth.height
+    assert ignored == (2 if extension == "xlsx" else 0)  # the title row and the Totals row
+    assert_round_trip(
+        side_by_side(truth, frame), compare=("amount_minor", "fee_minor", "event_type", "status", "creator_id")
+    )
