@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-RW_YAML = """\
-# Rwanda: a fictional merchant mobile-money statement, described without code.
+RW_YAML = r"""# Rwanda: a fictional merchant mobile-money statement, described without code.
 code: RW
 name: Rwanda
 currency: RWF
@@ -66,8 +65,7 @@ rail:
     trailer: [["Totals"]]
 """
 
-UG_YAML = """\
-code: UG
+UG_YAML = r"""code: UG
 name: Uganda
 currency: UGX
 zone: Africa/Kampala
