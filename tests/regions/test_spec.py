@@ -79,6 +79,14 @@ def test_region_file_errors_name_the_line(tmp_path: Path, monkeypatch: pytest.Mo
         all_regions()
 
 
+def test_a_region_code_defined_twice_is_an_error_naming_both_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_regions(tmp_path / "regions", monkeypatch, ke=RW_YAML.replace("code: RW", "code: KE"))
+    with pytest.raises(SpecError, match=r"ke\.yaml:1: code: region KE is already defined in .*ke\.yaml"):
+        all_regions()
+
+
 def test_json_schema_is_exported_for_editors() -> None:
     schema = json_schema()
     assert schema["title"] == "kanda rail spec"
