@@ -441,6 +441,7 @@ def serve(
 # so `kanda --help` stays fast.
 from kanda.analyst.cli import keys_app  # noqa: E402
 from kanda.checks.gx_cli import expectations_command  # noqa: E402
+from kanda.regions_cli import regions_app  # noqa: E402
 from kanda.reports.cli import reports_command  # noqa: E402
 from kanda.review.cli import review_app  # noqa: E402
 from kanda.review.users_cli import users_app  # noqa: E402
@@ -451,6 +452,7 @@ app.add_typer(review_app, name="review")
 
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
+app.add_typer(regions_app, name="regions")
 
 
 from kanda.review.cli import JsonOpt as ReviewJson  # noqa: E402
