@@ -14,35 +14,56 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from kanda.cli_support import chosen_regions, console, err, parse_date, progress_bar
+from kanda.cli_support import (
+    FileBytes,
+    KandaGroup,
+    chosen_regions,
+    console,
+    err,
+    error_line,
+    parse_date,
+    progress_bar,
+    transfer_bar,
+    usage_error,
+)
 from kanda.settings import load_settings
 
 app = typer.Typer(
+    cls=KandaGroup,
     help="kanda: regional creator-sales pipeline. Data lives under KANDA_HOME (default ./.kanda).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
-RegionOption = Annotated[list[str] | None, typer.Option("--region", "-r", help="Region code (repeatable).")]
+RegionOption = Annotated[
+    list[str] | None, typer.Option("--region", "-r", metavar="CODE", help="Region code, e.g. KE (repeatable).")
+]
 
 
 @app.command()
 def generate(
     region: RegionOption = None,
-    days: Annotated[int, typer.Option(min=1, help="Days of sales per region.")] = 7,
-    rows: Annotated[int, typer.Option(min=1, help="Rows (deliveries) per region file.")] = 2_000,
-    seed: Annotated[int, typer.Option(help="Same seed, same files.")] = 42,
-    start: Annotated[str | None, typer.Option(help="First local day (YYYY-MM-DD); default: `days` days ago.")] = None,
-    dirt: Annotated[float, typer.Option(min=0.0, help="Multiplier on the default share of each kind of dirt.")] = 1.0,
+    days: Annotated[int, typer.Option(min=1, metavar="DAYS", help="Days of sales per region.")] = 7,
+    rows: Annotated[int, typer.Option(min=1, metavar="ROWS", help="Rows (deliveries) per region file.")] = 2_000,
+    seed: Annotated[int, typer.Option(metavar="SEED", help="Same seed, same files.")] = 42,
+    start: Annotated[
+        str | None, typer.Option(metavar="YYYY-MM-DD", help="First local day; default: DAYS days ago.")
+    ] = None,
+    dirt: Annotated[
+        float, typer.Option(min=0.0, metavar="FACTOR", help="Multiplier on the default share of each kind of dirt.")
+    ] = 1.0,
     dirt_mix: Annotated[
         str | None,
         typer.Option(
+            metavar="KIND=SHARE,...",
             help="Exact shares per kind, e.g. 'duplicate=0.05,corrupt=0.02' (kinds: duplicate, corrupt,"
-            " unknown_creator, pending_first, failed, refund, reversal); applied after --dirt."
+            " unknown_creator, pending_first, failed, refund, reversal); applied after --dirt.",
         ),
     ] = None,
-    creators: Annotated[int, typer.Option(min=1, help="Creators per region in the registry.")] = 12,
-    out: Annotated[Path | None, typer.Option(help="Landing folder (default KANDA_HOME/landing).")] = None,
+    creators: Annotated[int, typer.Option(min=1, metavar="COUNT", help="Creators per region in the registry.")] = 12,
+    out: Annotated[
+        Path | None, typer.Option(metavar="FOLDER", help="Landing folder (default KANDA_HOME/landing).")
+    ] = None,
 ) -> None:
     """Write a creator registry and one realistic native file per region, streamed to disk."""
     from regions.synthetic.generate import generate as run
@@ -73,19 +94,23 @@ def generate(
 @app.command()
 def ingest(
     files: Annotated[
-        list[Path] | None, typer.Argument(help="Files to ingest; none: the region's landing folder.")
+        list[Path] | None,
+        typer.Argument(metavar="FILE", help="Files to ingest; none: the region's landing folder.", show_default=False),
     ] = None,
-    region: Annotated[str, typer.Option("--region", "-r", help="Region code.")] = ...,  # type: ignore[assignment]
+    region: Annotated[str, typer.Option("--region", "-r", metavar="CODE", help="Region code, e.g. KE.")] = ...,  # type: ignore[assignment]
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
 ) -> None:
     """Validate and load files into the region's store. Exit 0: all processed; 1: a file was rejected."""
     from kanda import flow
+    from kanda.regional.ingest import pending_files
+    from regions import get_region
 
     settings = load_settings()
     (code,) = chosen_regions([region])
-    with progress_bar() as bar:
-        task = bar.add_task(f"ingest {code}", total=None)
-        progress = lambda name, done: bar.update(task, description=f"ingest {code} {name}", completed=done)  # noqa: E731
+    # The total is known before the first row is read: the bytes of the files about to be ingested.
+    waiting = list(files) if files else pending_files(settings, get_region(code))
+    with transfer_bar() as bar:
+        progress = FileBytes(bar, f"ingest {code}", waiting)
         run = flow.run_region(
             settings,
             code,
@@ -94,6 +119,7 @@ def ingest(
             observers=flow.installed_observers(),
             progress=progress,
         )
+        progress.finish()
     report, queued = run.ingest, run.queued
     if as_json:
         print(json.dumps({"region": code, "files": [f.as_json() for f in report.files]}, indent=2))
@@ -105,23 +131,29 @@ def ingest(
         raise typer.Exit(1)
 
 
+_COUNTS = ("rows_in", "loaded", "quarantined", "duplicates", "ignored")
+
+
 def _print_ingest(code: str, report) -> None:
-    table = Table(title=f"{code}: ingestion")
-    for column in ("file", "status", "rows in", "loaded", "quarantined", "duplicates", "ignored", "reason"):
-        table.add_column(column)
+    """One row per file and, for several files, their total: every row in ends loaded, quarantined, duplicate or
+    ignored, so the counts add up across the table as they do in the ledger."""
+    table = Table(title=f"{code}: ingestion", show_footer=len(report.files) > 1)
+    table.add_column("file", footer="total", no_wrap=True)  # a file name stays whole
+    table.add_column("status", footer=f"{len(report.files)} files")
+    for name in _COUNTS:
+        total = sum(getattr(f, name) for f in report.files)
+        table.add_column(name.replace("_", " "), footer=f"{total:,}", justify="right", no_wrap=True)
+    table.add_column("reason", overflow="fold")
     for f in report.files:
         style = {"rejected": "red", "already_ingested": "yellow"}.get(f.status, "green")
         table.add_row(
             f.file,
             f"[{style}]{f.status}[/]",
-            str(f.rows_in),
-            str(f.loaded),
-            str(f.quarantined),
-            str(f.duplicates),
-            str(f.ignored),
+            *(f"{getattr(f, name):,}" for name in _COUNTS),
             f.reason or "",
         )
-    console.print(table)
+    if report.files:
+        console.print(table)
     if not report.files:
         console.print(f"{code}: no files waiting in the landing folder")
     if report.released:
@@ -146,35 +178,73 @@ def publish(
     from kanda.regional.store import store_exists
 
     if rebuild and not region:
-        err.print("--rebuild repairs named regions: give --region (e.g. the region `kanda verify` named)")
-        raise typer.Exit(2)
+        usage_error("--rebuild repairs named regions: give --region (e.g. the region `kanda verify` named)", "--region")
     # Sending every day makes the publish replace the region's central partition whole (see kanda.central.publish),
     # so a rebuild is an all-days publish: no old data file of the region is read, and a rerun finishes it.
     all_days = all_days or rebuild
     settings = load_settings()
     codes = [code for code in chosen_regions(region) if store_exists(settings, code)]
-    for code in sorted(set(chosen_regions(region)) - set(codes)):
+    empty = sorted(set(chosen_regions(region)) - set(codes))
+    for code in empty:
         console.print(f"{code}: no store yet (nothing ingested)")
-    runs = flow.run_regions(
-        settings,
-        codes,
-        steps=("build", "publish", "refresh_readers"),
-        all_days=all_days,
-        observers=flow.installed_observers(),
-    )
-    for run in runs:
-        code, result = run.region, run.publish
-        if run.failed or result is None:
-            err.print(f"{code}: FAILED: {run.error}", markup=False)
-            continue
-        if result.published:
-            rows = ", ".join(f"{k} {v}" for k, v in result.rows.items())
-            what = "rebuilt from its store" if rebuild else "published"
-            console.print(f"{code}: {what} {len(result.days)} day(s) ({rows}) as {result.publish_id}", markup=False)
-        else:
-            console.print(f"{code}: up to date")
+    observers = flow.installed_observers()
+    runs = []
+    with progress_bar() as bar:  # regions one by one (each isolated, as in `flow.run_regions`), so the bar is true
+        task = bar.add_task("publish", total=len(codes))
+        for code in codes:
+            bar.update(task, description=f"publish {code}: build, publish, refresh readers")
+            (run,) = flow.run_regions(
+                settings, [code], steps=("build", "publish", "refresh_readers"), all_days=all_days, observers=observers
+            )
+            runs.append(run)
+            _print_published(run, rebuild)
+            bar.advance(task)
+    _publish_table(runs, empty, rebuild)
     if any(run.failed for run in runs):
         raise typer.Exit(1)
+
+
+def _print_published(run, rebuild: bool) -> None:
+    """A line per region as it finishes: what a log keeps (the table comes at the end)."""
+    code, result = run.region, run.publish
+    if run.failed or result is None:
+        err.print(f"{code}: FAILED: {run.error}", markup=False, soft_wrap=True)
+    elif result.published:
+        rows = ", ".join(f"{k} {v}" for k, v in result.rows.items())
+        what = "rebuilt from its store" if rebuild else "published"
+        line = f"{code}: {what} {len(result.days)} day(s) ({rows}) as {result.publish_id}"
+        console.print(line, markup=False, soft_wrap=True)  # the publish id stays whole, to be copied
+    else:
+        console.print(f"{code}: up to date")
+
+
+def _publish_table(runs, empty: list[str], rebuild: bool) -> None:
+    from warehouse_models import PUBLISHED
+
+    table = Table(title="kanda publish: rows per region and rollup")
+    table.add_column("region")
+    table.add_column("result")
+    table.add_column("days", justify="right")
+    for name in PUBLISHED:
+        table.add_column(name.replace("_", " "), justify="right")  # "creator daily" may wrap into two lines
+    table.add_column("publication", no_wrap=True)
+    for run in runs:
+        result = run.publish
+        if run.failed or result is None:
+            table.add_row(run.region, "[red]FAILED[/]", *[""] * (len(PUBLISHED) + 1), "see above")
+        elif not result.published:
+            table.add_row(run.region, "up to date", "0", *["0"] * len(PUBLISHED), "")
+        else:
+            table.add_row(
+                run.region,
+                "[green]rebuilt[/]" if rebuild else "[green]published[/]",
+                str(len(result.days)),
+                *(f"{result.rows.get(name, 0):,}" for name in PUBLISHED),
+                result.publish_id,
+            )
+    for code in empty:
+        table.add_row(code, "[yellow]no store yet[/]", *[""] * (len(PUBLISHED) + 1), "nothing ingested")
+    console.print(table)
 
 
 @app.command()
@@ -372,6 +442,15 @@ def demo(
     console.print(f"regional stores: {settings.stores_dir}")
     console.print(f"central catalog: {settings.catalog_url}  (warehouse {settings.warehouse_uri})")
     console.print(f"verify: {'all checks passed' if summary.verified else 'FAILED, see `kanda verify`'}")
+    if summary.data_docs is not None:
+        failed = summary.expectations_failed
+        verdict = f"{failed} failed, see `kanda expectations`" if failed else "all met"
+        console.print(f"expectations: {summary.expectations_run} validations, {verdict}", markup=False)
+        console.print(
+            f"Data Docs: {summary.data_docs.as_uri()}  (also at http://127.0.0.1:8000/data-docs/ under `kanda serve`)",
+            soft_wrap=True,  # a path must stay whole to be copied
+            markup=False,
+        )
     if summary.outbox is not None:
         day = summary.reports_day.isoformat() if summary.reports_day else "?"
         before = f" ({summary.reports_before} already there)" if summary.reports_before else ""
@@ -401,16 +480,13 @@ def _dirt(scale: float, mix: str | None):
         name, _, value = part.partition("=")
         name = name.strip()
         if name not in DirtMix.__dataclass_fields__:
-            err.print(f"[red]unknown dirt kind {name!r}[/]; kinds: {', '.join(DirtMix.__dataclass_fields__)}")
-            raise typer.Exit(2)
+            usage_error(f"unknown dirt kind {name!r}; kinds: {', '.join(DirtMix.__dataclass_fields__)}", "--dirt-mix")
         try:
             shares[name] = float(value)
         except ValueError:
-            err.print(f"[red]not a share: {part!r}[/] (use kind=0.05)")
-            raise typer.Exit(2) from None
+            usage_error(f"not a share: {part!r} (use kind=0.05)", "--dirt-mix")
         if not 0 <= shares[name] <= 1:
-            err.print(f"[red]a share is between 0 and 1: {part!r}[/]")
-            raise typer.Exit(2)
+            usage_error(f"a share is between 0 and 1: {part!r}", "--dirt-mix")
     return dataclasses.replace(base, **shares)
 
 
@@ -460,10 +536,18 @@ from kanda.review.cli import RegionsOpt as ReviewRegions  # noqa: E402
 
 
 @review_app.command()
-def reprocess(region: ReviewRegions = None, as_json: ReviewJson = False) -> None:
+def reprocess(
+    region: ReviewRegions = None,
+    as_json: ReviewJson = False,
+    actor: Annotated[
+        str | None,
+        typer.Option("--actor", metavar="NAME", help="Name recorded in the audit log (default: system:reprocess)."),
+    ] = None,
+) -> None:
     """Load approved fixes and waivers into their stores, record rejections, republish the changed days.
 
     Runs the region flow after ingestion (`kanda.flow.AFTER_REVIEW`), so fixes are published the same way as files.
+    Without --actor the audit names the system, as when Dagster reprocesses: nobody in particular asked.
     """
     from kanda import flow
     from kanda.regional.store import store_exists
@@ -474,7 +558,7 @@ def reprocess(region: ReviewRegions = None, as_json: ReviewJson = False) -> None
     flt = _filter(region, None, None, None, None, None, None)
     codes = sorted(flt.regions) if flt.regions else [c for c in all_regions() if store_exists(settings, c)]
     observers = flow.installed_observers()
-    results = [flow.reprocess_region(settings, code, observers=observers) for code in codes]
+    results = [flow.reprocess_region(settings, code, observers=observers, actor=actor) for code in codes]
     if as_json:
         _print_json({"regions": [r.as_dict() for r in results]})
         return
@@ -491,16 +575,49 @@ def reprocess(region: ReviewRegions = None, as_json: ReviewJson = False) -> None
 
 
 def main() -> None:
-    """The console script: kanda's own failures end with their message and exit 1, not a traceback."""
+    """The console script: kanda's own failures end as one line `Error: ...` and exit 1, not a traceback.
+
+    Usage errors never get here: Typer shows them in its usage box (exit 2). Anything else is a bug, and its
+    traceback is what a bug report needs.
+    """
+    try:
+        app()
+    except Exception as exc:
+        message = _own_failure(exc)
+        if message is None:
+            raise
+        error_line(message)
+        sys.exit(1)
+
+
+def _own_failure(exc: Exception) -> str | None:
+    """The one line for a failure of kanda's own (imported only now, so that `kanda --help` stays fast)."""
+    from pydantic import ValidationError
+
+    from kanda.analyst.snapshot import SnapshotBusy
+    from kanda.central.query import NothingPublished
     from kanda.regional.ledger import UnbalancedBatch
     from kanda.regional.store import StoreBusy
     from quality.boundary import ContractShapeError
 
-    try:
-        app()
-    except (StoreBusy, UnbalancedBatch, ContractShapeError) as exc:
-        err.print(f"[red]{type(exc).__name__}:[/] {exc}")
-        sys.exit(1)
+    if isinstance(exc, ValidationError) and exc.title in {"KandaEnvironment", "SmtpEnvironment"}:
+        return _settings_problem(exc)  # a bad KANDA_* value, read by pydantic-settings
+    if isinstance(exc, StoreBusy | SnapshotBusy | NothingPublished | UnbalancedBatch | ContractShapeError):
+        return f"{exc} ({type(exc).__name__})"
+    return None
+
+
+def _settings_problem(exc) -> str:
+    """`KANDA_LOCK_WAIT='abc': Input should be a valid number` for each bad variable, on one line."""
+    import kanda.settings
+
+    prefix = getattr(kanda.settings, exc.title).model_config.get("env_prefix", "")
+    problems = []
+    for e in exc.errors():
+        name = "_".join(str(part) for part in e["loc"])
+        name = name if name.upper().startswith(prefix) else f"{prefix}{name}"
+        problems.append(f"{name.upper()}={e.get('input')!r}: {e['msg']}")
+    return "; ".join(problems)
 
 
 if __name__ == "__main__":

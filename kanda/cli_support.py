@@ -1,17 +1,39 @@
-"""What every `kanda` command shares: its consoles and how it reads region codes and dates from the user.
+"""What every `kanda` command shares: its consoles, its two kinds of error, its progress bars, and how it reads
+region codes and dates from the user.
 
 Feature commands live beside their features (`kanda/reports/cli.py`, `quality/gx_cli.py`, ...); they take these
 from here rather than from `kanda.cli`, which imports them.
+
+Errors come in two kinds and each has one look: a mistake in how the command was called is Typer's usage box
+(exit 2, `usage_error`); kanda refusing or failing at its work is one line `Error: ...` (exit 1, `fail`, and
+`kanda.cli.main` for kanda's own exceptions). Never both, never a traceback.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import stat
 import sys
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from typer.core import TyperArgument, TyperGroup
 
 from regions import all_regions
 
@@ -20,30 +42,65 @@ console = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 
+def usage_error(message: str, param: str | None = None) -> NoReturn:
+    """The command was called wrongly: Typer's usage box naming the option, exit 2."""
+    raise typer.BadParameter(message, param_hint=param)  # Typer adds the command's usage line
+
+
+def fail(message: str) -> NoReturn:
+    """kanda could not do what was asked: one line `Error: ...` on stderr, exit 1."""
+    error_line(message)
+    raise typer.Exit(1)
+
+
+def error_line(message: str) -> None:
+    """One unwrapped line (a path or an id in it must stay whole to be copied); the message is never markup."""
+    err.print(f"[red]Error:[/] {escape(message)}", soft_wrap=True, highlight=False)
+
+
+class KandaGroup(TyperGroup):
+    """The `kanda` command tree. Typer's rich help prints `<bool>` beside every flag (`--json <bool>`, even
+    `--help <bool>`) and a Python type beside every argument, which reads like a bug to a newcomer: flags get an
+    empty metavar, and an argument with a metavar shows only that."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        _untyped_flags(self)
+
+
+def _untyped_flags(command) -> None:
+    for param in [*command.params, command.get_help_option(typer.Context(command))]:
+        if param is not None and getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+        elif isinstance(param, TyperArgument) and param.metavar is not None:
+            param.display_type_rich = lambda ctx: None  # its metavar (`[FILE]...`) says it; not `<list[Path]>` too
+    for sub in getattr(command, "commands", {}).values():
+        _untyped_flags(sub)
+
+
 def chosen_regions(codes: list[str] | None) -> list[str]:
-    """The regions asked for (every region when none), upper-cased; exit 2 naming the known ones on a typo."""
+    """The regions asked for (every region when none), upper-cased; a usage error naming the known ones on a typo."""
     known = all_regions()
     if not codes:
         return list(known)
     chosen = [c.upper() for c in codes]
     unknown = [c for c in chosen if c not in known]
     if unknown:
-        err.print(f"[red]Unknown region(s): {', '.join(unknown)}.[/] Known: {', '.join(known)}")
-        raise typer.Exit(2)
+        usage_error(f"unknown region(s) {', '.join(unknown)}; known: {', '.join(known)}", "--region")
     return chosen
 
 
 def parse_date(text: str) -> dt.date:
-    """A YYYY-MM-DD day; exit 2 with the expected form otherwise."""
+    """A YYYY-MM-DD day; a usage error with the expected form otherwise."""
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        err.print(f"[red]not a date (YYYY-MM-DD): {text}[/]")
-        raise typer.Exit(2) from None
+        usage_error(f"not a date (YYYY-MM-DD): {text}")
 
 
 def progress_bar() -> Progress:
-    """A transient bar on stderr, so that piped stdout stays data."""
+    """A transient bar of items on stderr, so that piped stdout stays data; nothing at all when stderr is not a
+    terminal (CI logs, tests), where a redrawn bar would only be noise."""
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -51,4 +108,83 @@ def progress_bar() -> Progress:
         TimeElapsedColumn(),
         console=err,
         transient=True,
+        disable=not err.is_terminal,
     )
+
+
+def transfer_bar() -> Progress:
+    """Like `progress_bar`, for work measured in bytes: how much of the total, at what rate, how long still."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+
+
+class FileBytes:
+    """Ingestion's progress callback, `(file name, rows so far)`, turned into bytes of a known total.
+
+    The total is the size of the files about to be ingested, known before the first row is read. Readers stream
+    and report rows, not byte offsets, so within a file the bytes done are estimated from the rows done and the
+    file's rows per byte (sampled from its head, see `estimated_rows`); a file counts whole once the next one
+    starts or the run ends. Files that are rejected or already ingested report no rows and just count as done.
+    """
+
+    def __init__(self, bar: Progress, label: str, paths: Sequence[Path]) -> None:
+        self.bar, self.label = bar, label
+        self._files: dict[str, tuple[int, int, int]] = {}  # name -> (bytes before it, its size, estimated rows)
+        offset = 0
+        for path in paths:
+            size = _regular_size(path)
+            self._files.setdefault(path.name, (offset, size, estimated_rows(path, size) if size else 1))
+            offset += size
+        self.total = offset
+        self.completed = 0
+        self.task: TaskID = bar.add_task(label, total=self.total)
+
+    def __call__(self, name: str, rows: int) -> None:
+        before, size, expected = self._files.get(name, (self.completed, 0, 1))
+        done = before + min(size, size * rows // max(expected, 1))
+        self.completed = max(self.completed, done)  # never backwards, even when a file had more rows than sampled
+        self.bar.update(self.task, completed=self.completed, description=f"{self.label} {name}")
+
+    def finish(self) -> None:
+        self.completed = self.total
+        self.bar.update(self.task, completed=self.total, description=self.label)
+
+
+def estimated_rows(path: Path, size: int | None = None, sample: int = 1 << 20) -> int:
+    """Rows a file probably holds, from the rows in its first MiB: newlines in a text file, `<row` elements in an
+    XLSX sheet (scaled to the sheet's uncompressed size). At least 1; a file that cannot be read is 1 row (the
+    ingest will say why)."""
+    try:
+        size = path.stat().st_size if size is None else size
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as book:
+                sheets = [i for i in book.infolist() if i.filename.startswith("xl/worksheets/")]
+                if not sheets:
+                    return 1
+                sheet = max(sheets, key=lambda i: i.file_size)
+                with book.open(sheet) as handle:
+                    head = handle.read(sample)
+                return max(1, head.count(b"<row") * sheet.file_size // max(len(head), 1))
+        with path.open("rb") as handle:
+            head = handle.read(sample)
+        return max(1, head.count(b"\n") * size // max(len(head), 1))
+    except (OSError, zipfile.BadZipFile):
+        return 1
+
+
+def _regular_size(path: Path) -> int:
+    """A plain file's size; 0 for anything ingestion will refuse unread (a link, a pipe, a missing file), which
+    is never opened here either."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return 0
+    return info.st_size if stat.S_ISREG(info.st_mode) else 0

@@ -38,6 +38,9 @@ class DemoSummary:
     reports_written: int = 0
     reports_before: int = 0  # already in the outbox from an earlier demo run (sent once, never twice)
     outbox: Path | None = None
+    expectations_run: int = 0  # Great Expectations validations (one per region and day, and per published table)
+    expectations_failed: int = 0
+    data_docs: Path | None = None  # the Data Docs index page, so the quality pages are not empty after a demo
 
 
 def run_demo(settings: Settings, *, rows: int, days: int, seed: int, console: Console) -> DemoSummary:
@@ -72,6 +75,8 @@ def run_demo(settings: Settings, *, rows: int, days: int, seed: int, console: Co
         results = verify(settings)
     summary.verified = all(r.passed or r.severity == "warn" for r in results)
     _add_totals(settings, summary)
+    with console.status("running the Great Expectations suites and building Data Docs"):
+        _run_expectations(settings, summary)
     with console.status("writing creators' reports of the last day to the outbox"):
         _write_reports(settings, summary, start + dt.timedelta(days=days - 1))
     return summary
@@ -87,6 +92,20 @@ def _write_reports(settings: Settings, summary: DemoSummary, day: dt.date) -> No
     summary.reports_written = result.written
     summary.reports_before = sum(r.skipped for r in result.regions)
     summary.outbox = settings.outbox_dir
+
+
+def _run_expectations(settings: Settings, summary: DemoSummary) -> None:
+    """What `kanda expectations` does for every region, so the steward's quality pages and Data Docs have
+    something to show after a first demo."""
+    from kanda.checks.gx_runner import build_data_docs, run_central_suites, run_region_suites
+
+    results = []
+    for code in all_regions():
+        results += run_region_suites(settings, code)
+    results += run_central_suites(settings)
+    summary.expectations_run = len(results)
+    summary.expectations_failed = sum(not r.success for r in results)
+    summary.data_docs = build_data_docs(settings, results) if results else None
 
 
 def _add_totals(settings: Settings, summary: DemoSummary) -> None:

@@ -82,9 +82,10 @@ def ingest(
     return ingest_landing(settings, region, progress=progress)
 
 
-def load_fixes(settings: Settings, region: str) -> ReprocessResult:
-    """Stewards' approved fixes and waivers into the store, their rejections recorded; nothing published yet."""
-    return load_approved_fixes(settings, region)
+def load_fixes(settings: Settings, region: str, *, actor: str | None = None) -> ReprocessResult:
+    """Stewards' approved fixes and waivers into the store, their rejections recorded; nothing published yet.
+    The audit names `actor` (the steward who asked for the reprocess), or the system when nobody did."""
+    return load_approved_fixes(settings, region, **({"actor": actor} if actor else {}))
 
 
 def build(settings: Settings, region: str) -> BuildResult:
@@ -120,6 +121,7 @@ def run_region(
     all_days: bool = False,
     observers: Sequence[Observer] = (),
     progress: Progress | None = None,
+    actor: str | None = None,
 ) -> RegionRun:
     """Run the asked-for steps of one region in flow order. Raises on the first failing step."""
     code = get_region(region).code
@@ -139,7 +141,7 @@ def run_region(
         run.ingest = ingest(settings, code, files, progress=progress)
         done("ingest", ingest_metadata(run.ingest), changed=bool(run.ingest.files or run.ingest.released))
     if "load_fixes" in wanted:
-        run.fixes = load_fixes(settings, code)
+        run.fixes = load_fixes(settings, code, actor=actor)
         done("load_fixes", run.fixes.as_dict(), changed=run.fixes.changed)
     if "build" in wanted and store_exists(settings, code):
         run.build = build(settings, code)
@@ -170,9 +172,12 @@ def run_regions(settings: Settings, regions: Iterable[str], **kwargs) -> list[Re
     return runs
 
 
-def reprocess_region(settings: Settings, region: str, *, observers: Sequence[Observer] = ()) -> ReprocessResult:
-    """A steward's reprocess: the flow after ingestion, so approved fixes are published by the same steps."""
-    run = run_region(settings, region, steps=AFTER_REVIEW, observers=observers)
+def reprocess_region(
+    settings: Settings, region: str, *, observers: Sequence[Observer] = (), actor: str | None = None
+) -> ReprocessResult:
+    """A steward's reprocess: the flow after ingestion, so approved fixes are published by the same steps.
+    `actor` is recorded in the audit of what it loaded or rejected (default: the system)."""
+    run = run_region(settings, region, steps=AFTER_REVIEW, observers=observers, actor=actor)
     assert run.fixes is not None
     return run.fixes
 

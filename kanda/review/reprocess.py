@@ -78,8 +78,10 @@ def _pending(code: str):
     )
 
 
-def load_approved_fixes(settings: Settings, region: str) -> ReprocessResult:
-    """Load the region's approved fixes, record its rejections, mark the items. Idempotent."""
+def load_approved_fixes(settings: Settings, region: str, *, actor: str = ACTOR) -> ReprocessResult:
+    """Load the region's approved fixes, record its rejections, mark the items. Idempotent.
+
+    `actor` is who the audit rows name: a steward who ran `kanda review reprocess --actor NAME`, or the system."""
     code = get_region(region).code
     result = ReprocessResult(code)
     engine = db.engine_for(settings.app_db_url)
@@ -115,7 +117,7 @@ def load_approved_fixes(settings: Settings, region: str) -> ReprocessResult:
                     " AND quarantine_id IN (SELECT quarantine_id FROM kanda_review_rejected)"
                 )
     with engine.begin() as con:
-        _mark_loaded(con, [by_qid[r["quarantine_id"]] for r in to_load], outcomes, result)
+        _mark_loaded(con, [by_qid[r["quarantine_id"]] for r in to_load], outcomes, result, actor)
         before = {by_qid[q]["id"] for q in already}
         mark_released(con, already, also_rejected=True)
         result.already_loaded = sorted(before)
@@ -129,7 +131,8 @@ def load_approved_fixes(settings: Settings, region: str) -> ReprocessResult:
             ).rowcount
             if changed:
                 result.rejected_recorded.append(row["id"])
-                _audit(con, row["id"], "record_rejection", "rejected", "rejected", None, "marked rejected in the store")
+                reason = "marked rejected in the store"
+                _audit(con, actor, row["id"], "record_rejection", "rejected", "rejected", None, reason)
     return result
 
 
@@ -225,7 +228,7 @@ def _accepting_warnings(waived: set[str]) -> Callable[[pl.DataFrame], Split]:
     return split
 
 
-def _mark_loaded(con, rows: list, outcomes: dict[str, str], result: ReprocessResult) -> None:
+def _mark_loaded(con, rows: list, outcomes: dict[str, str], result: ReprocessResult, actor: str) -> None:
     now = db.now()
     for row in rows:
         outcome = outcomes.get(row["quarantine_id"], "loaded")
@@ -246,6 +249,7 @@ def _mark_loaded(con, rows: list, outcomes: dict[str, str], result: ReprocessRes
         }[outcome]
         _audit(
             con,
+            actor,
             row["id"],
             "reprocess",
             row["status"],
@@ -255,13 +259,15 @@ def _mark_loaded(con, rows: list, outcomes: dict[str, str], result: ReprocessRes
         )
 
 
-def _audit(con, item_id: int, action: str, before: str, after: str, extra: dict | None, reason: str) -> None:
+def _audit(
+    con, actor: str, item_id: int, action: str, before: str, after: str, extra: dict | None, reason: str
+) -> None:
     write_audit(
         con,
         [
             {
                 "item_id": item_id,
-                "actor": ACTOR,
+                "actor": actor,
                 "action": action,
                 "at": db.now(),
                 "before": {"status": before},
