@@ -5,8 +5,8 @@ The SMTP transport reuses one connection for a run, retries transient failures (
 timeouts) with exponential backoff on a fresh connection, and fails a message for good on a permanent refusal
 (5xx), so a run can carry on with the next message. The outbox writes each file whole or not at all.
 
-This is the generic part of `kanda.reports.delivery` (same logic; the report-specific record of what was sent
-stays there). NOTE for the merge: reports still carries its own copy; switch it to this module.
+Retries are declared with tenacity. The report-specific record of what was sent stays in
+`kanda.reports.delivery`, the digests' in `kanda.review.digest`.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from __future__ import annotations
 import email.utils
 import os
 import smtplib
-import socket
 import ssl
-import time
 from email.message import EmailMessage
 from pathlib import Path
+
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from kanda.settings import Settings, SmtpSettings
 
@@ -72,8 +72,6 @@ def write_eml(path: Path, data: bytes) -> None:
 #: Tries per message, and the first pause between them (doubled after each failure: 1 s, 2 s, 4 s).
 RETRY_ATTEMPTS = 4
 RETRY_BACKOFF_SECONDS = 1.0
-#: Network failures worth another try on a fresh connection.
-_TRANSIENT_ERRORS = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError, socket.timeout)
 
 
 class SmtpTransport:
@@ -127,43 +125,52 @@ class SmtpTransport:
     def send(self, data: bytes, *, recipient: str, name: str = "") -> str:
         """Send to `recipient` (`name` is the outbox's file name, unused here); returns the relay's host:port."""
         sender = email.utils.parseaddr(self.config.sender)[1]
-        last: Exception | None = None
-        for attempt in range(self.attempts):
-            if attempt:
-                self.retries += 1
-                time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
-            try:
-                refused = self._connect().sendmail(sender, [recipient], data)
-            except smtplib.SMTPAuthenticationError as exc:
-                self._close(polite=False)
-                raise DeliveryFailed(f"the SMTP server refused the login: {_reply(exc)}") from None
-            except smtplib.SMTPNotSupportedError as exc:
-                self._close(polite=False)
-                raise DeliveryFailed(f"the SMTP server does not support what the settings ask: {exc}") from None
-            except smtplib.SMTPRecipientsRefused as exc:
-                self._close(polite=False)
-                codes = [code for code, _ in exc.recipients.values()]
-                if all(400 <= code < 500 for code in codes):
-                    last = exc
-                    continue
-                raise DeliveryFailed(f"recipient {recipient} refused: {_describe(exc)}") from None
-            except smtplib.SMTPResponseException as exc:
-                self._close(polite=False)  # a fresh session for the next try (a 421 has closed this one anyway)
-                if 400 <= exc.smtp_code < 500:
-                    last = exc  # 4xx: "try again later"
-                    continue
-                raise DeliveryFailed(f"the SMTP server refused the message: {_reply(exc)}") from None
-            except (*_TRANSIENT_ERRORS, ssl.SSLError, OSError) as exc:
-                if isinstance(exc, ssl.SSLCertVerificationError):
-                    self._close(polite=False)
-                    raise DeliveryFailed(f"the SMTP server's certificate is not trusted: {exc}") from None
-                self._close(polite=False)
-                last = exc
-                continue
-            if refused:
-                raise DeliveryFailed(f"recipient {recipient} refused: {refused}")
-            return self.location
-        raise RelayUnavailable(f"the relay still failed after {self.attempts} attempts: {_describe(last)}")
+        retrying = Retrying(
+            retry=retry_if_exception(_transient),
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_exponential(multiplier=self.backoff_seconds),  # 1 s, 2 s, 4 s with the defaults
+            before_sleep=self._count_retry,
+            reraise=True,
+        )
+        try:
+            refused = retrying(self._send_once, sender, recipient, data)
+        except smtplib.SMTPAuthenticationError as exc:
+            raise DeliveryFailed(f"the SMTP server refused the login: {_reply(exc)}") from None
+        except smtplib.SMTPNotSupportedError as exc:
+            raise DeliveryFailed(f"the SMTP server does not support what the settings ask: {exc}") from None
+        except ssl.SSLCertVerificationError as exc:
+            raise DeliveryFailed(f"the SMTP server's certificate is not trusted: {exc}") from None
+        except OSError as exc:  # smtplib's errors are OSErrors too
+            if not _transient(exc):
+                if isinstance(exc, smtplib.SMTPRecipientsRefused):
+                    raise DeliveryFailed(f"recipient {recipient} refused: {_describe(exc)}") from None
+                raise DeliveryFailed(f"the SMTP server refused the message: {_describe(exc)}") from None
+            raise RelayUnavailable(f"the relay still failed after {self.attempts} attempts: {_describe(exc)}") from None
+        if refused:
+            raise DeliveryFailed(f"recipient {recipient} refused: {refused}")
+        return self.location
+
+    def _send_once(self, sender: str, recipient: str, data: bytes) -> dict:
+        try:
+            return self._connect().sendmail(sender, [recipient], data)
+        except OSError:
+            self._close(polite=False)  # a fresh session for the next try (a 421 has closed this one anyway)
+            raise
+
+    def _count_retry(self, _state: RetryCallState) -> None:
+        self.retries += 1
+
+
+def _transient(exc: BaseException) -> bool:
+    """Worth another try on a fresh connection: "try again later" (4xx) and network failures (unreachable,
+    dropped, timed out); never a refused login, a missing feature, an untrusted certificate or a 5xx refusal."""
+    if isinstance(exc, smtplib.SMTPAuthenticationError | smtplib.SMTPNotSupportedError | ssl.SSLCertVerificationError):
+        return False
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(400 <= code < 500 for code, _ in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 400 <= exc.smtp_code < 500
+    return isinstance(exc, OSError)
 
 
 def _reply(exc: smtplib.SMTPResponseException) -> str:

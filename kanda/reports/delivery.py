@@ -12,13 +12,8 @@ The same database holds who unsubscribed (`report_unsubscribes`): delivery never
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
-import os
-import smtplib
-import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
-from email.message import EmailMessage
 from pathlib import Path
 
 from sqlalchemy import (
@@ -37,9 +32,19 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.exc import IntegrityError
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from kanda.settings import Settings, SmtpSettings
+from kanda import mail
+from kanda.mail import (  # noqa: F401 - re-exported: the reports' sending is the shared one
+    RETRY_ATTEMPTS,
+    RETRY_BACKOFF_SECONDS,
+    DeliveryFailed,
+    OutboxTransport,
+    RelayUnavailable,
+    SmtpTransport,
+    message_bytes,
+    write_eml,
+)
+from kanda.settings import Settings
 
 metadata = MetaData()
 
@@ -68,14 +73,6 @@ report_unsubscribes = Table(
     Column("via", String(16), nullable=False),  # one-click (the mail client) | page (the link's confirmation)
     Column("unsubscribed_at", DateTime(timezone=True), nullable=False),
 )
-
-
-class DeliveryFailed(RuntimeError):
-    """A message could not be delivered (refused for good: a bad recipient, a message the relay will not take)."""
-
-
-class RelayUnavailable(DeliveryFailed):
-    """The relay kept failing (unreachable, or "try again later") beyond the retries: stop, do not try each message."""
 
 
 @dataclass(frozen=True)
@@ -185,170 +182,11 @@ class DeliveryLog:
         self.engine.dispose()
 
 
-class OutboxTransport:
-    """No SMTP configured (the demo): one `.eml` file per creator and day under `outbox/<region>/<date>/`."""
-
-    name = "outbox"
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-
-    def __enter__(self) -> OutboxTransport:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def path(self, region: str, local_date: dt.date, creator_id: str) -> Path:
-        return self.folder / region / local_date.isoformat() / f"{creator_id}.eml"
-
-    def send(self, data: bytes, *, region: str, local_date: dt.date, creator_id: str, recipient: str) -> str:
-        path = self.path(region, local_date, creator_id)
-        write_eml(path, data)
-        return str(path)
-
-
-def message_bytes(message: EmailMessage) -> bytes:
-    """The message as it travels (RFC 5322 line endings), rendered once for SMTP and for `.eml` files alike."""
-    return message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
-
-
-def write_eml(path: Path, data: bytes) -> None:
-    """Write the message whole or not at all (a reader of the outbox never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
-    partial.write_bytes(data)
-    partial.replace(path)
-
-
-#: Tries per message, and the first pause between them (doubled after each failure: 1 s, 2 s, 4 s).
-RETRY_ATTEMPTS = 4
-RETRY_BACKOFF_SECONDS = 1.0
-
-
-class SmtpTransport:
-    """One SMTP connection reused for a whole run, reopened after a failure; STARTTLS and login as configured.
-
-    The server's certificate is verified against the system's trust store (`SSL_CERT_FILE` names another one).
-    """
-
-    name = "smtp"
-
-    def __init__(
-        self, config: SmtpSettings, *, attempts: int | None = None, backoff_seconds: float | None = None
-    ) -> None:
-        self.config = config
-        self.attempts = attempts or RETRY_ATTEMPTS
-        self.backoff_seconds = RETRY_BACKOFF_SECONDS if backoff_seconds is None else backoff_seconds
-        self._smtp: smtplib.SMTP | None = None
-        self.retries = 0
-
-    def __enter__(self) -> SmtpTransport:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._close(polite=True)
-
-    @property
-    def location(self) -> str:
-        return f"{self.config.host}:{self.config.port}"
-
-    def _connect(self) -> smtplib.SMTP:
-        if self._smtp is None:
-            smtp = smtplib.SMTP(self.config.host, self.config.port, timeout=self.config.timeout_seconds)
-            try:
-                smtp.ehlo()
-                if self.config.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
-                    smtp.ehlo()
-                if self.config.username:
-                    smtp.login(self.config.username, self.config.password or "")
-            except BaseException:
-                _quietly_close(smtp, polite=False)
-                raise
-            self._smtp = smtp
-        return self._smtp
-
-    def _close(self, *, polite: bool) -> None:
-        if self._smtp is not None:
-            _quietly_close(self._smtp, polite=polite)
-            self._smtp = None
-
-    def send(self, data: bytes, *, region: str, local_date: dt.date, creator_id: str, recipient: str) -> str:
-        sender = email.utils.parseaddr(self.config.sender)[1]
-        retrying = Retrying(
-            retry=retry_if_exception(_transient),
-            stop=stop_after_attempt(self.attempts),
-            wait=wait_exponential(multiplier=self.backoff_seconds),  # 1 s, 2 s, 4 s with the defaults
-            before_sleep=self._count_retry,
-            reraise=True,
-        )
-        try:
-            refused = retrying(self._send_once, sender, recipient, data)
-        except smtplib.SMTPAuthenticationError as exc:
-            raise DeliveryFailed(f"the SMTP server refused the login: {_reply(exc)}") from None
-        except smtplib.SMTPNotSupportedError as exc:
-            raise DeliveryFailed(f"the SMTP server does not support what the settings ask: {exc}") from None
-        except ssl.SSLCertVerificationError as exc:
-            raise DeliveryFailed(f"the SMTP server's certificate is not trusted: {exc}") from None
-        except OSError as exc:  # smtplib's errors are OSErrors too
-            if not _transient(exc):
-                if isinstance(exc, smtplib.SMTPRecipientsRefused):
-                    raise DeliveryFailed(f"recipient {recipient} refused: {_describe(exc)}") from None
-                raise DeliveryFailed(f"the SMTP server refused the message: {_describe(exc)}") from None
-            raise RelayUnavailable(f"the relay still failed after {self.attempts} attempts: {_describe(exc)}") from None
-        if refused:
-            raise DeliveryFailed(f"recipient {recipient} refused: {refused}")
-        return self.location
-
-    def _send_once(self, sender: str, recipient: str, data: bytes) -> dict:
-        try:
-            return self._connect().sendmail(sender, [recipient], data)
-        except OSError:
-            self._close(polite=False)  # a fresh session for the next try (a 421 has closed this one anyway)
-            raise
-
-    def _count_retry(self, _state: RetryCallState) -> None:
-        self.retries += 1
-
-
-def _transient(exc: BaseException) -> bool:
-    """Worth another try on a fresh connection: "try again later" (4xx) and network failures (unreachable,
-    dropped, timed out); never a refused login, a missing feature, an untrusted certificate or a 5xx refusal."""
-    if isinstance(exc, smtplib.SMTPAuthenticationError | smtplib.SMTPNotSupportedError | ssl.SSLCertVerificationError):
-        return False
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        return all(400 <= code < 500 for code, _ in exc.recipients.values())
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return 400 <= exc.smtp_code < 500
-    return isinstance(exc, OSError)
-
-
-def _reply(exc: smtplib.SMTPResponseException) -> str:
-    text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
-    return f"{exc.smtp_code} {text}"
-
-
-def _describe(exc: Exception | None) -> str:
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return _reply(exc)
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        return "; ".join(f"{code} {msg.decode(errors='replace')}" for code, msg in exc.recipients.values())
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _quietly_close(smtp: smtplib.SMTP, *, polite: bool) -> None:
-    try:
-        if polite:
-            smtp.quit()
-        else:
-            smtp.close()
-    except (smtplib.SMTPException, OSError):
-        smtp.close()
-
-
 def transport_for(settings: Settings) -> OutboxTransport | SmtpTransport:
-    """SMTP when `KANDA_SMTP_HOST` is set, the outbox folder otherwise."""
-    if settings.smtp is None:
-        return OutboxTransport(settings.outbox_dir)
-    return SmtpTransport(settings.smtp)
+    """SMTP when `KANDA_SMTP_HOST` is set, the outbox (`outbox/<region>/<date>/<creator>.eml`) otherwise."""
+    return mail.transport_for(settings, "")
+
+
+def report_name(region: str, local_date: dt.date, creator_id: str) -> str:
+    """Where a creator's report of a day goes in the outbox (or previews), without the `.eml`."""
+    return f"{region}/{local_date.isoformat()}/{creator_id}"

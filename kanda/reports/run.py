@@ -34,6 +34,7 @@ from kanda.reports.delivery import (
     RelayUnavailable,
     SmtpTransport,
     message_bytes,
+    report_name,
     transport_for,
     write_eml,
 )
@@ -189,10 +190,8 @@ def _deliver_region(
             try:
                 location = transport.send(
                     data,
-                    region=report.region,
-                    local_date=report.local_date,
-                    creator_id=report.creator_id,
                     recipient=report.email,
+                    name=report_name(report.region, report.local_date, report.creator_id),
                 )
             except RelayUnavailable as exc:
                 # the relay is down or refusing everything: say so for every report left, rather than retrying each
@@ -314,7 +313,7 @@ class _Preview:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def send(self, data: bytes, *, region: str, local_date: dt.date, creator_id: str, recipient: str) -> str:
-        path = self.folder / region / local_date.isoformat() / f"{creator_id}.eml"
+    def send(self, data: bytes, *, recipient: str, name: str) -> str:
+        path = self.folder / f"{name}.eml"
         write_eml(path, data)
         return str(path)

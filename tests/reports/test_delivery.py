@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from babel.numbers import format_currency, format_decimal
 
+from kanda import mail
 from kanda.regional.store import open_store
 from kanda.reports import delivery
 from kanda.reports.delivery import DeliveryLog, SmtpTransport
@@ -205,7 +206,7 @@ def test_a_transient_refusal_is_retried_and_the_report_still_arrives_once(publis
 def test_a_relay_that_keeps_failing_fails_the_message_and_records_nothing(
     published: Settings, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.setattr(delivery, "RETRY_BACKOFF_SECONDS", 0.05)  # the same retries, shorter pauses
+    monkeypatch.setattr(mail, "RETRY_BACKOFF_SECONDS", 0.05)  # the same retries, shorter pauses
     settings = load_settings()
     creator = sorted(store_day(settings, "NG"))[0]
     smtp_server.recorder.fail_next = 10
@@ -214,9 +215,7 @@ def test_a_relay_that_keeps_failing_fails_the_message_and_records_nothing(
     from kanda.reports.delivery import DeliveryFailed
 
     with transport, pytest.raises(DeliveryFailed, match="451"):
-        transport.send(
-            b"Subject: x\r\n\r\nbody\r\n", region="NG", local_date=DAY, creator_id=creator, recipient="a@b.c"
-        )
+        transport.send(b"Subject: x\r\n\r\nbody\r\n", recipient="a@b.c")
     assert transport.retries == 1
 
     smtp_server.recorder.fail_next = 10
@@ -232,7 +231,7 @@ def test_a_relay_that_keeps_failing_fails_the_message_and_records_nothing(
 def test_a_relay_that_goes_down_stops_the_run_instead_of_retrying_every_report(
     published: Settings, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.setattr(delivery, "RETRY_BACKOFF_SECONDS", 0.05)
+    monkeypatch.setattr(mail, "RETRY_BACKOFF_SECONDS", 0.05)
     settings = load_settings()
     smtp_server.controller.stop()  # connections are refused from now on
 
@@ -259,8 +258,7 @@ def test_a_wrong_password_is_a_clear_failure_not_a_retry_loop(published: Setting
         from kanda.reports.delivery import DeliveryFailed
 
         with pytest.raises(DeliveryFailed, match="refused the login"):
-            transport.send(b"Subject: x\r\n\r\nx\r\n", region="NG", local_date=DAY, creator_id="NG-C0001",
-                           recipient="a@b.c")  # fmt: skip
+            transport.send(b"Subject: x\r\n\r\nx\r\n", recipient="a@b.c")
         assert transport.retries == 0
     assert not smtp_server.recorder.received and settings.smtp is not None
 
