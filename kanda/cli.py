@@ -366,7 +366,7 @@ def demo(
         )
     console.print(table)
     console.print(f"regional stores: {settings.stores_dir}")
-    console.print(f"central catalog: {settings.catalog_url}  (warehouse {settings.warehouse_uri})")
+    console.print(f"central catalog: {settings.masked_catalog_url}  (warehouse {settings.warehouse_uri})")
     console.print(f"verify: {'all checks passed' if summary.verified else 'FAILED, see `kanda verify`'}")
     if summary.outbox is not None:
         day = summary.reports_day.isoformat() if summary.reports_day else "?"
@@ -487,12 +487,13 @@ def reprocess(region: ReviewRegions = None, as_json: ReviewJson = False) -> None
 def main() -> None:
     """The console script: kanda's own failures end with their message and exit 1, not a traceback."""
     from kanda.regional.ledger import UnbalancedBatch
-    from kanda.regional.store import StoreBusy
+    from kanda.regional.store import SaltMismatch, StoreBusy
+    from kanda.settings import WarehouseMismatch
     from quality.boundary import ContractShapeError
 
     try:
         app()
-    except (StoreBusy, UnbalancedBatch, ContractShapeError) as exc:
+    except (StoreBusy, SaltMismatch, WarehouseMismatch, UnbalancedBatch, ContractShapeError) as exc:
         err.print(f"[red]{type(exc).__name__}:[/] {exc}")
         sys.exit(1)
 

@@ -211,6 +211,10 @@ def _kept_secret(home: Path, name: str) -> str:
     return value
 
 
+class WarehouseMismatch(RuntimeError):
+    """The central catalog's tables live in another warehouse than this host is configured with."""
+
+
 def masked_url(url: str) -> str:
     """A database URL fit to print: the password replaced by `***` (SQLAlchemy's own rendering)."""
     from sqlalchemy.engine import make_url
@@ -257,6 +261,16 @@ def _catalog_properties(given: str | None) -> tuple[tuple[str, str], ...]:
 
 def _served(given: str | None) -> tuple[str, ...]:
     return tuple(sorted({code.strip().upper() for code in (given or "").split(",") if code.strip()}))
+
+
+def serves_region(code: str) -> bool:
+    """Whether this host runs the region (`KANDA_REGIONS`, default every region), read without touching any file.
+
+    A region host's Dagster code location offers sensors and schedules only for its own regions: the store and
+    landing folder of any other region are on another host.
+    """
+    served = _served(KandaEnvironment().regions)
+    return not served or code.upper() in served
 
 
 def load_settings(home: Path | str | None = None) -> Settings:

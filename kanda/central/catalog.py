@@ -47,7 +47,7 @@ from pyiceberg.table import Table
 from pyiceberg.types import IcebergType, LongType, StringType
 
 from kanda.regional.store import StoreBusy
-from kanda.settings import Settings, masked_url
+from kanda.settings import Settings, WarehouseMismatch, masked_url
 from warehouse_models import PUBLISHED
 
 NAMESPACE = "rollups"
@@ -89,10 +89,6 @@ ACTUAL_ROOT = "kanda.actual-warehouse"
 
 class PublishBusy(StoreBusy):
     """Another publish held the global publish lock for longer than `KANDA_LOCK_WAIT`."""
-
-
-class WarehouseMismatch(RuntimeError):
-    """The catalog's tables live in another warehouse than this host is configured with."""
 
 
 class RelocatedFileIO(PyArrowFileIO):
