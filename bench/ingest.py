@@ -9,11 +9,21 @@ fresh database, so machine noise and file-cache state affect both sides alike.
 
 The generated file is cached under `bench/out/data/<key>/` (key: region, rows, start, days, seed) and reused. The
 result is printed as a small table and written to `bench/out/ingest.json`. Timings are reported, never asserted.
+
+With `--spec FILE` (a rail spec, e.g. `regions/spec/examples/stripe_payments.yaml` for EG), the same file is also
+ingested through the spec engine instead of the region's built-in adapter, and both readers are timed alone
+(file -> adapter chunks), so a spec-driven rail's figures stand beside the built-in one's on identical input:
+
+    .venv/bin/python -m bench.ingest --rows 2000000 --region EG --spec regions/spec/examples/stripe_payments.yaml
+
+`--regions-dir DIR` adds the region files in DIR (as `KANDA_REGIONS_DIR` does), so a region defined only by YAML
+can be benchmarked too (`--region RW --regions-dir ...`).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -31,8 +41,13 @@ if __package__ in (None, ""):  # `python bench/ingest.py`: make the checkout imp
 
 import duckdb
 
-from kanda.regional.ingest import ingest_files
+from kanda.regional.ingest import ingest_file, ingest_files, sync_registry
+from kanda.regional.store import open_store
 from kanda.settings import load_settings
+from regions import get_region
+from regions.rails import ReadContext, get_adapter, register
+from regions.spec import load_spec
+from regions.spec.engine import SpecAdapter
 from regions.synthetic.generate import generate
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -107,6 +122,38 @@ def kanda_load(path: Path, registry: Path, region: str, workdir: Path) -> tuple[
     return elapsed, result.as_json()
 
 
+def spec_load(path: Path, registry: Path, region: str, workdir: Path, spec_path: Path) -> tuple[float, dict]:
+    """`kanda_load`, but the region's file is read by the spec engine running `spec_path` (same store path after)."""
+    home = workdir / "kanda_home"
+    shutil.rmtree(home, ignore_errors=True)
+    shutil.copytree(registry, home / "registry")
+    settings = load_settings(home)
+    name = f"bench_spec_{region.lower()}"
+    register(SpecAdapter(load_spec(spec_path), name))
+    config = dataclasses.replace(get_region(region), source_format=name)
+    started = time.perf_counter()
+    with open_store(settings, config.code) as con:
+        sync_registry(con, settings, config)
+        result = ingest_file(con, settings, config, path)
+    elapsed = time.perf_counter() - started
+    if result.status != "loaded":
+        raise RuntimeError(f"the spec engine did not load {path}: {result.status} {result.reason}")
+    return elapsed, result.as_json()
+
+
+def reader_seconds(path: Path, region: str, spec_path: Path | None) -> float:
+    """Seconds to read the file into adapter chunks only (no contract, no store): the part a spec replaces."""
+    config = get_region(region)
+    adapter = SpecAdapter(load_spec(spec_path), "bench_spec") if spec_path else get_adapter(config.source_format)
+    ctx = ReadContext(config, "bench-salt", int(os.environ.get("KANDA_BATCH_ROWS", "500000")))
+    started = time.perf_counter()
+    rows = sum(chunk.frame.height for chunk in adapter.read(path, ctx))
+    elapsed = time.perf_counter() - started
+    if rows == 0:
+        raise RuntimeError(f"no rows read from {path}")
+    return elapsed
+
+
 def best_of(runs: list[float], rows: int) -> Timing:
     best = min(runs)
     return Timing(round(best, 3), [round(r, 3) for r in runs], round(rows / best))
@@ -119,14 +166,18 @@ def peak_rss_mb() -> float:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--region", default="EG", type=str.upper, choices=CSV_REGIONS)
+    parser.add_argument("--region", default="EG", type=str.upper, help=f"A CSV region ({', '.join(CSV_REGIONS)}).")
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--runs", type=int, default=2, help="Runs of each side; the best is reported.")
     parser.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2026, 10, 1))
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--only", choices=("raw", "kanda"), help="Measure one side only (for profiling).")
+    parser.add_argument("--spec", type=Path, help="A rail spec: also ingest (and read) the file with the spec engine.")
+    parser.add_argument("--regions-dir", type=Path, help="Extra region files (as KANDA_REGIONS_DIR).")
     args = parser.parse_args(argv)
+    if args.regions_dir:
+        os.environ["KANDA_REGIONS_DIR"] = str(args.regions_dir.resolve())
 
     path, registry = prepare(args.region, args.rows, args.start, args.days, args.seed)
     size_mb = path.stat().st_size / 1e6
@@ -134,6 +185,9 @@ def main(argv: list[str] | None = None) -> dict:
     raw_runs: list[float] = []
     kanda_runs: list[float] = []
     counts: dict = {}
+    spec_counts: dict = {}
+    spec_runs: list[float] = []
+    reader_runs: dict[str, list[float]] = {"built-in": [], "spec": []}
     rss = {}
     with tempfile.TemporaryDirectory(prefix="kanda-bench-") as tmp:
         workdir = Path(tmp)
@@ -145,6 +199,21 @@ def main(argv: list[str] | None = None) -> dict:
                 kanda_runs.append(seconds)
                 print(f"  run {i + 1}: kanda {seconds:.2f} s", flush=True)
             rss["kanda_peak_mb"] = round(peak_rss_mb())
+        if args.spec and args.only != "raw":
+            for i in range(args.runs):
+                seconds, spec_counts = spec_load(path, registry, args.region, workdir, args.spec)
+                spec_runs.append(seconds)
+                print(f"  run {i + 1}: spec  {seconds:.2f} s", flush=True)
+            if spec_counts != counts:
+                print(f"  note: counts differ: built-in {counts} vs spec {spec_counts}", flush=True)
+            for i in range(args.runs):
+                reader_runs["built-in"].append(reader_seconds(path, args.region, None))
+                reader_runs["spec"].append(reader_seconds(path, args.region, args.spec))
+                print(
+                    f"  run {i + 1}: read only: built-in {reader_runs['built-in'][-1]:.2f} s,"
+                    f" spec {reader_runs['spec'][-1]:.2f} s",
+                    flush=True,
+                )
         if args.only != "kanda":
             for i in range(args.runs):
                 raw_runs.append(raw_load(path, workdir))
@@ -163,6 +232,10 @@ def main(argv: list[str] | None = None) -> dict:
         "ratio_raw_over_kanda": ratio,
         "peak_rss_mb": rss,
         "kanda_counts": counts,
+        "spec": str(args.spec) if args.spec else None,
+        "spec_ingest": asdict(best_of(spec_runs, args.rows)) if spec_runs else None,
+        "spec_counts": spec_counts or None,
+        "read_only": {k: asdict(best_of(v, args.rows)) for k, v in reader_runs.items() if v} or None,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "duckdb": duckdb.__version__},
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
@@ -170,6 +243,12 @@ def main(argv: list[str] | None = None) -> dict:
     for name, timing in (("raw", raw), ("kanda", kanda)):
         if timing:
             print(f"{name:8}{timing.best_seconds:>9.2f}{timing.rows_per_second:>12,}  {timing.runs}")
+    if spec_runs:
+        spec = best_of(spec_runs, args.rows)
+        print(f"{'spec':8}{spec.best_seconds:>9.2f}{spec.rows_per_second:>12,}  {spec.runs}  (same file, spec engine)")
+        for name, runs in reader_runs.items():
+            timing = best_of(runs, args.rows)
+            print(f"{'read ' + name:16}{timing.best_seconds:>9.2f} s {timing.rows_per_second:>12,} rows/s")
     print(f"ratio raw/kanda: {ratio}  (goal >= 0.7)   kanda peak RSS: {rss.get('kanda_peak_mb')} MB")
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "ingest.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -285,6 +285,8 @@ def query(
 ) -> None:
     """Read-only SQL over the central rollups (rollups.creator_daily, product_daily, region_daily, channel_daily)."""
     from kanda.central.query import (
+        AnswerTooLarge,
+        DataUnavailable,
         NothingPublished,
         QueryRefused,
         UnknownPublication,
@@ -307,7 +309,7 @@ def query(
     settings = load_settings()
     try:
         result = run_query(settings, sql, as_of=parse_as_of(as_of) if as_of else None, explain=explain)
-    except (QueryRefused, NothingPublished, UnknownPublication) as exc:
+    except (QueryRefused, NothingPublished, UnknownPublication, AnswerTooLarge, DataUnavailable) as exc:
         err.print(f"[red]{exc}[/]", markup=True, highlight=False)
         raise typer.Exit(1) from None
     except Exception as exc:  # SQL errors from DuckDB: show the message, not a traceback
@@ -323,8 +325,10 @@ def _print_table(result, fmt: str) -> None:
     import polars as pl
 
     frame = pl.from_arrow(result)
-    if fmt == "csv":
-        sys.stdout.write(frame.write_csv())
+    if fmt == "csv":  # text a spreadsheet would run as a formula gets a leading ', as in the API's CSV
+        from kanda.csv_safety import neutralise_table
+
+        sys.stdout.write(pl.from_arrow(neutralise_table(result)).write_csv())
     elif fmt == "json":
         print(json.dumps(frame.to_dicts(), default=_json_value, indent=2))
     else:
@@ -437,6 +441,7 @@ def serve(
 # so `kanda --help` stays fast.
 from kanda.analyst.cli import keys_app  # noqa: E402
 from kanda.checks.gx_cli import expectations_command  # noqa: E402
+from kanda.regions_cli import regions_app  # noqa: E402
 from kanda.reports.cli import reports_command  # noqa: E402
 from kanda.review.cli import review_app  # noqa: E402
 from kanda.review.users_cli import users_app  # noqa: E402
@@ -447,6 +452,7 @@ app.add_typer(review_app, name="review")
 
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
+app.add_typer(regions_app, name="regions")
 
 
 from kanda.review.cli import JsonOpt as ReviewJson  # noqa: E402

@@ -89,6 +89,14 @@ def rollups_match_events(context: AssetCheckExecutionContext, kanda: KandaSettin
 
 
 @asset_check(
+    asset=regional_rollups,
+    description="USD totals agree to the cent across region_daily, creator_daily and product_daily.",
+)
+def usd_agrees_across_rollups(context: AssetCheckExecutionContext, kanda: KandaSettings) -> AssetCheckResult:
+    return _store_check(context, kanda, checks.usd_agrees_across_rollups)
+
+
+@asset_check(
     asset=central_key("region_daily"),
     description="The newest central publication equals the regional rollups: rows, net and net USD, to the unit.",
 )
@@ -105,4 +113,4 @@ def reconciliation(context: AssetCheckExecutionContext, kanda: KandaSettings) ->
 
 
 #: The checks that run inside every region flow run.
-FLOW_CHECKS = [batch_conservation, quarantine_rate, rollups_match_events, reconciliation]
+FLOW_CHECKS = [batch_conservation, quarantine_rate, rollups_match_events, usd_agrees_across_rollups, reconciliation]

@@ -17,9 +17,17 @@ OWNERS = ["team:kanda-data"]
 
 def column_schema(table: str, schema: pa.Schema) -> TableSchema:
     """A table's columns with their types and, where the models document them, their descriptions."""
-    docs = warehouse_models.column_docs(table) if hasattr(warehouse_models, "column_docs") else {}
+    docs = warehouse_models.column_docs(table)
     return TableSchema(
         columns=[
-            TableColumn(name=field.name, type=str(field.type), description=docs.get(field.name)) for field in schema
+            TableColumn(name=field.name, type=str(field.type), description=_describe(docs.get(field.name)))
+            for field in schema
         ]
     )
+
+
+def _describe(column: warehouse_models.Column | None) -> str | None:
+    """The column's description with its unit, as the data dictionary states it."""
+    if column is None:
+        return None
+    return f"{column.description} ({column.unit})" if column.unit else column.description

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pandera.polars as pa
 import polars as pl
 
-from quality.contract import CONTRACT_COLUMNS, RULE_COLUMNS, WARNING_RULES, SaleEvent
+from quality.contract import CONTRACT_COLUMNS, EVENT_ID_PARTS, RULE_COLUMNS, WARNING_RULES, SaleEvent, event_id_expr
 from regions import RegionConfig
 
 #: Severity of each quarantine reason: `error` rows need a steward's fix or rejection; `hold` rows wait for
@@ -57,7 +57,7 @@ def canonicalise(
         source=pl.lit(source),
         source_file=pl.lit(source_file),
         batch_id=pl.lit(batch_id),
-        event_id=pl.concat_str([pl.col("transaction_id"), pl.col("event_type"), pl.col("status")], separator=":"),
+        event_id=event_id_expr(),
         net_minor=net,
         local_date=pl.col("occurred_at").dt.convert_time_zone(region.zone).dt.date(),
     ).select([*CONTRACT_COLUMNS, "raw_record"])
@@ -132,7 +132,7 @@ def _reasons_by_row(failures: pl.DataFrame, contract: pl.DataFrame) -> pl.DataFr
 #: is an echo of it and would only lengthen the list a steward reads.
 DERIVED_FROM = {
     "net_minor": ("amount_minor", "fee_minor"),
-    "event_id": ("transaction_id", "event_type", "status"),
+    "event_id": EVENT_ID_PARTS,
     "local_date": ("occurred_at",),
 }
 

@@ -6,7 +6,9 @@ negative); times are UTC; `local_date` is the day in the region's own zone. Raw 
 here: `buyer_ref` is a salted hash made inside the adapter.
 
 The model is the single definition of validity: the ingestion boundary validates every batch with it, and data
-stewards' fixes go back through it.
+stewards' fixes go back through it. It is also the one schema source: the store's `sale_events` table
+(`kanda.regional.store.sale_events_ddl`), the frames' dtypes (`contract_dtypes`), `event_id` (`EVENT_ID_SQL`,
+`event_id_expr`) and the column descriptions (`column_descriptions`) are all derived from it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import datetime as dt
 import pandera.polars as pa
 import polars as pl
 
-from regions import all_regions
+from regions import all_regions, creator_pattern, product_pattern
 from regions.money import MINOR_UNIT_EXPONENT
 
 EVENT_TYPES = ("sale", "refund", "reversal", "chargeback")
@@ -26,29 +28,86 @@ STATUSES = ("pending", "success", "failed")
 MAX_ABS_MINOR = 10**12
 EARLIEST = dt.datetime(2015, 1, 1, tzinfo=dt.UTC)
 
+#: `event_id` is one payment's event of one type and status: what makes redelivery harmless. Derived, never read
+#: from a rail; the store computes it as a virtual column from the same parts.
+EVENT_ID_PARTS = ("transaction_id", "event_type", "status")
+EVENT_ID_SEPARATOR = ":"
+EVENT_ID_SQL = f" || '{EVENT_ID_SEPARATOR}' || ".join(EVENT_ID_PARTS)
+
+
+def event_id_expr() -> pl.Expr:
+    """`event_id` as a polars expression: the same value as `EVENT_ID_SQL` (NULL if a part is NULL)."""
+    return pl.concat_str([pl.col(c) for c in EVENT_ID_PARTS], separator=EVENT_ID_SEPARATOR)
+
 
 class SaleEvent(pa.DataFrameModel):
-    region: str = pa.Field(isin=sorted(all_regions()))
-    source: str = pa.Field(str_length={"min_value": 1})
-    source_file: str = pa.Field(str_length={"min_value": 1})
-    source_row: pl.Int64 = pa.Field(ge=1)
-    batch_id: str = pa.Field(str_length={"min_value": 1})
-    transaction_id: str = pa.Field(str_length={"min_value": 1, "max_value": 128})
-    event_id: str = pa.Field(str_length={"min_value": 1})
-    event_type: str = pa.Field(isin=list(EVENT_TYPES))
-    status: str = pa.Field(isin=list(STATUSES))
-    creator_id: str = pa.Field(str_matches=r"^[A-Z]{2}-C\d{4}$")
-    product_id: str = pa.Field(str_matches=r"^[A-Z]{2}-P\d{5}$")
+    # Checked against the configured regions when a batch is validated, not when this module is imported: regions
+    # may be added from KANDA_REGIONS_DIR (rail specs) after the contract was first loaded.
+    region: str = pa.Field(description="Region code (e.g. NG, KE, EG) whose store holds the row.")
+    source: str = pa.Field(
+        str_length={"min_value": 1}, description="The rail (adapter) that read the row, e.g. paystack or mpesa."
+    )
+    source_file: str = pa.Field(str_length={"min_value": 1}, description="Name of the native file the row came from.")
+    source_row: pl.Int64 = pa.Field(
+        ge=1, description="1-based row number in that file, so any stored value can be traced back."
+    )
+    batch_id: str = pa.Field(
+        str_length={"min_value": 1},
+        description="The ingestion batch (one per file or release) that loaded the row; see the ledger.",
+    )
+    transaction_id: str = pa.Field(
+        str_length={"min_value": 1, "max_value": 128},
+        description="The rail's payment id; a payment's sale and later refunds or reversals share it.",
+    )
+    event_id: str = pa.Field(
+        str_length={"min_value": 1},
+        description="transaction_id:event_type:status, derived; one stored row per event id.",
+    )
+    event_type: str = pa.Field(isin=list(EVENT_TYPES), description="sale, refund, reversal or chargeback.")
+    status: str = pa.Field(
+        isin=list(STATUSES),
+        description="pending, success or failed, as the rail reported it; only success moves money.",
+    )
+    creator_id: str = pa.Field(
+        str_matches=creator_pattern(),
+        description="Creator: region code, C and four digits (NG-C0001), decoded from the payment reference.",
+    )
+    product_id: str = pa.Field(
+        str_matches=product_pattern(),
+        description="Product: region code, P and five digits (NG-P00001), decoded from the payment reference.",
+    )
     # Made by the adapters' salted SHA-256 (64 hex characters); a length check catches a raw email or phone slipping
     # through at a fraction of a regex's cost over every row.
-    buyer_ref: str = pa.Field(nullable=True, str_length={"min_value": 64, "max_value": 64})
-    channel: str = pa.Field(nullable=True)
-    amount_minor: pl.Int64 = pa.Field(in_range={"min_value": -MAX_ABS_MINOR, "max_value": MAX_ABS_MINOR})
-    fee_minor: pl.Int64 = pa.Field(in_range={"min_value": 0, "max_value": MAX_ABS_MINOR})
-    net_minor: pl.Int64 = pa.Field()
-    currency: str = pa.Field(isin=sorted(MINOR_UNIT_EXPONENT))
-    occurred_at: pl.Datetime("us", "UTC") = pa.Field(ge=EARLIEST)  # type: ignore[valid-type]
-    local_date: pl.Date = pa.Field()
+    buyer_ref: str = pa.Field(
+        nullable=True,
+        str_length={"min_value": 64, "max_value": 64},
+        description="Salted SHA-256 of the buyer's email or phone (never the raw value); NULL when the rail gave none.",
+    )
+    channel: str = pa.Field(
+        nullable=True, description="Payment channel (card, mpesa, bank, ...); NULL when the rail did not say."
+    )
+    amount_minor: pl.Int64 = pa.Field(
+        in_range={"min_value": -MAX_ABS_MINOR, "max_value": MAX_ABS_MINOR},
+        description="Signed amount in minor units of currency: sales positive, money going back negative.",
+    )
+    fee_minor: pl.Int64 = pa.Field(
+        in_range={"min_value": 0, "max_value": MAX_ABS_MINOR},
+        description="Fee the rail kept, in minor units of currency, never negative.",
+    )
+    net_minor: pl.Int64 = pa.Field(description="amount_minor - fee_minor, in minor units of currency.")
+    currency: str = pa.Field(
+        isin=sorted(MINOR_UNIT_EXPONENT), description="ISO 4217 code; always the region's settlement currency."
+    )
+    occurred_at: pl.Datetime("us", "UTC") = pa.Field(  # type: ignore[valid-type]
+        ge=EARLIEST, description="When the event happened, UTC (microseconds)."
+    )
+    local_date: pl.Date = pa.Field(
+        description="The region's local calendar day of occurred_at (its IANA zone): the day every rollup uses."
+    )
+
+    @pa.check("region", name="isin")
+    def region_is_configured(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col(data.key).is_in(sorted(all_regions())))
 
     @pa.dataframe_check(name="amount_sign_matches_event_type")
     def amount_sign_matches_event_type(cls, data: pa.PolarsData) -> pl.LazyFrame:
@@ -86,6 +145,22 @@ class SaleEvent(pa.DataFrameModel):
 
 #: Column order of the contract, used wherever frames are built or written.
 CONTRACT_COLUMNS: list[str] = list(SaleEvent.to_schema().columns)
+
+#: Contract columns computed from others rather than stored: the store derives them as virtual columns.
+VIRTUAL_COLUMNS: dict[str, str] = {"event_id": EVENT_ID_SQL}
+
+
+def contract_dtypes() -> dict[str, pl.DataType]:
+    """The polars dtype of every contract column, in contract order (to build or decode frames of the contract)."""
+    columns = SaleEvent.to_schema().columns
+    return {name: columns[name].dtype.type for name in CONTRACT_COLUMNS}
+
+
+def column_descriptions() -> dict[str, str]:
+    """Every contract column's description, for docs, the store and Dagster's column schema."""
+    columns = SaleEvent.to_schema().columns
+    return {name: columns[name].description or "" for name in CONTRACT_COLUMNS}
+
 
 #: Rules a data steward may waive with a justification (the row is then loaded as it is): the value is plausible
 #: and the data stay consistent. Every other rule is an error that needs a fix or a rejection.

@@ -3,20 +3,45 @@
 A region is data, not code: its currency, IANA zone, default locale, source format (which adapter reads its
 files), how the creator and product are encoded in the payment reference, and its quarantine thresholds.
 Adding a region on an existing format is one new YAML file.
+
+Besides the shipped files, every `*.yaml` in the folders named by `KANDA_REGIONS_DIR` (separated like `PATH`) is
+a region too, so an operator onboards a country without touching the installed package. A region file may carry
+its rail spec inline under `rail:` (its `source_format` is then `spec:<code>`), which makes one YAML file a whole
+new region on a new rail; see `docs/adding-a-region.md`. Errors name the file, line and key.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import yaml
-
 from regions.money import exponent
+from regions.spec.model import RailSpec, SpecError, parse_spec, read_yaml
+
+#: Folders (os.pathsep-separated) whose `*.yaml` files are regions in addition to the shipped ones.
+REGIONS_DIR_ENV = "KANDA_REGIONS_DIR"
+_REQUIRED_KEYS = ("code", "name", "currency", "zone", "locale", "language", "calling_code", "reference")
+
+#: What follows the region code in creator and product ids (NG-C0001, NG-P00001): the one definition of their
+#: shape, used by the region configs, the sale contract and the data-quality suites.
+CREATOR_ID_SHAPE = r"C\d{4}"
+PRODUCT_ID_SHAPE = r"P\d{5}"
+ANY_REGION_CODE = "[A-Z]{2}"
+
+
+def creator_pattern(code: str = ANY_REGION_CODE) -> str:
+    """A full-match regex for creator ids of one region (or of any region by default)."""
+    return rf"^{code}-{CREATOR_ID_SHAPE}$"
+
+
+def product_pattern(code: str = ANY_REGION_CODE) -> str:
+    """A full-match regex for product ids of one region (or of any region by default)."""
+    return rf"^{code}-{PRODUCT_ID_SHAPE}$"
 
 
 @dataclass(frozen=True)
@@ -34,6 +59,10 @@ class RegionConfig:
     reference_pattern: str
     quarantine_warn: float
     quarantine_error: float
+    #: The rail spec carried inline by the region file (`rail:`), if any; shipped spec rails live in their folder.
+    rail_spec: RailSpec | None = field(default=None, compare=False, hash=False, repr=False)
+    #: The file the region was read from.
+    origin: str = field(default="", compare=False, hash=False)
 
     @property
     def exponent(self) -> int:
@@ -50,44 +79,116 @@ class RegionConfig:
 
     @property
     def creator_pattern(self) -> str:
-        return rf"^{self.code}-C\d{{4}}$"
+        return creator_pattern(self.code)
 
     @property
     def product_pattern(self) -> str:
-        return rf"^{self.code}-P\d{{5}}$"
+        return product_pattern(self.code)
 
 
-def _parse(data: dict) -> RegionConfig:
-    pattern = data["reference"]["pattern"]
-    compiled = re.compile(pattern)
+def reference_pattern(template: str, code: str) -> str:
+    """A region's payment-reference regex: `{creator_id}` and `{product_id}` in the config stand for the named
+    groups of the region's id shapes, so the shapes are written once (above), not in every config."""
+    return template.replace("{creator_id}", f"(?P<creator_id>{code}-{CREATOR_ID_SHAPE})").replace(
+        "{product_id}", f"(?P<product_id>{code}-{PRODUCT_ID_SHAPE})"
+    )
+
+
+def _parse(data: dict, lines: dict[tuple, int] | None = None, origin: str = "<region>") -> RegionConfig:
+    lines = lines or {}
+
+    def problem(key: str, message: str) -> SpecError:
+        path = tuple(key.split("."))
+        line = lines.get(path, lines.get(path[:1], 1))
+        return SpecError([f"{origin}:{line}: {key}: {message}"])
+
+    if not isinstance(data, dict):
+        raise SpecError([f"{origin}:1: a region file is a mapping of keys (code, name, currency, ...)"])
+    for key in _REQUIRED_KEYS:
+        if key not in data:
+            raise problem(key, "required key missing")
+    code = str(data["code"])
+    if not re.fullmatch(r"[A-Z]{2}", code):
+        raise problem("code", f"{code!r} is not two capital letters (creator ids are <code>-C0001)")
+    pattern = (data["reference"] or {}).get("pattern") if isinstance(data["reference"], dict) else None
+    if not pattern:
+        raise problem("reference", "needs `pattern:` with groups creator_id and product_id")
+    try:
+        pattern = reference_pattern(pattern, code)
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise problem("reference.pattern", f"not a valid regular expression: {exc}") from None
     missing = {"creator_id", "product_id"} - set(compiled.groupindex)
     if missing:
-        raise ValueError(f"region {data['code']}: reference pattern lacks groups {sorted(missing)}")
-    exponent(data["currency"])  # fail early on a currency without a known exponent
-    ZoneInfo(data["zone"])
+        raise problem("reference.pattern", f"region {code}: reference pattern lacks groups {sorted(missing)}")
+    try:
+        exponent(data["currency"])  # fail early on a currency without a known exponent
+    except ValueError as exc:
+        raise problem("currency", str(exc)) from None
+    try:
+        ZoneInfo(data["zone"])
+    except Exception:
+        raise problem("zone", f"{data['zone']!r} is not an IANA time zone (e.g. Africa/Kigali)") from None
+    rail = data.get("rail")
+    spec = None
+    if isinstance(rail, dict):
+        spec = parse_spec(rail, lines=lines, origin=origin, prefix=("rail",))
+        spec = spec.model_copy(update={"name": spec.name or f"spec_{code.lower()}"})
+        source_format = data.get("source_format", f"spec:{code.lower()}")
+    elif isinstance(rail, str):
+        source_format = rail
+    elif "source_format" in data:
+        source_format = data["source_format"]
+    else:
+        raise problem("source_format", "name the rail (`source_format:` or `rail: <name>`) or give `rail:` inline")
+    rate = data.get("quarantine_rate", {"warn": 0.02, "error": 0.10})
     return RegionConfig(
-        code=data["code"],
+        code=code,
         name=data["name"],
         currency=data["currency"],
         zone=data["zone"],
         locale=data["locale"],
         language=data["language"],
         calling_code=str(data["calling_code"]),
-        source_format=data["source_format"],
+        source_format=source_format,
         file_glob=data.get("file_glob", "*"),
-        landing=str(data.get("landing", data["code"].lower())),
+        landing=str(data.get("landing", code.lower())),
         reference_pattern=pattern,
-        quarantine_warn=float(data["quarantine_rate"]["warn"]),
-        quarantine_error=float(data["quarantine_rate"]["error"]),
+        quarantine_warn=float(rate["warn"]),
+        quarantine_error=float(rate["error"]),
+        rail_spec=spec,
+        origin=origin,
     )
 
 
-@cache
+def load_region_file(path: Path) -> RegionConfig:
+    """One region file, validated; `SpecError` lines say `file:line: key: problem`."""
+    data, lines = read_yaml(path.read_text(encoding="utf-8"), str(path))
+    return _parse(data, lines, str(path))
+
+
+def extra_region_dirs() -> tuple[Path, ...]:
+    value = os.environ.get(REGIONS_DIR_ENV, "")
+    return tuple(Path(p) for p in value.split(os.pathsep) if p)
+
+
 def all_regions() -> dict[str, RegionConfig]:
+    """The shipped regions and those in `KANDA_REGIONS_DIR`, by code (read once per value of the variable)."""
+    return _load(extra_region_dirs())
+
+
+@cache
+def _load(extra: tuple[Path, ...]) -> dict[str, RegionConfig]:
     configs: dict[str, RegionConfig] = {}
-    for entry in sorted(resources.files("regions").joinpath("config").iterdir(), key=lambda p: p.name):
+    shipped = sorted(resources.files("regions").joinpath("config").iterdir(), key=lambda p: p.name)
+    added = [p for folder in extra for p in sorted(folder.glob("*.yaml"))]
+    for entry in [*shipped, *added]:
         if entry.name.endswith(".yaml"):
-            region = _parse(yaml.safe_load(entry.read_text()))
+            region = load_region_file(Path(str(entry)))
+            if region.code in configs:
+                raise SpecError(
+                    [f"{entry}:1: code: region {region.code} is already defined in {configs[region.code].origin}"]
+                )
             configs[region.code] = region
     return configs
 

@@ -11,6 +11,7 @@ import functools
 import io
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -18,7 +19,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from regions.rails.base import ADAPTER_SCHEMA, FileRejected
+from regions import RegionConfig
+from regions.rails.base import ADAPTER_SCHEMA, Expects, FileRejected
 
 _BENGALI_DIGITS = {chr(0x09E6 + i): str(i) for i in range(10)}
 _ARABIC_INDIC_DIGITS = {chr(0x0660 + i): str(i) for i in range(10)}
@@ -47,19 +49,274 @@ def detect_encoding(path: Path) -> str:
 
 
 def require_nonempty(path: Path) -> None:
-    if not path.exists():
-        raise FileRejected(f"file not found: {path}")
+    """Reject a missing or zero-byte file before any reader sees it (readers fail on these with internals)."""
+    if not path.is_file():
+        raise FileRejected("the file was not found (or is not a regular file)", "not_found")
     if path.stat().st_size == 0:
-        raise FileRejected("the file is empty")
+        raise FileRejected("the file is empty (0 bytes): nothing arrived, so fetch the export again", "empty_file")
 
 
 def read_header(path: Path, encoding: str, delimiter: str = ",") -> list[str]:
-    with path.open("r", encoding=encoding, newline="") as handle:
-        line = handle.readline()
+    """The first line split by `delimiter` as CSV, names stripped (a UTF-8 byte-order mark removed)."""
     import csv
 
+    with path.open("r", encoding=encoding, newline="") as handle:
+        line = handle.readline()
     header = next(csv.reader([line.lstrip("\ufeff")], delimiter=delimiter), [])
     return [h.strip() for h in header]
+
+
+# ------------------------------------------------------------------------------------------ what a file looks like
+@dataclass(frozen=True)
+class Looks:
+    """What a file's first bytes say it is: `shape` for decisions, `words` for the person reading a rejection."""
+
+    #: empty | blank | zip | pdf | gzip | ole2 | utf16 | utf32 | binary | html | xml | json | json_array | text
+    shape: str
+    words: str
+
+
+#: How a shape is named to a person. Never built from the content itself.
+_SHAPE_WORDS = {
+    "empty": "the file is empty (0 bytes)",
+    "blank": "the file holds only blank lines",
+    "zip": "this looks like a ZIP archive (an Excel .xlsx workbook, a Word document or zipped files)",
+    "pdf": "this looks like a PDF document",
+    "gzip": "this looks like a gzip-compressed file",
+    "ole2": "this looks like an old Office file (an Excel 97-2003 .xls workbook or similar)",
+    "utf16": "this looks like UTF-16 text (what Excel's 'Unicode Text' and some Windows tools save)",
+    "utf32": "this looks like UTF-32 text",
+    "binary": "this looks like binary data (an image, a program or a damaged file), not text",
+    "html": "this looks like an HTML web page (a login or error page saved instead of the export?)",
+    "xml": "this looks like an XML document (an Excel 2003 XML sheet or a web-service response?)",
+    "json": "this looks like JSON lines (one object per line, as webhook logs are)",
+    "json_array": "this looks like a single JSON document (an array), not one JSON object per line",
+    "text": "this looks like text",
+}
+_MAGIC = (
+    (b"PK\x03\x04", "zip"),
+    (b"PK\x05\x06", "zip"),
+    (b"%PDF", "pdf"),
+    (b"\x1f\x8b", "gzip"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "ole2"),
+    (b"\xff\xfe\x00\x00", "utf32"),
+    (b"\x00\x00\xfe\xff", "utf32"),
+    (b"\xff\xfe", "utf16"),
+    (b"\xfe\xff", "utf16"),
+)
+_SNIFF_BYTES = 8192
+#: Bytes that never occur in a text export (C0 controls other than tab, newlines, form feed and escape).
+_CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27))
+
+
+def sniff(path: Path) -> Looks:
+    """What the file looks like from its first 8 KiB: magic numbers, byte-order marks, NUL bytes, first character.
+
+    Text is told apart only as far as a rejection needs: JSON, HTML, XML, or other text (which a CSV reader then
+    judges by its header). A file of blank lines is `blank`, so it is treated like an empty one.
+    """
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(_SNIFF_BYTES)
+    except OSError as exc:
+        raise FileRejected(f"the file cannot be opened ({type(exc).__name__})", "unreadable") from exc
+    shape = _shape(head, size)
+    return Looks(shape, _SHAPE_WORDS[shape] if shape != "text" else _text_words(head))
+
+
+def _shape(head: bytes, size: int) -> str:
+    if size == 0:
+        return "empty"
+    for magic, shape in _MAGIC:
+        if head.startswith(magic):
+            return shape
+    if b"\x00" in head:
+        # UTF-16 without a byte-order mark has a NUL beside almost every ASCII character.
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        if max(even, odd) > len(head) // 4 and min(even, odd) < len(head) // 50 + 1:
+            return "utf16"
+        return "binary"
+    if sum(head.count(c) for c in _CONTROL) > len(head) // 20:
+        return "binary"
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+    if not text:
+        return "blank" if size <= len(head) else "text"
+    lowered = text[:256].lower()
+    if lowered.startswith(("<!doctype html", "<html", "<head", "<body")):
+        return "html"
+    if lowered.startswith("<?xml") or lowered.startswith("<"):
+        return "html" if "<html" in head[:2048].decode("latin-1").lower() else "xml"
+    if text.startswith("{"):
+        return "json"
+    if text.startswith("["):
+        return "json_array"
+    return "text"
+
+
+def _text_words(head: bytes) -> str:
+    """ "text separated by ';'" and the like: the separator is structure, not content, so it may be named."""
+    first = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n").split("\n", 1)[0]
+    counts = {sep: first.count(sep) for sep in (",", ";", "\t", "|")}
+    sep = max(counts, key=counts.__getitem__)
+    if not counts[sep]:
+        return "this looks like plain text without a separated header line"
+    return f"this looks like CSV text separated by {_SEPARATOR_NAMES[sep]}"
+
+
+_SEPARATOR_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+
+#: The rejection kind for a file that looks like `shape`, per container a rail reads; None: the shape fits.
+_MISFIT = {
+    "csv": {"text": None, "json": "not_csv", "json_array": "not_csv", "html": "not_csv", "xml": "not_csv"},
+    "ndjson": {"json": None, "text": "not_json", "json_array": "not_json", "html": "not_json", "xml": "not_json"},
+    "xlsx": {"zip": None},
+}
+_MISFIT_COMMON = {
+    "empty": "empty_file",
+    "blank": "empty_file",
+    "zip": "binary_zip",
+    "pdf": "binary_pdf",
+    "gzip": "binary_other",
+    "ole2": "binary_other",
+    "binary": "binary_other",
+    "utf16": "wrong_encoding",
+    "utf32": "wrong_encoding",
+}
+#: What to do about it, by kind and then by the container the rail reads ("" for any); the words end a reason.
+_ADVICE = {
+    "empty_file": {"": "fetch the export again"},
+    "binary_zip": {"csv": "open it in Excel and save the sheet as 'CSV UTF-8', or unzip it", "": "unzip it first"},
+    "binary_pdf": {"": "download the export as a data file, not as PDF"},
+    "wrong_encoding": {"csv": "save it again as UTF-8, e.g. 'CSV UTF-8' in Excel", "": "write it again as UTF-8"},
+    "not_a_spreadsheet": {"": "download the export as an Excel workbook (.xlsx)"},
+    "truncated": {"": "fetch the file again"},
+}
+
+
+def expectation(expects: Expects, region: RegionConfig) -> str:
+    """ "KE (Kenya) expects an M-Pesa statement CSV with a header naming Receipt No, Completion Time, ..." """
+    columns = ", ".join(expects.columns)
+    naming = "fields" if expects.container == "ndjson" else "a header naming"
+    return f"{region.code} ({region.name}) expects {expects.what} with {naming} {columns}"
+
+
+def rejection(
+    kind: str, problem: str, expects: Expects | None = None, region: RegionConfig | None = None
+) -> FileRejected:
+    """The one way a reader words a rejection: the problem, then what the region expects, then what to do."""
+    parts = [problem]
+    if expects is not None and region is not None:
+        parts.append(expectation(expects, region))
+    reason = "; ".join(parts)
+    advice = _ADVICE.get(kind, {})
+    container = expects.container if expects is not None else ""
+    if advice:
+        reason += f" ({advice.get(container, advice.get('', ''))})"
+    return FileRejected(reason, kind)
+
+
+def check_file(path: Path, expects: Expects, region: RegionConfig) -> Looks:
+    """Reject a file that is missing, empty or plainly not what the rail reads, before any parser sees it.
+
+    Parsers fed the wrong thing fail with their internals (a zip error for a text file named .xlsx, a JSON tape
+    error for CSV), or worse, echo the first bytes; this names what the file looks like instead.
+    """
+    if not path.is_file():
+        raise rejection("not_found", "the file was not found (or is not a regular file)", expects, region)
+    looks = sniff(path)
+    size = path.stat().st_size
+    if expects.max_bytes is not None and size > expects.max_bytes:
+        problem = f"the file is {_size(size)}, more than the {_size(expects.max_bytes)} this rail reads at once"
+        raise rejection("too_large", f"{problem} (split the export by date range)", expects, region)
+    fits = _MISFIT.get(expects.container, {})
+    kind = fits[looks.shape] if looks.shape in fits else _MISFIT_COMMON.get(looks.shape)
+    if expects.container == "xlsx" and looks.shape not in ("empty", "blank", "pdf", "zip"):
+        kind = "not_a_spreadsheet"
+    if kind is None and looks.shape == "zip":
+        _check_workbook(path, expects, region)
+    if kind is not None:
+        raise rejection(kind, looks.words, expects, region)
+    return looks
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:,.1f} MiB" if n >= 2**20 else f"{n:,} bytes"
+
+
+def _check_workbook(path: Path, expects: Expects, region: RegionConfig) -> None:
+    """A ZIP that is a whole .xlsx workbook: its directory is readable and it holds an Excel workbook part."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.namelist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        problem = "the workbook is cut off or damaged (its ZIP directory cannot be read: an interrupted download?)"
+        raise rejection("truncated", problem, expects, region) from exc
+    if "xl/workbook.xml" not in parts and "xl/workbook.bin" not in parts:
+        what = "a Word document" if any(p.startswith("word/") for p in parts) else "zipped files"
+        problem = f"this is a ZIP archive holding {what}, not an Excel workbook"
+        raise rejection("not_a_spreadsheet", problem, expects, region)
+
+
+#: A header name shown in a reason: starts with a letter, short, letters, digits and simple punctuation only.
+_HEADER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9 _.()$#?/%&'-]{0,39}$")
+_MAX_SHOWN = 12
+
+
+def shown_header(names: list[str]) -> str:
+    """The found column names for a reason, only when they look like a header; else a sentence saying why not.
+
+    Names are file content, so they are shown only when every non-empty one starts with a letter and uses letters,
+    digits and simple punctuation (at most 40 characters, at most 40 columns): that lets "Invoice, Total" through
+    and keeps out data lines (amounts, dates, e-mails, phones), system-file lines (`root:x:0:0:...`) and lines
+    split on the wrong separator. At most 12 are listed.
+    """
+    present = [n for n in names if n]
+    if not present or len(names) > 40 or not all(_HEADER_NAME.match(n) for n in present):
+        return "the first line does not look like a header, so it is not shown"
+    listed = ", ".join(present[:_MAX_SHOWN])
+    more = f" and {len(present) - _MAX_SHOWN} more" if len(present) > _MAX_SHOWN else ""
+    return f"found: {listed}{more}"
+
+
+def require_columns(
+    present: list[str],
+    expects: Expects,
+    region: RegionConfig,
+    *,
+    required: list[str] | None = None,
+    found: list[str] | None = None,
+) -> None:
+    """Reject a file whose header lacks a required column, naming the missing ones as the rail's exports do.
+
+    `present` are the header names as the reader matches them (canonical aliases, for some rails); `required` are
+    the same-order canonical names of `expects.columns` when they differ from them; `found` are the names as they
+    stand in the file, shown only if they look like a header (`shown_header`). A single found name containing
+    another separator is reported as a wrong delimiter, which is what a person needs to fix.
+    """
+    wanted = required or list(expects.columns)
+    missing = [expects.columns[i] if required else c for i, c in enumerate(wanted) if c not in present]
+    if not missing:
+        return
+    found = present if found is None else found
+    if expects.container == "csv" and len([n for n in found if n]) == 1:
+        others = [s for s in _SEPARATOR_NAMES if s != expects.delimiter and s in found[0]]
+        if others:
+            separator = max(others, key=found[0].count)
+            problem = (
+                f"the header is separated by {_SEPARATOR_NAMES[separator]}, "
+                f"not by {_SEPARATOR_NAMES[expects.delimiter]}"
+            )
+            raise rejection("wrong_delimiter", problem, expects, region)
+    # JSON lines have no header: what was found there is no header to show
+    noun, seen = ("field", "") if expects.container == "ndjson" else ("column", f" ({shown_header(found)})")
+    if len(missing) == len(wanted):
+        problem = f"none of the required {noun}s is there{seen}"
+    else:
+        problem = f"required {noun}(s) missing: {', '.join(missing)}{seen}"
+    raise rejection("wrong_columns", problem, expects, region)
 
 
 def iter_csv_chunks(
@@ -71,24 +328,27 @@ def iter_csv_chunks(
     column_names: list[str] | None = None,
     ragged: str = "reject",
     encoding: str | None = None,
+    expects: Expects | None = None,
+    region: RegionConfig | None = None,
 ) -> Iterator[tuple[pl.DataFrame, int]]:
     """Stream a CSV as all-string polars frames of about `batch_rows` rows, with the count of ragged lines skipped.
 
     Types are never inferred: a column that is numeric in the first block and dirty later must not change type
     mid-file. `ragged="skip"` drops lines with the wrong number of fields (statement disclaimers) and counts
     them; `ragged="reject"` rejects the file (a truncated export). Pass `encoding` when the caller already
-    detected it: detection reads the whole file.
+    detected it: detection reads the whole file. `expects` and `region` word a rejection (`rejection`).
     """
     require_nonempty(path)
     encoding = encoding or detect_encoding(path)
     names = column_names or read_header(path, encoding, delimiter)
     if not any(names):
-        raise FileRejected("the file has no header row")
+        raise rejection("empty_file", "the file has no header row (its first line is blank)", expects, region)
     skip = skip_rows + (0 if column_names else 1)
+    explain = (expects, region)
     if ragged == "reject":
-        batches, skipped_count = _duckdb_csv_batches(path, names, delimiter, skip, encoding), lambda: 0
+        batches, skipped_count = _duckdb_csv_batches(path, names, delimiter, skip, encoding, explain), lambda: 0
     else:
-        batches, skipped_count = _pyarrow_csv_batches(path, names, delimiter, skip, encoding)
+        batches, skipped_count = _pyarrow_csv_batches(path, names, delimiter, skip, encoding, explain)
     pending: list[pa.RecordBatch] = []
     pending_rows = reported = 0
     for batch in batches:
@@ -106,8 +366,11 @@ def iter_csv_chunks(
         yield pl.from_arrow(table), skipped_count() - reported  # type: ignore[misc]
 
 
+_Explain = tuple["Expects | None", "RegionConfig | None"]
+
+
 def _duckdb_csv_batches(
-    path: Path, names: list[str], delimiter: str, skip: int, encoding: str
+    path: Path, names: list[str], delimiter: str, skip: int, encoding: str, explain: _Explain
 ) -> Iterator[pa.RecordBatch]:
     """DuckDB's parallel CSV reader, strict: a line with the wrong number of fields rejects the file.
 
@@ -128,11 +391,11 @@ def _duckdb_csv_batches(
         try:
             yield from con.sql(sql).to_arrow_reader(1 << 17)
         except duckdb.Error as exc:
-            raise FileRejected(f"the CSV is malformed or truncated: {_first_line(exc)}") from exc
+            raise _csv_failure(path, str(exc), len(names), explain) from exc
 
 
 def _pyarrow_csv_batches(
-    path: Path, names: list[str], delimiter: str, skip: int, encoding: str
+    path: Path, names: list[str], delimiter: str, skip: int, encoding: str, explain: _Explain
 ) -> tuple[Iterator[pa.RecordBatch], Callable[[], int]]:
     """pyarrow's streaming reader, skipping and counting lines with the wrong number of fields."""
     skipped = 0
@@ -154,22 +417,76 @@ def _pyarrow_csv_batches(
         try:
             yield from pacsv.open_csv(path, read_options=read_options, parse_options=parse, convert_options=convert)
         except pa.ArrowInvalid as exc:
-            raise FileRejected(f"the CSV is malformed or truncated: {_first_line(exc)}") from exc
+            raise _csv_failure(path, str(exc), len(names), explain) from exc
         except OSError as exc:
-            raise FileRejected(f"not a readable CSV file: {_first_line(exc)}") from exc
+            raise rejection("unreadable", f"the file cannot be read ({type(exc).__name__})", *explain) from exc
 
     return batches(), lambda: skipped
 
 
-def iter_ndjson_chunks(path: Path, batch_rows: int, schema: dict[str, pl.DataType]) -> Iterator[pl.DataFrame]:
+def _csv_failure(path: Path, message: str, n_fields: int, explain: _Explain) -> FileRejected:
+    """A CSV parser's error as a reason: the line number and what is wrong with it, never the line itself.
+
+    DuckDB's and pyarrow's messages quote the offending line (file content), so only the line number, the field
+    count and the kind of fault are taken from them. A fault on the last line of a file that does not end in a
+    newline, or an unclosed quote, is a cut-off file (`truncated`); any other is `malformed`.
+    """
+    # only the parser's own sentence: DuckDB appends the offending line and its options (which mention "quote")
+    message = re.sub(r"Original Line:.*", "", message.split("Possible fixes")[0])
+    line = re.search(r"Line: (\d+)", message)
+    found = re.search(r"Found: (\d+)|got (\d+)", message)
+    unclosed = "unterminated quote" in message.lower()
+    where = f"line {line[1]}" if line else "a line"
+    count = int(found[1] or found[2]) if found else None
+    if unclosed:
+        fault, cause = f"{where} has an unclosed quote", "a quote is misplaced"
+    elif count is not None:
+        fault = f"{where} has {count} fields where the header has {n_fields}"
+        cause = "a value holds an unquoted separator" if count > n_fields else "a record is broken or shortened"
+    elif "quote" in message.lower():
+        fault, cause = f"{where} has a stray quote", "a quote is misplaced"
+    else:
+        fault, cause = f"{where} cannot be split into the header's {n_fields} fields", "the line is damaged"
+    truncated = unclosed or (line is not None and not _ends_with_newline(path) and int(line[1]) >= _count_lines(path))
+    if truncated:
+        cause = "the file is cut off (an interrupted download?)"
+    kind = "truncated" if truncated else "malformed"
+    return rejection(kind, f"the CSV is malformed or truncated: {fault}; {cause}", *explain)
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as handle:
+        handle.seek(max(0, path.stat().st_size - 1))
+        return handle.read(1) in (b"\n", b"\r")
+
+
+def _count_lines(path: Path) -> int:
+    """Lines in the file, the last one counted even without a newline (reject path only: reads the file)."""
+    lines, last = 0, b"\n"
+    with path.open("rb") as handle:
+        while block := handle.read(8 << 20):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return lines + (last != b"\n")
+
+
+def iter_ndjson_chunks(
+    path: Path,
+    batch_rows: int,
+    schema: dict[str, pl.DataType],
+    *,
+    expects: Expects | None = None,
+    region: RegionConfig | None = None,
+) -> Iterator[pl.DataFrame]:
     """Stream newline-delimited JSON in blocks cut at line ends, parsed by polars with an explicit schema.
 
     The explicit schema reads numbers and strings alike into string leaves, so a rail that sends `"5000"` on one
     day and `5000` the next maps the same way. A line that is not JSON (a truncated last delivery) rejects the
-    file: a half-written file is not a partial success.
+    file: a half-written file is not a partial success. `expects` and `region` word the rejection.
     """
     require_nonempty(path)
     block_bytes = max(1 << 20, batch_rows * 400)
+    first_line = 1  # file line number of the block's first line, for a rejection's "line N"
     with path.open("rb") as handle:
         carry = b""
         while True:
@@ -177,36 +494,55 @@ def iter_ndjson_chunks(path: Path, batch_rows: int, schema: dict[str, pl.DataTyp
             data = carry + block
             if not block:
                 if data.strip():
-                    yield _parse_ndjson(data, schema)
+                    yield _parse_ndjson(data, schema, first_line, (expects, region), last=True)
                 return
             cut = data.rfind(b"\n")
             if cut < 0:
                 carry = data
                 continue
             carry = data[cut + 1 :]
-            yield _parse_ndjson(data[: cut + 1], schema)
+            yield _parse_ndjson(data[: cut + 1], schema, first_line, (expects, region), last=False)
+            first_line += data.count(b"\n", 0, cut + 1)
 
 
-def _parse_ndjson(data: bytes, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+def _parse_ndjson(
+    data: bytes, schema: dict[str, pl.DataType], first_line: int, explain: _Explain, *, last: bool
+) -> pl.DataFrame:
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
     lines = [line for line in data.split(b"\n") if line.strip()]
     try:
         return pl.read_ndjson(io.BytesIO(b"\n".join(lines)), schema=schema)
-    except Exception as exc:  # polars raises ComputeError for any malformed line
-        raise FileRejected(f"a line is not valid JSON (truncated or corrupt file): {_first_line(exc)}") from exc
+    except Exception as exc:  # polars raises ComputeError for a malformed line, SchemaError for a wrong shape
+        raise _ndjson_failure(data, first_line, explain, cut_off=last and not data.endswith(b"\n")) from exc
 
 
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+def _ndjson_failure(data: bytes, first_line: int, explain: _Explain, *, cut_off: bool) -> FileRejected:
+    """Which line broke the block and how, without quoting it (polars' message quotes the line).
 
+    Runs only on the reject path, so finding the line with the standard json module per line is affordable. The
+    last line of a file without a final newline that does not parse is a cut-off delivery (`truncated`); any
+    other line that is not a JSON object is `not_json`; if every line parses, a field had a shape the rail never
+    sends (an object where text belongs, or the reverse): `wrong_columns`.
+    """
+    import json
 
-def require_columns(present: list[str], required: list[str], fmt: str) -> None:
-    missing = [c for c in required if c not in present]
-    if missing:
-        raise FileRejected(
-            f"not a {fmt} file: required column(s) missing: {', '.join(missing)} (found: {', '.join(present)[:300]})"
-        )
+    numbered = [(first_line + i, line) for i, line in enumerate(data.split(b"\n")) if line.strip()]
+    for position, (number, line) in enumerate(numbered):
+        try:
+            value = json.loads(line)
+        except ValueError:
+            value = None
+        if isinstance(value, dict):
+            continue
+        if cut_off and position == len(numbered) - 1:
+            problem = f"line {number}, the last, is not valid JSON: the file is truncated or corrupt (cut off)"
+            return rejection("truncated", problem, *explain)
+        what = "valid JSON but not an object" if value is not None or line.strip() == b"null" else "not valid JSON"
+        problem = f"line {number} is {what}: the file is truncated or corrupt"
+        return rejection("not_json", problem, *explain)
+    problem = "a record has a field of an unexpected shape (an object where text belongs, or the reverse)"
+    return rejection("wrong_columns", problem, *explain)
 
 
 # ---------------------------------------------------------------------------------------------- value parsing
@@ -219,9 +555,11 @@ def normalise_digits(expr: pl.Expr) -> pl.Expr:
 def major_to_minor(expr: pl.Expr, exponent: int, *, decimal: str = ".") -> pl.Expr:
     """Parse a major-unit amount string ("10,000.00", "1,00,000", "1.234,56", "৫০০") into exact minor units.
 
-    No floats: the integer and fraction parts are parsed as integers, so 0.1 + 0.2 problems cannot occur. A value
-    with more fraction digits than the currency has (other than trailing zeros) is null, as is anything that is not
-    a number: the contract then quarantines the row.
+    Exact or null, never another number: no floats (digits are handled as text and cast once), no int64
+    arithmetic that could wrap (an 18-or-more digit amount used to wrap to a small plausible sale), grouping must
+    be well formed (western "1,234,567" or lakh "12,34,567", by the rail's thousands mark or a space), and a value
+    with more fraction digits than the currency has (other than trailing zeros) or more than 18 digits of minor
+    units is null. A null amount is quarantined by the contract with the raw text beside it.
 
     Runs as one batch function (not one expression tree) so that each intermediate column is computed once and
     the full normalisation runs only on the few values that need it; see `_minor_units`.
@@ -231,13 +569,19 @@ def major_to_minor(expr: pl.Expr, exponent: int, *, decimal: str = ".") -> pl.Ex
     )
 
 
+#: Minor units are built as a digit string and cast once; 18 digits always fit in int64 (whose max has 19), and
+#: anything that large is far beyond the contract's range anyway, so longer values are null rather than risked.
+MAX_MINOR_DIGITS = 18
+
+
 def _minor_units(values: pl.Series, *, exponent: int, decimal: str) -> pl.Series:
     """Fast path for plain numbers ("2950,00", "1.150,00", "-12"), full normalisation for the rest ("1.234,5").
 
     Almost every value in a real export is digits, perhaps grouped, with the currency's exact fraction digits;
     for those the minor units are simply the digits without grouping and decimal marks (or the digits times
     10^exponent), which equals what the general parser computes. ASCII digits only (`\\d` would match native
-    digits, which need normalising), and at most 15 integer digits keep the fast path clear of int64 overflow.
+    digits, which need normalising), and at most 15 integer digits keep the fast path clear of int64 overflow:
+    15 digits times 10^exponent (at most 3) stays below 10^18.
     """
     text = values.str.strip_chars()
     thousands = "," if decimal == "." else "."
@@ -258,28 +602,37 @@ def _minor_units(values: pl.Series, *, exponent: int, decimal: str) -> pl.Series
     ).to_series()
     leftover = frame.select(pl.arg_where(~pl.col("fast") & pl.col("t").is_not_null())).to_series()
     if leftover.len():
-        slow = pl.select(_major_to_minor_full(pl.lit(text.gather(leftover)), exponent, decimal=decimal)).to_series()
+        rest = pl.DataFrame({"t": text.gather(leftover)})
+        slow = rest.select(_major_to_minor_full(pl.col("t"), exponent, decimal=decimal)).to_series()
         minor = minor.scatter(leftover, slow)
     return minor
 
 
-def _major_to_minor_full(expr: pl.Expr, exponent: int, *, decimal: str = ".") -> pl.Expr:
-    """The general parser: native digits, grouping separators, signs and fraction checks (slow: regex captures)."""
-    text = normalise_digits(expr.cast(pl.String).str.strip_chars())
+def _amount_pattern(decimal: str) -> str:
+    """Sign, integer part (plain digits, or western or lakh groups by the thousands mark or a space), fraction."""
     thousands = "," if decimal == "." else "."
-    text = text.str.replace_all(f"[\\s{thousands}]", "").str.replace_all("\u00a0", "")
-    if decimal != ".":
-        text = text.str.replace(decimal, ".", literal=True)
-    parts = text.str.extract_groups(r"^([+-]?)(\d+)(?:\.(\d*))?$")
-    sign = pl.when(parts.struct.field("1") == "-").then(-1).otherwise(1)
-    whole = parts.struct.field("2").cast(pl.Int64, strict=False)
+    integer = []
+    for sep in (re.escape(thousands), " "):
+        integer += [rf"[0-9]{{1,3}}(?:{sep}[0-9]{{3}})+", rf"[0-9]{{1,2}}(?:{sep}[0-9]{{2}})+{sep}[0-9]{{3}}"]
+    return rf"^([+-]?) ?([0-9]+|{'|'.join(integer)})(?:{re.escape(decimal)}([0-9]*))?$"
+
+
+def _major_to_minor_full(expr: pl.Expr, exponent: int, *, decimal: str = ".") -> pl.Expr:
+    """The general parser: native digits, grouping, signs and fraction checks, exact by construction.
+
+    The minor units are assembled as a digit string (integer digits, then the fraction padded to the exponent)
+    and cast once, so there is no multiplication to overflow; more than `MAX_MINOR_DIGITS` digits is null.
+    """
+    text = normalise_digits(expr.cast(pl.String)).str.replace_all(r"[\s\u00a0\u202f]+", " ").str.strip_chars()
+    thousands = "," if decimal == "." else "."
+    parts = text.str.extract_groups(_amount_pattern(decimal))
+    sign = pl.when(parts.struct.field("1") == "-").then(pl.lit("-")).otherwise(pl.lit(""))
+    whole = parts.struct.field("2").str.replace_all(f"[ {re.escape(thousands)}]", "")
     frac = parts.struct.field("3").fill_null("").str.strip_chars_end("0")
-    frac_ok = frac.str.len_chars() <= exponent
-    frac_value = (
-        frac.str.pad_end(exponent, "0").cast(pl.Int64, strict=False).fill_null(0) if exponent else pl.lit(0, pl.Int64)
-    )
-    value = whole * (10**exponent) + frac_value
-    return pl.when(frac_ok & whole.is_not_null()).then(sign * value).otherwise(None).cast(pl.Int64)
+    digits = (whole + frac.str.pad_end(exponent, "0")).str.strip_chars_start("0")
+    digits = pl.when(digits == "").then(pl.lit("0")).otherwise(digits)
+    readable = whole.is_not_null() & (frac.str.len_chars() <= exponent) & (digits.str.len_chars() <= MAX_MINOR_DIGITS)
+    return pl.when(readable).then((sign + digits).cast(pl.Int64, strict=False)).otherwise(None).cast(pl.Int64)
 
 
 def vocabulary(
@@ -295,7 +648,11 @@ def vocabulary(
 
 
 def int_string(expr: pl.Expr) -> pl.Expr:
-    """An integer given as a string or number ("10000", 10000, " 10000 "); null when it is anything else."""
+    """An integer given as a string or number ("10000", 10000, " 10000 "); null when it is anything else.
+
+    A value beyond int64 (a JSON integer of 20 digits) is null, never wrapped; a JSON float with a fraction arrives
+    as "5000.5" and is null too, since it states no whole number of minor units.
+    """
     text = normalise_digits(expr.cast(pl.String).str.strip_chars())
     return pl.when(text.str.contains(r"^[+-]?\d+$")).then(text).otherwise(None).cast(pl.Int64, strict=False)
 

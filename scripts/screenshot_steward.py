@@ -4,8 +4,10 @@
 
 Builds a demo-like KANDA_HOME in a temporary folder (a week of dirty files for three regions, ingested, published
 and enqueued), creates a steward, starts `kanda serve`'s app on a free port, signs in with headless Chromium
-(Playwright) and saves the queue (`steward.png`), a record being fixed (`steward-record.png`) and the quality page
-(`steward-quality.png`). Deterministic data (fixed seed and dates); needs Chromium (see kanda.web.browser).
+(Playwright) and saves the queue (`steward.png`), a record being fixed (`steward-record.png`: an M-Pesa amount
+`12,3O0.00` with a letter O, fixed as `12,300.00` and checked), the quality page (`steward-quality.png`), and the
+queue and the record on a 375 px phone (`steward-phone.png`, `steward-record-phone.png`). Deterministic data (fixed
+seed and dates); needs Chromium (see kanda.web.browser).
 """
 
 from __future__ import annotations
@@ -50,6 +52,13 @@ def build_home(home: Path):
         seed=11,
         dirt=DirtMix().scaled(2),
     )
+    # one hand-written statement line whose amount has a letter O for a zero: the record the screenshots fix
+    from tests.support.steward_files import MPESA_HEADER, mpesa_line
+
+    statement = settings.landing("KE") / "statement-typo.csv"
+    statement.parent.mkdir(parents=True, exist_ok=True)
+    when = f"{start + dt.timedelta(days=3):%Y-%m-%d} 21:30:00"
+    statement.write_text(MPESA_HEADER + mpesa_line("SKE0000002", when, "12,3O0.00") + "\n")
     for code in REGIONS:
         ingest_landing(settings, code)
         publish_region(settings, code)
@@ -68,14 +77,13 @@ def build_home(home: Path):
 
 
 def pick_record(settings) -> int:
-    """A record whose fix is a clear example: one broken value, in Kenya."""
+    """The record with the letter O in its amount (a clear example: one broken value, in Kenya)."""
     from kanda.review.actor import Actor
     from kanda.review.service import ReviewFilter, list_items
 
     actor = Actor("script", "viewer", None)
-    items = list_items(settings, actor, ReviewFilter(regions=frozenset({"KE"})), limit=200)
-    single = [i for i in items if len(i.rules) == 1 and i.rules[0].severity == "error"]
-    return (single or items)[0].id
+    (item,) = list_items(settings, actor, ReviewFilter(search="SKE0000002"), limit=1)
+    return item.id
 
 
 def shoot(settings, out: Path) -> list[Path]:
@@ -100,14 +108,31 @@ def shoot(settings, out: Path) -> list[Path]:
         saved.append(out / "steward.png")
 
         page.goto(f"{base}/records/{record_id}")
+        page.fill("input[name=amount]", "12,300.00")
         page.click("button[value=check]")
-        page.wait_for_selector("[data-testid=edit-form]")
+        page.wait_for_selector("[data-testid=will-store-amount_minor]")
+        page.locator("[data-testid=as-in-file] mark.odd").hover()
         page.screenshot(path=out / "steward-record.png", full_page=True)
         saved.append(out / "steward-record.png")
 
         page.goto(f"{base}/quality/KE")
         page.screenshot(path=out / "steward-quality.png", full_page=True)
         saved.append(out / "steward-quality.png")
+
+        phone = browser.new_context(viewport={"width": 375, "height": 1000}, device_scale_factor=2).new_page()
+        phone.goto(f"{base}/queue")
+        phone.fill("input[name=username]", STEWARD)
+        phone.fill("input[name=password]", PASSWORD)
+        phone.click("button[type=submit]")
+        phone.wait_for_url(f"{base}/queue")
+        phone.screenshot(path=out / "steward-phone.png")
+        saved.append(out / "steward-phone.png")
+        phone.goto(f"{base}/records/{record_id}")
+        phone.fill("input[name=amount]", "12,300.00")
+        phone.click("button[value=check]")
+        phone.wait_for_selector("[data-testid=will-store-amount_minor]")
+        phone.screenshot(path=out / "steward-record-phone.png")
+        saved.append(out / "steward-record-phone.png")
         browser.close()
     return saved
 

@@ -32,9 +32,9 @@ def test_ingest_json_report_and_exit_codes(settings: Settings, tmp_path: Path):
     bad.write_text("")
     mixed = runner.invoke(app, ["ingest", "-r", "EG", str(generated.path), str(bad), "--json"])
     assert mixed.exit_code == 1
-    statuses = [(f["status"], f["reason"]) for f in json.loads(mixed.stdout)["files"]]
+    statuses = [(f["status"], f["kind"], f["reason"]) for f in json.loads(mixed.stdout)["files"]]
     assert statuses[0][0] == "already_ingested"
-    assert statuses[1] == ("rejected", "the file is empty")
+    assert statuses[1][:2] == ("rejected", "empty_file") and statuses[1][2].startswith("the file is empty")
 
     assert runner.invoke(app, ["ingest", "-r", "XX", str(generated.path)]).exit_code == 2
     assert runner.invoke(app, ["ingest", str(generated.path)]).exit_code == 2  # --region is required

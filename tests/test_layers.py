@@ -17,7 +17,7 @@ PACKAGES = ("regions", "quality", "warehouse_models", "kanda", "pipelines")
 LAYERS: list[tuple[str, ...]] = [
     ("regions", "warehouse_models"),
     ("quality",),
-    ("kanda", "kanda.settings", "kanda.cli_support"),
+    ("kanda", "kanda.settings", "kanda.cli_support", "kanda.csv_safety", "kanda.mail"),
     ("kanda.regional",),
     ("kanda.central",),
     ("kanda.checks",),

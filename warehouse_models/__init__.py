@@ -1,30 +1,146 @@
-"""SQL models, run in layer order (staging -> facts -> rollups) inside each regional store.
+"""SQL models shaped like dbt's, run inside each regional store in dependency order.
 
-Plain SQL files, one model each, named by layer; `kanda.regional.models` runs them. Seeds (small reference tables
-shipped as CSV, like dbt's) live in `seeds/`.
+One model per SQL file, in a folder per layer (staging -> intermediate -> facts -> rollups). Each layer's
+`models.yml` is the one description of its models: what each is for, what it depends on (explicit, so the run
+order is a topological sort rather than an accident of file names), its grain and keys, which rollups are
+published centrally, and every column with its unit. `kanda.regional.models` runs them; verify, the central
+catalog and the analyst API read keys and descriptions from here. Seeds (small reference tables shipped as CSV,
+like dbt's) live in `seeds/`; the store tables the staging models read are declared as `sources` in
+`staging/models.yml`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
-LAYERS = ("staging", "facts", "rollups")
-#: The rollups published to the central layer, with the key that identifies a row within a region and day.
-PUBLISHED: dict[str, tuple[str, ...]] = {
-    "creator_daily": ("region", "local_date", "creator_id", "currency"),
-    "product_daily": ("region", "local_date", "creator_id", "product_id", "currency"),
-    "region_daily": ("region", "local_date", "currency"),
-    "channel_daily": ("region", "local_date", "channel", "currency"),
-}
+import yaml
+
+LAYERS = ("staging", "intermediate", "facts", "rollups")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    description: str
+    unit: str | None = None
+    required: bool = False  # never NULL
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    layer: str
+    description: str
+    depends_on: tuple[str, ...]
+    columns: tuple[Column, ...]
+    grain: str | None = None
+    keys: tuple[str, ...] = ()
+    published: bool = False
+
+    @property
+    def path(self) -> Path:
+        return root() / self.layer / f"{self.name}.sql"
+
+    @property
+    def sql(self) -> str:
+        return self.path.read_text()
 
 
 def root() -> Path:
     return Path(str(resources.files("warehouse_models")))
 
 
+def _column(data: dict) -> Column:
+    return Column(
+        name=data["name"],
+        description=data["description"],
+        unit=data.get("unit"),
+        required=bool(data.get("required", False)),
+    )
+
+
+def _layer(layer: str) -> dict:
+    return yaml.safe_load((root() / layer / "models.yml").read_text()) or {}
+
+
+@cache
+def sources() -> dict[str, str]:
+    """Store tables (written by ingestion and the store itself, not by a model) -> what they hold."""
+    return {entry["name"]: entry["description"] for entry in _layer("staging").get("sources", [])}
+
+
+@cache
+def _declared() -> tuple[Model, ...]:
+    declared = []
+    for layer in LAYERS:
+        for entry in _layer(layer).get("models", []):
+            declared.append(
+                Model(
+                    name=entry["name"],
+                    layer=layer,
+                    description=entry["description"],
+                    depends_on=tuple(entry.get("depends_on", [])),
+                    columns=tuple(_column(c) for c in entry.get("columns", [])),
+                    grain=entry.get("grain"),
+                    keys=tuple(entry.get("keys", [])),
+                    published=bool(entry.get("published", False)),
+                )
+            )
+    return tuple(declared)
+
+
+@cache
+def models() -> tuple[Model, ...]:
+    """Every model in an order that builds each after what it depends on.
+
+    Kahn's algorithm, always taking the first ready model in layer and file order, so the order is stable and
+    reads like the folders. A dependency on a store table (a source) is satisfied from the start.
+    """
+    pending = list(_declared())
+    names = {m.name for m in pending}
+    unknown = {(m.name, d) for m in pending for d in m.depends_on if d not in names and d not in sources()}
+    if unknown:
+        raise ValueError(f"models depend on what is neither a model nor a source: {sorted(unknown)}")
+    done: set[str] = set()
+    ordered: list[Model] = []
+    while pending:
+        ready = next((m for m in pending if all(d in done or d not in names for d in m.depends_on)), None)
+        if ready is None:
+            raise ValueError(f"models depend on each other in a circle: {sorted(m.name for m in pending)}")
+        pending.remove(ready)
+        done.add(ready.name)
+        ordered.append(ready)
+    return tuple(ordered)
+
+
+def model(name: str) -> Model:
+    for candidate in models():
+        if candidate.name == name:
+            return candidate
+    raise KeyError(f"no model {name!r}")
+
+
+@cache
+def published() -> dict[str, tuple[str, ...]]:
+    """The rollups published to the central layer -> the key of a row within them, in models.yml order.
+
+    The same dict object on every call (so that a test can take a rollup out of the whole installation for a
+    while, as an older release would have had it); callers must not change it otherwise.
+    """
+    return {m.name: m.keys for m in _declared() if m.published}
+
+
+def column_docs(table: str) -> dict[str, Column]:
+    """A model's columns with their descriptions and units, in the table's column order."""
+    return {c.name: c for c in model(table).columns}
+
+
 def model_files() -> list[Path]:
-    return [path for layer in LAYERS for path in sorted((root() / layer).glob("*.sql"))]
+    """Every model's SQL file, in build order."""
+    return [m.path for m in models()]
 
 
 def seed(name: str) -> Path:
@@ -32,10 +148,20 @@ def seed(name: str) -> Path:
 
 
 def fingerprint() -> str:
-    """A short hash of every model and seed file: a changed model makes the next publish build again."""
+    """A short hash of every model, models.yml and seed file: a changed model makes the next publish build again."""
     import hashlib
 
     digest = hashlib.sha256()
-    for path in [*model_files(), *sorted((root() / "seeds").glob("*.csv"))]:
+    files = [
+        *(root() / layer / "models.yml" for layer in LAYERS),
+        *model_files(),
+        *sorted((root() / "seeds").glob("*.csv")),
+    ]
+    for path in files:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
+
+
+#: The published rollups and their keys. An alias of `published()` (the same dict) for code written before
+#: models.yml; new code calls `published()`.
+PUBLISHED = published()

@@ -1,18 +1,22 @@
 """The analysts' read-only HTTP API under `/api`, served by `kanda serve` (OpenAPI docs at `/docs`).
 
-Every answer is computed by DuckDB over the same locked-down database as `kanda query` builds
-(`kanda.central.query.prepare_database`), at one publication: the newest, or the one `as_of` names, resolved per
-request. The database of a publication is prepared once and shared (`kanda.analyst.reader_pool`), each request on its
-own cursor.
-So the API can only ever show a complete publication, and it answers exactly what `kanda query` answers. The
-publication is named in every answer (`X-Kanda-Publication`, and `publication` in JSON bodies).
+Every answer is computed by DuckDB over the same read-only, locked-down database as `kanda query` opens
+(`kanda.central.query.reader_connection`), at one publication: the newest, or the one `as_of` names, resolved per
+request. The connection to a publication is opened once and shared (`kanda.analyst.reader_pool`), each request on
+its own cursor. So the API can only ever show a complete publication, and it answers exactly what `kanda query`
+answers. The publication is named in every answer (`X-Kanda-Publication`, and `publication` in JSON bodies).
 
 Access needs an analyst API key (`kanda keys create NAME`) as `Authorization: Bearer <key>` or `X-API-Key: <key>`.
 `/docs` and `/openapi.json` are public: they describe the API and hold no data.
 
 Limits: `POST /api/sql` returns at most `KANDA_API_SQL_MAX_ROWS` rows (default 10,000; the answer says when it was
 truncated) and stops a query after `KANDA_API_SQL_TIMEOUT` seconds (default 10); a request may ask for less of
-either. Rollup answers are paged (`limit` at most 100,000) and share the time limit.
+either. An answer over `KANDA_API_SQL_MAX_BYTES` (default 100,000,000 bytes of Arrow data), or too large for one
+Arrow batch at all, is refused with 413 and the limit. Rollup answers are paged (`limit` at most 100,000) and share
+the time and size limits.
+
+The database behind every answer is a read-only DuckDB file of the publication (`kanda.central.reader_files`), so
+no request can change what another one reads, whatever the statement check lets through.
 """
 
 from __future__ import annotations
@@ -50,7 +54,10 @@ from kanda.analyst.api_rollups import (
 from kanda.analyst.keys import ApiKey, InvalidKey, KeyStore
 from kanda.analyst.reader_pool import shared_reader
 from kanda.central.query import (
+    AnswerTooLarge,
+    DataUnavailable,
     NothingPublished,
+    QueryFailed,
     QueryRefused,
     QueryTimeout,
     UnknownPublication,
@@ -59,7 +66,7 @@ from kanda.central.query import (
     parse_as_of,
 )
 from kanda.settings import Settings
-from warehouse_models import PUBLISHED
+from warehouse_models import published
 
 MAX_PAGE = 100_000
 FORMATS = ", ".join(("json", "csv", "parquet"))
@@ -71,14 +78,18 @@ ANSWER_CONTENT = {
 ERRORS = {
     400: {"description": "The SQL does not bind or run (unknown column, wrong type, ...); the reason is given."},
     401: {"description": "No API key, an unknown one, or a revoked one."},
-    403: {"description": "Refused: not a read-only query over the rollup tables."},
+    403: {
+        "description": "Refused: not a read-only query over the rollup tables, or a function that describes the server."
+    },
     404: {"description": "Nothing published yet, or `as_of` names no publication."},
     406: {"description": "The rows cannot be written in the format asked for (nested values as CSV)."},
     408: {"description": "The query ran past its time limit and was stopped."},
+    413: {"description": "The answer is larger than the size limit (stated); ask for fewer rows or columns."},
     422: {"description": "A parameter that is invalid or does not apply to the table; the reason is given."},
+    503: {"description": "A data file of the publication is missing on the server; the table is named."},
 }
 
-RollupTable = StrEnum("RollupTable", {name: name for name in PUBLISHED})  # type: ignore[misc]
+RollupTable = StrEnum("RollupTable", {name: name for name in published()})  # type: ignore[misc]
 FormatParam = Annotated[
     Literal["json", "csv", "parquet"] | None,
     Query(alias="format", description=f"Answer format ({FORMATS}); otherwise the Accept header, otherwise JSON."),
@@ -99,12 +110,14 @@ header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The same 
 class Limits:
     sql_max_rows: int
     sql_timeout_seconds: float
+    sql_max_bytes: int = 100_000_000
 
     @classmethod
     def from_env(cls) -> Limits:
         return cls(
             sql_max_rows=int(os.environ.get("KANDA_API_SQL_MAX_ROWS", "10000")),
             sql_timeout_seconds=float(os.environ.get("KANDA_API_SQL_TIMEOUT", "10")),
+            sql_max_bytes=int(os.environ.get("KANDA_API_SQL_MAX_BYTES", "100000000")),
         )
 
 
@@ -142,13 +155,13 @@ def build_router(settings: Settings, keys: KeyStore, limits: Limits) -> APIRoute
     def tables() -> dict[str, object]:
         return {
             name: {
-                "grain": list(PUBLISHED[name]),
+                "grain": list(published()[name]),
                 "dimensions": list(DIMENSIONS[name]),
                 "measures": {currency: list(measures(name, currency)) for currency in ("local", "usd")},
                 "rates": list(RATES.get(name, {})),
                 "ungrouped_only": list(ROW_ONLY.get(name, ())),
             }
-            for name in PUBLISHED
+            for name in published()
         }
 
     @router.get(
@@ -202,10 +215,12 @@ def build_router(settings: Settings, keys: KeyStore, limits: Limits) -> APIRoute
         chosen = pick_format(fmt, request.headers.get("accept"))
         with _answering(), shared_reader(settings, as_of=_as_of(as_of)) as central:
             sql, params = rollup_sql(spec)
-            timeout = limits.sql_timeout_seconds
+            timeout, size = limits.sql_timeout_seconds, limits.sql_max_bytes
             total = fetch(central, f"SELECT count(*) AS n FROM ({sql})", params, timeout_seconds=timeout)
             count = total.table.column("n")[0].as_py()
-            page = fetch(central, f"{sql} LIMIT ? OFFSET ?", [*params, limit, offset], timeout_seconds=timeout)
+            page = fetch(
+                central, f"{sql} LIMIT ? OFFSET ?", [*params, limit, offset], max_bytes=size, timeout_seconds=timeout
+            )
         following = str(request.url.include_query_params(offset=offset + limit)) if offset + limit < count else None
         meta = {
             "publication": publication_json(page.publication),
@@ -231,8 +246,10 @@ def build_router(settings: Settings, keys: KeyStore, limits: Limits) -> APIRoute
     def sql(request: Request, body: SqlRequest, fmt: FormatParam = None) -> Response:
         """One SELECT over `rollups.<table>`, with a row limit (`truncated` says when it applied) and a time limit.
 
-        Writes, `COPY`, `ATTACH`, `SET`, `PRAGMA`, `INSTALL`/`LOAD`, `EXPORT`, `CALL`, several statements, and
-        table functions that read files (`read_csv`, `read_parquet`, ...) are refused with 403 and the reason.
+        Writes (also inside a WITH clause), `COPY`, `ATTACH`, `SET`, `PRAGMA`, `INSTALL`/`LOAD`, `EXPORT`, `CALL`,
+        several statements, table functions other than `range`, `generate_series` and `unnest`, and functions that
+        describe the server (`current_setting`, `getenv`, `duckdb_*`, `pragma_*`) are refused with 403 and the
+        reason. An answer over the size limit is refused with 413.
         JSON: `{publication, row_count, truncated, max_rows, columns, rows}`; CSV and Parquet: the rows, with
         `X-Kanda-Truncated` and `X-Kanda-Publication` headers.
         """
@@ -240,7 +257,9 @@ def build_router(settings: Settings, keys: KeyStore, limits: Limits) -> APIRoute
         timeout = min(body.timeout_seconds or limits.sql_timeout_seconds, limits.sql_timeout_seconds)
         chosen = pick_format(fmt, request.headers.get("accept"))
         with _answering(), shared_reader(settings, as_of=_as_of(body.as_of)) as central:
-            result = execute(central, body.sql, max_rows=max_rows, timeout_seconds=timeout)
+            result = execute(
+                central, body.sql, max_rows=max_rows, max_bytes=limits.sql_max_bytes, timeout_seconds=timeout
+            )
         meta = {
             "publication": publication_json(result.publication),
             "row_count": result.table.num_rows,
@@ -287,9 +306,15 @@ def _answering() -> Iterator[None]:
         raise HTTPException(404, str(exc)) from None
     except QueryTimeout as exc:
         raise HTTPException(408, str(exc)) from None
+    except AnswerTooLarge as exc:
+        raise HTTPException(413, str(exc)) from None
     except BadRollupRequest as exc:
         raise HTTPException(422, str(exc)) from None
-    except duckdb.Error as exc:  # the analyst's SQL does not bind, a type is wrong, ...
+    except DataUnavailable as exc:  # the server's fault, not the query's: retry after an operator restores it
+        raise HTTPException(503, str(exc)) from None
+    except QueryFailed as exc:  # the analyst's SQL does not bind, a type is wrong, ...
+        raise HTTPException(400, f"query failed: {exc}") from None
+    except duckdb.Error as exc:
         raise HTTPException(400, f"query failed: {str(exc).splitlines()[0]}") from None
 
 

@@ -2,7 +2,9 @@
 
 JSON carries the metadata (publication, totals, paging) in its body and the rows as objects; CSV and Parquet carry
 only rows, so the same metadata also travels in headers (`X-Kanda-Publication`, `X-Total-Count`, `Link`) on every
-format. Sums of integer money come out of DuckDB as 128-bit decimals: JSON writes them as plain integers.
+format. Sums of integer money come out of DuckDB as 128-bit decimals: JSON writes them as plain integers. CSV text
+cells that a spreadsheet would run as a formula get a leading apostrophe, like the creators' report attachments
+(`kanda.csv_safety`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Literal
 import pyarrow as pa
 
 from kanda.central.catalog import Publication
+from kanda.csv_safety import neutralise_table
 
 Format = Literal["json", "csv", "parquet"]
 MEDIA_TYPES: dict[str, str] = {
@@ -72,7 +75,7 @@ def render(table: pa.Table, fmt: Format, meta: dict[str, object]) -> tuple[bytes
 
         sink = io.BytesIO()
         try:
-            pyarrow.csv.write_csv(table, sink)
+            pyarrow.csv.write_csv(neutralise_table(table), sink)
         except (pa.ArrowNotImplementedError, pa.ArrowInvalid) as exc:
             raise UnsupportedFormat(f"these rows cannot be written as CSV ({exc}); ask for json or parquet") from None
         return sink.getvalue(), MEDIA_TYPES["csv"]

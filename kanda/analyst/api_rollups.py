@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from kanda.central.catalog import NAMESPACE
-from warehouse_models import PUBLISHED
+from warehouse_models import published
 
 Currency = Literal["local", "usd"]
 
@@ -77,12 +77,12 @@ def measures(table: str, currency: Currency) -> tuple[str, ...]:
 def rollup_sql(request: RollupRequest) -> tuple[str, list[object]]:
     """One SELECT (ordered, so that pages are stable) and its parameters."""
     table = request.table
-    if table not in PUBLISHED:
-        raise BadRollupRequest(f"no rollup table {table!r}: choose one of {', '.join(PUBLISHED)}")
+    if table not in published():
+        raise BadRollupRequest(f"no rollup table {table!r}: choose one of {', '.join(published())}")
     where, params = _filters(request)
     source = f"FROM {NAMESPACE}.{table}{where}"
     if request.group_by is None:
-        grain = [c for c in PUBLISHED[table] if not (c == "currency" and request.currency == "usd")]
+        grain = [c for c in published()[table] if not (c == "currency" and request.currency == "usd")]
         extra = ("fx_date",) if request.currency == "usd" and table in MONEY_TABLES else ()
         rates = (*RATES.get(table, {}), *ROW_ONLY.get(table, ()))
         columns = [*grain, *measures(table, request.currency), *rates, *extra]

@@ -1,18 +1,17 @@
-"""Prepared readers shared between the API's requests: one locked-down database per publication, a cursor each.
+"""Readers shared between the API's requests: one read-only connection per publication, a cursor per request.
 
-Opening a reader (`kanda.central.query.open_central`) costs tens of milliseconds, mostly DuckDB binding each Parquet
-view, which is most of an API request. A publication never changes, so its prepared database can serve every request
-that reads it: each request still resolves the newest publication itself (a cached catalog lookup) and gets its own
-cursor on that publication's database. A cursor is a separate DuckDB connection to the same database: it sees the
+Opening a reader (`kanda.central.query.open_central`) means resolving the publication, opening its read-only DuckDB
+file and locking the connection down; a publication never changes, so its connection can serve every request that
+reads it: each request still resolves the newest publication itself (a cached catalog lookup) and gets its own
+cursor on that publication's connection. A cursor is a separate DuckDB connection to the same database: it sees the
 same `rollups.<table>` and inherits the lockdown (global settings), and `interrupt()` on it stops only its own query.
 
-The pool keeps the few most recently used databases per process. One that falls out while requests still use it is
-closed by the last of them (closing a DuckDB connection closes its cursors), never under a running query.
+The pool keeps the few most recently used connections per process. One that falls out while requests still use it
+is closed by the last of them (closing a DuckDB connection closes its cursors), never under a running query.
 
-What sharing gives up: a private reader kept even an unchecked write to itself. Here a write would be seen by later
-requests for that publication in this process (never by the warehouse: external access is off), so writes are kept
-out by the statement check alone (`kanda.central.query.check_read_only`, DuckDB's own parser's statement type), which
-every analyst statement passes before it runs; kanda's own rollup SQL is fixed and parametrised.
+Sharing gives nothing away: the database is a file opened read-only, so DuckDB refuses any write from any cursor,
+whether or not the statement check (`kanda.central.query.check_read_only`) saw it. What a cursor can create at all
+(temporary tables, macros, variables) lives in that cursor's own temporary catalog and ends with the request.
 """
 
 from __future__ import annotations
@@ -24,17 +23,17 @@ from contextlib import contextmanager
 
 import duckdb
 
-from kanda.central.query import AsOf, Central, Resolved, prepare_database, resolve
+from kanda.central.query import AsOf, Central, Resolved, reader_connection, resolve
 from kanda.settings import Settings
 
-#: Prepared databases kept per process: the newest publication, and a few older ones `as_of` asked for.
+#: Connections kept per process: the newest publication, and a few older ones `as_of` asked for.
 POOL_SIZE = 4
 
 _Key = tuple[str, str, str, str]
 
 
 class _Prepared:
-    """One publication's database, built by its first user, closed when it has left the pool and is unused."""
+    """One publication's connection, opened by its first user, closed when it has left the pool and is unused."""
 
     def __init__(self) -> None:
         self.build_lock = threading.Lock()
@@ -82,7 +81,7 @@ def _cursor(entry: _Prepared, settings: Settings, resolved: Resolved) -> duckdb.
     # The first user builds while the others wait for it; a failed build leaves it to the next request to retry.
     with entry.build_lock:
         if entry.con is None:
-            entry.con = prepare_database(settings, resolved)
+            entry.con = reader_connection(settings, resolved)
         return entry.con.cursor()
 
 

@@ -3,16 +3,17 @@
 BI tools and notebooks that take a DuckDB path (or a SQLAlchemy `duckdb:///` URL) cannot resolve Iceberg
 publications. They get a plain DuckDB file instead, holding every published rollup (`creator_daily`, `product_daily`,
 `region_daily`, `channel_daily`), `publications` and `snapshot_info`, copied from ONE publication through the same
-reader as `kanda query` (`open_central`), so a snapshot never mixes two publishes. The tables sit in the file's
-`main` schema: DuckDB names a file's catalog after it (`rollups.duckdb` -> `rollups`), so `rollups.creator_daily`
-means the same table here as in `kanda query` (a schema called `rollups` inside a catalog called `rollups` would
-make it ambiguous).
+reader as `kanda query` (`open_central`) by the writer of that reader's own file
+(`kanda.central.reader_files.write_publication`), so a snapshot never mixes two publishes and holds exactly what
+`kanda query` reads. The tables sit in the file's `main` schema: DuckDB names a file's catalog after it
+(`rollups.duckdb` -> `rollups`), so `rollups.creator_daily` means the same table here as in `kanda query` (a schema
+called `rollups` inside a catalog called `rollups` would make it ambiguous).
 
-The file is written beside its target and swapped in with `os.replace`, which is atomic on one filesystem. A reader
-that already has the old file open keeps reading the old inode (Linux/POSIX semantics: the replaced file lives on
-until its last open handle closes), so it sees one whole publication, never a half-written file; it sees the new
-one when it reconnects. Refreshes from several regions or processes are serialised by a file lock, and a refresh
-never replaces a snapshot with one of an older publication.
+The file is written beside its target and swapped in with `os.replace` (`write_aside`), atomic on one filesystem.
+A reader that already has the old file open keeps reading the old inode (Linux/POSIX semantics: the replaced file
+lives on until its last open handle closes), so it sees one whole publication, never a half-written file; it sees
+the new one when it reconnects. Refreshes from several regions or processes are serialised by a file lock, and a
+refresh never replaces a snapshot with one of an older publication.
 
 The file is made read-only on disk (mode 0444). That keeps ordinary users and tools from writing it, but a
 DuckDB file cannot lock down the connections that open it (and root ignores file modes): the guarantees against
@@ -24,22 +25,19 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 from filelock import FileLock, Timeout
 
-from kanda.central.catalog import NAMESPACE, PUBLICATIONS, Publication, latest_publication, open_catalog
+from kanda.central.catalog import NAMESPACE, Publication, latest_publication, open_catalog
 from kanda.central.query import NothingPublished, open_central
+from kanda.central.reader_files import INFO, write_aside, write_publication
 from kanda.settings import Settings
-from warehouse_models import PUBLISHED
 
 log = logging.getLogger(__name__)
 
-INFO = "snapshot_info"
 #: Options that make an analyst connection read-only in every sense, not just for the database file.
 LOCKED_CONFIG = {"enable_external_access": False, "lock_configuration": True}
 
@@ -85,7 +83,7 @@ def refresh_snapshot(settings: Settings) -> Path:
         current = snapshot_info(path)
         if current is not None and current.order >= (publication.published_at, publication.publish_id):
             return path
-        _write_and_swap(settings, publication, path)
+        write_aside(path, lambda target: _write(settings, publication, target))
         log.info("BI snapshot %s now holds publication %s", path, publication.publish_id)
         return path
     finally:
@@ -162,63 +160,13 @@ def _attach_read_only(path: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _write_and_swap(settings: Settings, publication: Publication, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        _write(settings, publication, tmp)
-        tmp.chmod(0o444)
-        _fsync(tmp)
-        os.replace(tmp, path)
-        _fsync(path.parent)
-    finally:
-        tmp.unlink(missing_ok=True)
-        Path(f"{tmp}.wal").unlink(missing_ok=True)
-
-
 def _write(settings: Settings, publication: Publication, target: Path) -> None:
-    """Copy one publication's rollups into a new DuckDB file, streaming Arrow batches from the central reader."""
+    """Copy one publication, read through `kanda query`'s own reader of it, into a new DuckDB file."""
     central = open_central(settings, as_of=publication.publish_id)  # exactly this publication, by its id
-    out = duckdb.connect(str(target))
     try:
-        # A library does not draw on the caller's terminal. Only when on: inside Jupyter it starts off and DuckDB
-        # refuses to change it at all without ipywidgets.
-        if out.execute("SELECT current_setting('enable_progress_bar')").fetchall()[0][0]:
-            out.execute("SET enable_progress_bar = false")
-        out.execute("BEGIN TRANSACTION")
-        for name in (*PUBLISHED, PUBLICATIONS):
-            # Sorted by region and day so that the usual dashboard filters skip most row groups. The publications
-            # view holds the history up to this publication only.
-            order = "published_at" if name == PUBLICATIONS else "region, local_date"
-            reader = central.con.sql(f"SELECT * FROM {NAMESPACE}.{name} ORDER BY {order}").to_arrow_reader()
-            out.register("_kanda_source", reader)
-            out.execute(f"CREATE TABLE {name} AS SELECT * FROM _kanda_source")
-            out.unregister("_kanda_source")
-        snapshot_columns = "".join(f", ?::BIGINT AS {name}_snapshot" for name in PUBLISHED)
-        out.execute(
-            f"CREATE TABLE {INFO} AS SELECT ?::VARCHAR AS publish_id, ?::VARCHAR AS region,"
-            f" ?::TIMESTAMPTZ AS published_at, ?::TIMESTAMPTZ AS refreshed_at{snapshot_columns}",
-            [
-                publication.publish_id,
-                publication.region,
-                publication.published_at,
-                dt.datetime.now(dt.UTC),
-                *(publication.snapshots[name] for name in PUBLISHED),
-            ],
-        )
-        out.execute("COMMIT")
-        out.execute("CHECKPOINT")
+        write_publication(central.con, publication, target)
     finally:
-        out.close()
         central.close()
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file (or a directory entry) to disk, so a crash right after the swap cannot leave an empty file."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _quoted(path: Path) -> str:

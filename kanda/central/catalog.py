@@ -48,7 +48,7 @@ from pyiceberg.types import IcebergType, LongType, StringType
 
 from kanda.regional.store import StoreBusy
 from kanda.settings import Settings, WarehouseMismatch, masked_url
-from warehouse_models import PUBLISHED
+from warehouse_models import published
 
 NAMESPACE = "rollups"
 PUBLICATIONS = "publications"
@@ -73,7 +73,7 @@ PUBLICATIONS_SCHEMA = pa.schema(
         pa.field("published_at", pa.timestamp("us", tz="UTC"), nullable=False),
         pa.field("days", pa.int64(), nullable=False),
         pa.field("rows", pa.int64(), nullable=False),
-        *[pa.field(f"{table}_snapshot", pa.int64(), nullable=False) for table in PUBLISHED],
+        *[pa.field(f"{table}_snapshot", pa.int64(), nullable=False) for table in published()],
         # The region's ledger head when it published (null in publications made before anchoring existed).
         *LEDGER_ANCHOR,
     ]
@@ -300,7 +300,7 @@ def needs_full_publish(catalog: SqlCatalog, region: str) -> bool:
     if not rows:
         return False
     newest = max(rows, key=lambda r: (r["published_at"], r["publish_id"]))
-    return any(newest.get(f"{name}_snapshot") is None for name in PUBLISHED)
+    return any(newest.get(f"{name}_snapshot") is None for name in published())
 
 
 @dataclass(frozen=True)
@@ -327,7 +327,7 @@ def latest_publication(catalog: SqlCatalog, *, as_of: dt.datetime | None = None)
         newest["publish_id"],
         newest["region"],
         newest["published_at"],
-        {table_name: newest.get(f"{table_name}_snapshot") for table_name in PUBLISHED},
+        {table_name: newest.get(f"{table_name}_snapshot") for table_name in published()},
     )
 
 
@@ -362,7 +362,7 @@ def rollback_orphans(catalog: SqlCatalog) -> list[str]:
     """
     publication = latest_publication(catalog)
     undone = []
-    for name in PUBLISHED:
+    for name in published():
         try:
             table = catalog.load_table(f"{NAMESPACE}.{name}")
         except NoSuchTableError:
@@ -402,7 +402,7 @@ def damaged_files(catalog: SqlCatalog, publication: Publication) -> list[Damaged
     manifest recorded, and a Parquet footer whose row count matches the manifest.
     """
     found = []
-    for name in PUBLISHED:
+    for name in published():
         snapshot = publication.snapshots.get(name)
         if snapshot is None:
             continue

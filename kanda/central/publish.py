@@ -42,7 +42,7 @@ from kanda.regional.models import ensure_built
 from kanda.regional.store import open_store, transaction
 from kanda.settings import Settings
 from regions import get_region
-from warehouse_models import PUBLISHED
+from warehouse_models import fingerprint, published
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,13 @@ def publish_region(settings: Settings, region_code: str, *, all_days: bool = Fal
     region = get_region(region_code)
     with open_store(settings, region.code) as con:
         ensure_built(con)
-        if all_days or needs_full_publish(open_catalog(settings), region.code):
+        # Changed models (a new USD rule, a new column) change every day's rows: all days go out once.
+        published_with = con.execute("SELECT fingerprint FROM published_models").fetchall()
+        if published_with:
+            models_changed = published_with[0][0] != fingerprint()
+        else:  # published before fingerprints were kept: with models of unknown vintage
+            models_changed = bool(con.execute("SELECT count(*) FROM publish_log").fetchall()[0][0])
+        if all_days or models_changed or needs_full_publish(open_catalog(settings), region.code):
             con.execute("INSERT INTO dirty_days SELECT DISTINCT local_date FROM region_daily")
         # A late event can move what an earlier day counts: a payment is counted on the day it was first seen and
         # on the day it succeeded, in its channel, and a later refund or reversal changes its state. So every day
@@ -98,7 +104,7 @@ def publish_region(settings: Settings, region_code: str, *, all_days: bool = Fal
             return PublishResult(region.code, None, [], {})
         # Every day the region has is going out (a first publish, --all-days, --rebuild, or a rerun of one): replace
         # the region's partition whole, so central days the store no longer has go too, and no old file is read.
-        union = " UNION ".join(f"SELECT local_date FROM {name}" for name in PUBLISHED)
+        union = " UNION ".join(f"SELECT local_date FROM {name}" for name in published())
         whole_region = not con.execute(
             f"SELECT count(*) FROM (SELECT local_date FROM ({union}) EXCEPT SELECT local_date FROM publish_days)"
         ).fetchall()[0][0]
@@ -107,13 +113,15 @@ def publish_region(settings: Settings, region_code: str, *, all_days: bool = Fal
             name: con.sql(
                 f"SELECT * FROM {name} WHERE local_date IN (SELECT local_date FROM publish_days) ORDER BY ALL"
             ).to_arrow_table()
-            for name in PUBLISHED
+            for name in published()
         }
         publish_id = f"{region.code}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         _commit(settings, region.code, publish_id, days, frames, head, whole_region=whole_region)
         fault_point("after_publication")
         with transaction(con):
             con.execute("DELETE FROM dirty_days WHERE local_date IN (SELECT local_date FROM publish_days)")
+            con.execute("DELETE FROM published_models")
+            con.execute("INSERT INTO published_models VALUES (?)", [fingerprint()])
             con.execute(
                 "INSERT INTO publish_log VALUES (?, ?, ?, ?)",
                 [publish_id, dt.datetime.now(dt.UTC), len(days), sum(f.num_rows for f in frames.values())],

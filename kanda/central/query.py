@@ -1,22 +1,28 @@
 """Read-only SQL over the central rollups, as `rollups.<table>`, at one consistent publication.
 
-Analysts never open a regional store: queries run in a private in-memory DuckDB whose views point at the Parquet
-files of one publication's snapshots (the newest, or the one chosen by `as_of`: Iceberg time travel, since every
-publication names the snapshot of each rollup table). The connection is then locked down by DuckDB itself (only
-the warehouse folder is readable, external access and configuration changes are off), and every statement is
-checked before it runs: exactly one SELECT (or EXPLAIN of one), reading only the rollup tables, through no table
-function that could reach a file. Both layers are tested case by case (tests/analyst/test_lockdown.py): the check
-gives the clear message, DuckDB's settings are what hold if the check ever misses something.
+Analysts never open a regional store, nor anything that can be written: queries run on a DuckDB file holding
+exactly one publication's rollups (the newest, or the one chosen by `as_of`: Iceberg time travel, since every
+publication names the snapshot of each rollup table), built once from that publication's Parquet files and opened
+with `read_only=True`, external access off and configuration locked (`kanda.central.reader_files`). Two layers
+keep analyst SQL from changing what anyone else sees, and both are tested with the other bypassed
+(tests/analyst/test_lockdown.py, tests/analyst/test_trust.py):
 
-The CLI (`kanda query`) and the BI snapshot open one such reader per call (`open_central`); the HTTP API shares one
-prepared database per publication between requests, each request on its own cursor (`kanda.analyst.reader_pool`).
-Both are built by `prepare_database`.
+- the statement check (`check_read_only`) gives the clear message: exactly one SELECT (or EXPLAIN of one), whose
+  whole parse tree, CTE bodies included, holds no INSERT/UPDATE/DELETE, reads only the rollup tables, calls only
+  pure table functions, and no function that describes the server (settings, paths, environment);
+- DuckDB itself refuses any write to the read-only file, any file access and any settings change, if the check
+  ever misses something.
+
+The CLI (`kanda query`) and the BI snapshot open one connection per call (`open_central`); the HTTP API keeps one
+connection per publication and gives each request its own cursor (`kanda.analyst.reader_pool`). Both come from
+`reader_connection`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 import threading
 from collections import OrderedDict
@@ -40,14 +46,26 @@ from kanda.central.catalog import (
     published_files,
     read_published,
 )
+from kanda.central.reader_files import ensure_reader_file, no_progress_bar, open_read_only, write_publication
 from kanda.settings import Settings
-from warehouse_models import PUBLISHED
+from warehouse_models import published
+
+log = logging.getLogger(__name__)
 
 READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN"}
 #: What analyst SQL may read: the rollups and the publication history, nothing else.
-ANALYST_TABLES = frozenset({*PUBLISHED, PUBLICATIONS})
-#: Table functions that only compute (no file, no nested SQL string such as `query(...)`).
+ANALYST_TABLES = frozenset({*published(), PUBLICATIONS})
+#: Table functions that only compute (no file, no catalog or settings listing, no nested SQL such as `query(...)`).
+#: An allow-list: a new DuckDB release adds table functions that read things, and none of them is needed here.
 ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
+#: The query nodes a read-only statement is made of. Anything else in the tree (an INSERT, UPDATE or DELETE in the
+#: body of a CTE, which DuckDB's statement type still calls SELECT) is refused.
+READ_NODES = frozenset({"SELECT_NODE", "SET_OPERATION_NODE", "RECURSIVE_CTE_NODE", "CTE_NODE"})
+#: Scalar functions that describe the server, not the data: settings (with paths in them), the environment, the
+#: attached files. A deny-list, by name and prefix: DuckDB has hundreds of pure scalar functions that analysts use,
+#: and an allow-list of them would refuse ordinary SQL; these few are what reveals anything.
+REFUSED_FUNCTIONS = frozenset({"current_setting", "getenv", "getvariable", "which_secret"})
+REFUSED_FUNCTION_PREFIXES = ("duckdb_", "pragma_")
 _EXPLAIN = re.compile(r"^\s*explain\s+(?:analy[sz]e\s+)?", re.IGNORECASE)
 
 
@@ -65,6 +83,29 @@ class UnknownPublication(LookupError):
 
 class QueryTimeout(TimeoutError):
     """The query ran past its time limit and was interrupted."""
+
+
+class QueryFailed(ValueError):
+    """DuckDB could not run the statement (it does not bind, a value does not convert, ...)."""
+
+
+class AnswerTooLarge(ValueError):
+    """The answer is larger than the caller's byte limit, or than one Arrow batch can hold."""
+
+
+class DataUnavailable(RuntimeError):
+    """A publication's data cannot be read on the server (a data file is missing or unreadable).
+
+    Not the analyst's fault and not fixable by changing the query: an operator restores the file or republishes.
+    """
+
+    def __init__(self, table: str, publish_id: str | None = None) -> None:
+        self.table = f"{NAMESPACE}.{table}"
+        at = f" at publication {publish_id}" if publish_id else ""
+        super().__init__(
+            f"{self.table} cannot be read{at}: a data file of it is missing or unreadable on the server "
+            "(an operator must restore it or republish the region)"
+        )
 
 
 AsOf = dt.datetime | str
@@ -128,9 +169,16 @@ def _history(catalog: SqlCatalog) -> list[dict]:
         table = catalog.load_table(f"{NAMESPACE}.{PUBLICATIONS}")
     except NoSuchTableError:
         return []
+    except OSError as exc:  # the table's metadata file is gone
+        log.error("rollups.publications cannot be read: %s", exc)
+        raise DataUnavailable(PUBLICATIONS) from None
     history = _HISTORIES.get(table.metadata_location)
     if history is None:
-        rows = table.scan().to_arrow().to_pylist()
+        try:
+            rows = table.scan().to_arrow().to_pylist()
+        except OSError as exc:
+            log.error("rollups.publications cannot be read: %s", exc)
+            raise DataUnavailable(PUBLICATIONS) from None
         history = sorted(rows, key=lambda r: (r["published_at"], r["publish_id"]))
         _remember(_HISTORIES, table.metadata_location, history, 16)
     return history
@@ -172,7 +220,7 @@ def choose_publication(history: list[dict], as_of: AsOf | None) -> dict:
             return row
     if as_of.isdigit():
         for row in history:
-            if any(row.get(f"{name}_snapshot") == int(as_of) for name in PUBLISHED):
+            if any(row.get(f"{name}_snapshot") == int(as_of) for name in published()):
                 return row
     raise UnknownPublication(
         f"no publication or snapshot {as_of!r}: list them with `kanda query --history` "
@@ -185,7 +233,7 @@ def _publication(row: dict) -> Publication:
         row["publish_id"],
         row["region"],
         row["published_at"],
-        {name: row.get(f"{name}_snapshot") for name in PUBLISHED},
+        {name: row.get(f"{name}_snapshot") for name in published()},
     )
 
 
@@ -206,57 +254,69 @@ def resolve(settings: Settings, *, as_of: AsOf | None = None) -> Resolved:
 
 
 def open_central(settings: Settings, *, as_of: AsOf | None = None) -> Central:
-    """A private in-memory DuckDB with `rollups.<table>` views over exactly one publication, locked down."""
+    """A read-only, locked-down connection to exactly one publication (the newest unless `as_of`)."""
     resolved = resolve(settings, as_of=as_of)
-    return Central(prepare_database(settings, resolved), resolved.publication)
+    return Central(reader_connection(settings, resolved), resolved.publication)
 
 
-def prepare_database(settings: Settings, resolved: Resolved) -> duckdb.DuckDBPyConnection:
-    """A new in-memory DuckDB holding `rollups.<table>` over one publication, locked down; the one builder.
+def reader_connection(settings: Settings, resolved: Resolved) -> duckdb.DuckDBPyConnection:
+    """A connection to the publication's read-only file, built from its Parquet files on first use; the one opener.
 
-    Everything in it is visible to `con.cursor()` connections too (which is how the API shares one database
-    between requests, `kanda.analyst.reader_pool`): Parquet views, and real tables for what comes from Python (the
-    history, and a table read through pyiceberg), never `con.register` (connection-local). The lockdown settings
-    are global, so cursors inherit them, including the time zone (set globally as well as on this connection).
+    Cursors of it (`con.cursor()`, how the API shares it between requests) see the same `rollups.<table>` and
+    inherit the lockdown and the UTC time zone, which are global to the database. Raises `DataUnavailable` naming
+    the table when a data file of the publication is gone before its file was built.
     """
+    publication = resolved.publication
+    for attempt in (1, 2):
+        path = ensure_reader_file(
+            settings, publication.publish_id, lambda target: _materialise(settings, resolved, target)
+        )
+        try:
+            return open_read_only(path, memory_limit=settings.duckdb_memory_limit)
+        except duckdb.IOException:
+            if attempt == 2 or path.exists():
+                raise
+            # Pruned by another process between the two steps: build it again.
+    raise AssertionError("unreachable")
+
+
+def _materialise(settings: Settings, resolved: Resolved, target: Path) -> None:
+    source = _source_database(settings, resolved)
+    try:
+        write_publication(source, resolved.publication, target)
+    finally:
+        source.close()
+
+
+def _source_database(settings: Settings, resolved: Resolved) -> duckdb.DuckDBPyConnection:
+    """A private in-memory DuckDB with `rollups.<table>` over one publication's Parquet files; read only to build
+    that publication's file, never by analyst SQL."""
     catalog = _catalog(settings)
     publication = resolved.publication
     con = duckdb.connect()
     try:
+        con.execute(f"SET memory_limit = '{_quoted(settings.duckdb_memory_limit)}'")
+        no_progress_bar(con)
         con.execute(f"CREATE SCHEMA {NAMESPACE}")
-        for name in PUBLISHED:
+        for name in published():
             if publication.snapshots[name] is None and not catalog.table_exists(f"{NAMESPACE}.{name}"):
                 continue  # a rollup added to kanda after this publication, and not published since
-            files = _files(settings, catalog, publication, name)
-            if files:
-                listed = ", ".join("'" + f.removeprefix("file://").replace("'", "''") + "'" for f in files)
-                con.execute(f"CREATE VIEW {NAMESPACE}.{name} AS SELECT * FROM read_parquet([{listed}])")
-            else:
-                _store(con, name, read_published(catalog, publication, name))
+            try:
+                files = _files(settings, catalog, publication, name)
+                if files:
+                    # Binding the view opens every file: a missing one fails here, named, not in an analyst's query.
+                    listed = ", ".join("'" + f.removeprefix("file://").replace("'", "''") + "'" for f in files)
+                    con.execute(f"CREATE VIEW {NAMESPACE}.{name} AS SELECT * FROM read_parquet([{listed}])")
+                else:
+                    _store(con, name, read_published(catalog, publication, name))
+            except (duckdb.IOException, OSError) as exc:
+                log.error("publication %s: rollups.%s cannot be read: %s", publication.publish_id, name, exc)
+                raise DataUnavailable(name, publication.publish_id) from None
         _store(con, PUBLICATIONS, pa.Table.from_pylist(resolved.history, schema=PUBLICATIONS_SCHEMA))
-        if settings.warehouse_uri.startswith("file://"):
-            warehouse = Path(settings.warehouse_uri.removeprefix("file://")).resolve()
-            con.execute(f"SET allowed_directories = ['{_quoted(str(warehouse))}/']")
-        con.execute(f"SET memory_limit = '{_quoted(settings.duckdb_memory_limit)}'")
-        # A shared database binds its views on every query: keep the Parquet footers (published files never change).
-        con.execute("SET GLOBAL parquet_metadata_cache = true")
-        # Times are shown as stored, whatever the machine's zone: globally for cursors, and on this connection.
-        con.execute("SET GLOBAL TimeZone = 'UTC'")
-        con.execute("SET TimeZone = 'UTC'")
-        _no_progress_bar(con)
-        con.execute("SET enable_external_access = false")
-        con.execute("SET lock_configuration = true")
     except BaseException:
         con.close()
         raise
     return con
-
-
-def _no_progress_bar(con: duckdb.DuckDBPyConnection) -> None:
-    """Long scans at scale would print progress bars into CLI, API and log output. In Jupyter DuckDB starts with
-    them off and refuses to touch the setting at all without ipywidgets, so it is only changed when it is on."""
-    if con.execute("SELECT current_setting('enable_progress_bar')").fetchall()[0][0]:
-        con.execute("SET enable_progress_bar = false")
 
 
 def connect_central(settings: Settings, *, as_of: AsOf | None = None) -> duckdb.DuckDBPyConnection:
@@ -274,7 +334,7 @@ def central_reader(settings: Settings, *, as_of: AsOf | None = None) -> Iterator
 
 
 def _store(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
-    """An Arrow table as a real table of the database (a registered one would be invisible to cursors)."""
+    """An Arrow table as a real table of the source database."""
     con.register("_kanda_load", table)
     try:
         con.execute(f"CREATE TABLE {NAMESPACE}.{name} AS SELECT * FROM _kanda_load")
@@ -305,7 +365,8 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str, *, tables: Iterabl
 
 
 def _check_sources(con: duckdb.DuckDBPyConnection, sql: str, tables: frozenset[str]) -> None:
-    """Walk DuckDB's own parse tree: every table read must be an allowed table or a CTE, every table function pure."""
+    """Walk DuckDB's own parse tree, every node of it (CTE bodies and subqueries too): only reading query nodes,
+    every table read an allowed table or a CTE, every table function pure, no function that describes the server."""
     tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0])
     if tree.get("error"):
         raise QueryRefused(f"only plain SELECT queries are allowed here ({tree.get('error_message', 'not a SELECT')})")
@@ -314,10 +375,23 @@ def _check_sources(con: duckdb.DuckDBPyConnection, sql: str, tables: frozenset[s
     known = ", ".join(f"{NAMESPACE}.{t}" for t in sorted(tables))
     for node in nodes:
         kind = node.get("type")
+        if isinstance(kind, str) and kind.endswith("_NODE") and kind not in READ_NODES:
+            statement = kind.removesuffix("_NODE").removesuffix("_QUERY")
+            raise QueryRefused(
+                f"only read-only queries are allowed here, not {statement} (inside the query, e.g. in a WITH "
+                "clause): analyst SQL cannot write, copy or export data, attach databases, load extensions or "
+                "change settings"
+            )
         if kind == "TABLE_FUNCTION":
             name = node["function"].get("function_name", "").lower()
             if name not in ALLOWED_TABLE_FUNCTIONS:
                 raise QueryRefused(f"refused: table function {name}() is not allowed; analyst SQL reads only {known}")
+        elif node.get("class") == "FUNCTION":
+            name = node.get("function_name", "").lower()
+            if name in REFUSED_FUNCTIONS or name.startswith(REFUSED_FUNCTION_PREFIXES):
+                raise QueryRefused(
+                    f"refused: {name}() describes the server, not the data; analyst SQL reads only {known}"
+                )
         elif kind == "BASE_TABLE":
             name = node.get("table_name", "")
             schema = node.get("schema_name", "").lower()
@@ -352,16 +426,18 @@ def execute(
     *,
     explain: bool = False,
     max_rows: int | None = None,
+    max_bytes: int | None = None,
     timeout_seconds: float | None = None,
 ) -> QueryResult:
-    """Check and run one analyst statement; stop after `max_rows` rows and interrupt it after `timeout_seconds`.
+    """Check and run one analyst statement; stop after `max_rows` rows, refuse an answer over `max_bytes`, and
+    interrupt it after `timeout_seconds`.
 
     The row limit streams Arrow batches and stops reading (the rest is never computed); the time limit is a timer
     thread calling DuckDB's `interrupt()`, which cancels the running query from outside.
     """
     check_read_only(central.con, sql)
     statement = f"EXPLAIN {sql}" if explain and not _EXPLAIN.match(sql) else sql
-    return _run(central, statement, None, max_rows=max_rows, timeout_seconds=timeout_seconds)
+    return _run(central, statement, None, max_rows=max_rows, max_bytes=max_bytes, timeout_seconds=timeout_seconds)
 
 
 def fetch(
@@ -370,13 +446,19 @@ def fetch(
     params: list[object] | None = None,
     *,
     max_rows: int | None = None,
+    max_bytes: int | None = None,
     timeout_seconds: float | None = None,
 ) -> QueryResult:
     """Run kanda's own parametrised SQL (the API's rollup queries) under the same limits as analyst SQL.
 
     Not for analyst text: that goes through `execute`, which checks it first.
     """
-    return _run(central, sql, params, max_rows=max_rows, timeout_seconds=timeout_seconds)
+    return _run(central, sql, params, max_rows=max_rows, max_bytes=max_bytes, timeout_seconds=timeout_seconds)
+
+
+#: What DuckDB says when one Arrow batch would hold more than 2 GiB of strings (32-bit offsets).
+_ARROW_OVERFLOW = re.compile(r"maximum total string size|offset overflow|capacity error", re.IGNORECASE)
+ARROW_STRING_LIMIT = 2**31 - 1
 
 
 def _run(
@@ -385,8 +467,14 @@ def _run(
     params: list[object] | None,
     *,
     max_rows: int | None,
+    max_bytes: int | None = None,
     timeout_seconds: float | None,
 ) -> QueryResult:
+    """Run a statement into one Arrow table; every failure comes out as one of this module's errors, with a reason.
+
+    Errors DuckDB raises while streaming batches arrive as `OSError` from the Arrow reader; they are sorted here too,
+    so that nothing a query does becomes a traceback or a 500.
+    """
     timer = threading.Timer(timeout_seconds, _interrupt, [central.con]) if timeout_seconds else None
     if timer is not None:
         timer.daemon = True
@@ -394,16 +482,41 @@ def _run(
     try:
         relation = central.con.sql(statement, params=params)
         reader = relation.to_arrow_reader(min(max_rows + 1, 100_000)) if max_rows else relation.to_arrow_reader()
-        table, truncated = _read_at_most(reader, max_rows)
+        table, truncated = _read_at_most(reader, max_rows, max_bytes)
     except duckdb.InterruptException:
-        limit = f"{timeout_seconds:g} s"
-        raise QueryTimeout(f"the query ran longer than the time limit of {limit} and was stopped") from None
+        raise _timeout(timeout_seconds) from None
     except duckdb.PermissionException as exc:
         raise QueryRefused(f"refused: {str(exc).splitlines()[0]}") from None
+    except duckdb.Error as exc:
+        first = str(exc).splitlines()[0]
+        if "read-only mode" in first:  # a write the check did not see, refused by the engine
+            raise QueryRefused(f"refused, the rollups are read-only: {first}") from None
+        if _ARROW_OVERFLOW.search(str(exc)):
+            raise _too_large(max_bytes) from None
+        raise QueryFailed(first) from None
+    except (OSError, pa.ArrowException) as exc:
+        text = str(exc)
+        if "interrupt" in text.lower() and timeout_seconds:
+            raise _timeout(timeout_seconds) from None
+        if _ARROW_OVERFLOW.search(text) or isinstance(exc, pa.ArrowCapacityError):
+            raise _too_large(max_bytes) from None
+        raise QueryFailed(text.splitlines()[0] if text else type(exc).__name__) from None
     finally:
         if timer is not None:
             timer.cancel()
     return QueryResult(table, truncated, central.publication)
+
+
+def _timeout(seconds: float | None) -> QueryTimeout:
+    return QueryTimeout(f"the query ran longer than the time limit of {seconds:g} s and was stopped")
+
+
+def _too_large(max_bytes: int | None) -> AnswerTooLarge:
+    limit = min(max_bytes, ARROW_STRING_LIMIT) if max_bytes else ARROW_STRING_LIMIT
+    return AnswerTooLarge(
+        f"the answer is larger than the limit of {limit:,} bytes ({limit / 2**20:,.0f} MiB); select fewer rows or "
+        "columns, shorter text, or aggregate"
+    )
 
 
 def _interrupt(con: duckdb.DuckDBPyConnection) -> None:
@@ -411,21 +524,32 @@ def _interrupt(con: duckdb.DuckDBPyConnection) -> None:
         con.interrupt()
 
 
-def _read_at_most(reader: pa.RecordBatchReader, max_rows: int | None) -> tuple[pa.Table, bool]:
-    if max_rows is None:
+def _read_at_most(
+    reader: pa.RecordBatchReader, max_rows: int | None, max_bytes: int | None = None
+) -> tuple[pa.Table, bool]:
+    """Read batches until the row limit (then say so) or past the byte limit (then refuse the answer)."""
+    if max_rows is None and max_bytes is None:
         return reader.read_all(), False
-    batches, count = [], 0
+    batches, count, size = [], 0, 0
     for batch in reader:
         batches.append(batch)
         count += batch.num_rows
-        if count > max_rows:
+        size += batch.nbytes
+        if max_bytes is not None and size > max_bytes:
+            raise _too_large(max_bytes)
+        if max_rows is not None and count > max_rows:
             break
     table = pa.Table.from_batches(batches, schema=reader.schema)
+    if max_rows is None:
+        return table, False
     return table.slice(0, max_rows), count > max_rows
 
 
 def run_query(settings: Settings, sql: str, *, as_of: AsOf | None = None, explain: bool = False) -> pa.Table:
-    """`kanda query`: one read-only statement at one publication (the newest unless `as_of`), as an Arrow table."""
+    """`kanda query`: one read-only statement at one publication (the newest unless `as_of`), as an Arrow table.
+
+    Raises `QueryRefused`, `QueryFailed`, `AnswerTooLarge`, `DataUnavailable`, `NothingPublished` or
+    `UnknownPublication`, each with a message for the analyst."""
     with central_reader(settings, as_of=as_of) as central:
         return execute(central, sql, explain=explain).table
 

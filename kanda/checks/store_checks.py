@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from kanda.regional import ledger
 from regions import RegionConfig
-from warehouse_models import PUBLISHED
+from warehouse_models import published
 
 #: Rollups with money columns: their net and orders must equal the loaded events.
 MONEY_TABLES = ("creator_daily", "product_daily", "region_daily")
@@ -127,6 +127,50 @@ def rollups_match_events(con: duckdb.DuckDBPyConnection, region: RegionConfig) -
     return CheckResult("rollups_match_events", True, f"{region.code}: rollups equal the events (net {expected[0]})")
 
 
+def usd_agrees_across_rollups(con: duckdb.DuckDBPyConnection, region: RegionConfig) -> CheckResult:
+    """region_daily, creator_daily and product_daily say the same USD net, to the cent, for every day.
+
+    Each sums the events' own USD cents (int_usd_amounts rounds once per event), so any difference means a model
+    converted or rounded on its own again. Compared per (local_date, currency); a day missing from a table counts
+    as 0 there, and a day without a rate (NULL) must be NULL in all three.
+    """
+    per_table = " UNION ALL ".join(
+        f"SELECT '{name}' AS model, local_date, currency, sum(net_usd_minor) AS usd,"
+        f" count(*) FILTER (WHERE net_usd_minor IS NULL) AS unconverted FROM {name} GROUP BY ALL"
+        for name in MONEY_TABLES
+    )
+    rows = con.execute(
+        f"WITH sums AS ({per_table})"
+        " SELECT local_date, currency,"
+        "  coalesce(sum(usd) FILTER (WHERE model = 'region_daily'), 0) AS region_usd,"
+        "  coalesce(sum(usd) FILTER (WHERE model = 'creator_daily'), 0) AS creator_usd,"
+        "  coalesce(sum(usd) FILTER (WHERE model = 'product_daily'), 0) AS product_usd,"
+        "  list(DISTINCT unconverted > 0) AS unconverted"
+        " FROM sums GROUP BY ALL"
+        " HAVING region_usd <> creator_usd OR region_usd <> product_usd OR len(unconverted) > 1"
+        " ORDER BY local_date, currency"
+    ).fetchall()
+    meta = {"days_differing": len(rows)}
+    if rows:
+        shown = "; ".join(
+            f"{day} {currency}: region_daily {r} vs creator_daily {c} vs product_daily {p} US cents"
+            for day, currency, r, c, p, _ in rows[:5]
+        )
+        more = f" (and {len(rows) - 5} more days)" if len(rows) > 5 else ""
+        return CheckResult(
+            "usd_agrees_across_rollups",
+            False,
+            f"{region.code}: USD net differs between rollups on {len(rows)} day(s): {shown}{more}",
+            metadata=meta,
+        )
+    return CheckResult(
+        "usd_agrees_across_rollups",
+        True,
+        f"{region.code}: region_daily, creator_daily and product_daily agree in USD to the cent on every day",
+        metadata=meta,
+    )
+
+
 def regional_totals(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, int]]:
     """Per rollup table: (rows, and the sums of its two `RECONCILED` columns) as the regional store has it."""
     return {
@@ -163,7 +207,7 @@ def reconciliation(
     """Central rollups equal the regional ones, row count and money to the minor unit."""
     problems = [
         f"{name}: regional {regional[name]} vs central {central.get(name)} (rows, {', '.join(RECONCILED[name])})"
-        for name in PUBLISHED
+        for name in published()
         if regional[name] != central.get(name)
     ]
     if unpublished_days:

@@ -40,7 +40,7 @@ from kanda.regional.status import failure_cause
 from kanda.regional.store import StoreBusy, open_store, store_exists
 from kanda.settings import Settings
 from regions import RegionConfig, all_regions
-from warehouse_models import PUBLISHED
+from warehouse_models import published
 
 
 def published_tables(settings: Settings, *, skip_regions: frozenset[str] = frozenset()) -> dict[str, pa.Table] | None:
@@ -54,9 +54,9 @@ def published_tables(settings: Settings, *, skip_regions: frozenset[str] = froze
     if publication is None:
         return None
     # A rollup added to kanda since the newest publication is missing from it: reconciliation names it.
-    published = [name for name in PUBLISHED if publication.snapshots[name] is not None]
+    tables = [name for name in published() if publication.snapshots[name] is not None]
     row_filter = Not(In("region", set(skip_regions))) if skip_regions else None
-    return {name: read_published(catalog, publication, name, row_filter) for name in published}
+    return {name: read_published(catalog, publication, name, row_filter) for name in tables}
 
 
 def central_data_files(catalog: SqlCatalog) -> tuple[CheckResult | None, frozenset[str]]:
@@ -136,7 +136,7 @@ def reconcile(con: duckdb.DuckDBPyConnection, region: RegionConfig, central: dic
     """Central rollups against the regional ones (built in `con`); nothing published counts as an empty centre."""
     regional = checks.regional_totals(con)
     unpublished = con.execute("SELECT count(DISTINCT local_date) FROM dirty_days").fetchall()[0][0]
-    totals = checks.central_totals(central, region.code) if central else {name: (0, 0, 0) for name in PUBLISHED}
+    totals = checks.central_totals(central, region.code) if central else {name: (0, 0, 0) for name in published()}
     return checks.reconciliation(region, regional, totals, unpublished)
 
 
@@ -176,6 +176,7 @@ def verify(settings: Settings, regions: list[str] | None = None) -> list[CheckRe
             results.append(ledger_anchors(con, region, anchors.get(code, [])))
             results.append(checks.batch_conservation(con, region))
             results.append(checks.rollups_match_events(con, region))
+            results.append(checks.usd_agrees_across_rollups(con, region))
             results.append(reconcile(con, region, central))
     return results
 
@@ -208,7 +209,7 @@ def central_checks(
 def publications_complete(catalog: SqlCatalog, history: list[dict]) -> CheckResult:
     """Every snapshot a publication names exists in its table: each publication is readable as it was made."""
     missing = []
-    for name in PUBLISHED:
+    for name in published():
         named = {row[f"{name}_snapshot"]: row["publish_id"] for row in history if row.get(f"{name}_snapshot")}
         if not named:
             continue

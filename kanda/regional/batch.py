@@ -184,8 +184,12 @@ class StagedBatch:
         )
 
     def _quarantine_rows(self, rows: pl.DataFrame) -> pl.DataFrame:
+        # One line can carry two events (a charge row and its refund); the second of a line gets a ".2" suffix so
+        # that every quarantine row keeps an id of its own (the review queue is keyed by it).
+        nth = pl.col("source_row").cum_count().over("source_row")
+        suffix = pl.when(nth > 1).then(pl.lit(".") + nth.cast(pl.String)).otherwise(pl.lit(""))
         return rows.with_columns(
-            quarantine_id=pl.lit(f"{self.batch_id}:") + pl.col("source_row").cast(pl.String),
+            quarantine_id=pl.lit(f"{self.batch_id}:") + pl.col("source_row").cast(pl.String) + suffix,
             batch_id=pl.lit(self.batch_id),
             region=pl.lit(self.region.code),
             status=pl.when(pl.col("hold").is_null()).then(pl.lit("open")).otherwise(pl.lit("held")),

@@ -29,11 +29,14 @@ from kanda.regional.ledger import BatchCounts
 from kanda.regional.store import open_store, registered, transaction
 from kanda.settings import Settings
 from quality.boundary import canonicalise
-from quality.contract import CONTRACT_COLUMNS, SaleEvent
+from quality.contract import contract_dtypes
 from regions import RegionConfig, get_region
 from regions.rails import FileRejected, ReadContext, get_adapter
 
 T = TypeVar("T")
+
+#: The note on a loaded file that held no records.
+NO_DATA_ROWS = "no data rows: the file holds no records to load (a header-only export, or only rows the rail ignores)"
 
 #: Called after each chunk with (file name, rows so far) so that the CLI can drive a progress bar.
 Progress = Callable[[str, int], None]
@@ -48,9 +51,9 @@ class FileResult:
     quarantined: int = 0
     duplicates: int = 0
     ignored: int = 0
-    reason: str | None = None
+    reason: str | None = None  # why rejected; for a loaded file, a note (e.g. no data rows)
     batch_id: str | None = None
-    kind: str | None = None  # why a rejected file was refused, when ingestion itself refused it (see _reject)
+    kind: str | None = None  # rejected: the reason's class, a key of regions.rails.base.REJECT_KINDS
 
     def as_json(self) -> dict:
         return {
@@ -179,7 +182,8 @@ def ingest_file(
     progress: Progress | None = None,
 ) -> FileResult:
     if not path.is_file():
-        return _reject(con, settings, region, path, None, f"file not found: {path}")
+        missing = "the file was not found (or is not a regular file)"
+        return _reject(con, settings, region, path, None, missing, "not_found")
     content_hash = file_hash(path)
     seen = con.execute(
         "SELECT batch_id FROM ledger WHERE kind = 'file' AND content_hash = ? LIMIT 1", [content_hash]
@@ -200,7 +204,7 @@ def ingest_file(
                 progress(path.name, batch.counts.rows_read)
     except FileRejected as exc:
         batch.discard()
-        return _reject(con, settings, region, path, content_hash, exc.reason)
+        return _reject(con, settings, region, path, content_hash, exc.reason, exc.kind)
     except BaseException:
         batch.discard()
         raise
@@ -214,6 +218,8 @@ def ingest_file(
         duplicates=counts.duplicates,
         ignored=counts.ignored,
         batch_id=batch_id,
+        # A header without records is a plausible export (a quiet day): loaded as 0 rows, the same in every rail.
+        reason=NO_DATA_ROWS if counts.rows_in == 0 else None,
     )
 
 
@@ -269,8 +275,7 @@ def _reject(
     path: Path,
     content_hash: str | None,
     reason: str,
-    *,
-    kind: str | None = None,
+    kind: str,
 ) -> FileResult:
     """Record a whole-file reject and keep a copy of the file beside its reason, once per content.
 
@@ -284,14 +289,15 @@ def _reject(
         if not target.exists():
             shutil.copy2(path, target, follow_symlinks=False)
         kept = str(target)
-        (folder / f"{target.name}.reason.txt").write_text(reason + "\n")
+        (folder / f"{target.name}.reason.txt").write_text(f"{reason}\nkind: {kind}\n")
     exists = con.execute(
         "SELECT 1 FROM rejected_files WHERE content_hash = ? AND file_name = ?", [content_hash or "", path.name]
     ).fetchall()
     if not exists:
         con.execute(
-            "INSERT INTO rejected_files VALUES (?, ?, ?, ?, ?, ?)",
-            [region.code, path.name, content_hash or "", reason, kept, _now()],
+            "INSERT INTO rejected_files (region, file_name, content_hash, reason, kept_at, rejected_at, kind)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [region.code, path.name, content_hash or "", reason, kept, _now(), kind],
         )
     return FileResult(path.name, "rejected", reason=reason, kind=kind)
 
@@ -331,7 +337,7 @@ def release_held(con: duckdb.DuckDBPyConnection, settings: Settings, region: Reg
     if held.is_empty():
         return None
     batch_id = f"{region.code}-{_now():%Y%m%dT%H%M%S%f}-release"
-    schema = pl.Struct(_contract_dtypes())
+    schema = pl.Struct(contract_dtypes())
     frame = held.select(pl.col("parsed").str.json_decode(schema).alias("p"), "quarantine_id").unnest("p")
     frame = frame.with_columns(batch_id=pl.lit(batch_id), raw_record=pl.struct(pl.col("quarantine_id")))
     batch = StagedBatch(settings.home, region, batch_id, known, hold_unknown=False)
@@ -348,11 +354,6 @@ def release_held(con: duckdb.DuckDBPyConnection, settings: Settings, region: Reg
             )
 
     return batch.commit(con, kind="release", file_name=None, content_hash=None, also=mark_released)
-
-
-def _contract_dtypes() -> dict[str, pl.DataType]:
-    columns = SaleEvent.to_schema().columns
-    return {name: columns[name].dtype.type for name in CONTRACT_COLUMNS}
 
 
 __all__ = ["FileResult", "IngestReport", "ingest_file", "ingest_files", "ingest_landing", "open_store"]

@@ -1,4 +1,4 @@
-"""Run the SQL models of `warehouse_models/` inside a regional store, in layer order, as one transaction.
+"""Run the SQL models of `warehouse_models/` inside a regional store, in dependency order, as one transaction.
 
 A region run builds the models once and publishes that build (`kanda.central.publish` reads the built rollups).
 Each build records the store version it was built from, so a publish can tell a current build from a stale one
@@ -46,6 +46,18 @@ def build_models(con: duckdb.DuckDBPyConnection) -> list[str]:
     return ensure_built(con, force=True).models
 
 
+def run_models(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Run every model's SQL in dependency order (models.yml `depends_on`) on the reference tables as they are.
+
+    Callers own the transaction; `ensure_built` also reloads the seeds first. Returns the model names run.
+    """
+    built = []
+    for model in warehouse_models.models():
+        con.execute(model.sql)
+        built.append(model.name)
+    return built
+
+
 def ensure_built(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> BuildResult:
     """Build the models unless the newest build is of the store as it is now."""
     version = store_version(con)
@@ -53,12 +65,9 @@ def ensure_built(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> Buil
         last = con.execute("SELECT store_version, models FROM model_builds ORDER BY built_at DESC LIMIT 1").fetchall()
         if last and last[0][0] == version:
             return BuildResult(list(last[0][1]), built=False, store_version=version)
-    built = []
     with transaction(con):
         load_seeds(con)
-        for path in warehouse_models.model_files():
-            con.execute(path.read_text())
-            built.append(path.stem)
+        built = run_models(con)
         con.execute("DELETE FROM model_builds")
         con.execute("INSERT INTO model_builds VALUES (?, ?, ?)", [version, dt.datetime.now(dt.UTC), built])
     return BuildResult(built, built=True, store_version=version)

@@ -17,36 +17,46 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 import duckdb
+import polars as pl
 from filelock import FileLock, Timeout
 
 from kanda.settings import Settings
+from quality.contract import CONTRACT_COLUMNS, VIRTUAL_COLUMNS, SaleEvent
 from regions import get_region
 from regions.money import MINOR_UNIT_EXPONENT
 
-SCHEMA_SQL = """
-CREATE TABLE IF NOT EXISTS sale_events (
-    region          VARCHAR NOT NULL,
-    source          VARCHAR NOT NULL,
-    source_file     VARCHAR NOT NULL,
-    source_row      BIGINT NOT NULL,
-    batch_id        VARCHAR NOT NULL,
-    transaction_id  VARCHAR NOT NULL,
-    event_type      VARCHAR NOT NULL,
-    status          VARCHAR NOT NULL,
-    creator_id      VARCHAR NOT NULL,
-    product_id      VARCHAR NOT NULL,
-    buyer_ref       VARCHAR,
-    channel         VARCHAR,
-    amount_minor    BIGINT NOT NULL,
-    fee_minor       BIGINT NOT NULL,
-    net_minor       BIGINT NOT NULL,
-    currency        VARCHAR NOT NULL,
-    occurred_at     TIMESTAMPTZ NOT NULL,
-    local_date      DATE NOT NULL,
-    -- derived, not stored: writing a unique string per row would cost as much as the rest of the row
-    event_id        VARCHAR GENERATED ALWAYS AS (transaction_id || ':' || event_type || ':' || status) VIRTUAL
-);
-CREATE TABLE IF NOT EXISTS quarantine (
+#: DuckDB type of each polars dtype the contract uses.
+_DUCKDB_TYPES: dict[type[pl.DataType], str] = {
+    pl.String: "VARCHAR",
+    pl.Int64: "BIGINT",
+    pl.Date: "DATE",
+    pl.Datetime: "TIMESTAMPTZ",  # the contract's datetimes are UTC; TIMESTAMPTZ keeps the instant
+}
+
+
+def sale_events_ddl() -> str:
+    """`CREATE TABLE sale_events` generated from the SaleEvent contract: its columns, types and nullability.
+
+    The contract is the one schema source, so a column added there cannot be forgotten here. Columns the contract
+    derives (`event_id`) are virtual, not stored: writing a unique string per row would cost as much as the rest
+    of the row.
+    """
+    columns = SaleEvent.to_schema().columns
+    stored, derived = [], []
+    for name in CONTRACT_COLUMNS:
+        dtype = columns[name].dtype.type
+        sql_type = _DUCKDB_TYPES[dtype if isinstance(dtype, type) else type(dtype)]
+        if name in VIRTUAL_COLUMNS:
+            derived.append(f"    {name} {sql_type} GENERATED ALWAYS AS ({VIRTUAL_COLUMNS[name]}) VIRTUAL")
+        else:
+            stored.append(f"    {name} {sql_type}{'' if columns[name].nullable else ' NOT NULL'}")
+    lines = stored + derived
+    return "CREATE TABLE IF NOT EXISTS sale_events (\n" + ",\n".join(lines) + "\n);\n"
+
+
+SCHEMA_SQL = (
+    sale_events_ddl()
+    + """CREATE TABLE IF NOT EXISTS quarantine (
     quarantine_id   VARCHAR NOT NULL,
     batch_id        VARCHAR NOT NULL,
     region          VARCHAR NOT NULL,
@@ -89,9 +99,13 @@ CREATE TABLE IF NOT EXISTS rejected_files (
     content_hash    VARCHAR NOT NULL,
     reason          VARCHAR NOT NULL,
     kept_at         VARCHAR NOT NULL,
-    rejected_at     TIMESTAMPTZ NOT NULL
+    rejected_at     TIMESTAMPTZ NOT NULL,
+    kind            VARCHAR  -- the reason's class (regions.rails.base.REJECT_KINDS); NULL for rows from before it
 );
+-- stores created before rejections had a kind
+ALTER TABLE rejected_files ADD COLUMN IF NOT EXISTS kind VARCHAR;
 CREATE TABLE IF NOT EXISTS dirty_days (local_date DATE NOT NULL);
+CREATE TABLE IF NOT EXISTS published_models (fingerprint VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS model_builds (
     store_version   VARCHAR NOT NULL,
     built_at        TIMESTAMPTZ NOT NULL,
@@ -114,6 +128,7 @@ CREATE TABLE IF NOT EXISTS fx_rates (currency VARCHAR, rate_date DATE, usd_per_u
 CREATE OR REPLACE TABLE currencies (currency VARCHAR, exponent INTEGER);
 CREATE TABLE IF NOT EXISTS store_identity (salt_fingerprint VARCHAR NOT NULL, recorded_at TIMESTAMPTZ NOT NULL);
 """
+)
 
 
 class StoreBusy(RuntimeError):

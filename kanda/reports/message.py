@@ -32,6 +32,7 @@ from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from kanda.csv_safety import neutralised as _text  # text cells a spreadsheet would run as formulas
 from kanda.reports.mailing import UnsafeRecipient, recipient_problem
 from kanda.reports.model import CreatorReport, SaleLine
 from kanda.reports.render import csv_filename, major_units, render
@@ -54,8 +55,6 @@ CSV_COLUMNS = (
 #: the last fence before a creator's inbox, so a raw contact that slipped through is masked, never sent.
 _CONTACT = re.compile(r"@|^\+?[\d\s().-]{7,}$")
 _MASKED = "masked"
-#: A cell starting with one of these is a formula to a spreadsheet (CSV injection); text cells get a leading '.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class _HeaderClasses(HeaderRegistry):
@@ -202,7 +201,3 @@ def masked_buyer(buyer: str | None) -> str:
     if not buyer:
         return ""
     return _MASKED if _CONTACT.search(buyer.strip()) else _text(buyer)
-
-
-def _text(value: str) -> str:
-    return f"'{value}" if value.startswith(_FORMULA_START) else value

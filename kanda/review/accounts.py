@@ -27,6 +27,7 @@ from regions import all_regions
 ROLES: tuple[Role, ...] = ("steward", "viewer")
 MIN_PASSWORD_LENGTH = 10
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,63}$")
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 metadata = sa.MetaData()
 
@@ -41,7 +42,12 @@ users = sa.Table(
     sa.Column("active", sa.Boolean, nullable=False, default=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("password_changed_at", sa.DateTime(timezone=True), nullable=False),
+    # Where the daily digest goes (NULL: the name, when the name is an address), and whether it is wanted.
+    sa.Column("email", sa.String(320), nullable=True),
+    sa.Column("digest", sa.Boolean, nullable=False, server_default=sa.true()),
 )
+#: Columns added after the first release: `create_all` only makes missing tables, so older databases gain them here.
+_ADDED_COLUMNS = ("email", "digest")
 
 
 class AccountError(ValueError):
@@ -56,6 +62,13 @@ class Account:
     active: bool
     created_at: dt.datetime
     password_changed_at: dt.datetime
+    email: str | None = None
+    digest: bool = True
+
+    @property
+    def address(self) -> str | None:
+        """Where mail for this account goes: its e-mail, or its name when the name is an address."""
+        return self.email or (self.name if EMAIL_PATTERN.match(self.name) else None)
 
     @property
     def actor(self) -> Actor:
@@ -71,6 +84,8 @@ class Account:
             "role": self.role,
             "regions": None if self.regions is None else sorted(self.regions),
             "active": self.active,
+            "email": self.address,
+            "digest": self.digest,
             "created_at": self.created_at.isoformat(),
         }
 
@@ -88,6 +103,14 @@ def _engine(url: str) -> sa.Engine:
 
     engine = engine_for(url)
     metadata.create_all(engine)
+    with engine.begin() as con:
+        present = {c["name"] for c in sa.inspect(con).get_columns("account_users")}
+        for name in _ADDED_COLUMNS:
+            if name not in present:
+                column = users.c[name]
+                kind = column.type.compile(dialect=con.dialect)
+                default = " NOT NULL DEFAULT TRUE" if name == "digest" else ""
+                con.execute(sa.text(f'ALTER TABLE account_users ADD COLUMN "{name}" {kind}{default}'))
     return engine
 
 
@@ -127,6 +150,8 @@ def _account(row: sa.Row) -> Account:
         active=bool(row.active),
         created_at=utc(row.created_at),
         password_changed_at=utc(row.password_changed_at),
+        email=row.email,
+        digest=bool(row.digest),
     )
 
 
@@ -202,6 +227,18 @@ def set_password(settings: Settings, name: str, password: str) -> None:
     """A new password; sessions signed in with the old one end (see `session_stamp`)."""
     _check_password(password)
     _update(settings, name, password_hash=_hasher().hash(password), password_changed_at=_now())
+
+
+def set_digest(settings: Settings, name: str, *, on: bool, email: str | None = None) -> Account:
+    """Opt in or out of the daily digest, optionally setting the address it goes to."""
+    values: dict[str, object] = {"digest": on}
+    if email is not None:
+        email = email.strip()
+        if not EMAIL_PATTERN.match(email):
+            raise AccountError(f"{email!r} is not an e-mail address")
+        values["email"] = email
+    _update(settings, name, **values)
+    return get_user(settings, name)  # type: ignore[return-value]
 
 
 def deactivate(settings: Settings, name: str) -> None:

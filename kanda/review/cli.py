@@ -321,3 +321,31 @@ def reject_cmd(
 ) -> None:
     """Reject records for good (they stay quarantined, marked rejected)."""
     _decide("reject", ids, (region, rule, status, source_file, creator, min_age, max_age), reason, actor, as_json)
+
+
+@review_app.command("digest")
+def digest(
+    base_url: Annotated[
+        str,
+        typer.Option("--base-url", envvar="KANDA_PUBLIC_URL", help="Where stewards open the queue (the mail's links)."),
+    ] = "http://localhost:8000",
+    user: Annotated[list[str] | None, typer.Option("--user", "-u", help="Only these accounts (repeatable).")] = None,
+    resend: Annotated[bool, typer.Option("--resend", help="Send again even if today's digest went out.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """E-mail each steward the records newly quarantined in their regions, with links to the queue (daily)."""
+    from kanda.review.digest import send_digests
+    from kanda.settings import load_settings
+
+    run = send_digests(load_settings(), base_url=base_url, resend=resend, only=user)
+    if as_json:
+        typer.echo(json.dumps(run.as_dict(), indent=2))
+    else:
+        for d in run.sent:
+            console.print(f"sent {d.account} <{escape(d.recipient)}>: {d.new_items} new record(s)")
+        for name, why in run.skipped:
+            console.print(f"[dim]skipped {name}: {escape(why)}[/]")
+        for name, why in run.failed:
+            err.print(f"[red]failed {name}: {escape(why)}[/]")
+    if run.failed:
+        raise typer.Exit(1)

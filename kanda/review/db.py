@@ -34,7 +34,9 @@ from sqlalchemy import (
     create_engine,
     event,
     insert,
+    inspect,
     text,
+    update,
 )
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -75,6 +77,8 @@ items = Table(
     Column("source_row", BigInteger, nullable=False),
     Column("transaction_id", String(200)),
     Column("creator_id", String(64)),
+    #: copied from the parsed fields so that the queue can be searched by product without reading JSON
+    Column("product_id", String(64)),
     Column("local_date", Date),
     Column("hold", String(64)),
     Column("raw_record", JSON, nullable=False),
@@ -84,6 +88,8 @@ items = Table(
     Column("status", String(16), nullable=False),
     #: the steward's field edits {column: text}; {} until someone edits
     Column("edits", JSON, nullable=False),
+    #: the steward who took the item ("assign to me"); None while nobody has
+    Column("assignee", String(200)),
     Column("decided_by", String(200)),
     Column("decision_reason", Text),
     #: the store batch that loaded the row (fix, waiver or automatic release), or that recorded a rejection
@@ -95,7 +101,15 @@ items = Table(
     Index("review_items_region_status", "region", "status"),
     Index("review_items_source_file", "source_file"),
     Index("review_items_creator", "creator_id"),
+    Index("review_items_assignee", "assignee"),
 )
+
+#: Columns added after the first release, with how to fill them in a database created before: `create_all` makes
+#: missing tables only, so an older review database gains them here (once, on first use).
+_ADDED_COLUMNS = {
+    "product_id": lambda: items.c.parsed["product_id"].as_string(),
+    "assignee": None,
+}
 
 #: The failing rules of each item, one row each, so that "filter and count by rule" is plain SQL on every engine.
 item_rules = Table(
@@ -176,6 +190,7 @@ def _create(url: str) -> Engine:
         try:
             with engine.begin() as con:
                 metadata.create_all(con)
+                _add_missing_columns(con)
                 for statement in triggers:
                     con.execute(text(statement))
             break
@@ -184,6 +199,19 @@ def _create(url: str) -> Engine:
             if attempt:
                 raise
     return engine
+
+
+def _add_missing_columns(con: Connection) -> None:
+    """Bring a review database made by an older kanda up to this schema (new nullable columns, backfilled)."""
+    present = {c["name"] for c in inspect(con).get_columns("review_items")}
+    for name, fill in _ADDED_COLUMNS.items():
+        if name in present:
+            continue
+        column = items.c[name]
+        kind = column.type.compile(dialect=con.dialect)
+        con.execute(text(f'ALTER TABLE review_items ADD COLUMN "{name}" {kind}'))
+        if fill is not None:
+            con.execute(update(items).values({name: fill()}))
 
 
 def now() -> dt.datetime:

@@ -9,7 +9,9 @@ ingestion once their creator was onboarded (`kanda.regional.ingest.release_held`
 audited as released automatically, so no steward works on (or loads again) a row that is already in the events.
 
 Raw buyer PII stays in its region: the raw record copied into the review database has e-mail addresses and phone
-numbers masked. The store keeps the original; the parsed fields carry only the salted buyer hash.
+numbers masked, and so are people's names where a rail writes them (M-Pesa's free-text `Details`, "... from
+<phone> - JANE WANJIKU Acc. ...", and fields that hold nothing but a person's name or handle). The store keeps the
+original; the parsed fields carry only the salted buyer hash.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def mask_pii(text: str, calling_code: str) -> str:
     """E-mail addresses and phone numbers masked (`bu***@mail.example`, `**********78`).
 
     A phone is a run of digits that starts like one: `+`, a national `0`, or the region's calling code. Amounts,
-    ids and dates do not, so they stay readable. Names in free text are not recognised (see the module doc).
+    ids and dates do not, so they stay readable. Names are `mask_names`' job.
     """
     if not _MAYBE_CONTACT.search(text):
         return text
@@ -54,11 +56,36 @@ def mask_pii(text: str, calling_code: str) -> str:
     return _phone_pattern(calling_code).sub(lambda m: "*" * (len(m.group(0)) - 2) + m.group(0)[-2:], text)
 
 
+#: Raw fields that hold only a person's name or handle: masked whole.
+NAME_FIELDS = frozenset({"Customer Name", "customer_name", "Discord username", "name", "Name", "payer_name"})
+#: The payer's name in free text: after "<contact> - " and before the account reference (M-Pesa `Details`:
+#: "Pay Bill Online from 0712345678 - JANE WANJIKU Acc. KE-C0001.KE-P00001"). Contacts are masked first, so the
+#: contact may already be stars.
+_NAME_AFTER_CONTACT = re.compile(r"(\bfrom\s+[^\s-][^-]*?\s-\s+)([^\W\d_][^\d@]*?)(?=\s+(?:Acc\b|A/C\b|Ref\b)|\s*$)")
+
+
+def mask_name(name: str) -> str:
+    """Each word of a name down to its first letter (`JANE WANJIKU` -> `J*** W***`): enough to tell two payers
+    apart on one page, not enough to identify one."""
+    return " ".join(word[:1] + "***" for word in name.split())
+
+
+def mask_names(text: str) -> str:
+    """People's names in a free-text field masked, the rest (amounts, references, creator ids) left readable."""
+    return _NAME_AFTER_CONTACT.sub(lambda m: m.group(1) + mask_name(m.group(2)), text)
+
+
+def mask_field(key: str, value: str, calling_code: str) -> str:
+    if key in NAME_FIELDS:
+        return mask_name(value)
+    return mask_names(mask_pii(value, calling_code))
+
+
 def _masked_record(raw: str, calling_code: str) -> dict:
     record = json.loads(raw)
     if not isinstance(record, dict):
         record = {"record": record}
-    return {k: mask_pii(v, calling_code) if isinstance(v, str) else v for k, v in record.items()}
+    return {k: mask_field(k, v, calling_code) if isinstance(v, str) else v for k, v in record.items()}
 
 
 def enqueue_all(settings: Settings) -> dict[str, int]:
@@ -126,6 +153,7 @@ def _insert_items(con: Connection, region: str, rows: list[tuple]) -> int:
             {**r, "severity": severity_of(r.get("rule", ""), r.get("severity"))} for r in json.loads(reasons or "[]")
         ]
         rules_of[quarantine_id] = rules
+        parsed_fields = json.loads(parsed)
         status = {"released": "reprocessed", "rejected": "rejected"}.get(store_status, "new")
         if status != "new":
             released_of[quarantine_id] = (store_status, released_batch, kind)
@@ -142,7 +170,8 @@ def _insert_items(con: Connection, region: str, rows: list[tuple]) -> int:
                 "local_date": local_date,
                 "hold": hold,
                 "raw_record": _masked_record(raw_record, calling_code),
-                "parsed": json.loads(parsed),
+                "parsed": parsed_fields,
+                "product_id": parsed_fields.get("product_id"),
                 "rules": rules,
                 "status": status,
                 "edits": {},

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from quality.boundary import HOLD_RULES, split_by_contract
-from quality.contract import CONTRACT_COLUMNS, WARNING_RULES, SaleEvent
+from quality.contract import CONTRACT_COLUMNS, EVENT_ID_PARTS, EVENT_ID_SEPARATOR, WARNING_RULES, contract_dtypes
 from regions import get_region
 
 #: Columns a steward may edit; provenance (region, source, file, row, batch) and the derived columns are not.
@@ -144,11 +144,6 @@ def contract_frame(rows: list[dict]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=contract_dtypes())
 
 
-def contract_dtypes() -> dict[str, pl.DataType]:
-    columns = SaleEvent.to_schema().columns
-    return {name: columns[name].dtype.type for name in CONTRACT_COLUMNS}
-
-
 def edited_row(candidate: Candidate) -> tuple[dict, list[Rule]]:
     """The stored parsed fields with the edits applied and the derived fields recomputed."""
     zone = ZoneInfo(get_region(candidate.region).zone)
@@ -167,8 +162,8 @@ def edited_row(candidate: Candidate) -> tuple[dict, list[Rule]]:
     if edited & {"amount_minor", "fee_minor"} and "net_minor" not in edited:
         amount, fee = row["amount_minor"], row["fee_minor"]
         row["net_minor"] = amount - fee if amount is not None and fee is not None else None
-    parts = [row["transaction_id"], row["event_type"], row["status"]]
-    row["event_id"] = ":".join(parts) if all(p is not None for p in parts) else None
+    parts = [row[c] for c in EVENT_ID_PARTS]
+    row["event_id"] = EVENT_ID_SEPARATOR.join(parts) if all(p is not None for p in parts) else None
     when = row["occurred_at"]
     row["local_date"] = when.astimezone(zone).date() if when is not None else None
     return row, errors
@@ -216,3 +211,19 @@ def known_creators(registry_dir: Path, regions: set[str]) -> dict[str, set[str]]
     for creator, region in frame.iter_rows():
         found[region].add(creator)
     return found
+
+
+def registry_choices(registry_dir: Path, region: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The region's known creators and products as (id, label) pairs, for the fix form's pick-lists: the ids a
+    fix can use without being held again."""
+
+    def read(name: str, key: str) -> list[tuple[str, str]]:
+        path = registry_dir / name
+        if not path.exists():
+            return []
+        frame = pl.read_csv(path, infer_schema_length=0).filter(pl.col("region") == region).sort(key)
+        labels = [c for c in ("display_name", "name", "title", "creator_id") if c in frame.columns and c != key]
+        label = pl.concat_str([pl.col(c).fill_null("") for c in labels[:1]]) if labels else pl.lit("")
+        return [(k, v or "") for k, v in frame.select(pl.col(key), label.alias("label")).iter_rows()]
+
+    return read("creators.csv", "creator_id"), read("products.csv", "product_id")

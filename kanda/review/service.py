@@ -39,7 +39,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Select, func, select, update
+from sqlalchemy import Connection, Select, func, or_, select, update
 
 from kanda.review import db
 from kanda.review.actor import Actor, PermissionDenied
@@ -62,7 +62,7 @@ OPEN = frozenset({"new", "in_review"})
 #: Decided and waiting for the reprocess run (rejections wait only to be recorded in the store).
 APPROVED = frozenset({"fixed", "waived"})
 FINAL = frozenset({"rejected", "reprocessed"})
-GROUPS = ("region", "status", "rule", "source_file", "creator_id")
+GROUPS = ("region", "status", "rule", "source_file", "creator_id", "assignee")
 ACTIONS = ("approve", "waive", "reject")
 
 __all__ = [
@@ -70,6 +70,7 @@ __all__ = [
     "EDITABLE_COLUMNS",
     "GROUPS",
     "STATUSES",
+    "UNASSIGNED",
     "AuditEntry",
     "BulkResult",
     "FixInvalid",
@@ -81,12 +82,14 @@ __all__ = [
     "ReviewFilter",
     "Rule",
     "approve",
+    "assign",
     "bulk",
     "count_items",
     "enqueue_all",
     "enqueue_region",
     "get_item",
     "list_items",
+    "neighbours",
     "reject",
     "revalidate",
     "save_edits",
@@ -126,6 +129,14 @@ class ReviewFilter:
     min_age_days: float | None = None
     max_age_days: float | None = None
     item_ids: frozenset[int] | None = None
+    #: part of a transaction id, creator id or product id (case-insensitive)
+    search: str | None = None
+    #: an account name, or `UNASSIGNED` for items nobody has taken
+    assignee: str | None = None
+
+
+#: `ReviewFilter.assignee` value selecting items nobody has taken.
+UNASSIGNED = ""
 
 
 @dataclass
@@ -143,6 +154,8 @@ class ItemSummary:
     edited: bool
     quarantined_at: dt.datetime
     updated_at: dt.datetime
+    product_id: str | None = None
+    assignee: str | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -152,6 +165,8 @@ class ItemSummary:
             "source_row": self.source_row,
             "transaction_id": self.transaction_id,
             "creator_id": self.creator_id,
+            "product_id": self.product_id,
+            "assignee": self.assignee,
             "local_date": as_text(self.local_date),
             "status": self.status,
             "hold": self.hold,
@@ -292,7 +307,57 @@ def revalidate(settings: Settings, actor: Actor, item_id: int, edits: dict[str, 
     return _revalidate(settings, [(row, _merged(row, edits))])[0]
 
 
+def neighbours(
+    settings: Settings, actor: Actor, flt: ReviewFilter | None, item_id: int
+) -> tuple[int | None, int | None]:
+    """The previous and next item of the filtered queue around `item_id` (in the queue's order, oldest first), so a
+    steward can walk a filter record by record. The item itself need not match the filter any more (it was just
+    decided): its neighbours are found by id."""
+    flt = flt or ReviewFilter()
+    c = db.items.c
+    with db.engine_for(settings.app_db_url).connect() as con:
+        before = con.execute(_filtered(select(func.max(c.id)), actor, flt).where(c.id < item_id)).scalar()
+        after = con.execute(_filtered(select(func.min(c.id)), actor, flt).where(c.id > item_id)).scalar()
+    return before, after
+
+
 # --------------------------------------------------------------------------------------------------- deciding
+
+
+def assign(settings: Settings, actor: Actor, item_id: int, assignee: str | None) -> None:
+    """Take an item (`assignee=actor.name`, "assign to me"), hand it back (None). Only a steward of the region, and
+    only while the item is open: a decided item needs nobody. Taking one someone else holds is allowed (people go
+    on leave) and audited with whose it was."""
+    if assignee is not None and assignee != actor.name:
+        raise PermissionDenied(f"{actor.name} may assign items to themselves only")
+    with db.engine_for(settings.app_db_url).begin() as con:
+        row = _load(con, actor, item_id)
+        actor.require_change(row["region"])
+        _require_open(row, "assign")
+        if row["assignee"] == assignee:
+            return
+        now = db.now()
+        changed = con.execute(
+            update(db.items)
+            .where(db.items.c.id == item_id, db.items.c.status == row["status"])
+            .values(assignee=assignee, updated_at=now)
+        ).rowcount
+        if changed != 1:
+            raise InvalidTransition(f"item {item_id} was changed by someone else meanwhile; reload it")
+        write_audit(
+            con,
+            [
+                {
+                    "item_id": item_id,
+                    "actor": actor.name,
+                    "action": "assign" if assignee else "unassign",
+                    "at": now,
+                    "before": {"status": row["status"], "assignee": row["assignee"]},
+                    "after": {"status": row["status"], "assignee": assignee},
+                    "reason": None,
+                }
+            ],
+        )
 
 
 def save_edits(settings: Settings, actor: Actor, item_id: int, edits: dict[str, str]) -> Revalidation:
@@ -461,6 +526,13 @@ def _filtered(query: Select, actor: Actor, flt: ReviewFilter) -> Select:
         query = query.where(c.creator_id == flt.creator_id)
     if flt.item_ids is not None:
         query = query.where(c.id.in_(sorted(flt.item_ids)))
+    if flt.search:
+        pattern = "%" + flt.search.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(
+            or_(*(func.lower(col).like(pattern, escape="\\") for col in (c.transaction_id, c.creator_id, c.product_id)))
+        )
+    if flt.assignee is not None:
+        query = query.where(c.assignee.is_(None) if flt.assignee == UNASSIGNED else c.assignee == flt.assignee)
     now = db.now()
     if flt.min_age_days is not None:
         query = query.where(c.quarantined_at <= now - dt.timedelta(days=flt.min_age_days))
@@ -574,6 +646,8 @@ def _summary(row) -> ItemSummary:
         edited=bool(row["edits"]),
         quarantined_at=row["quarantined_at"],
         updated_at=row["updated_at"],
+        product_id=row["product_id"],
+        assignee=row["assignee"],
     )
 
 

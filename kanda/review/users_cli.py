@@ -109,3 +109,21 @@ def deactivate(name: Annotated[str, typer.Argument(help="User name.")]) -> None:
     except AccountError as exc:
         _fail(str(exc))
     typer.echo(f"deactivated {name}")
+
+
+@users_app.command("digest")
+def digest(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    on: Annotated[bool, typer.Option("--on/--off", help="Receive the daily review digest, or stop it.")] = True,
+    email: Annotated[str | None, typer.Option("--email", help="Address the digest goes to.")] = None,
+) -> None:
+    """Opt in or out of the stewards' daily digest e-mail (and set its address)."""
+    from kanda.review.accounts import AccountError, set_digest
+    from kanda.settings import load_settings
+
+    try:
+        account = set_digest(load_settings(), name, on=on, email=email)
+    except AccountError as exc:
+        _fail(str(exc))
+    where = account.address or "no address yet: add --email"
+    typer.echo(f"digest {'on' if account.digest else 'off'} for {account.name} ({where})")

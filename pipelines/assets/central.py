@@ -35,7 +35,7 @@ def central_key(table: str) -> AssetKey:
     return AssetKey(["central", table])
 
 
-CENTRAL_TABLES = sorted(warehouse_models.PUBLISHED)
+CENTRAL_TABLES = sorted(warehouse_models.published())
 CENTRAL_KEYS = [central_key(table) for table in CENTRAL_TABLES]
 
 

@@ -1,5 +1,10 @@
 """Rails by format name. Each rail is one folder here (`<rail>/reader.py`, `<rail>/writer.py`, `<rail>/samples/`);
-the folders are discovered, so a new rail registers itself by existing."""
+the folders are discovered, so a new rail registers itself by existing.
+
+A rail folder holding a `spec.yaml` (and no `reader.py`) is a declarative rail: the spec engine reads and writes
+it. A region file may also carry its rail spec inline (`source_format: spec:<code>`); such a rail is looked up
+through the region, so it follows `KANDA_REGIONS_DIR` rather than being registered once per process.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from pathlib import Path
 from regions.rails.base import Adapter, AdapterChunk, FileRejected, ReadContext
 
 ADAPTERS: dict[str, Adapter] = {}
+#: A region file's inline rail is named `spec:<region code, lower case>`.
+INLINE_PREFIX = "spec:"
 
 
 def register(adapter: Adapter) -> Adapter:
@@ -17,23 +24,58 @@ def register(adapter: Adapter) -> Adapter:
 
 
 def get_adapter(format_name: str) -> Adapter:
+    inline = inline_spec(format_name)
+    if inline is not None:
+        from regions.spec.engine import SpecAdapter
+
+        return SpecAdapter(inline, format_name)
     _load_builtin()
     try:
         return ADAPTERS[format_name]
     except KeyError:
-        raise KeyError(f"no adapter for source format {format_name!r}; known: {sorted(ADAPTERS)}") from None
+        known = sorted({*ADAPTERS, *inline_rail_names()})
+        raise KeyError(f"no adapter for source format {format_name!r}; known: {known}") from None
+
+
+def inline_spec(format_name: str):  # -> RailSpec | None (not annotated: regions.spec imports regions)
+    """The rail spec a region file carries inline under this format name, if any."""
+    from regions import all_regions
+
+    for region in all_regions().values():
+        if region.rail_spec is not None and region.source_format == format_name:
+            return region.rail_spec
+    return None
+
+
+def inline_rail_names() -> list[str]:
+    from regions import all_regions
+
+    return sorted(r.source_format for r in all_regions().values() if r.rail_spec is not None)
 
 
 def _load_builtin() -> None:
     # Imported lazily so that reading one region's config does not import every format's dependencies.
+    here = Path(__file__).parent
     for name in rail_names():
-        importlib.import_module(f"regions.rails.{name}.reader")
+        if (here / name / "reader.py").exists():
+            importlib.import_module(f"regions.rails.{name}.reader")
+        elif name not in ADAPTERS:
+            from regions.spec.engine import SpecAdapter
+            from regions.spec.model import load_spec
+
+            register(SpecAdapter(load_spec(here / name / "spec.yaml"), name))
+
+
+def spec_rail_path(name: str) -> Path | None:
+    """The `spec.yaml` of a shipped declarative rail."""
+    path = Path(__file__).parent / name / "spec.yaml"
+    return path if path.exists() else None
 
 
 def rail_names() -> list[str]:
-    """Every rail folder under `regions/rails/` (a package with a `reader` module)."""
+    """Every rail folder under `regions/rails/`: a package with a `reader` module, or a `spec.yaml`."""
     here = Path(__file__).parent
-    return sorted(p.parent.name for p in here.glob("*/reader.py"))
+    return sorted({p.parent.name for pattern in ("*/reader.py", "*/spec.yaml") for p in here.glob(pattern)})
 
 
 __all__ = [
@@ -43,6 +85,7 @@ __all__ = [
     "FileRejected",
     "ReadContext",
     "get_adapter",
+    "inline_spec",
     "rail_names",
     "register",
 ]

@@ -36,12 +36,61 @@ ADAPTER_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-class FileRejected(Exception):
-    """The file as a whole cannot be read; `reason` says why in plain words."""
+#: Why a whole file was refused, as a stable machine-readable class (stored in `rejected_files.kind`, shown by the
+#: CLI and the API). The words a person reads are in `FileRejected.reason`; these names never change meaning.
+REJECT_KINDS: dict[str, str] = {
+    "not_found": "the file is missing",
+    "not_a_regular_file": "a symbolic link, pipe, socket or device in a landing folder: not followed, not read",
+    "unreadable": "the file cannot be opened (permissions, I/O error)",
+    "empty_file": "zero bytes, or nothing but blank lines: no header either (a failed download)",
+    "binary_zip": "a ZIP archive (an Excel workbook, a Word document or zipped files) where text is expected",
+    "binary_pdf": "a PDF document where a data export is expected",
+    "binary_other": "other binary content (gzip, NUL bytes, an image, an old Office file)",
+    "wrong_encoding": "text in UTF-16 or UTF-32; the rails expect UTF-8 (or Windows-1252 for CSV)",
+    "not_csv": "text, but not CSV: JSON, HTML or XML given to a CSV rail",
+    "not_json": "not JSON lines: CSV, HTML, a JSON array or a corrupt line given to a JSON-lines rail",
+    "not_a_spreadsheet": "not an Excel (.xlsx) workbook although the rail expects one",
+    "corrupt_spreadsheet": "an .xlsx workbook whose parts cannot be read (damaged file)",
+    "wrong_delimiter": "a CSV separated by another character than the rail's",
+    "wrong_columns": "the header (or the JSON fields) lacks columns the rail requires: another rail's file",
+    "wrong_currency": "the file states amounts in another currency than the region's: another region's file",
+    "malformed": "a line does not fit the file's structure (wrong field count, unclosed quote)",
+    "truncated": "the file ends in the middle of a record (an interrupted download or copy)",
+    "too_large": "larger than the rail can read safely",
+}
 
-    def __init__(self, reason: str) -> None:
+
+class FileRejected(Exception):
+    """The file as a whole cannot be read: `kind` names the class (a key of `REJECT_KINDS`) and `reason` says why
+    in plain words a person can act on.
+
+    A reason never quotes the file's content: a misrouted file can be anything (a symlink to a system file once put
+    its first line into a reason), and reasons are shown in places the file's readers are not (the CLI, e-mails,
+    Dagster). It describes what the file looks like and what the region expects instead.
+    """
+
+    def __init__(self, reason: str, kind: str = "unreadable") -> None:
+        if kind not in REJECT_KINDS:
+            raise ValueError(f"unknown rejection kind {kind!r}; known: {sorted(REJECT_KINDS)}")
         super().__init__(reason)
         self.reason = reason
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class Expects:
+    """What a rail's files look like, in the words a rejection uses to say what the region expects.
+
+    `container` is how the file is read ("csv", "ndjson" or "xlsx"); `columns` are the required header names as
+    they appear in the rail's own exports (or the JSON fields), not the adapter's internal names.
+    """
+
+    what: str
+    container: str
+    columns: tuple[str, ...]
+    delimiter: str = ","
+    #: Largest file the rail reads safely; None: streamed, any size. (A workbook is read whole, sheet by sheet.)
+    max_bytes: int | None = None
 
 
 @dataclass
@@ -62,5 +111,7 @@ class ReadContext:
 class Adapter(Protocol):
     #: The `source_format` name used in region configs.
     format_name: str
+    #: What its files look like, for rejection reasons.
+    expects: Expects
 
     def read(self, path: Path, ctx: ReadContext) -> Iterator[AdapterChunk]: ...

@@ -27,6 +27,8 @@ PRICE_RANGE: dict[str, tuple[int, int]] = {
     "BDT": (200, 6_000),
     "EGP": (100, 3_000),
 }
+#: For a currency not listed (a region added from a spec): a price range that is plausible in most currencies.
+DEFAULT_PRICE_RANGE = (500, 20_000)
 FEE_BASIS_POINTS = 150  # 1.5 %
 
 #: The corruption kinds a truth row can carry; each writer renders them in its own format's way.
@@ -78,7 +80,7 @@ def make_registry(seed: int, creators_per_region: int = 12, products_per_creator
     creators, products = [], []
     for index, region in enumerate(all_regions().values()):
         rng = np.random.default_rng([seed, index, 0])
-        low, high = PRICE_RANGE[region.currency]
+        low, high = PRICE_RANGE.get(region.currency, DEFAULT_PRICE_RANGE)
         scale = 10**region.exponent
         for c in range(1, creators_per_region + 1):
             creator_id = f"{region.code}-C{c:04d}"

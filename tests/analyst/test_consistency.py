@@ -17,6 +17,7 @@ from pathlib import Path
 from kanda.analyst.snapshot import connect_snapshot
 from kanda.central.publish import publish_region
 from kanda.central.query import run_query
+from kanda.flow import refresh_readers
 from kanda.regional.ingest import ingest_files
 from kanda.regional.store import open_store
 from kanda.settings import Settings
@@ -71,6 +72,7 @@ def test_readers_only_ever_see_complete_publications(settings: Settings, tmp_pat
     for region in REGIONS:  # the first slice of each region: the state readers start from
         ingest_files(settings, region, [pending[region].pop(0)])
         publish_region(settings, region)
+        refresh_readers(settings)  # the BI snapshot, as the region flow refreshes it after a publish
         current[region] = regional_state(settings, region)
     states: list[Answer] = [dict(current)]
 
@@ -125,6 +127,7 @@ def test_readers_only_ever_see_complete_publications(settings: Settings, tmp_pat
             for region in REGIONS:
                 ingest_files(settings, region, [pending[region][round_]])
                 assert publish_region(settings, region).published
+                refresh_readers(settings)
                 current[region] = regional_state(settings, region)
                 with changed:
                     states.append(dict(current))

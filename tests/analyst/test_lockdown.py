@@ -1,9 +1,9 @@
 """Analyst SQL can never write, attach, read or write files, or change settings: on every path, case by case.
 
 Two layers are tested separately, so that neither is assumed: kanda's statement check refuses each case with a
-clear message (CLI function, `kanda query`, `POST /api/sql`), and DuckDB's own settings on the reader
-(external access off, configuration locked, only the warehouse readable) refuse the file and settings cases even
-when the check is bypassed.
+clear message (CLI function, `kanda query`, `POST /api/sql`), and DuckDB itself on the reader (a read-only file,
+external access off, configuration locked) refuses the write, file and settings cases even when the check is
+bypassed.
 """
 
 from __future__ import annotations
@@ -30,6 +30,21 @@ REFUSED_CASES = [
     ("delete from rollups.creator_daily", NOT_READ_ONLY),
     ("drop view rollups.creator_daily", NOT_READ_ONLY),
     ("with t as (select 1) insert into rollups.creator_daily select * from t", NOT_READ_ONLY),
+    ("with x as (delete from rollups.publications returning *) select count(*) from x", "not DELETE"),
+    (
+        "with x as (insert into rollups.creator_daily select * from rollups.creator_daily returning *) select 1",
+        "INSERT",
+    ),
+    ("with x as (update rollups.creator_daily set net_minor = 0 returning *) select count(*) from x", "not UPDATE"),
+    ("select * from (with x as (delete from rollups.region_daily returning *) select * from x)", "not DELETE"),
+    ("select 1 union all (with x as (delete from rollups.creator_daily returning 1) select * from x)", "not DELETE"),
+    ("select current_setting('home_directory')", "describes the server"),
+    ("select current_setting('temp_directory') as t from rollups.creator_daily", "current_setting"),
+    ("select getenv('HOME')", "refused: getenv"),
+    ("select * from duckdb_databases()", "table function duckdb_databases"),
+    ("select * from duckdb_extensions()", "table function duckdb_extensions"),
+    ("select * from pragma_database_list()", "table function pragma_database_list"),
+    ("select (select count(*) from duckdb_settings()) as n", "table function duckdb_settings"),
     (f"copy (select 1) to '{LEAK}.csv'", NOT_READ_ONLY),
     (f"copy rollups.creator_daily to '{LEAK}.parquet' (format parquet)", NOT_READ_ONLY),
     (f"export database '{LEAK}'", NOT_READ_ONLY),
@@ -79,7 +94,12 @@ def test_the_sql_endpoint_refuses_with_403_and_the_reason(client, sql: str, mess
 def test_the_cli_refuses_and_exits_1_and_the_rollups_are_unchanged(published: Settings):
     runner = CliRunner()
     before = run_query(published, TOTALS)
-    for sql in ("drop view rollups.creator_daily", f"copy (select 1) to '{LEAK}.csv'", "set threads = 1"):
+    for sql in (
+        "drop view rollups.creator_daily",
+        f"copy (select 1) to '{LEAK}.csv'",
+        "set threads = 1",
+        "with x as (delete from rollups.creator_daily returning *) select count(*) from x",
+    ):
         result = runner.invoke(app, ["query", sql])
         assert result.exit_code == 1
         assert NOT_READ_ONLY in " ".join(result.output.split())
@@ -125,18 +145,33 @@ def test_duckdb_itself_refuses_files_and_settings_on_the_reader(published: Setti
     assert not any(LEAK.parent.glob(f"{LEAK.name}*"))
 
 
-def test_writes_that_slip_past_the_check_cannot_reach_the_central_layer(published: Settings):
-    """The reader is a private in-memory database: even unchecked, a write changes nothing anyone else reads."""
+ENGINE_READ_ONLY = [
+    "insert into rollups.creator_daily select * from rollups.creator_daily",
+    "update rollups.creator_daily set net_minor = 0",
+    "delete from rollups.creator_daily",
+    "drop table rollups.creator_daily",
+    "create table rollups.x as select 1",
+    "create view rollups.v as select 1",
+    "alter table rollups.creator_daily rename to gone",
+    "with x as (delete from rollups.publications returning *) select count(*) from x",
+    "with x as (update rollups.region_daily set rows_loaded = 0 returning *) select count(*) from x",
+]
+
+
+@pytest.mark.parametrize("sql", ENGINE_READ_ONLY)
+def test_writes_that_slip_past_the_check_are_refused_by_duckdb(published: Settings, sql: str):
+    """The reader is a read-only file: even unchecked, DuckDB refuses the write and nothing changes for anyone."""
     before = run_query(published, TOTALS)
+    publications = run_query(published, "select count(*) as n from rollups.publications")
     con = connect_central(published)
     try:
-        with pytest.raises(duckdb.Error):
-            con.execute("insert into rollups.creator_daily select * from rollups.creator_daily")
-        con.execute("drop view rollups.creator_daily")
-        con.execute("create table rollups.creator_daily as select 'XX' as region, 1 as net_minor")
+        with pytest.raises(duckdb.Error, match="read-only mode"):
+            con.execute(sql).fetchall()
+        assert con.execute(TOTALS).fetchall() == [tuple(r.values()) for r in before.to_pylist()]
     finally:
         con.close()
     assert run_query(published, TOTALS) == before
+    assert run_query(published, "select count(*) as n from rollups.publications") == publications
 
 
 @pytest.mark.parametrize(

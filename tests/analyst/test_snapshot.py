@@ -18,6 +18,7 @@ from kanda.analyst.snapshot import connect_snapshot, refresh_snapshot, snapshot_
 from kanda.central.catalog import latest_publication, open_catalog
 from kanda.central.publish import publish_region
 from kanda.central.query import NothingPublished, run_query
+from kanda.flow import refresh_readers
 from kanda.regional.ingest import ingest_landing
 from kanda.settings import Settings, load_settings
 from tests.support.files import START, make_files
@@ -27,10 +28,12 @@ TOTALS = "SELECT region, sum(net_minor) AS net, sum(orders) AS orders FROM rollu
 
 
 def publish(settings: Settings, regions: list[str], **files: object) -> None:
+    """Ingest and publish each region, then refresh the readers, as the region flow does."""
     make_files(settings, regions=regions, **files)
     for code in regions:
         ingest_landing(settings, code)
         publish_region(settings, code)
+        refresh_readers(settings)
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +149,7 @@ def test_concurrent_publishes_refresh_the_snapshot_forwards_only(settings: Setti
     for code in regions:
         ingest_landing(settings, code)
     publish_region(settings, "EG")
+    refresh_readers(settings)
     make_files(settings, regions=["EG"], rows=100, days=1, seed=5, start=START + dt.timedelta(days=7))
     ingest_landing(settings, "EG")
 
@@ -187,6 +191,7 @@ def test_a_failed_refresh_does_not_undo_the_publish_and_the_next_publish_repairs
     ingest_landing(settings, "GH")
     with caplog.at_level(logging.WARNING, logger="kanda.analyst.snapshot"):
         result = publish_region(settings, "GH")
+        refresh_readers(settings)  # the flow's step after a publish
     assert result.published
     assert "BI snapshot" in caplog.text and "not refreshed" in caplog.text
     assert run_query(settings, TOTALS).num_rows == 1  # the publication is visible all the same
@@ -195,6 +200,7 @@ def test_a_failed_refresh_does_not_undo_the_publish_and_the_next_publish_repairs
     blocker.mkdir()
     (blocker / f".{settings.snapshot_path.name}.999.dead.tmp").write_bytes(b"half a file")  # a crashed refresh
     assert publish_region(settings, "GH").published is False  # nothing new to publish ...
+    refresh_readers(settings)
     assert snapshot_info(settings.snapshot_path).publish_id == result.publish_id  # ... but the snapshot caught up
     assert [p.name for p in blocker.iterdir()] == [settings.snapshot_path.name]  # and the crash's leftovers are gone
 

@@ -90,7 +90,7 @@ def test_region_daily_rates(settings: Settings, tmp_path: Path):
         paid("ch_b", f"{day} 11:00:00"),
         paid("ch_c", f"{day} 12:00:00", status="Failed"),
         paid("ch_d", f"{day} 13:00:00"),
-        paid("ch_d", f"{day} 18:00:00", status="Disputed", refunded="250,00"),  # lost dispute: a reversal
+        paid("ch_d", f"{day} 18:00:00", status="Disputed"),  # lost dispute: a reversal
     ]
     ingest_files(settings, "EG", [stripe_file(tmp_path / "in", "rates.csv", lines)])
     with open_store(settings, "EG") as con:
@@ -137,7 +137,7 @@ def test_channel_daily_rates(settings: Settings, tmp_path: Path):
         paid("ch_a", f"{day} 10:00:00"),
         paid("ch_b", f"{day} 11:00:00", status="Failed"),
         paid("ch_c", f"{day} 12:00:00"),
-        paid("ch_c", f"{day} 18:00:00", status="Disputed", refunded="250,00"),  # lost dispute: a reversal
+        paid("ch_c", f"{day} 18:00:00", status="Disputed"),  # lost dispute: a reversal
     ]
     ingest_files(settings, "EG", [stripe_file(tmp_path / "in", "channels.csv", lines)])
     with open_store(settings, "EG") as con:

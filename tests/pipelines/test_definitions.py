@@ -146,8 +146,14 @@ def test_materialise_one_region(home: Path) -> None:
         assert sales["files"] == 1 and sales["rejected"] == {}
         assert sales["rows_in"] > 0
         assert sales["rows_in"] == sales["loaded"] + sales["quarantined"] + sales["duplicates"]
-        assert set(verdicts) == {"batch_conservation", "quarantine_rate", "rollups_match_events", "reconciliation"}
-        for name in ("batch_conservation", "rollups_match_events", "reconciliation"):
+        assert set(verdicts) == {
+            "batch_conservation",
+            "quarantine_rate",
+            "rollups_match_events",
+            "usd_agrees_across_rollups",
+            "reconciliation",
+        }
+        for name in ("batch_conservation", "rollups_match_events", "usd_agrees_across_rollups", "reconciliation"):
             assert verdicts[name].passed, verdicts[name].description
         central = first["central/creator_daily"]
         assert central["publish_id"].startswith("KE-") and central["days"] >= 2
@@ -155,7 +161,8 @@ def test_materialise_one_region(home: Path) -> None:
         assert spec.metadata["dagster/table_name"] == "rollups.creator_daily"
         assert spec.owners == ["team:kanda-data"] and spec.freshness_policy is not None
         assert central["dagster/row_count"] == central["rows_published"] > 0
-        assert "net_minor" in {c.name for c in central["dagster/column_schema"].columns}
+        columns = {c.name: c for c in central["dagster/column_schema"].columns}
+        assert columns["net_minor"].description, "column docs come from warehouse_models' models.yml"
         assert first["review_queue"]["queued"] == sales["quarantined"]
         assert instance.get_dynamic_partitions("ke_report_days"), "published days become report partitions"
 

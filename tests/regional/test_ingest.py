@@ -103,6 +103,16 @@ def test_status_changes_and_refunds_follow_the_sale(settings: Settings, tmp_path
     assert ("2026-10-07", 0, 25_000) in days  # the refund lands on its own local day
 
 
+def test_a_charge_and_its_refund_quarantined_from_one_line_keep_ids_of_their_own(settings: Settings, tmp_path: Path):
+    make_files(settings, regions=["EG"], rows=50)
+    line = paid("ch_x", "2026-10-05 10:00:00", status="Refunded", refunded="250,00").replace("EG-C0002.EG-P00005", "")
+    (result,) = ingest_files(settings, "EG", [stripe_file(tmp_path / "in", "x.csv", [line])]).files
+    assert (result.rows_in, result.quarantined) == (2, 2)  # the sale and its refund, both without a reference
+    with open_store(settings, "EG", read_only=True) as con:
+        ids = [r[0] for r in con.execute("SELECT quarantine_id FROM quarantine ORDER BY quarantine_id").fetchall()]
+    assert len(set(ids)) == 2 and ids[0].endswith(":1") and ids[1].endswith(":1.2")
+
+
 def test_unknown_creator_is_held_then_released_when_onboarded(settings: Settings, tmp_path: Path):
     make_files(settings, regions=["EG"], rows=50)
     line = paid("ch_new", "2026-10-05 10:00:00").replace("EG-C0002.EG-P00005", "EG-C0777.EG-P00005")
@@ -129,7 +139,7 @@ def test_unknown_creator_is_held_then_released_when_onboarded(settings: Settings
     ("content", "reason"),
     [
         (b"", "empty"),
-        (b"name,email\nx,y\n", "not a Stripe payments export"),
+        (b"name,email\nx,y\n", "none of the required columns is there (found: name, email)"),
         (HEADER.encode() + b'ch_1;Payment;2026-10-05 10:00:00;"250', "malformed or truncated"),
     ],
 )

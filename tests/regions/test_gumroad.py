@@ -6,17 +6,21 @@ import datetime as dt
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 
 from regions import get_region
 from regions.rails.gumroad.reader import ADAPTER
-from regions.rails.gumroad.writer import write
+from regions.rails.gumroad.writer import exported_truth, write
 from tests.support.roundtrip import (
     assert_lines_accounted,
     assert_rejected,
     assert_round_trip,
+    quarantine_rules,
     read_all,
+    row,
     side_by_side,
+    through_contract,
     truth_frame,
     utc,
 )
@@ -28,65 +32,104 @@ REGION = get_region("TZ")
 
 def test_sample_parses_to_exact_values() -> None:
     frame, ignored = read_all(ADAPTER, SAMPLE, REGION)
-    assert ignored == 1  # the Totals row
-    assert frame["source_row"].to_list() == list(range(1, 13))
-    assert frame["amount_minor"].to_list() == [
-        2500000,
-        1200000,
-        1200000,
-        500000,
-        -2500000,
-        15000000,
-        -15000000,
-        None,
-        1200000,
-        800000,
-        2500000,
-        750050,
+    assert ignored == 1  # the closing Totals line (no date)
+    # A refunded or lost-dispute purchase is one line and two events: the sale, then the money going back.
+    assert frame["source_row"].to_list() == [1, 1, 2, 3, 4, 5, 5, 6, 6, 7, 8, 9, 10, 11, 11, 12, 13, 13, 14]
+    assert frame["event_type"].to_list() == [
+        *("sale", "refund", "sale", "sale", "sale", "sale", "refund", "sale", "reversal"),
+        *("sale",) * 5,
+        *("refund", "sale", "sale", "refund", "sale"),
     ]
-    assert frame["fee_minor"].to_list() == [37500, 18000, 18000, 0, 0, 225000, 0, 18000, 18000, 12000, 37500, 11250]
-    assert frame["net_minor"].to_list()[:7] == [2462500, 1182000, 1182000, 500000, -2500000, 14775000, -15000000]
-    assert frame["event_type"].to_list() == ["sale"] * 4 + ["refund", "sale", "reversal"] + ["sale"] * 5
-    assert frame["status"].to_list() == ["success", "pending", "success", "failed"] + ["success"] * 8
-    assert frame["occurred_at"].to_list() == [
-        utc(2024, 3, 1, 9, 15, 30),
+    assert frame["amount_minor"].to_list() == [
+        *(2500000, -2500000),  # fully refunded: the sale keeps its positive Sale Price
+        *(1200000, 1200000, 500000),
+        *(4000000, -1000000),  # partially refunded: minus Partial Refund
+        *(15000000, -15000000),  # lost dispute
+        900000,  # purchase id "Totals", with a date: a real sale
+        None,  # "12,3O0"
+        *(1200000, 800000),
+        *(2500000, -2500000),  # the same line delivered twice
+        750050,  # dispute won: the money came back, nothing to take off
+        *(600000, None),  # Partial Refund "1O,000.00": the refund is unreadable, the sale is not
+        None,  # "184467440737098017.00" overflows int64: null, never a wrapped small number
+    ]
+    assert frame["fee_minor"].to_list() == [
+        *(37500, 0, 18000, 18000, 0, 60000, 0, 225000, 0, 13500, 18000, 18000, 12000, 37500, 0, 11250, 9000, 0, 9000)
+    ]
+    assert frame["net_minor"].to_list()[:9] == [
+        *(2462500, -2500000, 1182000, 1182000, 500000, 3940000, -1000000, 14775000, -15000000)
+    ]
+    assert frame["status"].to_list() == ["success", "success", "pending", "success", "failed"] + ["success"] * 14
+    # Money going back is booked at the purchase's own time: the export states no other date.
+    assert frame["occurred_at"].to_list()[:11] == [
+        *(utc(2024, 3, 1, 9, 15, 30),) * 2,
         utc(2024, 3, 1, 21, 59, 59),
         utc(2024, 3, 1, 22, 0, 59),
         utc(2024, 3, 2, 0, 30),
-        utc(2024, 3, 2, 10),
-        utc(2024, 3, 2, 13, 45, 10),
+        *(utc(2024, 3, 2, 10),) * 2,
+        *(utc(2024, 3, 2, 13, 45, 10),) * 2,
         utc(2024, 3, 3, 8),
         utc(2024, 3, 3, 11, 11, 11),
-        None,
-        utc(2024, 3, 3, 12),
-        utc(2024, 3, 1, 9, 15, 30),
-        utc(2024, 3, 3, 23, 59),
     ]
-    assert frame["creator_id"].to_list() == [
-        "TZ-C0001",
-        "TZ-C0002",
-        "TZ-C0002",
-        "TZ-C0003",
-        "TZ-C0001",
-        "TZ-C0004",
-        "TZ-C0004",
-        "TZ-C0002",
-        "TZ-C0002",
-        None,
-        "TZ-C0001",
-        "TZ-C0005",
+    assert row(frame, 9)["occurred_at"] is None
+    assert frame["creator_id"].to_list()[:9] == [
+        *("TZ-C0001", "TZ-C0001", "TZ-C0002", "TZ-C0002", "TZ-C0003", "TZ-C0001", "TZ-C0001", "TZ-C0004", "TZ-C0004")
     ]
-    assert frame["product_id"][0] == "TZ-P00001" and frame["product_id"][9] is None
-    assert frame["transaction_id"][0] == frame["transaction_id"][4] == "Kj3aB9x0Qw"
+    assert row(frame, 10)["creator_id"] is None and row(frame, 10)["product_id"] is None
+    assert frame["product_id"][0] == "TZ-P00001"
+    ids = frame["transaction_id"].to_list()
+    assert ids[0] == ids[1] == ids[13] == "Kj3aB9x0Qw" and ids[9] == "Totals"
     assert set(frame["currency"]) == {"TZS"}
-    assert frame["channel"].to_list()[5:7] == ["paypal", "paypal"]
+    assert frame["channel"].to_list()[7:10] == ["paypal", "paypal", "paypal"]
     refs = frame["buyer_ref"]
-    assert refs[5] is None and refs[6] is None  # masked "****" email: no buyer reference
-    assert refs[0] == refs[4] == refs[10]  # case and spaces do not split a buyer
+    assert refs[7] is None and refs[8] is None  # masked "****" email: no buyer reference
+    assert refs[0] == refs[1] == refs[5] == refs[13]  # case and spaces do not split a buyer
     assert all(len(r) == 64 and int(r, 16) >= 0 for r in refs.drop_nulls())
     plain = frame.drop("raw_record").write_csv().lower()
     assert "@example.com" not in plain and "mail.example" not in plain
     assert frame["raw_record"].struct.field("Your city")[0] == "Dar es Salaam, Kinondoni"
+
+
+def test_sample_through_the_contract() -> None:
+    """What a steward and an analyst see: refunds and disputes loaded, only the unreadable money quarantined."""
+    frame, _ = read_all(ADAPTER, SAMPLE, REGION)
+    split = through_contract(frame, REGION)
+    loaded = split.valid.group_by("transaction_id").agg(pl.col("amount_minor").sum(), pl.len()).sort("transaction_id")
+    net_of_money_back = dict(zip(loaded["transaction_id"], loaded["amount_minor"], strict=True))
+    assert net_of_money_back["Kj3aB9x0Qw"] == 0  # both deliveries count once downstream; here each nets to zero
+    assert net_of_money_back["Pr7Partial"] == 3_000_000
+    assert net_of_money_back["Pp44Disp0t"] == 0
+    assert net_of_money_back["Won0000001"] == 750_050
+    assert net_of_money_back["Totals"] == 900_000
+    assert quarantine_rules(split, 8) == {("missing_or_unreadable", "amount_minor")}
+    assert quarantine_rules(split, 13) == {("missing_or_unreadable", "amount_minor")}  # the refund only
+    assert split.valid.filter(pl.col("source_row") == 13)["event_type"].to_list() == ["sale"]
+    assert quarantine_rules(split, 14) == {("missing_or_unreadable", "amount_minor")}
+    assert split.quarantine["source_row"].sort().to_list() == [8, 9, 10, 13, 14]
+
+
+def test_flags_on_a_purchase_that_never_succeeded_are_quarantined(tmp_path: Path) -> None:
+    path = tmp_path / "odd.csv"
+    path.write_text(
+        "Purchase ID,Item Name,Purchase Date,Purchase Time,Sale Price ($),Fees ($),Net Total ($),Refunded?,"
+        "Fully Refunded?,Disputed?,Dispute Won?,Purchase State\n"
+        "F1,[TZ-C0001.TZ-P00002] x,2024-01-05,10:00:00,1000.00,0.00,1000.00,1,1,0,0,failed\n"
+        "F2,[TZ-C0001.TZ-P00002] x,2024-01-05,11:00:00,1000.00,15.00,985.00,1,1,1,0,successful\n"
+    )
+    frame, _ = read_all(ADAPTER, path, REGION)
+    assert frame.select("event_type", "status", "amount_minor").rows() == [
+        ("sale", "failed", 100000),
+        ("refund", None, -100000),  # a refund of money never received contradicts itself: quarantined
+        ("sale", "success", 100000),
+        ("refund", "success", -100000),
+        ("reversal", "success", 0),  # disputed after a full refund: nothing left to take, quarantined
+    ]
+    split = through_contract(frame, REGION)
+    assert split.valid.select("event_type", "status").rows() == [
+        ("sale", "failed"),
+        ("sale", "success"),
+        ("refund", "success"),
+    ]
 
 
 def test_dollar_headers_and_missing_optional_columns(tmp_path: Path) -> None:
@@ -124,9 +167,19 @@ def test_round_trip_from_truth(tmp_path: Path) -> None:
     path = tmp_path / "export.csv"
     write(path, iter(truth.iter_slices(1200)), REGION, np.random.default_rng(3))
     frame, ignored = read_all(ADAPTER, path, REGION)
-    assert_lines_accounted(frame, ignored, lines=len(path.read_text(encoding="utf-8").splitlines()) - 1, truth=truth)
+    lines = len(path.read_text(encoding="utf-8").splitlines()) - 1
+    assert_lines_accounted(frame, ignored, lines=lines, truth=truth, folded=True)
     assert ignored == 1
-    both = side_by_side(truth, frame)
+    # Refunds and lost disputes are flags on the purchase's line: fewer lines than truth events, none lost.
+    money_back = truth.filter(pl.col("event_type").is_in(["refund", "reversal"])).height
+    assert money_back > 0 and lines == truth.height - money_back + 1
+    both = side_by_side(exported_truth(truth), frame)
     assert_round_trip(both)
     assert both["got_fee_minor"].eq_missing(both["fee_minor"]).all()
     assert (both["got_net_minor"] == both["amount_minor"] - both["fee_minor"]).fill_null(True).all()
+    # a refund or reversal keeps its truth amount and is read at its purchase's time, hours before its own
+    back = both.filter(pl.col("event_type").is_in(["refund", "reversal"]) & pl.col("corruption").is_null())
+    assert back.height > 0 and (back["got_amount_minor"] == back["amount_minor"]).all()
+    exported = exported_truth(truth).filter(pl.col("event_type").is_in(["refund", "reversal"]))
+    own_time = truth.filter(pl.col("event_type").is_in(["refund", "reversal"]))["occurred_at"]
+    assert (exported["occurred_at"] < own_time).all()

@@ -19,8 +19,10 @@ from tests.support.roundtrip import (
     assert_round_trip,
     assert_same_but_source_row,
     match_events,
+    quarantine_rules,
     read_all,
     row,
+    through_contract,
     truth_frame,
 )
 
@@ -35,7 +37,7 @@ def test_statement_values() -> None:
     assert list(frame.columns) == [*ADAPTER_SCHEMA, "raw_record"]
     # 2 title lines, 2 disclaimer/page lines, 1 repeated header, 1 charge, 1 bank payout, 1 empty padded row.
     assert ignored == 8
-    assert frame["source_row"].to_list() == [1, 2, 3, 4, 5, 8, 9, 10, 11, 12, 13, 14]
+    assert frame["source_row"].to_list() == [1, 2, 3, 4, 5, 8, 9, 10, 11, 12, 13, 14, 17]
 
     first = row(frame, 1)
     assert (first["transaction_id"], first["event_type"], first["status"]) == ("SBA1000001", "sale", "success")
@@ -69,6 +71,17 @@ def test_statement_values() -> None:
     assert row(frame, 13)["creator_id"] is None  # "Acc. " with no reference
     duplicate = row(frame, 14)
     assert_same_but_source_row(duplicate, first)
+
+
+def test_negative_paid_in_is_quarantined_not_booked_as_a_sale() -> None:
+    frame, _ = read_all(ADAPTER, SAMPLES / "statement.csv", REGION)
+    negative = row(frame, 17)  # Paid In "-700.00"
+    assert (negative["event_type"], negative["amount_minor"]) == ("sale", -70_000)
+    split = through_contract(frame, REGION)
+    assert 17 not in split.valid["source_row"].to_list()
+    assert quarantine_rules(split, 17) == {("amount_sign_matches_event_type", "amount_minor")}
+    # withdrawals printed negative still map to their size, taken back
+    assert row(frame, 9)["amount_minor"] == -50_000
 
 
 def test_buyer_ref_masked_phones_and_no_leaks() -> None:
@@ -105,14 +118,14 @@ def test_other_format_is_rejected(tmp_path: Path) -> None:
         ADAPTER,
         REGION,
         tmp_path / "gumroad.csv",
-        r"not a M-Pesa statement file: required column\(s\) missing: receipt",
+        r"^none of the required columns is there \(found: Purchase ID, Item Name, Purchase Date, Sale Price \(\$\)\)",
         content="Purchase ID,Item Name,Purchase Date,Sale Price ($)\nabc,Beat pack,2025-01-01,10\n",
     )
     assert_rejected(
         ADAPTER,
         REGION,
         tmp_path / "partial.csv",
-        "missing: status, paid_in, withdrawn",
+        "missing: Transaction Status, Paid In, Withdrawn",
         content="Receipt No,Completion Time,Details\nSBA1,2025-01-01 10:00:00,x\n",
     )
 

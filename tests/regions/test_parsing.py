@@ -34,6 +34,15 @@ def parse(values: list[str], exponent: int, decimal: str = ".") -> list[int | No
         ("500.50", 0, None),
         ("N/A", 2, None),
         ("", 2, None),
+        ("184467440737098017.00", 2, None),  # wrapped around int64 to 250084 before: now null, quarantined
+        ("184,467,440,737,098,017.00", 2, None),
+        ("9999999999999999.99", 2, 999_999_999_999_999_999),  # 18 digits of minor units still fit exactly
+        ("99999999999999999.99", 2, None),  # 19 digits: null rather than risked
+        ("12,50", 2, None),  # neither a grouping nor this rail's decimal mark: not 1250
+        ("1,2,3", 2, None),
+        (" - 1 000.5 ", 2, -100_050),  # stray spaces, space grouping
+        ("+5", 2, 500),
+        ("1\u00a0000.00", 2, 100_000),
     ],
 )
 def test_major_to_minor(text, exponent, expected):

@@ -85,7 +85,7 @@ def test_buyer_ref_is_a_hash_and_no_contact_leaks() -> None:
 
 def test_empty_file_is_rejected(tmp_path: Path) -> None:
     assert_rejected(ADAPTER, REGION, tmp_path / "empty.ndjson", "empty", content=b"")
-    assert_rejected(ADAPTER, REGION, tmp_path / "blank.ndjson", "no webhook events", content="\n\n")
+    assert_rejected(ADAPTER, REGION, tmp_path / "blank.ndjson", "only blank lines", content="\n\n")
 
 
 def test_other_format_is_rejected(tmp_path: Path) -> None:
@@ -93,7 +93,7 @@ def test_other_format_is_rejected(tmp_path: Path) -> None:
         ADAPTER,
         REGION,
         tmp_path / "other.ndjson",
-        r"not a Paystack webhook file: required column\(s\) missing: event",
+        r"none of the required fields is there; NG \(Nigeria\) expects Paystack webhook events",
         content='{"paymentID":"TR0011","trxID":"9A1","amount":"500.00"}\n',
     )
 

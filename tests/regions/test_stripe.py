@@ -6,17 +6,21 @@ import datetime as dt
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 
 from regions import get_region
 from regions.rails.stripe.reader import ADAPTER
-from regions.rails.stripe.writer import write
+from regions.rails.stripe.writer import exported_truth, write
 from tests.support.roundtrip import (
     assert_lines_accounted,
     assert_rejected,
     assert_round_trip,
+    quarantine_rules,
     read_all,
+    row,
     side_by_side,
+    through_contract,
     truth_frame,
     utc,
 )
@@ -29,72 +33,96 @@ REGION = get_region("EG")
 def test_sample_parses_to_exact_values() -> None:
     frame, ignored = read_all(ADAPTER, SAMPLE, REGION)
     assert ignored == 0  # the blank line is skipped by the CSV reader, not a record
-    assert frame["source_row"].to_list() == list(range(1, 13))
+    # A refunded or disputed charge is one row and two events: the sale, then the money going back.
+    assert frame["source_row"].to_list() == [1, 1, 2, 3, 4, 5, 5, 6, 6, 7, 7, 8, 9, 10, 11, 12, 13, 13, 14]
+    assert frame["event_type"].to_list() == [
+        *("sale", "refund", "sale", "sale", "sale", "sale", "refund", "sale", "reversal", "sale", "refund"),
+        *("sale",) * 6,
+        *("refund", "sale"),
+    ]
     # Comma decimals, "." thousands; "100,001" has more decimals than EGP allows and is null.
     assert frame["amount_minor"].to_list() == [
-        123450,
-        25000,
-        25000,
-        300000,
-        -123450,
-        9999,
-        -9999,
-        None,
-        10000,
-        10000,
-        10000,
-        None,
+        *(123450, -123450),  # Refunded: positive Amount, Amount Refunded in full
+        *(25000, 25000, 300000),
+        *(200000, -50000),  # Paid with a partial Amount Refunded
+        *(9999, -9999),  # Disputed and lost
+        *(100000, -25000),  # Partially Refunded
+        *(None, 10000, 10000, 10000, None),
+        *(10000, None),  # Amount Refunded "N/A": the refund is unreadable, the sale is not
+        None,  # "184.467.440.737.098.017,00" overflows int64: null, never a wrapped small number
     ]
-    assert frame["fee_minor"].to_list() == [1852, 375, 375, 0, 0, 150, 0, 150, 150, 150, 150, 150]
-    assert frame["event_type"].to_list() == ["sale"] * 4 + ["refund", "sale", "reversal"] + ["sale"] * 5
+    # Stripe's fee belongs to the charge: once, on the sale; money going back carries none.
+    assert frame["fee_minor"].to_list() == [
+        *(1852, 0, 375, 375, 0, 3000, 0, 150, 0, 1500, 0, 150, 150, 150, 150, 150, 150, 0, 150)
+    ]
     assert frame["status"].to_list() == [
-        "success",
-        "pending",
-        "success",
-        "failed",
-        "success",
-        "success",
-        "success",
-        "success",
-        "success",
-        "success",
-        None,
-        "success",
+        *("success", "success", "pending", "success", "failed"),
+        *("success",) * 9,
+        None,  # "Archived"
+        *("success",) * 4,
     ]
-    # UTC stays UTC: no Africa/Cairo shift, in winter (+2) or summer (+3).
-    assert frame["occurred_at"].to_list()[:5] == [
-        utc(2024, 3, 30, 22, 30),
+    # UTC stays UTC: no Africa/Cairo shift, in winter (+2) or summer (+3); a refund is at its charge's time.
+    assert frame["occurred_at"].to_list()[:7] == [
+        *(utc(2024, 3, 30, 22, 30),) * 2,
         utc(2024, 7, 15, 23, 45, 10),
         utc(2024, 7, 15, 23, 46, 10),
         utc(2024, 10, 31, 21, 59, 59),
-        utc(2024, 4, 1, 8),
+        *(utc(2024, 4, 1, 8),) * 2,
     ]
-    assert frame["occurred_at"][8] is None
-    assert frame["creator_id"].to_list() == [
-        "EG-C0001",
-        "EG-C0002",
-        "EG-C0002",
+    assert row(frame, 9)["occurred_at"] is None
+    assert row(frame, 10)["creator_id"] is None
+    assert frame["creator_id"].to_list()[:11] == [
+        *("EG-C0001",) * 2,
+        *("EG-C0002",) * 2,
         "EG-C0003",
-        "EG-C0001",
-        "EG-C0004",
-        "EG-C0004",
-        "EG-C0005",
-        "EG-C0005",
-        None,
-        "EG-C0005",
-        "EG-C0005",
+        *("EG-C0001",) * 2,
+        *("EG-C0004",) * 4,
     ]
     assert frame["product_id"][0] == "EG-P00001"
     ids = frame["transaction_id"].to_list()
-    assert ids[0] == ids[4] == "ch_3OaA1" and ids[5] == ids[6] == "ch_3OaA4"
+    assert ids[0] == ids[1] == "ch_3OaA1" and ids[7] == ids[8] == "ch_3OaA4"
     assert set(frame["currency"]) == {"EGP"}
     refs = frame["buyer_ref"]
-    assert refs[3] is None and refs[5] is None  # empty and masked emails
-    assert refs[0] == refs[4]
+    assert refs[4] is None and refs[7] is None  # empty and masked emails
+    assert refs[0] == refs[1] == refs[5]
     assert all(len(r) == 64 and int(r, 16) >= 0 for r in refs.drop_nulls())
     plain = frame.drop("raw_record").write_csv().lower()
     assert "example.com" not in plain and "mail.example" not in plain
     assert frame["raw_record"].struct.field("Amount")[0] == "1.234,50"
+
+
+def test_sample_through_the_contract() -> None:
+    """A refunded charge nets to what the seller kept, its fee counted once; only unreadable values quarantine."""
+    frame, _ = read_all(ADAPTER, SAMPLE, REGION)
+    split = through_contract(frame, REGION)
+    kept = split.valid.group_by("transaction_id").agg(pl.col("amount_minor").sum(), pl.col("net_minor").sum())
+    by_charge = {r["transaction_id"]: (r["amount_minor"], r["net_minor"]) for r in kept.to_dicts()}
+    assert by_charge["ch_3OaA1"] == (0, -1852)  # fully refunded: no revenue, Stripe kept its fee
+    assert by_charge["ch_3OaB1"] == (150000, 147000)
+    assert by_charge["ch_3OaA4"] == (0, -150)
+    assert by_charge["ch_3OaB2"] == (75000, 73500)
+    assert by_charge["ch_3OaC1"] == (10000, 9850)  # the sale loads; its unreadable refund waits for a steward
+    assert split.quarantine["source_row"].sort().to_list() == [8, 9, 10, 11, 12, 13, 14]
+    assert quarantine_rules(split, 13) == {("missing_or_unreadable", "amount_minor")}
+    assert quarantine_rules(split, 14) == {("missing_or_unreadable", "amount_minor")}
+
+
+def test_money_back_on_a_charge_that_never_succeeded_is_quarantined(tmp_path: Path) -> None:
+    path = tmp_path / "odd.csv"
+    path.write_text(
+        "id,Created (UTC),Amount,Amount Refunded,Currency,Fee,Status,kanda_ref (metadata)\n"
+        "ch_1,2023-01-02 03:04:05,100.00,100.00,egp,0.00,Failed,EG-C0001.EG-P00002\n"
+        "ch_2,2023-01-02 03:04:05,100.00,0.00,egp,1.50,Refunded,EG-C0001.EG-P00002\n"
+    )
+    frame, _ = read_all(ADAPTER, path, REGION)
+    assert frame.select("event_type", "status", "amount_minor").rows() == [
+        ("sale", "failed", 10000),
+        ("refund", None, -10000),  # money back on a charge that failed contradicts itself
+        ("sale", "success", 10000),
+        ("refund", "success", 0),  # "Refunded" with nothing refunded: a zero refund, quarantined
+    ]
+    split = through_contract(frame, REGION)
+    assert split.valid.select("event_type", "status").rows() == [("sale", "failed"), ("sale", "success")]
 
 
 def test_comma_delimited_older_export(tmp_path: Path) -> None:
@@ -131,8 +159,14 @@ def test_round_trip_from_truth(tmp_path: Path) -> None:
     path = tmp_path / "export.csv"
     write(path, iter(truth.iter_slices(1200)), REGION, np.random.default_rng(3))
     frame, ignored = read_all(ADAPTER, path, REGION)
-    assert_lines_accounted(frame, ignored, lines=len(path.read_text(encoding="utf-8").splitlines()) - 1, truth=truth)
+    lines = len(path.read_text(encoding="utf-8").splitlines()) - 1
+    assert_lines_accounted(frame, ignored, lines=lines, truth=truth, folded=True)
     assert ignored == 0
-    both = side_by_side(truth, frame)
+    # Refunds and lost disputes sit on their charge's row: fewer lines than truth events, none lost.
+    money_back = truth.filter(pl.col("event_type").is_in(["refund", "reversal"]))
+    assert money_back.height > 0 and lines == truth.height - money_back.height
+    both = side_by_side(exported_truth(truth), frame)
     assert_round_trip(both)
-    assert both["got_fee_minor"].eq_missing(both["fee_minor"]).all()
+    assert both["got_fee_minor"].eq_missing(both["fee_minor"]).all()  # the charge's fee once, none on refunds
+    back = both.filter(pl.col("event_type").is_in(["refund", "reversal"]) & pl.col("corruption").is_null())
+    assert back.height > 0 and (back["got_amount_minor"] == back["amount_minor"]).all()

@@ -57,7 +57,9 @@ def test_a_steward_fixes_a_record_checked_by_the_contract(queue: Settings):
     assert page.status_code == 200
     assert "missing_or_unreadable" in page.text and "Raw input" in page.text
     fields = dict(re.findall(r'<input name="(\w+)" value="([^"]*)"', page.text))
-    assert fields["occurred_at"] == "" and fields["transaction_id"] == broken.transaction_id
+    # the unreadable time is offered as the file wrote it, to be corrected rather than retyped
+    assert fields["occurred_at"] == item(queue, broken.id).raw_record["Completion Time"]
+    assert fields["transaction_id"] == broken.transaction_id
     csrf = token(client, f"/records/{broken.id}")
 
     # A value that is still wrong: the error is shown beside the field and nothing is saved.

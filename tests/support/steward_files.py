@@ -51,3 +51,31 @@ def ingest_dirty_egypt(settings: Settings, folder: Path) -> Path:
     (result,) = ingest_files(settings, "EG", [path]).files
     assert (result.loaded, result.quarantined) == (1, 4), result
     return path
+
+
+MPESA_HEADER = (
+    "MPESA BUSINESS STATEMENT\nCustomer Name: KANDA LTD,Till 123456\n"
+    "Receipt No,Completion Time,Details,Transaction Status,Paid In,Withdrawn,Balance\n"
+)
+
+
+def mpesa_line(receipt: str, when: str, paid_in: str, *, name: str = "JANE WANJIKU", ref: str = "KE-C0001.KE-P00001"):
+    return f'{receipt},{when},Pay Bill Online from 0712345678 - {name} Acc. {ref},Completed,"{paid_in}",,"{paid_in}"'
+
+
+def ingest_dirty_kenya(settings: Settings, folder: Path) -> Path:
+    """Registry plus one M-Pesa statement: SKE0000001 loads; SKE0000002 pays `12,3O0.00` (a letter O);
+    SKE0000003 pays `1,500.00` with a zero-width space in it; SKE0000004's time is unreadable."""
+    make_files(settings, regions=["KE"], rows=50)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "ke-dirty.csv"
+    lines = [
+        mpesa_line("SKE0000001", "2026-10-05 09:00:00", "1,000.00"),
+        mpesa_line("SKE0000002", "2026-10-05 21:30:00", "12,3O0.00", name="PETER KAMAU"),
+        mpesa_line("SKE0000003", "2026-10-05 22:00:00", "1,500\u200b.00", name="MERCY ACHIENG"),
+        mpesa_line("SKE0000004", "2026-10-05 25:61:00", "2,000.00", name="JOHN OTIENO"),
+    ]
+    path.write_text(MPESA_HEADER + "".join(x + "\n" for x in lines), encoding="utf-8")
+    (result,) = ingest_files(settings, "KE", [path]).files
+    assert (result.loaded, result.quarantined) == (1, 3), result
+    return path

@@ -1,5 +1,6 @@
 -- Successful money movements on the local day they happened (cash basis): sales add, refunds, reversals and
 -- chargebacks take away on the day they occur. A late refund therefore lands on its own day.
+-- net_usd_minor is the sum of the events' own USD cents (int_usd_amounts); nothing here rounds.
 CREATE OR REPLACE TABLE fct_daily_money AS
 SELECT
     region,
@@ -12,7 +13,10 @@ SELECT
     CAST(coalesce(-sum(amount_minor) FILTER (WHERE event_type = 'refund'), 0) AS BIGINT) AS refunds_minor,
     CAST(coalesce(-sum(amount_minor) FILTER (WHERE event_type IN ('reversal', 'chargeback')), 0) AS BIGINT) AS reversals_minor,
     CAST(sum(fee_minor) AS BIGINT) AS fees_minor,
-    CAST(sum(net_minor) AS BIGINT) AS net_minor
-FROM stg_sale_events
+    CAST(sum(net_minor) AS BIGINT) AS net_minor,
+    -- one rate per currency and day, so within a group the events share it (or all lack one: NULL)
+    any_value(fx_date) AS fx_date,
+    CAST(sum(net_usd_minor) AS BIGINT) AS net_usd_minor
+FROM int_usd_amounts
 WHERE status = 'success'
-GROUP BY ALL;
+GROUP BY region, local_date, creator_id, product_id, currency;

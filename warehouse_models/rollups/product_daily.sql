@@ -1,11 +1,10 @@
--- A product's day: orders and money in minor units, net in USD cents (same FX rule as creator_daily).
+-- A product's day: orders and money in minor units, net in USD cents (the sum of its events' USD cents, see
+-- int_usd_amounts). fct_daily_money already has this grain.
 CREATE OR REPLACE TABLE product_daily AS
 SELECT
-    d.region, d.local_date, d.creator_id, d.product_id, d.currency,
-    d.orders, d.gross_minor, d.refunds_minor, d.reversals_minor, d.fees_minor, d.net_minor,
-    fx.rate_date AS fx_date,
-    CAST(round(d.net_minor * fx.usd_per_unit * CAST(10 ** (2 - c.exponent) AS BIGINT)) AS BIGINT) AS net_usd_minor
-FROM fct_daily_money AS d
-JOIN currencies AS c USING (currency)
-ASOF LEFT JOIN stg_fx_rates AS fx ON fx.currency = d.currency AND d.local_date >= fx.rate_date
-ORDER BY d.local_date, d.product_id;
+    region, local_date, creator_id, product_id, currency,
+    orders, gross_minor, refunds_minor, reversals_minor, fees_minor, net_minor,
+    fx_date,
+    net_usd_minor
+FROM fct_daily_money
+ORDER BY local_date, product_id;

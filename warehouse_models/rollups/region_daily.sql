@@ -1,6 +1,8 @@
 -- A region's day: money, payment failure and reversal rates, and how much of the input was quarantined.
--- payment_failure_rate: payments first seen that day whose latest status is failed, over all payments first seen.
--- reversal_rate: payments that succeeded that day and are now reversed, over payments that succeeded that day.
+-- net_usd_minor sums the events' own USD cents (int_usd_amounts), so it equals the sum over the region's
+-- creator_daily and product_daily rows of the day exactly. A day with no money movement (only failed or pending
+-- payments, or only quarantined rows) has net 0 in USD whatever the rate, and no fx_date.
+-- The payment rates are int_payment_rates' all-channel rows (defined there once).
 -- quarantine_rate: rows quarantined for that day over rows loaded plus quarantined for it.
 CREATE OR REPLACE TABLE region_daily AS
 WITH money AS (
@@ -11,21 +13,14 @@ WITH money AS (
         CAST(sum(refunds_minor) AS BIGINT) AS refunds_minor,
         CAST(sum(reversals_minor) AS BIGINT) AS reversals_minor,
         CAST(sum(fees_minor) AS BIGINT) AS fees_minor,
-        CAST(sum(net_minor) AS BIGINT) AS net_minor
+        CAST(sum(net_minor) AS BIGINT) AS net_minor,
+        any_value(fx_date) AS fx_date,
+        CAST(sum(net_usd_minor) AS BIGINT) AS net_usd_minor
     FROM fct_daily_money
-    GROUP BY ALL
+    GROUP BY region, local_date, currency
 ),
-attempts AS (
-    SELECT region, first_seen_date AS local_date,
-        count(*) AS payments,
-        count(*) FILTER (WHERE sale_status = 'failed') AS failed_payments
-    FROM fct_sales GROUP BY ALL
-),
-reversals AS (
-    SELECT region, sale_date AS local_date,
-        count(*) AS successful_payments,
-        count(*) FILTER (WHERE current_state = 'reversed') AS reversed_payments
-    FROM fct_sales WHERE sale_date IS NOT NULL GROUP BY ALL
+rates AS (
+    SELECT * FROM int_payment_rates WHERE all_channels
 ),
 loaded AS (
     SELECT region, local_date, count(*) AS rows_loaded FROM stg_sale_events GROUP BY ALL
@@ -47,24 +42,20 @@ SELECT
     coalesce(m.reversals_minor, 0) AS reversals_minor,
     coalesce(m.fees_minor, 0) AS fees_minor,
     coalesce(m.net_minor, 0) AS net_minor,
-    fx.rate_date AS fx_date,
-    CAST(round(coalesce(m.net_minor, 0) * fx.usd_per_unit * CAST(10 ** (2 - c.exponent) AS BIGINT)) AS BIGINT)
-        AS net_usd_minor,
-    coalesce(a.payments, 0) AS payments,
-    coalesce(a.failed_payments, 0) AS failed_payments,
-    coalesce(a.failed_payments / nullif(a.payments, 0), 0.0) AS payment_failure_rate,
-    coalesce(r.reversed_payments / nullif(r.successful_payments, 0), 0.0) AS reversal_rate,
+    m.fx_date,
+    CASE WHEN m.region IS NULL THEN 0 ELSE m.net_usd_minor END AS net_usd_minor,
+    coalesce(p.payments, 0) AS payments,
+    coalesce(p.failed_payments, 0) AS failed_payments,
+    coalesce(p.payment_failure_rate, 0.0) AS payment_failure_rate,
+    coalesce(p.reversal_rate, 0.0) AS reversal_rate,
     coalesce(l.rows_loaded, 0) AS rows_loaded,
     coalesce(f.rows_quarantined, 0) AS rows_quarantined,
     coalesce(f.rows_quarantined / nullif(coalesce(l.rows_loaded, 0) + f.rows_quarantined, 0), 0.0)
         AS quarantine_rate
 FROM days
-CROSS JOIN (SELECT currency FROM region_info) AS info
-LEFT JOIN money AS m USING (region, local_date)
-LEFT JOIN attempts AS a USING (region, local_date)
-LEFT JOIN reversals AS r USING (region, local_date)
-LEFT JOIN loaded AS l USING (region, local_date)
-LEFT JOIN flagged AS f USING (region, local_date)
-JOIN currencies AS c ON c.currency = info.currency
-ASOF LEFT JOIN stg_fx_rates AS fx ON fx.currency = info.currency AND days.local_date >= fx.rate_date
+CROSS JOIN (SELECT currency FROM stg_region_info) AS info
+LEFT JOIN money AS m ON m.region = days.region AND m.local_date = days.local_date AND m.currency = info.currency
+LEFT JOIN rates AS p ON p.region = days.region AND p.local_date = days.local_date
+LEFT JOIN loaded AS l ON l.region = days.region AND l.local_date = days.local_date
+LEFT JOIN flagged AS f ON f.region = days.region AND f.local_date = days.local_date
 ORDER BY days.local_date;

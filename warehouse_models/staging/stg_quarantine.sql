@@ -7,4 +7,4 @@ SELECT
     q.status,
     q.hold
 FROM quarantine AS q
-CROSS JOIN (SELECT zone FROM region_info) AS info;
+CROSS JOIN (SELECT zone FROM stg_region_info) AS info;

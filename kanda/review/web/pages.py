@@ -8,7 +8,10 @@ exist, so record numbers do not reveal what other regions hold.
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import datetime as dt
+import io
 import json
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -28,16 +31,21 @@ router = APIRouter()
 PAGE_SIZE = 50
 #: The queue's status choices: the open work by default, any status, or one status.
 OPEN_STATUSES = ("new", "in_review")
-FILTER_FIELDS = ("region", "rule", "status", "source_file", "creator", "min_age", "max_age")
+FILTER_FIELDS = ("q", "region", "rule", "status", "assignee", "source_file", "creator", "min_age", "max_age")
+#: The assignee filter's special values: items nobody took, and the signed-in steward's own.
+ASSIGNEE_NOBODY = "nobody"
+ASSIGNEE_ME = "me"
 
 
 @dataclass(frozen=True)
 class QueueQuery:
     """The queue's filter as the page's query string carries it (text, as typed), and its service filter."""
 
+    q: str = ""
     region: str = ""
     rule: str = ""
     status: str = "open"
+    assignee: str = ""
     source_file: str = ""
     creator: str = ""
     min_age: str = ""
@@ -48,8 +56,8 @@ class QueueQuery:
         fields = {name: str(values.get(name) or "").strip() for name in FILTER_FIELDS}
         return cls(**fields | {"status": fields["status"] or "open"})
 
-    def review_filter(self, item_ids: frozenset[int] | None = None):
-        from kanda.review.service import STATUSES, ReviewFilter
+    def review_filter(self, item_ids: frozenset[int] | None = None, me: str | None = None):
+        from kanda.review.service import STATUSES, UNASSIGNED, ReviewFilter
 
         if self.status == "open":
             statuses = frozenset(OPEN_STATUSES)
@@ -66,6 +74,8 @@ class QueueQuery:
             min_age_days=_days(self.min_age, "minimum age"),
             max_age_days=_days(self.max_age, "maximum age"),
             item_ids=item_ids,
+            search=self.q or None,
+            assignee={"": None, ASSIGNEE_NOBODY: UNASSIGNED, ASSIGNEE_ME: me}.get(self.assignee, self.assignee),
         )
 
     def query_string(self, **extra: object) -> str:
@@ -120,16 +130,17 @@ def queue(request: Request, account: SignedIn, page: int = 1) -> HTMLResponse:
 
     settings, actor = _settings(request), account.actor
     query = QueueQuery.from_mapping(request.query_params)
-    flt = query.review_filter()
+    flt = query.review_filter(me=actor.name)
     total = count_items(settings, actor, flt)["all"]
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(page, 1), pages)
     items = list_items(settings, actor, flt, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
-    by_status = count_items(settings, actor, _without(query, "status").review_filter(), group_by="status")
+    by_status = count_items(settings, actor, _without(query, "status").review_filter(me=actor.name), group_by="status")
     by_rule = count_items(settings, actor, flt, group_by="rule")
     all_rules = sorted(count_items(settings, actor, None, group_by="rule"))
     source_files = sorted(count_items(settings, actor, None, group_by="source_file"))
     flash, kind = _take_flash(request)
+    request.session["queue_filter"] = {k: v for k, v in query.__dict__.items() if v}  # for previous/next
     now = dt.datetime.now(dt.UTC)
     return render(
         request,
@@ -149,9 +160,50 @@ def queue(request: Request, account: SignedIn, page: int = 1) -> HTMLResponse:
         source_files=source_files,
         statuses=STATUSES,
         regions=[code for code in all_regions() if actor.can_see(code)],
+        assignees=sorted(k for k in count_items(settings, actor, None, group_by="assignee") if k),
         flash=flash,
         flash_kind=kind,
     )
+
+
+@router.get("/queue.csv")
+def queue_csv(request: Request, account: SignedIn) -> Response:
+    """The current filter's records as CSV (every page, not only the one shown), for a spreadsheet or a ticket.
+
+    Cells that a spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) are prefixed with a quote: record
+    fields come from payment files, which anyone who can pay can write into.
+    """
+    from kanda.review.service import list_items
+
+    settings, actor = _settings(request), account.actor
+    query = QueueQuery.from_mapping(request.query_params)
+    items = list_items(settings, actor, query.review_filter(me=actor.name), limit=1_000_000)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for item in items:
+        row = item.as_dict() | {"rules": "; ".join(f"{r.rule}:{r.column or ''}" for r in item.rules)}
+        writer.writerow([_cell(row.get(c)) for c in CSV_COLUMNS])
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="kanda-review-{stamp}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+CSV_COLUMNS = (
+    "id", "region", "status", "assignee", "transaction_id", "creator_id", "product_id", "local_date", "rules",
+    "source_file", "source_row", "hold", "edited", "quarantined_at", "updated_at",
+)  # fmt: skip
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in {"=", "+", "-", "@", "\t", "\r"} else text
 
 
 def _without(query: QueueQuery, field: str) -> QueueQuery:
@@ -174,10 +226,13 @@ def bulk_action(request: Request, account: SignedIn, form: CheckedForm) -> Respo
     query = QueueQuery.from_mapping(form)
     action = str(form.get("action") or "")
     reason = str(form.get("reason") or "").strip() or None
+    if not action:
+        _flash(request, "Choose an action first: nothing was changed.", "error")
+        return RedirectResponse(f"/queue?{query.query_string()}", status_code=303)
     if action not in ACTIONS:
         raise PageError(400, "Unknown action", f"Choose one of {', '.join(ACTIONS)}.")
     if form.get("scope") == "all":
-        flt = query.review_filter()
+        flt = query.review_filter(me=account.actor.name)
     else:
         try:
             ids = frozenset(int(v) for v in form.getlist("item_id"))
@@ -186,7 +241,7 @@ def bulk_action(request: Request, account: SignedIn, form: CheckedForm) -> Respo
         if not ids:
             _flash(request, "Select at least one record, or choose “all matching the filter”.", "error")
             return RedirectResponse(f"/queue?{query.query_string()}", status_code=303)
-        flt = query.review_filter(item_ids=ids)
+        flt = query.review_filter(item_ids=ids, me=account.actor.name)
     try:
         result = bulk(_settings(request), account.actor, flt, action, reason)
     except PermissionDenied as exc:
@@ -226,20 +281,35 @@ def _record_page(
     verdict=None,
     flash: str | None = None,
     flash_kind: str = "error",
+    will_store: dict[str, str] | None = None,
+    unreadable: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    from kanda.review.service import EDITABLE_COLUMNS, OPEN
+    from kanda.review.notation import MONEY_FIELDS, RailContext
+    from kanda.review.revalidate import registry_choices
+    from kanda.review.service import EDITABLE_COLUMNS, OPEN, neighbours
 
     item = _load(request, account, item_id)
+    settings = _settings(request)
     if flash is None:
         flash, flash_kind = _take_flash(request)  # type: ignore[assignment]
     verdict = verdict if verdict is not None else item.revalidation
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[str]] = {column: [message] for column, message in (unreadable or {}).items()}
     other_errors = []
     for error in verdict.errors if verdict else []:
         if error.column in EDITABLE_COLUMNS:
-            errors.setdefault(error.column, []).append(_rule_text(error))
+            if error.column not in (unreadable or {}):
+                errors.setdefault(error.column, []).append(_rule_text(error))
         else:
             other_errors.append(error)
+    rail = RailContext.of(item.region, item.raw_record)
+    if values is None:
+        values = _form_values(rail, item)
+    if will_store is None:
+        will_store = _will_store(rail, verdict.row if verdict else {})
+    query = QueueQuery.from_mapping(dict(request.session.get("queue_filter") or {}))
+    before, after = neighbours(settings, account.actor, query.review_filter(me=account.actor.name), item_id)
+    creators, products = registry_choices(settings.registry_dir, item.region)
+    fields = [(MONEY_INPUTS.get(c, c), c) for c in EDITABLE_COLUMNS]
     return render(
         request,
         "record.html",
@@ -247,18 +317,70 @@ def _record_page(
         nav="queue",
         status_code=status_code,
         item=item,
-        raw=json.dumps(item.raw_record, indent=2, ensure_ascii=False, default=str),
-        columns=EDITABLE_COLUMNS,
-        values=values if values is not None else item.form_values,
+        raw_fields=[
+            (k, v if isinstance(v, str) or v is None else json.dumps(v, ensure_ascii=False, default=str))
+            for k, v in item.raw_record.items()
+        ],
+        as_in_file={r.column: rail.raw_text(item.raw_record, r.column) for r in item.rules if r.column},
+        fields=fields,
+        money_inputs=set(MONEY_FIELDS),
+        values=values,
+        will_store=will_store,
+        money_hint=rail.money_hint(),
+        time_hint=rail.time_hint(),
         verdict=verdict,
         field_errors=errors,
         other_errors=other_errors,
         editable=account.actor.can_change(item.region) and item.status in OPEN,
         # the waiver form only where it can succeed: warning-level rules are all that is left
         waivable=bool(item.revalidation and item.revalidation.waivable),
+        previous_id=before,
+        next_id=after,
+        queue_link=f"/queue?{query.query_string()}",
+        creators=creators,
+        products=products,
         flash=flash,
         flash_kind=flash_kind,
     )
+
+
+#: Contract money column -> the form field that takes it in the rail's notation.
+MONEY_INPUTS = {"amount_minor": "amount", "fee_minor": "fee", "net_minor": "net"}
+
+
+def _form_values(rail, item) -> dict[str, str]:
+    """The form's text: money and time in the rail's notation (the saved edit, else the parsed value, else the
+    file's own unreadable text, so the steward corrects `12,3O0.00` rather than retyping it); the rest as stored."""
+    from kanda.review.notation import TIME_FIELD
+
+    values = dict(item.form_values)
+    for column, name in MONEY_INPUTS.items():
+        text = values.pop(column, "")
+        try:
+            values[name] = rail.money_text(int(text)) if text else (rail.raw_text(item.raw_record, column) or "")
+        except ValueError:
+            values[name] = text
+    when = values.get(TIME_FIELD, "")
+    with contextlib.suppress(ValueError):
+        values[TIME_FIELD] = (
+            rail.time_text(dt.datetime.fromisoformat(when.replace("Z", "+00:00")))
+            if when
+            else rail.raw_text(item.raw_record, TIME_FIELD) or ""
+        )
+    return values
+
+
+def _will_store(rail, row: dict) -> dict[str, str]:
+    """What the money and time columns of a (re-validated) row will store, in minor units and UTC."""
+    shown = {}
+    for column in MONEY_INPUTS:
+        if row.get(column) not in (None, ""):
+            shown[column] = rail.will_store_money(int(row[column]))
+    if row.get("occurred_at"):
+        shown["occurred_at"] = rail.will_store_time(
+            dt.datetime.fromisoformat(row["occurred_at"].replace("Z", "+00:00"))
+        )
+    return shown
 
 
 def _rule_text(error) -> str:
@@ -274,24 +396,60 @@ def record(item_id: int, request: Request, account: SignedIn) -> HTMLResponse:
     return _record_page(request, account, item_id)
 
 
+def _form_edits(item, form) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """The form's fields as canonical edits (rail notation converted by ingestion's parsing), what they will
+    store, and the fields that could not be read. A converted value equal to the stored one is given in the stored
+    text, so that the service sees "unchanged" (and drops an earlier edit of it)."""
+    from kanda.review.notation import MONEY_FIELDS, RailContext, convert
+    from kanda.review.revalidate import as_text
+    from kanda.review.service import EDITABLE_COLUMNS
+
+    rail = RailContext.of(item.region, item.raw_record)
+    typed = {c: str(form.get(c) or "") for c in EDITABLE_COLUMNS if c in form}  # canonical, e.g. from a script
+    typed |= {name: str(form.get(name) or "") for name in MONEY_FIELDS if name in form}
+    converted = convert(rail, typed)
+    edits = dict(converted.edits)
+    for column, text in converted.edits.items():
+        stored = item.parsed.get(column)
+        if stored is None or not text:
+            continue
+        if column in MONEY_INPUTS and str(stored) == text:
+            edits[column] = as_text(stored) or ""
+        elif column == "occurred_at":
+            try:
+                same = dt.datetime.fromisoformat(str(stored)) == dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                same = False
+            if same:
+                edits[column] = as_text(stored) or ""
+    return edits, converted.will_store, converted.errors
+
+
 @router.post("/records/{item_id}/edit", response_class=HTMLResponse)
 def edit(item_id: int, request: Request, account: SignedIn, form: CheckedForm) -> Response:
     """The edit form's three buttons: check (re-validate, change nothing), save the edits, approve the fix."""
-    from kanda.review.service import (
-        EDITABLE_COLUMNS,
-        FixInvalid,
-        InvalidTransition,
-        ReviewError,
-        approve,
-        revalidate,
-        save_edits,
-    )
+    from kanda.review.service import FixInvalid, InvalidTransition, ReviewError, approve, revalidate, save_edits
 
     require_steward(account)
-    _load(request, account, item_id)  # 404 before anything else for a record out of scope
-    edits = {c: str(form.get(c) or "") for c in EDITABLE_COLUMNS if c in form}
+    item = _load(request, account, item_id)  # 404 before anything else for a record out of scope
+    edits, will_store, unreadable = _form_edits(item, form)
+    shown = {k: str(v) for k, v in form.items() if k not in {"op", "note", "csrf_token"}}
     op = str(form.get("op") or "check")
     settings, actor = _settings(request), account.actor
+    if unreadable:
+        verdict = revalidate(settings, actor, item_id, edits)
+        return _record_page(
+            request,
+            account,
+            item_id,
+            status_code=422,
+            values=_merge_values(request, account, item_id, shown),
+            verdict=verdict,
+            will_store=will_store,
+            unreadable=unreadable,
+            flash=("Not approved" if op == "approve" else "Nothing was saved")
+            + ": some values cannot be read (see the fields marked below).",
+        )
     try:
         if op == "save":
             verdict = save_edits(settings, actor, item_id, edits)
@@ -309,7 +467,7 @@ def edit(item_id: int, request: Request, account: SignedIn, form: CheckedForm) -
             account,
             item_id,
             status_code=422,
-            values=edits,
+            values=_merge_values(request, account, item_id, shown),
             verdict=exc.revalidation,
             flash="Not approved: the edited row still breaks the contract (see the fields marked below).",
         )
@@ -325,11 +483,41 @@ def edit(item_id: int, request: Request, account: SignedIn, form: CheckedForm) -
         account,
         item_id,
         status_code=200 if verdict.ok else 422,
-        values=edits,
+        values=_merge_values(request, account, item_id, shown),
         verdict=verdict,
         flash=message + " Nothing was saved yet.",
         flash_kind="ok" if verdict.ok else "warn",
     )
+
+
+def _merge_values(request: Request, account: Account, item_id: int, shown: dict[str, str]) -> dict[str, str]:
+    """The form as the steward typed it, over the record's current values (a post may carry only some fields)."""
+    from kanda.review.notation import RailContext
+
+    item = _load(request, account, item_id)
+    values = _form_values(RailContext.of(item.region, item.raw_record), item)
+    for column, name in MONEY_INPUTS.items():  # a canonical post (minor units) shown in the form's notation
+        if column in shown and name not in shown:
+            shown[name] = shown.pop(column)
+    return values | shown
+
+
+@router.post("/records/{item_id}/assign")
+def assign_record(item_id: int, request: Request, account: SignedIn, form: CheckedForm) -> Response:
+    """ "Assign to me" (take the record) or give it back to the queue."""
+    from kanda.review.service import InvalidTransition, assign
+
+    require_steward(account)
+    _load(request, account, item_id)
+    take = str(form.get("op") or "take") == "take"
+    try:
+        assign(_settings(request), account.actor, item_id, account.actor.name if take else None)
+    except PermissionDenied as exc:
+        raise PageError(403, "Not allowed", str(exc)) from None
+    except InvalidTransition as exc:
+        return _record_page(request, account, item_id, status_code=409, flash=str(exc))
+    _flash(request, f"Record #{item_id} is yours." if take else f"Record #{item_id} is back in the queue for anyone.")
+    return RedirectResponse(f"/records/{item_id}", status_code=303)
 
 
 @router.post("/records/{item_id}/waive", response_class=HTMLResponse)

@@ -1,6 +1,7 @@
 """Page rendering: one Jinja2 environment for the steward templates, and the headers every page carries.
 
-Pages are plain server-rendered HTML; the only script is a vendored file of a few lines (select all rows). The
+Pages are plain server-rendered HTML; the only script is one small file of our own (select all rows, keyboard
+shortcuts), and every page works without it. The
 Content-Security-Policy therefore allows nothing but this site's own files, which also neuters any markup that
 slipped into a raw record (Jinja2 escapes it anyway).
 """
@@ -14,10 +15,13 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from kanda.review.accounts import Account
+from kanda.review.web.reveal import has_oddities, reveal
 from kanda.review.web.security import CSRF_FIELD, csrf_token
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.filters["reveal"] = reveal
+templates.env.tests["odd"] = has_oddities
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",

@@ -27,17 +27,19 @@ import polars as pl
 
 from regions.parsing import (
     add_buyer_ref,
+    check_file,
     finish,
     iter_ndjson_chunks,
     major_to_minor,
     normalise_phone,
     raw_record,
     reference_parts,
+    rejection,
     utc_from_iso,
     vocabulary,
 )
 from regions.rails import register
-from regions.rails.base import AdapterChunk, FileRejected, ReadContext
+from regions.rails.base import AdapterChunk, Expects, ReadContext
 
 FORMAT = "bkash_execute"
 FIELDS = [
@@ -57,6 +59,11 @@ FIELDS = [
     "refundTrxID",
 ]
 SCHEMA: dict[str, pl.DataType] = {name: pl.String() for name in FIELDS}
+EXPECTS = Expects(
+    "bKash execute responses, one JSON object per line",
+    "ndjson",
+    ("paymentID", "transactionStatus", "amount", "currency", "merchantInvoiceNumber", "paymentExecuteTime"),
+)
 #: transactionStatus -> (event_type, status)
 VOCABULARY: dict[str, tuple[str, str]] = {
     "completed": ("sale", "success"),
@@ -81,19 +88,22 @@ def bkash_time_to_utc(expr: pl.Expr) -> pl.Expr:
 
 class BkashAdapter:
     format_name = FORMAT
+    expects = EXPECTS
 
     def read(self, path: Path, ctx: ReadContext) -> Iterator[AdapterChunk]:
+        check_file(path, EXPECTS, ctx.region)
         offset = 0
-        for chunk in iter_ndjson_chunks(path, ctx.batch_rows, SCHEMA):
+        for chunk in iter_ndjson_chunks(path, ctx.batch_rows, SCHEMA, expects=EXPECTS, region=ctx.region):
             frame = chunk.with_row_index("source_row", offset=offset + 1).with_columns(
                 pl.col("source_row").cast(pl.Int64)
             )
             data = frame.filter(pl.col("paymentID").str.strip_chars().replace("", None).is_not_null())
             if offset == 0 and chunk.height > 0 and data.filter(pl.col("transactionStatus").is_not_null()).is_empty():
-                raise FileRejected(
+                problem = (
                     "not a bKash execute-response file: no record in the first block has paymentID and "
                     "transactionStatus (is this another rail's feed?)"
                 )
+                raise rejection("wrong_columns", problem, EXPECTS, ctx.region)
             offset += chunk.height
             yield AdapterChunk(frame=self._map(data, ctx), ignored=frame.height - data.height)
 

@@ -1,9 +1,11 @@
 """Render truth as a Gumroad-style purchase export CSV (`platform_csv`), with the export's own dirt.
 
 Dirt added: a UTF-8 BOM on the first header, money headers labelled `($)` or with the currency code (chosen per
-file), some amounts with thousands separators (as after an Excel re-save; quoted), appended custom columns, and
-the closing `Totals` row. Row representation (refund/dispute rows, `Purchase State`) is described in
-`regions.rails.gumroad.reader`.
+file), some amounts with thousands separators (as after an Excel re-save; quoted), appended custom columns, a few
+disputes the seller won (flagged, no money moved), and the closing `Totals` row. Refunds and lost disputes are
+rendered as the platform does: on the purchase's own row, by `Refunded?`/`Fully Refunded?` and `Disputed?` flags,
+with the positive `Sale Price` (`regions.synthetic.folded`); a refund whose truth row is damaged shows an
+unreadable `Partial Refund`. Row representation: `regions.rails.gumroad.reader`.
 """
 
 from __future__ import annotations
@@ -15,9 +17,19 @@ import numpy as np
 import polars as pl
 
 from regions import RegionConfig
+from regions.synthetic.folded import as_exported, fold_money_back
 from regions.synthetic.writers import register
 
 _STATE = {"success": "successful", "pending": "in_progress", "failed": "failed"}
+
+
+def exported_truth(truth: pl.DataFrame) -> pl.DataFrame:
+    """What this export states about `truth` (money going back at its purchase's time), for round-trip checks.
+
+    A full refund and a lost dispute are computed from the line's `Sale Price`; only a refund has a field of its own
+    (`Partial Refund`) in which its damage can show.
+    """
+    return as_exported(truth, own_amount=("refund",), from_sale_amount=("refund", "reversal"))
 
 
 def major_text(minor: pl.Expr, exponent: int, grouped: pl.Expr | bool = False) -> pl.Expr:
@@ -56,13 +68,15 @@ def write(path: Path, chunks: Iterator[pl.DataFrame], region: RegionConfig, rng:
         handle.write("\ufeff")
         first = True
         for truth in chunks:
-            n = truth.height
-            frame = truth.with_columns(
+            lines = fold_money_back(truth)
+            n = lines.height
+            frame = lines.with_columns(
                 _grouped=pl.Series(rng.random(n) < 0.2),
                 _custom=pl.Series(rng.integers(0, 4, n)),
+                _won=pl.Series(rng.random(n) < 0.01) & pl.col("back_kind").is_null(),
             )
-            back = pl.col("amount_minor") < 0
-            reversal = pl.col("event_type") == "reversal"
+            refund = pl.col("back_kind") == "refund"
+            bad_refund = refund & (pl.col("back_corruption") == "bad_amount")
             corrupt = pl.col("corruption")
             net = pl.col("amount_minor") - pl.col("fee_minor")
             money = {
@@ -91,19 +105,22 @@ def write(path: Path, chunks: Iterator[pl.DataFrame], region: RegionConfig, rng:
                 .alias(f"Sale Price ({unit})"),
                 money["fees"].alias(f"Fees ({unit})"),
                 money["net"].alias(f"Net Total ({unit})"),
-                _flag(back & ~reversal).alias("Refunded?"),
-                major_text(pl.lit(0), exp).alias(f"Partial Refund ({unit})"),
-                _flag(back & ~reversal).alias("Fully Refunded?"),
-                _flag(reversal).alias("Disputed?"),
-                pl.lit("0").alias("Dispute Won?"),
+                _flag(refund).alias("Refunded?"),
+                pl.when(bad_refund)
+                .then(pl.lit("1O,000.00"))
+                .otherwise(major_text(pl.lit(0), exp))
+                .alias(f"Partial Refund ({unit})"),
+                _flag(refund & ~bad_refund).alias("Fully Refunded?"),
+                _flag((pl.col("back_kind") == "reversal") | pl.col("_won")).alias("Disputed?"),
+                _flag(pl.col("_won")).alias("Dispute Won?"),
                 pl.lit(region.name).alias("Country"),
                 pl.when(pl.col("txn_no") % 5 == 0)
                 .then(pl.lit("paypal"))
                 .otherwise(pl.lit("card"))
                 .alias("Payment Type"),
                 pl.lit(region.currency.lower()).alias("Buyer Currency"),
-                major_text(pl.col("amount_minor").clip(lower_bound=0), exp).alias("Buyer Total"),
-                major_text(-pl.col("amount_minor").clip(upper_bound=0), exp).alias("Buyer Refunded Total"),
+                major_text(pl.col("amount_minor"), exp).alias("Buyer Total"),
+                major_text(pl.when(refund).then(pl.col("back_minor")).otherwise(0), exp).alias("Buyer Refunded Total"),
                 pl.col("status").replace_strict(_STATE, return_dtype=pl.String).alias("Purchase State"),
                 pl.when(pl.col("_custom") == 0)
                 .then(pl.lit(""))
@@ -114,7 +131,7 @@ def write(path: Path, chunks: Iterator[pl.DataFrame], region: RegionConfig, rng:
                 .alias("How did you hear about us?"),
             )
             readable = corrupt.is_null() | (corrupt != "bad_amount")
-            sums = truth.select(
+            sums = lines.select(
                 pl.col("amount_minor").filter(readable).sum().alias("a"),
                 pl.col("fee_minor").sum().alias("f"),
                 net.filter(readable).sum().alias("n"),

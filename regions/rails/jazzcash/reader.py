@@ -29,16 +29,18 @@ import polars as pl
 
 from regions.parsing import (
     add_buyer_ref,
+    check_file,
     finish,
     int_string,
     iter_ndjson_chunks,
     normalise_phone,
     raw_record,
     reference_parts,
+    rejection,
     utc_from_local,
 )
 from regions.rails import register
-from regions.rails.base import AdapterChunk, FileRejected, ReadContext
+from regions.rails.base import AdapterChunk, Expects, ReadContext
 
 FORMAT = "jazzcash_ipn"
 FIELDS = [
@@ -61,6 +63,11 @@ FIELDS = [
     "pp_SecureHash",
 ]
 SCHEMA: dict[str, pl.DataType] = {name: pl.String() for name in FIELDS}
+EXPECTS = Expects(
+    "JazzCash IPN records, one JSON object per line",
+    "ndjson",
+    ("pp_TxnRefNo", "pp_Amount", "pp_TxnCurrency", "pp_TxnDateTime", "pp_ResponseCode", "pp_BillReference"),
+)
 SUCCESS_CODES = ["000", "121"]
 PENDING_CODES = ["124", "157"]
 _MONEY_BACK = {"REFUND": "refund", "REVERSAL": "reversal"}
@@ -68,20 +75,23 @@ _MONEY_BACK = {"REFUND": "refund", "REVERSAL": "reversal"}
 
 class JazzCashAdapter:
     format_name = FORMAT
+    expects = EXPECTS
 
     def read(self, path: Path, ctx: ReadContext) -> Iterator[AdapterChunk]:
+        check_file(path, EXPECTS, ctx.region)
         offset = 0
-        for chunk in iter_ndjson_chunks(path, ctx.batch_rows, SCHEMA):
+        for chunk in iter_ndjson_chunks(path, ctx.batch_rows, SCHEMA, expects=EXPECTS, region=ctx.region):
             payment = pl.col("pp_TxnRefNo").is_not_null() | pl.col("pp_Amount").is_not_null()
             frame = chunk.with_row_index("source_row", offset=offset + 1).with_columns(
                 pl.col("source_row").cast(pl.Int64)
             )
             data = frame.filter(payment)
             if offset == 0 and data.is_empty() and chunk.height > 0:
-                raise FileRejected(
+                problem = (
                     "not a JazzCash IPN file: no record in the first block has pp_TxnRefNo or pp_Amount "
                     "(is this another rail's feed?)"
                 )
+                raise rejection("wrong_columns", problem, EXPECTS, ctx.region)
             offset += chunk.height
             yield AdapterChunk(frame=self._map(data, ctx), ignored=frame.height - data.height)
 

@@ -34,17 +34,18 @@ import polars as pl
 
 from regions.parsing import (
     add_buyer_ref,
+    check_file,
     finish,
     major_to_minor,
     normalise_phone,
     raw_record,
     reference_parts,
+    rejection,
     require_columns,
-    require_nonempty,
     utc_from_local,
 )
 from regions.rails import register
-from regions.rails.base import AdapterChunk, FileRejected, ReadContext
+from regions.rails.base import AdapterChunk, Expects, FileRejected, ReadContext
 
 #: Normalised header (lower case, letters and digits only) -> canonical column.
 ALIASES = {
@@ -67,6 +68,23 @@ ALIASES = {
     "originaltransactionid": "ref_txn",
 }
 REQUIRED = ["date", "txn", "type", "status", "amount", "external_id", "payer", "ref_txn"]
+#: The required columns as the portal's export names them, in the order of REQUIRED.
+EXPECTS = Expects(
+    "an MTN MoMo merchant portal export (.xlsx workbook)",
+    "xlsx",
+    (
+        "Date",
+        "Transaction Id",
+        "Type",
+        "Status",
+        "Amount",
+        "External Id",
+        "Payer Party Id",
+        "Reference Transaction Id",
+    ),
+    # sheets are read whole into memory; volumes beyond this belong in a streamed (CSV or JSON lines) rail
+    max_bytes=512 << 20,
+)
 _TYPES = {"payment": "sale", "refund": "refund", "reversal": "reversal"}
 _STATUS = {
     "successful": "success",
@@ -84,35 +102,48 @@ def _normalise(name: str) -> str:
 
 class MomoExportAdapter:
     format_name = "momo_export"
+    expects = EXPECTS
 
     def read(self, path: Path, ctx: ReadContext) -> Iterator[AdapterChunk]:
-        require_nonempty(path)
+        check_file(path, EXPECTS, ctx.region)
         try:
             sheets = fastexcel.read_excel(str(path)).sheet_names
-        except Exception as exc:  # fastexcel raises its own error types for non-zip or damaged workbooks
-            raise FileRejected(f"not a readable XLSX workbook (truncated or corrupt?): {exc}") from exc
-        position = 0
-        for sheet in sheets:
-            table = _read_sheet(path, sheet)
+        except Exception as exc:  # fastexcel's errors are multi-line internals: say what it means instead
+            raise _damaged("the workbook's parts cannot be read", ctx) from exc
+        position, headers = 0, 0
+        for number, sheet in enumerate(sheets, start=1):
+            table = _read_sheet(path, sheet, number, ctx)
             if table.width == 0:
                 continue
+            headers += 1
             canonical = {name: ALIASES.get(_normalise(name), name) for name in table.columns}
-            require_columns(list(canonical.values()), REQUIRED, f"MTN MoMo export (sheet {sheet!r})")
+            try:
+                found = [n for n in table.columns if not n.startswith("__UNNAMED__")]
+                require_columns(list(canonical.values()), EXPECTS, ctx.region, required=REQUIRED, found=found)
+            except FileRejected as exc:  # sheet names are content: say which sheet by its position
+                raise FileRejected(f"sheet {number}: {exc.reason}", exc.kind) from None
             table = table.with_columns(source_row=pl.int_range(1, table.height + 1, dtype=pl.Int64) + position)
             position += table.height
             for start in range(0, table.height, ctx.batch_rows):
                 rows = table.slice(start, ctx.batch_rows)
                 frame, ignored = _map(rows, canonical, ctx)
                 yield AdapterChunk(frame=finish(frame), ignored=ignored)
-        if position == 0:
-            raise FileRejected("the workbook has no data rows")
+        if not headers:
+            problem = "the workbook is empty (no sheet has a header row)"
+            raise rejection("empty_file", problem, EXPECTS, ctx.region)
+        # A header without rows is an empty export (a quiet day), loaded as 0 rows like a header-only CSV.
 
 
-def _read_sheet(path: Path, sheet: str) -> pl.DataFrame:
+def _damaged(problem: str, ctx: ReadContext) -> FileRejected:
+    return rejection("corrupt_spreadsheet", f"{problem} (a damaged or partly written file?)", EXPECTS, ctx.region)
+
+
+def _read_sheet(path: Path, sheet: str, number: int, ctx: ReadContext) -> pl.DataFrame:
     try:
-        return pl.read_excel(path, engine="calamine", sheet_name=sheet, infer_schema_length=0)
+        # an empty sheet is width 0 (skipped), not an error: a blank workbook is then rejected as empty
+        return pl.read_excel(path, engine="calamine", sheet_name=sheet, infer_schema_length=0, raise_if_empty=False)
     except Exception as exc:
-        raise FileRejected(f"sheet {sheet!r} cannot be read (truncated or corrupt workbook?): {exc}") from exc
+        raise _damaged(f"sheet {number} cannot be read", ctx) from exc
 
 
 def _map(rows: pl.DataFrame, canonical: dict[str, str], ctx: ReadContext) -> tuple[pl.DataFrame, int]:
@@ -120,7 +151,9 @@ def _map(rows: pl.DataFrame, canonical: dict[str, str], ctx: ReadContext) -> tup
     kind = c["type"].str.to_lowercase().replace_strict(_TYPES, default=None)
     kept = rows.filter(kind.is_not_null())
     status = c["status"].str.to_lowercase().replace_strict(_STATUS, default=None)
-    amount = major_to_minor(c["amount"], ctx.region.exponent).abs()
+    # Refunds and reversals may be printed negative, so their size is taken; a payment keeps its sign, so a
+    # negative one is quarantined as a negative sale rather than booked as money received.
+    amount = major_to_minor(c["amount"], ctx.region.exponent)
     fee_text = c["fee"] if "fee" in c else pl.lit(None, pl.String)
     fee = (
         pl.when(fee_text.is_null() | (fee_text == "")).then(0).otherwise(major_to_minor(fee_text, ctx.region.exponent))
@@ -137,7 +170,7 @@ def _map(rows: pl.DataFrame, canonical: dict[str, str], ctx: ReadContext) -> tup
         product.alias("product_id"),
         normalise_phone(c["payer"], ctx.region.calling_code).alias("contact"),
         pl.lit("mtn_momo").alias("channel"),
-        pl.when(pl.col("event_type") == "sale").then(amount).otherwise(-amount).alias("amount_minor"),
+        pl.when(pl.col("event_type") == "sale").then(amount).otherwise(-amount.abs()).alias("amount_minor"),
         fee.alias("fee_minor"),
         currency.alias("currency"),
         pl.coalesce(times).alias("occurred_at"),

@@ -15,8 +15,9 @@ A statement is a ledger of the till's account, not a list of sales, so rows are 
 - transaction_id: the payment's receipt number; reversal and refund rows carry the receipt they undo in Details, so
   they link to the sale. A payment seen first as Pending and later Completed has one receipt.
 - amounts: major units with comma thousands (`"10,000.00"`), read exactly into minor units; withdrawals may be
-  printed negative, so their absolute value is taken. The statement lists M-Pesa's charges as separate rows, so a
-  sale's fee_minor is 0 here. Currency is the region's (a statement has one account currency).
+  printed negative, so their absolute value is taken. A Paid In keeps its sign: a negative Paid In is a negative
+  sale, which the contract quarantines, never money received. The statement lists M-Pesa's charges as separate
+  rows, so a sale's fee_minor is 0 here. Currency is the region's (a statement has one account currency).
 - Completion Time is local (the region's zone) as `YYYY-MM-DD HH:MM:SS` or `DD/MM/YYYY HH:MM[:SS]`.
 - creator/product: the Pay Bill account reference in Details (`... Acc. KE-C0001.KE-P00001`), by the region pattern.
 - buyer_ref: the phone after "from" in Details; masked phones (`0****393`) give a null buyer_ref.
@@ -38,6 +39,7 @@ import polars as pl
 
 from regions.parsing import (
     add_buyer_ref,
+    check_file,
     detect_encoding,
     finish,
     iter_csv_chunks,
@@ -45,12 +47,12 @@ from regions.parsing import (
     normalise_phone,
     raw_record,
     reference_parts,
+    rejection,
     require_columns,
-    require_nonempty,
     utc_from_local,
 )
 from regions.rails import register
-from regions.rails.base import AdapterChunk, FileRejected, ReadContext
+from regions.rails.base import AdapterChunk, Expects, ReadContext
 
 #: Normalised header name (lower case, letters and digits only) -> canonical column.
 ALIASES = {
@@ -68,6 +70,12 @@ ALIASES = {
     "withdrawals": "withdrawn",
 }
 REQUIRED = ["receipt", "time", "details", "status", "paid_in", "withdrawn"]
+#: The required columns as M-Pesa's statement names them, in the order of REQUIRED.
+EXPECTS = Expects(
+    "an M-Pesa statement CSV",
+    "csv",
+    ("Receipt No", "Completion Time", "Details", "Transaction Status", "Paid In", "Withdrawn"),
+)
 _STATUS = {"completed": "success", "pending": "pending", "failed": "failed", "cancelled": "failed"}
 _TIME_FORMATS = ["%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d-%m-%Y %H:%M:%S"]
 _UNDO = r"(?i)\b(reversal|refund) of\s+([A-Z0-9]{8,12})\b"
@@ -81,25 +89,39 @@ def _normalise(name: str) -> str:
 
 class MpesaStatementAdapter:
     format_name = "mpesa_statement"
+    expects = EXPECTS
 
     def read(self, path: Path, ctx: ReadContext) -> Iterator[AdapterChunk]:
-        require_nonempty(path)
+        check_file(path, EXPECTS, ctx.region)
         encoding = detect_encoding(path)
-        header_index, names = _find_header(path, encoding)
+        header_index, names = _find_header(path, encoding, ctx)
         canonical = [ALIASES.get(_normalise(n), n) for n in names]
-        _require_complete(path, len(names))
+        _require_complete(path, len(names), ctx)
         position, preamble = 0, header_index
-        for chunk, skipped in iter_csv_chunks(
-            path, ctx.batch_rows, column_names=names, skip_rows=header_index + 1, ragged="skip", encoding=encoding
-        ):
+        chunks = iter_csv_chunks(
+            path,
+            ctx.batch_rows,
+            column_names=names,
+            skip_rows=header_index + 1,
+            ragged="skip",
+            encoding=encoding,
+            expects=EXPECTS,
+            region=ctx.region,
+        )
+        for chunk, skipped in chunks:
             rows = chunk.with_columns(source_row=pl.int_range(1, chunk.height + 1, dtype=pl.Int64) + position)
             position += chunk.height
             frame, ignored = _map(rows, names, canonical, ctx)
             yield AdapterChunk(frame=finish(frame), ignored=ignored + skipped + preamble)
             preamble = 0
+        if preamble:
+            # a statement with no records still had its title lines: the ledger accounts for them as ignored
+            empty = pl.DataFrame(schema={n: pl.String for n in names}).with_columns(source_row=pl.lit(0, pl.Int64))
+            frame, _ = _map(empty, names, canonical, ctx)
+            yield AdapterChunk(frame=finish(frame), ignored=preamble)
 
 
-def _find_header(path: Path, encoding: str) -> tuple[int, list[str]]:
+def _find_header(path: Path, encoding: str, ctx: ReadContext) -> tuple[int, list[str]]:
     """The line number and names of the header: the first line naming a receipt and a completion time."""
     first: list[str] = []
     with path.open("r", encoding=encoding, newline="") as handle:
@@ -110,15 +132,18 @@ def _find_header(path: Path, encoding: str) -> tuple[int, list[str]]:
             first = first or fields
             present = {ALIASES.get(_normalise(f)) for f in fields}
             if {"receipt", "time"} <= present:
-                require_columns([ALIASES.get(_normalise(f), f) for f in fields], REQUIRED, "M-Pesa statement")
+                matched = [ALIASES.get(_normalise(f), f) for f in fields]
+                require_columns(matched, EXPECTS, ctx.region, required=REQUIRED, found=fields)
                 return index, fields
     if not first:
-        raise FileRejected("the file has no header row")
-    require_columns([ALIASES.get(_normalise(f), f) for f in first], REQUIRED, "M-Pesa statement")
-    raise FileRejected("not an M-Pesa statement: no header row found")  # pragma: no cover - guarded above
+        raise rejection("empty_file", "the file has no header row (its first lines are blank)", EXPECTS, ctx.region)
+    matched = [ALIASES.get(_normalise(f), f) for f in first]
+    require_columns(matched, EXPECTS, ctx.region, required=REQUIRED, found=first)
+    problem = f"no header row in the first {HEADER_SEARCH_LINES} lines"
+    raise rejection("wrong_columns", problem, EXPECTS, ctx.region)  # pragma: no cover - require_columns raised
 
 
-def _require_complete(path: Path, n_fields: int) -> None:
+def _require_complete(path: Path, n_fields: int, ctx: ReadContext) -> None:
     """Reject a file cut off inside a record.
 
     Lines with the wrong field count are skipped (disclaimers), so a cut-off last record would vanish silently. A
@@ -133,10 +158,12 @@ def _require_complete(path: Path, n_fields: int) -> None:
     last = tail.rsplit(b"\n", 1)[-1].decode("latin-1")
     fields = next(csv.reader([last]), [])
     if re.match(r"^[A-Z0-9]{8,12},", last) and len(fields) < n_fields:
-        raise FileRejected(
-            f"the file ends in the middle of a record (truncated download?): {last[:80]!r} has {len(fields)} of "
-            f"{n_fields} fields"
+        # the line itself is content: only its field count is reported
+        problem = (
+            f"the file ends in the middle of a record (truncated download?): the last line has {len(fields)} of "
+            f"{n_fields} fields and no line end"
         )
+        raise rejection("truncated", problem, EXPECTS, ctx.region)
 
 
 def _map(rows: pl.DataFrame, names: list[str], canonical: list[str], ctx: ReadContext) -> tuple[pl.DataFrame, int]:
@@ -166,7 +193,10 @@ def _map(rows: pl.DataFrame, names: list[str], canonical: list[str], ctx: ReadCo
         .then(pl.lit("success"))
         .otherwise(status_raw.replace_strict(_STATUS, default=None))
     )
-    amount = major_to_minor(pl.when(is_withdrawal).then(withdrawn).otherwise(paid_in), ctx.region.exponent).abs()
+    # Withdrawals may be printed negative, so their size is taken; Paid In keeps its sign, so a negative Paid In
+    # stays a negative sale and is quarantined (as on every rail) instead of being booked as money received.
+    paid = major_to_minor(paid_in, ctx.region.exponent)
+    returned = major_to_minor(withdrawn, ctx.region.exponent).abs()
     creator, product = reference_parts(details, ctx.region.reference_pattern)
     times = [utc_from_local(c["time"], fmt, ctx.region.zone) for fmt in _TIME_FORMATS]
     mapped = kept.with_columns(event_type=event_type).select(
@@ -183,7 +213,12 @@ def _map(rows: pl.DataFrame, names: list[str], canonical: list[str], ctx: ReadCo
             "contact"
         ),
         pl.lit("mpesa").alias("channel"),
-        pl.when(pl.col("event_type") == "sale").then(amount).otherwise(-amount).alias("amount_minor"),
+        pl.when(is_withdrawal)
+        .then(-returned)
+        .when(pl.col("event_type") == "sale")
+        .then(paid)
+        .otherwise(-paid)
+        .alias("amount_minor"),
         pl.lit(0, pl.Int64).alias("fee_minor"),
         pl.lit(ctx.region.currency).alias("currency"),
         pl.coalesce(times).alias("occurred_at"),

@@ -40,18 +40,20 @@ import polars as pl
 
 from regions.parsing import (
     add_buyer_ref,
+    check_file,
     finish,
     int_string,
     iter_ndjson_chunks,
     normalise_email,
     raw_record,
     reference_parts,
+    rejection,
     require_columns,
     utc_from_iso,
     vocabulary,
 )
 from regions.rails import register
-from regions.rails.base import AdapterChunk, FileRejected, ReadContext
+from regions.rails.base import AdapterChunk, Expects, ReadContext
 
 _S = pl.String()
 _DATA_FIELDS = [
@@ -85,20 +87,23 @@ _CHARGE_STATUS = {
     "queued": ("sale", "pending"),
     "reversed": ("reversal", "success"),
 }
+EXPECTS = Expects("Paystack webhook events, one JSON object per line", "ndjson", ("event", "data.amount"))
 _REFUND_STATUS = {"processed": "success", "pending": "pending", "processing": "pending", "failed": "failed"}
 
 
 class PaystackAdapter:
     format_name = "paystack_webhook"
+    expects = EXPECTS
 
     def read(self, path: Path, ctx: ReadContext) -> Iterator[AdapterChunk]:
+        check_file(path, EXPECTS, ctx.region)
         position = 0
-        for chunk in iter_ndjson_chunks(path, ctx.batch_rows, SCHEMA):
+        for chunk in iter_ndjson_chunks(path, ctx.batch_rows, SCHEMA, expects=EXPECTS, region=ctx.region):
             if chunk.height == 0:
                 continue
             flat = _flatten(chunk)
             if position == 0:
-                _require_shape(flat)
+                _require_shape(flat, ctx)
             flat = flat.with_columns(source_row=pl.int_range(1, flat.height + 1, dtype=pl.Int64) + position)
             position += flat.height
             event = pl.col("event").str.strip_chars().str.to_lowercase()
@@ -109,7 +114,7 @@ class PaystackAdapter:
             frame = _map(flat.filter(keep), ctx)
             yield AdapterChunk(frame=finish(frame), ignored=ignored)
         if position == 0:
-            raise FileRejected("the file holds no webhook events (only blank lines)")
+            raise rejection("empty_file", "the file holds no webhook events (only blank lines)", EXPECTS, ctx.region)
 
 
 def _flatten(chunk: pl.DataFrame) -> pl.DataFrame:
@@ -117,10 +122,10 @@ def _flatten(chunk: pl.DataFrame) -> pl.DataFrame:
     return chunk.select(pl.col("event"), *[data.struct.field(name).alias(f"data.{name}") for name in _DATA_FIELDS])
 
 
-def _require_shape(flat: pl.DataFrame) -> None:
-    """A file of JSON lines without `event` and `data.reference`/`data.amount` is not a Paystack webhook log."""
+def _require_shape(flat: pl.DataFrame, ctx: ReadContext) -> None:
+    """A file of JSON lines without `event` and `data.amount` is not a Paystack webhook log."""
     present = [c for c in flat.columns if flat[c].null_count() < flat.height]
-    require_columns(present, ["event", "data.amount"], "Paystack webhook")
+    require_columns(present, EXPECTS, ctx.region)
 
 
 def _map(flat: pl.DataFrame, ctx: ReadContext) -> pl.DataFrame:

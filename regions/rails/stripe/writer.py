@@ -2,8 +2,10 @@
 
 The file is semicolon-delimited with "," decimals and "." thousands (some amounts grouped, "1.234,50"), the
 created-time header is `Created date (UTC)` or, as in older exports, `Created (UTC)` (chosen per file), buyer
-emails carry stray case and spaces, and each row's corruption is rendered in the field the adapter reads
-(`Amount` for sales, `Amount Refunded` for refunds and disputes). Row representation: `regions.rails.stripe.reader`.
+emails carry stray case and spaces. Refunds and lost disputes are rendered as Stripe does: on the charge's own row
+(`regions.synthetic.folded`), with its positive `Amount`, `Amount Refunded` and Status Refunded or Disputed. Each
+row's corruption is rendered in the field the adapter reads (`Amount` for the sale, `Amount Refunded` for a
+refund). Row representation: `regions.rails.stripe.reader`.
 """
 
 from __future__ import annotations
@@ -16,10 +18,19 @@ import polars as pl
 
 from regions import RegionConfig
 from regions.rails.gumroad.writer import major_text
+from regions.synthetic.folded import as_exported, fold_money_back
 from regions.synthetic.writers import register
 
 _STATUS = {"success": "Paid", "pending": "Pending", "failed": "Failed"}
 _MONEY_BACK = {"refund": "Refunded", "reversal": "Disputed"}
+
+
+def exported_truth(truth: pl.DataFrame) -> pl.DataFrame:
+    """What this export states about `truth` (money going back at its charge's time), for round-trip checks.
+
+    A refund has its own field (`Amount Refunded`); a reversal is computed from the charge's `Amount`.
+    """
+    return as_exported(truth, own_amount=("refund",), from_sale_amount=("reversal",))
 
 
 def comma_decimal(minor: pl.Expr, exponent: int, grouped: pl.Expr | bool = False) -> pl.Expr:
@@ -32,9 +43,10 @@ def write(path: Path, chunks: Iterator[pl.DataFrame], region: RegionConfig, rng:
     created = "Created date (UTC)" if rng.random() < 0.5 else "Created (UTC)"
     with path.open("w", encoding="utf-8", newline="") as handle:
         for index, truth in enumerate(chunks):
-            frame = truth.with_columns(
-                _grouped=pl.Series(rng.random(truth.height) < 0.3),
-                _email_shape=pl.Series(rng.integers(0, 10, truth.height)),
+            lines = fold_money_back(truth)
+            frame = lines.with_columns(
+                _grouped=pl.Series(rng.random(lines.height) < 0.3),
+                _email_shape=pl.Series(rng.integers(0, 10, lines.height)),
             )
             _render(frame, region, created).write_csv(handle, separator=";", include_header=index == 0)
 
@@ -42,9 +54,9 @@ def write(path: Path, chunks: Iterator[pl.DataFrame], region: RegionConfig, rng:
 def _render(frame: pl.DataFrame, region: RegionConfig, created: str) -> pl.DataFrame:
     exp = region.exponent
     corrupt = pl.col("corruption")
-    sale = pl.col("event_type") == "sale"
-    bad_amount = corrupt == "bad_amount"
-    gross = comma_decimal(pl.col("amount_minor").abs(), exp, pl.col("_grouped"))
+    refund = pl.col("back_kind") == "refund"
+    gross = comma_decimal(pl.col("amount_minor"), exp, pl.col("_grouped"))
+    returned = comma_decimal(pl.col("back_minor"), exp, pl.col("_grouped"))
     zero = comma_decimal(pl.lit(0), exp)
     email = pl.col("buyer_email")
     return frame.select(
@@ -54,15 +66,20 @@ def _render(frame: pl.DataFrame, region: RegionConfig, created: str) -> pl.DataF
         .then(pl.lit("N/A"))
         .otherwise(pl.col("occurred_at").dt.strftime("%Y-%m-%d %H:%M:%S"))
         .alias(created),
-        pl.when(sale & bad_amount).then(pl.lit("12.3O0,00")).otherwise(gross).alias("Amount"),
-        pl.when(sale).then(zero).when(bad_amount).then(pl.lit("N/A")).otherwise(gross).alias("Amount Refunded"),
+        pl.when(corrupt == "bad_amount").then(pl.lit("12.3O0,00")).otherwise(gross).alias("Amount"),
+        pl.when(refund & (pl.col("back_corruption") == "bad_amount"))
+        .then(pl.lit("N/A"))
+        .when(refund)
+        .then(returned)
+        .otherwise(zero)
+        .alias("Amount Refunded"),
         pl.lit(region.currency.lower()).alias("Currency"),
         gross.alias("Converted Amount"),
         pl.lit(region.currency.lower()).alias("Converted Currency"),
         comma_decimal(pl.col("fee_minor"), exp).alias("Fee"),
-        pl.when(sale)
-        .then(pl.col("status").replace_strict(_STATUS, return_dtype=pl.String))
-        .otherwise(pl.col("event_type").replace_strict(_MONEY_BACK, default="", return_dtype=pl.String))
+        pl.when(pl.col("back_kind").is_not_null())
+        .then(pl.col("back_kind").replace_strict(_MONEY_BACK, return_dtype=pl.String))
+        .otherwise(pl.col("status").replace_strict(_STATUS, return_dtype=pl.String))
         .alias("Status"),
         pl.when(pl.col("_email_shape") == 0)
         .then(pl.format(" {} ", email.str.to_uppercase()))

@@ -1,0 +1,271 @@
+"""A rail's own notation in the fix form: a steward types what the file says, ingestion's parsing reads it.
+
+A steward fixing `12,3O0.00` wants to type `12,300.00`, not work out `1230000`; fixing an M-Pesa time they copy
+`05/10/2026 21:30` from the statement, in Nairobi time, not an ISO instant in UTC. So the form's money and time
+fields take the rail's notation, and this module converts them with the very expressions the rail's reader uses
+(`regions.parsing.major_to_minor`, `utc_from_local` with the reader's own format list, `bkash_time_to_utc`, ...):
+there is no second parser whose idea of "12.300,00" could differ from ingestion's. What it will store is shown back
+("1230000 minor units (KES 12,300.00)", "2026-10-05 18:30 UTC") before anything is saved.
+
+The review service keeps its canonical edit notation (integer minor units, ISO instants): conversion happens here,
+at the edge, and the CLI keeps working in canonical terms.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from regions import RegionConfig, get_region
+from regions.parsing import int_string, major_to_minor, naive_datetime, utc_from_iso, utc_from_local
+
+#: Form field -> the contract column it fills (the money fields are typed in the rail's notation).
+MONEY_FIELDS = {"amount": "amount_minor", "fee": "fee_minor", "net": "net_minor"}
+TIME_FIELD = "occurred_at"
+_OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
+
+
+@dataclass(frozen=True)
+class Notation:
+    """How one rail writes money and time, and where its raw record keeps them."""
+
+    source_format: str
+    #: major units as text ("12,300.00") or minor units as text ("1230000", Paystack's kobo)
+    minor_units_in_file: bool
+    #: the reader's time formats, and whether the file's times are the region's local time (else UTC)
+    time_formats: tuple[str, ...]
+    local_time: bool
+    #: raw fields (as the file names them) holding each column's text, first found wins
+    raw_fields: dict[str, tuple[str, ...]]
+    #: a reader-specific time expression (bKash's "GMT+0600", Paystack's ISO), instead of `time_formats`
+    time_expr: Callable[[pl.Expr], pl.Expr] | None = None
+
+
+def _bkash_time(expr: pl.Expr) -> pl.Expr:
+    from regions.rails.bkash.reader import bkash_time_to_utc
+
+    return bkash_time_to_utc(expr)
+
+
+def _reader_formats(rail: str) -> tuple[str, ...]:
+    """The time formats the rail's reader tries, taken from the reader itself."""
+    if rail == "mpesa":
+        from regions.rails.mpesa.reader import _TIME_FORMATS
+    else:
+        from regions.rails.momo.reader import _TIME_FORMATS
+    return tuple(_TIME_FORMATS)
+
+
+def notation_for(source_format: str) -> Notation:
+    if source_format == "mpesa_statement":
+        return Notation(
+            source_format,
+            False,
+            _reader_formats("mpesa"),
+            True,
+            {"amount_minor": ("Paid In", "Withdrawn", "Paid Out"), "occurred_at": ("Completion Time",)},
+        )
+    if source_format == "momo_export":
+        return Notation(
+            source_format, False, _reader_formats("momo"), True, {"amount_minor": ("Amount",), "fee_minor": ("Fee",),
+                                                                  "occurred_at": ("Date",)}
+        )  # fmt: skip
+    if source_format == "jazzcash_ipn":
+        # the reader's format (regions/rails/jazzcash/reader.py: utc_from_local(pp_TxnDateTime, "%Y%m%d%H%M%S"))
+        return Notation(
+            source_format,
+            True,
+            ("%Y%m%d%H%M%S",),
+            True,
+            {"amount_minor": ("pp_Amount",), "occurred_at": ("pp_TxnDateTime",)},
+        )
+    if source_format == "paystack_webhook":
+        return Notation(
+            source_format,
+            True,
+            (),
+            False,
+            {"amount_minor": ("data.amount", "amount"), "fee_minor": ("data.fees", "fees"),
+             "occurred_at": ("data.paid_at", "data.created_at", "paid_at", "created_at")},
+            utc_from_iso,
+        )  # fmt: skip
+    if source_format == "bkash_execute":
+        return Notation(
+            source_format,
+            False,
+            (),
+            False,
+            {"amount_minor": ("amount",), "occurred_at": ("paymentExecuteTime",)},
+            _bkash_time,
+        )
+    if source_format == "stripe_payments":
+        # the reader's formats (regions/rails/stripe/reader.py: naive_datetime(created, [...]) in UTC)
+        return Notation(
+            source_format,
+            False,
+            ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"),
+            False,
+            {"amount_minor": ("Amount",), "fee_minor": ("Fee",), "occurred_at": ("Created date (UTC)", "Created")},
+        )
+    if source_format == "platform_csv":
+        # the reader's format (regions/rails/gumroad/reader.py: "Purchase Date" + " " + "Purchase Time", UTC)
+        return Notation(
+            source_format,
+            False,
+            ("%Y-%m-%d %H:%M:%S",),
+            False,
+            {"amount_minor": ("Sale Price ($)", "Sale Price"), "fee_minor": ("Fees ($)", "Fees"),
+             "net_minor": ("Net Total ($)", "Net Total"), "occurred_at": ("Purchase Date",)},
+        )  # fmt: skip
+    raise ValueError(f"no notation known for source format {source_format!r}")
+
+
+@dataclass(frozen=True)
+class RailContext:
+    """A record's region and rail, and the decimal mark its file uses (Stripe's comma-decimal locale writes
+    "1.234,50"; the reader decides by the file's delimiter, which the raw record no longer shows, so the record's
+    own amount text decides here)."""
+
+    region: RegionConfig
+    notation: Notation
+    decimal: str
+
+    @classmethod
+    def of(cls, region: str, raw_record: dict) -> RailContext:
+        config = get_region(region)
+        notation = notation_for(config.source_format)
+        decimal = "."
+        if notation.source_format == "stripe_payments":
+            sample = str(raw_record.get("Amount") or raw_record.get("Fee") or "")
+            decimal = "," if re.search(r",\d{1,2}$", sample.strip()) else "."
+        return cls(config, notation, decimal)
+
+    # ------------------------------------------------------------------------------------------------ reading
+    def parse_money(self, text: str) -> int | None:
+        """Minor units of `text` as the rail writes money, by the reader's own parser; None if unreadable."""
+        expr = pl.col("t")
+        value = (
+            int_string(expr)
+            if self.notation.minor_units_in_file
+            else major_to_minor(expr, self.region.exponent, decimal=self.decimal)
+        )
+        return pl.DataFrame({"t": [text]}, schema={"t": pl.String}).select(value).item()
+
+    def parse_time(self, text: str) -> dt.datetime | None:
+        """The UTC instant of `text`: an ISO time with an offset, or a time as the file writes it (the region's
+        local time where the file is local)."""
+        frame = pl.DataFrame({"t": [text.strip()]}, schema={"t": pl.String})
+        if _OFFSET.search(text.strip()):
+            iso = frame.select(utc_from_iso(pl.col("t").str.replace(" ", "T"))).item()
+            if iso is not None:
+                return iso
+        n = self.notation
+        if n.time_expr is not None:
+            expr = n.time_expr(pl.col("t"))
+        elif n.local_time:
+            expr = pl.coalesce([utc_from_local(pl.col("t"), fmt, self.region.zone) for fmt in n.time_formats])
+        else:
+            expr = naive_datetime(pl.col("t"), list(n.time_formats)).dt.replace_time_zone("UTC")
+        return frame.select(expr).item()
+
+    # ------------------------------------------------------------------------------------------------ writing
+    def money_text(self, minor: int) -> str:
+        """Minor units as the rail writes them ("12,300.00"; Paystack "1230000")."""
+        if self.notation.minor_units_in_file:
+            return str(minor)
+        return self.major_text(minor)
+
+    def major_text(self, minor: int) -> str:
+        exp = self.region.exponent
+        sign = "-" if minor < 0 else ""
+        whole, frac = divmod(abs(minor), 10**exp)
+        thousands = "," if self.decimal == "." else "."
+        text = f"{whole:,}".replace(",", thousands)
+        return f"{sign}{text}{self.decimal}{frac:0{exp}d}" if exp else f"{sign}{text}"
+
+    def time_text(self, when: dt.datetime) -> str:
+        """A UTC instant as the file writes it (local time in the reader's first format, or ISO)."""
+        n = self.notation
+        if n.time_expr is not None or not n.time_formats:
+            return when.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+        zone = ZoneInfo(self.region.zone) if n.local_time else dt.UTC
+        return when.astimezone(zone).strftime(n.time_formats[0].replace("%.f", ""))
+
+    def time_hint(self) -> str:
+        n = self.notation
+        if n.time_expr is not None or not n.time_formats:
+            return "as in the file, e.g. 2026-10-05T18:30:00Z"
+        example = dt.datetime(2026, 10, 5, 21, 30).strftime(n.time_formats[0].replace("%.f", ""))
+        where = f"{self.region.zone} local time" if n.local_time else "UTC"
+        return f"as in the file, e.g. {example} ({where})"
+
+    def money_hint(self) -> str:
+        if self.notation.minor_units_in_file:
+            return f"minor units as in the file, e.g. {1230000}"
+        return f"{self.region.currency} as in the file, e.g. {self.major_text(1230000)}"
+
+    def will_store_money(self, minor: int) -> str:
+        return f"{minor} minor units ({self.region.currency} {self.major_text(minor)})"
+
+    @staticmethod
+    def will_store_time(when: dt.datetime) -> str:
+        return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+    def raw_text(self, raw_record: dict, column: str) -> str | None:
+        """The text the file had for `column`, if the raw record holds it."""
+        for key in self.notation.raw_fields.get(column, ()):
+            value = raw_record.get(key)
+            if value not in (None, ""):
+                return str(value)
+        return None
+
+
+@dataclass
+class Converted:
+    """A form's rail-notation values as canonical edits, what each will store, and what could not be read."""
+
+    edits: dict[str, str]
+    will_store: dict[str, str]
+    errors: dict[str, str]
+
+
+def convert(ctx: RailContext, form: dict[str, str]) -> Converted:
+    """Canonical edits from form text: money fields (`amount`, `fee`, `net`) and `occurred_at` in the rail's
+    notation; every other field as typed. An unreadable money or time value is reported, not guessed."""
+    edits: dict[str, str] = {}
+    will_store: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for name, text in form.items():
+        text = "" if text is None else str(text)
+        if name in MONEY_FIELDS:
+            column = MONEY_FIELDS[name]
+            if not text.strip():
+                edits[column] = ""
+                continue
+            minor = ctx.parse_money(text)
+            if minor is None:
+                errors[column] = f"cannot read {text!r}: {ctx.money_hint()}"
+                continue
+            edits[column] = str(minor)
+            will_store[column] = ctx.will_store_money(minor)
+        elif name == TIME_FIELD:
+            if not text.strip():
+                edits[name] = ""
+                continue
+            when = ctx.parse_time(text)
+            if when is None:
+                errors[name] = (
+                    f"cannot read {text!r}: a time {ctx.time_hint()}, or an ISO time with an offset such as"
+                    " 2026-10-05T10:00:00Z"
+                )
+                continue
+            edits[name] = when.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+            will_store[name] = ctx.will_store_time(when)
+        else:
+            edits[name] = text
+    return Converted(edits, will_store, errors)

@@ -1,0 +1,519 @@
+"""The spec engine: a `RailSpec` compiled into polars expressions, read like any built-in adapter.
+
+The spec is compiled once per file (once the header is known) into one expression per contract field; each chunk
+is then a handful of vectorised selects, with the same shared helpers the built-in readers use
+(`regions.parsing`: streaming CSV, exact amount parsing incl. lakh grouping, comma decimals and native digits,
+zone-aware times, salted buyer hashes). Nothing runs per row in Python.
+
+Conventions shared with the built-ins: `source_row` is the 1-based record number after the header (ignored rows
+consume numbers), rows matched by an `ignore` rule or an ignored vocabulary word are counted in `ignored`, a value
+that does not parse becomes null (the contract quarantines the row with its raw record), and a file that cannot be
+read at all raises `FileRejected` with a sentence a person can act on.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from regions.parsing import (
+    add_buyer_ref,
+    detect_encoding,
+    finish,
+    int_string,
+    iter_csv_chunks,
+    iter_ndjson_chunks,
+    major_to_minor,
+    naive_datetime,
+    normalise_digits,
+    normalise_email,
+    normalise_phone,
+    raw_record,
+    reference_parts,
+    require_nonempty,
+    utc_from_iso,
+)
+from regions.rails.base import AdapterChunk, FileRejected, ReadContext
+from regions.spec import model as m
+
+DELIMITERS = (",", ";", "\t", "|")
+#: Names that refer to values the spec derived, not to columns of the file.
+DERIVED = {"@event_type": "event_type", "@status": "status"}
+
+
+def normalise_name(name: str) -> str:
+    """Header comparison ignores case, spaces and punctuation (`Receipt No.` = `receipt no` = `ReceiptNo`)."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+# --------------------------------------------------------------------------------------------------- column naming
+def columns_of(src: object) -> list[str]:
+    """The columns one source reads, in first-use order."""
+    found: list[str] = []
+    _walk(src, found, required_only=False)
+    return found
+
+
+def referenced_columns(spec: m.RailSpec, *, required_only: bool = False) -> list[str]:
+    """Every column name the spec reads, in first-use order (`required_only`: not those with a `missing` value)."""
+    found: list[str] = []
+    fields = spec.fields
+    for name in type(fields).model_fields:
+        value = getattr(fields, name)
+        _walk(value.of if isinstance(value, m.Buyer) else value, found, required_only=required_only)
+    if spec.vocabulary is not None:
+        _walk(spec.vocabulary.of, found, required_only=required_only)
+    for rule in spec.ignore:
+        _walk(rule.of, found, required_only=required_only)
+    return found
+
+
+def _walk(src: object, found: list[str], *, required_only: bool) -> None:
+    def walk(src: object) -> None:
+        if src is None or isinstance(src, m.ValueSource):
+            return
+        if isinstance(src, str):
+            if src not in found and src not in DERIVED:
+                found.append(src)
+        elif isinstance(src, m.ColumnSource):
+            if not (required_only and src.missing is not None):
+                walk(src.column)
+        elif isinstance(src, m.SplitSource):
+            walk(src.split.of)
+        elif isinstance(src, m.RegexSource):
+            walk(src.regex.of)
+        elif isinstance(src, m.JsonSource):
+            walk(src.json_.of)
+        elif isinstance(src, m.LookupSource):
+            walk(src.lookup.of)
+        elif isinstance(src, m.CoalesceSource):
+            for item in src.coalesce:
+                walk(item)
+        elif isinstance(src, m.ConcatSource):
+            for item in src.concat.parts:
+                walk(item)
+        elif isinstance(src, m.CaseSource):
+            walk(src.case.of)
+            for item in src.case.when.values():
+                walk(item)
+            walk(src.case.default)
+
+    walk(src)
+
+
+def alias_table(spec: m.RailSpec, currency: str) -> dict[str, str]:
+    """Normalised header spelling -> canonical name (a canonical name is also its own spelling)."""
+    table: dict[str, str] = {}
+    for canonical, spellings in spec.header.aliases.items():
+        for spelling in [canonical, *spellings]:
+            table[normalise_name(spelling.replace("{currency}", currency))] = canonical
+    return table
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the data starts and what each canonical column is called in this file."""
+
+    header_index: int  # 0-based line (or sheet row) of the header
+    names: list[str]  # unique column names as read (the header as printed, de-duplicated)
+    columns: dict[str, str]  # canonical or printed name -> name as read
+    delimiter: str = ","
+
+
+def layout_from_header(spec: m.RailSpec, index: int, header: list[str], currency: str, delimiter: str = ",") -> Layout:
+    aliases = alias_table(spec, currency)
+    names = [h if h not in header[:i] else f"{h} #{i}" for i, h in enumerate(header)]
+    columns: dict[str, str] = {}
+    for name in names:
+        columns.setdefault(name, name)
+        canonical = aliases.get(normalise_name(name))
+        if canonical is not None:
+            columns.setdefault(canonical, name)
+    return Layout(index, names, columns, delimiter)
+
+
+def missing_columns(spec: m.RailSpec, layout: Layout) -> list[str]:
+    return [
+        c
+        for c in referenced_columns(spec, required_only=True)
+        if c not in layout.columns and c not in spec.header.optional
+    ]
+
+
+def find_header(spec: m.RailSpec, lines: list[list[str]], currency: str, delimiter: str = ",") -> Layout:
+    """The first of the leading rows that names every required column; `FileRejected` naming what is missing."""
+    best: tuple[int, Layout] | None = None
+    for index, fields in enumerate(lines[: spec.header.search_lines]):
+        fields = [f.strip().lstrip("\ufeff") for f in fields]
+        if not any(fields):
+            continue
+        layout = layout_from_header(spec, index, fields, currency, delimiter)
+        missing = missing_columns(spec, layout)
+        if not missing:
+            return layout
+        if best is None or len(missing) < best[0]:
+            best = (len(missing), layout)
+    if best is None:
+        raise FileRejected("the file has no header row")
+    layout = best[1]
+    raise FileRejected(
+        f"not a {spec.name or 'spec'} file: required column(s) missing: {', '.join(missing_columns(spec, layout))} "
+        f"(found: {', '.join(layout.names)[:300]})"
+    )
+
+
+def sniff_csv(spec: m.RailSpec, path: Path, encoding: str, currency: str) -> Layout:
+    """Header row and delimiter: the declared delimiter, or the candidate whose split finds the header."""
+    with path.open("r", encoding=encoding, newline="") as handle:
+        head = [handle.readline() for _ in range(spec.header.search_lines)]
+    head = [line for line in head if line]
+    candidates = DELIMITERS if spec.delimiter == "auto" else (spec.delimiter,)
+    rejection: FileRejected | None = None
+    for delimiter in sorted(candidates, key=lambda d: -max((line.count(d) for line in head), default=0)):
+        rows = [next(csv.reader([line], delimiter=delimiter), []) for line in head]
+        try:
+            return find_header(spec, rows, currency, delimiter)
+        except FileRejected as exc:
+            rejection = rejection or exc
+    raise rejection or FileRejected("the file has no header row")
+
+
+# ---------------------------------------------------------------------------------------------------- compiling
+class Compiler:
+    """Spec sources -> polars expressions over one file's columns."""
+
+    def __init__(self, spec: m.RailSpec, layout: Layout) -> None:
+        self.spec = spec
+        self.layout = layout
+
+    def column(self, name: str) -> pl.Expr:
+        if name in DERIVED:
+            return pl.col(DERIVED[name])
+        if name in self.layout.columns:
+            return pl.col(self.layout.columns[name]).cast(pl.String).str.strip_chars()
+        return pl.lit(None, pl.String)  # an optional column this file does not have
+
+    def source(self, src: object) -> pl.Expr:
+        if isinstance(src, str):
+            return self.column(src)
+        if isinstance(src, m.ColumnSource):
+            if src.missing is not None and src.column not in self.layout.columns:
+                return pl.lit(src.missing, pl.String)
+            return self.column(src.column)
+        if isinstance(src, m.ValueSource):
+            return pl.lit(None if src.value is None else str(src.value), pl.String)
+        if isinstance(src, m.SplitSource):
+            a = src.split
+            return self.source(a.of).str.split(a.separator).list.get(a.index, null_on_oob=True).str.strip_chars()
+        if isinstance(src, m.RegexSource):
+            a = src.regex
+            if isinstance(a.group, str):
+                return self.source(a.of).str.extract_groups(a.pattern).struct.field(a.group)
+            return self.source(a.of).str.extract(a.pattern, a.group)
+        if isinstance(src, m.JsonSource):
+            return self.source(src.json_.of).str.json_path_match(src.json_.path)
+        if isinstance(src, m.LookupSource):
+            a = src.lookup
+            table = {k.strip().lower(): v for k, v in a.table.items()}
+            return (
+                self.source(a.of)
+                .str.strip_chars()
+                .str.to_lowercase()
+                .replace_strict(table, default=a.default, return_dtype=pl.String)
+            )
+        if isinstance(src, m.CoalesceSource):
+            return pl.coalesce([_nonempty(self.source(s)) for s in src.coalesce])
+        if isinstance(src, m.ConcatSource):
+            return pl.concat_str([self.source(s) for s in src.concat.parts], separator=src.concat.separator)
+        if isinstance(src, m.CaseSource):
+            a = src.case
+            on = self.source(a.of)
+            result = self.source(a.default) if a.default is not None else pl.lit(None, pl.String)
+            for key, then in reversed(list(a.when.items())):
+                result = pl.when(on == key).then(self.source(then)).otherwise(result)
+            return result
+        raise TypeError(f"unknown source {src!r}")  # pragma: no cover - the model admits no other kind
+
+    def ignored(self) -> pl.Expr:
+        """True for rows that are structure, not data (rules, ignored vocabulary words)."""
+        mask = pl.lit(False)
+        for rule in self.spec.ignore:
+            value = self.source(rule.of)
+            if rule.equals is not None:
+                hit = value.str.to_lowercase() == rule.equals.strip().lower()
+            elif rule.one_of is not None:
+                hit = value.str.to_lowercase().is_in([v.strip().lower() for v in rule.one_of])
+            elif rule.matches is not None:
+                hit = value.str.contains(rule.matches)
+            elif rule.empty:
+                hit = value.is_null() | (value == "")
+            else:  # is_header: a repeated page header repeats its own column name
+                names = self._header_names(rule.of)
+                hit = value.str.to_lowercase().str.replace_all(r"[^a-z0-9]", "").is_in(names)
+            mask = mask | hit.fill_null(False)
+        vocab = self.spec.vocabulary
+        if vocab is not None and vocab.ignore:
+            words = [w.strip().lower() for w in vocab.ignore]
+            mask = mask | self.source(vocab.of).str.to_lowercase().is_in(words).fill_null(False)
+        return mask
+
+    def _header_names(self, src: object) -> list[str]:
+        name = src if isinstance(src, str) else getattr(src, "column", "")
+        spellings = {name, self.layout.columns.get(name, name), *self.spec.header.aliases.get(name, [])}
+        return [normalise_name(s) for s in spellings]
+
+    def amount(self, src: object, exponent: int) -> pl.Expr:
+        text = self.source(src)
+        unit = self.spec.amount
+        if unit.unit == "major":
+            return major_to_minor(text, exponent, decimal=unit.decimal)
+        value = int_string(text)
+        divisor = unit.scale_down
+        if divisor == 1:
+            return value
+        # A declared x100 source whose value is not a multiple of 100 is not what the spec says: null, quarantined.
+        return pl.when(value % divisor == 0).then(value // divisor).otherwise(None)
+
+    def occurred_at(self, zone: str) -> pl.Expr:
+        t = self.spec.time
+        text = self.source(self.spec.fields.occurred_at)
+        if t.native_digits:
+            text = normalise_digits(text)
+        parsed: list[pl.Expr] = []
+        strftime = [f for f in t.formats if f not in ("iso", "epoch_s", "epoch_ms")]
+        for fmt in t.formats:
+            if fmt == "iso":
+                parsed.append(utc_from_iso(text))
+            elif fmt in ("epoch_s", "epoch_ms"):
+                unit = "s" if fmt == "epoch_s" else "ms"
+                parsed.append(pl.from_epoch(int_string(text), time_unit=unit).dt.replace_time_zone("UTC"))
+        if strftime and t.zone == "offset":
+            parsed += [
+                text.str.to_datetime(f, strict=False, time_unit="us").dt.convert_time_zone("UTC") for f in strftime
+            ]
+        elif strftime:
+            naive = naive_datetime(text, strftime)
+            if t.zone == "utc":
+                parsed.append(naive.dt.replace_time_zone("UTC"))
+            else:
+                parsed.append(
+                    naive.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null").dt.convert_time_zone(
+                        "UTC"
+                    )
+                )
+        parsed = [p.cast(pl.Datetime("us", "UTC")) for p in parsed]
+        return parsed[0] if len(parsed) == 1 else pl.coalesce(parsed)
+
+
+def _nonempty(expr: pl.Expr) -> pl.Expr:
+    return pl.when(expr != "").then(expr)
+
+
+def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadContext) -> tuple[pl.DataFrame, int]:
+    """Adapter-shaped rows (before `finish`) from one chunk with `source_row`, and how many rows were ignored."""
+    c = Compiler(spec, layout)
+    region = ctx.region
+    fields = spec.fields
+    kept = rows.filter(~c.ignored())
+    ignored = rows.height - kept.height
+    if spec.vocabulary is not None:
+        word = c.source(spec.vocabulary.of).str.strip_chars().str.to_lowercase()
+        vocab_map = {k.strip().lower(): v for k, v in spec.vocabulary.map.items()}
+        event_type = word.replace_strict(
+            {k: v[0] for k, v in vocab_map.items()}, default=spec.vocabulary.default_event_type, return_dtype=pl.String
+        )
+        status = word.replace_strict({k: v[1] for k, v in vocab_map.items()}, default=None, return_dtype=pl.String)
+    else:
+        event_type, status = pl.lit("sale"), pl.lit("success")
+    if fields.event_type is not None:
+        event_type = c.source(fields.event_type).str.to_lowercase()
+    if fields.status is not None:
+        status = c.source(fields.status).str.to_lowercase()
+    staged = kept.with_columns(event_type=event_type, status=status)
+
+    exponent = region.exponent
+    amount = c.amount(fields.amount, exponent)
+    fee = c.amount(fields.fee, exponent) if fields.fee is not None else pl.lit(0, pl.Int64)
+    fee_text = c.source(fields.fee) if fields.fee is not None else pl.lit("0")
+    fee = pl.when(fee_text.is_null() | (fee_text == "")).then(pl.lit(0, pl.Int64)).otherwise(fee)
+    is_sale = pl.col("event_type") == "sale"
+    if spec.amount.sign == "event_type":
+        amount = pl.when(is_sale).then(amount.abs()).otherwise(-amount.abs())
+    if fields.reference is not None:
+        creator, product = reference_parts(c.source(fields.reference), region.reference_pattern)
+    else:
+        creator, product = pl.lit(None, pl.String), pl.lit(None, pl.String)
+    if fields.creator_id is not None:
+        creator = c.source(fields.creator_id)
+    if fields.product_id is not None:
+        product = c.source(fields.product_id)
+    if fields.buyer is None:
+        contact = pl.lit(None, pl.String)
+    elif fields.buyer.kind == "email":
+        contact = normalise_email(c.source(fields.buyer.of))
+    else:
+        contact = normalise_phone(c.source(fields.buyer.of), region.calling_code)
+    currency = c.source(fields.currency).str.to_uppercase() if fields.currency is not None else pl.lit(region.currency)
+    channel = (
+        c.source(fields.channel).str.to_lowercase() if fields.channel is not None else pl.lit(spec.channel_default)
+    )
+    columns = [
+        pl.col("source_row"),
+        _nonempty(c.source(fields.transaction_id)).alias("transaction_id"),
+        pl.col("event_type"),
+        pl.col("status"),
+        creator.alias("creator_id"),
+        product.alias("product_id"),
+        contact.alias("_contact"),
+        _nonempty(channel).cast(pl.String).alias("channel"),
+        amount.alias("amount_minor"),
+        fee.alias("fee_minor"),
+        currency.alias("currency"),
+        c.occurred_at(region.zone).alias("occurred_at"),
+        raw_record(layout.names),
+    ]
+    if fields.net is not None:
+        net = c.amount(fields.net, exponent)
+        if spec.amount.sign == "event_type":
+            net = pl.when(is_sale).then(net).otherwise(-net.abs())
+        columns.append(net.alias("net_minor"))
+    mapped = staged.select(columns)
+    return add_buyer_ref(mapped, "_contact", ctx.salt), ignored
+
+
+# ------------------------------------------------------------------------------------------------------ reading
+class SpecAdapter:
+    """An adapter whose whole behaviour is its spec."""
+
+    def __init__(self, spec: m.RailSpec, format_name: str | None = None) -> None:
+        self.spec = spec
+        self.format_name = format_name or spec.name or "spec"
+
+    def read(self, path: Path, ctx: ReadContext) -> Iterator[AdapterChunk]:
+        require_nonempty(path)
+        reader = {"csv": self._csv, "xlsx": self._xlsx, "ndjson": self._ndjson}[self.spec.format]
+        yield from reader(path, ctx)
+
+    def layout(self, path: Path, ctx: ReadContext) -> Layout:
+        """The header this file would be read with (for `kanda regions check`)."""
+        if self.spec.format == "csv":
+            encoding = detect_encoding(path) if self.spec.encoding == "auto" else self.spec.encoding
+            return sniff_csv(self.spec, path, encoding, ctx.region.currency)
+        if self.spec.format == "ndjson":
+            paths = referenced_columns(self.spec)
+            return Layout(0, paths, {p: p for p in paths})
+        sheet = _read_sheet(path, 0)
+        return find_header(self.spec, [list(r) for r in sheet.head(self.spec.header.search_lines).rows()], "")
+
+    def _csv(self, path: Path, ctx: ReadContext) -> Iterator[AdapterChunk]:
+        encoding = detect_encoding(path) if self.spec.encoding == "auto" else self.spec.encoding
+        layout = sniff_csv(self.spec, path, encoding, ctx.region.currency)
+        position, preamble = 0, layout.header_index
+        for chunk, skipped in iter_csv_chunks(
+            path,
+            ctx.batch_rows,
+            delimiter=layout.delimiter,
+            column_names=layout.names,
+            skip_rows=layout.header_index + 1,
+            ragged=self.spec.ragged,
+            encoding=encoding,
+        ):
+            rows = chunk.with_columns(source_row=pl.int_range(1, chunk.height + 1, dtype=pl.Int64) + position)
+            position += chunk.height
+            frame, ignored = map_rows(self.spec, layout, rows, ctx)
+            yield AdapterChunk(frame=finish(frame), ignored=ignored + skipped + preamble)
+            preamble = 0
+
+    def _xlsx(self, path: Path, ctx: ReadContext) -> Iterator[AdapterChunk]:
+        import fastexcel
+
+        try:
+            sheets = fastexcel.read_excel(str(path)).sheet_names
+        except Exception as exc:  # fastexcel raises its own error types for non-zip or damaged workbooks
+            raise FileRejected(f"not a readable XLSX workbook (truncated or corrupt?): {exc}") from exc
+        position = 0
+        for sheet in sheets:
+            table = _read_sheet(path, sheet)
+            if table.height == 0:
+                continue
+            head = [
+                ["" if v is None else str(v) for v in row] for row in table.head(self.spec.header.search_lines).rows()
+            ]
+            found = find_header(self.spec, head, ctx.region.currency)
+            layout = Layout(found.header_index, found.names, found.columns)
+            data = table.slice(found.header_index + 1).rename(dict(zip(table.columns, found.names, strict=False)))
+            data = data.select(found.names).with_columns(
+                source_row=pl.int_range(1, pl.len() + 1, dtype=pl.Int64) + position
+            )
+            position += data.height
+            for start in range(0, max(data.height, 1), ctx.batch_rows):
+                frame, ignored = map_rows(self.spec, layout, data.slice(start, ctx.batch_rows), ctx)
+                yield AdapterChunk(frame=finish(frame), ignored=ignored + (found.header_index if start == 0 else 0))
+
+    def _ndjson(self, path: Path, ctx: ReadContext) -> Iterator[AdapterChunk]:
+        paths = referenced_columns(self.spec)
+        schema = _json_schema(paths)
+        layout = Layout(0, paths, {p: p for p in paths})
+        position = 0
+        for chunk in iter_ndjson_chunks(path, ctx.batch_rows, schema):
+            if chunk.height == 0:
+                continue
+            flat = chunk.select([_json_leaf(p).alias(p) for p in paths])
+            if position == 0:
+                present = [p for p in paths if flat[p].null_count() < flat.height]
+                if not present:
+                    raise FileRejected(
+                        f"not a {self.format_name} file: none of the fields the spec reads ({', '.join(paths)[:300]})"
+                        " occur in the first lines"
+                    )
+            flat = flat.with_columns(source_row=pl.int_range(1, flat.height + 1, dtype=pl.Int64) + position)
+            position += flat.height
+            frame, ignored = map_rows(self.spec, layout, flat, ctx)
+            yield AdapterChunk(frame=finish(frame), ignored=ignored)
+        if position == 0:
+            raise FileRejected("the file holds no JSON documents (only blank lines)")
+
+
+def _read_sheet(path: Path, sheet: str | int) -> pl.DataFrame:
+    try:
+        return pl.read_excel(
+            path,
+            engine="calamine",
+            sheet_name=sheet if isinstance(sheet, str) else None,
+            sheet_id=None if isinstance(sheet, str) else sheet + 1,
+            has_header=False,
+            infer_schema_length=0,
+        )
+    except Exception as exc:
+        raise FileRejected(f"sheet {sheet!r} cannot be read (truncated or corrupt workbook?): {exc}") from exc
+
+
+def _json_schema(paths: list[str]) -> dict[str, pl.DataType]:
+    """A nested struct schema with a string at every leaf the spec reads (numbers and objects arrive as text)."""
+    tree: dict = {}
+    for p in paths:
+        node = tree
+        parts = p.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise FileRejected(f"the spec reads both {part!r} and a field inside it")
+        node.setdefault(parts[-1], None)
+
+    def dtype(node: dict | None) -> pl.DataType:
+        return pl.String() if node is None else pl.Struct({k: dtype(v) for k, v in node.items()})
+
+    return {k: dtype(v) for k, v in tree.items()}
+
+
+def _json_leaf(path: str) -> pl.Expr:
+    parts = path.split(".")
+    expr = pl.col(parts[0])
+    for part in parts[1:]:
+        expr = expr.struct.field(part)
+    return expr

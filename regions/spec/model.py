@@ -1,0 +1,375 @@
+"""The rail spec: one YAML document that says how a rail's native file maps to the sale contract.
+
+Operators onboard a country by describing its files, not by writing a parser, so the spec is the whole interface:
+it is validated on load with pydantic (`extra="forbid"`: a misspelt key is an error, not a silently ignored
+line) and every error names the file, the line and the key path, because the person reading it is editing YAML,
+not Python. `kanda regions schema` exports the JSON Schema so editors can complete and check specs as they type.
+
+A *source* says where a value comes from: a column (a plain string is a column name), a fixed value, or a small
+set of named transforms (split, regex capture, JSON path, lookup table, coalesce, concat, case). Columns are named
+by their canonical name (a key of `header.aliases`) or by the header as printed; in NDJSON by a dotted JSON path
+(`data.amount`). `@event_type` and `@status` name the values the spec already derived, so an amount can depend on
+the event (Stripe's `Amount` for sales, `Amount Refunded` for refunds).
+
+This module imports nothing from kanda or the rest of `regions`, so region configs can embed a spec.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+
+EventType = Literal["sale", "refund", "reversal", "chargeback"]
+Status = Literal["pending", "success", "failed"]
+
+#: The keys that tell one kind of source from another.
+SOURCE_KINDS = ("column", "value", "split", "regex", "json", "lookup", "coalesce", "concat", "case")
+
+
+def _text_keys(value: Any) -> Any:
+    """Numbers as keys ("0"/"1" flags written unquoted) are their text; YAML 1.1 booleans (yes/no/on/off) are
+    ambiguous, so they must be quoted."""
+    if not isinstance(value, dict):
+        return value
+    for key in value:
+        if isinstance(key, bool):
+            raise ValueError(f"key {key!r} was read as a boolean (YAML reads yes/no/on/off so): quote it")
+    return {str(k): v for k, v in value.items()}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnSource(_Strict):
+    column: str = Field(min_length=1, description="A header (canonical alias or as printed) or a JSON path.")
+    missing: str | None = Field(
+        None, description="The value when the file has no such column (older exports); the column is then optional."
+    )
+
+
+class ValueSource(_Strict):
+    value: str | int | None = Field(description="A fixed value for every row.")
+
+
+class SplitArgs(_Strict):
+    of: Source
+    separator: str = Field(min_length=1)
+    index: int = Field(description="0-based part; negative counts from the end. Missing part: null.")
+
+
+class SplitSource(_Strict):
+    split: SplitArgs
+
+
+class RegexArgs(_Strict):
+    of: Source
+    pattern: str
+    group: int | str = Field(1, description="Capture group number or name; no match: null.")
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return pattern
+
+
+class RegexSource(_Strict):
+    regex: RegexArgs
+
+
+class JsonArgs(_Strict):
+    of: Source
+    path: str = Field(pattern=r"^\$", description="JSONPath into a JSON-text value, e.g. `$.kanda_ref`.")
+
+
+class JsonSource(_Strict):
+    json_: JsonArgs = Field(alias="json")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class LookupArgs(_Strict):
+    of: Source
+    table: dict[str, str | None] = Field(description="Value (compared trimmed, case-insensitive) -> result.")
+    default: str | None = Field(None, description="Result for values not in the table (null: quarantined).")
+
+    _keys = field_validator("table", mode="before")(lambda v: _text_keys(v))
+
+
+class LookupSource(_Strict):
+    lookup: LookupArgs
+
+
+class CoalesceSource(_Strict):
+    coalesce: list[Source] = Field(min_length=1, description="The first non-empty of these.")
+
+
+class ConcatArgs(_Strict):
+    parts: list[Source] = Field(min_length=1)
+    separator: str = ""
+
+
+class ConcatSource(_Strict):
+    concat: ConcatArgs
+
+
+class CaseArgs(_Strict):
+    of: Source
+    when: dict[str, Source] = Field(description="Value of `of` (exact) -> source.")
+    default: Source | None = None
+
+    _keys = field_validator("when", mode="before")(lambda v: _text_keys(v))
+
+
+class CaseSource(_Strict):
+    case: CaseArgs
+
+
+def _source_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "name"
+    if isinstance(value, dict):
+        kinds = [k for k in value if k in SOURCE_KINDS]
+        return kinds[0] if len(kinds) == 1 else None
+    if isinstance(value, BaseModel):
+        return next(k for k in SOURCE_KINDS if k in type(value).model_fields or f"{k}_" in type(value).model_fields)
+    return None
+
+
+Source = Annotated[
+    Annotated[str, Tag("name")]
+    | Annotated[ColumnSource, Tag("column")]
+    | Annotated[ValueSource, Tag("value")]
+    | Annotated[SplitSource, Tag("split")]
+    | Annotated[RegexSource, Tag("regex")]
+    | Annotated[JsonSource, Tag("json")]
+    | Annotated[LookupSource, Tag("lookup")]
+    | Annotated[CoalesceSource, Tag("coalesce")]
+    | Annotated[ConcatSource, Tag("concat")]
+    | Annotated[CaseSource, Tag("case")],
+    Discriminator(
+        _source_kind,
+        custom_error_type="source",
+        custom_error_message="a source is a column name or a mapping with exactly one of: " + ", ".join(SOURCE_KINDS),
+    ),
+]
+
+
+class Header(_Strict):
+    search_lines: int = Field(30, ge=1, description="How many lines may precede the header (report titles).")
+    aliases: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Canonical column -> header spellings seen over time, compared ignoring case, spaces and "
+        "punctuation. `{currency}` stands for the region's currency code.",
+    )
+    optional: list[str] = Field(default_factory=list, description="Referenced columns that may be absent (null).")
+
+
+class IgnoreRule(_Strict):
+    of: Source
+    equals: str | None = None
+    one_of: list[str] | None = None
+    matches: str | None = None
+    empty: bool | None = None
+    is_header: bool | None = Field(None, description="The cell repeats its own header (a repeated page header).")
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> IgnoreRule:
+        given = [k for k in ("equals", "one_of", "matches", "empty", "is_header") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("an ignore rule needs exactly one of: equals, one_of, matches, empty, is_header")
+        if self.matches is not None:
+            re.compile(self.matches)
+        return self
+
+
+class Amount(_Strict):
+    unit: Literal["major", "minor", "minor_x100"] = Field(
+        description="major: '1,234.50' in the currency's units; minor: integer minor units; minor_x100: integer "
+        "minor units times 100 (Stripe's documented habit for some zero-decimal currencies)."
+    )
+    divisor: int = Field(1, ge=1, description="For minor units: the source's value per minor unit (x100 -> 100).")
+    decimal: Literal[".", ","] = Field(".", description="Decimal mark of major amounts; the other mark groups.")
+    sign: Literal["event_type", "as_given"] = Field(
+        "event_type", description="event_type: sales positive, everything else negative; as_given: the text's sign."
+    )
+
+    @property
+    def scale_down(self) -> int:
+        return 100 if self.unit == "minor_x100" else self.divisor
+
+
+class Time(_Strict):
+    formats: list[str] = Field(
+        default_factory=lambda: ["iso"],
+        min_length=1,
+        description="strftime formats tried in order; `iso` (ISO 8601 with offset), `epoch_s`, `epoch_ms`.",
+    )
+    zone: Literal["utc", "local", "offset"] = Field(
+        description="utc: wall times in UTC; local: the region's zone; offset: each value carries its offset."
+    )
+    native_digits: bool = Field(False, description="Bengali / Arabic-Indic digits may appear in times.")
+
+
+class Vocabulary(_Strict):
+    of: Source
+    map: dict[str, tuple[EventType, Status]] = Field(description="Word (case-insensitive) -> [event_type, status].")
+
+    _keys = field_validator("map", mode="before")(lambda v: _text_keys(v))
+    ignore: list[str] = Field(default_factory=list, description="Words of rows that are not sales (payouts).")
+    default_event_type: EventType | None = "sale"
+
+
+class Buyer(_Strict):
+    of: Source
+    kind: Literal["email", "phone"]
+
+
+class Fields(_Strict):
+    transaction_id: Source
+    event_type: Source | None = Field(None, description="Default: from `vocabulary`, else 'sale'.")
+    status: Source | None = Field(None, description="Default: from `vocabulary`, else 'success'.")
+    amount: Source
+    fee: Source | None = Field(None, description="Default 0; an empty cell is 0.")
+    net: Source | None = Field(None, description="Stated net, checked by the contract; default amount - fee.")
+    currency: Source | None = Field(None, description="Default: the region's currency.")
+    occurred_at: Source
+    reference: Source | None = Field(None, description="Text the region's reference pattern finds creator/product in.")
+    creator_id: Source | None = None
+    product_id: Source | None = None
+    buyer: Buyer | None = None
+    channel: Source | None = None
+
+    @model_validator(mode="after")
+    def _creator_and_product(self) -> Fields:
+        if self.reference is None and (self.creator_id is None or self.product_id is None):
+            raise ValueError("give `reference` (read with the region's pattern) or both `creator_id` and `product_id`")
+        return self
+
+
+class WriterHints(_Strict):
+    """How the synthetic writer renders what a reader cannot tell it (only for `kanda generate` / tests)."""
+
+    reference_template: str = Field(
+        "{creator_id}.{product_id}", description="Text for the reference column, e.g. '[{creator_id}.{product_id}]'."
+    )
+    preamble: list[str] = Field(default_factory=list, description="Title lines before the header.")
+    trailer: list[list[str]] = Field(default_factory=list, description="Rows after the data (a Totals row).")
+
+
+class RailSpec(_Strict):
+    name: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]*$", description="Defaults to the rail folder name.")
+    description: str = ""
+    format: Literal["csv", "xlsx", "ndjson"]
+    encoding: Literal["auto", "utf-8", "latin-1"] = "auto"
+    delimiter: Literal["auto", ",", ";", "\t", "|"] = "auto"
+    ragged: Literal["reject", "skip"] = Field(
+        "reject", description="skip: lines with another field count (disclaimers) are ignored and counted."
+    )
+    header: Header = Field(default_factory=Header)
+    ignore: list[IgnoreRule] = Field(default_factory=list, description="Rows that are structure, not data.")
+    vocabulary: Vocabulary | None = None
+    amount: Amount
+    time: Time
+    fields: Fields
+    channel_default: str | None = None
+    writer: WriterHints = Field(default_factory=WriterHints)
+
+
+for _model in (SplitArgs, RegexArgs, JsonArgs, LookupArgs, CoalesceSource, ConcatArgs, CaseArgs, IgnoreRule):
+    _model.model_rebuild()
+for _model in (Vocabulary, Buyer, Fields, RailSpec):
+    _model.model_rebuild()
+
+
+# ------------------------------------------------------------------------------------------------ loading with lines
+class SpecError(ValueError):
+    """A spec (or region file) that does not validate; each line of the message is `file:line: key.path: message`."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def node_lines(node: yaml.Node, path: tuple = ()) -> dict[tuple, int]:
+    """Every key path of a composed YAML document -> its 1-based line, for error messages."""
+    lines = {path: node.start_mark.line + 1}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            lines.update(node_lines(value, (*path, key.value)))
+            lines[(*path, key.value)] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines.update(node_lines(item, (*path, index)))
+    return lines
+
+
+def read_yaml(text: str, origin: str) -> tuple[Any, dict[tuple, int]]:
+    """The document and its key-path line map; a YAML syntax error becomes a `SpecError` with its line."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark else 0
+        raise SpecError([f"{origin}:{line}: {exc.problem or exc}"]) from None
+    return data, (node_lines(node) if node is not None else {})
+
+
+def located_errors(error: ValidationError, lines: dict[tuple, int], origin: str, prefix: tuple = ()) -> list[str]:
+    """pydantic errors as `origin:line: key.path: message`, the line being the deepest key of the path in the file."""
+    problems = []
+    for item in error.errors():
+        loc = [
+            part for part in item["loc"] if part not in ("name", *SOURCE_KINDS) or _is_key(prefix, item["loc"], part)
+        ]
+        path, shown = prefix, []
+        for part in loc:
+            part = "json" if part == "json_" else part
+            if (*path, part) in lines:
+                path = (*path, part)
+                shown.append(str(part))
+            elif isinstance(part, str) and shown[-1:] != [part]:
+                shown.append(part)
+        line = lines.get(path, lines.get(prefix, 1))
+        key = ".".join([*map(str, prefix), *shown]) or "(top)"
+        problems.append(f"{origin}:{line}: {key}: {item['msg']}")
+    return problems
+
+
+def _is_key(prefix: tuple, loc: tuple, part: Any) -> bool:
+    """Whether a loc element that looks like a union tag is really a YAML key (a field called `value`, `column`)."""
+    index = loc.index(part)
+    return index == len(loc) - 1 or loc[index + 1] == part
+
+
+def parse_spec(
+    data: Any, *, lines: dict[tuple, int] | None = None, origin: str = "<spec>", prefix: tuple = ()
+) -> RailSpec:
+    try:
+        return RailSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(located_errors(exc, lines or {}, origin, prefix)) from None
+
+
+def load_spec(path: Path) -> RailSpec:
+    """A rail spec file (`regions/rails/<rail>/spec.yaml`); its name defaults to the folder's."""
+    data, lines = read_yaml(path.read_text(encoding="utf-8"), str(path))
+    spec = parse_spec(data, lines=lines, origin=str(path))
+    return spec if spec.name else spec.model_copy(update={"name": path.parent.name})
+
+
+def json_schema() -> dict:
+    """The rail spec's JSON Schema, for editors (`kanda regions schema > rail-spec.schema.json`)."""
+    schema = RailSpec.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "kanda rail spec"
+    return schema

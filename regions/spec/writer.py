@@ -1,0 +1,269 @@
+"""The spec engine's synthetic writer: truth chunks rendered in the format a rail spec describes.
+
+It inverts the simple mappings (a field read from a column, a regex over a column, a lookup over a column, a
+`case` on the event type choosing the amount column, a `concat` of columns for date and time) and adds the dirt
+the spec says its reader copes with: a header spelling chosen per file from the aliases, title lines
+(`writer.preamble`), trailing rows (`writer.trailer`, e.g. Totals), repeated page headers when an `is_header`
+rule exists, disclaimer lines when `ragged: skip`, and each truth row's corruption in the column the reader
+parses. A spec using transforms that cannot be inverted (split, JSON path, coalesce) gets a clear error here:
+such a rail keeps a `writer.py` beside its spec.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from regions import RegionConfig
+from regions.spec import model as m
+from regions.spec.engine import DERIVED
+
+PAGE_ROWS = 250
+DISCLAIMER = "This statement is issued for information only"
+_BAD = {"amount": "12,3O0", "time": "N/A"}
+
+
+class NotInvertible(ValueError):
+    """The spec maps a field in a way the generic writer cannot render back."""
+
+
+def _column_of(src: object, field: str) -> str:
+    if isinstance(src, str) and src not in DERIVED:
+        return src
+    if isinstance(src, m.ColumnSource):
+        return src.column
+    if isinstance(src, m.RegexSource):
+        return _column_of(src.regex.of, field)
+    raise NotInvertible(f"field {field!r}: the synthetic writer renders only columns (and regex/lookup over one)")
+
+
+def major_text(minor: pl.Expr, exponent: int, decimal: str = ".") -> pl.Expr:
+    """Minor units as a major-unit string ("12500.00", or "12500,00" with comma decimals); sign kept."""
+    absolute = minor.cast(pl.Int64).abs()
+    text = (absolute // (10**exponent)).cast(pl.String)
+    if exponent:
+        text = text + decimal + (absolute % (10**exponent)).cast(pl.String).str.pad_start(exponent, "0")
+    return pl.when(minor < 0).then("-" + text).otherwise(text)
+
+
+class _Renderer:
+    def __init__(self, spec: m.RailSpec, region: RegionConfig, rng: np.random.Generator) -> None:
+        self.spec, self.region = spec, region
+        # One header spelling per file, among the aliases: header drift across a rail's exports.
+        self.spelling = {
+            canonical: spellings[int(rng.integers(0, len(spellings)))].replace("{currency}", region.currency)
+            for canonical, spellings in spec.header.aliases.items()
+            if spellings
+        }
+        self.columns: dict[str, pl.Expr] = {}
+
+    def name(self, column: str) -> str:
+        return self.spelling.get(column, column)
+
+    def put(self, column: str, expr: pl.Expr) -> None:
+        self.columns.setdefault(self.name(column), expr)
+
+    def money(self, minor: pl.Expr) -> pl.Expr:
+        unit = self.spec.amount
+        if unit.unit == "major":
+            return major_text(minor, self.region.exponent, unit.decimal)
+        return (minor.cast(pl.Int64) * unit.scale_down).cast(pl.String)
+
+    def signed(self, minor: pl.Expr) -> pl.Expr:
+        return minor.abs() if self.spec.amount.sign == "event_type" else minor
+
+    def value(self, src: object, field: str, truth: pl.Expr) -> None:
+        """Render `truth` into the column `src` reads (inverting a lookup table)."""
+        if isinstance(src, m.ValueSource):
+            return
+        if isinstance(src, m.LookupSource):
+            inverse: dict[str, str] = {}
+            for word, result in src.lookup.table.items():
+                if result is not None:
+                    inverse.setdefault(result, word)
+            self.put(
+                _column_of(src.lookup.of, field), truth.replace_strict(inverse, default=None, return_dtype=pl.String)
+            )
+            return
+        self.put(_column_of(src, field), truth)
+
+    def render(self, chunk: pl.DataFrame) -> pl.DataFrame:
+        spec, region, f = self.spec, self.region, self.spec.fields
+        self.columns = {}
+        corrupt = pl.col("corruption")
+        self.value(f.transaction_id, "transaction_id", pl.format("T{}{}", pl.lit(region.code), pl.col("txn_no")))
+        if spec.vocabulary is not None:
+            inverse: dict[str, str] = {}
+            for word, (event, status) in spec.vocabulary.map.items():
+                inverse.setdefault(f"{event}:{status}", word)
+            key = pl.col("event_type") + ":" + pl.col("status")
+            self.put(_column_of(spec.vocabulary.of, "vocabulary"), key.replace_strict(inverse, default="unknown"))
+        if f.event_type is not None:
+            self.value(f.event_type, "event_type", pl.col("event_type"))
+        if f.status is not None:
+            self.value(f.status, "status", pl.col("status"))
+        amount = (
+            pl.when(corrupt == "bad_amount")
+            .then(pl.lit(_BAD["amount"]))
+            .otherwise(self.money(self.signed(pl.col("amount_minor"))))
+        )
+        if isinstance(f.amount, m.CaseSource) and f.amount.case.of in ("@event_type",):
+            zero = self.money(pl.lit(0))
+            branches = {**f.amount.case.when}
+            for event, src in branches.items():
+                self.put(_column_of(src, "amount"), pl.when(pl.col("event_type") == event).then(amount).otherwise(zero))
+            if f.amount.case.default is not None:
+                other = ~pl.col("event_type").is_in(list(branches))
+                self.put(_column_of(f.amount.case.default, "amount"), pl.when(other).then(amount).otherwise(zero))
+        else:
+            self.put(_column_of(f.amount, "amount"), amount)
+        if f.fee is not None:
+            self.value(f.fee, "fee", self.money(pl.col("fee_minor")))
+        if f.net is not None:
+            net = pl.col("amount_minor") - pl.col("fee_minor")
+            self.value(f.net, "net", pl.when(corrupt == "bad_amount").then(pl.lit("")).otherwise(self.money(net)))
+        if f.currency is not None:
+            self.value(f.currency, "currency", pl.lit(region.currency))
+        self._time(corrupt)
+        reference = pl.format(
+            spec.writer.reference_template.replace("{creator_id}", "{}").replace("{product_id}", "{}"),
+            *[pl.col(k) for k in _placeholders(spec.writer.reference_template)],
+        )
+        if f.reference is not None:
+            self.value(
+                f.reference, "reference", pl.when(corrupt == "missing_reference").then(pl.lit("")).otherwise(reference)
+            )
+        if f.creator_id is not None:
+            self.value(
+                f.creator_id,
+                "creator_id",
+                pl.when(corrupt == "missing_reference").then(pl.lit("")).otherwise(pl.col("creator_id")),
+            )
+        if f.product_id is not None:
+            self.value(f.product_id, "product_id", pl.col("product_id"))
+        if f.buyer is not None:
+            self.value(f.buyer.of, "buyer", pl.col("buyer_email" if f.buyer.kind == "email" else "buyer_phone"))
+        if f.channel is not None:
+            self.value(f.channel, "channel", pl.lit("card"))
+        return chunk.select([expr.cast(pl.String).alias(name) for name, expr in self.columns.items()])
+
+    def _time(self, corrupt: pl.Expr) -> None:
+        t, f = self.spec.time, self.spec.fields
+        fmt = t.formats[0]
+        at = pl.col("occurred_at")
+        if fmt == "iso":
+            text = at.dt.strftime("%Y-%m-%dT%H:%M:%S%.6f") + "Z"
+        elif fmt in ("epoch_s", "epoch_ms"):
+            text = (at.dt.epoch("s" if fmt == "epoch_s" else "ms")).cast(pl.String)
+        else:
+            local = at.dt.convert_time_zone(self.region.zone) if t.zone in ("local", "offset") else at
+            text = local.dt.strftime(fmt)
+        text = pl.when(corrupt == "bad_time").then(pl.lit(_BAD["time"])).otherwise(text)
+        src = f.occurred_at
+        if isinstance(src, m.ConcatSource) and src.concat.separator:
+            parts = text.str.split(src.concat.separator)
+            for index, part in enumerate(src.concat.parts):
+                piece = parts.list.get(index, null_on_oob=True).fill_null("")
+                self.put(_column_of(part, "occurred_at"), piece)
+            return
+        self.put(_column_of(src, "occurred_at"), text)
+
+
+def _placeholders(template: str) -> list[str]:
+    import re
+
+    return re.findall(r"\{(creator_id|product_id)\}", template)
+
+
+def write_spec(
+    spec: m.RailSpec, path: Path, chunks: Iterator[pl.DataFrame], region: RegionConfig, rng: np.random.Generator
+) -> None:
+    renderer = _Renderer(spec, region, rng)
+    if spec.format == "ndjson":
+        _write_ndjson(renderer, path, chunks)
+    elif spec.format == "xlsx":
+        _write_xlsx(renderer, path, chunks)
+    else:
+        _write_csv(renderer, path, chunks, rng)
+
+
+def _write_csv(renderer: _Renderer, path: Path, chunks: Iterator[pl.DataFrame], rng: np.random.Generator) -> None:
+    spec = renderer.spec
+    delimiter = spec.delimiter if spec.delimiter != "auto" else (";" if spec.amount.decimal == "," else ",")
+    page_headers = any(rule.is_header for rule in spec.ignore)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        if rng.random() < 0.5:
+            handle.write("\ufeff")
+        for line in spec.writer.preamble:
+            handle.write(line + "\n")
+        header: list[str] | None = None
+        for chunk in chunks:
+            frame = renderer.render(chunk)
+            if header is None:
+                header = frame.columns
+                handle.write(pl.DataFrame(schema=header).write_csv(separator=delimiter))
+            if not (page_headers or spec.ragged == "skip"):
+                frame.write_csv(handle, separator=delimiter, include_header=False)
+                continue
+            for start in range(0, frame.height, PAGE_ROWS):
+                frame.slice(start, PAGE_ROWS).write_csv(handle, separator=delimiter, include_header=False)
+                if spec.ragged == "skip":
+                    handle.write(DISCLAIMER + "\n")
+                if page_headers:
+                    handle.write(pl.DataFrame(schema=header).write_csv(separator=delimiter))
+        if header is not None:
+            for row in spec.writer.trailer:
+                cells = (row + [""] * len(header))[: len(header)]
+                handle.write(
+                    pl.DataFrame([cells], schema=header, orient="row").write_csv(
+                        separator=delimiter, include_header=False
+                    )
+                )
+
+
+def _write_ndjson(renderer: _Renderer, path: Path, chunks: Iterator[pl.DataFrame]) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for chunk in chunks:
+            frame = renderer.render(chunk)
+            for record in frame.iter_rows(named=True):  # synthetic data only, never on an ingest path
+                doc: dict = {}
+                for key, value in record.items():
+                    node = doc
+                    *parents, leaf = key.split(".")
+                    for part in parents:
+                        node = node.setdefault(part, {})
+                    node[leaf] = value
+                handle.write(json.dumps(doc) + "\n")
+
+
+def _write_xlsx(renderer: _Renderer, path: Path, chunks: Iterator[pl.DataFrame]) -> None:
+    import xlsxwriter
+
+    spec = renderer.spec
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    sheet = book.add_worksheet("Transactions")
+    row = 0
+    for line in spec.writer.preamble:
+        sheet.write_string(row, 0, line)
+        row += 1
+    header: list[str] | None = None
+    for chunk in chunks:
+        frame = renderer.render(chunk)
+        if header is None:
+            header = frame.columns
+            for col, name in enumerate(header):
+                sheet.write_string(row, col, name)
+            row += 1
+        for values in frame.iter_rows():  # synthetic data only; XLSX is a small-file format
+            for col, value in enumerate(values):
+                sheet.write_string(row, col, "" if value is None else value)
+            row += 1
+    for cells in spec.writer.trailer:
+        for col, value in enumerate(cells):
+            sheet.write_string(row, col, value)
+        row += 1
+    book.close()

@@ -1,0 +1,324 @@
+"""The declarative rail spec: validation messages, exact parsing, zero-decimal units, and writer round trips."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from regions import all_regions, get_region
+from regions.rails import FileRejected, get_adapter, rail_names
+from regions.spec import SpecError, json_schema, parse_spec
+from regions.spec.engine import SpecAdapter
+from regions.spec.model import read_yaml
+from regions.synthetic.writers import get_writer
+from tests.regions.spec_regions import RW_YAML, write_regions
+from tests.support.roundtrip import assert_round_trip, read_all, side_by_side, truth_frame, utc
+
+
+@pytest.fixture
+def regions_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return write_regions(tmp_path / "regions", monkeypatch)
+
+
+def spec_of(text: str):
+    data, lines = read_yaml(text, "spec.yaml")
+    return parse_spec(data, lines=lines, origin="spec.yaml")
+
+
+# ---------------------------------------------------------------------------------------------------- loading
+def test_regions_from_the_regions_dir_join_the_shipped_ones(regions_dir: Path) -> None:
+    regions = all_regions()
+    assert {"RW", "UG", "KE", "NG"} <= set(regions)
+    rw = get_region("rw")
+    assert (rw.currency, rw.exponent, rw.source_format) == ("RWF", 0, "spec:rw")
+    assert rw.rail_spec is not None and rw.rail_spec.format == "csv"
+    assert get_adapter("spec:rw").format_name == "spec:rw"
+
+
+def test_without_the_variable_only_shipped_regions_exist(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KANDA_REGIONS_DIR", raising=False)
+    assert "RW" not in all_regions()
+    assert set(rail_names()) >= {"mpesa", "paystack", "stripe"}
+
+
+def test_spec_errors_name_the_file_line_and_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = RW_YAML.replace("  amount: {unit: major}", "  amount: {unit: major, decimals: ','}").replace(
+        "kind: phone", "kind: telephone"
+    )
+    write_regions(tmp_path / "regions", monkeypatch, rw=broken)
+    with pytest.raises(SpecError) as caught:
+        all_regions()
+    problems = caught.value.problems
+    lines = broken.splitlines()
+    amount_line = next(i for i, line in enumerate(lines, 1) if "decimals" in line)
+    buyer_line = next(i for i, line in enumerate(lines, 1) if "telephone" in line)
+    assert any(
+        p.endswith(f"rw.yaml:{amount_line}: rail.amount.decimals: Extra inputs are not permitted") for p in problems
+    )
+    assert any(f"rw.yaml:{buyer_line}: rail.fields.buyer.kind:" in p and "'email' or 'phone'" in p for p in problems)
+
+
+def test_a_bad_source_and_a_bad_regex_are_named() -> None:
+    text = (
+        "format: csv\namount: {unit: minor}\ntime: {zone: utc}\nfields:\n  transaction_id: id\n"
+        "  amount: {colum: Amount}\n  occurred_at: {regex: {of: t, pattern: '('}}\n  reference: ref\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        spec_of(text)
+    assert caught.value.problems[0].startswith("spec.yaml:6: fields.amount: a source is a column name or")
+    assert caught.value.problems[1].startswith("spec.yaml:7: fields.occurred_at.regex.pattern:")
+
+
+def test_region_file_errors_name_the_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_regions(tmp_path / "regions", monkeypatch, rw=RW_YAML.replace("zone: Africa/Kigali", "zone: Africa/Kigal"))
+    with pytest.raises(SpecError, match=r"rw\.yaml:5: zone: 'Africa/Kigal' is not an IANA time zone"):
+        all_regions()
+
+
+def test_a_region_code_defined_twice_is_an_error_naming_both_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_regions(tmp_path / "regions", monkeypatch, ke=RW_YAML.replace("code: RW", "code: KE"))
+    with pytest.raises(SpecError, match=r"ke\.yaml:1: code: region KE is already defined in .*ke\.yaml"):
+        all_regions()
+
+
+def test_json_schema_is_exported_for_editors() -> None:
+    schema = json_schema()
+    assert schema["title"] == "kanda rail spec"
+    assert {"format", "amount", "time", "fields"} <= set(schema["required"])
+    assert schema["additionalProperties"] is False
+
+
+# ---------------------------------------------------------------------------------------------------- parsing
+BD_SPEC = """\
+format: csv
+header:
+  aliases:
+    amount: ["Amount (BDT)", "Taka"]
+ignore:
+  - {of: trx, matches: '^(Total|Grand total)'}
+amount: {unit: major}
+time: {formats: ["%d/%m/%Y %H:%M"], zone: local, native_digits: true}
+fields:
+  transaction_id: trx
+  amount: amount
+  occurred_at: when
+  creator_id: {regex: {of: note, pattern: '(?P<creator>BD-C\\d{4})', group: creator}}
+  product_id: {regex: {of: note, pattern: '\\.(BD-P\\d{5})'}}
+  buyer: {of: msisdn, kind: phone}
+"""
+
+
+def test_lakh_grouping_native_digits_and_local_times_parse_exactly(tmp_path: Path) -> None:
+    sample = tmp_path / "bd.csv"
+    sample.write_text(
+        "trx,when,Taka,note,msisdn\n"
+        'A1,05/03/2025 10:30,"1,00,000.50",for BD-C0001.BD-P00001,01712345678\n'
+        "A2,০৫/০৩/২০২৫ ১০:৩০,৫০০,for BD-C0001.BD-P00002,\n"
+        'A3,05/03/2025 10:30,"12,34,567",for BD-C0002.BD-P00005,+8801712345678\n'
+        "A4,05/03/2025 10:30,12.345,for BD-C0002.BD-P00005,\n"
+        'Grand total,,"13,35,067.50",,\n'
+    )
+    frame, ignored = read_all(SpecAdapter(spec_of(BD_SPEC), "bd_test"), sample, get_region("BD"))
+    assert ignored == 1
+    assert frame["amount_minor"].to_list() == [10_000_050, 50_000, 123_456_700, None]  # 3 decimals: null
+    assert frame["occurred_at"].to_list() == [utc(2025, 3, 5, 4, 30)] * 4  # Asia/Dhaka is UTC+6
+    assert frame["creator_id"].to_list() == ["BD-C0001", "BD-C0001", "BD-C0002", "BD-C0002"]
+    assert frame["buyer_ref"][0] == frame["buyer_ref"][2] and frame["buyer_ref"][1] is None
+
+
+COMMA_SPEC = """\
+format: csv
+delimiter: auto
+amount: {unit: major, decimal: ","}
+time: {formats: [iso], zone: offset}
+fields:
+  transaction_id: id
+  amount: Betrag
+  fee: Gebuehr
+  occurred_at: Zeit
+  reference: Ref
+"""
+
+
+def test_comma_decimals_semicolons_and_offset_times(tmp_path: Path) -> None:
+    sample = tmp_path / "eg.csv"
+    sample.write_text(
+        "id;Betrag;Gebuehr;Zeit;Ref\n"
+        "x1;1.234,50;18,52;2025-03-05T10:30:00+02:00;EG-C0001.EG-P00001\n"
+        "x2;99,9;;2025-03-05T08:30:00Z;EG-C0001.EG-P00001\n"
+    )
+    region = get_region("EG")
+    frame, _ = read_all(SpecAdapter(spec_of(COMMA_SPEC.replace("Ref", "Ref")), "eg_test"), sample, region)
+    assert frame["amount_minor"].to_list() == [123_450, 9_990]
+    assert frame["fee_minor"].to_list() == [1_852, 0]  # an empty fee is no fee
+    assert frame["occurred_at"].to_list() == [utc(2025, 3, 5, 8, 30)] * 2
+
+
+def test_a_file_without_the_spec_columns_is_rejected_with_what_is_missing(regions_dir: Path, tmp_path: Path) -> None:
+    sample = tmp_path / "other.csv"
+    sample.write_text("Receipt,Amount\nA,1\n")
+    with pytest.raises(FileRejected, match=r"required column\(s\) missing: txn, fee, when, narrative, payer, state"):
+        read_all(get_adapter("spec:rw"), sample, get_region("RW"))
+
+
+# -------------------------------------------------------------------------------------------- zero-decimal units
+def test_zero_decimal_amounts_are_exact_in_major_and_in_declared_x100_units(regions_dir: Path, tmp_path: Path) -> None:
+    rw_file = tmp_path / "rw.csv"
+    rw_file.write_text(
+        "Transaction ID,Status,Amount (RWF),Fee,Date,Narrative,Payer\n"
+        'T1,Completed,"12,500",188,05/03/2025 10:00:00,REF RW-C0001/RW-P00001,0788123456\n'
+        "T2,Completed,12500.00,0,05/03/2025 10:00:00,REF RW-C0001/RW-P00001,\n"
+        "T3,Completed,12500.5,0,05/03/2025 10:00:00,REF RW-C0001/RW-P00001,\n"
+        "T1,Refunded,12500,0,06/03/2025 09:00:00,REF RW-C0001/RW-P00001,\n"
+    )
+    rw, _ = read_all(get_adapter("spec:rw"), rw_file, get_region("RW"))
+    # RWF has no minor unit: "12,500" is 12500 minor units, not 1,250,000 and not 125.
+    assert rw["amount_minor"].to_list() == [12_500, 12_500, None, -12_500]
+    assert rw["fee_minor"].to_list() == [188, 0, 0, 0]
+    assert rw["occurred_at"][0] == utc(2025, 3, 5, 8, 0)  # Africa/Kigali is UTC+2
+
+    ug_file = tmp_path / "ug.csv"
+    ug_file.write_text(
+        "id,Status,Amount,Amount Refunded,Fee,Currency,Created (UTC),kanda_ref (metadata),Customer Email\n"
+        "ch_1,Paid,1250000,0,18800,ugx,2025-03-05 10:00:00,UG-C0001.UG-P00001,a@b.example\n"
+        "ch_2,Paid,1250050,0,0,ugx,2025-03-05 10:00:00,UG-C0001.UG-P00001,\n"
+        "ch_1,Refunded,1250000,1250000,0,ugx,2025-03-06 10:00:00,UG-C0001.UG-P00001,\n"
+    )
+    ug, _ = read_all(get_adapter("spec:ug"), ug_file, get_region("UG"))
+    # Declared x100: 1250000 is UGX 12,500; a value that is not a multiple of 100 is not what the spec says: null.
+    assert ug["amount_minor"].to_list() == [12_500, None, -12_500]
+    assert ug["fee_minor"].to_list() == [188, 0, 0]
+    assert ug["currency"].to_list() == ["UGX"] * 3
+
+
+# ------------------------------------------------------------------------------------------------- round trips
+@pytest.mark.parametrize("code", ["RW", "UG"])
+def test_generated_files_read_back_as_the_truth(regions_dir: Path, tmp_path: Path, code: str) -> None:
+    region = get_region(code)
+    truth = truth_frame(region, seed=11, rows=1500)
+    writer, extension = get_writer(region.source_format)
+    path = tmp_path / f"{code.lower()}.{extension}"
+    writer(path, iter([truth]), region, np.random.default_rng(5))
+    frame, ignored = read_all(get_adapter(region.source_format), path, region)
+    assert frame.height == truth.height and frame["source_row"].is_unique().all()
+    both = side_by_side(truth, frame)
+    assert_round_trip(both, compare=("amount_minor", "fee_minor", "event_type", "status", "creator_id", "product_id"))
+    if code == "RW":  # title lines, a disclaimer and a repeated header per page, the Totals row
+        pages = -(-truth.height // 250)
+        assert ignored == 2 + 2 * pages + 1
+        assert frame.filter(pl.col("event_type") == "sale")["amount_minor"].min() > 0
+
+
+def test_a_spec_whose_mapping_cannot_be_inverted_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = RW_YAML.replace("transaction_id: txn", "transaction_id: {split: {of: txn, separator: '-', index: 0}}")
+    write_regions(tmp_path / "regions", monkeypatch, rw=text)
+    region = get_region("RW")
+    writer, _ = get_writer(region.source_format)
+    truth = truth_frame(region, seed=1, rows=10, start=dt.date(2025, 3, 1))
+    with pytest.raises(ValueError, match="field 'transaction_id': the synthetic writer renders only columns"):
+        writer(tmp_path / "x.csv", iter([truth]), region, np.random.default_rng(0))
+
+
+# ------------------------------------------------------------------------------------- built-in rails as specs
+EXAMPLES = Path(__file__).parents[2] / "regions" / "spec" / "examples"
+RAILS = Path(__file__).parents[2] / "regions" / "rails"
+
+
+@pytest.mark.parametrize(
+    ("rail", "code", "sample"),
+    [
+        ("stripe_payments", "EG", "stripe/samples/payments_eg.csv"),
+        ("platform_csv", "TZ", "gumroad/samples/purchases_tz.csv"),
+    ],
+)
+def test_a_built_in_csv_rail_as_a_spec_reads_exactly_what_its_adapter_reads(
+    tmp_path: Path, rail: str, code: str, sample: str
+) -> None:
+    from regions.spec import load_spec
+
+    region = get_region(code)
+    spec = SpecAdapter(load_spec(EXAMPLES / f"{rail}.yaml"), f"{rail}_spec")
+    built_in = get_adapter(rail)
+    writer, _ = get_writer(rail)
+    generated = tmp_path / "generated.csv"
+    writer(generated, iter([truth_frame(region, seed=4, rows=2000)]), region, np.random.default_rng(2))
+    older = tmp_path / "older.csv"  # an older export: optional columns absent
+    dropped = ["Purchase State", "Disputed?", "Dispute Won?", "Customer Email", "Payment Type"]
+    separator = ";" if code == "EG" else ","
+    rows = pl.read_csv(RAILS / sample, infer_schema=False, separator=separator)
+    rows = rows.filter(~pl.all_horizontal(pl.all().is_null()))  # the sample's blank line
+    rows.drop(dropped, strict=False).write_csv(older, separator=separator)
+    for path in (RAILS / sample, generated, older):
+        expected, expected_ignored = read_all(built_in, path, region)
+        got, ignored = read_all(spec, path, region)
+        assert ignored == expected_ignored, path.name
+        assert got.drop("raw_record").equals(expected.drop("raw_record")), path.name
+
+
+# ------------------------------------------------------------------------------------------- NDJSON and XLSX
+NDJSON_RAIL = """\
+  format: ndjson
+  vocabulary:
+    of: event.status
+    map: {ok: [sale, success], waiting: [sale, pending], declined: [sale, failed], refund: [refund, success],
+          chargeback: [reversal, success]}
+  amount: {unit: minor}
+  time: {formats: [iso], zone: offset}
+  fields:
+    transaction_id: event.payment.id
+    amount: event.payment.amount
+    fee: event.payment.fee
+    occurred_at: event.at
+    reference: event.payment.ref
+    buyer: {of: event.customer.email, kind: email}
+"""
+
+XLSX_RAIL = """\
+  format: xlsx
+  header:
+    aliases:
+      txn: ["Transaction Id", "Financial Transaction Id"]
+  ignore:
+    - {of: txn, equals: Totals}
+  vocabulary:
+    of: Status
+    map: {SUCCESSFUL: [sale, success], PENDING: [sale, pending], FAILED: [sale, failed], REFUNDED: [refund, success],
+          REVERSED: [reversal, success]}
+  amount: {unit: major}
+  time: {formats: ["%Y-%m-%d %H:%M:%S"], zone: local}
+  fields:
+    transaction_id: txn
+    amount: Amount
+    fee: Fee
+    occurred_at: Date
+    reference: External Id
+    buyer: {of: Payer, kind: phone}
+  writer:
+    preamble: ["MoMo merchant export"]
+    trailer: [["Totals"]]
+"""
+
+
+@pytest.mark.parametrize("rail", [NDJSON_RAIL, XLSX_RAIL], ids=["ndjson", "xlsx"])
+def test_ndjson_and_xlsx_rails_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rail: str) -> None:
+    from tests.regions.spec_regions import UG_YAML
+
+    region_yaml = UG_YAML[: UG_YAML.index("rail:")] + "rail:\n" + rail
+    write_regions(tmp_path / "regions", monkeypatch, ug=region_yaml)
+    region = get_region("UG")
+    truth = truth_frame(region, seed=8, rows=600)
+    writer, extension = get_writer(region.source_format)
+    path = tmp_path / f"ug.{extension}"
+    writer(path, iter([truth]), region, np.random.default_rng(3))
+    frame, ignored = read_all(get_adapter(region.source_format), path, region)
+    assert frame.height == truth.height
+    assert ignored == (2 if extension == "xlsx" else 0)  # the title row and the Totals row
+    assert_round_trip(
+        side_by_side(truth, frame), compare=("amount_minor", "fee_minor", "event_type", "status", "creator_id")
+    )

@@ -1,0 +1,66 @@
+"""A review database made before assignment, product search and the digest existed keeps working: the new columns
+are added (and the product id backfilled from the parsed fields) the first time this kanda opens it."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from kanda.review import accounts
+from kanda.review.actor import Actor
+from kanda.review.enqueue import mask_field
+from kanda.review.service import ReviewFilter, list_items
+from kanda.settings import Settings
+
+
+def older_database(path: Path) -> None:
+    """The review and account tables as the previous release created them, with one item and one account."""
+    con = sqlite3.connect(path)
+    con.executescript(
+        """
+        CREATE TABLE review_items (id INTEGER PRIMARY KEY, region VARCHAR(8) NOT NULL,
+          quarantine_id VARCHAR(200) NOT NULL UNIQUE, batch_id VARCHAR(200) NOT NULL, source VARCHAR(64) NOT NULL,
+          source_file VARCHAR(500) NOT NULL, source_row BIGINT NOT NULL, transaction_id VARCHAR(200),
+          creator_id VARCHAR(64), local_date DATE, hold VARCHAR(64), raw_record JSON NOT NULL, parsed JSON NOT NULL,
+          rules JSON NOT NULL, status VARCHAR(16) NOT NULL, edits JSON NOT NULL, decided_by VARCHAR(200),
+          decision_reason TEXT, applied_batch VARCHAR(200), applied_at DATETIME, quarantined_at DATETIME NOT NULL,
+          enqueued_at DATETIME NOT NULL, updated_at DATETIME NOT NULL);
+        CREATE TABLE account_users (name VARCHAR(64) PRIMARY KEY, password_hash VARCHAR(255) NOT NULL,
+          role VARCHAR(16) NOT NULL, regions VARCHAR(255), active BOOLEAN NOT NULL, created_at DATETIME NOT NULL,
+          password_changed_at DATETIME NOT NULL);
+        INSERT INTO account_users VALUES ('wanjiru', 'x', 'steward', 'KE', 1, '2026-10-01 00:00:00',
+          '2026-10-01 00:00:00');
+        """
+    )
+    con.execute(
+        "INSERT INTO review_items VALUES (1, 'KE', 'q1', 'b1', 'mpesa_statement', 'f.csv', 3, 'SKE1', 'KE-C0001',"
+        " NULL, NULL, '{}', ?, '[]', 'new', '{}', NULL, NULL, NULL, NULL, '2026-10-05 10:00:00',"
+        " '2026-10-05 10:00:00', '2026-10-05 10:00:00')",
+        (json.dumps({"product_id": "KE-P00007"}),),
+    )
+    con.commit()
+    con.close()
+
+
+def test_an_older_review_database_gains_the_new_columns(settings: Settings):
+    path = Path(settings.app_db_url.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    older_database(path)
+
+    (found,) = list_items(settings, Actor("t", "viewer", None), ReviewFilter(search="p00007"))
+    assert (found.product_id, found.assignee) == ("KE-P00007", None)
+    account = accounts.get_user(settings, "wanjiru")
+    assert account is not None and account.digest and account.email is None
+
+
+def test_names_are_masked_in_free_text_and_name_fields_but_references_stay_readable():
+    details = "Pay Bill Online from +254 722 000 111 - AMINA HASSAN Acc. KE-C0011.KE-P00041"
+    assert mask_field("Details", details, "254") == (
+        "Pay Bill Online from **************11 - A*** H*** Acc. KE-C0011.KE-P00041"
+    )
+    assert mask_field("Details", "Pay Bill Online from 0712345678 - JOSÉ MWANGI", "254").endswith("- J*** M***")
+    assert mask_field("Details", "Reversal of SCA2000002 Acc. KE-C0011.KE-P00041", "254") == (
+        "Reversal of SCA2000002 Acc. KE-C0011.KE-P00041"
+    )
+    assert mask_field("Discord username", "kwame_beats", "233") == "k***"
