@@ -440,7 +440,7 @@ def demo(
         )
     console.print(table)
     console.print(f"regional stores: {settings.stores_dir}")
-    console.print(f"central catalog: {settings.catalog_url}  (warehouse {settings.warehouse_uri})")
+    console.print(f"central catalog: {settings.masked_catalog_url}  (warehouse {settings.warehouse_uri})")
     console.print(f"verify: {'all checks passed' if summary.verified else 'FAILED, see `kanda verify`'}")
     if summary.data_docs is not None:
         failed = summary.expectations_failed
@@ -597,12 +597,23 @@ def _own_failure(exc: Exception) -> str | None:
     from kanda.analyst.snapshot import SnapshotBusy
     from kanda.central.query import NothingPublished
     from kanda.regional.ledger import UnbalancedBatch
-    from kanda.regional.store import StoreBusy
+    from kanda.regional.store import SaltMismatch, StoreBusy
+    from kanda.settings import WarehouseMismatch
     from quality.boundary import ContractShapeError
 
     if isinstance(exc, ValidationError) and exc.title in {"KandaEnvironment", "SmtpEnvironment"}:
         return _settings_problem(exc)  # a bad KANDA_* value, read by pydantic-settings
-    if isinstance(exc, StoreBusy | SnapshotBusy | NothingPublished | UnbalancedBatch | ContractShapeError):
+    if isinstance(
+        exc,
+        StoreBusy
+        | SnapshotBusy
+        | NothingPublished
+        | UnbalancedBatch
+        | ContractShapeError
+        | SaltMismatch
+        | WarehouseMismatch,
+        # PublishBusy is a StoreBusy
+    ):
         return f"{exc} ({type(exc).__name__})"
     return None
 

@@ -26,6 +26,7 @@ from dagster import (
 )
 
 from kanda.checks.gx_runner import SuiteResult, build_data_docs, run_central_suites, run_region_suites
+from kanda.settings import serves_region
 from pipelines.assets.central import central_key
 from pipelines.assets.regional import regional_sales
 from pipelines.checks import region_of
@@ -105,6 +106,8 @@ def quality_suites_after_publish(
     region = materialization.partition if materialization else None
     if not region:
         return SkipReason("the materialization names no region")
+    if not serves_region(region):
+        return SkipReason(f"{region} is served by another code location (KANDA_REGIONS)")
     return RunRequest(
         run_key=f"quality-{region}-{asset_event.timestamp}", partition_key=region, tags={REGION_TAG: region}
     )

@@ -18,6 +18,7 @@ from dagster import (
     schedule,
 )
 
+from kanda.settings import serves_region
 from pipelines.assets.reports import creator_report_assets
 from pipelines.partitions import REGION_TAG, report_days_name
 from regions import all_regions
@@ -59,4 +60,7 @@ def _schedule(job: JobDefinition) -> ScheduleDefinition:
 
 
 report_jobs: list[JobDefinition] = [_job(asset) for asset in creator_report_assets]
-report_schedules: list[ScheduleDefinition] = [_schedule(job) for job in report_jobs]
+#: Only the regions this host serves (`KANDA_REGIONS`): a report reads its region's store.
+report_schedules: list[ScheduleDefinition] = [
+    _schedule(job) for job in report_jobs if serves_region(job.name.split("_", 1)[0])
+]

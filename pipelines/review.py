@@ -25,6 +25,7 @@ from dagster import (
 from dagster._core.storage.tags import RUN_KEY_TAG
 
 from kanda.review.reprocess import pending_items
+from kanda.settings import serves_region
 from pipelines.jobs import region_pipeline_job
 from pipelines.partitions import REGION_TAG
 from pipelines.resources import KandaSettings
@@ -79,4 +80,6 @@ def build_review_sensor(region: RegionConfig) -> SensorDefinition:
     return review_sensor
 
 
-review_sensors: list[SensorDefinition] = [build_review_sensor(region) for region in all_regions().values()]
+review_sensors: list[SensorDefinition] = [
+    build_review_sensor(region) for region in all_regions().values() if serves_region(region.code)
+]

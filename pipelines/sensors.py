@@ -19,6 +19,7 @@ from dagster import (
 )
 
 from kanda.regional.ingest import pending_files
+from kanda.settings import serves_region
 from pipelines.jobs import region_pipeline_job
 from pipelines.partitions import REGION_TAG
 from pipelines.resources import KandaSettings
@@ -63,4 +64,5 @@ def build_landing_sensor(region: RegionConfig) -> SensorDefinition:
     return landing_sensor
 
 
-landing_sensors = [build_landing_sensor(region) for region in all_regions().values()]
+#: Only the regions this host serves (`KANDA_REGIONS`): another region's landing folder is on its own host.
+landing_sensors = [build_landing_sensor(region) for region in all_regions().values() if serves_region(region.code)]

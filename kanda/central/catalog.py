@@ -12,6 +12,14 @@ such tables back on the published snapshots, so no publication is ever built on 
 Each publication also anchors its region's ledger head (seq, batch id, hash, cumulative counts) outside the
 region: someone who can rewrite a regional store can recompute its hash chain, but not the anchors already
 published here, so `kanda verify` compares the chain with every anchored head.
+
+Locations. Iceberg stores absolute locations (metadata files, manifests, data files), so the warehouse a catalog
+was created with is recorded in the catalog itself (namespace property `kanda.warehouse`). In object storage that
+location is the same from every host. A local warehouse whose data folder was moved or restored elsewhere (a
+`cp -a` of `KANDA_HOME`) keeps those recorded names as *logical* names: the catalog is opened with a FileIO that
+maps them onto the configured warehouse, so the copy reads and writes its own files, never the original's. A
+catalog whose recorded warehouse is of another kind than the configured one (object store vs local) is refused
+with both names, rather than written to the wrong place.
 """
 
 from __future__ import annotations
@@ -28,15 +36,18 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy.exc
-from filelock import FileLock
+from filelock import FileLock, Timeout
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression, EqualTo
+from pyiceberg.io import PY_IO_IMPL
+from pyiceberg.io.pyarrow import PyArrowFileIO
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 from pyiceberg.types import IcebergType, LongType, StringType
 
-from kanda.settings import Settings
+from kanda.regional.store import StoreBusy
+from kanda.settings import Settings, WarehouseMismatch, masked_url
 from warehouse_models import published
 
 NAMESPACE = "rollups"
@@ -69,18 +80,70 @@ PUBLICATIONS_SCHEMA = pa.schema(
 )
 
 
+#: Namespace property recording the warehouse the catalog's locations were written under.
+WAREHOUSE_PROPERTY = "kanda.warehouse"
+#: FileIO properties of a relocated local warehouse: the recorded root and where its files are now.
+RECORDED_ROOT = "kanda.recorded-warehouse"
+ACTUAL_ROOT = "kanda.actual-warehouse"
+
+
+class PublishBusy(StoreBusy):
+    """Another publish held the global publish lock for longer than `KANDA_LOCK_WAIT`."""
+
+
+class RelocatedFileIO(PyArrowFileIO):
+    """PyArrow's FileIO, reading and writing a moved local warehouse under the names it was created with.
+
+    Every location pyiceberg opens, writes or deletes goes through `parse_location`, so mapping the recorded root
+    onto the actual one there covers metadata, manifests and data files alike; the names stored in the catalog and
+    in the metadata stay the recorded ones, so a second move is mapped the same way.
+    """
+
+    @staticmethod
+    def parse_location(location: str, properties: dict[str, str] | None = None) -> tuple[str, str, str]:
+        properties = properties or {}
+        recorded, actual = properties.get(RECORDED_ROOT), properties.get(ACTUAL_ROOT)
+        if recorded and actual and (location == recorded or location.startswith(recorded + "/")):
+            location = actual + location[len(recorded) :]
+        return PyArrowFileIO.parse_location(location, properties)
+
+
+def _root(uri: str) -> str:
+    return uri.rstrip("/")
+
+
+def _is_local(uri: str) -> bool:
+    return uri.startswith("file:") or "://" not in uri
+
+
+def local_path(uri: str) -> Path:
+    """The folder of a `file://` URI (percent-decoded, as `Path.as_uri` encodes it)."""
+    from urllib.parse import unquote, urlparse
+
+    return Path(unquote(urlparse(uri).path)) if uri.startswith("file:") else Path(uri)
+
+
+def catalog_properties(settings: Settings) -> dict[str, str]:
+    """What pyiceberg needs besides the URL and warehouse: endpoint and credentials of an object store, etc."""
+    return dict(settings.catalog_properties)
+
+
 def open_catalog(settings: Settings) -> SqlCatalog:
+    """The central catalog, its FileIO configured for this host's warehouse (see "Locations" above)."""
     if settings.catalog_url.startswith("sqlite:///"):
         Path(settings.catalog_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    if settings.warehouse_uri.startswith("file://"):
-        Path(settings.warehouse_uri.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+    if settings.warehouse_uri.startswith("file:"):
+        local_path(settings.warehouse_uri).mkdir(parents=True, exist_ok=True)
+    configured = _root(settings.warehouse_uri)
     attempt = 1
     while True:
         try:
-            catalog = SqlCatalog("kanda", uri=settings.catalog_url, warehouse=settings.warehouse_uri)
+            properties = {**catalog_properties(settings), "warehouse": configured}
+            catalog = SqlCatalog("kanda", uri=settings.catalog_url, **properties)
             with suppress(NamespaceAlreadyExistsError):
-                catalog.create_namespace(NAMESPACE)
-            return catalog
+                catalog.create_namespace(NAMESPACE, {WAREHOUSE_PROPERTY: configured})
+            recorded = _recorded_warehouse(catalog, configured)
+            break
         except sqlalchemy.exc.DBAPIError:
             # Two processes creating a new catalog at the same moment: one of them loses the insert of the
             # namespace row (or of the catalog tables). The winner's work is what we wanted; look again.
@@ -88,27 +151,121 @@ def open_catalog(settings: Settings) -> SqlCatalog:
                 raise
             time.sleep(0.05 * attempt)
             attempt += 1
+    if recorded == configured:
+        return catalog
+    if not (_is_local(recorded) and _is_local(configured)):
+        raise WarehouseMismatch(
+            f"the catalog {masked_url(settings.catalog_url)} keeps its tables in {recorded}, but this host is"
+            f" configured with KANDA_WAREHOUSE={configured}: set KANDA_WAREHOUSE to the catalog's warehouse"
+            " (every host of an installation uses the same one)"
+        )
+    catalog.engine.dispose()
+    # A moved or restored data folder: keep the recorded names, find the files under the configured folder.
+    relocated = {
+        **properties,
+        "warehouse": recorded,
+        PY_IO_IMPL: f"{RelocatedFileIO.__module__}.{RelocatedFileIO.__name__}",
+        RECORDED_ROOT: recorded,
+        ACTUAL_ROOT: configured,
+    }
+    return SqlCatalog("kanda", uri=settings.catalog_url, **relocated)
+
+
+def _recorded_warehouse(catalog: SqlCatalog, configured: str) -> str:
+    """The warehouse the catalog's locations were written under; recorded now if the catalog predates recording.
+
+    An older catalog's warehouse is read off its publications table's metadata location
+    (`<warehouse>/rollups/publications/metadata/...`), else it is the configured one.
+    """
+    recorded = catalog.load_namespace_properties(NAMESPACE).get(WAREHOUSE_PROPERTY)
+    if recorded:
+        return _root(recorded)
+    found = configured
+    with catalog.engine.connect() as conn:
+        row = conn.execute(
+            sqlalchemy.text(
+                "SELECT metadata_location FROM iceberg_tables WHERE catalog_name = :c AND table_namespace = :n"
+                " AND metadata_location IS NOT NULL ORDER BY table_name LIMIT 1"
+            ),
+            {"c": catalog.name, "n": NAMESPACE},
+        ).fetchone()
+    if row and f"/{NAMESPACE}/" in row[0]:
+        found = _root(row[0].rsplit(f"/{NAMESPACE}/", 1)[0])
+    catalog.update_namespace_properties(NAMESPACE, updates={WAREHOUSE_PROPERTY: found})
+    return found
+
+
+def physical_location(catalog: SqlCatalog, location: str) -> str:
+    """Where a location the catalog names actually is on this host (differs only for a moved local warehouse)."""
+    recorded, actual = catalog.properties.get(RECORDED_ROOT), catalog.properties.get(ACTUAL_ROOT)
+    if recorded and actual and (location == recorded or location.startswith(recorded + "/")):
+        return actual + location[len(recorded) :]
+    return location
 
 
 @contextmanager
 def publish_lock(settings: Settings) -> Iterator[None]:
-    """Serialise publishes: a file lock beside a SQLite catalog, an advisory lock on PostgreSQL."""
-    if settings.catalog_url.startswith("postgresql"):
-        import sqlalchemy
+    """Serialise publishes across every host: an advisory lock on PostgreSQL, else a file lock beside the data.
 
-        engine = sqlalchemy.create_engine(settings.catalog_url)
-        key = zlib.crc32(b"kanda-publish")
+    Either way the wait is bounded by `KANDA_LOCK_WAIT`; past it the publish fails with `PublishBusy` (its days
+    stay dirty, so the next run publishes them).
+    """
+    if settings.catalog_url.startswith("postgresql"):
+        with _advisory_lock(settings):
+            yield
+        return
+    settings.ensure_dirs()
+    lock = FileLock(str(settings.locks_dir / "publish.lock"))
+    try:
+        lock.acquire(timeout=settings.lock_wait_seconds)
+    except Timeout:
+        raise PublishBusy(
+            f"another publish held {lock.lock_file} for more than KANDA_LOCK_WAIT={settings.lock_wait_seconds:g} s"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+#: The advisory lock key of publishes (any 64-bit number; the same on every host of an installation).
+PUBLISH_LOCK_KEY = zlib.crc32(b"kanda-publish")
+
+
+@contextmanager
+def _advisory_lock(settings: Settings) -> Iterator[None]:
+    """`pg_try_advisory_lock` on a connection of its own, in autocommit, polled until `KANDA_LOCK_WAIT`.
+
+    A session lock taken outside any transaction: the connection is never "idle in transaction", so a server's
+    `idle_in_transaction_session_timeout` cannot end it mid-publish (and `idle_session_timeout` is switched off
+    for this session). It is released in `finally`, and by the server if this process dies.
+    """
+    from sqlalchemy.pool import NullPool
+
+    engine = sqlalchemy.create_engine(settings.catalog_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    deadline = time.monotonic() + settings.lock_wait_seconds
+    try:
         with engine.connect() as conn:
-            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            for setting in ("idle_in_transaction_session_timeout", "idle_session_timeout"):
+                with suppress(sqlalchemy.exc.DBAPIError):  # idle_session_timeout exists from PostgreSQL 14
+                    conn.execute(sqlalchemy.text(f"SET {setting} = 0"))
+            pause, try_lock = 0.05, sqlalchemy.text("SELECT pg_try_advisory_lock(:k)")
+            while not conn.execute(try_lock, {"k": PUBLISH_LOCK_KEY}).scalar():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise PublishBusy(
+                        f"another publish held the publish lock of {masked_url(settings.catalog_url)} for more than"
+                        f" KANDA_LOCK_WAIT={settings.lock_wait_seconds:g} s"
+                    )
+                time.sleep(min(pause, left))
+                pause = min(pause * 2, 1.0)
             try:
                 yield
             finally:
-                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                with suppress(sqlalchemy.exc.DBAPIError):  # a lost connection has released the lock already
+                    conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": PUBLISH_LOCK_KEY})
+    finally:
         engine.dispose()
-        return
-    settings.ensure_dirs()
-    with FileLock(str(settings.locks_dir / "publish.lock")):
-        yield
 
 
 def ensure_table(catalog: SqlCatalog, name: str, schema: pa.Schema) -> Table:
@@ -281,11 +438,19 @@ def _region_of(table: Table, data_file: DataFile) -> str | None:
 
 
 def published_files(catalog: SqlCatalog, publication: Publication, table_name: str) -> list[str] | None:
-    """The Parquet files of a rollup as of a publication, or None when delete files make a plain read wrong."""
+    """The local Parquet files of a rollup as of a publication, where they are on this host.
+
+    None when a plain read of the files would be wrong (delete files) or impossible without DuckDB extensions
+    (object storage): the reader then reads the publication through pyiceberg and pyarrow.
+    """
     if publication.snapshots[table_name] is None:
         return None
     table = catalog.load_table(f"{NAMESPACE}.{table_name}")
     tasks = list(table.scan(snapshot_id=publication.snapshots[table_name]).plan_files())
     if any(task.delete_files for task in tasks):
         return None
-    return [task.file.file_path for task in tasks]
+    paths = [physical_location(catalog, task.file.file_path) for task in tasks]
+    if not all(_is_local(path) for path in paths):
+        # Object storage: DuckDB would need its httpfs extension (a download); the reader reads through pyiceberg.
+        return None
+    return paths

@@ -5,12 +5,19 @@ the proofs that need the central layer: every data file the newest publication r
 ledger head a publication anchored is still in its region's chain (a store rewritten and re-chained is caught).
 A store that cannot be read is a failed check of its region, not the end of the run: the other regions are still
 verified, so one corrupted file never hides the state of the healthy ones.
+
+Past one machine the regional stores live on their region hosts and the central host has none. There `verify`
+checks what the central layer alone can prove (every publication's snapshots exist, every data file is whole,
+each region's anchored ledger heads are present and only grow, the rollups of each region agree with one another)
+and names, as a warning, each published region whose regional proofs it could not run. Seeing nothing is never a
+pass: with no store and no publication, verify fails and says so.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import pairwise
 
 import duckdb
 import pyarrow as pa
@@ -19,6 +26,7 @@ from pyiceberg.expressions import In, Not
 
 from kanda.central.catalog import (
     LEDGER_ANCHOR,
+    NAMESPACE,
     damaged_files,
     latest_publication,
     open_catalog,
@@ -133,12 +141,33 @@ def reconcile(con: duckdb.DuckDBPyConnection, region: RegionConfig, central: dic
 
 
 def verify(settings: Settings, regions: list[str] | None = None) -> list[CheckResult]:
-    codes = [c.upper() for c in regions] if regions else [c for c in all_regions() if store_exists(settings, c)]
     catalog = open_catalog(settings)
+    history = publication_rows(catalog)
+    published_regions = {row["region"] for row in history}
+    if regions:
+        wanted = [c.upper() for c in regions]
+        # A named region whose store is on another host is checked centrally only (never with a new empty store).
+        codes = [c for c in wanted if store_exists(settings, c) or c not in published_regions]
+    else:
+        wanted = sorted(published_regions | {c for c in all_regions() if store_exists(settings, c)})
+        codes = [c for c in all_regions() if store_exists(settings, c)]
+    elsewhere = [c for c in wanted if c not in codes]
     files_check, damaged_regions = central_data_files(catalog)
     central = published_tables(settings, skip_regions=damaged_regions)
     anchors = anchored_heads(catalog)
     results: list[CheckResult] = [files_check] if files_check else []
+    if not codes and not history:
+        results.append(
+            CheckResult(
+                "nothing_verified",
+                False,
+                f"no regional store in {settings.stores_dir} and nothing published in the central catalog"
+                f" {settings.masked_catalog_url}: nothing could be verified (wrong KANDA_HOME or KANDA_CATALOG_URL?)",
+            )
+        )
+        return results
+    if elsewhere:
+        results.extend(central_checks(catalog, history, central, elsewhere, anchors))
     for code in codes:
         region = all_regions()[code]
         with _store_failure_reported(results, region, settings), open_store(settings, code) as con:
@@ -150,6 +179,125 @@ def verify(settings: Settings, regions: list[str] | None = None) -> list[CheckRe
             results.append(checks.usd_agrees_across_rollups(con, region))
             results.append(reconcile(con, region, central))
     return results
+
+
+def central_checks(
+    catalog: SqlCatalog,
+    history: list[dict],
+    central: dict[str, pa.Table] | None,
+    regions: list[str],
+    anchors: dict[str, list[dict]],
+) -> list[CheckResult]:
+    """What the central layer proves about regions whose stores are not on this host, and what it cannot."""
+    results = [publications_complete(catalog, history)]
+    results.extend(anchors_present(code, anchors.get(code, []), history) for code in regions)
+    results.extend(rollups_consistent(central or {}, code) for code in regions)
+    results.append(
+        CheckResult(
+            "regional_not_checked",
+            False,
+            f"not checked on this host: ledger chains, batch conservation, rollups against events and central against"
+            f" regional totals of {', '.join(regions)} (their stores are on their region hosts: run `kanda verify`"
+            " there)",
+            severity="warn",
+            metadata={"regions": regions},
+        )
+    )
+    return results
+
+
+def publications_complete(catalog: SqlCatalog, history: list[dict]) -> CheckResult:
+    """Every snapshot a publication names exists in its table: each publication is readable as it was made."""
+    missing = []
+    for name in published():
+        named = {row[f"{name}_snapshot"]: row["publish_id"] for row in history if row.get(f"{name}_snapshot")}
+        if not named:
+            continue
+        table = catalog.load_table(f"{NAMESPACE}.{name}")
+        missing += [
+            f"{publish_id} names {name} snapshot {snapshot}, which the table no longer has"
+            for snapshot, publish_id in named.items()
+            if table.snapshot_by_id(snapshot) is None
+        ]
+    if missing:
+        more = f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
+        return CheckResult("publications_complete", False, "; ".join(missing[:3]) + more)
+    return CheckResult(
+        "publications_complete",
+        True,
+        f"all {len(history)} publication(s) name snapshots their tables have",
+        metadata={"publications": len(history)},
+    )
+
+
+def anchors_present(region: str, anchors: list[dict], history: list[dict]) -> CheckResult:
+    """The region's publications anchor ledger heads, and the anchored history only grows (seq and every total)."""
+    published = [row for row in history if row["region"] == region]
+    if not published:
+        return CheckResult("anchors_present", False, f"{region}: nothing published centrally")
+    if not anchors:
+        return CheckResult(
+            "anchors_present", False, f"{region}: none of its {len(published)} publication(s) anchors a ledger head"
+        )
+    totals = ["ledger_seq", "ledger_rows_read", "ledger_loaded", "ledger_quarantined", "ledger_duplicates"]
+    shrunk = [
+        f"{later['publish_id']} anchors {name.removeprefix('ledger_')} {later[name]} after {earlier[name]}"
+        for earlier, later in pairwise(anchors)
+        for name in totals
+        if later[name] < earlier[name]
+    ]
+    head = anchors[-1]
+    if shrunk:
+        return CheckResult(
+            "anchors_present", False, f"{region}: anchored history went backwards: {'; '.join(shrunk[:3])}"
+        )
+    if head["ledger_rows_read"] < head["ledger_loaded"] + head["ledger_quarantined"] + head["ledger_duplicates"]:
+        return CheckResult(
+            "anchors_present", False, f"{region}: anchored head {head['ledger_batch_id']} counts more rows out than in"
+        )
+    return CheckResult(
+        "anchors_present",
+        True,
+        f"{region}: {len(anchors)} anchored ledger head(s), never shrinking; newest: ledger row {head['ledger_seq']},"
+        f" {head['ledger_rows_read']:,} rows read, {head['ledger_loaded']:,} loaded",
+        metadata={"anchors": len(anchors), "head_seq": head["ledger_seq"]},
+    )
+
+
+def rollups_consistent(central: dict[str, pa.Table], region: str) -> CheckResult:
+    """The region's published rollups agree with one another: the same net in every money rollup,
+    and the same payments and failed payments per day summed over channels as in region_daily."""
+    import pyarrow.compute as pc
+
+    def of(name: str) -> pa.Table | None:
+        table = central.get(name)
+        return table.filter(pc.equal(table["region"], region)) if table is not None else None
+
+    def total(table: pa.Table, column: str) -> int:
+        return int(pc.sum(table[column]).as_py() or 0)
+
+    problems = []
+    money = {name: of(name) for name in checks.MONEY_TABLES}
+    present = {name: t for name, t in money.items() if t is not None}
+    # Net in local minor units only: USD is rounded per row, so its sums legitimately differ between rollups.
+    sums = {name: total(t, "net_minor") for name, t in present.items()}
+    if len(set(sums.values())) > 1:
+        problems.append(f"net_minor differs between rollups: {sums}")
+    region_daily, channel_daily = of("region_daily"), of("channel_daily")
+    if region_daily is not None and channel_daily is not None:
+        for column in ("payments", "failed_payments"):
+            by_region, by_channel = total(region_daily, column), total(channel_daily, column)
+            if by_region != by_channel:
+                problems.append(f"{column}: region_daily {by_region} vs channel_daily summed {by_channel}")
+    if problems:
+        return CheckResult("rollups_consistent", False, f"{region}: " + "; ".join(problems))
+    net = total(present["region_daily"], "net_minor") if "region_daily" in present else 0
+    return CheckResult(
+        "rollups_consistent",
+        True,
+        f"{region}: the published rollups agree (net {net:,} minor units in each)",
+        metadata={"net_minor": net},
+    )
 
 
 @contextmanager

@@ -3,10 +3,16 @@
 DuckDB lets one process open a file read-write *or* many processes read it, never both, and a second writer fails
 rather than waits. Every access therefore goes through a per-region file lock, which turns "database is locked"
 errors into orderly queueing: the CLI, the Dagster assets and the tests all open stores through `open_store`.
+
+A store remembers a fingerprint of the buyer salt it was built with (`store_identity`): buyer references are
+salted hashes, and a store opened with another salt (a region moved to a host without the installation's salt)
+would stop recognising its duplicates and repeat buyers. Such a store is refused with the reason, before anything
+is written.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
@@ -120,12 +126,41 @@ CREATE TABLE IF NOT EXISTS products (
 );
 CREATE TABLE IF NOT EXISTS fx_rates (currency VARCHAR, rate_date DATE, usd_per_unit DECIMAL(24, 12));
 CREATE OR REPLACE TABLE currencies (currency VARCHAR, exponent INTEGER);
+CREATE TABLE IF NOT EXISTS store_identity (salt_fingerprint VARCHAR NOT NULL, recorded_at TIMESTAMPTZ NOT NULL);
 """
 )
 
 
 class StoreBusy(RuntimeError):
     """Another process holds the region's store (a run is writing it); try again when it finishes."""
+
+
+class SaltMismatch(RuntimeError):
+    """The store was built with another buyer salt than this host's: its buyer references would not match."""
+
+
+def salt_fingerprint(salt: str) -> str:
+    """A short, one-way name of the salt (enough to tell two salts apart, useless for recovering one)."""
+    return hashlib.sha256(f"kanda-buyer-salt:{salt}".encode()).hexdigest()[:16]
+
+
+def _check_salt(con: duckdb.DuckDBPyConnection, settings: Settings, region: str, *, record: bool) -> None:
+    """Refuse a store built with another salt; record the salt of a store that has none recorded yet."""
+    tables = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if "store_identity" not in tables:
+        return  # a read-only open of a store from before salt fingerprints: the next write records it
+    found = con.execute("SELECT salt_fingerprint FROM store_identity LIMIT 1").fetchall()
+    mine = salt_fingerprint(settings.buyer_salt)
+    if not found:
+        if record:
+            con.execute("INSERT INTO store_identity VALUES (?, now())", [mine])
+        return
+    if found[0][0] != mine:
+        raise SaltMismatch(
+            f"the {region} store {settings.store_path(region)} was built with another buyer salt (fingerprint"
+            f" {found[0][0]}) than this host's ({mine}): give this host the installation's salt (KANDA_BUYER_SALT"
+            " or KANDA_BUYER_SALT_FILE) before running it, or duplicates and repeat buyers stop being recognised"
+        )
 
 
 @contextmanager
@@ -149,6 +184,7 @@ def open_store(
             read_only = False  # first use: create it so that readers see an empty, well-formed store
         con = duckdb.connect(str(path), read_only=read_only, config={"memory_limit": settings.duckdb_memory_limit})
         try:
+            _check_salt(con, settings, region, record=False)  # before this open writes anything
             if not read_only:
                 con.execute(SCHEMA_SQL)
                 con.executemany("INSERT INTO currencies VALUES (?, ?)", list(MINOR_UNIT_EXPONENT.items()))
@@ -157,6 +193,7 @@ def open_store(
                     "CREATE OR REPLACE TABLE region_info AS SELECT ? AS region, ? AS currency, ? AS zone",
                     [info.code, info.currency, info.zone],
                 )
+                _check_salt(con, settings, region, record=True)
             yield con
         finally:
             con.close()
