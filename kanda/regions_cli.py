@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from kanda.cli_support import console, err
+from kanda.cli_support import console, err, fail, usage_error
 
 regions_app = typer.Typer(help="Regions: list them, draft one from a sample, dry-run a file, spec schema.")
 
@@ -36,8 +36,7 @@ def _load_regions() -> dict:
     try:
         return all_regions()
     except SpecError as exc:
-        err.print(f"[red]A region file does not validate:[/]\n{exc}")
-        raise typer.Exit(2) from None
+        fail(f"a region file does not validate: {exc}")
 
 
 @regions_app.command("list")
@@ -92,15 +91,13 @@ def new_region(
     from regions.spec.draft import draft_region
 
     if len(code) != 2 or not code.isalpha():
-        err.print(f"[red]A region code is two letters, not {code!r}.[/]")
-        raise typer.Exit(2)
+        usage_error(f"a region code is two letters, not {code!r}", "CODE")
     text = draft_region(code, sample, name=name, currency=currency, zone=zone, calling_code=calling_code)
     if out is None:
         typer.echo(text, nl=False)
         return
     if out.exists():
-        err.print(f"[red]{out} exists; not overwritten.[/]")
-        raise typer.Exit(1)
+        fail(f"{out} exists; not overwritten")
     out.write_text(text)
     err.print(f"Draft written to {out}. Finish the TODOs, put it in KANDA_REGIONS_DIR, then `kanda regions check`.")
 
@@ -123,8 +120,7 @@ def check(
     """Dry run: what ingesting FILE into region CODE would do, row by row. Writes nothing, opens no store."""
     regions = _load_regions()
     if code.upper() not in regions:
-        err.print(f"[red]Unknown region {code}.[/] Known: {', '.join(regions)}")
-        raise typer.Exit(2)
+        usage_error(f"unknown region {code}; known: {', '.join(regions)}", "CODE")
     result = dry_run(regions[code.upper()], file, shown=rows)
     if as_json:
         typer.echo(json.dumps(result, default=str, indent=2))

@@ -20,13 +20,12 @@ def _store():
 def create(name: Annotated[str, typer.Argument(help="Who or what the key is for, e.g. amina or metabase.")]) -> None:
     """Create a key and print it once; only its hash is kept, so store it now."""
     from kanda.analyst.keys import KeyProblem
-    from kanda.cli_support import console, err
+    from kanda.cli_support import console, err, fail
 
     try:
         token = _store().create(name)
     except KeyProblem as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(1) from None
+        fail(str(exc))
     err.print(f"API key for {name} (shown once, store it now):")
     console.print(token, markup=False, highlight=False, soft_wrap=True)
     err.print("use it as `Authorization: Bearer <key>` or `X-API-Key: <key>` on /api (docs at /docs)")
@@ -56,11 +55,10 @@ def list_keys() -> None:
 def revoke(name: Annotated[str, typer.Argument(help="The key's name (see `kanda keys list`).")]) -> None:
     """Revoke a key at once: the next request with it gets 401. The name stays listed."""
     from kanda.analyst.keys import KeyProblem
-    from kanda.cli_support import console, err
+    from kanda.cli_support import console, fail
 
     try:
         key = _store().revoke(name)
     except KeyProblem as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(1) from None
+        fail(str(exc))
     console.print(f"revoked {key.name} ({key.hint}...) at {key.revoked_at:%Y-%m-%d %H:%M} UTC")

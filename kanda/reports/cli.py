@@ -36,22 +36,20 @@ def reports_command(
     from rich.markup import escape
     from rich.table import Table
 
-    from kanda.cli_support import chosen_regions, console, err, parse_date, progress_bar
+    from kanda.cli_support import chosen_regions, console, err, parse_date, progress_bar, usage_error
     from kanda.reports.run import write_reports
     from kanda.settings import load_settings
     from regions import all_regions
 
     if resend and not deliver:
-        err.print("[red]--resend only makes sense with --deliver[/]")
-        raise typer.Exit(2)
+        usage_error("only makes sense with --deliver", "--resend")
     day = parse_date(date) if date else None
     codes = chosen_regions(region) if region else None
     creators = [c.upper() for c in creator] if creator else None
     if creators:
         unknown = [c for c in creators if c.split("-", 1)[0] not in all_regions()]
         if unknown:
-            err.print(f"[red]not a creator id of a known region: {', '.join(unknown)}[/] (e.g. KE-C0001)")
-            raise typer.Exit(2)
+            usage_error(f"not a creator id of a known region: {', '.join(unknown)} (e.g. KE-C0001)", "--creator")
     settings = load_settings()
     with progress_bar() as bar:
         tasks: dict[str, int] = {}

@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from kanda.cli_support import chosen_regions, console, err
+from kanda.cli_support import chosen_regions, console, err, error_line, usage_error
 
 review_app = typer.Typer(
     help="Review quarantined records: queue, fixes, waivers, rejections, reprocessing.", no_args_is_help=True
@@ -49,8 +49,7 @@ def _filter(regions, rules, statuses, source_file, creator, min_age, max_age, id
     chosen = set(chosen_regions(regions)) if regions else set()
     bad = set(statuses or []) - set(STATUSES)
     if bad:
-        err.print(f"[red]Unknown status(es): {', '.join(sorted(bad))}[/]; choose from {', '.join(STATUSES)}")
-        raise typer.Exit(2)
+        usage_error(f"unknown status(es) {', '.join(sorted(bad))}; choose from {', '.join(STATUSES)}", "--status")
     return ReviewFilter(
         regions=frozenset(chosen) or None,
         rules=frozenset(rules) if rules else None,
@@ -71,7 +70,7 @@ def _refuse(message: str, as_json: bool, **extra) -> None:
     if as_json:
         _print_json({"ok": False, "error": message, **extra})
     else:
-        err.print(f"[red]{message}[/]")
+        error_line(message)
     raise typer.Exit(1)
 
 
@@ -147,8 +146,7 @@ def counts(
     from kanda.settings import load_settings
 
     if by is not None and by not in GROUPS:
-        err.print(f"[red]--by must be one of {', '.join(GROUPS)}[/]")
-        raise typer.Exit(2)
+        usage_error(f"must be one of {', '.join(GROUPS)}", "--by")
     flt = _filter(region, rule, status, source_file, creator, min_age, max_age)
     found = count_items(load_settings(), _actor(actor), flt, group_by=by)
     if as_json:
@@ -217,8 +215,7 @@ def fix(
     for part in set_:
         column, sep, value = part.partition("=")
         if not sep:
-            err.print(f"[red]--set takes column=value, not {part!r}[/]")
-            raise typer.Exit(2)
+            usage_error(f"takes column=value, not {part!r}", "--set")
         edits[column.strip()] = value
     settings, who = load_settings(), _actor(actor)
     try:
@@ -245,8 +242,7 @@ def _decide(action: str, ids, flt_args, reason: str | None, actor: str | None, a
     settings, who = load_settings(), _actor(actor)
     flt = _filter(*flt_args, ids=ids)
     if not ids and flt == service.ReviewFilter():
-        err.print(f"[red]{action}: give item ids or filters (e.g. --rule X --region KE)[/]")
-        raise typer.Exit(2)
+        usage_error(f"{action}: give item ids or filters (e.g. --rule X --region KE)")
     try:
         if ids and len(ids) == 1 and flt == service.ReviewFilter(item_ids=frozenset(ids)):
             function = {"approve": service.approve, "waive": service.waive, "reject": service.reject}[action]

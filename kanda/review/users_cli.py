@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from kanda.cli_support import usage_error
+
 users_app = typer.Typer(help="Steward and viewer accounts for the steward pages.", no_args_is_help=True)
 
 PasswordStdin = Annotated[
@@ -26,8 +28,8 @@ def _password(from_stdin: bool) -> str:
 
 
 def _fail(message: str) -> None:
-    typer.secho(message, fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
+    """A value the command cannot take (the account, region or address given): Typer's usage box, exit 2."""
+    usage_error(message)
 
 
 @users_app.command("add")
