@@ -32,6 +32,7 @@ from kanda.central.catalog import (
     LEDGER_ANCHOR,
     PUBLICATIONS,
     PUBLICATIONS_SCHEMA,
+    documented_schema,
     ensure_table,
     needs_full_publish,
     open_catalog,
@@ -158,6 +159,7 @@ def _commit(
             log.warning("publish %s: a publish died before its publication; %s", publish_id, undone)
         snapshots = {}
         for name, frame in frames.items():
+            frame = frame.cast(documented_schema(name, frame.schema))  # required columns as the table has them
             table = ensure_table(catalog, name, frame.schema)
             with warnings.catch_warnings():
                 # A first publish of a day deletes nothing; pyiceberg warns about that, which is expected here.
