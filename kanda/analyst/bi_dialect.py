@@ -14,8 +14,7 @@ newest release) fails at `inspect(engine).get_columns(...)` with the SQLAlchemy 
 
 Everything else is duckdb-engine's. `pip install 'kanda[bi]'` installs duckdb-engine and registers this dialect
 (entry point `duckdb.kanda`), so `duckdb+kanda:////path/to/rollups.duckdb?access_mode=read_only` works where plain
-`duckdb:///` does. With SQLAlchemy older than 2.0.45 (Superset, for one, is on 1.4) plain `duckdb:///` reflects
-columns too.
+`duckdb:///` does. With SQLAlchemy older than 2.0.45 plain `duckdb:///` reflects columns too.
 """
 
 from __future__ import annotations

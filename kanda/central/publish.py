@@ -153,13 +153,14 @@ def _commit(
 ) -> None:
     in_region = EqualTo("region", region)
     replaced = in_region if whole_region else And(in_region, In("local_date", {d.isoformat() for d in days}))
+    # Required columns non-null, as the tables declare them; a NULL in one stops here, before any table commits.
+    frames = {name: frame.cast(documented_schema(name, frame.schema)) for name, frame in frames.items()}
     with publish_lock(settings):
         catalog = open_catalog(settings)  # under the lock: a first publish also creates the catalog's tables
         for undone in rollback_orphans(catalog):
             log.warning("publish %s: a publish died before its publication; %s", publish_id, undone)
         snapshots = {}
         for name, frame in frames.items():
-            frame = frame.cast(documented_schema(name, frame.schema))  # required columns as the table has them
             table = ensure_table(catalog, name, frame.schema)
             with warnings.catch_warnings():
                 # A first publish of a day deletes nothing; pyiceberg warns about that, which is expected here.

@@ -128,9 +128,13 @@ def expected_columns(table: str) -> list[list[str]]:
     return [[c.name, c.doc] for c in column_docs(table).values()]
 
 
+#: The connection arguments docs/analysts.md gives BI tools.
+LOCKED_DOWN = {"read_only": True, "config": {"enable_external_access": False, "lock_configuration": True}}
+
+
 def test_sqlalchemy_in_kandas_environment_lists_tables_and_columns_with_their_docs(snapshot: Path):
     """The documented URL: duckdb-engine under kanda's DuckDB 2 and SQLAlchemy, through `duckdb+kanda://`."""
-    engine = sa.create_engine(f"duckdb+kanda:///{snapshot}?access_mode=read_only")
+    engine = sa.create_engine(f"duckdb+kanda:///{snapshot}", connect_args=LOCKED_DOWN)
     try:
         inspector = sa.inspect(engine)
         assert sorted(inspector.get_table_names()) == sorted(TABLES)
@@ -143,6 +147,8 @@ def test_sqlalchemy_in_kandas_environment_lists_tables_and_columns_with_their_do
             assert con.execute(sa.text("SELECT count(*) FROM creator_daily")).scalar() > 0
             with pytest.raises(sa.exc.DBAPIError, match="read-only"):
                 con.execute(sa.text("CREATE TABLE x (a INTEGER)"))
+            with pytest.raises(sa.exc.DBAPIError, match="Permission"):
+                con.execute(sa.text("SELECT * FROM read_csv('/etc/passwd')"))
     finally:
         engine.dispose()
 
@@ -150,6 +156,7 @@ def test_sqlalchemy_in_kandas_environment_lists_tables_and_columns_with_their_do
 def test_sqlalchemy_in_a_bi_tools_environment_lists_tables_and_columns(duckdb1_python: Path, snapshot: Path):
     """A BI tool with its own DuckDB 1.x and an SQLAlchemy before 2.0.45: the plain `duckdb:///` URL works."""
     seen = in_duckdb1(duckdb1_python, REFLECT, f"duckdb:///{snapshot}?access_mode=read_only")
+    assert tuple(int(part) for part in seen["sqlalchemy"].split(".")[:3]) < (2, 0, 45)
     assert sorted(seen["tables"]) == sorted(TABLES)
     for table in published():
         assert seen["columns"][table] == expected_columns(table), table
