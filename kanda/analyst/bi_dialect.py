@@ -11,6 +11,10 @@ newest release) fails at `inspect(engine).get_columns(...)` with the SQLAlchemy 
   per-column collations for it to report).
 - SQLAlchemy 2.1 changed the arguments of the PostgreSQL dialect's `_get_columns_info`, which duckdb-engine's own
   `get_multi_columns` calls the 2.0 way (TypeError). This dialect calls it the way the installed SQLAlchemy wants.
+- The primary key, unique, foreign key and check queries cast to `REGCLASS`, a type DuckDB does not have, so
+  `MetaData.reflect()` and `Table(..., autoload_with=engine)` failed too. This dialect reads those constraints from
+  DuckDB's own `duckdb_constraints()` instead, and reports no PostgreSQL table options (`pg_inherits`, also
+  missing).
 
 Everything else is duckdb-engine's. `pip install 'kanda[bi]'` installs duckdb-engine and registers this dialect
 (entry point `duckdb.kanda`), so `duckdb+kanda:////path/to/rollups.duckdb?access_mode=read_only` works where plain
@@ -65,6 +69,84 @@ class Dialect(DuckDBDialect):
         # (below, only for a type it does not know) would run another query on it mid-iteration.
         rows = list(connection.execute(query, params).mappings())
         return self._get_columns_info(rows, _NamedTypeLoader(self, connection, kw), schema).items()
+
+    def get_multi_pk_constraint(self, connection: Any, schema: str | None = None, filter_names: Any = None, **kw: Any):
+        found = self._constraints(connection, schema, filter_names, "PRIMARY KEY")
+        return [
+            (
+                key,
+                {"constrained_columns": rows[0][1], "name": rows[0][0], "comment": None}
+                if rows
+                else {"constrained_columns": [], "name": None},
+            )
+            for key, rows in found.items()
+        ]
+
+    def get_multi_unique_constraints(
+        self, connection: Any, schema: str | None = None, filter_names: Any = None, **kw: Any
+    ):
+        found = self._constraints(connection, schema, filter_names, "UNIQUE")
+        return [
+            (key, [{"name": name, "column_names": columns, "comment": None} for name, columns, _, _ in rows])
+            for key, rows in found.items()
+        ]
+
+    def get_multi_foreign_keys(self, connection: Any, schema: str | None = None, filter_names: Any = None, **kw: Any):
+        found = self._constraints(connection, schema, filter_names, "FOREIGN KEY")
+        return [
+            (
+                key,
+                [
+                    {
+                        "name": name,
+                        "constrained_columns": columns,
+                        "referred_schema": schema,
+                        "referred_table": table,
+                        "referred_columns": referred,
+                        "options": {},
+                        "comment": None,
+                    }
+                    for name, columns, table, referred in rows
+                ],
+            )
+            for key, rows in found.items()
+        ]
+
+    def get_multi_check_constraints(
+        self, connection: Any, schema: str | None = None, filter_names: Any = None, **kw: Any
+    ):
+        found = self._constraints(connection, schema, filter_names, "CHECK")
+        return [
+            (key, [{"name": name, "sqltext": expression, "comment": None} for name, _, expression, _ in rows])
+            for key, rows in found.items()
+        ]
+
+    def get_multi_table_options(self, connection: Any, schema: str | None = None, filter_names: Any = None, **kw: Any):
+        """PostgreSQL storage options (inheritance, access method, tablespace): DuckDB has none of them."""
+        names = list(filter_names) if filter_names else self.get_table_names(connection, schema)
+        return [((schema, name), {}) for name in names]
+
+    def _constraints(
+        self, connection: Any, schema: str | None, filter_names: Any, kind: str
+    ) -> dict[tuple[str | None, str], list[tuple[str, list[str], str | None, list[str]]]]:
+        """One kind of constraint per table of `schema` (the connection's current one by default), from DuckDB:
+        (name, columns, referenced table or a CHECK's expression, referenced columns)."""
+        names = list(filter_names) if filter_names else self.get_table_names(connection, schema)
+        found: dict[tuple[str | None, str], list] = {(schema, name): [] for name in names}
+        rows = connection.execute(
+            sql.text(
+                "SELECT table_name, constraint_name, constraint_column_names,"
+                " CASE WHEN constraint_type = 'CHECK' THEN expression ELSE referenced_table END,"
+                " referenced_column_names FROM duckdb_constraints() WHERE database_name = current_database()"
+                " AND schema_name = coalesce(:schema, current_schema()) AND constraint_type = :kind"
+                " ORDER BY table_name, constraint_index"
+            ),
+            {"schema": schema, "kind": kind},
+        ).fetchall()
+        for table, name, columns, referenced, referred in rows:
+            if (schema, table) in found:
+                found[(schema, table)].append((name, list(columns), referenced, list(referred or [])))
+        return found
 
 
 registry.register("duckdb.kanda", __name__, "Dialect")

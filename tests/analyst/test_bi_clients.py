@@ -143,6 +143,14 @@ def test_sqlalchemy_in_kandas_environment_lists_tables_and_columns_with_their_do
             assert [[c["name"], c["comment"]] for c in columns] == expected_columns(table)
             assert inspector.get_table_comment(table)["text"]
         assert {c["name"] for c in inspector.get_columns("publications")} >= {"publish_id", "published_at"}
+        # What ORMs and Superset's dataset import do: reflect whole tables, keys and constraints included.
+        reflected = sa.MetaData()
+        reflected.reflect(bind=engine)
+        assert sorted(reflected.tables) == sorted(TABLES)
+        creator_daily = reflected.tables["creator_daily"]
+        assert [c.name for c in creator_daily.columns] == [c.name for c in column_docs("creator_daily").values()]
+        assert creator_daily.c.net_usd_minor.comment == column_docs("creator_daily")["net_usd_minor"].doc
+        assert list(creator_daily.primary_key) == []  # the file declares no keys (the dictionary names them)
         with engine.connect() as con:
             assert con.execute(sa.text("SELECT count(*) FROM creator_daily")).scalar() > 0
             with pytest.raises(sa.exc.DBAPIError, match="read-only"):
