@@ -21,7 +21,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from kanda.central.catalog import NAMESPACE, PUBLICATION_DOCS, PUBLICATIONS, PUBLICATIONS_DESCRIPTION
+from kanda.central.catalog import (
+    NAMESPACE,
+    PUBLICATION_DOCS,
+    PUBLICATIONS,
+    PUBLICATIONS_DESCRIPTION,
+    PUBLICATIONS_SCHEMA,
+)
 from kanda.settings import Settings
 from warehouse_models import model, published, rules
 
@@ -59,8 +65,15 @@ def dictionary() -> dict[str, object]:
             "grain": "one row per publish",
             "keys": ["publish_id"],
             "columns": [
-                {"name": name, "description": doc, "unit": None, "required": False, "key": name == "publish_id"}
-                for name, doc in PUBLICATION_DOCS.items()
+                {
+                    "name": field.name,
+                    "description": PUBLICATION_DOCS[field.name],
+                    "unit": None,
+                    # A table's snapshot column is NULL in publications made before that table existed.
+                    "required": not field.nullable and not field.name.endswith("_snapshot"),
+                    "key": field.name == "publish_id",
+                }
+                for field in PUBLICATIONS_SCHEMA
             ],
         }
     )

@@ -48,6 +48,8 @@ def test_every_published_table_and_column_is_described_with_its_unit(site: TestC
     real = run_query(published, "SELECT * FROM rollups.publications LIMIT 0").column_names
     assert [c["name"] for c in publications["columns"]] == real
     assert all(c["description"] == PUBLICATION_DOCS[c["name"]] for c in publications["columns"])
+    required = {c["name"] for c in publications["columns"] if c["required"]}
+    assert required == {"publish_id", "region", "published_at", "days", "rows"}
 
 
 class _Text(HTMLParser):
