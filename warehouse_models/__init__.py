@@ -11,6 +11,7 @@ like dbt's) live in `seeds/`; the store tables the staging models read are decla
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -27,6 +28,11 @@ class Column:
     description: str
     unit: str | None = None
     required: bool = False  # never NULL
+
+    @property
+    def doc(self) -> str:
+        """The description with its unit: one line wherever a column is documented (Iceberg, DuckDB, dictionary)."""
+        return f"{self.description} (unit: {self.unit})" if self.unit else self.description
 
 
 @dataclass(frozen=True)
@@ -136,6 +142,18 @@ def published() -> dict[str, tuple[str, ...]]:
 def column_docs(table: str) -> dict[str, Column]:
     """A model's columns with their descriptions and units, in the table's column order."""
     return {c.name: c for c in model(table).columns}
+
+
+@cache
+def rules() -> dict[str, str]:
+    """The rules every rollup follows (`rules.md`: the day rule, the USD rule, ...) by title, as Markdown.
+
+    Kept beside the models rather than only in docs/models.md so that what is served to analysts (the data
+    dictionary) is read from the package; a test keeps docs/models.md saying the same.
+    """
+    text = (root() / "rules.md").read_text()
+    sections = re.split(r"^## (.+)$", text, flags=re.MULTILINE)[1:]
+    return {title.strip(): body.strip() for title, body in zip(sections[::2], sections[1::2], strict=True)}
 
 
 def model_files() -> list[Path]:

@@ -9,6 +9,9 @@ reader as `kanda query` (`open_central`) by the writer of that reader's own file
 (`rollups.duckdb` -> `rollups`), so `rollups.creator_daily` means the same table here as in `kanda query` (a schema
 called `rollups` inside a catalog called `rollups` would make it ambiguous).
 
+The file is written in DuckDB's v1.0.0 storage format (`BI_STORAGE_VERSION`), so DuckDB 1.x clients open it as
+well as DuckDB 2, and every table and column carries its description and unit as a DuckDB comment.
+
 The file is written beside its target and swapped in with `os.replace` (`write_aside`), atomic on one filesystem.
 A reader that already has the old file open keeps reading the old inode (Linux/POSIX semantics: the replaced file
 lives on until its last open handle closes), so it sees one whole publication, never a half-written file; it sees
@@ -38,6 +41,12 @@ from kanda.settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: The storage format of the snapshot file. DuckDB 2 writes its own format (version 69) by default, which every DuckDB
+#: 1.x refuses ("can only read versions between 64 and 68"): the CLI 1.5 and the JDBC/ODBC drivers BI tools ship.
+#: "v1.0.0" writes storage version 64, the oldest that every 1.x reads (0.10 wrote it too), and it holds everything
+#: the snapshot uses (BIGINT, DOUBLE, VARCHAR, DATE, TIMESTAMPTZ, comments): a newer one would only shut out older
+#: drivers. `tests/analyst/test_bi_clients.py` opens the file from a real DuckDB 1.x.
+BI_STORAGE_VERSION = "v1.0.0"
 #: Options that make an analyst connection read-only in every sense, not just for the database file.
 LOCKED_CONFIG = {"enable_external_access": False, "lock_configuration": True}
 
@@ -164,7 +173,7 @@ def _write(settings: Settings, publication: Publication, target: Path) -> None:
     """Copy one publication, read through `kanda query`'s own reader of it, into a new DuckDB file."""
     central = open_central(settings, as_of=publication.publish_id)  # exactly this publication, by its id
     try:
-        write_publication(central.con, publication, target)
+        write_publication(central.con, publication, target, storage_version=BI_STORAGE_VERSION)
     finally:
         central.close()
 

@@ -48,7 +48,7 @@ from pyiceberg.types import IcebergType, LongType, StringType
 
 from kanda.regional.store import StoreBusy
 from kanda.settings import Settings, WarehouseMismatch, masked_url
-from warehouse_models import published
+from warehouse_models import column_docs, published
 
 NAMESPACE = "rollups"
 PUBLICATIONS = "publications"
@@ -268,7 +268,60 @@ def _advisory_lock(settings: Settings) -> Iterator[None]:
         engine.dispose()
 
 
+PUBLICATIONS_DESCRIPTION = (
+    "One row per publish: the Iceberg snapshot of every rollup table that became visible together, and the "
+    "region's ledger head it anchored. Readers read exactly the snapshots of one row."
+)
+#: What each `rollups.publications` column holds: its Iceberg field doc (the rollups' docs come from models.yml).
+PUBLICATION_DOCS = {
+    "publish_id": "The publication id (region, UTC time, a random suffix: KE-20261123T171422-57d14a23); as_of takes it",
+    "region": "Region code of the region whose publish this was",
+    "published_at": "When the publication became visible to readers (unit: UTC timestamp)",
+    "days": "Local days the publish replaced in that region (unit: count)",
+    "rows": "Rollup rows the publish wrote, over all tables (unit: count)",
+    **{
+        f"{table}_snapshot": f"Iceberg snapshot id of rollups.{table} that this publication reads; NULL when the "
+        "table did not exist yet"
+        for table in published()
+    },
+    "ledger_seq": "Sequence number of the region's newest ledger batch when it published; NULL before anchoring",
+    "ledger_batch_id": "That ledger batch's id; NULL before anchoring",
+    "ledger_hash": "That ledger row's hash in the region's hash chain; NULL before anchoring",
+    "ledger_rows_read": "Input rows read by the region up to that batch (unit: count); NULL before anchoring",
+    "ledger_loaded": "Rows loaded by the region up to that batch (unit: count); NULL before anchoring",
+    "ledger_quarantined": "Rows quarantined by the region up to that batch (unit: count); NULL before anchoring",
+    "ledger_duplicates": "Duplicate rows seen by the region up to that batch (unit: count); NULL before anchoring",
+}
+
+
+def documented_schema(name: str, schema: pa.Schema) -> pa.Schema:
+    """`schema` with each field's doc (Arrow metadata `doc`, which pyiceberg turns into the Iceberg field doc) and
+    nullability as the models declare it: a models.yml `required` column is non-null, every other one nullable.
+
+    Publish casts its frames to this, so the written Arrow data carries the same required flags as the table (Arrow
+    refuses the cast when a required column holds a NULL, before anything is written).
+    """
+    if name == PUBLICATIONS:
+        declared = {f.name: (PUBLICATION_DOCS.get(f.name), f.nullable) for f in PUBLICATIONS_SCHEMA}
+    else:
+        declared = {c.name: (c.doc, not c.required) for c in column_docs(name).values()}
+    fields = []
+    for field in schema:
+        doc, nullable = declared.get(field.name, (None, field.nullable))
+        metadata = {**(field.metadata or {}), **({b"doc": doc.encode()} if doc else {})}
+        fields.append(pa.field(field.name, field.type, nullable=nullable, metadata=metadata or None))
+    return pa.schema(fields, metadata=schema.metadata)
+
+
 def ensure_table(catalog: SqlCatalog, name: str, schema: pa.Schema) -> Table:
+    """The table `rollups.<name>`, created or brought up to date with `documented_schema`: columns, docs, required.
+
+    A new table gets every field's doc and required flag. An existing one gets missing columns (publications only),
+    changed docs, and required columns the models now allow to be NULL made optional. The other way round is left
+    alone: Iceberg does not allow making an optional column required (files already written may hold NULLs), so a
+    table created before the models declared `required` keeps those columns optional; its docs are still set.
+    """
+    schema = documented_schema(name, schema)
     identifier = f"{NAMESPACE}.{name}"
     try:
         table = catalog.load_table(identifier)
@@ -285,9 +338,34 @@ def ensure_table(catalog: SqlCatalog, name: str, schema: pa.Schema) -> Table:
         # goes for the ledger anchor columns: publications made before them simply anchor nothing.
         with table.update_schema() as update:
             for column in missing:
-                update.add_column(column.name, _ADDED_COLUMN_TYPES[column.type])
+                update.add_column(column.name, _ADDED_COLUMN_TYPES[column.type], doc=_doc(column))
         table = table.refresh()
-    return table
+    return _document(table, schema)
+
+
+def _doc(field: pa.Field) -> str | None:
+    raw = (field.metadata or {}).get(b"doc")
+    return raw.decode() if raw else None
+
+
+def _document(table: Table, schema: pa.Schema) -> Table:
+    """Bring an existing table's field docs and (loosening only) required flags in line with `schema`."""
+    current = {field.name: field for field in table.schema().fields}
+    changes = []
+    for field in schema:
+        have = current.get(field.name)
+        if have is None:
+            continue
+        doc = _doc(field)
+        loosen = have.required and field.nullable
+        if (doc is not None and have.doc != doc) or loosen:
+            changes.append((field.name, doc if doc is not None else have.doc, loosen))
+    if not changes:
+        return table
+    with table.update_schema() as update:
+        for column, doc, loosen in changes:
+            update.update_column(column, doc=doc, required=False if loosen else None)
+    return table.refresh()
 
 
 def needs_full_publish(catalog: SqlCatalog, region: str) -> bool:

@@ -32,6 +32,7 @@ from kanda.central.catalog import (
     LEDGER_ANCHOR,
     PUBLICATIONS,
     PUBLICATIONS_SCHEMA,
+    documented_schema,
     ensure_table,
     needs_full_publish,
     open_catalog,
@@ -152,6 +153,8 @@ def _commit(
 ) -> None:
     in_region = EqualTo("region", region)
     replaced = in_region if whole_region else And(in_region, In("local_date", {d.isoformat() for d in days}))
+    # Required columns non-null, as the tables declare them; a NULL in one stops here, before any table commits.
+    frames = {name: frame.cast(documented_schema(name, frame.schema)) for name, frame in frames.items()}
     with publish_lock(settings):
         catalog = open_catalog(settings)  # under the lock: a first publish also creates the catalog's tables
         for undone in rollback_orphans(catalog):

@@ -12,6 +12,11 @@ layout, and the same writer (`write_publication`), as the BI snapshot. A publica
 never rebuilt while it exists; it is written beside its name and renamed (`write_aside`), so nobody opens half a
 file. The newest `KEEP` files stay; older ones are removed and rebuilt if an `as_of` reader asks for them again (a
 process that has one open keeps reading it: POSIX keeps an unlinked file until its last handle closes).
+
+Every table and column of a written file carries its models.yml description as a DuckDB comment, so a BI tool, a
+SQLAlchemy inspector or `DESCRIBE`-style catalog queries show what a column means and in which unit, not just its
+type. A file may be written in an older storage format (`storage_version`): DuckDB 2 writes its own format by
+default, which DuckDB 1.x (the CLI, JDBC and ODBC drivers most BI tools ship) refuses to open.
 """
 
 from __future__ import annotations
@@ -28,9 +33,15 @@ from pathlib import Path
 import duckdb
 from filelock import FileLock
 
-from kanda.central.catalog import NAMESPACE, PUBLICATIONS, Publication
+from kanda.central.catalog import (
+    NAMESPACE,
+    PUBLICATION_DOCS,
+    PUBLICATIONS,
+    PUBLICATIONS_DESCRIPTION,
+    Publication,
+)
 from kanda.settings import Settings
-from warehouse_models import published
+from warehouse_models import column_docs, model, published
 
 FILE_NAME = f"{NAMESPACE}.duckdb"
 #: The table naming the publication a file holds (and when the file was written).
@@ -106,16 +117,22 @@ def no_progress_bar(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("SET enable_progress_bar = false")
 
 
-def write_publication(source: duckdb.DuckDBPyConnection, publication: Publication, target: Path) -> None:
+def write_publication(
+    source: duckdb.DuckDBPyConnection, publication: Publication, target: Path, *, storage_version: str | None = None
+) -> None:
     """Copy one publication's rollups from `source` (any connection with `rollups.<table>`) into a new DuckDB file.
 
     The one writer of reader files and of the BI snapshot. Tables go to the file's `main` schema, sorted by region and
     day so that the usual filters skip most row groups, streamed as Arrow batches; a rollup the source lacks (added
-    to kanda after this publication) is left out, as the source left it out.
+    to kanda after this publication) is left out, as the source left it out. `storage_version` (e.g. "v1.0.0")
+    writes a format older DuckDB releases can open; the file is created through ATTACH because only ATTACH takes it.
     """
-    out = duckdb.connect(str(target))
+    out = duckdb.connect()
     try:
         no_progress_bar(out)
+        options = f" (STORAGE_VERSION '{_quoted(storage_version)}')" if storage_version else ""
+        out.execute(f"ATTACH '{_quoted(str(target))}' AS {_WRITING}{options}")
+        out.execute(f"USE {_WRITING}")
         out.execute("BEGIN TRANSACTION")
         for name in (*published(), PUBLICATIONS):
             order = "published_at" if name == PUBLICATIONS else "region, local_date"
@@ -126,6 +143,7 @@ def write_publication(source: duckdb.DuckDBPyConnection, publication: Publicatio
             out.register("_kanda_source", reader)
             out.execute(f"CREATE TABLE {name} AS SELECT * FROM _kanda_source")
             out.unregister("_kanda_source")
+            _comment(out, name)
         snapshot_columns = "".join(f", ?::BIGINT AS {name}_snapshot" for name in published())
         out.execute(
             f"CREATE TABLE {INFO} AS SELECT ?::VARCHAR AS publish_id, ?::VARCHAR AS region,"
@@ -138,10 +156,29 @@ def write_publication(source: duckdb.DuckDBPyConnection, publication: Publicatio
                 *(publication.snapshots[name] for name in published()),
             ],
         )
+        out.execute(f"COMMENT ON TABLE {INFO} IS 'The publication this file holds, and when the file was written.'")
         out.execute("COMMIT")
         out.execute("CHECKPOINT")
+        out.execute("USE memory")
+        out.execute(f"DETACH {_WRITING}")
     finally:
         out.close()
+
+
+#: The writer's name for the file it writes (readers see the catalog named after the file, e.g. `rollups`).
+_WRITING = "kanda_writing"
+
+
+def _comment(out: duckdb.DuckDBPyConnection, table: str) -> None:
+    """The description of a table and of each of its columns (with the unit) as DuckDB comments."""
+    if table == PUBLICATIONS:
+        description, docs = PUBLICATIONS_DESCRIPTION, PUBLICATION_DOCS
+    else:
+        description, docs = model(table).description, {c.name: c.doc for c in column_docs(table).values()}
+    out.execute(f"COMMENT ON TABLE {table} IS '{_quoted(description)}'")
+    for (column,) in out.execute(f"SELECT name FROM pragma_table_info('{table}')").fetchall():
+        if column in docs:
+            out.execute(f"COMMENT ON COLUMN {table}.{column} IS '{_quoted(docs[column])}'")
 
 
 def write_aside(path: Path, fill: Callable[[Path], None]) -> None:

@@ -14,7 +14,7 @@ from kanda.settings import Settings, load_settings
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A fresh application bound to one data directory (tests make one per KANDA_HOME)."""
-    from kanda.analyst import api
+    from kanda.analyst import api, dictionary
     from kanda.reports import web as reports_web
     from kanda.review import web
 
@@ -26,6 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     api.install(app, settings)
+    dictionary.install(app, settings)
     web.install(app, settings)
     reports_web.install(app, settings)
     return app
