@@ -36,11 +36,12 @@ from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 from pyiceberg.types import IcebergType, LongType, StringType
 
+from kanda.central.publication import NAMESPACE, PUBLICATIONS, Publication
 from kanda.settings import Settings
 from warehouse_models import PUBLISHED
 
-NAMESPACE = "rollups"
-PUBLICATIONS = "publications"
+__all__ = ["NAMESPACE", "PUBLICATIONS", "Publication"]  # defined beside, for readers that need no pyiceberg
+
 
 #: The ledger head anchored with each publication: the newest batch's seq, id and hash, and the totals up to it.
 LEDGER_ANCHOR = [
@@ -144,14 +145,6 @@ def needs_full_publish(catalog: SqlCatalog, region: str) -> bool:
         return False
     newest = max(rows, key=lambda r: (r["published_at"], r["publish_id"]))
     return any(newest.get(f"{name}_snapshot") is None for name in PUBLISHED)
-
-
-@dataclass(frozen=True)
-class Publication:
-    publish_id: str
-    region: str
-    published_at: dt.datetime
-    snapshots: dict[str, int | None]  # None: the table did not exist yet at this publication
 
 
 def latest_publication(catalog: SqlCatalog, *, as_of: dt.datetime | None = None) -> Publication | None:

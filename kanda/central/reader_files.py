@@ -28,7 +28,7 @@ from pathlib import Path
 import duckdb
 from filelock import FileLock
 
-from kanda.central.catalog import NAMESPACE, PUBLICATIONS, Publication
+from kanda.central.publication import NAMESPACE, PUBLICATIONS, Publication
 from kanda.settings import Settings
 from warehouse_models import PUBLISHED
 
