@@ -82,6 +82,8 @@ class KeyStore:
 
     def __init__(self, url: str) -> None:
         self.engine = _engine(url)
+        #: A file on this machine (SQLite): a lookup costs microseconds and never waits on a network.
+        self.local = self.engine.url.get_backend_name() == "sqlite"
 
     def create(self, name: str) -> str:
         """A new key for `name`; returns the token, which is not stored and cannot be shown again."""
