@@ -44,6 +44,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import BaseModel, Field
 
 from kanda.analyst.answer_cache import Answer, AnswerCache, etag_of, matches
+from kanda.analyst.api_fast import FastAnswerMiddleware, FastAnswers
 from kanda.analyst.api_formats import (
     UnsupportedFormat,
     pick_format,
@@ -216,12 +217,23 @@ class PublicationsAnswer(BaseModel):
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    """Mount the `/api` routes on the application behind `kanda serve`."""
-    app.include_router(build_router(settings, KeyStore(settings.app_db_url), Limits.from_env()))
+    """Mount the `/api` routes on the application behind `kanda serve`, with the middleware that serves repeated
+    requests from the answer cache before FastAPI parses them (`kanda.analyst.api_fast`)."""
+    keys = KeyStore(settings.app_db_url)
+    fast = FastAnswers(settings, keys, AnswerCache.from_env())
+    app.include_router(build_router(settings, keys, Limits.from_env(), fast=fast))
+    app.add_middleware(FastAnswerMiddleware, answers=fast)
 
 
-def build_router(settings: Settings, keys: KeyStore, limits: Limits, cache: AnswerCache | None = None) -> APIRouter:
-    answers = cache if cache is not None else AnswerCache.from_env()
+def build_router(
+    settings: Settings,
+    keys: KeyStore,
+    limits: Limits,
+    cache: AnswerCache | None = None,
+    *,
+    fast: FastAnswers | None = None,
+) -> APIRouter:
+    answers = fast.cache if fast is not None else cache if cache is not None else AnswerCache.from_env()
 
     async def analyst(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -263,8 +275,10 @@ def build_router(settings: Settings, keys: KeyStore, limits: Limits, cache: Answ
             state = "miss"
             answer = await run_in_threadpool(compute)
             answers.put(etag, answer)
-            if matches(wanted, etag):
-                return Response(status_code=304, headers={**validators, "X-Kanda-Cache": state})
+        if fast is not None:  # the same bytes of request are answered before parsing from now on
+            fast.remember(request.scope, await request.body(), resolved.location, etag, validators)
+        if matches(wanted, etag):
+            return Response(status_code=304, headers={**validators, "X-Kanda-Cache": state})
         return Response(
             answer.body,
             media_type=answer.media_type,

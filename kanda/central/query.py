@@ -204,6 +204,13 @@ def _publications_location(settings: Settings) -> str | object | None:
     return row[0] if row else None
 
 
+def publications_location(settings: Settings) -> str | None:
+    """The current metadata file of `rollups.publications` when one catalog row says it (SQLite), else None: a key
+    under which what was answered for the newest publication may be remembered."""
+    location = _publications_location(settings)
+    return location if isinstance(location, str) else None
+
+
 def _sqlite_connection(path: str) -> sqlite3.Connection:
     """A read-only connection to the catalog per thread (sqlite3 connections stay in their thread)."""
     cons = _SQLITE.__dict__.setdefault("cons", {})
@@ -317,6 +324,8 @@ class Resolved:
     history: list[dict]
     #: The metadata file of `rollups.publications` at which this publication is the newest (else None).
     newest_at: str | None = None
+    #: The metadata file of `rollups.publications` the choice was made at (None: not known).
+    location: str | None = None
 
 
 def resolve(settings: Settings, *, as_of: AsOf | None = None) -> Resolved:
@@ -325,7 +334,7 @@ def resolve(settings: Settings, *, as_of: AsOf | None = None) -> Resolved:
     chosen = choose_publication(history, as_of)
     # A reader at a publication never sees a later one, not even in the history.
     newest_at = location if chosen is history[-1] else None
-    return Resolved(_publication(chosen), history[: history.index(chosen) + 1], newest_at)
+    return Resolved(_publication(chosen), history[: history.index(chosen) + 1], newest_at, location)
 
 
 def open_central(settings: Settings, *, as_of: AsOf | None = None) -> Central:

@@ -158,3 +158,41 @@ def test_the_cache_is_bounded_by_bytes_and_keeps_the_recently_used():
 def test_if_none_match_names_the_etag(header: str):
     assert matches(header, '"a"')
     assert not matches(None, '"a"') and not matches('"b"', '"a"')
+
+
+def test_kanda_serve_answers_repeated_requests_before_parsing_them_and_still_checks_keys(published: Settings):
+    """The app `kanda serve` runs answers a byte-identical repeat from the cache in front of FastAPI: same answer,
+    same headers, 304 with the ETag; a revoked key, a new spelling or a refused statement still go the full way."""
+    from kanda.web.app import create_app
+
+    app = create_app(published)
+    store = KeyStore(published.app_db_url)
+    token = store.create("fast-path")
+    client = TestClient(app, headers={"Authorization": f"Bearer {token}"})
+    (fast,) = [m.kwargs["answers"] for m in app.user_middleware if "answers" in m.kwargs]
+
+    first = client.get(*GROUPED[:1], params=GROUPED[1])
+    repeats = [client.get(*GROUPED[:1], params=GROUPED[1]) for _ in range(3)]
+    assert fast.served == 3
+    for again in repeats:
+        assert again.content == first.content and again.headers["x-kanda-cache"] == "hit"
+        assert {k: v for k, v in again.headers.items() if k != "x-kanda-cache"} == {
+            k: v for k, v in first.headers.items() if k != "x-kanda-cache"
+        }
+    validated = client.get(*GROUPED[:1], params=GROUPED[1], headers={"If-None-Match": first.headers["etag"]})
+    assert validated.status_code == 304 and validated.content == b""
+    assert fast.served == 4
+    as_csv = client.get(*GROUPED[:1], params={**GROUPED[1], "format": "csv"})
+    assert as_csv.headers["content-type"].startswith("text/csv") and as_csv.content != first.content
+
+    sql = [client.post("/api/sql", json=SQL) for _ in range(2)]
+    assert sql[0].json() == sql[1].json() and fast.served == 5
+    refused = {"sql": "select * from read_csv('/etc/passwd')"}
+    assert [client.post("/api/sql", json=refused).status_code for _ in range(2)] == [403, 403]
+
+    store.revoke("fast-path")
+    for headers in ({}, {"If-None-Match": first.headers["etag"]}):
+        revoked = client.get(*GROUPED[:1], params=GROUPED[1], headers=headers)
+        assert revoked.status_code == 401 and "revoked" in revoked.json()["detail"]
+    assert TestClient(app).post("/api/sql", json=SQL).status_code == 401
+    assert fast.served == 5
