@@ -5,9 +5,12 @@
 What runs: a demo installation (`kanda demo`'s own function: 7 regions, 3,000 rows each, 7 days, published; built
 once and cached under `bench/out/api/home`), an API key made for the run, and `kanda serve --workers N` (default one
 per core, access log off) as its own process on a free port. A second process (this module with `load`) runs
-asyncio clients with httpx, each sending one request after another on a kept-alive connection, bounded by time
+asyncio clients, each sending one request after another on its own kept-alive connection, bounded by time
 (`--duration`) and by count (`--max-requests` per scenario), and reports p50/p95/p99 latency and requests per
-second. Scenarios, in order:
+second, and the CPU time per request of the server (all its processes) and of the load process. The clients speak
+HTTP/1.1 written by hand on asyncio streams (`--client raw`, the default) or use httpx (`--client httpx`): httpx
+costs 2-3 ms of CPU per request at 20 clients, so on a 2-core machine one httpx process cannot send 500 requests a
+second at all, whatever the server does. Scenarios, in order:
 
 - the reference: 1 client, `GET /api/rollups/creator_daily?group_by=region` (and `POST /api/sql`), short;
 - 20 clients (`--clients`) on the same GET for `--duration` seconds;
@@ -34,6 +37,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 if __package__ in (None, ""):  # `python bench/api.py`: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -152,44 +156,104 @@ class Server:
 # --- the load process --------------------------------------------------------------------------------------------
 
 
-async def _client(http, kind: str, deadline: float, budget: list[int], samples: list[float], errors: list[str]):
+class HttpxClient:
+    """One kept-alive connection of httpx's async client per simulated analyst."""
+
+    def __init__(self, url: str, token: str) -> None:
+        import httpx
+
+        self.http = httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+    async def request(self, kind: str) -> tuple[int, bool]:
+        if kind == "rollups":
+            response = await self.http.get(ROLLUP_PATH)
+        else:
+            response = await self.http.post("/api/sql", json=SQL_BODY)
+        return response.status_code, "x-kanda-publication" in response.headers
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+
+class RawClient:
+    """HTTP/1.1 on one kept-alive asyncio connection, written by hand: a fraction of httpx's CPU per request, so
+    that on a 2-core machine the load generator takes less of the cores the server is measured on."""
+
+    def __init__(self, url: str, token: str) -> None:
+        parsed = urlsplit(url)
+        self.host, self.port = parsed.hostname, parsed.port
+        self.token = token
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        body = json.dumps(SQL_BODY).encode()
+        common = f"Host: {self.host}:{self.port}\r\nAuthorization: Bearer {token}\r\n"
+        self.requests = {
+            "rollups": f"GET {ROLLUP_PATH} HTTP/1.1\r\n{common}\r\n".encode(),
+            "sql": f"POST /api/sql HTTP/1.1\r\n{common}Content-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body,
+        }
+
+    async def request(self, kind: str) -> tuple[int, bool]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(self.requests[kind])
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+        await self.reader.readexactly(int(headers.get("content-length", "0")))
+        if headers.get("connection", "").lower() == "close":
+            await self.close()
+        return status, "x-kanda-publication" in headers
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = self.reader = None
+
+
+async def _client(connection, kind: str, deadline: float, budget: list[int], samples: list[float], errors: list[str]):
     while time.perf_counter() < deadline and budget[0] > 0:
         budget[0] -= 1
         started = time.perf_counter()
         try:
-            if kind == "rollups":
-                response = await http.get(ROLLUP_PATH)
-            else:
-                response = await http.post("/api/sql", json=SQL_BODY)
-            ok = response.status_code == 200 and "x-kanda-publication" in response.headers
+            status, named = await connection.request(kind)
+            ok, problem = status == 200 and named, f"HTTP {status}"
         except Exception as exc:  # a refused connection or a timeout is a failed request, reported below
-            ok, response = False, exc
+            ok, problem = False, repr(exc)
+            await connection.close()
         elapsed = time.perf_counter() - started
         if ok:
             samples.append(elapsed)
         else:
-            errors.append(str(getattr(response, "status_code", response))[:200])
+            errors.append(problem[:200])
 
 
-async def _load(url: str, token: str, kind: str, clients: int, seconds: float, max_requests: int) -> dict:
-    import httpx
-
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=30) as http:
-        for _ in range(3):  # warm the server (first answer computes and caches) and the connections
-            await (http.get(ROLLUP_PATH) if kind == "rollups" else http.post("/api/sql", json=SQL_BODY))
+async def _load(
+    url: str, token: str, kind: str, clients: int, seconds: float, max_requests: int, client: str = "raw"
+) -> dict:
+    make = RawClient if client == "raw" else HttpxClient
+    connections = [make(url, token) for _ in range(clients)]
+    try:
+        for connection in connections:  # warm the server (the first answer computes it) and open the connections
+            await connection.request(kind)
         samples: list[float] = []
         errors: list[str] = []
         budget = [max_requests]
         started = time.perf_counter()
         deadline = started + seconds
         cpu = time.process_time()
-        await asyncio.gather(*(_client(http, kind, deadline, budget, samples, errors) for _ in range(clients)))
+        await asyncio.gather(*(_client(c, kind, deadline, budget, samples, errors) for c in connections))
         wall = time.perf_counter() - started
         cpu = time.process_time() - cpu
+    finally:
+        for connection in connections:
+            await connection.close()
     result = summarise(kind, clients, samples, errors, wall)
     result["client_cpu_ms_per_request"] = round(cpu * 1000 / max(len(samples), 1), 2)
+    result["client"] = client
     return result
 
 
@@ -214,10 +278,10 @@ def summarise(kind: str, clients: int, samples: list[float], errors: list[str], 
     }
 
 
-def run_load(url: str, token: str, kind: str, clients: int, seconds: float, max_requests: int) -> dict:
+def run_load(url: str, token: str, kind: str, clients: int, seconds: float, max_requests: int, client: str) -> dict:
     """One scenario in a separate process (so the load generator's CPU is not the server's)."""
     command = [sys.executable, "-m", "bench.api", "load", url, token, kind, str(clients), str(seconds)]
-    command.append(str(max_requests))
+    command += [str(max_requests), client]
     done = subprocess.run(command, env=environment(HOME), capture_output=True, text=True, timeout=seconds + 300)
     if done.returncode != 0:
         raise SystemExit(f"the load process failed:\n{done.stderr[-2000:]}")
@@ -247,7 +311,7 @@ def measure(args: argparse.Namespace, token: str, *, uncached: bool = False) -> 
             print(f"  {kind}, {clients} client(s), {seconds:g} s{label}, load average {loadavg()} ...", flush=True)
             load = loadavg()
             cpu = server.cpu_seconds()
-            result = run_load(server.url, token, kind, clients, seconds, args.max_requests)
+            result = run_load(server.url, token, kind, clients, seconds, args.max_requests, args.client)
             # Includes the load process's warm-up requests (a few): negligible against thousands.
             server_ms = (server.cpu_seconds() - cpu) * 1000 / max(result["requests"], 1)
             result.update(cache="off" if uncached else "on", load_before=load, server_cpu_ms_per_request=server_ms)
@@ -257,7 +321,8 @@ def measure(args: argparse.Namespace, token: str, *, uncached: bool = False) -> 
 
 def report(result: dict) -> None:
     print()
-    print(f"kanda serve --workers {result['workers']} on {result['cores']} cores; {result['measured_at']}")
+    print(f"kanda serve --workers {result['workers']} on {result['cores']} cores; {result['measured_at']};", end=" ")
+    print(f"load generator: {result['client']} client, in its own process")
     print(f"load average before / after: {result['load_before']} / {result['load_after']}")
     print(f"{'scenario':<10}{'cache':>6}{'clients':>8}{'requests':>10}{'errors':>7}{'req/s':>9}", end="")
     print(f"{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'server CPU ms/req':>19}{'client CPU ms/req':>19}")
@@ -278,8 +343,8 @@ def report(result: dict) -> None:
 def main(argv: list[str] | None = None) -> dict | None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["load"]:
-        url, token, kind, clients, seconds, max_requests = argv[1:7]
-        result = asyncio.run(_load(url, token, kind, int(clients), float(seconds), int(max_requests)))
+        url, token, kind, clients, seconds, max_requests, client = argv[1:8]
+        result = asyncio.run(_load(url, token, kind, int(clients), float(seconds), int(max_requests), client))
         print(json.dumps(result))
         return None
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -289,6 +354,12 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--max-requests", type=int, default=200_000, help="Upper bound per scenario.")
     parser.add_argument("--uncached", action="store_true", help="Also measure with the answer cache off.")
+    parser.add_argument(
+        "--client",
+        choices=("raw", "httpx"),
+        default="raw",
+        help="Load generator: hand-written HTTP/1.1 on asyncio (default; light) or httpx's async client.",
+    )
     args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     build_home(HOME)
@@ -298,6 +369,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         "machine": platform.platform(),
         "cores": os.cpu_count(),
         "workers": args.workers,
+        "client": args.client,
         "load_before": loadavg(),
     }
     scenarios = measure(args, token)
