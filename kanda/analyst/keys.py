@@ -147,13 +147,20 @@ class KeyStore:
     def _by_hash(self, key_hash: str):
         """The key's row. Every API request asks this, so on SQLite it is one plain read on a connection kept per
         thread (a tenth of SQLAlchemy's cost); it reads committed rows, so a revocation counts at once."""
-        if self._sqlite_file is None:
+        try:
+            inode = Path(self._sqlite_file).stat().st_ino if self._sqlite_file else None
+        except OSError:
+            inode = None
+        if inode is None:  # a database server, or no file (yet): SQLAlchemy says what is wrong
             with self.engine.connect() as conn:
                 return conn.execute(sa.select(api_keys).where(api_keys.c.key_hash == key_hash)).first()
-        con = getattr(self._readers, "con", None)
-        if con is None:
-            con = self._readers.con = sqlite3.connect(f"file:{self._sqlite_file}?mode=ro", uri=True, timeout=5)
+        con, known = getattr(self._readers, "con", (None, None))
+        if con is None or known != inode:  # first use in this thread, or a key database created anew
+            if con is not None:
+                con.close()
+            con = sqlite3.connect(f"file:{self._sqlite_file}?mode=ro", uri=True, timeout=5)
             con.row_factory = sqlite3.Row
+            self._readers.con = (con, inode)
         row = con.execute(
             "SELECT name, hint, created_at, revoked_at FROM api_keys WHERE key_hash = ?", (key_hash,)
         ).fetchone()

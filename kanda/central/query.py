@@ -212,14 +212,19 @@ def publications_location(settings: Settings) -> str | None:
 
 
 def _sqlite_connection(path: str) -> sqlite3.Connection:
-    """A read-only connection to the catalog per thread (sqlite3 connections stay in their thread)."""
+    """A read-only connection to the catalog per thread (sqlite3 connections stay in their thread), opened again
+    when the file at the path is another one (a catalog removed and created anew must not be read from the old)."""
     cons = _SQLITE.__dict__.setdefault("cons", {})
-    con = cons.get(path)
-    if con is None:
-        if not os.path.exists(path):
-            raise sqlite3.OperationalError(f"no catalog at {path}")
-        con = cons[path] = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-    return con
+    try:
+        inode = os.stat(path).st_ino
+    except OSError:
+        raise sqlite3.OperationalError(f"no catalog at {path}") from None
+    known = cons.get(path)
+    if known is None or known[1] != inode:
+        if known is not None:
+            known[0].close()
+        known = cons[path] = (sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5), inode)
+    return known[0]
 
 
 def _current_history(settings: Settings) -> tuple[str | None, list[dict]]:
