@@ -14,6 +14,12 @@ What is real and what is synthetic, per scale:
 - the baseline: the same sale events written as Parquet, sorted by day (so date filters can skip row groups, as
   they could on raw data that arrives day by day), answering the same questions in the same process.
 
+With `--startup`, it measures instead what one `kanda query` costs from the shell, against its reference in the
+same run: a fresh `python -m kanda.cli query SQL` and a fresh `python -c` that imports duckdb and runs the same
+SQL on the BI snapshot file (the floor: an interpreter, DuckDB and a file), `--runs` times each, interleaved, on
+the demo installation of `bench/api.py` (built once, cached). Reported: median and worst wall time and CPU seconds
+(user + system of the child) of each, and the goal (<= 0.5 s wall).
+
 Reported per query: p50 and p95 over `--runs` runs on an open connection (warm, as a dashboard's connection is),
 the same through the snapshot file, `run_query` end to end (resolving the publication and opening the views each
 call, as one `kanda query` does) and the raw-sales query; and the bytes each side reads from files on a cold
@@ -368,8 +374,60 @@ def report(result: dict) -> None:
     )
 
 
+STARTUP_SQL = "select region, sum(net_usd_minor) as net_usd_minor from rollups.creator_daily group by 1 order by 1"
+GOAL_STARTUP_S = 0.5
+
+
+def startup(runs: int) -> dict:
+    """One-shot `kanda query` against python + duckdb on the BI snapshot, same SQL, fresh processes each time."""
+    import resource
+    import subprocess
+
+    from bench.api import HOME, build_home, environment
+
+    build_home(HOME)
+    env = environment(HOME)
+    snapshot = HOME / "bi" / "rollups.duckdb"
+    table_sql = STARTUP_SQL.replace("rollups.", "")  # the snapshot file's tables are its main tables
+    reference = f"import duckdb; con = duckdb.connect({str(snapshot)!r}, read_only=True); "
+    reference += f"print(con.sql({table_sql!r}).fetchall())"
+    commands = {
+        "kanda query": [sys.executable, "-m", "kanda.cli", "query", STARTUP_SQL],
+        "python + duckdb on the BI snapshot": [sys.executable, "-c", reference],
+    }
+    subprocess.run(commands["kanda query"], env=env, check=True, capture_output=True)  # builds the reader file
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, command in commands.items():
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            started = time.perf_counter()
+            subprocess.run(command, env=env, check=True, capture_output=True)
+            wall = time.perf_counter() - started
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            samples[name].append((wall, cpu))
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    result = {"runs": runs, "load_average_after": load, "sql": STARTUP_SQL, "commands": {}}
+    print(f"one-shot query, {runs} fresh processes each (load average after: {load})")
+    for name, values in samples.items():
+        walls = sorted(w for w, _ in values)
+        cpus = sorted(c for _, c in values)
+        row = {
+            "wall_median_s": round(statistics.median(walls), 3),
+            "wall_max_s": round(walls[-1], 3),
+            "cpu_median_s": round(statistics.median(cpus), 3),
+        }
+        result["commands"][name] = row
+        print(f"  {name:<36} wall median {row['wall_median_s']:.3f} s (worst {row['wall_max_s']:.3f} s),", end=" ")
+        print(f"CPU median {row['cpu_median_s']:.3f} s")
+    wall = result["commands"]["kanda query"]["wall_median_s"]
+    print(f"goal: kanda query <= {GOAL_STARTUP_S} s wall: {'met' if wall <= GOAL_STARTUP_S else 'NOT met'}")
+    return result
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--startup", action="store_true", help="Measure one-shot `kanda query` start-up instead.")
     parser.add_argument("--sales", type=int, action="append", help="Underlying sales (repeatable).")
     parser.add_argument("--runs", type=int, default=50, help="Timed runs per query on an open connection.")
     parser.add_argument("--days", type=int, default=180)
@@ -377,6 +435,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--products", type=int, default=3, help="Products per creator.")
     parser.add_argument("--out", type=Path, default=OUT, help="Where data is cached and query.json written.")
     args = parser.parse_args(argv)
+    if args.startup:
+        result = startup(min(args.runs, 20))
+        OUT.mkdir(parents=True, exist_ok=True)
+        (OUT / "query_startup.json").write_text(json.dumps(result, indent=2) + "\n")
+        return result
     results = []
     for sales in args.sales or [10_000_000]:
         shape = Shape(sales, args.days, args.creators, args.products)

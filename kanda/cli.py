@@ -219,31 +219,31 @@ def _print_published(run, rebuild: bool) -> None:
 
 
 def _publish_table(runs, empty: list[str], rebuild: bool) -> None:
-    from warehouse_models import PUBLISHED
+    from warehouse_models import published
 
     table = Table(title="kanda publish: rows per region and rollup")
     table.add_column("region")
     table.add_column("result")
     table.add_column("days", justify="right")
-    for name in PUBLISHED:
+    for name in published():
         table.add_column(name.replace("_", " "), justify="right")  # "creator daily" may wrap into two lines
     table.add_column("publication", no_wrap=True)
     for run in runs:
         result = run.publish
         if run.failed or result is None:
-            table.add_row(run.region, "[red]FAILED[/]", *[""] * (len(PUBLISHED) + 1), "see above")
+            table.add_row(run.region, "[red]FAILED[/]", *[""] * (len(published()) + 1), "see above")
         elif not result.published:
-            table.add_row(run.region, "up to date", "0", *["0"] * len(PUBLISHED), "")
+            table.add_row(run.region, "up to date", "0", *["0"] * len(published()), "")
         else:
             table.add_row(
                 run.region,
                 "[green]rebuilt[/]" if rebuild else "[green]published[/]",
                 str(len(result.days)),
-                *(f"{result.rows.get(name, 0):,}" for name in PUBLISHED),
+                *(f"{result.rows.get(name, 0):,}" for name in published()),
                 result.publish_id,
             )
     for code in empty:
-        table.add_row(code, "[yellow]no store yet[/]", *[""] * (len(PUBLISHED) + 1), "nothing ingested")
+        table.add_row(code, "[yellow]no store yet[/]", *[""] * (len(published()) + 1), "nothing ingested")
     console.print(table)
 
 
@@ -392,20 +392,21 @@ def query(
 
 
 def _print_table(result, fmt: str) -> None:
-    import polars as pl
-
-    frame = pl.from_arrow(result)
+    """Rows as CSV, JSON or a table. Only CSV needs polars (its writer); the others read the Arrow rows directly,
+    so a one-shot query does not pay for importing polars."""
     if fmt == "csv":  # text a spreadsheet would run as a formula gets a leading ', as in the API's CSV
+        import polars as pl
+
         from kanda.csv_safety import neutralise_table
 
         sys.stdout.write(pl.from_arrow(neutralise_table(result)).write_csv())
     elif fmt == "json":
-        print(json.dumps(frame.to_dicts(), default=_json_value, indent=2))
+        print(json.dumps(result.to_pylist(), default=_json_value, indent=2))
     else:
         table = Table()
-        for column in frame.columns:
+        for column in result.column_names:
             table.add_column(column)
-        for row in frame.iter_rows():
+        for row in zip(*(column.to_pylist() for column in result.columns), strict=True):
             table.add_row(*("" if v is None else str(v) for v in row))
         console.print(table)
 
@@ -501,16 +502,34 @@ def _json_value(value: object) -> object:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes answering requests (default: one per CPU core).")
+    ] = None,
+    access_log: Annotated[bool, typer.Option(help="Log every request (one line each).")] = True,
 ) -> None:
-    """Serve the steward pages (/) and the analysts' read-only API (/api, docs at /docs)."""
-    import uvicorn
+    """Serve the steward pages (/) and the analysts' read-only API (/api, docs at /docs and /redoc)."""
+    import os
 
-    from kanda.web.app import create_app
+    import uvicorn
 
     settings = load_settings()
     settings.ensure_dirs()
-    console.print(f"kanda on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    _ = settings.secret_key  # created here, once, before several workers could each create a different one
+    count = workers or os.cpu_count() or 1
+    console.print(
+        f"kanda on http://{host}:{port}/  (API docs: http://{host}:{port}/docs), {count} worker(s)", markup=False
+    )
+    # An import string and a factory: each worker process builds its own app (readers, answer cache) from the same
+    # environment, which is what uvicorn needs to start more than one.
+    uvicorn.run(
+        "kanda.web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=count,
+        log_level="info",
+        access_log=access_log,
+    )
 
 
 # Feature commands live beside their features; each module imports its heavy libraries inside the commands,
@@ -574,6 +593,28 @@ def reprocess(
         )
 
 
+#: kanda's own failures that end a command with their message (module, class). Looked up, not imported: importing
+#: them would load pandera, pandas and polars into every command, `kanda query` included.
+KANDA_FAILURES = (
+    ("kanda.regional.store", "StoreBusy"),  # PublishBusy is one too
+    ("kanda.regional.store", "SaltMismatch"),
+    ("kanda.regional.ledger", "UnbalancedBatch"),
+    ("quality.boundary", "ContractShapeError"),
+    ("kanda.analyst.snapshot", "SnapshotBusy"),
+    ("kanda.central.query", "NothingPublished"),
+    ("kanda.settings", "WarehouseMismatch"),
+)
+
+
+def _kanda_failure(exc: BaseException) -> bool:
+    """Whether `exc` is one of `KANDA_FAILURES`. A class whose module was never imported cannot have been raised."""
+    for module, name in KANDA_FAILURES:
+        cls = getattr(sys.modules.get(module), name, None)
+        if isinstance(cls, type) and isinstance(exc, cls):
+            return True
+    return False
+
+
 def main() -> None:
     """The console script: kanda's own failures end as one line `Error: ...` and exit 1, not a traceback.
 
@@ -591,29 +632,11 @@ def main() -> None:
 
 
 def _own_failure(exc: Exception) -> str | None:
-    """The one line for a failure of kanda's own (imported only now, so that `kanda --help` stays fast)."""
-    from pydantic import ValidationError
-
-    from kanda.analyst.snapshot import SnapshotBusy
-    from kanda.central.query import NothingPublished
-    from kanda.regional.ledger import UnbalancedBatch
-    from kanda.regional.store import SaltMismatch, StoreBusy
-    from kanda.settings import WarehouseMismatch
-    from quality.boundary import ContractShapeError
-
-    if isinstance(exc, ValidationError) and exc.title in {"KandaEnvironment", "SmtpEnvironment"}:
+    """The one line for a failure of kanda's own, or None for a bug (looked up without importing anything new)."""
+    validation = getattr(sys.modules.get("pydantic"), "ValidationError", None)
+    if validation and isinstance(exc, validation) and exc.title in {"KandaEnvironment", "SmtpEnvironment"}:
         return _settings_problem(exc)  # a bad KANDA_* value, read by pydantic-settings
-    if isinstance(
-        exc,
-        StoreBusy
-        | SnapshotBusy
-        | NothingPublished
-        | UnbalancedBatch
-        | ContractShapeError
-        | SaltMismatch
-        | WarehouseMismatch,
-        # PublishBusy is a StoreBusy
-    ):
+    if _kanda_failure(exc):
         return f"{exc} ({type(exc).__name__})"
     return None
 

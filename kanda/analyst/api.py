@@ -17,24 +17,34 @@ the time and size limits.
 
 The database behind every answer is a read-only DuckDB file of the publication (`kanda.central.reader_files`), so
 no request can change what another one reads, whatever the statement check lets through.
+
+An answer of a publication never changes, so it is computed once per worker process and then served from memory
+(`kanda.analyst.answer_cache`), keyed by the publication and the normalised request, with an `ETag` and
+`Cache-Control: private`; `If-None-Match` gets `304 Not Modified`. The API key is checked before any of that, on
+every request, 304s included. A rollup page is one query (read one row long to know whether another page follows);
+the total is counted only when asked (`count=true`). The endpoints are coroutines: a cached answer never waits for
+a thread, and a query runs in the thread pool, so the event loop keeps answering while DuckDB works.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import duckdb
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
+from kanda.analyst.answer_cache import Answer, AnswerCache, etag_of, matches
+from kanda.analyst.api_fast import FastAnswerMiddleware, FastAnswers
 from kanda.analyst.api_formats import (
     UnsupportedFormat,
     pick_format,
@@ -55,25 +65,37 @@ from kanda.analyst.keys import ApiKey, InvalidKey, KeyStore
 from kanda.analyst.reader_pool import shared_reader
 from kanda.central.query import (
     AnswerTooLarge,
+    AsOf,
     DataUnavailable,
     NothingPublished,
     QueryFailed,
     QueryRefused,
     QueryTimeout,
+    Resolved,
     UnknownPublication,
     execute,
     fetch,
     parse_as_of,
+    resolve,
 )
 from kanda.settings import Settings
 from warehouse_models import published
 
 MAX_PAGE = 100_000
 FORMATS = ", ".join(("json", "csv", "parquet"))
+#: Part of every cache key: bump it when the bytes of an answer change for the same request (format, columns).
+ANSWER_VERSION = 2
+#: Answers at a publication named by id never change; a client may keep them as long as it likes.
+IMMUTABLE = "private, max-age=31536000, immutable"
 ANSWER_CONTENT = {
-    "application/json": {},
     "text/csv": {"schema": {"type": "string"}},
     "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+}
+NOT_MODIFIED = {
+    304: {
+        "description": "Not Modified: the `If-None-Match` ETag is this answer's; nothing was run or sent. "
+        "The API key is checked first, as on every request."
+    }
 }
 ERRORS = {
     400: {"description": "The SQL does not bind or run (unknown column, wrong type, ...); the reason is given."},
@@ -111,6 +133,8 @@ class Limits:
     sql_max_rows: int
     sql_timeout_seconds: float
     sql_max_bytes: int = 100_000_000
+    #: How long a client may reuse an answer of the newest publication without asking (`Cache-Control`).
+    max_age_seconds: int = 10
 
     @classmethod
     def from_env(cls) -> Limits:
@@ -118,6 +142,7 @@ class Limits:
             sql_max_rows=int(os.environ.get("KANDA_API_SQL_MAX_ROWS", "10000")),
             sql_timeout_seconds=float(os.environ.get("KANDA_API_SQL_TIMEOUT", "10")),
             sql_max_bytes=int(os.environ.get("KANDA_API_SQL_MAX_BYTES", "100000000")),
+            max_age_seconds=int(os.environ.get("KANDA_API_MAX_AGE", "10")),
         )
 
 
@@ -133,34 +158,148 @@ class SqlRequest(BaseModel):
     timeout_seconds: float | None = Field(None, gt=0, description="Stop sooner than the server's time limit.")
 
 
+# --- what the JSON answers hold (the OpenAPI schemas; CSV and Parquet carry the same rows) ------------------------
+
+
+class PublicationInfo(BaseModel):
+    """The publication an answer was read from: every answer names it."""
+
+    publish_id: str = Field(description="The id `as_of` accepts.")
+    region: str = Field(description="The region whose publish made it.")
+    published_at: str = Field(description="When it became visible, ISO 8601 in UTC.")
+    snapshots: dict[str, int | None] = Field(
+        description="The Iceberg snapshot id of each rollup table (null: the table did not exist yet)."
+    )
+
+
+class Column(BaseModel):
+    name: str
+    type: str = Field(description="The Arrow type, e.g. string, int64, date32[day], decimal128(38, 0).")
+
+
+class TableInfo(BaseModel):
+    grain: list[str] = Field(description="The columns that identify a row of the rollup.")
+    dimensions: list[str] = Field(description="What `group_by` and the filters accept.")
+    measures: dict[str, list[str]] = Field(description="Summed columns, per `currency` (local, usd).")
+    rates: list[str] = Field(description="Rates recomputed from their parts when grouped.")
+    ungrouped_only: list[str] = Field(description="Columns only in the rollup's own rows (not additive).")
+
+
+class RollupAnswer(BaseModel):
+    publication: PublicationInfo
+    table: str
+    currency: Literal["local", "usd"]
+    group_by: list[str] | None = Field(description="The dimensions grouped by (null: the rollup's own rows).")
+    total: int | None = Field(description="Rows in the whole answer, with `count=true`; otherwise null.")
+    limit: int
+    offset: int
+    next: str | None = Field(description="The URL of the next page; null on the last one.")
+    columns: list[Column]
+    rows: list[dict[str, Any]] = Field(description="One object per row; money in integer minor units.")
+
+
+class SqlAnswer(BaseModel):
+    publication: PublicationInfo
+    row_count: int
+    truncated: bool = Field(description="True when the row limit cut the answer short.")
+    max_rows: int
+    columns: list[Column]
+    rows: list[dict[str, Any]]
+
+
+class PublicationsAnswer(BaseModel):
+    publication: PublicationInfo
+    total: int
+    columns: list[Column]
+    rows: list[dict[str, Any]] = Field(
+        description="publish_id, region, published_at, days, rows and each table's snapshot id, newest first."
+    )
+
+
 def install(app: FastAPI, settings: Settings) -> None:
-    """Mount the `/api` routes on the application behind `kanda serve`."""
-    app.include_router(build_router(settings, KeyStore(settings.app_db_url), Limits.from_env()))
+    """Mount the `/api` routes on the application behind `kanda serve`, with the middleware that serves repeated
+    requests from the answer cache before FastAPI parses them (`kanda.analyst.api_fast`)."""
+    keys = KeyStore(settings.app_db_url)
+    fast = FastAnswers(settings, keys, AnswerCache.from_env())
+    app.include_router(build_router(settings, keys, Limits.from_env(), fast=fast))
+    app.add_middleware(FastAnswerMiddleware, answers=fast)
 
 
-def build_router(settings: Settings, keys: KeyStore, limits: Limits) -> APIRouter:
-    def analyst(
+def build_router(
+    settings: Settings,
+    keys: KeyStore,
+    limits: Limits,
+    cache: AnswerCache | None = None,
+    *,
+    fast: FastAnswers | None = None,
+) -> APIRouter:
+    answers = fast.cache if fast is not None else cache if cache is not None else AnswerCache.from_env()
+
+    async def analyst(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
         api_key: Annotated[str | None, Depends(header)],
     ) -> ApiKey:
+        """Every request, cached answers and 304s included, is checked against the key table: a revoked key stops
+        working at once, in every worker. A local SQLite lookup takes less than handing it to a thread would; a
+        database server is asked from the thread pool, so that its round trip does not hold up other requests."""
         token = credentials.credentials if credentials else api_key
         try:
-            return keys.authenticate(token)
+            if keys.local:
+                return keys.authenticate(token)
+            return await run_in_threadpool(keys.authenticate, token)
         except InvalidKey as exc:
             raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
 
     router = APIRouter(prefix="/api", dependencies=[Depends(analyst)], responses=ERRORS)
+    router.answer_cache = answers  # type: ignore[attr-defined]  # tests and operators read its counters
 
-    @router.get("/rollups", tags=["rollups"], summary="The rollup tables, their dimensions and measures")
-    def tables() -> dict[str, object]:
+    async def serve(
+        request: Request, key: tuple, resolved: Resolved, pinned: bool, compute: Callable[[], Answer], *, checked: bool
+    ) -> Response:
+        """The cached answer, a 304, or a computed one (then kept). `checked`: the key alone proves the request is
+        acceptable (kanda's own SQL from validated parameters), so a matching ETag is answered without computing;
+        analyst SQL is answered 304 only once this process has checked and run it."""
+        etag = etag_of((ANSWER_VERSION, *key))
+        validators = {
+            "ETag": etag,
+            "Cache-Control": IMMUTABLE if pinned else f"private, max-age={limits.max_age_seconds}",
+            "Vary": "Accept",
+            **publication_headers(resolved.publication),
+        }
+        wanted = request.headers.get("if-none-match")
+        answer = answers.get(etag)
+        if matches(wanted, etag) and (answer is not None or checked):
+            return Response(status_code=304, headers={**validators, "X-Kanda-Cache": "hit" if answer else "etag"})
+        state = "hit"
+        if answer is None:
+            state = "miss"
+            answer = await run_in_threadpool(compute)
+            answers.put(etag, answer)
+        if fast is not None:  # the same bytes of request are answered before parsing from now on
+            fast.remember(request.scope, await request.body(), resolved.location, etag, validators)
+        if matches(wanted, etag):
+            return Response(status_code=304, headers={**validators, "X-Kanda-Cache": state})
+        return Response(
+            answer.body,
+            media_type=answer.media_type,
+            headers={**answer.headers, **validators, "X-Kanda-Cache": state},
+        )
+
+    @router.get(
+        "/rollups",
+        tags=["rollups"],
+        summary="The rollup tables, their dimensions and measures",
+        response_model=dict[str, TableInfo],
+    )
+    async def tables() -> dict[str, TableInfo]:
         return {
-            name: {
-                "grain": list(published()[name]),
-                "dimensions": list(DIMENSIONS[name]),
-                "measures": {currency: list(measures(name, currency)) for currency in ("local", "usd")},
-                "rates": list(RATES.get(name, {})),
-                "ungrouped_only": list(ROW_ONLY.get(name, ())),
-            }
+            name: TableInfo(
+                grain=list(published()[name]),
+                dimensions=list(DIMENSIONS[name]),
+                measures={currency: list(measures(name, currency)) for currency in ("local", "usd")},
+                rates=list(RATES.get(name, {})),
+                ungrouped_only=list(ROW_ONLY.get(name, ())),
+            )
             for name in published()
         }
 
@@ -168,9 +307,10 @@ def build_router(settings: Settings, keys: KeyStore, limits: Limits) -> APIRoute
         "/rollups/{table}",
         tags=["rollups"],
         summary="Rollup rows, filtered, grouped and paged",
-        responses={200: {"content": ANSWER_CONTENT}},
+        response_model=RollupAnswer,
+        responses={200: {"content": ANSWER_CONTENT}, **NOT_MODIFIED},
     )
-    def rollups(
+    async def rollups(
         request: Request,
         table: Annotated[RollupTable, PathParam(description="A published rollup table.")],
         region: Annotated[list[str] | None, Query(description="Region code(s), e.g. KE (repeatable).")] = None,
@@ -193,57 +333,80 @@ def build_router(settings: Settings, keys: KeyStore, limits: Limits) -> APIRoute
         ] = "local",
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Rows per page.")] = 1000,
         offset: Annotated[int, Query(ge=0, description="Rows to skip (see `next`).")] = 0,
+        count: Annotated[
+            bool,
+            Query(description="Also count the rows of the whole answer (`total`, `X-Total-Count`): a second query."),
+        ] = False,
         fmt: FormatParam = None,
         as_of: AsOfParam = None,
     ) -> Response:
         """Rows of `creator_daily`, `product_daily`, `region_daily` or `channel_daily`, in the format asked for.
 
         JSON: `{publication, table, currency, group_by, total, limit, offset, next, columns, rows}`. CSV and
-        Parquet: the rows; `X-Total-Count`, `Link: <...>; rel="next"` and `X-Kanda-Publication` headers.
+        Parquet: the rows; `Link: <...>; rel="next"`, `X-Kanda-Publication` (and with `count=true`
+        `X-Total-Count`) headers. One query per page: the page is read one row long to know whether another follows.
+        Answers carry an `ETag`; send it back as `If-None-Match` for a `304 Not Modified`.
         """
         grouping = None if group_by is None else [g.strip() for part in group_by for g in part.split(",") if g.strip()]
         spec = RollupRequest(
             table=table.value,
-            regions=region or [],
+            regions=sorted({r.upper() for r in region or []}),
             date_from=date_from,
             date_to=date_to,
-            creators=creator or [],
-            products=product or [],
+            creators=sorted(set(creator or [])),
+            products=sorted(set(product or [])),
             group_by=grouping,
             currency=currency,
         )
         chosen = pick_format(fmt, request.headers.get("accept"))
-        with _answering(), shared_reader(settings, as_of=_as_of(as_of)) as central:
-            sql, params = rollup_sql(spec)
-            timeout, size = limits.sql_timeout_seconds, limits.sql_max_bytes
-            total = fetch(central, f"SELECT count(*) AS n FROM ({sql})", params, timeout_seconds=timeout)
-            count = total.table.column("n")[0].as_py()
-            page = fetch(
-                central, f"{sql} LIMIT ? OFFSET ?", [*params, limit, offset], max_bytes=size, timeout_seconds=timeout
-            )
-        following = str(request.url.include_query_params(offset=offset + limit)) if offset + limit < count else None
-        meta = {
-            "publication": publication_json(page.publication),
-            "table": spec.table,
-            "currency": spec.currency,
-            "group_by": spec.group_by,
-            "total": count,
-            "limit": limit,
-            "offset": offset,
-            "next": following,
-        }
-        headers = {**publication_headers(page.publication), "X-Total-Count": str(count)}
-        if following:
-            headers["Link"] = f'<{following}>; rel="next"'
-        return _respond(page.table, chosen, meta, headers, f"{spec.table}.{chosen}")
+        with _answering():
+            sql, params = rollup_sql(spec)  # refuses what does not apply before anything is looked up
+            moment = _as_of(as_of)
+            resolved = resolve(settings, as_of=moment)
+        timeout, size = limits.sql_timeout_seconds, limits.sql_max_bytes
+
+        def compute() -> Answer:
+            with _answering(), shared_reader(settings, resolved=resolved) as central:
+                page = fetch(
+                    central,
+                    f"{sql} LIMIT ? OFFSET ?",
+                    [*params, limit + 1, offset],
+                    max_bytes=size,
+                    timeout_seconds=timeout,
+                )
+                total = None
+                if count:
+                    counted = fetch(central, f"SELECT count(*) AS n FROM ({sql})", params, timeout_seconds=timeout)
+                    total = counted.table.column("n")[0].as_py()
+            more = page.table.num_rows > limit
+            following = str(request.url.include_query_params(offset=offset + limit)) if more else None
+            meta = {
+                "publication": publication_json(page.publication),
+                "table": spec.table,
+                "currency": spec.currency,
+                "group_by": spec.group_by,
+                "total": total,
+                "limit": limit,
+                "offset": offset,
+                "next": following,
+            }
+            headers = {} if total is None else {"X-Total-Count": str(total)}
+            if following:
+                headers["Link"] = f'<{following}>; rel="next"'
+            return _answer(page.table.slice(0, limit), chosen, meta, headers, f"{spec.table}.{chosen}")
+
+        # The `next` link names the host the client used, so the host is part of what the answer depends on.
+        key = ("rollups", resolved.publication.publish_id, str(request.base_url), spec, limit, offset, count, chosen)
+        return await serve(request, key, resolved, _pinned(moment), compute, checked=True)
 
     @router.post(
         "/sql",
         tags=["sql"],
         summary="Read-only SQL over the rollup tables",
-        responses={200: {"content": ANSWER_CONTENT}},
+        response_model=SqlAnswer,
+        responses={200: {"content": ANSWER_CONTENT}, **NOT_MODIFIED},
     )
-    def sql(request: Request, body: SqlRequest, fmt: FormatParam = None) -> Response:
+    async def sql(request: Request, body: SqlRequest, fmt: FormatParam = None) -> Response:
         """One SELECT over `rollups.<table>`, with a row limit (`truncated` says when it applied) and a time limit.
 
         Writes (also inside a WITH clause), `COPY`, `ATTACH`, `SET`, `PRAGMA`, `INSTALL`/`LOAD`, `EXPORT`, `CALL`,
@@ -251,47 +414,70 @@ def build_router(settings: Settings, keys: KeyStore, limits: Limits) -> APIRoute
         describe the server (`current_setting`, `getenv`, `duckdb_*`, `pragma_*`) are refused with 403 and the
         reason. An answer over the size limit is refused with 413.
         JSON: `{publication, row_count, truncated, max_rows, columns, rows}`; CSV and Parquet: the rows, with
-        `X-Kanda-Truncated` and `X-Kanda-Publication` headers.
+        `X-Kanda-Truncated` and `X-Kanda-Publication` headers. The same statement at the same publication is
+        answered from the cache (`X-Kanda-Cache: hit`), with an `ETag` for `If-None-Match`.
         """
         max_rows = min(body.max_rows or limits.sql_max_rows, limits.sql_max_rows)
         timeout = min(body.timeout_seconds or limits.sql_timeout_seconds, limits.sql_timeout_seconds)
         chosen = pick_format(fmt, request.headers.get("accept"))
-        with _answering(), shared_reader(settings, as_of=_as_of(body.as_of)) as central:
-            result = execute(
-                central, body.sql, max_rows=max_rows, max_bytes=limits.sql_max_bytes, timeout_seconds=timeout
-            )
-        meta = {
-            "publication": publication_json(result.publication),
-            "row_count": result.table.num_rows,
-            "truncated": result.truncated,
-            "max_rows": max_rows,
-        }
-        headers = {**publication_headers(result.publication), "X-Kanda-Truncated": str(result.truncated).lower()}
-        return _respond(result.table, chosen, meta, headers, f"query.{chosen}")
+        with _answering():
+            moment = _as_of(body.as_of)
+            resolved = resolve(settings, as_of=moment)
+
+        def compute() -> Answer:
+            with _answering(), shared_reader(settings, resolved=resolved) as central:
+                result = execute(
+                    central, body.sql, max_rows=max_rows, max_bytes=limits.sql_max_bytes, timeout_seconds=timeout
+                )
+            meta = {
+                "publication": publication_json(result.publication),
+                "row_count": result.table.num_rows,
+                "truncated": result.truncated,
+                "max_rows": max_rows,
+            }
+            headers = {"X-Kanda-Truncated": str(result.truncated).lower()}
+            return _answer(result.table, chosen, meta, headers, f"query.{chosen}")
+
+        key = ("sql", resolved.publication.publish_id, body.sql, max_rows, chosen)
+        return await serve(request, key, resolved, _pinned(moment), compute, checked=False)
 
     @router.get(
         "/publications",
         tags=["publications"],
         summary="Publication history: the ids `as_of` accepts",
-        responses={200: {"content": ANSWER_CONTENT}},
+        response_model=PublicationsAnswer,
+        responses={200: {"content": ANSWER_CONTENT}, **NOT_MODIFIED},
     )
-    def publications(request: Request, fmt: FormatParam = None, as_of: AsOfParam = None) -> Response:
+    async def publications(request: Request, fmt: FormatParam = None, as_of: AsOfParam = None) -> Response:
         """Every complete publication, newest first: publish id, region, time, days and rows, and the Iceberg
         snapshot id of each rollup table. With `as_of`, the history as it was then."""
         chosen = pick_format(fmt, request.headers.get("accept"))
-        with _answering(), shared_reader(settings, as_of=_as_of(as_of)) as central:
-            result = fetch(
-                central,
-                "SELECT * FROM rollups.publications ORDER BY published_at DESC, publish_id DESC",
-                timeout_seconds=limits.sql_timeout_seconds,
-            )
-        meta = {"publication": publication_json(result.publication), "total": result.table.num_rows}
-        return _respond(result.table, chosen, meta, publication_headers(result.publication), f"publications.{chosen}")
+        with _answering():
+            moment = _as_of(as_of)
+            resolved = resolve(settings, as_of=moment)
+
+        def compute() -> Answer:
+            with _answering(), shared_reader(settings, resolved=resolved) as central:
+                result = fetch(
+                    central,
+                    "SELECT * FROM rollups.publications ORDER BY published_at DESC, publish_id DESC",
+                    timeout_seconds=limits.sql_timeout_seconds,
+                )
+            meta = {"publication": publication_json(result.publication), "total": result.table.num_rows}
+            return _answer(result.table, chosen, meta, {}, f"publications.{chosen}")
+
+        key = ("publications", resolved.publication.publish_id, chosen)
+        return await serve(request, key, resolved, _pinned(moment), compute, checked=True)
 
     return router
 
 
-def _as_of(text: str | None):
+def _pinned(moment: AsOf | None) -> bool:
+    """An id names one publication for ever; a time may name a newer one once it is published."""
+    return isinstance(moment, str)
+
+
+def _as_of(text: str | None) -> AsOf | None:
     return parse_as_of(text) if text and text.strip() else None
 
 
@@ -318,14 +504,14 @@ def _answering() -> Iterator[None]:
         raise HTTPException(400, f"query failed: {str(exc).splitlines()[0]}") from None
 
 
-def _respond(table, fmt, meta: dict[str, object], headers: dict[str, str], filename: str) -> Response:
+def _answer(table, fmt, meta: dict[str, object], headers: dict[str, str], filename: str) -> Answer:
     try:
         body, media_type = render(table, fmt, meta)
     except UnsupportedFormat as exc:
         raise HTTPException(406, str(exc)) from None
     if fmt != "json":
         headers = {**headers, "Content-Disposition": f'attachment; filename="{filename}"'}
-    return Response(body, media_type=media_type, headers=headers)
+    return Answer(body, media_type, headers)
 
 
 __all__ = ["Limits", "build_router", "install"]

@@ -47,9 +47,12 @@ _POOL: OrderedDict[_Key, _Prepared] = OrderedDict()
 
 
 @contextmanager
-def shared_reader(settings: Settings, *, as_of: AsOf | None = None) -> Iterator[Central]:
-    """A locked-down reader of exactly one publication (the newest unless `as_of`), on a cursor of its own."""
-    resolved = resolve(settings, as_of=as_of)
+def shared_reader(
+    settings: Settings, *, as_of: AsOf | None = None, resolved: Resolved | None = None
+) -> Iterator[Central]:
+    """A locked-down reader of exactly one publication (the newest unless `as_of`, or the one already `resolved`:
+    the API resolves first to look in its answer cache), on a cursor of its own."""
+    resolved = resolved or resolve(settings, as_of=as_of)
     key = (settings.warehouse_uri, settings.catalog_url, settings.duckdb_memory_limit, resolved.publication.publish_id)
     entry = _checkout(key)
     try:

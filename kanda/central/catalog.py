@@ -46,12 +46,13 @@ from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 from pyiceberg.types import IcebergType, LongType, StringType
 
+from kanda.central.publication import NAMESPACE, PUBLICATION_DOCS, PUBLICATIONS, Publication
 from kanda.regional.store import StoreBusy
 from kanda.settings import Settings, WarehouseMismatch, masked_url
 from warehouse_models import column_docs, published
 
-NAMESPACE = "rollups"
-PUBLICATIONS = "publications"
+__all__ = ["NAMESPACE", "PUBLICATIONS", "Publication"]  # defined beside, for readers that need no pyiceberg
+
 
 #: The ledger head anchored with each publication: the newest batch's seq, id and hash, and the totals up to it.
 LEDGER_ANCHOR = [
@@ -268,32 +269,6 @@ def _advisory_lock(settings: Settings) -> Iterator[None]:
         engine.dispose()
 
 
-PUBLICATIONS_DESCRIPTION = (
-    "One row per publish: the Iceberg snapshot of every rollup table that became visible together, and the "
-    "region's ledger head it anchored. Readers read exactly the snapshots of one row."
-)
-#: What each `rollups.publications` column holds: its Iceberg field doc (the rollups' docs come from models.yml).
-PUBLICATION_DOCS = {
-    "publish_id": "The publication id (region, UTC time, a random suffix: KE-20261123T171422-57d14a23); as_of takes it",
-    "region": "Region code of the region whose publish this was",
-    "published_at": "When the publication became visible to readers (unit: UTC timestamp)",
-    "days": "Local days the publish replaced in that region (unit: count)",
-    "rows": "Rollup rows the publish wrote, over all tables (unit: count)",
-    **{
-        f"{table}_snapshot": f"Iceberg snapshot id of rollups.{table} that this publication reads; NULL when the "
-        "table did not exist yet"
-        for table in published()
-    },
-    "ledger_seq": "Sequence number of the region's newest ledger batch when it published; NULL before anchoring",
-    "ledger_batch_id": "That ledger batch's id; NULL before anchoring",
-    "ledger_hash": "That ledger row's hash in the region's hash chain; NULL before anchoring",
-    "ledger_rows_read": "Input rows read by the region up to that batch (unit: count); NULL before anchoring",
-    "ledger_loaded": "Rows loaded by the region up to that batch (unit: count); NULL before anchoring",
-    "ledger_quarantined": "Rows quarantined by the region up to that batch (unit: count); NULL before anchoring",
-    "ledger_duplicates": "Duplicate rows seen by the region up to that batch (unit: count); NULL before anchoring",
-}
-
-
 def documented_schema(name: str, schema: pa.Schema) -> pa.Schema:
     """`schema` with each field's doc (Arrow metadata `doc`, which pyiceberg turns into the Iceberg field doc) and
     nullability as the models declare it: a models.yml `required` column is non-null, every other one nullable.
@@ -379,14 +354,6 @@ def needs_full_publish(catalog: SqlCatalog, region: str) -> bool:
         return False
     newest = max(rows, key=lambda r: (r["published_at"], r["publish_id"]))
     return any(newest.get(f"{name}_snapshot") is None for name in published())
-
-
-@dataclass(frozen=True)
-class Publication:
-    publish_id: str
-    region: str
-    published_at: dt.datetime
-    snapshots: dict[str, int | None]  # None: the table did not exist yet at this publication
 
 
 def latest_publication(catalog: SqlCatalog, *, as_of: dt.datetime | None = None) -> Publication | None:

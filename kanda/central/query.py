@@ -23,7 +23,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import re
+import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
@@ -31,24 +33,29 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
-from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.exceptions import NoSuchTableError
 
-from kanda.central.catalog import (
-    NAMESPACE,
-    PUBLICATIONS,
-    PUBLICATIONS_SCHEMA,
-    Publication,
-    open_catalog,
-    published_files,
-    read_published,
+from kanda.central.publication import NAMESPACE, PUBLICATIONS, Publication
+from kanda.central.reader_files import (
+    INFO,
+    ensure_reader_file,
+    no_progress_bar,
+    open_read_only,
+    reader_path,
+    readers_dir,
+    write_publication,
 )
-from kanda.central.reader_files import ensure_reader_file, no_progress_bar, open_read_only, write_publication
 from kanda.settings import Settings
 from warehouse_models import published
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog.sql import SqlCatalog
+
+# pyiceberg (`kanda.central.catalog`) is imported only where Iceberg is read: when a publication's reader file is
+# built or the publication history has changed. A one-shot `kanda query` of a built publication never loads it.
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +161,8 @@ _FILES: OrderedDict[tuple[str, str, str], list[str] | None] = OrderedDict()
 
 @lru_cache(maxsize=8)
 def _catalog(settings: Settings) -> SqlCatalog:
+    from kanda.central.catalog import open_catalog
+
     return open_catalog(settings)
 
 
@@ -164,11 +173,84 @@ def _remember(cache: OrderedDict, key: object, value: object, size: int) -> None
             cache.popitem(last=False)
 
 
+#: The name `kanda.central.catalog.open_catalog` gives its SqlCatalog: the key of its rows in `iceberg_tables`.
+CATALOG_NAME = "kanda"
+#: Beside the reader files: which publication is the newest at which metadata file of `rollups.publications`.
+NEWEST = "newest.json"
+_LOCATION_SQL = (
+    "SELECT metadata_location FROM iceberg_tables WHERE catalog_name = ? AND table_namespace = ? AND table_name = ?"
+)
+_UNKNOWN = object()
+_SQLITE = threading.local()
+
+
+def _publications_location(settings: Settings) -> str | object | None:
+    """The current metadata file of `rollups.publications` as the SQL catalog records it (None: not created yet;
+    `_UNKNOWN`: not cheaply known, ask pyiceberg).
+
+    A publication never changes and each commit writes a new metadata file, so this one indexed row says whether
+    what a process remembers is still the newest. Loading the table through pyiceberg instead reads and parses the
+    metadata file on every request, and imports pyiceberg's Arrow I/O (which imports pandas) into `kanda query`.
+    """
+    url = settings.catalog_url
+    if not url.startswith("sqlite:///"):
+        return _UNKNOWN
+    path = url.removeprefix("sqlite:///")
+    try:
+        con = _sqlite_connection(path)
+        row = con.execute(_LOCATION_SQL, (CATALOG_NAME, NAMESPACE, PUBLICATIONS)).fetchone()
+    except sqlite3.Error:  # no catalog file or no catalog tables yet: pyiceberg creates them
+        return _UNKNOWN
+    return row[0] if row else None
+
+
+def publications_location(settings: Settings) -> str | None:
+    """The current metadata file of `rollups.publications` when one catalog row says it (SQLite), else None: a key
+    under which what was answered for the newest publication may be remembered."""
+    location = _publications_location(settings)
+    return location if isinstance(location, str) else None
+
+
+def _sqlite_connection(path: str) -> sqlite3.Connection:
+    """A read-only connection to the catalog per thread (sqlite3 connections stay in their thread), opened again
+    when the file at the path is another one (a catalog removed and created anew must not be read from the old)."""
+    cons = _SQLITE.__dict__.setdefault("cons", {})
+    try:
+        inode = os.stat(path).st_ino
+    except OSError:
+        raise sqlite3.OperationalError(f"no catalog at {path}") from None
+    known = cons.get(path)
+    if known is None or known[1] != inode:
+        if known is not None:
+            known[0].close()
+        known = cons[path] = (sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5), inode)
+    return known[0]
+
+
+def _current_history(settings: Settings) -> tuple[str | None, list[dict]]:
+    """The publication history now, and the metadata file it was read from (None if unknown or not created)."""
+    location = _publications_location(settings)
+    if location is None:
+        return None, []
+    if isinstance(location, str):
+        with _CACHE_LOCK:
+            history = _HISTORIES.get(location)
+        if history is not None:
+            return location, history
+    return _history_at(_catalog(settings))
+
+
 def _history(catalog: SqlCatalog) -> list[dict]:
+    return _history_at(catalog)[1]
+
+
+def _history_at(catalog: SqlCatalog) -> tuple[str | None, list[dict]]:
+    from pyiceberg.exceptions import NoSuchTableError
+
     try:
         table = catalog.load_table(f"{NAMESPACE}.{PUBLICATIONS}")
     except NoSuchTableError:
-        return []
+        return None, []
     except OSError as exc:  # the table's metadata file is gone
         log.error("rollups.publications cannot be read: %s", exc)
         raise DataUnavailable(PUBLICATIONS) from None
@@ -181,7 +263,7 @@ def _history(catalog: SqlCatalog) -> list[dict]:
             raise DataUnavailable(PUBLICATIONS) from None
         history = sorted(rows, key=lambda r: (r["published_at"], r["publish_id"]))
         _remember(_HISTORIES, table.metadata_location, history, 16)
-    return history
+    return table.metadata_location, history
 
 
 def _files(settings: Settings, catalog: SqlCatalog, publication: Publication, name: str) -> list[str] | None:
@@ -190,6 +272,8 @@ def _files(settings: Settings, catalog: SqlCatalog, publication: Publication, na
         known = key in _FILES
         files = _FILES.get(key)
     if not known:
+        from kanda.central.catalog import published_files
+
         files = published_files(catalog, publication, name)
         _remember(_FILES, key, files, 64)
     return files
@@ -243,20 +327,82 @@ class Resolved:
 
     publication: Publication
     history: list[dict]
+    #: The metadata file of `rollups.publications` at which this publication is the newest (else None).
+    newest_at: str | None = None
+    #: The metadata file of `rollups.publications` the choice was made at (None: not known).
+    location: str | None = None
 
 
 def resolve(settings: Settings, *, as_of: AsOf | None = None) -> Resolved:
-    """Which publication to read (the newest unless `as_of`): one catalog lookup, the history itself is cached."""
-    history = _history(_catalog(settings))
+    """Which publication to read (the newest unless `as_of`): one row of the catalog, the history itself is cached."""
+    location, history = _current_history(settings)
     chosen = choose_publication(history, as_of)
     # A reader at a publication never sees a later one, not even in the history.
-    return Resolved(_publication(chosen), history[: history.index(chosen) + 1])
+    newest_at = location if chosen is history[-1] else None
+    return Resolved(_publication(chosen), history[: history.index(chosen) + 1], newest_at, location)
 
 
 def open_central(settings: Settings, *, as_of: AsOf | None = None) -> Central:
     """A read-only, locked-down connection to exactly one publication (the newest unless `as_of`)."""
+    if as_of is None:
+        built = _open_newest_built(settings)
+        if built is not None:
+            return built
     resolved = resolve(settings, as_of=as_of)
     return Central(reader_connection(settings, resolved), resolved.publication)
+
+
+def _open_newest_built(settings: Settings) -> Central | None:
+    """The newest publication's reader file when it is built and known, read without pyiceberg; else None.
+
+    This is what makes a one-shot `kanda query` start fast: one row of the SQLite catalog says which metadata file
+    of `rollups.publications` is current, `NEWEST` (written by the last reader that resolved it the slow way) says
+    which publication is the newest there, and that publication's file holds its rollups, its history and its own
+    name. Both facts are immutable once written, so a stale `NEWEST` only sends the caller down the slow path.
+    """
+    location = _publications_location(settings)
+    if not isinstance(location, str):
+        return None
+    try:
+        known = json.loads((readers_dir(settings) / NEWEST).read_text())
+        if known.get("location") != location:
+            return None
+        path = reader_path(settings, str(known["publish_id"]))
+        if not path.exists():
+            return None
+        con = open_read_only(path, memory_limit=settings.duckdb_memory_limit)
+    except (OSError, ValueError, KeyError, TypeError, duckdb.Error):
+        return None
+    try:
+        # Python rows, not Arrow: pyarrow converts a zoned timestamp to Python through pandas.
+        cursor = con.execute(f"SELECT * FROM {INFO}")
+        names = [column[0] for column in cursor.description]
+        info = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        if len(info) != 1 or info[0]["publish_id"] != known["publish_id"]:
+            con.close()
+            return None
+    except duckdb.Error:
+        con.close()
+        return None
+    return Central(con, _publication(info[0]))
+
+
+def _remember_newest(settings: Settings, resolved: Resolved) -> None:
+    """Record which publication is the newest at which metadata file, for the next process's `_open_newest_built`."""
+    if resolved.newest_at is None:
+        return
+    target = readers_dir(settings) / NEWEST
+    record = {"location": resolved.newest_at, "publish_id": resolved.publication.publish_id}
+    with suppress(OSError, ValueError):
+        if json.loads(target.read_text()) == record:
+            return
+    tmp = target.with_name(f".{NEWEST}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, target)  # readers see the old record or the new one, never half of one
+    except OSError as exc:
+        log.warning("could not record the newest reader file in %s: %s", target, exc)
+        tmp.unlink(missing_ok=True)
 
 
 def reader_connection(settings: Settings, resolved: Resolved) -> duckdb.DuckDBPyConnection:
@@ -272,11 +418,14 @@ def reader_connection(settings: Settings, resolved: Resolved) -> duckdb.DuckDBPy
             settings, publication.publish_id, lambda target: _materialise(settings, resolved, target)
         )
         try:
-            return open_read_only(path, memory_limit=settings.duckdb_memory_limit)
+            con = open_read_only(path, memory_limit=settings.duckdb_memory_limit)
         except duckdb.IOException:
             if attempt == 2 or path.exists():
                 raise
             # Pruned by another process between the two steps: build it again.
+            continue
+        _remember_newest(settings, resolved)
+        return con
     raise AssertionError("unreachable")
 
 
@@ -291,6 +440,8 @@ def _materialise(settings: Settings, resolved: Resolved, target: Path) -> None:
 def _source_database(settings: Settings, resolved: Resolved) -> duckdb.DuckDBPyConnection:
     """A private in-memory DuckDB with `rollups.<table>` over one publication's Parquet files; read only to build
     that publication's file, never by analyst SQL."""
+    from kanda.central.catalog import PUBLICATIONS_SCHEMA, read_published
+
     catalog = _catalog(settings)
     publication = resolved.publication
     con = duckdb.connect()

@@ -33,7 +33,7 @@ from pathlib import Path
 import duckdb
 from filelock import FileLock
 
-from kanda.central.catalog import (
+from kanda.central.publication import (
     NAMESPACE,
     PUBLICATION_DOCS,
     PUBLICATIONS,

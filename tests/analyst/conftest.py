@@ -30,3 +30,48 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
 @pytest.fixture(scope="package")
 def client(published: Settings) -> TestClient:
     return client_for(published, "analyst-tests")
+
+
+@pytest.fixture(scope="package")
+def served(published: Settings) -> Iterator[str]:
+    """`kanda serve --workers 2` as a real process on a free port of 127.0.0.1 over the published installation."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "KANDA_HOME": str(published.home)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kanda.cli", "serve", "--port", str(port), "--workers", "2", "--no-access-log"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):  # starting two workers on a busy machine: wait for readiness, not for a time
+            if process.poll() is not None:
+                pytest.fail(f"kanda serve exited: {process.stdout.read().decode()[-2000:]}")
+            try:
+                if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("kanda serve never answered /healthz")
+        yield base
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
