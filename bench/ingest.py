@@ -1,11 +1,14 @@
-"""Validated ingest throughput as a ratio of a raw DuckDB `read_csv` load of the same file.
+"""Validated ingest throughput beside a raw DuckDB `read_csv` load and a dlt load of the same file.
 
 The raw load is the physical reference for "land this file in a DuckDB store" on this machine: a ratio of
 raw_seconds / kanda_seconds near 1 means validation, mapping and exactly-once bookkeeping cost little on top of
-landing the bytes. Both are measured in one process on one generated file, best of N runs each, each run into a
-fresh database, so machine noise and file-cache state affect both sides alike.
+landing the bytes. dlt (`pip install -e '.[bench]'`) is the off-the-shelf loader: the file read by pyarrow as
+text columns and loaded by a dlt pipeline into DuckDB, with no validation. Each load runs in a subprocess of its
+own, into a fresh database, so that each peak resident memory is its own; the three alternate run by run (raw,
+dlt, kanda, raw, ...) so that a busy spell on a shared machine hits all of them, and the best of N is reported
+with the CPU seconds each used and the machine's load average (`os.getloadavg`) before and after.
 
-    .venv/bin/python -m bench.ingest --rows 2000000 --region EG --runs 2
+    .venv/bin/python -m bench.ingest --rows 2000000 --region EG --runs 3
 
 The generated file is cached under `bench/out/data/<key>/` (key: region, rows, start, days, seed) and reused. The
 result is printed as a small table and written to `bench/out/ingest.json`. Timings are reported, never asserted.
@@ -23,6 +26,7 @@ can be benchmarked too (`--region RW --regions-dir ...`).
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import datetime as dt
 import json
@@ -30,6 +34,7 @@ import os
 import platform
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -154,6 +159,84 @@ def reader_seconds(path: Path, region: str, spec_path: Path | None) -> float:
     return elapsed
 
 
+def dlt_load(path: Path, workdir: Path) -> float:
+    """Seconds for a dlt pipeline to land the file in a fresh DuckDB file: pyarrow reads it as text, no validation.
+
+    Lines with another field count than the widest of the first lines (title lines, disclaimers) are skipped, as
+    the raw load's `ignore_errors` skips them.
+    """
+    import dlt  # the optional `bench` extra
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    delim = sniff_delimiter(path)
+    with path.open("r", encoding="utf-8", errors="replace") as handle:
+        head = [handle.readline() for _ in range(30)]
+    lines = [next(csv.reader([line], delimiter=delim), []) for line in head]
+    width = max(len(fields) for fields in lines)
+    header = next(i for i, fields in enumerate(lines) if len(fields) == width)
+    names = [n.strip() or f"column_{i}" for i, n in enumerate(lines[header])]
+
+    @dlt.resource(name="raw", write_disposition="replace")
+    def rows():  # type: ignore[no-untyped-def]
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=header + 1, block_size=16 << 20),
+            parse_options=pacsv.ParseOptions(delimiter=delim, invalid_row_handler=lambda row: "skip"),
+            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string())),
+        )
+        yield from reader
+
+    db = workdir / "dlt.duckdb"
+    db.unlink(missing_ok=True)
+    started = time.perf_counter()
+    pipeline = dlt.pipeline(
+        pipeline_name="kanda_bench",
+        pipelines_dir=str(workdir / "dlt_pipelines"),
+        destination=dlt.destinations.duckdb(str(db)),
+        dataset_name="bench",
+    )
+    pipeline.run(rows())
+    elapsed = time.perf_counter() - started
+    with duckdb.connect(str(db), read_only=True) as con:
+        if con.execute("SELECT count(*) FROM bench.raw").fetchall()[0][0] == 0:
+            raise RuntimeError(f"dlt loaded no rows from {path}")
+    return elapsed
+
+
+SIDES = ("raw", "dlt", "kanda")
+
+
+def child(side: str, path: Path, registry: Path, region: str, workdir: Path) -> dict:
+    """One load in this (fresh) process: seconds, CPU seconds, peak resident memory and kanda's counts."""
+    counts: dict = {}
+    workdir.mkdir(parents=True, exist_ok=True)
+    if side == "raw":
+        seconds = raw_load(path, workdir)
+    elif side == "dlt":
+        seconds = dlt_load(path, workdir)
+    else:
+        seconds, counts = kanda_load(path, registry, region, workdir)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "seconds": seconds,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "peak_mb": usage.ru_maxrss / 1024,
+        "counts": counts,
+    }
+
+
+def in_subprocess(side: str, path: Path, registry: Path, region: str, workdir: Path) -> dict:
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    argv = [sys.executable, "-m", "bench.ingest", "--child", side, "--child-args", str(path), str(registry), region]
+    done = subprocess.run([*argv, str(workdir)], env=env, capture_output=True, text=True, check=False, cwd=root)
+    if done.returncode != 0:
+        raise RuntimeError(f"the {side} load failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def best_of(runs: list[float], rows: int) -> Timing:
     best = min(runs)
     return Timing(round(best, 3), [round(r, 3) for r in runs], round(rows / best))
@@ -172,40 +255,46 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2026, 10, 1))
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--only", choices=("raw", "kanda"), help="Measure one side only (for profiling).")
+    parser.add_argument("--only", choices=SIDES, action="append", help="Measure only these sides (repeatable).")
     parser.add_argument("--spec", type=Path, help="A rail spec: also ingest (and read) the file with the spec engine.")
     parser.add_argument("--regions-dir", type=Path, help="Extra region files (as KANDA_REGIONS_DIR).")
+    parser.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
+    parser.add_argument("--child-args", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.regions_dir:
         os.environ["KANDA_REGIONS_DIR"] = str(args.regions_dir.resolve())
+    if args.child:
+        path, registry, region, workdir = args.child_args
+        result = child(args.child, Path(path), Path(registry), region, Path(workdir))
+        print(json.dumps(result))
+        return result
 
     path, registry = prepare(args.region, args.rows, args.start, args.days, args.seed)
     size_mb = path.stat().st_size / 1e6
+    sides = [s for s in SIDES if not args.only or s in args.only]
+    load_before = os.getloadavg()
     print(f"file: {path} ({size_mb:.0f} MB, {args.rows:,} rows, region {args.region})", flush=True)
-    raw_runs: list[float] = []
-    kanda_runs: list[float] = []
-    counts: dict = {}
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in load_before)} on {os.cpu_count()} CPUs", flush=True)
+    runs: dict[str, list[dict]] = {side: [] for side in sides}
     spec_counts: dict = {}
     spec_runs: list[float] = []
     reader_runs: dict[str, list[float]] = {"built-in": [], "spec": []}
-    rss = {}
     with tempfile.TemporaryDirectory(prefix="kanda-bench-") as tmp:
         workdir = Path(tmp)
-        # kanda's runs come first so that the process's peak resident memory after them is kanda's own (the raw
-        # load lets DuckDB use most of the machine's memory, which would mask it).
-        if args.only != "raw":
-            for i in range(args.runs):
-                seconds, counts = kanda_load(path, registry, args.region, workdir)
-                kanda_runs.append(seconds)
-                print(f"  run {i + 1}: kanda {seconds:.2f} s", flush=True)
-            rss["kanda_peak_mb"] = round(peak_rss_mb())
-        if args.spec and args.only != "raw":
+        for i in range(args.runs):
+            for side in sides:
+                done = in_subprocess(side, path, registry, args.region, workdir / side)
+                runs[side].append(done)
+                print(
+                    f"  run {i + 1}: {side:6}{done['seconds']:7.2f} s  cpu {done['cpu_seconds']:6.1f} s"
+                    f"  peak {done['peak_mb']:5.0f} MB  load {os.getloadavg()[0]:.2f}",
+                    flush=True,
+                )
+        if args.spec:
             for i in range(args.runs):
                 seconds, spec_counts = spec_load(path, registry, args.region, workdir, args.spec)
                 spec_runs.append(seconds)
                 print(f"  run {i + 1}: spec  {seconds:.2f} s", flush=True)
-            if spec_counts != counts:
-                print(f"  note: counts differ: built-in {counts} vs spec {spec_counts}", flush=True)
             for i in range(args.runs):
                 reader_runs["built-in"].append(reader_seconds(path, args.region, None))
                 reader_runs["spec"].append(reader_seconds(path, args.region, args.spec))
@@ -214,24 +303,33 @@ def main(argv: list[str] | None = None) -> dict:
                     f" spec {reader_runs['spec'][-1]:.2f} s",
                     flush=True,
                 )
-        if args.only != "kanda":
-            for i in range(args.runs):
-                raw_runs.append(raw_load(path, workdir))
-                print(f"  run {i + 1}: raw   {raw_runs[-1]:.2f} s", flush=True)
-    raw = best_of(raw_runs, args.rows) if raw_runs else None
-    kanda = best_of(kanda_runs, args.rows) if kanda_runs else None
-    ratio = round(raw.best_seconds / kanda.best_seconds, 3) if raw and kanda else None
+    load_after = os.getloadavg()
+    timings = {side: best_of([r["seconds"] for r in done], args.rows) for side, done in runs.items() if done}
+    peaks = {side: round(max(r["peak_mb"] for r in done)) for side, done in runs.items() if done}
+    cpu = {side: round(min(r["cpu_seconds"] for r in done), 1) for side, done in runs.items() if done}
+    counts = runs["kanda"][-1]["counts"] if runs.get("kanda") else {}
+    if spec_counts and spec_counts != counts:
+        print(f"  note: counts differ: built-in {counts} vs spec {spec_counts}", flush=True)
+
+    def ratio(side: str) -> float | None:
+        if side in timings and "kanda" in timings:
+            return round(timings[side].best_seconds / timings["kanda"].best_seconds, 3)
+        return None
+
     result = {
         "region": args.region,
         "rows": args.rows,
         "file": str(path),
         "file_mb": round(size_mb, 1),
         "batch_rows": int(os.environ.get("KANDA_BATCH_ROWS", "500000")),  # as kanda.settings reads it
-        "raw": asdict(raw) if raw else None,
-        "kanda": asdict(kanda) if kanda else None,
-        "ratio_raw_over_kanda": ratio,
-        "peak_rss_mb": rss,
+        **{side: asdict(timing) for side, timing in timings.items()},
+        "ratio_raw_over_kanda": ratio("raw"),
+        "ratio_dlt_over_kanda": ratio("dlt"),
+        "peak_rss_mb": peaks,
+        "cpu_seconds_best": cpu,
         "kanda_counts": counts,
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in load_after],
         "spec": str(args.spec) if args.spec else None,
         "spec_ingest": asdict(best_of(spec_runs, args.rows)) if spec_runs else None,
         "spec_counts": spec_counts or None,
@@ -239,19 +337,24 @@ def main(argv: list[str] | None = None) -> dict:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "duckdb": duckdb.__version__},
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    print(f"{'':8}{'best s':>9}{'rows/s':>12}  runs")
-    for name, timing in (("raw", raw), ("kanda", kanda)):
-        if timing:
-            print(f"{name:8}{timing.best_seconds:>9.2f}{timing.rows_per_second:>12,}  {timing.runs}")
+    print(f"{'':8}{'best s':>9}{'rows/s':>12}{'cpu s':>8}{'peak MB':>9}  runs")
+    for side, timing in timings.items():
+        print(
+            f"{side:8}{timing.best_seconds:>9.2f}{timing.rows_per_second:>12,}{cpu[side]:>8}{peaks[side]:>9}"
+            f"  {timing.runs}"
+        )
     if spec_runs:
         spec = best_of(spec_runs, args.rows)
         print(f"{'spec':8}{spec.best_seconds:>9.2f}{spec.rows_per_second:>12,}  {spec.runs}  (same file, spec engine)")
-        for name, runs in reader_runs.items():
-            timing = best_of(runs, args.rows)
+        for name, reads in reader_runs.items():
+            timing = best_of(reads, args.rows)
             print(f"{'read ' + name:16}{timing.best_seconds:>9.2f} s {timing.rows_per_second:>12,} rows/s")
-    print(f"ratio raw/kanda: {ratio}  (goal >= 0.7)   kanda peak RSS: {rss.get('kanda_peak_mb')} MB")
+    print(
+        f"raw/kanda: {ratio('raw')} (goal >= 0.7)   dlt/kanda: {ratio('dlt')} (goal > 1)"
+        f"   load average after: {' '.join(f'{x:.2f}' for x in load_after)}"
+    )
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "ingest.json").write_text(json.dumps(result, indent=2) + "\n")
+    (OUT / f"ingest_{args.region.lower()}_{args.rows}.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
