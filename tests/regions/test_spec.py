@@ -163,8 +163,11 @@ def test_comma_decimals_semicolons_and_offset_times(tmp_path: Path) -> None:
 def test_a_file_without_the_spec_columns_is_rejected_with_what_is_missing(regions_dir: Path, tmp_path: Path) -> None:
     sample = tmp_path / "other.csv"
     sample.write_text("Receipt,Amount\nA,1\n")
-    with pytest.raises(FileRejected, match=r"required column\(s\) missing: txn, fee, when, narrative, payer, state"):
+    with pytest.raises(FileRejected) as raised:
         read_all(get_adapter("spec:rw"), sample, get_region("RW"))
+    # the columns as the rail's exports print them (the first header spelling), as the built-in rails name them
+    assert raised.value.kind == "wrong_columns"
+    assert "required column(s) missing: Transaction ID, Fee, Date, Narrative, Payer, Status" in raised.value.reason
 
 
 # -------------------------------------------------------------------------------------------- zero-decimal units
@@ -243,7 +246,8 @@ def test_a_built_in_csv_rail_as_a_spec_reads_exactly_what_its_adapter_reads(
     from regions.spec import load_spec
 
     region = get_region(code)
-    spec = SpecAdapter(load_spec(EXAMPLES / f"{rail}.yaml"), f"{rail}_spec")
+    folder = sample.split("/")[0]
+    spec = SpecAdapter(load_spec(RAILS / folder / "spec.yaml"), f"{rail}_spec")
     built_in = get_adapter(rail)
     writer, _ = get_writer(rail)
     generated = tmp_path / "generated.csv"
