@@ -297,6 +297,8 @@ class Compiler:
         self.spec = spec
         self.layout = layout
         self.exponent = exponent
+        self.parsed: dict[str, str] = {}
+        self.parsed_exprs: dict[str, pl.Expr] = {}
         decimal = spec.amount.decimal
         self.decimal = decimal if decimal != "auto" else ("," if layout.delimiter == ";" else ".")
 
@@ -416,6 +418,21 @@ class Compiler:
         return [normalise_name(s) for s in spellings]
 
     def amount(self, src: object, exponent: int) -> pl.Expr:
+        """A source parsed as money, once per source: the parse becomes a column (`parsed_columns`) that every use
+        (the sale, a refund, a condition, a difference) reads, instead of parsing the text again each time."""
+        key = repr(src)
+        name = self.parsed.get(key)
+        if name is None:
+            name = self.parsed[key] = f"_money{len(self.parsed)}"
+            self.parsed_exprs[name] = self._parse_amount(src, exponent)
+        return pl.col(name)
+
+    def parsed_columns(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """`frame` with the parsed amounts the compiled expressions read."""
+        missing = {name: expr for name, expr in self.parsed_exprs.items() if name not in frame.columns}
+        return frame.with_columns(**missing) if missing else frame
+
+    def _parse_amount(self, src: object, exponent: int) -> pl.Expr:
         text = self.source(src)
         unit = self.spec.amount
         if unit.unit == "major":
@@ -471,7 +488,11 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
     region = ctx.region
     c = Compiler(spec, layout, region.exponent)
     fields = spec.fields
-    kept = rows.filter(~c.ignored())
+    if spec.ignore or (spec.vocabulary is not None and spec.vocabulary.ignore):
+        structure = c.ignored()
+        kept = c.parsed_columns(rows).filter(~structure)
+    else:
+        kept = rows
     ignored = rows.height - kept.height
     if spec.vocabulary is not None:
         word = c.source(spec.vocabulary.of).str.strip_chars().str.to_lowercase()
@@ -537,7 +558,7 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
             net = pl.when(is_sale).then(net).otherwise(-net.abs())
         own.append(net.alias("net_minor"))
     if not spec.events:
-        mapped = staged.select([*shared[:2], *own[:2], *shared[2:], *own[2:]])
+        mapped = c.parsed_columns(staged).select([*shared[:2], *own[:2], *shared[2:], *own[2:]])
         return add_buyer_ref(mapped, "_contact", ctx.salt), ignored
 
     templates = {t.key: t for t in spec.events}
@@ -551,7 +572,7 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
             event_status.cast(pl.String).alias(f"_status{index}"),
             signed.cast(pl.Int64).alias(f"_amount{index}"),
         ]
-    wide = staged.select([*shared, *own, *fanned])
+    wide = c.parsed_columns(staged).select([*shared, *own, *fanned])
     names = ["source_row", "transaction_id", "event_type", "status", "creator_id", "product_id", "_contact", "channel"]
     names += ["amount_minor", "fee_minor", "currency", "occurred_at", "raw_record"]
     names += ["net_minor"] if fields.net is not None else []
