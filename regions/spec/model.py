@@ -389,6 +389,33 @@ class RailSpec(_Strict):
     )
     writer: WriterHints = Field(default_factory=WriterHints)
 
+    @field_validator("events")
+    @classmethod
+    def _events_named_before_use(cls, events: list[EventTemplate]) -> list[EventTemplate]:
+        """`{event: name}` reads an event defined earlier in `events` (so no template depends on itself)."""
+        known: list[str] = []
+        for index, template in enumerate(events):
+            for name in _event_references(template.amount):
+                if name not in known:
+                    raise ValueError(
+                        f"event {index}'s amount names event {name!r}, which no earlier template defines "
+                        f"(defined before it: {', '.join(known) or 'none'})"
+                    )
+            known.append(template.key)
+        return events
+
+
+def _event_references(money: Any) -> list[str]:
+    if isinstance(money, EventAmount):
+        return [money.event]
+    if isinstance(money, AbsAmount):
+        return _event_references(money.abs)
+    if isinstance(money, MinusAmount):
+        return [*_event_references(money.minus[0]), *_event_references(money.minus[1])]
+    if isinstance(money, WhenAmount):
+        return [*_event_references(money.then), *_event_references(money.otherwise)]
+    return []
+
 
 for _model in (SplitArgs, RegexArgs, JsonArgs, LookupArgs, CoalesceSource, ConcatArgs, CaseArgs, Condition):
     _model.model_rebuild()
