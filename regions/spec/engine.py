@@ -129,6 +129,7 @@ def _walk(src: object, found: list[str], *, required_only: bool) -> None:
             for item in src.case.when.values():
                 walk(item)
             walk(src.case.default)
+            walk(src.case.missing)
 
     walk(src)
 
@@ -217,6 +218,8 @@ def expects_of(spec: m.RailSpec, format_name: str) -> Expects:
     required = [
         c for c in referenced_columns(spec, required_only=True) if c not in spec.header.optional and c not in DERIVED
     ]
+    if spec.raw:  # the fields in the order the rail's records list them
+        required.sort(key=lambda c: spec.raw.index(c) if c in spec.raw else len(spec.raw))
     what = spec.expects or f"a {format_name} {spec.format.upper()} file"
     return Expects(what, spec.format, tuple(printed_name(spec, c) for c in required), delimiter=delimiters(spec)[0])
 
@@ -347,6 +350,8 @@ class Compiler:
             result = self.source(a.default) if a.default is not None else pl.lit(None, pl.String)
             for key, then in reversed(list(a.when.items())):
                 result = pl.when(on == key).then(self.source(then)).otherwise(result)
+            if a.missing is not None:
+                result = pl.when(on.is_null()).then(self.source(a.missing)).otherwise(result)
             return result
         raise TypeError(f"unknown source {src!r}")  # pragma: no cover - the model admits no other kind
 
@@ -379,6 +384,8 @@ class Compiler:
         elif cond.empty is not None:
             blank = value.is_null() | (value == "")
             return blank if cond.empty else ~blank
+        elif cond.missing is not None:
+            return value.is_null() if cond.missing else value.is_not_null()
         elif cond.nonzero is not None:
             # given and not zero; unparseable text counts as given (an amount of unknown size, quarantined)
             parsed = self.amount(cond.of, self.exponent)
@@ -517,6 +524,8 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
     is_sale = pl.col("event_type") == "sale"
     if spec.amount.sign == "event_type":
         amount = pl.when(is_sale).then(amount.abs()).otherwise(-amount.abs())
+    elif spec.amount.sign == "sales_as_given":
+        amount = pl.when(is_sale).then(amount).otherwise(-amount.abs())
     if fields.reference is not None:
         creator, product = reference_parts(c.source(fields.reference), region.reference_pattern)
     else:
@@ -554,7 +563,7 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
     ]
     if fields.net is not None:
         net = c.amount(fields.net, exponent)
-        if spec.amount.sign == "event_type":
+        if spec.amount.sign in ("event_type", "sales_as_given"):
             net = pl.when(is_sale).then(net).otherwise(-net.abs())
         own.append(net.alias("net_minor"))
     if not spec.events:
@@ -620,7 +629,7 @@ class SpecAdapter:
             encoding = detect_encoding(path) if self.spec.encoding == "auto" else self.spec.encoding
             return sniff_csv(self.spec, path, encoding, ctx.region.currency)
         if self.spec.format == "ndjson":
-            paths = referenced_columns(self.spec)
+            paths = json_paths(self.spec)
             return Layout(0, paths, {p: p for p in paths})
         sheet = _read_sheet(path, 0)
         return find_header(self.spec, [list(r) for r in sheet.head(self.spec.header.search_lines).rows()], "")
@@ -683,7 +692,8 @@ class SpecAdapter:
                 yield AdapterChunk(frame=finish(frame), ignored=ignored + (found.header_index if start == 0 else 0))
 
     def _ndjson(self, path: Path, ctx: ReadContext) -> Iterator[AdapterChunk]:
-        paths = referenced_columns(self.spec)
+        paths = json_paths(self.spec)
+        required = [p for p in referenced_columns(self.spec, required_only=True) if p not in self.spec.header.optional]
         schema = _json_schema(paths)
         layout = Layout(0, paths, {p: p for p in paths})
         position = 0
@@ -692,9 +702,13 @@ class SpecAdapter:
                 continue
             flat = chunk.select([_json_leaf(p).alias(p) for p in paths])
             if position == 0:
-                present = [p for p in paths if flat[p].null_count() < flat.height]
-                if not present:
-                    raise rejection("wrong_columns", "none of the required fields is there", self.expects, ctx.region)
+                present = [p for p in required if flat[p].null_count() < flat.height]
+                if required and not present:
+                    problem = (
+                        "no record in the first block has any of the fields the rail reads "
+                        "(is this another rail's feed?)"
+                    )
+                    raise rejection("wrong_columns", problem, self.expects, ctx.region)
             flat = flat.with_columns(source_row=pl.int_range(1, flat.height + 1, dtype=pl.Int64) + position)
             position += flat.height
             frame, ignored = map_rows(self.spec, layout, flat, ctx)
@@ -703,6 +717,11 @@ class SpecAdapter:
             raise rejection(
                 "empty_file", "the file holds no JSON documents (only blank lines)", self.expects, ctx.region
             )
+
+
+def json_paths(spec: m.RailSpec) -> list[str]:
+    """The JSON fields a JSON-lines rail reads: those named in `raw` first (the raw record's order), then the rest."""
+    return [*spec.raw, *[p for p in referenced_columns(spec) if p not in spec.raw]]
 
 
 def _read_sheet(path: Path, sheet: str | int) -> pl.DataFrame:

@@ -125,6 +125,7 @@ class CaseArgs(_Strict):
     of: Source
     when: dict[str, Source] = Field(description="Value of `of` (exact) -> source.")
     default: Source | None = None
+    missing: Source | None = Field(None, description="When `of` is null; default: `default`.")
 
     _keys = field_validator("when", mode="before")(lambda v: _text_keys(v))
 
@@ -187,6 +188,7 @@ class Condition(_Strict):
     one_of: list[str] | None = None
     matches: str | None = None
     empty: bool | None = None
+    missing: bool | None = Field(None, description="The value is absent (null); an empty string is not missing.")
     nonzero: bool | None = None
     is_header: bool | None = Field(None, description="The cell repeats its own header (a repeated page header).")
     all: list[Condition] | None = None
@@ -198,7 +200,9 @@ class Condition(_Strict):
     @model_validator(mode="after")
     def _one_condition(self) -> Condition:
         checks = [
-            k for k in ("equals", "one_of", "matches", "empty", "nonzero", "is_header") if getattr(self, k) is not None
+            k
+            for k in ("equals", "one_of", "matches", "empty", "missing", "nonzero", "is_header")
+            if getattr(self, k) is not None
         ]
         combined = [k for k in ("all", "any", "not_") if getattr(self, k) is not None]
         if combined:
@@ -207,7 +211,7 @@ class Condition(_Strict):
             return self
         if self.of is None or len(checks) != 1:
             raise ValueError(
-                "a condition needs `of` and exactly one of: equals, one_of, matches, empty, nonzero, is_header"
+                "a condition needs `of` and exactly one of: equals, one_of, matches, empty, missing, nonzero, is_header"
             )
         if self.matches is not None:
             re.compile(self.matches)
@@ -229,8 +233,10 @@ class Amount(_Strict):
         description="Decimal mark of major amounts; the other mark groups. auto: ',' in a semicolon-separated file "
         "(a comma-decimal locale's CSV), else '.'.",
     )
-    sign: Literal["event_type", "as_given"] = Field(
-        "event_type", description="event_type: sales positive, everything else negative; as_given: the text's sign."
+    sign: Literal["event_type", "as_given", "sales_as_given"] = Field(
+        "event_type",
+        description="event_type: sales positive, everything else negative; as_given: the text's sign; "
+        "sales_as_given: sales as written (a negative sale is quarantined), everything else minus its absolute value.",
     )
 
     @property
@@ -384,6 +390,11 @@ class RailSpec(_Strict):
     time: Time
     fields: Fields
     channel_default: str | None = None
+    raw: list[str] = Field(
+        default_factory=list,
+        description="Columns or JSON fields kept in each row's raw record besides those the spec reads, first and "
+        "in this order (a CSV row keeps all its columns anyway; JSON lines keep only named fields).",
+    )
     events: list[EventTemplate] = Field(
         default_factory=list, description="Further events a row yields (fan-out), e.g. a refund beside its sale."
     )
