@@ -526,6 +526,8 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
         amount = pl.when(is_sale).then(amount.abs()).otherwise(-amount.abs())
     elif spec.amount.sign == "sales_as_given":
         amount = pl.when(is_sale).then(amount).otherwise(-amount.abs())
+    elif spec.amount.sign == "negate_back":
+        amount = pl.when(is_sale).then(amount).otherwise(-amount)
     if fields.reference is not None:
         creator, product = reference_parts(c.source(fields.reference), region.reference_pattern)
     else:
@@ -563,7 +565,7 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
     ]
     if fields.net is not None:
         net = c.amount(fields.net, exponent)
-        if spec.amount.sign in ("event_type", "sales_as_given"):
+        if spec.amount.sign in ("event_type", "sales_as_given", "negate_back"):
             net = pl.when(is_sale).then(net).otherwise(-net.abs())
         own.append(net.alias("net_minor"))
     if not spec.events:
@@ -703,6 +705,8 @@ class SpecAdapter:
             flat = chunk.select([_json_leaf(p).alias(p) for p in paths])
             if position == 0:
                 present = [p for p in required if flat[p].null_count() < flat.height]
+                if self.spec.header.present == "all" and len(present) < len(required):
+                    require_columns(present, self.expects, ctx.region)
                 if required and not present:
                     problem = (
                         "no record in the first block has any of the fields the rail reads "

@@ -173,6 +173,11 @@ class Header(_Strict):
         "currency, `Sale Price (USD)`, is refused as another region's (`($)` is a platform's fixed label).",
     )
     optional: list[str] = Field(default_factory=list, description="Referenced columns that may be absent (null).")
+    present: Literal["any", "all"] = Field(
+        "any",
+        description="JSON lines: the first block of a file must hold `any` (default) or `all` of the required "
+        "fields, else the file is refused as another rail's.",
+    )
 
 
 class Condition(_Strict):
@@ -233,10 +238,11 @@ class Amount(_Strict):
         description="Decimal mark of major amounts; the other mark groups. auto: ',' in a semicolon-separated file "
         "(a comma-decimal locale's CSV), else '.'.",
     )
-    sign: Literal["event_type", "as_given", "sales_as_given"] = Field(
+    sign: Literal["event_type", "as_given", "sales_as_given", "negate_back"] = Field(
         "event_type",
         description="event_type: sales positive, everything else negative; as_given: the text's sign; "
-        "sales_as_given: sales as written (a negative sale is quarantined), everything else minus its absolute value.",
+        "sales_as_given: sales as written (a negative sale is quarantined), everything else minus its absolute "
+        "value; negate_back: sales as written, everything else (and an unknown event) negated as written.",
     )
 
     @property
