@@ -47,7 +47,7 @@ class Notation:
 
 
 def _bkash_time(expr: pl.Expr) -> pl.Expr:
-    from regions.rails.bkash.reader import bkash_time_to_utc
+    from regions.rails.bkash.times import bkash_time_to_utc
 
     return bkash_time_to_utc(expr)
 
