@@ -56,9 +56,14 @@ def _reader_formats(rail: str) -> tuple[str, ...]:
     """The time formats the rail's reader tries, taken from the reader itself."""
     if rail == "mpesa":
         from regions.rails.mpesa.reader import _TIME_FORMATS
-    else:
-        from regions.rails.momo.reader import _TIME_FORMATS
-    return tuple(_TIME_FORMATS)
+
+        return tuple(_TIME_FORMATS)
+    from regions.rails import spec_rail_path  # a spec rail: its formats are in its spec.yaml
+    from regions.spec.model import load_spec
+
+    path = spec_rail_path(rail)
+    assert path is not None, f"rail {rail!r} has neither a reader nor a spec"
+    return tuple(load_spec(path).time.formats)
 
 
 def notation_for(source_format: str) -> Notation:

@@ -218,7 +218,10 @@ def expects_of(spec: m.RailSpec, format_name: str) -> Expects:
     required = [
         c for c in referenced_columns(spec, required_only=True) if c not in spec.header.optional and c not in DERIVED
     ]
-    if spec.raw:  # the fields in the order the rail's records list them
+    if required and all(c in spec.header.aliases for c in required):  # the order the aliases list them
+        order = list(spec.header.aliases)
+        required.sort(key=order.index)
+    elif spec.raw:  # the fields in the order the rail's records list them
         required.sort(key=lambda c: spec.raw.index(c) if c in spec.raw else len(spec.raw))
     what = spec.expects or f"a {format_name} {spec.format.upper()} file"
     return Expects(what, spec.format, tuple(printed_name(spec, c) for c in required), delimiter=delimiters(spec)[0])
@@ -542,7 +545,11 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
         contact = normalise_email(c.source(fields.buyer.of))
     else:
         contact = normalise_phone(c.source(fields.buyer.of), region.calling_code)
-    currency = c.source(fields.currency).str.to_uppercase() if fields.currency is not None else pl.lit(region.currency)
+    absent = isinstance(fields.currency, str) and fields.currency not in layout.columns  # an optional column
+    if fields.currency is None or absent:
+        currency = pl.lit(region.currency)
+    else:
+        currency = c.source(fields.currency).str.to_uppercase()
     channel = (
         c.source(fields.channel).str.to_lowercase() if fields.channel is not None else pl.lit(spec.channel_default)
     )
@@ -668,13 +675,12 @@ class SpecAdapter:
         try:
             sheets = fastexcel.read_excel(str(path)).sheet_names
         except Exception as exc:  # fastexcel raises its own error types for non-zip or damaged workbooks
-            raise rejection(
-                "corrupt_spreadsheet", "the workbook cannot be read (truncated or corrupt?)", self.expects, ctx.region
-            ) from exc
-        position = 0
-        for sheet in sheets:
-            table = _read_sheet(path, sheet)
-            if table.height == 0:
+            problem = "the workbook's parts cannot be read (a damaged or partly written file?)"
+            raise rejection("corrupt_spreadsheet", problem, self.expects, ctx.region) from exc
+        position, headers = 0, 0
+        for number, sheet in enumerate(sheets, start=1):
+            table = _read_sheet(path, sheet, number, self.expects, ctx.region)
+            if table.height == 0 or table.width == 0:
                 continue
             head = [
                 ["" if v is None else str(v) for v in row] for row in table.head(self.spec.header.search_lines).rows()
@@ -682,16 +688,26 @@ class SpecAdapter:
             try:
                 found = self._header(find_header(self.spec, head, ctx.region.currency), ctx.region)
             except HeaderNotFound as exc:
-                raise reject_header(self.spec, exc, self.expects, ctx.region) from None
+                if exc.layout is None:  # a sheet of blank rows
+                    continue
+                rejected = reject_header(self.spec, exc, self.expects, ctx.region)
+                # sheet names are content: say which sheet by its position
+                raise FileRejected(f"sheet {number}: {rejected.reason}", rejected.kind) from None
+            headers += 1
             layout = Layout(found.header_index, found.names, found.columns)
             data = table.slice(found.header_index + 1).rename(dict(zip(table.columns, found.names, strict=False)))
             data = data.select(found.names).with_columns(
                 source_row=pl.int_range(1, pl.len() + 1, dtype=pl.Int64) + position
             )
             position += data.height
+            if data.height == 0 and found.header_index == 0:
+                continue  # a header without rows: an empty export (a quiet day), as a header-only CSV
             for start in range(0, max(data.height, 1), ctx.batch_rows):
                 frame, ignored = map_rows(self.spec, layout, data.slice(start, ctx.batch_rows), ctx)
                 yield AdapterChunk(frame=finish(frame), ignored=ignored + (found.header_index if start == 0 else 0))
+        if not headers:
+            problem = "the workbook is empty (no sheet has a header row)"
+            raise rejection("empty_file", problem, self.expects, ctx.region)
 
     def _ndjson(self, path: Path, ctx: ReadContext) -> Iterator[AdapterChunk]:
         paths = json_paths(self.spec)
@@ -728,7 +744,14 @@ def json_paths(spec: m.RailSpec) -> list[str]:
     return [*spec.raw, *[p for p in referenced_columns(spec) if p not in spec.raw]]
 
 
-def _read_sheet(path: Path, sheet: str | int) -> pl.DataFrame:
+def _read_sheet(
+    path: Path,
+    sheet: str | int,
+    number: int = 1,
+    expects: Expects | None = None,
+    region: RegionConfig | None = None,
+) -> pl.DataFrame:
+    """One sheet, every cell as text, no header assumed (the spec finds it); an empty sheet is an empty frame."""
     try:
         return pl.read_excel(
             path,
@@ -737,11 +760,11 @@ def _read_sheet(path: Path, sheet: str | int) -> pl.DataFrame:
             sheet_id=None if isinstance(sheet, str) else sheet + 1,
             has_header=False,
             infer_schema_length=0,
+            raise_if_empty=False,
         )
     except Exception as exc:
-        raise FileRejected(
-            "a sheet of the workbook cannot be read (truncated or corrupt workbook?)", "corrupt_spreadsheet"
-        ) from exc
+        problem = f"sheet {number} cannot be read (a damaged or partly written file?)"
+        raise rejection("corrupt_spreadsheet", problem, expects, region) from exc
 
 
 def _json_schema(paths: list[str]) -> dict[str, pl.DataType]:

@@ -283,7 +283,9 @@ class Fields(_Strict):
     amount: Source
     fee: Source | None = Field(None, description="Default 0; an empty cell is 0.")
     net: Source | None = Field(None, description="Stated net, checked by the contract; default amount - fee.")
-    currency: Source | None = Field(None, description="Default: the region's currency.")
+    currency: Source | None = Field(
+        None, description="Default: the region's currency (also when it names an optional column a file lacks)."
+    )
     occurred_at: Source
     reference: Source | None = Field(None, description="Text the region's reference pattern finds creator/product in.")
     creator_id: Source | None = None
