@@ -213,18 +213,25 @@ def delimiters(spec: m.RailSpec) -> tuple[str, ...]:
     return tuple(spec.delimiter) if isinstance(spec.delimiter, list) else (spec.delimiter,)
 
 
-def expects_of(spec: m.RailSpec, format_name: str) -> Expects:
-    """What the rail's files look like, in a rejection's words: its required columns as its exports print them."""
+def required_columns(spec: m.RailSpec) -> list[str]:
+    """The columns a file must have, in the order a rejection lists them: the aliases' order when every one has
+    aliases, else the order of `raw` (JSON lines), else the order the spec reads them."""
     required = [
         c for c in referenced_columns(spec, required_only=True) if c not in spec.header.optional and c not in DERIVED
     ]
-    if required and all(c in spec.header.aliases for c in required):  # the order the aliases list them
+    if required and all(c in spec.header.aliases for c in required):
         order = list(spec.header.aliases)
         required.sort(key=order.index)
-    elif spec.raw:  # the fields in the order the rail's records list them
+    elif spec.raw:
         required.sort(key=lambda c: spec.raw.index(c) if c in spec.raw else len(spec.raw))
+    return required
+
+
+def expects_of(spec: m.RailSpec, format_name: str) -> Expects:
+    """What the rail's files look like, in a rejection's words: its required columns as its exports print them."""
     what = spec.expects or f"a {format_name} {spec.format.upper()} file"
-    return Expects(what, spec.format, tuple(printed_name(spec, c) for c in required), delimiter=delimiters(spec)[0])
+    columns = tuple(printed_name(spec, c) for c in required_columns(spec))
+    return Expects(what, spec.format, columns, delimiter=delimiters(spec)[0])
 
 
 _MONEY_UNIT = re.compile(r"^(?P<name>.*?)\s*\((?P<unit>\$|[A-Za-z]{3})\)$")
@@ -257,9 +264,7 @@ def reject_header(spec: m.RailSpec, exc: HeaderNotFound, expects: Expects, regio
     if exc.layout is None:
         return rejection("empty_file", "the file has no header row", expects, region)
     layout = exc.layout
-    required = [
-        c for c in referenced_columns(spec, required_only=True) if c not in spec.header.optional and c not in DERIVED
-    ]
+    required = required_columns(spec)  # the order of `expects.columns`, which require_columns pairs them by
     present = [c for c in required if c in layout.columns]
     try:
         require_columns(present, expects, region, required=required, found=layout.names)
@@ -633,15 +638,22 @@ class SpecAdapter:
         return found
 
     def layout(self, path: Path, ctx: ReadContext) -> Layout:
-        """The header this file would be read with (for `kanda regions check`)."""
-        if self.spec.format == "csv":
-            encoding = detect_encoding(path) if self.spec.encoding == "auto" else self.spec.encoding
-            return sniff_csv(self.spec, path, encoding, ctx.region.currency)
+        """The header this file would be read with (for `kanda regions check`); refused as `read` refuses it."""
+        check_file(path, self.expects, ctx.region)
         if self.spec.format == "ndjson":
             paths = json_paths(self.spec)
             return Layout(0, paths, {p: p for p in paths})
-        sheet = _read_sheet(path, 0)
-        return find_header(self.spec, [list(r) for r in sheet.head(self.spec.header.search_lines).rows()], "")
+        try:
+            if self.spec.format == "csv":
+                encoding = detect_encoding(path) if self.spec.encoding == "auto" else self.spec.encoding
+                return self._header(sniff_csv(self.spec, path, encoding, ctx.region.currency), ctx.region)
+            sheet = _read_sheet(path, 0, 1, self.expects, ctx.region)
+            head = [
+                ["" if v is None else str(v) for v in row] for row in sheet.head(self.spec.header.search_lines).rows()
+            ]
+            return self._header(find_header(self.spec, head, ctx.region.currency), ctx.region)
+        except HeaderNotFound as exc:
+            raise reject_header(self.spec, exc, self.expects, ctx.region) from None
 
     def _csv(self, path: Path, ctx: ReadContext) -> Iterator[AdapterChunk]:
         encoding = detect_encoding(path) if self.spec.encoding == "auto" else self.spec.encoding

@@ -165,9 +165,9 @@ def test_a_file_without_the_spec_columns_is_rejected_with_what_is_missing(region
     sample.write_text("Receipt,Amount\nA,1\n")
     with pytest.raises(FileRejected) as raised:
         read_all(get_adapter("spec:rw"), sample, get_region("RW"))
-    # the columns as the rail's exports print them (the first header spelling), as the built-in rails name them
+    # the columns as the rail's exports print them (first header spelling), in the aliases' order
     assert raised.value.kind == "wrong_columns"
-    assert "required column(s) missing: Transaction ID, Fee, Date, Narrative, Payer, Status" in raised.value.reason
+    assert "required column(s) missing: Transaction ID, Date, Status, Fee, Narrative, Payer" in raised.value.reason
 
 
 # -------------------------------------------------------------------------------------------- zero-decimal units
