@@ -13,11 +13,11 @@ with the CPU seconds each used and the machine's load average (`os.getloadavg`) 
 The generated file is cached under `bench/out/data/<key>/` (key: region, rows, start, days, seed) and reused. The
 result is printed as a small table and written to `bench/out/ingest.json`. Timings are reported, never asserted.
 
-With `--spec FILE` (a rail spec, e.g. `regions/spec/examples/stripe_payments.yaml` for EG), the same file is also
+With `--spec FILE` (a rail spec, e.g. `regions/rails/stripe/spec.yaml` for EG), the same file is also
 ingested through the spec engine instead of the region's built-in adapter, and both readers are timed alone
 (file -> adapter chunks), so a spec-driven rail's figures stand beside the built-in one's on identical input:
 
-    .venv/bin/python -m bench.ingest --rows 2000000 --region EG --spec regions/spec/examples/stripe_payments.yaml
+    .venv/bin/python -m bench.ingest --rows 2000000 --region EG --spec regions/rails/stripe/spec.yaml
 
 `--regions-dir DIR` adds the region files in DIR (as `KANDA_REGIONS_DIR` does), so a region defined only by YAML
 can be benchmarked too (`--region RW --regions-dir ...`).

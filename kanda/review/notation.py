@@ -47,7 +47,7 @@ class Notation:
 
 
 def _bkash_time(expr: pl.Expr) -> pl.Expr:
-    from regions.rails.bkash.reader import bkash_time_to_utc
+    from regions.rails.bkash.times import bkash_time_to_utc
 
     return bkash_time_to_utc(expr)
 
@@ -56,9 +56,14 @@ def _reader_formats(rail: str) -> tuple[str, ...]:
     """The time formats the rail's reader tries, taken from the reader itself."""
     if rail == "mpesa":
         from regions.rails.mpesa.reader import _TIME_FORMATS
-    else:
-        from regions.rails.momo.reader import _TIME_FORMATS
-    return tuple(_TIME_FORMATS)
+
+        return tuple(_TIME_FORMATS)
+    from regions.rails import spec_rail_path  # a spec rail: its formats are in its spec.yaml
+    from regions.spec.model import load_spec
+
+    path = spec_rail_path(rail)
+    assert path is not None, f"rail {rail!r} has neither a reader nor a spec"
+    return tuple(load_spec(path).time.formats)
 
 
 def notation_for(source_format: str) -> Notation:
@@ -76,7 +81,7 @@ def notation_for(source_format: str) -> Notation:
                                                                   "occurred_at": ("Date",)}
         )  # fmt: skip
     if source_format == "jazzcash_ipn":
-        # the reader's format (regions/rails/jazzcash/reader.py: utc_from_local(pp_TxnDateTime, "%Y%m%d%H%M%S"))
+        # the rail's format (regions/rails/jazzcash/spec.yaml: pp_TxnDateTime "%Y%m%d%H%M%S", local)
         return Notation(
             source_format,
             True,
@@ -113,14 +118,16 @@ def notation_for(source_format: str) -> Notation:
             {"amount_minor": ("Amount",), "fee_minor": ("Fee",), "occurred_at": ("Created date (UTC)", "Created")},
         )
     if source_format == "platform_csv":
-        # the reader's format (regions/rails/gumroad/reader.py: "Purchase Date" + " " + "Purchase Time", UTC)
+        # the rail's format (regions/rails/gumroad/spec.yaml: "Purchase Date" + " " + "Purchase Time", UTC); the raw
+        # record keeps the headers as printed, `($)` or the region's currency (TZ is this rail's region)
         return Notation(
             source_format,
             False,
             ("%Y-%m-%d %H:%M:%S",),
             False,
-            {"amount_minor": ("Sale Price ($)", "Sale Price"), "fee_minor": ("Fees ($)", "Fees"),
-             "net_minor": ("Net Total ($)", "Net Total"), "occurred_at": ("Purchase Date",)},
+            {"amount_minor": ("Sale Price ($)", "Sale Price (TZS)", "Sale Price"),
+             "fee_minor": ("Fees ($)", "Fees (TZS)", "Fees"),
+             "net_minor": ("Net Total ($)", "Net Total (TZS)", "Net Total"), "occurred_at": ("Purchase Date",)},
         )  # fmt: skip
     raise ValueError(f"no notation known for source format {source_format!r}")
 

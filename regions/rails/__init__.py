@@ -1,8 +1,12 @@
-"""Rails by format name. Each rail is one folder here (`<rail>/reader.py`, `<rail>/writer.py`, `<rail>/samples/`);
-the folders are discovered, so a new rail registers itself by existing.
+"""Rails by format name. Each rail is one folder here (`<rail>/spec.yaml` or `<rail>/reader.py`, `<rail>/samples/`,
+perhaps `<rail>/writer.py`); the folders are discovered, so a new rail registers itself by existing.
 
-A rail folder holding a `spec.yaml` (and no `reader.py`) is a declarative rail: the spec engine reads and writes
-it. A region file may also carry its rail spec inline (`source_format: spec:<code>`); such a rail is looked up
+A rail folder holding a `spec.yaml` (and no `reader.py`) is a declarative rail: the spec engine reads it, and
+writes it unless a `writer.py` beside the spec renders what the generic writer cannot (refunds folded onto their
+charge's row). Its format name is the spec's `name` (the folder name by default), so a rail that became a spec
+keeps the `source_format` its regions, stores and notations already use.
+
+A region file may also carry its rail spec inline (`source_format: spec:<code>`); such a rail is looked up
 through the region, so it follows `KANDA_REGIONS_DIR` rather than being registered once per process.
 """
 
@@ -14,6 +18,8 @@ from pathlib import Path
 from regions.rails.base import Adapter, AdapterChunk, FileRejected, ReadContext
 
 ADAPTERS: dict[str, Adapter] = {}
+#: Rail folders whose `spec.yaml` is registered (read once per process).
+_SPEC_FOLDERS: set[str] = set()
 #: A region file's inline rail is named `spec:<region code, lower case>`.
 INLINE_PREFIX = "spec:"
 
@@ -59,15 +65,20 @@ def _load_builtin() -> None:
     for name in rail_names():
         if (here / name / "reader.py").exists():
             importlib.import_module(f"regions.rails.{name}.reader")
-        elif name not in ADAPTERS:
+        else:
             from regions.spec.engine import SpecAdapter
             from regions.spec.model import load_spec
 
-            register(SpecAdapter(load_spec(here / name / "spec.yaml"), name))
+            if name in _SPEC_FOLDERS:
+                continue
+            spec = load_spec(here / name / "spec.yaml")
+            _SPEC_FOLDERS.add(name)
+            if spec.name not in ADAPTERS:
+                register(SpecAdapter(spec, spec.name))
 
 
 def spec_rail_path(name: str) -> Path | None:
-    """The `spec.yaml` of a shipped declarative rail."""
+    """The `spec.yaml` of a shipped declarative rail, by folder name."""
     path = Path(__file__).parent / name / "spec.yaml"
     return path if path.exists() else None
 

@@ -21,8 +21,10 @@ from pathlib import Path
 
 import polars as pl
 
+from regions import RegionConfig
 from regions.parsing import (
     add_buyer_ref,
+    check_file,
     detect_encoding,
     finish,
     int_string,
@@ -35,10 +37,11 @@ from regions.parsing import (
     normalise_phone,
     raw_record,
     reference_parts,
-    require_nonempty,
+    rejection,
+    require_columns,
     utc_from_iso,
 )
-from regions.rails.base import AdapterChunk, FileRejected, ReadContext
+from regions.rails.base import AdapterChunk, Expects, FileRejected, ReadContext
 from regions.spec import model as m
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -69,8 +72,32 @@ def referenced_columns(spec: m.RailSpec, *, required_only: bool = False) -> list
     if spec.vocabulary is not None:
         _walk(spec.vocabulary.of, found, required_only=required_only)
     for rule in spec.ignore:
-        _walk(rule.of, found, required_only=required_only)
+        _walk_condition(rule, found, required_only=required_only)
+    for event in spec.events:
+        _walk_condition(event.when, found, required_only=required_only)
+        _walk(event.status, found, required_only=required_only)
+        _walk_money(event.amount, found, required_only=required_only)
     return found
+
+
+def _walk_condition(cond: m.Condition, found: list[str], *, required_only: bool) -> None:
+    _walk(cond.of, found, required_only=required_only)
+    for inner in [*(cond.all or []), *(cond.any or []), *([cond.not_] if cond.not_ is not None else [])]:
+        _walk_condition(inner, found, required_only=required_only)
+
+
+def _walk_money(money: object, found: list[str], *, required_only: bool) -> None:
+    if isinstance(money, m.AbsAmount):
+        _walk_money(money.abs, found, required_only=required_only)
+    elif isinstance(money, m.MinusAmount):
+        for part in money.minus:
+            _walk_money(part, found, required_only=required_only)
+    elif isinstance(money, m.WhenAmount):
+        _walk_condition(money.when, found, required_only=required_only)
+        _walk_money(money.then, found, required_only=required_only)
+        _walk_money(money.otherwise, found, required_only=required_only)
+    elif not isinstance(money, m.EventAmount):
+        _walk(money, found, required_only=required_only)
 
 
 def _walk(src: object, found: list[str], *, required_only: bool) -> None:
@@ -102,6 +129,7 @@ def _walk(src: object, found: list[str], *, required_only: bool) -> None:
             for item in src.case.when.values():
                 walk(item)
             walk(src.case.default)
+            walk(src.case.missing)
 
     walk(src)
 
@@ -158,38 +186,132 @@ def find_header(spec: m.RailSpec, lines: list[list[str]], currency: str, delimit
             return layout
         if best is None or len(missing) < best[0]:
             best = (len(missing), layout)
-    if best is None:
-        raise FileRejected("the file has no header row")
-    layout = best[1]
-    raise FileRejected(
-        f"not a {spec.name or 'spec'} file: required column(s) missing: {', '.join(missing_columns(spec, layout))} "
-        f"(found: {', '.join(layout.names)[:300]})"
-    )
+    raise HeaderNotFound(spec, best[1] if best is not None else None)
+
+
+class HeaderNotFound(FileRejected):
+    """No leading row names every required column; `layout` is the closest row, for the rejection's wording."""
+
+    def __init__(self, spec: m.RailSpec, layout: Layout | None) -> None:
+        self.layout = layout
+        if layout is None:
+            super().__init__("the file has no header row", "empty_file")
+        else:
+            missing = ", ".join(printed_name(spec, c) for c in missing_columns(spec, layout))
+            super().__init__(f"required column(s) missing: {missing}", "wrong_columns")
+
+
+def printed_name(spec: m.RailSpec, column: str, currency: str = "") -> str:
+    """A column as the rail's exports print it (its first header spelling), for rejections."""
+    spellings = spec.header.aliases.get(column)
+    return spellings[0].replace("{currency}", currency or "{currency}") if spellings else column
+
+
+def delimiters(spec: m.RailSpec) -> tuple[str, ...]:
+    if spec.delimiter == "auto":
+        return DELIMITERS
+    return tuple(spec.delimiter) if isinstance(spec.delimiter, list) else (spec.delimiter,)
+
+
+def required_columns(spec: m.RailSpec) -> list[str]:
+    """The columns a file must have, in the order a rejection lists them: the aliases' order when every one has
+    aliases, else the order of `raw` (JSON lines), else the order the spec reads them."""
+    required = [
+        c for c in referenced_columns(spec, required_only=True) if c not in spec.header.optional and c not in DERIVED
+    ]
+    if required and all(c in spec.header.aliases for c in required):
+        order = list(spec.header.aliases)
+        required.sort(key=order.index)
+    elif spec.raw:
+        required.sort(key=lambda c: spec.raw.index(c) if c in spec.raw else len(spec.raw))
+    return required
+
+
+def expects_of(spec: m.RailSpec, format_name: str) -> Expects:
+    """What the rail's files look like, in a rejection's words: its required columns as its exports print them."""
+    what = spec.expects or f"a {format_name} {spec.format.upper()} file"
+    columns = tuple(printed_name(spec, c) for c in required_columns(spec))
+    return Expects(what, spec.format, columns, delimiter=delimiters(spec)[0])
+
+
+_MONEY_UNIT = re.compile(r"^(?P<name>.*?)\s*\((?P<unit>\$|[A-Za-z]{3})\)$")
+
+
+def check_currency(spec: m.RailSpec, header: list[str], expects: Expects, region: RegionConfig) -> None:
+    """Refuse a file whose money columns (those spelt with `{currency}`) name another currency than the region's."""
+    money = {
+        normalise_name(spelling.split("(")[0])
+        for spellings in spec.header.aliases.values()
+        for spelling in spellings
+        if "{currency}" in spelling
+    }
+    for name in header:
+        match = _MONEY_UNIT.match(name.strip())
+        if match is None or normalise_name(match["name"]) not in money:
+            continue
+        unit = match["unit"]
+        if unit != "$" and unit.upper() != region.currency:
+            # three letters matched by a pattern: naming them quotes nothing but a currency code
+            problem = (
+                f"the money columns are in {unit.upper()}, but this region's exports are in {region.currency}: "
+                "the file belongs to another region"
+            )
+            raise rejection("wrong_currency", problem, expects, region)
+
+
+def reject_header(spec: m.RailSpec, exc: HeaderNotFound, expects: Expects, region: RegionConfig) -> FileRejected:
+    """The closest header row's failure worded as the built-in rails word it (`regions.parsing.require_columns`)."""
+    if exc.layout is None:
+        return rejection("empty_file", "the file has no header row", expects, region)
+    layout = exc.layout
+    required = required_columns(spec)  # the order of `expects.columns`, which require_columns pairs them by
+    present = [c for c in required if c in layout.columns]
+    try:
+        require_columns(present, expects, region, required=required, found=layout.names)
+    except FileRejected as rejected:
+        return rejected
+    return exc  # pragma: no cover - a missing column always fails require_columns
 
 
 def sniff_csv(spec: m.RailSpec, path: Path, encoding: str, currency: str) -> Layout:
-    """Header row and delimiter: the declared delimiter, or the candidate whose split finds the header."""
+    """Header row and delimiter: the declared delimiter(s), the one whose split finds the header."""
     with path.open("r", encoding=encoding, newline="") as handle:
         head = [handle.readline() for _ in range(spec.header.search_lines)]
-    head = [line for line in head if line]
-    candidates = DELIMITERS if spec.delimiter == "auto" else (spec.delimiter,)
-    rejection: FileRejected | None = None
-    for delimiter in sorted(candidates, key=lambda d: -max((line.count(d) for line in head), default=0)):
+    head = [line.lstrip("\ufeff") for line in head if line]
+    candidates = delimiters(spec)
+    if spec.delimiter == "auto":
+        candidates = tuple(sorted(candidates, key=lambda d: -max((line.count(d) for line in head), default=0)))
+    failures: list[HeaderNotFound] = []
+    for delimiter in candidates:
         rows = [next(csv.reader([line], delimiter=delimiter), []) for line in head]
         try:
             return find_header(spec, rows, currency, delimiter)
-        except FileRejected as exc:
-            rejection = rejection or exc
-    raise rejection or FileRejected("the file has no header row")
+        except HeaderNotFound as exc:
+            failures.append(exc)
+    found = [f for f in failures if f.layout is not None]
+    if not found:
+        raise HeaderNotFound(spec, None)
+
+    def closeness(exc: HeaderNotFound) -> tuple[int, int]:
+        assert exc.layout is not None
+        return len(missing_columns(spec, exc.layout)), -len(exc.layout.names)
+
+    # the split that comes closest (fewest missing, then most columns); ties go to the rail's own separator
+    raise min(found, key=closeness)
 
 
 # ---------------------------------------------------------------------------------------------------- compiling
 class Compiler:
     """Spec sources -> polars expressions over one file's columns."""
 
-    def __init__(self, spec: m.RailSpec, layout: Layout) -> None:
+    def __init__(self, spec: m.RailSpec, layout: Layout, exponent: int = 2) -> None:
         self.spec = spec
         self.layout = layout
+        self.exponent = exponent
+        self.parsed: dict[str, str] = {}
+        self.parsed_exprs: dict[str, pl.Expr] = {}
+        decimal = spec.amount.decimal
+        self.decimal = decimal if decimal != "auto" else ("," if layout.delimiter == ";" else ".")
 
     def column(self, name: str) -> pl.Expr:
         if name in DERIVED:
@@ -236,6 +358,8 @@ class Compiler:
             result = self.source(a.default) if a.default is not None else pl.lit(None, pl.String)
             for key, then in reversed(list(a.when.items())):
                 result = pl.when(on == key).then(self.source(then)).otherwise(result)
+            if a.missing is not None:
+                result = pl.when(on.is_null()).then(self.source(a.missing)).otherwise(result)
             return result
         raise TypeError(f"unknown source {src!r}")  # pragma: no cover - the model admits no other kind
 
@@ -243,24 +367,65 @@ class Compiler:
         """True for rows that are structure, not data (rules, ignored vocabulary words)."""
         mask = pl.lit(False)
         for rule in self.spec.ignore:
-            value = self.source(rule.of)
-            if rule.equals is not None:
-                hit = value.str.to_lowercase() == rule.equals.strip().lower()
-            elif rule.one_of is not None:
-                hit = value.str.to_lowercase().is_in([v.strip().lower() for v in rule.one_of])
-            elif rule.matches is not None:
-                hit = value.str.contains(rule.matches)
-            elif rule.empty:
-                hit = value.is_null() | (value == "")
-            else:  # is_header: a repeated page header repeats its own column name
-                names = self._header_names(rule.of)
-                hit = value.str.to_lowercase().str.replace_all(r"[^a-z0-9]", "").is_in(names)
-            mask = mask | hit.fill_null(False)
+            mask = mask | self.condition(rule)
         vocab = self.spec.vocabulary
         if vocab is not None and vocab.ignore:
             words = [w.strip().lower() for w in vocab.ignore]
             mask = mask | self.source(vocab.of).str.to_lowercase().is_in(words).fill_null(False)
         return mask
+
+    def condition(self, cond: m.Condition) -> pl.Expr:
+        """A condition as a boolean expression; a check on a missing value is false, never null."""
+        if cond.all is not None:
+            return pl.all_horizontal([self.condition(c) for c in cond.all])
+        if cond.any is not None:
+            return pl.any_horizontal([self.condition(c) for c in cond.any])
+        if cond.not_ is not None:
+            return ~self.condition(cond.not_)
+        value = self.source(cond.of)
+        if cond.equals is not None:
+            hit = value.str.to_lowercase() == cond.equals.strip().lower()
+        elif cond.one_of is not None:
+            hit = value.str.to_lowercase().is_in([v.strip().lower() for v in cond.one_of])
+        elif cond.matches is not None:
+            hit = value.str.contains(cond.matches)
+        elif cond.empty is not None:
+            blank = value.is_null() | (value == "")
+            return blank if cond.empty else ~blank
+        elif cond.missing is not None:
+            return value.is_null() if cond.missing else value.is_not_null()
+        elif cond.nonzero is not None:
+            # given and not zero; unparseable text counts as given (an amount of unknown size, quarantined)
+            parsed = self.amount(cond.of, self.exponent)
+            hit = (value != "") & (parsed.is_null() | (parsed != 0))
+            hit = hit.fill_null(False)
+            return hit if cond.nonzero else ~hit
+        else:  # is_header: a repeated page header repeats its own column name
+            names = self._header_names(cond.of)
+            hit = value.str.to_lowercase().str.replace_all(r"[^a-z0-9]", "").is_in(names)
+        return hit.fill_null(False)
+
+    def money(self, money: object, templates: dict[str, m.EventTemplate]) -> pl.Expr:
+        """An event amount before its sign: a source read as money, or arithmetic on such amounts."""
+        if isinstance(money, m.AbsAmount):
+            return self.money(money.abs, templates).abs()
+        if isinstance(money, m.MinusAmount):
+            first, second = money.minus
+            return self.money(first, templates) - self.money(second, templates)
+        if isinstance(money, m.WhenAmount):
+            return (
+                pl.when(self.condition(money.when))
+                .then(self.money(money.then, templates))
+                .otherwise(self.money(money.otherwise, templates))
+            )
+        if isinstance(money, m.EventAmount):
+            other = templates[money.event]
+            return (
+                pl.when(self.condition(other.when))
+                .then(self.money(other.amount, templates))
+                .otherwise(pl.lit(0, pl.Int64))
+            )
+        return self.amount(money, self.exponent)
 
     def _header_names(self, src: object) -> list[str]:
         name = src if isinstance(src, str) else getattr(src, "column", "")
@@ -268,10 +433,25 @@ class Compiler:
         return [normalise_name(s) for s in spellings]
 
     def amount(self, src: object, exponent: int) -> pl.Expr:
+        """A source parsed as money, once per source: the parse becomes a column (`parsed_columns`) that every use
+        (the sale, a refund, a condition, a difference) reads, instead of parsing the text again each time."""
+        key = repr(src)
+        name = self.parsed.get(key)
+        if name is None:
+            name = self.parsed[key] = f"_money{len(self.parsed)}"
+            self.parsed_exprs[name] = self._parse_amount(src, exponent)
+        return pl.col(name)
+
+    def parsed_columns(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """`frame` with the parsed amounts the compiled expressions read."""
+        missing = {name: expr for name, expr in self.parsed_exprs.items() if name not in frame.columns}
+        return frame.with_columns(**missing) if missing else frame
+
+    def _parse_amount(self, src: object, exponent: int) -> pl.Expr:
         text = self.source(src)
         unit = self.spec.amount
         if unit.unit == "major":
-            return major_to_minor(text, exponent, decimal=unit.decimal)
+            return major_to_minor(text, exponent, decimal=self.decimal)
         value = int_string(text)
         divisor = unit.scale_down
         if divisor == 1:
@@ -315,11 +495,19 @@ def _nonempty(expr: pl.Expr) -> pl.Expr:
 
 
 def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadContext) -> tuple[pl.DataFrame, int]:
-    """Adapter-shaped rows (before `finish`) from one chunk with `source_row`, and how many rows were ignored."""
-    c = Compiler(spec, layout)
+    """Adapter-shaped rows (before `finish`) from one chunk with `source_row`, and how many rows were ignored.
+
+    A row yields its own event and then, in `events` order, each further event whose condition holds; all of a
+    row's events share its `source_row` (the batch numbers the second `:row.2`), ordered by row, then template.
+    """
     region = ctx.region
+    c = Compiler(spec, layout, region.exponent)
     fields = spec.fields
-    kept = rows.filter(~c.ignored())
+    if spec.ignore or (spec.vocabulary is not None and spec.vocabulary.ignore):
+        structure = c.ignored()
+        kept = c.parsed_columns(rows).filter(~structure)
+    else:
+        kept = rows
     ignored = rows.height - kept.height
     if spec.vocabulary is not None:
         word = c.source(spec.vocabulary.of).str.strip_chars().str.to_lowercase()
@@ -344,6 +532,10 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
     is_sale = pl.col("event_type") == "sale"
     if spec.amount.sign == "event_type":
         amount = pl.when(is_sale).then(amount.abs()).otherwise(-amount.abs())
+    elif spec.amount.sign == "sales_as_given":
+        amount = pl.when(is_sale).then(amount).otherwise(-amount.abs())
+    elif spec.amount.sign == "negate_back":
+        amount = pl.when(is_sale).then(amount).otherwise(-amount)
     if fields.reference is not None:
         creator, product = reference_parts(c.source(fields.reference), region.reference_pattern)
     else:
@@ -358,32 +550,72 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
         contact = normalise_email(c.source(fields.buyer.of))
     else:
         contact = normalise_phone(c.source(fields.buyer.of), region.calling_code)
-    currency = c.source(fields.currency).str.to_uppercase() if fields.currency is not None else pl.lit(region.currency)
+    absent = isinstance(fields.currency, str) and fields.currency not in layout.columns  # an optional column
+    if fields.currency is None or absent:
+        currency = pl.lit(region.currency)
+    else:
+        currency = c.source(fields.currency).str.to_uppercase()
     channel = (
         c.source(fields.channel).str.to_lowercase() if fields.channel is not None else pl.lit(spec.channel_default)
     )
-    columns = [
+    shared = [
         pl.col("source_row"),
         _nonempty(c.source(fields.transaction_id)).alias("transaction_id"),
-        pl.col("event_type"),
-        pl.col("status"),
         creator.alias("creator_id"),
         product.alias("product_id"),
         contact.alias("_contact"),
         _nonempty(channel).cast(pl.String).alias("channel"),
-        amount.alias("amount_minor"),
-        fee.alias("fee_minor"),
         currency.alias("currency"),
         c.occurred_at(region.zone).alias("occurred_at"),
         raw_record(layout.names),
     ]
+    own = [
+        pl.col("event_type"),
+        pl.col("status").cast(pl.String),
+        amount.alias("amount_minor"),
+        fee.alias("fee_minor"),
+    ]
     if fields.net is not None:
         net = c.amount(fields.net, exponent)
-        if spec.amount.sign == "event_type":
+        if spec.amount.sign in ("event_type", "sales_as_given", "negate_back"):
             net = pl.when(is_sale).then(net).otherwise(-net.abs())
-        columns.append(net.alias("net_minor"))
-    mapped = staged.select(columns)
-    return add_buyer_ref(mapped, "_contact", ctx.salt), ignored
+        own.append(net.alias("net_minor"))
+    if not spec.events:
+        mapped = c.parsed_columns(staged).select([*shared[:2], *own[:2], *shared[2:], *own[2:]])
+        return add_buyer_ref(mapped, "_contact", ctx.salt), ignored
+
+    templates = {t.key: t for t in spec.events}
+    fanned = []
+    for index, template in enumerate(spec.events, start=1):
+        value = c.money(template.amount, templates)
+        signed = {"negative": -value.abs(), "negate": -value, "as_given": value}[template.sign]
+        event_status = c.source(template.status).str.to_lowercase() if template.status is not None else pl.col("status")
+        fanned += [
+            c.condition(template.when).alias(f"_when{index}"),
+            event_status.cast(pl.String).alias(f"_status{index}"),
+            signed.cast(pl.Int64).alias(f"_amount{index}"),
+        ]
+    wide = c.parsed_columns(staged).select([*shared, *own, *fanned])
+    names = ["source_row", "transaction_id", "event_type", "status", "creator_id", "product_id", "_contact", "channel"]
+    names += ["amount_minor", "fee_minor", "currency", "occurred_at", "raw_record"]
+    names += ["net_minor"] if fields.net is not None else []
+    parts = [wide.select(*[pl.col(n) for n in names], _order=pl.lit(0, pl.Int8))]
+    for index, template in enumerate(spec.events, start=1):
+        extra = wide.filter(pl.col(f"_when{index}"))
+        if extra.is_empty():
+            continue
+        overrides = {
+            "event_type": pl.lit(template.event_type, pl.String),
+            "status": pl.col(f"_status{index}"),
+            "amount_minor": pl.col(f"_amount{index}"),
+            "fee_minor": pl.lit(0, pl.Int64),
+            "net_minor": pl.col(f"_amount{index}"),
+        }
+        parts.append(
+            extra.select(*[overrides.get(n, pl.col(n)).alias(n) for n in names], _order=pl.lit(index, pl.Int8))
+        )
+    mapped = parts[0] if len(parts) == 1 else pl.concat(parts).sort("source_row", "_order", maintain_order=True)
+    return add_buyer_ref(mapped.drop("_order"), "_contact", ctx.salt), ignored
 
 
 # ------------------------------------------------------------------------------------------------------ reading
@@ -393,26 +625,44 @@ class SpecAdapter:
     def __init__(self, spec: m.RailSpec, format_name: str | None = None) -> None:
         self.spec = spec
         self.format_name = format_name or spec.name or "spec"
+        self.expects = expects_of(spec, self.format_name)
 
     def read(self, path: Path, ctx: ReadContext) -> Iterator[AdapterChunk]:
-        require_nonempty(path)
+        # the same first look as the built-in rails: missing, empty, binary, another container -> a kind and advice
+        check_file(path, self.expects, ctx.region)
         reader = {"csv": self._csv, "xlsx": self._xlsx, "ndjson": self._ndjson}[self.spec.format]
         yield from reader(path, ctx)
 
+    def _header(self, found: Layout, region: RegionConfig) -> Layout:
+        check_currency(self.spec, found.names, self.expects, region)
+        return found
+
     def layout(self, path: Path, ctx: ReadContext) -> Layout:
-        """The header this file would be read with (for `kanda regions check`)."""
-        if self.spec.format == "csv":
-            encoding = detect_encoding(path) if self.spec.encoding == "auto" else self.spec.encoding
-            return sniff_csv(self.spec, path, encoding, ctx.region.currency)
+        """The header this file would be read with (for `kanda regions check`); refused as `read` refuses it."""
+        check_file(path, self.expects, ctx.region)
         if self.spec.format == "ndjson":
-            paths = referenced_columns(self.spec)
+            paths = json_paths(self.spec)
             return Layout(0, paths, {p: p for p in paths})
-        sheet = _read_sheet(path, 0)
-        return find_header(self.spec, [list(r) for r in sheet.head(self.spec.header.search_lines).rows()], "")
+        try:
+            if self.spec.format == "csv":
+                encoding = detect_encoding(path) if self.spec.encoding == "auto" else self.spec.encoding
+                return self._header(sniff_csv(self.spec, path, encoding, ctx.region.currency), ctx.region)
+            sheet = _read_sheet(path, 0, 1, self.expects, ctx.region)
+            head = [
+                ["" if v is None else str(v) for v in row] for row in sheet.head(self.spec.header.search_lines).rows()
+            ]
+            return self._header(find_header(self.spec, head, ctx.region.currency), ctx.region)
+        except HeaderNotFound as exc:
+            raise reject_header(self.spec, exc, self.expects, ctx.region) from None
 
     def _csv(self, path: Path, ctx: ReadContext) -> Iterator[AdapterChunk]:
         encoding = detect_encoding(path) if self.spec.encoding == "auto" else self.spec.encoding
-        layout = sniff_csv(self.spec, path, encoding, ctx.region.currency)
+        try:
+            layout = self._header(sniff_csv(self.spec, path, encoding, ctx.region.currency), ctx.region)
+        except HeaderNotFound as exc:
+            if exc.layout is not None:
+                check_currency(self.spec, exc.layout.names, self.expects, ctx.region)
+            raise reject_header(self.spec, exc, self.expects, ctx.region) from None
         position, preamble = 0, layout.header_index
         for chunk, skipped in iter_csv_chunks(
             path,
@@ -422,6 +672,8 @@ class SpecAdapter:
             skip_rows=layout.header_index + 1,
             ragged=self.spec.ragged,
             encoding=encoding,
+            expects=self.expects,
+            region=ctx.region,
         ):
             rows = chunk.with_columns(source_row=pl.int_range(1, chunk.height + 1, dtype=pl.Int64) + position)
             position += chunk.height
@@ -435,51 +687,83 @@ class SpecAdapter:
         try:
             sheets = fastexcel.read_excel(str(path)).sheet_names
         except Exception as exc:  # fastexcel raises its own error types for non-zip or damaged workbooks
-            raise FileRejected(f"not a readable XLSX workbook (truncated or corrupt?): {exc}") from exc
-        position = 0
-        for sheet in sheets:
-            table = _read_sheet(path, sheet)
-            if table.height == 0:
+            problem = "the workbook's parts cannot be read (a damaged or partly written file?)"
+            raise rejection("corrupt_spreadsheet", problem, self.expects, ctx.region) from exc
+        position, headers = 0, 0
+        for number, sheet in enumerate(sheets, start=1):
+            table = _read_sheet(path, sheet, number, self.expects, ctx.region)
+            if table.height == 0 or table.width == 0:
                 continue
             head = [
                 ["" if v is None else str(v) for v in row] for row in table.head(self.spec.header.search_lines).rows()
             ]
-            found = find_header(self.spec, head, ctx.region.currency)
+            try:
+                found = self._header(find_header(self.spec, head, ctx.region.currency), ctx.region)
+            except HeaderNotFound as exc:
+                if exc.layout is None:  # a sheet of blank rows
+                    continue
+                rejected = reject_header(self.spec, exc, self.expects, ctx.region)
+                # sheet names are content: say which sheet by its position
+                raise FileRejected(f"sheet {number}: {rejected.reason}", rejected.kind) from None
+            headers += 1
             layout = Layout(found.header_index, found.names, found.columns)
             data = table.slice(found.header_index + 1).rename(dict(zip(table.columns, found.names, strict=False)))
             data = data.select(found.names).with_columns(
                 source_row=pl.int_range(1, pl.len() + 1, dtype=pl.Int64) + position
             )
             position += data.height
+            if data.height == 0 and found.header_index == 0:
+                continue  # a header without rows: an empty export (a quiet day), as a header-only CSV
             for start in range(0, max(data.height, 1), ctx.batch_rows):
                 frame, ignored = map_rows(self.spec, layout, data.slice(start, ctx.batch_rows), ctx)
                 yield AdapterChunk(frame=finish(frame), ignored=ignored + (found.header_index if start == 0 else 0))
+        if not headers:
+            problem = "the workbook is empty (no sheet has a header row)"
+            raise rejection("empty_file", problem, self.expects, ctx.region)
 
     def _ndjson(self, path: Path, ctx: ReadContext) -> Iterator[AdapterChunk]:
-        paths = referenced_columns(self.spec)
+        paths = json_paths(self.spec)
+        required = [p for p in referenced_columns(self.spec, required_only=True) if p not in self.spec.header.optional]
         schema = _json_schema(paths)
         layout = Layout(0, paths, {p: p for p in paths})
         position = 0
-        for chunk in iter_ndjson_chunks(path, ctx.batch_rows, schema):
+        for chunk in iter_ndjson_chunks(path, ctx.batch_rows, schema, expects=self.expects, region=ctx.region):
             if chunk.height == 0:
                 continue
             flat = chunk.select([_json_leaf(p).alias(p) for p in paths])
             if position == 0:
-                present = [p for p in paths if flat[p].null_count() < flat.height]
-                if not present:
-                    raise FileRejected(
-                        f"not a {self.format_name} file: none of the fields the spec reads ({', '.join(paths)[:300]})"
-                        " occur in the first lines"
+                present = [p for p in required if flat[p].null_count() < flat.height]
+                if self.spec.header.present == "all" and len(present) < len(required):
+                    require_columns(present, self.expects, ctx.region)
+                if required and not present:
+                    problem = (
+                        "no record in the first block has any of the fields the rail reads "
+                        "(is this another rail's feed?)"
                     )
+                    raise rejection("wrong_columns", problem, self.expects, ctx.region)
             flat = flat.with_columns(source_row=pl.int_range(1, flat.height + 1, dtype=pl.Int64) + position)
             position += flat.height
             frame, ignored = map_rows(self.spec, layout, flat, ctx)
             yield AdapterChunk(frame=finish(frame), ignored=ignored)
         if position == 0:
-            raise FileRejected("the file holds no JSON documents (only blank lines)")
+            raise rejection(
+                "empty_file", "the file holds no JSON documents (only blank lines)", self.expects, ctx.region
+            )
 
 
-def _read_sheet(path: Path, sheet: str | int) -> pl.DataFrame:
+def json_paths(spec: m.RailSpec) -> list[str]:
+    """The JSON fields a JSON-lines rail reads: those named in `raw` first (the raw record's order), then the rest."""
+    return [*spec.raw, *[p for p in referenced_columns(spec) if p not in spec.raw]]
+
+
+def _read_sheet(
+    path: Path,
+    sheet: str | int,
+    number: int = 1,
+    expects: Expects | None = None,
+    region: RegionConfig | None = None,
+) -> pl.DataFrame:
+    """One sheet, every cell as text, no header assumed (the spec finds it); an empty sheet is an empty frame."""
     try:
         return pl.read_excel(
             path,
@@ -488,9 +772,11 @@ def _read_sheet(path: Path, sheet: str | int) -> pl.DataFrame:
             sheet_id=None if isinstance(sheet, str) else sheet + 1,
             has_header=False,
             infer_schema_length=0,
+            raise_if_empty=False,
         )
     except Exception as exc:
-        raise FileRejected(f"sheet {sheet!r} cannot be read (truncated or corrupt workbook?): {exc}") from exc
+        problem = f"sheet {number} cannot be read (a damaged or partly written file?)"
+        raise rejection("corrupt_spreadsheet", problem, expects, region) from exc
 
 
 def _json_schema(paths: list[str]) -> dict[str, pl.DataType]:

@@ -125,6 +125,7 @@ class CaseArgs(_Strict):
     of: Source
     when: dict[str, Source] = Field(description="Value of `of` (exact) -> source.")
     default: Source | None = None
+    missing: Source | None = Field(None, description="When `of` is null; default: `default`.")
 
     _keys = field_validator("when", mode="before")(lambda v: _text_keys(v))
 
@@ -168,27 +169,62 @@ class Header(_Strict):
     aliases: dict[str, list[str]] = Field(
         default_factory=dict,
         description="Canonical column -> header spellings seen over time, compared ignoring case, spaces and "
-        "punctuation. `{currency}` stands for the region's currency code.",
+        "punctuation. `{currency}` stands for the region's currency code; a file whose such column names another "
+        "currency, `Sale Price (USD)`, is refused as another region's (`($)` is a platform's fixed label).",
     )
     optional: list[str] = Field(default_factory=list, description="Referenced columns that may be absent (null).")
+    present: Literal["any", "all"] = Field(
+        "any",
+        description="JSON lines: the first block of a file must hold `any` (default) or `all` of the required "
+        "fields, else the file is refused as another rail's.",
+    )
 
 
-class IgnoreRule(_Strict):
-    of: Source
+class Condition(_Strict):
+    """A test on a row: one check on one source (`of`), or `all` / `any` / `not` of conditions.
+
+    A check on a missing value is false (so `not` of it is true): an absent optional flag column is an unset flag.
+    `nonzero` reads the value as an amount: true when it is given and is not zero; text that does not parse counts
+    as given, so an unreadable refund becomes a refund of unknown size (quarantined), never "nothing refunded".
+    """
+
+    of: Source | None = None
     equals: str | None = None
     one_of: list[str] | None = None
     matches: str | None = None
     empty: bool | None = None
+    missing: bool | None = Field(None, description="The value is absent (null); an empty string is not missing.")
+    nonzero: bool | None = None
     is_header: bool | None = Field(None, description="The cell repeats its own header (a repeated page header).")
+    all: list[Condition] | None = None
+    any: list[Condition] | None = None
+    not_: Condition | None = Field(None, alias="not")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @model_validator(mode="after")
-    def _one_condition(self) -> IgnoreRule:
-        given = [k for k in ("equals", "one_of", "matches", "empty", "is_header") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError("an ignore rule needs exactly one of: equals, one_of, matches, empty, is_header")
+    def _one_condition(self) -> Condition:
+        checks = [
+            k
+            for k in ("equals", "one_of", "matches", "empty", "missing", "nonzero", "is_header")
+            if getattr(self, k) is not None
+        ]
+        combined = [k for k in ("all", "any", "not_") if getattr(self, k) is not None]
+        if combined:
+            if checks or self.of is not None or len(combined) != 1:
+                raise ValueError("a condition is either `of` with one check, or exactly one of: all, any, not")
+            return self
+        if self.of is None or len(checks) != 1:
+            raise ValueError(
+                "a condition needs `of` and exactly one of: equals, one_of, matches, empty, missing, nonzero, is_header"
+            )
         if self.matches is not None:
             re.compile(self.matches)
         return self
+
+
+#: An ignore rule is a condition: rows for which it holds are structure, not data.
+IgnoreRule = Condition
 
 
 class Amount(_Strict):
@@ -197,9 +233,16 @@ class Amount(_Strict):
         "minor units times 100 (Stripe's documented habit for some zero-decimal currencies)."
     )
     divisor: int = Field(1, ge=1, description="For minor units: the source's value per minor unit (x100 -> 100).")
-    decimal: Literal[".", ","] = Field(".", description="Decimal mark of major amounts; the other mark groups.")
-    sign: Literal["event_type", "as_given"] = Field(
-        "event_type", description="event_type: sales positive, everything else negative; as_given: the text's sign."
+    decimal: Literal[".", ",", "auto"] = Field(
+        ".",
+        description="Decimal mark of major amounts; the other mark groups. auto: ',' in a semicolon-separated file "
+        "(a comma-decimal locale's CSV), else '.'.",
+    )
+    sign: Literal["event_type", "as_given", "sales_as_given", "negate_back"] = Field(
+        "event_type",
+        description="event_type: sales positive, everything else negative; as_given: the text's sign; "
+        "sales_as_given: sales as written (a negative sale is quarantined), everything else minus its absolute "
+        "value; negate_back: sales as written, everything else (and an unknown event) negated as written.",
     )
 
     @property
@@ -240,7 +283,9 @@ class Fields(_Strict):
     amount: Source
     fee: Source | None = Field(None, description="Default 0; an empty cell is 0.")
     net: Source | None = Field(None, description="Stated net, checked by the contract; default amount - fee.")
-    currency: Source | None = Field(None, description="Default: the region's currency.")
+    currency: Source | None = Field(
+        None, description="Default: the region's currency (also when it names an optional column a file lacks)."
+    )
     occurred_at: Source
     reference: Source | None = Field(None, description="Text the region's reference pattern finds creator/product in.")
     creator_id: Source | None = None
@@ -253,6 +298,69 @@ class Fields(_Strict):
         if self.reference is None and (self.creator_id is None or self.product_id is None):
             raise ValueError("give `reference` (read with the region's pattern) or both `creator_id` and `product_id`")
         return self
+
+
+class AbsAmount(_Strict):
+    abs: Money
+
+
+class MinusAmount(_Strict):
+    minus: tuple[Money, Money] = Field(description="The first amount less the second (what was not yet refunded).")
+
+
+class WhenAmount(_Strict):
+    when: Condition
+    then: Money
+    otherwise: Money
+
+
+class EventAmount(_Strict):
+    event: str = Field(description="The amount of this row's event of that name (its template's), 0 if it has none.")
+
+
+def _money_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        for kind in ("abs", "minus", "when", "event"):
+            if kind in value:
+                return kind
+    if isinstance(value, BaseModel):
+        for kind, model in (("abs", AbsAmount), ("minus", MinusAmount), ("when", WhenAmount), ("event", EventAmount)):
+            if isinstance(value, model):
+                return kind
+    return "source"
+
+
+#: An amount: a source read as money (in the spec's `amount` unit, sign as written), or a little arithmetic on them.
+Money = Annotated[
+    Annotated[Source, Tag("source")]
+    | Annotated[AbsAmount, Tag("abs")]
+    | Annotated[MinusAmount, Tag("minus")]
+    | Annotated[WhenAmount, Tag("when")]
+    | Annotated[EventAmount, Tag("event")],
+    Discriminator(_money_kind),
+]
+
+
+class EventTemplate(_Strict):
+    """A further event one row yields (a refund beside its charge), when its condition holds.
+
+    The row's own event (from `fields`) comes first; each template's event follows in list order, on the same
+    transaction, time, creator, product and buyer. It carries no fee (the row's fee belongs to its first event);
+    a stated net is its amount.
+    """
+
+    name: str | None = Field(None, description="For `{event: name}` references; default its event_type.")
+    when: Condition
+    event_type: EventType
+    status: Source | None = Field(None, description="Default: the row's status (`@status`).")
+    amount: Money
+    sign: Literal["negative", "negate", "as_given"] = Field(
+        "negative", description="negative: minus its absolute value; negate: minus the value; as_given."
+    )
+
+    @property
+    def key(self) -> str:
+        return self.name or self.event_type
 
 
 class WriterHints(_Strict):
@@ -270,7 +378,16 @@ class RailSpec(_Strict):
     description: str = ""
     format: Literal["csv", "xlsx", "ndjson"]
     encoding: Literal["auto", "utf-8", "latin-1"] = "auto"
-    delimiter: Literal["auto", ",", ";", "\t", "|"] = "auto"
+    delimiter: Literal["auto", ",", ";", "\t", "|"] | list[Literal[",", ";", "\t", "|"]] = Field(
+        "auto",
+        description="auto: whichever separator finds the header; a list: only these (the first is the rail's own, "
+        "named in a rejection); another separator is then a wrong delimiter.",
+    )
+    expects: str = Field(
+        "",
+        description="What the rail's files are, as a rejection says it: 'a Stripe payments CSV export'. "
+        "Default: 'a <name> file'.",
+    )
     ragged: Literal["reject", "skip"] = Field(
         "reject", description="skip: lines with another field count (disclaimers) are ignored and counted."
     )
@@ -281,10 +398,47 @@ class RailSpec(_Strict):
     time: Time
     fields: Fields
     channel_default: str | None = None
+    raw: list[str] = Field(
+        default_factory=list,
+        description="Columns or JSON fields kept in each row's raw record besides those the spec reads, first and "
+        "in this order (a CSV row keeps all its columns anyway; JSON lines keep only named fields).",
+    )
+    events: list[EventTemplate] = Field(
+        default_factory=list, description="Further events a row yields (fan-out), e.g. a refund beside its sale."
+    )
     writer: WriterHints = Field(default_factory=WriterHints)
 
+    @field_validator("events")
+    @classmethod
+    def _events_named_before_use(cls, events: list[EventTemplate]) -> list[EventTemplate]:
+        """`{event: name}` reads an event defined earlier in `events` (so no template depends on itself)."""
+        known: list[str] = []
+        for index, template in enumerate(events):
+            for name in _event_references(template.amount):
+                if name not in known:
+                    raise ValueError(
+                        f"event {index}'s amount names event {name!r}, which no earlier template defines "
+                        f"(defined before it: {', '.join(known) or 'none'})"
+                    )
+            known.append(template.key)
+        return events
 
-for _model in (SplitArgs, RegexArgs, JsonArgs, LookupArgs, CoalesceSource, ConcatArgs, CaseArgs, IgnoreRule):
+
+def _event_references(money: Any) -> list[str]:
+    if isinstance(money, EventAmount):
+        return [money.event]
+    if isinstance(money, AbsAmount):
+        return _event_references(money.abs)
+    if isinstance(money, MinusAmount):
+        return [*_event_references(money.minus[0]), *_event_references(money.minus[1])]
+    if isinstance(money, WhenAmount):
+        return [*_event_references(money.then), *_event_references(money.otherwise)]
+    return []
+
+
+for _model in (SplitArgs, RegexArgs, JsonArgs, LookupArgs, CoalesceSource, ConcatArgs, CaseArgs, Condition):
+    _model.model_rebuild()
+for _model in (AbsAmount, MinusAmount, WhenAmount, EventAmount, EventTemplate):
     _model.model_rebuild()
 for _model in (Vocabulary, Buyer, Fields, RailSpec):
     _model.model_rebuild()

@@ -70,11 +70,12 @@ class _Renderer:
     def money(self, minor: pl.Expr) -> pl.Expr:
         unit = self.spec.amount
         if unit.unit == "major":
-            return major_text(minor, self.region.exponent, unit.decimal)
+            return major_text(minor, self.region.exponent, _decimal(self.spec))
         return (minor.cast(pl.Int64) * unit.scale_down).cast(pl.String)
 
     def signed(self, minor: pl.Expr) -> pl.Expr:
-        return minor.abs() if self.spec.amount.sign == "event_type" else minor
+        # every sign rule but as_given reads money going back from a positive (or any-signed) text
+        return minor if self.spec.amount.sign == "as_given" else minor.abs()
 
     def value(self, src: object, field: str, truth: pl.Expr) -> None:
         """Render `truth` into the column `src` reads (inverting a lookup table)."""
@@ -173,6 +174,21 @@ class _Renderer:
         self.put(_column_of(src, "occurred_at"), text)
 
 
+def _delimiter(spec: m.RailSpec) -> str:
+    """The rail's own separator: the declared one (the first of a list), else by the decimal mark."""
+    if isinstance(spec.delimiter, list):
+        return spec.delimiter[0]
+    if spec.delimiter != "auto":
+        return spec.delimiter
+    return ";" if spec.amount.decimal == "," else ","
+
+
+def _decimal(spec: m.RailSpec) -> str:
+    if spec.amount.decimal != "auto":
+        return spec.amount.decimal
+    return "," if spec.format == "csv" and _delimiter(spec) == ";" else "."
+
+
 def _placeholders(template: str) -> list[str]:
     import re
 
@@ -193,7 +209,7 @@ def write_spec(
 
 def _write_csv(renderer: _Renderer, path: Path, chunks: Iterator[pl.DataFrame], rng: np.random.Generator) -> None:
     spec = renderer.spec
-    delimiter = spec.delimiter if spec.delimiter != "auto" else (";" if spec.amount.decimal == "," else ",")
+    delimiter = _delimiter(spec)
     page_headers = any(rule.is_header for rule in spec.ignore)
     with path.open("w", encoding="utf-8", newline="") as handle:
         if rng.random() < 0.5:

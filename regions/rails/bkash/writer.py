@@ -3,7 +3,7 @@
 Dirt added: amounts as bKash sends them ("500.00") and as human-fixed records carry them (thousands-grouped
 "5,000.00", Bengali digits "৫০০০.০০"), MSISDNs as `017...`, `88017...` or masked `017****5678`, a
 `paymentExecuteTime` in bKash's own `...:000 GMT+0600` form, one error body per chunk (not a payment: counted as
-ignored by the adapter), and per-row corruption. Refund/reversal records follow `regions.rails.bkash.reader`.
+ignored by the adapter), and per-row corruption. Refund/reversal records follow `regions/rails/bkash/spec.yaml`.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ file), some amounts with thousands separators (as after an Excel re-save; quoted
 disputes the seller won (flagged, no money moved), and the closing `Totals` row. Refunds and lost disputes are
 rendered as the platform does: on the purchase's own row, by `Refunded?`/`Fully Refunded?` and `Disputed?` flags,
 with the positive `Sale Price` (`regions.synthetic.folded`); a refund whose truth row is damaged shows an
-unreadable `Partial Refund`. Row representation: `regions.rails.gumroad.reader`.
+unreadable `Partial Refund`. Row representation: `regions/rails/gumroad/spec.yaml`.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Dirt added: buyer phones in every shape seen in the wild (`0301...`, `+92 301...
 `0301****567`), both IPN success codes ("121", "000"), several failure and pending codes, a listener health-ping
 line per chunk (not a payment: the adapter counts it as ignored), and per-row corruption (an unparseable
 `pp_Amount`, an impossible `pp_TxnDateTime`, an empty `pp_BillReference`). The vocabulary for refunds and
-pending codes is described in `regions.rails.jazzcash.reader`.
+pending codes is described in `regions/rails/jazzcash/spec.yaml`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""MTN MoMo merchant portal export (XLSX), the inverse of `regions.rails.momo.reader`.
+"""MTN MoMo merchant portal export (XLSX), the inverse of `regions/rails/momo/spec.yaml`.
 
 Sales are PAYMENT rows (SUCCESSFUL / PENDING / FAILED), refunds REFUND rows and reversals REVERSAL rows with their
 own Transaction Id and the payment's id in `Reference Transaction Id`. Amounts are major-unit text ("1000",

@@ -1,6 +1,6 @@
 """Paystack webhook log (NDJSON): one event document per line, as our webhook receiver appends deliveries.
 
-Rendering (the inverse of `regions.rails.paystack.reader`): sales become `charge.success` / `charge.failed` /
+Rendering (the inverse of `regions/rails/paystack/spec.yaml`): sales become `charge.success` / `charge.failed` /
 `charge.pending` with `data.status` success / failed / pending, reversals `charge.reversed` with status reversed,
 refunds `refund.processed` carrying the refunded payment's `transaction_reference` and the amount as a string, as
 Paystack's refund payload does. Amounts and fees in kobo. Per-payment choices (reference, ids, channel, which dirt a

@@ -5,7 +5,7 @@ created-time header is `Created date (UTC)` or, as in older exports, `Created (U
 emails carry stray case and spaces. Refunds and lost disputes are rendered as Stripe does: on the charge's own row
 (`regions.synthetic.folded`), with its positive `Amount`, `Amount Refunded` and Status Refunded or Disputed. Each
 row's corruption is rendered in the field the adapter reads (`Amount` for the sale, `Amount Refunded` for a
-refund). Row representation: `regions.rails.stripe.reader`.
+refund). Row representation: `regions/rails/stripe/spec.yaml`.
 """
 
 from __future__ import annotations
