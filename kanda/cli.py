@@ -140,6 +140,14 @@ def publish(
             " region (the repair when `kanda verify` reports a lost or corrupt data file). Needs --region.",
         ),
     ] = False,
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--full-refresh",
+            help="Rebuild every SQL model whole from all history instead of only the changed days (as after a model"
+            " change). Publishes the changed days as usual; add --all-days to send every day.",
+        ),
+    ] = False,
 ) -> None:
     """Build rollups and publish each region's changed days to the central Iceberg layer."""
     from kanda import flow
@@ -151,6 +159,7 @@ def publish(
     # Sending every day makes the publish replace the region's central partition whole (see kanda.central.publish),
     # so a rebuild is an all-days publish: no old data file of the region is read, and a rerun finishes it.
     all_days = all_days or rebuild
+    full_refresh = full_refresh or rebuild  # a repair trusts nothing built before
     settings = load_settings()
     codes = [code for code in chosen_regions(region) if store_exists(settings, code)]
     for code in sorted(set(chosen_regions(region)) - set(codes)):
@@ -160,6 +169,7 @@ def publish(
         codes,
         steps=("build", "publish", "refresh_readers"),
         all_days=all_days,
+        full_refresh=full_refresh,
         observers=flow.installed_observers(),
     )
     for run in runs:

@@ -4,7 +4,6 @@
 --    first known rate there is none: net_usd_minor is NULL (`kanda verify` reports it).
 --  * rounding: once per event row, to the nearest cent, halves away from zero, in exact integer arithmetic
 --    (minor units x pico-USD rate; no floating point). A refund converts to exactly minus its sale on the same day.
-CREATE OR REPLACE VIEW int_usd_amounts AS
 WITH events AS (
     SELECT e.*, c.exponent
     FROM stg_sale_events AS e
