@@ -269,7 +269,7 @@ def test_an_incremental_build_rebuilds_only_the_days_a_late_refund_restates(sett
         first = ensure_built(con)
     publish_region(settings, "KE")  # clears the dirty days
     with open_store(settings, "KE") as con:
-        story.late(con, [{"payment": 0, "kind": "refund", "days_later": 6}])
+        story.send(con, story.late_rows([{"payment": 0, "kind": "refund", "days_later": 6}]))
         second = ensure_built(con)
         state = con.execute("SELECT current_state FROM fct_sales WHERE transaction_id = 'QK0000'").fetchall()
         refunds = con.execute("SELECT refunds_minor FROM region_daily WHERE local_date = '2026-10-07'").fetchall()
