@@ -69,8 +69,9 @@ def store_version(con: duckdb.DuckDBPyConnection) -> str:
 def days_sql(days: list[dt.date]) -> str:
     """A parenthesised list of DATE literals for `IN`.
 
-    Literals rather than a subquery: DuckDB pushes a constant IN list down through the views into the table scans
-    (skipping row groups by their min/max), where a subquery would be a join over the whole table.
+    Literals rather than a subquery on a table of days: the optimizer sees constants and pushes the filter through
+    the views down to the table scans (a short list becomes a scan filter that skips row groups by their min/max, a
+    longer one a join with the constants right at the scan), where a subquery stays a join after everything else.
     """
     if not days:
         return "(NULL)"  # matches nothing
