@@ -71,7 +71,7 @@ def days_sql(days: list[dt.date]) -> str:
 
     Literals rather than a subquery on a table of days: the optimizer sees constants and pushes the filter through
     the views down to the table scans (a short list becomes a scan filter that skips row groups by their min/max, a
-    longer one a join with the constants right at the scan), where a subquery stays a join after everything else.
+    longer one a join with the constants right at the scan); a subquery gives it no constants to push.
     """
     if not days:
         return "(NULL)"  # matches nothing
