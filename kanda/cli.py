@@ -172,6 +172,14 @@ def publish(
             " region (the repair when `kanda verify` reports a lost or corrupt data file). Needs --region.",
         ),
     ] = False,
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--full-refresh",
+            help="Rebuild every SQL model whole from all history instead of only the changed days (as after a model"
+            " change). Publishes the changed days as usual; add --all-days to send every day.",
+        ),
+    ] = False,
 ) -> None:
     """Build rollups and publish each region's changed days to the central Iceberg layer."""
     from kanda import flow
@@ -182,6 +190,7 @@ def publish(
     # Sending every day makes the publish replace the region's central partition whole (see kanda.central.publish),
     # so a rebuild is an all-days publish: no old data file of the region is read, and a rerun finishes it.
     all_days = all_days or rebuild
+    full_refresh = full_refresh or rebuild  # a repair trusts nothing built before
     settings = load_settings()
     codes = [code for code in chosen_regions(region) if store_exists(settings, code)]
     empty = sorted(set(chosen_regions(region)) - set(codes))
@@ -194,7 +203,12 @@ def publish(
         for code in codes:
             bar.update(task, description=f"publish {code}: build, publish, refresh readers")
             (run,) = flow.run_regions(
-                settings, [code], steps=("build", "publish", "refresh_readers"), all_days=all_days, observers=observers
+                settings,
+                [code],
+                steps=("build", "publish", "refresh_readers"),
+                all_days=all_days,
+                full_refresh=full_refresh,
+                observers=observers,
             )
             runs.append(run)
             _print_published(run, rebuild)

@@ -88,10 +88,11 @@ def load_fixes(settings: Settings, region: str, *, actor: str | None = None) -> 
     return load_approved_fixes(settings, region, **({"actor": actor} if actor else {}))
 
 
-def build(settings: Settings, region: str) -> BuildResult:
-    """The SQL models over the store as it is now; skipped when the last build saw this same store."""
+def build(settings: Settings, region: str, *, full_refresh: bool = False) -> BuildResult:
+    """The SQL models over the store as it is now; skipped when the last build saw this same store. Incremental
+    (only the changed and restated days) unless `full_refresh` asks for every model rebuilt whole."""
     with open_store(settings, region) as con:
-        return ensure_built(con)
+        return ensure_built(con, full_refresh=full_refresh)
 
 
 def publish(settings: Settings, region: str, *, all_days: bool = False) -> PublishResult:
@@ -119,6 +120,7 @@ def run_region(
     files: Sequence[Path] | None = None,
     steps: Iterable[str] = STEPS,
     all_days: bool = False,
+    full_refresh: bool = False,
     observers: Sequence[Observer] = (),
     progress: Progress | None = None,
     actor: str | None = None,
@@ -144,8 +146,9 @@ def run_region(
         run.fixes = load_fixes(settings, code, actor=actor)
         done("load_fixes", run.fixes.as_dict(), changed=run.fixes.changed)
     if "build" in wanted and store_exists(settings, code):
-        run.build = build(settings, code)
-        done("build", {"models": run.build.models, "built": run.build.built}, changed=run.build.built)
+        run.build = build(settings, code, full_refresh=full_refresh)
+        metadata = {"models": run.build.models, "built": run.build.built, "full": run.build.full}
+        done("build", metadata, changed=run.build.built)
     if "publish" in wanted and store_exists(settings, code):
         run.publish = publish(settings, code, all_days=all_days)
         if run.fixes is not None:

@@ -12,6 +12,7 @@ like dbt's) live in `seeds/`; the store tables the staging models read are decla
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -45,6 +46,8 @@ class Model:
     grain: str | None = None
     keys: tuple[str, ...] = ()
     published: bool = False
+    materialized: str = "table"  # view, table or incremental (see MATERIALIZATIONS)
+    unique_key: str | None = None  # incremental: the column whose changed values are replaced (INCREMENTAL_KEYS)
 
     @property
     def path(self) -> Path:
@@ -52,7 +55,36 @@ class Model:
 
     @property
     def sql(self) -> str:
+        """The model's SELECT as written, filter macros included (see `compiled`)."""
         return self.path.read_text()
+
+    def compiled(self, scope: Mapping[str, str] | None = None) -> str:
+        """The model's SELECT with its filter macros resolved, like dbt's `is_incremental()` blocks.
+
+        `{{ in_build_days(expr) }}` and `{{ in_build_payments(expr) }}` restrict a model's inputs to what an
+        incremental build replaces. In a full build (`scope` None) they are TRUE; otherwise `scope` maps each macro
+        to the SQL of its set (a parenthesised list or subquery) and the macro becomes `(expr IN set)`.
+        """
+
+        def resolve(match: re.Match) -> str:
+            macro, expr = match.group(1), match.group(2).strip()
+            return "TRUE" if scope is None else f"({expr} IN {scope[macro]})"
+
+        return MACRO.sub(resolve, self.sql)
+
+
+#: How a model is materialised by `kanda.regional.models`: a view (re-created, reads through), a table (rebuilt
+#: whole on every build) or incremental (a table whose changed rows are deleted and inserted again; rebuilt whole
+#: on a full refresh or when any model changed).
+MATERIALIZATIONS = ("view", "table", "incremental")
+
+#: An incremental model's `unique_key` -> the filter macro naming the set of its values a build replaces:
+#: rows by local day (the build's days, which include every day a late event restates), or payments by id (every
+#: payment with an event on a changed day).
+INCREMENTAL_KEYS = {"local_date": "in_build_days", "transaction_id": "in_build_payments"}
+
+#: A filter macro in a model's SQL: `{{ in_build_days(local_date) }}`.
+MACRO = re.compile(r"\{\{\s*(in_build_days|in_build_payments)\((.+?)\)\s*\}\}")
 
 
 def root() -> Path:
@@ -93,8 +125,17 @@ def _declared() -> tuple[Model, ...]:
                     grain=entry.get("grain"),
                     keys=tuple(entry.get("keys", [])),
                     published=bool(entry.get("published", False)),
+                    materialized=entry.get("materialized", "table"),
+                    unique_key=entry.get("unique_key"),
                 )
             )
+    for m in declared:
+        if m.materialized not in MATERIALIZATIONS:
+            raise ValueError(f"{m.name}: materialized must be one of {MATERIALIZATIONS}, not {m.materialized!r}")
+        if (m.materialized == "incremental") != (m.unique_key is not None):
+            raise ValueError(f"{m.name}: an incremental model, and only one, names its unique_key")
+        if m.unique_key is not None and m.unique_key not in INCREMENTAL_KEYS:
+            raise ValueError(f"{m.name}: unique_key must be one of {sorted(INCREMENTAL_KEYS)}")
     return tuple(declared)
 
 

@@ -39,7 +39,7 @@ from kanda.central.catalog import (
     publish_lock,
     rollback_orphans,
 )
-from kanda.regional.models import ensure_built
+from kanda.regional.models import days_sql, ensure_built, restated
 from kanda.regional.store import open_store, transaction
 from kanda.settings import Settings
 from regions import get_region
@@ -86,41 +86,30 @@ def publish_region(settings: Settings, region_code: str, *, all_days: bool = Fal
             models_changed = bool(con.execute("SELECT count(*) FROM publish_log").fetchall()[0][0])
         if all_days or models_changed or needs_full_publish(open_catalog(settings), region.code):
             con.execute("INSERT INTO dirty_days SELECT DISTINCT local_date FROM region_daily")
-        # A late event can move what an earlier day counts: a payment is counted on the day it was first seen and
-        # on the day it succeeded, in its channel, and a later refund or reversal changes its state. So every day
-        # of every payment with an event on a changed day is republished too (the days it was and is counted on).
-        # Skipped when every day with events changed anyway (a first publish), where it would join everything.
-        con.execute("CREATE OR REPLACE TEMP TABLE publish_days AS SELECT DISTINCT local_date FROM dirty_days")
-        unchanged = con.execute(
-            "SELECT count(*) FROM (SELECT local_date FROM sale_events EXCEPT SELECT local_date FROM dirty_days)"
-        ).fetchall()[0][0]
-        if unchanged:
-            con.execute(
-                "INSERT INTO publish_days SELECT DISTINCT local_date FROM sale_events"
-                " WHERE local_date NOT IN (SELECT local_date FROM publish_days) AND transaction_id IN"
-                " (SELECT transaction_id FROM sale_events WHERE local_date IN (SELECT local_date FROM dirty_days))"
-            )
-        days = [r[0] for r in con.execute("SELECT local_date FROM publish_days ORDER BY 1").fetchall()]
+        # A late event moves what an earlier day counts, so every day of every payment with an event on a changed
+        # day goes out too: the same restatement an incremental build rebuilt (`restated`), so a publish sends
+        # every day the build may have changed.
+        dirty = [r[0] for r in con.execute("SELECT DISTINCT local_date FROM dirty_days").fetchall()]
+        days = restated(con, dirty).days
         if not days:
             return PublishResult(region.code, None, [], {})
+        in_days = days_sql(days)
         # Every day the region has is going out (a first publish, --all-days, --rebuild, or a rerun of one): replace
         # the region's partition whole, so central days the store no longer has go too, and no old file is read.
-        union = " UNION ".join(f"SELECT local_date FROM {name}" for name in published())
+        # region_daily has every day any rollup has (a day with events or quarantined rows).
         whole_region = not con.execute(
-            f"SELECT count(*) FROM (SELECT local_date FROM ({union}) EXCEPT SELECT local_date FROM publish_days)"
+            f"SELECT count(*) FROM region_daily WHERE local_date NOT IN {in_days}"
         ).fetchall()[0][0]
         head = _ledger_head(con)
         frames = {
-            name: con.sql(
-                f"SELECT * FROM {name} WHERE local_date IN (SELECT local_date FROM publish_days) ORDER BY ALL"
-            ).to_arrow_table()
+            name: con.sql(f"SELECT * FROM {name} WHERE local_date IN {in_days} ORDER BY ALL").to_arrow_table()
             for name in published()
         }
         publish_id = f"{region.code}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         _commit(settings, region.code, publish_id, days, frames, head, whole_region=whole_region)
         fault_point("after_publication")
         with transaction(con):
-            con.execute("DELETE FROM dirty_days WHERE local_date IN (SELECT local_date FROM publish_days)")
+            con.execute(f"DELETE FROM dirty_days WHERE local_date IN {in_days}")
             con.execute("DELETE FROM published_models")
             con.execute("INSERT INTO published_models VALUES (?)", [fingerprint()])
             con.execute(

@@ -1,7 +1,7 @@
 -- Successful money movements on the local day they happened (cash basis): sales add, refunds, reversals and
 -- chargebacks take away on the day they occur. A late refund therefore lands on its own day.
 -- net_usd_minor is the sum of the events' own USD cents (int_usd_amounts); nothing here rounds.
-CREATE OR REPLACE TABLE fct_daily_money AS
+-- Incremental by local day: a day's rows depend only on that day's events.
 SELECT
     region,
     local_date,
@@ -18,5 +18,5 @@ SELECT
     any_value(fx_date) AS fx_date,
     CAST(sum(net_usd_minor) AS BIGINT) AS net_usd_minor
 FROM int_usd_amounts
-WHERE status = 'success'
+WHERE status = 'success' AND {{ in_build_days(local_date) }}
 GROUP BY region, local_date, creator_id, product_id, currency;

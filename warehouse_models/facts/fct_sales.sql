@@ -1,6 +1,7 @@
 -- One row per payment (transaction): its latest sale status and everything that later took money back.
 -- The "current state" of a sale follows its events: pending -> success, success -> refunded / reversed.
-CREATE OR REPLACE TABLE fct_sales AS
+-- Incremental by payment: the build's payments are those with an event on a changed day, and its days hold every
+-- event of those payments, so the day filter only skips other days' events early; the payment filter decides.
 WITH sale_attempts AS (
     SELECT
         transaction_id,
@@ -18,7 +19,7 @@ WITH sale_attempts AS (
             epoch_us(occurred_at) * 4 + CASE status WHEN 'success' THEN 3 WHEN 'failed' THEN 2 ELSE 1 END
         ) AS sale_status
     FROM stg_sale_events
-    WHERE event_type = 'sale'
+    WHERE event_type = 'sale' AND {{ in_build_days(local_date) }} AND {{ in_build_payments(transaction_id) }}
     GROUP BY transaction_id
 ),
 money_back AS (
@@ -28,6 +29,7 @@ money_back AS (
         -sum(amount_minor) FILTER (WHERE event_type IN ('reversal', 'chargeback')) AS reversed_minor
     FROM stg_sale_events
     WHERE event_type <> 'sale' AND status = 'success'
+        AND {{ in_build_days(local_date) }} AND {{ in_build_payments(transaction_id) }}
     GROUP BY transaction_id
 )
 SELECT

@@ -4,7 +4,8 @@
 -- reversal_rate: payments that succeeded that day and are now reversed, over payments that succeeded that day.
 -- A payment's channel is the one fct_sales keeps for it ('unknown' when the rail did not say), so summed over
 -- channels, the counts equal the all-channel row's.
-CREATE OR REPLACE TABLE int_payment_rates AS
+-- Incremental by local day: a day counts the payments first seen or succeeded on it; a payment whose state a
+-- late event changed is on the build's days (they include every day of every changed payment).
 WITH sales AS (
     SELECT region, coalesce(channel, 'unknown') AS channel, first_seen_date, sale_date, sale_status, current_state
     FROM fct_sales
@@ -14,6 +15,7 @@ attempts AS (
         count(*) AS payments,
         count(*) FILTER (WHERE sale_status = 'failed') AS failed_payments
     FROM sales
+    WHERE {{ in_build_days(first_seen_date) }}
     GROUP BY GROUPING SETS ((region, first_seen_date, channel), (region, first_seen_date))
 ),
 reversals AS (
@@ -21,7 +23,7 @@ reversals AS (
         count(*) AS successful_payments,
         count(*) FILTER (WHERE current_state = 'reversed') AS reversed_payments
     FROM sales
-    WHERE sale_date IS NOT NULL
+    WHERE sale_date IS NOT NULL AND {{ in_build_days(sale_date) }}
     GROUP BY GROUPING SETS ((region, sale_date, channel), (region, sale_date))
 )
 SELECT

@@ -4,8 +4,9 @@
 --    first known rate there is none: net_usd_minor is NULL (`kanda verify` reports it).
 --  * rounding: once per event row, to the nearest cent, halves away from zero, in exact integer arithmetic
 --    (minor units x pico-USD rate; no floating point). A refund converts to exactly minus its sale on the same day.
-CREATE OR REPLACE VIEW int_usd_amounts AS
-WITH events AS (
+-- `events` is read twice; NOT MATERIALIZED inlines it into both readers, so an incremental build's day filter
+-- reaches the sale_events scan instead of every event being materialised first.
+WITH events AS NOT MATERIALIZED (
     SELECT e.*, c.exponent
     FROM stg_sale_events AS e
     JOIN stg_currencies AS c USING (currency)

@@ -1,7 +1,6 @@
 -- A region's day per payment channel (card, mpesa, bank, ...; 'unknown' when the rail did not say): payment
 -- failure and reversal rates, with the counts behind them so that they stay exact when summed. The rates are
 -- defined once, in int_payment_rates; summed over channels, payments and failed_payments equal region_daily's.
-CREATE OR REPLACE TABLE channel_daily AS
 SELECT
     p.region,
     p.local_date,
@@ -15,5 +14,5 @@ SELECT
     p.reversal_rate
 FROM int_payment_rates AS p
 CROSS JOIN (SELECT currency FROM stg_region_info) AS info
-WHERE NOT p.all_channels
+WHERE NOT p.all_channels AND {{ in_build_days(p.local_date) }}
 ORDER BY p.local_date, p.channel;

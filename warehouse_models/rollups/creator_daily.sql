@@ -1,6 +1,5 @@
 -- A creator's day in their region: orders and money in minor units, and net in USD cents: the sum of the events'
 -- own USD cents (int_usd_amounts), so it adds up exactly to region_daily's and to the creator's product_daily rows.
-CREATE OR REPLACE TABLE creator_daily AS
 SELECT
     region, local_date, creator_id, currency,
     CAST(sum(orders) AS BIGINT) AS orders,
@@ -12,5 +11,6 @@ SELECT
     any_value(fx_date) AS fx_date,
     CAST(sum(net_usd_minor) AS BIGINT) AS net_usd_minor
 FROM fct_daily_money
+WHERE {{ in_build_days(local_date) }}
 GROUP BY region, local_date, creator_id, currency
 ORDER BY local_date, creator_id;

@@ -4,7 +4,7 @@
 -- payments, or only quarantined rows) has net 0 in USD whatever the rate, and no fx_date.
 -- The payment rates are int_payment_rates' all-channel rows (defined there once).
 -- quarantine_rate: rows quarantined for that day over rows loaded plus quarantined for it.
-CREATE OR REPLACE TABLE region_daily AS
+-- Incremental by local day: every input is filtered to the build's days.
 WITH money AS (
     SELECT
         region, local_date, currency,
@@ -17,16 +17,19 @@ WITH money AS (
         any_value(fx_date) AS fx_date,
         CAST(sum(net_usd_minor) AS BIGINT) AS net_usd_minor
     FROM fct_daily_money
+    WHERE {{ in_build_days(local_date) }}
     GROUP BY region, local_date, currency
 ),
 rates AS (
-    SELECT * FROM int_payment_rates WHERE all_channels
+    SELECT * FROM int_payment_rates WHERE all_channels AND {{ in_build_days(local_date) }}
 ),
 loaded AS (
-    SELECT region, local_date, count(*) AS rows_loaded FROM stg_sale_events GROUP BY ALL
+    SELECT region, local_date, count(*) AS rows_loaded FROM stg_sale_events WHERE {{ in_build_days(local_date) }}
+    GROUP BY ALL
 ),
 flagged AS (
-    SELECT region, local_date, count(*) AS rows_quarantined FROM stg_quarantine WHERE status <> 'released'
+    SELECT region, local_date, count(*) AS rows_quarantined FROM stg_quarantine
+    WHERE status <> 'released' AND {{ in_build_days(local_date) }}
     GROUP BY ALL
 ),
 days AS (

@@ -1,4 +1,3 @@
 -- ISO 4217 minor-unit exponents (written into every store from regions.money), so models never guess them.
-CREATE OR REPLACE VIEW stg_currencies AS
 SELECT currency, exponent
 FROM currencies;

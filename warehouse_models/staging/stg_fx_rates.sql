@@ -1,6 +1,5 @@
 -- USD per one major unit of each currency, effective from rate_date until the next rate. usd_per_unit_pico is the
 -- same rate as an exact integer (10^-12 USD per major unit) so that the USD rule can stay in integer arithmetic.
-CREATE OR REPLACE VIEW stg_fx_rates AS
 SELECT
     currency,
     rate_date,

@@ -1,6 +1,5 @@
 -- Quarantined rows by the local day they belong to; rows too broken to have a date count on the region's local
 -- day on which they arrived.
-CREATE OR REPLACE VIEW stg_quarantine AS
 SELECT
     q.region,
     coalesce(q.local_date, CAST(timezone(info.zone, q.quarantined_at) AS DATE)) AS local_date,

@@ -1,5 +1,4 @@
 -- Loaded sale events as the models use them. buyer_ref stays here (regional); no rollup selects it.
-CREATE OR REPLACE VIEW stg_sale_events AS
 SELECT
     event_id,
     region,
