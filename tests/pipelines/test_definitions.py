@@ -262,3 +262,41 @@ def test_the_code_location_loads_without_any_warning() -> None:
     )
     done = subprocess.run([sys.executable, "-W", "error", "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_a_failing_region_run_never_blocks_another_region(home: Path) -> None:
+    """A broken store fails its own region's run, with the cause; another region's run in the same instance still
+    materializes everything. Runs queue per region (dagster.yaml limits one run per `kanda/region` value), so the
+    failed run holds no slot another region waits for."""
+    import yaml
+
+    settings = KandaSettings(home=str(home)).load()
+    generate(
+        landing_dir=settings.landing_dir,
+        registry_dir=settings.registry_dir,
+        regions=["KE", "NG"],
+        start=dt.date(2025, 3, 1),
+        days=2,
+        rows_per_region=200,
+        seed=5,
+    )
+    from kanda import flow
+
+    flow.run_region(settings, "NG", steps=("ingest",))
+    settings.store_path("NG").write_bytes(b"this is not a DuckDB file" * 100)  # corrupted on disk
+    with DagsterInstance.ephemeral() as instance:
+        broken = materialize(
+            [*ASSETS, *CHECKS],
+            partition_key="NG",
+            resources={"kanda": KandaSettings(home=str(home))},
+            instance=instance,
+            raise_on_error=False,
+        )
+        assert not broken.success
+        healthy, verdicts = _run_region(home, instance, "KE")
+    assert healthy["central/region_daily"]["publish_id"].startswith("KE-")
+    assert all(v.passed for v in verdicts.values() if v.check_name != "quarantine_rate")
+    limits = yaml.safe_load((Path(__file__).resolve().parents[2] / "dagster.yaml").read_text())["concurrency"]["runs"]
+    per_region = {limit["key"]: limit for limit in limits["tag_concurrency_limits"]}
+    assert per_region["kanda/region"]["value"] == {"applyLimitPerUniqueValue": True}
+    assert per_region["kanda/region"]["limit"] == 1
