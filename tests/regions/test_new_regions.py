@@ -265,7 +265,7 @@ def test_regions_check_is_a_dry_run_that_changes_nothing(
     result = runner.invoke(app, ["regions", "check", code, str(generated.path), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert report["counts"]["load"] > 250 and report["counts"]["quarantine"] >= 0
+    assert report["counts"]["load"] > 250  # most rows would load; the dirt is quarantined, held or duplicate
     assert tree_digest(incoming) == before
     assert not home.exists()  # not even the buyer salt of a fresh installation
 
