@@ -26,6 +26,16 @@ PRICE_RANGE: dict[str, tuple[int, int]] = {
     "PKR": (500, 20_000),
     "BDT": (200, 6_000),
     "EGP": (100, 3_000),
+    # Zero-decimal currencies (ISO 4217 exponent 0): whole francs and dong, priced as local creators price them.
+    "XOF": (1_000, 30_000),
+    "XAF": (1_000, 30_000),
+    "VND": (50_000, 1_500_000),
+    "GMD": (100, 3_000),
+    "MWK": (2_000, 60_000),
+    "ZMW": (30, 900),
+    "ETB": (100, 4_000),
+    "INR": (99, 5_000),
+    "ZAR": (30, 900),
 }
 #: For a currency not listed (a region added from a spec): a price range that is plausible in most currencies.
 DEFAULT_PRICE_RANGE = (500, 20_000)

@@ -1,0 +1,315 @@
+"""The thirteen regions added on spec rails (issue 13, part 2b): each reads its generated files back as the truth,
+zero-decimal money stays whole units, VNPAY's x100 amounts are the spec's declaration, the rails' hand-written
+samples read as their comments say, `kanda regions check` changes nothing on disk, and the whole demo publishes
+every region with `kanda verify` passing.
+
+No Python was added for these regions: each is a region YAML naming a shipped `regions/rails/<rail>/spec.yaml`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from kanda.cli import app
+from kanda.flow import run_region
+from kanda.settings import Settings
+from regions import all_regions, get_region
+from regions.rails import get_adapter, spec_rail_path
+from regions.spec.engine import SpecAdapter
+from regions.spec.model import load_spec
+from regions.synthetic.core import DirtMix, make_registry, truth_chunks
+from regions.synthetic.generate import write_region_file
+from regions.synthetic.writers import get_writer
+from tests.support.files import make_files
+from tests.support.roundtrip import assert_round_trip, read_all, side_by_side, through_contract
+from tests.test_regions_cli import tree_digest
+
+runner = CliRunner()
+RAILS = Path(__file__).parents[2] / "regions" / "rails"
+
+#: The regions this issue adds, and the shipped spec rail each names.
+NEW_REGIONS = {
+    "SN": "wave_checkout",
+    "CI": "wave_checkout",
+    "BF": "wave_checkout",
+    "ML": "wave_checkout",
+    "GM": "wave_checkout",
+    "BJ": "mtn_momo_collection",
+    "ZM": "mtn_momo_collection",
+    "CM": "flutterwave",
+    "MW": "flutterwave",
+    "ET": "chapa",
+    "IN": "razorpay_webhook",
+    "VN": "vnpay_ipn",
+    "ZA": "yoco",
+}
+ZERO_DECIMAL = [code for code in NEW_REGIONS if get_region(code).exponent == 0]
+#: Rails that state a fee per event (the others send none, so kanda books 0).
+WITH_FEE = {"flutterwave", "chapa"}
+#: Rails with no form for a reversal (VNPAY sends no chargeback notice): their round trip has none.
+NO_REVERSALS = {"vnpay_ipn"}
+
+
+def test_twenty_regions_or_more_each_new_one_on_a_shipped_spec_rail() -> None:
+    regions = all_regions()
+    assert len(regions) >= 20
+    for code, rail in NEW_REGIONS.items():
+        region = regions[code]
+        assert region.source_format == rail and region.rail_spec is None
+        assert spec_rail_path(rail) is not None and not (RAILS / rail / "reader.py").exists()
+        assert isinstance(get_adapter(rail), SpecAdapter)
+    assert {"XOF", "XAF", "VND"} <= {regions[c].currency for c in ZERO_DECIMAL}
+
+
+def test_every_spec_cites_its_sources_and_marks_what_is_verified() -> None:
+    for rail in set(NEW_REGIONS.values()):
+        text = (RAILS / rail / "spec.yaml").read_text()
+        assert "[V]" in text and re.search(r"https://|[\w-]+/[\w.-]+ ", text), rail
+        assert list((RAILS / rail / "samples").iterdir()), rail
+
+
+# ------------------------------------------------------------------------------------------------- round trips
+def _generated(code: str, tmp_path: Path, rows: int = 1200) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(truth, rows read back) for a generated file of `code` with three times the usual dirt."""
+    region = get_region(code)
+    dirt = DirtMix().scaled(3)
+    if region.source_format in NO_REVERSALS:
+        dirt = dataclasses.replace(dirt, reversal=0)
+    truth = pl.concat(
+        truth_chunks(region, make_registry(16), start=dt.date(2026, 3, 1), days=3, rows=rows, seed=16, dirt=dirt)
+    )
+    writer, extension = get_writer(region.source_format)
+    path = tmp_path / f"{code.lower()}.{extension}"
+    writer(path, iter([truth]), region, np.random.default_rng(7))
+    frame, _ignored = read_all(get_adapter(region.source_format), path, region)
+    return truth, frame
+
+
+@pytest.mark.parametrize("code", list(NEW_REGIONS))
+def test_generated_files_read_back_as_the_truth_to_the_minor_unit_and_local_day(code: str, tmp_path: Path) -> None:
+    region = get_region(code)
+    truth, frame = _generated(code, tmp_path)
+    assert frame.height == truth.height and frame["source_row"].is_unique().all()
+    both = side_by_side(truth, frame)
+    compare = ["amount_minor", "event_type", "status", "creator_id", "product_id"]
+    if region.source_format in WITH_FEE:
+        compare.append("fee_minor")
+    assert_round_trip(both, compare=compare)
+    clean = both.filter(pl.col("corruption").is_null())
+    local = pl.col("occurred_at").dt.convert_time_zone(region.zone).dt.date()
+    got_local = pl.col("got_occurred_at").dt.convert_time_zone(region.zone).dt.date()
+    assert clean.select((local == got_local).all()).item()
+    # the file holds money going back and failed attempts, not only clean sales
+    assert {"refund", "sale"} <= set(clean["got_event_type"]) and "failed" in set(clean["got_status"])
+
+
+@pytest.mark.parametrize("code", ZERO_DECIMAL)
+def test_zero_decimal_amounts_are_whole_units_never_x100_nor_hundredths(code: str, tmp_path: Path) -> None:
+    region = get_region(code)
+    truth, frame = _generated(code, tmp_path, rows=600)
+    prices = set(make_registry(16).for_region(code).products["price_minor"].to_list())
+    sales = side_by_side(truth, frame).filter(pl.col("corruption").is_null() & (pl.col("event_type") == "sale"))
+    assert sales["got_amount_minor"].to_list() == sales["amount_minor"].to_list()
+    assert set(sales["got_amount_minor"]) <= prices and min(prices) >= 1_000  # e.g. 5,000 francs is 5000, not 50
+    # and the file says so in the rail's own unit: whole francs, or x100 where the spec declares it (VNPAY)
+    text = next(tmp_path.glob(f"{code.lower()}.*")).read_text()
+    price = sales["amount_minor"][0]
+    scale = 100 if region.source_format == "vnpay_ipn" else 1
+    assert f'"{price * scale}"' in text
+
+
+def test_vnpay_x100_is_declared_by_the_spec_and_never_guessed(tmp_path: Path) -> None:
+    region = get_region("VN")
+    sample = RAILS / "vnpay_ipn" / "samples" / "ipn_vn.ndjson"
+    spec = load_spec(RAILS / "vnpay_ipn" / "spec.yaml")
+    assert spec.amount.unit == "minor_x100" and region.exponent == 0
+    frame, _ = read_all(SpecAdapter(spec), sample, region)
+    assert frame["amount_minor"].to_list() == [100_000, 100_000, None, 1_500_000, -100_000]  # VND 100,000
+    # The same file under a spec that does not declare x100 reads the numbers as they stand: the data alone
+    # never changes the unit, so a wrong declaration shows as 100x amounts, never as a silent guess.
+    plain = spec.model_copy(update={"amount": spec.amount.model_copy(update={"unit": "minor"})})
+    frame_plain, _ = read_all(SpecAdapter(plain), sample, region)
+    assert frame_plain["amount_minor"].to_list() == [10_000_000, 10_000_000, 10_000_050, 150_000_000, -10_000_000]
+    split = through_contract(frame, region)
+    (reasons,) = split.quarantine.filter(pl.col("source_row") == 3)["reasons"].to_list()
+    assert {r["column"] for r in json.loads(reasons)} == {"amount_minor"}  # 10000050 is not a multiple of 100
+    # vnp_PayDate is Vietnam time: 2026-10-06 06:59:59 local is the 6th, although it is the 5th in UTC
+    row = split.valid.filter(pl.col("source_row") == 4).row(0, named=True)
+    assert row["occurred_at"] == dt.datetime(2026, 10, 5, 23, 59, 59, tzinfo=dt.UTC)
+    assert row["occurred_at"].astimezone(region.tz).date() == dt.date(2026, 10, 6)
+
+
+# ------------------------------------------------------------------------------------------------------ samples
+#: rail sample -> (region, {line: (event_type, status, amount_minor, fee_minor)} loaded, {line: columns} quarantined,
+#: ignored lines)
+SAMPLES = {
+    "wave_checkout/samples/webhooks_sn.ndjson": (
+        "SN",
+        {
+            1: ("sale", "success", 1000, 0),
+            2: ("sale", "success", 1000, 0),
+            3: ("sale", "failed", 25000, 0),
+            6: ("refund", "success", -1000, 0),
+        },
+        {5: {"amount_minor"}},  # "1000.50" XOF: a fraction of a franc is not money
+        1,  # merchant.payment_received
+    ),
+    "mtn_momo_collection/samples/requesttopay_bj.ndjson": (
+        "BJ",
+        {
+            1: ("sale", "success", 5000, 0),
+            2: ("sale", "failed", 12000, 0),
+            3: ("sale", "pending", 5000, 0),
+            4: ("sale", "success", 5000, 0),
+            6: ("refund", "success", -5000, 0),
+        },
+        {5: {"currency"}},  # a GHS result in Benin's feed
+        0,
+    ),
+    "flutterwave/samples/webhooks_cm.ndjson": (
+        "CM",
+        {1: ("sale", "success", 5000, 175), 3: ("sale", "failed", 3000, 0), 6: ("refund", "success", -5000, 0)},
+        {2: {"fee_minor"}, 5: {"creator_id", "product_id"}},  # app_fee 437.5 XAF; `meta` instead of `meta_data`
+        1,  # transfer.completed
+    ),
+    "chapa/samples/webhooks_et.ndjson": (
+        "ET",
+        {
+            1: ("sale", "success", 125000, 4375),
+            2: ("sale", "failed", 60000, 0),
+            4: ("sale", "success", 125000, 4375),
+            5: ("refund", "success", -125000, 0),
+        },
+        {},
+        1,  # transfer.success
+    ),
+    "razorpay_webhook/samples/webhooks_in.ndjson": (
+        "IN",
+        {
+            1: ("sale", "success", 49900, 0),
+            3: ("sale", "success", 10_000_000, 0),
+            4: ("sale", "failed", 49900, 0),
+            5: ("refund", "success", -49900, 0),
+        },
+        {},
+        1,  # order.paid repeats payment.captured
+    ),
+    "vnpay_ipn/samples/ipn_vn.ndjson": (
+        "VN",
+        {
+            1: ("sale", "success", 100_000, 0),
+            2: ("sale", "failed", 100_000, 0),
+            4: ("sale", "success", 1_500_000, 0),
+            5: ("refund", "success", -100_000, 0),
+        },
+        {3: {"amount_minor"}},
+        0,
+    ),
+    "yoco/samples/webhooks_za.ndjson": (
+        "ZA",
+        {1: ("sale", "success", 15000, 0), 2: ("sale", "success", 15000, 0), 5: ("refund", "success", -15000, 0)},
+        {3: {"amount_minor"}},  # "150.00" where Yoco sends integer cents
+        1,  # refund.failed
+    ),
+}
+
+
+@pytest.mark.parametrize("sample", list(SAMPLES), ids=lambda s: s.split("/")[0])
+def test_each_rails_sample_reads_as_its_spec_says(sample: str) -> None:
+    code, loaded, quarantined, ignored_lines = SAMPLES[sample]
+    region = get_region(code)
+    frame, ignored = read_all(get_adapter(region.source_format), RAILS / sample, region)
+    assert ignored == ignored_lines
+    split = through_contract(frame, region)
+    got = {
+        r["source_row"]: (r["event_type"], r["status"], r["amount_minor"], r["fee_minor"])
+        for r in split.valid.iter_rows(named=True)
+    }
+    assert got == loaded
+    reasons = {
+        r["source_row"]: {x["column"] for x in json.loads(r["reasons"])} for r in split.quarantine.iter_rows(named=True)
+    }
+    assert reasons == quarantined
+    assert split.valid.filter(pl.col("event_type") == "sale")["transaction_id"].null_count() == 0
+
+
+# ------------------------------------------------------------------------------------------------------ dry run
+@pytest.mark.parametrize("code", list(NEW_REGIONS))
+def test_regions_check_is_a_dry_run_that_changes_nothing(
+    code: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "fresh"
+    monkeypatch.setenv("KANDA_HOME", str(home))
+    monkeypatch.delenv("KANDA_BUYER_SALT", raising=False)
+    incoming = tmp_path / "incoming"
+    generated = write_region_file(
+        get_region(code),
+        make_registry(3),
+        incoming,
+        start=dt.date(2026, 10, 1),
+        days=2,
+        rows=300,
+        seed=3,
+        dirt=DirtMix(),
+    )
+    before = tree_digest(incoming)
+    result = runner.invoke(app, ["regions", "check", code, str(generated.path), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["counts"]["load"] > 250  # most rows would load; the dirt is quarantined, held or duplicate
+    assert tree_digest(incoming) == before
+    assert not home.exists()  # not even the buyer salt of a fresh installation
+
+
+def test_regions_check_beside_a_published_region_touches_neither_store_nor_catalog(
+    settings: Settings, tmp_path: Path
+) -> None:
+    make_files(settings, regions=["VN"], rows=300)
+    run = run_region(settings, "VN")
+    assert run.publish is not None and run.publish.published
+    sample = tmp_path / "incoming" / "ipn_vn.ndjson"
+    sample.parent.mkdir()
+    sample.write_bytes((RAILS / "vnpay_ipn" / "samples" / "ipn_vn.ndjson").read_bytes())
+    before = tree_digest(settings.home, sample.parent)
+    result = runner.invoke(app, ["regions", "check", "VN", str(sample), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["counts"]["quarantine"] == 1 and report["counts"]["load"] + report["counts"]["hold"] == 4
+    assert tree_digest(settings.home, sample.parent) == before
+
+
+# ------------------------------------------------------------------------------------------------------ reports
+def test_a_francophone_creator_gets_the_report_in_french_with_cfa_francs() -> None:
+    from tests.reports.test_render_message import bodies, make_report, received
+
+    message = received(make_report(("SN", "XOF", 0, "fr_SN", "fr", "Africa/Dakar")))
+    text, html = bodies(message)
+    assert message["Content-Language"] == "fr"
+    assert message["Subject"].startswith("Vos ventes du 12 oct. 2026")
+    for body in (text, html):
+        assert "Bonjour Amani Mushi" in body and "Meilleurs produits" in body
+        assert "12\u202f500\xa0F\u202fCFA" in body or "12\u202f500 F CFA" in body or "12 500 F CFA" in body
+        assert "Hello" not in body
+
+
+# ------------------------------------------------------------------------------------------------------ demo
+@pytest.mark.slow  # the whole demo over 20 regions: about a minute on two shared cores
+def test_the_demo_publishes_every_region_and_verify_passes(settings: Settings) -> None:
+    result = runner.invoke(app, ["demo", "--rows", "150", "--days", "2"], terminal_width=250)
+    assert result.exit_code == 0, result.output
+    assert "all checks passed" in result.output
+    published = runner.invoke(
+        app, ["query", "select distinct region from rollups.region_daily order by 1", "-f", "json"]
+    )
+    regions = [r["region"] for r in json.loads(published.stdout)]
+    assert regions == sorted(all_regions()) and len(regions) >= 20
+    assert runner.invoke(app, ["verify"]).exit_code == 0
