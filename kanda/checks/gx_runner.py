@@ -322,9 +322,13 @@ def _failure(result, frame: pd.DataFrame, rows) -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
-    """Frames hold numpy scalars, pandas timestamps and dates; keep them readable as JSON."""
+    """Frames hold numpy scalars, pandas timestamps, dates and NaN for a missing value; keep them readable as JSON."""
+    import pandas as pd
+
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
+    if pd.isna(value):
+        return None
     if hasattr(value, "item"):
         return value.item()
     if isinstance(value, str | int | float | bool) or value is None:
