@@ -84,8 +84,8 @@ def sale_events_sql() -> str:
     """One region's stored events of the given local days, with the columns the suite judges.
 
     Named parameters: `$region` and `$currency` (the store's region and its currency), `$days` and the UTC bounds
-    of each day, `$day_starts` and `$day_ends` (same order; `day_bounds`), computed in Python with the region's
-    zone so that the bounds are the same instants the ingestion used."""
+    of each day, `$day_starts` and `$day_ends` (same order; `day_bounds`): computed in Python from the region's zone,
+    as when they were suite parameters, rather than with DuckDB's own copy of the time-zone rules."""
     money_back = ", ".join(f"'{t}'" for t in MONEY_BACK)
     return f"""
         WITH days AS (
@@ -358,8 +358,9 @@ def _id_expectations(kinds: tuple[str, ...]) -> list:
         gxe.ExpectColumnValuesToMatchRegex(
             column=f"region_{kind}_id",
             regex=_param(f"{kind}_pattern"),
-            notes=f"Derived: region_{kind}_id = region{KEY_SEPARATOR}{kind}_id. The {kind} id has its region's"
-            f" shape ({kind}_pattern has one alternative per region).",
+            notes=f"Derived: region_{kind}_id = region{KEY_SEPARATOR}{kind}_id, the region being the store's for"
+            f" sale events. The {kind} id has its own region's shape ({kind}_pattern has one alternative per"
+            " region).",
         )
         for kind in kinds
     ]

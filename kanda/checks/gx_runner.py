@@ -26,6 +26,7 @@ Data Docs pages link jQuery, Bootstrap and a tracking image on public CDNs; they
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import logging
 import re
@@ -50,8 +51,12 @@ if TYPE_CHECKING:
 
 #: The newest local days of a region validated when no days are given (plus the days of its latest batch).
 DEFAULT_DAYS = 7
-#: Validation results kept per suite, region and day; older ones and their pages are deleted.
+#: Validation results kept per suite and set of regions validated together; older ones and their pages are
+#: deleted unless a region's day still has its newest result there.
 KEEP_RESULTS = 5
+#: Rows of stored events judged in one validation. A validation costs GX ~0.25 s however small, so regions are
+#: validated together; past this many rows that cost is negligible and one frame per batch bounds the memory.
+MAX_BATCH_ROWS = 500_000
 DATASOURCE = "kanda"
 SITE = "local_site"
 VENDOR_DIR = Path(__file__).parent / "data_docs_vendor"
@@ -368,22 +373,33 @@ def _read_days(settings: Settings, region: RegionConfig, local_dates: Iterable[d
     return frame if len(frame) else None
 
 
-def _events_batch(
+def _event_batches(
     settings: Settings, regions: list[RegionConfig], local_dates: Iterable[dt.date] | None
-) -> _Batch | None:
-    """The stored days of every region in one frame (regions without a store or events are left out)."""
+) -> Iterator[_Batch]:
+    """The stored days of the regions, in as few frames as `MAX_BATCH_ROWS` allows (regions without a store or
+    events are left out). Lazy: a region is read once the batches before it have been validated, so that memory
+    stays bounded however many regions there are."""
+    days = list(local_dates) if local_dates is not None else None
+    frames: dict[RegionConfig, pd.DataFrame] = {}
+    for region in regions:
+        frame = _read_days(settings, region, days)
+        if frame is not None:
+            frames[region] = frame
+            if sum(len(f) for f in frames.values()) >= MAX_BATCH_ROWS:
+                yield _events_batch(frames)
+                frames = {}
+    if frames:
+        yield _events_batch(frames)
+
+
+def _events_batch(frames: dict[RegionConfig, pd.DataFrame]) -> _Batch:
     import pandas as pd
 
-    days = list(local_dates) if local_dates is not None else None
-    frames = {r.code: f for r in regions if (f := _read_days(settings, r, days)) is not None}
-    if not frames:
-        return None
-    found = [r for r in regions if r.code in frames]
     return _Batch(
         asset="sale_events",
         suite=suites.SALE_EVENTS_SUITE,
         frame=pd.concat(frames.values(), ignore_index=True),
-        parameters=suites.sale_events_parameters(found),
+        parameters=suites.sale_events_parameters(list(frames)),
         keys=["store_region", "local_date"],
     )
 
@@ -423,17 +439,16 @@ def run_suites(
     rollup table and region (a region with nothing published has none), and the Data Docs index (None when there
     was nothing to validate). Results are stored in the GX context and summarised for `latest_results`."""
     configs = [get_region(code) for code in regions] if regions is not None else list(all_regions().values())
-    batches = []
-    if events:
-        batch = _events_batch(settings, configs, local_dates)
-        batches += [batch] if batch else []
-    if central:
-        batches += _central_batches(settings, configs)
-    if not batches:
+    # The first frame is read before GX is imported and its lock taken (nothing to validate: neither); further
+    # ones, if the rows need more than one, as the validations go.
+    event_batches = _event_batches(settings, configs, local_dates) if events else iter(())
+    first = next(event_batches, None)
+    central_batches = _central_batches(settings, configs) if central else []
+    if first is None and not central_batches:
         return [], None
     results: list[SuiteResult] = []
     with gx_context(settings) as context:
-        for batch in batches:
+        for batch in itertools.chain([first] if first else [], event_batches, central_batches):
             suite = suites.sale_events_suite() if batch.asset == "sale_events" else suites.rollup_suite(batch.asset)
             results += _validate(context, _validation(context, batch.asset, suite), batch)
         _record(settings, context, results)
