@@ -496,18 +496,26 @@ def _prune(settings: Settings, context: FileDataContext, runs: set[tuple[str, st
         if group in runs:
             groups.setdefault(group, []).append(key)
     site = data_docs_dir(settings)
-    in_use: set[tuple[str, str, str]] | None = None
-    for keys in groups.values():
+    for (suite, run_name), keys in groups.items():
         keys.sort(key=lambda k: k.run_id.run_time)
-        for key in keys[:-KEEP_RESULTS]:
-            suite, run_name = key.expectation_suite_identifier.name, key.run_id.run_name
+        old = keys[:-KEEP_RESULTS]
+        in_use = _pages_in_use(settings, suite, run_name) if old else set()
+        for key in old:
             run_time = key.run_id.run_time.strftime("%Y%m%dT%H%M%S.%fZ")
-            if in_use is None:
-                in_use = {tuple(row["docs_path"].split("/")[1:4]) for row in latest_results(settings)}
-            if (suite, run_name, run_time) in in_use:
+            if f"validations/{suite}/{run_name}/{run_time}" in in_use:
                 continue
             store.remove_key(key)
             shutil.rmtree(site / "validations" / suite / run_name / run_time, ignore_errors=True)
+
+
+def _pages_in_use(settings: Settings, suite: str, run_name: str) -> set[str]:
+    """The result folders (`validations/<suite>/<run name>/<time>`) that the newest summaries of the suite for the
+    run's regions point at (a run name is its regions joined by `+`)."""
+    used = set()
+    for code in run_name.split("+"):
+        for path in _latest_dir(settings).glob(f"{suite}.{code}.*.json"):
+            used.add("/".join(json.loads(path.read_text())["docs_path"].split("/")[:4]))
+    return used
 
 
 def build_data_docs(settings: Settings, results: Iterable[SuiteResult] | None = None) -> Path:
