@@ -277,9 +277,9 @@ def _store_trimmed(context: FileDataContext, definition, result, run_id) -> None
     for outcome in result.results:
         for name in _FULL_LISTS:
             if outcome.result and name in outcome.result:
+                trimmed = trimmed or bool(outcome.result[name])
                 del outcome.result[name]
-                trimmed = True
-    if not trimmed:
+    if not trimmed:  # nothing failed: what GX stored is small already
         return
     key = ValidationResultIdentifier(
         expectation_suite_identifier=ExpectationSuiteIdentifier(name=definition.suite.name),
