@@ -1,16 +1,23 @@
 """Great Expectations suites: what must hold of the data once it is stored, not of each row at the door.
 
 The boundary (pandera, `quality/contract.py`) judges every incoming row before it is loaded. These suites judge
-the result: one region's loaded sale events for one local day, and the published central rollups. They catch
+the result: each region's loaded sale events of each local day, and the published central rollups. They catch
 what no single row shows (an event id stored twice, a day holding another day's events, a rollup whose money
 does not add up), what can change after the boundary (a manual UPDATE, a reprocessed steward fix, a bug in a
 release or a model), and they leave a browsable record in Data Docs.
 
-GX's pandas engine compares a column with constants or with one other column, not with an expression. The
-frames are therefore read with a few derived columns (`amount_sign`, `abs_amount`, `amount_minus_fee`,
-`expected_net`, `creator_onboarded`, `buyer_ref_length`), computed by the SQL beside the columns they judge; each
-expectation's note says so in Data Docs. Region-specific values (currency, id patterns, the UTC bounds of the
-local day) are suite parameters, so one suite serves every region and every day.
+A validation costs GX a few tenths of a second whatever its size, so one validation judges many regions and days
+at once: the stored days of every region in one frame, each rollup table over every region in one frame. What
+differs by region or day is therefore not a suite parameter but a column beside the row, computed by the SQL that
+reads the frame: the store the row came from (`store_region`), its region's currency (`expected_currency`), the
+UTC bounds of its local day (`day_start_utc`, `day_end_utc`), and ids prefixed with their region
+(`region_creator_id`) so that one regex with one alternative per region (`keyed_pattern`) holds each row to its
+own region's pattern. The runner (`kanda.checks.gx_runner`) splits each result back into one verdict per region
+and day by the rows GX reports unexpected.
+
+GX's pandas engine compares a column with constants or with one other column, not with an expression, so the
+other derived columns (`amount_sign`, `abs_amount`, `amount_minus_fee`, `expected_net`, `creator_onboarded`,
+`buyer_ref_length`) are computed by the same SQL; each expectation's note says so in Data Docs.
 
 `great_expectations` takes seconds to import: it is imported inside the functions that build suites.
 """
@@ -18,6 +25,7 @@ local day) are suite parameters, so one suite serves every region and every day.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import TYPE_CHECKING, Any
 
 from quality.contract import EVENT_TYPES, STATUSES
@@ -26,10 +34,10 @@ from regions import RegionConfig
 if TYPE_CHECKING:
     from great_expectations import ExpectationSuite
 
-#: The suite run on one region's loaded sale events of one local day.
+#: The suite on the loaded sale events of each region and local day (one validation for many of them).
 SALE_EVENTS_SUITE = "sale_events_day"
 
-#: One suite per published rollup table, run on a region's slice of the newest central publication.
+#: One suite per published rollup table, run on the regions' rows of the newest central publication.
 ROLLUP_SUITES: dict[str, str] = {
     "creator_daily": "central_creator_daily",
     "product_daily": "central_product_daily",
@@ -68,54 +76,103 @@ SALE_EVENT_COLUMNS = [
 MONEY_BACK = [t for t in EVENT_TYPES if t != "sale"]
 
 
-def sale_events_sql(days: int) -> str:
-    """The stored events of `days` local days (`?` placeholders), with the derived columns the suite judges."""
-    marks = ", ".join("?" * days)
+#: What separates the region from an id in `region_creator_id` / `region_product_id` (never part of a code).
+KEY_SEPARATOR = "|"
+
+
+def sale_events_sql() -> str:
+    """One region's stored events of the given local days, with the columns the suite judges.
+
+    Named parameters: `$region` and `$currency` (the store's region and its currency), `$days` and the UTC bounds
+    of each day, `$day_starts` and `$day_ends` (same order; `day_bounds`): computed in Python from the region's zone,
+    as when they were suite parameters, rather than with DuckDB's own copy of the time-zone rules."""
+    money_back = ", ".join(f"'{t}'" for t in MONEY_BACK)
     return f"""
+        WITH days AS (
+            SELECT unnest($days) AS local_date, unnest($day_starts) AS day_start_utc,
+                unnest($day_ends) AS day_end_utc
+        )
         SELECT {", ".join(f"e.{c}" for c in SALE_EVENT_COLUMNS)},
             length(e.buyer_ref) AS buyer_ref_length,
             CAST(sign(e.amount_minor) AS INTEGER) AS amount_sign,
+            CASE WHEN e.event_type = 'sale' THEN 1 WHEN e.event_type IN ({money_back}) THEN -1 END AS expected_sign,
             abs(e.amount_minor) AS abs_amount,
             e.amount_minor - e.fee_minor AS amount_minus_fee,
-            e.creator_id IN (SELECT creator_id FROM creators WHERE region = e.region) AS creator_onboarded
-        FROM sale_events AS e
-        WHERE e.local_date IN ({marks})
+            e.creator_id IN (SELECT creator_id FROM creators WHERE region = e.region) AS creator_onboarded,
+            $region AS store_region,
+            $currency AS expected_currency,
+            d.day_start_utc,
+            d.day_end_utc,
+            $region || '{KEY_SEPARATOR}' || e.creator_id AS region_creator_id,
+            $region || '{KEY_SEPARATOR}' || e.product_id AS region_product_id
+        FROM sale_events AS e JOIN days AS d ON e.local_date = d.local_date
         ORDER BY e.local_date, e.occurred_at
     """
 
 
+def sale_events_sql_parameters(region: RegionConfig, days: list[dt.date]) -> dict[str, Any]:
+    """The named parameters of `sale_events_sql` for a region's days."""
+    bounds = [day_bounds(region, day) for day in days]
+    return {
+        "region": region.code,
+        "currency": region.currency,
+        "days": days,
+        "day_starts": [start for start, _ in bounds],
+        "day_ends": [end for _, end in bounds],
+    }
+
+
+def day_bounds(region: RegionConfig, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """The UTC instants where a local day of the region starts (included) and ends (excluded)."""
+    start = dt.datetime.combine(day, dt.time(), tzinfo=region.tz)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=region.tz)
+    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+
+
 def rollup_sql(table: str) -> str:
-    """A published rollup over every region, with the net its parts say it must have (where it has money)."""
-    if table in COUNT_ONLY:
-        return f"SELECT * FROM rollups.{table} ORDER BY region, local_date"
+    """A published rollup, the rows of the regions in `?` (a list) with the currencies in `?` (same order), with
+    the net its parts say it must have (where it has money) and the ids keyed by region."""
+    columns = ["t.*", "r.expected_currency"]
+    if table not in COUNT_ONLY:
+        columns.append("t.gross_minor - t.refunds_minor - t.reversals_minor - t.fees_minor AS expected_net")
+    if table in ("creator_daily", "product_daily"):
+        columns.append(f"t.region || '{KEY_SEPARATOR}' || t.creator_id AS region_creator_id")
+    if table == "product_daily":
+        columns.append(f"t.region || '{KEY_SEPARATOR}' || t.product_id AS region_product_id")
     return f"""
-        SELECT *, gross_minor - refunds_minor - reversals_minor - fees_minor AS expected_net
-        FROM rollups.{table}
-        ORDER BY region, local_date
+        WITH r AS (SELECT unnest(?::VARCHAR[]) AS region, unnest(?::VARCHAR[]) AS expected_currency)
+        SELECT {", ".join(columns)}
+        FROM rollups.{table} AS t JOIN r ON t.region = r.region
+        ORDER BY t.region, t.local_date
     """
 
 
-def sale_events_parameters(region: RegionConfig, day: dt.date) -> dict[str, Any]:
-    """Suite parameters for one region's local day: its currency, id patterns, and the day's bounds in UTC."""
-    start = dt.datetime.combine(day, dt.time(), tzinfo=region.tz)
-    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=region.tz)
+def rollup_sql_parameters(regions: list[RegionConfig]) -> list[Any]:
+    return [[r.code for r in regions], [r.currency for r in regions]]
+
+
+def keyed_pattern(patterns: dict[str, str]) -> str:
+    """One regex for ids keyed by their region (`KE|KE-C0001`): each region's full-match pattern applies to the
+    ids of that region only, as if each region were validated with its own pattern."""
+    alternatives = []
+    for code, pattern in sorted(patterns.items()):
+        if not (pattern.startswith("^") and pattern.endswith("$")):
+            raise ValueError(f"the id pattern of {code} must be a full-match regex (^...$), not {pattern!r}")
+        alternatives.append(f"{re.escape(code + KEY_SEPARATOR)}(?:{pattern[1:-1]})")
+    return "^(?:" + "|".join(alternatives) + ")$"
+
+
+def sale_events_parameters(regions: list[RegionConfig]) -> dict[str, Any]:
+    """Suite parameters for the stored events of these regions: their creator and product id patterns."""
     return {
-        "region": [region.code],
-        "currency": [region.currency],
-        "creator_pattern": region.creator_pattern,
-        "product_pattern": region.product_pattern,
-        "day_start_utc": start.astimezone(dt.UTC),
-        "day_end_utc": end.astimezone(dt.UTC),
+        "creator_pattern": keyed_pattern({r.code: r.creator_pattern for r in regions}),
+        "product_pattern": keyed_pattern({r.code: r.product_pattern for r in regions}),
     }
 
 
-def rollup_parameters(region: RegionConfig) -> dict[str, Any]:
-    return {
-        "region": [region.code],
-        "currency": [region.currency],
-        "creator_pattern": region.creator_pattern,
-        "product_pattern": region.product_pattern,
-    }
+def rollup_parameters(regions: list[RegionConfig]) -> dict[str, Any]:
+    """Suite parameters for the rollup rows of these regions: the regions and their id patterns."""
+    return {"region": [r.code for r in regions], **sale_events_parameters(regions)}
 
 
 def _param(name: str) -> dict[str, str]:
@@ -123,38 +180,43 @@ def _param(name: str) -> dict[str, str]:
 
 
 def sale_events_suite() -> ExpectationSuite:
-    """What must be true of a region's stored events of one local day."""
+    """What must be true of a region's stored events of one local day (and of all its days together)."""
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
     keys = ["event_id", "creator_id", "product_id", "occurred_at"]
     expectations = [
         *(gxe.ExpectColumnValuesToNotBeNull(column=c, notes="A key column of the stored event.") for c in keys),
-        gxe.ExpectColumnValuesToBeUnique(
-            column="event_id",
-            notes="One payment's event (transaction:event_type:status) is stored once; duplicates are counted,"
-            " never loaded.",
+        gxe.ExpectCompoundColumnsToBeUnique(
+            column_list=["store_region", "event_id"],
+            ignore_row_if="any_value_is_missing",
+            notes="Derived: store_region is the region whose store the row was read from. One payment's event"
+            " (transaction:event_type:status) is stored once in its region, on whichever day; duplicates are"
+            " counted, never loaded.",
         ),
-        gxe.ExpectColumnValuesToBeInSet(column="region", value_set=_param("region")),
+        gxe.ExpectColumnPairValuesToBeEqual(
+            column_A="region",
+            column_B="store_region",
+            ignore_row_if="either_value_is_missing",
+            notes="A region's store holds only that region's events.",
+        ),
         gxe.ExpectColumnValuesToBeInSet(column="event_type", value_set=list(EVENT_TYPES)),
         gxe.ExpectColumnValuesToBeInSet(column="status", value_set=list(STATUSES)),
-        gxe.ExpectColumnValuesToBeInSet(
-            column="currency", value_set=_param("currency"), notes="A region settles in its own currency."
-        ),
-        gxe.ExpectColumnValuesToMatchRegex(column="creator_id", regex=_param("creator_pattern")),
-        gxe.ExpectColumnValuesToMatchRegex(column="product_id", regex=_param("product_pattern")),
+        _currency_expectation(),
+        *_id_expectations(("creator", "product")),
         gxe.ExpectColumnValuesToBeInSet(
             column="creator_onboarded",
             value_set=[True],
             notes="Derived: the creator is in the region's registry copy. Sales of unknown creators are held in"
             " quarantine until the creator is onboarded, never loaded.",
         ),
-        gxe.ExpectColumnPairValuesToBeInSet(
-            column_A="event_type",
-            column_B="amount_sign",
-            value_pairs_set=[("sale", 1), *((t, -1) for t in MONEY_BACK)],
-            notes="Derived: amount_sign = sign(amount_minor). A sale brings money in; refunds, reversals and"
-            " chargebacks take it back. Zero is never an event.",
+        gxe.ExpectColumnPairValuesToBeEqual(
+            column_A="amount_sign",
+            column_B="expected_sign",
+            notes="Derived: amount_sign = sign(amount_minor); expected_sign = 1 for a sale, -1 for "
+            + ", ".join(MONEY_BACK)
+            + " (none for another event type). A sale brings money in; refunds, reversals and chargebacks take it"
+            " back. Zero is never an event. (Not a pair-in-set check on event_type: GX runs that one row by row.)",
         ),
         gxe.ExpectColumnValuesToBeBetween(column="fee_minor", min_value=0, notes="Fees are never negative."),
         gxe.ExpectColumnPairValuesAToBeGreaterThanB(
@@ -168,12 +230,20 @@ def sale_events_suite() -> ExpectationSuite:
             column_B="amount_minus_fee",
             notes="Derived: amount_minus_fee = amount_minor - fee_minor, computed when the day is read.",
         ),
-        gxe.ExpectColumnValuesToBeBetween(
-            column="occurred_at",
-            min_value=_param("day_start_utc"),
-            max_value=_param("day_end_utc"),
-            strict_max=True,
-            notes="Every event of the day happened within that local day of the region's zone (UTC bounds).",
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="occurred_at",
+            column_B="day_start_utc",
+            or_equal=True,
+            ignore_row_if="either_value_is_missing",
+            notes="Derived: day_start_utc is the instant the row's local day starts in the region's zone. Every"
+            " event of the day happened within that local day.",
+        ),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="day_end_utc",
+            column_B="occurred_at",
+            or_equal=False,
+            ignore_row_if="either_value_is_missing",
+            notes="Derived: day_end_utc is the instant the next local day starts (excluded).",
         ),
         gxe.ExpectColumnValuesToBeInSet(
             column="buyer_ref_length",
@@ -198,7 +268,7 @@ def rollup_suite(table: str) -> ExpectationSuite:
         *(gxe.ExpectColumnValuesToNotBeNull(column=c) for c in [*keys, "currency", "net_minor"]),
         gxe.ExpectCompoundColumnsToBeUnique(column_list=keys, notes="The grain of the table: one row per key."),
         gxe.ExpectColumnValuesToBeInSet(column="region", value_set=_param("region")),
-        gxe.ExpectColumnValuesToBeInSet(column="currency", value_set=_param("currency")),
+        _currency_expectation(),
         gxe.ExpectColumnValuesToBeBetween(column="orders", min_value=0),
         *(
             gxe.ExpectColumnValuesToBeBetween(
@@ -224,9 +294,7 @@ def rollup_suite(table: str) -> ExpectationSuite:
         ),
     ]
     if table != "region_daily":
-        expectations.append(gxe.ExpectColumnValuesToMatchRegex(column="creator_id", regex=_param("creator_pattern")))
-    if table == "product_daily":
-        expectations.append(gxe.ExpectColumnValuesToMatchRegex(column="product_id", regex=_param("product_pattern")))
+        expectations += _id_expectations(("creator", "product") if table == "product_daily" else ("creator",))
     if table == "region_daily":
         expectations += _payment_expectations(("payment_failure_rate", "reversal_rate", "quarantine_rate"))
     return gx.ExpectationSuite(name=ROLLUP_SUITES[table], expectations=expectations)
@@ -242,7 +310,7 @@ def _count_suite(table: str) -> ExpectationSuite:
         *(gxe.ExpectColumnValuesToNotBeNull(column=c) for c in [*keys, "currency"]),
         gxe.ExpectCompoundColumnsToBeUnique(column_list=keys, notes="The grain of the table: one row per key."),
         gxe.ExpectColumnValuesToBeInSet(column="region", value_set=_param("region")),
-        gxe.ExpectColumnValuesToBeInSet(column="currency", value_set=_param("currency")),
+        _currency_expectation(),
         *_payment_expectations(("payment_failure_rate", "reversal_rate")),
         gxe.ExpectColumnPairValuesAToBeGreaterThanB(
             column_A="successful_payments",
@@ -268,4 +336,31 @@ def _payment_expectations(rates: tuple[str, ...]) -> list:
             or_equal=True,
             notes="Failed payments are some of the payments first seen that day.",
         ),
+    ]
+
+
+def _currency_expectation():
+    import great_expectations.expectations as gxe
+
+    return gxe.ExpectColumnPairValuesToBeEqual(
+        column_A="currency",
+        column_B="expected_currency",
+        ignore_row_if="either_value_is_missing",
+        notes="Derived: expected_currency is the currency of the row's region. A region settles in its own currency.",
+    )
+
+
+def _id_expectations(kinds: tuple[str, ...]) -> list:
+    """Each id matches its own region's pattern: the id prefixed with its region, against `keyed_pattern`."""
+    import great_expectations.expectations as gxe
+
+    return [
+        gxe.ExpectColumnValuesToMatchRegex(
+            column=f"region_{kind}_id",
+            regex=_param(f"{kind}_pattern"),
+            notes=f"Derived: region_{kind}_id = region{KEY_SEPARATOR}{kind}_id, the region being the store's for"
+            f" sale events. The {kind} id has its own region's shape ({kind}_pattern has one alternative per"
+            " region).",
+        )
+        for kind in kinds
     ]

@@ -31,20 +31,13 @@ def expectations_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
     """Validate stored days and published rollups with Great Expectations; build Data Docs. Exit 1 on a failure."""
-    from kanda.checks.gx_runner import build_data_docs, run_central_suites, run_region_suites
-    from kanda.regional.store import store_exists
+    from kanda.checks.gx_runner import run_suites
 
     settings = load_settings()
     codes = chosen_regions(region)
     days = [parse_date(d) for d in date] if date else None
-    results = []
     with err.status("running the Great Expectations suites"):
-        for code in codes:
-            if store_exists(settings, code):
-                results += run_region_suites(settings, code, days)
-        if central:
-            results += run_central_suites(settings, codes)
-        index = build_data_docs(settings, results) if results else None
+        results, index = run_suites(settings, codes, days, central=central)
     if as_json:
         print(json.dumps({"data_docs": str(index) if index else None, "results": [r.as_json() for r in results]}))
     else:

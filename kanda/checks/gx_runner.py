@@ -4,6 +4,14 @@ GX's SQL datasource fails on DuckDB, so each region's days are read under the st
 is released, and GX validates the frames through a pandas datasource. The central rollups are read at the
 newest publication with `kanda.central.query`, never from a regional store.
 
+A GX validation has a fixed cost of a few tenths of a second, far more than judging a few thousand rows, so
+`run_suites` makes one validation per suite: all stored days of all the regions asked for in one frame, and each
+rollup table over those regions in one frame (region- and day-specific values are columns, see
+`quality.expectations`). GX reports every unexpected row's index (result format COMPLETE), and the runner splits
+each validation back into one `SuiteResult` per region and day (per region and table for the rollups), so that a
+failure still names its region, day, rule and example rows. The results of one validation share its Data Docs
+page; the stored GX result keeps only GX's partial lists of unexpected values.
+
 Everything GX writes lives in one File Data Context at `settings.gx_dir` (suites, results, the Data Docs site).
 Several processes (Dagster runs of different regions, the CLI) may use it at once, and GX rewrites its files
 without locking, so every use holds `locks/gx.lock`. Besides GX's own results, the summary of the newest result
@@ -18,6 +26,7 @@ Data Docs pages link jQuery, Bootstrap and a tracking image on public CDNs; they
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import logging
 import re
@@ -42,8 +51,12 @@ if TYPE_CHECKING:
 
 #: The newest local days of a region validated when no days are given (plus the days of its latest batch).
 DEFAULT_DAYS = 7
-#: Validation results kept per suite, region and day; older ones and their pages are deleted.
+#: Validation results kept per suite and set of regions validated together; older ones and their pages are
+#: deleted unless a region's day still has its newest result there.
 KEEP_RESULTS = 5
+#: Rows of stored events judged in one validation. A validation costs GX ~0.25 s however small, so regions are
+#: validated together; past this many rows that cost is negligible and one frame per batch bounds the memory.
+MAX_BATCH_ROWS = 500_000
 DATASOURCE = "kanda"
 SITE = "local_site"
 VENDOR_DIR = Path(__file__).parent / "data_docs_vendor"
@@ -82,7 +95,8 @@ _REMOTE_TAGS = re.compile(
 
 @dataclass
 class SuiteResult:
-    """One validation: a suite on one region's day (or on a region's slice of a central rollup)."""
+    """The verdict of a suite on one region's day (or on a region's rows of a central rollup). The verdicts of the
+    regions and days validated together share one GX validation result and its Data Docs page."""
 
     suite: str
     region: str
@@ -176,39 +190,103 @@ def _validation(context: FileDataContext, asset_name: str, suite):
     )
 
 
-def _validate(
-    context: FileDataContext,
-    definition,
-    frame: pd.DataFrame,
-    parameters: dict[str, Any],
-    region: str,
-    local_date: dt.date | None,
-) -> SuiteResult:
+@dataclass
+class _Batch:
+    """One validation: a suite on a frame of many regions (and days), split back into one result per region (and
+    day) by the rows GX reports unexpected."""
+
+    asset: str
+    suite: str
+    frame: pd.DataFrame
+    parameters: dict[str, Any]
+    #: The columns naming a result's region (and day): rows with equal values make one result.
+    keys: list[str]
+
+    @property
+    def run_name(self) -> str:
+        """The regions validated together (one run name per set of regions, pruned on its own)."""
+        return "+".join(dict.fromkeys(self.frame[self.keys[0]]))
+
+
+def _validate(context: FileDataContext, definition, batch: _Batch) -> list[SuiteResult]:
+    """Validate the whole frame once; one SuiteResult per region (and day), each with its own failing rules,
+    row counts and example rows, all pointing at the one Data Docs page of the validation."""
+    import numpy as np
+    import pandas as pd
     from great_expectations.core.run_identifier import RunIdentifier
 
-    run_name = f"{region}-{local_date.isoformat() if local_date else 'central'}"
+    frame = batch.frame
+    codes, groups = pd.factorize(pd.MultiIndex.from_frame(frame[batch.keys]))
+    rows = np.bincount(codes, minlength=len(groups))
     run_at = dt.datetime.now(dt.UTC)
+    run_id = RunIdentifier(run_name=batch.run_name, run_time=run_at)
+    # COMPLETE: every unexpected row's index, so that each failure is told to the region and day it is in.
     result = definition.run(
         batch_parameters={"dataframe": frame},
-        expectation_parameters=parameters,
-        result_format="SUMMARY",
-        run_id=RunIdentifier(run_name=run_name, run_time=run_at),
+        expectation_parameters=batch.parameters,
+        result_format={"result_format": "COMPLETE"},
+        run_id=run_id,
     )
+    failures: list[list[dict[str, Any]]] = [[] for _ in groups]
+    for outcome in result.results:
+        if outcome.success:
+            continue
+        unexpected = (outcome.result or {}).get("unexpected_index_list")
+        if not unexpected:
+            for found in failures:  # not told by rows (it could not run): every region and day shares it
+                found.append(_failure(outcome, frame, None))
+            continue
+        index = np.asarray(unexpected, dtype=np.int64)
+        where = codes[index]
+        for group in np.unique(where):
+            failures[group].append(_failure(outcome, frame, index[where == group]))
+    _store_trimmed(context, definition, result, run_id)
     stats = result.statistics
-    failures = [_failure(r) for r in result.results if not r.success]
-    docs_path = f"validations/{definition.suite.name}/{run_name}/{run_at:%Y%m%dT%H%M%S.%fZ}/{_batch_id(result)}.html"
-    return SuiteResult(
-        suite=definition.suite.name,
-        region=region,
-        local_date=local_date.isoformat() if local_date else None,
-        success=bool(result.success),
-        evaluated=int(stats["evaluated_expectations"]),
-        unsuccessful=int(stats["unsuccessful_expectations"]),
-        rows=len(frame),
-        run_at=run_at.isoformat(timespec="seconds"),
-        docs_path=docs_path,
-        failures=failures,
+    docs_path = f"validations/{batch.suite}/{batch.run_name}/{run_at:%Y%m%dT%H%M%S.%fZ}/{_batch_id(result)}.html"
+    return [
+        SuiteResult(
+            suite=batch.suite,
+            region=str(group[0]),
+            local_date=group[1].isoformat() if len(group) > 1 else None,
+            success=not failures[i],
+            evaluated=int(stats["evaluated_expectations"]),
+            unsuccessful=len(failures[i]),
+            rows=int(rows[i]),
+            run_at=run_at.isoformat(timespec="seconds"),
+            docs_path=docs_path,
+            failures=failures[i],
+        )
+        for i, group in enumerate(groups)
+    ]
+
+
+#: Parts of a COMPLETE result that grow with the failing rows; the stored result (and its page) keeps GX's
+#: partial lists (the first 20 unexpected values and indices) and the counts.
+_FULL_LISTS = ("unexpected_list", "unexpected_index_list", "unexpected_index_query")
+
+
+def _store_trimmed(context: FileDataContext, definition, result, run_id) -> None:
+    """Replace the result GX stored with one without the full unexpected lists, so that a badly broken column
+    does not turn into a results file and a Data Docs page of millions of values."""
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
     )
+
+    trimmed = False
+    for outcome in result.results:
+        for name in _FULL_LISTS:
+            if outcome.result and name in outcome.result:
+                trimmed = trimmed or bool(outcome.result[name])
+                del outcome.result[name]
+    if not trimmed:  # nothing failed: what GX stored is small already
+        return
+    key = ValidationResultIdentifier(
+        expectation_suite_identifier=ExpectationSuiteIdentifier(name=definition.suite.name),
+        run_id=run_id,
+        batch_identifier=_batch_id(result),
+    )
+    context.validation_results_store.set(key, result)
 
 
 def _batch_id(result) -> str:
@@ -216,16 +294,21 @@ def _batch_id(result) -> str:
     return f"{batch['datasource_name']}-{batch['data_asset_name']}"
 
 
-def _failure(result) -> dict[str, Any]:
-    """A failed expectation as a steward reads it: which rule, on which columns, how many rows, examples."""
+def _failure(result, frame: pd.DataFrame, rows) -> dict[str, Any]:
+    """A failed expectation as a steward reads it: which rule, on which columns, how many rows, examples.
+
+    `rows`: the index of the unexpected rows of one region (and day); None when the failure is not told by rows."""
     config = result.expectation_config
     kwargs = config.kwargs
     columns = [kwargs[k] for k in ("column", "column_A", "column_B") if kwargs.get(k)] + list(
         kwargs.get("column_list") or []
     )
     details = result.result or {}
-    count = details.get("unexpected_count")
-    examples = [_plain(v) for v in (details.get("partial_unexpected_list") or [])[:5]]
+    count = None if rows is None else len(rows)
+    examples = []
+    if rows is not None:
+        sample = frame.loc[rows[:5], columns]
+        examples = [_plain(v[0] if len(columns) == 1 else list(v)) for v in sample.itertuples(index=False)]
     error = (result.exception_info or {}).get("exception_message") if result.exception_info else None
     if error:
         summary = f"{config.type} on {', '.join(columns)} could not run: {error}"
@@ -244,9 +327,13 @@ def _failure(result) -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
-    """GX reports numpy scalars, pandas timestamps and tuples of them; keep them readable as JSON."""
+    """Frames hold numpy scalars, pandas timestamps, dates and NaN for a missing value; keep them readable as JSON."""
+    import pandas as pd
+
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
+    if pd.isna(value):
+        return None
     if hasattr(value, "item"):
         return value.item()
     if isinstance(value, str | int | float | bool) or value is None:
@@ -273,15 +360,100 @@ def default_days(con, last: int = DEFAULT_DAYS) -> list[dt.date]:
     return [r[0] for r in rows]
 
 
-def _read_days(settings: Settings, region: RegionConfig, local_dates: Iterable[dt.date] | None):
-    """The region's events per local day, read read-only under the store lock (released before GX runs)."""
+def _read_days(settings: Settings, region: RegionConfig, local_dates: Iterable[dt.date] | None) -> pd.DataFrame | None:
+    """The region's events of its days, read read-only under the store lock (released before GX runs)."""
+    if not store_exists(settings, region.code):
+        return None
     with open_store(settings, region.code, read_only=True) as con:
         days = sorted(set(local_dates)) if local_dates is not None else default_days(con)
         if not days:
-            return []
-        frame = con.sql(suites.sale_events_sql(len(days)), params=days).to_arrow_table().to_pandas()
-    by_day = {day: part.reset_index(drop=True) for day, part in frame.groupby("local_date", sort=True)}
-    return [(day, by_day[day]) for day in days if day in by_day]
+            return None
+        params = suites.sale_events_sql_parameters(region, days)
+        frame = con.sql(suites.sale_events_sql(), params=params).to_arrow_table().to_pandas()
+    return frame if len(frame) else None
+
+
+def _event_batches(
+    settings: Settings, regions: list[RegionConfig], local_dates: Iterable[dt.date] | None
+) -> Iterator[_Batch]:
+    """The stored days of the regions, in as few frames as `MAX_BATCH_ROWS` allows (regions without a store or
+    events are left out). Lazy: a region is read once the batches before it have been validated, so that memory
+    stays bounded however many regions there are."""
+    days = list(local_dates) if local_dates is not None else None
+    frames: dict[RegionConfig, pd.DataFrame] = {}
+    for region in regions:
+        frame = _read_days(settings, region, days)
+        if frame is not None:
+            frames[region] = frame
+            if sum(len(f) for f in frames.values()) >= MAX_BATCH_ROWS:
+                yield _events_batch(frames)
+                frames = {}
+    if frames:
+        yield _events_batch(frames)
+
+
+def _events_batch(frames: dict[RegionConfig, pd.DataFrame]) -> _Batch:
+    import pandas as pd
+
+    return _Batch(
+        asset="sale_events",
+        suite=suites.SALE_EVENTS_SUITE,
+        frame=pd.concat(frames.values(), ignore_index=True),
+        parameters=suites.sale_events_parameters(list(frames)),
+        keys=["store_region", "local_date"],
+    )
+
+
+def _central_batches(settings: Settings, regions: list[RegionConfig]) -> list[_Batch]:
+    """Each published rollup table over the regions in one frame, all read at the same (newest) publication."""
+    from kanda.central.query import NothingPublished, central_reader, fetch
+
+    batches = []
+    params = suites.rollup_sql_parameters(regions)
+    try:
+        with central_reader(settings) as central:
+            for table in suites.ROLLUP_SUITES:
+                frame = fetch(central, suites.rollup_sql(table), params).table.to_pandas()
+                if len(frame):
+                    found = [r for r in regions if r.code in set(frame["region"])]
+                    parameters = suites.rollup_parameters(found)
+                    batches.append(_Batch(table, suites.ROLLUP_SUITES[table], frame, parameters, keys=["region"]))
+    except NothingPublished:
+        return []
+    return batches
+
+
+def run_suites(
+    settings: Settings,
+    regions: Iterable[str] | None = None,
+    local_dates: Iterable[dt.date] | None = None,
+    *,
+    events: bool = True,
+    central: bool = True,
+    docs: bool = True,
+) -> tuple[list[SuiteResult], Path | None]:
+    """Validate the regions' stored days (default: `default_days` of each) and their rows of the published rollups,
+    and (with `docs`) refresh these results' Data Docs pages: one GX context, one validation per suite.
+
+    Returns one result per region and local day (`sale_events_day`; days without events have none), then one per
+    rollup table and region (a region with nothing published has none), and the Data Docs index (None when there
+    was nothing to validate). Results are stored in the GX context and summarised for `latest_results`."""
+    configs = [get_region(code) for code in regions] if regions is not None else list(all_regions().values())
+    # The first frame is read before GX is imported and its lock taken (nothing to validate: neither); further
+    # ones, if the rows need more than one, as the validations go.
+    event_batches = _event_batches(settings, configs, local_dates) if events else iter(())
+    first = next(event_batches, None)
+    central_batches = _central_batches(settings, configs) if central else []
+    if first is None and not central_batches:
+        return [], None
+    results: list[SuiteResult] = []
+    with gx_context(settings) as context:
+        for batch in itertools.chain([first] if first else [], event_batches, central_batches):
+            suite = suites.sale_events_suite() if batch.asset == "sale_events" else suites.rollup_suite(batch.asset)
+            results += _validate(context, _validation(context, batch.asset, suite), batch)
+        _record(settings, context, results)
+        index = _build_docs(settings, context, results) if docs else None
+    return results, index
 
 
 def run_region_suites(
@@ -289,48 +461,14 @@ def run_region_suites(
 ) -> list[SuiteResult]:
     """Validate each local day of a region's stored events (default: `default_days`); days without events are
     skipped. Results are stored in the GX context and summarised for `latest_results`."""
-    config = get_region(region)
-    if not store_exists(settings, config.code):
-        return []
-    frames = _read_days(settings, config, local_dates)
-    if not frames:
-        return []
-    with gx_context(settings) as context:
-        definition = _validation(context, "sale_events", suites.sale_events_suite())
-        results = [
-            _validate(context, definition, frame, suites.sale_events_parameters(config, day), config.code, day)
-            for day, frame in frames
-        ]
-        _record(settings, context, results)
-    return results
+    return run_suites(settings, [region], local_dates, central=False, docs=False)[0]
 
 
 def run_central_suites(settings: Settings, regions: Iterable[str] | None = None) -> list[SuiteResult]:
-    """Validate each region's slice of every published rollup, at the newest publication.
+    """Validate each region's rows of every published rollup, at the newest publication.
 
-    One result per region and table; a region with nothing published has none. Nothing published at all: [].
-    """
-    from kanda.central.query import NothingPublished, run_query
-
-    wanted = [get_region(code).code for code in regions] if regions is not None else list(all_regions())
-    tables = {}
-    try:
-        for table in suites.ROLLUP_SUITES:
-            tables[table] = run_query(settings, suites.rollup_sql(table)).to_pandas()
-    except NothingPublished:
-        return []
-    results = []
-    with gx_context(settings) as context:
-        for table, frame in tables.items():
-            definition = _validation(context, table, suites.rollup_suite(table))
-            for code in wanted:
-                part = frame[frame["region"] == code].reset_index(drop=True)
-                if part.empty:
-                    continue
-                params = suites.rollup_parameters(get_region(code))
-                results.append(_validate(context, definition, part, params, code, None))
-        _record(settings, context, results)
-    return results
+    One result per region and table; a region with nothing published has none. Nothing published at all: []."""
+    return run_suites(settings, regions, events=False, docs=False)[0]
 
 
 # --- results, retention and Data Docs -----------------------------------------------------------------------------
@@ -349,7 +487,8 @@ def _record(settings: Settings, context: FileDataContext, results: list[SuiteRes
 
 
 def _prune(settings: Settings, context: FileDataContext, runs: set[tuple[str, str]]) -> None:
-    """Delete all but the newest `KEEP_RESULTS` results (and their pages) of each suite and run name."""
+    """Delete all but the newest `KEEP_RESULTS` results (and their pages) of each suite and run name, except those
+    a newest summary still points at (a day validated last in an older run of more days)."""
     store = context.validation_results_store
     groups: dict[tuple[str, str], list] = {}
     for key in store.list_keys():
@@ -357,13 +496,26 @@ def _prune(settings: Settings, context: FileDataContext, runs: set[tuple[str, st
         if group in runs:
             groups.setdefault(group, []).append(key)
     site = data_docs_dir(settings)
-    for keys in groups.values():
+    for (suite, run_name), keys in groups.items():
         keys.sort(key=lambda k: k.run_id.run_time)
-        for key in keys[:-KEEP_RESULTS]:
+        old = keys[:-KEEP_RESULTS]
+        in_use = _pages_in_use(settings, suite, run_name) if old else set()
+        for key in old:
+            run_time = key.run_id.run_time.strftime("%Y%m%dT%H%M%S.%fZ")
+            if f"validations/{suite}/{run_name}/{run_time}" in in_use:
+                continue
             store.remove_key(key)
-            suite, run_name = key.expectation_suite_identifier.name, key.run_id.run_name
-            page = site / "validations" / suite / run_name / key.run_id.run_time.strftime("%Y%m%dT%H%M%S.%fZ")
-            shutil.rmtree(page, ignore_errors=True)
+            shutil.rmtree(site / "validations" / suite / run_name / run_time, ignore_errors=True)
+
+
+def _pages_in_use(settings: Settings, suite: str, run_name: str) -> set[str]:
+    """The result folders (`validations/<suite>/<run name>/<time>`) that the newest summaries of the suite for the
+    run's regions point at (a run name is its regions joined by `+`)."""
+    used = set()
+    for code in run_name.split("+"):
+        for path in _latest_dir(settings).glob(f"{suite}.{code}.*.json"):
+            used.add("/".join(json.loads(path.read_text())["docs_path"].split("/")[:4]))
+    return used
 
 
 def build_data_docs(settings: Settings, results: Iterable[SuiteResult] | None = None) -> Path:
@@ -373,30 +525,34 @@ def build_data_docs(settings: Settings, results: Iterable[SuiteResult] | None = 
     much history is kept; without, every stored result is rendered. Pages are then made to work offline.
     """
     with gx_context(settings) as context:
-        from great_expectations.data_context.types.resource_identifiers import (
-            ExpectationSuiteIdentifier,
-            ValidationResultIdentifier,
-        )
+        return _build_docs(settings, context, results)
 
-        identifiers = None
-        if results is not None:
-            wanted = {(r.suite, r.docs_path.split("/")[2], r.docs_path.split("/")[3]) for r in results}
-            identifiers = [
-                key
-                for key in context.validation_results_store.list_keys()
-                if isinstance(key, ValidationResultIdentifier)
-                and (
-                    key.expectation_suite_identifier.name,
-                    key.run_id.run_name,
-                    key.run_id.run_time.strftime("%Y%m%dT%H%M%S.%fZ"),
-                )
-                in wanted
-            ]
-            identifiers += [ExpectationSuiteIdentifier(name=s) for s in {w[0] for w in wanted}]
-        started = time.time()
-        context.build_data_docs(site_names=[SITE], resource_identifiers=identifiers)
-        site = data_docs_dir(settings)
-        _make_offline(site, since=started - 2)
+
+def _build_docs(settings: Settings, context: FileDataContext, results: Iterable[SuiteResult] | None) -> Path:
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    identifiers = None
+    if results is not None:
+        wanted = {tuple(r.docs_path.split("/")[1:4]) for r in results}
+        identifiers = [
+            key
+            for key in context.validation_results_store.list_keys()
+            if isinstance(key, ValidationResultIdentifier)
+            and (
+                key.expectation_suite_identifier.name,
+                key.run_id.run_name,
+                key.run_id.run_time.strftime("%Y%m%dT%H%M%S.%fZ"),
+            )
+            in wanted
+        ]
+        identifiers += [ExpectationSuiteIdentifier(name=s) for s in {w[0] for w in wanted}]
+    started = time.time()
+    context.build_data_docs(site_names=[SITE], resource_identifiers=identifiers)
+    site = data_docs_dir(settings)
+    _make_offline(site, since=started - 2)
     return site / "index.html"
 
 

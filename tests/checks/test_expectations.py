@@ -1,7 +1,9 @@
 """Great Expectations suites on stored days and published rollups: as Dagster asset checks, from the CLI, and in
 Data Docs that work offline.
 
-GX is slow to import and to validate, so the data is small: one region, two local days.
+GX is slow to import, so the data is small: one or two regions, two local days. Each suite is one validation over
+every region and day asked for, whose verdict is split back per region and day: a failure must be told to the
+region and day it is in, never to its neighbours in the same validation.
 """
 
 from __future__ import annotations
@@ -75,51 +77,93 @@ def test_asset_checks_pass_on_clean_data_and_data_docs_work_offline(
         assert (data_docs_dir(settings) / row["docs_path"]).exists(), row["docs_path"]
     assert latest_results(settings, "NG") == []
 
-    # Old results are pruned with their pages, so the index does not grow without end.
+    # Both days were judged in one validation: one page for both.
+    assert latest[-1]["docs_path"] == latest[-2]["docs_path"]
+
+    # Old results are pruned with their pages, so the index does not grow without end; but not a page that a day's
+    # newest result still points at.
     monkeypatch.setattr(gx_runner, "KEEP_RESULTS", 1)
+    first = latest[-1]["docs_path"]
     (again,) = gx_runner.run_region_suites(settings, "KE", [DAYS[0]])
     gx_runner.build_data_docs(settings, [again])
-    runs = data_docs_dir(settings) / "validations" / SALE_EVENTS_SUITE / f"KE-{DAYS[0].isoformat()}"
-    assert [p.name for p in runs.iterdir()] == [again.docs_path.split("/")[3]]
-    assert latest_results(settings, "KE")[-1]["docs_path"] == again.docs_path
+    runs = data_docs_dir(settings) / "validations" / SALE_EVENTS_SUITE / "KE"
+    assert sorted(p.name for p in runs.iterdir()) == sorted([first.split("/")[3], again.docs_path.split("/")[3]])
+    newest = {r["local_date"]: r["docs_path"] for r in latest_results(settings, "KE")}
+    assert (newest[DAYS[0].isoformat()], newest[DAYS[1].isoformat()]) == (again.docs_path, first)
+    both = gx_runner.run_region_suites(settings, "KE")
+    gx_runner.build_data_docs(settings, both)
+    assert [p.name for p in runs.iterdir()] == [both[0].docs_path.split("/")[3]]
 
 
-def test_a_broken_store_fails_with_the_rule_the_rows_and_the_page(settings: Settings):
-    make_files(settings, regions=["KE"], rows=300, days=2)
-    ingest_landing(settings, "KE")
+def test_a_broken_store_fails_with_the_rule_the_rows_and_the_page(settings: Settings, monkeypatch: pytest.MonkeyPatch):
+    make_files(settings, regions=["KE", "GH"], rows=300, days=2)
+    for code in ("KE", "GH"):
+        ingest_landing(settings, code)
     with open_store(settings, "KE") as con:
-        # A fee larger than its sale (net left as it was) and a sale in another region's currency.
-        sale, other = con.execute(
+        # A fee larger than its sale (net left as it was), a sale in another region's currency, and one of a product
+        # id with Ghana's shape (a valid id, but not of a Kenyan product).
+        sale, other, product = con.execute(
             "SELECT event_id FROM sale_events WHERE event_type = 'sale' AND status = 'success' AND local_date = ?"
-            " ORDER BY 1 LIMIT 2",
+            " ORDER BY 1 LIMIT 3",
             [DAYS[1]],
         ).fetchall()
         con.execute("UPDATE sale_events SET fee_minor = amount_minor + 500 WHERE event_id = ?", [sale[0]])
         con.execute("UPDATE sale_events SET currency = 'NGN' WHERE event_id = ?", [other[0]])
-    publish_region(settings, "KE")
+        con.execute("UPDATE sale_events SET product_id = 'GH-P00001' WHERE event_id = ?", [product[0]])
+    for code in ("KE", "GH"):
+        publish_region(settings, code)
 
-    run = CliRunner().invoke(app, ["expectations", "--region", "KE", "--json"])
+    run = CliRunner().invoke(app, ["expectations", "--region", "KE", "--region", "GH", "--json"])
     assert run.exit_code == 1, run.output
     report = json.loads(run.stdout)
-    results = {(r["suite"], r["local_date"]): r for r in report["results"]}
-    assert results[(SALE_EVENTS_SUITE, DAYS[0].isoformat())]["success"]  # the untouched day
+    results = {(r["region"], r["suite"], r["local_date"]): r for r in report["results"]}
+    # The untouched day, and Ghana (judged in the same validations), pass.
+    assert results[("KE", SALE_EVENTS_SUITE, DAYS[0].isoformat())]["success"]
+    ghana = [r for r in report["results"] if r["region"] == "GH"]
+    assert len(ghana) == len(DAYS) + len(ROLLUP_SUITES) and all(r["success"] for r in ghana)
+    assert all(r["rows"] > 0 for r in report["results"])
 
-    broken = results[(SALE_EVENTS_SUITE, DAYS[1].isoformat())]
+    broken = results[("KE", SALE_EVENTS_SUITE, DAYS[1].isoformat())]
     assert not broken["success"]
     failing = {tuple(f["columns"]): f for f in broken["failures"]}
-    assert set(failing) == {("abs_amount", "fee_minor"), ("net_minor", "amount_minus_fee"), ("currency",)}
+    assert set(failing) == {
+        ("abs_amount", "fee_minor"),
+        ("net_minor", "amount_minus_fee"),
+        ("currency", "expected_currency"),
+        ("region_product_id",),
+    }
+    assert broken["unsuccessful"] == len(failing)
     assert all(f["unexpected_count"] == 1 for f in failing.values())
-    assert failing[("currency",)]["examples"] == ["NGN"]
-    assert "expect_column_values_to_be_in_set on currency: 1 row(s), e.g. ['NGN']" in failing[("currency",)]["summary"]
+    assert failing[("currency", "expected_currency")]["examples"] == [["NGN", "KES"]]
+    assert failing[("region_product_id",)]["examples"] == ["KE|GH-P00001"]
+    assert (
+        "expect_column_pair_values_to_be_equal on currency, expected_currency: 1 row(s), e.g. [['NGN', 'KES']]"
+        in failing[("currency", "expected_currency")]["summary"]
+    )
 
     # The wrong fee and currency reached the centre: its creator rollup no longer adds up and mixes currencies.
-    rollup = results[(ROLLUP_SUITES["creator_daily"], None)]
+    rollup = results[("KE", ROLLUP_SUITES["creator_daily"], None)]
     assert not rollup["success"]
-    assert {tuple(f["columns"]) for f in rollup["failures"]} >= {("net_minor", "expected_net"), ("currency",)}
+    assert {tuple(f["columns"]) for f in rollup["failures"]} >= {
+        ("net_minor", "expected_net"),
+        ("currency", "expected_currency"),
+    }
+    products = results[("KE", ROLLUP_SUITES["product_daily"], None)]
+    assert ("region_product_id",) in {tuple(f["columns"]) for f in products["failures"]}
 
     page = data_docs_dir(settings) / broken["docs_path"]
     assert Path(report["data_docs"]) == data_docs_dir(settings) / "index.html"
     assert "Failed" in page.read_text() and "fee_minor" in page.read_text()
+
+    # Past MAX_BATCH_ROWS the regions are validated in several frames: the same verdicts, one page per frame.
+    monkeypatch.setattr(gx_runner, "MAX_BATCH_ROWS", 1)
+    split, _ = gx_runner.run_suites(settings, ["KE", "GH"], central=False, docs=False)
+    assert len({r.docs_path for r in split}) == 2
+    assert [(r.region, r.local_date, r.success, r.unsuccessful, r.rows) for r in split] == [
+        (r["region"], r["local_date"], r["success"], r["unsuccessful"], r["rows"])
+        for r in report["results"]
+        if r["suite"] == SALE_EVENTS_SUITE
+    ]
 
 
 def test_the_cli_on_an_empty_installation_says_there_is_nothing_to_validate(settings: Settings):
