@@ -21,12 +21,12 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from kanda.central.catalog import (
+from kanda.central.catalog import PUBLICATIONS_SCHEMA
+from kanda.central.publication import (
     NAMESPACE,
     PUBLICATION_DOCS,
     PUBLICATIONS,
     PUBLICATIONS_DESCRIPTION,
-    PUBLICATIONS_SCHEMA,
 )
 from kanda.settings import Settings
 from warehouse_models import model, published, rules

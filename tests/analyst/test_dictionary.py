@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from kanda.central.catalog import PUBLICATION_DOCS
+from kanda.central.publication import PUBLICATION_DOCS
 from kanda.central.query import run_query
 from kanda.review.web.background import serving
 from kanda.settings import Settings

@@ -301,15 +301,4 @@ def test_a_francophone_creator_gets_the_report_in_french_with_cfa_francs() -> No
         assert "Hello" not in body
 
 
-# ------------------------------------------------------------------------------------------------------ demo
-@pytest.mark.slow  # the whole demo over 20 regions: about a minute on two shared cores
-def test_the_demo_publishes_every_region_and_verify_passes(settings: Settings) -> None:
-    result = runner.invoke(app, ["demo", "--rows", "150", "--days", "2"], terminal_width=250)
-    assert result.exit_code == 0, result.output
-    assert "all checks passed" in result.output
-    published = runner.invoke(
-        app, ["query", "select distinct region from rollups.region_daily order by 1", "-f", "json"]
-    )
-    regions = [r["region"] for r in json.loads(published.stdout)]
-    assert regions == sorted(all_regions()) and len(regions) >= 20
-    assert runner.invoke(app, ["verify"]).exit_code == 0
+# The demo over every region (20+), published and verified, is tests/test_cli.py's end-to-end demo test.
