@@ -478,7 +478,7 @@ def demo(
     console.print('try:    kanda query "select region, sum(net_usd_minor) from rollups.creator_daily group by 1"')
     console.print("review: kanda review list   (or `kanda users add NAME --region KE`, then `kanda serve`)")
     console.print("API:    kanda keys create NAME, then `kanda serve`: http://127.0.0.1:8000/docs")
-    console.print("UI:     dagster dev   (from the repo root; then open http://127.0.0.1:3000)")
+    console.print("UI:     DAGSTER_HOME=$PWD dagster dev   (from the repo root; then open http://127.0.0.1:3000)")
     console.print(f"done in {time.monotonic() - started:.1f} s")
     if not summary.verified:
         raise typer.Exit(1)
