@@ -76,7 +76,7 @@ def test_a_corrupted_store_is_named_and_the_healthy_regions_still_publish_verify
 
 
 def kanda(*args: str, env: dict[str, str] | None = None, waiting_marker: Path | None = None) -> subprocess.Popen[str]:
-    """`kanda ...` in a child process running this worktree's code.
+    """`kanda ...` in a child process running this checkout's code.
 
     With `waiting_marker`, the child appends the path of every lock it is about to take to that file: a spy (the
     lock itself is untouched) that lets the test know, without sleeping, that the child has reached the lock.
