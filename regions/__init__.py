@@ -18,10 +18,14 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from regions.money import exponent
-from regions.spec.model import RailSpec, SpecError, parse_spec, read_yaml
+from regions.yamlfile import SpecError, read_yaml
+
+if TYPE_CHECKING:
+    from regions.spec.model import RailSpec
 
 #: Folders (os.pathsep-separated) whose `*.yaml` files are regions in addition to the shipped ones.
 REGIONS_DIR_ENV = "KANDA_REGIONS_DIR"
@@ -132,6 +136,8 @@ def _parse(data: dict, lines: dict[tuple, int] | None = None, origin: str = "<re
     rail = data.get("rail")
     spec = None
     if isinstance(rail, dict):
+        from regions.spec.model import parse_spec  # the spec models load only for a region that carries its rail
+
         spec = parse_spec(rail, lines=lines, origin=origin, prefix=("rail",))
         spec = spec.model_copy(update={"name": spec.name or f"spec_{code.lower()}"})
         source_format = data.get("source_format", f"spec:{code.lower()}")

@@ -20,8 +20,9 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+
+from regions.yamlfile import SpecError, node_lines, read_yaml  # noqa: F401 - re-exported
 
 EventType = Literal["sale", "refund", "reversal", "chargeback"]
 Status = Literal["pending", "success", "failed"]
@@ -445,39 +446,7 @@ for _model in (Vocabulary, Buyer, Fields, RailSpec):
 
 
 # ------------------------------------------------------------------------------------------------ loading with lines
-class SpecError(ValueError):
-    """A spec (or region file) that does not validate; each line of the message is `file:line: key.path: message`."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-
-def node_lines(node: yaml.Node, path: tuple = ()) -> dict[tuple, int]:
-    """Every key path of a composed YAML document -> its 1-based line, for error messages."""
-    lines = {path: node.start_mark.line + 1}
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            lines.update(node_lines(value, (*path, key.value)))
-            lines[(*path, key.value)] = key.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            lines.update(node_lines(item, (*path, index)))
-    return lines
-
-
-def read_yaml(text: str, origin: str) -> tuple[Any, dict[tuple, int]]:
-    """The document and its key-path line map; a YAML syntax error becomes a `SpecError` with its line."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line = mark.line + 1 if mark else 0
-        raise SpecError([f"{origin}:{line}: {exc.problem or exc}"]) from None
-    return data, (node_lines(node) if node is not None else {})
-
-
+# SpecError, node_lines and read_yaml live in regions.yamlfile (region files use them without the spec models).
 def located_errors(error: ValidationError, lines: dict[tuple, int], origin: str, prefix: tuple = ()) -> list[str]:
     """pydantic errors as `origin:line: key.path: message`, the line being the deepest key of the path in the file."""
     problems = []

@@ -15,7 +15,7 @@ from kanda.central.query import run_query
 from kanda.settings import Settings
 from tests.support.analyst import publish_regions
 
-NOT_NEEDED = ("pandera", "pandas", "great_expectations", "dagster", "fastapi", "polars", "pyiceberg")
+NOT_NEEDED = ("pandera", "pandas", "great_expectations", "dagster", "fastapi", "polars", "pyiceberg", "regions.spec")
 SQL = "select region, count(*) as days from rollups.region_daily group by 1 order by 1"
 
 
