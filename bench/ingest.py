@@ -51,6 +51,7 @@ from kanda.regional.store import open_store
 from kanda.settings import load_settings
 from regions import get_region
 from regions.rails import ReadContext, get_adapter, register
+from regions.rails.base import DEFAULT_BATCH_ROWS
 from regions.spec import load_spec
 from regions.spec.engine import SpecAdapter
 from regions.synthetic.generate import generate
@@ -150,7 +151,7 @@ def reader_seconds(path: Path, region: str, spec_path: Path | None) -> float:
     """Seconds to read the file into adapter chunks only (no contract, no store): the part a spec replaces."""
     config = get_region(region)
     adapter = SpecAdapter(load_spec(spec_path), "bench_spec") if spec_path else get_adapter(config.source_format)
-    ctx = ReadContext(config, "bench-salt", int(os.environ.get("KANDA_BATCH_ROWS", "500000")))
+    ctx = ReadContext(config, "bench-salt", int(os.environ.get("KANDA_BATCH_ROWS", DEFAULT_BATCH_ROWS)))
     started = time.perf_counter()
     rows = sum(chunk.frame.height for chunk in adapter.read(path, ctx))
     elapsed = time.perf_counter() - started

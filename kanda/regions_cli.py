@@ -136,6 +136,7 @@ def dry_run(region: Any, path: Path, *, shown: int = 30) -> dict:
 
     from quality.boundary import canonicalise, hold_unknown_creators, split_by_contract
     from regions.rails import FileRejected, ReadContext, get_adapter
+    from regions.rails.base import DEFAULT_BATCH_ROWS
     from regions.spec.engine import SpecAdapter
 
     home = _home()
@@ -143,7 +144,7 @@ def dry_run(region: Any, path: Path, *, shown: int = 30) -> dict:
         (home / "buyer_salt").read_text().strip() if (home / "buyer_salt").exists() else "kanda-dry-run"
     )
     adapter = get_adapter(region.source_format)
-    ctx = ReadContext(region=region, salt=salt, batch_rows=int(os.environ.get("KANDA_BATCH_ROWS", "500000")))
+    ctx = ReadContext(region=region, salt=salt, batch_rows=int(os.environ.get("KANDA_BATCH_ROWS", DEFAULT_BATCH_ROWS)))
     result: dict = {"region": region.code, "file": str(path), "rail": region.source_format, "rejected": None}
     if isinstance(adapter, SpecAdapter):
         try:

@@ -44,6 +44,7 @@ class Settings:
     buyer_salt: str
     duckdb_memory_limit: str
     batch_rows: int
+    ingest_memory_limit: str = "512MB"
     lock_wait_seconds: float = 600.0
     app_db_url: str = ""
     smtp: SmtpSettings | None = None
@@ -138,7 +139,12 @@ class KandaEnvironment(BaseSettings):
     warehouse: str | None = None
     buyer_salt: str | None = None
     duckdb_memory: str = "2GB"
-    batch_rows: int = Field(default=500_000, gt=0)
+    #: A store's DuckDB memory limit while it ingests: the batch's dedupe and insert spill to disk beyond it, so
+    #: that the reader's chunks and DuckDB together stay near 1 GB at any file size (docs/benchmarks.md).
+    ingest_memory: str = "512MB"
+    #: Equal to `regions.rails.base.DEFAULT_BATCH_ROWS` (a test holds them together); not imported from there
+    #: because that module loads polars, which commands such as `kanda query` never need.
+    batch_rows: int = Field(default=100_000, gt=0)
     lock_wait: float = Field(default=600.0, ge=0)
     app_db_url: str | None = None
     secret_key: str | None = None
@@ -284,6 +290,7 @@ def load_settings(home: Path | str | None = None) -> Settings:
         buyer_salt=_salt(home, env.buyer_salt, env.buyer_salt_file),
         duckdb_memory_limit=env.duckdb_memory,
         batch_rows=env.batch_rows,
+        ingest_memory_limit=env.ingest_memory,
         lock_wait_seconds=env.lock_wait,
         app_db_url=env.app_db_url or f"sqlite:///{home / 'app' / 'kanda.db'}",
         smtp=SmtpEnvironment().settings(),

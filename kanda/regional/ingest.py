@@ -26,7 +26,7 @@ import polars as pl
 
 from kanda.regional.batch import StagedBatch, clear_staging
 from kanda.regional.ledger import BatchCounts
-from kanda.regional.store import open_store, registered, transaction
+from kanda.regional.store import memory_limit, open_store, registered, transaction
 from kanda.settings import Settings
 from quality.boundary import canonicalise
 from quality.contract import contract_dtypes
@@ -120,6 +120,19 @@ def _ingest(
     *,
     progress: Progress | None,
     file_away: bool = False,
+) -> IngestReport:
+    with memory_limit(con, settings.ingest_memory_limit, restore=settings.duckdb_memory_limit):
+        return _ingest_paths(con, settings, region, paths, progress=progress, file_away=file_away)
+
+
+def _ingest_paths(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    region: RegionConfig,
+    paths: list[Path],
+    *,
+    progress: Progress | None,
+    file_away: bool,
 ) -> IngestReport:
     report = IngestReport(region.code)
     clear_staging(settings.home, region.code)

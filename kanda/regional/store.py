@@ -214,10 +214,27 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 @contextmanager
+def memory_limit(con: duckdb.DuckDBPyConnection, limit: str, *, restore: str) -> Iterator[None]:
+    """Run a block under another DuckDB memory limit (an ingest's), then put the store's own limit back."""
+    con.execute(f"SET memory_limit = {_sql_text(limit)}")
+    try:
+        yield
+    finally:
+        with suppress(duckdb.Error):
+            con.execute(f"SET memory_limit = {_sql_text(restore)}")
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+@contextmanager
 def registered(con: duckdb.DuckDBPyConnection, name: str, data: object) -> Iterator[str]:
     """Expose a polars/arrow object to SQL under `name` for the duration of a block.
 
-    Unregistering in an aborted transaction fails; that second error must not hide the first.
+    Unregistering in an aborted transaction fails; that second error must not hide the first. Inside a
+    transaction DuckDB (2.0) keeps a registered object alive until the transaction ends, even once it is
+    unregistered: large data streamed chunk by chunk through here inside one transaction would pile up in memory.
     """
     con.register(name, data)
     try:

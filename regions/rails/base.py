@@ -99,13 +99,19 @@ class AdapterChunk:
     ignored: int = 0
 
 
+#: Rows per chunk when a file is streamed. Mapping a chunk holds several intermediate columns per source column at
+#: once, so peak memory follows the chunk size (about 1.6 GB at 500,000 Stripe rows, 0.7 GB at 100,000) while
+#: throughput does not (per-chunk overhead is small next to 100,000 rows of work): see docs/benchmarks.md.
+DEFAULT_BATCH_ROWS = 100_000
+
+
 @dataclass(frozen=True)
 class ReadContext:
     """What an adapter needs besides the file: the region and the installation's buyer salt."""
 
     region: RegionConfig
     salt: str
-    batch_rows: int = 500_000
+    batch_rows: int = DEFAULT_BATCH_ROWS
 
 
 class Adapter(Protocol):

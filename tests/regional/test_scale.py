@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from kanda.settings import load_settings
+from regions.rails.base import DEFAULT_BATCH_ROWS
 from regions.synthetic.core import DirtMix
 from regions.synthetic.generate import generate
 
@@ -32,12 +33,9 @@ print(json.dumps({"peak_mb": peak_mb, **report.files[0].as_json()}))
 
 
 def ingest_in_fresh_process(home: Path, path: Path) -> dict:
-    env = {
-        **os.environ,
-        "KANDA_HOME": str(home),
-        "KANDA_BATCH_ROWS": "100000",
-        "KANDA_DUCKDB_MEMORY": "256MB",
-    }
+    # The defaults a user gets: no chunk size or memory limit set (the suite's conftest sets tiny chunks).
+    env = {k: v for k, v in os.environ.items() if k not in ("KANDA_BATCH_ROWS", "KANDA_DUCKDB_MEMORY")}
+    env = {**env, "KANDA_HOME": str(home)}
     done = subprocess.run(
         [sys.executable, "-c", INGEST_AND_MEASURE, str(path)], env=env, capture_output=True, text=True, check=True
     )
@@ -70,3 +68,15 @@ def test_memory_does_not_grow_with_file_size(tmp_path: Path):
     # Ten times the data (hundreds of MB more) costs at most a fraction of that in memory: chunks and DuckDB's
     # buffer limit bound it, not the file.
     assert memory_growth < 0.5 * data_growth, results
+    # ... and the whole process stays within the 1.2 GB a regional host is sized for (docs/benchmarks.md).
+    assert large["peak_mb"] < PEAK_BUDGET_MB, results
+
+
+#: The resident memory one ingest may use at any file size with the default settings.
+PEAK_BUDGET_MB = 1200
+
+
+def test_the_settings_default_chunk_is_the_readers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """`KANDA_BATCH_ROWS` unset means the chunk size the memory budget above was measured with."""
+    monkeypatch.delenv("KANDA_BATCH_ROWS", raising=False)
+    assert load_settings(tmp_path).batch_rows == DEFAULT_BATCH_ROWS
