@@ -175,7 +175,7 @@ class RailContext:
         if n.time_expr is not None:
             expr = n.time_expr(pl.col("t"))
         elif n.local_time:
-            expr = pl.coalesce([utc_from_local(pl.col("t"), fmt, self.region.zone) for fmt in n.time_formats])
+            expr = utc_from_local(pl.col("t"), list(n.time_formats), self.region.zone)
         else:
             expr = naive_datetime(pl.col("t"), list(n.time_formats)).dt.replace_time_zone("UTC")
         return frame.select(expr).item()

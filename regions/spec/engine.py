@@ -36,10 +36,12 @@ from regions.parsing import (
     normalise_email,
     normalise_phone,
     raw_record,
+    reference_groups,
     reference_parts,
     rejection,
     require_columns,
     utc_from_iso,
+    utc_from_local,
 )
 from regions.rails.base import AdapterChunk, Expects, FileRejected, ReadContext
 from regions.spec import model as m
@@ -476,16 +478,10 @@ class Compiler:
             parsed += [
                 text.str.to_datetime(f, strict=False, time_unit="us").dt.convert_time_zone("UTC") for f in strftime
             ]
+        elif strftime and t.zone == "utc":
+            parsed.append(naive_datetime(text, strftime).dt.replace_time_zone("UTC"))
         elif strftime:
-            naive = naive_datetime(text, strftime)
-            if t.zone == "utc":
-                parsed.append(naive.dt.replace_time_zone("UTC"))
-            else:
-                parsed.append(
-                    naive.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null").dt.convert_time_zone(
-                        "UTC"
-                    )
-                )
+            parsed.append(utc_from_local(text, strftime, zone))
         parsed = [p.cast(pl.Datetime("us", "UTC")) for p in parsed]
         return parsed[0] if len(parsed) == 1 else pl.coalesce(parsed)
 
@@ -522,7 +518,10 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
         event_type = c.source(fields.event_type).str.to_lowercase()
     if fields.status is not None:
         status = c.source(fields.status).str.to_lowercase()
-    staged = kept.with_columns(event_type=event_type, status=status)
+    reference = (
+        [reference_groups(c.source(fields.reference), region.reference_pattern)] if fields.reference is not None else []
+    )
+    staged = kept.with_columns(*reference, event_type=event_type, status=status)
 
     exponent = region.exponent
     amount = c.amount(fields.amount, exponent)
@@ -537,7 +536,7 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
     elif spec.amount.sign == "negate_back":
         amount = pl.when(is_sale).then(amount).otherwise(-amount)
     if fields.reference is not None:
-        creator, product = reference_parts(c.source(fields.reference), region.reference_pattern)
+        creator, product = reference_parts()
     else:
         creator, product = pl.lit(None, pl.String), pl.lit(None, pl.String)
     if fields.creator_id is not None:

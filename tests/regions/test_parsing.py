@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from regions.parsing import major_to_minor, normalise_phone, utc_from_iso, utc_from_local
+from regions.parsing import add_buyer_ref, major_to_minor, normalise_phone, utc_from_iso, utc_from_local
 
 
 def parse(values: list[str], exponent: int, decimal: str = ".") -> list[int | None]:
@@ -84,3 +85,13 @@ def test_phone_normalisation_refuses_masked_and_mangled():
     values = ["0712345678", "+254712345678", "254712345678", "0****393", "2.547E+11"]
     got = pl.DataFrame({"p": values}).select(normalise_phone(pl.col("p"), "254"))["p"].to_list()
     assert got == ["254712345678"] * 3 + [None, None]
+
+
+@given(st.lists(st.one_of(st.none(), st.text(max_size=40)), max_size=50), st.text(min_size=1, max_size=30))
+def test_buyer_ref_is_the_salted_sha256_of_the_contact(contacts, salt):
+    """The reference stays the exact salted SHA-256 a store already holds for a buyer (any implementation must
+    agree with hashlib), so that repeat buyers and duplicates are still recognised; a missing contact has none."""
+    frame = add_buyer_ref(pl.DataFrame({"contact": contacts, "n": range(len(contacts))}, strict=False), "contact", salt)
+    expected = [None if c is None else hashlib.sha256((salt + c).encode()).hexdigest() for c in contacts]
+    assert frame.columns == ["n", "buyer_ref"]
+    assert frame["buyer_ref"].to_list() == expected

@@ -46,6 +46,7 @@ from regions.parsing import (
     major_to_minor,
     normalise_phone,
     raw_record,
+    reference_groups,
     reference_parts,
     rejection,
     require_columns,
@@ -197,9 +198,8 @@ def _map(rows: pl.DataFrame, names: list[str], canonical: list[str], ctx: ReadCo
     # stays a negative sale and is quarantined (as on every rail) instead of being booked as money received.
     paid = major_to_minor(paid_in, ctx.region.exponent)
     returned = major_to_minor(withdrawn, ctx.region.exponent).abs()
-    creator, product = reference_parts(details, ctx.region.reference_pattern)
-    times = [utc_from_local(c["time"], fmt, ctx.region.zone) for fmt in _TIME_FORMATS]
-    mapped = kept.with_columns(event_type=event_type).select(
+    creator, product = reference_parts()
+    mapped = kept.with_columns(reference_groups(details, ctx.region.reference_pattern), event_type=event_type).select(
         pl.col("source_row"),
         pl.when(is_withdrawal)
         .then(undo.struct.field("2").str.to_uppercase())
@@ -221,7 +221,7 @@ def _map(rows: pl.DataFrame, names: list[str], canonical: list[str], ctx: ReadCo
         .alias("amount_minor"),
         pl.lit(0, pl.Int64).alias("fee_minor"),
         pl.lit(ctx.region.currency).alias("currency"),
-        pl.coalesce(times).alias("occurred_at"),
+        utc_from_local(c["time"], _TIME_FORMATS, ctx.region.zone).alias("occurred_at"),
         raw_record(names),
     )
     return add_buyer_ref(mapped, "contact", ctx.salt), ignored
