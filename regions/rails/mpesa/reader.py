@@ -168,19 +168,25 @@ def _require_complete(path: Path, n_fields: int, ctx: ReadContext) -> None:
 
 
 def _map(rows: pl.DataFrame, names: list[str], canonical: list[str], ctx: ReadContext) -> tuple[pl.DataFrame, int]:
-    c = {canon: pl.col(name).str.strip_chars() for name, canon in zip(names, canonical, strict=True)}
-    receipt, details = c["receipt"], c["details"]
-    paid_in, withdrawn = c["paid_in"], c["withdrawn"]
-    empty_in = paid_in.is_in(["", "-", "0", "0.00"])
-    empty_out = withdrawn.is_in(["", "-", "0", "0.00"])
-    is_withdrawal = empty_in & ~empty_out
-    undo = details.str.extract_groups(_UNDO)
+    """Statement rows -> adapter rows, and how many lines were not records.
+
+    Every value used more than once is first added to the chunk as a working column (`_receipt`, `_withdrawal`,
+    ...): an eager polars select shares no subexpressions, so an expression used in four places runs four times.
+    `raw_record` still reads the cells as they arrived.
+    """
+    by_canonical = dict(zip(canonical, names, strict=True))
+    work = rows.with_columns(
+        pl.col(by_canonical[canon]).str.strip_chars().alias(f"_{canon}") for canon in REQUIRED
+    ).with_columns(_status=pl.col("_status").str.to_lowercase())
+    empty_in = pl.col("_paid_in").is_in(["", "-", "0", "0.00"])
+    empty_out = pl.col("_withdrawn").is_in(["", "-", "0", "0.00"])
+    work = work.with_columns(_withdrawal=empty_in & ~empty_out, _undo=pl.col("_details").str.extract_groups(_UNDO))
+    receipt, details, status_raw = pl.col("_receipt"), pl.col("_details"), pl.col("_status")
+    is_withdrawal, undo = pl.col("_withdrawal"), pl.col("_undo")
     undo_kind = undo.struct.field("1").str.to_lowercase()
-    status_raw = c["status"].str.to_lowercase()
     # Repeated page headers have the right field count; their "Receipt No" cell gives them away.
     data_row = (receipt != "") & (_normalise_expr(receipt) != "receiptno")
-    keep = data_row & (~is_withdrawal | undo_kind.is_not_null())
-    kept = rows.filter(keep)
+    kept = work.filter(data_row & (~is_withdrawal | undo.struct.field("1").is_not_null()))
     ignored = rows.height - kept.height
     event_type = (
         pl.when(is_withdrawal)
@@ -196,10 +202,14 @@ def _map(rows: pl.DataFrame, names: list[str], canonical: list[str], ctx: ReadCo
     )
     # Withdrawals may be printed negative, so their size is taken; Paid In keeps its sign, so a negative Paid In
     # stays a negative sale and is quarantined (as on every rail) instead of being booked as money received.
-    paid = major_to_minor(paid_in, ctx.region.exponent)
-    returned = major_to_minor(withdrawn, ctx.region.exponent).abs()
+    paid, returned = pl.col("_paid"), pl.col("_returned")
     creator, product = reference_parts()
-    mapped = kept.with_columns(reference_groups(details, ctx.region.reference_pattern), event_type=event_type).select(
+    mapped = kept.with_columns(
+        reference_groups(details, ctx.region.reference_pattern),
+        event_type=event_type,
+        _paid=major_to_minor(pl.col("_paid_in"), ctx.region.exponent),
+        _returned=major_to_minor(pl.col("_withdrawn"), ctx.region.exponent).abs(),
+    ).select(
         pl.col("source_row"),
         pl.when(is_withdrawal)
         .then(undo.struct.field("2").str.to_uppercase())
@@ -221,7 +231,7 @@ def _map(rows: pl.DataFrame, names: list[str], canonical: list[str], ctx: ReadCo
         .alias("amount_minor"),
         pl.lit(0, pl.Int64).alias("fee_minor"),
         pl.lit(ctx.region.currency).alias("currency"),
-        utc_from_local(c["time"], _TIME_FORMATS, ctx.region.zone).alias("occurred_at"),
+        utc_from_local(pl.col("_time"), _TIME_FORMATS, ctx.region.zone).alias("occurred_at"),
         raw_record(names),
     )
     return add_buyer_ref(mapped, "contact", ctx.salt), ignored
