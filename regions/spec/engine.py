@@ -312,15 +312,29 @@ class Compiler:
         self.exponent = exponent
         self.parsed: dict[str, str] = {}
         self.parsed_exprs: dict[str, pl.Expr] = {}
+        #: Every column the spec reads, as text without surrounding blanks, computed once per chunk (`with_texts`)
+        #: into a working column that each use reads: an eager select shares no subexpressions, and a status
+        #: column read by the vocabulary and two event conditions would otherwise be cleaned three times over.
+        present = [name for name in referenced_columns(spec) if name in layout.columns]
+        self.texts = {name: f"_text{index}" for index, name in enumerate(present)}
         decimal = spec.amount.decimal
         self.decimal = decimal if decimal != "auto" else ("," if layout.delimiter == ";" else ".")
 
     def column(self, name: str) -> pl.Expr:
         if name in DERIVED:
             return pl.col(DERIVED[name])
+        if name in self.texts:
+            return pl.col(self.texts[name])
         if name in self.layout.columns:
-            return pl.col(self.layout.columns[name]).cast(pl.String).str.strip_chars()
+            return self._text(name)
         return pl.lit(None, pl.String)  # an optional column this file does not have
+
+    def _text(self, name: str) -> pl.Expr:
+        return pl.col(self.layout.columns[name]).cast(pl.String).str.strip_chars()
+
+    def with_texts(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """`frame` with the working text columns that `column` reads (the original cells stay for `raw_record`)."""
+        return frame.with_columns(self._text(name).alias(working) for name, working in self.texts.items())
 
     def source(self, src: object) -> pl.Expr:
         if isinstance(src, str):
@@ -498,6 +512,7 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
     """
     region = ctx.region
     c = Compiler(spec, layout, region.exponent)
+    rows = c.with_texts(rows)
     fields = spec.fields
     if spec.ignore or (spec.vocabulary is not None and spec.vocabulary.ignore):
         structure = c.ignored()
