@@ -22,8 +22,11 @@ from kanda.regional import ledger
 from kanda.regional.ledger import BatchCounts, LedgerEntry
 from kanda.regional.store import transaction
 from quality.boundary import Split, hold_unknown_creators, split_by_contract
-from quality.contract import CONTRACT_COLUMNS
+from quality.contract import CONTRACT_COLUMNS, VIRTUAL_COLUMNS
 from regions import RegionConfig
+
+#: The contract's columns that a store keeps (the virtual `event_id` is derived by the store itself).
+STORED_COLUMNS = [c for c in CONTRACT_COLUMNS if c not in VIRTUAL_COLUMNS]
 
 QUARANTINE_COLUMNS = (
     "quarantine_id, batch_id, region, source, source_file, source_row, transaction_id, creator_id, local_date,"
@@ -75,7 +78,7 @@ class StagedBatch:
         quarantine = pl.concat(flagged)
         self.chunks += 1
         if valid.height:
-            valid.select(CONTRACT_COLUMNS).write_parquet(self._file("events"), **_STAGING_PARQUET)
+            valid.select(STORED_COLUMNS).write_parquet(self._file("events"), **_STAGING_PARQUET)
         if quarantine.height:
             self._quarantine_rows(quarantine).write_parquet(self._file("quarantine"), **_STAGING_PARQUET)
         self.counts.add(
@@ -156,14 +159,15 @@ class StagedBatch:
         if not files:
             return 0
         source = f"read_parquet({_sql_list(files)})"
+        # The staged files are read twice (the keys, then the rows) rather than through a shared CTE, which DuckDB
+        # would materialise whole: the batch's every row in memory, spilled under the ingest's memory limit.
         inserted = con.execute(
             "INSERT INTO sale_events BY NAME"
-            f" WITH staged AS (SELECT * EXCLUDE (event_id) FROM {source}),"
-            " repeated AS ("
-            "   SELECT transaction_id, event_type, status, min(source_row) AS first_row FROM staged"
-            "   GROUP BY ALL HAVING count(*) > 1"
+            " WITH repeated AS ("
+            "   SELECT transaction_id, event_type, status, min(source_row) AS first_row"
+            f"  FROM {source} GROUP BY ALL HAVING count(*) > 1"
             " )"
-            " SELECT s.* FROM staged AS s"
+            f" SELECT s.* FROM {source} AS s"
             " LEFT JOIN repeated AS r USING (transaction_id, event_type, status)"
             " WHERE (r.first_row IS NULL OR s.source_row = r.first_row)"
             f" AND NOT EXISTS ({_SAME_EVENT})"
