@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -87,8 +87,8 @@ class Settings:
     @property
     def secret_key(self) -> str:
         """Signs web sessions and CSRF tokens; created once per installation, like the buyer salt."""
-        env = KandaEnvironment()
-        return _given_secret(env.secret_key, env.secret_key_file, "KANDA_SECRET_KEY") or _kept_secret(
+        env = environment(KANDA)
+        return _given_secret(env["secret_key"], env["secret_key_file"], "KANDA_SECRET_KEY") or _kept_secret(
             self.home, "secret_key"
         )
 
@@ -125,58 +125,165 @@ class Settings:
             folder.mkdir(parents=True, exist_ok=True)
 
 
-class KandaEnvironment(BaseSettings):
-    """The `KANDA_*` environment, validated by pydantic-settings (a bad value fails with the variable's name).
+@dataclass(frozen=True)
+class Variable:
+    """One setting read from the environment: the variable is the group's prefix and the upper-cased `name`, or
+    `alias`. `kind` is str, int, float, bool or Path; `optional` allows None (the default unless one is given)."""
 
-    Unset values are resolved against the data directory by `load_settings`, so that the catalog, warehouse and
-    application database follow `KANDA_HOME` unless given.
+    name: str
+    kind: type
+    default: Any = None
+    optional: bool = False
+    gt: float | None = None
+    ge: float | None = None
+    alias: str | None = None
+
+    def variable(self, prefix: str) -> str:
+        return self.alias or f"{prefix}{self.name.upper()}"
+
+
+@dataclass(frozen=True)
+class Group:
+    """Settings read together. `title` names the pydantic-settings model made from them, which its validation
+    errors carry (`kanda.cli` turns those into one `Error:` line naming the variable)."""
+
+    title: str
+    prefix: str
+    variables: tuple[Variable, ...]
+
+
+#: The `KANDA_*` environment: the one list of kanda's settings, their defaults and bounds. Unset values are resolved
+#: against the data directory by `load_settings`, so that the catalog, warehouse and application database follow
+#: `KANDA_HOME` unless given.
+KANDA = Group(
+    "KandaEnvironment",
+    "KANDA_",
+    (
+        Variable("home", Path, Path(".kanda")),
+        Variable("catalog_url", str, optional=True),
+        Variable("warehouse", str, optional=True),
+        Variable("buyer_salt", str, optional=True),
+        Variable("duckdb_memory", str, "2GB"),
+        # A store's DuckDB memory limit while it ingests: the batch's dedupe and insert spill to disk beyond it, so
+        # that the reader's chunks and DuckDB together stay near 1 GB at any file size (docs/benchmarks.md).
+        Variable("ingest_memory", str, "512MB"),
+        # Equal to `regions.rails.base.DEFAULT_BATCH_ROWS` (a test holds them together); not imported from there
+        # because that module loads polars, which commands such as `kanda query` never need.
+        Variable("batch_rows", int, 100_000, gt=0),
+        Variable("lock_wait", float, 600.0, ge=0),
+        Variable("app_db_url", str, optional=True),
+        Variable("secret_key", str, optional=True),
+        Variable("secret_key_file", Path, optional=True),
+        Variable("buyer_salt_file", Path, optional=True),
+        # a JSON object of pyiceberg properties, e.g. {"s3.region": "eu-west-1"}
+        Variable("catalog_properties", str, optional=True),
+        Variable("regions", str, optional=True),  # comma-separated region codes served by this host
+    ),
+)
+#: `KANDA_SMTP_*`: an SMTP relay for creator reports; no host means the outbox.
+SMTP = Group(
+    "SmtpEnvironment",
+    "KANDA_SMTP_",
+    (
+        Variable("host", str, optional=True),
+        Variable("port", int, 587),
+        Variable("starttls", bool, True),
+        Variable("user", str, optional=True),
+        Variable("password", str, optional=True),
+        Variable("from_", str, SmtpSettings.sender, alias="KANDA_SMTP_FROM"),
+    ),
+)
+GROUPS = {group.title: group for group in (KANDA, SMTP)}
+
+
+def environment(group: Group) -> dict[str, Any]:
+    """The group's values from the environment, by field name.
+
+    pydantic-settings is the judge of a value (its errors name the variable and say what is wrong), but importing
+    it costs a one-shot `kanda query` a fifth of its start-up. So values in their plain form (digits for a number,
+    true/false for a flag, ...) are read here, to the value pydantic would give them (tests/test_settings.py
+    compares the two); anything else, and any variable spelled in another case, goes to pydantic-settings, which
+    reads the whole group and raises its `ValidationError` for a bad value.
     """
-
-    model_config = SettingsConfigDict(env_prefix="KANDA_", extra="ignore")
-
-    home: Path = Path(".kanda")
-    catalog_url: str | None = None
-    warehouse: str | None = None
-    buyer_salt: str | None = None
-    duckdb_memory: str = "2GB"
-    #: A store's DuckDB memory limit while it ingests: the batch's dedupe and insert spill to disk beyond it, so
-    #: that the reader's chunks and DuckDB together stay near 1 GB at any file size (docs/benchmarks.md).
-    ingest_memory: str = "512MB"
-    #: Equal to `regions.rails.base.DEFAULT_BATCH_ROWS` (a test holds them together); not imported from there
-    #: because that module loads polars, which commands such as `kanda query` never need.
-    batch_rows: int = Field(default=100_000, gt=0)
-    lock_wait: float = Field(default=600.0, ge=0)
-    app_db_url: str | None = None
-    secret_key: str | None = None
-    secret_key_file: Path | None = None
-    buyer_salt_file: Path | None = None
-    catalog_properties: str | None = None  # a JSON object of pyiceberg properties, e.g. {"s3.region": "eu-west-1"}
-    regions: str | None = None  # comma-separated region codes served by this host
+    variables = {v.variable(group.prefix): v for v in group.variables}
+    values = {v.name: v.default for v in group.variables}
+    for name, text in os.environ.items():
+        upper = name.upper()
+        if not upper.startswith(group.prefix):
+            continue
+        variable = variables.get(upper)
+        if variable is None:
+            continue  # not a setting of this group (pydantic-settings ignores it too)
+        value = _plain(variable, text) if name == upper else _DOUBT
+        if value is _DOUBT:
+            return _model(group)().model_dump()
+        values[variable.name] = value
+    return values
 
 
-class SmtpEnvironment(BaseSettings):
-    """`KANDA_SMTP_*`: an SMTP relay for creator reports; no host means the outbox."""
+_DOUBT = object()
+_INTEGER = re.compile(r"[0-9]+")
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_FLAGS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
 
-    model_config = SettingsConfigDict(env_prefix="KANDA_SMTP_", extra="ignore")
 
-    host: str | None = None
-    port: int = 587
-    starttls: bool = True
-    user: str | None = None
-    password: str | None = None
-    from_: str = Field(default=SmtpSettings.sender, validation_alias="KANDA_SMTP_FROM")
+def _plain(variable: Variable, text: str) -> object:
+    """`text` as `variable`'s value when it is in the plain form of its kind and within bounds, else `_DOUBT`."""
+    value: object
+    if variable.kind is str:
+        return text
+    if variable.kind is Path:
+        return Path(text) if text else _DOUBT
+    if variable.kind is bool:
+        return _FLAGS.get(text.lower(), _DOUBT)
+    if variable.kind is int and _INTEGER.fullmatch(text):
+        value = int(text)
+    elif variable.kind is float and _DECIMAL.fullmatch(text):
+        value = float(text)
+    else:
+        return _DOUBT
+    if (variable.gt is not None and not value > variable.gt) or (variable.ge is not None and not value >= variable.ge):
+        return _DOUBT
+    return value
 
-    def settings(self) -> SmtpSettings | None:
-        if not self.host:
-            return None
-        return SmtpSettings(
-            host=self.host,
-            port=self.port,
-            starttls=self.starttls,
-            username=self.user or None,
-            password=self.password or None,
-            sender=self.from_,
-        )
+
+@cache
+def _model(group: Group) -> type:
+    """The pydantic-settings model of a group (imported only when a value needs its judgement)."""
+    from pydantic import Field
+    from pydantic_settings import BaseSettings, SettingsConfigDict
+
+    annotations: dict[str, object] = {}
+    namespace: dict[str, object] = {
+        "__module__": __name__,
+        "__doc__": f"The `{group.prefix}*` environment, validated by pydantic-settings.",
+        "model_config": SettingsConfigDict(env_prefix=group.prefix, extra="ignore"),
+    }
+    for v in group.variables:
+        annotations[v.name] = v.kind | None if v.optional else v.kind
+        namespace[v.name] = Field(default=v.default, gt=v.gt, ge=v.ge, validation_alias=v.alias)
+    namespace["__annotations__"] = annotations
+    return type(group.title, (BaseSettings,), namespace)
+
+
+def __getattr__(name: str) -> type:
+    """`KandaEnvironment` and `SmtpEnvironment`, the pydantic-settings models, made on first use."""
+    if name in GROUPS:
+        return _model(GROUPS[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _smtp(values: dict[str, Any]) -> SmtpSettings | None:
+    if not values["host"]:
+        return None
+    return SmtpSettings(
+        host=values["host"],
+        port=values["port"],
+        starttls=values["starttls"],
+        username=values["user"] or None,
+        password=values["password"] or None,
+        sender=values["from_"],
+    )
 
 
 def _salt(home: Path, given: str | None, given_file: Path | None = None) -> str:
@@ -275,25 +382,25 @@ def serves_region(code: str) -> bool:
     A region host's Dagster code location offers sensors and schedules only for its own regions: the store and
     landing folder of any other region are on another host.
     """
-    served = _served(KandaEnvironment().regions)
+    served = _served(environment(KANDA)["regions"])
     return not served or code.upper() in served
 
 
 def load_settings(home: Path | str | None = None) -> Settings:
     """Settings from the environment; `home` overrides `KANDA_HOME` (the catalog and warehouse follow it)."""
-    env = KandaEnvironment()
-    home = Path(home if home is not None else env.home).expanduser().resolve()
+    env = environment(KANDA)
+    home = Path(home if home is not None else env["home"]).expanduser().resolve()
     return Settings(
         home=home,
-        catalog_url=env.catalog_url or f"sqlite:///{home / 'catalog' / 'catalog.db'}",
-        warehouse_uri=env.warehouse or (home / "warehouse").as_uri(),
-        buyer_salt=_salt(home, env.buyer_salt, env.buyer_salt_file),
-        duckdb_memory_limit=env.duckdb_memory,
-        batch_rows=env.batch_rows,
-        ingest_memory_limit=env.ingest_memory,
-        lock_wait_seconds=env.lock_wait,
-        app_db_url=env.app_db_url or f"sqlite:///{home / 'app' / 'kanda.db'}",
-        smtp=SmtpEnvironment().settings(),
-        catalog_properties=_catalog_properties(env.catalog_properties),
-        served=_served(env.regions),
+        catalog_url=env["catalog_url"] or f"sqlite:///{home / 'catalog' / 'catalog.db'}",
+        warehouse_uri=env["warehouse"] or (home / "warehouse").as_uri(),
+        buyer_salt=_salt(home, env["buyer_salt"], env["buyer_salt_file"]),
+        duckdb_memory_limit=env["duckdb_memory"],
+        batch_rows=env["batch_rows"],
+        ingest_memory_limit=env["ingest_memory"],
+        lock_wait_seconds=env["lock_wait"],
+        app_db_url=env["app_db_url"] or f"sqlite:///{home / 'app' / 'kanda.db'}",
+        smtp=_smtp(environment(SMTP)),
+        catalog_properties=_catalog_properties(env["catalog_properties"]),
+        served=_served(env["regions"]),
     )
