@@ -101,3 +101,11 @@ def test_built_tables_have_exactly_the_described_columns_and_required_ones_are_f
                 assert dict(zip(required, nulls, strict=True)) == dict.fromkeys(required, 0), model.name
             rows = con.execute(f"SELECT count(*) FROM {model.name}").fetchall()[0][0]
             assert rows > 0, model.name
+
+
+def test_models_yml_reads_the_same_with_libyaml_as_with_pure_python_yaml():
+    import yaml
+
+    for layer in wm.LAYERS:
+        text = (wm.root() / layer / "models.yml").read_text()
+        assert yaml.load(text, Loader=wm._LOADER) == yaml.safe_load(text), layer
