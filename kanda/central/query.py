@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
-import pyarrow as pa
 
 from kanda.central.publication import NAMESPACE, PUBLICATIONS, Publication
 from kanda.central.reader_files import (
@@ -52,10 +51,12 @@ from kanda.settings import Settings
 from warehouse_models import published
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyiceberg.catalog.sql import SqlCatalog
 
 # pyiceberg (`kanda.central.catalog`) is imported only where Iceberg is read: when a publication's reader file is
-# built or the publication history has changed. A one-shot `kanda query` of a built publication never loads it.
+# built or the publication history has changed; pyarrow only where answers are Arrow tables (the API, CSV, a reader
+# file's build). A one-shot `kanda query` of a built publication loads neither (`run_query_rows`).
 
 log = logging.getLogger(__name__)
 
@@ -440,6 +441,8 @@ def _materialise(settings: Settings, resolved: Resolved, target: Path) -> None:
 def _source_database(settings: Settings, resolved: Resolved) -> duckdb.DuckDBPyConnection:
     """A private in-memory DuckDB with `rollups.<table>` over one publication's Parquet files; read only to build
     that publication's file, never by analyst SQL."""
+    import pyarrow as pa
+
     from kanda.central.catalog import PUBLICATIONS_SCHEMA, read_published
 
     catalog = _catalog(settings)
@@ -586,9 +589,14 @@ def execute(
     The row limit streams Arrow batches and stops reading (the rest is never computed); the time limit is a timer
     thread calling DuckDB's `interrupt()`, which cancels the running query from outside.
     """
-    check_read_only(central.con, sql)
-    statement = f"EXPLAIN {sql}" if explain and not _EXPLAIN.match(sql) else sql
+    statement = _checked(central, sql, explain)
     return _run(central, statement, None, max_rows=max_rows, max_bytes=max_bytes, timeout_seconds=timeout_seconds)
+
+
+def _checked(central: Central, sql: str, explain: bool) -> str:
+    """The statement to run for analyst SQL, once `check_read_only` has let it through."""
+    check_read_only(central.con, sql)
+    return f"EXPLAIN {sql}" if explain and not _EXPLAIN.match(sql) else sql
 
 
 def fetch(
@@ -634,28 +642,41 @@ def _run(
         relation = central.con.sql(statement, params=params)
         reader = relation.to_arrow_reader(min(max_rows + 1, 100_000)) if max_rows else relation.to_arrow_reader()
         table, truncated = _read_at_most(reader, max_rows, max_bytes)
-    except duckdb.InterruptException:
-        raise _timeout(timeout_seconds) from None
-    except duckdb.PermissionException as exc:
-        raise QueryRefused(f"refused: {str(exc).splitlines()[0]}") from None
     except duckdb.Error as exc:
-        first = str(exc).splitlines()[0]
-        if "read-only mode" in first:  # a write the check did not see, refused by the engine
-            raise QueryRefused(f"refused, the rollups are read-only: {first}") from None
-        if _ARROW_OVERFLOW.search(str(exc)):
-            raise _too_large(max_bytes) from None
-        raise QueryFailed(first) from None
-    except (OSError, pa.ArrowException) as exc:
+        raise _failure(exc, timeout_seconds, max_bytes) from None
+    except (OSError, _arrow_error()) as exc:
         text = str(exc)
         if "interrupt" in text.lower() and timeout_seconds:
             raise _timeout(timeout_seconds) from None
-        if _ARROW_OVERFLOW.search(text) or isinstance(exc, pa.ArrowCapacityError):
+        if _ARROW_OVERFLOW.search(text) or isinstance(exc, _arrow_error("ArrowCapacityError")):
             raise _too_large(max_bytes) from None
         raise QueryFailed(text.splitlines()[0] if text else type(exc).__name__) from None
     finally:
         if timer is not None:
             timer.cancel()
     return QueryResult(table, truncated, central.publication)
+
+
+def _failure(exc: duckdb.Error, timeout_seconds: float | None, max_bytes: int | None) -> Exception:
+    """This module's error, with its reason, for what DuckDB raised running a statement."""
+    first = str(exc).splitlines()[0]
+    if isinstance(exc, duckdb.InterruptException):
+        return _timeout(timeout_seconds)
+    if isinstance(exc, duckdb.PermissionException):
+        return QueryRefused(f"refused: {first}")
+    if "read-only mode" in first:  # a write the check did not see, refused by the engine
+        return QueryRefused(f"refused, the rollups are read-only: {first}")
+    if _ARROW_OVERFLOW.search(str(exc)):
+        return _too_large(max_bytes)
+    return QueryFailed(first)
+
+
+def _arrow_error(name: str = "ArrowException") -> type[Exception]:
+    """One of pyarrow's errors (looked up when one may have been raised: an Arrow reader was reading, so pyarrow is
+    imported already)."""
+    import pyarrow as pa
+
+    return getattr(pa, name)
 
 
 def _timeout(seconds: float | None) -> QueryTimeout:
@@ -679,6 +700,8 @@ def _read_at_most(
     reader: pa.RecordBatchReader, max_rows: int | None, max_bytes: int | None = None
 ) -> tuple[pa.Table, bool]:
     """Read batches until the row limit (then say so) or past the byte limit (then refuse the answer)."""
+    import pyarrow as pa
+
     if max_rows is None and max_bytes is None:
         return reader.read_all(), False
     batches, count, size = [], 0, 0
@@ -705,7 +728,34 @@ def run_query(settings: Settings, sql: str, *, as_of: AsOf | None = None, explai
         return execute(central, sql, explain=explain).table
 
 
-def explain_text(table: pa.Table) -> str:
+@dataclass(frozen=True)
+class Rows:
+    """An answer as DuckDB's own Python values, row by row: what `kanda query` prints as a table or JSON."""
+
+    columns: list[str]
+    rows: list[tuple]
+
+
+def run_query_rows(settings: Settings, sql: str, *, as_of: AsOf | None = None, explain: bool = False) -> Rows:
+    """`run_query` without Arrow: the same statement, checks and errors, answered in Python rows.
+
+    A one-shot `kanda query` prints a few rows; converting them through Arrow costs it pyarrow's import (and numpy's),
+    a quarter of its start-up. DuckDB's own conversion also keeps what Arrow would not (a UUID, a zoned TIME, an
+    infinite date). No row limit, byte limit or timeout here: the CLI sets none.
+    """
+    with central_reader(settings, as_of=as_of) as central:
+        statement = _checked(central, sql, explain)
+        try:
+            relation = central.con.sql(statement)
+            return Rows(list(relation.columns), relation.fetchall())
+        except duckdb.Error as exc:
+            raise _failure(exc, None, None) from None
+
+
+def explain_text(answer: pa.Table | Rows) -> str:
     """DuckDB's plan as the text it prints (EXPLAIN returns it as rows of key and value)."""
-    column = "explain_value" if "explain_value" in table.column_names else table.column_names[-1]
-    return "\n".join(str(v) for v in table.column(column).to_pylist())
+    if isinstance(answer, Rows):
+        at = answer.columns.index("explain_value") if "explain_value" in answer.columns else -1
+        return "\n".join(str(row[at]) for row in answer.rows)
+    column = "explain_value" if "explain_value" in answer.column_names else answer.column_names[-1]
+    return "\n".join(str(v) for v in answer.column(column).to_pylist())

@@ -31,7 +31,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
-from filelock import FileLock
 
 from kanda.central.publication import (
     NAMESPACE,
@@ -67,6 +66,8 @@ def ensure_reader_file(settings: Settings, publish_id: str, fill: Callable[[Path
     path = reader_path(settings, publish_id)
     if path.exists():
         return path
+    from filelock import FileLock  # only a build takes the lock: a one-shot `kanda query` of a built file skips it
+
     settings.ensure_dirs()
     with FileLock(str(settings.locks_dir / "readers.lock"), timeout=settings.lock_wait_seconds):
         if path.exists():  # another process built it while we waited
