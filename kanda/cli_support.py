@@ -2,11 +2,14 @@
 region codes and dates from the user.
 
 Feature commands live beside their features (`kanda/reports/cli.py`, `quality/gx_cli.py`, ...); they take these
-from here rather than from `kanda.cli`, which imports them.
+from here rather than from `kanda.cli.commands`, which imports them.
 
 Errors come in two kinds and each has one look: a mistake in how the command was called is Typer's usage box
 (exit 2, `usage_error`); kanda refusing or failing at its work is one line `Error: ...` (exit 1, `fail`, and
 `kanda.cli.main` for kanda's own exceptions). Never both, never a traceback.
+
+Importing this module costs only Rich's console: typer, Rich's progress bars and the region configs are imported
+where they are used, so that `kanda query` (which prints through these consoles) does not pay for them.
 """
 
 from __future__ import annotations
@@ -17,25 +20,13 @@ import sys
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from typer.core import TyperArgument, TyperGroup
 
-from regions import all_regions
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 # Piped or captured output (CI logs, `| tee`) gets room for the summary tables instead of Rich's 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 120)
@@ -44,11 +35,15 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 def usage_error(message: str, param: str | None = None) -> NoReturn:
     """The command was called wrongly: Typer's usage box naming the option, exit 2."""
+    import typer
+
     raise typer.BadParameter(message, param_hint=param)  # Typer adds the command's usage line
 
 
 def fail(message: str) -> NoReturn:
     """kanda could not do what was asked: one line `Error: ...` on stderr, exit 1."""
+    import typer
+
     error_line(message)
     raise typer.Exit(1)
 
@@ -58,28 +53,10 @@ def error_line(message: str) -> None:
     err.print(f"[red]Error:[/] {escape(message)}", soft_wrap=True, highlight=False)
 
 
-class KandaGroup(TyperGroup):
-    """The `kanda` command tree. Typer's rich help prints `<bool>` beside every flag (`--json <bool>`, even
-    `--help <bool>`) and a Python type beside every argument, which reads like a bug to a newcomer: flags get an
-    empty metavar, and an argument with a metavar shows only that."""
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        _untyped_flags(self)
-
-
-def _untyped_flags(command) -> None:
-    for param in [*command.params, command.get_help_option(typer.Context(command))]:
-        if param is not None and getattr(param, "is_flag", False) and param.metavar is None:
-            param.metavar = ""
-        elif isinstance(param, TyperArgument) and param.metavar is not None:
-            param.display_type_rich = lambda ctx: None  # its metavar (`[FILE]...`) says it; not `<list[Path]>` too
-    for sub in getattr(command, "commands", {}).values():
-        _untyped_flags(sub)
-
-
 def chosen_regions(codes: list[str] | None) -> list[str]:
     """The regions asked for (every region when none), upper-cased; a usage error naming the known ones on a typo."""
+    from regions import all_regions
+
     known = all_regions()
     if not codes:
         return list(known)
@@ -101,6 +78,8 @@ def parse_date(text: str) -> dt.date:
 def progress_bar() -> Progress:
     """A transient bar of items on stderr, so that piped stdout stays data; nothing at all when stderr is not a
     terminal (CI logs, tests), where a redrawn bar would only be noise."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -114,6 +93,15 @@ def progress_bar() -> Progress:
 
 def transfer_bar() -> Progress:
     """Like `progress_bar`, for work measured in bytes: how much of the total, at what rate, how long still."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),

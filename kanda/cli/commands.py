@@ -1,32 +1,54 @@
-"""The `kanda` command line. Thin: every command calls the same functions the Dagster assets call."""
+"""The `kanda` commands, as a Typer app. Thin: every command calls the same functions the Dagster assets call.
+
+The console script enters through `kanda.cli.main`, which answers a plain `kanda query` without building this app.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import decimal
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
+from typer.core import TyperArgument, TyperGroup
 
+from kanda.cli import query as query_command
 from kanda.cli_support import (
     FileBytes,
-    KandaGroup,
     chosen_regions,
     console,
     err,
-    error_line,
     parse_date,
     progress_bar,
     transfer_bar,
     usage_error,
 )
 from kanda.settings import load_settings
+
+
+class KandaGroup(TyperGroup):
+    """The `kanda` command tree. Typer's rich help prints `<bool>` beside every flag (`--json <bool>`, even
+    `--help <bool>`) and a Python type beside every argument, which reads like a bug to a newcomer: flags get an
+    empty metavar, and an argument with a metavar shows only that."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        _untyped_flags(self)
+
+
+def _untyped_flags(command) -> None:
+    for param in [*command.params, command.get_help_option(typer.Context(command))]:
+        if param is not None and getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+        elif isinstance(param, TyperArgument) and param.metavar is not None:
+            param.display_type_rich = lambda ctx: None  # its metavar (`[FILE]...`) says it; not `<list[Path]>` too
+    for sub in getattr(command, "commands", {}).values():
+        _untyped_flags(sub)
+
 
 app = typer.Typer(
     cls=KandaGroup,
@@ -368,61 +390,9 @@ def query(
     history: Annotated[bool, typer.Option("--history", help="List publications: the ids --as-of takes.")] = False,
 ) -> None:
     """Read-only SQL over the central rollups (rollups.creator_daily, product_daily, region_daily, channel_daily)."""
-    from kanda.central.query import (
-        AnswerTooLarge,
-        DataUnavailable,
-        NothingPublished,
-        QueryRefused,
-        UnknownPublication,
-        explain_text,
-        parse_as_of,
-        run_query,
-    )
-
-    if fmt not in {"table", "csv", "json"}:
-        err.print("--format must be table, csv or json")
-        raise typer.Exit(2)
-    if history:
-        sql = sql or (  # the snapshot ids too: `select * from rollups.publications` (or --format json)
-            "select publish_id, region, strftime(published_at, '%Y-%m-%d %H:%M:%S') as published_at_utc, days, rows"
-            " from rollups.publications order by published_at desc, publish_id desc"
-        )
-    if not sql:
-        err.print("give a SQL query (or --history)")
-        raise typer.Exit(2)
-    settings = load_settings()
-    try:
-        result = run_query(settings, sql, as_of=parse_as_of(as_of) if as_of else None, explain=explain)
-    except (QueryRefused, NothingPublished, UnknownPublication, AnswerTooLarge, DataUnavailable) as exc:
-        err.print(f"[red]{exc}[/]", markup=True, highlight=False)
-        raise typer.Exit(1) from None
-    except Exception as exc:  # SQL errors from DuckDB: show the message, not a traceback
-        err.print(f"[red]query failed:[/] {str(exc).splitlines()[0]}")
-        raise typer.Exit(1) from None
-    if explain:
-        print(explain_text(result))
-        return
-    _print_table(result, fmt)
-
-
-def _print_table(result, fmt: str) -> None:
-    """Rows as CSV, JSON or a table. Only CSV needs polars (its writer); the others read the Arrow rows directly,
-    so a one-shot query does not pay for importing polars."""
-    if fmt == "csv":  # text a spreadsheet would run as a formula gets a leading ', as in the API's CSV
-        import polars as pl
-
-        from kanda.csv_safety import neutralise_table
-
-        sys.stdout.write(pl.from_arrow(neutralise_table(result)).write_csv())
-    elif fmt == "json":
-        print(json.dumps(result.to_pylist(), default=_json_value, indent=2))
-    else:
-        table = Table()
-        for column in result.column_names:
-            table.add_column(column)
-        for row in zip(*(column.to_pylist() for column in result.columns), strict=True):
-            table.add_row(*("" if v is None else str(v) for v in row))
-        console.print(table)
+    code = query_command.answer(sql, fmt=fmt, as_of=as_of, explain=explain, history=history)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -503,13 +473,6 @@ def _dirt(scale: float, mix: str | None):
         if not 0 <= shares[name] <= 1:
             usage_error(f"a share is between 0 and 1: {part!r}", "--dirt-mix")
     return dataclasses.replace(base, **shares)
-
-
-def _json_value(value: object) -> object:
-    """JSON for what SQL returns: sums of BIGINT are HUGEINT (Decimal) in DuckDB and must stay numbers."""
-    if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    return str(value)
 
 
 @app.command()
@@ -605,68 +568,3 @@ def reprocess(
             + (f"; published {r.publish_id}" if r.publish_id else ""),
             markup=False,
         )
-
-
-#: kanda's own failures that end a command with their message (module, class). Looked up, not imported: importing
-#: them would load pandera, pandas and polars into every command, `kanda query` included.
-KANDA_FAILURES = (
-    ("kanda.regional.store", "StoreBusy"),  # PublishBusy is one too
-    ("kanda.regional.store", "SaltMismatch"),
-    ("kanda.regional.ledger", "UnbalancedBatch"),
-    ("quality.boundary", "ContractShapeError"),
-    ("kanda.analyst.snapshot", "SnapshotBusy"),
-    ("kanda.central.query", "NothingPublished"),
-    ("kanda.settings", "WarehouseMismatch"),
-)
-
-
-def _kanda_failure(exc: BaseException) -> bool:
-    """Whether `exc` is one of `KANDA_FAILURES`. A class whose module was never imported cannot have been raised."""
-    for module, name in KANDA_FAILURES:
-        cls = getattr(sys.modules.get(module), name, None)
-        if isinstance(cls, type) and isinstance(exc, cls):
-            return True
-    return False
-
-
-def main() -> None:
-    """The console script: kanda's own failures end as one line `Error: ...` and exit 1, not a traceback.
-
-    Usage errors never get here: Typer shows them in its usage box (exit 2). Anything else is a bug, and its
-    traceback is what a bug report needs.
-    """
-    try:
-        app()
-    except Exception as exc:
-        message = _own_failure(exc)
-        if message is None:
-            raise
-        error_line(message)
-        sys.exit(1)
-
-
-def _own_failure(exc: Exception) -> str | None:
-    """The one line for a failure of kanda's own, or None for a bug (looked up without importing anything new)."""
-    validation = getattr(sys.modules.get("pydantic"), "ValidationError", None)
-    if validation and isinstance(exc, validation) and exc.title in {"KandaEnvironment", "SmtpEnvironment"}:
-        return _settings_problem(exc)  # a bad KANDA_* value, read by pydantic-settings
-    if _kanda_failure(exc):
-        return f"{exc} ({type(exc).__name__})"
-    return None
-
-
-def _settings_problem(exc) -> str:
-    """`KANDA_LOCK_WAIT='abc': Input should be a valid number` for each bad variable, on one line."""
-    import kanda.settings
-
-    prefix = getattr(kanda.settings, exc.title).model_config.get("env_prefix", "")
-    problems = []
-    for e in exc.errors():
-        name = "_".join(str(part) for part in e["loc"])
-        name = name if name.upper().startswith(prefix) else f"{prefix}{name}"
-        problems.append(f"{name.upper()}={e.get('input')!r}: {e['msg']}")
-    return "; ".join(problems)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,5 @@
+"""`python -m kanda.cli`: the console script `kanda`."""
+
+from kanda.cli import main
+
+main()
