@@ -17,8 +17,9 @@ What is real and what is synthetic, per scale:
 With `--startup`, it measures instead what one `kanda query` costs from the shell, against its reference in the
 same run: a fresh `python -m kanda.cli query SQL` and a fresh `python -c` that imports duckdb and runs the same
 SQL on the BI snapshot file (the floor: an interpreter, DuckDB and a file), `--runs` times each, interleaved, on
-the demo installation of `bench/api.py` (built once, cached). Reported: median and worst wall time and CPU seconds
-(user + system of the child) of each, and the goal (<= 0.5 s wall).
+the demo installation of `bench/api.py` (built once, cached). Reported: which checkout's kanda the children run,
+the load average before and after, median and worst wall time and CPU seconds (user + system of the child) of each,
+their ratios, the goal (<= 0.5 s wall) and the margin aimed at (<= 0.3 s wall, <= 2x the reference's CPU).
 
 Reported per query: p50 and p95 over `--runs` runs on an open connection (warm, as a dashboard's connection is),
 the same through the snapshot file, `run_query` end to end (resolving the publication and opening the views each
@@ -375,7 +376,10 @@ def report(result: dict) -> None:
 
 
 STARTUP_SQL = "select region, sum(net_usd_minor) as net_usd_minor from rollups.creator_daily group by 1 order by 1"
-GOAL_STARTUP_S = 0.5
+GOAL_STARTUP_S = 0.5  # issue 12
+#: The margin aimed at after it was met only just: about 0.3 s wall, at most twice the reference's CPU.
+MARGIN_STARTUP_S = 0.3
+MARGIN_CPU_RATIO = 2.0
 
 
 def startup(runs: int) -> dict:
@@ -383,10 +387,20 @@ def startup(runs: int) -> dict:
     import resource
     import subprocess
 
-    from bench.api import HOME, build_home, environment
+    from bench.api import HOME, ROOT, build_home, environment
 
     build_home(HOME)
     env = environment(HOME)
+    # The children must run this checkout's kanda (a worktree beside an editable install of another one): say which.
+    where = subprocess.run(
+        [sys.executable, "-c", "import kanda.cli; print(kanda.cli.__file__)"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if not Path(where).is_relative_to(ROOT):
+        raise SystemExit(f"the children would run {where}, not this checkout ({ROOT}): set PYTHONPATH")
     snapshot = HOME / "bi" / "rollups.duckdb"
     table_sql = STARTUP_SQL.replace("rollups.", "")  # the snapshot file's tables are its main tables
     reference = f"import duckdb; con = duckdb.connect({str(snapshot)!r}, read_only=True); "
@@ -397,6 +411,7 @@ def startup(runs: int) -> dict:
     }
     subprocess.run(commands["kanda query"], env=env, check=True, capture_output=True)  # builds the reader file
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+    load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     for _ in range(runs):
         for name, command in commands.items():
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -407,8 +422,17 @@ def startup(runs: int) -> dict:
             cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
             samples[name].append((wall, cpu))
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    result = {"runs": runs, "load_average_after": load, "sql": STARTUP_SQL, "commands": {}}
-    print(f"one-shot query, {runs} fresh processes each (load average after: {load})")
+    result = {
+        "runs": runs,
+        "load_average_before": load_before,
+        "load_average_after": load,
+        "kanda_code": where,
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "sql": STARTUP_SQL,
+        "commands": {},
+    }
+    print(f"one-shot query, {runs} fresh processes each, alternated; kanda from {where}")
+    print(f"load average (1, 5, 15 min) before: {load_before}; after: {load}")
     for name, values in samples.items():
         walls = sorted(w for w, _ in values)
         cpus = sorted(c for _, c in values)
@@ -420,8 +444,16 @@ def startup(runs: int) -> dict:
         result["commands"][name] = row
         print(f"  {name:<36} wall median {row['wall_median_s']:.3f} s (worst {row['wall_max_s']:.3f} s),", end=" ")
         print(f"CPU median {row['cpu_median_s']:.3f} s")
-    wall = result["commands"]["kanda query"]["wall_median_s"]
-    print(f"goal: kanda query <= {GOAL_STARTUP_S} s wall: {'met' if wall <= GOAL_STARTUP_S else 'NOT met'}")
+    kanda, reference = result["commands"]["kanda query"], result["commands"]["python + duckdb on the BI snapshot"]
+    wall, cpu_ratio = kanda["wall_median_s"], kanda["cpu_median_s"] / reference["cpu_median_s"]
+    result["cpu_ratio_to_reference"] = round(cpu_ratio, 2)
+    print(f"kanda query / reference: wall {wall / reference['wall_median_s']:.2f}x, CPU {cpu_ratio:.2f}x")
+    print(f"goal (issue 12): kanda query <= {GOAL_STARTUP_S} s wall: {'met' if wall <= GOAL_STARTUP_S else 'NOT met'}")
+    margin = wall <= MARGIN_STARTUP_S and cpu_ratio <= MARGIN_CPU_RATIO
+    print(
+        f"margin: <= {MARGIN_STARTUP_S} s wall and <= {MARGIN_CPU_RATIO:.0f}x the reference's CPU:"
+        f" {'met' if margin else 'NOT met'}"
+    )
     return result
 
 
