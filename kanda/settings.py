@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -317,6 +316,8 @@ def _kept_secret(home: Path, name: str) -> str:
     path = home / name
     if path.exists():
         return path.read_text().strip()
+    import secrets  # hashlib and OpenSSL: only when a secret is created, not in every `kanda query`
+
     home.mkdir(parents=True, exist_ok=True)
     value = secrets.token_hex(16)
     path.write_text(value)
