@@ -20,6 +20,8 @@ SQL on the BI snapshot file (the floor: an interpreter, DuckDB and a file), `--r
 the demo installation of `bench/api.py` (built once, cached). Reported: which checkout's kanda the children run,
 the load average before and after, median and worst wall time and CPU seconds (user + system of the child) of each,
 their ratios, the goal (<= 0.5 s wall) and the margin aimed at (<= 0.3 s wall, <= 2x the reference's CPU).
+`--before CHECKOUT` times another checkout's `kanda query` in the same alternation (e.g. `--before /work/main`, to
+show a change beside the code before it under the same load).
 
 Reported per query: p50 and p95 over `--runs` runs on an open connection (warm, as a dashboard's connection is),
 the same through the snapshot file, `run_query` end to end (resolving the publication and opening the views each
@@ -382,8 +384,28 @@ MARGIN_STARTUP_S = 0.3
 MARGIN_CPU_RATIO = 2.0
 
 
-def startup(runs: int) -> dict:
-    """One-shot `kanda query` against python + duckdb on the BI snapshot, same SQL, fresh processes each time."""
+def _kanda_code(env: dict[str, str], checkout: Path) -> str:
+    """Where the children's `kanda.cli` comes from (they run in `checkout`, whose folder `python -m` puts first on
+    the path); stops the bench unless it is `checkout`'s (a worktree beside an editable install of another checkout
+    would otherwise measure the wrong code)."""
+    import subprocess
+
+    where = subprocess.run(
+        [sys.executable, "-c", "import kanda.cli; print(kanda.cli.__file__)"],
+        env=env,
+        cwd=checkout,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if not Path(where).resolve().is_relative_to(checkout.resolve()):
+        raise SystemExit(f"the children would run {where}, not {checkout}: set PYTHONPATH")
+    return where
+
+
+def startup(runs: int, before: Path | None = None) -> dict:
+    """One-shot `kanda query` against python + duckdb on the BI snapshot, same SQL, fresh processes each time; with
+    `before`, the `kanda query` of that other checkout (e.g. the main branch) too, alternated with them."""
     import resource
     import subprocess
 
@@ -391,16 +413,9 @@ def startup(runs: int) -> dict:
 
     build_home(HOME)
     env = environment(HOME)
-    # The children must run this checkout's kanda (a worktree beside an editable install of another one): say which.
-    where = subprocess.run(
-        [sys.executable, "-c", "import kanda.cli; print(kanda.cli.__file__)"],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    if not Path(where).is_relative_to(ROOT):
-        raise SystemExit(f"the children would run {where}, not this checkout ({ROOT}): set PYTHONPATH")
+    where = _kanda_code(env, ROOT)
+    envs = {"kanda query": env, "python + duckdb on the BI snapshot": env}
+    cwds = {"kanda query": ROOT, "python + duckdb on the BI snapshot": ROOT}
     snapshot = HOME / "bi" / "rollups.duckdb"
     table_sql = STARTUP_SQL.replace("rollups.", "")  # the snapshot file's tables are its main tables
     reference = f"import duckdb; con = duckdb.connect({str(snapshot)!r}, read_only=True); "
@@ -409,14 +424,20 @@ def startup(runs: int) -> dict:
         "kanda query": [sys.executable, "-m", "kanda.cli", "query", STARTUP_SQL],
         "python + duckdb on the BI snapshot": [sys.executable, "-c", reference],
     }
-    subprocess.run(commands["kanda query"], env=env, check=True, capture_output=True)  # builds the reader file
+    if before is not None:
+        name = f"kanda query of {before}"
+        envs[name] = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(before), os.environ.get("PYTHONPATH")]))}
+        cwds[name] = before
+        _kanda_code(envs[name], before)
+        commands[name] = commands["kanda query"]
+    subprocess.run(commands["kanda query"], env=env, cwd=ROOT, check=True, capture_output=True)  # builds the reader
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     for _ in range(runs):
         for name, command in commands.items():
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
-            subprocess.run(command, env=env, check=True, capture_output=True)
+            subprocess.run(command, env=envs[name], cwd=cwds[name], check=True, capture_output=True)
             wall = time.perf_counter() - started
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -433,6 +454,7 @@ def startup(runs: int) -> dict:
     }
     print(f"one-shot query, {runs} fresh processes each, alternated; kanda from {where}")
     print(f"load average (1, 5, 15 min) before: {load_before}; after: {load}")
+    width = max(map(len, samples))
     for name, values in samples.items():
         walls = sorted(w for w, _ in values)
         cpus = sorted(c for _, c in values)
@@ -442,7 +464,7 @@ def startup(runs: int) -> dict:
             "cpu_median_s": round(statistics.median(cpus), 3),
         }
         result["commands"][name] = row
-        print(f"  {name:<36} wall median {row['wall_median_s']:.3f} s (worst {row['wall_max_s']:.3f} s),", end=" ")
+        print(f"  {name:<{width}} wall median {row['wall_median_s']:.3f} s (worst {row['wall_max_s']:.3f} s),", end=" ")
         print(f"CPU median {row['cpu_median_s']:.3f} s")
     kanda, reference = result["commands"]["kanda query"], result["commands"]["python + duckdb on the BI snapshot"]
     wall, cpu_ratio = kanda["wall_median_s"], kanda["cpu_median_s"] / reference["cpu_median_s"]
@@ -460,6 +482,9 @@ def startup(runs: int) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--startup", action="store_true", help="Measure one-shot `kanda query` start-up instead.")
+    parser.add_argument(
+        "--before", type=Path, help="With --startup: also time the `kanda query` of this other checkout (e.g. main)."
+    )
     parser.add_argument("--sales", type=int, action="append", help="Underlying sales (repeatable).")
     parser.add_argument("--runs", type=int, default=50, help="Timed runs per query on an open connection.")
     parser.add_argument("--days", type=int, default=180)
@@ -468,7 +493,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, default=OUT, help="Where data is cached and query.json written.")
     args = parser.parse_args(argv)
     if args.startup:
-        result = startup(min(args.runs, 20))
+        result = startup(min(args.runs, 20), args.before)
         OUT.mkdir(parents=True, exist_ok=True)
         (OUT / "query_startup.json").write_text(json.dumps(result, indent=2) + "\n")
         return result
