@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> dict:
         "rows": args.rows,
         "file": str(path),
         "file_mb": round(size_mb, 1),
-        "batch_rows": int(os.environ.get("KANDA_BATCH_ROWS", "500000")),  # as kanda.settings reads it
+        "batch_rows": int(os.environ.get("KANDA_BATCH_ROWS", DEFAULT_BATCH_ROWS)),  # as kanda.settings reads it
         **{side: asdict(timing) for side, timing in timings.items()},
         "ratio_raw_over_kanda": ratio("raw"),
         "ratio_dlt_over_kanda": ratio("dlt"),
