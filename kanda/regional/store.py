@@ -187,7 +187,11 @@ def open_store(
             _check_salt(con, settings, region, record=False)  # before this open writes anything
             if not read_only:
                 con.execute(SCHEMA_SQL)
-                con.executemany("INSERT INTO currencies VALUES (?, ?)", list(MINOR_UNIT_EXPONENT.items()))
+                # one statement: executemany is one INSERT per currency, 0.15 s of every open
+                con.execute(
+                    "INSERT INTO currencies SELECT unnest(?::VARCHAR[]), unnest(?::INTEGER[])",
+                    [list(MINOR_UNIT_EXPONENT), list(MINOR_UNIT_EXPONENT.values())],
+                )
                 info = get_region(region)
                 con.execute(
                     "CREATE OR REPLACE TABLE region_info AS SELECT ? AS region, ? AS currency, ? AS zone",
