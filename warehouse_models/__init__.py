@@ -12,7 +12,7 @@ like dbt's) live in `seeds/`; the store tables the staging models read are decla
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -48,6 +48,9 @@ class Model:
     published: bool = False
     materialized: str = "table"  # view, table or incremental (see MATERIALIZATIONS)
     unique_key: str | None = None  # incremental: the column whose changed values are replaced (INCREMENTAL_KEYS)
+    #: incremental: conditions every row an incremental build replaces meets, added to its DELETE so that the
+    #: DELETE reads only those rows' part of the table (dbt's `incremental_predicates`); filter macros allowed
+    incremental_predicates: tuple[str, ...] = ()
 
     @property
     def path(self) -> Path:
@@ -58,19 +61,28 @@ class Model:
         """The model's SELECT as written, filter macros included (see `compiled`)."""
         return self.path.read_text()
 
-    def compiled(self, scope: Mapping[str, str] | None = None) -> str:
+    def compiled(self, scope: Scope | None = None) -> str:
         """The model's SELECT with its filter macros resolved, like dbt's `is_incremental()` blocks.
 
         `{{ in_build_days(expr) }}` and `{{ in_build_payments(expr) }}` restrict a model's inputs to what an
         incremental build replaces. In a full build (`scope` None) they are TRUE; otherwise `scope` maps each macro
-        to the SQL of its set (a parenthesised list or subquery) and the macro becomes `(expr IN set)`.
+        to a function that makes the SQL condition "expr is in the build's set" (see `resolve`).
         """
+        return resolve(self.sql, scope)
 
-        def resolve(match: re.Match) -> str:
-            macro, expr = match.group(1), match.group(2).strip()
-            return "TRUE" if scope is None else f"({expr} IN {scope[macro]})"
 
-        return MACRO.sub(resolve, self.sql)
+#: What an incremental build replaces: each filter macro -> the SQL condition "expr is in the build's set".
+Scope = Mapping[str, Callable[[str], str]]
+
+
+def resolve(sql: str, scope: Scope | None) -> str:
+    """`sql` with its filter macros replaced: TRUE in a full build (`scope` None), else `scope[macro](expr)`."""
+
+    def one(match: re.Match) -> str:
+        macro, expr = match.group(1), match.group(2).strip()
+        return "TRUE" if scope is None else f"({scope[macro](expr)})"
+
+    return MACRO.sub(one, sql)
 
 
 #: How a model is materialised by `kanda.regional.models`: a view (re-created, reads through), a table (rebuilt
@@ -132,6 +144,7 @@ def _declared() -> tuple[Model, ...]:
                     published=bool(entry.get("published", False)),
                     materialized=entry.get("materialized", "table"),
                     unique_key=entry.get("unique_key"),
+                    incremental_predicates=tuple(entry.get("incremental_predicates", [])),
                 )
             )
     for m in declared:
@@ -141,6 +154,8 @@ def _declared() -> tuple[Model, ...]:
             raise ValueError(f"{m.name}: an incremental model, and only one, names its unique_key")
         if m.unique_key is not None and m.unique_key not in INCREMENTAL_KEYS:
             raise ValueError(f"{m.name}: unique_key must be one of {sorted(INCREMENTAL_KEYS)}")
+        if m.incremental_predicates and m.materialized != "incremental":
+            raise ValueError(f"{m.name}: only an incremental model has incremental_predicates")
     return tuple(declared)
 
 

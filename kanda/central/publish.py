@@ -39,7 +39,7 @@ from kanda.central.catalog import (
     publish_lock,
     rollback_orphans,
 )
-from kanda.regional.models import days_sql, ensure_built, restated
+from kanda.regional.models import ensure_built, in_days
 from kanda.regional.store import open_store, transaction
 from kanda.settings import Settings
 from regions import get_region
@@ -86,30 +86,25 @@ def publish_region(settings: Settings, region_code: str, *, all_days: bool = Fal
             models_changed = bool(con.execute("SELECT count(*) FROM publish_log").fetchall()[0][0])
         if all_days or models_changed or needs_full_publish(open_catalog(settings), region.code):
             con.execute("INSERT INTO dirty_days SELECT DISTINCT local_date FROM region_daily")
-        # A late event moves what an earlier day counts, so every day of every payment with an event on a changed
-        # day goes out too: the same restatement an incremental build rebuilt (`restated`), so a publish sends
-        # every day the build may have changed.
-        dirty = [r[0] for r in con.execute("SELECT DISTINCT local_date FROM dirty_days").fetchall()]
-        days = restated(con, dirty).days
+        # The changed days include every earlier day a late event restated: the build marked them (`restated`),
+        # so a publish sends every day the build may have changed.
+        days = [r[0] for r in con.execute("SELECT DISTINCT local_date FROM dirty_days ORDER BY 1").fetchall()]
         if not days:
             return PublishResult(region.code, None, [], {})
-        in_days = days_sql(days)
+        sent = in_days("local_date", days)
         # Every day the region has is going out (a first publish, --all-days, --rebuild, or a rerun of one): replace
         # the region's partition whole, so central days the store no longer has go too, and no old file is read.
         # region_daily has every day any rollup has (a day with events or quarantined rows).
-        whole_region = not con.execute(
-            f"SELECT count(*) FROM region_daily WHERE local_date NOT IN {in_days}"
-        ).fetchall()[0][0]
+        whole_region = not con.execute(f"SELECT count(*) FROM region_daily WHERE NOT {sent}").fetchall()[0][0]
         head = _ledger_head(con)
         frames = {
-            name: con.sql(f"SELECT * FROM {name} WHERE local_date IN {in_days} ORDER BY ALL").to_arrow_table()
-            for name in published()
+            name: con.sql(f"SELECT * FROM {name} WHERE {sent} ORDER BY ALL").to_arrow_table() for name in published()
         }
         publish_id = f"{region.code}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         _commit(settings, region.code, publish_id, days, frames, head, whole_region=whole_region)
         fault_point("after_publication")
         with transaction(con):
-            con.execute(f"DELETE FROM dirty_days WHERE local_date IN {in_days}")
+            con.execute(f"DELETE FROM dirty_days WHERE {sent}")
             con.execute("DELETE FROM published_models")
             con.execute("INSERT INTO published_models VALUES (?)", [fingerprint()])
             con.execute(

@@ -10,14 +10,17 @@ on every publish made a one-day change cost as much as the whole history. The ch
 `dirty_days` (every writer that changes what a model reads marks the local days it touched: batch loads, held
 releases, fix loads). They are the days changed since the last *publish*, a superset of those changed since the
 last build: a publish clears only days it published, and it always builds first, under the same writer lock. So an
-incremental build may redo a few days that were already current, never miss one. A full build (every model
-rebuilt whole) runs on `full_refresh`, for the first build, and whenever any model, models.yml or seed changed
-(`warehouse_models.fingerprint()`).
+incremental build may redo a few days that were already current, never miss one. The restatement is found without
+reading all history: the payments that got events since the last build (the ledger says which batches those are)
+are looked up by key in `int_payment_days`; a build marks the days it restated as changed, and the publish sends
+the changed days. A full build (every model rebuilt whole) runs on `full_refresh`, for the first build, and
+whenever any model, models.yml or seed changed, or DuckDB did (`build_fingerprint()`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
@@ -25,7 +28,7 @@ import duckdb
 import warehouse_models
 from kanda.regional.store import transaction
 
-#: Temp table holding the payments an incremental build (or a publish) recomputes.
+#: Temp table holding the payments a build restates (an incremental build recomputes their `fct_sales` rows).
 PAYMENTS_TABLE = "kanda_build_payments"
 
 
@@ -40,12 +43,17 @@ class BuildResult:
 
 @dataclass(frozen=True)
 class Restatement:
-    """What a set of changed days restates: the payments with an event on them, and every day those payments
-    have an event on (where they are counted: first seen, succeeded, refunded), the changed days included."""
+    """What an incremental build rebuilds: the changed days, and every day of every payment that got an event the
+    last build had not seen (where it is counted: first seen, succeeded, refunded), in PAYMENTS_TABLE."""
 
     days: list[dt.date]
     payments: int  # rows in PAYMENTS_TABLE
-    everything: bool  # every day the store has events on is among `days` (a full build is cheaper)
+
+
+def build_fingerprint() -> str:
+    """What a build was made by: the models (`warehouse_models.fingerprint()`) and the DuckDB version, whose hash()
+    keys `int_payment_days`. A build by other models, or by another DuckDB, is not patched but rebuilt whole."""
+    return f"{warehouse_models.fingerprint()}-duckdb{duckdb.__version__}"
 
 
 def load_seeds(con: duckdb.DuckDBPyConnection) -> None:
@@ -60,85 +68,138 @@ def load_seeds(con: duckdb.DuckDBPyConnection) -> None:
 
 def store_version(con: duckdb.DuckDBPyConnection) -> str:
     """What the models read, summarised: the ledger head (every load is a batch) and the quarantine statuses
-    (stewards' rejections change quarantine rates without a batch), plus the model code itself."""
+    (stewards' rejections change quarantine rates without a batch), plus what builds (`build_fingerprint`).
+
+    It starts with the ledger head's sequence number: the next build restates what came after it."""
     head = con.execute("SELECT coalesce(max(seq), 0), coalesce(max_by(row_hash, seq), '') FROM ledger").fetchall()[0]
     statuses = con.execute("SELECT status, count(*) FROM quarantine GROUP BY 1 ORDER BY 1").fetchall()
-    return f"{head[0]}:{head[1][:16]}:{statuses}:{warehouse_models.fingerprint()}"
+    return f"{head[0]}:{head[1][:16]}:{statuses}:{build_fingerprint()}"
 
 
-def days_sql(days: list[dt.date]) -> str:
-    """A parenthesised list of DATE literals for `IN`.
+#: At most this many ranges of days in one day filter (see `day_ranges`).
+MAX_RANGES = 8
 
-    Literals rather than a subquery on a table of days: the optimizer sees constants and pushes the filter through
-    the views down to the table scans (a short list becomes a scan filter that skips row groups by their min/max, a
-    longer one a join with the constants right at the scan); a subquery gives it no constants to push.
+
+def day_ranges(days: list[dt.date]) -> list[list[dt.date]]:
+    """`days` sorted into at most MAX_RANGES groups of near days: each run of consecutive days a group, and while
+    there are too many, the two nearest groups merged. A day filter is one range per group (`in_range`)."""
+    groups: list[list[dt.date]] = []
+    for day in sorted(set(days)):
+        if groups and (day - groups[-1][-1]).days == 1:
+            groups[-1].append(day)
+        else:
+            groups.append([day])
+    while len(groups) > MAX_RANGES:
+        i = min(range(len(groups) - 1), key=lambda i: groups[i + 1][0] - groups[i][-1])
+        groups[i : i + 2] = [groups[i] + groups[i + 1]]
+    return groups
+
+
+def in_range(expr: str, group: list[dt.date]) -> str:
+    """The SQL condition "`expr` is one of the days of `group`" (sorted), as one range with constant ends.
+
+    Constants, not a subquery on a table of days: DuckDB pushes them through the views to the table scans and
+    checks them against each row group's min/max, so a scan reads only the row groups that can hold those days
+    (all of them when a table's rows are in no day order). And a single range is what DuckDB carries across a
+    join to the other side's scan (an OR of ranges or an IN list stays on its own side), so one range per
+    statement reaches every scan of a model. A group with gaps adds an IN list of its days to its range.
     """
-    if not days:
-        return "(NULL)"  # matches nothing
-    return "(" + ", ".join(f"DATE '{d.isoformat()}'" for d in days) + ")"
+    lo, hi = group[0], group[-1]
+    if lo == hi:
+        return f"{expr} = {_date(lo)}"
+    between = f"{expr} BETWEEN {_date(lo)} AND {_date(hi)}"
+    if (hi - lo).days + 1 == len(group):
+        return between
+    return f"{between} AND {expr} IN ({', '.join(_date(d) for d in group)})"
 
 
-def restated(con: duckdb.DuckDBPyConnection, changed: list[dt.date]) -> Restatement:
-    """The restatement closure of `changed` days; fills the temp table PAYMENTS_TABLE with its payments.
+def in_days(expr: str, days: list[dt.date]) -> str:
+    """The SQL condition "`expr` is one of `days`", parenthesised: one range per group of near days (`in_range`)."""
+    groups = day_ranges(days)
+    if not groups:
+        return "(FALSE)"
+    return "(" + " OR ".join(f"({in_range(expr, g)})" for g in groups) + ")"
+
+
+def _date(day: dt.date) -> str:
+    return f"DATE '{day.isoformat()}'"
+
+
+def restated(
+    con: duckdb.DuckDBPyConnection, changed: list[dt.date], built_seq: int, *, from_events: bool = False
+) -> Restatement:
+    """The changed days and their restatement; fills the temp table PAYMENTS_TABLE with the payments restated.
 
     A late event moves what an earlier day counts: a payment is counted on the day it was first seen and on the day
     it succeeded, in its channel, and a later refund or reversal changes its state. So every day of every payment
-    with an event on a changed day is rebuilt (and republished) too. Shared by the build and the publish, so a
-    publish sends exactly the days an incremental build may have changed.
+    that got an event since the last build is rebuilt too, and marked changed, so that the publish sends it. Those
+    payments are the ones with an event on a changed day from a batch the last build had not seen (`built_seq`,
+    the ledger's head then): its tables hold everything earlier. An event of no batch in the ledger counts as new;
+    the writers always write one, and guessing wide only costs time.
+
+    Their other days come from `int_payment_days` (an 8-byte key per event), or, for a full build, whose previous
+    tables may be of other models, from the events themselves (`from_events`).
     """
     changed = sorted(set(changed))
     con.execute(f"CREATE OR REPLACE TEMP TABLE {PAYMENTS_TABLE} (transaction_id VARCHAR)")
     if not changed:
-        return Restatement([], 0, everything=False)
-    untouched = con.execute(
-        f"SELECT count(DISTINCT local_date) FROM sale_events WHERE local_date NOT IN {days_sql(changed)}"
-    ).fetchall()[0][0]
-    if not untouched:  # every day changed (a first build or publish): the closure would only join everything
-        return Restatement(changed, 0, everything=True)
+        return Restatement([], 0)
     con.execute(
         f"INSERT INTO {PAYMENTS_TABLE} SELECT DISTINCT transaction_id FROM sale_events"
-        f" WHERE local_date IN {days_sql(changed)}"
+        f" WHERE {in_days('local_date', changed)}"
+        " AND batch_id NOT IN (SELECT batch_id FROM ledger WHERE seq <= ?)",
+        [built_seq],
     )
     payments = con.execute(f"SELECT count(*) FROM {PAYMENTS_TABLE}").fetchall()[0][0]
-    more = []
-    if payments:
-        more = [
-            r[0]
-            for r in con.execute(
-                f"SELECT DISTINCT local_date FROM sale_events WHERE local_date NOT IN {days_sql(changed)}"
-                f" AND transaction_id IN (SELECT transaction_id FROM {PAYMENTS_TABLE})"
-            ).fetchall()
-        ]
-    return Restatement(sorted(set(changed) | set(more)), payments, everything=len(more) == untouched)
+    if not payments:
+        return Restatement(changed, 0)
+    if from_events:
+        where = f"transaction_id IN (SELECT transaction_id FROM {PAYMENTS_TABLE})"
+        source = "sale_events"
+    else:
+        where = f"payment_key IN (SELECT hash(transaction_id) FROM {PAYMENTS_TABLE})"
+        source = "int_payment_days"
+    more = [r[0] for r in con.execute(f"SELECT DISTINCT local_date FROM {source} WHERE {where}").fetchall()]
+    return Restatement(sorted(set(changed) | set(more)), payments)
 
 
 def run_models(con: duckdb.DuckDBPyConnection, scope: Restatement | None = None) -> list[str]:
     """Materialise every model in dependency order (models.yml `depends_on` and `materialized`).
 
     `scope` None: a full build, every table created again from all history. Otherwise incremental models replace
-    only the rows of the restated days (by `local_date`) or payments (by `transaction_id`): DELETE then INSERT of
-    the model's SELECT restricted to them; views and plain tables are created as in a full build. Callers own the
-    transaction; `ensure_built` also reloads the seeds first. Returns the model names run.
+    only the rows of the restated days (by `local_date`) or payments (by `transaction_id`): DELETE (narrowed by the
+    model's `incremental_predicates`) then INSERT of the model's SELECT restricted to them; views and plain tables
+    are created as in a full build. A model by day inserts one group of near days at a time (`day_ranges`): a
+    day's rows depend only on that day, and a single range reaches all of a model's scans (`in_range`). Callers
+    own the transaction; `ensure_built` also reloads the seeds first. Returns the model names run.
     """
-    sets = None
-    if scope is not None:
-        sets = {
-            "in_build_days": days_sql(scope.days),
-            "in_build_payments": f"(SELECT transaction_id FROM {PAYMENTS_TABLE})",
-        }
     built = []
     for model in warehouse_models.models():
         if model.materialized == "view":
             con.execute(f"CREATE OR REPLACE VIEW {model.name} AS\n{model.compiled()}")
-        elif model.materialized == "table" or sets is None:
+        elif model.materialized == "table" or scope is None:
             con.execute(f"CREATE OR REPLACE TABLE {model.name} AS\n{model.compiled()}")
         else:
             assert model.unique_key is not None
-            macro = warehouse_models.INCREMENTAL_KEYS[model.unique_key]
-            con.execute(f"DELETE FROM {model.name} WHERE {model.unique_key} IN {sets[macro]}")
-            con.execute(f"INSERT INTO {model.name} BY NAME\n{model.compiled(sets)}")
+            every_day = _scope(in_days, scope.days)
+            replaced = every_day[warehouse_models.INCREMENTAL_KEYS[model.unique_key]](model.unique_key)
+            narrowed = [warehouse_models.resolve(p, every_day) for p in model.incremental_predicates]
+            con.execute(f"DELETE FROM {model.name} WHERE {' AND '.join([replaced, *narrowed])}")
+            parts = [every_day]
+            if model.unique_key == "local_date":
+                parts = [_scope(in_range, group) for group in day_ranges(scope.days)]
+            for part in parts:
+                con.execute(f"INSERT INTO {model.name} BY NAME\n{model.compiled(part)}")
         built.append(model.name)
     return built
+
+
+def _scope(days_condition: Callable[[str, list[dt.date]], str], days: list[dt.date]) -> warehouse_models.Scope:
+    """The filter macros of an incremental build: its days (through `days_condition`) and its payments."""
+    return {
+        "in_build_days": lambda expr: days_condition(expr, days),
+        "in_build_payments": lambda expr: f"{expr} IN (SELECT transaction_id FROM {PAYMENTS_TABLE})",
+    }
 
 
 def build_models(con: duckdb.DuckDBPyConnection, *, full_refresh: bool = True) -> list[str]:
@@ -150,20 +211,27 @@ def build_models(con: duckdb.DuckDBPyConnection, *, full_refresh: bool = True) -
 def ensure_built(con: duckdb.DuckDBPyConnection, *, force: bool = False, full_refresh: bool = False) -> BuildResult:
     """Build the models unless the newest build is of the store as it is now (or `force`).
 
-    Incremental when it can be (see the module docstring); `full_refresh` rebuilds every model whole.
+    Incremental when it can be (see the module docstring); `full_refresh` rebuilds every model whole. Either way
+    the days a late event restated are marked changed (`dirty_days`), so the next publish sends them.
     """
     version = store_version(con)
     last = con.execute("SELECT store_version, models FROM model_builds ORDER BY built_at DESC LIMIT 1").fetchall()
     if not force and not full_refresh and last and last[0][0] == version:
         return BuildResult(list(last[0][1]), built=False, store_version=version)
-    full = full_refresh or not _incremental_possible(con, last[0][0] if last else None)
+    previous = last[0][0] if last else None
+    full = full_refresh or not _incremental_possible(con, previous)
     with transaction(con):
         load_seeds(con)
         scope = None
-        if not full:
+        if previous is not None:  # else a first build: every day the store has is changed anyway
             changed = [r[0] for r in con.execute("SELECT DISTINCT local_date FROM dirty_days").fetchall()]
-            scope = restated(con, changed)
-            full = scope.everything
+            scope = restated(con, changed, int(previous.split(":", 1)[0]), from_events=full)
+            con.execute(
+                "INSERT INTO dirty_days SELECT d FROM unnest(?::DATE[]) AS t(d)"
+                " WHERE d NOT IN (SELECT local_date FROM dirty_days)",
+                [scope.days],
+            )
+            full = full or _everything(con, scope.days)
         if full:
             built = run_models(con)
         elif scope is not None and scope.days:
@@ -175,10 +243,20 @@ def ensure_built(con: duckdb.DuckDBPyConnection, *, force: bool = False, full_re
     return BuildResult(built, built=True, store_version=version, full=full, days=0 if full else len(scope.days))
 
 
+def _everything(con: duckdb.DuckDBPyConnection, days: list[dt.date]) -> bool:
+    """The days cover every day the built tables have (region_daily has them all): a full build is cheaper."""
+    return (
+        bool(days)
+        and not con.execute(f"SELECT count(*) FROM region_daily WHERE NOT {in_days('local_date', days)}").fetchall()[0][
+            0
+        ]
+    )
+
+
 def _incremental_possible(con: duckdb.DuckDBPyConnection, last_version: str | None) -> bool:
-    """An incremental build can only patch a complete build made by the same models: one must exist, of the same
-    fingerprint (the version's last part), with every incremental model's table in place."""
-    if last_version is None or last_version.rsplit(":", 1)[-1] != warehouse_models.fingerprint():
+    """An incremental build can only patch a complete build made the same way: one must exist, of the same
+    `build_fingerprint` (the version's last part), with every incremental model's table in place."""
+    if last_version is None or last_version.rsplit(":", 1)[-1] != build_fingerprint():
         return False
     tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE NOT temporary").fetchall()}
     return all(m.name in tables for m in warehouse_models.models() if m.materialized == "incremental")

@@ -28,7 +28,9 @@ scaled AS (
         CAST(e.net_minor AS HUGEINT) * r.usd_per_unit_pico * 100 AS usd_scaled,
         CAST(10 ** (e.exponent + 12) AS HUGEINT) AS scale
     FROM events AS e
-    LEFT JOIN rates AS r USING (currency, local_date)
+    -- every event's (currency, day) is in `rates` (no rate: a row with NULLs), so an inner join keeps every event;
+    -- unlike a LEFT JOIN it lets a day filter on the result reach the events read for `rates` too
+    JOIN rates AS r USING (currency, local_date)
 )
 SELECT
     event_id, region, transaction_id, event_type, status, creator_id, product_id, channel, currency, local_date,
