@@ -5,7 +5,8 @@ creator, some quarantined), redeliveries, late refunds, reversals and status cha
 held creator (release), a steward's fix that moves a row to another day, and publishes (which clear the dirty days
 the build relies on). After every step the store is built incrementally, and every model table must equal, as a
 sorted frame, what a full rebuild of the same store makes. At the end the central tables must hold exactly the
-store's rollups: publishing from incremental builds sent every day a change touched.
+store's rollups: publishing from incremental builds sent every day a change touched (a build finds the days a late
+event restates through int_payment_days, and marks them for the publish).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ late = st.fixed_dictionaries(
     {
         "payment": st.integers(0, 1_000),  # index into the payments so far
         "kind": st.sampled_from(["refund", "partial_refund", "reversal", "chargeback", "succeeded", "failed"]),
-        "days_later": st.integers(0, 5),
+        "days_later": st.integers(-2, 5),  # a status change can be dated before the sale it changes
     }
 )
 step = st.fixed_dictionaries(
@@ -65,8 +66,9 @@ step = st.fixed_dictionaries(
         "sales": st.lists(sale, max_size=3),
         "late": st.lists(late, max_size=2),
         "redeliver": st.booleans(),
-        # then: a steward's fix, onboarding the held creator, or a publish, each followed by its own build
-        "then": st.sampled_from([None, "fix", "onboard", "publish"]),
+        # then: a steward's fix, onboarding the held creator, a publish, or a full rebuild (which must mark the days
+        # a late event restated as an incremental build does), each followed by its own build
+        "then": st.sampled_from([None, "fix", "onboard", "publish", "full_refresh"]),
         "fix_day": st.integers(0, 6),
     }
 )
@@ -241,6 +243,10 @@ def test_incremental_builds_equal_a_full_rebuild_after_every_batch(steps: list[d
             build_and_compare(f"after batch {i}")
             if s["then"] == "publish":
                 publish_region(settings, "KE")
+            elif s["then"] == "full_refresh":
+                with open_store(settings, "KE") as con:
+                    story.sales(con, [base_sale()])  # something to build
+                    ensure_built(con, full_refresh=True)
             elif s["then"] is not None:
                 with open_store(settings, "KE") as con:
                     story.fix(con, s["fix_day"]) if s["then"] == "fix" else story.onboard(con)
@@ -277,6 +283,75 @@ def test_an_incremental_build_rebuilds_only_the_days_a_late_refund_restates(sett
     assert second.days == 2  # the refund's day and the sale's day
     assert state == [("refunded",)]
     assert refunds == [(10_000,)]
+
+
+def published_days(settings: Settings) -> list[dt.date]:
+    """Publish KE; the local days the publish sent."""
+    return sorted(publish_region(settings, "KE").days)
+
+
+def assert_central_equals_store(settings: Settings) -> None:
+    with open_store(settings, "KE", read_only=True) as con:
+        local = {name: con.sql(f"SELECT * FROM {name}").pl() for name in warehouse_models.published()}
+    for name, frame in local.items():
+        central = pl.from_arrow(run_query(settings, f"SELECT * FROM rollups.{name} WHERE region = 'KE'"))
+        assert_same_rows(central.select(frame.columns).cast(frame.schema), frame, f"central {name}")
+
+
+def day(n: int) -> dt.date:
+    """The local day (Nairobi) of a story's day n at its usual hours."""
+    return (START + dt.timedelta(days=n, hours=3)).date()
+
+
+def test_a_late_event_on_a_payment_of_many_days_restates_every_day_of_it_and_no_other(settings: Settings) -> None:
+    """A payment pending on day 0, succeeded on day 2 and partly refunded on day 5, charged back six weeks later:
+    the build rebuilds the chargeback's day and the payment's three earlier days, among 45 days of published
+    history, and the publish sends those four days; the tables equal a full rebuild, the central ones the store's."""
+    story = Story(settings)
+    with open_store(settings, "KE") as con:
+        con.executemany("INSERT INTO creators (creator_id, region) VALUES (?, 'KE')", [[c] for c in KNOWN])
+        story.sales(con, [{**base_sale(), "day": d} for d in range(45)])
+        story.sales(con, [{**base_sale(), "status": "pending"}])  # QK0045, day 0
+        story.send(con, story.late_rows([{"payment": 45, "kind": "succeeded", "days_later": 2}]))
+        story.send(con, story.late_rows([{"payment": 45, "kind": "partial_refund", "days_later": 5}]))
+    publish_region(settings, "KE")
+    with open_store(settings, "KE") as con:
+        story.send(con, story.late_rows([{"payment": 45, "kind": "chargeback", "days_later": 44}]))
+        result = ensure_built(con)
+        state = con.execute("SELECT current_state FROM fct_sales WHERE transaction_id = 'QK0045'").fetchall()
+        assert_same_tables(model_tables(con), full_rebuild(con), "after the chargeback")
+    assert not result.full and result.days == 4
+    assert state == [("reversed",)]
+    assert published_days(settings) == [day(0), day(2), day(5), day(44)]
+    assert_central_equals_store(settings)
+
+
+def test_late_events_on_many_scattered_days_and_a_write_outside_the_ledger_are_restated(settings: Settings) -> None:
+    """Refunds, in one batch, of sales on eleven days two days apart (more runs of days than a day filter has
+    ranges), and a refund of a sale of that day written straight into the store without a ledger row (as a repair
+    script might): each refunded sale's day is rebuilt and published, the days between are not, and the tables
+    equal a full rebuild."""
+    story = Story(settings)
+    with open_store(settings, "KE") as con:
+        con.executemany("INSERT INTO creators (creator_id, region) VALUES (?, 'KE')", [[c] for c in KNOWN])
+        story.sales(con, [{**base_sale(), "day": d} for d in range(24)])  # QK00dd on day dd
+    publish_region(settings, "KE")
+    with open_store(settings, "KE") as con:
+        refunds = [{"payment": d, "kind": "refund", "days_later": 22 - d} for d in range(0, 22, 2)]
+        story.send(con, story.late_rows(refunds))
+        con.execute(  # QK0022's refund, on its own day 22, by no batch of the ledger
+            "INSERT INTO sale_events BY NAME SELECT * EXCLUDE (event_id) REPLACE ("
+            " 'refund' AS event_type, 'KE-repair' AS batch_id, -amount_minor AS amount_minor, 0 AS fee_minor,"
+            " -amount_minor AS net_minor, occurred_at + INTERVAL 2 HOUR AS occurred_at)"
+            " FROM sale_events WHERE transaction_id = 'QK0022'"
+        )
+        result = ensure_built(con)
+        assert_same_tables(model_tables(con), full_rebuild(con), "after the refunds")
+        refunded = con.execute("SELECT count(*) FROM fct_sales WHERE current_state = 'refunded'").fetchall()[0][0]
+    assert not result.full and result.days == 12  # the refunds' day 22 and the eleven refunded sales' days
+    assert refunded == 12
+    assert published_days(settings) == [day(d) for d in range(0, 24, 2)]
+    assert_central_equals_store(settings)
 
 
 def test_full_refresh_and_a_changed_model_rebuild_everything(settings: Settings, monkeypatch: pytest.MonkeyPatch):
