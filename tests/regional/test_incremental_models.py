@@ -66,8 +66,8 @@ step = st.fixed_dictionaries(
         "sales": st.lists(sale, max_size=3),
         "late": st.lists(late, max_size=2),
         "redeliver": st.booleans(),
-        # then: a steward's fix, onboarding the held creator, a publish, or a full rebuild (which must mark the days
-        # a late event restated as an incremental build does), each followed by its own build
+        # then: a steward's fix, onboarding the held creator, or a publish, each followed by its own build; or the
+        # batch is built by a full rebuild, which must mark the days a late event restated as an incremental one does
         "then": st.sampled_from([None, "fix", "onboard", "publish", "full_refresh"]),
         "fix_day": st.integers(0, 6),
     }
@@ -231,23 +231,19 @@ def test_incremental_builds_equal_a_full_rebuild_after_every_batch(steps: list[d
             story.sales(con, [{**base_sale(), "day": d, "hour": 3 * d} for d in range(7)])
         publish_region(settings, "KE")
 
-        def build_and_compare(context: str) -> None:
+        def build_and_compare(context: str, *, full_refresh: bool = False) -> None:
             with open_store(settings, "KE") as con:
-                result = ensure_built(con)
+                result = ensure_built(con, full_refresh=full_refresh)
                 event("full build" if result.full else "incremental build")
                 assert_same_tables(model_tables(con), full_rebuild(con), context)
 
         for i, s in enumerate(steps):
             with open_store(settings, "KE") as con:
                 story.batch(con, s["sales"], s["late"], s["redeliver"])
-            build_and_compare(f"after batch {i}")
+            build_and_compare(f"after batch {i}", full_refresh=s["then"] == "full_refresh")
             if s["then"] == "publish":
                 publish_region(settings, "KE")
-            elif s["then"] == "full_refresh":
-                with open_store(settings, "KE") as con:
-                    story.sales(con, [base_sale()])  # something to build
-                    ensure_built(con, full_refresh=True)
-            elif s["then"] is not None:
+            elif s["then"] in ("fix", "onboard"):
                 with open_store(settings, "KE") as con:
                     story.fix(con, s["fix_day"]) if s["then"] == "fix" else story.onboard(con)
                 build_and_compare(f"after {s['then']} {i}")
@@ -283,6 +279,19 @@ def test_an_incremental_build_rebuilds_only_the_days_a_late_refund_restates(sett
     assert second.days == 2  # the refund's day and the sale's day
     assert state == [("refunded",)]
     assert refunds == [(10_000,)]
+
+
+def test_a_full_refresh_that_first_sees_a_late_refund_still_publishes_the_sale_day(settings: Settings) -> None:
+    story = Story(settings)
+    with open_store(settings, "KE") as con:
+        con.executemany("INSERT INTO creators (creator_id, region) VALUES (?, 'KE')", [[c] for c in KNOWN])
+        story.sales(con, [{**base_sale(), "day": d} for d in range(7)])
+    publish_region(settings, "KE")
+    with open_store(settings, "KE") as con:
+        story.send(con, story.late_rows([{"payment": 0, "kind": "refund", "days_later": 6}]))
+        assert ensure_built(con, full_refresh=True).full
+    assert published_days(settings) == [day(0), day(6)]
+    assert_central_equals_store(settings)
 
 
 def published_days(settings: Settings) -> list[dt.date]:
