@@ -1,22 +1,29 @@
 """A one-day change published on top of 1M / 4M / 8M rows of history: incremental build vs a full rebuild.
 
-    .venv/bin/python -m bench.publish --rows 1_000_000 --rows 4_000_000 [--rows 8_000_000]
+    .venv/bin/python -m bench.publish --rows 1_000_000 --rows 4_000_000 [--rows 8_000_000] [--repeat 2] [--shuffled]
+                                      [--days 180]
 
 Per scale, in a fresh KANDA_HOME with one region (KE):
-- history (synthetic): `--rows` sale events over 180 days generated in DuckDB straight into `sale_events` with
-  bench/query.py's generator (5 % failed payments, 2 % refunds, 0.5 % reversals up to 4 days later); ingestion is
-  bypassed. Then built and published once (every day), as the cached state a daily run starts from.
+- history (synthetic): `--rows` sale events over `--days` days (180) generated in DuckDB straight into
+  `sale_events` with bench/query.py's generator (5 % failed payments, 2 % refunds, 0.5 % reversals up to 4 days
+  later), with one ledger row for them as a load would write; ingestion is bypassed. The rows are stored in day
+  order, as files that arrive day by day leave them; `--shuffled` stores them in random day order instead, where
+  no day filter can skip a row group: the worst case. Then built and published once (every day), as the cached
+  state a daily run starts from.
 - a one-day change (real pipeline code from here on): a batch of `--change` new sales on the day after the history
   and one late refund, dated on an old day, of a sale from that old day, loaded through the ingestion writer
   (`StagedBatch`: contract, duplicate rule, ledger, dirty days). Then timed: the incremental build
-  (`ensure_built`) and the publish of the restated days (`publish_region`: reading the days' rollup rows, the
-  Iceberg commits, the publications row). The publish time is split into reading the store (restatement +
-  rollup rows, measured by running the same queries just before) and the rest (Iceberg commits).
+  (`ensure_built`) and the publish of the changed and restated days (`publish_region`: reading the days' rollup
+  rows, the Iceberg commits, the publications row). The publish time is split into reading the store (the days
+  and their rollup rows, measured by running the same queries just before) and the rest (Iceberg commits).
 - the reference, in the same run: the same kind of change again (the next day, another late refund), built with a
   full rebuild (`--full-refresh`, every model over all history, what every publish did before) and published.
+  The two alternate `--repeat` times (incremental, full, incremental, full, ...), each on a new day, so that a
+  busy spell on the shared machine hits both.
 
-Timings are printed and written to `bench/out/publish.json` with the machine's load (`os.getloadavg`) before and
-after each scale; the machine is shared, so they vary. Nothing is asserted.
+Wall seconds and CPU seconds (`time.process_time`: every thread of this process) are printed and written to
+`bench/out/publish.json` with the machine's load (`os.getloadavg`) before and after each scale and each
+measurement. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -47,25 +54,31 @@ CREATORS = 1_000
 PRODUCTS = 3
 
 
+#: The generator's rows in the order day-by-day files would leave them: by local day (its 18th column), then time.
+ORDERED_EVENTS_SQL = EVENTS_SQL.rstrip() + "\nORDER BY 18, 17\n"
+
+
 def load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def history(settings, rows: int) -> float:
-    """`rows` synthetic events (sales plus their refunds and reversals) in the region's store; seconds taken."""
-    from kanda.regional.store import open_store
+def history(settings, rows: int, *, days: int = DAYS, shuffled: bool = False) -> float:
+    """`rows` synthetic events (sales plus their refunds and reversals) over `days` days in the region's store;
+    seconds taken."""
+    from kanda.regional import ledger
+    from kanda.regional.store import open_store, transaction
     from regions import get_region
 
     sales = rows * 1000 // 1025  # the generator adds 2.5 % refunds and reversals
     started = time.perf_counter()
-    with open_store(settings, REGION) as con:
+    with open_store(settings, REGION) as con, transaction(con):
         con.execute(
-            EVENTS_SQL,
+            EVENTS_SQL if shuffled else ORDERED_EVENTS_SQL,
             {
                 "seed": 42,
                 "creators": CREATORS,
                 "products": PRODUCTS,
-                "days": DAYS,
+                "days": days,
                 "n": sales,
                 "region": REGION,
                 "currency": get_region(REGION).currency,
@@ -73,13 +86,18 @@ def history(settings, rows: int) -> float:
                 "start": START,
             },
         )
+        # the ledger row a load of these events would have written (the build restates what came after it)
+        events = con.execute("SELECT count(*) FROM sale_events").fetchall()[0][0]
+        now = dt.datetime.now(dt.UTC)
+        counts = ledger.BatchCounts(rows_read=events, rows_in=events, loaded=events)
+        ledger.append(con, ledger.LedgerEntry("bench", REGION, "file", "synthetic", None, counts, now, now))
         # the generated creators exist in the registry, so the change's rows are not held
         con.execute("INSERT INTO creators (creator_id, region) SELECT DISTINCT creator_id, region FROM sale_events")
         con.execute("INSERT INTO dirty_days SELECT DISTINCT local_date FROM sale_events")
     return time.perf_counter() - started
 
 
-def change(settings, day_offset: int, sales: int, tag: str) -> dict:
+def change(settings, day_offset: int, sales: int, tag: str, *, days: int = DAYS) -> dict:
     """A batch through the ingestion writer: `sales` new sales on one new day, and one late refund on an old day."""
     from kanda.regional.batch import StagedBatch
     from kanda.regional.store import open_store
@@ -88,7 +106,7 @@ def change(settings, day_offset: int, sales: int, tag: str) -> dict:
     from regions.rails.base import ADAPTER_SCHEMA
 
     region = get_region(REGION)
-    day = dt.datetime.combine(START + dt.timedelta(days=DAYS + day_offset), dt.time(9), tzinfo=dt.UTC)
+    day = dt.datetime.combine(START + dt.timedelta(days=days + day_offset), dt.time(9), tzinfo=dt.UTC)
     batch_id = f"{REGION}-bench-{tag}-{uuid.uuid4().hex[:6]}"
     with open_store(settings, REGION) as con:
         old_day = START + dt.timedelta(days=40 + day_offset)
@@ -142,17 +160,16 @@ def change(settings, day_offset: int, sales: int, tag: str) -> dict:
 
 
 def store_reads(settings) -> float:
-    """The store side of a publish (restated days, their rollup rows), timed on their own just before it."""
-    from kanda.regional.models import days_sql, restated
+    """The store side of a publish (the changed days, their rollup rows), timed on their own just before it."""
+    from kanda.regional.models import in_days
     from kanda.regional.store import open_store
     from warehouse_models import published
 
     started = time.perf_counter()
     with open_store(settings, REGION) as con:
-        dirty = [r[0] for r in con.execute("SELECT DISTINCT local_date FROM dirty_days").fetchall()]
-        days = restated(con, dirty).days
+        days = [r[0] for r in con.execute("SELECT DISTINCT local_date FROM dirty_days").fetchall()]
         for name in published():
-            con.sql(f"SELECT * FROM {name} WHERE local_date IN {days_sql(days)} ORDER BY ALL").to_arrow_table()
+            con.sql(f"SELECT * FROM {name} WHERE {in_days('local_date', days)} ORDER BY ALL").to_arrow_table()
     return time.perf_counter() - started
 
 
@@ -161,27 +178,33 @@ def build_and_publish(settings, *, full_refresh: bool) -> dict:
     from kanda.regional.models import ensure_built
     from kanda.regional.store import open_store
 
-    started = time.perf_counter()
+    load_before = load()
+    started, cpu = time.perf_counter(), time.process_time()
     with open_store(settings, REGION) as con:
         built = ensure_built(con, full_refresh=full_refresh)
-    build_s = time.perf_counter() - started
+    build_s, build_cpu = time.perf_counter() - started, time.process_time() - cpu
     reads_s = store_reads(settings)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = publish_region(settings, REGION)
-    publish_s = time.perf_counter() - started
+    publish_s, publish_cpu = time.perf_counter() - started, time.process_time() - cpu
     return {
         "build_s": round(build_s, 2),
+        "build_cpu_s": round(build_cpu, 2),
         "full_build": built.full,
         "days_rebuilt": None if built.full else built.days,
         "publish_s": round(publish_s, 2),
+        "publish_cpu_s": round(publish_cpu, 2),
         "of_which_store_reads_s": round(reads_s, 2),
         "days_published": len(result.days),
         "rows_published": sum(result.rows.values()),
         "build_plus_publish_s": round(build_s + publish_s, 2),
+        "build_plus_publish_cpu_s": round(build_cpu + publish_cpu, 2),
+        "load_before": load_before,
+        "load_after": load(),
     }
 
 
-def scale(rows: int, change_sales: int, root: Path) -> dict:
+def scale(rows: int, change_sales: int, root: Path, *, days: int, repeat: int, shuffled: bool) -> dict:
     from kanda.central.publish import publish_region
     from kanda.settings import load_settings
 
@@ -192,8 +215,14 @@ def scale(rows: int, change_sales: int, root: Path) -> dict:
     os.environ.pop("KANDA_WAREHOUSE", None)
     settings = load_settings(root / "home")
     settings.ensure_dirs()
-    result: dict = {"rows": rows, "change_sales": change_sales, "load_before": load()}
-    result["generate_s"] = round(history(settings, rows), 1)
+    result: dict = {
+        "rows": rows,
+        "days": days,
+        "change_sales": change_sales,
+        "shuffled": shuffled,
+        "load_before": load(),
+    }
+    result["generate_s"] = round(history(settings, rows, days=days, shuffled=shuffled), 1)
     with duckdb.connect(str(settings.store_path(REGION)), read_only=True) as con:
         result["events"] = con.execute("SELECT count(*) FROM sale_events").fetchall()[0][0]
     started = time.perf_counter()
@@ -201,12 +230,14 @@ def scale(rows: int, change_sales: int, root: Path) -> dict:
     result["first_publish_s"] = round(time.perf_counter() - started, 1)
     result["first_publish_rows"] = sum(first.rows.values())
     print(f"  {result['events']:,} events; first publish {result['first_publish_s']} s", flush=True)
-    result["incremental_change"] = change(settings, 0, change_sales, "inc")
-    result["incremental"] = build_and_publish(settings, full_refresh=False)
-    print(f"  incremental: {result['incremental']}", flush=True)
-    result["full_change"] = change(settings, 1, change_sales, "full")
-    result["full_rebuild"] = build_and_publish(settings, full_refresh=True)
-    print(f"  full rebuild: {result['full_rebuild']}", flush=True)
+    result["incremental"], result["full_rebuild"] = [], []
+    for i in range(repeat):  # alternated, each change on a day of its own
+        for kind, full in (("incremental", False), ("full_rebuild", True)):
+            day = 2 * i + full
+            measured = {"change": change(settings, day, change_sales, f"{kind[:4]}{i}", days=days)}
+            measured.update(build_and_publish(settings, full_refresh=full))
+            result[kind].append(measured)
+            print(f"  {kind}: {measured}", flush=True)
     result["load_after"] = load()
     shutil.rmtree(root, ignore_errors=True)
     return result
@@ -216,27 +247,35 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, action="append", help="Events of history (repeatable).")
     parser.add_argument("--change", type=int, default=1_000, help="New sales in the one-day change.")
+    parser.add_argument("--repeat", type=int, default=2, help="Incremental / full-rebuild pairs per scale.")
+    parser.add_argument("--days", type=int, default=DAYS, help="Local days the history spans.")
+    parser.add_argument("--shuffled", action="store_true", help="History in random day order (the worst case).")
     parser.add_argument("--out", type=Path, default=OUT, help="Where the stores go (deleted after) and publish.json.")
     args = parser.parse_args(argv)
     results = []
     for rows in args.rows or [1_000_000]:
         print(f"{rows:,} rows of history (load {load()})", flush=True)
-        results.append(scale(rows, args.change, args.out / "publish" / f"{rows}"))
+        root = args.out / "publish" / f"{rows}"
+        results.append(scale(rows, args.change, root, days=args.days, repeat=args.repeat, shuffled=args.shuffled))
     summary = {
         "results": results,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "duckdb": duckdb.__version__},
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "publish.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    print(f"{'rows':>12}{'incremental build+publish':>28}{'full rebuild build+publish':>30}")
+    name = f"publish{'-shuffled' if args.shuffled else ''}{'' if args.days == DAYS else f'-{args.days}d'}.json"
+    (args.out / name).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    print(
+        f"{'events':>12}  {'incremental build + publish = wall (cpu)':<44}{'full rebuild build + publish = wall (cpu)'}"
+    )
     for r in results:
-        inc, full = r["incremental"], r["full_rebuild"]
-        print(
-            f"{r['events']:>12,}{inc['build_s']:>12} + {inc['publish_s']:<6} = {inc['build_plus_publish_s']:<6}"
-            f"{full['build_s']:>14} + {full['publish_s']:<6} = {full['build_plus_publish_s']:<6}"
-        )
+        for inc, full in zip(r["incremental"], r["full_rebuild"], strict=True):
+            print(f"{r['events']:>12,}  {_line(inc):<44}{_line(full)}")
     return summary
+
+
+def _line(m: dict) -> str:
+    return f"{m['build_s']} + {m['publish_s']} = {m['build_plus_publish_s']} ({m['build_plus_publish_cpu_s']} cpu)"
 
 
 if __name__ == "__main__":
