@@ -161,7 +161,7 @@ def change(settings, day_offset: int, sales: int, tag: str, *, days: int = DAYS)
 
 def store_reads(settings) -> float:
     """The store side of a publish (the changed days, their rollup rows), timed on their own just before it."""
-    from kanda.regional.models import in_days
+    from kanda.regional.days import in_days
     from kanda.regional.store import open_store
     from warehouse_models import published
 

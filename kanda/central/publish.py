@@ -39,7 +39,8 @@ from kanda.central.catalog import (
     publish_lock,
     rollback_orphans,
 )
-from kanda.regional.models import ensure_built, in_days
+from kanda.regional.days import in_days
+from kanda.regional.models import ensure_built
 from kanda.regional.store import open_store, transaction
 from kanda.settings import Settings
 from regions import get_region

@@ -20,12 +20,12 @@ whenever any model, models.yml or seed changed, or DuckDB did (`build_fingerprin
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
 
 import warehouse_models
+from kanda.regional.days import in_days
 from kanda.regional.store import transaction
 
 #: Temp table holding the payments a build restates (an incremental build recomputes their `fct_sales` rows).
@@ -76,55 +76,6 @@ def store_version(con: duckdb.DuckDBPyConnection) -> str:
     return f"{head[0]}:{head[1][:16]}:{statuses}:{build_fingerprint()}"
 
 
-#: At most this many ranges of days in one day filter (see `day_ranges`).
-MAX_RANGES = 8
-
-
-def day_ranges(days: list[dt.date]) -> list[list[dt.date]]:
-    """`days` sorted into at most MAX_RANGES groups of near days: each run of consecutive days a group, and while
-    there are too many, the two nearest groups merged. A day filter is one range per group (`in_range`)."""
-    groups: list[list[dt.date]] = []
-    for day in sorted(set(days)):
-        if groups and (day - groups[-1][-1]).days == 1:
-            groups[-1].append(day)
-        else:
-            groups.append([day])
-    while len(groups) > MAX_RANGES:
-        i = min(range(len(groups) - 1), key=lambda i: groups[i + 1][0] - groups[i][-1])
-        groups[i : i + 2] = [groups[i] + groups[i + 1]]
-    return groups
-
-
-def in_range(expr: str, group: list[dt.date]) -> str:
-    """The SQL condition "`expr` is one of the days of `group`" (sorted), as one range with constant ends.
-
-    Constants, not a subquery on a table of days: DuckDB pushes them through the views to the table scans and
-    checks them against each row group's min/max, so a scan reads only the row groups that can hold those days
-    (all of them when a table's rows are in no day order). And a single range is what DuckDB carries across a
-    join to the other side's scan (an OR of ranges or an IN list stays on its own side), so one range per
-    statement reaches every scan of a model. A group with gaps adds an IN list of its days to its range.
-    """
-    lo, hi = group[0], group[-1]
-    if lo == hi:
-        return f"{expr} = {_date(lo)}"
-    between = f"{expr} BETWEEN {_date(lo)} AND {_date(hi)}"
-    if (hi - lo).days + 1 == len(group):
-        return between
-    return f"{between} AND {expr} IN ({', '.join(_date(d) for d in group)})"
-
-
-def in_days(expr: str, days: list[dt.date]) -> str:
-    """The SQL condition "`expr` is one of `days`", parenthesised: one range per group of near days (`in_range`)."""
-    groups = day_ranges(days)
-    if not groups:
-        return "(FALSE)"
-    return "(" + " OR ".join(f"({in_range(expr, g)})" for g in groups) + ")"
-
-
-def _date(day: dt.date) -> str:
-    return f"DATE '{day.isoformat()}'"
-
-
 def restated(
     con: duckdb.DuckDBPyConnection, changed: list[dt.date], built_seq: int, *, from_events: bool = False
 ) -> Restatement:
@@ -169,37 +120,30 @@ def run_models(con: duckdb.DuckDBPyConnection, scope: Restatement | None = None)
     `scope` None: a full build, every table created again from all history. Otherwise incremental models replace
     only the rows of the restated days (by `local_date`) or payments (by `transaction_id`): DELETE (narrowed by the
     model's `incremental_predicates`) then INSERT of the model's SELECT restricted to them; views and plain tables
-    are created as in a full build. A model by day inserts one group of near days at a time (`day_ranges`): a
-    day's rows depend only on that day, and a single range reaches all of a model's scans (`in_range`). Callers
-    own the transaction; `ensure_built` also reloads the seeds first. Returns the model names run.
+    are created as in a full build. Callers own the transaction; `ensure_built` also reloads the seeds first.
+    Returns the model names run.
     """
+    sets: warehouse_models.Scope | None = None
+    if scope is not None:
+        days = scope.days
+        sets = {
+            "in_build_days": lambda expr: in_days(expr, days),
+            "in_build_payments": lambda expr: f"{expr} IN (SELECT transaction_id FROM {PAYMENTS_TABLE})",
+        }
     built = []
     for model in warehouse_models.models():
         if model.materialized == "view":
             con.execute(f"CREATE OR REPLACE VIEW {model.name} AS\n{model.compiled()}")
-        elif model.materialized == "table" or scope is None:
+        elif model.materialized == "table" or sets is None:
             con.execute(f"CREATE OR REPLACE TABLE {model.name} AS\n{model.compiled()}")
         else:
             assert model.unique_key is not None
-            every_day = _scope(in_days, scope.days)
-            replaced = every_day[warehouse_models.INCREMENTAL_KEYS[model.unique_key]](model.unique_key)
-            narrowed = [warehouse_models.resolve(p, every_day) for p in model.incremental_predicates]
+            replaced = sets[warehouse_models.INCREMENTAL_KEYS[model.unique_key]](model.unique_key)
+            narrowed = [warehouse_models.resolve(p, sets) for p in model.incremental_predicates]
             con.execute(f"DELETE FROM {model.name} WHERE {' AND '.join([replaced, *narrowed])}")
-            parts = [every_day]
-            if model.unique_key == "local_date":
-                parts = [_scope(in_range, group) for group in day_ranges(scope.days)]
-            for part in parts:
-                con.execute(f"INSERT INTO {model.name} BY NAME\n{model.compiled(part)}")
+            con.execute(f"INSERT INTO {model.name} BY NAME\n{model.compiled(sets)}")
         built.append(model.name)
     return built
-
-
-def _scope(days_condition: Callable[[str, list[dt.date]], str], days: list[dt.date]) -> warehouse_models.Scope:
-    """The filter macros of an incremental build: its days (through `days_condition`) and its payments."""
-    return {
-        "in_build_days": lambda expr: days_condition(expr, days),
-        "in_build_payments": lambda expr: f"{expr} IN (SELECT transaction_id FROM {PAYMENTS_TABLE})",
-    }
 
 
 def build_models(con: duckdb.DuckDBPyConnection, *, full_refresh: bool = True) -> list[str]:
