@@ -119,9 +119,11 @@ def run_models(con: duckdb.DuckDBPyConnection, scope: Restatement | None = None)
 
     `scope` None: a full build, every table created again from all history. Otherwise incremental models replace
     only the rows of the restated days (by `local_date`) or payments (by `transaction_id`): DELETE (narrowed by the
-    model's `incremental_predicates`) then INSERT of the model's SELECT restricted to them; views and plain tables
-    are created as in a full build. Callers own the transaction; `ensure_built` also reloads the seeds first.
-    Returns the model names run.
+    model's `incremental_predicates`) then INSERT of the model's SELECT restricted to them; plain tables are
+    created as in a full build. A view's filter macros hold while the build runs (what reads it reads only the
+    build's days, even where DuckDB would not carry a day filter into it), and it is created whole again before
+    the build's transaction commits, so no one else ever sees it restricted. Callers own the transaction;
+    `ensure_built` also reloads the seeds first. Returns the model names run.
     """
     sets: warehouse_models.Scope | None = None
     if scope is not None:
@@ -133,7 +135,7 @@ def run_models(con: duckdb.DuckDBPyConnection, scope: Restatement | None = None)
     built = []
     for model in warehouse_models.models():
         if model.materialized == "view":
-            con.execute(f"CREATE OR REPLACE VIEW {model.name} AS\n{model.compiled()}")
+            con.execute(f"CREATE OR REPLACE VIEW {model.name} AS\n{model.compiled(sets)}")
         elif model.materialized == "table" or sets is None:
             con.execute(f"CREATE OR REPLACE TABLE {model.name} AS\n{model.compiled()}")
         else:
@@ -143,6 +145,9 @@ def run_models(con: duckdb.DuckDBPyConnection, scope: Restatement | None = None)
             con.execute(f"DELETE FROM {model.name} WHERE {' AND '.join([replaced, *narrowed])}")
             con.execute(f"INSERT INTO {model.name} BY NAME\n{model.compiled(sets)}")
         built.append(model.name)
+    for model in warehouse_models.models():
+        if model.materialized == "view" and sets is not None and model.compiled(sets) != model.compiled():
+            con.execute(f"CREATE OR REPLACE VIEW {model.name} AS\n{model.compiled()}")
     return built
 
 

@@ -315,7 +315,8 @@ def day(n: int) -> dt.date:
 def test_a_late_event_on_a_payment_of_many_days_restates_every_day_of_it_and_no_other(settings: Settings) -> None:
     """A payment pending on day 0, succeeded on day 2 and partly refunded on day 5, charged back six weeks later:
     the build rebuilds the chargeback's day and the payment's three earlier days, among 45 days of published
-    history, and the publish sends those four days; the tables equal a full rebuild, the central ones the store's."""
+    history, and the publish sends those four days; the tables equal a full rebuild, the central ones the store's,
+    and the views read every day again."""
     story = Story(settings)
     with open_store(settings, "KE") as con:
         con.executemany("INSERT INTO creators (creator_id, region) VALUES (?, 'KE')", [[c] for c in KNOWN])
@@ -329,6 +330,9 @@ def test_a_late_event_on_a_payment_of_many_days_restates_every_day_of_it_and_no_
         result = ensure_built(con)
         state = con.execute("SELECT current_state FROM fct_sales WHERE transaction_id = 'QK0045'").fetchall()
         assert_same_tables(model_tables(con), full_rebuild(con), "after the chargeback")
+        # a view restricted to the build's days while it ran is whole again afterwards
+        converted = con.execute("SELECT count(*) FROM int_usd_amounts").fetchall()[0][0]
+    assert converted == 49  # every event: 46 sales, the success, the partial refund and the chargeback
     assert not result.full and result.days == 4
     assert state == [("reversed",)]
     assert published_days(settings) == [day(0), day(2), day(5), day(44)]

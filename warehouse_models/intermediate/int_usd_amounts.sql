@@ -1,28 +1,36 @@
 -- THE USD rule, the only place a local amount becomes US cents. Every rollup sums this model's integers, so the
 -- USD totals of region_daily, creator_daily and product_daily agree to the cent for any region and period.
---  * rate: the latest rate on or before the event's local day; fx_date says which one. Before the first known rate
---    there is none: net_usd_minor is NULL (`kanda verify` reports it).
+--  * rate: the latest rate on or before the event's local day (as-of join); fx_date says which one. Before the
+--    first known rate there is none: net_usd_minor is NULL (`kanda verify` reports it).
 --  * rounding: once per event row, to the nearest cent, halves away from zero, in exact integer arithmetic
 --    (minor units x pico-USD rate; no floating point). A refund converts to exactly minus its sale on the same day.
--- The rate is written as a lookup per event; DuckDB runs it once per distinct currency and day and joins it back.
--- Written so, an incremental build's day filter on this view reaches the sale_events scan: a join of the events
--- with a list of their own days made DuckDB read every event for that list.
-WITH scaled AS (
+-- `events` is read twice; NOT MATERIALIZED inlines it into both readers. During an incremental build this view
+-- holds the build's days only (its macro; kanda.regional.models.run_models), so that both readers skip other days:
+-- a day filter on the view's result would not reach the days read for `rates`.
+WITH events AS NOT MATERIALIZED (
+    SELECT e.*, c.exponent
+    FROM stg_sale_events AS e
+    JOIN stg_currencies AS c USING (currency)
+    WHERE {{ in_build_days(e.local_date) }}
+),
+-- one rate lookup per currency and day, not per event
+days AS (
+    SELECT DISTINCT currency, local_date FROM events
+),
+rates AS (
+    SELECT d.currency, d.local_date, fx.rate_date AS fx_date, fx.usd_per_unit_pico
+    FROM days AS d
+    ASOF LEFT JOIN stg_fx_rates AS fx ON fx.currency = d.currency AND d.local_date >= fx.rate_date
+),
+scaled AS (
     SELECT
         e.event_id, e.region, e.transaction_id, e.event_type, e.status, e.creator_id, e.product_id, e.channel,
         e.currency, e.local_date, e.amount_minor, e.fee_minor, e.net_minor, r.fx_date,
         -- US cents x 10^(exponent + 12): numerator and denominator of the exact conversion
         CAST(e.net_minor AS HUGEINT) * r.usd_per_unit_pico * 100 AS usd_scaled,
-        CAST(10 ** (c.exponent + 12) AS HUGEINT) AS scale
-    FROM stg_sale_events AS e
-    JOIN stg_currencies AS c USING (currency)
-    LEFT JOIN LATERAL (
-        SELECT fx.rate_date AS fx_date, fx.usd_per_unit_pico
-        FROM stg_fx_rates AS fx
-        WHERE fx.currency = e.currency AND fx.rate_date <= e.local_date
-        ORDER BY fx.rate_date DESC
-        LIMIT 1
-    ) AS r ON TRUE
+        CAST(10 ** (e.exponent + 12) AS HUGEINT) AS scale
+    FROM events AS e
+    LEFT JOIN rates AS r USING (currency, local_date)
 )
 SELECT
     event_id, region, transaction_id, event_type, status, creator_id, product_id, channel, currency, local_date,
