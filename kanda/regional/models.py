@@ -194,12 +194,10 @@ def ensure_built(con: duckdb.DuckDBPyConnection, *, force: bool = False, full_re
 
 def _everything(con: duckdb.DuckDBPyConnection, days: list[dt.date]) -> bool:
     """The days cover every day the built tables have (region_daily has them all): a full build is cheaper."""
-    return (
-        bool(days)
-        and not con.execute(f"SELECT count(*) FROM region_daily WHERE NOT {in_days('local_date', days)}").fetchall()[0][
-            0
-        ]
-    )
+    if not days:
+        return False
+    left = con.execute(f"SELECT count(*) FROM region_daily WHERE NOT {in_days('local_date', days)}").fetchall()
+    return not left[0][0]
 
 
 def _incremental_possible(con: duckdb.DuckDBPyConnection, last_version: str | None) -> bool:
