@@ -174,7 +174,9 @@ def ensure_built(con: duckdb.DuckDBPyConnection, *, force: bool = False, full_re
         scope = None
         if previous is not None:  # else a first build: every day the store has is changed anyway
             changed = [r[0] for r in con.execute("SELECT DISTINCT local_date FROM dirty_days").fetchall()]
-            scope = restated(con, changed, int(previous.split(":", 1)[0]), from_events=full)
+            built_seq = int(previous.split(":", 1)[0])
+            full = full or not _only_grown(con, changed, built_seq)
+            scope = restated(con, changed, built_seq, from_events=full)
             con.execute(
                 "INSERT INTO dirty_days SELECT d FROM unnest(?::DATE[]) AS t(d)"
                 " WHERE d NOT IN (SELECT local_date FROM dirty_days)",
@@ -190,6 +192,23 @@ def ensure_built(con: duckdb.DuckDBPyConnection, *, force: bool = False, full_re
         con.execute("DELETE FROM model_builds")
         con.execute("INSERT INTO model_builds VALUES (?, ?, ?)", [version, dt.datetime.now(dt.UTC), built])
     return BuildResult(built, built=True, store_version=version, full=full, days=0 if full else len(scope.days))
+
+
+def _only_grown(con: duckdb.DuckDBPyConnection, changed: list[dt.date], built_seq: int) -> bool:
+    """Whether the changed days still hold every event the last build saw there, and no other event of a batch it
+    had seen: what the writers leave, as they only append batches. An event deleted or moved by hand (an edit of
+    history, a repair) fails this, counted and summed by payment key against `int_payment_days` (the events the
+    last build saw): restating by new batches would then miss what it changed, so the build is a full one."""
+    if not changed:
+        return True
+    where = in_days("local_date", changed)
+    seen = con.execute(
+        "SELECT count(*), coalesce(sum(hash(transaction_id)), 0) FROM sale_events"
+        f" WHERE {where} AND batch_id IN (SELECT batch_id FROM ledger WHERE seq <= ?)",
+        [built_seq],
+    ).fetchall()[0]
+    built = con.execute(f"SELECT count(*), coalesce(sum(payment_key), 0) FROM int_payment_days WHERE {where}")
+    return seen == built.fetchall()[0]
 
 
 def _everything(con: duckdb.DuckDBPyConnection, days: list[dt.date]) -> bool:

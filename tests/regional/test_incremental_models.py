@@ -367,6 +367,25 @@ def test_late_events_on_many_scattered_days_and_a_write_outside_the_ledger_are_r
     assert_central_equals_store(settings)
 
 
+def test_an_event_deleted_by_hand_from_a_changed_day_makes_the_next_build_a_full_one(settings: Settings) -> None:
+    """No writer deletes an event, but a repair by hand may: the restatement by new batches cannot see what it
+    changed, so the build is a full one and every table equals a full rebuild again."""
+    story = Story(settings)
+    with open_store(settings, "KE") as con:
+        con.executemany("INSERT INTO creators (creator_id, region) VALUES (?, 'KE')", [[c] for c in KNOWN])
+        story.sales(con, [{**base_sale(), "day": d} for d in range(4)])
+        story.send(con, story.late_rows([{"payment": 0, "kind": "refund", "days_later": 2}]))  # on day 2
+    publish_region(settings, "KE")
+    with open_store(settings, "KE") as con:
+        story.sales(con, [{**base_sale(), "day": 2}])  # a batch on day 2 (the day is changed)
+        con.execute("DELETE FROM sale_events WHERE transaction_id = 'QK0000' AND event_type = 'refund'")
+        result = ensure_built(con)
+        assert_same_tables(model_tables(con), full_rebuild(con), "after the deletion")
+        state = con.execute("SELECT current_state FROM fct_sales WHERE transaction_id = 'QK0000'").fetchall()
+    assert result.full
+    assert state == [("success",)]
+
+
 def test_full_refresh_and_a_changed_model_rebuild_everything(settings: Settings, monkeypatch: pytest.MonkeyPatch):
     story = Story(settings)
 
