@@ -136,6 +136,8 @@ class Variable:
     gt: float | None = None
     ge: float | None = None
     alias: str | None = None
+    #: A text setting's form (a regular expression the whole value must match), e.g. a memory size.
+    pattern: str | None = None
 
     def variable(self, prefix: str) -> str:
         return self.alias or f"{prefix}{self.name.upper()}"
@@ -151,6 +153,13 @@ class Group:
     variables: tuple[Variable, ...]
 
 
+#: A DuckDB memory limit as kanda accepts it: a number and a unit ("512MB", "1.5GB", "2 GiB") or a share of the
+#: machine's memory ("50%"). Checked with the settings, so that a typo is one `Error:` line naming the variable, not
+#: a DuckDB parser error when a store opens.
+MEMORY_SIZE = r"(?i)^[0-9]+(\.[0-9]+)? ?(%|[kmgtp]i?b|b)$"
+#: What a value of each pattern should look like, said in place of the pattern when a value does not match it.
+PATTERN_MEANINGS = {MEMORY_SIZE: "should be a memory size such as 512MB, 1.5GB or 50%"}
+
 #: The `KANDA_*` environment: the one list of kanda's settings, their defaults and bounds. Unset values are resolved
 #: against the data directory by `load_settings`, so that the catalog, warehouse and application database follow
 #: `KANDA_HOME` unless given.
@@ -162,10 +171,10 @@ KANDA = Group(
         Variable("catalog_url", str, optional=True),
         Variable("warehouse", str, optional=True),
         Variable("buyer_salt", str, optional=True),
-        Variable("duckdb_memory", str, "2GB"),
+        Variable("duckdb_memory", str, "2GB", pattern=MEMORY_SIZE),
         # A store's DuckDB memory limit while it ingests: the batch's dedupe and insert spill to disk beyond it, so
         # that the reader's chunks and DuckDB together stay near 1 GB at any file size (docs/benchmarks.md).
-        Variable("ingest_memory", str, "512MB"),
+        Variable("ingest_memory", str, "512MB", pattern=MEMORY_SIZE),
         # Equal to `regions.rails.base.DEFAULT_BATCH_ROWS` (a test holds them together); not imported from there
         # because that module loads polars, which commands such as `kanda query` never need.
         Variable("batch_rows", int, 100_000, gt=0),
@@ -230,7 +239,7 @@ def _plain(variable: Variable, text: str) -> object:
     """`text` as `variable`'s value when it is in the plain form of its kind and within bounds, else `_DOUBT`."""
     value: object
     if variable.kind is str:
-        return text
+        return text if variable.pattern is None or re.fullmatch(variable.pattern, text) else _DOUBT
     if variable.kind is Path:
         return Path(text) if text else _DOUBT
     if variable.kind is bool:
@@ -260,7 +269,7 @@ def _model(group: Group) -> type:
     }
     for v in group.variables:
         annotations[v.name] = v.kind | None if v.optional else v.kind
-        namespace[v.name] = Field(default=v.default, gt=v.gt, ge=v.ge, validation_alias=v.alias)
+        namespace[v.name] = Field(default=v.default, gt=v.gt, ge=v.ge, pattern=v.pattern, validation_alias=v.alias)
     namespace["__annotations__"] = annotations
     return type(group.title, (BaseSettings,), namespace)
 

@@ -151,18 +151,22 @@ def test_usage_errors_are_typers_box_and_kandas_errors_one_line(settings: Settin
 
     # kanda's own failures, as the console script prints them: one line, no traceback
     code = "import sys; from kanda.cli import main; sys.argv = ['kanda', *sys.argv[1:]]; main()"
-    bad = subprocess.run(
-        [sys.executable, "-c", code, "status"],
-        env={**os.environ, "KANDA_LOCK_WAIT": "soon"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert bad.returncode == 1
-    assert bad.stderr.splitlines() == [
-        "Error: KANDA_LOCK_WAIT='soon': Input should be a valid number, unable to parse string as a number"
-    ]
+    said = {
+        "KANDA_LOCK_WAIT": ("soon", "Input should be a valid number, unable to parse string as a number"),
+        # refused with the settings, not by DuckDB's parser once a store opens
+        "KANDA_INGEST_MEMORY": ("lots", "should be a memory size such as 512MB, 1.5GB or 50%"),
+    }
+    for variable, (value, message) in said.items():
+        bad = subprocess.run(
+            [sys.executable, "-c", code, "status"],
+            env={**os.environ, variable: value},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert bad.returncode == 1
+        assert bad.stderr.splitlines() == [f"Error: {variable}={value!r}: {message}"]
 
 
 def test_review_reprocess_records_the_actor_it_was_given(settings: Settings, tmp_path: Path):

@@ -73,7 +73,14 @@ def test_every_setting_read_plainly_matches_the_pydantic_settings_model(tmp_path
 
 @pytest.mark.parametrize(
     ("variable", "text"),
-    [("KANDA_LOCK_WAIT", "soon"), ("KANDA_LOCK_WAIT", "-1"), ("KANDA_BATCH_ROWS", "0"), ("KANDA_SMTP_PORT", "25x")],
+    [
+        ("KANDA_LOCK_WAIT", "soon"),
+        ("KANDA_LOCK_WAIT", "-1"),
+        ("KANDA_BATCH_ROWS", "0"),
+        ("KANDA_SMTP_PORT", "25x"),
+        ("KANDA_INGEST_MEMORY", "lots"),
+        ("KANDA_DUCKDB_MEMORY", "2000"),  # no unit: DuckDB would refuse it only when a store opens
+    ],
 )
 def test_a_bad_value_is_refused_by_pydantic_settings_naming_the_variable(settings: Settings, variable: str, text: str):
     with mock.patch.dict(os.environ, {variable: text}), pytest.raises(ValidationError) as refused:

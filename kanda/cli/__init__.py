@@ -82,12 +82,13 @@ def _own_failure(exc: Exception) -> str | None:
 
 def _settings_problem(exc: ValidationError) -> str:
     """`KANDA_LOCK_WAIT='abc': Input should be a valid number` for each bad variable, on one line."""
-    from kanda.settings import GROUPS
+    from kanda.settings import GROUPS, PATTERN_MEANINGS
 
     prefix = GROUPS[exc.title].prefix
     problems = []
     for e in exc.errors():
         name = "_".join(str(part) for part in e["loc"])
         name = name if name.upper().startswith(prefix) else f"{prefix}{name}"
-        problems.append(f"{name.upper()}={e.get('input')!r}: {e['msg']}")
+        message = PATTERN_MEANINGS.get(e.get("ctx", {}).get("pattern"), e["msg"])
+        problems.append(f"{name.upper()}={e.get('input')!r}: {message}")
     return "; ".join(problems)
