@@ -44,6 +44,7 @@ from pyiceberg.io import PY_IO_IMPL
 from pyiceberg.io.pyarrow import PyArrowFileIO
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
+from pyiceberg.transforms import MonthTransform
 from pyiceberg.types import IcebergType, LongType, StringType
 
 from kanda.central.publication import NAMESPACE, PUBLICATION_DOCS, PUBLICATIONS, Publication
@@ -301,11 +302,8 @@ def ensure_table(catalog: SqlCatalog, name: str, schema: pa.Schema) -> Table:
     try:
         table = catalog.load_table(identifier)
     except NoSuchTableError:
-        table = catalog.create_table(identifier, schema=schema)
-        if "region" in schema.names:
-            with table.update_spec() as spec:
-                spec.add_identity("region")
-        return table
+        return _partitioned(catalog.create_table(identifier, schema=schema))
+    table = _partitioned(table)
     missing = [f for f in schema if f.name not in {c.name for c in table.schema().columns}]
     if name == PUBLICATIONS and missing:
         # A rollup table added since this catalog was made: older publications have no snapshot for it, so the
@@ -316,6 +314,34 @@ def ensure_table(catalog: SqlCatalog, name: str, schema: pa.Schema) -> Table:
                 update.add_column(column.name, _ADDED_COLUMN_TYPES[column.type], doc=_doc(column))
         table = table.refresh()
     return _document(table, schema)
+
+
+#: The partition field of a rollup's month: a publish replaces (region, days), and Iceberg rewrites only the files of
+#: the partitions those rows are in, so a region's files hold one month each and a one-day change rewrites about a
+#: month of rollup rows, however long the history (partitioned by region alone, it rewrote all of the region's).
+#: Days would make the files too many and too small for readers scanning all history (regions x days per table).
+MONTH_PARTITION = "local_date_month"
+
+
+def _partitioned(table: Table) -> Table:
+    """`table` partitioned by region, then by the month of `local_date` where it has those columns.
+
+    A table made before the month partition gets it added (partition evolution): its existing files stay as they
+    are, readable by every publication that names them, and a publish that touches one of them rewrites its rows
+    under the new partitioning, so each region's history moves to monthly files as its days are republished.
+    """
+    columns = {column.name for column in table.schema().columns}
+    have = {field.name for field in table.spec().fields}
+    add_region = "region" in columns and "region" not in have
+    add_month = "local_date" in columns and MONTH_PARTITION not in have
+    if not (add_region or add_month):
+        return table
+    with table.update_spec() as spec:
+        if add_region:
+            spec.add_identity("region")
+        if add_month:
+            spec.add_field("local_date", MonthTransform(), MONTH_PARTITION)
+    return table.refresh()
 
 
 def _doc(field: pa.Field) -> str | None:

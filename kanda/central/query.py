@@ -460,7 +460,9 @@ def _source_database(settings: Settings, resolved: Resolved) -> duckdb.DuckDBPyC
                 if files:
                     # Binding the view opens every file: a missing one fails here, named, not in an analyst's query.
                     listed = ", ".join("'" + f.removeprefix("file://").replace("'", "''") + "'" for f in files)
-                    con.execute(f"CREATE VIEW {NAMESPACE}.{name} AS SELECT * FROM read_parquet([{listed}])")
+                    # The files carry all their columns; their paths' `key=value` folders are Iceberg's partitions.
+                    options = "hive_partitioning = false"
+                    con.execute(f"CREATE VIEW {NAMESPACE}.{name} AS SELECT * FROM read_parquet([{listed}], {options})")
                 else:
                     _store(con, name, read_published(catalog, publication, name))
             except (duckdb.IOException, OSError) as exc:
