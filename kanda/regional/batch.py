@@ -1,11 +1,13 @@
 """A batch: chunks validated and staged on disk, then loaded into the regional store in one transaction.
 
 Two promises pull against each other: a batch (a whole file) must be one DuckDB transaction, so that a crash leaves
-the store as it was, and a file larger than memory must ingest in bounded memory. Rows appended inside a DuckDB
-transaction by many statements stay in memory until commit, whatever `memory_limit` says, so chunks are not
-inserted one by one. Each validated chunk is written as Parquet to a staging folder instead, and at the end one
-`INSERT ... SELECT FROM read_parquet(...)` per table loads the whole batch in a single transaction, which DuckDB
-streams to disk. A crash before commit leaves only staging files, which the next run deletes.
+the store as it was, and a file larger than memory must ingest in bounded memory. The duplicate rule (first delivery
+of each event wins, against the store and the rest of the batch) needs the whole batch, and a row inserted early
+cannot cheaply be taken back: DuckDB re-appends every row of a transaction at commit if any of them was deleted in
+it (docs/benchmarks.md, with the streamed designs measured against this one). So each validated chunk is written as
+Parquet to a staging folder, and at the end one `INSERT ... SELECT FROM read_parquet(...)` per table loads the
+whole batch, duplicates left out, in a single transaction that DuckDB streams to disk. A crash before commit leaves
+only staging files, which the next run deletes.
 """
 
 from __future__ import annotations
