@@ -35,6 +35,8 @@ def parse(values: list[str], exponent: int, decimal: str = ".") -> list[int | No
         ("500.50", 0, None),
         ("N/A", 2, None),
         ("", 2, None),
+        ("   ", 2, None),  # a blank cell (the empty half of a Paid In / Withdrawn pair), as every blank
+        ("\u00a0", 2, None),
         ("184467440737098017.00", 2, None),  # wrapped around int64 to 250084 before: now null, quarantined
         ("184,467,440,737,098,017.00", 2, None),
         ("9999999999999999.99", 2, 999_999_999_999_999_999),  # 18 digits of minor units still fit exactly
