@@ -197,30 +197,34 @@ def ingest_file(
     if not path.is_file():
         missing = "the file was not found (or is not a regular file)"
         return _reject(con, settings, region, path, None, missing, "not_found")
-    content_hash = file_hash(path)
-    seen = con.execute(
-        "SELECT batch_id FROM ledger WHERE kind = 'file' AND content_hash = ? LIMIT 1", [content_hash]
-    ).fetchall()
-    if seen:
-        return FileResult(path.name, "already_ingested", reason=f"same content as batch {seen[0][0]}")
-    batch_id = f"{region.code}-{_now():%Y%m%dT%H%M%S%f}-{content_hash[:10]}"
     adapter = get_adapter(region.source_format)
     ctx = ReadContext(region=region, salt=settings.buyer_salt, batch_rows=settings.batch_rows)
-    batch = StagedBatch(settings.home, region, batch_id, _known_creators(con, region))
-    try:
-        for chunk in _prefetched(adapter.read(path, ctx)):
-            frame = canonicalise(
-                chunk.frame, region, source=region.source_format, source_file=path.name, batch_id=batch_id
-            )
-            batch.add(frame, ignored=chunk.ignored)
-            if progress:
-                progress(path.name, batch.counts.rows_read)
-    except FileRejected as exc:
-        batch.discard()
-        return _reject(con, settings, region, path, content_hash, exc.reason, exc.kind)
-    except BaseException:
-        batch.discard()
-        raise
+    # The reader starts before the file is hashed: detecting the encoding and parsing the first chunk (the reader
+    # thread) overlap hashing it (this one), which otherwise ran alone on one core. A file already ingested costs
+    # at most the one chunk read ahead, which is dropped when the reader is closed.
+    with Prefetched(adapter.read(path, ctx)) as chunks:
+        content_hash = file_hash(path)
+        seen = con.execute(
+            "SELECT batch_id FROM ledger WHERE kind = 'file' AND content_hash = ? LIMIT 1", [content_hash]
+        ).fetchall()
+        if seen:
+            return FileResult(path.name, "already_ingested", reason=f"same content as batch {seen[0][0]}")
+        batch_id = f"{region.code}-{_now():%Y%m%dT%H%M%S%f}-{content_hash[:10]}"
+        batch = StagedBatch(settings.home, region, batch_id, _known_creators(con, region))
+        try:
+            for chunk in chunks:
+                frame = canonicalise(
+                    chunk.frame, region, source=region.source_format, source_file=path.name, batch_id=batch_id
+                )
+                batch.add(frame, ignored=chunk.ignored)
+                if progress:
+                    progress(path.name, batch.counts.rows_read)
+        except FileRejected as exc:
+            batch.discard()
+            return _reject(con, settings, region, path, content_hash, exc.reason, exc.kind)
+        except BaseException:
+            batch.discard()
+            raise
     counts = batch.commit(con, kind="file", file_name=path.name, content_hash=content_hash)
     return FileResult(
         path.name,
@@ -236,49 +240,61 @@ def ingest_file(
     )
 
 
-def _prefetched(chunks: Iterator[T], depth: int = 1) -> Iterator[T]:
-    """Yield from `chunks`, reading the next one in a background thread while the caller writes this one.
+class Prefetched(Iterator[T]):
+    """Iterate `chunks` while a background thread reads the next one ahead, from the moment this is created.
 
     Reading and mapping (pyarrow, polars) and validating and inserting (pandera, DuckDB) each spend most of their
     time in native code that releases the GIL, so on two cores the two halves overlap. At most `depth` chunks wait
     in the queue, which keeps memory bounded to a few chunks. An exception in the reader (`FileRejected`) is
-    re-raised here, in the caller's thread, so the transaction logic sees it exactly as before; if the caller
-    stops early, the reader is told to stop and is joined.
+    re-raised here, in the caller's thread, so the transaction logic sees it exactly as before. Use it as a
+    context manager: leaving the block, iterated to the end or not, tells the reader to stop and joins it.
     """
-    slots: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
 
-    def produce() -> None:
+    def __init__(self, chunks: Iterator[T], depth: int = 1) -> None:
+        self._slots: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._finished = False
+        self._reader = threading.Thread(target=self._produce, args=(chunks,), name="kanda-ingest-reader", daemon=True)
+        self._reader.start()
+
+    def _produce(self, chunks: Iterator[T]) -> None:
         try:
             for item in chunks:
-                while not stop.is_set():
+                while not self._stop.is_set():
                     try:
-                        slots.put(("item", item), timeout=0.1)
+                        self._slots.put(("item", item), timeout=0.1)
                         break
                     except queue.Full:
                         continue
-                if stop.is_set():
+                if self._stop.is_set():
                     return
-            slots.put(("done", None))
+            self._slots.put(("done", None))
         except BaseException as exc:  # handed to the consumer, which re-raises it
-            slots.put(("error", exc))
+            self._slots.put(("error", exc))
 
-    reader = threading.Thread(target=produce, name="kanda-ingest-reader", daemon=True)
-    reader.start()
-    try:
-        while True:
-            kind, value = slots.get()
-            if kind == "done":
-                return
-            if kind == "error":
-                raise value  # type: ignore[misc]
-            yield value  # type: ignore[misc]
-    finally:
-        stop.set()
-        while reader.is_alive():
+    def __next__(self) -> T:
+        if self._finished:
+            raise StopIteration
+        kind, value = self._slots.get()
+        if kind == "item":
+            return value  # type: ignore[return-value]
+        self._finished = True
+        if kind == "error":
+            raise value  # type: ignore[misc]
+        raise StopIteration
+
+    def __enter__(self) -> Prefetched[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        while self._reader.is_alive():
             with suppress(queue.Empty):
-                slots.get(timeout=0.1)
-        reader.join()
+                self._slots.get(timeout=0.1)
+        self._reader.join()
 
 
 def _reject(
