@@ -201,7 +201,7 @@ def ingest_file(
     ctx = ReadContext(region=region, salt=settings.buyer_salt, batch_rows=settings.batch_rows)
     # The reader starts before the file is hashed: detecting the encoding and parsing the first chunk (the reader
     # thread) overlap hashing it (this one), which otherwise ran alone on one core. A file already ingested costs
-    # at most the one chunk read ahead, which is dropped when the reader is closed.
+    # what was read ahead meanwhile (at most two chunks, or a workbook's first sheet), dropped when the reader closes.
     with Prefetched(adapter.read(path, ctx)) as chunks:
         content_hash = file_hash(path)
         seen = con.execute(
