@@ -25,10 +25,15 @@ from kanda.regional.ledger import BatchCounts, LedgerEntry
 from kanda.regional.store import transaction
 from quality.boundary import Split, hold_unknown_creators, split_by_contract
 from quality.contract import CONTRACT_COLUMNS, VIRTUAL_COLUMNS
+from quality.screen import passes_contract
 from regions import RegionConfig
 
 #: The contract's columns that a store keeps (the virtual `event_id` is derived by the store itself).
 STORED_COLUMNS = [c for c in CONTRACT_COLUMNS if c not in VIRTUAL_COLUMNS]
+
+#: How many flagged rows wait before pandera judges them: pandera's cost is mostly per call, and waiting rows carry
+#: their raw records, so this bounds both the calls (a few per batch of typical dirt) and the memory they hold.
+JUDGE_ROWS = 20_000
 
 QUARANTINE_COLUMNS = (
     "quarantine_id, batch_id, region, source, source_file, source_row, transaction_id, creator_id, local_date,"
@@ -58,7 +63,10 @@ class StagedBatch:
         hold_unknown: bool = True,
         split: Callable[[pl.DataFrame], Split] = split_by_contract,
     ) -> None:
-        """`split` is the contract check; a steward's waiver passes one that accepts the waived warnings."""
+        """`split` is the contract check; a steward's waiver passes one that accepts the waived warnings.
+
+        It must accept every row the contract accepts: rows that pass the contract's screen are staged without it.
+        """
         self.region = region
         self.batch_id = batch_id
         self.known_creators = known_creators
@@ -69,28 +77,64 @@ class StagedBatch:
         self.counts = BatchCounts()
         self.chunks = 0
         self.started = dt.datetime.now(dt.UTC)
+        #: Rows the screen flagged, waiting for `split`; judged once this many wait, and before the commit.
+        self.judge_rows = JUDGE_ROWS
+        self._waiting: list[Path] = []
+        self._waiting_rows = 0
+        self._staged = 0
 
     def add(self, frame: pl.DataFrame, *, ignored: int = 0) -> None:
-        """Validate a contract-shaped chunk and stage its events and quarantine rows."""
+        """Validate a contract-shaped chunk and stage its events and quarantine rows.
+
+        The chunk is screened first (`quality.screen`): lines whose every event passes the contract's rules are
+        staged at once; the rest wait and go through `split` (pandera, with every reason) a few thousand at a time,
+        so that pandera's cost per call is paid per batch rather than per chunk. A line's events stay together, so
+        that the quarantine numbers a line's events as it always did.
+        """
+        self.chunks += 1
+        self.counts.add(BatchCounts(rows_read=frame.height + ignored, ignored=ignored, rows_in=frame.height))
+        passes = passes_contract(frame)
+        if passes is None:
+            self._wait(frame)
+        else:
+            lines = frame["source_row"]
+            line_passes = (passes & ~lines.is_in(lines.filter(~passes).implode())).fill_null(False)
+            self._stage(frame.filter(line_passes), [])
+            self._wait(frame.filter(~line_passes))
+        if self._waiting_rows >= self.judge_rows:
+            self._judge_waiting()
+
+    def _wait(self, flagged: pl.DataFrame) -> None:
+        """Set flagged rows aside, on disk: a few rows filtered from a chunk would keep the whole chunk's text in
+        memory (polars' string views share the chunk's buffers), which grew with the file."""
+        if flagged.height:
+            flagged.write_parquet(self._file("flagged", len(self._waiting)), **_STAGING_PARQUET)
+            self._waiting.append(self._file("flagged", len(self._waiting)))
+            self._waiting_rows += flagged.height
+
+    def _judge_waiting(self) -> None:
+        """Run the rows the screen flagged through `split` and stage its verdict."""
+        if not self._waiting:
+            return
+        frame = pl.read_parquet(self._waiting)
+        for path in self._waiting:
+            path.unlink()
+        self._waiting, self._waiting_rows = [], 0
         split = self.split(frame)
-        valid, flagged = split.valid, [split.quarantine]
-        if self.hold_unknown:
+        self._stage(split.valid, [split.quarantine])
+
+    def _stage(self, valid: pl.DataFrame, flagged: list[pl.DataFrame]) -> None:
+        if self.hold_unknown and valid.height:
             held = hold_unknown_creators(valid, self.known_creators)
             valid, flagged = held.valid, [*flagged, held.quarantine]
-        quarantine = pl.concat(flagged)
-        self.chunks += 1
+        flagged = [f for f in flagged if f.height]
+        self._staged += 1
         if valid.height:
             valid.select(STORED_COLUMNS).write_parquet(self._file("events"), **_STAGING_PARQUET)
-        if quarantine.height:
+        if flagged:
+            quarantine = pl.concat(flagged) if len(flagged) > 1 else flagged[0]
             self._quarantine_rows(quarantine).write_parquet(self._file("quarantine"), **_STAGING_PARQUET)
-        self.counts.add(
-            BatchCounts(
-                rows_read=frame.height + ignored,
-                ignored=ignored,
-                rows_in=frame.height,
-                quarantined=quarantine.height,
-            )
-        )
+            self.counts.quarantined += quarantine.height
 
     def commit(
         self,
@@ -106,6 +150,7 @@ class StagedBatch:
         `also` runs inside the same transaction (a release marks its quarantine rows released there).
         """
         try:
+            self._judge_waiting()
             with transaction(con):
                 # Each count is measured on its own, never derived from the others, so that a lost or doubled
                 # row shows up as an unbalanced batch instead of being absorbed by a subtraction.
@@ -137,6 +182,7 @@ class StagedBatch:
         return self.counts
 
     def discard(self) -> None:
+        self._waiting, self._waiting_rows = [], 0
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def _count_duplicates(self, con: duckdb.DuckDBPyConnection) -> int:
@@ -202,8 +248,8 @@ class StagedBatch:
             quarantined_at=pl.lit(self.started),
         )
 
-    def _file(self, kind: str) -> Path:
-        return self.folder / f"{kind}-{self.chunks:06d}.parquet"
+    def _file(self, kind: str, number: int | None = None) -> Path:
+        return self.folder / f"{kind}-{self._staged if number is None else number:06d}.parquet"
 
     def _files(self, kind: str) -> list[str]:
         return sorted(str(p) for p in self.folder.glob(f"{kind}-*.parquet"))
