@@ -35,8 +35,6 @@ def passes_contract(frame: pl.DataFrame) -> pl.Series | None:
     verdicts = _rule_verdicts(contract)
     if verdicts is None:
         return None
-    if not verdicts:
-        return pl.Series("passes", [True] * frame.height, pl.Boolean)
     columns = [verdict.select(pl.first().alias(f"rule{i}")) for i, verdict in enumerate(verdicts)]
     return pl.concat(columns, how="horizontal").select(pl.all_horizontal(pl.all()).alias("passes")).collect()["passes"]
 

@@ -75,7 +75,6 @@ class StagedBatch:
         self.folder = staging_root(home, region.code) / batch_id
         self.folder.mkdir(parents=True, exist_ok=True)
         self.counts = BatchCounts()
-        self.chunks = 0
         self.started = dt.datetime.now(dt.UTC)
         #: Rows the screen flagged, waiting for `split`; judged once this many wait, and before the commit.
         self.judge_rows = JUDGE_ROWS
@@ -91,7 +90,6 @@ class StagedBatch:
         so that pandera's cost per call is paid per batch rather than per chunk. A line's events stay together, so
         that the quarantine numbers a line's events as it always did.
         """
-        self.chunks += 1
         self.counts.add(BatchCounts(rows_read=frame.height + ignored, ignored=ignored, rows_in=frame.height))
         passes = passes_contract(frame)
         if passes is None:
@@ -108,8 +106,9 @@ class StagedBatch:
         """Set flagged rows aside, on disk: a few rows filtered from a chunk would keep the whole chunk's text in
         memory (polars' string views share the chunk's buffers), which grew with the file."""
         if flagged.height:
-            flagged.write_parquet(self._file("flagged", len(self._waiting)), **_STAGING_PARQUET)
-            self._waiting.append(self._file("flagged", len(self._waiting)))
+            path = self._file("flagged", len(self._waiting))
+            flagged.write_parquet(path, **_STAGING_PARQUET)
+            self._waiting.append(path)
             self._waiting_rows += flagged.height
 
     def _judge_waiting(self) -> None:

@@ -113,6 +113,22 @@ def test_a_charge_and_its_refund_quarantined_from_one_line_keep_ids_of_their_own
     assert len(set(ids)) == 2 and ids[0].endswith(":1") and ids[1].endswith(":1.2")
 
 
+def test_a_line_quarantined_for_two_reasons_keeps_one_id_per_event(settings: Settings, tmp_path: Path):
+    """The sale breaks a rule and its refund waits for an unknown creator: both leave the same line, numbered apart.
+
+    The refund alone would pass the contract's screen; it is judged with its line so that the line's events are
+    numbered together, never as two first events of line 1.
+    """
+    make_files(settings, regions=["EG"], rows=50)
+    line = paid("ch_y", "2026-10-05 10:00:00", amount="-100,00", status="Refunded", refunded="250,00")
+    line = line.replace("EG-C0002.EG-P00005", "EG-C0999.EG-P00005")
+    (result,) = ingest_files(settings, "EG", [stripe_file(tmp_path / "in", "y.csv", [line])]).files
+    assert (result.rows_in, result.loaded, result.quarantined) == (2, 0, 2)
+    with open_store(settings, "EG", read_only=True) as con:
+        rows = con.execute("SELECT quarantine_id, hold FROM quarantine ORDER BY quarantine_id").fetchall()
+    assert [(qid.rsplit(":", 1)[1], hold) for qid, hold in rows] == [("1", None), ("1.2", "unknown_creator")]
+
+
 def test_unknown_creator_is_held_then_released_when_onboarded(settings: Settings, tmp_path: Path):
     make_files(settings, regions=["EG"], rows=50)
     line = paid("ch_new", "2026-10-05 10:00:00").replace("EG-C0002.EG-P00005", "EG-C0777.EG-P00005")
