@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from kanda.regional import batch as batch_module
 from kanda.regional.batch import StagedBatch
 from kanda.regional.ingest import ingest_files, ingest_landing
 from kanda.regional.ledger import UnbalancedBatch, verify_chain
@@ -74,6 +75,56 @@ def test_redelivered_events_across_files_are_counted_duplicates(settings: Settin
     make_files(settings, regions=["EG"], rows=50)  # registry
     results = ingest_files(settings, "EG", [a, b]).files
     assert [(r.loaded, r.duplicates) for r in results] == [(2, 0), (1, 1)]
+
+
+@pytest.mark.parametrize("event_hash", ["hash(transaction_id, event_type, status)", "0"])
+def test_duplicates_are_found_by_their_parts_whatever_the_hash(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, event_hash: str
+):
+    """The load looks for duplicates by a hash of the event's parts first: a hash shared by every event (all
+    collide) must give the same store as a real one, since only the parts decide."""
+    monkeypatch.setattr(batch_module, "_EVENT_HASH", event_hash)
+    folder = tmp_path / "in"
+    a = stripe_file(
+        folder,
+        "a.csv",
+        [
+            paid("ch_1", "2026-10-05 10:00:00"),
+            paid("ch_2", "2026-10-05 11:00:00"),
+            paid("ch_2", "2026-10-05 11:00:00", amount="9,00"),  # a redelivery within the file: the first is kept
+            paid("ch_4", "2026-10-05 11:30:00", status="Pending"),
+        ],
+    )
+    b = stripe_file(
+        folder,
+        "b.csv",
+        [
+            paid("ch_2", "2026-10-05 11:00:00"),  # already stored
+            paid("ch_3", "2026-10-05 12:00:00"),
+            paid("ch_3", "2026-10-05 12:00:00"),
+            paid("ch_4", "2026-10-05 11:40:00"),  # the same payment, now succeeded: a new event
+            paid("ch_5", "2026-10-05 13:00:00", status="Pending"),  # two events of one payment, each sent twice
+            paid("ch_5", "2026-10-05 13:00:00", status="Pending"),
+            paid("ch_5", "2026-10-05 13:05:00"),
+            paid("ch_5", "2026-10-05 13:05:00"),
+        ],
+    )
+    make_files(settings, regions=["EG"], rows=50)  # registry
+    results = ingest_files(settings, "EG", [a, b]).files
+    assert [(r.loaded, r.duplicates) for r in results] == [(3, 1), (4, 4)]
+    with open_store(settings, "EG", read_only=True) as con:
+        stored = con.execute(
+            "SELECT transaction_id, status, amount_minor, source_row FROM sale_events ORDER BY ALL"
+        ).fetchall()
+    assert stored == [
+        ("ch_1", "success", 25_000, 1),
+        ("ch_2", "success", 25_000, 2),
+        ("ch_3", "success", 25_000, 2),
+        ("ch_4", "pending", 25_000, 4),
+        ("ch_4", "success", 25_000, 4),
+        ("ch_5", "pending", 25_000, 5),
+        ("ch_5", "success", 25_000, 7),
+    ]
 
 
 def test_status_changes_and_refunds_follow_the_sale(settings: Settings, tmp_path: Path):
