@@ -19,6 +19,13 @@ ingested through the spec engine instead of the region's built-in adapter, and b
 
     .venv/bin/python -m bench.ingest --rows 2000000 --region EG --spec regions/rails/stripe/spec.yaml
 
+With `--history N`, every kanda run ingests into a store that already holds the N-row file of the same arguments
+(ingested once, before the runs, and copied for each), and the measured file's transactions are new ones (their
+numbers start after the history's): a daily file onto a store with history, where checking each event against
+what is stored costs most. The raw and dlt loads have no history to check and load into empty databases as before:
+
+    .venv/bin/python -m bench.ingest --rows 2000000 --region EG --history 8000000 --only kanda
+
 `--regions-dir DIR` adds the region files in DIR (as `KANDA_REGIONS_DIR` does), so a region defined only by YAML
 can be benchmarked too (`--region RW --regions-dir ...`).
 """
@@ -67,9 +74,12 @@ class Timing:
     rows_per_second: float
 
 
-def prepare(region: str, rows: int, start: dt.date, days: int, seed: int) -> tuple[Path, Path]:
-    """The region's native file and registry folder, generated once per argument set and reused afterwards."""
-    key = f"{region.lower()}_{rows}_{start:%Y%m%d}_{days}d_seed{seed}"
+def prepare(region: str, rows: int, start: dt.date, days: int, seed: int, after: int = 0) -> tuple[Path, Path]:
+    """The region's native file and registry folder, generated once per argument set and reused afterwards.
+
+    `after` numbers the file's transactions from after that many (the new sales that follow a history file).
+    """
+    key = f"{region.lower()}_{rows}_{start:%Y%m%d}_{days}d_seed{seed}" + (f"_after{after}" if after else "")
     root = OUT / "data" / key
     done = root / "DONE"
     if not done.exists():
@@ -82,9 +92,21 @@ def prepare(region: str, rows: int, start: dt.date, days: int, seed: int) -> tup
             days=days,
             rows_per_region=rows,
             seed=seed,
+            txn_offset=after,
         )
         done.write_text(str(files[0].path))
     return Path(done.read_text()), root / "registry"
+
+
+def history_home(path: Path, registry: Path, region: str, home: Path) -> dict:
+    """A KANDA_HOME whose region store holds `path` (the history), to be copied for each measured run."""
+    shutil.rmtree(home, ignore_errors=True)
+    shutil.copytree(registry, home / "registry")
+    report = ingest_files(load_settings(home), region, [path])
+    result = report.files[0]
+    if result.status != "loaded":
+        raise RuntimeError(f"kanda did not load the history {path}: {result.status} {result.reason}")
+    return result.as_json()
 
 
 def sniff_delimiter(path: Path) -> str:
@@ -113,11 +135,17 @@ def raw_load(path: Path, workdir: Path) -> float:
     return elapsed
 
 
-def kanda_load(path: Path, registry: Path, region: str, workdir: Path) -> tuple[float, dict]:
-    """Seconds for `ingest_files` into a fresh KANDA_HOME holding only the registry, and the file's counts."""
+def kanda_load(
+    path: Path, registry: Path, region: str, workdir: Path, history: Path | None = None
+) -> tuple[float, dict]:
+    """Seconds for `ingest_files` into a fresh KANDA_HOME holding only the registry (or a copy of `history`, a home
+    whose store already holds events), and the file's counts."""
     home = workdir / "kanda_home"
     shutil.rmtree(home, ignore_errors=True)
-    shutil.copytree(registry, home / "registry")
+    if history is not None:
+        shutil.copytree(history, home)
+    else:
+        shutil.copytree(registry, home / "registry")
     settings = load_settings(home)
     started = time.perf_counter()
     report = ingest_files(settings, region, [path])
@@ -209,7 +237,7 @@ def dlt_load(path: Path, workdir: Path) -> float:
 SIDES = ("raw", "dlt", "kanda")
 
 
-def child(side: str, path: Path, registry: Path, region: str, workdir: Path) -> dict:
+def child(side: str, path: Path, registry: Path, region: str, workdir: Path, history: Path | None = None) -> dict:
     """One load in this (fresh) process: seconds, CPU seconds, peak resident memory and kanda's counts."""
     counts: dict = {}
     workdir.mkdir(parents=True, exist_ok=True)
@@ -218,7 +246,7 @@ def child(side: str, path: Path, registry: Path, region: str, workdir: Path) -> 
     elif side == "dlt":
         seconds = dlt_load(path, workdir)
     else:
-        seconds, counts = kanda_load(path, registry, region, workdir)
+        seconds, counts = kanda_load(path, registry, region, workdir, history)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "seconds": seconds,
@@ -228,11 +256,16 @@ def child(side: str, path: Path, registry: Path, region: str, workdir: Path) -> 
     }
 
 
-def in_subprocess(side: str, path: Path, registry: Path, region: str, workdir: Path) -> dict:
+def in_subprocess(
+    side: str, path: Path, registry: Path, region: str, workdir: Path, history: Path | None = None
+) -> dict:
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
     argv = [sys.executable, "-m", "bench.ingest", "--child", side, "--child-args", str(path), str(registry), region]
-    done = subprocess.run([*argv, str(workdir)], env=env, capture_output=True, text=True, check=False, cwd=root)
+    argv.append(str(workdir))
+    if history is not None and side == "kanda":
+        argv += ["--child-history", str(history)]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, cwd=root)
     if done.returncode != 0:
         raise RuntimeError(f"the {side} load failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -261,18 +294,22 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--only", choices=SIDES, action="append", help="Measure only these sides (repeatable).")
     parser.add_argument("--spec", type=Path, help="A rail spec: also ingest (and read) the file with the spec engine.")
     parser.add_argument("--regions-dir", type=Path, help="Extra region files (as KANDA_REGIONS_DIR).")
+    parser.add_argument(
+        "--history", type=int, default=0, help="kanda ingests onto a store already holding this many rows."
+    )
     parser.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--child-args", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--child-history", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.regions_dir:
         os.environ["KANDA_REGIONS_DIR"] = str(args.regions_dir.resolve())
     if args.child:
         path, registry, region, workdir = args.child_args
-        result = child(args.child, Path(path), Path(registry), region, Path(workdir))
+        result = child(args.child, Path(path), Path(registry), region, Path(workdir), args.child_history)
         print(json.dumps(result))
         return result
 
-    path, registry = prepare(args.region, args.rows, args.start, args.days, args.seed)
+    path, registry = prepare(args.region, args.rows, args.start, args.days, args.seed, after=args.history)
     size_mb = path.stat().st_size / 1e6
     sides = [s for s in SIDES if not args.only or s in args.only]
     load_before = os.getloadavg()
@@ -282,11 +319,18 @@ def main(argv: list[str] | None = None) -> dict:
     spec_counts: dict = {}
     spec_runs: list[float] = []
     reader_runs: dict[str, list[float]] = {"built-in": [], "spec": []}
+    history_counts: dict = {}
     with tempfile.TemporaryDirectory(prefix="kanda-bench-") as tmp:
         workdir = Path(tmp)
+        history = None
+        if args.history and "kanda" in sides:
+            old, old_registry = prepare(args.region, args.history, args.start, args.days, args.seed)
+            history = workdir / "history_home"
+            history_counts = history_home(old, old_registry, args.region, history)
+            print(f"history: {old.name}, {history_counts['loaded']:,} events stored before each kanda run", flush=True)
         for i in range(args.runs):
             for side in sides:
-                done = in_subprocess(side, path, registry, args.region, workdir / side)
+                done = in_subprocess(side, path, registry, args.region, workdir / side, history)
                 runs[side].append(done)
                 print(
                     f"  run {i + 1}: {side:6}{done['seconds']:7.2f} s  cpu {done['cpu_seconds']:6.1f} s"
@@ -331,6 +375,8 @@ def main(argv: list[str] | None = None) -> dict:
         "peak_rss_mb": peaks,
         "cpu_seconds_best": cpu,
         "kanda_counts": counts,
+        "history_rows": args.history,
+        "history_counts": history_counts or None,
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in load_after],
         "spec": str(args.spec) if args.spec else None,
@@ -357,7 +403,8 @@ def main(argv: list[str] | None = None) -> dict:
         f"   load average after: {' '.join(f'{x:.2f}' for x in load_after)}"
     )
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"ingest_{args.region.lower()}_{args.rows}.json").write_text(json.dumps(result, indent=2) + "\n")
+    name = f"ingest_{args.region.lower()}_{args.rows}" + (f"_onto{args.history}" if args.history else "")
+    (OUT / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 

@@ -38,8 +38,12 @@ def generate(
     creators_per_region: int = 12,
     chunk_rows: int = 250_000,
     progress: GenerateProgress | None = None,
+    txn_offset: int = 0,
 ) -> list[GeneratedFile]:
-    """Write the registry and each region's file into its landing folder under `landing_dir`; deterministic by seed."""
+    """Write the registry and each region's file into its landing folder under `landing_dir`; deterministic by seed.
+
+    `txn_offset` numbers the files' transactions from after that many (new sales following an earlier file).
+    """
     registry = make_registry(seed, creators_per_region=creators_per_region)
     registry.write(registry_dir)
     chosen = [all_regions()[c.upper()] for c in regions] if regions else list(all_regions().values())
@@ -57,6 +61,7 @@ def generate(
                 dirt=dirt or DirtMix(),
                 chunk_rows=chunk_rows,
                 progress=progress,
+                txn_offset=txn_offset,
             )
         )
     return files
