@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+import yaml
 
-from regions import all_regions, get_region
+from regions import all_regions, get_region, yamlfile
 from regions.rails import FileRejected, get_adapter, rail_names
 from regions.spec import SpecError, json_schema, parse_spec
 from regions.spec.engine import SpecAdapter
@@ -43,6 +44,24 @@ def test_without_the_variable_only_shipped_regions_exist(monkeypatch: pytest.Mon
     monkeypatch.delenv("KANDA_REGIONS_DIR", raising=False)
     assert "RW" not in all_regions()
     assert set(rail_names()) >= {"mpesa", "paystack", "stripe"}
+
+
+def test_every_shipped_yaml_file_reads_the_same_with_either_parser() -> None:
+    """Region files and rail specs are read with libyaml's parser when PyYAML has it: the documents and the key
+    lines that error messages cite must be what PyYAML's own parser gives."""
+    root = Path(__file__).parents[2] / "regions"
+    files = sorted(root.glob("config/*.yaml")) + sorted(root.glob("rails/*/spec.yaml"))
+    assert len(files) > 20
+    for path in files:
+        text = path.read_text()
+        assert yamlfile._parse(text, yamlfile._FastLoader) == yamlfile._parse(text, yaml.SafeLoader), path
+
+
+def test_a_yaml_syntax_error_names_the_line_and_the_character(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    broken = RW_YAML.replace("\n", "\n\t", 1)  # a tab where indentation belongs: a common slip
+    write_regions(tmp_path / "regions", monkeypatch, rw=broken)
+    with pytest.raises(SpecError, match=r"rw\.yaml:2: found character '\\t' that cannot start any token"):
+        all_regions()
 
 
 def test_spec_errors_name_the_file_line_and_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
