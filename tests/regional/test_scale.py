@@ -1,4 +1,4 @@
-"""Scale: a file three times larger must not need more memory to speak of (ingestion streams in bounded chunks).
+"""Scale: a file four times larger must not need more memory to speak of (ingestion streams in bounded chunks).
 
 Each ingest runs in a fresh process so that its peak resident memory is its own. Marked slow: it generates and
 ingests a few million rows; CI runs it, `pytest -m 'not slow'` skips it locally.
@@ -20,9 +20,11 @@ from regions.rails.base import DEFAULT_BATCH_ROWS
 from regions.synthetic.core import DirtMix
 from regions.synthetic.generate import generate
 
-#: Past a million rows the chunks and DuckDB's ingest limit are what bound memory; three times the data must not add
-#: half as much memory again, and the peak stays within the budget.
-SIZES = (1_000_000, 3_000_000)
+#: Past a million rows the chunks and DuckDB's ingest limit are what bound memory; four times the data must not add
+#: half as much memory again, and the peak stays within the budget. Four, not three: one ingest's peak varies by
+#: about 100 MB from run to run (760-862 MB at 1M rows, measured), which a bound of half of three times the data
+#: (143 MB) could not tell from growth; 1M -> 4M gave 50-156 MB against 215 MB.
+SIZES = (1_000_000, 4_000_000)
 
 INGEST_AND_MEASURE = """
 import json, sys
@@ -71,7 +73,7 @@ def test_memory_does_not_grow_with_file_size(tmp_path: Path):
     small, large = results[SIZES[0]], results[SIZES[-1]]
     data_growth = large["file_mb"] - small["file_mb"]
     memory_growth = large["peak_mb"] - small["peak_mb"]
-    # Three times the data (about 290 MB more) costs at most a fraction of that in memory: chunks and DuckDB's
+    # Four times the data (about 430 MB more) costs at most a fraction of that in memory: chunks and DuckDB's
     # ingest limit bound it, not the file.
     assert memory_growth < 0.5 * data_growth, results
     # ... and the whole process stays within the 1.2 GB a regional host is sized for (docs/benchmarks.md).
