@@ -97,7 +97,7 @@ class StagedBatch:
         else:
             lines = frame["source_row"]
             line_passes = (passes & ~lines.is_in(lines.filter(~passes).implode())).fill_null(False)
-            self._stage_screened(frame, line_passes)
+            self._stage(frame, line_passes)
             if not line_passes.all():
                 self._wait(frame.filter(~line_passes))
         if self._waiting_rows >= self.judge_rows:
@@ -121,37 +121,28 @@ class StagedBatch:
             path.unlink()
         self._waiting, self._waiting_rows = [], 0
         split = self.split(frame)
-        self._stage(split.valid, [split.quarantine])
+        self._stage(split.valid, pl.repeat(True, split.valid.height, eager=True), [split.quarantine])
 
-    def _stage_screened(self, frame: pl.DataFrame, passing: pl.Series) -> None:
-        """Stage the rows of `frame` that passed the screen: events, or held rows when the creator is unknown.
+    def _stage(self, frame: pl.DataFrame, passing: pl.Series, flagged: list[pl.DataFrame] | None = None) -> None:
+        """Stage the contract-valid rows of `frame` (where `passing`): events, or held rows when the creator is
+        unknown; `flagged` are quarantine rows already made (pandera's verdict), written beside them.
 
-        Masks, not `_stage`'s frames: filtering a chunk copies every column it keeps, the nested raw record
-        included, and the events need none of it (only held rows become quarantine rows, which show it). A row
-        that passed the screen has a creator id (the contract requires one), so `known` is never null and the
-        passing rows split exactly in two.
+        Masks, not filtered frames: filtering a chunk copies every column it keeps, the nested raw record included,
+        and the events need none of it (only held rows become quarantine rows, which show it). A contract-valid
+        row has a creator id, so `known` is never null and the passing rows split exactly in two.
         """
-        events, held = passing, None
+        flagged = list(flagged or [])
+        events = passing
         if self.hold_unknown:
             known = frame["creator_id"].is_in(self.known_creators.implode())
             events, held = passing & known, passing & ~known
-        flagged: list[pl.DataFrame] = []
-        if held is not None and held.any():
-            flagged.append(hold_unknown_creators(frame.filter(held), self.known_creators).quarantine)
-        self._write(frame.select(STORED_COLUMNS).filter(events), flagged)
-
-    def _stage(self, valid: pl.DataFrame, flagged: list[pl.DataFrame]) -> None:
-        if self.hold_unknown and valid.height:
-            held = hold_unknown_creators(valid, self.known_creators)
-            valid, flagged = held.valid, [*flagged, held.quarantine]
-        self._write(valid.select(STORED_COLUMNS), flagged)
-
-    def _write(self, events: pl.DataFrame, flagged: list[pl.DataFrame]) -> None:
-        """Write one staging step's events (stored columns only) and quarantine rows."""
+            if held.any():
+                flagged.append(hold_unknown_creators(frame.filter(held), self.known_creators).quarantine)
+        events_frame = frame.select(STORED_COLUMNS).filter(events)
         flagged = [f for f in flagged if f.height]
         self._staged += 1
-        if events.height:
-            events.write_parquet(self._file("events"), **_STAGING_PARQUET)
+        if events_frame.height:
+            events_frame.write_parquet(self._file("events"), **_STAGING_PARQUET)
         if flagged:
             quarantine = pl.concat(flagged) if len(flagged) > 1 else flagged[0]
             self._quarantine_rows(quarantine).write_parquet(self._file("quarantine"), **_STAGING_PARQUET)
