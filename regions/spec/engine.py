@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -317,6 +317,10 @@ class Compiler:
         #: column read by the vocabulary and two event conditions would otherwise be cleaned three times over.
         present = [name for name in referenced_columns(spec) if name in layout.columns]
         self.texts = {name: f"_text{index}" for index, name in enumerate(present)}
+        #: Derived values that are lower-case words already (a vocabulary's or the default event type and status).
+        self.clean_derived = {"@event_type", "@status"} - {
+            f"@{name}" for name in ("event_type", "status") if getattr(spec.fields, name) is not None
+        }
         decimal = spec.amount.decimal
         self.decimal = decimal if decimal != "auto" else ("," if layout.delimiter == ";" else ".")
 
@@ -331,6 +335,34 @@ class Compiler:
 
     def _text(self, name: str) -> pl.Expr:
         return pl.col(self.layout.columns[name]).cast(pl.String).str.strip_chars()
+
+    def lower(self, src: object, *, strip: bool = False) -> pl.Expr:
+        """A source in lower case (`strip`: without surrounding blanks too), for the comparisons that ignore case.
+
+        Lower-casing text is one of the mapping's larger costs, and a status column is compared by the vocabulary,
+        by each event's condition and by each event's status lookup: a column the file has is lower-cased once per
+        chunk into a working column (`parsed_columns`, like the parsed amounts), a derived word that is lower-case
+        by construction is read as it is, and a lookup lower-cases its table instead of its result. Anything else
+        is lower-cased where it is used. Each form gives exactly the value the plain expression would.
+        """
+        name = src.column if isinstance(src, m.ColumnSource) and src.missing is None else src
+        if isinstance(name, str) and name in self.texts:  # working texts are stripped already
+            key = f"lower:{name}"
+            working = self.parsed.get(key)
+            if working is None:
+                working = self.parsed[key] = f"_lower{len(self.parsed)}"
+                self.parsed_exprs[working] = pl.col(self.texts[name]).str.to_lowercase()
+            return pl.col(working)
+        if isinstance(name, str) and name in self.clean_derived:
+            return pl.col(DERIVED[name])
+        if isinstance(src, m.LookupSource):
+            return self._lookup(src.lookup, lambda v: v if v is None else (v.strip() if strip else v).lower())
+        text = self.source(src)
+        return (text.str.strip_chars() if strip else text).str.to_lowercase()
+
+    def _lookup(self, a: m.LookupArgs, result: Callable[[str | None], str | None] = lambda v: v) -> pl.Expr:
+        table = {k.strip().lower(): result(v) for k, v in a.table.items()}
+        return self.lower(a.of, strip=True).replace_strict(table, default=result(a.default), return_dtype=pl.String)
 
     def with_texts(self, frame: pl.DataFrame) -> pl.DataFrame:
         """`frame` with the working text columns that `column` reads (the original cells stay for `raw_record`)."""
@@ -356,14 +388,7 @@ class Compiler:
         if isinstance(src, m.JsonSource):
             return self.source(src.json_.of).str.json_path_match(src.json_.path)
         if isinstance(src, m.LookupSource):
-            a = src.lookup
-            table = {k.strip().lower(): v for k, v in a.table.items()}
-            return (
-                self.source(a.of)
-                .str.strip_chars()
-                .str.to_lowercase()
-                .replace_strict(table, default=a.default, return_dtype=pl.String)
-            )
+            return self._lookup(src.lookup)
         if isinstance(src, m.CoalesceSource):
             return pl.coalesce([_nonempty(self.source(s)) for s in src.coalesce])
         if isinstance(src, m.ConcatSource):
@@ -387,7 +412,7 @@ class Compiler:
         vocab = self.spec.vocabulary
         if vocab is not None and vocab.ignore:
             words = [w.strip().lower() for w in vocab.ignore]
-            mask = mask | self.source(vocab.of).str.to_lowercase().is_in(words).fill_null(False)
+            mask = mask | self.lower(vocab.of).is_in(words).fill_null(False)
         return mask
 
     def condition(self, cond: m.Condition) -> pl.Expr:
@@ -400,9 +425,9 @@ class Compiler:
             return ~self.condition(cond.not_)
         value = self.source(cond.of)
         if cond.equals is not None:
-            hit = value.str.to_lowercase() == cond.equals.strip().lower()
+            hit = self.lower(cond.of) == cond.equals.strip().lower()
         elif cond.one_of is not None:
-            hit = value.str.to_lowercase().is_in([v.strip().lower() for v in cond.one_of])
+            hit = self.lower(cond.of).is_in([v.strip().lower() for v in cond.one_of])
         elif cond.matches is not None:
             hit = value.str.contains(cond.matches)
         elif cond.empty is not None:
@@ -418,7 +443,7 @@ class Compiler:
             return hit if cond.nonzero else ~hit
         else:  # is_header: a repeated page header repeats its own column name
             names = self._header_names(cond.of)
-            hit = value.str.to_lowercase().str.replace_all(r"[^a-z0-9]", "").is_in(names)
+            hit = self.lower(cond.of).str.replace_all(r"[^a-z0-9]", "").is_in(names)
         return hit.fill_null(False)
 
     def money(self, money: object, templates: dict[str, m.EventTemplate]) -> pl.Expr:
@@ -459,7 +484,7 @@ class Compiler:
         return pl.col(name)
 
     def parsed_columns(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """`frame` with the parsed amounts the compiled expressions read."""
+        """`frame` with the working columns the compiled expressions read: parsed amounts, lower-cased texts."""
         missing = {name: expr for name, expr in self.parsed_exprs.items() if name not in frame.columns}
         return frame.with_columns(**missing) if missing else frame
 
@@ -521,7 +546,7 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
         kept = rows
     ignored = rows.height - kept.height
     if spec.vocabulary is not None:
-        word = c.source(spec.vocabulary.of).str.strip_chars().str.to_lowercase()
+        word = c.lower(spec.vocabulary.of, strip=True)
         vocab_map = {k.strip().lower(): v for k, v in spec.vocabulary.map.items()}
         event_type = word.replace_strict(
             {k: v[0] for k, v in vocab_map.items()}, default=spec.vocabulary.default_event_type, return_dtype=pl.String
@@ -530,13 +555,13 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
     else:
         event_type, status = pl.lit("sale"), pl.lit("success")
     if fields.event_type is not None:
-        event_type = c.source(fields.event_type).str.to_lowercase()
+        event_type = c.lower(fields.event_type)
     if fields.status is not None:
-        status = c.source(fields.status).str.to_lowercase()
+        status = c.lower(fields.status)
     reference = (
         [reference_groups(c.source(fields.reference), region.reference_pattern)] if fields.reference is not None else []
     )
-    staged = kept.with_columns(*reference, event_type=event_type, status=status)
+    staged = c.parsed_columns(kept).with_columns(*reference, event_type=event_type, status=status)
 
     exponent = region.exponent
     amount = c.amount(fields.amount, exponent)
@@ -569,9 +594,7 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
         currency = pl.lit(region.currency)
     else:
         currency = c.source(fields.currency).str.to_uppercase()
-    channel = (
-        c.source(fields.channel).str.to_lowercase() if fields.channel is not None else pl.lit(spec.channel_default)
-    )
+    channel = c.lower(fields.channel) if fields.channel is not None else pl.lit(spec.channel_default)
     shared = [
         pl.col("source_row"),
         _nonempty(c.source(fields.transaction_id)).alias("transaction_id"),
@@ -603,7 +626,7 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
     for index, template in enumerate(spec.events, start=1):
         value = c.money(template.amount, templates)
         signed = {"negative": -value.abs(), "negate": -value, "as_given": value}[template.sign]
-        event_status = c.source(template.status).str.to_lowercase() if template.status is not None else pl.col("status")
+        event_status = c.lower(template.status) if template.status is not None else pl.col("status")
         fanned += [
             c.condition(template.when).alias(f"_when{index}"),
             event_status.cast(pl.String).alias(f"_status{index}"),
