@@ -10,9 +10,11 @@ import codecs
 import functools
 import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import polars as pl
@@ -318,6 +320,51 @@ def require_columns(
     else:
         problem = f"required {noun}(s) missing: {', '.join(missing)}{seen}"
     raise rejection("wrong_columns", problem, expects, region)
+
+
+R = TypeVar("R")
+
+#: Slices of a chunk mapped at once by `map_chunk`, one per core of the machines kanda is sized for.
+MAP_WORKERS = 2
+
+
+def map_pool() -> ThreadPoolExecutor:
+    """The threads `map_chunk` maps slices in: one pool per file, closed with the reader."""
+    return ThreadPoolExecutor(max_workers=MAP_WORKERS, thread_name_prefix="kanda-map")
+
+
+def map_chunk(
+    pool: Executor, map_rows: Callable[[pl.DataFrame], tuple[pl.DataFrame, int]], rows: pl.DataFrame
+) -> tuple[pl.DataFrame, int]:
+    """`map_rows` over a chunk as `MAP_WORKERS` consecutive slices at once, put back together in row order (each
+    slice `finish`ed), with the rows each slice ignored added up.
+
+    Mapping is polars work that releases the GIL, but one chunk's mapping keeps only part of two cores busy (many
+    of its steps run on one thread), so the reader left a core partly idle while the ingest's own thread waited
+    for it. Slices of one chunk, rather than several chunks mapped ahead, keep memory where it was: the same rows
+    are in flight, only on more threads. Mapping is row by row (a line's events are made from that line alone),
+    so slices mapped apart and concatenated give exactly the frame the whole chunk would.
+    """
+    size = max(1, -(-rows.height // MAP_WORKERS))
+    slices = [rows.slice(start, size) for start in range(0, rows.height, size)] or [rows]
+    results = [future.result() for future in [pool.submit(map_rows, part) for part in slices]]
+    frames = [finish(frame) for frame, _ in results]
+    return (frames[0] if len(frames) == 1 else pl.concat(frames)), sum(ignored for _, ignored in results)
+
+
+def numbered_chunks(
+    chunks: Iterable[tuple[pl.DataFrame, int]], preamble: int = 0
+) -> Iterator[tuple[pl.DataFrame, int]]:
+    """`iter_csv_chunks`' chunks with `source_row` (1-based, continuing across chunks) and the lines each skipped;
+    the first also carries the `preamble`, the lines before the header, so that the ledger counts them once."""
+    position = 0
+    for chunk, skipped in chunks:
+        yield (
+            chunk.with_columns(source_row=pl.int_range(1, chunk.height + 1, dtype=pl.Int64) + position),
+            (skipped + preamble),
+        )
+        position += chunk.height
+        preamble = 0
 
 
 def iter_csv_chunks(

@@ -14,6 +14,7 @@ read at all raises `FileRejected` with a sentence a person can act on.
 from __future__ import annotations
 
 import csv
+import functools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,15 +27,17 @@ from regions.parsing import (
     add_buyer_ref,
     check_file,
     detect_encoding,
-    finish,
     int_string,
     iter_csv_chunks,
     iter_ndjson_chunks,
     major_to_minor,
+    map_chunk,
+    map_pool,
     naive_datetime,
     normalise_digits,
     normalise_email,
     normalise_phone,
+    numbered_chunks,
     raw_record,
     reference_groups,
     reference_parts,
@@ -700,8 +703,7 @@ class SpecAdapter:
             if exc.layout is not None:
                 check_currency(self.spec, exc.layout.names, self.expects, ctx.region)
             raise reject_header(self.spec, exc, self.expects, ctx.region) from None
-        position, preamble = 0, layout.header_index
-        for chunk, skipped in iter_csv_chunks(
+        chunks = iter_csv_chunks(
             path,
             ctx.batch_rows,
             delimiter=layout.delimiter,
@@ -711,12 +713,11 @@ class SpecAdapter:
             encoding=encoding,
             expects=self.expects,
             region=ctx.region,
-        ):
-            rows = chunk.with_columns(source_row=pl.int_range(1, chunk.height + 1, dtype=pl.Int64) + position)
-            position += chunk.height
-            frame, ignored = map_rows(self.spec, layout, rows, ctx)
-            yield AdapterChunk(frame=finish(frame), ignored=ignored + skipped + preamble)
-            preamble = 0
+        )
+        with map_pool() as pool:
+            for rows, skipped in numbered_chunks(chunks, layout.header_index):
+                frame, ignored = map_chunk(pool, functools.partial(map_rows, self.spec, layout, ctx=ctx), rows)
+                yield AdapterChunk(frame=frame, ignored=ignored + skipped)
 
     def _xlsx(self, path: Path, ctx: ReadContext) -> Iterator[AdapterChunk]:
         import fastexcel
@@ -727,33 +728,36 @@ class SpecAdapter:
             problem = "the workbook's parts cannot be read (a damaged or partly written file?)"
             raise rejection("corrupt_spreadsheet", problem, self.expects, ctx.region) from exc
         position, headers = 0, 0
-        for number, sheet in enumerate(sheets, start=1):
-            table = _read_sheet(path, sheet, number, self.expects, ctx.region)
-            if table.height == 0 or table.width == 0:
-                continue
-            head = [
-                ["" if v is None else str(v) for v in row] for row in table.head(self.spec.header.search_lines).rows()
-            ]
-            try:
-                found = self._header(find_header(self.spec, head, ctx.region.currency), ctx.region)
-            except HeaderNotFound as exc:
-                if exc.layout is None:  # a sheet of blank rows
+        with map_pool() as pool:
+            for number, sheet in enumerate(sheets, start=1):
+                table = _read_sheet(path, sheet, number, self.expects, ctx.region)
+                if table.height == 0 or table.width == 0:
                     continue
-                rejected = reject_header(self.spec, exc, self.expects, ctx.region)
-                # sheet names are content: say which sheet by its position
-                raise FileRejected(f"sheet {number}: {rejected.reason}", rejected.kind) from None
-            headers += 1
-            layout = Layout(found.header_index, found.names, found.columns)
-            data = table.slice(found.header_index + 1).rename(dict(zip(table.columns, found.names, strict=False)))
-            data = data.select(found.names).with_columns(
-                source_row=pl.int_range(1, pl.len() + 1, dtype=pl.Int64) + position
-            )
-            position += data.height
-            if data.height == 0 and found.header_index == 0:
-                continue  # a header without rows: an empty export (a quiet day), as a header-only CSV
-            for start in range(0, max(data.height, 1), ctx.batch_rows):
-                frame, ignored = map_rows(self.spec, layout, data.slice(start, ctx.batch_rows), ctx)
-                yield AdapterChunk(frame=finish(frame), ignored=ignored + (found.header_index if start == 0 else 0))
+                head = [
+                    ["" if v is None else str(v) for v in row]
+                    for row in table.head(self.spec.header.search_lines).rows()
+                ]
+                try:
+                    found = self._header(find_header(self.spec, head, ctx.region.currency), ctx.region)
+                except HeaderNotFound as exc:
+                    if exc.layout is None:  # a sheet of blank rows
+                        continue
+                    rejected = reject_header(self.spec, exc, self.expects, ctx.region)
+                    # sheet names are content: say which sheet by its position
+                    raise FileRejected(f"sheet {number}: {rejected.reason}", rejected.kind) from None
+                headers += 1
+                layout = Layout(found.header_index, found.names, found.columns)
+                data = table.slice(found.header_index + 1).rename(dict(zip(table.columns, found.names, strict=False)))
+                data = data.select(found.names).with_columns(
+                    source_row=pl.int_range(1, pl.len() + 1, dtype=pl.Int64) + position
+                )
+                position += data.height
+                if data.height == 0 and found.header_index == 0:
+                    continue  # a header without rows: an empty export (a quiet day), as a header-only CSV
+                for start in range(0, max(data.height, 1), ctx.batch_rows):
+                    rows = data.slice(start, ctx.batch_rows)
+                    frame, ignored = map_chunk(pool, functools.partial(map_rows, self.spec, layout, ctx=ctx), rows)
+                    yield AdapterChunk(frame=frame, ignored=ignored + (found.header_index if start == 0 else 0))
         if not headers:
             problem = "the workbook is empty (no sheet has a header row)"
             raise rejection("empty_file", problem, self.expects, ctx.region)
@@ -764,24 +768,30 @@ class SpecAdapter:
         schema = _json_schema(paths)
         layout = Layout(0, paths, {p: p for p in paths})
         position = 0
-        for chunk in iter_ndjson_chunks(path, ctx.batch_rows, schema, expects=self.expects, region=ctx.region):
-            if chunk.height == 0:
-                continue
-            flat = chunk.select([_json_leaf(p).alias(p) for p in paths])
-            if position == 0:
-                present = [p for p in required if flat[p].null_count() < flat.height]
-                if self.spec.header.present == "all" and len(present) < len(required):
-                    require_columns(present, self.expects, ctx.region)
-                if required and not present:
-                    problem = (
-                        "no record in the first block has any of the fields the rail reads "
-                        "(is this another rail's feed?)"
-                    )
-                    raise rejection("wrong_columns", problem, self.expects, ctx.region)
-            flat = flat.with_columns(source_row=pl.int_range(1, flat.height + 1, dtype=pl.Int64) + position)
-            position += flat.height
-            frame, ignored = map_rows(self.spec, layout, flat, ctx)
-            yield AdapterChunk(frame=finish(frame), ignored=ignored)
+
+        def flattened() -> Iterator[pl.DataFrame]:
+            nonlocal position
+            for chunk in iter_ndjson_chunks(path, ctx.batch_rows, schema, expects=self.expects, region=ctx.region):
+                if chunk.height == 0:
+                    continue
+                flat = chunk.select([_json_leaf(p).alias(p) for p in paths])
+                if position == 0:
+                    present = [p for p in required if flat[p].null_count() < flat.height]
+                    if self.spec.header.present == "all" and len(present) < len(required):
+                        require_columns(present, self.expects, ctx.region)
+                    if required and not present:
+                        problem = (
+                            "no record in the first block has any of the fields the rail reads "
+                            "(is this another rail's feed?)"
+                        )
+                        raise rejection("wrong_columns", problem, self.expects, ctx.region)
+                yield flat.with_columns(source_row=pl.int_range(1, flat.height + 1, dtype=pl.Int64) + position)
+                position += flat.height
+
+        with map_pool() as pool:
+            for flat in flattened():
+                frame, ignored = map_chunk(pool, functools.partial(map_rows, self.spec, layout, ctx=ctx), flat)
+                yield AdapterChunk(frame=frame, ignored=ignored)
         if position == 0:
             raise rejection(
                 "empty_file", "the file holds no JSON documents (only blank lines)", self.expects, ctx.region

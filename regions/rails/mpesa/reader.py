@@ -31,6 +31,7 @@ A statement is a ledger of the till's account, not a list of sales, so rows are 
 from __future__ import annotations
 
 import csv
+import functools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,7 +45,10 @@ from regions.parsing import (
     finish,
     iter_csv_chunks,
     major_to_minor,
+    map_chunk,
+    map_pool,
     normalise_phone,
+    numbered_chunks,
     raw_record,
     reference_groups,
     reference_parts,
@@ -98,7 +102,6 @@ class MpesaStatementAdapter:
         header_index, names = _find_header(path, encoding, ctx)
         canonical = [ALIASES.get(_normalise(n), n) for n in names]
         _require_complete(path, len(names), ctx)
-        position, preamble = 0, header_index
         chunks = iter_csv_chunks(
             path,
             ctx.batch_rows,
@@ -109,12 +112,14 @@ class MpesaStatementAdapter:
             expects=EXPECTS,
             region=ctx.region,
         )
-        for chunk, skipped in chunks:
-            rows = chunk.with_columns(source_row=pl.int_range(1, chunk.height + 1, dtype=pl.Int64) + position)
-            position += chunk.height
-            frame, ignored = _map(rows, names, canonical, ctx)
-            yield AdapterChunk(frame=finish(frame), ignored=ignored + skipped + preamble)
-            preamble = 0
+        preamble = header_index
+        with map_pool() as pool:
+            for rows, skipped in numbered_chunks(chunks, preamble):
+                frame, ignored = map_chunk(
+                    pool, functools.partial(_map, names=names, canonical=canonical, ctx=ctx), rows
+                )
+                preamble = 0
+                yield AdapterChunk(frame=frame, ignored=ignored + skipped)
         if preamble:
             # a statement with no records still had its title lines: the ledger accounts for them as ignored
             empty = pl.DataFrame(schema={n: pl.String for n in names}).with_columns(source_row=pl.lit(0, pl.Int64))
