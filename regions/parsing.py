@@ -635,15 +635,18 @@ def _minor_units(values: pl.Series, *, exponent: int, decimal: str) -> pl.Series
     thousands = "," if decimal == "." else "."
     fraction = rf"(?:{re.escape(decimal)}[0-9]{{{exponent}}})?" if exponent else ""
     plain = rf"^-?(?:[0-9]{{1,15}}|[0-9]{{1,3}}(?:{re.escape(thousands)}[0-9]{{3}}){{1,4}}){fraction}$"
-    frame = pl.DataFrame({"t": text}).with_columns(
-        fast=pl.col("t").str.contains(plain).fill_null(False),
-        digits=pl.col("t").str.replace_all(thousands, "", literal=True),
+    frame = pl.DataFrame({"t": text}).with_columns(fast=pl.col("t").str.contains(plain).fill_null(False))
+    digits = pl.col("t").str.replace_all(thousands, "", literal=True).str.replace(decimal, "", literal=True)
+    # On the fast path a decimal mark can only be the character just before the last `exponent` digits (a
+    # thousands mark or a digit sits there otherwise), so one character tells whole units from minor ones.
+    scale = (
+        pl.when(pl.col("t").str.slice(-(exponent + 1), 1) == decimal).then(1).otherwise(10**exponent)
+        if exponent
+        else pl.lit(1)
     )
     minor = frame.select(
-        pl.when(pl.col("fast") & pl.col("digits").str.contains(decimal, literal=True))
-        .then(pl.col("digits").str.replace(decimal, "", literal=True).cast(pl.Int64, strict=False))
-        .when(pl.col("fast"))
-        .then(pl.col("digits").cast(pl.Int64, strict=False) * (10**exponent))
+        pl.when(pl.col("fast"))
+        .then(digits.cast(pl.Int64, strict=False) * scale)
         .otherwise(None)
         .cast(pl.Int64)
         .alias(values.name)
