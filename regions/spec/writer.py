@@ -78,8 +78,12 @@ class _Renderer:
         return minor if self.spec.amount.sign == "as_given" else minor.abs()
 
     def value(self, src: object, field: str, truth: pl.Expr) -> None:
-        """Render `truth` into the column `src` reads (inverting a lookup table)."""
+        """Render `truth` into the column `src` reads (inverting a lookup table; for a `coalesce`, its first
+        source, the spelling a current export uses, while the older ones are left out as such an export leaves them)."""
         if isinstance(src, m.ValueSource):
+            return
+        if isinstance(src, m.CoalesceSource):
+            self.value(src.coalesce[0], field, truth)
             return
         if isinstance(src, m.LookupSource):
             inverse: dict[str, str] = {}
@@ -91,6 +95,25 @@ class _Renderer:
             )
             return
         self.put(_column_of(src, field), truth)
+
+    def by_event_type(self, src: object, field: str, money: pl.Expr) -> bool:
+        """Render money read by a `case` on `@event_type`: each event's column holds its own event's money and a
+        zero on the other events' documents; False when `src` is not such a case.
+
+        A fixed `value` branch (a refund's fee of "0") is the spec's own constant: nothing to write.
+        """
+        if not (isinstance(src, m.CaseSource) and src.case.of == "@event_type"):
+            return False
+        zero = self.money(pl.lit(0))
+        branches = {**src.case.when}
+        for event, branch in branches.items():
+            if not isinstance(branch, m.ValueSource):
+                self.put(_column_of(branch, field), pl.when(pl.col("event_type") == event).then(money).otherwise(zero))
+        default = src.case.default
+        if default is not None and not isinstance(default, m.ValueSource):
+            other = ~pl.col("event_type").is_in(list(branches))
+            self.put(_column_of(default, field), pl.when(other).then(money).otherwise(zero))
+        return True
 
     def render(self, chunk: pl.DataFrame) -> pl.DataFrame:
         spec, region, f = self.spec, self.region, self.spec.fields
@@ -112,18 +135,12 @@ class _Renderer:
             .then(pl.lit(_BAD["amount"]))
             .otherwise(self.money(self.signed(pl.col("amount_minor"))))
         )
-        if isinstance(f.amount, m.CaseSource) and f.amount.case.of in ("@event_type",):
-            zero = self.money(pl.lit(0))
-            branches = {**f.amount.case.when}
-            for event, src in branches.items():
-                self.put(_column_of(src, "amount"), pl.when(pl.col("event_type") == event).then(amount).otherwise(zero))
-            if f.amount.case.default is not None:
-                other = ~pl.col("event_type").is_in(list(branches))
-                self.put(_column_of(f.amount.case.default, "amount"), pl.when(other).then(amount).otherwise(zero))
-        else:
+        if not self.by_event_type(f.amount, "amount", amount):
             self.put(_column_of(f.amount, "amount"), amount)
         if f.fee is not None:
-            self.value(f.fee, "fee", self.money(pl.col("fee_minor")))
+            fee = self.money(pl.col("fee_minor"))
+            if not self.by_event_type(f.fee, "fee", fee):
+                self.value(f.fee, "fee", fee)
         if f.net is not None:
             net = pl.col("amount_minor") - pl.col("fee_minor")
             self.value(f.net, "net", pl.when(corrupt == "bad_amount").then(pl.lit("")).otherwise(self.money(net)))

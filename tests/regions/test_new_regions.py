@@ -54,7 +54,7 @@ NEW_REGIONS = {
 }
 ZERO_DECIMAL = [code for code in NEW_REGIONS if get_region(code).exponent == 0]
 #: Rails that state a fee per event (the others send none, so kanda books 0).
-WITH_FEE = {"flutterwave", "chapa"}
+WITH_FEE = {"flutterwave", "chapa", "razorpay_webhook"}
 #: Rails with no form for a reversal (VNPAY sends no chargeback notice): their round trip has none.
 NO_REVERSALS = {"vnpay_ipn"}
 
@@ -177,8 +177,13 @@ SAMPLES = {
     ),
     "flutterwave/samples/webhooks_cm.ndjson": (
         "CM",
-        {1: ("sale", "success", 5000, 175), 3: ("sale", "failed", 3000, 0), 6: ("refund", "success", -5000, 0)},
-        {2: {"fee_minor"}, 5: {"creator_id", "product_id"}},  # app_fee 437.5 XAF; `meta` instead of `meta_data`
+        {
+            1: ("sale", "success", 5000, 175),
+            3: ("sale", "failed", 3000, 0),
+            5: ("sale", "success", 5000, 175),  # an older delivery: the reference under `meta`, not `meta_data`
+            6: ("refund", "success", -5000, 0),
+        },
+        {2: {"fee_minor"}},  # app_fee 437.5 XAF: a fraction of a franc is not money
         1,  # transfer.completed
     ),
     "chapa/samples/webhooks_et.ndjson": (
@@ -195,10 +200,10 @@ SAMPLES = {
     "razorpay_webhook/samples/webhooks_in.ndjson": (
         "IN",
         {
-            1: ("sale", "success", 49900, 0),
-            3: ("sale", "success", 10_000_000, 0),
-            4: ("sale", "failed", 49900, 0),
-            5: ("refund", "success", -49900, 0),
+            1: ("sale", "success", 49900, 1178),  # the payment entity's fee, GST included
+            3: ("sale", "success", 10_000_000, 236000),
+            4: ("sale", "failed", 49900, 0),  # "fee": null
+            5: ("refund", "success", -49900, 0),  # repeats the payment entity's fee: not booked twice
         },
         {},
         1,  # order.paid repeats payment.captured
