@@ -306,4 +306,18 @@ def test_a_francophone_creator_gets_the_report_in_french_with_cfa_francs() -> No
         assert "Hello" not in body
 
 
+def test_a_vietnamese_creator_gets_the_report_in_vietnamese_with_whole_dong() -> None:
+    from tests.reports.test_render_message import bodies, make_report, received
+
+    assert get_region("VN").language == "vi"
+    message = received(make_report(("VN", "VND", 0, "vi_VN", "vi", "Asia/Ho_Chi_Minh")))
+    text, html = bodies(message)
+    assert message["Content-Language"] == "vi"
+    assert message["Subject"].startswith("Doanh số của bạn ngày 12 thg 10, 2026")
+    for body in (text, html):
+        assert "Xin chào Amani Mushi" in body and "Sản phẩm bán chạy nhất" in body
+        assert "12.500\xa0₫" in body or "12.500 ₫" in body  # dong have no minor unit: 12,500 dong, not 125.00
+        assert "Hello" not in body
+
+
 # The demo over every region (20+), published and verified, is tests/test_cli.py's end-to-end demo test.
