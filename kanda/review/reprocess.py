@@ -35,6 +35,7 @@ from kanda.review.enqueue import mark_released
 from kanda.review.revalidate import Candidate, contract_frame, edited_row
 from kanda.settings import Settings
 from quality.boundary import Split, split_by_contract
+from quality.contract import EVENT_ID_PARTS
 from regions import get_region
 
 ACTOR = "system:reprocess"
@@ -183,23 +184,30 @@ def _load_fixes(
             )
 
     batch.commit(store, kind="fix", file_name=None, content_hash=None, also=mark_fixed)
-    loaded = {
-        (f, r)
-        for f, r in store.execute(
-            "SELECT source_file, source_row FROM sale_events WHERE batch_id = ?", [batch_id]
-        ).fetchall()
-    }
+    return batch_id, _outcomes(store, batch_id, qids, frame)
+
+
+#: What identifies a fixed row's event among the fix batch's stored events: its line and the event's parts. Two
+#: events of one line (a sale and its refund) share the line, so the line alone cannot tell them apart.
+_OUTCOME_KEY = ["source_file", "source_row", *EVENT_ID_PARTS]
+
+
+def _outcomes(store: duckdb.DuckDBPyConnection, batch_id: str, qids: list[str], frame: pl.DataFrame) -> dict[str, str]:
+    """Each fixed quarantine row's outcome in the fix batch: loaded, quarantined again, or a duplicate.
+
+    A row quarantined again is found by its own quarantine id, which the batch carried as its raw record; a loaded
+    row by its event as the batch staged it (edits applied); anything else was counted as a duplicate.
+    """
+    keys = _OUTCOME_KEY
+    stored = set(store.execute(f"SELECT {', '.join(keys)} FROM sale_events WHERE batch_id = ?", [batch_id]).fetchall())
     again = {
-        (f, r)
-        for f, r in store.execute(
-            "SELECT source_file, source_row FROM quarantine WHERE batch_id = ?", [batch_id]
-        ).fetchall()
+        json.loads(raw)["quarantine_id"]
+        for (raw,) in store.execute("SELECT raw_record FROM quarantine WHERE batch_id = ?", [batch_id]).fetchall()
     }
     outcomes = {}
-    for row in rows:
-        key = (row["source_file"], row["source_row"])
-        outcomes[row["quarantine_id"]] = "loaded" if key in loaded else "quarantined" if key in again else "duplicate"
-    return batch_id, outcomes
+    for qid, key in zip(qids, frame.select(keys).iter_rows(), strict=True):
+        outcomes[qid] = "quarantined" if qid in again else "loaded" if key in stored else "duplicate"
+    return outcomes
 
 
 def _accepting_warnings(waived: set[str]) -> Callable[[pl.DataFrame], Split]:

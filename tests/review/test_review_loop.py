@@ -33,7 +33,8 @@ from kanda.review.service import (
     waive,
 )
 from kanda.settings import Settings
-from tests.support.steward_files import ingest_dirty_egypt
+from tests.support.files import make_files
+from tests.support.steward_files import ingest_dirty_egypt, line
 
 STEWARD = Actor("amina", "steward", frozenset({"EG"}))
 
@@ -243,4 +244,62 @@ def test_a_fix_that_repeats_a_stored_event_is_a_counted_duplicate(settings: Sett
         assert con.execute("SELECT count(*) FROM sale_events WHERE transaction_id = 'ch_good'").fetchall() == [(1,)]
         assert con.execute("SELECT loaded, duplicates FROM ledger WHERE kind = 'fix'").fetchall() == [(0, 1)]
     assert get_item(settings, STEWARD, item_id).history[-1].after["outcome"] == "duplicate"
+    assert_verified(settings)
+
+
+def test_both_events_of_one_line_fixed_together_each_get_their_own_outcome(settings: Settings, tmp_path: Path):
+    """A refunded charge is two events of one line (a sale and its refund). With an unreadable time both are
+    quarantined; fixed in one reprocess, each item is told what happened to its own event, not to its line's."""
+    from tests.support.steward_files import write
+
+    make_files(settings, regions=["EG"], rows=50)
+    refunded = "ch_both;Payment;2026-10-05 25:61:00;250,00;250,00;egp;250,00;egp;3,75;Refunded;b@mail.example;Visa;"
+    path = write(
+        tmp_path / "in", "eg-refunded.csv", [line("ch_good", "2026-10-05 09:00:00"), refunded + "EG-C0002.EG-P00005"]
+    )
+    (ingested,) = ingest_files(settings, "EG", [path]).files
+    assert (ingested.loaded, ingested.quarantined) == (1, 2), ingested
+    enqueue_region(settings, "EG")
+    items = {
+        get_item(settings, STEWARD, i.id).parsed["event_type"]: i.id
+        for i in list_items(settings, STEWARD, ReviewFilter(), limit=100)
+        if i.transaction_id == "ch_both"
+    }
+    # the sale turns out to be a redelivery of ch_good (already stored); the refund is new money going back
+    approve(
+        settings,
+        STEWARD,
+        items["sale"],
+        "redelivered charge",
+        edits={"occurred_at": "2026-10-05 09:00:00", "transaction_id": "ch_good"},
+    )
+    approve(settings, STEWARD, items["refund"], "clock typo", edits={"occurred_at": "2026-10-05 10:00:00"})
+
+    result = reprocess_region(settings, "EG")
+    assert result.duplicates == [items["sale"]] and result.loaded == [items["refund"]]
+    assert get_item(settings, STEWARD, items["sale"]).history[-1].after["outcome"] == "duplicate"
+    assert get_item(settings, STEWARD, items["refund"]).history[-1].after["outcome"] == "loaded"
+    with open_store(settings, "EG", read_only=True) as con:
+        assert con.execute("SELECT loaded, duplicates FROM ledger WHERE kind = 'fix'").fetchall() == [(1, 1)]
+    assert_verified(settings)
+
+
+def test_a_fix_that_fails_on_load_is_reported_as_quarantined_again(settings: Settings, tmp_path: Path):
+    """The contract and the hold rule run again on load: a fix whose creator left the registry between the
+    approval and the reprocess is held, and the steward's item says so instead of claiming it loaded."""
+    ingest_dirty_egypt(settings, tmp_path / "in")
+    enqueue_region(settings, "EG")
+    item_id = by_transaction(settings)["ch_bad"]
+    approve(settings, STEWARD, item_id, "letter O typed for a zero", edits={"amount_minor": "25000"})
+    creators = settings.registry_dir / "creators.csv"
+    registry = pl.read_csv(creators, infer_schema_length=0)
+    registry.filter(pl.col("creator_id") != "EG-C0002").write_csv(creators)
+
+    result = reprocess_region(settings, "EG")
+    assert result.quarantined == [item_id] and result.loaded == [] and result.duplicates == []
+    assert get_item(settings, STEWARD, item_id).history[-1].after["outcome"] == "quarantined"
+    with open_store(settings, "EG", read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM sale_events WHERE transaction_id = 'ch_bad'").fetchall() == [(0,)]
+        held = "SELECT hold FROM quarantine WHERE transaction_id = 'ch_bad' AND status = 'held'"
+        assert con.execute(held).fetchall() == [("unknown_creator",)]
     assert_verified(settings)
