@@ -320,4 +320,18 @@ def test_a_vietnamese_creator_gets_the_report_in_vietnamese_with_whole_dong() ->
         assert "Hello" not in body
 
 
+def test_an_ethiopian_creator_gets_the_report_in_amharic_with_birr() -> None:
+    from tests.reports.test_render_message import bodies, make_report, received
+
+    assert get_region("ET").language == "am"
+    message = received(make_report(("ET", "ETB", 2, "am_ET", "am", "Africa/Addis_Ababa")))
+    text, html = bodies(message)
+    assert message["Content-Language"] == "am"
+    assert message["Subject"].startswith("የ12 ኦክቶ 2026 ሽያጭዎ")
+    for body in (text, html):
+        assert "ሰላም Amani Mushi" in body and "በብዛት የተሸጡ ምርቶች" in body
+        assert "ብር12,500.00" in body  # birr and santim: two decimals
+        assert "Hello" not in body
+
+
 # The demo over every region (20+), published and verified, is tests/test_cli.py's end-to-end demo test.
