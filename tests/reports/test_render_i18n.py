@@ -77,7 +77,8 @@ def test_languages_resolve_to_a_catalogue_or_fall_back_to_english():
     assert resolve_language("sw_TZ") == "sw"
     assert resolve_language("SW-ke") == "sw"
     assert resolve_language("fr_SN") == "fr"
-    assert resolve_language("am") == "en"
+    assert resolve_language("am_ET") == "am" and resolve_language("vi") == "vi"
+    assert resolve_language("rw") == "en"  # Kinyarwanda has no catalogue: English
     assert resolve_language(None) == "en"
     assert translations("sw").gettext("Net") == "Mapato halisi"
     assert translations("zz").gettext("Net") == "Net"
