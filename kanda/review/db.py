@@ -13,6 +13,7 @@ refuses to (triggers that raise on UPDATE or DELETE), so a history cannot be rew
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -35,12 +36,16 @@ from sqlalchemy import (
     event,
     insert,
     inspect,
+    select,
     text,
     update,
 )
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.types import TypeDecorator
+
+from kanda.review.pii import masked_record
+from regions import all_regions
 
 metadata = MetaData()
 
@@ -110,6 +115,14 @@ _ADDED_COLUMNS = {
     "product_id": lambda: items.c.parsed["product_id"].as_string(),
     "assignee": None,
 }
+
+#: Data upgrades applied to this database, by name: each rewrites rows made by an older kanda, once.
+upgrades = Table(
+    "review_upgrades",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("applied_at", UtcDateTime, nullable=False),
+)
 
 #: The failing rules of each item, one row each, so that "filter and count by rule" is plain SQL on every engine.
 item_rules = Table(
@@ -191,11 +204,13 @@ def _create(url: str) -> Engine:
             with engine.begin() as con:
                 metadata.create_all(con)
                 _add_missing_columns(con)
+                _apply_data_upgrades(con)
                 for statement in triggers:
                     con.execute(text(statement))
             break
-        except (OperationalError, ProgrammingError):
-            # another process created the tables between our check and our CREATE: look again, once
+        except (OperationalError, ProgrammingError, IntegrityError):
+            # another process created the tables, or applied an upgrade, between our check and our write: look
+            # again, once
             if attempt:
                 raise
     return engine
@@ -212,6 +227,30 @@ def _add_missing_columns(con: Connection) -> None:
         con.execute(text(f'ALTER TABLE review_items ADD COLUMN "{name}" {kind}'))
         if fill is not None:
             con.execute(update(items).values({name: fill()}))
+
+
+def _apply_data_upgrades(con: Connection) -> None:
+    """Rewrite rows made under older rules, once per database (recorded in `review_upgrades`).
+
+    `mask_names`: items enqueued before names were masked kept payers' names in their raw record (M-Pesa's
+    `Details`, name fields). The masks are idempotent, so masking every item again changes only those; the
+    marker row keeps the next start from reading every item again.
+    """
+    done = set(con.execute(select(upgrades.c.name)).scalars())
+    if "mask_names" not in done:
+        _mask_raw_records(con)
+        con.execute(upgrades.insert().values(name="mask_names", applied_at=now()))
+
+
+def _mask_raw_records(con: Connection) -> None:
+    calling_codes = {code: region.calling_code for code, region in all_regions().items()}
+    rows = con.execute(select(items.c.id, items.c.region, items.c.raw_record)).all()
+    for item_id, region, raw in rows:
+        if not isinstance(raw, dict):
+            continue
+        masked = masked_record(json.dumps(raw), calling_codes.get(region, ""))
+        if masked != raw:
+            con.execute(update(items).where(items.c.id == item_id).values(raw_record=masked))
 
 
 def now() -> dt.datetime:

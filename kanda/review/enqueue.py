@@ -8,17 +8,14 @@ The same pass notices rows that left quarantine without a steward: held `unknown
 ingestion once their creator was onboarded (`kanda.regional.ingest.release_held`). Their items end `reprocessed`,
 audited as released automatically, so no steward works on (or loads again) a row that is already in the events.
 
-Raw buyer PII stays in its region: the raw record copied into the review database has e-mail addresses and phone
-numbers masked, and so are people's names where a rail writes them (M-Pesa's free-text `Details`, "... from
-<phone> - JANE WANJIKU Acc. ...", and fields that hold nothing but a person's name or handle). The store keeps the
-original; the parsed fields carry only the salted buyer hash.
+Raw buyer PII stays in its region: the raw record copied into the review database is masked (`kanda.review.pii`:
+e-mail addresses, phone numbers, people's names). The store keeps the original; the parsed fields carry only the
+salted buyer hash.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from functools import lru_cache
 
 import pyarrow as pa
 from sqlalchemy import Connection, select, update
@@ -26,66 +23,13 @@ from sqlalchemy import Connection, select, update
 from kanda.regional.store import open_store, registered, store_exists
 from kanda.review import db
 from kanda.review.db import write_audit
+from kanda.review.pii import masked_record
 from kanda.review.revalidate import severity_of
 from kanda.settings import Settings
 from regions import all_regions, get_region
 
 #: Review statuses that a release by ingestion overtakes (rejections are final).
 _OVERTAKEN = ("new", "in_review", "fixed", "waived")
-
-_EMAIL = re.compile(r"([\w.+-]{1,2})[\w.+-]*@([\w-]+(?:\.[\w-]+)+)")
-#: Cheap gate: only values with an "@" or eight digits in a row (spaces allowed) can hold a contact.
-_MAYBE_CONTACT = re.compile(r"@|\d[\d ]{7}")
-
-
-@lru_cache(maxsize=32)
-def _phone_pattern(calling_code: str) -> re.Pattern[str]:
-    number = rf"(?:\+\d[\d ]{{7,15}}\d|0\d[\d ]{{7,11}}\d|{re.escape(calling_code)}\d{{8,10}})"
-    return re.compile(rf"(?<![\w.,:+\-]){number}(?![\w.,:\-])")
-
-
-def mask_pii(text: str, calling_code: str) -> str:
-    """E-mail addresses and phone numbers masked (`bu***@mail.example`, `**********78`).
-
-    A phone is a run of digits that starts like one: `+`, a national `0`, or the region's calling code. Amounts,
-    ids and dates do not, so they stay readable. Names are `mask_names`' job.
-    """
-    if not _MAYBE_CONTACT.search(text):
-        return text
-    text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
-    return _phone_pattern(calling_code).sub(lambda m: "*" * (len(m.group(0)) - 2) + m.group(0)[-2:], text)
-
-
-#: Raw fields that hold only a person's name or handle: masked whole.
-NAME_FIELDS = frozenset({"Customer Name", "customer_name", "Discord username", "name", "Name", "payer_name"})
-#: The payer's name in free text: after "<contact> - " and before the account reference (M-Pesa `Details`:
-#: "Pay Bill Online from 0712345678 - JANE WANJIKU Acc. KE-C0001.KE-P00001"). Contacts are masked first, so the
-#: contact may already be stars.
-_NAME_AFTER_CONTACT = re.compile(r"(\bfrom\s+[^\s-][^-]*?\s-\s+)([^\W\d_][^\d@]*?)(?=\s+(?:Acc\b|A/C\b|Ref\b)|\s*$)")
-
-
-def mask_name(name: str) -> str:
-    """Each word of a name down to its first letter (`JANE WANJIKU` -> `J*** W***`): enough to tell two payers
-    apart on one page, not enough to identify one."""
-    return " ".join(word[:1] + "***" for word in name.split())
-
-
-def mask_names(text: str) -> str:
-    """People's names in a free-text field masked, the rest (amounts, references, creator ids) left readable."""
-    return _NAME_AFTER_CONTACT.sub(lambda m: m.group(1) + mask_name(m.group(2)), text)
-
-
-def mask_field(key: str, value: str, calling_code: str) -> str:
-    if key in NAME_FIELDS:
-        return mask_name(value)
-    return mask_names(mask_pii(value, calling_code))
-
-
-def _masked_record(raw: str, calling_code: str) -> dict:
-    record = json.loads(raw)
-    if not isinstance(record, dict):
-        record = {"record": record}
-    return {k: mask_field(k, v, calling_code) if isinstance(v, str) else v for k, v in record.items()}
 
 
 def enqueue_all(settings: Settings) -> dict[str, int]:
@@ -169,7 +113,7 @@ def _insert_items(con: Connection, region: str, rows: list[tuple]) -> int:
                 "creator_id": creator_id,
                 "local_date": local_date,
                 "hold": hold,
-                "raw_record": _masked_record(raw_record, calling_code),
+                "raw_record": masked_record(raw_record, calling_code),
                 "parsed": parsed_fields,
                 "product_id": parsed_fields.get("product_id"),
                 "rules": rules,

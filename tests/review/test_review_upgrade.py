@@ -9,8 +9,8 @@ from pathlib import Path
 
 from kanda.review import accounts
 from kanda.review.actor import Actor
-from kanda.review.enqueue import mask_field
-from kanda.review.service import ReviewFilter, list_items
+from kanda.review.pii import mask_field
+from kanda.review.service import ReviewFilter, get_item, list_items
 from kanda.settings import Settings
 
 
@@ -64,3 +64,25 @@ def test_names_are_masked_in_free_text_and_name_fields_but_references_stay_reada
         "Reversal of SCA2000002 Acc. KE-C0011.KE-P00041"
     )
     assert mask_field("Discord username", "kwame_beats", "233") == "k***"
+
+
+def test_items_enqueued_before_names_were_masked_are_masked_on_first_use(settings: Settings):
+    """An older database kept payers' names in its raw records; the first kanda that opens it masks them, once."""
+    path = Path(settings.app_db_url.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    older_database(path)
+    details = "Pay Bill Online from ********78 - JANE WANJIKU Acc. KE-C0001.KE-P00007"  # phone masked, name not
+    con = sqlite3.connect(path)
+    con.execute("UPDATE review_items SET raw_record = ?", (json.dumps({"Details": details, "Customer Name": "Jo"}),))
+    con.commit()
+    con.close()
+
+    (found,) = list_items(settings, Actor("t", "viewer", None), ReviewFilter(search="p00007"))
+    item = get_item(settings, Actor("t", "viewer", None), found.id)
+    assert item.raw_record == {
+        "Details": "Pay Bill Online from ********78 - J*** W*** Acc. KE-C0001.KE-P00007",
+        "Customer Name": "J***",
+    }
+    with sqlite3.connect(path) as raw:
+        assert "WANJIKU" not in raw.execute("SELECT raw_record FROM review_items").fetchall()[0][0]
+        assert raw.execute("SELECT name FROM review_upgrades").fetchall() == [("mask_names",)]
