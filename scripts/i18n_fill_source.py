@@ -1,7 +1,9 @@
 """Give the English catalogue every source string as its own translation (English is the source language).
 
 `pybabel update` adds new strings to `en` untranslated; an untranslated *plural* entry would compile to empty
-strings and blank a sentence, so `scripts/i18n.sh` runs this before compiling. Existing English edits are kept.
+strings and blank a sentence, so `scripts/i18n.sh` runs this before compiling. Existing English edits are kept,
+except where `pybabel update` guessed them: a changed source string gets its nearest old one's text marked fuzzy,
+and keeping that text would show the old wording, so a fuzzy entry takes its source string again.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ def fill(path: Path) -> int:
     for message in catalog:
         if not message.id:
             continue
+        guessed = "fuzzy" in message.flags
         if isinstance(message.id, tuple | list):
-            if not all(message.string):
+            if guessed or not all(message.string):
                 message.string = tuple(message.id)
                 filled += 1
-        elif not message.string:
+        elif guessed or not message.string:
             message.string = message.id
             filled += 1
         message.flags.discard("fuzzy")

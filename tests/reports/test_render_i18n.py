@@ -91,3 +91,32 @@ def test_languages_resolve_to_a_catalogue_or_fall_back_to_english():
         )
         .startswith("Rekodi %(num)s za siku hii")
     )
+
+
+def test_the_english_fill_takes_the_source_where_pybabel_guessed_and_keeps_real_edits(tmp_path):
+    """`pybabel update` pre-fills a changed string with its nearest old one's text, marked fuzzy; English must then
+    show the new source string, not the old wording. Deliberate English edits stay."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "i18n_fill_source", SOURCES.parent.parent / "scripts/i18n_fill_source.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    po = tmp_path / "messages.po"
+    po.write_text(
+        'msgid ""\nmsgstr ""\n"Language: en\\n"\n"Content-Type: text/plain; charset=utf-8\\n"\n\n'
+        '#, fuzzy\nmsgid "Net sales per day"\nmsgstr "Net per day"\n\n'
+        'msgid "Fees"\nmsgstr "Fees and charges"\n\n'
+        'msgid "Orders"\nmsgstr ""\n\n'
+        '#, fuzzy\nmsgid "%(num)s order"\nmsgid_plural "%(num)s orders"\n'
+        'msgstr[0] "%(num)s sale"\nmsgstr[1] "%(num)s sales"\n',
+        encoding="utf-8",
+    )
+    assert module.fill(po) == 3
+    with po.open("rb") as f:
+        catalog = read_po(f, locale="en")
+    assert catalog["Net sales per day"].string == "Net sales per day" and not catalog["Net sales per day"].fuzzy
+    assert catalog["Fees"].string == "Fees and charges"  # an English edit, kept
+    assert catalog["Orders"].string == "Orders"
+    assert catalog["%(num)s order"].string == ("%(num)s order", "%(num)s orders")
