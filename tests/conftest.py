@@ -1,12 +1,21 @@
-"""Shared fixtures: every test gets its own KANDA_HOME, so stores, catalogs and locks never leak between tests."""
+"""Shared fixtures: every test gets its own KANDA_HOME, so stores, catalogs and locks never leak between tests.
+
+The one exception is `demo_run`: the README's main command, run once per session in a home of its own that the
+tests reading it never change (each demo costs about 40 s on two cores).
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from kanda.settings import Settings, load_settings
+from tests.support.demo import DemoRun
 
 
 @pytest.fixture
@@ -40,3 +49,16 @@ def browser():
         chromium = launch_chromium(playwright)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """`kanda demo` as a new user runs it: the installed command, in a real process, on an empty home, with none of
+    the shell's KANDA_* or DAGSTER_HOME settings. Tests that read it must not change its home."""
+    home = tmp_path_factory.mktemp("demo") / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KANDA_") and k != "DAGSTER_HOME"}
+    env.update(KANDA_HOME=str(home), COLUMNS="200")
+    kanda = shutil.which("kanda", path=str(Path(sys.executable).parent)) or "kanda"
+    command = [kanda, "demo", "--rows", "400", "--days", "3"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, check=False)
+    return DemoRun(home, done.stdout, done.stderr, done.returncode)

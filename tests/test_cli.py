@@ -17,6 +17,7 @@ from kanda.cli import app
 from kanda.regional.store import open_store
 from kanda.settings import Settings, load_settings
 from regions import all_regions
+from tests.support.demo import DemoRun
 from tests.support.files import make_files
 
 runner = CliRunner()
@@ -72,26 +73,25 @@ def test_verify_fails_loudly_when_the_store_was_tampered_with(settings: Settings
     assert "FAIL" in result.output
 
 
-def test_demo_end_to_end_as_a_new_user_runs_it(tmp_path: Path):
+def test_demo_end_to_end_as_a_new_user_runs_it(demo_run: DemoRun):
     """The README's main command, in a real process, then the query from the issue and `kanda verify`."""
     kanda = shutil.which("kanda", path=str(Path(sys.executable).parent)) or "kanda"
-    env = {**os.environ, "KANDA_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
-    env.pop("KANDA_BATCH_ROWS", None)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KANDA_") and k != "DAGSTER_HOME"}
+    env.update(KANDA_HOME=str(demo_run.home), COLUMNS="200")
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([kanda, *args], env=env, capture_output=True, text=True, timeout=300, check=False)
 
-    demo = run("demo", "--rows", "400", "--days", "3")
-    assert demo.returncode == 0, demo.stderr[-2000:]
-    assert "all checks passed" in demo.stdout
+    assert demo_run.returncode == 0, demo_run.stderr[-2000:]
+    assert "all checks passed" in demo_run.stdout
     assert len(all_regions()) >= 20  # every shipped region takes part
     for code in all_regions():
-        assert code in demo.stdout
+        assert code in demo_run.stdout
     # the Great Expectations suites ran too: the quality pages and Data Docs have something to show
-    assert re.search(r"^expectations: \d+ validations, all met$", demo.stdout, re.MULTILINE), demo.stdout
-    (docs,) = re.findall(r"^Data Docs: file://(\S+)", demo.stdout, re.MULTILINE)
+    assert re.search(r"^expectations: \d+ validations, all met$", demo_run.stdout, re.MULTILINE), demo_run.stdout
+    (docs,) = re.findall(r"^Data Docs: file://(\S+)", demo_run.stdout, re.MULTILINE)
     assert Path(docs).is_file() and Path(docs).name == "index.html"
-    home = load_settings(tmp_path / "home")
+    home = load_settings(demo_run.home)
     assert {r["region"] for r in latest_results(home)} == set(all_regions())
     query = run("query", "select region, sum(net_usd_minor) from rollups.creator_daily group by 1", "-f", "json")
     assert query.returncode == 0, query.stderr
@@ -99,7 +99,7 @@ def test_demo_end_to_end_as_a_new_user_runs_it(tmp_path: Path):
     assert sorted(r["region"] for r in rows) == sorted(all_regions())
     assert all(r["sum(net_usd_minor)"] > 0 for r in rows)
     assert run("verify").returncode == 0
-    again = run("ingest", "-r", "KE", str(next((tmp_path / "home/landing/ke/processed").iterdir())), "--json")
+    again = run("ingest", "-r", "KE", str(next((demo_run.home / "landing/ke/processed").iterdir())), "--json")
     assert json.loads(again.stdout)["files"][0]["status"] == "already_ingested"
 
 

@@ -29,6 +29,7 @@ from pipelines.jobs import REGION_FLOW_ASSETS
 from pipelines.resources import KandaSettings
 from regions import get_region
 from regions.synthetic.generate import generate
+from tests.support.demo import DemoRun
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.json"
 ASSETS = REGION_FLOW_ASSETS
@@ -231,18 +232,14 @@ def test_a_region_run_builds_the_models_exactly_once(home: Path) -> None:
     assert builds == ["build"], f"models built {len(builds)} times in one region run"
 
 
-def test_the_cli_demo_shows_in_the_dagster_instance(home: Path) -> None:
+def test_the_cli_demo_shows_in_the_dagster_instance(demo_run: DemoRun) -> None:
     """After `kanda demo` (no Dagster run at all), the instance under KANDA_HOME shows every region's central
     tables, store and review queue as materialized, and the published days as report partitions."""
-    from typer.testing import CliRunner
-
-    from kanda.cli import app
     from pipelines.instance import kanda_instance
     from regions import all_regions
 
-    result = CliRunner().invoke(app, ["demo", "--rows", "200", "--days", "2"])
-    assert result.exit_code == 0, result.output
-    instance = kanda_instance(home.resolve())
+    assert demo_run.returncode == 0, demo_run.stderr[-2000:]
+    instance = kanda_instance(demo_run.home.resolve())
     regions = set(all_regions())
     for key in [*CENTRAL_KEYS, AssetKey("regional_sales"), AssetKey("regional_rollups"), AssetKey("review_queue")]:
         assert instance.get_materialized_partitions(key) == regions, key
