@@ -192,7 +192,7 @@ SAMPLES = {
             1: ("sale", "success", 125000, 4375),
             2: ("sale", "failed", 60000, 0),
             4: ("sale", "success", 125000, 4375),
-            5: ("refund", "success", -125000, 0),
+            5: ("refund", "success", -125000, 0),  # repeats the charge's fee (43.75): booked on the sale only
         },
         {},
         1,  # transfer.success

@@ -66,6 +66,7 @@ def test_sample_values() -> None:
 
     reversal = row(frame, 9)
     assert (reversal["event_type"], reversal["status"], reversal["amount_minor"]) == ("reversal", "success", -80_000)
+    assert reversal["fee_minor"] == 0  # the re-sent transaction's `fees` (1200) is the sale's, booked on the sale
     assert reversal["occurred_at"] == dt.datetime(2025, 2, 12, 18, 45, tzinfo=UTC)  # updated_at, not paid_at
 
     assert row(frame, 10)["amount_minor"] is None  # "12,3O0"
