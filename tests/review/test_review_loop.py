@@ -34,7 +34,7 @@ from kanda.review.service import (
 )
 from kanda.settings import Settings
 from tests.support.files import make_files
-from tests.support.steward_files import ingest_dirty_egypt, line
+from tests.support.steward_files import ingest_dirty_egypt, line, write
 
 STEWARD = Actor("amina", "steward", frozenset({"EG"}))
 
@@ -250,8 +250,6 @@ def test_a_fix_that_repeats_a_stored_event_is_a_counted_duplicate(settings: Sett
 def test_both_events_of_one_line_fixed_together_each_get_their_own_outcome(settings: Settings, tmp_path: Path):
     """A refunded charge is two events of one line (a sale and its refund). With an unreadable time both are
     quarantined; fixed in one reprocess, each item is told what happened to its own event, not to its line's."""
-    from tests.support.steward_files import write
-
     make_files(settings, regions=["EG"], rows=50)
     refunded = "ch_both;Payment;2026-10-05 25:61:00;250,00;250,00;egp;250,00;egp;3,75;Refunded;b@mail.example;Visa;"
     path = write(
