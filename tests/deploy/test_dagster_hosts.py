@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from kanda.central.query import NothingPublished, run_query
 from kanda.regional.store import open_store
@@ -62,6 +63,11 @@ def wait_for_port(port: int, proc: subprocess.Popen, log: Path) -> None:
                 return
         time.sleep(0.5)
     pytest.fail(f"code server did not listen on {port}: {log.read_text()[-3000:]}")
+
+
+def successful_pipeline_runs(instance: DagsterInstance, code: str) -> list:
+    runs = instance.get_runs(filters=RunsFilter(tags={"kanda/region": code}, statuses=[DagsterRunStatus.SUCCESS]))
+    return [r for r in runs if r.job_name == "region_pipeline"]
 
 
 def test_each_region_runs_in_its_own_code_server_and_publishes_centrally(
@@ -152,19 +158,22 @@ def test_each_region_runs_in_its_own_code_server_and_publishes_centrally(
             logs = "\n".join(f"== {p.name}\n{p.read_text()[-2000:]}" for p in sorted(tmp_path.glob("*.log")))
             assert regions == {"KE", "NG"}, f"not both visible within {WAIT_SECONDS} s\n{logs}"
 
+            # A run's rows are visible once it has published; its last steps (readers, review queue) follow. Wait
+            # for both runs to finish before the processes stop: stopping a code server ends the run it hosts.
+            monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+            monkeypatch.setenv("KANDA_DAGSTER_PG_URL", dagster_url)
+            instance = DagsterInstance.get()
+            finished = {code: successful_pipeline_runs(instance, code) for code in ports}
+            while not all(finished.values()) and time.monotonic() < deadline:
+                assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()[-3000:]
+                time.sleep(1)
+                finished = {code: successful_pipeline_runs(instance, code) for code in ports}
+
     # Which process ran what: each region's run belongs to its own code location, and the store it wrote is the
     # one in that region's folder (the other folder has no store of it).
-    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
-    monkeypatch.setenv("KANDA_DAGSTER_PG_URL", dagster_url)
-    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
-
-    instance = DagsterInstance.get()
     try:
         for code in ("KE", "NG"):
-            runs = instance.get_runs(
-                filters=RunsFilter(tags={"kanda/region": code}, statuses=[DagsterRunStatus.SUCCESS])
-            )
-            pipeline_runs = [r for r in runs if r.job_name == "region_pipeline"]
+            pipeline_runs = finished[code]
             assert pipeline_runs, f"no successful region_pipeline run for {code}"
             assert {r.remote_job_origin.location_name for r in pipeline_runs} == {f"kanda-{code.lower()}"}
             other = next(c for c in homes if c != code)
