@@ -242,15 +242,28 @@ def _apply_data_upgrades(con: Connection) -> None:
         con.execute(upgrades.insert().values(name="mask_names", applied_at=now()))
 
 
+#: Items read per page while masking: a review database of years holds many, and only one page is in memory.
+_UPGRADE_PAGE = 5_000
+
+
 def _mask_raw_records(con: Connection) -> None:
     calling_codes = {code: region.calling_code for code, region in all_regions().items()}
-    rows = con.execute(select(items.c.id, items.c.region, items.c.raw_record)).all()
-    for item_id, region, raw in rows:
-        if not isinstance(raw, dict):
-            continue
-        masked = masked_record(json.dumps(raw), calling_codes.get(region, ""))
-        if masked != raw:
-            con.execute(update(items).where(items.c.id == item_id).values(raw_record=masked))
+    last = 0
+    while True:
+        page = con.execute(
+            select(items.c.id, items.c.region, items.c.raw_record)
+            .where(items.c.id > last)
+            .order_by(items.c.id)
+            .limit(_UPGRADE_PAGE)
+        ).all()
+        for item_id, region, raw in page:
+            if isinstance(raw, dict):
+                masked = masked_record(json.dumps(raw), calling_codes.get(region, ""))
+                if masked != raw:
+                    con.execute(update(items).where(items.c.id == item_id).values(raw_record=masked))
+        if len(page) < _UPGRADE_PAGE:
+            return
+        last = page[-1][0]
 
 
 def now() -> dt.datetime:

@@ -198,14 +198,15 @@ def _outcomes(store: duckdb.DuckDBPyConnection, batch_id: str, qids: list[str], 
     A row quarantined again is found by its own quarantine id, which the batch carried as its raw record; a loaded
     row by its event as the batch staged it (edits applied); anything else was counted as a duplicate.
     """
-    keys = _OUTCOME_KEY
-    stored = set(store.execute(f"SELECT {', '.join(keys)} FROM sale_events WHERE batch_id = ?", [batch_id]).fetchall())
+    stored = set(
+        store.execute(f"SELECT {', '.join(_OUTCOME_KEY)} FROM sale_events WHERE batch_id = ?", [batch_id]).fetchall()
+    )
     again = {
         json.loads(raw)["quarantine_id"]
         for (raw,) in store.execute("SELECT raw_record FROM quarantine WHERE batch_id = ?", [batch_id]).fetchall()
     }
     outcomes = {}
-    for qid, key in zip(qids, frame.select(keys).iter_rows(), strict=True):
+    for qid, key in zip(qids, frame.select(_OUTCOME_KEY).iter_rows(), strict=True):
         outcomes[qid] = "quarantined" if qid in again else "loaded" if key in stored else "duplicate"
     return outcomes
 

@@ -7,7 +7,9 @@ import json
 import sqlite3
 from pathlib import Path
 
-from kanda.review import accounts
+import pytest
+
+from kanda.review import accounts, db
 from kanda.review.actor import Actor
 from kanda.review.pii import mask_field
 from kanda.review.service import ReviewFilter, get_item, list_items
@@ -66,23 +68,34 @@ def test_names_are_masked_in_free_text_and_name_fields_but_references_stay_reada
     assert mask_field("Discord username", "kwame_beats", "233") == "k***"
 
 
-def test_items_enqueued_before_names_were_masked_are_masked_on_first_use(settings: Settings):
-    """An older database kept payers' names in its raw records; the first kanda that opens it masks them, once."""
+def test_items_enqueued_before_names_were_masked_are_masked_on_first_use(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    """An older database kept payers' names in its raw records; the first kanda that opens it masks them, once,
+    page by page (a page of one item here, so that every page is read)."""
+    monkeypatch.setattr(db, "_UPGRADE_PAGE", 1)
     path = Path(settings.app_db_url.removeprefix("sqlite:///"))
     path.parent.mkdir(parents=True, exist_ok=True)
     older_database(path)
     details = "Pay Bill Online from ********78 - JANE WANJIKU Acc. KE-C0001.KE-P00007"  # phone masked, name not
     con = sqlite3.connect(path)
     con.execute("UPDATE review_items SET raw_record = ?", (json.dumps({"Details": details, "Customer Name": "Jo"}),))
+    con.execute(
+        "INSERT INTO review_items SELECT 2, region, 'q2', batch_id, source, source_file, 4, 'SKE2', creator_id,"
+        " local_date, hold, ?, parsed, rules, status, edits, decided_by, decision_reason, applied_batch, applied_at,"
+        " quarantined_at, enqueued_at, updated_at FROM review_items WHERE id = 1",
+        (json.dumps({"Details": details.replace("JANE WANJIKU", "PETER KAMAU")}),),
+    )
     con.commit()
     con.close()
 
-    (found,) = list_items(settings, Actor("t", "viewer", None), ReviewFilter(search="p00007"))
-    item = get_item(settings, Actor("t", "viewer", None), found.id)
+    item = get_item(settings, Actor("t", "viewer", None), 1)
     assert item.raw_record == {
         "Details": "Pay Bill Online from ********78 - J*** W*** Acc. KE-C0001.KE-P00007",
         "Customer Name": "J***",
     }
     with sqlite3.connect(path) as raw:
-        assert "WANJIKU" not in raw.execute("SELECT raw_record FROM review_items").fetchall()[0][0]
+        records = [r for (r,) in raw.execute("SELECT raw_record FROM review_items ORDER BY id").fetchall()]
+        assert len(records) == 2 and not any("WANJIKU" in r or "KAMAU" in r for r in records)
+        assert "P*** K***" in records[1]
         assert raw.execute("SELECT name FROM review_upgrades").fetchall() == [("mask_names",)]
