@@ -198,6 +198,10 @@ def open_store(
                     [info.code, info.currency, info.zone],
                 )
                 _check_salt(con, settings, region, record=True)
+                # imported here: the upgrades run in this module's transactions
+                from kanda.regional.upgrades import apply_store_upgrades
+
+                apply_store_upgrades(con)
             yield con
         finally:
             con.close()

@@ -46,6 +46,7 @@ from sqlalchemy.types import TypeDecorator
 
 from kanda.review.pii import masked_record
 from regions import all_regions
+from regions.corrections import SALE_ONLY_FEE_SOURCES, repeats_a_sale_fee, without_repeated_fee
 
 metadata = MetaData()
 
@@ -233,37 +234,53 @@ def _apply_data_upgrades(con: Connection) -> None:
     """Rewrite rows made under older rules, once per database (recorded in `review_upgrades`).
 
     `mask_names`: items enqueued before names were masked kept payers' names in their raw record (M-Pesa's
-    `Details`, name fields). The masks are idempotent, so masking every item again changes only those; the
-    marker row keeps the next start from reading every item again.
+    `Details`, name fields). The masks are idempotent, so masking every item again changes only those.
+    `sale_only_fees`: items of a rail whose older spec repeated the sale's fee on money going back
+    (`regions.corrections`) keep that fee in their parsed fields, from which a steward's fix is loaded.
+    The marker row keeps the next start from reading every item again.
     """
     done = set(con.execute(select(upgrades.c.name)).scalars())
-    if "mask_names" not in done:
-        _mask_raw_records(con)
-        con.execute(upgrades.insert().values(name="mask_names", applied_at=now()))
+    for name, upgrade in (("mask_names", _mask_raw_records), ("sale_only_fees", _drop_repeated_fees)):
+        if name not in done:
+            upgrade(con)
+            con.execute(upgrades.insert().values(name=name, applied_at=now()))
 
 
-#: Items read per page while masking: a review database of years holds many, and only one page is in memory.
+#: Items read per page by an upgrade: a review database of years holds many, and only one page is in memory.
 _UPGRADE_PAGE = 5_000
+
+
+def _pages(con: Connection, *columns: Column, where: object = True) -> Iterable[list]:
+    """The items' `columns` (after their id), page by page in id order."""
+    last = 0
+    while True:
+        page = con.execute(
+            select(items.c.id, *columns).where(items.c.id > last, where).order_by(items.c.id).limit(_UPGRADE_PAGE)
+        ).all()
+        yield page
+        if len(page) < _UPGRADE_PAGE:
+            return
+        last = page[-1][0]
 
 
 def _mask_raw_records(con: Connection) -> None:
     calling_codes = {code: region.calling_code for code, region in all_regions().items()}
-    last = 0
-    while True:
-        page = con.execute(
-            select(items.c.id, items.c.region, items.c.raw_record)
-            .where(items.c.id > last)
-            .order_by(items.c.id)
-            .limit(_UPGRADE_PAGE)
-        ).all()
+    for page in _pages(con, items.c.region, items.c.raw_record):
         for item_id, region, raw in page:
             if isinstance(raw, dict):
                 masked = masked_record(json.dumps(raw), calling_codes.get(region, ""))
                 if masked != raw:
                     con.execute(update(items).where(items.c.id == item_id).values(raw_record=masked))
-        if len(page) < _UPGRADE_PAGE:
-            return
-        last = page[-1][0]
+
+
+def _drop_repeated_fees(con: Connection) -> None:
+    sources = items.c.source.in_(SALE_ONLY_FEE_SOURCES)
+    for page in _pages(con, items.c.source, items.c.parsed, where=sources):
+        for item_id, source, parsed in page:
+            if not isinstance(parsed, dict):
+                continue
+            if repeats_a_sale_fee(source, parsed.get("event_type"), parsed.get("fee_minor")):
+                con.execute(update(items).where(items.c.id == item_id).values(parsed=without_repeated_fee(parsed)))
 
 
 def now() -> dt.datetime:

@@ -98,4 +98,33 @@ def test_items_enqueued_before_names_were_masked_are_masked_on_first_use(
         records = [r for (r,) in raw.execute("SELECT raw_record FROM review_items ORDER BY id").fetchall()]
         assert len(records) == 2 and not any("WANJIKU" in r or "KAMAU" in r for r in records)
         assert "P*** K***" in records[1]
-        assert raw.execute("SELECT name FROM review_upgrades").fetchall() == [("mask_names",)]
+        assert ("mask_names",) in raw.execute("SELECT name FROM review_upgrades").fetchall()
+
+
+def test_items_holding_a_fee_their_rail_repeated_lose_it_on_first_use(settings: Settings):
+    """An older Paystack spec booked a reversal's repeated fee; a steward's fix of such an item would load it, so the
+    first kanda that opens the database takes it off (the sale's own fee stays)."""
+    path = Path(settings.app_db_url.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    older_database(path)
+    reversal = {"event_type": "reversal", "amount_minor": -80_000, "fee_minor": 1_200, "net_minor": -81_200}
+    sale = {"event_type": "sale", "amount_minor": 80_000, "fee_minor": 1_200, "net_minor": 78_800}
+    con = sqlite3.connect(path)
+    con.execute("UPDATE review_items SET source = 'paystack_webhook', parsed = ? WHERE id = 1", (json.dumps(reversal),))
+    for item_id, source, parsed in ((2, "paystack_webhook", sale), (3, "razorpay_webhook", reversal)):
+        con.execute(
+            "INSERT INTO review_items SELECT ?, region, ?, batch_id, ?, source_file, ?, transaction_id, creator_id,"
+            " local_date, hold, raw_record, ?, rules, status, edits, decided_by, decision_reason, applied_batch,"
+            " applied_at, quarantined_at, enqueued_at, updated_at FROM review_items WHERE id = 1",
+            (item_id, f"q{item_id}", source, item_id, json.dumps(parsed)),
+        )
+    con.commit()
+    con.close()
+
+    viewer = Actor("t", "viewer", None)
+    assert get_item(settings, viewer, 1).parsed == {**reversal, "fee_minor": 0, "net_minor": -80_000}
+    assert get_item(settings, viewer, 2).parsed == sale
+    assert get_item(settings, viewer, 3).parsed == reversal  # another rail: its fee is its own
+    with sqlite3.connect(path) as raw:
+        names = {name for (name,) in raw.execute("SELECT name FROM review_upgrades").fetchall()}
+        assert names == {"mask_names", "sale_only_fees"}

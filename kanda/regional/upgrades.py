@@ -1,0 +1,73 @@
+"""Corrections, once per store, to rows that an older kanda stored under a mapping rule fixed since.
+
+A rail's mapping fix changes what new files load, but a store keeps what older files loaded, and no file is read
+twice (its content hash is in the ledger). Where the stored row itself shows what the fix would have given, the
+row is corrected in place, once, when a writer next opens the store: the correction is recorded in
+`store_upgrades` with the rows it changed, every day of every payment it touched is marked changed
+(`dirty_days`), and the last build is forgotten (`model_builds`), because the build's store version (the ledger
+head) does not move when rows change in place. The next region run then rebuilds the models whole and publishes
+the days whose figures moved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import duckdb
+
+from kanda.regional.store import transaction
+from regions.corrections import SALE_ONLY_FEE_SOURCES
+
+
+@dataclass(frozen=True)
+class StoreUpgrade:
+    name: str
+    apply: Callable[[duckdb.DuckDBPyConnection], int]  # runs inside the upgrade's transaction; rows changed
+
+
+def apply_store_upgrades(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Apply each upgrade this store has not had, each in a transaction of its own; return {name: rows changed}."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS store_upgrades"
+        " (name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL, rows_changed BIGINT NOT NULL)"
+    )
+    done = {name for (name,) in con.execute("SELECT name FROM store_upgrades").fetchall()}
+    applied = {}
+    for upgrade in UPGRADES:
+        if upgrade.name in done:
+            continue
+        with transaction(con):
+            applied[upgrade.name] = upgrade.apply(con)
+            con.execute("INSERT INTO store_upgrades VALUES (?, now(), ?)", [upgrade.name, applied[upgrade.name]])
+    return applied
+
+
+def _sale_only_fees(con: duckdb.DuckDBPyConnection) -> int:
+    """Fee 0 (so net = amount) on the stored events and the quarantined rows' parsed fields that repeated a fee."""
+    sources = list(SALE_ONLY_FEE_SOURCES)
+    repeated = "source IN (SELECT unnest(?::VARCHAR[])) AND event_type <> 'sale' AND fee_minor <> 0"
+    payments = f"SELECT transaction_id FROM sale_events WHERE {repeated}"
+    con.execute(
+        "INSERT INTO dirty_days SELECT DISTINCT local_date FROM sale_events"
+        f" WHERE source IN (SELECT unnest(?::VARCHAR[])) AND transaction_id IN ({payments})",
+        [sources, sources],
+    )
+    (events,) = con.execute(
+        f"UPDATE sale_events SET fee_minor = 0, net_minor = amount_minor WHERE {repeated}", [sources]
+    ).fetchall()[0]
+    # A quarantined row is loaded later from its parsed fields (a steward's fix, a held row's release); the
+    # correction is `regions.corrections.without_repeated_fee`, written in SQL.
+    (quarantined,) = con.execute(
+        "UPDATE quarantine SET parsed = json_merge_patch(parsed,"
+        " json_object('fee_minor', 0, 'net_minor', parsed->'$.amount_minor'))"
+        " WHERE source IN (SELECT unnest(?::VARCHAR[])) AND parsed->>'$.event_type' <> 'sale'"
+        " AND TRY_CAST(parsed->>'$.fee_minor' AS BIGINT) <> 0",
+        [sources],
+    ).fetchall()[0]
+    if events:
+        con.execute("DELETE FROM model_builds")
+    return events + quarantined
+
+
+UPGRADES = [StoreUpgrade("sale_only_fees", _sale_only_fees)]

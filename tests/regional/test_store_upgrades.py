@@ -1,0 +1,119 @@
+"""A store loaded by an older kanda, whose Paystack spec booked a reversal's repeated fee a second time, is corrected
+the first time a writer opens it, once, and the corrected days are rebuilt and marked for publishing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+
+from kanda.regional.ingest import ingest_files
+from kanda.regional.models import build_models, ensure_built
+from kanda.regional.store import open_store
+from kanda.settings import Settings
+from regions.corrections import repeats_a_sale_fee
+from regions.synthetic.core import make_registry
+
+SAMPLE = Path(__file__).parents[2] / "regions" / "rails" / "paystack" / "samples" / "webhooks.ndjson"
+#: The sample's reversed charge (its sale added here): sold for 80,000 kobo with a 1,200 fee on 2025-02-10, reversed on
+#: 2025-02-12.
+REVERSED, SALE_FEE = "PSK-0005", 1_200
+SALE_DAY, REVERSAL_DAY = dt.date(2025, 2, 10), dt.date(2025, 2, 12)
+SALE = {
+    "id": 4099005,
+    "status": "success",
+    "reference": REVERSED,
+    "amount": 80000,
+    "fees": SALE_FEE,
+    "paid_at": "2025-02-10T14:00:00.000Z",
+    "created_at": "2025-02-10T13:59:00.000Z",
+    "channel": "mobile_money",
+    "currency": "NGN",
+    "customer": {"email": "kemi@mail.example"},
+    "metadata": {"kanda_ref": "NG-C0005.NG-P00017"},
+}
+
+
+def older_store(settings: Settings, tmp_path: Path) -> tuple[str, int]:
+    """The NG store as the older spec left it: the reversal carries the sale's fee, a quarantined refund's parsed
+    fields carry a fee too, the models were built and everything was published. Returns that quarantine id and the
+    fees the built rollups hold for the reversal's day."""
+    make_registry(seed=11).write(settings.registry_dir)  # the sample's creators are onboarded
+    landed = tmp_path / "webhooks.ndjson"
+    shutil.copy(SAMPLE, landed)
+    with landed.open("a") as out:  # the reversed payment's sale, which the sample leaves to an earlier file
+        out.write(json.dumps({"event": "charge.success", "data": SALE}) + "\n")
+    (result,) = ingest_files(settings, "NG", [landed]).files
+    assert result.status == "loaded", result.reason
+    with duckdb.connect(str(settings.store_path("NG"))) as con:  # as the older kanda, which had no upgrades
+        con.execute("DROP TABLE store_upgrades")
+        con.execute(
+            "UPDATE sale_events SET fee_minor = ?, net_minor = amount_minor - ?"
+            " WHERE transaction_id = ? AND event_type = 'reversal'",
+            [SALE_FEE, SALE_FEE, REVERSED],
+        )
+        (qid,) = con.execute("SELECT min(quarantine_id) FROM quarantine").fetchall()[0]
+        con.execute(
+            "UPDATE quarantine SET parsed = json_merge_patch(parsed, ?) WHERE quarantine_id = ?",
+            [
+                json.dumps({"event_type": "refund", "amount_minor": -40_000, "fee_minor": 600, "net_minor": -40_600}),
+                qid,
+            ],
+        )
+        build_models(con)
+        con.execute("DELETE FROM dirty_days")
+        fees = _reversal_day_fees(con)
+        sales_fees = con.execute(
+            "SELECT sum(fee_minor) FROM sale_events"
+            " WHERE local_date = ? AND event_type = 'sale' AND status = 'success'",
+            [REVERSAL_DAY],
+        ).fetchall()[0][0]
+        assert fees == sales_fees + SALE_FEE  # the repeated fee is in the built rollups
+    return qid, fees
+
+
+def _reversal_day_fees(con: duckdb.DuckDBPyConnection) -> int:
+    return con.execute("SELECT fees_minor FROM region_daily WHERE local_date = ?", [REVERSAL_DAY]).fetchall()[0][0]
+
+
+def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republished(
+    settings: Settings, tmp_path: Path
+):
+    qid, fees_before = older_store(settings, tmp_path)
+
+    with open_store(settings, "NG") as con:
+        reversal = con.execute(
+            "SELECT amount_minor, fee_minor, net_minor FROM sale_events WHERE transaction_id = ?"
+            " AND event_type = 'reversal'",
+            [REVERSED],
+        ).fetchall()
+        assert reversal == [(-80_000, 0, -80_000)]
+        sale = con.execute(
+            "SELECT fee_minor FROM sale_events WHERE transaction_id = ? AND event_type = 'sale'", [REVERSED]
+        ).fetchall()
+        assert sale == [(SALE_FEE,)]  # the sale keeps its fee
+        parsed = json.loads(con.execute("SELECT parsed FROM quarantine WHERE quarantine_id = ?", [qid]).fetchone()[0])
+        assert (parsed["fee_minor"], parsed["net_minor"]) == (0, -40_000)
+        assert con.execute("SELECT name, rows_changed FROM store_upgrades").fetchall() == [("sale_only_fees", 2)]
+        dirty = {d for (d,) in con.execute("SELECT local_date FROM dirty_days").fetchall()}
+        assert {SALE_DAY, REVERSAL_DAY} <= dirty  # every day of the payment goes out again
+        # the build is not taken for current any more: it is redone, and the rollups lose the second fee
+        build = ensure_built(con)
+        assert build.built and build.full
+        assert _reversal_day_fees(con) == fees_before - SALE_FEE
+
+    with open_store(settings, "NG") as con:  # once: a second open changes nothing and records nothing
+        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(1,)]
+        assert not ensure_built(con).built
+
+
+def test_only_money_going_back_on_the_corrected_rails_counts_as_a_repeated_fee():
+    assert repeats_a_sale_fee("paystack_webhook", "reversal", 1_200)
+    assert repeats_a_sale_fee("chapa", "refund", 50)
+    assert not repeats_a_sale_fee("paystack_webhook", "sale", 1_200)
+    assert not repeats_a_sale_fee("paystack_webhook", "refund", 0)
+    assert not repeats_a_sale_fee("razorpay_webhook", "refund", 300)  # Razorpay's refunds never repeated it
+    assert not repeats_a_sale_fee("chapa", None, 50)
