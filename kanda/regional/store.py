@@ -20,6 +20,7 @@ import duckdb
 import polars as pl
 from filelock import FileLock, Timeout
 
+from kanda.regional.upgrades import UPGRADES
 from kanda.settings import Settings
 from quality.contract import CONTRACT_COLUMNS, VIRTUAL_COLUMNS, SaleEvent
 from regions import get_region
@@ -126,6 +127,10 @@ CREATE TABLE IF NOT EXISTS products (
 );
 CREATE TABLE IF NOT EXISTS fx_rates (currency VARCHAR, rate_date DATE, usd_per_unit DECIMAL(24, 12));
 CREATE OR REPLACE TABLE currencies (currency VARCHAR, exponent INTEGER);
+-- corrections applied once to rows an older kanda stored (kanda/regional/upgrades.py)
+CREATE TABLE IF NOT EXISTS store_upgrades (
+    name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL, rows_changed BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS store_identity (salt_fingerprint VARCHAR NOT NULL, recorded_at TIMESTAMPTZ NOT NULL);
 """
 )
@@ -198,15 +203,25 @@ def open_store(
                     [info.code, info.currency, info.zone],
                 )
                 _check_salt(con, settings, region, record=True)
-                # imported here: the upgrades run in this module's transactions
-                from kanda.regional.upgrades import apply_store_upgrades
-
                 apply_store_upgrades(con)
             yield con
         finally:
             con.close()
     finally:
         lock.release()
+
+
+def apply_store_upgrades(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Apply each correction of `kanda.regional.upgrades` this store has not had, each in a transaction of its own
+    (with its record in `store_upgrades`); return {name: rows changed}."""
+    done = {name for (name,) in con.execute("SELECT name FROM store_upgrades").fetchall()}
+    applied = {}
+    for upgrade in UPGRADES:
+        if upgrade.name not in done:
+            with transaction(con):
+                applied[upgrade.name] = upgrade.apply(con)
+                con.execute("INSERT INTO store_upgrades VALUES (?, now(), ?)", [upgrade.name, applied[upgrade.name]])
+    return applied
 
 
 @contextmanager

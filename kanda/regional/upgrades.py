@@ -16,31 +16,16 @@ from dataclasses import dataclass
 
 import duckdb
 
-from kanda.regional.store import transaction
 from regions.corrections import SALE_ONLY_FEE_SOURCES
 
 
 @dataclass(frozen=True)
 class StoreUpgrade:
+    """One correction; `kanda.regional.store.open_store` runs each a store has not had, in a transaction of its own,
+    and records it in `store_upgrades` with the rows `apply` says it changed."""
+
     name: str
-    apply: Callable[[duckdb.DuckDBPyConnection], int]  # runs inside the upgrade's transaction; rows changed
-
-
-def apply_store_upgrades(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Apply each upgrade this store has not had, each in a transaction of its own; return {name: rows changed}."""
-    con.execute(
-        "CREATE TABLE IF NOT EXISTS store_upgrades"
-        " (name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL, rows_changed BIGINT NOT NULL)"
-    )
-    done = {name for (name,) in con.execute("SELECT name FROM store_upgrades").fetchall()}
-    applied = {}
-    for upgrade in UPGRADES:
-        if upgrade.name in done:
-            continue
-        with transaction(con):
-            applied[upgrade.name] = upgrade.apply(con)
-            con.execute("INSERT INTO store_upgrades VALUES (?, now(), ?)", [upgrade.name, applied[upgrade.name]])
-    return applied
+    apply: Callable[[duckdb.DuckDBPyConnection], int]
 
 
 def _sale_only_fees(con: duckdb.DuckDBPyConnection) -> int:
