@@ -43,6 +43,7 @@ from regions import get_region
 from regions.parsing import check_file, expectation
 from regions.rails import get_adapter
 from regions.rails.base import REJECT_KINDS, FileRejected
+from tests.support.builders import paystack_event
 from tests.support.files import make_files
 
 FUTURE = "2099-01-01"
@@ -179,23 +180,6 @@ def workbook(sheets: list[list[list[str]]], header: list[str] | None = MOMO_HEAD
 
 def momo(n: int, *rows: dict[str, str]) -> bytes:
     return workbook([[momo_row(n + i, **r) for i, r in enumerate(rows or ({},))]])
-
-
-def paystack_event(n: int, *, event: str = "charge.success", **data: object) -> dict:
-    d: dict[str, object] = {
-        "id": 1000 + n,
-        "status": "success",
-        "reference": f"ps_{n:06d}",
-        "amount": 500000,
-        "fees": 7500,
-        "paid_at": "2025-06-05T10:00:00.000Z",
-        "created_at": "2025-06-05T09:59:00.000Z",
-        "channel": "card",
-        "currency": "NGN",
-        "customer": {"email": "buyer@mail.example"},
-        "metadata": {"kanda_ref": "NG-C0001.NG-P00001"},
-    } | data
-    return {"event": event, "data": d}
 
 
 def jazzcash_record(n: int, **kw: object) -> dict:

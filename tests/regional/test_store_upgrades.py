@@ -16,36 +16,33 @@ from kanda.regional.store import open_store
 from kanda.settings import Settings
 from regions.corrections import repeats_a_sale_fee
 from regions.synthetic.core import make_registry
+from tests.support.builders import paystack_event
 
 SAMPLE = Path(__file__).parents[2] / "regions" / "rails" / "paystack" / "samples" / "webhooks.ndjson"
 #: The sample's reversed charge (its sale added here): sold for 80,000 kobo with a 1,200 fee on 2025-02-10, reversed on
 #: 2025-02-12.
 REVERSED, SALE_FEE = "PSK-0005", 1_200
 SALE_DAY, REVERSAL_DAY = dt.date(2025, 2, 10), dt.date(2025, 2, 12)
-SALE = {
-    "id": 4099005,
-    "status": "success",
-    "reference": REVERSED,
-    "amount": 80000,
-    "fees": SALE_FEE,
-    "paid_at": "2025-02-10T14:00:00.000Z",
-    "created_at": "2025-02-10T13:59:00.000Z",
-    "channel": "mobile_money",
-    "currency": "NGN",
-    "customer": {"email": "kemi@mail.example"},
-    "metadata": {"kanda_ref": "NG-C0005.NG-P00017"},
-}
+#: The reversed payment's sale, which the sample leaves to an earlier file.
+SALE = paystack_event(
+    5,
+    reference=REVERSED,
+    amount=80_000,
+    fees=SALE_FEE,
+    paid_at="2025-02-10T14:00:00.000Z",
+    metadata={"kanda_ref": "NG-C0005.NG-P00017"},
+)
 
 
 def older_store(settings: Settings, tmp_path: Path) -> tuple[str, int]:
     """The NG store as the older spec left it: the reversal carries the sale's fee, a quarantined refund's parsed
-    fields carry a fee too, the models were built and everything was published. Returns that quarantine id and the
-    fees the built rollups hold for the reversal's day."""
+    fields carry a fee too, the models were built and every day was published (none waits). Returns that
+    quarantine id and the fees the built rollups hold for the reversal's day."""
     make_registry(seed=11).write(settings.registry_dir)  # the sample's creators are onboarded
     landed = tmp_path / "webhooks.ndjson"
     shutil.copy(SAMPLE, landed)
-    with landed.open("a") as out:  # the reversed payment's sale, which the sample leaves to an earlier file
-        out.write(json.dumps({"event": "charge.success", "data": SALE}) + "\n")
+    with landed.open("a") as out:
+        out.write(json.dumps(SALE) + "\n")
     (result,) = ingest_files(settings, "NG", [landed]).files
     assert result.status == "loaded", result.reason
     with duckdb.connect(str(settings.store_path("NG"))) as con:  # as the older kanda, which had no upgrades

@@ -1,4 +1,5 @@
-"""Hand-written inputs: adapter-shaped rows for the contract, and Stripe export lines for Egypt."""
+"""Hand-written inputs: adapter-shaped rows for the contract, Stripe export lines for Egypt, Paystack events for
+Nigeria."""
 
 from __future__ import annotations
 
@@ -52,3 +53,21 @@ def paid(charge: str, when: str, amount: str = "250,00", status: str = "Paid", r
         f"{charge};Payment;{when};{amount};{refunded};egp;{amount};egp;3,75;{status};buyer@mail.example;Visa;"
         "EG-C0002.EG-P00005"
     )
+
+
+def paystack_event(n: int, *, event: str = "charge.success", **data: object) -> dict:
+    """A Paystack webhook document (a successful NGN card charge unless `data` says otherwise)."""
+    d: dict[str, object] = {
+        "id": 1000 + n,
+        "status": "success",
+        "reference": f"ps_{n:06d}",
+        "amount": 500000,
+        "fees": 7500,
+        "paid_at": "2025-06-05T10:00:00.000Z",
+        "created_at": "2025-06-05T09:59:00.000Z",
+        "channel": "card",
+        "currency": "NGN",
+        "customer": {"email": "buyer@mail.example"},
+        "metadata": {"kanda_ref": "NG-C0001.NG-P00001"},
+    } | data
+    return {"event": event, "data": d}
