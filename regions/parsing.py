@@ -356,7 +356,8 @@ def numbered_chunks(
     chunks: Iterable[tuple[pl.DataFrame, int]], preamble: int = 0
 ) -> Iterator[tuple[pl.DataFrame, int]]:
     """`iter_csv_chunks`' chunks with `source_row` (1-based, continuing across chunks) and the lines each skipped;
-    the first also carries the `preamble`, the lines before the header, so that the ledger counts them once."""
+    the first (there is always one, empty for a file without records) also carries the `preamble`, the lines
+    before the header, so that the ledger counts them once."""
     position = 0
     for chunk, skipped in chunks:
         yield (
@@ -399,16 +400,19 @@ def iter_csv_chunks(
         batches, skipped_count = _pyarrow_csv_batches(path, names, delimiter, skip, encoding, explain)
     pending: list[pa.RecordBatch] = []
     pending_rows = reported = 0
+    yielded = False
     for batch in batches:
         pending.append(batch)
         pending_rows += batch.num_rows
         while pending_rows >= batch_rows:
             table = pa.Table.from_batches(pending)
             yield pl.from_arrow(table.slice(0, batch_rows)), skipped_count() - reported  # type: ignore[misc]
-            reported = skipped_count()
+            yielded, reported = True, skipped_count()
             rest = table.slice(batch_rows)
             pending, pending_rows = rest.to_batches(), rest.num_rows
-    if pending_rows or skipped_count() > reported:
+    # A file without records still yields one (empty) chunk, so that what the caller counts with the first chunk
+    # (the lines before the header, `numbered_chunks`) is counted for a header-only export too.
+    if pending_rows or skipped_count() > reported or not yielded:
         empty = pa.table({n: pa.array([], pa.string()) for n in names})
         table = pa.Table.from_batches(pending) if pending_rows else empty
         yield pl.from_arrow(table), skipped_count() - reported  # type: ignore[misc]

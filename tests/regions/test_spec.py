@@ -239,6 +239,20 @@ def test_generated_files_read_back_as_the_truth(regions_dir: Path, tmp_path: Pat
         assert frame.filter(pl.col("event_type") == "sale")["amount_minor"].min() > 0
 
 
+def test_title_lines_are_counted_when_the_export_has_no_records(regions_dir: Path, tmp_path: Path) -> None:
+    """A quiet day's statement (title lines, then only the header) accounts for its title lines as a busy day's does."""
+    region = get_region("RW")
+    writer, extension = get_writer(region.source_format)
+    full = tmp_path / f"full.{extension}"
+    writer(full, iter([truth_frame(region, seed=2, rows=5)]), region, np.random.default_rng(1))
+    title_and_header = full.read_text().splitlines(keepends=True)[:3]
+    assert title_and_header[2].startswith("Transaction ID,"), "the RW writer's third line is expected to be its header"
+    quiet = tmp_path / f"quiet.{extension}"
+    quiet.write_text("".join(title_and_header))
+    frame, ignored = read_all(get_adapter(region.source_format), quiet, region)
+    assert (frame.height, ignored) == (0, 2)
+
+
 def test_a_spec_whose_mapping_cannot_be_inverted_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     text = RW_YAML.replace("transaction_id: txn", "transaction_id: {split: {of: txn, separator: '-', index: 0}}")
     write_regions(tmp_path / "regions", monkeypatch, rw=text)

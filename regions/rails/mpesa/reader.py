@@ -42,7 +42,6 @@ from regions.parsing import (
     add_buyer_ref,
     check_file,
     detect_encoding,
-    finish,
     iter_csv_chunks,
     major_to_minor,
     map_chunk,
@@ -112,19 +111,12 @@ class MpesaStatementAdapter:
             expects=EXPECTS,
             region=ctx.region,
         )
-        preamble = header_index
         with map_pool() as pool:
-            for rows, skipped in numbered_chunks(chunks, preamble):
+            for rows, skipped in numbered_chunks(chunks, header_index):
                 frame, ignored = map_chunk(
                     pool, functools.partial(_map, names=names, canonical=canonical, ctx=ctx), rows
                 )
-                preamble = 0
                 yield AdapterChunk(frame=frame, ignored=ignored + skipped)
-        if preamble:
-            # a statement with no records still had its title lines: the ledger accounts for them as ignored
-            empty = pl.DataFrame(schema={n: pl.String for n in names}).with_columns(source_row=pl.lit(0, pl.Int64))
-            frame, _ = _map(empty, names, canonical, ctx)
-            yield AdapterChunk(frame=finish(frame), ignored=preamble)
 
 
 def _find_header(path: Path, encoding: str, ctx: ReadContext) -> tuple[int, list[str]]:
