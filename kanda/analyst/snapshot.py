@@ -173,7 +173,13 @@ def _write(settings: Settings, publication: Publication, target: Path) -> None:
     """Copy one publication, read through `kanda query`'s own reader of it, into a new DuckDB file."""
     central = open_central(settings, as_of=publication.publish_id)  # exactly this publication, by its id
     try:
-        write_publication(central.con, publication, target, storage_version=BI_STORAGE_VERSION)
+        write_publication(
+            central.con,
+            publication,
+            target,
+            memory_limit=settings.duckdb_memory_limit,
+            storage_version=BI_STORAGE_VERSION,
+        )
     finally:
         central.close()
 

@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import sqlite3
+import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
@@ -431,25 +432,44 @@ def reader_connection(settings: Settings, resolved: Resolved) -> duckdb.DuckDBPy
 
 
 def _materialise(settings: Settings, resolved: Resolved, target: Path) -> None:
-    source = _source_database(settings, resolved)
-    try:
-        write_publication(source, resolved.publication, target)
-    finally:
-        source.close()
+    streamed: list[_Stream] = []
+    # The build spills beside the file it writes (as a store spills beside its own file), not to a small /tmp.
+    with tempfile.TemporaryDirectory(prefix=".spill-", dir=target.parent) as spill:
+        source = _source_database(settings, resolved, streamed, Path(spill))
+        try:
+            write_publication(source, resolved.publication, target, memory_limit=settings.duckdb_memory_limit)
+        except (duckdb.Error, OSError) as exc:
+            broken = next((s.name for s in streamed if s.failed), None)
+            if broken is None:
+                raise
+            publish_id = resolved.publication.publish_id
+            log.error("publication %s: rollups.%s cannot be read: %s", publish_id, broken, exc)
+            raise DataUnavailable(broken, publish_id) from None
+        finally:
+            source.close()
 
 
-def _source_database(settings: Settings, resolved: Resolved) -> duckdb.DuckDBPyConnection:
-    """A private in-memory DuckDB with `rollups.<table>` over one publication's Parquet files; read only to build
-    that publication's file, never by analyst SQL."""
+def _source_database(
+    settings: Settings, resolved: Resolved, streamed: list[_Stream], spill: Path
+) -> duckdb.DuckDBPyConnection:
+    """A private in-memory DuckDB with `rollups.<table>` over one publication's data; read once, only to build that
+    publication's file (`write_publication`), never by analyst SQL.
+
+    Local Parquet files are read in place. Tables on object storage (or with delete files) are streamed from
+    pyiceberg batch by batch, each scanned once by the build, which sorts them within the memory limit and spills
+    to `spill` beyond it: the build's memory no longer grows with the rollups' size. A data file missing there is
+    noticed while streaming (`_Stream.failed`) and named by `_materialise`.
+    """
     import pyarrow as pa
 
-    from kanda.central.catalog import PUBLICATIONS_SCHEMA, read_published
+    from kanda.central.catalog import PUBLICATIONS_SCHEMA, published_batches
 
     catalog = _catalog(settings)
     publication = resolved.publication
     con = duckdb.connect()
     try:
         con.execute(f"SET memory_limit = '{_quoted(settings.duckdb_memory_limit)}'")
+        con.execute(f"SET temp_directory = '{_quoted(str(spill))}'")
         no_progress_bar(con)
         con.execute(f"CREATE SCHEMA {NAMESPACE}")
         for name in published():
@@ -464,7 +484,10 @@ def _source_database(settings: Settings, resolved: Resolved) -> duckdb.DuckDBPyC
                     options = "hive_partitioning = false"
                     con.execute(f"CREATE VIEW {NAMESPACE}.{name} AS SELECT * FROM read_parquet([{listed}], {options})")
                 else:
-                    _store(con, name, read_published(catalog, publication, name))
+                    stream = _Stream(name, published_batches(catalog, publication, name))
+                    streamed.append(stream)
+                    con.register(f"_kanda_stream_{name}", stream.reader())
+                    con.execute(f"CREATE VIEW {NAMESPACE}.{name} AS SELECT * FROM _kanda_stream_{name}")
             except (duckdb.IOException, OSError) as exc:
                 log.error("publication %s: rollups.%s cannot be read: %s", publication.publish_id, name, exc)
                 raise DataUnavailable(name, publication.publish_id) from None
@@ -473,6 +496,27 @@ def _source_database(settings: Settings, resolved: Resolved) -> duckdb.DuckDBPyC
         con.close()
         raise
     return con
+
+
+@dataclass
+class _Stream:
+    """One rollup's batches from pyiceberg, remembering whether reading them failed (a data file gone)."""
+
+    name: str
+    batches: pa.RecordBatchReader
+    failed: bool = False
+
+    def reader(self) -> pa.RecordBatchReader:
+        import pyarrow as pa
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                yield from self.batches
+            except Exception:
+                self.failed = True
+                raise
+
+        return pa.RecordBatchReader.from_batches(self.batches.schema, batches())
 
 
 def connect_central(settings: Settings, *, as_of: AsOf | None = None) -> duckdb.DuckDBPyConnection:

@@ -99,6 +99,11 @@ class ObjectStore:
         pages = client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
         return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
+    def delete(self, key: str) -> None:
+        import boto3
+
+        boto3.client("s3", **_client_args(self)).delete_object(Bucket=self.bucket, Key=key)
+
 
 def _client_args(store: ObjectStore) -> dict[str, str]:
     return {

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from kanda import flow
 from kanda.analyst.snapshot import refresh_snapshot
 from kanda.central.catalog import open_catalog
+from kanda.central.query import DataUnavailable, run_query
 from kanda.checks.verify import verify
 from kanda.cli import app
 from kanda.regional.store import open_store
@@ -104,6 +105,23 @@ def test_two_region_hosts_publish_into_one_catalog_and_bucket_and_the_central_ho
     installation.host(moved, monkeypatch)
     assert central_answers(central) == truth
     assert runner.invoke(app, ["verify"]).exit_code == 0
+
+
+def test_a_data_file_lost_from_the_bucket_is_named_not_answered_around(
+    installation: Installation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Rollups on object storage are streamed into the publication's reader file; a file gone from the bucket stops
+    that build with the table's name instead of a partial answer or a traceback."""
+    region_host(installation, tmp_path / "ke-host", "KE", monkeypatch)
+    central = installation.host(tmp_path / "central", monkeypatch)
+    store = installation.store
+    lost = next(k for k in store.object_keys() if "/creator_daily/data/" in k and k.endswith(".parquet"))
+    store.delete(lost)
+
+    result = runner.invoke(app, ["query", TOTALS])
+    assert result.exit_code == 1 and "rollups.creator_daily cannot be read" in result.output, result.output
+    with pytest.raises(DataUnavailable, match=r"rollups\.creator_daily"):
+        run_query(central, TOTALS)
 
 
 def test_a_reader_that_is_not_kanda_reads_the_latest_publication_as_kanda_query_does(
