@@ -3,16 +3,19 @@
 Real processes: a `dagster code-server` per region data folder (`KANDA_REGIONS` restricts it to its region), and
 `dagster-daemon` with deploy/dagster.yaml on a fresh PostgreSQL database. A file landed in each region's folder is
 picked up by that location's sensor and ingested and published by a run that executed in that region's code server
-(its store is the one in that folder); both regions' rows are then visible centrally.
+(its store is the one in that folder); both regions' rows are then visible centrally. Two more runs of one region,
+queued before the daemon starts, run one after the other: the per-region run limit holds with a real daemon.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -63,6 +66,24 @@ def wait_for_port(port: int, proc: subprocess.Popen, log: Path) -> None:
                 return
         time.sleep(0.5)
     pytest.fail(f"code server did not listen on {port}: {log.read_text()[-3000:]}")
+
+
+def launch_region_run(workspace: Path, code: str, env: dict[str, str]) -> str:
+    """Submit a region_pipeline run for `code` through the instance's run coordinator (the queue), as the UI does;
+    returns its run id once it is queued."""
+    run_id = str(uuid.uuid4())
+    tags = json.dumps({"kanda/region": code, "dagster/partition": code})
+    target = ["-w", str(workspace), "-l", f"kanda-{code.lower()}", "-j", "region_pipeline"]
+    done = subprocess.run(
+        [str(BIN / "dagster"), "job", "launch", *target, "--tags", tags, "--run-id", run_id],
+        env=env,
+        cwd=workspace.parent,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return run_id
 
 
 def successful_pipeline_runs(instance: DagsterInstance, code: str) -> list:
@@ -137,6 +158,9 @@ def test_each_region_runs_in_its_own_code_server_and_publishes_centrally(
             host = installation.host(home, monkeypatch, KANDA_REGIONS=code)
             make_files(host, regions=[code], rows=150, days=1)
         central = installation.host(tmp_path / "central", monkeypatch)
+        # Two KE runs queued before the daemon starts (as a backfill or two people in the UI would queue them):
+        # `max_concurrent_runs` would let both start at once; the per-region limit must make one wait.
+        queued = [launch_region_run(tmp_path / "workspace.yaml", "KE", base) for _ in range(2)]
         with process(
             [str(BIN / "dagster-daemon"), "run", "-w", str(tmp_path / "workspace.yaml")],
             {**base, "KANDA_HOME": str(tmp_path / "daemon")},
@@ -164,14 +188,23 @@ def test_each_region_runs_in_its_own_code_server_and_publishes_centrally(
             monkeypatch.setenv("KANDA_DAGSTER_PG_URL", dagster_url)
             instance = DagsterInstance.get()
             finished = {code: successful_pipeline_runs(instance, code) for code in ports}
-            while not all(finished.values()) and time.monotonic() < deadline:
+            while time.monotonic() < deadline and not (
+                all(finished.values()) and {r.run_id for r in finished["KE"]} >= set(queued)
+            ):
                 assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()[-3000:]
                 time.sleep(1)
                 finished = {code: successful_pipeline_runs(instance, code) for code in ports}
+            ke_runs = instance.get_run_records(filters=RunsFilter(tags={"kanda/region": "KE"}))
 
     # Which process ran what: each region's run belongs to its own code location, and the store it wrote is the
     # one in that region's folder (the other folder has no store of it).
     try:
+        # One writer per regional store across hosts: no two KE runs were ever running at the same time, although
+        # the two queued ones were both waiting when the daemon started.
+        assert set(queued) <= {r.run_id for r in finished["KE"]}, "the queued KE runs did not both finish"
+        spans = sorted((r.start_time, r.end_time) for r in ke_runs if r.start_time is not None)
+        assert len(spans) >= 2 and all(end is not None for _, end in spans)
+        assert all(spans[i][1] <= spans[i + 1][0] for i in range(len(spans) - 1)), f"KE runs overlapped: {spans}"
         for code in ("KE", "NG"):
             pipeline_runs = finished[code]
             assert pipeline_runs, f"no successful region_pipeline run for {code}"
