@@ -41,7 +41,10 @@ def _load_regions() -> dict:
 
 @regions_app.command("list")
 def list_regions(as_json: JsonOpt = False) -> None:
-    """Every region: code, country, currency and its ISO 4217 exponent, zone, rail, landing folder, store size."""
+    """Every region: code, country, currency and its ISO 4217 exponent, zone, rail (and whether its files state the
+    rail's fees), landing folder, store size."""
+    from regions.rails import get_adapter
+
     home = _home()
     rows = []
     for region in _load_regions().values():
@@ -55,6 +58,7 @@ def list_regions(as_json: JsonOpt = False) -> None:
                 "zone": region.zone,
                 "rail": region.source_format,
                 "spec": "inline" if region.rail_spec is not None else _rail_kind(region.source_format),
+                "fees_stated": get_adapter(region.source_format).states_fees,
                 "landing": str(region.landing_folder(home / "landing")),
                 "store_bytes": store.stat().st_size if store.exists() else None,
                 "defined_in": region.origin,
@@ -63,12 +67,16 @@ def list_regions(as_json: JsonOpt = False) -> None:
     if as_json:
         console.print_json(json.dumps(rows))
         return
-    table = Table("code", "country", "currency", "exp", "zone", "rail", "landing", "store")
+    table = Table("code", "country", "currency", "exp", "zone", "rail", "fees", "landing", "store")
     for r in rows:
         size = "-" if r["store_bytes"] is None else f"{r['store_bytes'] / 1e6:,.1f} MB"
         rail = r["rail"] + (f" ({r['spec']})" if r["spec"] != "code" else "")
-        table.add_row(r["code"], r["country"], r["currency"], str(r["exponent"]), r["zone"], rail, r["landing"], size)
+        fees = "stated" if r["fees_stated"] else "not stated"
+        cells = (r["code"], r["country"], r["currency"], str(r["exponent"]), r["zone"], rail, fees, r["landing"], size)
+        table.add_row(*cells)
     console.print(table)
+    if any(not r["fees_stated"] for r in rows):
+        console.print("fees not stated: the rail's files carry no fee, so fees are 0 and net is before its charges")
 
 
 def _rail_kind(name: str) -> str:

@@ -63,6 +63,10 @@ def test_list_shows_each_region_with_currency_exponent_zone_rail_and_store(spec_
     )
     assert rw["landing"] == str(spec_settings.landing_dir / "rw") and rw["store_bytes"] > 0
     assert (rows["KE"]["exponent"], rows["KE"]["rail"], rows["KE"]["store_bytes"]) == (2, "mpesa_statement", None)
+    # Whether a rail's files carry its fee: M-Pesa lists charges as rows of their own, Wave puts fees on the
+    # balance statement, not in the session; Stripe's export and Paystack's events state the fee.
+    fees = {code: rows[code]["fees_stated"] for code in ("KE", "SN", "EG", "NG")}
+    assert fees == {"KE": False, "SN": False, "EG": True, "NG": True}
     table = runner.invoke(app, ["regions", "list"])
     assert "Rwanda" in table.output and "spec:rw (inline)" in table.output
 

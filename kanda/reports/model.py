@@ -99,3 +99,6 @@ class CreatorReport:
     other_attempts: int = 0
     # Earlier days (of the last 7) whose delivered report stated another net; filled only when delivering.
     restated: list[Restatement] = field(default_factory=list)
+    # False when the region's rail states no fee in its files (M-Pesa statements, Wave sessions, ...): fees are
+    # then 0 only because nothing was stated, and the report says so instead of showing a fee of 0.
+    fees_stated: bool = True

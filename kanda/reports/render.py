@@ -210,7 +210,12 @@ def report_view(report: CreatorReport, language: str) -> dict:
         "net": f.money(day.net_minor),
         "negative_net": day.net_minor < 0,
         "usd": _usd_line(report, f, gettext),
-        "figures": _figure_rows(day, f, gettext),
+        "figures": _figure_rows(day, f, gettext, fees_stated=report.fees_stated),
+        "fees_note": (
+            None
+            if report.fees_stated
+            else gettext("Your payment provider does not report its fees to kanda, so Net is before its charges.")
+        ),
         "changes": changes,
         "preheader": _preheader(day, changes[0] if report.previous_day else None, f, ngettext, gettext),
         "top_products": [
@@ -313,14 +318,18 @@ def _usd_line(report: CreatorReport, f: Formats, gettext) -> str:
     }
 
 
-def _figure_rows(day: DayFigures, f: Formats, gettext) -> list[dict]:
-    """The day's money, deductions shown as negative amounts so that the column adds up to the net."""
+def _figure_rows(day: DayFigures, f: Formats, gettext, *, fees_stated: bool) -> list[dict]:
+    """The day's money, deductions shown as negative amounts so that the column adds up to the net.
+
+    Fees the rail does not state are "not reported", not 0: a 0 would read as "nothing was charged".
+    """
+    fees = f.money(-day.fees_minor) if fees_stated else gettext("not reported")
     return [
         {"label": gettext("Orders"), "value": f.number(day.orders), "strong": False},
         {"label": gettext("Gross sales"), "value": f.money(day.gross_minor), "strong": False},
         {"label": gettext("Refunds"), "value": f.money(-day.refunds_minor), "strong": False},
         {"label": gettext("Reversals and chargebacks"), "value": f.money(-day.reversals_minor), "strong": False},
-        {"label": gettext("Fees"), "value": f.money(-day.fees_minor), "strong": False},
+        {"label": gettext("Fees"), "value": fees, "strong": False},
         {"label": gettext("Net"), "value": f.money(day.net_minor), "strong": True},
     ]
 

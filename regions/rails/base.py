@@ -119,5 +119,9 @@ class Adapter(Protocol):
     format_name: str
     #: What its files look like, for rejection reasons.
     expects: Expects
+    #: Whether its files state the rail's fee. Where they do not (the rail charges separately, or settles net),
+    #: events carry fee 0 and net equals the amount: the figures are before the rail's charges, and reports and
+    #: `kanda regions list` say so rather than show a fee of 0 as if nothing was charged.
+    states_fees: bool
 
     def read(self, path: Path, ctx: ReadContext) -> Iterator[AdapterChunk]: ...

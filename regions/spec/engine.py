@@ -666,6 +666,7 @@ class SpecAdapter:
         self.spec = spec
         self.format_name = format_name or spec.name or "spec"
         self.expects = expects_of(spec, self.format_name)
+        self.states_fees = spec.fields.fee is not None
 
     def read(self, path: Path, ctx: ReadContext) -> Iterator[AdapterChunk]:
         # the same first look as the built-in rails: missing, empty, binary, another container -> a kind and advice

@@ -367,6 +367,24 @@ def test_usd_equivalent_names_the_rate_date_or_says_there_was_none():
         assert "US$" not in body
 
 
+def test_fees_a_rail_does_not_state_are_not_reported_rather_than_zero():
+    """A rail whose files carry no fee (M-Pesa statements, Wave sessions) books fee 0: the report must not say that
+    nothing was charged."""
+    quiet = make_report(NG, day=DayFigures(3, 15_000_00, 2_000_00, 0, 0, 13_000_00), fees_stated=False)
+    text, html = bodies(received(quiet))
+    for body in (text, html):
+        assert "not reported" in body
+        assert "Your payment provider does not report its fees to kanda, so Net is before its charges." in body
+    assert re.search(r"Fees:\s+not reported", text)
+    text, _ = bodies(received(make_report(TZ, fees_stated=False)))
+    assert re.search(r"Ada:\s+hazijaripotiwa", text) and "kwa hiyo Mapato halisi ni kabla ya ada zake" in text
+
+    text, html = bodies(received(make_report(NG)))  # a rail that states its fees: the amount, no note
+    assert re.search(r"Fees:\s+-₦500\.00", text), text
+    for body in (text, html):
+        assert "not reported" not in body and "does not report its fees" not in body
+
+
 def test_held_records_are_explained_in_plain_words_in_the_creators_language():
     held = HeldRecords(3, {"unknown_creator": 2, "amount_sign_matches_event_type": 1, "some_new_rule": 1})
     text, html = bodies(received(make_report(NG, held=held)))

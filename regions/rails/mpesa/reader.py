@@ -94,6 +94,7 @@ def _normalise(name: str) -> str:
 class MpesaStatementAdapter:
     format_name = "mpesa_statement"
     expects = EXPECTS
+    states_fees = False  # M-Pesa's charges are rows of their own, not a sale's fee (see above)
 
     def read(self, path: Path, ctx: ReadContext) -> Iterator[AdapterChunk]:
         check_file(path, EXPECTS, ctx.region)
