@@ -45,7 +45,6 @@ from pyiceberg.io.pyarrow import PyArrowFileIO
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 from pyiceberg.transforms import MonthTransform
-from pyiceberg.types import IcebergType, LongType, StringType
 
 from kanda.central.publication import NAMESPACE, PUBLICATION_DOCS, PUBLICATIONS, Publication
 from kanda.regional.store import StoreBusy
@@ -65,8 +64,6 @@ LEDGER_ANCHOR = [
     pa.field("ledger_quarantined", pa.int64()),
     pa.field("ledger_duplicates", pa.int64()),
 ]
-#: Iceberg types for columns added to an existing publications table (all optional: older rows have none).
-_ADDED_COLUMN_TYPES: dict[pa.DataType, IcebergType] = {pa.int64(): LongType(), pa.string(): StringType()}
 
 PUBLICATIONS_SCHEMA = pa.schema(
     [
@@ -292,10 +289,10 @@ def documented_schema(name: str, schema: pa.Schema) -> pa.Schema:
 def ensure_table(catalog: SqlCatalog, name: str, schema: pa.Schema) -> Table:
     """The table `rollups.<name>`, created or brought up to date with `documented_schema`: columns, docs, required.
 
-    A new table gets every field's doc and required flag. An existing one gets missing columns (publications only),
-    changed docs, and required columns the models now allow to be NULL made optional. The other way round is left
-    alone: Iceberg does not allow making an optional column required (files already written may hold NULLs), so a
-    table created before the models declared `required` keeps those columns optional; its docs are still set.
+    A new table gets every field's doc and required flag. An existing one gets missing columns, changed docs, and
+    required columns the models now allow to be NULL made optional. The other way round is left alone: Iceberg does
+    not allow making an optional column required (files already written may hold NULLs), so a table created before
+    the models declared `required` keeps those columns optional; its docs are still set.
     """
     schema = documented_schema(name, schema)
     identifier = f"{NAMESPACE}.{name}"
@@ -305,13 +302,13 @@ def ensure_table(catalog: SqlCatalog, name: str, schema: pa.Schema) -> Table:
         return _partitioned(catalog.create_table(identifier, schema=schema))
     table = _partitioned(table)
     missing = [f for f in schema if f.name not in {c.name for c in table.schema().columns}]
-    if name == PUBLICATIONS and missing:
-        # A rollup table added since this catalog was made: older publications have no snapshot for it, so the
-        # new column is optional (null there). `needs_full_publish` then republishes each region once. The same
-        # goes for the ledger anchor columns: publications made before them simply anchor nothing.
+    if missing:
+        # Added to kanda since this catalog was made, so optional: rows written before have none (null). In the
+        # publications table: a rollup table's snapshot (older publications have none, and `needs_full_publish`
+        # republishes each region once) or the ledger anchor (older publications anchor nothing). In a rollup: a
+        # new column, whose models changed the fingerprint, so each region's next publish sends all its days.
         with table.update_schema() as update:
-            for column in missing:
-                update.add_column(column.name, _ADDED_COLUMN_TYPES[column.type], doc=_doc(column))
+            update.union_by_name(pa.schema([column.with_nullable(True) for column in missing]))
         table = table.refresh()
     return _document(table, schema)
 

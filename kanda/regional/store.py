@@ -25,6 +25,7 @@ from kanda.settings import Settings
 from quality.contract import CONTRACT_COLUMNS, VIRTUAL_COLUMNS, SaleEvent
 from regions import get_region
 from regions.money import MINOR_UNIT_EXPONENT
+from regions.rails import get_adapter
 
 #: DuckDB type of each polars dtype the contract uses.
 _DUCKDB_TYPES: dict[type[pl.DataType], str] = {
@@ -199,8 +200,9 @@ def open_store(
                 )
                 info = get_region(region)
                 con.execute(
-                    "CREATE OR REPLACE TABLE region_info AS SELECT ? AS region, ? AS currency, ? AS zone",
-                    [info.code, info.currency, info.zone],
+                    "CREATE OR REPLACE TABLE region_info AS"
+                    " SELECT ? AS region, ? AS currency, ? AS zone, ? AS fees_stated",
+                    [info.code, info.currency, info.zone, get_adapter(info.source_format).states_fees],
                 )
                 _check_salt(con, settings, region, record=True)
                 apply_store_upgrades(con)

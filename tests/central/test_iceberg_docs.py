@@ -73,7 +73,26 @@ def test_a_table_made_before_the_docs_gets_them_and_keeps_what_iceberg_cannot_ti
 
 
 _TYPES = {"region": pa.string(), "local_date": pa.date32(), "creator_id": pa.string(), "currency": pa.string()}
-_TYPES["fx_date"] = pa.date32()
+_TYPES |= {"fx_date": pa.date32(), "fees_stated": pa.bool_()}
+
+
+def test_a_column_added_to_the_models_since_the_table_was_made_is_added_and_filled(settings: Settings):
+    """`fees_stated` came after the first catalogs were made: the table gains it, optional (rows written before have
+    none), and each region's publish fills it, for every day it sends."""
+    old = [pa.field(c.name, _TYPES.get(c.name, pa.int64())) for c in column_docs("creator_daily").values()]
+    open_catalog(settings).create_table(
+        f"{NAMESPACE}.creator_daily", schema=pa.schema([f for f in old if f.name != "fees_stated"])
+    )
+
+    publish(settings, "KE")  # M-Pesa statements state no fees
+    publish(settings, "NG")  # Paystack's events do
+
+    doc, required = fields(settings, "creator_daily")["fees_stated"]
+    assert (doc, required) == (column_docs("creator_daily")["fees_stated"].doc, False)
+    flags = run_query(
+        settings, "SELECT region, list(DISTINCT fees_stated) AS flags FROM rollups.creator_daily GROUP BY 1 ORDER BY 1"
+    ).to_pylist()
+    assert flags == [{"region": "KE", "flags": [False]}, {"region": "NG", "flags": [True]}]
 
 
 def test_a_null_in_a_required_column_is_refused_before_anything_is_written(settings: Settings):

@@ -4,6 +4,7 @@
 -- payments, or only quarantined rows) has net 0 in USD whatever the rate, and no fx_date.
 -- The payment rates are int_payment_rates' all-channel rows (defined there once).
 -- quarantine_rate: rows quarantined for that day over rows loaded plus quarantined for it.
+-- fees_stated: whether the region's rail states fees; when not, fees_minor is 0 and net is before its charges.
 -- Incremental by local day: every input is filtered to the build's days.
 WITH money AS (
     SELECT
@@ -44,6 +45,7 @@ SELECT
     coalesce(m.refunds_minor, 0) AS refunds_minor,
     coalesce(m.reversals_minor, 0) AS reversals_minor,
     coalesce(m.fees_minor, 0) AS fees_minor,
+    info.fees_stated,
     coalesce(m.net_minor, 0) AS net_minor,
     m.fx_date,
     CASE WHEN m.region IS NULL THEN 0 ELSE m.net_usd_minor END AS net_usd_minor,
@@ -56,7 +58,7 @@ SELECT
     coalesce(f.rows_quarantined / nullif(coalesce(l.rows_loaded, 0) + f.rows_quarantined, 0), 0.0)
         AS quarantine_rate
 FROM days
-CROSS JOIN (SELECT currency FROM stg_region_info) AS info
+CROSS JOIN (SELECT currency, fees_stated FROM stg_region_info) AS info
 LEFT JOIN money AS m ON m.region = days.region AND m.local_date = days.local_date AND m.currency = info.currency
 LEFT JOIN rates AS p ON p.region = days.region AND p.local_date = days.local_date
 LEFT JOIN loaded AS l ON l.region = days.region AND l.local_date = days.local_date

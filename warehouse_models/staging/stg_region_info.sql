@@ -1,3 +1,4 @@
--- The store's own region: one row with its code, settlement currency and IANA zone (from the region config).
-SELECT region, currency, zone
+-- The store's own region: one row with its code, settlement currency, IANA zone and whether its rail's files state
+-- fees (from the region config and its rail's reader).
+SELECT region, currency, zone, fees_stated
 FROM region_info;
