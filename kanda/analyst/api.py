@@ -54,6 +54,8 @@ from kanda.analyst.api_formats import (
 )
 from kanda.analyst.api_rollups import (
     DIMENSIONS,
+    FEES_STATED,
+    MONEY_TABLES,
     RATES,
     ROW_ONLY,
     BadRollupRequest,
@@ -84,7 +86,7 @@ from warehouse_models import published
 MAX_PAGE = 100_000
 FORMATS = ", ".join(("json", "csv", "parquet"))
 #: Part of every cache key: bump it when the bytes of an answer change for the same request (format, columns).
-ANSWER_VERSION = 2
+ANSWER_VERSION = 3  # 3: money answers carry fees_stated
 #: Answers at a publication named by id never change; a client may keep them as long as it likes.
 IMMUTABLE = "private, max-age=31536000, immutable"
 ANSWER_CONTENT = {
@@ -181,6 +183,9 @@ class TableInfo(BaseModel):
     grain: list[str] = Field(description="The columns that identify a row of the rollup.")
     dimensions: list[str] = Field(description="What `group_by` and the filters accept.")
     measures: dict[str, list[str]] = Field(description="Summed columns, per `currency` (local, usd).")
+    flags: list[str] = Field(
+        description="Yes/no columns on how to read the money (fees_stated); when grouped, true only if for every row."
+    )
     rates: list[str] = Field(description="Rates recomputed from their parts when grouped.")
     ungrouped_only: list[str] = Field(description="Columns only in the rollup's own rows (not additive).")
 
@@ -297,6 +302,7 @@ def build_router(
                 grain=list(published()[name]),
                 dimensions=list(DIMENSIONS[name]),
                 measures={currency: list(measures(name, currency)) for currency in ("local", "usd")},
+                flags=[FEES_STATED] if name in MONEY_TABLES else [],
                 rates=list(RATES.get(name, {})),
                 ungrouped_only=list(ROW_ONLY.get(name, ())),
             )

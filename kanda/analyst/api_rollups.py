@@ -8,6 +8,9 @@ grouping columns (a request that groups by `creator_id` alone gets one row per c
 rollups' `net_usd_minor` (US cents) is summed and `currency` is not added; a USD sum over rows of which any has no
 FX rate is null rather than silently short (`kanda verify` names the missing rates). `channel_daily` holds no money,
 only payment counts: there `usd` just drops the currency from the grouping.
+
+Fees rule: a money answer carries `fees_stated`, true only if every row it sums comes from a rail that states fees
+(`bool_and`); where it is false, part of `fees_minor` was never sent (counted 0) and net is before those charges.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ RATES: dict[str, dict[str, str]] = {
         "reversal_rate": "coalesce(sum(reversed_payments) / nullif(sum(successful_payments), 0), 0.0)",
     },
 }
+#: Whether the rows' rail states fees: per row as published, for a group true only if it is for every row.
+FEES_STATED = "fees_stated"
 #: Published per row but not additive (its denominator is not published): only in ungrouped answers.
 ROW_ONLY = {"region_daily": ("reversal_rate",)}
 
@@ -85,7 +90,8 @@ def rollup_sql(request: RollupRequest) -> tuple[str, list[object]]:
         grain = [c for c in published()[table] if not (c == "currency" and request.currency == "usd")]
         extra = ("fx_date",) if request.currency == "usd" and table in MONEY_TABLES else ()
         rates = (*RATES.get(table, {}), *ROW_ONLY.get(table, ()))
-        columns = [*grain, *measures(table, request.currency), *rates, *extra]
+        flags = (FEES_STATED,) if table in MONEY_TABLES else ()
+        columns = [*grain, *measures(table, request.currency), *flags, *rates, *extra]
         return f"SELECT {', '.join(columns)} {source} ORDER BY {', '.join(grain)}", params
     dims = _group_columns(request)
     selected = [f"{DIMENSION_SQL.get(d, d)} AS {d}" for d in dims]
@@ -94,6 +100,8 @@ def rollup_sql(request: RollupRequest) -> tuple[str, list[object]]:
         if measure == "net_usd_minor":
             total = f"CASE WHEN count(*) FILTER (WHERE net_usd_minor IS NULL) > 0 THEN NULL ELSE {total} END"
         selected.append(f"{total} AS {measure}")
+    if table in MONEY_TABLES:
+        selected.append(f"bool_and({FEES_STATED}) AS {FEES_STATED}")
     selected += [f"{expression} AS {name}" for name, expression in RATES.get(table, {}).items()]
     grouping = f" GROUP BY {', '.join(str(i + 1) for i in range(len(dims)))}" if dims else ""
     order = f" ORDER BY {', '.join(dims)}" if dims else ""

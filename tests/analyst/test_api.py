@@ -40,16 +40,23 @@ def test_grouped_answers_equal_kanda_query(client: TestClient, published: Settin
         published,
         "select region, currency, sum(orders) as orders, sum(gross_minor) as gross_minor,"
         " sum(refunds_minor) as refunds_minor, sum(reversals_minor) as reversals_minor, sum(fees_minor) as fees_minor,"
-        " sum(net_minor) as net_minor from rollups.creator_daily group by all order by region",
+        " sum(net_minor) as net_minor, bool_and(fees_stated) as fees_stated"
+        " from rollups.creator_daily group by all order by region",
     )
     assert by_region == expected
     assert [r["region"] for r in by_region] == REGIONS
+    # M-Pesa statements state no fees: Kenya's fees_minor is 0 because nothing was sent, and the answer says so.
+    assert {r["region"]: (r["fees_stated"], r["fees_minor"] > 0) for r in by_region} == {
+        "EG": (True, True),
+        "KE": (False, False),
+        "NG": (True, True),
+    }
 
     usd = api_rows(client, "/api/rollups/product_daily", group_by=["region", "local_date"], currency="usd")
     expected = sql_rows(
         published,
-        "select region, local_date, sum(orders) as orders, sum(net_usd_minor) as net_usd_minor"
-        " from rollups.product_daily group by all order by region, local_date",
+        "select region, local_date, sum(orders) as orders, sum(net_usd_minor) as net_usd_minor,"
+        " bool_and(fees_stated) as fees_stated from rollups.product_daily group by all order by region, local_date",
     )
     assert usd == dated(expected)
     assert all("currency" not in r and "net_minor" not in r for r in usd)
@@ -89,7 +96,8 @@ def test_grouping_by_creator_and_month_equals_kanda_query(client: TestClient, pu
     expected = sql_rows(
         published,
         "select creator_id, strftime(local_date, '%Y-%m') as month, sum(orders) as orders,"
-        " sum(net_usd_minor) as net_usd_minor from rollups.creator_daily where region = 'KE'"
+        " sum(net_usd_minor) as net_usd_minor, bool_and(fees_stated) as fees_stated"
+        " from rollups.creator_daily where region = 'KE'"
         " group by all order by creator_id, month",
     )
     assert rows == expected and len(rows) > 1
@@ -118,6 +126,20 @@ def test_region_daily_rates_are_recomputed_from_their_parts(client: TestClient):
     )
     assert "reversal_rate" not in row  # not additive: only the rollup's own rows carry it
     assert "reversal_rate" in api_rows(client, "/api/rollups/region_daily", region="KE")[0]
+
+
+def test_money_rows_say_whether_the_rail_stated_fees(client: TestClient):
+    listed = client.get("/api/rollups").json()
+    assert {name: info["flags"] for name, info in listed.items()} == {
+        "creator_daily": ["fees_stated"],
+        "product_daily": ["fees_stated"],
+        "region_daily": ["fees_stated"],
+        "channel_daily": [],
+    }
+    kenya = api_rows(client, "/api/rollups/region_daily", region="KE")
+    egypt = api_rows(client, "/api/rollups/region_daily", region="EG")
+    assert kenya and {(r["fees_stated"], r["fees_minor"]) for r in kenya} == {(False, 0)}
+    assert egypt and {r["fees_stated"] for r in egypt} == {True}
 
 
 def test_channel_daily_serves_rates_by_region_and_channel(client: TestClient, published: Settings):

@@ -116,12 +116,12 @@ def test_a_new_publication_is_a_new_answer_with_a_new_etag(settings: Settings):
     assert after.headers["x-kanda-publication"] != before.headers["x-kanda-publication"]
     assert [r["region"] for r in after.json()["rows"]] == ["EG", "KE"]
     assert after.json()["rows"] == [
-        {k: int(v) if k != "region" and k != "currency" else v for k, v in r.items()}
+        {k: v if k in ("region", "currency", "fees_stated") else int(v) for k, v in r.items()}
         for r in run_query(
             settings,
             "select region, currency, sum(orders) as orders, sum(gross_minor) as gross_minor,"
             " sum(refunds_minor) as refunds_minor, sum(reversals_minor) as reversals_minor,"
-            " sum(fees_minor) as fees_minor, sum(net_minor) as net_minor"
+            " sum(fees_minor) as fees_minor, sum(net_minor) as net_minor, bool_and(fees_stated) as fees_stated"
             " from rollups.creator_daily group by all order by region",
         ).to_pylist()
     ]
