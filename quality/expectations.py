@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from quality.contract import EVENT_TYPES, STATUSES
 from regions import RegionConfig
+from regions.rails import get_adapter
 
 if TYPE_CHECKING:
     from great_expectations import ExpectationSuite
@@ -131,16 +132,22 @@ def day_bounds(region: RegionConfig, day: dt.date) -> tuple[dt.datetime, dt.date
 
 def rollup_sql(table: str) -> str:
     """A published rollup, the rows of the regions in `?` (a list) with the currencies in `?` (same order), with
-    the net its parts say it must have (where it has money) and the ids keyed by region."""
+    the net its parts say it must have (where it has money), the fees flag of the region's rail and the ids keyed
+    by region."""
     columns = ["t.*", "r.expected_currency"]
     if table not in COUNT_ONLY:
         columns.append("t.gross_minor - t.refunds_minor - t.reversals_minor - t.fees_minor AS expected_net")
+        columns.append("r.expected_fees_stated")
+        columns.append("CASE WHEN r.expected_fees_stated THEN t.fees_minor ELSE 0 END AS expected_fees")
     if table in ("creator_daily", "product_daily"):
         columns.append(f"t.region || '{KEY_SEPARATOR}' || t.creator_id AS region_creator_id")
     if table == "product_daily":
         columns.append(f"t.region || '{KEY_SEPARATOR}' || t.product_id AS region_product_id")
     return f"""
-        WITH r AS (SELECT unnest(?::VARCHAR[]) AS region, unnest(?::VARCHAR[]) AS expected_currency)
+        WITH r AS (
+            SELECT unnest(?::VARCHAR[]) AS region, unnest(?::VARCHAR[]) AS expected_currency,
+                unnest(?::BOOLEAN[]) AS expected_fees_stated
+        )
         SELECT {", ".join(columns)}
         FROM rollups.{table} AS t JOIN r ON t.region = r.region
         ORDER BY t.region, t.local_date
@@ -148,7 +155,8 @@ def rollup_sql(table: str) -> str:
 
 
 def rollup_sql_parameters(regions: list[RegionConfig]) -> list[Any]:
-    return [[r.code for r in regions], [r.currency for r in regions]]
+    fees_stated = [get_adapter(r.source_format).states_fees for r in regions]
+    return [[r.code for r in regions], [r.currency for r in regions], fees_stated]
 
 
 def keyed_pattern(patterns: dict[str, str]) -> str:
@@ -281,6 +289,16 @@ def rollup_suite(table: str) -> ExpectationSuite:
             column_B="expected_net",
             notes="Derived: expected_net = gross_minor - refunds_minor - reversals_minor - fees_minor"
             " (fct_daily_money: refunds, reversals and chargebacks are successful money going back).",
+        ),
+        gxe.ExpectColumnPairValuesToBeEqual(
+            column_A="fees_stated",
+            column_B="expected_fees_stated",
+            notes="The row says whether the region's rail states fees, as its reader does.",
+        ),
+        gxe.ExpectColumnPairValuesToBeEqual(
+            column_A="fees_minor",
+            column_B="expected_fees",
+            notes="A rail that states no fees has none counted (expected_fees: fees_minor, or 0 there).",
         ),
         gxe.ExpectColumnValuesToNotBeNull(
             column="net_usd_minor", notes="A USD rate exists on or before the day (the as-of rule)."
