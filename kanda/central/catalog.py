@@ -534,7 +534,19 @@ def _region_of(table: Table, data_file: DataFile) -> str | None:
     return data_file.partition[fields.index("region")] if "region" in fields else None
 
 
-def published_files(catalog: SqlCatalog, publication: Publication, table_name: str) -> list[str] | None:
+@dataclass(frozen=True)
+class PublishedFiles:
+    """A rollup's local Parquet files as of a publication, and the table's schema at that snapshot.
+
+    The files need not all have every column of the schema: a file written before a column was added lacks it,
+    and a reader must show it as NULL there (as Iceberg does), not fail on the files' differing schemas.
+    """
+
+    paths: list[str]
+    schema: pa.Schema
+
+
+def published_files(catalog: SqlCatalog, publication: Publication, table_name: str) -> PublishedFiles | None:
     """The local Parquet files of a rollup as of a publication, where they are on this host.
 
     None when a plain read of the files would be wrong (delete files) or impossible without DuckDB extensions
@@ -543,11 +555,12 @@ def published_files(catalog: SqlCatalog, publication: Publication, table_name: s
     if publication.snapshots[table_name] is None:
         return None
     table = catalog.load_table(f"{NAMESPACE}.{table_name}")
-    tasks = list(table.scan(snapshot_id=publication.snapshots[table_name]).plan_files())
+    scan = table.scan(snapshot_id=publication.snapshots[table_name])
+    tasks = list(scan.plan_files())
     if any(task.delete_files for task in tasks):
         return None
     paths = [physical_location(catalog, task.file.file_path) for task in tasks]
     if not all(_is_local(path) for path in paths):
         # Object storage: DuckDB would need its httpfs extension (a download); the reader reads through pyiceberg.
         return None
-    return paths
+    return PublishedFiles(paths, scan.projection().as_arrow())

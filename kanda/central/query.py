@@ -55,6 +55,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from pyiceberg.catalog.sql import SqlCatalog
 
+    from kanda.central.catalog import PublishedFiles
+
 # pyiceberg (`kanda.central.catalog`) is imported only where Iceberg is read: when a publication's reader file is
 # built or the publication history has changed; pyarrow only where answers are Arrow tables (the API, CSV, a reader
 # file's build). A one-shot `kanda query` of a built publication loads neither (`run_query_rows`).
@@ -268,7 +270,7 @@ def _history_at(catalog: SqlCatalog) -> tuple[str | None, list[dict]]:
     return table.metadata_location, history
 
 
-def _files(settings: Settings, catalog: SqlCatalog, publication: Publication, name: str) -> list[str] | None:
+def _files(settings: Settings, catalog: SqlCatalog, publication: Publication, name: str) -> PublishedFiles | None:
     key = (settings.warehouse_uri, publication.publish_id, name)
     with _CACHE_LOCK:
         known = key in _FILES
@@ -477,12 +479,18 @@ def _source_database(
                 continue  # a rollup added to kanda after this publication, and not published since
             try:
                 files = _files(settings, catalog, publication, name)
-                if files:
+                if files and files.paths:
                     # Binding the view opens every file: a missing one fails here, named, not in an analyst's query.
-                    listed = ", ".join("'" + f.removeprefix("file://").replace("'", "''") + "'" for f in files)
-                    # The files carry all their columns; their paths' `key=value` folders are Iceberg's partitions.
-                    options = "hive_partitioning = false"
-                    con.execute(f"CREATE VIEW {NAMESPACE}.{name} AS SELECT * FROM read_parquet([{listed}], {options})")
+                    listed = ", ".join("'" + f.removeprefix("file://").replace("'", "''") + "'" for f in files.paths)
+                    # The files carry their columns; their paths' `key=value` folders are Iceberg's partitions. A
+                    # file written before a column was added lacks it: read by name, and put after the table's
+                    # (empty) shape so that such a column is NULL there and the columns keep the table's order.
+                    options = "hive_partitioning = false, union_by_name = true"
+                    con.register(f"_kanda_shape_{name}", files.schema.empty_table())
+                    con.execute(
+                        f"CREATE VIEW {NAMESPACE}.{name} AS SELECT * FROM _kanda_shape_{name}"
+                        f" UNION ALL BY NAME SELECT * FROM read_parquet([{listed}], {options})"
+                    )
                 else:
                     stream = _Stream(name, published_batches(catalog, publication, name))
                     streamed.append(stream)

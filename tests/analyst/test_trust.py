@@ -193,7 +193,7 @@ def test_a_lost_data_file_is_503_naming_the_table(settings: Settings):
     publish_regions(settings, ["NG"], rows=120, days=1, seed=8)
     catalog = open_catalog(settings)
     files = published_files(catalog, latest_publication(catalog), "creator_daily")
-    lost = next(f for f in files if "region=KE" in f)
+    lost = next(f for f in files.paths if "region=KE" in f)
     Path(lost.removeprefix("file://")).unlink()
 
     response = fresh_client(settings, "lost-file").post(

@@ -4,7 +4,9 @@ for new tables and (as far as Iceberg allows) for tables made by an older kanda.
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from pyiceberg.expressions import EqualTo
 
 from kanda.central.catalog import (
     NAMESPACE,
@@ -79,20 +81,40 @@ _TYPES |= {"fx_date": pa.date32(), "fees_stated": pa.bool_()}
 def test_a_column_added_to_the_models_since_the_table_was_made_is_added_and_filled(settings: Settings):
     """`fees_stated` came after the first catalogs were made: the table gains it, optional (rows written before have
     none), and each region's publish fills it, for every day it sends."""
-    old = [pa.field(c.name, _TYPES.get(c.name, pa.int64())) for c in column_docs("creator_daily").values()]
-    open_catalog(settings).create_table(
-        f"{NAMESPACE}.creator_daily", schema=pa.schema([f for f in old if f.name != "fees_stated"])
-    )
+    columns = [pa.field(c.name, _TYPES.get(c.name, pa.int64())) for c in column_docs("creator_daily").values()]
+    old = pa.schema([f for f in columns if f.name != "fees_stated"])
+    open_catalog(settings).create_table(f"{NAMESPACE}.creator_daily", schema=old)
 
     publish(settings, "KE")  # M-Pesa statements state no fees
     publish(settings, "NG")  # Paystack's events do
 
     doc, required = fields(settings, "creator_daily")["fees_stated"]
     assert (doc, required) == (column_docs("creator_daily")["fees_stated"].doc, False)
-    flags = run_query(
-        settings, "SELECT region, list(DISTINCT fees_stated) AS flags FROM rollups.creator_daily GROUP BY 1 ORDER BY 1"
-    ).to_pylist()
-    assert flags == [{"region": "KE", "flags": [False]}, {"region": "NG", "flags": [True]}]
+    assert run_query(settings, FLAGS_SQL).to_pylist() == [
+        {"region": "KE", "flags": [False]},
+        {"region": "NG", "flags": [True]},
+    ]
+
+
+def test_a_data_file_written_before_a_column_was_added_reads_null_there(settings: Settings):
+    """Until each region publishes again, its files from before the column lack it. Readers see NULL there, as
+    Iceberg defines it, in the table's column order; they must not fail on the files' differing shapes."""
+    publish(settings, "GH")
+    publish(settings, "KE")
+    table = open_catalog(settings).load_table(f"{NAMESPACE}.creator_daily")
+    ghana = [task.file.file_path.removeprefix("file://") for task in table.scan(EqualTo("region", "GH")).plan_files()]
+    for path in ghana:  # as an older kanda wrote them: the same rows, no fees_stated
+        pq.write_table(pq.read_table(path).drop_columns(["fees_stated"]), path)
+
+    assert run_query(settings, FLAGS_SQL).to_pylist() == [
+        {"region": "GH", "flags": [None]},
+        {"region": "KE", "flags": [False]},
+    ]
+    columns = run_query(settings, "SELECT * FROM rollups.creator_daily LIMIT 0").column_names
+    assert columns == list(column_docs("creator_daily"))
+
+
+FLAGS_SQL = "SELECT region, list(DISTINCT fees_stated) AS flags FROM rollups.creator_daily GROUP BY 1 ORDER BY 1"
 
 
 def test_a_null_in_a_required_column_is_refused_before_anything_is_written(settings: Settings):
