@@ -43,7 +43,7 @@ def _load_regions() -> dict:
 def list_regions(as_json: JsonOpt = False) -> None:
     """Every region: code, country, currency and its ISO 4217 exponent, zone, rail (and whether its files state the
     rail's fees), landing folder, store size."""
-    from regions.rails import get_adapter
+    from regions.rails import states_fees
 
     home = _home()
     rows = []
@@ -58,7 +58,7 @@ def list_regions(as_json: JsonOpt = False) -> None:
                 "zone": region.zone,
                 "rail": region.source_format,
                 "spec": "inline" if region.rail_spec is not None else _rail_kind(region.source_format),
-                "fees_stated": get_adapter(region.source_format).states_fees,
+                "fees_stated": states_fees(region),
                 "landing": str(region.landing_folder(home / "landing")),
                 "store_bytes": store.stat().st_size if store.exists() else None,
                 "defined_in": region.origin,

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from quality.contract import EVENT_TYPES, STATUSES
 from regions import RegionConfig
-from regions.rails import get_adapter
+from regions.rails import states_fees
 
 if TYPE_CHECKING:
     from great_expectations import ExpectationSuite
@@ -155,7 +155,7 @@ def rollup_sql(table: str) -> str:
 
 
 def rollup_sql_parameters(regions: list[RegionConfig]) -> list[Any]:
-    fees_stated = [get_adapter(r.source_format).states_fees for r in regions]
+    fees_stated = [states_fees(r) for r in regions]
     return [[r.code for r in regions], [r.currency for r in regions], fees_stated]
 
 

@@ -25,7 +25,7 @@ from kanda.settings import Settings
 from quality.contract import CONTRACT_COLUMNS, VIRTUAL_COLUMNS, SaleEvent
 from regions import get_region
 from regions.money import MINOR_UNIT_EXPONENT
-from regions.rails import get_adapter
+from regions.rails import states_fees
 
 #: DuckDB type of each polars dtype the contract uses.
 _DUCKDB_TYPES: dict[type[pl.DataType], str] = {
@@ -202,7 +202,7 @@ def open_store(
                 con.execute(
                     "CREATE OR REPLACE TABLE region_info AS"
                     " SELECT ? AS region, ? AS currency, ? AS zone, ? AS fees_stated",
-                    [info.code, info.currency, info.zone, get_adapter(info.source_format).states_fees],
+                    [info.code, info.currency, info.zone, states_fees(info)],
                 )
                 _check_salt(con, settings, region, record=True)
                 apply_store_upgrades(con)

@@ -25,7 +25,7 @@ from kanda.regional.store import open_store, store_exists
 from kanda.reports.model import CreatorReport, DayFigures, HeldRecords, ProductLine, SaleLine, TrendPoint
 from kanda.settings import Settings
 from regions import RegionConfig, get_region
-from regions.rails import get_adapter
+from regions.rails import states_fees
 
 TREND_DAYS = 30
 AVERAGE_DAYS = 7
@@ -190,7 +190,7 @@ def build_reports(
     previous = day - dt.timedelta(days=1)
     has_previous = history_starts is not None and previous >= history_starts
 
-    fees_stated = get_adapter(region.source_format).states_fees
+    fees_stated = states_fees(region)
     reports = []
     for creator_id, name, email, language, locale, currency in registry.iter_rows():
         days = figures.get(creator_id, {})

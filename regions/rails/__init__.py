@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from regions.rails.base import Adapter, AdapterChunk, FileRejected, ReadContext
+
+if TYPE_CHECKING:
+    from regions import RegionConfig
 
 ADAPTERS: dict[str, Adapter] = {}
 #: Rail folders whose `spec.yaml` is registered (read once per process).
@@ -41,6 +45,13 @@ def get_adapter(format_name: str) -> Adapter:
     except KeyError:
         known = sorted({*ADAPTERS, *inline_rail_names()})
         raise KeyError(f"no adapter for source format {format_name!r}; known: {known}") from None
+
+
+def states_fees(region: RegionConfig) -> bool:
+    """Whether the region's rail states fees in its files. When it does not, its events carry fee 0 and net is
+    before the rail's charges: the store's `region_info`, the reports, `kanda regions list` and the GX suites all
+    ask here, so they cannot disagree."""
+    return get_adapter(region.source_format).states_fees
 
 
 def inline_spec(format_name: str):  # -> RailSpec | None (not annotated: regions.spec imports regions)
@@ -99,4 +110,5 @@ __all__ = [
     "inline_spec",
     "rail_names",
     "register",
+    "states_fees",
 ]
