@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import polars as pl
 
+from kanda.regional.models import models_fingerprint
 from kanda.regional.store import open_store, store_exists
 from kanda.reports.model import CreatorReport, DayFigures, HeldRecords, ProductLine, SaleLine, TrendPoint
 from kanda.settings import Settings
@@ -89,6 +90,16 @@ def readiness(
             "not_published",
             f"{region.code} {local_date} has data that is not published yet: run `kanda publish -r {region.code}`",
         )
+    # Rollups built by other models (an upgraded kanda, a rail that changed its fees answer) may lack a column or
+    # say otherwise than the next publish will; the publish rebuilds them and sends every day.
+    built_by = con.execute("SELECT fingerprint FROM published_models").fetchall()
+    if not built_by or built_by[0][0] != models_fingerprint():
+        return Readiness(
+            False,
+            "not_published",
+            f"{region.code}'s rollups were published by other models (kanda or a rail changed since):"
+            f" run `kanda publish -r {region.code}`",
+        )
     return Readiness(True, "ready", f"{region.code} {local_date} is closed and published")
 
 
@@ -133,9 +144,12 @@ def build_reports(
         "SELECT creator_id, name, email, language, locale, currency FROM creators WHERE region = $region " + only
     )
     daily = frame(
-        f"SELECT creator_id, local_date, {', '.join(_MONEY)}, net_usd_minor, fx_date FROM creator_daily"
+        f"SELECT creator_id, local_date, {', '.join(_MONEY)}, net_usd_minor, fx_date, fees_stated FROM creator_daily"
         f" WHERE local_date BETWEEN $first AND $day {only}"
     )
+    # The day's own answer (its events' rails); a creator without money that day answers by the region's rail.
+    stated_today = dict(daily.filter(pl.col("local_date") == day).select("creator_id", "fees_stated").iter_rows())
+    daily = daily.drop("fees_stated")
     events = frame(
         "SELECT e.creator_id, e.occurred_at, e.transaction_id, e.product_id, coalesce(p.title, e.product_id) AS title,"
         " e.event_type, e.status, e.channel, e.amount_minor, e.fee_minor,"
@@ -190,7 +204,7 @@ def build_reports(
     previous = day - dt.timedelta(days=1)
     has_previous = history_starts is not None and previous >= history_starts
 
-    fees_stated = states_fees(region)
+    region_states_fees = states_fees(region)
     reports = []
     for creator_id, name, email, language, locale, currency in registry.iter_rows():
         days = figures.get(creator_id, {})
@@ -222,7 +236,7 @@ def build_reports(
                 sales=sales.get(creator_id, []),
                 held=held_by.get(creator_id, HeldRecords()),
                 other_attempts=attempts.get(creator_id, 0),
-                fees_stated=fees_stated,
+                fees_stated=stated_today.get(creator_id, region_states_fees),
             )
         )
     return reports

@@ -54,6 +54,16 @@ def states_fees(region: RegionConfig) -> bool:
     return get_adapter(region.source_format).states_fees
 
 
+def fees_by_rail() -> dict[str, bool]:
+    """Whether each rail states fees, by format name (what the events' `source` holds): every shipped rail and
+    every region's inline rail. The models read it per event, so a region that changed rails keeps each event's
+    own rail's answer; a rail's answer is part of the build's fingerprint."""
+    _load_builtin()
+    flags = {name: adapter.states_fees for name, adapter in ADAPTERS.items()}
+    flags |= {name: get_adapter(name).states_fees for name in inline_rail_names()}
+    return dict(sorted(flags.items()))
+
+
 def inline_spec(format_name: str):  # -> RailSpec | None (not annotated: regions.spec imports regions)
     """The rail spec a region file carries inline under this format name, if any."""
     from regions import all_regions
@@ -106,6 +116,7 @@ __all__ = [
     "AdapterChunk",
     "FileRejected",
     "ReadContext",
+    "fees_by_rail",
     "get_adapter",
     "inline_spec",
     "rail_names",

@@ -7,10 +7,12 @@
 -- `events` is read twice; NOT MATERIALIZED inlines it into both readers. During an incremental build this view
 -- holds the build's days only (its macro; kanda.regional.models.run_models), so that both readers skip other days:
 -- a day filter on the view's result would not reach the days read for `rates`.
+-- fees_stated: whether the event's own rail states fees (a rail no longer known does not).
 WITH events AS NOT MATERIALIZED (
-    SELECT e.*, c.exponent
+    SELECT e.*, c.exponent, coalesce(rail.fees_stated, false) AS fees_stated
     FROM stg_sale_events AS e
     JOIN stg_currencies AS c USING (currency)
+    LEFT JOIN stg_rail_info AS rail USING (source)
     WHERE {{ in_build_days(e.local_date) }}
 ),
 -- one rate lookup per currency and day, not per event
@@ -25,7 +27,7 @@ rates AS (
 scaled AS (
     SELECT
         e.event_id, e.region, e.transaction_id, e.event_type, e.status, e.creator_id, e.product_id, e.channel,
-        e.currency, e.local_date, e.amount_minor, e.fee_minor, e.net_minor, r.fx_date,
+        e.currency, e.local_date, e.amount_minor, e.fee_minor, e.fees_stated, e.net_minor, r.fx_date,
         -- US cents x 10^(exponent + 12): numerator and denominator of the exact conversion
         CAST(e.net_minor AS HUGEINT) * r.usd_per_unit_pico * 100 AS usd_scaled,
         CAST(10 ** (e.exponent + 12) AS HUGEINT) AS scale
@@ -34,6 +36,6 @@ scaled AS (
 )
 SELECT
     event_id, region, transaction_id, event_type, status, creator_id, product_id, channel, currency, local_date,
-    amount_minor, fee_minor, net_minor, fx_date,
+    amount_minor, fee_minor, fees_stated, net_minor, fx_date,
     CAST(sign(usd_scaled) * ((abs(usd_scaled) + scale // 2) // scale) AS BIGINT) AS net_usd_minor
 FROM scaled;

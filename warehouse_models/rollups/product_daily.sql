@@ -2,10 +2,9 @@
 -- int_usd_amounts). fct_daily_money already has this grain. fees_stated: as in creator_daily.
 SELECT
     region, local_date, creator_id, product_id, currency,
-    orders, gross_minor, refunds_minor, reversals_minor, fees_minor, info.fees_stated, net_minor,
+    orders, gross_minor, refunds_minor, reversals_minor, fees_minor, fees_stated, net_minor,
     fx_date,
     net_usd_minor
 FROM fct_daily_money
-CROSS JOIN (SELECT fees_stated FROM stg_region_info) AS info
 WHERE {{ in_build_days(local_date) }}
 ORDER BY local_date, product_id;

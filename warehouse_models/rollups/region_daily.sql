@@ -4,7 +4,8 @@
 -- payments, or only quarantined rows) has net 0 in USD whatever the rate, and no fx_date.
 -- The payment rates are int_payment_rates' all-channel rows (defined there once).
 -- quarantine_rate: rows quarantined for that day over rows loaded plus quarantined for it.
--- fees_stated: whether the region's rail states fees; when not, fees_minor is 0 and net is before its charges.
+-- fees_stated: true only if every event summed comes from a rail that states fees (fct_daily_money); a day
+-- without money movement answers by the region's current rail (its fees are 0 either way).
 -- Incremental by local day: every input is filtered to the build's days.
 WITH money AS (
     SELECT
@@ -14,6 +15,7 @@ WITH money AS (
         CAST(sum(refunds_minor) AS BIGINT) AS refunds_minor,
         CAST(sum(reversals_minor) AS BIGINT) AS reversals_minor,
         CAST(sum(fees_minor) AS BIGINT) AS fees_minor,
+        bool_and(fees_stated) AS fees_stated,
         CAST(sum(net_minor) AS BIGINT) AS net_minor,
         any_value(fx_date) AS fx_date,
         CAST(sum(net_usd_minor) AS BIGINT) AS net_usd_minor
@@ -45,7 +47,7 @@ SELECT
     coalesce(m.refunds_minor, 0) AS refunds_minor,
     coalesce(m.reversals_minor, 0) AS reversals_minor,
     coalesce(m.fees_minor, 0) AS fees_minor,
-    info.fees_stated,
+    coalesce(m.fees_stated, info.fees_stated) AS fees_stated,
     coalesce(m.net_minor, 0) AS net_minor,
     m.fx_date,
     CASE WHEN m.region IS NULL THEN 0 ELSE m.net_usd_minor END AS net_usd_minor,

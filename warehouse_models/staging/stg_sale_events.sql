@@ -2,6 +2,7 @@
 SELECT
     event_id,
     region,
+    source,
     transaction_id,
     event_type,
     status,

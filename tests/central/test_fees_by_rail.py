@@ -1,0 +1,120 @@
+"""`fees_stated` answers by each event's own rail, not by the region's current one.
+
+A region that moves from a rail that states no fees (an M-Pesa statement) to one that does (a Stripe export) must
+keep its earlier days' answer, say false on a day that mixes both (part of its charges were never sent), and keep
+saying so after a full rebuild; its creators' reports follow their own day's answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from kanda.central.publish import publish_region
+from kanda.central.query import run_query
+from kanda.regional.ingest import ingest_landing
+from kanda.regional.models import models_fingerprint
+from kanda.regional.store import open_store
+from kanda.reports.data import build_reports, readiness
+from kanda.settings import Settings
+from regions import get_region
+from tests.support.files import START, make_files
+
+SHIPPED = Path(__file__).resolve().parents[2] / "regions" / "config"
+DAY_1, DAY_2, DAY_3 = (START + dt.timedelta(days=n) for n in range(3))
+
+
+def region_file(folder: Path, shipped: str, **changes: str) -> Path:
+    """A test region QX: a shipped region's file with its code, landing and the given keys changed."""
+    lines = []
+    for line in (SHIPPED / f"{shipped}.yaml").read_text().splitlines():
+        key = line.split(":", 1)[0]
+        lines.append(f"{key}: {changes[key]}" if key in changes else line)
+    folder.mkdir(parents=True)
+    (folder / "qx.yaml").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def use_rail(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    monkeypatch.setenv("KANDA_REGIONS_DIR", str(folder))
+
+
+def answers(settings: Settings, table: str) -> dict[dt.date, list[bool]]:
+    rows = run_query(
+        settings,
+        f"SELECT local_date, list(DISTINCT fees_stated ORDER BY fees_stated) AS flags, sum(fees_minor) AS fees"
+        f" FROM rollups.{table} WHERE region = 'QX' AND local_date <= DATE '{DAY_3}' GROUP BY 1 ORDER BY 1",
+    ).to_pylist()
+    return {r["local_date"]: (r["flags"], r["fees"] > 0) for r in rows}
+
+
+def test_a_region_that_changes_rails_keeps_each_days_own_answer(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    same = {"code": "QX", "name": "Qenya", "landing": "qx"}
+    mpesa = region_file(tmp_path / "mpesa", "ke", **same)
+    stripe = region_file(tmp_path / "stripe", "eg", **same, currency="KES", zone="Africa/Nairobi", calling_code='"254"')
+
+    use_rail(monkeypatch, mpesa)  # days 1 and 2 from M-Pesa statements: no fees stated
+    make_files(settings, regions=["QX"], rows=300, days=2)
+    ingest_landing(settings, "QX")
+    publish_region(settings, "QX")
+    use_rail(monkeypatch, stripe)  # days 2 and 3 from Stripe exports, which state every fee
+    make_files(settings, regions=["QX"], rows=300, days=2, start=DAY_2, seed=8)
+    ingest_landing(settings, "QX")
+    publish_region(settings, "QX")
+
+    with open_store(settings, "QX", read_only=True) as con:
+        sources = con.execute("SELECT local_date, list(DISTINCT source ORDER BY source) FROM sale_events GROUP BY 1")
+        assert dict(sources.fetchall()) == {
+            DAY_1: ["mpesa_statement"],
+            DAY_2: ["mpesa_statement", "stripe_payments"],
+            DAY_3: ["stripe_payments"],
+        }
+    expected = {DAY_1: ([False], False), DAY_2: ([False], True), DAY_3: ([True], True)}
+    assert answers(settings, "region_daily") == expected
+    assert answers(settings, "creator_daily") == expected  # each creator sold through both rails on day 2
+    # A product's day says true exactly where every successful event summed came from Stripe.
+    with open_store(settings, "QX", read_only=True) as con:
+        own = con.execute(
+            "SELECT product_id, bool_and(source = 'stripe_payments') FROM sale_events"
+            " WHERE local_date = ? AND status = 'success' GROUP BY 1",
+            [DAY_2],
+        ).fetchall()
+        rows = con.execute("SELECT product_id, fees_stated FROM product_daily WHERE local_date = ?", [DAY_2])
+        assert dict(rows.fetchall()) == dict(own) and {flag for _, flag in own} == {False, True}
+
+    # A full rebuild (every day sent again) gives the same answers: they are the events', not the config's.
+    publish_region(settings, "QX", all_days=True)
+    with open_store(settings, "QX") as con:
+        con.execute("DELETE FROM model_builds")
+    publish_region(settings, "QX", all_days=True)
+    assert answers(settings, "region_daily") == expected
+
+    # The creators' reports follow their own day: "not reported" on M-Pesa's day, the fee on Stripe's.
+    region = get_region("QX")
+    now = dt.datetime.combine(DAY_3 + dt.timedelta(days=2), dt.time(), tzinfo=dt.UTC)
+    with open_store(settings, "QX", read_only=True) as con:
+        for day, stated in ((DAY_1, False), (DAY_3, True)):
+            assert readiness(con, region, day, now).ready
+            reports = [r for r in build_reports(con, region, day) if r.day.orders]
+            assert reports and {r.fees_stated for r in reports} == {stated}
+
+
+def test_reports_wait_for_a_publish_when_the_rollups_were_built_by_other_models(settings: Settings):
+    make_files(settings, regions=["KE"], rows=200, days=1)
+    ingest_landing(settings, "KE")
+    publish_region(settings, "KE")
+    region, now = get_region("KE"), dt.datetime.combine(DAY_3, dt.time(), tzinfo=dt.UTC)
+    with open_store(settings, "KE") as con:
+        assert readiness(con, region, DAY_1, now).ready
+        # as after an upgrade of kanda (or a rail that changed its answer): published by other models
+        con.execute("UPDATE published_models SET fingerprint = 'older-models'")
+        state = readiness(con, region, DAY_1, now)
+        assert (state.ready, state.reason) == (False, "not_published") and "kanda publish -r KE" in state.message
+    publish_region(settings, "KE")
+    with open_store(settings, "KE", read_only=True) as con:
+        assert readiness(con, region, DAY_1, now).ready
+        assert con.execute("SELECT fingerprint FROM published_models").fetchall() == [(models_fingerprint(),)]
