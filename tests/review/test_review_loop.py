@@ -34,7 +34,7 @@ from kanda.review.service import (
 )
 from kanda.settings import Settings
 from tests.support.files import make_files
-from tests.support.steward_files import ingest_dirty_egypt, line, write
+from tests.support.steward_files import ingest_dirty_egypt, ingest_dirty_kenya, line, write
 
 STEWARD = Actor("amina", "steward", frozenset({"EG"}))
 
@@ -301,3 +301,20 @@ def test_a_fix_that_fails_on_load_is_reported_as_quarantined_again(settings: Set
         held = "SELECT hold FROM quarantine WHERE transaction_id = 'ch_bad' AND status = 'held'"
         assert con.execute(held).fetchall() == [("unknown_creator",)]
     assert_verified(settings)
+
+
+def test_a_fee_typed_on_a_row_of_a_rail_that_states_none_is_refused(settings: Settings, tmp_path: Path):
+    """M-Pesa statements state no fees, so every KE event has fee 0 and its rollups say "not stated". A steward's
+    fee there would be counted as if M-Pesa had stated it; the fix says why it cannot be approved."""
+    ingest_dirty_kenya(settings, tmp_path / "in")
+    enqueue_region(settings, "KE")
+    kenya = Actor("wanjiru", "steward", frozenset({"KE"}))
+    items = {i.transaction_id: i.id for i in list_items(settings, kenya, ReviewFilter(), limit=100)}
+    item_id = items["SKE0000002"]  # pays "12,3O0.00"
+    assert get_item(settings, kenya, item_id).parsed["fee_minor"] == 0
+
+    with_fee = revalidate(settings, kenya, item_id, {"amount_minor": "1230000", "fee_minor": "3300"})
+    assert not with_fee.ok
+    assert [(e.rule, e.column, e.value) for e in with_fee.errors] == [("fee_not_stated_by_rail", "fee_minor", "3300")]
+    assert not with_fee.waivable
+    assert revalidate(settings, kenya, item_id, {"amount_minor": "1230000"}).ok
