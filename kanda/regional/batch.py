@@ -27,6 +27,7 @@ from quality.boundary import Split, hold_unknown_creators, split_by_contract
 from quality.contract import CONTRACT_COLUMNS, EVENT_ID_PARTS, VIRTUAL_COLUMNS
 from quality.screen import passes_contract
 from regions import RegionConfig
+from regions.rails import fees_by_rail
 
 #: The contract's columns that a store keeps (the virtual `event_id` is derived by the store itself).
 STORED_COLUMNS = [c for c in CONTRACT_COLUMNS if c not in VIRTUAL_COLUMNS]
@@ -81,6 +82,8 @@ class StagedBatch:
         self._waiting: list[Path] = []
         self._waiting_rows = 0
         self._staged = 0
+        #: The rails (`source`) of the staged events, whose fees answer the commit records (`batch_rails`).
+        self._sources: set[str] = set()
 
     def add(self, frame: pl.DataFrame, *, ignored: int = 0) -> None:
         """Validate a contract-shaped chunk and stage its events and quarantine rows.
@@ -143,6 +146,7 @@ class StagedBatch:
         self._staged += 1
         if events_frame.height:
             events_frame.write_parquet(self._file("events"), **_STAGING_PARQUET)
+            self._sources.update(events_frame["source"].unique().to_list())
         if flagged:
             quarantine = pl.concat(flagged) if len(flagged) > 1 else flagged[0]
             self._quarantine_rows(quarantine).write_parquet(self._file("quarantine"), **_STAGING_PARQUET)
@@ -168,6 +172,7 @@ class StagedBatch:
                 # row shows up as an unbalanced batch instead of being absorbed by a subtraction.
                 self.counts.duplicates = self._count_duplicates(con)
                 self._load_events(con)
+                self._record_rails(con)
                 self._load_quarantine(con)
                 self.counts.loaded, self.counts.quarantined = con.execute(
                     "SELECT (SELECT count(*) FROM sale_events WHERE batch_id = $1),"
@@ -247,6 +252,19 @@ class StagedBatch:
         con.execute(f"DROP TABLE {_STORED_EVENTS}")
         con.execute(f"INSERT INTO dirty_days SELECT DISTINCT local_date FROM {source}")
         return inserted
+
+    def _record_rails(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Whether each rail of the batch states fees, as its reader does now: the rollups' `fees_stated` reads it
+        per event, so events keep the answer of the reader that read them when a rail later learns (or stops)
+        stating fees, or the region moves to another rail."""
+        if not self._sources:
+            return
+        rails = fees_by_rail()
+        sources = sorted(self._sources)
+        con.execute(
+            "INSERT INTO batch_rails SELECT ?, unnest(?::VARCHAR[]), unnest(?::BOOLEAN[])",
+            [self.batch_id, sources, [rails.get(source, False) for source in sources]],
+        )
 
     def _load_quarantine(self, con: duckdb.DuckDBPyConnection) -> None:
         files = self._files("quarantine")

@@ -14,14 +14,12 @@ incremental build may redo a few days that were already current, never miss one.
 reading all history: the payments that got events since the last build (the ledger says which batches those are)
 are looked up by key in `int_payment_days`; a build marks the days it restated as changed, and the publish sends
 the changed days. A full build (every model rebuilt whole) runs on `full_refresh`, for the first build, and
-whenever any model, models.yml or seed changed, a rail's fees answer did, or DuckDB did (`build_fingerprint()`).
+whenever any model, models.yml or seed changed, or DuckDB did (`build_fingerprint()`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 from dataclasses import dataclass
 
 import duckdb
@@ -29,7 +27,6 @@ import duckdb
 import warehouse_models
 from kanda.regional.days import in_days
 from kanda.regional.store import transaction
-from regions.rails import fees_by_rail
 
 #: Temp table holding the payments a build restates (an incremental build recomputes their `fct_sales` rows).
 PAYMENTS_TABLE = "kanda_build_payments"
@@ -53,18 +50,10 @@ class Restatement:
     payments: int  # rows in PAYMENTS_TABLE
 
 
-def models_fingerprint() -> str:
-    """What the built rows are made by besides the store's data: the models (`warehouse_models.fingerprint()`) and
-    each rail's answer to "does it state fees" (`stg_rail_info`, which every event's `fees_stated` reads). A rail
-    that starts or stops stating fees changes every day of its events, as a changed model does."""
-    rails = json.dumps(fees_by_rail(), sort_keys=True).encode()
-    return f"{warehouse_models.fingerprint()}-rails{hashlib.sha256(rails).hexdigest()[:12]}"
-
-
 def build_fingerprint() -> str:
-    """What a build was made by: `models_fingerprint()` and the DuckDB version, whose hash() keys
-    `int_payment_days`. A build by other models, or by another DuckDB, is not patched but rebuilt whole."""
-    return f"{models_fingerprint()}-duckdb{duckdb.__version__}"
+    """What a build was made by: the models (`warehouse_models.fingerprint()`) and the DuckDB version, whose hash()
+    keys `int_payment_days`. A build by other models, or by another DuckDB, is not patched but rebuilt whole."""
+    return f"{warehouse_models.fingerprint()}-duckdb{duckdb.__version__}"
 
 
 def load_seeds(con: duckdb.DuckDBPyConnection) -> None:

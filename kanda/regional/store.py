@@ -25,7 +25,7 @@ from kanda.settings import Settings
 from quality.contract import CONTRACT_COLUMNS, VIRTUAL_COLUMNS, SaleEvent
 from regions import get_region
 from regions.money import MINOR_UNIT_EXPONENT
-from regions.rails import fees_by_rail, states_fees
+from regions.rails import states_fees
 
 #: DuckDB type of each polars dtype the contract uses.
 _DUCKDB_TYPES: dict[type[pl.DataType], str] = {
@@ -107,6 +107,12 @@ CREATE TABLE IF NOT EXISTS rejected_files (
 -- stores created before rejections had a kind
 ALTER TABLE rejected_files ADD COLUMN IF NOT EXISTS kind VARCHAR;
 CREATE TABLE IF NOT EXISTS dirty_days (local_date DATE NOT NULL);
+-- whether the rail that read a batch's events stated fees then (kanda/regional/batch.py), per batch and rail
+CREATE TABLE IF NOT EXISTS batch_rails (
+    batch_id        VARCHAR NOT NULL,
+    source          VARCHAR NOT NULL,
+    fees_stated     BOOLEAN NOT NULL
+);
 CREATE TABLE IF NOT EXISTS published_models (fingerprint VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS model_builds (
     store_version   VARCHAR NOT NULL,
@@ -203,12 +209,6 @@ def open_store(
                     "CREATE OR REPLACE TABLE region_info AS"
                     " SELECT ? AS region, ? AS currency, ? AS zone, ? AS fees_stated",
                     [info.code, info.currency, info.zone, states_fees(info)],
-                )
-                rails = fees_by_rail()
-                con.execute(
-                    "CREATE OR REPLACE TABLE rail_info AS"
-                    " SELECT unnest(?::VARCHAR[]) AS source, unnest(?::BOOLEAN[]) AS fees_stated",
-                    [list(rails), list(rails.values())],
                 )
                 _check_salt(con, settings, region, record=True)
                 apply_store_upgrades(con)

@@ -1,4 +1,5 @@
-"""Corrections, once per store, to rows that an older kanda stored under a mapping rule fixed since.
+"""Corrections, once per store, to rows that an older kanda stored under a mapping rule fixed since, and records it
+did not keep yet (`batch_rails`).
 
 A rail's mapping fix changes what new files load, but a store keeps what older files loaded, and no file is read
 twice (its content hash is in the ledger). Where the stored row itself shows what the fix would have given, the
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 import duckdb
 
 from regions.corrections import SALE_ONLY_FEE_SOURCES
+from regions.rails import fees_by_rail
 
 
 @dataclass(frozen=True)
@@ -55,4 +57,22 @@ def _sale_only_fees(con: duckdb.DuckDBPyConnection) -> int:
     return events + quarantined
 
 
-UPGRADES = [StoreUpgrade("sale_only_fees", _sale_only_fees)]
+def _batch_rails(con: duckdb.DuckDBPyConnection) -> int:
+    """Each stored batch's rails and their fees answer (`batch_rails`), for the batches loaded before kanda kept it:
+    the rails' answers as their readers give them now, the best knowledge there is (the same answer the rollups
+    gave those events until then)."""
+    rails = fees_by_rail()
+    (added,) = con.execute(
+        "INSERT INTO batch_rails"
+        " SELECT e.batch_id, e.source, coalesce(r.fees_stated, false)"
+        " FROM (SELECT DISTINCT batch_id, source FROM sale_events) AS e"
+        " LEFT JOIN (SELECT unnest(?::VARCHAR[]) AS source, unnest(?::BOOLEAN[]) AS fees_stated) AS r USING (source)"
+        " WHERE (e.batch_id, e.source) NOT IN (SELECT (batch_id, source) FROM batch_rails)",
+        [list(rails), list(rails.values())],
+    ).fetchall()[0]
+    if added:
+        con.execute("DELETE FROM model_builds")
+    return added
+
+
+UPGRADES = [StoreUpgrade("sale_only_fees", _sale_only_fees), StoreUpgrade("batch_rails", _batch_rails)]

@@ -1,8 +1,9 @@
-"""`fees_stated` answers by each event's own rail, not by the region's current one.
+"""`fees_stated` answers by the rail that read each event, as it read it, not by the region's current rail.
 
 A region that moves from a rail that states no fees (an M-Pesa statement) to one that does (a Stripe export) must
 keep its earlier days' answer, say false on a day that mixes both (part of its charges were never sent), and keep
-saying so after a full rebuild; its creators' reports follow their own day's answer.
+saying so after a full rebuild; its creators' reports follow their own day's answer. A rail whose reader later
+learns to state fees leaves the events it read before (with fee 0) saying false.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import pytest
 from kanda.central.publish import publish_region
 from kanda.central.query import run_query
 from kanda.regional.ingest import ingest_landing
-from kanda.regional.models import models_fingerprint
 from kanda.regional.store import open_store
 from kanda.reports.data import build_reports, readiness
 from kanda.settings import Settings
 from regions import get_region
+from regions.rails import get_adapter
 from tests.support.files import START, make_files
+from warehouse_models import fingerprint
 
 SHIPPED = Path(__file__).resolve().parents[2] / "regions" / "config"
 DAY_1, DAY_2, DAY_3 = (START + dt.timedelta(days=n) for n in range(3))
@@ -117,4 +119,26 @@ def test_reports_wait_for_a_publish_when_the_rollups_were_built_by_other_models(
     publish_region(settings, "KE")
     with open_store(settings, "KE", read_only=True) as con:
         assert readiness(con, region, DAY_1, now).ready
-        assert con.execute("SELECT fingerprint FROM published_models").fetchall() == [(models_fingerprint(),)]
+        assert con.execute("SELECT fingerprint FROM published_models").fetchall() == [(fingerprint(),)]
+
+
+def test_a_rail_that_learns_to_state_fees_leaves_its_earlier_events_saying_false(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    make_files(settings, regions=["KE"], rows=200, days=1)
+    ingest_landing(settings, "KE")
+    publish_region(settings, "KE")
+    # as if a later kanda read M-Pesa's charges as the payments' fees
+    monkeypatch.setattr(get_adapter("mpesa_statement"), "states_fees", True)
+    make_files(settings, regions=["KE"], rows=200, days=1, start=DAY_2, seed=8)
+    ingest_landing(settings, "KE")
+    with open_store(settings, "KE") as con:
+        con.execute("DELETE FROM model_builds")  # a full rebuild: every day recomputed from the events
+    publish_region(settings, "KE", all_days=True)
+
+    flags = run_query(
+        settings,
+        "SELECT local_date, list(DISTINCT fees_stated) AS flags FROM rollups.region_daily"
+        f" WHERE region = 'KE' AND local_date <= DATE '{DAY_2}' GROUP BY 1 ORDER BY 1",
+    ).to_pylist()
+    assert [(r["local_date"], r["flags"]) for r in flags] == [(DAY_1, [False]), (DAY_2, [True])]

@@ -69,6 +69,7 @@ def older_store(settings: Settings, tmp_path: Path) -> tuple[str, int]:
             [REVERSAL_DAY],
         ).fetchall()[0][0]
         assert fees == sales_fees + SALE_FEE  # the repeated fee is in the built rollups
+        con.execute("DROP TABLE batch_rails")  # kept since: which rails stated fees, per batch
     return qid, fees
 
 
@@ -94,7 +95,12 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
         assert sale == [(SALE_FEE,)]  # the sale keeps its fee
         parsed = json.loads(con.execute("SELECT parsed FROM quarantine WHERE quarantine_id = ?", [qid]).fetchone()[0])
         assert (parsed["fee_minor"], parsed["net_minor"]) == (0, -40_000)
-        assert con.execute("SELECT name, rows_changed FROM store_upgrades").fetchall() == [("sale_only_fees", 2)]
+        assert con.execute("SELECT name, rows_changed FROM store_upgrades").fetchall() == [
+            ("sale_only_fees", 2),
+            ("batch_rails", 1),
+        ]
+        # the batch loaded before `batch_rails` takes its rail's answer as its reader gives it now
+        assert con.execute("SELECT source, fees_stated FROM batch_rails").fetchall() == [("paystack_webhook", True)]
         dirty = {d for (d,) in con.execute("SELECT local_date FROM dirty_days").fetchall()}
         assert {SALE_DAY, REVERSAL_DAY} <= dirty  # every day of the payment goes out again
         # the build is not taken for current any more: it is redone, and the rollups lose the second fee
@@ -103,7 +109,7 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
         assert _reversal_day_fees(con) == fees_before - SALE_FEE
 
     with open_store(settings, "NG") as con:  # once: a second open changes nothing and records nothing
-        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(1,)]
+        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(2,)]
         assert not ensure_built(con).built
 
 

@@ -7,12 +7,13 @@
 -- `events` is read twice; NOT MATERIALIZED inlines it into both readers. During an incremental build this view
 -- holds the build's days only (its macro; kanda.regional.models.run_models), so that both readers skip other days:
 -- a day filter on the view's result would not reach the days read for `rates`.
--- fees_stated: whether the event's own rail states fees (a rail no longer known does not).
+-- fees_stated: whether the rail that read the event stated fees then (stg_batch_rails; an event of no recorded batch
+-- and rail does not count as stated).
 WITH events AS NOT MATERIALIZED (
     SELECT e.*, c.exponent, coalesce(rail.fees_stated, false) AS fees_stated
     FROM stg_sale_events AS e
     JOIN stg_currencies AS c USING (currency)
-    LEFT JOIN stg_rail_info AS rail USING (source)
+    LEFT JOIN stg_batch_rails AS rail USING (batch_id, source)
     WHERE {{ in_build_days(e.local_date) }}
 ),
 -- one rate lookup per currency and day, not per event

@@ -3,6 +3,7 @@ SELECT
     event_id,
     region,
     source,
+    batch_id,
     transaction_id,
     event_type,
     status,
