@@ -56,8 +56,8 @@ def states_fees(region: RegionConfig) -> bool:
 
 def fees_by_rail() -> dict[str, bool]:
     """Whether each rail states fees, by format name (what the events' `source` holds): every shipped rail and
-    every region's inline rail. The models read it per event, so a region that changed rails keeps each event's
-    own rail's answer; a rail's answer is part of the build's fingerprint."""
+    every region's inline rail. Each batch records its rails' answers at its commit (`batch_rails`), which the
+    rollups' `fees_stated` reads per event, so events keep the answer of the reader that read them."""
     _load_builtin()
     flags = {name: adapter.states_fees for name, adapter in ADAPTERS.items()}
     flags |= {name: get_adapter(name).states_fees for name in inline_rail_names()}

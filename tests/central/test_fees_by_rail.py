@@ -43,7 +43,8 @@ def use_rail(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
     monkeypatch.setenv("KANDA_REGIONS_DIR", str(folder))
 
 
-def answers(settings: Settings, table: str) -> dict[dt.date, list[bool]]:
+def answers(settings: Settings, table: str) -> dict[dt.date, tuple[list[bool], bool]]:
+    """Per local day of QX: the distinct answers of the table's rows, and whether any fee was counted."""
     rows = run_query(
         settings,
         f"SELECT local_date, list(DISTINCT fees_stated ORDER BY fees_stated) AS flags, sum(fees_minor) AS fees"
@@ -112,7 +113,7 @@ def test_reports_wait_for_a_publish_when_the_rollups_were_built_by_other_models(
     region, now = get_region("KE"), dt.datetime.combine(DAY_3, dt.time(), tzinfo=dt.UTC)
     with open_store(settings, "KE") as con:
         assert readiness(con, region, DAY_1, now).ready
-        # as after an upgrade of kanda (or a rail that changed its answer): published by other models
+        # as after an upgrade of kanda: published by other models
         con.execute("UPDATE published_models SET fingerprint = 'older-models'")
         state = readiness(con, region, DAY_1, now)
         assert (state.ready, state.reason) == (False, "not_published") and "kanda publish -r KE" in state.message
