@@ -9,8 +9,9 @@ rollups' `net_usd_minor` (US cents) is summed and `currency` is not added; a USD
 FX rate is null rather than silently short (`kanda verify` names the missing rates). `channel_daily` holds no money,
 only payment counts: there `usd` just drops the currency from the grouping.
 
-Fees rule: a money answer carries `fees_stated`, true only if every row it sums comes from a rail that states fees
-(`bool_and`); where it is false, part of `fees_minor` was never sent (counted 0) and net is before those charges.
+Fees rule: a money answer carries `fees_stated`, true only if every row it sums says so (`bool_and`), that is, every
+event summed came from a rail that stated fees when it was read; where it is false, part of `fees_minor` was never
+sent (counted 0) and net is before those charges.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ RATES: dict[str, dict[str, str]] = {
         "reversal_rate": "coalesce(sum(reversed_payments) / nullif(sum(successful_payments), 0), 0.0)",
     },
 }
-#: Whether the rows' rail states fees: per row as published, for a group true only if it is for every row.
+#: Whether the rows' rails stated fees: per row as published, for a group true only if it is for every row.
 FEES_STATED = "fees_stated"
 #: Published per row but not additive (its denominator is not published): only in ungrouped answers.
 ROW_ONLY = {"region_daily": ("reversal_rate",)}

@@ -27,7 +27,7 @@ from quality.boundary import Split, hold_unknown_creators, split_by_contract
 from quality.contract import CONTRACT_COLUMNS, EVENT_ID_PARTS, VIRTUAL_COLUMNS
 from quality.screen import passes_contract
 from regions import RegionConfig
-from regions.rails import fees_by_rail
+from regions.rails import fees_by_rail, source_states_fees
 
 #: The contract's columns that a store keeps (the virtual `event_id` is derived by the store itself).
 STORED_COLUMNS = [c for c in CONTRACT_COLUMNS if c not in VIRTUAL_COLUMNS]
@@ -263,7 +263,7 @@ class StagedBatch:
         sources = sorted(self._sources)
         con.execute(
             "INSERT INTO batch_rails SELECT ?, unnest(?::VARCHAR[]), unnest(?::BOOLEAN[])",
-            [self.batch_id, sources, [rails.get(source, False) for source in sources]],
+            [self.batch_id, sources, [source_states_fees(source, rails) for source in sources]],
         )
 
     def _load_quarantine(self, con: duckdb.DuckDBPyConnection) -> None:

@@ -27,7 +27,7 @@ import polars as pl
 from quality.boundary import HOLD_RULES, split_by_contract
 from quality.contract import CONTRACT_COLUMNS, EVENT_ID_PARTS, EVENT_ID_SEPARATOR, WARNING_RULES, contract_dtypes
 from regions import get_region
-from regions.rails import fees_by_rail
+from regions.rails import fees_by_rail, source_states_fees
 
 #: Columns a steward may edit; provenance (region, source, file, row, batch) and the derived columns are not.
 #: `buyer_ref` is a salted hash made by the adapter from the buyer's contact, which a person cannot type.
@@ -137,7 +137,7 @@ def revalidate_rows(candidates: Sequence[Candidate], known_creators: dict[str, s
         # a value that could not be read is null in the frame: its "missing" verdict would only repeat the error
         found = errors + [e for e in failed.get(index, []) if e.column not in unreadable]
         fee = row.get("fee_minor")
-        if fee not in (None, 0) and not rails.get(row.get("source"), False):
+        if fee not in (None, 0) and not source_states_fees(row.get("source"), rails):
             # The row's rail sends no fees: every other event of it has fee 0 and its rollups say "not stated", so a
             # typed fee would be counted as if the rail had stated it (and fail the stored events' suite).
             found.append(Rule(FEE_NOT_STATED, "fee_minor", as_text(fee), "error"))

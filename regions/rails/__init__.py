@@ -64,6 +64,12 @@ def fees_by_rail() -> dict[str, bool]:
     return dict(sorted(flags.items()))
 
 
+def source_states_fees(source: str | None, rails: dict[str, bool] | None = None) -> bool:
+    """Whether the rail named by an event's `source` states fees (`rails`: a `fees_by_rail()` already read). A
+    rail kanda does not know (any more) does not count as stating them, as in the models."""
+    return (fees_by_rail() if rails is None else rails).get(source or "", False)
+
+
 def inline_spec(format_name: str):  # -> RailSpec | None (not annotated: regions.spec imports regions)
     """The rail spec a region file carries inline under this format name, if any."""
     from regions import all_regions
@@ -121,5 +127,6 @@ __all__ = [
     "inline_spec",
     "rail_names",
     "register",
+    "source_states_fees",
     "states_fees",
 ]

@@ -119,6 +119,9 @@ def test_a_fixed_row_reaches_the_store_and_the_central_rollup_once(settings: Set
     assert kinds[-1] == ("fix", 1, 1)
     assert central_net(settings, "2026-10-05") == before + 24_625
     assert central_quarantined(settings, "2026-10-05") == 0  # the day's quality figures follow the fix
+    # the fix batch records its rail's fees answer too: Stripe states fees, so the day still says so
+    flags = run_query(settings, "SELECT list(DISTINCT fees_stated) AS f FROM rollups.creator_daily WHERE region = 'EG'")
+    assert flags.to_pylist() == [{"f": [True]}]
 
     history = get_item(settings, STEWARD, item_id).history
     assert [(h.actor, h.action) for h in history] == [
