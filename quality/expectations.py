@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 
 from quality.contract import EVENT_TYPES, STATUSES
 from regions import RegionConfig
-from regions.rails import fees_by_rail
 
 if TYPE_CHECKING:
     from great_expectations import ExpectationSuite
@@ -86,16 +85,14 @@ def sale_events_sql() -> str:
 
     Named parameters: `$region` and `$currency` (the store's region and its currency), `$days` and the UTC bounds
     of each day, `$day_starts` and `$day_ends` (same order; `day_bounds`): computed in Python from the region's zone,
-    as when they were suite parameters, rather than with DuckDB's own copy of the time-zone rules. `$rails` and
-    `$rail_fees` say which rails state fees (`fees_by_rail`), so that each event is held to its own rail's answer."""
+    as when they were suite parameters, rather than with DuckDB's own copy of the time-zone rules. Each event is
+    held to what its own batch's rail stated when it was read (`batch_rails`, as the rollups' `fees_stated`), so
+    that a rail that later stops stating fees does not flag the fees its earlier files did state."""
     money_back = ", ".join(f"'{t}'" for t in MONEY_BACK)
     return f"""
         WITH days AS (
             SELECT unnest($days) AS local_date, unnest($day_starts) AS day_start_utc,
                 unnest($day_ends) AS day_end_utc
-        ),
-        rails AS (
-            SELECT unnest($rails) AS source, unnest($rail_fees) AS fees_stated
         )
         SELECT {", ".join(f"e.{c}" for c in SALE_EVENT_COLUMNS)},
             length(e.buyer_ref) AS buyer_ref_length,
@@ -103,7 +100,7 @@ def sale_events_sql() -> str:
             CASE WHEN e.event_type = 'sale' THEN 1 WHEN e.event_type IN ({money_back}) THEN -1 END AS expected_sign,
             abs(e.amount_minor) AS abs_amount,
             e.amount_minor - e.fee_minor AS amount_minus_fee,
-            CASE WHEN rails.fees_stated THEN e.fee_minor ELSE 0 END AS expected_fee,
+            CASE WHEN r.fees_stated THEN e.fee_minor ELSE 0 END AS expected_fee,
             e.creator_id IN (SELECT creator_id FROM creators WHERE region = e.region) AS creator_onboarded,
             $region AS store_region,
             $currency AS expected_currency,
@@ -112,7 +109,7 @@ def sale_events_sql() -> str:
             $region || '{KEY_SEPARATOR}' || e.creator_id AS region_creator_id,
             $region || '{KEY_SEPARATOR}' || e.product_id AS region_product_id
         FROM sale_events AS e JOIN days AS d ON e.local_date = d.local_date
-        LEFT JOIN rails ON rails.source = e.source
+        LEFT JOIN batch_rails AS r ON r.batch_id = e.batch_id AND r.source = e.source
         ORDER BY e.local_date, e.occurred_at
     """
 
@@ -120,12 +117,9 @@ def sale_events_sql() -> str:
 def sale_events_sql_parameters(region: RegionConfig, days: list[dt.date]) -> dict[str, Any]:
     """The named parameters of `sale_events_sql` for a region's days."""
     bounds = [day_bounds(region, day) for day in days]
-    rails = fees_by_rail()
     return {
         "region": region.code,
         "currency": region.currency,
-        "rails": list(rails),
-        "rail_fees": list(rails.values()),
         "days": days,
         "day_starts": [start for start, _ in bounds],
         "day_ends": [end for _, end in bounds],
@@ -245,9 +239,9 @@ def sale_events_suite() -> ExpectationSuite:
         gxe.ExpectColumnPairValuesToBeEqual(
             column_A="fee_minor",
             column_B="expected_fee",
-            notes="Derived: expected_fee = fee_minor, or 0 where the event's own rail states no fees"
-            " (`kanda regions list`). A fee there was not sent by the rail: typed by hand or altered. The rollups'"
-            " fees_stated is false for such events.",
+            notes="Derived: expected_fee = fee_minor, or 0 where the event's rail stated no fees when its file was"
+            " read (the store's batch_rails; `kanda regions list` shows each rail's answer now). A fee there was not"
+            " sent by the rail: typed by hand or altered. The rollups' fees_stated is false for such events.",
         ),
         gxe.ExpectColumnPairValuesAToBeGreaterThanB(
             column_A="occurred_at",

@@ -194,29 +194,59 @@ def open_store(
     try:
         if read_only and not path.exists():
             read_only = False  # first use: create it so that readers see an empty, well-formed store
-        con = duckdb.connect(str(path), read_only=read_only, config={"memory_limit": settings.duckdb_memory_limit})
+        con = _connect(settings, region, read_only=read_only)
         try:
             _check_salt(con, settings, region, record=False)  # before this open writes anything
             if not read_only:
-                con.execute(SCHEMA_SQL)
-                # one statement: executemany is one INSERT per currency, 0.15 s of every open
-                con.execute(
-                    "INSERT INTO currencies SELECT unnest(?::VARCHAR[]), unnest(?::INTEGER[])",
-                    [list(MINOR_UNIT_EXPONENT), list(MINOR_UNIT_EXPONENT.values())],
-                )
-                info = get_region(region)
-                con.execute(
-                    "CREATE OR REPLACE TABLE region_info AS"
-                    " SELECT ? AS region, ? AS currency, ? AS zone, ? AS fees_stated",
-                    [info.code, info.currency, info.zone, states_fees(info)],
-                )
-                _check_salt(con, settings, region, record=True)
-                apply_store_upgrades(con)
+                _prepare(con, settings, region)
+            elif _upgrades_pending(con):
+                # A store an older kanda wrote, read before any writer opened it: bring it up to date first (the
+                # lock is held, so no one else has it open), so that readers see the tables and corrections that
+                # every query expects.
+                con.close()
+                con = _connect(settings, region, read_only=False)
+                _prepare(con, settings, region)
+                con.close()
+                con = _connect(settings, region, read_only=True)
             yield con
         finally:
             con.close()
     finally:
         lock.release()
+
+
+def _connect(settings: Settings, region: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(
+        str(settings.store_path(region)), read_only=read_only, config={"memory_limit": settings.duckdb_memory_limit}
+    )
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, settings: Settings, region: str) -> None:
+    """What every writer's open does: the schema, the reference tables, the salt's record and pending upgrades."""
+    con.execute(SCHEMA_SQL)
+    # one statement: executemany is one INSERT per currency, 0.15 s of every open
+    con.execute(
+        "INSERT INTO currencies SELECT unnest(?::VARCHAR[]), unnest(?::INTEGER[])",
+        [list(MINOR_UNIT_EXPONENT), list(MINOR_UNIT_EXPONENT.values())],
+    )
+    info = get_region(region)
+    con.execute(
+        "CREATE OR REPLACE TABLE region_info AS SELECT ? AS region, ? AS currency, ? AS zone, ? AS fees_stated",
+        [info.code, info.currency, info.zone, states_fees(info)],
+    )
+    _check_salt(con, settings, region, record=True)
+    apply_store_upgrades(con)
+
+
+def _upgrades_pending(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether this store misses an upgrade (or the table that records them: a store older than upgrades)."""
+    (recorded,) = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'store_upgrades' AND schema_name = 'main'"
+    ).fetchall()[0]
+    if not recorded:
+        return True
+    done = {name for (name,) in con.execute("SELECT name FROM store_upgrades").fetchall()}
+    return any(upgrade.name not in done for upgrade in UPGRADES)
 
 
 def apply_store_upgrades(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

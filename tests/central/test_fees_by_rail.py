@@ -15,6 +15,7 @@ import pytest
 
 from kanda.central.publish import publish_region
 from kanda.central.query import run_query
+from kanda.checks.gx_runner import run_suites
 from kanda.regional.ingest import ingest_landing
 from kanda.regional.store import open_store
 from kanda.reports.data import build_reports, readiness
@@ -143,3 +144,30 @@ def test_a_rail_that_learns_to_state_fees_leaves_its_earlier_events_saying_false
         f" WHERE region = 'KE' AND local_date <= DATE '{DAY_2}' GROUP BY 1 ORDER BY 1",
     ).to_pylist()
     assert [(r["local_date"], r["flags"]) for r in flags] == [(DAY_1, [False]), (DAY_2, [True])]
+
+
+def test_the_fees_check_holds_each_event_to_what_its_own_batch_stated(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    """The stored-events suite asks "no fee where the rail stated none" of each event's batch, as the rollups do,
+    not of the rail's answer now."""
+    make_files(settings, regions=["EG", "KE"], rows=200, days=1)
+    for code in ("EG", "KE"):
+        ingest_landing(settings, code)
+    # As if a later kanda stopped reading Stripe's fees and started reading M-Pesa's: Stripe's earlier fees were
+    # still sent by the rail, and an earlier M-Pesa event with a fee still has one the rail never sent.
+    monkeypatch.setattr(get_adapter("stripe_payments"), "states_fees", False)
+    monkeypatch.setattr(get_adapter("mpesa_statement"), "states_fees", True)
+    with open_store(settings, "KE") as con:
+        con.execute(
+            "UPDATE sale_events SET fee_minor = 10, net_minor = amount_minor - 10 WHERE event_id ="
+            " (SELECT min(event_id) FROM sale_events WHERE event_type = 'sale' AND status = 'success')"
+        )
+    with open_store(settings, "EG", read_only=True) as con:  # Stripe's batch stated its fees, and has some
+        stated = "SELECT (SELECT bool_and(fees_stated) FROM batch_rails), (SELECT sum(fee_minor) > 0 FROM sale_events)"
+        assert con.execute(stated).fetchall() == [(True, True)]
+
+    results = {r.region: r for r in run_suites(settings, ["EG", "KE"], [DAY_1], central=False, docs=False)[0]}
+    assert results["EG"].success, results["EG"].failures
+    assert [tuple(f["columns"]) for f in results["KE"].failures] == [("fee_minor", "expected_fee")]
+    assert results["KE"].failures[0]["unexpected_count"] == 1

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from kanda.regional.ingest import ingest_files
 from kanda.regional.models import build_models, ensure_built
@@ -120,3 +121,19 @@ def test_only_money_going_back_on_the_corrected_rails_counts_as_a_repeated_fee()
     assert not repeats_a_sale_fee("paystack_webhook", "refund", 0)
     assert not repeats_a_sale_fee("razorpay_webhook", "refund", 300)  # Razorpay's refunds never repeated it
     assert not repeats_a_sale_fee("chapa", None, 50)
+
+
+def test_a_reader_first_to_open_an_older_store_finds_it_upgraded(settings: Settings, tmp_path: Path):
+    """A read-only open (`kanda expectations`, `kanda status`) right after kanda was upgraded sees the tables and
+    corrections every query expects, not the older store's shape."""
+    older_store(settings, tmp_path)
+    with open_store(settings, "NG", read_only=True) as con:
+        assert [name for (name,) in con.execute("SELECT name FROM store_upgrades").fetchall()] == [
+            "sale_only_fees",
+            "batch_rails",
+        ]
+        assert con.execute("SELECT source, fees_stated FROM batch_rails").fetchall() == [("paystack_webhook", True)]
+        reversal = "SELECT fee_minor FROM sale_events WHERE transaction_id = ? AND event_type = 'reversal'"
+        assert con.execute(reversal, [REVERSED]).fetchall() == [(0,)]
+        with pytest.raises(duckdb.InvalidInputException, match="read-only"):
+            con.execute("DELETE FROM dirty_days")  # still a reader
