@@ -21,7 +21,14 @@ import jinja2
 from babel import Locale
 from babel.core import get_global
 from babel.dates import format_date, format_skeleton
-from babel.numbers import NumberPattern, format_currency, format_decimal, format_percent, parse_pattern
+from babel.numbers import (
+    NumberPattern,
+    format_currency,
+    format_decimal,
+    format_percent,
+    get_currency_precision,
+    parse_pattern,
+)
 
 from kanda.reports.chart import HEIGHT as CHART_HEIGHT
 from kanda.reports.chart import WIDTH as CHART_WIDTH
@@ -109,15 +116,21 @@ def major_units(minor: int, exponent: int) -> Decimal:
 
 
 def money_text(minor: int, currency: str, exponent: int, locale: Locale) -> str:
-    """Babel's currency format; whole amounts of currencies paid in whole units (TZS, PKR) drop the `.00`.
+    """Babel's currency format, with the currency's ISO 4217 digits, so that nothing is ever rounded away.
 
-    CLDR gives such currencies two digits but no cash digits: `TSh 12,500` is how Tanzanians write a price, while
-    an amount with cents still shows them (`TSh 12,500.50`), so nothing is ever rounded away.
+    Whole amounts of currencies paid in whole units (TZS, PKR) drop the `.00`: CLDR gives them two digits but no
+    cash digits, and `TSh 12,500` is how Tanzanians write a price, while an amount with cents still shows them
+    (`TSh 12,500.50`). Where CLDR's digits differ from ISO's (IQD has 3 minor digits, CLDR says 0), the amount
+    keeps ISO's: kanda stores ISO minor units, and CLDR's would print 1,216.449 dinars as `IQD1,216`.
     """
     amount = major_units(minor, exponent)
     if exponent and minor % 10**exponent == 0 and _cash_digits(currency) == 0:
-        return format_currency(amount, currency, format=_whole_pattern(locale), locale=locale, currency_digits=False)
-    return format_currency(amount, currency, locale=locale)
+        digits = 0
+    elif get_currency_precision(currency) != exponent:
+        digits = exponent
+    else:
+        return format_currency(amount, currency, locale=locale)
+    return format_currency(amount, currency, format=_pattern(locale, digits), locale=locale, currency_digits=False)
 
 
 @cache
@@ -127,9 +140,10 @@ def _cash_digits(currency: str) -> int | None:
 
 
 @cache
-def _whole_pattern(locale: Locale) -> NumberPattern:
-    """The locale's currency pattern without its fraction digits, parsed once."""
-    return parse_pattern(locale.currency_formats["standard"].pattern.replace(".00", ""))
+def _pattern(locale: Locale, digits: int) -> NumberPattern:
+    """The locale's currency pattern with `digits` fraction digits, parsed once."""
+    fraction = "." + "0" * digits if digits else ""
+    return parse_pattern(locale.currency_formats["standard"].pattern.replace(".00", fraction))
 
 
 def _translate(language: str):

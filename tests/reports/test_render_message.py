@@ -19,6 +19,7 @@ from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
 import pytest
+from babel import Locale
 from babel.numbers import format_currency
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -36,6 +37,8 @@ from kanda.reports.model import (
     SaleLine,
     TrendPoint,
 )
+from kanda.reports.render import money_text
+from regions.money import MINOR_UNIT_EXPONENT
 
 DAY = dt.date(2026, 10, 12)
 SENDER = "kanda reports <reports@kanda.invalid>"
@@ -264,6 +267,15 @@ def test_cents_are_never_rounded_away():
     odd_shillings = make_report(TZ, day=DayFigures(1, 1_250_050, 0, 0, 0, 1_250_050))
     text, html = bodies(received(odd_shillings))
     assert "TSh\xa012,500.50" in text and "TSh\xa012,500.50" in html
+
+
+@pytest.mark.parametrize("currency", [c for c, e in MINOR_UNIT_EXPONENT.items() if e > 0])
+def test_every_currency_keeps_its_iso_minor_digits(currency):
+    """Where CLDR's digits are fewer than ISO 4217's (IQD: 0 against 3, IDR: 0 against 2), the report still shows
+    every minor unit stored: 1,234 units and one minor unit is never printed as 1,234."""
+    exponent = MINOR_UNIT_EXPONENT[currency]
+    text = money_text(1_234 * 10**exponent + 1, currency, exponent, Locale.parse("en"))
+    assert "1,234." + "0" * (exponent - 1) + "1" in text
 
 
 def test_csv_holds_exactly_the_reports_lines_with_exact_amounts_and_masked_buyers():
