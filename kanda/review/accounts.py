@@ -10,7 +10,9 @@ service checks for the web pages and the CLI alike.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
+import secrets
 from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -48,6 +50,20 @@ users = sa.Table(
 )
 #: Columns added after the first release: `create_all` only makes missing tables, so older databases gain them here.
 _ADDED_COLUMNS = ("email", "digest")
+
+#: Open steward sessions, one row each (added after the first release; `create_all` makes it in older databases).
+#: The cookie carries a random session id and this table only its SHA-256, so reading the table opens no session.
+#: Sign-out deletes the row, and so do a password change and deactivation: a copied cookie is refused afterwards.
+sessions = sa.Table(
+    "account_sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, index=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    #: when a request last used the session, refreshed at most every `_SEEN_EVERY`; stale rows are swept
+    sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
+)
+_SEEN_EVERY = dt.timedelta(minutes=5)
 
 
 class AccountError(ValueError):
@@ -139,17 +155,19 @@ def _check_password(password: str) -> None:
         raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
 
 
-def _account(row: sa.Row) -> Account:
-    def utc(value: dt.datetime) -> dt.datetime:  # SQLite hands back naive datetimes
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+def _utc(value: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes (stored in UTC)."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
+
+def _account(row: sa.Row) -> Account:
     return Account(
         name=row.name,
         role=row.role,
         regions=None if row.regions is None else frozenset(row.regions.split(",")),
         active=bool(row.active),
-        created_at=utc(row.created_at),
-        password_changed_at=utc(row.password_changed_at),
+        created_at=_utc(row.created_at),
+        password_changed_at=_utc(row.password_changed_at),
         email=row.email,
         digest=bool(row.digest),
     )
@@ -224,9 +242,11 @@ def _dummy_hash() -> str:
 
 
 def set_password(settings: Settings, name: str, password: str) -> None:
-    """A new password; sessions signed in with the old one end (see `session_stamp`)."""
+    """A new password; sessions signed in with the old one end (their rows are deleted, and `session_stamp` refuses
+    their cookies too)."""
     _check_password(password)
     _update(settings, name, password_hash=_hasher().hash(password), password_changed_at=_now())
+    end_sessions(settings, name)
 
 
 def set_digest(settings: Settings, name: str, *, on: bool, email: str | None = None) -> Account:
@@ -244,6 +264,7 @@ def set_digest(settings: Settings, name: str, *, on: bool, email: str | None = N
 def deactivate(settings: Settings, name: str) -> None:
     """The account can no longer sign in and its open sessions end; its name stays in the audit log's history."""
     _update(settings, name, active=False)
+    end_sessions(settings, name)
 
 
 def _update(settings: Settings, name: str, **values: object) -> None:
@@ -256,3 +277,50 @@ def _update(settings: Settings, name: str, **values: object) -> None:
 def session_stamp(account: Account) -> str:
     """What a session remembers besides the name: a password change makes every older session invalid."""
     return account.password_changed_at.isoformat()
+
+
+def _session_key(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def open_session(settings: Settings, name: str, *, idle: dt.timedelta) -> str:
+    """A new session of the account: its random id, for the cookie. Sessions unused for longer than `idle` (whose
+    cookies have expired) are swept away on the way."""
+    session_id = secrets.token_urlsafe(32)
+    now = _now()
+    with engine(settings).begin() as con:
+        con.execute(sessions.delete().where(sessions.c.seen_at < now - idle - _SEEN_EVERY))
+        con.execute(
+            sessions.insert().values(
+                id=_session_key(session_id), name=name.strip().lower(), created_at=now, seen_at=now
+            )
+        )
+    return session_id
+
+
+def session_is_open(settings: Settings, session_id: str, name: str) -> bool:
+    """Whether the session was opened for this account and has not been ended since."""
+    key = _session_key(session_id)
+    with engine(settings).connect() as con:
+        seen = con.execute(
+            sa.select(sessions.c.seen_at).where(sessions.c.id == key, sessions.c.name == name.strip().lower())
+        ).scalar()
+    if seen is None:
+        return False
+    now = _now()
+    if _utc(seen) < now - _SEEN_EVERY:
+        with engine(settings).begin() as con:
+            con.execute(sessions.update().where(sessions.c.id == key).values(seen_at=now))
+    return True
+
+
+def close_session(settings: Settings, session_id: str) -> None:
+    """Sign-out: the session ends on the server, so its cookie, or any copy of it, is refused from now on."""
+    with engine(settings).begin() as con:
+        con.execute(sessions.delete().where(sessions.c.id == _session_key(session_id)))
+
+
+def end_sessions(settings: Settings, name: str) -> None:
+    """Every open session of the account ends (a password change, deactivation)."""
+    with engine(settings).begin() as con:
+        con.execute(sessions.delete().where(sessions.c.name == name.strip().lower()))

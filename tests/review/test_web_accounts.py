@@ -4,6 +4,8 @@ sessions that end on deactivation or a password change."""
 from __future__ import annotations
 
 import json
+import sqlite3
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -143,3 +145,54 @@ def test_repeated_wrong_passwords_lock_the_name_for_a_while(settings: Settings):
     locked = login(client, "kofi", PASSWORD)  # even the right password, for now
     assert locked.status_code == 429 and "Too many failed sign-ins for kofi" in locked.text
     assert login(client, "ama", PASSWORD).status_code == 200  # other names are not affected
+
+
+def test_a_cookie_copied_before_sign_out_is_refused_after_it(settings: Settings):
+    """Sign-out ends the session on the server: its cookie, replayed by another client, signs nobody in and changes
+    nothing, while the same user's other session (signed in separately) carries on."""
+    create_user(settings, "amina", PASSWORD, role="steward", regions=None)
+    app = create_app(settings)
+    laptop, phone = TestClient(app), TestClient(app)
+    assert login(laptop, "amina", PASSWORD).status_code == 200
+    assert login(phone, "amina", PASSWORD).status_code == 200
+    copied = laptop.cookies["kanda_session"]
+    csrf = token(laptop, "/queue")
+
+    assert laptop.post("/logout", data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
+
+    replay = TestClient(app, cookies={"kanda_session": copied})
+    refused = replay.get("/queue", follow_redirects=False)
+    assert refused.status_code == 303 and refused.headers["location"] == "/login?next=%2Fqueue"
+    post = replay.post("/records/1/assign", data={"csrf_token": csrf, "op": "take"}, follow_redirects=False)
+    assert post.status_code == 303 and post.headers["location"] == "/login"
+    assert replay.get("/quality", follow_redirects=False).status_code == 303
+
+    assert phone.get("/queue", follow_redirects=False).status_code == 200  # the other session is still open
+    with engine(settings).connect() as con:
+        assert con.execute(sa.text("SELECT count(*) FROM account_sessions WHERE name = 'amina'")).scalar() == 1
+
+    # A password change (or deactivation) deletes every session of the account.
+    set_password(settings, "amina", "another long password")
+    assert phone.get("/queue", follow_redirects=False).status_code == 303
+    with engine(settings).connect() as con:
+        assert con.execute(sa.text("SELECT count(*) FROM account_sessions")).scalar() == 0
+
+
+def test_an_account_database_from_before_session_records_gains_the_table(settings: Settings):
+    """An application database made before `account_sessions` existed gets it the first time kanda opens it."""
+    path = Path(settings.app_db_url.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as con:
+        con.executescript(
+            """
+            CREATE TABLE account_users (name VARCHAR(64) PRIMARY KEY, password_hash VARCHAR(255) NOT NULL,
+              role VARCHAR(16) NOT NULL, regions VARCHAR(255), active BOOLEAN NOT NULL, created_at DATETIME NOT NULL,
+              password_changed_at DATETIME NOT NULL, email VARCHAR(320), digest BOOLEAN NOT NULL DEFAULT 1);
+            """
+        )
+    con.close()
+    create_user(settings, "kofi", PASSWORD, role="viewer", regions=None)
+    client = TestClient(create_app(settings))
+    assert login(client, "kofi", PASSWORD).url.path == "/queue"
+    assert client.post("/logout", data={"csrf_token": token(client, "/queue")}).url.path == "/login"
+    assert client.get("/queue", follow_redirects=False).status_code == 303

@@ -1,9 +1,12 @@
 """Who is signed in, and whether a form really came from our own page.
 
 Sessions are Starlette's signed cookie (itsdangerous, keyed by the installation's `secret_key`): it holds only the
-user name, a stamp of the password in use when they signed in, and the session's CSRF token, never a password or a
-role. The account is read again on every request, so deactivating a user, changing their password, role or regions
-takes effect at their next click rather than when the cookie expires.
+user name, a stamp of the password in use when they signed in, a random session id and the session's CSRF token,
+never a password or a role. The session id names a row of `account_sessions` in the application database, which
+sign-out deletes (as do a password change and deactivation): a cookie kept or copied from before is refused, not
+merely forgotten by the browser. The account and its session row are read again on every request, so deactivating
+a user, changing their password, role or regions takes effect at their next click rather than when the cookie
+expires.
 
 CSRF: every form carries the session's token in a hidden field, and every POST to a steward route is refused
 (403) unless the field matches the session. `SameSite=Lax` cookies already stop most cross-site posts; the token
@@ -13,6 +16,7 @@ API keys, not cookies, and never sees a session.
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from typing import Annotated
 from urllib.parse import quote
@@ -21,7 +25,7 @@ from fastapi import Depends, Request
 from starlette.datastructures import FormData
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from kanda.review.accounts import Account, get_user, session_stamp
+from kanda.review.accounts import Account, close_session, get_user, open_session, session_is_open, session_stamp
 from kanda.settings import Settings
 
 SESSION_COOKIE = "kanda_session"
@@ -73,19 +77,26 @@ async def checked_form(request: Request) -> FormData:
 def sign_in(request: Request, account: Account) -> None:
     """A fresh session for the account: the old one (and its CSRF token) is dropped, so a session id planted
     before sign-in is useless after it."""
-    request.session.clear()
-    request.session.update({"user": account.name, "stamp": session_stamp(account)})
+    sign_out(request)
+    session_id = open_session(request.app.state.settings, account.name, idle=dt.timedelta(seconds=SESSION_MAX_AGE))
+    request.session.update({"user": account.name, "stamp": session_stamp(account), "sid": session_id})
     csrf_token(request)
 
 
 def sign_out(request: Request) -> None:
+    """End the session on the server too, so that a copy of its cookie no longer signs anyone in."""
+    session_id = request.session.get("sid")
+    if isinstance(session_id, str):
+        close_session(request.app.state.settings, session_id)
     request.session.clear()
 
 
 def signed_in_account(settings: Settings, session: dict) -> Account | None:
-    """The account behind a session, if it is still active and its password unchanged since sign-in."""
+    """The account behind a session, if the session is still open (not signed out), the account still active and
+    its password unchanged since sign-in."""
     name = session.get("user")
-    if not name:
+    session_id = session.get("sid")
+    if not name or not isinstance(session_id, str) or not session_is_open(settings, session_id, name):
         return None
     account = get_user(settings, name)
     if account is None or not account.active or session.get("stamp") != session_stamp(account):
