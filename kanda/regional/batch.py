@@ -217,8 +217,10 @@ class StagedBatch:
     def _load_events(self, con: duckdb.DuckDBPyConnection) -> int:
         """Insert the first delivery of every event not yet stored; return how many rows were inserted.
 
-        "First" is by position in the file, so the row kept is the one that arrived first; everything else is a
-        duplicate, counted, not stored. Only the few events delivered more than once need the row comparison.
+        "First" is by position in the file, so the row kept is the one that arrived first (in a steward's fix
+        batch, whose rows come from several files, the first staged of those sharing a line number); everything
+        else is a duplicate, counted, not stored. Only the few events delivered more than once need the row
+        comparison.
 
         Both comparisons look for a few matches among many rows, so both start from a 64-bit hash of the event's
         parts and compare the parts themselves only where hashes agree (equal events have equal hashes, so nothing
@@ -233,6 +235,9 @@ class StagedBatch:
         if not files:
             return 0
         source = f"read_parquet({_sql_list(files)})"
+        # Where each staged row sits, to tell apart rows of one event that share a line number: a steward's fix
+        # batch holds rows of several files, whose numbers repeat.
+        placed = f"read_parquet({_sql_list(files)}, filename = true, file_row_number = true)"
         # The staged files are read several times rather than through a shared CTE, which DuckDB would materialise
         # whole: the batch's every row in memory, spilled under the ingest's memory limit.
         con.execute(
@@ -242,10 +247,11 @@ class StagedBatch:
         inserted = con.execute(
             "INSERT INTO sale_events BY NAME"
             f" WITH candidates AS (SELECT {_EVENT_HASH} AS h FROM {source} GROUP BY h HAVING count(*) > 1),"
-            f" repeated AS (SELECT {_EVENT_PARTS}, min(source_row) AS first_row FROM {source}"
+            f" repeated AS (SELECT {_EVENT_PARTS}, min((source_row, filename, file_row_number)) AS first FROM {placed}"
             f"   WHERE {_EVENT_HASH} IN (SELECT h FROM candidates) GROUP BY ALL HAVING count(*) > 1)"
-            f" SELECT s.* FROM {source} AS s LEFT JOIN repeated AS r USING ({_EVENT_PARTS})"
-            " WHERE (r.first_row IS NULL OR s.source_row = r.first_row)"
+            f" SELECT s.* EXCLUDE (filename, file_row_number) FROM {placed} AS s"
+            f" LEFT JOIN repeated AS r USING ({_EVENT_PARTS})"
+            " WHERE (r.first IS NULL OR (s.source_row, s.filename, s.file_row_number) = r.first)"
             f" AND NOT EXISTS ({_same_event(_STORED_EVENTS)})"
         ).fetchall()[0][0]
         # Dropped here, not in a `finally`: a failure aborts the transaction, whose rollback removes it anyway.

@@ -285,6 +285,29 @@ def test_both_events_of_one_line_fixed_together_each_get_their_own_outcome(setti
     assert_verified(settings)
 
 
+def test_two_fixes_to_one_event_from_rows_with_the_same_line_number_load_it_once(settings: Settings, tmp_path: Path):
+    """A fix batch holds rows of several files, whose line numbers repeat. Two rows fixed to the same new event
+    load it once and count the other as a duplicate, as two rows of one file would, instead of leaving the batch
+    unbalanced and every later reprocess of the region refused."""
+    make_files(settings, regions=["EG"], rows=50)
+    for name in ("eg-a.csv", "eg-b.csv"):  # each file's line 1 has an unreadable amount
+        path = write(tmp_path / "in", name, [line(f"ch_{name[3]}", "2026-10-05 10:00:00", amount="25O,00")])
+        (result,) = ingest_files(settings, "EG", [path]).files
+        assert result.quarantined == 1, result
+    enqueue_region(settings, "EG")
+    items = by_transaction(settings)
+    for charge in ("ch_a", "ch_b"):
+        edits = {"amount_minor": "25000", "transaction_id": "ch_same"}
+        approve(settings, STEWARD, items[charge], "one charge, exported twice", edits=edits)
+
+    result = reprocess_region(settings, "EG")
+    assert (len(result.loaded), len(result.duplicates)) == (1, 1), result
+    with open_store(settings, "EG", read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM sale_events WHERE transaction_id = 'ch_same'").fetchall() == [(1,)]
+        assert con.execute("SELECT loaded, duplicates FROM ledger WHERE kind = 'fix'").fetchall() == [(1, 1)]
+    assert_verified(settings)
+
+
 def test_a_fix_that_fails_on_load_is_reported_as_quarantined_again(settings: Settings, tmp_path: Path):
     """The contract and the hold rule run again on load: a fix whose creator left the registry between the
     approval and the reprocess is held, and the steward's item says so instead of claiming it loaded."""
