@@ -84,6 +84,9 @@ from kanda.settings import Settings
 from warehouse_models import published
 
 MAX_PAGE = 100_000
+#: The largest `offset`: DuckDB takes LIMIT and OFFSET as 64-bit integers, and a page's `next` link (offset + limit)
+#: must fit too. Far beyond any rollup's rows; a larger value is a 422 like any other invalid parameter.
+MAX_OFFSET = 10**18
 FORMATS = ", ".join(("json", "csv", "parquet"))
 #: Part of every cache key: bump it when the bytes of an answer change for the same request (format, columns).
 ANSWER_VERSION = 3  # 3: money answers carry fees_stated
@@ -338,7 +341,7 @@ def build_router(
             Query(description="local: *_minor columns in each row's currency; usd: net_usd_minor, in US cents."),
         ] = "local",
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Rows per page.")] = 1000,
-        offset: Annotated[int, Query(ge=0, description="Rows to skip (see `next`).")] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip (see `next`).")] = 0,
         count: Annotated[
             bool,
             Query(description="Also count the rows of the whole answer (`total`, `X-Total-Count`): a second query."),

@@ -544,6 +544,8 @@ def reprocess(
 
     Runs the region flow after ingestion (`kanda.flow.AFTER_REVIEW`), so fixes are published the same way as files.
     Without --actor the audit names the system, as when Dagster reprocesses: nobody in particular asked.
+    Each region is reprocessed on its own (as in `flow.run_regions`): one that fails is reported by name with its
+    error, the others still run. Exit 1 if any region failed.
     """
     from kanda import flow
     from kanda.regional.store import store_exists
@@ -554,11 +556,34 @@ def reprocess(
     flt = _filter(region, None, None, None, None, None, None)
     codes = sorted(flt.regions) if flt.regions else [c for c in all_regions() if store_exists(settings, c)]
     observers = flow.installed_observers()
-    results = [flow.reprocess_region(settings, code, observers=observers, actor=actor) for code in codes]
+    results, failed = [], {}
+    for code in codes:
+        try:
+            results.append(flow.reprocess_region(settings, code, observers=observers, actor=actor))
+        except Exception as exc:  # isolation: report this region by name, go on with the others
+            failed[code] = f"{type(exc).__name__}: {exc}"
+            results.append(None)
     if as_json:
-        _print_json({"regions": [r.as_dict() for r in results]})
-        return
-    for r in results:
+        _print_json(
+            {
+                "ok": not failed,
+                "regions": [
+                    {**r.as_dict(), "error": None} if r is not None else {"region": code, "error": failed[code]}
+                    for code, r in zip(codes, results, strict=True)
+                ],
+            }
+        )
+    else:
+        _print_reprocessed(codes, results, failed)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _print_reprocessed(codes: list[str], results: list, failed: dict[str, str]) -> None:
+    for code, r in zip(codes, results, strict=True):
+        if r is None:
+            err.print(f"{code}: FAILED: {failed[code]}", markup=False, soft_wrap=True)
+            continue
         if not r.changed:
             console.print(f"{r.region}: nothing waiting")
             continue

@@ -7,9 +7,10 @@ function ingestion calls. A row whose creator is not in the registry would only 
 reported too (severity `hold`). Many rows are checked in one call (bulk approval validates one frame, not a row at
 a time).
 
-Edits are text, as a form or a command line gives them: `*_minor` columns take an integer count of minor units,
-`occurred_at` an ISO time (with an offset or `Z`; a time without one is the region's local time), an empty string
-clears a value.
+Edits are text, as a form or a command line gives them: `*_minor` columns take an integer count of minor units
+(within 64 bits, as the contract stores them; a larger number cannot be read, like any other unreadable value, and
+so can a net derived from amount and fee that would not fit), `occurred_at` an ISO time (with an offset or `Z`; a
+time without one is the region's local time), an empty string clears a value.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ EDITABLE_COLUMNS: tuple[str, ...] = (
     "occurred_at",
 )
 INTEGER_COLUMNS = frozenset({"amount_minor", "fee_minor", "net_minor"})
+#: The contract's integers are 64-bit (`pl.Int64`): a value beyond them cannot be read, like any other unreadable one.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 #: A fee typed on a row whose rail states no fees (`kanda regions list`, column `fees`).
 FEE_NOT_STATED = "fee_not_stated_by_rail"
 
@@ -170,7 +173,14 @@ def edited_row(candidate: Candidate) -> tuple[dict, list[Rule]]:
     edited = set(candidate.edits)
     if edited & {"amount_minor", "fee_minor"} and "net_minor" not in edited:
         amount, fee = row["amount_minor"], row["fee_minor"]
-        row["net_minor"] = amount - fee if amount is not None and fee is not None else None
+        net = amount - fee if amount is not None and fee is not None else None
+        if net is not None and not INT64_MIN <= net <= INT64_MAX:
+            # each value fits in 64 bits but their difference does not: the derived net cannot be stored either
+            errors.append(
+                Rule("unreadable: amount_minor - fee_minor is beyond 64 bits", "net_minor", str(net), "error")
+            )
+            net = None
+        row["net_minor"] = net
     parts = [row[c] for c in EVENT_ID_PARTS]
     row["event_id"] = EVENT_ID_SEPARATOR.join(parts) if all(p is not None for p in parts) else None
     when = row["occurred_at"]
@@ -199,7 +209,10 @@ def _typed(column: str, text: str, zone: ZoneInfo) -> object:
         plain = text.replace(",", "").replace("_", "").replace(" ", "")
         if not _INTEGER.match(plain):
             raise ValueError("a whole number of minor units (e.g. 25000 for 250.00)")
-        return int(plain)
+        value = int(plain)
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ValueError(f"a whole number of minor units between {INT64_MIN} and {INT64_MAX} (64 bits)")
+        return value
     if column == "occurred_at":
         try:
             when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))

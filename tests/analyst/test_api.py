@@ -190,6 +190,34 @@ def test_unknown_table_and_bad_values_are_422(client: TestClient):
     assert client.get("/api/rollups/creator_daily", params={"date_from": "yesterday"}).status_code == 422
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"offset": "99999999999999999999"},
+        {"offset": str(2**63)},
+        {"offset": str(10**18 + 1)},
+        {"offset": "-1"},
+        {"limit": "99999999999999999999"},
+        {"limit": "100001"},
+        {"limit": "0"},
+    ],
+)
+def test_paging_values_out_of_range_are_422(client: TestClient, params: dict):
+    """An offset or limit beyond its bounds (or beyond 64 bits) is an invalid parameter, not a failed query."""
+    response = client.get("/api/rollups/creator_daily", params=params)
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["query", next(iter(params))]
+
+
+def test_the_largest_offset_is_an_empty_page(client: TestClient):
+    response = client.get("/api/rollups/creator_daily", params={"offset": str(10**18), "limit": 100_000})
+    assert response.status_code == 200, response.text
+    assert response.json()["rows"] == [] and response.json()["next"] is None
+    huge = client.post("/api/sql", json={"sql": "select 1 as one", "max_rows": 10**30})  # capped, not refused
+    assert huge.status_code == 200 and huge.json()["max_rows"] > 0
+
+
 def test_pages_follow_next_links_to_the_whole_answer(client: TestClient):
     whole = api_rows(client, "/api/rollups/creator_daily")
     response = client.get("/api/rollups/creator_daily", params={"limit": 7, "count": "true"})

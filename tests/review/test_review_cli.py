@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from kanda.cli import app
 from kanda.regional.store import open_store
 from kanda.settings import Settings
-from tests.support.steward_files import ingest_dirty_egypt
+from tests.support.steward_files import ingest_dirty_egypt, ingest_dirty_kenya
 
 runner = CliRunner()
 
@@ -69,3 +69,79 @@ def test_usage_errors_exit_2(settings: Settings):
     assert runner.invoke(app, ["review", "list", "--status", "done"]).exit_code == 2
     assert runner.invoke(app, ["review", "fix", "1", "--set", "amount_minor"]).exit_code == 2
     assert runner.invoke(app, ["review", "show", "99", "--json"]).exit_code == 1
+
+
+def test_an_integer_beyond_64_bits_cannot_be_read(settings: Settings, tmp_path: Path):
+    """A minor-units value too large for the contract's 64-bit integers is refused like any unreadable value:
+    the verdict names it, exit 1, no traceback (it used to reach polars as an i128 and crash)."""
+    ingest_dirty_egypt(settings, tmp_path / "in")
+    run("enqueue", "--json")
+    (bad,) = run("list", "--rule", "missing_or_unreadable", "--region", "EG", "--json")["items"]
+    huge = "99999999999999999999999"
+    for column in ("amount_minor", "fee_minor", "net_minor"):
+        for value in (huge, f"-{huge}", "9223372036854775808"):
+            result = runner.invoke(app, ["review", "fix", str(bad["id"]), "--set", f"{column}={value}", "--json"])
+            assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+            verdict = json.loads(result.stdout)
+            assert verdict["ok"] is False
+            (unreadable,) = [e for e in verdict["errors"] if e["column"] == column]
+            assert unreadable["rule"].startswith("unreadable:") and "64 bits" in unreadable["rule"]
+            assert unreadable["value"] == value
+    # each value fits, their difference (the derived net) does not
+    both = run("fix", str(bad["id"]), "--set", f"amount_minor={2**63 - 1}", "--set", "fee_minor=-1", "--json", code=1)
+    (net,) = [e for e in both["errors"] if e["column"] == "net_minor"]
+    assert net["rule"].startswith("unreadable:")
+    # without --json: a plain verdict on the terminal, not a traceback
+    plain = runner.invoke(app, ["review", "fix", str(bad["id"]), "--set", f"amount_minor={huge}"])
+    assert plain.exit_code == 1 and isinstance(plain.exception, SystemExit), plain.output
+    assert "unreadable" in plain.output and "Traceback" not in plain.output
+    # the largest 64-bit value is read (and then judged by the contract's range, not refused as unreadable)
+    big = run("fix", str(bad["id"]), "--set", f"amount_minor={2**63 - 1}", "--set", "net_minor=0", "--json", code=1)
+    assert not [e for e in big["errors"] if e["rule"].startswith("unreadable")]
+
+
+def test_reprocess_goes_on_past_a_region_that_fails(settings: Settings, tmp_path: Path):
+    """Without --region every region with a store is reprocessed on its own: one that fails is reported by name with
+    its error (in --json too), the others' fixes are still loaded and reported, and the exit code is 1."""
+    ingest_dirty_egypt(settings, tmp_path / "eg")
+    ingest_dirty_kenya(settings, tmp_path / "ke")
+    run("enqueue", "--json")
+    (eg_bad,) = run("list", "--rule", "missing_or_unreadable", "--region", "EG", "--json")["items"]
+    run("fix", str(eg_bad["id"]), "--set", "amount_minor=25000", "--approve", "--json")
+    ke_bad = next(i for i in run("list", "--region", "KE", "--json")["items"] if i["transaction_id"] == "SKE0000002")
+    run("fix", str(ke_bad["id"]), "--set", "amount_minor=1230000", "--approve", "--json")
+
+    def broken(region: str) -> Path:
+        """The region's store replaced by a file that is not a DuckDB database; returns where the real one is."""
+        store = settings.store_path(region)
+        kept = store.with_name(store.name + ".kept")
+        store.rename(kept)
+        store.write_bytes(b"not a duckdb database" * 1000)
+        return kept
+
+    # EG (first in order) fails: KE, after it, is still reprocessed
+    kept = broken("EG")
+    result = runner.invoke(app, ["review", "reprocess", "--json"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    answer = json.loads(result.stdout)
+    assert answer["ok"] is False
+    eg, ke = answer["regions"]
+    assert eg["region"] == "EG" and eg["error"] and "loaded" not in eg
+    assert ke["region"] == "KE" and ke["error"] is None and ke["loaded"] == [ke_bad["id"]] and ke["publish_id"]
+    kept.replace(settings.store_path("EG"))
+
+    # KE (last) fails: EG's result, before it, is still reported; the plain output names the failed region
+    kept = broken("KE")
+    result = runner.invoke(app, ["review", "reprocess"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    lines = " ".join(result.output.split())
+    assert "EG: 1 loaded" in lines and "KE: FAILED:" in lines
+    kept.replace(settings.store_path("KE"))
+
+    with open_store(settings, "EG", read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM sale_events WHERE transaction_id = 'ch_bad'").fetchall() == [(1,)]
+    with open_store(settings, "KE", read_only=True) as con:
+        loaded = "SELECT count(*) FROM sale_events WHERE transaction_id = 'SKE0000002'"
+        assert con.execute(loaded).fetchall() == [(1,)]
+    (eg, ke) = run("reprocess", "--json")["regions"]  # all healthy again: nothing waiting, exit 0
+    assert eg["loaded"] == ke["loaded"] == [] and eg["error"] is None and ke["error"] is None

@@ -93,6 +93,31 @@ def test_a_steward_fixes_a_record_checked_by_the_contract(queue: Settings):
     assert again.status_code == 409 and "only possible while it is new or in review" in again.text
 
 
+def test_an_integer_beyond_64_bits_cannot_be_read(queue: Settings):
+    """Minor units too large for 64 bits, typed canonically (`amount_minor`, as a script posts) or in the rail's
+    notation (`amount`), are "cannot be read" with a 422 and the reason beside the field, never a 500."""
+    client = signed_in(queue, "amina")
+    huge = "99999999999999999999999"
+    for region in ("KE", "NG"):  # M-Pesa writes major units, Paystack minor units
+        target = items(queue, region)[0].id
+        csrf = token(client, f"/records/{target}")
+        # each fits in 64 bits, the net derived from them does not
+        both = {"op": "check", "amount_minor": str(2**63 - 1), "fee_minor": "-1", "csrf_token": csrf}
+        page = client.post(f"/records/{target}/edit", data=both)
+        assert page.status_code == 422 and 'data-testid="error-net_minor"' in page.text
+        for column in ("amount_minor", "fee_minor", "net_minor"):
+            for op in ("check", "approve", "save"):  # a save keeps it as work in progress, like any unreadable edit
+                page = client.post(f"/records/{target}/edit", data={"op": op, column: huge, "csrf_token": csrf})
+                assert page.status_code == (200 if op == "save" else 422), (region, column, op, page.text[:300])
+                assert f'data-testid="error-{column}"' in page.text and "64 bits" in page.text
+            assert item(queue, target).status == "in_review"
+        for name in ("amount", "fee", "net"):
+            page = client.post(f"/records/{target}/edit", data={"op": "check", name: huge, "csrf_token": csrf})
+            assert page.status_code == 422, (region, name, page.text[:300])
+            assert "cannot be read" in page.text and "cannot read" in page.text
+        assert item(queue, target).status == "in_review"  # never approved
+
+
 def test_a_warning_is_waived_with_a_justification(queue: Settings):
     """A time in the future breaks only a warning-level rule: the waive form appears, and needs a justification."""
     target = items(queue, "KE", rule="missing_or_unreadable", column="occurred_at")[-1]
