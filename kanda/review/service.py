@@ -47,6 +47,8 @@ from kanda.review.db import write_audit
 from kanda.review.enqueue import enqueue_all, enqueue_region
 from kanda.review.revalidate import (
     EDITABLE_COLUMNS,
+    INT64_MAX,
+    INT64_MIN,
     Candidate,
     Revalidation,
     Rule,
@@ -524,8 +526,8 @@ def _filtered(query: Select, actor: Actor, flt: ReviewFilter) -> Select:
         query = query.where(c.source_file == flt.source_file)
     if flt.creator_id:
         query = query.where(c.creator_id == flt.creator_id)
-    if flt.item_ids is not None:
-        query = query.where(c.id.in_(sorted(flt.item_ids)))
+    if flt.item_ids is not None:  # an id no item can have selects nothing, like an id that does not exist
+        query = query.where(c.id.in_(sorted(i for i in flt.item_ids if _storable_id(i))))
     if flt.search:
         pattern = "%" + flt.search.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(
@@ -541,8 +543,16 @@ def _filtered(query: Select, actor: Actor, flt: ReviewFilter) -> Select:
     return query
 
 
+def _storable_id(item_id: int) -> bool:
+    """Whether the database's integers (64 bits) can hold `item_id`: a larger one names no item, and must not reach
+    the driver (SQLite raises OverflowError rather than matching nothing)."""
+    return INT64_MIN <= item_id <= INT64_MAX
+
+
 def _load(con: Connection, actor: Actor, item_id: int):
-    row = con.execute(select(db.items).where(db.items.c.id == item_id)).mappings().first()
+    row = None
+    if _storable_id(item_id):
+        row = con.execute(select(db.items).where(db.items.c.id == item_id)).mappings().first()
     if row is None:
         raise ItemNotFound(f"no review item {item_id}")
     if not actor.can_see(row["region"]):

@@ -145,3 +145,35 @@ def test_reprocess_goes_on_past_a_region_that_fails(settings: Settings, tmp_path
         assert con.execute(loaded).fetchall() == [(1,)]
     (eg, ke) = run("reprocess", "--json")["regions"]  # all healthy again: nothing waiting, exit 0
     assert eg["loaded"] == ke["loaded"] == [] and eg["error"] is None and ke["error"] is None
+
+
+def test_an_item_id_beyond_64_bits_is_no_such_item(settings: Settings, tmp_path: Path):
+    """An id too large for the database's integers is answered like an id that does not exist (exit 1 and the usual
+    "no review item" message, in --json too), never a traceback (it used to reach SQLite and overflow)."""
+    ingest_dirty_egypt(settings, tmp_path / "in")
+    run("enqueue", "--json")
+    missing = runner.invoke(app, ["review", "show", "99", "--json"])
+    assert missing.exit_code == 1 and json.loads(missing.stdout)["error"] == "no review item 99"
+    for huge in ("99999999999999999999", str(2**63)):  # (a negative number is read as an option: a usage error)
+        for args in (
+            ["show", huge],
+            ["fix", huge, "--set", "amount_minor=1"],
+            ["approve", huge],
+            ["waive", huge, "--justification", "x"],
+            ["reject", huge, "--reason", "x"],
+        ):
+            for as_json in ([], ["--json"]):
+                result = runner.invoke(app, ["review", *args, *as_json])
+                assert result.exit_code == 1 and isinstance(result.exception, SystemExit), (args, result.output)
+                assert "Traceback" not in result.output
+                if as_json:
+                    assert json.loads(result.stdout) == {"ok": False, "error": f"no review item {huge}"}
+                else:
+                    assert "no review item" in " ".join(result.output.split())
+    # among other ids (the bulk path) it matches nothing, like an id that does not exist
+    huge = ("99999999999999999999", str(2**63))
+    nothing = runner.invoke(app, ["review", "reject", "98", *huge, "--reason", "x", "--json"])
+    assert nothing.exit_code == 1 and json.loads(nothing.stdout) == {"action": "reject", "done": [], "skipped": []}
+    (some,) = run("list", "--rule", "missing_or_unreadable", "--region", "EG", "--json")["items"]
+    listed = run("reject", str(some["id"]), *huge, "--reason", "x", "--json")
+    assert listed["done"] == [some["id"]] and listed["skipped"] == []

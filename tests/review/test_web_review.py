@@ -264,6 +264,51 @@ def test_a_kenya_steward_cannot_reach_nigeria_records(queue: Settings):
     assert client.get("/quality/NG").status_code == 403
 
 
+HUGE_IDS = ("99999999999999999999", str(2**63), str(-(2**63) - 1))
+
+
+def test_a_record_number_beyond_64_bits_is_no_such_record(queue: Settings):
+    """A record number too large for the database's integers answers exactly like one that does not exist (the
+    same 404 page, for the record and every action on it); among selected records it selects nothing; an absurd
+    page number shows the last page, as any page past the end does. Never a 500 (it used to overflow SQLite)."""
+    client = signed_in(queue, "amina")
+    csrf = token(client, "/queue")
+
+    def same_page(path: str, response, missing: str = "999999") -> None:
+        number = path.split("/")[2]
+        assert response.status_code == 404, (path, response.status_code, response.text[:300])
+        nowhere = client.request(response.request.method, path.replace(number, missing), data=posted.get(path))
+        assert nowhere.status_code == 404 and response.text.replace(number, missing) == nowhere.text, path
+
+    for huge in HUGE_IDS:
+        posted: dict[str, dict] = {
+            f"/records/{huge}/edit": {"op": "save", "amount": "1", "csrf_token": csrf},
+            f"/records/{huge}/assign": {"op": "take", "csrf_token": csrf},
+            f"/records/{huge}/waive": {"justification": "x", "csrf_token": csrf},
+            f"/records/{huge}/reject": {"reason": "x", "csrf_token": csrf},
+        }
+        same_page(f"/records/{huge}", client.get(f"/records/{huge}"))
+        assert "No such record" in client.get(f"/records/{huge}").text
+        for path, data in posted.items():
+            same_page(path, client.post(path, data=data))
+
+    target = items(queue, "KE")[0].id
+    form = {"action": "reject", "scope": "selected", "reason": "x", "csrf_token": csrf}
+    selected = client.post("/queue/bulk", data=form | {"item_id": [*HUGE_IDS]})
+    assert selected.status_code == 200 and "0 record(s) rejected" in selected.text
+    selected = client.post("/queue/bulk", data=form | {"item_id": [target, *HUGE_IDS]})
+    assert selected.status_code == 200 and "1 record(s) rejected" in selected.text
+    assert item(queue, target).status == "rejected"
+
+    last = client.get("/queue?status=all&page=999999")
+    assert last.status_code == 200 and "page 1 of" not in last.text
+    for page in HUGE_IDS:
+        shown = client.get(f"/queue?status=all&page={page}")
+        assert shown.status_code == 200, (page, shown.text[:300])
+        expected = last if not page.startswith("-") else client.get("/queue?status=all&page=1")
+        assert ids_on(shown.text) == ids_on(expected.text) != []
+
+
 def test_the_quality_page_shows_the_published_quarantine_trend(settings: Settings):
     build_queue(settings, regions=("KE",), publish=True)
     client = signed_in(settings, "wanjiru")
