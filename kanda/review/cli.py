@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import math
 import os
 from typing import Annotated
 
@@ -50,6 +51,9 @@ def _filter(regions, rules, statuses, source_file, creator, min_age, max_age, id
     bad = set(statuses or []) - set(STATUSES)
     if bad:
         usage_error(f"unknown status(es) {', '.join(sorted(bad))}; choose from {', '.join(STATUSES)}", "--status")
+    for days, option in ((min_age, "--min-age"), (max_age, "--max-age")):
+        if days is not None and (not math.isfinite(days) or days < 0):
+            usage_error(f"must be a finite number of days, 0 or more, not {days!r}", option)
     return ReviewFilter(
         regions=frozenset(chosen) or None,
         rules=frozenset(rules) if rules else None,

@@ -37,9 +37,10 @@ the parsed one is not an edit, and an empty string clears a value.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Select, func, or_, select, update
+from sqlalchemy import Connection, Select, false, func, or_, select, update
 
 from kanda.review import db
 from kanda.review.actor import Actor, PermissionDenied
@@ -536,11 +537,26 @@ def _filtered(query: Select, actor: Actor, flt: ReviewFilter) -> Select:
     if flt.assignee is not None:
         query = query.where(c.assignee.is_(None) if flt.assignee == UNASSIGNED else c.assignee == flt.assignee)
     now = db.now()
-    if flt.min_age_days is not None:
-        query = query.where(c.quarantined_at <= now - dt.timedelta(days=flt.min_age_days))
-    if flt.max_age_days is not None:
-        query = query.where(c.quarantined_at >= now - dt.timedelta(days=flt.max_age_days))
+    if flt.min_age_days is not None:  # older than the calendar: nothing is
+        cutoff = _age_cutoff(now, flt.min_age_days, "minimum age")
+        query = query.where(false() if cutoff is None else c.quarantined_at <= cutoff)
+    if flt.max_age_days is not None:  # newer than the calendar's first day: everything is
+        cutoff = _age_cutoff(now, flt.max_age_days, "maximum age")
+        if cutoff is not None:
+            query = query.where(c.quarantined_at >= cutoff)
     return query
+
+
+def _age_cutoff(now: dt.datetime, days: float, label: str) -> dt.datetime | None:
+    """The moment `days` before `now`, or None when that falls before the calendar's first day (an age of a
+    million days is a valid question whose answer the date type cannot hold). A negative or non-finite age is no
+    age at all and is refused."""
+    if not math.isfinite(days) or days < 0:
+        raise ReviewError(f"the {label} must be a finite number of days, 0 or more, not {days!r}")
+    try:
+        return now - dt.timedelta(days=days)
+    except OverflowError:  # past timedelta's range, or a date before year 1
+        return None
 
 
 def _storable_id(item_id: int) -> bool:

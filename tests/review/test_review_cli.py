@@ -177,3 +177,26 @@ def test_an_item_id_beyond_64_bits_is_no_such_item(settings: Settings, tmp_path:
     (some,) = run("list", "--rule", "missing_or_unreadable", "--region", "EG", "--json")["items"]
     listed = run("reject", str(some["id"]), *huge, "--reason", "x", "--json")
     assert listed["done"] == [some["id"]] and listed["skipped"] == []
+
+
+def test_absurd_ages_are_a_usage_error_or_clamped_never_a_traceback(settings: Settings, tmp_path: Path):
+    """`--min-age` / `--max-age` that are no number of days (inf, nan, negative) are a usage error naming the option
+    (exit 2); a finite age past the calendar is clamped: nothing is older, everything is newer. (These used to end
+    in OverflowError or "date value out of range".)"""
+    ingest_dirty_egypt(settings, tmp_path / "in")
+    run("enqueue", "--json")
+    for huge in ("1e10", "1000000", "1e308", "999999999"):
+        assert run("list", "--min-age", huge, "--json")["total"] == 0
+        assert run("list", "--max-age", huge, "--json")["total"] == 4
+        assert run("counts", "--min-age", huge, "--json") == {"all": 0}
+        assert run("counts", "--max-age", huge, "--by", "status", "--json") == {"new": 4}
+        nothing = run("reject", "--min-age", huge, "--reason", "old", "--json", code=1)
+        assert nothing == {"action": "reject", "done": [], "skipped": []}
+    for option in ("--min-age", "--max-age"):
+        for bad in ("inf", "-inf", "nan", "-1", "-0.5"):
+            for args in (["list"], ["counts"], ["reject", "--reason", "x"], ["approve"]):
+                result = runner.invoke(app, ["review", *args, f"{option}={bad}"])
+                assert result.exit_code == 2 and isinstance(result.exception, SystemExit), (args, result.output)
+                assert "Traceback" not in result.output
+                assert option in result.output and "finite number of days" in " ".join(result.output.split())
+    assert run("counts", "--by", "status", "--json") == {"new": 4}  # nothing was decided

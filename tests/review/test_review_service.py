@@ -204,3 +204,21 @@ def test_revalidating_untouched_rows_reports_what_ingestion_reported(settings: S
     fixed = revalidate(settings, OPERATOR, no_time.id, {"occurred_at": "2026-10-06 08:00:00"})
     assert fixed.ok, fixed.errors
     assert (fixed.row["occurred_at"], fixed.row["local_date"]) == ("2026-10-06T05:00:00Z", "2026-10-06")
+
+
+def test_an_age_past_the_calendar_is_clamped_and_no_age_at_all_is_refused(settings: Settings, queue: dict[str, int]):
+    """A finite age reaching back before the calendar's first day (or past what a timedelta holds) is clamped:
+    nothing is older than that, everything is newer. A non-finite or negative age is refused as a ReviewError.
+    (These used to raise OverflowError or "date value out of range" computing the date.)"""
+    for huge in (1e10, 1_000_000, 999_999_999, 1e308, 700_000):  # (700,000 days ago is still a date: year ~109)
+        assert count_items(settings, OPERATOR, ReviewFilter(min_age_days=huge)) == {"all": 0}, huge
+        assert count_items(settings, OPERATOR, ReviewFilter(max_age_days=huge)) == {"all": 4}, huge
+        assert list_items(settings, OPERATOR, ReviewFilter(max_age_days=huge, min_age_days=0), limit=10) != []
+    assert bulk(settings, EGYPT, ReviewFilter(min_age_days=1e10), "reject", "old").done == []
+    for bad in (float("inf"), float("-inf"), float("nan"), -1.0):
+        for flt in (ReviewFilter(min_age_days=bad), ReviewFilter(max_age_days=bad)):
+            with pytest.raises(ReviewError, match="finite number of days"):
+                count_items(settings, OPERATOR, flt)
+            with pytest.raises(ReviewError, match="finite number of days"):
+                bulk(settings, EGYPT, flt, "reject", "no")
+    assert count_items(settings, OPERATOR, group_by="status") == {"new": 4}  # nothing was decided

@@ -3,7 +3,9 @@ fixing a record, bulk actions, filters, CSRF refusal, viewers who change nothing
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import re
 import shutil
 from pathlib import Path
@@ -307,6 +309,37 @@ def test_a_record_number_beyond_64_bits_is_no_such_record(queue: Settings):
         assert shown.status_code == 200, (page, shown.text[:300])
         expected = last if not page.startswith("-") else client.get("/queue?status=all&page=1")
         assert ids_on(shown.text) == ids_on(expected.text) != []
+
+
+def test_an_absurd_age_filter_is_a_bad_filter_or_clamped_never_a_500(queue: Settings):
+    """An age that is no number of days (inf, nan, negative) answers the usual 400 "Bad filter" page, on the queue,
+    its CSV and in the bulk form; a finite age past the calendar is clamped: nothing is older than that, everything
+    is newer. (These used to overflow computing the date: OverflowError or "date value out of range", a 500.)"""
+    client = signed_in(queue, "amina")
+    csrf = token(client, "/queue")
+    everything = ids_on(client.get("/queue?status=all").text)
+    assert everything
+    form = {"action": "reject", "scope": "all", "reason": "x", "status": "all", "csrf_token": csrf}
+    for field in ("min_age", "max_age"):
+        for bad in ("inf", "-inf", "nan", "Infinity", "-1"):
+            for path in ("/queue", "/queue.csv"):
+                refused = client.get(path, params={"status": "all", field: bad})
+                assert refused.status_code == 400 and "Bad filter" in refused.text, (path, field, bad)
+            refused = client.post("/queue/bulk", data=form | {field: bad})
+            assert refused.status_code == 400 and "Bad filter" in refused.text, (field, bad)
+    for huge in ("1e10", "1000000", "1e308", "999999999", "700000"):  # (700000 days ago is still a date)
+        assert ids_on(client.get("/queue", params={"status": "all", "min_age": huge}).text) == []
+        assert ids_on(client.get("/queue", params={"status": "all", "max_age": huge}).text) == everything
+        listed = client.get("/queue.csv", params={"status": "all", "max_age": huge})
+        assert listed.status_code == 200
+        assert sorted(int(row[0]) for row in list(csv.reader(io.StringIO(listed.text)))[1:]) == sorted(everything)
+        older = client.post("/queue/bulk", data=form | {"min_age": huge})
+        assert older.status_code == 200 and "0 record(s) rejected." in older.text
+    target = items(queue, "KE")[0].id
+    newer = client.post("/queue/bulk", data=form | {"max_age": "1e10", "scope": "selected", "item_id": [target]})
+    assert newer.status_code == 200 and "1 record(s) rejected." in newer.text
+    assert item(queue, target).status == "rejected"
+    assert {i.status for i in items(queue, "KE") if i.id != target} == {"new"}
 
 
 def test_the_quality_page_shows_the_published_quarantine_trend(settings: Settings):

@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import io
 import json
+import math
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -90,6 +91,8 @@ def _days(text: str, label: str) -> float | None:
         value = float(text)
     except ValueError:
         raise PageError(400, "Bad filter", f"The {label} is a number of days, not {text!r}.") from None
+    if not math.isfinite(value):
+        raise PageError(400, "Bad filter", f"The {label} is a number of days, not {text!r}.")
     if value < 0:
         raise PageError(400, "Bad filter", f"The {label} cannot be negative.")
     return value
