@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import functools
 import io
+import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -376,6 +377,7 @@ def iter_csv_chunks(
     skip_rows: int = 0,
     column_names: list[str] | None = None,
     ragged: str = "reject",
+    record_line: Callable[[str], bool] | None = None,
     encoding: str | None = None,
     expects: Expects | None = None,
     region: RegionConfig | None = None,
@@ -384,7 +386,11 @@ def iter_csv_chunks(
 
     Types are never inferred: a column that is numeric in the first block and dirty later must not change type
     mid-file. `ragged="skip"` drops lines with the wrong number of fields (statement disclaimers) and counts
-    them; `ragged="reject"` rejects the file (a truncated export). Pass `encoding` when the caller already
+    them; `ragged="reject"` rejects the file (a truncated export). With `ragged="skip"`, `record_line` tells a
+    record from a structure line by the line's text: a ragged line it calls a record (on M-Pesa, one that starts
+    with a receipt number) is a sale with a stray or missing separator (an unquoted 4,300.00), not a disclaimer,
+    and rejects the file (`malformed`, naming the line and its field count) instead of being skipped. It sees
+    only the ragged lines, so the reading itself stays vectorised. Pass `encoding` when the caller already
     detected it: detection reads the whole file. `expects` and `region` word a rejection (`rejection`).
     """
     require_nonempty(path)
@@ -397,7 +403,7 @@ def iter_csv_chunks(
     if ragged == "reject":
         batches, skipped_count = _duckdb_csv_batches(path, names, delimiter, skip, encoding, explain), lambda: 0
     else:
-        batches, skipped_count = _pyarrow_csv_batches(path, names, delimiter, skip, encoding, explain)
+        batches, skipped_count = _pyarrow_csv_batches(path, names, delimiter, skip, encoding, explain, record_line)
     pending: list[pa.RecordBatch] = []
     pending_rows = reported = 0
     yielded = False
@@ -447,13 +453,28 @@ def _duckdb_csv_batches(
 
 
 def _pyarrow_csv_batches(
-    path: Path, names: list[str], delimiter: str, skip: int, encoding: str, explain: _Explain
+    path: Path,
+    names: list[str],
+    delimiter: str,
+    skip: int,
+    encoding: str,
+    explain: _Explain,
+    record_line: Callable[[str], bool] | None = None,
 ) -> tuple[Iterator[pa.RecordBatch], Callable[[], int]]:
-    """pyarrow's streaming reader, skipping and counting lines with the wrong number of fields."""
+    """pyarrow's streaming reader, skipping and counting lines with the wrong number of fields, except a line that
+    `record_line` calls a record: that one stops the reader and rejects the file (`_ragged_record`).
+
+    The handler runs once per ragged line only. pyarrow swallows an exception raised in it, so it notes the line
+    and answers "error"; the reader's ArrowInvalid is then turned into the rejection.
+    """
     skipped = 0
+    records: list[tuple[int, str]] = []  # (field count, text) of a ragged line that is a record
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
         nonlocal skipped
+        if record_line is not None and record_line(row.text):
+            records.append((row.actual_columns, row.text))
+            return "error"
         skipped += 1
         return "skip"
 
@@ -469,11 +490,47 @@ def _pyarrow_csv_batches(
         try:
             yield from pacsv.open_csv(path, read_options=read_options, parse_options=parse, convert_options=convert)
         except pa.ArrowInvalid as exc:
+            if records:
+                count, text = records[0]
+                raise _ragged_record(path, text, count, len(names), skip, encoding, explain) from exc
             raise _csv_failure(path, str(exc), len(names), explain) from exc
         except OSError as exc:
             raise rejection("unreadable", f"the file cannot be read ({type(exc).__name__})", *explain) from exc
 
     return batches(), lambda: skipped
+
+
+def _ragged_record(
+    path: Path, text: str, count: int, n_fields: int, skip: int, encoding: str, explain: _Explain
+) -> FileRejected:
+    """A record with another field count than the header's, worded as `_csv_failure` words one, never quoted.
+
+    pyarrow's streaming reader does not know line numbers, so the line is found again by its text among the lines
+    after the `skip` ones (reject path only: reads the file once more). The first line with that text is the one:
+    an earlier line with the same text would have had the same field count and been rejected first. A record
+    that runs over several lines (a quote opened and not closed) is found by its first line.
+    """
+    first, *more = re.split(r"\r\n|\r|\n", text)
+    number = None
+    with path.open("r", encoding=encoding, newline="") as handle:
+        for index, line in enumerate(handle, start=1):
+            if index > skip and line.rstrip("\r\n") == first:
+                number = index
+                break
+    where = f"line {number}" if number is not None else "a line"
+    fault = f"{where} has {count} fields where the header has {n_fields}"
+    if more:
+        cause = "a quote is misplaced (a quoted value runs on over the next lines)"
+    else:
+        cause = "a value holds an unquoted separator" if count > n_fields else "a record is broken or shortened"
+    kind = "malformed"
+    if number is not None and not _ends_with_newline(path) and number >= _count_lines(path):
+        kind, cause = "truncated", "the file is cut off (an interrupted download?)"
+    problem = (
+        f"the CSV is malformed or truncated: {fault} and starts like a record, so it cannot be skipped as a "
+        f"statement line; {cause}"
+    )
+    return rejection(kind, problem, *explain)
 
 
 def _csv_failure(path: Path, message: str, n_fields: int, explain: _Explain) -> FileRejected:
@@ -715,10 +772,19 @@ def int_string(expr: pl.Expr) -> pl.Expr:
     return pl.when(text.str.contains(r"^[+-]?\d+$")).then(text).otherwise(None).cast(pl.Int64, strict=False)
 
 
+#: The ISO 8601 form `utc_from_iso` reads, once a trailing `Z` is written as `+00:00`.
+_ISO_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%:z"
+
+
 def utc_from_iso(expr: pl.Expr) -> pl.Expr:
-    """ISO 8601 with `Z` or an explicit offset ("2025-02-11T10:42:20.000Z", "...+01:00") to UTC; else null."""
+    """ISO 8601 with `Z` or an explicit offset ("2025-02-11T10:42:20.000Z", "...+01:00") to UTC; else null.
+
+    A second of 60 ("...T23:59:60Z") is null, not the next minute (`strptime`).
+    """
     text = expr.cast(pl.String).str.strip_chars().str.replace(r"Z$", "+00:00")
-    return text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us").dt.convert_time_zone("UTC")
+    return text.map_batches(
+        functools.partial(strptime, fmt=_ISO_FORMAT), return_dtype=pl.Datetime("us", "UTC"), is_elementwise=True
+    ).dt.convert_time_zone("UTC")
 
 
 def utc_from_local(expr: pl.Expr, formats: str | list[str], zone: str) -> pl.Expr:
@@ -746,12 +812,93 @@ def naive_datetime(expr: pl.Expr, formats: list[str]) -> pl.Expr:
 
 
 def _first_format(values: pl.Series, *, formats: list[str]) -> pl.Series:
-    parsed = values.str.to_datetime(formats[0], strict=False, time_unit="us")
+    parsed = strptime(values, fmt=formats[0])
     for fmt in formats[1:]:
         leftover = (parsed.is_null() & values.is_not_null()).arg_true()
         if not leftover.len():
             break
-        parsed = parsed.scatter(leftover, values.gather(leftover).str.to_datetime(fmt, strict=False, time_unit="us"))
+        parsed = parsed.scatter(leftover, strptime(values.gather(leftover), fmt=fmt))
+    return parsed
+
+
+#: A time unit of `fmt` written with a fixed number of digits (chrono reads up to that many, fewer too).
+_FIXED_DIGITS = {"%Y": 4, "%C": 2, "%y": 2, "%m": 2, "%d": 2, "%j": 3, "%H": 2, "%I": 2, "%M": 2, "%S": 2}
+#: One item of a chrono format: a specifier (with padding flag, `%.3f`, `%:z` ...) or a run of literal text.
+_FORMAT_ITEM = re.compile(r"%[-_0^#]?(?:\.?[0-9]?f|:{1,3}z|.)|[^%]+", re.S)
+_US_PER_MINUTE = 60_000_000
+
+
+@dataclass(frozen=True)
+class _Checks:
+    """What `strptime` checks after polars parsed a column in one format (`_checks`)."""
+
+    #: the format with the seconds written as a literal "6" and one digit ("...:6%S"): it parses a value exactly
+    #: when its seconds are 60; None when the format has no seconds
+    sixty: str | None
+    #: the seconds end the format, so a value with a second of 60 ends in "60"
+    sixty_at_end: bool
+    #: for a format in which two numbers touch ("%Y%m%d%H%M%S"): a regex of the exact value, and its length in
+    #: bytes when it is digits only (checked without a regex); None for formats with separators
+    exact: re.Pattern[str] | None
+    width: int | None
+
+
+@functools.cache
+def _checks(fmt: str) -> _Checks:
+    items = _FORMAT_ITEM.findall(fmt)
+    seconds = {"%S": "6%S", "%T": "%H:%M:6%S"}
+    sixty = "".join(seconds.get(i, i) for i in items) if set(seconds) & set(items) else None
+    touching = any(a in _FIXED_DIGITS and b in _FIXED_DIGITS for a, b in itertools.pairwise(items))
+    known = all(i in _FIXED_DIGITS or i in ("%%", "%.f") or not i.startswith("%") for i in items)
+    at_end = bool(items) and items[-1] in seconds
+    if not (touching and known):
+        return _Checks(sixty, at_end, None, None)
+    parts = {"%%": "%", "%.f": r"(?:\.[0-9]{1,9})?"}
+    pattern = "".join(
+        f"[0-9]{{{_FIXED_DIGITS[i]}}}" if i in _FIXED_DIGITS else parts.get(i) or re.escape(i) for i in items
+    )
+    digits_only = all(i in _FIXED_DIGITS for i in items)
+    width = sum(_FIXED_DIGITS[i] for i in items) if digits_only else None
+    return _Checks(sixty, at_end, re.compile(rf"^\s*{pattern}\s*$"), width)
+
+
+def strptime(values: pl.Series, *, fmt: str) -> pl.Series:
+    """`str.to_datetime(fmt)` (strict=False, microseconds), null for the values polars would read as another time.
+
+    Chrono reads a second of 60 (a leap second, or a typo) and polars moves it into the next minute, sometimes the
+    next day ("2026-12-04 23:59:60" -> 2026-12-05 00:00:00); and where two numbers touch, chrono takes a short last
+    number ("2026120412320" -> 12:32:00, a digit lost). Both are null here, like Feb 30 or 24:00:00, so the contract
+    quarantines them as unreadable instead of booking them on the wrong minute or day.
+
+    Cheap on the usual column: the seconds check re-parses only the values that landed on a whole minute and hold
+    "60" (a second format with the seconds as a literal "6" and one digit parses exactly the ones whose seconds
+    were 60); the exact-length check runs only for formats whose numbers touch, as a byte length and an integer
+    cast when the format is digits only.
+    """
+    parsed = values.str.to_datetime(fmt, strict=False, time_unit="us")
+    checks = _checks(fmt)
+    wrong: list[pl.Series] = []
+    if checks.exact is not None:
+        if checks.width is not None:  # a number of exactly `width` digits (one starting with 0 goes to the regex)
+            fits = values.str.to_integer(strict=False).is_between(10 ** (checks.width - 1), 10**checks.width - 1)
+        else:
+            fits = values.str.contains(checks.exact.pattern)
+        suspect = (parsed.is_not_null() & ~fits.fill_null(False)).arg_true()
+        if suspect.len():  # rare: a short value, or one padded with spaces that the regex alone accepts
+            wrong.append(suspect.filter(~values.gather(suspect).str.contains(checks.exact.pattern).fill_null(False)))
+    if checks.sixty is not None:
+        whole_minute = (parsed.cast(pl.Int64) % _US_PER_MINUTE < 1_000_000).arg_true()
+        candidates = values.gather(whole_minute)
+        holds_60 = (
+            candidates.str.ends_with("60") if checks.sixty_at_end else candidates.str.contains("60", literal=True)
+        )
+        whole_minute = whole_minute.filter(holds_60)
+        if whole_minute.len():
+            sixty = values.gather(whole_minute).str.to_datetime(checks.sixty, strict=False, time_unit="us")
+            wrong.append(whole_minute.filter(sixty.is_not_null()))
+    for rows in wrong:
+        if rows.len():
+            parsed = parsed.scatter(rows, None)
     return parsed
 
 

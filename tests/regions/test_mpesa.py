@@ -7,11 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pytest
 
+from kanda.regional.ingest import ingest_files
+from kanda.regional.store import open_store
 from regions import get_region
-from regions.rails.base import ADAPTER_SCHEMA
+from regions.rails.base import ADAPTER_SCHEMA, FileRejected
 from regions.rails.mpesa import writer
 from regions.rails.mpesa.reader import ADAPTER
+from tests.support.files import make_files
 from tests.support.roundtrip import (
     assert_lines_accounted,
     assert_no_contact_leaks,
@@ -152,3 +156,98 @@ def _check_round_trip(path: Path, truth: pl.DataFrame) -> None:
     both = match_events(truth, frame, writer.receipt(pl.col("txn_no")))
     # Statements carry whole seconds, so the time read must itself be whole seconds.
     assert_round_trip(both, whole_seconds=True)
+
+
+# ------------------------------------------------------------------ a record with a stray or missing separator
+HEADER = "Receipt No,Completion Time,Details,Transaction Status,Paid In,Withdrawn,Balance"
+DETAILS = "Pay Bill Online from 0712345678 - JANE WANJIKU Acc. KE-C0001.KE-P00001"
+
+
+def record(receipt: str, *, time: str = "2025-06-05 10:00:00", details: str = DETAILS, paid_in: str = '"1,000.00"'):
+    return f'{receipt},{time},{details},Completed,{paid_in},,"5,000.00"'
+
+
+def statement(*lines: str) -> str:
+    """A title line, the header, a good record, `lines` (from line 4 on), another good record."""
+    body = [record("SBA1000001"), *lines, record("SBA1000009")]
+    return "\n".join(["MPESA BUSINESS STATEMENT", HEADER, *body]) + "\n"
+
+
+RAGGED_RECORDS = {
+    "paid-in-unquoted": (record("SBA1000002", paid_in="4,300.00"), 8, "a value holds an unquoted separator"),
+    "comma-in-details": (
+        record("SBA1000002", details="Pay Bill Online from 0712345678 - WANJIKU, JANE Acc. KE-C0001.KE-P00001"),
+        8,
+        "a value holds an unquoted separator",
+    ),
+    "last-field-missing": (record("SBA1000002").removesuffix(',"5,000.00"'), 6, "a record is broken or shortened"),
+    "quoted-receipt": ('"SBA1000002"' + record("", paid_in="4,300.00"), 8, "a value holds an unquoted separator"),
+    "unclosed-quote": (record("SBA1000002").removesuffix('"'), 10, "a quote is misplaced"),  # runs into line 6
+}
+
+
+@pytest.mark.parametrize("case", list(RAGGED_RECORDS))
+def test_a_record_with_another_field_count_rejects_the_file(tmp_path: Path, case: str) -> None:
+    """A sale whose line has a field too many or too few was skipped as if it were a disclaimer, so the money
+    vanished while every count balanced; now the file is rejected, naming the line and its field count."""
+    line, fields, cause = RAGGED_RECORDS[case]
+    path = tmp_path / f"{case}.csv"
+    path.write_text(statement(record("SBA1000003"), line))
+    with pytest.raises(FileRejected) as raised:
+        read_all(ADAPTER, path, REGION)
+    assert raised.value.kind == "malformed"
+    reason = raised.value.reason
+    assert reason.startswith(f"the CSV is malformed or truncated: line 5 has {fields} fields where the header has 7")
+    assert cause in reason and "KE (Kenya) expects an M-Pesa statement CSV" in reason
+    assert "SBA1000002" not in reason and "WANJIKU" not in reason  # a reason never quotes the file
+
+
+def test_structure_lines_with_another_field_count_are_still_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "structure.csv"
+    structure = [
+        "Disclaimer: This statement is issued for information only",
+        "",
+        "Page 2 of 3",
+        'TOTAL PAID IN,"2,000.00"',  # a totals line: words, not a receipt number
+        "DISCLAIMER: figures in KES",
+        "   ",
+        HEADER + ",Balance Confirmed",  # a page header of another width
+    ]
+    path.write_text(statement(*structure))
+    frame, ignored = read_all(ADAPTER, path, REGION)
+    assert frame["transaction_id"].to_list() == ["SBA1000001", "SBA1000009"]
+    assert frame["amount_minor"].to_list() == [100_000, 100_000]
+    assert ignored == 1 + 6  # the title line and the structure lines but the empty one, which the reader drops
+
+
+def test_a_record_far_into_a_long_statement_rejects_it_through_the_ingest(settings, tmp_path: Path) -> None:
+    """Past the reader's first 8 MiB block, so chunks were already read (and staged) when the line is met: the
+    ingest keeps nothing of the file and records the reason beside the kept copy."""
+    make_files(settings, regions=["KE"], rows=20)  # the registry
+    good = [record(f"SBB{i:07d}") for i in range(70_000)]
+    path = tmp_path / "long.csv"
+    path.write_text(statement(*good, record("SBA1000002", paid_in="4,300.00")))
+    assert path.stat().st_size > 9 << 20
+    (result,) = ingest_files(settings, "KE", [path]).files
+    assert (result.status, result.kind) == ("rejected", "malformed")
+    assert "line 70004 has 8 fields where the header has 7" in result.reason
+    with open_store(settings, "KE", read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM sale_events").fetchall() == [(0,)]
+        assert con.execute("SELECT count(*) FROM quarantine").fetchall() == [(0,)]
+        (kept,) = con.execute("SELECT kept_at FROM rejected_files").fetchall()[0]
+    reason_file = Path(f"{kept}.reason.txt")
+    assert reason_file.read_text() == f"{result.reason}\nkind: malformed\n"
+
+
+def test_a_second_of_60_is_quarantined_as_unreadable_not_booked_on_the_next_day(tmp_path: Path) -> None:
+    """23:59:60 local was read as 00:00:00 the next day (and 12:32:60 as 12:33); now it is an unreadable time."""
+    path = tmp_path / "leap.csv"
+    lines = [record("SBA1000002", time="2026-12-04 23:59:60"), record("SBA1000003", time="04/12/2026 12:32:60")]
+    path.write_text(statement(*lines, record("SBA1000004", time="2026-12-04 23:59:59")))
+    frame, _ = read_all(ADAPTER, path, REGION)
+    assert [row(frame, n)["occurred_at"] for n in (2, 3)] == [None, None]
+    assert row(frame, 4)["occurred_at"] == dt.datetime(2026, 12, 4, 20, 59, 59, tzinfo=UTC)
+    split = through_contract(frame, REGION)
+    for n in (2, 3):
+        assert quarantine_rules(split, n) == {("missing_or_unreadable", "occurred_at")}
+    assert 4 in split.valid["source_row"].to_list()

@@ -10,7 +10,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from regions.parsing import add_buyer_ref, major_to_minor, normalise_phone, utc_from_iso, utc_from_local
+from regions.parsing import (
+    add_buyer_ref,
+    major_to_minor,
+    naive_datetime,
+    normalise_phone,
+    utc_from_iso,
+    utc_from_local,
+)
+from regions.rails.bkash.times import bkash_time_to_utc
 
 
 def parse(values: list[str], exponent: int, decimal: str = ".") -> list[int | None]:
@@ -81,6 +89,133 @@ def test_iso_times_with_z_and_offsets():
         dt.datetime(2025, 2, 11, 9, 42, 20, tzinfo=dt.UTC),
         None,
     ]
+
+
+MPESA_TIMES = ["%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d-%m-%Y %H:%M:%S"]
+MOMO_TIMES = ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M"]
+#: How each time family is read: (name, expression of column "t"); every rail's time goes through one of these.
+TIME_READERS = {
+    "local, M-Pesa formats (Nairobi)": lambda: utc_from_local(pl.col("t"), MPESA_TIMES, "Africa/Nairobi"),
+    "local, MoMo formats with fractions (Accra)": lambda: utc_from_local(pl.col("t"), MOMO_TIMES, "Africa/Accra"),
+    "local, compact JazzCash/VNPay (Karachi)": lambda: utc_from_local(pl.col("t"), "%Y%m%d%H%M%S", "Asia/Karachi"),
+    "naive UTC, Stripe/Gumroad": lambda: naive_datetime(pl.col("t"), ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]),
+    "naive, %T": lambda: naive_datetime(pl.col("t"), ["%d.%m.%Y %T"]),
+    "naive, compact with a T": lambda: naive_datetime(pl.col("t"), ["%Y%m%dT%H%M%S"]),
+    "ISO with Z or an offset": lambda: utc_from_iso(pl.col("t")),
+    "bKash GMT+0600": lambda: bkash_time_to_utc(pl.col("t")),
+}
+
+
+def read_times(reader: str, values: list[str]) -> list[dt.datetime | None]:
+    got = pl.DataFrame({"t": values}).select(TIME_READERS[reader]().alias("t"))["t"].to_list()
+    return [v if v is None or v.tzinfo is None else v.astimezone(dt.UTC) for v in got]
+
+
+def nairobi(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=dt.UTC) - dt.timedelta(hours=3)
+
+
+@pytest.mark.parametrize(
+    ("reader", "sixty", "valid", "expected"),
+    [
+        (
+            "local, M-Pesa formats (Nairobi)",
+            "2026-12-04 23:59:60",
+            "2026-12-04 23:59:59",
+            nairobi(2026, 12, 4, 23, 59, 59),
+        ),
+        ("local, M-Pesa formats (Nairobi)", "2026-12-04 12:32:60", "2026-12-05 00:00:00", nairobi(2026, 12, 5)),
+        ("local, M-Pesa formats (Nairobi)", "04/12/2026 23:59:60", "04/12/2026 23:59", nairobi(2026, 12, 4, 23, 59)),
+        ("local, M-Pesa formats (Nairobi)", "04-12-2026 23:59:60", "04-12-2026 23:59:00", nairobi(2026, 12, 4, 23, 59)),
+        (
+            "local, MoMo formats with fractions (Accra)",
+            "2026-12-04 23:59:60.500",
+            "2026-12-04 23:59:00.500",
+            dt.datetime(2026, 12, 4, 23, 59, 0, 500_000, tzinfo=dt.UTC),
+        ),
+        (
+            "local, MoMo formats with fractions (Accra)",
+            "2026-12-04 23:59:60",
+            "2026-12-04 23:59",
+            dt.datetime(2026, 12, 4, 23, 59, tzinfo=dt.UTC),
+        ),
+        (
+            "local, MoMo formats with fractions (Accra)",
+            "04/12/2026 23:59:60",
+            "04/12/2026 23:59:00",
+            dt.datetime(2026, 12, 4, 23, 59, tzinfo=dt.UTC),
+        ),
+        (
+            "local, compact JazzCash/VNPay (Karachi)",
+            "20261204235960",
+            "20261204235959",
+            dt.datetime(2026, 12, 4, 18, 59, 59, tzinfo=dt.UTC),
+        ),
+        ("naive UTC, Stripe/Gumroad", "2026-12-04 23:59:60", "2026-12-04 23:59", dt.datetime(2026, 12, 4, 23, 59)),
+        ("naive, %T", "04.12.2026 23:59:60", "04.12.2026 23:59:00", dt.datetime(2026, 12, 4, 23, 59)),
+        ("naive, compact with a T", "20261204T235960", "20261204T000000", dt.datetime(2026, 12, 4)),
+        (
+            "ISO with Z or an offset",
+            "2026-12-04T23:59:60Z",
+            "2026-12-04T23:59:00Z",
+            dt.datetime(2026, 12, 4, 23, 59, tzinfo=dt.UTC),
+        ),
+        (
+            "ISO with Z or an offset",
+            "2026-12-04T23:59:60.000Z",
+            "2026-12-05T00:00:00.000Z",
+            dt.datetime(2026, 12, 5, tzinfo=dt.UTC),
+        ),
+        (
+            "ISO with Z or an offset",
+            "2026-12-04T23:59:60+03:00",
+            "2026-12-04T23:59:59+03:00",
+            nairobi(2026, 12, 4, 23, 59, 59),
+        ),
+        (
+            "bKash GMT+0600",
+            "2026-12-04T23:59:60:000 GMT+0600",
+            "2026-12-04T23:59:00:000 GMT+0600",
+            dt.datetime(2026, 12, 4, 17, 59, tzinfo=dt.UTC),
+        ),
+    ],
+)
+def test_a_second_of_60_is_unreadable_not_the_next_minute(reader, sixty, valid, expected):
+    """Polars read second 60 and moved it into the next minute, often across midnight into the next local day; it
+    is null now (quarantined as unreadable, like Feb 30 or 24:00:00), and the times around it read as before."""
+    assert read_times(reader, [sixty, valid]) == [None, expected]
+
+
+@pytest.mark.parametrize(
+    ("reader", "short"),
+    [
+        ("local, compact JazzCash/VNPay (Karachi)", "2026120412320"),  # read as 12:32:00 before
+        ("local, compact JazzCash/VNPay (Karachi)", "2026120412329"),  # read as 12:32:09
+        ("local, compact JazzCash/VNPay (Karachi)", "2026120412 320"),  # chrono skips the space before a number
+        ("naive, compact with a T", "20261204T12320"),
+    ],
+)
+def test_a_compact_time_with_a_digit_missing_is_unreadable(reader, short):
+    full = "20261204123200" if "JazzCash" in reader else "20261204T123200"
+    expected = (
+        dt.datetime(2026, 12, 4, 7, 32, tzinfo=dt.UTC) if "JazzCash" in reader else dt.datetime(2026, 12, 4, 12, 32)
+    )
+    assert read_times(reader, [short, full]) == [None, expected]
+
+
+@given(
+    st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2090, 12, 31)),
+    st.sampled_from(["%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%Y%m%d%H%M%S", "%d.%m.%Y %H:%M:%S.%f"]),
+)
+def test_every_real_time_still_reads_as_itself(when, fmt):
+    """The checks for second 60 and short compact values never null (or move) a real time, seconds 0 included."""
+    for value in (when, when.replace(second=0)):
+        text = value.strftime(fmt)
+        polars_fmt = fmt.replace(".%f", "%.f")
+        expected = value if "%f" in fmt else value.replace(microsecond=0)
+        assert pl.DataFrame({"t": [text]}).select(naive_datetime(pl.col("t"), [polars_fmt]))["t"].to_list() == [
+            expected
+        ]
 
 
 def test_phone_normalisation_refuses_masked_and_mangled():

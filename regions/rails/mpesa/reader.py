@@ -23,7 +23,10 @@ A statement is a ledger of the till's account, not a list of sales, so rows are 
 - buyer_ref: the phone after "from" in Details; masked phones (`0****393`) give a null buyer_ref.
 - Header variants are accepted by a normalised name (`Receipt No.`, `Paid Out` for Withdrawn, extra columns such as
   `Balance Confirmed`, a BOM); the header may follow a few title lines, which are counted as ignored.
-- Lines with another field count (disclaimers, "Page 3 of 9") are skipped by the CSV reader and counted as ignored.
+- Lines with another field count (disclaimers, "Page 3 of 9") are skipped by the CSV reader and counted as ignored,
+  unless the line starts with a receipt number: that is a record with a stray or missing separator (Paid In written
+  4,300.00 without quotes, a comma in Details, a last field missing), a sale that would vanish while every count
+  balances, so the file is rejected (`malformed`), naming the line and its field count.
 - source_row: the 1-based number of the record among the records after the header that have the statement's field
   count (so repeated page headers and ignored rows consume numbers; disclaimer lines do not).
 """
@@ -83,6 +86,8 @@ EXPECTS = Expects(
 _STATUS = {"completed": "success", "pending": "pending", "failed": "failed", "cancelled": "failed"}
 _TIME_FORMATS = ["%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d-%m-%Y %H:%M:%S"]
 _UNDO = r"(?i)\b(reversal|refund) of\s+([A-Z0-9]{8,12})\b"
+#: A receipt number as the first field of a line: 8 to 12 capital letters and digits (SBA1000001, QGH7XK2L9P).
+_RECEIPT = re.compile(r"[A-Z0-9]{8,12}")
 #: How far into the file the header row is looked for (title lines of a PDF-to-CSV conversion).
 HEADER_SEARCH_LINES = 30
 
@@ -108,6 +113,7 @@ class MpesaStatementAdapter:
             column_names=names,
             skip_rows=header_index + 1,
             ragged="skip",
+            record_line=_starts_with_receipt,
             encoding=encoding,
             expects=EXPECTS,
             region=ctx.region,
@@ -142,6 +148,18 @@ def _find_header(path: Path, encoding: str, ctx: ReadContext) -> tuple[int, list
     raise rejection("wrong_columns", problem, EXPECTS, ctx.region)  # pragma: no cover - require_columns raised
 
 
+def _starts_with_receipt(line: str) -> bool:
+    """Whether a line's first field is a receipt number, i.e. the line is a record and not a structure line.
+
+    Disclaimers, "Page 2 of 9", totals and title lines start with words; a line that starts with a receipt number
+    is a payment even when its field count is wrong. Called only for lines with the wrong field count and for the
+    last line. The first field is the text before the first comma (a receipt number holds no comma), so a damaged
+    line cannot make this raise.
+    """
+    first = line.split(",", 1)[0].strip().strip('"').strip()
+    return _RECEIPT.fullmatch(first) is not None
+
+
 def _require_complete(path: Path, n_fields: int, ctx: ReadContext) -> None:
     """Reject a file cut off inside a record.
 
@@ -156,7 +174,7 @@ def _require_complete(path: Path, n_fields: int, ctx: ReadContext) -> None:
         return
     last = tail.rsplit(b"\n", 1)[-1].decode("latin-1")
     fields = next(csv.reader([last]), [])
-    if re.match(r"^[A-Z0-9]{8,12},", last) and len(fields) < n_fields:
+    if _starts_with_receipt(last) and len(fields) < n_fields:
         # the line itself is content: only its field count is reported
         problem = (
             f"the file ends in the middle of a record (truncated download?): the last line has {len(fields)} of "
