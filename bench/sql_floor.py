@@ -87,6 +87,7 @@ WITH src AS (
 ), shaped AS (
   SELECT 'EG' AS region, 'stripe_payments' AS source, 'bench.csv' AS source_file, source_row, 'bench' AS batch_id,
     transaction_id, event_type, status, ref.c AS creator_id, ref.p AS product_id, buyer_ref, channel,
+    CASE WHEN event_type = 'sale' THEN 0 ELSE abs(amount_minor) END AS event_ref,
     amount_minor, fee_minor, amount_minor - fee_minor AS net_minor, currency, occurred_at,
     CAST(timezone('Africa/Cairo', occurred_at) AS DATE) AS local_date
   FROM events
@@ -97,7 +98,7 @@ WHERE transaction_id IS NOT NULL AND status IS NOT NULL AND creator_id <> '' AND
   AND occurred_at >= TIMESTAMPTZ '2015-01-01 00:00:00+00'
   AND CASE WHEN event_type = 'sale' THEN amount_minor > 0 ELSE amount_minor < 0 END
   AND NOT EXISTS (SELECT 1 FROM sale_events AS e WHERE e.transaction_id = s.transaction_id
-                  AND e.event_type = s.event_type AND e.status = s.status)
+                  AND e.event_type = s.event_type AND e.status = s.status AND e.event_ref = s.event_ref)
 """
 
 

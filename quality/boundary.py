@@ -12,7 +12,15 @@ from dataclasses import dataclass
 import pandera.polars as pa
 import polars as pl
 
-from quality.contract import CONTRACT_COLUMNS, EVENT_ID_PARTS, RULE_COLUMNS, WARNING_RULES, SaleEvent, event_id_expr
+from quality.contract import (
+    CONTRACT_COLUMNS,
+    EVENT_ID_PARTS,
+    RULE_COLUMNS,
+    WARNING_RULES,
+    SaleEvent,
+    event_id_expr,
+    event_ref_expr,
+)
 from regions import RegionConfig
 
 #: Severity of each quarantine reason: `error` rows need a steward's fix or rejection; `hold` rows wait for
@@ -48,19 +56,24 @@ def canonicalise(
 ) -> pl.DataFrame:
     """Adapter shape -> contract shape: the fields every region derives the same way.
 
-    `event_id` is what makes redelivery harmless: one payment's event of one type and status is one row, however
-    often the rail sends it. `local_date` is the region's own calendar day of the UTC instant.
+    `event_id` is what makes redelivery harmless: one payment's event of one type and status (and, for money going
+    back, `event_ref`: when it went back) is one row, however often the rail sends it. `local_date` is the
+    region's own calendar day of the UTC instant.
     """
     net = pl.col("net_minor") if "net_minor" in chunk.columns else pl.col("amount_minor") - pl.col("fee_minor")
-    return chunk.with_columns(
-        region=pl.lit(region.code),
-        source=pl.lit(source),
-        source_file=pl.lit(source_file),
-        batch_id=pl.lit(batch_id),
-        event_id=event_id_expr(),
-        net_minor=net,
-        local_date=pl.col("occurred_at").dt.convert_time_zone(region.zone).dt.date(),
-    ).select([*CONTRACT_COLUMNS, "raw_record"])
+    return (
+        chunk.with_columns(event_ref=event_ref_expr())
+        .with_columns(
+            region=pl.lit(region.code),
+            source=pl.lit(source),
+            source_file=pl.lit(source_file),
+            batch_id=pl.lit(batch_id),
+            event_id=event_id_expr(),
+            net_minor=net,
+            local_date=pl.col("occurred_at").dt.convert_time_zone(region.zone).dt.date(),
+        )
+        .select([*CONTRACT_COLUMNS, "raw_record"])
+    )
 
 
 def split_by_contract(frame: pl.DataFrame) -> Split:
@@ -133,6 +146,7 @@ def _reasons_by_row(failures: pl.DataFrame, contract: pl.DataFrame) -> pl.DataFr
 DERIVED_FROM = {
     "net_minor": ("amount_minor", "fee_minor"),
     "event_id": EVENT_ID_PARTS,
+    "event_ref": ("event_type", "occurred_at"),
     "local_date": ("occurred_at",),
 }
 

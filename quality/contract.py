@@ -7,13 +7,14 @@ here: `buyer_ref` is a salted hash made inside the adapter.
 
 The model is the single definition of validity: the ingestion boundary validates every batch with it, and data
 stewards' fixes go back through it. It is also the one schema source: the store's `sale_events` table
-(`kanda.regional.store.sale_events_ddl`), the frames' dtypes (`contract_dtypes`), `event_id` (`EVENT_ID_SQL`,
+(`kanda.regional.schema.sale_events_ddl`), the frames' dtypes (`contract_dtypes`), `event_id` (`EVENT_ID_SQL`,
 `event_id_expr`) and the column descriptions (`column_descriptions`) are all derived from it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 import pandera.polars as pa
 import polars as pl
@@ -29,15 +30,53 @@ MAX_ABS_MINOR = 10**12
 EARLIEST = dt.datetime(2015, 1, 1, tzinfo=dt.UTC)
 
 #: `event_id` is one payment's event of one type and status: what makes redelivery harmless. Derived, never read
-#: from a rail; the store computes it as a virtual column from the same parts.
-EVENT_ID_PARTS = ("transaction_id", "event_type", "status")
+#: from a rail; the store computes it as a virtual column from the same parts. A payment has one sale of each
+#: status, but may have money go back more than once (refunded in two parts): `event_ref` tells those apart, and
+#: is 0 for a sale, so a sale's id is its first three parts.
+EVENT_ID_PARTS = ("transaction_id", "event_type", "status", "event_ref")
 EVENT_ID_SEPARATOR = ":"
-EVENT_ID_SQL = f" || '{EVENT_ID_SEPARATOR}' || ".join(EVENT_ID_PARTS)
+EVENT_ID_SQL = (
+    f" || '{EVENT_ID_SEPARATOR}' || ".join(EVENT_ID_PARTS[:3])
+    + f" || CASE WHEN event_ref = 0 THEN '' ELSE '{EVENT_ID_SEPARATOR}' || CAST(event_ref AS VARCHAR) END"
+)
 
 
 def event_id_expr() -> pl.Expr:
     """`event_id` as a polars expression: the same value as `EVENT_ID_SQL` (NULL if a part is NULL)."""
-    return pl.concat_str([pl.col(c) for c in EVENT_ID_PARTS], separator=EVENT_ID_SEPARATOR)
+    head = pl.concat_str([pl.col(c) for c in EVENT_ID_PARTS[:3]], separator=EVENT_ID_SEPARATOR)
+    ref = pl.col("event_ref")
+    with_ref = pl.concat_str([head, ref.cast(pl.String)], separator=EVENT_ID_SEPARATOR)
+    return pl.when(ref == 0).then(head).otherwise(with_ref)
+
+
+def event_ref_expr() -> pl.Expr:
+    """`event_ref` as each rail's reader gives it: 0 for a sale; for money going back, the instant it happened
+    (microseconds since 1970, UTC), which a redelivery repeats and a second refund does not. Rails whose files
+    restate a running total instead (`Adapter.running_totals`) are settled against the store when a batch loads."""
+    return (
+        pl.when(pl.col("event_type") == "sale")
+        .then(pl.lit(0, pl.Int64))
+        .otherwise(pl.col("occurred_at").dt.epoch("us"))
+    )
+
+
+def event_id_value(row: Mapping[str, object]) -> str | None:
+    """`event_id_expr` for one row of Python values (a steward's edited row)."""
+    parts = [row.get(c) for c in EVENT_ID_PARTS]
+    if any(p is None for p in parts):
+        return None
+    head = EVENT_ID_SEPARATOR.join(str(p) for p in parts[:3])
+    return head if parts[3] == 0 else f"{head}{EVENT_ID_SEPARATOR}{parts[3]}"
+
+
+def event_ref_value(event_type: str | None, occurred_at: dt.datetime | None) -> int | None:
+    """`event_ref_expr` for one row of Python values (a steward's edited row)."""
+    if event_type == "sale":
+        return 0
+    if occurred_at is None:
+        return None
+    delta = occurred_at.astimezone(dt.UTC) - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 class SaleEvent(pa.DataFrameModel):
@@ -61,12 +100,18 @@ class SaleEvent(pa.DataFrameModel):
     )
     event_id: str = pa.Field(
         str_length={"min_value": 1},
-        description="transaction_id:event_type:status, derived; one stored row per event id.",
+        description="transaction_id:event_type:status, and :event_ref for money going back; derived; one stored"
+        " row per event id.",
     )
     event_type: str = pa.Field(isin=list(EVENT_TYPES), description="sale, refund, reversal or chargeback.")
     status: str = pa.Field(
         isin=list(STATUSES),
         description="pending, success or failed, as the rail reported it; only success moves money.",
+    )
+    event_ref: pl.Int64 = pa.Field(
+        description="Tells apart the times money went back on one payment (a refund in two parts): 0 for a sale;"
+        " for money going back, when it happened (microseconds since 1970, UTC), or, on rails whose exports state"
+        " a running total of what went back (Stripe, Gumroad), that total in minor units. Derived.",
     )
     creator_id: str = pa.Field(
         str_matches=creator_pattern(),

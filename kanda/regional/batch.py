@@ -7,7 +7,8 @@ cannot cheaply be taken back: DuckDB re-appends every row of a transaction at co
 it (docs/benchmarks.md, with the streamed designs measured against this one). So each validated chunk is written as
 Parquet to a staging folder, and at the end one `INSERT ... SELECT FROM read_parquet(...)` per table loads the
 whole batch, duplicates left out, in a single transaction that DuckDB streams to disk. A crash before commit leaves
-only staging files, which the next run deletes.
+only staging files, which the next run deletes. Money going back on a rail whose exports restate a running total
+is staged apart and settled against the store first (`_settle_running_totals`): only what a total adds is loaded.
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ import polars as pl
 
 from kanda.regional import ledger
 from kanda.regional.ledger import BatchCounts, LedgerEntry
-from kanda.regional.store import transaction
+from kanda.regional.store import sql_text, transaction
 from quality.boundary import Split, hold_unknown_creators, split_by_contract
 from quality.contract import CONTRACT_COLUMNS, EVENT_ID_PARTS, VIRTUAL_COLUMNS
 from quality.screen import passes_contract
 from regions import RegionConfig
-from regions.rails import fees_by_rail, source_states_fees
+from regions.rails import fees_by_rail, running_total_rails, source_states_fees
 
 #: The contract's columns that a store keeps (the virtual `event_id` is derived by the store itself).
 STORED_COLUMNS = [c for c in CONTRACT_COLUMNS if c not in VIRTUAL_COLUMNS]
@@ -84,6 +85,8 @@ class StagedBatch:
         self._staged = 0
         #: The rails (`source`) of the staged events, whose fees answer the commit records (`batch_rails`).
         self._sources: set[str] = set()
+        #: Rails whose money going back is a running total: those events are staged apart and settled at commit.
+        self._running_totals = running_total_rails()
 
     def add(self, frame: pl.DataFrame, *, ignored: int = 0) -> None:
         """Validate a contract-shaped chunk and stage its events and quarantine rows.
@@ -141,12 +144,20 @@ class StagedBatch:
             events, held = passing & known, passing & ~known
             if held.any():
                 flagged.append(hold_unknown_creators(frame.filter(held), self.known_creators).quarantine)
-        events_frame = frame.select(STORED_COLUMNS).filter(events)
+        # Money going back on a running-total rail is staged apart, to be settled at commit (a mask again).
+        totals = None
+        if self._running_totals:
+            rail_totals = frame["source"].is_in(sorted(self._running_totals)) & (frame["event_type"] != "sale")
+            if rail_totals.any():
+                totals, events = events & rail_totals, events & ~rail_totals
+        stored = frame.select(STORED_COLUMNS)
         flagged = [f for f in flagged if f.height]
         self._staged += 1
-        if events_frame.height:
-            events_frame.write_parquet(self._file("events"), **_STAGING_PARQUET)
-            self._sources.update(events_frame["source"].unique().to_list())
+        for kind, mask in (("events", events), ("totals", totals)):
+            if mask is not None and mask.any():
+                rows = stored.filter(mask)
+                rows.write_parquet(self._file(kind), **_STAGING_PARQUET)
+                self._sources.update(rows["source"].unique().to_list())
         if flagged:
             quarantine = pl.concat(flagged) if len(flagged) > 1 else flagged[0]
             self._quarantine_rows(quarantine).write_parquet(self._file("quarantine"), **_STAGING_PARQUET)
@@ -170,7 +181,8 @@ class StagedBatch:
             with transaction(con):
                 # Each count is measured on its own, never derived from the others, so that a lost or doubled
                 # row shows up as an unbalanced batch instead of being absorbed by a subtraction.
-                self.counts.duplicates = self._count_duplicates(con)
+                superseded = self._settle_running_totals(con)
+                self.counts.duplicates = superseded + self._count_duplicates(con)
                 self._load_events(con)
                 self._record_rails(con)
                 self._load_quarantine(con)
@@ -201,6 +213,40 @@ class StagedBatch:
     def discard(self) -> None:
         self._waiting, self._waiting_rows = [], 0
         shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _settle_running_totals(self, con: duckdb.DuckDBPyConnection) -> int:
+        """Turn the staged running totals of money going back into the events they add; return how many staged
+        rows add nothing (an earlier or equal total, already stored), which count as duplicates.
+
+        A charge exported with `Amount Refunded` 40,00 and again with 100,00 went back 100,00 in all, not 40,00
+        (the first delivery) nor 140,00 (both). Per payment, rail, event type and status, the batch's largest total
+        is compared with what the store holds: a larger one is loaded as the difference (-60,00), its `event_ref`
+        the total, so that the same total delivered again is a duplicate; an equal or smaller one (a stale export)
+        adds nothing. The events are written beside the batch's other staged events, and the duplicate rule then
+        treats them like any other.
+        """
+        files = self._files("totals")
+        if not files:
+            return 0
+        keys = "source, transaction_id, event_type, status"
+        placed = f"read_parquet({_sql_list(files)}, filename = true, file_row_number = true)"
+        settled = self.folder / "events-settled.parquet"
+        (staged,) = con.execute(f"SELECT count(*) FROM read_parquet({_sql_list(files)})").fetchall()[0]
+        con.execute(
+            f"COPY (WITH latest AS (SELECT * EXCLUDE (filename, file_row_number) FROM {placed}"
+            f"   QUALIFY row_number() OVER (PARTITION BY {keys}"
+            "     ORDER BY abs(amount_minor) DESC, source_row, filename, file_row_number) = 1),"
+            f" stored AS (SELECT {keys}, sum(amount_minor) AS total FROM sale_events"
+            f"   WHERE transaction_id IN (SELECT transaction_id FROM latest) GROUP BY ALL)"
+            f" SELECT {', '.join(_SETTLED.get(c, 'l.' + c) for c in STORED_COLUMNS)}"
+            f" FROM latest AS l LEFT JOIN stored AS s USING ({keys})"
+            " WHERE abs(l.amount_minor) > abs(coalesce(s.total, 0)))"
+            f" TO {sql_text(str(settled))} (FORMAT parquet, COMPRESSION uncompressed)"
+        )
+        (added,) = con.execute(f"SELECT count(*) FROM read_parquet({sql_text(str(settled))})").fetchall()[0]
+        if not added:
+            settled.unlink()
+        return staged - added
 
     def _count_duplicates(self, con: duckdb.DuckDBPyConnection) -> int:
         """Staged valid rows that repeat an earlier row of this batch or an event already stored."""
@@ -315,10 +361,19 @@ _EVENT_HASH = f"hash({_EVENT_PARTS})"
 _STORED_EVENTS = "kanda_batch_stored_events"
 
 
+#: A settled running total's columns: the difference it adds (`s.total`: what the store holds), and the total
+#: itself as its reference.
+_SETTLED = {
+    "amount_minor": "l.amount_minor - coalesce(s.total, 0) AS amount_minor",
+    "net_minor": "l.amount_minor - coalesce(s.total, 0) - l.fee_minor AS net_minor",
+    "event_ref": "abs(l.amount_minor) AS event_ref",
+}
+
+
 def _same_event(table: str) -> str:
     """A subquery for `NOT EXISTS`: `table` holds the event of the staged row `s`, compared part by part."""
     return f"SELECT 1 FROM {table} AS e WHERE " + " AND ".join(f"e.{part} = s.{part}" for part in EVENT_ID_PARTS)
 
 
 def _sql_list(paths: list[str]) -> str:
-    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+    return "[" + ", ".join(sql_text(p) for p in paths) + "]"

@@ -17,44 +17,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 import duckdb
-import polars as pl
 from filelock import FileLock, Timeout
 
+from kanda.regional.schema import sale_events_ddl
 from kanda.regional.upgrades import UPGRADES
 from kanda.settings import Settings
-from quality.contract import CONTRACT_COLUMNS, VIRTUAL_COLUMNS, SaleEvent
 from regions import get_region
 from regions.money import MINOR_UNIT_EXPONENT
 from regions.rails import states_fees
-
-#: DuckDB type of each polars dtype the contract uses.
-_DUCKDB_TYPES: dict[type[pl.DataType], str] = {
-    pl.String: "VARCHAR",
-    pl.Int64: "BIGINT",
-    pl.Date: "DATE",
-    pl.Datetime: "TIMESTAMPTZ",  # the contract's datetimes are UTC; TIMESTAMPTZ keeps the instant
-}
-
-
-def sale_events_ddl() -> str:
-    """`CREATE TABLE sale_events` generated from the SaleEvent contract: its columns, types and nullability.
-
-    The contract is the one schema source, so a column added there cannot be forgotten here. Columns the contract
-    derives (`event_id`) are virtual, not stored: writing a unique string per row would cost as much as the rest
-    of the row.
-    """
-    columns = SaleEvent.to_schema().columns
-    stored, derived = [], []
-    for name in CONTRACT_COLUMNS:
-        dtype = columns[name].dtype.type
-        sql_type = _DUCKDB_TYPES[dtype if isinstance(dtype, type) else type(dtype)]
-        if name in VIRTUAL_COLUMNS:
-            derived.append(f"    {name} {sql_type} GENERATED ALWAYS AS ({VIRTUAL_COLUMNS[name]}) VIRTUAL")
-        else:
-            stored.append(f"    {name} {sql_type}{'' if columns[name].nullable else ' NOT NULL'}")
-    lines = stored + derived
-    return "CREATE TABLE IF NOT EXISTS sale_events (\n" + ",\n".join(lines) + "\n);\n"
-
 
 SCHEMA_SQL = (
     sale_events_ddl()
@@ -277,15 +247,16 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 @contextmanager
 def memory_limit(con: duckdb.DuckDBPyConnection, limit: str, *, restore: str) -> Iterator[None]:
     """Run a block under another DuckDB memory limit (an ingest's), then put the store's own limit back."""
-    con.execute(f"SET memory_limit = {_sql_text(limit)}")
+    con.execute(f"SET memory_limit = {sql_text(limit)}")
     try:
         yield
     finally:
         with suppress(duckdb.Error):
-            con.execute(f"SET memory_limit = {_sql_text(restore)}")
+            con.execute(f"SET memory_limit = {sql_text(restore)}")
 
 
-def _sql_text(value: str) -> str:
+def sql_text(value: str) -> str:
+    """`value` as a SQL string literal (for the statements that take no parameters: SET, COPY ... TO)."""
     return "'" + value.replace("'", "''") + "'"
 
 

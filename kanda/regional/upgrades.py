@@ -1,5 +1,5 @@
-"""Corrections, once per store, to rows that an older kanda stored under a mapping rule fixed since, and records it
-did not keep yet (`batch_rails`).
+"""Corrections, once per store, to rows that an older kanda stored under a mapping rule fixed since, and records and
+columns it did not keep yet (`batch_rails`, `event_ref`).
 
 A rail's mapping fix changes what new files load, but a store keeps what older files loaded, and no file is read
 twice (its content hash is in the ledger). Where the stored row itself shows what the fix would have given, the
@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 import duckdb
 
+from kanda.regional.schema import sale_events_ddl
 from regions.corrections import SALE_ONLY_FEE_SOURCES
-from regions.rails import fees_by_rail
+from regions.rails import fees_by_rail, running_total_rails
 
 
 @dataclass(frozen=True)
@@ -75,4 +76,38 @@ def _batch_rails(con: duckdb.DuckDBPyConnection) -> int:
     return added
 
 
-UPGRADES = [StoreUpgrade("sale_only_fees", _sale_only_fees), StoreUpgrade("batch_rails", _batch_rails)]
+def _event_refs(con: duckdb.DuckDBPyConnection) -> int:
+    """`event_ref` for the events stored before the contract had it, so that a payment's second refund is an event
+    of its own: the table is rebuilt (DuckDB cannot change a virtual column's definition), each event given the
+    reference its rail's reader gives now. On a running-total rail (`running_total_rails`) the one refund an older
+    kanda kept per payment is the total it was first exported with, which is its amount. Returns the events of
+    money going back, whose `event_id` gained the reference."""
+    (has,) = con.execute(
+        "SELECT count(*) FROM duckdb_columns()"
+        " WHERE schema_name = 'main' AND table_name = 'sale_events' AND column_name = 'event_ref'"
+    ).fetchall()[0]
+    if has:
+        return 0
+    con.execute(f"ALTER TABLE sale_events RENAME TO {_BEFORE_EVENT_REF}")
+    con.execute(sale_events_ddl())
+    con.execute(
+        "INSERT INTO sale_events BY NAME SELECT * EXCLUDE (event_id),"
+        " CASE WHEN event_type = 'sale' THEN 0"
+        "   WHEN source IN (SELECT unnest(?::VARCHAR[])) THEN abs(amount_minor)"
+        "   ELSE epoch_us(occurred_at) END AS event_ref"
+        f" FROM {_BEFORE_EVENT_REF}",
+        [sorted(running_total_rails())],
+    )
+    con.execute(f"DROP TABLE {_BEFORE_EVENT_REF}")
+    (changed,) = con.execute("SELECT count(*) FROM sale_events WHERE event_ref <> 0").fetchall()[0]
+    con.execute("DELETE FROM model_builds")
+    return changed
+
+
+_BEFORE_EVENT_REF = "kanda_sale_events_before_event_ref"
+
+UPGRADES = [
+    StoreUpgrade("sale_only_fees", _sale_only_fees),
+    StoreUpgrade("batch_rails", _batch_rails),
+    StoreUpgrade("event_refs", _event_refs),
+]

@@ -188,8 +188,9 @@ def _load_fixes(
 
 
 #: What identifies a fixed row's event among the fix batch's stored events: its line and the event's parts. Two
-#: events of one line (a sale and its refund) share the line, so the line alone cannot tell them apart.
-_OUTCOME_KEY = ["source_file", "source_row", *EVENT_ID_PARTS]
+#: events of one line (a sale and its refund) share the line, so the line alone cannot tell them apart; a line has
+#: one event of each type, and `event_ref` is left out because a running total's is settled on load.
+_OUTCOME_KEY = ["source_file", "source_row", *EVENT_ID_PARTS[:3]]
 
 
 def _outcomes(store: duckdb.DuckDBPyConnection, batch_id: str, qids: list[str], frame: pl.DataFrame) -> dict[str, str]:

@@ -26,7 +26,13 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from quality.boundary import HOLD_RULES, split_by_contract
-from quality.contract import CONTRACT_COLUMNS, EVENT_ID_PARTS, EVENT_ID_SEPARATOR, WARNING_RULES, contract_dtypes
+from quality.contract import (
+    CONTRACT_COLUMNS,
+    WARNING_RULES,
+    contract_dtypes,
+    event_id_value,
+    event_ref_value,
+)
 from regions import get_region
 from regions.rails import fees_by_rail, source_states_fees
 
@@ -181,8 +187,8 @@ def edited_row(candidate: Candidate) -> tuple[dict, list[Rule]]:
             )
             net = None
         row["net_minor"] = net
-    parts = [row[c] for c in EVENT_ID_PARTS]
-    row["event_id"] = EVENT_ID_SEPARATOR.join(parts) if all(p is not None for p in parts) else None
+    row["event_ref"] = event_ref_value(row["event_type"], row["occurred_at"])
+    row["event_id"] = event_id_value(row)
     when = row["occurred_at"]
     row["local_date"] = when.astimezone(zone).date() if when is not None else None
     return row, errors

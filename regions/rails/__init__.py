@@ -70,6 +70,14 @@ def source_states_fees(source: str | None, rails: dict[str, bool] | None = None)
     return (fees_by_rail() if rails is None else rails).get(source or "", False)
 
 
+def running_total_rails() -> frozenset[str]:
+    """The rails (by format name, what the events' `source` holds) whose files restate money going back as a
+    running total (`Adapter.running_totals`): every shipped rail and every region's inline rail."""
+    _load_builtin()
+    names = [name for name, adapter in ADAPTERS.items() if adapter.running_totals]
+    return frozenset(names + [name for name in inline_rail_names() if get_adapter(name).running_totals])
+
+
 def inline_spec(format_name: str):  # -> RailSpec | None (not annotated: regions.spec imports regions)
     """The rail spec a region file carries inline under this format name, if any."""
     from regions import all_regions
@@ -127,6 +135,7 @@ __all__ = [
     "inline_spec",
     "rail_names",
     "register",
+    "running_total_rails",
     "source_states_fees",
     "states_fees",
 ]

@@ -123,5 +123,9 @@ class Adapter(Protocol):
     #: events carry fee 0 and net equals the amount: the figures are before the rail's charges, and reports and
     #: `kanda regions list` say so rather than show a fee of 0 as if nothing was charged.
     states_fees: bool
+    #: Whether its files restate each payment's money going back as a running total (a charge exported again with
+    #: a larger `Amount Refunded`) rather than one record per refund: a batch then loads only what the total adds
+    #: to what the store holds (`kanda.regional.batch`).
+    running_totals: bool
 
     def read(self, path: Path, ctx: ReadContext) -> Iterator[AdapterChunk]: ...

@@ -667,6 +667,7 @@ class SpecAdapter:
         self.format_name = format_name or spec.name or "spec"
         self.expects = expects_of(spec, self.format_name)
         self.states_fees = spec.fields.fee is not None
+        self.running_totals = spec.money_back == "running_total"
 
     def read(self, path: Path, ctx: ReadContext) -> Iterator[AdapterChunk]:
         # the same first look as the built-in rails: missing, empty, binary, another container -> a kind and advice

@@ -407,6 +407,12 @@ class RailSpec(_Strict):
     events: list[EventTemplate] = Field(
         default_factory=list, description="Further events a row yields (fan-out), e.g. a refund beside its sale."
     )
+    money_back: Literal["per_event", "running_total"] = Field(
+        "per_event",
+        description="per_event: each refund, reversal or chargeback is a record of its own (a second refund of a "
+        "payment is a second event, a redelivery the same one). running_total: the file restates what went back "
+        "on a payment so far (an export's Amount Refunded); a batch loads only what the total adds to the store.",
+    )
     writer: WriterHints = Field(default_factory=WriterHints)
 
     @field_validator("events")

@@ -62,6 +62,7 @@ def events_frame(region: str, currency: str, drawn: list[dict]) -> pl.DataFrame:
                 "event_id": None,
                 "event_type": e["event_type"],
                 "status": e["status"],
+                "event_ref": 0 if e["event_type"] == "sale" else i + 1,
                 "creator_id": f"{region}-C{e['creator']:04d}",
                 "product_id": f"{region}-P{e['product']:05d}",
                 "buyer_ref": None,

@@ -16,6 +16,7 @@ from quality.contract import (
     column_descriptions,
     contract_dtypes,
     event_id_expr,
+    event_id_value,
 )
 from regions import CREATOR_ID_SHAPE, PRODUCT_ID_SHAPE, all_regions, creator_pattern, product_pattern
 
@@ -35,12 +36,29 @@ def test_the_stored_table_has_the_contracts_columns_types_and_nullability(settin
 
 def test_the_stores_event_id_is_the_one_the_boundary_computes(settings: Settings):
     rows = pl.DataFrame(
-        {"transaction_id": ["T1", "T1", "T:2"], "event_type": ["sale", "refund", "sale"], "status": ["success"] * 3}
+        {
+            "transaction_id": ["T1", "T1", "T1", "T:2"],
+            "event_type": ["sale", "refund", "refund", "sale"],
+            "status": ["success"] * 4,
+            "event_ref": [0, 1_790_000_000_000_000, 4_000, 0],
+        }
     )
     expected = rows.select(event_id_expr()).to_series().to_list()
+    python = [event_id_value(row) for row in rows.to_dicts()]
     with open_store(settings, "KE") as con, registered(con, "drawn", rows.to_arrow()):
         got = [row[0] for row in con.execute(f"SELECT {VIRTUAL_COLUMNS['event_id']} FROM drawn").fetchall()]
-    assert sorted(got) == sorted(expected) == ["T1:refund:success", "T1:sale:success", "T:2:sale:success"]
+    # a sale's id is its first three parts; money going back adds its reference, so a second refund is its own event
+    assert (
+        got
+        == expected
+        == python
+        == [
+            "T1:sale:success",
+            "T1:refund:success:1790000000000000",
+            "T1:refund:success:4000",
+            "T:2:sale:success",
+        ]
+    )
 
 
 def test_every_contract_column_is_described():

@@ -13,8 +13,10 @@ import pytest
 
 from kanda.regional.ingest import ingest_files
 from kanda.regional.models import build_models, ensure_built
+from kanda.regional.schema import sale_events_ddl
 from kanda.regional.store import open_store
 from kanda.settings import Settings
+from quality.contract import EVENT_ID_SQL
 from regions.corrections import repeats_a_sale_fee
 from regions.synthetic.core import make_registry
 from tests.support.builders import paystack_event
@@ -71,7 +73,22 @@ def older_store(settings: Settings, tmp_path: Path) -> tuple[str, int]:
         ).fetchall()[0][0]
         assert fees == sales_fees + SALE_FEE  # the repeated fee is in the built rollups
         con.execute("DROP TABLE batch_rails")  # kept since: which rails stated fees, per batch
+        _without_event_ref(con)  # added since: a payment's second refund is an event of its own
     return qid, fees
+
+
+#: `event_id` before `event_ref`: one event per payment, type and status.
+OLDER_EVENT_ID = "transaction_id || ':' || event_type || ':' || status"
+
+
+def _without_event_ref(con: duckdb.DuckDBPyConnection) -> None:
+    """`sale_events` as an older kanda made it: no `event_ref`, and the event id of its three parts."""
+    con.execute("ALTER TABLE sale_events RENAME TO newer_sale_events")
+    older = sale_events_ddl().replace("    event_ref BIGINT NOT NULL,\n", "").replace(EVENT_ID_SQL, OLDER_EVENT_ID)
+    assert "event_ref" not in older
+    con.execute(older)
+    con.execute("INSERT INTO sale_events BY NAME SELECT * EXCLUDE (event_id, event_ref) FROM newer_sale_events")
+    con.execute("DROP TABLE newer_sale_events")
 
 
 def _reversal_day_fees(con: duckdb.DuckDBPyConnection) -> int:
@@ -99,7 +116,16 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
         assert con.execute("SELECT name, rows_changed FROM store_upgrades").fetchall() == [
             ("sale_only_fees", 2),
             ("batch_rails", 1),
+            ("event_refs", 2),  # the sample's reversal and its refund
         ]
+        # a sale keeps its id; money going back is told apart by when it went back, as a reader now tells it
+        refs = con.execute(
+            "SELECT event_type, event_ref = CASE WHEN event_type = 'sale' THEN 0 ELSE epoch_us(occurred_at) END,"
+            " event_id = transaction_id || ':' || event_type || ':' || status"
+            "   || CASE WHEN event_type = 'sale' THEN '' ELSE ':' || epoch_us(occurred_at) END"
+            " FROM sale_events"
+        ).fetchall()
+        assert {kind for kind, _, _ in refs} >= {"sale", "reversal"} and all(ok and same for _, ok, same in refs)
         # the batch loaded before `batch_rails` takes its rail's answer as its reader gives it now
         assert con.execute("SELECT source, fees_stated FROM batch_rails").fetchall() == [("paystack_webhook", True)]
         dirty = {d for (d,) in con.execute("SELECT local_date FROM dirty_days").fetchall()}
@@ -110,7 +136,7 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
         assert _reversal_day_fees(con) == fees_before - SALE_FEE
 
     with open_store(settings, "NG") as con:  # once: a second open changes nothing and records nothing
-        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(2,)]
+        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(3,)]
         assert not ensure_built(con).built
 
 
@@ -131,6 +157,7 @@ def test_a_reader_first_to_open_an_older_store_finds_it_upgraded(settings: Setti
         assert [name for (name,) in con.execute("SELECT name FROM store_upgrades").fetchall()] == [
             "sale_only_fees",
             "batch_rails",
+            "event_refs",
         ]
         assert con.execute("SELECT source, fees_stated FROM batch_rails").fetchall() == [("paystack_webhook", True)]
         reversal = "SELECT fee_minor FROM sale_events WHERE transaction_id = ? AND event_type = 'reversal'"

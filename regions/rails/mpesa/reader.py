@@ -100,6 +100,7 @@ class MpesaStatementAdapter:
     format_name = "mpesa_statement"
     expects = EXPECTS
     states_fees = False  # M-Pesa's charges are rows of their own, not a sale's fee (see above)
+    running_totals = False  # a reversal is a row of its own
 
     def read(self, path: Path, ctx: ReadContext) -> Iterator[AdapterChunk]:
         check_file(path, EXPECTS, ctx.region)

@@ -1,0 +1,145 @@
+"""Money going back more than once on one payment is counted once per time it went back, never dropped as a
+"duplicate" of the first, and never counted twice when a file is delivered again.
+
+Two shapes of rail: most send one record per refund (a webhook, a log line), so a payment refunded in two parts is
+two events, told apart by when each happened (`event_ref`); Stripe- and Gumroad-style exports restate a running
+total (`Amount Refunded` grows from 40,00 to 100,00), so each export adds only what its total adds to the store.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+
+from kanda.flow import reprocess_region
+from kanda.regional.ingest import ingest_files
+from kanda.regional.store import open_store
+from kanda.review.actor import Actor
+from kanda.review.service import ReviewFilter, approve, enqueue_region, list_items
+from kanda.settings import Settings
+from tests.support.files import make_files
+
+CHARGE = 7001
+
+
+def flutterwave(event: str, amount: int, created_at: str, fee: int = 0) -> str:
+    """One Cameroon (XAF, no minor unit) Flutterwave document of payment 7001."""
+    data = {
+        "id": CHARGE,
+        "amount": amount,
+        "currency": "XAF",
+        "app_fee": fee,
+        "status": "successful",
+        "payment_type": "card",
+        "created_at": created_at,
+        "customer": {"email": "b7001@mail.example"},
+    }
+    return json.dumps({"event": event, "data": data, "meta_data": {"kanda_ref": "CM-C0001.CM-P00001"}})
+
+
+def write(folder: Path, name: str, lines: list[str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text("".join(line + "\n" for line in lines))
+    return path
+
+
+def money_back(con: duckdb.DuckDBPyConnection, charge: str) -> list[tuple]:
+    return con.execute(
+        "SELECT event_type, amount_minor, net_minor, event_ref FROM sale_events"
+        " WHERE transaction_id = ? AND event_type <> 'sale' ORDER BY event_ref",
+        [charge],
+    ).fetchall()
+
+
+def test_a_payment_refunded_in_two_parts_keeps_both_and_a_redelivery_neither_twice(settings: Settings, tmp_path):
+    make_files(settings, regions=["CM"], rows=50)
+    first, second = "2026-11-21T10:00:00.000Z", "2026-11-22T10:00:00.000Z"
+    sale = flutterwave("charge.completed", 10_000, "2026-11-20T10:00:00.000Z", fee=150)
+    refund_1, refund_2 = flutterwave("refund.completed", 3_000, first), flutterwave("refund.completed", 2_000, second)
+    path = write(tmp_path, "webhooks-1.ndjson", [sale, refund_1, refund_1, refund_2])  # the first refund twice
+    (result,) = ingest_files(settings, "CM", [path]).files
+    assert (result.loaded, result.duplicates, result.quarantined) == (3, 1, 0), result
+    # the second refund delivered again in a later file, beside the sale delivered again
+    (again,) = ingest_files(settings, "CM", [write(tmp_path, "webhooks-2.ndjson", [refund_2, sale])]).files
+    assert (again.loaded, again.duplicates) == (0, 2), again
+
+    with open_store(settings, "CM", read_only=True) as con:
+        refs = [1_795_255_200_000_000, 1_795_341_600_000_000]  # the two refunds' instants, in microseconds
+        assert money_back(con, str(CHARGE)) == [
+            ("refund", -3_000, -3_000, refs[0]),
+            ("refund", -2_000, -2_000, refs[1]),
+        ]
+        ids = [r[0] for r in con.execute("SELECT event_id FROM sale_events ORDER BY event_ref").fetchall()]
+        assert ids[-2:] == [f"{CHARGE}:refund:success:{refs[0]}", f"{CHARGE}:refund:success:{refs[1]}"]
+        net = con.execute("SELECT sum(net_minor) FROM sale_events WHERE transaction_id = ?", [str(CHARGE)])
+        assert net.fetchall() == [(10_000 - 150 - 3_000 - 2_000,)]
+
+
+STRIPE_HEADER = (
+    "id;Description;Created (UTC);Amount;Amount Refunded;Currency;Converted Amount;Converted Currency;Fee;Status;"
+    "Customer Email;Payment Method Type;kanda_ref (metadata)"
+)
+
+
+def stripe(refunded: str, status: str, charge: str = "ch_pr1", note: str = "x") -> str:
+    """Charge `charge` (100,00 EGP, fee 1,50) as an export shows it, with `refunded` gone back so far."""
+    return (
+        f"{charge};{note};2026-11-20 10:00:00;100,00;{refunded};egp;100,00;egp;1,50;{status};b1@mail.example;card;"
+        "EG-C0001.EG-P00001"
+    )
+
+
+def export(settings: Settings, folder: Path, name: str, lines: list[str]):
+    (result,) = ingest_files(settings, "EG", [write(folder, name, [STRIPE_HEADER, *lines])]).files
+    assert result.status == "loaded", result
+    return result
+
+
+def test_an_export_that_restates_a_running_total_adds_only_what_the_total_grew(settings: Settings, tmp_path):
+    make_files(settings, regions=["EG"], rows=50)
+    paid = export(settings, tmp_path, "1.csv", [stripe("0,00", "Paid")])
+    assert (paid.loaded, paid.duplicates) == (1, 0)
+    part = export(settings, tmp_path, "2.csv", [stripe("40,00", "Partially Refunded")])
+    assert (part.loaded, part.duplicates) == (1, 1)  # the refund so far; the sale again
+    whole = export(settings, tmp_path, "3.csv", [stripe("100,00", "Refunded")])
+    assert (whole.loaded, whole.duplicates) == (1, 1)  # the 60,00 the total grew by
+    # an older export read late (its total is smaller), and the same total in another file: nothing to add
+    stale = export(settings, tmp_path, "4.csv", [stripe("40,00", "Partially Refunded", note="older")])
+    same = export(settings, tmp_path, "5.csv", [stripe("100,00", "Refunded", note="again")])
+    assert (stale.loaded, stale.duplicates, same.loaded, same.duplicates) == (0, 2, 0, 2)
+
+    with open_store(settings, "EG", read_only=True) as con:
+        assert money_back(con, "ch_pr1") == [("refund", -4_000, -4_000, 4_000), ("refund", -6_000, -6_000, 10_000)]
+        net = con.execute("SELECT sum(net_minor) FROM sale_events WHERE transaction_id = 'ch_pr1'").fetchall()
+        assert net == [(10_000 - 150 - 10_000,)]
+
+
+def test_one_export_holding_a_charge_twice_loads_its_largest_total_once(settings: Settings, tmp_path):
+    """Two exports concatenated: the charge at 40,00 and at 100,00 gone back. The larger total is what went back;
+    the other line is a duplicate, whichever comes first."""
+    make_files(settings, regions=["EG"], rows=50)
+    both = export(settings, tmp_path, "1.csv", [stripe("100,00", "Refunded"), stripe("40,00", "Partially Refunded")])
+    assert (both.loaded, both.duplicates, both.rows_in) == (2, 2, 4)  # a sale and a refund of 100,00
+    with open_store(settings, "EG", read_only=True) as con:
+        assert money_back(con, "ch_pr1") == [("refund", -10_000, -10_000, 10_000)]
+
+
+def test_a_stewards_fix_of_a_running_total_adds_only_what_the_store_lacks(settings: Settings, tmp_path):
+    """A refund whose total could not be read is quarantined beside its loaded sale; the steward types the total
+    the export meant, and the fix goes through the same settling as a file: a later export's larger total then
+    adds only the rest."""
+    make_files(settings, regions=["EG"], rows=50)
+    export(settings, tmp_path, "1.csv", [stripe("4O,00", "Partially Refunded")])  # a letter O in the total
+    enqueue_region(settings, "EG")
+    steward = Actor("amina", "steward", frozenset({"EG"}))
+    (item,) = [i for i in list_items(settings, steward, ReviewFilter(), limit=10) if i.transaction_id == "ch_pr1"]
+    approve(settings, steward, item.id, "the export's 40,00", edits={"amount_minor": "-4000", "net_minor": "-4000"})
+    fixed = reprocess_region(settings, "EG")
+    assert fixed.loaded == [item.id], fixed
+    whole = export(settings, tmp_path, "2.csv", [stripe("100,00", "Refunded")])
+    assert (whole.loaded, whole.duplicates) == (1, 1)
+    with open_store(settings, "EG", read_only=True) as con:
+        assert money_back(con, "ch_pr1") == [("refund", -4_000, -4_000, 4_000), ("refund", -6_000, -6_000, 10_000)]
