@@ -166,6 +166,12 @@ class SaleEvent(pa.DataFrameModel):
     def net_is_amount_minus_fee(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(pl.col("net_minor") == pl.col("amount_minor") - pl.col("fee_minor"))
 
+    @pa.dataframe_check(name="fee_within_amount")
+    def fee_within_amount(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        """A fee larger than the money it was charged on is a unit or column error (the Post-load suite's
+        `abs_amount >= fee_minor` says the same after the fact): it would load a sale whose net is negative."""
+        return data.lazyframe.select(pl.col("fee_minor") <= pl.col("amount_minor").abs())
+
     @pa.dataframe_check(name="currency_is_region_currency")
     def currency_is_region_currency(cls, data: pa.PolarsData) -> pl.LazyFrame:
         """A region settles in one currency; anything else is a misrouted file or a mapping error."""
@@ -215,6 +221,7 @@ WARNING_RULES: frozenset[str] = frozenset({"not_in_future"})
 RULE_COLUMNS: dict[str, str] = {
     "amount_sign_matches_event_type": "amount_minor",
     "net_is_amount_minus_fee": "net_minor",
+    "fee_within_amount": "fee_minor",
     "currency_is_region_currency": "currency",
     "creator_in_region": "creator_id",
     "not_in_future": "occurred_at",

@@ -52,6 +52,7 @@ HELD_REASONS: dict[str, str] = {
     "missing_or_unreadable": N_("a required value was missing or could not be read"),
     "amount_sign_matches_event_type": N_("the amount had the wrong sign for its kind of payment"),
     "net_is_amount_minus_fee": N_("the net amount did not equal the amount minus the fee"),
+    "fee_within_amount": N_("the fee was larger than the payment"),
     "currency_is_region_currency": N_("the payment was in a different currency from your region's"),
     "creator_in_region": N_("the creator code belongs to another region"),
     "not_in_future": N_("the payment was dated in the future"),

@@ -41,6 +41,7 @@ def test_each_broken_rule_is_named_with_column_and_value():
             {"transaction_id": "T5", "creator_id": "NG-C0001"},
             {"transaction_id": "T6", "status": "maybe"},
             {"transaction_id": "T7", "occurred_at": dt.datetime(2099, 1, 1, tzinfo=dt.UTC)},
+            {"transaction_id": "T8", "amount_minor": 5_000, "fee_minor": 5_001, "net_minor": -1},
         ]
     )
     assert split.valid["transaction_id"].to_list() == ["ok"]
@@ -59,6 +60,8 @@ def test_each_broken_rule_is_named_with_column_and_value():
     assert ("creator_in_region", "creator_id", "NG-C0001") in {(r["rule"], r["column"], r["value"]) for r in found[5]}
     assert any(r["column"] == "status" and r["value"] == "maybe" for r in found[6])
     assert any(r["rule"] == "not_in_future" for r in found[7])
+    # a fee above the sale it was charged on (a unit or column error), named on the fee
+    assert [(r["rule"], r["column"], r["value"]) for r in found[8]] == [("fee_within_amount", "fee_minor", "5001")]
 
 
 def test_quarantine_keeps_raw_record_and_parsed_fields():

@@ -302,9 +302,12 @@ def check_rail(rail: Rail, amounts: list[Amount], tmp_path: Path, *, column: str
     """`amounts` in the sale amount field, or with `column="fee_minor"` in the fee field beside a plain sale."""
     region = get_region(rail.region)
     path = tmp_path / f"amounts.{'xlsx' if rail.write is momo_file else 'csv'}"
+    # what a plausible value lies within: a sale's amount within the contract's range; a fee within its sale
+    floor, ceiling = 1, MAX_ABS_MINOR
     if column == "fee_minor":
         sale = Amount("1000", Decimal(1000), plain=True) if rail.major else Amount("100000", Decimal(100000), True)
         rail.write(path, [sale] * len(amounts), amounts)
+        floor, ceiling = 0, min(exact_minor(sale, region, rail.major))
     else:
         rail.write(path, amounts)
     frame, _ = read_all(get_adapter(region.source_format), path, region)
@@ -329,7 +332,7 @@ def check_rail(rail: Rail, amounts: list[Amount], tmp_path: Path, *, column: str
         # Whatever a steward sees is the stated number or nothing; a binary float beyond 2^53 has already lost its
         # digits before any reader sees it, and is far outside the contract's range (that is its reason).
         assert shown is None or shown in exact or (amount.binary and abs(shown) > MAX_ABS_MINOR), (amount, shown)
-        plausible = any((0 if column == "fee_minor" else 1) <= e <= MAX_ABS_MINOR for e in exact)
+        plausible = any(floor <= e <= ceiling for e in exact)
         assert not (amount.plain and plausible), (amount, reasons[row])  # a plain, plausible amount loads
 
 

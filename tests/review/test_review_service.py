@@ -91,6 +91,7 @@ def test_counts_and_filters(settings: Settings, queue: dict[str, int]):
     assert count_items(settings, OPERATOR) == {"all": 4}
     assert count_items(settings, OPERATOR, group_by="rule") == {
         "amount_sign_matches_event_type": 1,
+        "fee_within_amount": 1,  # ch_wrong's 3,75 fee on a zero amount
         "missing_or_unreadable": 1,
         "not_in_future": 1,
         "unknown_creator": 1,
