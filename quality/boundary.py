@@ -22,6 +22,7 @@ from quality.contract import (
     event_ref_expr,
 )
 from regions import RegionConfig
+from regions.rails.base import RAIL_REF
 
 #: Severity of each quarantine reason: `error` rows need a steward's fix or rejection; `hold` rows wait for
 #: something outside the data (an onboarding) and are released automatically.
@@ -56,13 +57,15 @@ def canonicalise(
 ) -> pl.DataFrame:
     """Adapter shape -> contract shape: the fields every region derives the same way.
 
-    `event_id` is what makes redelivery harmless: one payment's event of one type and status (and, for money going
-    back, `event_ref`: when it went back) is one row, however often the rail sends it. `local_date` is the
-    region's own calendar day of the UTC instant.
+    `event_id` is what makes redelivery harmless: one payment's event of one type and status (and, for a refund,
+    `event_ref`: the rail's own refund id, from the adapter's `RAIL_REF` column where it gives one, else the minute
+    it happened) is one row, however often the rail sends it. `local_date` is the region's own calendar day of the
+    UTC instant.
     """
     net = pl.col("net_minor") if "net_minor" in chunk.columns else pl.col("amount_minor") - pl.col("fee_minor")
+    rail_ref = RAIL_REF if RAIL_REF in chunk.columns else None
     return (
-        chunk.with_columns(event_ref=event_ref_expr())
+        chunk.with_columns(event_ref=event_ref_expr(rail_ref))
         .with_columns(
             region=pl.lit(region.code),
             source=pl.lit(source),
@@ -146,7 +149,7 @@ def _reasons_by_row(failures: pl.DataFrame, contract: pl.DataFrame) -> pl.DataFr
 DERIVED_FROM = {
     "net_minor": ("amount_minor", "fee_minor"),
     "event_id": EVENT_ID_PARTS,
-    "event_ref": ("event_type", "occurred_at"),
+    "event_ref": ("event_type", "occurred_at"),  # a refund's minute
     "local_date": ("occurred_at",),
 }
 

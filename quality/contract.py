@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 import pandera.polars as pa
 import polars as pl
+import polars_hash as plh
 
 from regions import all_regions, creator_pattern, product_pattern
 from regions.money import MINOR_UNIT_EXPONENT
@@ -31,14 +32,19 @@ EARLIEST = dt.datetime(2015, 1, 1, tzinfo=dt.UTC)
 
 #: `event_id` is one payment's event of one type and status: what makes redelivery harmless. Derived, never read
 #: from a rail; the store computes it as a virtual column from the same parts. A payment has one sale of each
-#: status, but may have money go back more than once (refunded in two parts): `event_ref` tells those apart, and
-#: is 0 for a sale, so a sale's id is its first three parts.
+#: status and is reversed at most once, but may be refunded more than once (in two parts): `event_ref` tells
+#: refunds apart, and is 0 otherwise, so a sale's id is its first three parts.
 EVENT_ID_PARTS = ("transaction_id", "event_type", "status", "event_ref")
 EVENT_ID_SEPARATOR = ":"
 EVENT_ID_SQL = (
     f" || '{EVENT_ID_SEPARATOR}' || ".join(EVENT_ID_PARTS[:3])
     + f" || CASE WHEN event_ref = 0 THEN '' ELSE '{EVENT_ID_SEPARATOR}' || CAST(event_ref AS VARCHAR) END"
 )
+#: The event type that a payment may have more than once, told apart by `event_ref`.
+REPEATABLE_EVENT = "refund"
+#: `event_ref` of a refund, in SQL: the minute it happened (minutes since 1970, UTC). Minutes, not microseconds:
+#: the same refund in two statements may be printed with and without its seconds (M-Pesa, MoMo).
+REFUND_MINUTE_SQL = "epoch_us(occurred_at) // 60000000"
 
 
 def event_id_expr() -> pl.Expr:
@@ -49,15 +55,21 @@ def event_id_expr() -> pl.Expr:
     return pl.when(ref == 0).then(head).otherwise(with_ref)
 
 
-def event_ref_expr() -> pl.Expr:
-    """`event_ref` as each rail's reader gives it: 0 for a sale; for money going back, the instant it happened
-    (microseconds since 1970, UTC), which a redelivery repeats and a second refund does not. Rails whose files
-    restate a running total instead (`Adapter.running_totals`) are settled against the store when a batch loads."""
-    return (
-        pl.when(pl.col("event_type") == "sale")
-        .then(pl.lit(0, pl.Int64))
-        .otherwise(pl.col("occurred_at").dt.epoch("us"))
-    )
+def event_ref_expr(rail_ref: str | None = None) -> pl.Expr:
+    """`event_ref` as a rail's reader gives it: 0 except on a refund, which is told apart from the payment's other
+    refunds by the rail's own id of the refund record (`rail_ref`, a text column: a stable 64-bit hash of it) where
+    the rail's spec names one (`fields.event_ref`), else by the minute it happened, which a redelivery repeats and
+    a second refund does not. Rails whose files restate a running total instead (`Adapter.running_totals`) are
+    settled against the store when a batch loads, which sets it to the total."""
+    ref = pl.col("occurred_at").dt.epoch("s") // 60
+    if rail_ref is not None:
+        ref = pl.when(pl.col(rail_ref).is_not_null()).then(_stable_hash(rail_ref)).otherwise(ref)
+    return pl.when(pl.col("event_type") == REPEATABLE_EVENT).then(ref).otherwise(pl.lit(0, pl.Int64))
+
+
+def _stable_hash(column: str) -> pl.Expr:
+    # polars' own hash may change between releases; a stored reference must not
+    return plh.col(column).nchash.xxhash64().reinterpret(signed=True)
 
 
 def event_id_value(row: Mapping[str, object]) -> str | None:
@@ -69,14 +81,17 @@ def event_id_value(row: Mapping[str, object]) -> str | None:
     return head if parts[3] == 0 else f"{head}{EVENT_ID_SEPARATOR}{parts[3]}"
 
 
-def event_ref_value(event_type: str | None, occurred_at: dt.datetime | None) -> int | None:
-    """`event_ref_expr` for one row of Python values (a steward's edited row)."""
-    if event_type == "sale":
+def event_ref_value(event_type: str | None, occurred_at: dt.datetime | None, parsed: object = None) -> int | None:
+    """`event_ref_expr` for one row of Python values (a steward's edited row): the reference the rail's reader gave
+    (`parsed`) where the row is still a refund and had one, else the refund's minute; 0 for any other event."""
+    if event_type != REPEATABLE_EVENT:
         return 0
+    if isinstance(parsed, int) and parsed != 0:
+        return parsed
     if occurred_at is None:
         return None
     delta = occurred_at.astimezone(dt.UTC) - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return (delta.days * 86_400 + delta.seconds) // 60
 
 
 class SaleEvent(pa.DataFrameModel):
@@ -100,8 +115,8 @@ class SaleEvent(pa.DataFrameModel):
     )
     event_id: str = pa.Field(
         str_length={"min_value": 1},
-        description="transaction_id:event_type:status, and :event_ref for money going back; derived; one stored"
-        " row per event id.",
+        description="transaction_id:event_type:status, and :event_ref for a refund; derived; one stored row per"
+        " event id.",
     )
     event_type: str = pa.Field(isin=list(EVENT_TYPES), description="sale, refund, reversal or chargeback.")
     status: str = pa.Field(
@@ -109,9 +124,10 @@ class SaleEvent(pa.DataFrameModel):
         description="pending, success or failed, as the rail reported it; only success moves money.",
     )
     event_ref: pl.Int64 = pa.Field(
-        description="Tells apart the times money went back on one payment (a refund in two parts): 0 for a sale;"
-        " for money going back, when it happened (microseconds since 1970, UTC), or, on rails whose exports state"
-        " a running total of what went back (Stripe, Gumroad), that total in minor units. Derived.",
+        description="Tells apart the refunds of one payment (refunded in two parts): 0 for any other event; for a"
+        " refund, the minute it happened (minutes since 1970, UTC), a hash of the rail's own refund id where the rail"
+        " gives one, or, on rails whose exports state a running total of refunds (Stripe, Gumroad), that total in"
+        " minor units. Derived.",
     )
     creator_id: str = pa.Field(
         str_matches=creator_pattern(),

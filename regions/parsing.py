@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from regions import RegionConfig
-from regions.rails.base import ADAPTER_SCHEMA, Expects, FileRejected
+from regions.rails.base import ADAPTER_SCHEMA, RAIL_REF, Expects, FileRejected
 
 _BENGALI_DIGITS = {chr(0x09E6 + i): str(i) for i in range(10)}
 _ARABIC_INDIC_DIGITS = {chr(0x0660 + i): str(i) for i in range(10)}
@@ -986,7 +986,9 @@ def raw_record(columns: list[str]) -> pl.Expr:
 
 
 def finish(frame: pl.DataFrame) -> pl.DataFrame:
-    """Cast to the adapter schema and order the columns, keeping `raw_record` and an optional `net_minor`."""
-    extra = [c for c in ("net_minor",) if c in frame.columns]
+    """Cast to the adapter schema and order the columns, keeping `raw_record` and the optional `net_minor` and
+    `RAIL_REF` (a refund's own id)."""
+    extra = [pl.col("net_minor").cast(pl.Int64, strict=False)] if "net_minor" in frame.columns else []
+    extra += [pl.col(RAIL_REF).cast(pl.String)] if RAIL_REF in frame.columns else []
     cast = [pl.col(name).cast(dtype, strict=False) for name, dtype in ADAPTER_SCHEMA.items()]
-    return frame.select([*cast, *[pl.col(c).cast(pl.Int64, strict=False) for c in extra], pl.col("raw_record")])
+    return frame.select([*cast, *extra, pl.col("raw_record")])

@@ -29,7 +29,7 @@ from kanda.regional.ledger import BatchCounts
 from kanda.regional.store import memory_limit, open_store, registered, transaction
 from kanda.settings import Settings
 from quality.boundary import canonicalise
-from quality.contract import contract_dtypes
+from quality.contract import contract_dtypes, event_id_expr, event_ref_expr
 from regions import RegionConfig, get_region
 from regions.rails import FileRejected, ReadContext, get_adapter
 
@@ -368,7 +368,10 @@ def release_held(con: duckdb.DuckDBPyConnection, settings: Settings, region: Reg
     batch_id = f"{region.code}-{_now():%Y%m%dT%H%M%S%f}-release"
     schema = pl.Struct(contract_dtypes())
     frame = held.select(pl.col("parsed").str.json_decode(schema).alias("p"), "quarantine_id").unnest("p")
-    frame = frame.with_columns(batch_id=pl.lit(batch_id), raw_record=pl.struct(pl.col("quarantine_id")))
+    # a row held by an older kanda has no `event_ref`: the one its reader gives now (as the store upgrade did)
+    frame = frame.with_columns(event_ref=pl.coalesce("event_ref", event_ref_expr())).with_columns(
+        event_id=event_id_expr(), batch_id=pl.lit(batch_id), raw_record=pl.struct(pl.col("quarantine_id"))
+    )
     batch = StagedBatch(settings.home, region, batch_id, known, hold_unknown=False)
     batch.add(frame.drop("quarantine_id"))
     # the release is marked in the same transaction as the load (see StagedBatch.commit's `also`)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import duckdb
 
 from kanda.regional.schema import sale_events_ddl
+from quality.contract import REFUND_MINUTE_SQL, REPEATABLE_EVENT
 from regions.corrections import SALE_ONLY_FEE_SOURCES
 from regions.rails import fees_by_rail, running_total_rails
 
@@ -79,9 +80,11 @@ def _batch_rails(con: duckdb.DuckDBPyConnection) -> int:
 def _event_refs(con: duckdb.DuckDBPyConnection) -> int:
     """`event_ref` for the events stored before the contract had it, so that a payment's second refund is an event
     of its own: the table is rebuilt (DuckDB cannot change a virtual column's definition), each event given the
-    reference its rail's reader gives now. On a running-total rail (`running_total_rails`) the one refund an older
-    kanda kept per payment is the total it was first exported with, which is its amount. Returns the events of
-    money going back, whose `event_id` gained the reference."""
+    reference its rail's reader gives now (`quality.contract.event_ref_expr`): a refund's minute, and on a
+    running-total rail (`running_total_rails`) the total the one refund or reversal an older kanda kept per payment
+    was first exported with, which is its amount. A rail that names its own refund ids (`fields.event_ref`) did
+    not keep them in older stores: their refunds take the minute too. Returns the events whose `event_id` gained
+    the reference."""
     (has,) = con.execute(
         "SELECT count(*) FROM duckdb_columns()"
         " WHERE schema_name = 'main' AND table_name = 'sale_events' AND column_name = 'event_ref'"
@@ -94,7 +97,8 @@ def _event_refs(con: duckdb.DuckDBPyConnection) -> int:
         "INSERT INTO sale_events BY NAME SELECT * EXCLUDE (event_id),"
         " CASE WHEN event_type = 'sale' THEN 0"
         "   WHEN source IN (SELECT unnest(?::VARCHAR[])) THEN abs(amount_minor)"
-        "   ELSE epoch_us(occurred_at) END AS event_ref"
+        f"   WHEN event_type = '{REPEATABLE_EVENT}' THEN {REFUND_MINUTE_SQL}"
+        "   ELSE 0 END AS event_ref"
         f" FROM {_BEFORE_EVENT_REF}",
         [sorted(running_total_rails())],
     )

@@ -187,7 +187,7 @@ def edited_row(candidate: Candidate) -> tuple[dict, list[Rule]]:
             )
             net = None
         row["net_minor"] = net
-    row["event_ref"] = event_ref_value(row["event_type"], row["occurred_at"])
+    row["event_ref"] = event_ref_value(row["event_type"], row["occurred_at"], candidate.parsed.get("event_ref"))
     row["event_id"] = event_id_value(row)
     when = row["occurred_at"]
     row["local_date"] = when.astimezone(zone).date() if when is not None else None

@@ -105,6 +105,11 @@ class AdapterChunk:
 DEFAULT_BATCH_ROWS = 100_000
 
 
+#: An adapter's optional output column: the rail's own id of each refund record, which tells a payment's refunds
+#: apart better than their times (`quality.contract.event_ref_expr`).
+RAIL_REF = "_rail_ref"
+
+
 @dataclass(frozen=True)
 class ReadContext:
     """What an adapter needs besides the file: the region and the installation's buyer salt."""

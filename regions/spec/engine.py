@@ -46,7 +46,7 @@ from regions.parsing import (
     utc_from_iso,
     utc_from_local,
 )
-from regions.rails.base import AdapterChunk, Expects, FileRejected, ReadContext
+from regions.rails.base import RAIL_REF, AdapterChunk, Expects, FileRejected, ReadContext
 from regions.spec import model as m
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -609,6 +609,8 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
         c.occurred_at(region.zone).alias("occurred_at"),
         raw_record(layout.names),
     ]
+    if fields.event_ref is not None:
+        shared.append(_nonempty(c.source(fields.event_ref).str.strip_chars()).alias(RAIL_REF))
     own = [
         pl.col("event_type"),
         pl.col("status").cast(pl.String),
@@ -639,6 +641,7 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
     names = ["source_row", "transaction_id", "event_type", "status", "creator_id", "product_id", "_contact", "channel"]
     names += ["amount_minor", "fee_minor", "currency", "occurred_at", "raw_record"]
     names += ["net_minor"] if fields.net is not None else []
+    names += [RAIL_REF] if fields.event_ref is not None else []
     parts = [wide.select(*[pl.col(n) for n in names], _order=pl.lit(0, pl.Int8))]
     for index, template in enumerate(spec.events, start=1):
         extra = wide.filter(pl.col(f"_when{index}"))

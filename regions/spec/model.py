@@ -293,6 +293,12 @@ class Fields(_Strict):
     product_id: Source | None = None
     buyer: Buyer | None = None
     channel: Source | None = None
+    event_ref: Source | None = Field(
+        None,
+        description="The rail's own id of each refund record (a refund's reference id): tells a payment's refunds "
+        "apart, and a redelivery from a second refund, better than the minute they happened (the default). Only "
+        "for rails whose refunds carry an id of their own from the start: stores filled before take the minute.",
+    )
 
     @model_validator(mode="after")
     def _creator_and_product(self) -> Fields:

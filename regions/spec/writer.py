@@ -167,6 +167,9 @@ class _Renderer:
             self.value(f.buyer.of, "buyer", pl.col("buyer_email" if f.buyer.kind == "email" else "buyer_phone"))
         if f.channel is not None:
             self.value(f.channel, "channel", pl.lit("card"))
+        if f.event_ref is not None:  # one id per record: an exact redelivery repeats it
+            record = pl.format("R{}-{}-{}", pl.col("txn_no"), pl.col("event_type"), pl.col("status"))
+            self.value(f.event_ref, "event_ref", record)
         return chunk.select([expr.cast(pl.String).alias(name) for name, expr in self.columns.items()])
 
     def _time(self, corrupt: pl.Expr) -> None:

@@ -2,8 +2,9 @@
 "duplicate" of the first, and never counted twice when a file is delivered again.
 
 Two shapes of rail: most send one record per refund (a webhook, a log line), so a payment refunded in two parts is
-two events, told apart by when each happened (`event_ref`); Stripe- and Gumroad-style exports restate a running
-total (`Amount Refunded` grows from 40,00 to 100,00), so each export adds only what its total adds to the store.
+two events, told apart by the minute each happened (`event_ref`), or by the refund's own id where the rail gives
+one; Stripe- and Gumroad-style exports restate a running total (`Amount Refunded` grows from 40,00 to 100,00), so
+each export adds only what its total adds to the store.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from kanda.flow import reprocess_region
 from kanda.regional.ingest import ingest_files
@@ -67,7 +69,7 @@ def test_a_payment_refunded_in_two_parts_keeps_both_and_a_redelivery_neither_twi
     assert (again.loaded, again.duplicates) == (0, 2), again
 
     with open_store(settings, "CM", read_only=True) as con:
-        refs = [1_795_255_200_000_000, 1_795_341_600_000_000]  # the two refunds' instants, in microseconds
+        refs = [29_920_920, 29_922_360]  # the two refunds' minutes since 1970
         assert money_back(con, str(CHARGE)) == [
             ("refund", -3_000, -3_000, refs[0]),
             ("refund", -2_000, -2_000, refs[1]),
@@ -143,3 +145,92 @@ def test_a_stewards_fix_of_a_running_total_adds_only_what_the_store_lacks(settin
     assert (whole.loaded, whole.duplicates) == (1, 1)
     with open_store(settings, "EG", read_only=True) as con:
         assert money_back(con, "ch_pr1") == [("refund", -4_000, -4_000, 4_000), ("refund", -6_000, -6_000, 10_000)]
+
+
+MPESA = "MPESA BUSINESS STATEMENT\nReceipt No,Completion Time,Details,Transaction Status,Paid In,Withdrawn,Balance"
+
+
+def mpesa(receipt: str, when: str, details: str, paid_in: str = "", withdrawn: str = "") -> str:
+    return f'{receipt},{when},{details} Acc. KE-C0003.KE-P00009,Completed,"{paid_in}","{withdrawn}",""'
+
+
+def test_overlapping_statements_that_print_times_without_seconds_repeat_refunds_not_add_them(settings, tmp_path):
+    """The same refunds in an overlapping statement whose times drop the seconds: the minute is the same."""
+    make_files(settings, regions=["KE"], rows=50)
+    sale = ("SKA0000001", "Pay Bill Online from 0703212279 - MERCY ACHIENG", "10,000.00")
+    first = [
+        mpesa(sale[0], "2026-12-04 09:00:10", sale[1], paid_in=sale[2]),
+        mpesa("SRA0000001", "2026-12-04 10:00:30", "Refund of SKA0000001", withdrawn="-3,000.00"),
+        mpesa("SRA0000002", "2026-12-04 11:00:45", "Refund of SKA0000001", withdrawn="-2,000.00"),
+    ]
+    second = [
+        mpesa(sale[0], "04/12/2026 09:00", sale[1], paid_in=sale[2]),
+        mpesa("SRA0000001", "04/12/2026 10:00", "Refund of SKA0000001", withdrawn="-3,000.00"),
+        mpesa("SRA0000002", "04/12/2026 11:00", "Refund of SKA0000001", withdrawn="-2,000.00"),
+    ]
+    (loaded,) = ingest_files(settings, "KE", [write(tmp_path, "s1.csv", [MPESA, *first])]).files
+    (again,) = ingest_files(settings, "KE", [write(tmp_path, "s2.csv", [MPESA, *second])]).files
+    assert (loaded.loaded, again.loaded, again.duplicates) == (3, 0, 3), (loaded, again)
+    with open_store(settings, "KE", read_only=True) as con:
+        refunds = [row[1] for row in money_back(con, "SKA0000001")]
+        assert refunds == [-300_000, -200_000]
+
+
+def mtn(reference: str, kind: str, amount: str, polled_at: str) -> str:
+    """One Benin (XOF) MTN MoMo result of order M1, as our poller records it."""
+    record = {
+        "referenceId": reference,
+        "externalId": "M1",
+        "kind": kind,
+        "status": "SUCCESSFUL",
+        "amount": amount,
+        "currency": "XOF",
+        "polled_at": polled_at,
+        "payeeNote": "kanda BJ-C0001/BJ-P00001",
+        "payer": {"partyId": "22997000001"},
+    }
+    return json.dumps(record)
+
+
+def test_a_refund_recorded_twice_by_the_poller_is_one_refund_by_its_own_id(settings, tmp_path):
+    """MTN's status carries no time: `polled_at` is when our poller saw it, which a second recording changes. The
+    refund's own reference id (the rail's `event_ref`) tells a second recording from a second refund."""
+    make_files(settings, regions=["BJ"], rows=50)
+    lines = [
+        mtn("sale-1", "requesttopay", "10000", "2026-12-04T09:00:00Z"),
+        mtn("rf-1", "refund", "3000", "2026-12-04T10:00:00Z"),
+        mtn("rf-2", "refund", "2000", "2026-12-04T10:00:30Z"),  # a second refund within the same minute
+    ]
+    (first,) = ingest_files(settings, "BJ", [write(tmp_path, "a.ndjson", lines)]).files
+    assert (first.loaded, first.duplicates) == (3, 0), first
+    repolled = [mtn("rf-1", "refund", "3000", "2026-12-04T10:05:00Z")]  # after a restart, five minutes on
+    (again,) = ingest_files(settings, "BJ", [write(tmp_path, "b.ndjson", repolled)]).files
+    assert (again.loaded, again.duplicates) == (0, 1), again
+    with open_store(settings, "BJ", read_only=True) as con:
+        assert sorted(row[1] for row in money_back(con, "M1")) == [-3_000, -2_000]
+
+
+def test_a_refund_held_by_an_older_kanda_is_released_with_the_reference_its_reader_gives_now(settings, tmp_path):
+    """A held row's parsed fields from before `event_ref` have none: its release derives it, as the store upgrade
+    does, instead of quarantining a contract-valid sale and refund for a missing derived field."""
+    make_files(settings, regions=["CM"], rows=50)
+    newcomer = "CM-C0999"  # not onboarded yet: held
+    lines = [
+        flutterwave("charge.completed", 4_000, "2026-11-20T10:00:00.000Z").replace("CM-C0001", newcomer),
+        flutterwave("refund.completed", 500, "2026-11-21T10:00:00.000Z").replace("CM-C0001", newcomer),
+    ]
+    (held,) = ingest_files(settings, "CM", [write(tmp_path, "held.ndjson", lines)]).files
+    assert (held.loaded, held.quarantined) == (0, 2), held
+    with open_store(settings, "CM") as con:  # as an older kanda left them
+        for qid, parsed in con.execute("SELECT quarantine_id, parsed FROM quarantine").fetchall():
+            fields = json.loads(parsed)
+            del fields["event_ref"]
+            con.execute("UPDATE quarantine SET parsed = ? WHERE quarantine_id = ?", [json.dumps(fields), qid])
+
+    creators = settings.registry_dir / "creators.csv"
+    extra = pl.read_csv(creators).filter(pl.col("region") == "CM").head(1).with_columns(creator_id=pl.lit(newcomer))
+    pl.concat([pl.read_csv(creators), extra]).write_csv(creators)
+    released = ingest_files(settings, "CM", []).released
+    assert (released.loaded, released.quarantined) == (2, 0), released
+    with open_store(settings, "CM", read_only=True) as con:
+        assert money_back(con, str(CHARGE)) == [("refund", -500, -500, 29_920_920)]
