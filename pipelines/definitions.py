@@ -15,13 +15,13 @@ from pipelines.jobs import region_pipeline_job
 from pipelines.reports import report_jobs, report_schedules
 from pipelines.resources import KandaSettings
 from pipelines.review import review_sensors
-from pipelines.sensors import landing_sensors
+from pipelines.sensors import landing_sensors, region_files_sensor
 
 defs = Definitions(
     assets=load_assets_from_package_module(assets),
     asset_checks=load_asset_checks_from_modules([checks, expectations]),
     jobs=[region_pipeline_job, quality_suites_job, *report_jobs],
-    sensors=[*landing_sensors, *review_sensors, quality_suites_after_publish],
+    sensors=[*landing_sensors, *review_sensors, quality_suites_after_publish, region_files_sensor],
     schedules=report_schedules,
     resources={"kanda": KandaSettings()},
     executor=in_process_executor,

@@ -12,10 +12,40 @@ from collections.abc import Iterable
 
 from dagster import DagsterInstance, DynamicPartitionsDefinition, StaticPartitionsDefinition
 
-from regions import RegionConfig, all_regions
+from kanda.settings import KANDA, environment
+from regions import RegionConfig, all_regions, broken_regions, unavailable_regions
 
-#: Region codes from `regions/config/*.yaml`; adding a region file adds a partition.
+#: Region codes from `regions/config/*.yaml` (and `KANDA_REGIONS_DIR`); adding a region file adds a partition. A
+#: region whose file does not validate has none: the others are served, and `region_files_sensor` names the file.
 region_partitions = StaticPartitionsDefinition(sorted(all_regions()))
+
+
+class UnknownServedRegion(ValueError):
+    """`KANDA_REGIONS` names a region code that no region file defines (a typo would otherwise serve nothing)."""
+
+
+def served_codes() -> tuple[str, ...]:
+    """The codes in `KANDA_REGIONS` (upper-cased, as `kanda.settings` reads them); empty: every region."""
+    given = environment(KANDA)["regions"] or ""
+    return tuple(sorted({code.strip().upper() for code in given.split(",") if code.strip()}))
+
+
+def served_regions() -> list[RegionConfig]:
+    """The regions this host runs: those named by `KANDA_REGIONS`, or every region when it is unset.
+
+    A code that no region file defines is an error naming it, raised when the code location loads. A code whose
+    region file does not validate is not: that region is left out like any broken region (`region_files_sensor`
+    names the file and why) and the host serves the others it names.
+    """
+    regions = all_regions()
+    served = served_codes()
+    unknown = [code for code in served if code not in regions and code not in unavailable_regions()]
+    if unknown:
+        known = ", ".join(sorted(regions))
+        broken = f"; region files that did not load: {', '.join(broken_regions())}" if broken_regions() else ""
+        raise UnknownServedRegion(f"KANDA_REGIONS names unknown region(s) {', '.join(unknown)}; known: {known}{broken}")
+    return [region for region in regions.values() if not served or region.code in served]
+
 
 #: Run tag naming the region a run writes; `dagster.yaml` allows one queued-to-running run per value.
 REGION_TAG = "kanda/region"

@@ -18,9 +18,8 @@ from dagster import (
     schedule,
 )
 
-from kanda.settings import serves_region
 from pipelines.assets.reports import creator_report_assets
-from pipelines.partitions import REGION_TAG, report_days_name
+from pipelines.partitions import REGION_TAG, report_days_name, served_regions
 from regions import all_regions
 
 #: Local time of day the previous day's reports go out.
@@ -61,6 +60,7 @@ def _schedule(job: JobDefinition) -> ScheduleDefinition:
 
 report_jobs: list[JobDefinition] = [_job(asset) for asset in creator_report_assets]
 #: Only the regions this host serves (`KANDA_REGIONS`): a report reads its region's store.
+_served = {region.code for region in served_regions()}
 report_schedules: list[ScheduleDefinition] = [
-    _schedule(job) for job in report_jobs if serves_region(job.name.split("_", 1)[0])
+    _schedule(job) for job in report_jobs if job.name.split("_", 1)[0].upper() in _served
 ]

@@ -25,11 +25,10 @@ from dagster import (
 from dagster._core.storage.tags import RUN_KEY_TAG
 
 from kanda.review.reprocess import pending_items
-from kanda.settings import serves_region
 from pipelines.jobs import region_pipeline_job
-from pipelines.partitions import REGION_TAG
+from pipelines.partitions import REGION_TAG, served_regions
 from pipelines.resources import KandaSettings
-from regions import RegionConfig, all_regions
+from regions import RegionConfig
 
 MINIMUM_INTERVAL_SECONDS = 30
 
@@ -80,6 +79,5 @@ def build_review_sensor(region: RegionConfig) -> SensorDefinition:
     return review_sensor
 
 
-review_sensors: list[SensorDefinition] = [
-    build_review_sensor(region) for region in all_regions().values() if serves_region(region.code)
-]
+#: Only the regions this host serves (`KANDA_REGIONS`).
+review_sensors: list[SensorDefinition] = [build_review_sensor(region) for region in served_regions()]

@@ -3,6 +3,10 @@
 A run costs seconds to launch, so the sensor never asks for a run per file: whatever is waiting when it ticks
 becomes one batch, and the run ingests the whole folder. The run key names that batch (file names, sizes and
 modification times), so an unchanged folder is never requested twice while a changed one is requested again.
+
+`region_files_sensor` requests nothing: its ticks fail, naming each file and its problem, while a region file in
+`KANDA_REGIONS_DIR` does not validate. Such a region has no partition nor sensors (the code location serves every
+other region), so this failing sensor on the Automation page is where a Dagster user sees it.
 """
 
 import hashlib
@@ -19,11 +23,10 @@ from dagster import (
 )
 
 from kanda.regional.ingest import pending_files
-from kanda.settings import serves_region
 from pipelines.jobs import region_pipeline_job
-from pipelines.partitions import REGION_TAG
+from pipelines.partitions import REGION_TAG, served_regions
 from pipelines.resources import KandaSettings
-from regions import RegionConfig, all_regions
+from regions import RegionConfig, all_regions, broken_regions
 
 #: Short: a tick only lists a folder, and freshness (file landed -> visible centrally) starts with it.
 MINIMUM_INTERVAL_SECONDS = 5
@@ -65,4 +68,31 @@ def build_landing_sensor(region: RegionConfig) -> SensorDefinition:
 
 
 #: Only the regions this host serves (`KANDA_REGIONS`): another region's landing folder is on its own host.
-landing_sensors = [build_landing_sensor(region) for region in all_regions().values() if serves_region(region.code)]
+landing_sensors = [build_landing_sensor(region) for region in served_regions()]
+
+#: How often the region files' verdict is repeated (they are read once, when the code location loads).
+REGION_FILES_INTERVAL_SECONDS = 60
+
+
+class BrokenRegionFiles(Exception):
+    """Region files that did not load when the code location did; the message names each file and its problem."""
+
+
+@sensor(
+    name="region_files_sensor",
+    minimum_interval_seconds=REGION_FILES_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+    description=(
+        "Fails its ticks, naming each file and its problem, while a region file does not validate (that region is"
+        " not served; every other region is). Fix the file, then reload the code location."
+    ),
+)
+def region_files_sensor(context: SensorEvaluationContext) -> SkipReason:
+    broken = broken_regions()
+    if broken:
+        problems = "\n".join(f"- {line}" for reason in broken.values() for line in reason.splitlines())
+        raise BrokenRegionFiles(
+            f"{len(broken)} region file(s) did not load, so their regions are not served"
+            f" (the other {len(all_regions())} regions are):\n{problems}"
+        )
+    return SkipReason(f"every region file loads ({len(all_regions())} regions)")

@@ -8,10 +8,16 @@ Besides the shipped files, every `*.yaml` in the folders named by `KANDA_REGIONS
 a region too, so an operator onboards a country without touching the installed package. A region file may carry
 its rail spec inline under `rail:` (its `source_format` is then `spec:<code>`), which makes one YAML file a whole
 new region on a new rail; see `docs/adding-a-region.md`. Errors name the file, line and key.
+
+One region must never stop the others: a region file that does not validate leaves out only the region it
+defines. `all_regions()` returns the others, `broken_regions()` says which files did not load and why, and
+`get_region` of the region such a file claims raises `RegionUnavailable` naming the file and the problem.
+`load_region_file` (one file) and `all_regions(strict=True)` stay strict, for whatever validates region files.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -29,6 +35,7 @@ if TYPE_CHECKING:
 
 #: Folders (os.pathsep-separated) whose `*.yaml` files are regions in addition to the shipped ones.
 REGIONS_DIR_ENV = "KANDA_REGIONS_DIR"
+log = logging.getLogger(__name__)
 _REQUIRED_KEYS = ("code", "name", "currency", "zone", "locale", "language", "calling_code", "reference")
 
 #: What follows the region code in creator and product ids (NG-C0001, NG-P00001): the one definition of their
@@ -168,9 +175,22 @@ def _parse(data: dict, lines: dict[tuple, int] | None = None, origin: str = "<re
 
 
 def load_region_file(path: Path) -> RegionConfig:
-    """One region file, validated; `SpecError` lines say `file:line: key: problem`."""
-    data, lines = read_yaml(path.read_text(encoding="utf-8"), str(path))
-    return _parse(data, lines, str(path))
+    """One region file, validated; `SpecError` lines say `file:line: key: problem`.
+
+    Strict: any problem with the file (unreadable, not UTF-8, a value of the wrong kind) is a `SpecError` naming it.
+    This is what validates a single file; the set of regions (`all_regions`) skips a file that fails here.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError([f"{path}:0: cannot be read: {exc}"]) from None
+    data, lines = read_yaml(text, str(path))
+    try:
+        return _parse(data, lines, str(path))
+    except SpecError:
+        raise
+    except Exception as exc:  # a value of an unexpected kind (a number where a mapping belongs, ...)
+        raise SpecError([f"{path}:1: {type(exc).__name__}: {exc}"]) from None
 
 
 def extra_region_dirs() -> tuple[Path, ...]:
@@ -178,30 +198,109 @@ def extra_region_dirs() -> tuple[Path, ...]:
     return tuple(Path(p) for p in value.split(os.pathsep) if p)
 
 
-def all_regions() -> dict[str, RegionConfig]:
-    """The shipped regions and those in `KANDA_REGIONS_DIR`, by code (read once per value of the variable)."""
-    return _load(extra_region_dirs())
+class RegionUnavailable(SpecError):
+    """A region whose file did not load (or whose code two files define): the message names the file(s) and why."""
+
+
+def all_regions(*, strict: bool = False) -> dict[str, RegionConfig]:
+    """The shipped regions and those in `KANDA_REGIONS_DIR`, by code (read once per value of the variable).
+
+    One region must never stop the others: a region file that does not validate is left out (with a warning in
+    the log) and recorded in `broken_regions()`, and every other region is returned. `strict=True` raises one
+    `SpecError` with the problems of every broken file instead (for a command whose job is to validate them).
+    """
+    loaded = _load(extra_region_dirs())
+    if strict and loaded.broken:
+        raise SpecError([line for reason in loaded.broken.values() for line in reason.splitlines()])
+    return loaded.regions
+
+
+def broken_regions() -> dict[str, str]:
+    """The region files that did not load, by path: why (`file:line: key: problem`, one line per problem).
+
+    A code defined by two files is listed under the later file, naming the first: neither is used.
+    """
+    return dict(_load(extra_region_dirs()).broken)
+
+
+def unavailable_regions() -> dict[str, str]:
+    """Region codes that a broken (or duplicated) region file claims, by code: why the region cannot be used."""
+    return dict(_load(extra_region_dirs()).unavailable)
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    regions: dict[str, RegionConfig]
+    #: path -> reason, for every file that did not load (or that defines a code already defined).
+    broken: dict[str, str]
+    #: code -> reason, for every region code a broken or duplicated file claims.
+    unavailable: dict[str, str]
+
+
+#: `code: XX` at the top level of a region file: which region a file that does not validate meant to define.
+_CODE_LINE = re.compile(r"""^code:[ \t]*["']?([A-Za-z]{2})["']?[ \t]*(?:#.*)?$""", re.MULTILINE)
+
+
+def _claimed_code(path: Path) -> str | None:
+    """The region code a file states, read from its text (it may not even be YAML); None if it states none."""
+    try:
+        found = _CODE_LINE.search(path.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        found = None
+    if found:
+        return found.group(1).upper()
+    return path.stem.upper() if re.fullmatch(r"[A-Za-z]{2}", path.stem) else None
 
 
 @cache
-def _load(extra: tuple[Path, ...]) -> dict[str, RegionConfig]:
-    configs: dict[str, RegionConfig] = {}
+def _load(extra: tuple[Path, ...]) -> _Loaded:
     shipped = sorted(resources.files("regions").joinpath("config").iterdir(), key=lambda p: p.name)
     added = [p for folder in extra for p in sorted(folder.glob("*.yaml"))]
+    #: code -> the files that define it, in load order, with the region (None for a file that did not load).
+    claims: dict[str, list[tuple[Path, RegionConfig | None]]] = {}
+    broken: dict[str, str] = {}
     for entry in [*shipped, *added]:
-        if entry.name.endswith(".yaml"):
-            region = load_region_file(Path(str(entry)))
-            if region.code in configs:
-                raise SpecError(
-                    [f"{entry}:1: code: region {region.code} is already defined in {configs[region.code].origin}"]
-                )
-            configs[region.code] = region
-    return configs
+        if not entry.name.endswith(".yaml"):
+            continue
+        path = Path(str(entry))
+        try:
+            region = load_region_file(path)
+        except SpecError as exc:
+            broken[str(path)] = str(exc)
+            code = _claimed_code(path)
+            if code is not None:
+                claims.setdefault(code, []).append((path, None))
+            continue
+        claims.setdefault(region.code, []).append((path, region))
+    configs: dict[str, RegionConfig] = {}
+    unavailable: dict[str, str] = {}
+    for code, files in claims.items():
+        (first, region), *others = files
+        if region is not None and not others:
+            configs[code] = region
+            continue
+        reasons = [broken[str(path)] for path, r in files if r is None]
+        for path, _ in others:
+            if str(path) not in broken:
+                broken[str(path)] = f"{path}:1: code: region {code} is already defined in {first}"
+                reasons.append(broken[str(path)])
+        unavailable[code] = "\n".join(reasons)
+    for path, reason in broken.items():
+        log.warning("region file %s not loaded (the other regions are): %s", path, reason.replace("\n", "; "))
+    return _Loaded(configs, broken, unavailable)
 
 
 def get_region(code: str) -> RegionConfig:
-    regions = all_regions()
-    try:
-        return regions[code.upper()]
-    except KeyError:
-        raise KeyError(f"unknown region {code!r}; known: {', '.join(regions)}") from None
+    """The region by code (any case). A region whose file did not load raises `RegionUnavailable` naming the file and
+    why; a code no file defines raises `KeyError` naming the known ones."""
+    loaded = _load(extra_region_dirs())
+    wanted = code.upper()
+    if wanted in loaded.regions:
+        return loaded.regions[wanted]
+    if wanted in loaded.unavailable:
+        reason = loaded.unavailable[wanted]
+        raise RegionUnavailable([f"region {wanted} cannot be used: {line}" for line in reason.splitlines()])
+    message = f"unknown region {code!r}; known: {', '.join(loaded.regions)}"
+    if loaded.broken:
+        message += f"; region file(s) that did not load: {', '.join(loaded.broken)}"
+    raise KeyError(message) from None
