@@ -66,6 +66,7 @@ def list_regions(as_json: JsonOpt = False) -> None:
         )
     if as_json:
         console.print_json(json.dumps(rows))
+        _report_broken()
         return
     table = Table("code", "country", "currency", "exp", "zone", "rail", "fees", "landing", "store")
     for r in rows:
@@ -77,6 +78,18 @@ def list_regions(as_json: JsonOpt = False) -> None:
     console.print(table)
     if any(not r["fees_stated"] for r in rows):
         console.print("fees not stated: the rail's files carry no fee, so fees are 0 and net is before its charges")
+    _report_broken()
+
+
+def _report_broken() -> None:
+    """Region files that did not load: each named with its problem, and exit 1 (the others were listed)."""
+    from regions import broken_regions
+
+    broken = broken_regions()
+    for path, reason in broken.items():
+        err.print(f"not loaded: {path}: {reason}", markup=False, soft_wrap=True)
+    if broken:
+        raise typer.Exit(1)
 
 
 def _rail_kind(name: str) -> str:
@@ -126,7 +139,11 @@ def check(
     as_json: JsonOpt = False,
 ) -> None:
     """Dry run: what ingesting FILE into region CODE would do, row by row. Writes nothing, opens no store."""
+    from regions import unavailable_regions
+
     regions = _load_regions()
+    if code.upper() in unavailable_regions():
+        fail(unavailable_regions()[code.upper()])
     if code.upper() not in regions:
         usage_error(f"unknown region {code}; known: {', '.join(regions)}", "CODE")
     result = dry_run(regions[code.upper()], file, shown=rows)

@@ -7,6 +7,7 @@ region names the file and the problem; reading one file (`load_region_file`), `a
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -169,3 +170,14 @@ def test_regions_check_of_a_broken_region_fails_naming_the_file(tmp_path: Path, 
     )
     assert done.returncode != 0
     assert f"{broken_dir / 'xx.yaml'}:4: expected ',' or ']'" in " ".join((done.stdout + done.stderr).split())
+
+
+def test_regions_list_shows_the_healthy_regions_and_names_each_broken_file(broken_dir: Path) -> None:
+    result = CliRunner().invoke(app, ["regions", "list", "--json"])
+    assert result.exit_code == 1  # the others are listed, and the operator is told something is wrong
+    codes = {row["code"] for row in json.loads(result.stdout)}
+    assert "UG" in codes and "KE" in codes and not codes & {"XX", "YY"}
+    assert f"not loaded: {broken_dir / 'xx.yaml'}" in result.stderr
+    assert f"not loaded: {broken_dir / 'yy.yaml'}" in result.stderr and "Mars/Olympus" in result.stderr
+    checked = CliRunner().invoke(app, ["regions", "check", "YY", str(broken_dir / "ug.yaml")])
+    assert checked.exit_code == 1 and "Mars/Olympus" in " ".join(checked.stderr.split())
