@@ -171,7 +171,7 @@ def run_regions(settings: Settings, regions: Iterable[str], **kwargs) -> list[Re
             runs.append(run_region(settings, code, **kwargs))
         except Exception as exc:  # isolation: report this region by name, go on with the healthy ones
             log.warning("%s: region run failed: %s: %s", code, type(exc).__name__, exc)
-            runs.append(RegionRun(get_region(code).code, error=f"{type(exc).__name__}: {exc}"))
+            runs.append(RegionRun(code.upper(), error=f"{type(exc).__name__}: {exc}"))
     return runs
 
 
