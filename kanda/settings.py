@@ -13,9 +13,12 @@ value kept in one data folder.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -121,7 +124,8 @@ class Settings:
 
     def ensure_dirs(self) -> None:
         for folder in (self.stores_dir, self.landing_dir, self.rejected_dir, self.registry_dir, self.locks_dir):
-            folder.mkdir(parents=True, exist_ok=True)
+            with unusable_home(self.home):
+                folder.mkdir(parents=True, exist_ok=True)
 
 
 @dataclass(frozen=True)
@@ -305,6 +309,14 @@ def _salt(home: Path, given: str | None, given_file: Path | None = None) -> str:
     return _given_secret(given, given_file, "KANDA_BUYER_SALT") or _kept_secret(home, "buyer_salt")
 
 
+def _not_a_folder(home: Path) -> Path | None:
+    """The first of `home` and its parents, from the root down, that exists but is not a directory."""
+    for folder in (*reversed(home.parents), home):
+        if folder.exists() and not folder.is_dir():
+            return folder
+    return None
+
+
 def _given_secret(value: str | None, path: Path | None, variable: str) -> str | None:
     """A secret from the environment itself or from the file `<variable>_FILE` names (as Docker secrets are)."""
     if value:
@@ -323,15 +335,38 @@ def _given_secret(value: str | None, path: Path | None, variable: str) -> str | 
 def _kept_secret(home: Path, name: str) -> str:
     """A random secret created on first use and kept (mode 600) in the data directory."""
     path = home / name
-    if path.exists():
-        return path.read_text().strip()
-    import secrets  # hashlib and OpenSSL: only when a secret is created, not in every `kanda query`
+    with unusable_home(home):
+        if path.exists():
+            return path.read_text().strip()
+        import secrets  # hashlib and OpenSSL: only when a secret is created, not in every `kanda query`
 
-    home.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_hex(16)
-    path.write_text(value)
-    path.chmod(0o600)
-    return value
+        home.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_hex(16)
+        path.write_text(value)
+        path.chmod(0o600)
+        return value
+
+
+class UnusableHome(OSError):
+    """The data directory (`KANDA_HOME`) cannot be created, read or written: under a regular file, on a read-only
+    file system, without permission. Its message names the directory and the system's reason."""
+
+
+@contextmanager
+def unusable_home(home: Path) -> Iterator[None]:
+    """Turns an `OSError` on the data directory into `UnusableHome`: `KANDA_HOME <home> cannot be used: <reason>`."""
+    try:
+        yield
+    except UnusableHome:
+        raise
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        in_the_way = _not_a_folder(home) if exc.errno in (errno.ENOTDIR, errno.EEXIST) else None
+        if in_the_way is not None:
+            reason = f"{in_the_way} is not a directory"
+        elif exc.filename is not None and Path(exc.filename) != home:
+            reason = f"{reason}: {exc.filename}"
+        raise UnusableHome(f"KANDA_HOME {home} cannot be used: {reason}") from exc
 
 
 class WarehouseMismatch(RuntimeError):
@@ -399,7 +434,11 @@ def serves_region(code: str) -> bool:
 def load_settings(home: Path | str | None = None) -> Settings:
     """Settings from the environment; `home` overrides `KANDA_HOME` (the catalog and warehouse follow it)."""
     env = environment(KANDA)
-    home = Path(home if home is not None else env["home"]).expanduser().resolve()
+    given = Path(home if home is not None else env["home"])
+    try:
+        home = given.expanduser().resolve()
+    except RuntimeError as exc:  # a symbolic link loop, or `~` without a home directory
+        raise UnusableHome(f"KANDA_HOME {given} cannot be used: {exc}") from None
     return Settings(
         home=home,
         catalog_url=env["catalog_url"] or f"sqlite:///{home / 'catalog' / 'catalog.db'}",

@@ -8,7 +8,10 @@ of a one-shot `kanda query`'s start-up, so `main` answers a plainly written `kan
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -24,6 +27,14 @@ KANDA_FAILURES = (
     ("kanda.analyst.snapshot", "SnapshotBusy"),
     ("kanda.central.query", "NothingPublished"),
     ("kanda.settings", "WarehouseMismatch"),
+    ("kanda.settings", "UnusableHome"),  # KANDA_HOME under a file, read-only, not allowed
+    ("kanda.regional.ingest", "RegistryError"),  # a broken creator or product record of the region
+    ("regions.yamlfile", "SpecError"),  # a region file or rail spec that does not validate (file:line: problem)
+)
+#: System errors that say the data directory cannot be used (no right to it, read-only, full, under a file), as
+#: opposed to a bug: one `Error:` line when the path they name is under KANDA_HOME.
+HOME_ERRNOS = frozenset(
+    getattr(errno, name) for name in ("EACCES", "EPERM", "EROFS", "ENOSPC", "EDQUOT", "ENOTDIR") if hasattr(errno, name)
 )
 
 
@@ -76,7 +87,26 @@ def _own_failure(exc: Exception) -> str | None:
     if validation and isinstance(exc, validation) and exc.title in {"KandaEnvironment", "SmtpEnvironment"}:
         return _settings_problem(exc)  # a bad KANDA_* value, refused by pydantic-settings
     if _kanda_failure(exc):
-        return f"{exc} ({type(exc).__name__})"
+        return f"{'; '.join(str(exc).splitlines())} ({type(exc).__name__})"  # a SpecError has a line per problem
+    if isinstance(exc, OSError) and exc.errno in HOME_ERRNOS:
+        return _home_problem(exc)
+    return None
+
+
+def _home_problem(exc: OSError) -> str | None:
+    """`KANDA_HOME <home> cannot be used: <reason>: <path>` for a system error on a path under KANDA_HOME."""
+    from pathlib import Path
+
+    given = Path(os.environ.get("KANDA_HOME") or ".kanda").expanduser()
+    homes = {given.absolute()}
+    with suppress(OSError, RuntimeError):
+        homes.add(given.resolve())  # as `load_settings` has it, links followed
+    for name in (exc.filename, exc.filename2):
+        if not isinstance(name, str | bytes | os.PathLike):
+            continue
+        path = Path(os.path.abspath(os.fsdecode(name)))
+        if any(path.is_relative_to(home) for home in homes):
+            return f"KANDA_HOME {given} cannot be used: {exc.strerror}: {path} ({type(exc).__name__})"
     return None
 
 

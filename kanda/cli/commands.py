@@ -478,9 +478,10 @@ def _dirt(scale: float, mix: str | None):
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
     workers: Annotated[
-        int | None, typer.Option(min=1, help="Worker processes answering requests (default: one per CPU core).")
+        int | None,
+        typer.Option(min=1, max=1024, help="Worker processes answering requests (default: one per CPU core)."),
     ] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request (one line each).")] = True,
 ) -> None:

@@ -9,8 +9,11 @@ event type, status) makes a second delivery of the same webhook a counted duplic
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
+import io
+import logging
 import queue
 import shutil
 import stat
@@ -34,6 +37,7 @@ from regions import RegionConfig, get_region
 from regions.rails import FileRejected, ReadContext, get_adapter
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 #: The note on a loaded file that held no records.
 NO_DATA_ROWS = "no data rows: the file holds no records to load (a header-only export, or only rows the rail ignores)"
@@ -331,20 +335,155 @@ def _reject(
     return FileResult(path.name, "rejected", reason=reason, kind=kind)
 
 
+class RegistryError(ValueError):
+    """A registry file, or a record of the region being ingested, that cannot be read: the message names the file,
+    the line and the cause. Raised before the store is touched, so the region's files wait in its landing folder;
+    a broken record of another region never raises (see `sync_registry`)."""
+
+
 def sync_registry(con: duckdb.DuckDBPyConnection, settings: Settings, region: RegionConfig) -> None:
-    """Copy the region's creators and products from the registry files into the store (small, replaced whole)."""
+    """Copy the region's creators and products from the registry files into the store (small, replaced whole).
+
+    The registry files are shared by every region, so one region's broken record must not stop another: a record
+    that cannot be read (a field too many or too few, broken quoting, bytes that are not UTF-8) is skipped with a
+    warning when it is another region's, or nobody's one can tell, and that region's own ingest reports it. A
+    broken record of this region, a `price_minor` that is not a whole number, or a header without a column the
+    store needs is a `RegistryError` naming the file, the line(s) and the cause.
+    """
+    read = {}  # both files are read before either is copied: a `RegistryError` leaves the store as it was
     for table, file_name in (("creators", "creators.csv"), ("products", "products.csv")):
         path = settings.registry_dir / file_name
-        if not path.exists():
-            continue
-        rows = pl.read_csv(path, infer_schema_length=0).filter(pl.col("region") == region.code)
-        if table == "products":
-            rows = rows.with_columns(pl.col("price_minor").cast(pl.Int64))
-        with registered(con, "kanda_registry_rows", rows.to_arrow()):
-            columns = ", ".join(c[0] for c in con.execute(f"DESCRIBE {table}").fetchall())
-            with transaction(con):
-                con.execute(f"DELETE FROM {table}")
-                con.execute(f"INSERT INTO {table} SELECT {columns} FROM kanda_registry_rows")
+        if path.exists():
+            columns = [c[0] for c in con.execute(f"DESCRIBE {table}").fetchall()]
+            read[table] = (columns, _registry_rows(path, region, columns))
+    for table, (columns, rows) in read.items():
+        with registered(con, "kanda_registry_rows", rows.to_arrow()), transaction(con):
+            con.execute(f"DELETE FROM {table}")
+            con.execute(f"INSERT INTO {table} SELECT {', '.join(columns)} FROM kanda_registry_rows")
+
+
+def _registry_rows(path: Path, region: RegionConfig, columns: list[str]) -> pl.DataFrame:
+    """The region's rows of one registry file: every value as text (an empty field is null), `price_minor` as an
+    integer. Each record is checked alone (Python's csv module, strict quoting) before polars reads this region's
+    records, so that polars never sees another region's lines."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise RegistryError(f"registry file {path} cannot be read: {exc.strerror or exc}") from None
+    lines = raw.removeprefix(b"\xef\xbb\xbf").split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()  # the last line's terminator
+    header = _registry_header(path, lines, columns)
+    at = {name: header.index(name) for name in ("region", "creator_id", "product_id") if name in header}
+    kept: list[tuple[int, bytes]] = []  # this region's records: (line, raw text)
+    problems: list[str] = []
+    for line, text, fields, cause in _registry_records(lines, len(header)):
+        if fields is not None:
+            if fields[at["region"]] == region.code:
+                kept.append((line, text))
+        elif _of_region(text, at, region.code):
+            problems.append(f"line {line}: {cause}")
+        else:
+            message = "%s: registry file %s line %d skipped (not a record of %s): %s"
+            log.warning(message, region.code, path, line, region.code, cause)
+    _raise_problems(path, region, problems)
+    try:
+        rows = _read_records(lines[0], [text for _, text in kept])
+    except pl.exceptions.PolarsError:
+        # a record Python's csv module reads but polars does not: found and named by reading each one alone
+        for line, text in kept:
+            try:
+                _read_records(lines[0], [text])
+            except pl.exceptions.PolarsError as exc:
+                problems.append(f"line {line}: {str(exc).splitlines()[0]}")
+        _raise_problems(path, region, problems)
+        raise
+    if rows.height != len(kept):  # each record is one row; anything else is a bug, not a bad record
+        raise AssertionError(f"{path}: {len(kept)} records of {region.code} read as {rows.height} rows")
+    if "price_minor" in columns:
+        price = pl.col("price_minor")
+        bad = rows.with_row_index("kanda_row").filter(
+            price.is_not_null() & price.cast(pl.Int64, strict=False).is_null()
+        )
+        problems = [
+            f"line {kept[index][0]}: price_minor {value!r} is not a whole number (of minor units)"
+            for index, value in zip(bad["kanda_row"], bad["price_minor"], strict=True)
+        ]
+        _raise_problems(path, region, problems)
+        rows = rows.with_columns(price.cast(pl.Int64))
+    return rows
+
+
+def _registry_header(path: Path, lines: list[bytes], columns: list[str]) -> list[str]:
+    """The header's names; a file without a header, or without a column the store needs, is a `RegistryError`."""
+    try:
+        header = next(csv.reader([lines[0].decode()], strict=True), []) if lines else []
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise RegistryError(f"registry file {path}: line 1 (the header) cannot be read: {_record_cause(exc)}") from None
+    if not header:
+        raise RegistryError(f"registry file {path}: no header on line 1 (expected: {', '.join(columns)})")
+    missing = [name for name in (*columns, "region") if name not in header]
+    if missing:
+        raise RegistryError(
+            f"registry file {path}: the header (line 1) lacks column(s) {', '.join(dict.fromkeys(missing))}"
+        )
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise RegistryError(f"registry file {path}: the header (line 1) repeats column(s) {', '.join(repeated)}")
+    return header
+
+
+def _registry_records(lines: list[bytes], width: int) -> Iterator[tuple[int, bytes, list[str] | None, str | None]]:
+    """Every record after the header: its first line (1-based), its raw text, and its fields, or None and the cause
+    when it cannot be read. A broken record is given as its first line alone and reading starts again on the next
+    line, so that an unclosed quote cannot swallow the records after it. Blank lines are skipped."""
+    start = 1
+    while start < len(lines):
+        base = start
+        reader = csv.reader((lines[i].decode() + "\n" for i in range(base, len(lines))), strict=True)
+        while start < len(lines):
+            try:
+                fields = next(reader)
+            except (csv.Error, UnicodeDecodeError) as exc:
+                yield start + 1, lines[start], None, _record_cause(exc)
+                start += 1
+                break  # a new reader, from the next line
+            end = base + reader.line_num
+            if fields and len(fields) != width:
+                yield start + 1, lines[start], None, f"{len(fields)} fields where the header has {width}"
+                start += 1
+                break
+            if fields:
+                yield start + 1, b"\n".join(lines[start:end]), fields, None
+            start = end
+
+
+def _record_cause(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at column {exc.start + 1})"
+    return f"broken quoting ({exc})"
+
+
+def _of_region(text: bytes, at: dict[str, int], code: str) -> bool:
+    """Whether a line that cannot be read is the region's: its region field, or a creator or product id with the
+    region's prefix (read leniently: the line is broken)."""
+    fields = next(csv.reader([text.decode(errors="replace")]), [])
+    cell = {name: fields[i].strip().upper() for name, i in at.items() if i < len(fields)}
+    return cell.get("region") == code or any(
+        cell.get(name, "").startswith(f"{code}-") for name in ("creator_id", "product_id")
+    )
+
+
+def _raise_problems(path: Path, region: RegionConfig, problems: list[str]) -> None:
+    if not problems:
+        return
+    shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+    raise RegistryError(f"{region.code}: registry file {path}: {region.code}'s record(s) cannot be read: {shown}")
+
+
+def _read_records(header: bytes, records: list[bytes]) -> pl.DataFrame:
+    text = b"\n".join([header, *records]) + b"\n"
+    return pl.read_csv(io.BytesIO(text), infer_schema_length=0)
 
 
 def _known_creators(con: duckdb.DuckDBPyConnection, region: RegionConfig) -> pl.Series:
@@ -388,4 +527,4 @@ def release_held(con: duckdb.DuckDBPyConnection, settings: Settings, region: Reg
     return batch.commit(con, kind="release", file_name=None, content_hash=None, also=mark_released)
 
 
-__all__ = ["FileResult", "IngestReport", "ingest_file", "ingest_files", "ingest_landing", "open_store"]
+__all__ = ["FileResult", "IngestReport", "RegistryError", "ingest_file", "ingest_files", "ingest_landing", "open_store"]
