@@ -138,7 +138,8 @@ def dashboard_queries(shape: Shape) -> list[Query]:
 
 EVENTS_SQL = """
 INSERT INTO sale_events (region, source, source_file, source_row, batch_id, transaction_id, event_type, status,
-    creator_id, product_id, buyer_ref, channel, amount_minor, fee_minor, net_minor, currency, occurred_at, local_date)
+    event_ref, creator_id, product_id, buyer_ref, channel, amount_minor, fee_minor, net_minor, currency, occurred_at,
+    local_date)
 WITH sales AS (
     SELECT
         i,
@@ -165,6 +166,7 @@ events AS (
 )
 SELECT
     $region, 'bench', 'synthetic', i, 'bench', $region || '-T' || i, event_type, status,
+    CASE WHEN event_type = 'refund' THEN 1 ELSE 0 END,  -- one refund per payment: any reference tells it apart
     printf('%s-C%04d', $region, creator), printf('%s-P%05d', $region, (creator - 1) * $products + product + 1),
     NULL, $channels[channel + 1], amount, fee, amount - fee, $currency,
     CAST($start::DATE + day AS TIMESTAMP) + to_seconds(second), $start::DATE + day

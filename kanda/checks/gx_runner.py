@@ -19,6 +19,10 @@ per suite, region and day is kept as small JSON files (`gx_dir/latest/`): the st
 importing GX, which takes seconds. Old results are pruned (`KEEP_RESULTS` per suite, region and day) so that
 the Data Docs index stays small.
 
+Over many regions (`kanda expectations`), a region whose store cannot be read (corrupted) or is busy (another run
+holds it past the lock wait) is named with its cause in `run_suites(..., failed=[...])`, and the other regions are
+still validated and their Data Docs built (docs/reliability.md: one region never stops another).
+
 Data Docs pages link jQuery, Bootstrap and a tracking image on public CDNs; they are rewritten to the copies in
 `quality/data_docs_vendor/` so that the site works offline and loads nothing from the internet.
 """
@@ -40,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock, Timeout
 
+from kanda.regional.status import RegionFailure
 from kanda.regional.store import StoreBusy, open_store, store_exists
 from kanda.settings import Settings
 from quality import expectations as suites
@@ -48,6 +53,8 @@ from regions import RegionConfig, all_regions, get_region
 if TYPE_CHECKING:
     import pandas as pd
     from great_expectations.data_context import FileDataContext
+
+log = logging.getLogger(__name__)
 
 #: The newest local days of a region validated when no days are given (plus the days of its latest batch).
 DEFAULT_DAYS = 7
@@ -374,15 +381,29 @@ def _read_days(settings: Settings, region: RegionConfig, local_dates: Iterable[d
 
 
 def _event_batches(
-    settings: Settings, regions: list[RegionConfig], local_dates: Iterable[dt.date] | None
+    settings: Settings,
+    regions: list[RegionConfig],
+    local_dates: Iterable[dt.date] | None,
+    failed: list[RegionFailure] | None = None,
 ) -> Iterator[_Batch]:
     """The stored days of the regions, in as few frames as `MAX_BATCH_ROWS` allows (regions without a store or
     events are left out). Lazy: a region is read once the batches before it have been validated, so that memory
-    stays bounded however many regions there are."""
+    stays bounded however many regions there are.
+
+    A region whose store cannot be read (or is busy) is appended to `failed` with its cause and left out, and the
+    others are still read; without `failed`, the error is raised."""
     days = list(local_dates) if local_dates is not None else None
     frames: dict[RegionConfig, pd.DataFrame] = {}
     for region in regions:
-        frame = _read_days(settings, region, days)
+        try:
+            frame = _read_days(settings, region, days)
+        except Exception as exc:
+            if failed is None:
+                raise
+            # isolation: name this region and its cause, go on with the healthy ones
+            failed.append(RegionFailure.of(region.code, exc))
+            log.warning("%s: events not validated: %s", region.code, failed[-1].cause)
+            continue
         if frame is not None:
             frames[region] = frame
             if sum(len(f) for f in frames.values()) >= MAX_BATCH_ROWS:
@@ -431,17 +452,21 @@ def run_suites(
     events: bool = True,
     central: bool = True,
     docs: bool = True,
+    failed: list[RegionFailure] | None = None,
 ) -> tuple[list[SuiteResult], Path | None]:
     """Validate the regions' stored days (default: `default_days` of each) and their rows of the published rollups,
     and (with `docs`) refresh these results' Data Docs pages: one GX context, one validation per suite.
 
     Returns one result per region and local day (`sale_events_day`; days without events have none), then one per
     rollup table and region (a region with nothing published has none), and the Data Docs index (None when there
-    was nothing to validate). Results are stored in the GX context and summarised for `latest_results`."""
+    was nothing to validate). Results are stored in the GX context and summarised for `latest_results`.
+
+    `failed`: a list to which each region whose store cannot be read (or is busy) is appended, with its cause; the
+    other regions are still validated. Without it (one region's asset check), such an error is raised."""
     configs = [get_region(code) for code in regions] if regions is not None else list(all_regions().values())
     # The first frame is read before GX is imported and its lock taken (nothing to validate: neither); further
     # ones, if the rows need more than one, as the validations go.
-    event_batches = _event_batches(settings, configs, local_dates) if events else iter(())
+    event_batches = _event_batches(settings, configs, local_dates, failed) if events else iter(())
     first = next(event_batches, None)
     central_batches = _central_batches(settings, configs) if central else []
     if first is None and not central_batches:

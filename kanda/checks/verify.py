@@ -4,7 +4,8 @@ Ledger chain, batch conservation, rollups against events, and central against re
 the proofs that need the central layer: every data file the newest publication reads is there and whole, and every
 ledger head a publication anchored is still in its region's chain (a store rewritten and re-chained is caught).
 A store that cannot be read is a failed check of its region, not the end of the run: the other regions are still
-verified, so one corrupted file never hides the state of the healthy ones.
+verified, so one corrupted file never hides the state of the healthy ones. A store that another run holds past the
+lock wait is a failed `store_available` check of its region (busy, not broken), and again the others are verified.
 
 Past one machine the regional stores live on their region hosts and the central host has none. There `verify`
 checks what the central layer alone can prove (every publication's snapshots exist, every data file is whole,
@@ -304,15 +305,27 @@ def rollups_consistent(central: dict[str, pa.Table], region: str) -> CheckResult
 def _store_failure_reported(results: list[CheckResult], region: RegionConfig, settings: Settings) -> Iterator[None]:
     """Turn an error while reading one region's store into a failed `store_readable` check naming the cause.
 
-    A busy store is not broken: `StoreBusy` (after the usual wait for the lock) still ends the run with its own
-    message, as before. Checks that completed before the failure keep their results.
+    A busy store is not broken: `StoreBusy` (after the usual wait for the lock) is a failed `store_available`
+    check saying so, and the other regions are still verified (it used to end the whole run, so one long writer hid
+    every other region's proofs). Checks that completed before the failure keep their results.
     """
     try:
         yield
-    except StoreBusy:
-        raise
+    except StoreBusy as exc:
+        results.append(store_busy(region, settings, exc))
     except Exception as exc:
         results.append(store_unreadable(region, settings, exc))
+
+
+def store_busy(region: RegionConfig, settings: Settings, exc: StoreBusy) -> CheckResult:
+    cause = failure_cause(exc)
+    return CheckResult(
+        "store_available",
+        False,
+        f"{region.code}: store {settings.store_path(region.code)} is busy, not verified: {cause}; run `kanda verify`"
+        " again when that run has finished",
+        metadata={"cause": cause, "busy": True},
+    )
 
 
 def store_unreadable(region: RegionConfig, settings: Settings, exc: Exception) -> CheckResult:

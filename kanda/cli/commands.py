@@ -285,7 +285,7 @@ def _publish_table(runs, empty: list[str], rebuild: bool) -> None:
 
 @app.command()
 def status() -> None:
-    """What each regional store holds. Exit 1 if a store cannot be read (the others are still listed)."""
+    """What each regional store holds. Exit 1 if a store cannot be read or is busy (the others are still listed)."""
     from kanda.regional.status import all_status
 
     settings = load_settings()
@@ -304,8 +304,9 @@ def status() -> None:
     ):
         table.add_column(column)
     for s in rows:
-        if s.broken:
-            table.add_row(s.region, "[red]BROKEN[/]", *[""] * 6, "see below")
+        if s.error is not None:
+            label = "[yellow]BUSY[/]" if s.busy else "[red]BROKEN[/]"
+            table.add_row(s.region, label, *[""] * 6, "see below")
             continue
         table.add_row(
             s.region,
@@ -319,28 +320,34 @@ def status() -> None:
             s.last_publish or "never",
         )
     console.print(table if rows else "No regional stores yet: run `kanda demo` or `kanda ingest`.")
-    broken = [s for s in rows if s.broken]
-    for s in broken:
+    failed = [s for s in rows if s.error is not None]
+    for s in failed:
         err.print(
-            f"{s.region}: BROKEN: store {settings.store_path(s.region)} cannot be read: {s.error}",
+            f"{s.region}: BUSY: store {settings.store_path(s.region)} is in use, not read: {s.error};"
+            " try again when that run has finished"
+            if s.busy
+            else f"{s.region}: BROKEN: store {settings.store_path(s.region)} cannot be read: {s.error}",
             markup=False,
             soft_wrap=True,  # a path must stay whole to be copied
         )
-    if broken:
+    if failed:
         raise typer.Exit(1)
 
 
 @app.command()
 def quarantine(
     region: Annotated[str, typer.Option("--region", "-r", help="Region code.")] = ...,  # type: ignore[assignment]
-    status: Annotated[str | None, typer.Option(help="open | held | released | rejected")] = None,
+    status: Annotated[str | None, typer.Option(help="open | held | released | rejected (any case)")] = None,
     limit: Annotated[int, typer.Option(min=1)] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """Show quarantined rows of a region: where they came from, every rule they broke, and the raw record."""
-    from kanda.regional.status import quarantine_rows
+    from kanda.regional.status import QUARANTINE_STATUSES, quarantine_rows
 
     (code,) = chosen_regions([region])
+    if status is not None and status.lower() not in QUARANTINE_STATUSES:
+        # never an empty answer, which would read as "nothing in quarantine"
+        usage_error(f"unknown status {status!r}; choose from {', '.join(QUARANTINE_STATUSES)}", "--status")
     rows = quarantine_rows(load_settings(), code, status=status, limit=limit)
     if as_json:
         for row in rows:

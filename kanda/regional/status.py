@@ -1,7 +1,11 @@
 """`kanda status`: what each regional store holds, in numbers a person can check against their files.
 
 A store that cannot be read (a corrupted or truncated file) is a row marked broken with its cause, not the end
-of the listing: the healthy regions are still shown, so one bad file never hides the state of the others.
+of the listing: the healthy regions are still shown, so one bad file never hides the state of the others. A store
+that another run holds past the lock wait is a row marked busy (nothing is wrong with it), again not the end.
+
+`RegionFailure` is how every command over many regions (status, verify, reports, expectations, review enqueue)
+names a region it could not read, busy or broken, while it goes on with the others (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -26,10 +30,11 @@ class RegionStatus:
     unpublished_days: int = 0
     last_publish: str | None = None
     error: str | None = None  # the store could not be read: why (the counts above are then unknown, left at 0)
+    busy: bool = False  # with `error`: another run held the store past the wait; nothing is wrong with it
 
     @property
     def broken(self) -> bool:
-        return self.error is not None
+        return self.error is not None and not self.busy
 
 
 def region_status(settings: Settings, code: str) -> RegionStatus:
@@ -59,8 +64,9 @@ def region_status(settings: Settings, code: str) -> RegionStatus:
 def all_status(settings: Settings) -> list[RegionStatus]:
     """Every region with a store; a store that cannot be read is a broken row, and the others are still read.
 
-    A busy store is not broken: `StoreBusy` (raised after the usual wait for the lock) ends the listing with its
-    own message, as before.
+    A busy store is not broken: `StoreBusy` (raised after the usual wait for the lock) makes a row marked busy,
+    with the cause, and the other regions are still read. (It used to end the whole listing, which hid the state of
+    every healthy region behind one long-running writer.)
     """
     rows = []
     for code in all_regions():
@@ -68,10 +74,8 @@ def all_status(settings: Settings) -> list[RegionStatus]:
             continue
         try:
             rows.append(region_status(settings, code))
-        except StoreBusy:
-            raise
         except Exception as exc:  # isolation: name this region and its cause, go on with the healthy ones
-            rows.append(RegionStatus(code, error=failure_cause(exc)))
+            rows.append(RegionStatus(code, error=failure_cause(exc), busy=isinstance(exc, StoreBusy)))
     return rows
 
 
@@ -81,8 +85,51 @@ def failure_cause(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
+@dataclass(frozen=True)
+class RegionFailure:
+    """A region that a command over many regions could not do, and why; the other regions were still done.
+
+    `busy`: another run held the region's store past the lock wait (`StoreBusy`). Nothing is wrong with the store:
+    running the command again once that run has finished does the region. Otherwise `cause` names what failed.
+    """
+
+    region: str
+    cause: str  # one line, `failure_cause`
+    busy: bool = False
+
+    @classmethod
+    def of(cls, region: str, exc: BaseException) -> RegionFailure:
+        return cls(region, failure_cause(exc), isinstance(exc, StoreBusy))
+
+    @property
+    def label(self) -> str:
+        return "BUSY" if self.busy else "FAILED"
+
+    def line(self) -> str:
+        """What a command prints for the region, in the style of `kanda publish`: `NG: FAILED: IOException: ...`,
+        or `NG: BUSY: StoreBusy: the NG store is busy (...); try again when that run has finished`."""
+        return f"{self.region}: {self.label}: {self.cause}" + (
+            "; try again when that run has finished" if self.busy else ""
+        )
+
+    def as_json(self) -> dict[str, str | bool]:
+        return {"region": self.region, "error": self.cause, "busy": self.busy}
+
+
+#: What a quarantined row's `status` can be: `open` (waiting for review), `held` (waiting for something, e.g. its
+#: creator to be onboarded), `released` (loaded after all), `rejected` (a steward rejected it for good).
+QUARANTINE_STATUSES = ("open", "held", "released", "rejected")
+
+
 def quarantine_rows(settings: Settings, code: str, *, status: str | None = None, limit: int = 20) -> list[dict]:
-    """Quarantined rows with their reasons decoded, newest first."""
+    """Quarantined rows with their reasons decoded, newest first; `status` one of `QUARANTINE_STATUSES` (any case).
+
+    An unknown status is refused (ValueError) rather than answered with an empty list, which would read as "nothing
+    in quarantine"."""
+    if status is not None:
+        if status.lower() not in QUARANTINE_STATUSES:
+            raise ValueError(f"unknown quarantine status {status!r}; the statuses are {', '.join(QUARANTINE_STATUSES)}")
+        status = status.lower()
     query = (
         "SELECT source_file, source_row, status, hold, reasons, raw_record, quarantined_at FROM quarantine"
         + (" WHERE status = ?" if status else "")

@@ -7,8 +7,9 @@ each delivery so that a rerun sends nothing twice unless `--resend`.
 
 Exit codes: 0 all reports written (or delivered before, or their creator unsubscribed); 1 a delivery failed, a
 creator was skipped because their registry name or address is unsafe (a line break: named on stderr, the other
-reports still go out), or a requested day is not reportable yet (not over in the region's zone, or not
-published); 2 usage errors.
+reports still go out), a requested day is not reportable yet (not over in the region's zone, or not
+published), or a region's store cannot be read or is busy (named on stderr as `NG: FAILED: ...` or `NG: BUSY: ...`;
+the other regions' reports are still written); 2 usage errors.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def reports_command(
         numeric = column not in {"region", "day", "status", "where"}
         table.add_column(column, justify="right" if numeric else "left", overflow="fold", no_wrap=column != "where")
     for r in summary.regions:
-        style = "green" if r.ready else "yellow"
+        style = "green" if r.ready else ("red" if r.failure else "yellow")
         table.add_row(
             r.region,
             r.local_date.isoformat(),
@@ -90,7 +91,10 @@ def reports_command(
     for r in summary.regions:
         if r.status == "no_store" and not requested:
             continue
-        if not r.ready:
+        if r.failure is not None:  # as `kanda publish` names a failed region; a path must stay whole to be copied
+            err.print(r.failure.line(), markup=False, soft_wrap=True, style="yellow" if r.failure.busy else "red")
+            problems = True
+        elif not r.ready:
             err.print(f"[yellow]{r.region}: no reports:[/] {r.message}")
             problems = True
         for creator_id, why in r.failed.items():

@@ -9,7 +9,9 @@ Three modes, chosen by the caller:
 
 Delivered reports are recorded per (region, creator, day); a rerun skips them unless `resend=True`. Creators who
 unsubscribed are skipped when delivering (listed, not failed). A creator whose registry name or address could
-forge headers (a line break) is refused by name and the others' reports still go out.
+forge headers (a line break) is refused by name and the others' reports still go out. Likewise a region whose store
+cannot be read (corrupted) or is busy (another run holds it past the lock wait) is an outcome naming why, and the
+other regions' reports are still written (docs/reliability.md: one region never stops another).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import itertools
+import logging
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
@@ -25,6 +28,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kanda.regional.status import RegionFailure
 from kanda.reports.data import RegionDay, last_closed_day, region_reports
 from kanda.reports.delivery import (
     Delivery,
@@ -42,6 +46,8 @@ from kanda.reports.mailing import Mailing, recipient_problem
 from kanda.reports.model import CreatorReport, Restatement
 from kanda.settings import Settings
 from regions import all_regions, get_region
+
+logger = logging.getLogger(__name__)
 
 #: Called with (region, reports done, reports to do).
 ReportsProgress = Callable[[str, int, int], None]
@@ -61,7 +67,7 @@ RESTATEMENT_DAYS = 7
 class RegionOutcome:
     region: str
     local_date: dt.date
-    status: str  # ready | not_closed | not_published | no_store
+    status: str  # ready | not_closed | not_published | no_store | busy | failed
     message: str
     reports: int = 0  # reports gathered (creators with activity, after --creator)
     written: int = 0  # rendered and delivered (or previewed) in this run
@@ -73,6 +79,7 @@ class RegionOutcome:
     held_creators: int = 0  # reports of the day that carry a held-records note
     restated: int = 0  # reports that tell of an earlier day's changed figures
     location: str = ""  # the folder written, or the relay
+    failure: RegionFailure | None = None  # status busy or failed: the region's store could not be read, and why
 
     @property
     def ready(self) -> bool:
@@ -116,7 +123,9 @@ def write_reports(
 ) -> ReportsSummary:
     """Reports of `local_date` (default: each region's last closed local day) for the regions, or all of them.
 
-    `creators` narrows to those creator ids (a creator id names its region, e.g. `KE-C0001`).
+    `creators` narrows to those creator ids (a creator id names its region, e.g. `KE-C0001`). A region whose store
+    cannot be read or is busy is an outcome with status `failed` or `busy` (and its `failure`); the other regions'
+    reports are still written.
     """
     codes = [get_region(c).code for c in regions] if regions else list(all_regions())
     if creators:
@@ -129,12 +138,28 @@ def write_reports(
     try:
         for code in codes:
             day = local_date or last_closed_day(get_region(code), now)
-            gathered = region_reports(settings, code, day, creators=creators, now=now)
+            try:
+                gathered = region_reports(settings, code, day, creators=creators, now=now)
+            except Exception as exc:  # isolation: name this region and why, go on with the others
+                outcomes.append(_failed_region(settings, code, day, exc))
+                continue
             outcomes.append(_deliver_region(settings, gathered, log, mailing, resend, progress))
     finally:
         if log is not None:
             log.close()
     return ReportsSummary(mode, outcomes)
+
+
+def _failed_region(settings: Settings, code: str, day: dt.date, exc: Exception) -> RegionOutcome:
+    failure = RegionFailure.of(code, exc)
+    logger.warning("%s: reports not gathered: %s", code, failure.cause)
+    store = settings.store_path(code)
+    message = (
+        f"{code}: store {store} is busy, no reports gathered: {failure.cause}; try again when that run has finished"
+        if failure.busy
+        else f"{code}: store {store} cannot be read, no reports gathered: {failure.cause}"
+    )
+    return RegionOutcome(code, day, "busy" if failure.busy else "failed", message, failure=failure)
 
 
 def _deliver_region(

@@ -80,20 +80,27 @@ def _refuse(message: str, as_json: bool, **extra) -> None:
 
 @review_app.command()
 def enqueue(region: RegionsOpt = None, as_json: JsonOpt = False) -> None:
-    """Queue every quarantined row not yet in the review queue (idempotent)."""
-    from kanda.review.service import enqueue_all, enqueue_region
+    """Queue every quarantined row not yet in the review queue (idempotent).
+
+    Each region is enqueued on its own: one whose store cannot be read or is busy is named (`NG: FAILED: ...`,
+    `NG: BUSY: ...`; in --json under "failed"), the others are still queued, and the exit code is 1."""
+    from kanda.regional.status import RegionFailure
+    from kanda.review.service import enqueue_all
     from kanda.settings import load_settings
 
     settings = load_settings()
     flt = _filter(region, None, None, None, None, None, None)
-    added = (
-        {code: enqueue_region(settings, code) for code in sorted(flt.regions)} if flt.regions else enqueue_all(settings)
-    )
+    failed: list[RegionFailure] = []
+    added = enqueue_all(settings, sorted(flt.regions) if flt.regions else None, failed=failed)
     if as_json:
-        _print_json({"enqueued": added})
+        _print_json({"enqueued": added, **({"failed": [f.as_json() for f in failed]} if failed else {})})
     else:
         for code, n in added.items():
             console.print(f"{code}: {n} new item(s) queued")
+    for f in failed:  # as `kanda review reprocess` names a failed region; stdout stays JSON with --json
+        err.print(f.line(), markup=False, soft_wrap=True)
+    if failed:
+        raise typer.Exit(1)
 
 
 @review_app.command("list")

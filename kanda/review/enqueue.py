@@ -16,10 +16,13 @@ salted buyer hash.
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterable
 
 import pyarrow as pa
 from sqlalchemy import Connection, select, update
 
+from kanda.regional.status import RegionFailure
 from kanda.regional.store import open_store, registered, store_exists
 from kanda.review import db
 from kanda.review.db import write_audit
@@ -28,13 +31,34 @@ from kanda.review.revalidate import severity_of
 from kanda.settings import Settings
 from regions import all_regions, get_region
 
+log = logging.getLogger(__name__)
+
 #: Review statuses that a release by ingestion overtakes (rejections are final).
 _OVERTAKEN = ("new", "in_review", "fixed", "waived")
 
 
-def enqueue_all(settings: Settings) -> dict[str, int]:
-    """Enqueue every region that has a store; new items per region."""
-    return {code: enqueue_region(settings, code) for code in all_regions() if store_exists(settings, code)}
+def enqueue_all(
+    settings: Settings, regions: Iterable[str] | None = None, *, failed: list[RegionFailure] | None = None
+) -> dict[str, int]:
+    """Enqueue the regions (default: every region that has a store), each on its own; new items per region.
+
+    A region whose store cannot be read (or is busy) is appended to `failed` with its cause and left out of the
+    answer, and the other regions are still enqueued; without `failed`, the error is raised.
+    """
+    codes = [get_region(c).code for c in regions] if regions is not None else list(all_regions())
+    added = {}
+    for code in codes:
+        if regions is None and not store_exists(settings, code):
+            continue
+        try:
+            added[code] = enqueue_region(settings, code)
+        except Exception as exc:
+            if failed is None:
+                raise
+            # isolation: name this region and its cause, go on with the healthy ones
+            failed.append(RegionFailure.of(code, exc))
+            log.warning("%s: not enqueued: %s", code, failed[-1].cause)
+    return added
 
 
 def enqueue_region(settings: Settings, region: str) -> int:

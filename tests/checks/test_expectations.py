@@ -48,7 +48,8 @@ def test_asset_checks_pass_on_clean_data_and_data_docs_work_offline(
         )
     assert result.success
     verdicts = {e.check_name: e for e in result.get_asset_check_evaluations()}
-    assert set(verdicts) == {"sale_events_expectations", "central_rollups_expectations"}
+    # the GX checks, and the flow's own check that no file of the run was rejected
+    assert set(verdicts) == {"sale_events_expectations", "central_rollups_expectations", "no_rejected_files"}
     for verdict in verdicts.values():
         assert verdict.passed, verdict.description
     days = verdicts["sale_events_expectations"].metadata["results"].value
