@@ -43,6 +43,7 @@ from regions.parsing import (
     reference_parts,
     rejection,
     require_columns,
+    strptime,
     utc_from_iso,
     utc_from_local,
 )
@@ -516,9 +517,12 @@ class Compiler:
             elif fmt in ("epoch_s", "epoch_ms"):
                 unit = "s" if fmt == "epoch_s" else "ms"
                 parsed.append(pl.from_epoch(int_string(text), time_unit=unit).dt.replace_time_zone("UTC"))
-        if strftime and t.zone == "offset":
+        if strftime and t.zone == "offset":  # each format states its offset (`%z`); a second of 60 is unreadable
             parsed += [
-                text.str.to_datetime(f, strict=False, time_unit="us").dt.convert_time_zone("UTC") for f in strftime
+                text.map_batches(
+                    functools.partial(strptime, fmt=f), return_dtype=pl.Datetime("us", "UTC"), is_elementwise=True
+                ).dt.convert_time_zone("UTC")
+                for f in strftime
             ]
         elif strftime and t.zone == "utc":
             parsed.append(naive_datetime(text, strftime).dt.replace_time_zone("UTC"))

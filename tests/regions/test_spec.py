@@ -181,6 +181,18 @@ def test_comma_decimals_semicolons_and_offset_times(tmp_path: Path) -> None:
     assert frame["occurred_at"].to_list() == [utc(2025, 3, 5, 8, 30)] * 2
 
 
+def test_strftime_times_with_an_offset_read_the_offset_and_a_second_of_60_is_unreadable(tmp_path: Path) -> None:
+    spec = COMMA_SPEC.replace("formats: [iso]", 'formats: ["%Y-%m-%d %H:%M:%S %z"]')
+    sample = tmp_path / "eg.csv"
+    sample.write_text(
+        "id;Betrag;Gebuehr;Zeit;Ref\n"
+        "x1;10,00;;2025-03-05 10:30:00 +0200;EG-C0001.EG-P00001\n"
+        "x2;10,00;;2025-03-05 23:59:60 +0200;EG-C0001.EG-P00001\n"  # not the next minute, nor the next day
+    )
+    frame, _ = read_all(SpecAdapter(spec_of(spec), "eg_test"), sample, get_region("EG"))
+    assert frame["occurred_at"].to_list() == [utc(2025, 3, 5, 8, 30), None]
+
+
 def test_a_file_without_the_spec_columns_is_rejected_with_what_is_missing(regions_dir: Path, tmp_path: Path) -> None:
     sample = tmp_path / "other.csv"
     sample.write_text("Receipt,Amount\nA,1\n")
