@@ -171,6 +171,35 @@ def usd_agrees_across_rollups(con: duckdb.DuckDBPyConnection, region: RegionConf
     )
 
 
+def money_back_within_sale(con: duckdb.DuckDBPyConnection, region: RegionConfig) -> CheckResult:
+    """No payment has more money gone back (refunds, reversals, chargebacks) than it was sold for.
+
+    Each event can be valid while their sum is not (two refunds of one payment that together exceed it, a refund
+    file read twice under two names): the contract judges rows one at a time, so this is checked on the payments.
+    A warning, not an error: a rail may really have refunded more (a goodwill refund), and a steward decides.
+    A payment whose sale has not arrived yet is not judged."""
+    count, examples = con.execute(
+        "SELECT count(*), list(transaction_id ORDER BY transaction_id)[1:5] FROM fct_sales"
+        " WHERE gross_minor IS NOT NULL AND refunded_minor + reversed_minor > gross_minor"
+    ).fetchall()[0]
+    if count:
+        return CheckResult(
+            "money_back_within_sale",
+            False,
+            f"{region.code}: {count} payment(s) had more money go back than they were sold for, e.g. "
+            + ", ".join(examples),
+            "warn",
+            {"payments": count, "examples": examples},
+        )
+    return CheckResult(
+        "money_back_within_sale",
+        True,
+        f"{region.code}: no payment had more money go back than it was sold for",
+        "warn",
+        {"payments": 0},
+    )
+
+
 def regional_totals(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, int]]:
     """Per rollup table: (rows, and the sums of its two `RECONCILED` columns) as the regional store has it."""
     return {

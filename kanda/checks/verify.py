@@ -178,6 +178,7 @@ def verify(settings: Settings, regions: list[str] | None = None) -> list[CheckRe
             results.append(checks.batch_conservation(con, region))
             results.append(checks.rollups_match_events(con, region))
             results.append(checks.usd_agrees_across_rollups(con, region))
+            results.append(checks.money_back_within_sale(con, region))
             results.append(reconcile(con, region, central))
     return results
 

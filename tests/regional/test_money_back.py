@@ -15,6 +15,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from kanda.central.publish import publish_region
+from kanda.checks.verify import verify
 from kanda.flow import reprocess_region
 from kanda.regional.ingest import ingest_files
 from kanda.regional.store import open_store
@@ -234,3 +236,18 @@ def test_a_refund_held_by_an_older_kanda_is_released_with_the_reference_its_read
     assert (released.loaded, released.quarantined) == (2, 0), released
     with open_store(settings, "CM", read_only=True) as con:
         assert money_back(con, str(CHARGE)) == [("refund", -500, -500, 29_920_920)]
+
+
+def test_refunds_that_add_up_to_more_than_the_sale_are_flagged_by_verify(settings: Settings, tmp_path):
+    """Each refund is valid on its own; together they exceed the payment. `kanda verify` warns and names it."""
+    make_files(settings, regions=["CM"], rows=50)
+    lines = [
+        flutterwave("charge.completed", 10_000, "2026-11-20T10:00:00.000Z", fee=150),
+        flutterwave("refund.completed", 6_000, "2026-11-21T10:00:00.000Z"),
+        flutterwave("refund.completed", 6_000, "2026-11-22T10:00:00.000Z"),
+    ]
+    ingest_files(settings, "CM", [write(tmp_path, "webhooks.ndjson", lines)])
+    publish_region(settings, "CM")
+    (check,) = [r for r in verify(settings, ["CM"]) if r.name == "money_back_within_sale"]
+    assert (check.passed, check.severity) == (False, "warn")
+    assert check.metadata == {"payments": 1, "examples": [str(CHARGE)]}
