@@ -556,6 +556,7 @@ def reprocess(
     error, the others still run. Exit 1 if any region failed.
     """
     from kanda import flow
+    from kanda.regional.status import RegionFailure
     from kanda.regional.store import store_exists
     from kanda.review.cli import _filter, _print_json
     from regions import all_regions
@@ -564,19 +565,20 @@ def reprocess(
     flt = _filter(region, None, None, None, None, None, None)
     codes = sorted(flt.regions) if flt.regions else [c for c in all_regions() if store_exists(settings, c)]
     observers = flow.installed_observers()
-    results, failed = [], {}
+    results: list = []
+    failed: dict[str, RegionFailure] = {}
     for code in codes:
         try:
             results.append(flow.reprocess_region(settings, code, observers=observers, actor=actor))
         except Exception as exc:  # isolation: report this region by name, go on with the others
-            failed[code] = f"{type(exc).__name__}: {exc}"
+            failed[code] = RegionFailure.of(code, exc)
             results.append(None)
     if as_json:
         _print_json(
             {
                 "ok": not failed,
                 "regions": [
-                    {**r.as_dict(), "error": None} if r is not None else {"region": code, "error": failed[code]}
+                    {**r.as_dict(), "error": None} if r is not None else failed[code].as_json()
                     for code, r in zip(codes, results, strict=True)
                 ],
             }
@@ -587,10 +589,10 @@ def reprocess(
         raise typer.Exit(1)
 
 
-def _print_reprocessed(codes: list[str], results: list, failed: dict[str, str]) -> None:
+def _print_reprocessed(codes: list[str], results: list, failed: dict) -> None:
     for code, r in zip(codes, results, strict=True):
         if r is None:
-            err.print(f"{code}: FAILED: {failed[code]}", markup=False, soft_wrap=True)
+            err.print(failed[code].line(), markup=False, soft_wrap=True)
             continue
         if not r.changed:
             console.print(f"{r.region}: nothing waiting")
