@@ -113,6 +113,12 @@ def test_each_region_runs_in_its_own_code_server_and_publishes_centrally(
     }
     (tmp_path / "workspace.yaml").write_text(yaml.safe_dump(workspace))
     homes = {code: tmp_path / f"{code.lower()}-host" for code in ports}
+    # The storage's tables are created once, before two code servers start on the fresh database at the same time:
+    # each would create them, and the slower one failed on a type the other had just made (run_tags).
+    migrated = subprocess.run(
+        [str(BIN / "dagster"), "instance", "migrate"], env=base, capture_output=True, text=True, timeout=300
+    )
+    assert migrated.returncode == 0, migrated.stdout[-2000:] + migrated.stderr[-3000:]
 
     with (
         process(
