@@ -210,6 +210,8 @@ def test_structure_lines_with_another_field_count_are_still_ignored(tmp_path: Pa
         "Page 2 of 3",
         'TOTAL PAID IN,"2,000.00"',  # a totals line: words, not a receipt number
         "DISCLAIMER: figures in KES",
+        "DISCLAIMER, figures in KES, subject to the terms",  # all caps before a comma: a word, not a receipt
+        "STATEMENT,PERIOD,2025",
         "   ",
         HEADER + ",Balance Confirmed",  # a page header of another width
     ]
@@ -217,7 +219,7 @@ def test_structure_lines_with_another_field_count_are_still_ignored(tmp_path: Pa
     frame, ignored = read_all(ADAPTER, path, REGION)
     assert frame["transaction_id"].to_list() == ["SBA1000001", "SBA1000009"]
     assert frame["amount_minor"].to_list() == [100_000, 100_000]
-    assert ignored == 1 + 6  # the title line and the structure lines but the empty one, which the reader drops
+    assert ignored == 1 + 8  # the title line and the structure lines but the empty one, which the reader drops
 
 
 def test_a_record_far_into_a_long_statement_rejects_it_through_the_ingest(settings, tmp_path: Path) -> None:

@@ -86,8 +86,9 @@ EXPECTS = Expects(
 _STATUS = {"completed": "success", "pending": "pending", "failed": "failed", "cancelled": "failed"}
 _TIME_FORMATS = ["%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d-%m-%Y %H:%M:%S"]
 _UNDO = r"(?i)\b(reversal|refund) of\s+([A-Z0-9]{8,12})\b"
-#: A receipt number as the first field of a line: 8 to 12 capital letters and digits (SBA1000001, QGH7XK2L9P).
-_RECEIPT = re.compile(r"[A-Z0-9]{8,12}")
+#: A receipt number as the first field of a line: 8 to 12 capital letters and digits, at least one a digit
+#: (SBA1000001, QGH7XK2L9P): an all-caps word before a comma ("DISCLAIMER, ...", "STATEMENT,") is a structure line.
+_RECEIPT = re.compile(r"(?=[A-Z]*[0-9])[A-Z0-9]{8,12}")
 #: How far into the file the header row is looked for (title lines of a PDF-to-CSV conversion).
 HEADER_SEARCH_LINES = 30
 
