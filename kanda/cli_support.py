@@ -67,12 +67,20 @@ def chosen_regions(codes: list[str] | None) -> list[str]:
     return chosen
 
 
+#: The days a command takes: no sale predates 1970, and a day near year 9999 has no day after it to compute with
+#: (a report's trend, a day's end in UTC): such a date is a typo, answered as one rather than as a failing store.
+DATES = (dt.date(1970, 1, 1), dt.date(9998, 12, 31))
+
+
 def parse_date(text: str) -> dt.date:
     """A YYYY-MM-DD day; a usage error with the expected form otherwise."""
     try:
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except ValueError:
         usage_error(f"not a date (YYYY-MM-DD): {text}")
+    if not DATES[0] <= day <= DATES[1]:
+        usage_error(f"date out of range ({DATES[0]} to {DATES[1]}): {text}")
+    return day
 
 
 def progress_bar() -> Progress:

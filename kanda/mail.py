@@ -140,6 +140,8 @@ class SmtpTransport:
             raise DeliveryFailed(f"the SMTP server does not support what the settings ask: {exc}") from None
         except ssl.SSLCertVerificationError as exc:
             raise DeliveryFailed(f"the SMTP server's certificate is not trusted: {exc}") from None
+        except UnicodeEncodeError:  # an address or message SMTP without SMTPUTF8 cannot carry: this message only
+            raise DeliveryFailed(f"recipient {recipient!r} cannot be sent as ASCII, which the relay requires") from None
         except OSError as exc:  # smtplib's errors are OSErrors too
             if not _transient(exc):
                 if isinstance(exc, smtplib.SMTPRecipientsRefused):

@@ -356,10 +356,30 @@ def sync_registry(con: duckdb.DuckDBPyConnection, settings: Settings, region: Re
         if path.exists():
             columns = [c[0] for c in con.execute(f"DESCRIBE {table}").fetchall()]
             read[table] = (columns, _registry_rows(path, region, columns))
+    if "creators" in read:
+        _warn_other_currencies(read["creators"][1], region)
     for table, (columns, rows) in read.items():
         with registered(con, "kanda_registry_rows", rows.to_arrow()), transaction(con):
             con.execute(f"DELETE FROM {table}")
             con.execute(f"INSERT INTO {table} SELECT {', '.join(columns)} FROM kanda_registry_rows")
+
+
+def _warn_other_currencies(creators: pl.DataFrame, region: RegionConfig) -> None:
+    """A creator's registry `currency` other than the region's: the money is the region's (the contract holds
+    every event to it), and so are the reports; a different value is a registry mistake worth naming."""
+    if "currency" not in creators.columns:
+        return
+    other = creators.filter(pl.col("currency").str.strip_chars().str.to_uppercase() != region.currency)
+    for creator_id, currency in other.select("creator_id", "currency").iter_rows():
+        log.warning(
+            "%s: registry: creator %s has currency %r, but %s settles in %s; reports show %s",
+            region.code,
+            creator_id,
+            currency,
+            region.code,
+            region.currency,
+            region.currency,
+        )
 
 
 def _registry_rows(path: Path, region: RegionConfig, columns: list[str]) -> pl.DataFrame:

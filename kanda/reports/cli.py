@@ -38,7 +38,7 @@ def reports_command(
     from rich.table import Table
 
     from kanda.cli_support import chosen_regions, console, err, parse_date, progress_bar, usage_error
-    from kanda.reports.run import write_reports
+    from kanda.reports.run import registered_creators, write_reports
     from kanda.settings import load_settings
     from regions import all_regions
 
@@ -46,12 +46,21 @@ def reports_command(
         usage_error("only makes sense with --deliver", "--resend")
     day = parse_date(date) if date else None
     codes = chosen_regions(region) if region else None
-    creators = [c.upper() for c in creator] if creator else None
+    # `-c KE-C0001,KE-C0002` is read as two, as it is meant
+    creators = [c.strip().upper() for given in creator for c in given.split(",") if c.strip()] if creator else None
     if creators:
         unknown = [c for c in creators if c.split("-", 1)[0] not in all_regions()]
         if unknown:
             usage_error(f"not a creator id of a known region: {', '.join(unknown)} (e.g. KE-C0001)", "--creator")
+        if codes:
+            outside = [c for c in creators if c.split("-", 1)[0] not in codes]
+            if outside:
+                usage_error(f"not of the chosen region(s) {', '.join(codes)}: {', '.join(outside)}", "--creator")
     settings = load_settings()
+    if creators:
+        unregistered = sorted(set(creators) - registered_creators(settings, creators))
+        if unregistered:
+            usage_error(f"not in the creator registry: {', '.join(unregistered)}", "--creator")
     with progress_bar() as bar:
         tasks: dict[str, int] = {}
 

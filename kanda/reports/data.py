@@ -140,9 +140,7 @@ def build_reports(
         used = {k: v for k, v in params.items() if f"${k}" in sql}
         return con.sql(sql, params=used).pl()
 
-    registry = frame(
-        "SELECT creator_id, name, email, language, locale, currency FROM creators WHERE region = $region " + only
-    )
+    registry = frame("SELECT creator_id, name, email, language, locale FROM creators WHERE region = $region " + only)
     daily = frame(
         f"SELECT creator_id, local_date, {', '.join(_MONEY)}, net_usd_minor, fx_date, fees_stated FROM creator_daily"
         f" WHERE local_date BETWEEN $first AND $day {only}"
@@ -164,7 +162,8 @@ def build_reports(
     products = frame(
         "SELECT d.creator_id, d.product_id, coalesce(p.title, d.product_id) AS title, d.orders, d.net_minor"
         " FROM product_daily AS d LEFT JOIN products AS p USING (product_id)"
-        f" WHERE d.local_date = $day {only.replace('creator_id', 'd.creator_id')}"
+        # a product that only had money going back that day sold nothing: not one of the day's top products
+        f" WHERE d.local_date = $day AND d.orders > 0 {only.replace('creator_id', 'd.creator_id')}"
         " QUALIFY row_number() OVER (PARTITION BY d.creator_id ORDER BY d.net_minor DESC, d.orders DESC,"
         f" d.product_id) <= {TOP_PRODUCTS}"
         " ORDER BY d.creator_id, d.net_minor DESC, d.orders DESC, d.product_id"
@@ -206,10 +205,12 @@ def build_reports(
 
     region_states_fees = states_fees(region)
     reports = []
-    for creator_id, name, email, language, locale, currency in registry.iter_rows():
+    # The money is in the region's settlement currency (the contract holds every event to it), whatever the
+    # registry's `currency` says: a report labels and scales minor units by it (`sync_registry` warns on a mismatch).
+    currency = region.currency
+    for creator_id, name, email, language, locale in registry.iter_rows():
         days = figures.get(creator_id, {})
         today = days.get(day)
-        currency = currency or region.currency
         reports.append(
             CreatorReport(
                 region=region.code,

@@ -87,6 +87,22 @@ def read_unsubscribe_token(secret: str, token: str) -> tuple[str, str] | None:
     return creator_id, language
 
 
+def mail_address(address: str) -> str:
+    """The address as mail carries it: a domain in another script (`créateurs.example`) in its ASCII form
+    (`xn--crateurs-c1a.example`), which every relay accepts; SMTP without SMTPUTF8 cannot carry it as written,
+    and a header would encode it into an address nobody has. A local part outside ASCII has no such form:
+    `ValueError`."""
+    local, _, domain = address.rpartition("@")
+    if not local.isascii():
+        raise ValueError("the part before @ is not ASCII, which mail without SMTPUTF8 cannot carry")
+    if domain.isascii():
+        return address
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError as exc:
+        raise ValueError(f"its domain has no ASCII (IDNA) form: {exc}") from None
+
+
 def recipient_problem(report: CreatorReport) -> str | None:
     """Why this creator's name or email cannot be used in a message, or None when they can."""
     for what, value in (("name", report.creator_name), ("email address", report.email), ("id", report.creator_id)):
@@ -102,7 +118,7 @@ def recipient_problem(report: CreatorReport) -> str | None:
     if not _SIMPLE_ADDRESS.match(report.email):
         return f"the registry's email address {report.email!r} is not a valid address: fix it in the creator registry"
     try:
-        Address(display_name=report.creator_name, addr_spec=report.email)
+        Address(display_name=report.creator_name, addr_spec=mail_address(report.email))
     except (ValueError, HeaderParseError, IndexError) as exc:
         return f"the registry's email address {report.email!r} is not a valid address ({exc}): fix it in the registry"
     return None

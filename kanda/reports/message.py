@@ -33,7 +33,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from kanda.csv_safety import neutralised as _text  # text cells a spreadsheet would run as formulas
-from kanda.reports.mailing import UnsafeRecipient, recipient_problem
+from kanda.reports.mailing import UnsafeRecipient, mail_address, recipient_problem
 from kanda.reports.model import CreatorReport, SaleLine
 from kanda.reports.render import csv_filename, major_units, render
 
@@ -120,7 +120,7 @@ def build_message(
     msg = _multipart("mixed", [_multipart("alternative", [text, _multipart("related", [html, chart])]), sales])
     msg["Subject"] = rendered.subject
     msg["From"] = sender
-    msg["To"] = Address(display_name=report.creator_name, addr_spec=report.email)
+    msg["To"] = Address(display_name=report.creator_name, addr_spec=mail_address(report.email))
     msg["Date"] = format_datetime(now or dt.datetime.now(dt.UTC))
     msg["Message-ID"] = message_id(report)
     msg["Content-Language"] = rendered.language

@@ -42,7 +42,7 @@ from kanda.reports.delivery import (
     transport_for,
     write_eml,
 )
-from kanda.reports.mailing import Mailing, recipient_problem
+from kanda.reports.mailing import Mailing, mail_address, recipient_problem
 from kanda.reports.model import CreatorReport, Restatement
 from kanda.settings import Settings
 from regions import all_regions, get_region
@@ -150,6 +150,19 @@ def write_reports(
     return ReportsSummary(mode, outcomes)
 
 
+def registered_creators(settings: Settings, ids: list[str]) -> set[str]:
+    """Which of `ids` the creator registry holds: a report asked for a creator it lacks would otherwise answer "no
+    activity", as if the id were right. A registry that cannot be read answers for every id: ingest names it."""
+    import polars as pl
+
+    path = settings.registry_dir / "creators.csv"
+    try:
+        known = pl.read_csv(path, columns=["creator_id"], infer_schema_length=0)["creator_id"]
+    except (OSError, pl.exceptions.PolarsError):
+        return set(ids)
+    return set(ids) & {str(c).strip().upper() for c in known.drop_nulls()}
+
+
 def _failed_region(settings: Settings, code: str, day: dt.date, exc: Exception) -> RegionOutcome:
     failure = RegionFailure.of(code, exc)
     logger.warning("%s: reports not gathered: %s", code, failure.cause)
@@ -215,7 +228,7 @@ def _deliver_region(
             try:
                 location = transport.send(
                     data,
-                    recipient=report.email,
+                    recipient=mail_address(report.email),
                     name=report_name(report.region, report.local_date, report.creator_id),
                 )
             except RelayUnavailable as exc:

@@ -188,3 +188,18 @@ def test_language_comes_from_the_registry_and_kenya_and_tanzania_default_to_swah
         "NG-C0001": ("en", "en_NG"),
         "NG-C0002": ("en", "en_NG"),
     }
+
+
+def test_a_registry_currency_other_than_the_regions_neither_relabels_nor_rescales_the_money(settings, caplog):
+    """A Kenyan creator registered with UGX (no minor unit) got "UGX 100,000" for KES 1,000.00 (100 times the money,
+    in another currency) while the USD line stayed right; the money is the region's, and the registry is named."""
+    registry = make_registry(REGISTRY_SEED, creators_per_region=3)
+    creators = registry.creators.with_columns(
+        currency=pl.when(pl.col("creator_id") == "KE-C0001").then(pl.lit("UGX")).otherwise(pl.col("currency"))
+    )
+    type(registry)(creators, registry.products).write(settings.registry_dir)
+    write_sales(settings, "KE", [sale(1, "KE-C0001", "KE-P00001", 1_000_00, utc(2026, 10, 5, 10))], "ugx")
+    load_and_publish(settings, "KE")
+    assert "creator KE-C0001 has currency 'UGX', but KE settles in KES; reports show KES" in caplog.text
+    (report,) = region_reports(settings, "KE", dt.date(2026, 10, 5), now=LATER).reports
+    assert (report.currency, report.exponent, report.day.net_minor) == ("KES", 2, 1_000_00)

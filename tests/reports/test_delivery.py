@@ -317,3 +317,23 @@ def test_large_runs_render_in_worker_processes_and_say_the_same(published: Setti
         assert there["Message-ID"] == here["Message-ID"] == f"<report-TZ-{path.stem}-{DAY.isoformat()}@kanda>"
         for kind in ("text/plain", "text/html", "text/csv"):
             assert parts(there)[kind].get_content() == parts(here)[kind].get_content()
+
+
+def test_an_address_whose_domain_is_in_another_script_is_sent_in_its_ascii_form(
+    published: Settings, smtp_server: SmtpServer
+):
+    """`ama@créateurs.example` made smtplib raise mid-run: that creator and every report after it went unsent, on
+    every rerun. Mail carries such a domain in its IDNA form; a local part outside ASCII is refused, alone."""
+    settings = load_settings()
+    first, second = sorted(store_day(settings, "NG"))[:2]
+    with open_store(settings, "NG") as con:
+        con.execute("UPDATE creators SET email = 'ama@créateurs.example' WHERE creator_id = ?", [first])
+        con.execute("UPDATE creators SET email = 'amína@example.com' WHERE creator_id = ?", [second])
+    outcome = write_reports(settings, DAY, regions=["NG"], deliver=True)
+    (region,) = outcome.regions
+    assert list(region.refused) == [second] and "not ASCII" in region.refused[second]
+    assert outcome.written == len(store_day(settings, "NG")) - 1 == len(smtp_server.recorder.received)
+    recipients = {rcpt for _, (rcpt,), _ in smtp_server.recorder.received}
+    assert "ama@xn--crateurs-c1a.example" in recipients
+    to = [m["To"].addresses[0].addr_spec for m in smtp_server.recorder.messages()]
+    assert "ama@xn--crateurs-c1a.example" in to

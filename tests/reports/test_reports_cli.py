@@ -80,3 +80,15 @@ def test_deliver_sends_through_the_configured_smtp_relay(ng: Settings, smtp_serv
         m["To"].addresses[0].addr_spec for m in smtp_server.recorder.messages()
     )
     assert len(smtp_server.recorder.received) == 2
+
+
+def test_a_creator_id_that_names_nobody_is_a_usage_error_not_a_quiet_day(ng: Settings):
+    """An unknown creator, one outside the chosen regions, or a comma list read as one id answered "no activity"
+    with exit 0, as if the id were right."""
+    unknown = kanda("--date", DAY.isoformat(), "--creator", "NG-C9999")
+    assert unknown.exit_code == 2 and "not in the creator registry: NG-C9999" in unknown.output
+    outside = kanda("--date", DAY.isoformat(), "--creator", "NG-C0001", "-r", "KE")
+    assert outside.exit_code == 2 and "not of the chosen region(s) KE: NG-C0001" in outside.output
+    both = kanda("--date", DAY.isoformat(), "--creator", "ng-c0001,NG-C0002")
+    assert both.exit_code == 0, both.output
+    assert kanda("--date", "0001-01-01", "-r", "NG").exit_code == 2  # out of range: a typo, not a store failure
