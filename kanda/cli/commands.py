@@ -603,3 +603,11 @@ def _print_reprocessed(codes: list[str], results: list, failed: dict) -> None:
             + (f"; published {r.publish_id}" if r.publish_id else ""),
             markup=False,
         )
+        if r.released_unedited:
+            err.print(
+                f"{r.region}: item(s) {', '.join(map(str, r.released_unedited))} were released automatically (their"
+                " creator was onboarded) before the approved fix reached the store: the events are stored as they"
+                " arrived, without the edits; see each item's history",
+                markup=False,
+                soft_wrap=True,
+            )

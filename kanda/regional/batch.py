@@ -337,7 +337,14 @@ class StagedBatch:
         ).fetchall()[0][0]
         # Dropped here, not in a `finally`: a failure aborts the transaction, whose rollback removes it anyway.
         con.execute(f"DROP TABLE {_STORED_EVENTS}")
-        con.execute(f"INSERT INTO dirty_days SELECT DISTINCT local_date FROM {source}")
+        # Only days that gained an event change: a file of duplicates alone publishes nothing. Where every staged
+        # row loaded (the common case) the staged days are those days, read without scanning the store.
+        if inserted and not self.counts.duplicates:
+            con.execute(f"INSERT INTO dirty_days SELECT DISTINCT local_date FROM {source}")
+        elif inserted:
+            con.execute(
+                "INSERT INTO dirty_days SELECT DISTINCT local_date FROM sale_events WHERE batch_id = ?", [self.batch_id]
+            )
         return inserted
 
     def _record_rails(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -405,6 +412,17 @@ _SETTLED = {
     "net_minor": "l.amount_minor - coalesce(s.total, 0) - l.fee_minor AS net_minor",
     "event_ref": "abs(l.amount_minor) AS event_ref",
 }
+
+
+def dirty_quarantine_days(con: duckdb.DuckDBPyConnection, region: RegionConfig, ids: str) -> None:
+    """Mark dirty the days of the quarantine rows named in the relation `ids` (a `quarantine_id` column) when they
+    leave quarantine: the day a row was quarantined on loses it (`rows_quarantined`), whichever day its event
+    lands on, and even when its event adds nothing (a refund a later total already covers)."""
+    con.execute(
+        "INSERT INTO dirty_days SELECT DISTINCT coalesce(local_date, CAST(timezone(?, quarantined_at) AS DATE))"
+        f" FROM quarantine WHERE quarantine_id IN (SELECT quarantine_id FROM {ids})",
+        [region.zone],
+    )
 
 
 def _same_event(table: str) -> str:

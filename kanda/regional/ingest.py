@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import filecmp
 import hashlib
 import io
 import logging
@@ -27,7 +28,7 @@ from typing import TypeVar
 import duckdb
 import polars as pl
 
-from kanda.regional.batch import StagedBatch, clear_staging
+from kanda.regional.batch import StagedBatch, clear_staging, dirty_quarantine_days
 from kanda.regional.ledger import BatchCounts
 from kanda.regional.store import memory_limit, open_store, registered, transaction
 from kanda.settings import Settings
@@ -155,9 +156,18 @@ def _ingest_paths(
             path.unlink(missing_ok=True)  # a link itself is removed, never its target
         else:
             done.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(path), done / path.name)
+            shutil.move(str(path), _archive_name(done, path, result))
     report.released = release_held(con, settings, region)
     return report
+
+
+def _archive_name(done: Path, path: Path, result: FileResult) -> Path:
+    """Where a landed file is kept once read: its own name, unless an earlier file of that name (rails reuse
+    export names: `statement.csv` every month) is kept there with other content, which a move would overwrite."""
+    target = done / path.name
+    if not target.exists() or filecmp.cmp(path, target, shallow=False):
+        return target
+    return done / f"{path.stem}.{result.batch_id or f'{_now():%Y%m%dT%H%M%S%f}'}{path.suffix}"
 
 
 #: The kind of a whole-file reject for a landing-folder entry that is not a plain file (a link, a pipe, a device).
@@ -319,8 +329,11 @@ def _reject(
         folder = settings.rejected_dir / region.code.lower()
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{(content_hash or 'nohash')[:12]}_{path.name}"
-        if not target.exists():
-            shutil.copy2(path, target, follow_symlinks=False)
+        # a copy cut short by a crash must not pass for the file, whose landing original goes once it is kept
+        if not (target.exists() and filecmp.cmp(path, target, shallow=False)):
+            partial = target.with_name(f".{target.name}.part")
+            shutil.copy2(path, partial, follow_symlinks=False)
+            partial.replace(target)
         kept = str(target)
         (folder / f"{target.name}.reason.txt").write_text(f"{reason}\nkind: {kind}\n")
     exists = con.execute(
@@ -543,6 +556,7 @@ def release_held(con: duckdb.DuckDBPyConnection, settings: Settings, region: Reg
                 " WHERE quarantine_id IN (SELECT quarantine_id FROM kanda_released)",
                 [_now(), batch_id],
             )
+            dirty_quarantine_days(con, region, "kanda_released")
 
     return batch.commit(con, kind="release", file_name=None, content_hash=None, also=mark_released)
 

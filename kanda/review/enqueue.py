@@ -260,6 +260,10 @@ def _release_audit(item_id: int, before: str, store_status: str, batch: str | No
             f"already loaded by batch {batch}"
             if not automatic
             else f"released automatically: the creator was onboarded (batch {batch})"
-            + (", before the rejection reached the store" if before == "rejected" else "")
+            + {
+                "rejected": ", before the rejection reached the store",
+                "fixed": ", before the approved fix reached the store: the event is stored as it arrived,"
+                " without the fix's edits",
+            }.get(before, "")
         ),
     }

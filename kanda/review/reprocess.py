@@ -26,7 +26,7 @@ import polars as pl
 import pyarrow as pa
 from sqlalchemy import and_, or_, select, update
 
-from kanda.regional.batch import StagedBatch, clear_staging
+from kanda.regional.batch import StagedBatch, clear_staging, dirty_quarantine_days
 from kanda.regional.ingest import sync_registry
 from kanda.regional.store import open_store, registered, transaction
 from kanda.review import db
@@ -52,6 +52,9 @@ class ReprocessResult:
     #: items whose row was already in the events (automatic release, or a run cut short): only marked
     already_loaded: list[int] = field(default_factory=list)
     rejected_recorded: list[int] = field(default_factory=list)
+    #: fixed items whose row an automatic release loaded as it arrived, before their edits reached the store: the
+    #: stored event lacks the steward's edits (a creator onboarded meanwhile under the id the row named)
+    released_unedited: list[int] = field(default_factory=list)
     #: items whose quarantine row is not in the store (a store rebuilt from scratch): left as they are
     missing: list[int] = field(default_factory=list)
     publish_id: str | None = None  # filled by the region flow when it published the fixes
@@ -122,6 +125,9 @@ def load_approved_fixes(settings: Settings, region: str, *, actor: str = ACTOR) 
         before = {by_qid[q]["id"] for q in already}
         mark_released(con, already, also_rejected=True)
         result.already_loaded = sorted(before)
+        result.released_unedited = sorted(
+            by_qid[q]["id"] for q, (_, kind) in already.items() if kind == "release" and by_qid[q]["status"] == "fixed"
+        )
         now = db.now()
         for qid in to_reject:
             row = by_qid[qid]
@@ -176,12 +182,7 @@ def _load_fixes(
             ).fetchall()[0][0]
             if marked != len(qids):
                 raise RuntimeError(f"{code}: {len(qids) - marked} fixed row(s) left quarantine meanwhile; retry")
-            # the day a row was quarantined on loses it, whichever day the fixed event lands on
-            con.execute(
-                "INSERT INTO dirty_days SELECT DISTINCT coalesce(local_date, CAST(timezone(?, quarantined_at) AS DATE))"
-                " FROM quarantine WHERE quarantine_id IN (SELECT quarantine_id FROM kanda_review_fixed)",
-                [region.zone],
-            )
+            dirty_quarantine_days(con, region, "kanda_review_fixed")
 
     batch.commit(store, kind="fix", file_name=None, content_hash=None, also=mark_fixed)
     return batch_id, _outcomes(store, batch_id, qids, frame)

@@ -188,6 +188,23 @@ def test_a_rejected_held_row_released_by_ingestion_first_says_so(settings: Setti
     assert all(r.passed for r in verify(settings, ["EG"]))
 
 
+def test_a_fixed_held_row_released_by_ingestion_first_names_the_edits_not_applied(settings: Settings, queue):
+    """The steward approved the held sale under EG-C0001; ingestion released it as it arrived when EG-C0777 was
+    onboarded. The item used to end `reprocessed` as if the fix had been applied; reprocess now names it."""
+    approve(settings, EGYPT, queue["ch_new"], "typo in the shop id", edits={"creator_id": "EG-C0001"})
+    creators = settings.registry_dir / "creators.csv"
+    extra = pl.read_csv(creators).head(1).with_columns(creator_id=pl.lit("EG-C0777"), region=pl.lit("EG"))
+    pl.concat([pl.read_csv(creators), extra]).write_csv(creators)
+    assert ingest_files(settings, "EG", []).released.loaded == 1
+    result = reprocess_region(settings, "EG")
+    assert result.already_loaded == result.released_unedited == [queue["ch_new"]]
+    item = get_item(settings, EGYPT, queue["ch_new"])
+    assert "without the fix's edits" in item.history[-1].reason
+    with open_store(settings, "EG", read_only=True) as con:
+        stored = con.execute("SELECT creator_id FROM sale_events WHERE transaction_id = 'ch_new'").fetchall()
+    assert stored == [("EG-C0777",)]  # as it arrived: what the item's history and reprocess say
+
+
 def test_revalidating_untouched_rows_reports_what_ingestion_reported(settings: Settings):
     """The same contract: every generated dirty row of two rails, checked again without edits, breaks exactly the
     rules the boundary recorded on arrival; a local time typed for a Kenya row is read in Nairobi's zone."""
