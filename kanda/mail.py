@@ -67,6 +67,21 @@ def write_eml(path: Path, data: bytes) -> None:
     partial = path.with_name(f".{path.name}.{os.getpid()}.part")
     partial.write_bytes(data)
     partial.replace(path)
+    # what a killed run left of this message: named by its process, so nothing else would ever replace it
+    for stale in path.parent.glob(f".{path.name}.*.part"):
+        pid = stale.name.removeprefix(f".{path.name}.").removesuffix(".part")
+        if pid.isdigit() and not _running(int(pid)):
+            stale.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
 
 
 #: Tries per message, and the first pause between them (doubled after each failure: 1 s, 2 s, 4 s).

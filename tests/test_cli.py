@@ -59,6 +59,10 @@ def test_query_formats_and_refusals(settings: Settings):
     refused = runner.invoke(app, ["query", "drop table rollups.creator_daily"])
     assert refused.exit_code == 1 and "read-only" in refused.output
     assert runner.invoke(app, ["query", "select 1", "--format", "xml"]).exit_code == 2
+    # a repeated column name: CSV raised a traceback, JSON silently kept only the last column
+    for fmt in ("csv", "json", "table"):
+        twice = runner.invoke(app, ["query", "select 1 as a, 2 as a", "--format", fmt])
+        assert twice.exit_code == 1 and "repeats the column name(s) a" in twice.output, (fmt, twice.output)
 
 
 def test_verify_fails_loudly_when_the_store_was_tampered_with(settings: Settings):

@@ -337,3 +337,17 @@ def test_an_address_whose_domain_is_in_another_script_is_sent_in_its_ascii_form(
     assert "ama@xn--crateurs-c1a.example" in recipients
     to = [m["To"].addresses[0].addr_spec for m in smtp_server.recorder.messages()]
     assert "ama@xn--crateurs-c1a.example" in to
+
+
+def test_a_message_written_again_removes_what_a_killed_run_left_of_it(tmp_path: Path):
+    """`write_eml` writes aside under its process id and renames; a run killed in between left the part for good."""
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(gone.stdout)
+    target = tmp_path / "EG-C0004.eml"
+    left = tmp_path / f".EG-C0004.eml.{dead_pid}.part"
+    left.write_bytes(b"half a mess")
+    mail.write_eml(target, b"whole message")
+    assert target.read_bytes() == b"whole message" and not left.exists()
