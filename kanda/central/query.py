@@ -693,7 +693,7 @@ def _run(
         timer.daemon = True
         timer.start()
     try:
-        relation = central.con.sql(statement, params=params)
+        relation = _named_apart(central.con.sql(statement, params=params))
         reader = relation.to_arrow_reader(min(max_rows + 1, 100_000)) if max_rows else relation.to_arrow_reader()
         table, truncated = _read_at_most(reader, max_rows, max_bytes)
     except duckdb.Error as exc:
@@ -709,6 +709,15 @@ def _run(
         if timer is not None:
             timer.cancel()
     return QueryResult(table, truncated, central.publication)
+
+
+def _named_apart(relation: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+    """The relation, if each of its columns has a name of its own: CSV cannot hold a name twice, and JSON rows
+    (objects) would keep only the last column of each name, silently."""
+    repeated = sorted({name for name in relation.columns if relation.columns.count(name) > 1})
+    if repeated:
+        raise QueryFailed(f"the result repeats the column name(s) {', '.join(repeated)}: name each column (AS)")
+    return relation
 
 
 def _failure(exc: duckdb.Error, timeout_seconds: float | None, max_bytes: int | None) -> Exception:
@@ -800,7 +809,7 @@ def run_query_rows(settings: Settings, sql: str, *, as_of: AsOf | None = None, e
     with central_reader(settings, as_of=as_of) as central:
         statement = _checked(central, sql, explain)
         try:
-            relation = central.con.sql(statement)
+            relation = _named_apart(central.con.sql(statement))
             return Rows(list(relation.columns), relation.fetchall())
         except duckdb.Error as exc:
             raise _failure(exc, None, None) from None

@@ -71,11 +71,6 @@ def answer(
     except Exception as exc:  # SQL errors from DuckDB: show the message, not a traceback
         err.print(f"[red]query failed:[/] {str(exc).splitlines()[0]}")
         return 1
-    names = result.column_names if arrow else ([] if explain else result.columns)
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:  # CSV cannot hold them and JSON would keep only the last
-        err.print(f"[red]the query's result repeats the column name(s) {', '.join(repeated)}:[/] name each column")
-        return 1
     if explain:
         print(explain_text(result))
     elif arrow:  # text a spreadsheet would run as a formula gets a leading ', as in the API's CSV

@@ -272,6 +272,8 @@ def test_the_sql_endpoint_answers_like_kanda_query(client: TestClient, published
     nested = client.post("/api/sql", params={"format": "csv"}, json={"sql": "select [1, 2] as pair"})
     assert nested.status_code == 406 and "json or parquet" in nested.json()["detail"]
     assert client.post("/api/sql", json={"sql": "select [1, 2] as pair"}).json()["rows"] == [{"pair": [1, 2]}]
+    twice = client.post("/api/sql", json={"sql": "select 1 as a, 2 as a"})  # JSON rows kept only the last `a`
+    assert twice.status_code == 400 and "repeats the column name(s) a" in twice.json()["detail"]
 
 
 def test_the_sql_endpoint_stops_at_the_row_limit_and_says_so(published: Settings):
