@@ -25,7 +25,7 @@ from kanda.regional import ledger
 from kanda.regional.ledger import BatchCounts, LedgerEntry
 from kanda.regional.store import sql_text, transaction
 from quality.boundary import Split, hold_unknown_creators, split_by_contract
-from quality.contract import CONTRACT_COLUMNS, EVENT_ID_PARTS, REFUND_MINUTE_SQL, REPEATABLE_EVENT, VIRTUAL_COLUMNS
+from quality.contract import CONTRACT_COLUMNS, EVENT_ID_PARTS, VIRTUAL_COLUMNS
 from quality.screen import passes_contract
 from regions import RegionConfig
 from regions.rails import fees_by_rail, running_total_rails, source_states_fees
@@ -181,7 +181,6 @@ class StagedBatch:
             with transaction(con):
                 # Each count is measured on its own, never derived from the others, so that a lost or doubled
                 # row shows up as an unbalanced batch instead of being absorbed by a subtraction.
-                self._adopt_rail_refs(con)
                 superseded = self._settle_running_totals(con)
                 self.counts.duplicates = superseded + self._count_duplicates(con)
                 self._load_events(con)
@@ -214,40 +213,6 @@ class StagedBatch:
     def discard(self) -> None:
         self._waiting, self._waiting_rows = [], 0
         shutil.rmtree(self.folder, ignore_errors=True)
-
-    def _adopt_rail_refs(self, con: duckdb.DuckDBPyConnection) -> int:
-        """Give the rail's own refund ids to the refunds an older kanda stored under their minute; return how many.
-
-        A rail whose reader now names each refund's own id (`fields.event_ref`, M-Pesa's refund receipt) keyed
-        its refunds by the minute before: the same refund delivered again, with its id, would be a second refund.
-        A staged refund with an id (a reference that is not its minute) is that stored refund when one of the same
-        rail, payment, status and amount is keyed by its minute: the stored row takes the id, and the duplicate
-        rule then sees one event. An older kanda kept two such refunds in one minute as one, so only the first
-        staged takes the stored row and the other loads. Days whose rows changed are rebuilt.
-        """
-        files = self._files("events")
-        if not files:
-            return 0
-        placed = f"read_parquet({_sql_list(files)}, filename = true, file_row_number = true)"
-        con.execute(
-            f"CREATE TEMP TABLE {_ADOPTING} AS SELECT source, transaction_id, status, amount_minor,"
-            f" {REFUND_MINUTE_SQL} AS minute, arg_min(event_ref, (source_row, filename, file_row_number)) AS event_ref"
-            f" FROM {placed} WHERE event_type = '{REPEATABLE_EVENT}' AND event_ref <> {REFUND_MINUTE_SQL}"
-            " GROUP BY ALL"
-        )
-        adopted = con.execute(
-            f"UPDATE sale_events AS e SET event_ref = a.event_ref FROM {_ADOPTING} AS a"
-            f" WHERE e.event_type = '{REPEATABLE_EVENT}' AND e.source = a.source"
-            " AND e.transaction_id = a.transaction_id AND e.status = a.status"
-            " AND e.amount_minor = a.amount_minor AND e.event_ref = a.minute"
-            " RETURNING e.local_date"
-        ).fetchall()
-        con.execute(f"DROP TABLE {_ADOPTING}")
-        if adopted:
-            con.execute(
-                "INSERT INTO dirty_days SELECT DISTINCT d FROM unnest(?::DATE[]) AS t(d)", [[d for (d,) in adopted]]
-            )
-        return len(adopted)
 
     def _settle_running_totals(self, con: duckdb.DuckDBPyConnection) -> int:
         """Turn the staged running totals of money going back into the events they add; return how many staged
@@ -401,8 +366,6 @@ _EVENT_PARTS = ", ".join(EVENT_ID_PARTS)
 _EVENT_HASH = f"hash({_EVENT_PARTS})"
 #: This batch's events that the store already holds, while the batch loads (a temporary table of the connection).
 _STORED_EVENTS = "kanda_batch_stored_events"
-#: This batch's refunds that carry their rail's own id, while their stored copies keyed by minute adopt it.
-_ADOPTING = "kanda_batch_adopting_refunds"
 
 
 #: A settled running total's columns: the difference it adds (`s.total`: what the store holds), and the total

@@ -83,8 +83,8 @@ def _event_refs(con: duckdb.DuckDBPyConnection) -> int:
     reference its rail's reader gives now (`quality.contract.event_ref_expr`): a refund's minute, and on a
     running-total rail (`running_total_rails`) the total the one refund or reversal an older kanda kept per payment
     was first exported with, which is its amount. A rail that names its own refund ids (`fields.event_ref`) did
-    not keep them in older stores: their refunds take the minute too, and the id when the refund is delivered
-    again (`StagedBatch._adopt_rail_refs`). Returns the events whose `event_id` gained the reference."""
+    not keep them in older stores: their refunds take the minute too. Returns the events whose `event_id` gained
+    the reference."""
     (has,) = con.execute(
         "SELECT count(*) FROM duckdb_columns()"
         " WHERE schema_name = 'main' AND table_name = 'sale_events' AND column_name = 'event_ref'"

@@ -296,9 +296,8 @@ class Fields(_Strict):
     event_ref: Source | None = Field(
         None,
         description="The rail's own id of each refund record (a refund's reference id): tells a payment's refunds "
-        "apart, and a redelivery from a second refund, better than the minute they happened (the default), also "
-        "two refunds in one minute. A refund stored under its minute before the spec named the id takes the id "
-        "when it is delivered again with it, instead of counting twice.",
+        "apart, and a redelivery from a second refund, better than the minute they happened (the default). Only "
+        "for rails whose refunds carry an id of their own from the start: stores filled before take the minute.",
     )
 
     @model_validator(mode="after")

@@ -12,7 +12,7 @@ import pytest
 from kanda.regional.ingest import ingest_files
 from kanda.regional.store import open_store
 from regions import get_region
-from regions.rails.base import ADAPTER_SCHEMA, RAIL_REF, FileRejected
+from regions.rails.base import ADAPTER_SCHEMA, FileRejected
 from regions.rails.mpesa import writer
 from regions.rails.mpesa.reader import ADAPTER
 from tests.support.files import make_files
@@ -38,7 +38,7 @@ UTC = dt.UTC
 
 def test_statement_values() -> None:
     frame, ignored = read_all(ADAPTER, SAMPLES / "statement.csv", REGION)
-    assert list(frame.columns) == [*ADAPTER_SCHEMA, RAIL_REF, "raw_record"]
+    assert list(frame.columns) == [*ADAPTER_SCHEMA, "raw_record"]
     # 2 title lines, 2 disclaimer/page lines, 1 repeated header, 1 charge, 1 bank payout, 1 empty padded row.
     assert ignored == 8
     assert frame["source_row"].to_list() == [1, 2, 3, 4, 5, 8, 9, 10, 11, 12, 13, 14, 17]
@@ -63,8 +63,6 @@ def test_statement_values() -> None:
         -1_000_000,
     )
     assert (refund["transaction_id"], refund["event_type"], refund["amount_minor"]) == ("SBA1000003", "refund", -50_000)
-    assert refund[RAIL_REF] == "SRF0000001"  # the refund row's own receipt: its reference among the refunds
-    assert reversal[RAIL_REF] is None and relisted[RAIL_REF] is None  # a reversal needs none
     assert (relisted["transaction_id"], relisted["event_type"], relisted["status"]) == (
         "SBA1000005",
         "reversal",

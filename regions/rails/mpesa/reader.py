@@ -13,8 +13,7 @@ A statement is a ledger of the till's account, not a list of sales, so rows are 
 | repeated page-header rows, rows without a receipt number   | ignored                              |            |
 
 - transaction_id: the payment's receipt number; reversal and refund rows carry the receipt they undo in Details, so
-  they link to the sale. A payment seen first as Pending and later Completed has one receipt. A refund row's own
-  receipt number tells the payment's refunds apart (`event_ref`), also two in one minute.
+  they link to the sale. A payment seen first as Pending and later Completed has one receipt.
 - amounts: major units with comma thousands (`"10,000.00"`), read exactly into minor units; withdrawals may be
   printed negative, so their absolute value is taken. A Paid In keeps its sign: a negative Paid In is a negative
   sale, which the contract quarantines, never money received. The statement lists M-Pesa's charges as separate
@@ -60,7 +59,7 @@ from regions.parsing import (
     utc_from_local,
 )
 from regions.rails import register
-from regions.rails.base import RAIL_REF, AdapterChunk, Expects, ReadContext
+from regions.rails.base import AdapterChunk, Expects, ReadContext
 
 #: Normalised header name (lower case, letters and digits only) -> canonical column.
 ALIASES = {
@@ -252,7 +251,6 @@ def _map(rows: pl.DataFrame, names: list[str], canonical: list[str], ctx: ReadCo
         pl.lit(ctx.region.currency).alias("currency"),
         utc_from_local(pl.col("_time"), _TIME_FORMATS, ctx.region.zone).alias("occurred_at"),
         raw_record(names),
-        pl.when(pl.col("event_type") == "refund").then(receipt).alias(RAIL_REF),
     )
     return add_buyer_ref(mapped, "contact", ctx.salt), ignored
 
