@@ -187,7 +187,14 @@ def edited_row(candidate: Candidate) -> tuple[dict, list[Rule]]:
             )
             net = None
         row["net_minor"] = net
-    row["event_ref"] = event_ref_value(row["event_type"], row["occurred_at"], candidate.parsed.get("event_ref"))
+    parsed_ref = candidate.parsed.get("event_ref")
+    if "occurred_at" in edited and parsed_ref == event_ref_value(
+        "refund", _stored_value("occurred_at", candidate.parsed.get("occurred_at"))
+    ):
+        # the reader's reference was the refund's minute, which the edit moved: the minute of the time typed, so
+        # that the fixed refund is the same event as the refund delivered at that time
+        parsed_ref = None
+    row["event_ref"] = event_ref_value(row["event_type"], row["occurred_at"], parsed_ref)
     row["event_id"] = event_id_value(row)
     when = row["occurred_at"]
     row["local_date"] = when.astimezone(zone).date() if when is not None else None

@@ -149,6 +149,26 @@ def test_a_stewards_fix_of_a_running_total_adds_only_what_the_store_lacks(settin
         assert money_back(con, "ch_pr1") == [("refund", -4_000, -4_000, 4_000), ("refund", -6_000, -6_000, 10_000)]
 
 
+def test_a_stewards_fixed_refund_time_is_the_refund_delivered_at_that_time(settings: Settings, tmp_path):
+    """A refund delivered once at its time and once with a year's typo (quarantined as in the future): the steward
+    types the right time. The fix kept the typo's minute as its reference, so it loaded as a second refund."""
+    make_files(settings, regions=["CM"], rows=50)
+    sale = flutterwave("charge.completed", 10_000, "2026-11-20T10:00:00.000Z")
+    refund = flutterwave("refund.completed", 3_000, "2026-11-21T10:00:00.000Z")
+    typo = refund.replace("2026-11-21", "2027-11-21")
+    (first,) = ingest_files(settings, "CM", [write(tmp_path, "a.ndjson", [sale, refund, typo])]).files
+    assert (first.loaded, first.quarantined) == (2, 1), first
+    enqueue_region(settings, "CM")
+    steward = Actor("awa", "steward", frozenset({"CM"}))
+    (item,) = list_items(settings, steward, ReviewFilter(), limit=10)
+    approve(settings, steward, item.id, "year typo", edits={"occurred_at": "2026-11-21T10:00:00+00:00"})
+    assert reprocess_region(settings, "CM").duplicates == [item.id]
+    (again,) = ingest_files(settings, "CM", [write(tmp_path, "b.ndjson", [refund])]).files
+    assert (again.loaded, again.duplicates) == (0, 1), again
+    with open_store(settings, "CM", read_only=True) as con:
+        assert [row[1] for row in money_back(con, str(CHARGE))] == [-3_000]
+
+
 MPESA = "MPESA BUSINESS STATEMENT\nReceipt No,Completion Time,Details,Transaction Status,Paid In,Withdrawn,Balance"
 
 
