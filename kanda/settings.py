@@ -369,6 +369,10 @@ def unusable_home(home: Path) -> Iterator[None]:
         raise UnusableHome(f"KANDA_HOME {home} cannot be used: {reason}") from exc
 
 
+class BadSetting(ValueError):
+    """A setting whose value cannot be used as given (a `KANDA_CATALOG_PROPERTIES` that is not a JSON object)."""
+
+
 class WarehouseMismatch(RuntimeError):
     """The central catalog's tables live in another warehouse than this host is configured with."""
 
@@ -410,9 +414,9 @@ def _catalog_properties(given: str | None) -> tuple[tuple[str, str], ...]:
         try:
             extra = json.loads(given)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"KANDA_CATALOG_PROPERTIES is not JSON: {exc}") from None
+            raise BadSetting(f"KANDA_CATALOG_PROPERTIES is not JSON: {exc}") from None
         if not isinstance(extra, dict):
-            raise ValueError('KANDA_CATALOG_PROPERTIES must be a JSON object, e.g. {"s3.region": "eu-west-1"}')
+            raise BadSetting('KANDA_CATALOG_PROPERTIES must be a JSON object, e.g. {"s3.region": "eu-west-1"}')
         properties.update({str(k): str(v) for k, v in extra.items()})
     return tuple(sorted(properties.items()))
 

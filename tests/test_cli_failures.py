@@ -165,3 +165,21 @@ def test_serve_refuses_an_impossible_port_or_worker_count(
     assert started == []
     assert runner.invoke(app, ["serve", "--port", "65535", "--workers", "2"]).exit_code == 0
     assert started[-1]["port"] == 65535 and started[-1]["workers"] == 2
+
+
+# --- servers and settings out of reach ---------------------------------------------------------------------------
+
+
+def test_a_database_out_of_reach_or_bad_catalog_properties_is_one_error_line(tmp_path: Path):
+    """A PostgreSQL URL whose server is down gave a 300-line traceback from every command that opens the app
+    database; the line says what cannot be reached and which settings name it."""
+    with __import__("socket").socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once closed
+    home = {"KANDA_HOME": str(tmp_path / "home"), "KANDA_BUYER_SALT": "s"}
+    down = {"KANDA_APP_DB_URL": f"postgresql+psycopg://postgres@127.0.0.1:{port}/kanda"}
+    for args in (("users", "list"), ("review", "list")):
+        line = one_error_line(kanda(*args, **home, **down))
+        assert line.startswith("Error: a database kanda uses cannot be reached") and "KANDA_APP_DB_URL" in line
+    bad = one_error_line(kanda("query", "select 1", **home, KANDA_CATALOG_PROPERTIES="not json"))
+    assert "KANDA_CATALOG_PROPERTIES is not JSON" in bad and bad.endswith("(BadSetting)")

@@ -27,6 +27,7 @@ KANDA_FAILURES = (
     ("kanda.analyst.snapshot", "SnapshotBusy"),
     ("kanda.central.query", "NothingPublished"),
     ("kanda.settings", "WarehouseMismatch"),
+    ("kanda.settings", "BadSetting"),
     ("kanda.settings", "UnusableHome"),  # KANDA_HOME under a file, read-only, not allowed
     ("kanda.regional.ingest", "RegistryError"),  # a broken creator or product record of the region
     ("regions.yamlfile", "SpecError"),  # a region file or rail spec that does not validate (file:line: problem)
@@ -90,6 +91,13 @@ def _own_failure(exc: Exception) -> str | None:
         return f"{'; '.join(str(exc).splitlines())} ({type(exc).__name__})"  # a SpecError has a line per problem
     if isinstance(exc, OSError) and exc.errno in HOME_ERRNOS:
         return _home_problem(exc)
+    unreachable = getattr(sys.modules.get("sqlalchemy.exc"), "OperationalError", None)
+    if unreachable and isinstance(exc, unreachable):  # a server down, a wrong host, port or password
+        cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return (
+            f"a database kanda uses cannot be reached or refused the connection: {cause}"
+            " (check KANDA_APP_DB_URL, KANDA_CATALOG_URL and that the server runs)"
+        )
     return None
 
 

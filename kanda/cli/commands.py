@@ -236,6 +236,13 @@ def publish(
             _print_published(run, rebuild)
             bar.advance(task)
     _publish_table(runs, empty, rebuild)
+    if not codes:
+        # a host without stores (the central host of a deployment) publishes nothing itself: it brings its own
+        # readers (the BI snapshot) up to the newest publication the regions' hosts made
+        flow.refresh_readers(settings)
+        console.print(
+            f"BI snapshot: {settings.snapshot_path}" if settings.snapshot_path.exists() else "nothing published yet"
+        )
     if any(run.failed for run in runs):
         raise typer.Exit(1)
 

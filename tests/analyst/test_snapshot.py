@@ -211,3 +211,23 @@ def test_nothing_published_means_no_snapshot(settings: Settings):
     with pytest.raises(NothingPublished, match="no BI snapshot"):
         connect_snapshot(settings)
     assert snapshot_info(settings.snapshot_path) is None
+
+
+def test_a_host_without_stores_gets_its_snapshot_from_kanda_publish(
+    shared: Settings, tmp_path, monkeypatch: pytest.MonkeyPatch
+):
+    """The central host of a deployment holds no store: `kanda publish` there ran no region, so its BI snapshot was
+    never made, although the docs put the file on that host. It now brings its readers up to the newest publication."""
+    from typer.testing import CliRunner
+
+    from kanda.cli import app
+
+    monkeypatch.setenv("KANDA_HOME", str(tmp_path / "central"))
+    monkeypatch.setenv("KANDA_CATALOG_URL", shared.catalog_url)
+    monkeypatch.setenv("KANDA_WAREHOUSE", shared.warehouse_uri)
+    central = load_settings()
+    assert not central.snapshot_path.exists()
+    done = CliRunner().invoke(app, ["publish"])
+    assert done.exit_code == 0, done.output
+    assert snapshot_info(central.snapshot_path).publish_id == latest_publication(open_catalog(shared)).publish_id
+    assert from_snapshot(central, TOTALS) == from_snapshot(shared, TOTALS)

@@ -388,6 +388,16 @@ def test_the_data_docs_site_is_for_signed_in_users_only(settings: Settings):
     assert client.get("/data-docs/../secret_key").status_code == 404
 
 
+def test_data_docs_before_any_suite_ran_here_is_a_404_that_says_so(settings: Settings):
+    """On a host where no suite has run (a central host: the suites run where the stores are), the mount answered
+    a signed-in steward with a 500 from the missing folder."""
+    create_accounts(settings)
+    client = TestClient(create_app(settings))
+    login(client, "otieno", PASSWORD)
+    missing = client.get("/data-docs/")
+    assert missing.status_code == 404 and "run `kanda expectations` here first" in missing.text
+
+
 @pytest.mark.slow
 def test_the_quality_page_shows_great_expectations_results_and_links_data_docs(settings: Settings):
     from kanda.checks.gx_runner import build_data_docs, run_region_suites

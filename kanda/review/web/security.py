@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
@@ -149,5 +150,13 @@ class SignedInOnly:
 
             # Starlette keeps the full path in a mounted app's scope (the mount prefix is also in root_path).
             await RedirectResponse(login_url(scope["path"]), status_code=303)(scope, receive, send)
+            return
+        folder = getattr(self.app, "directory", None)
+        if scope["type"] == "http" and folder is not None and not Path(folder).is_dir():
+            # no suite has run on this host yet (or its results are on the region's host): say so, not a 500
+            from starlette.responses import PlainTextResponse
+
+            message = "No Data Docs on this host yet: run `kanda expectations` here first (docs/deployment.md)."
+            await PlainTextResponse(message, status_code=404)(scope, receive, send)
             return
         await self.app(scope, receive, send)
