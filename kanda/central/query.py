@@ -110,13 +110,29 @@ class DataUnavailable(RuntimeError):
     Not the analyst's fault and not fixable by changing the query: an operator restores the file or republishes.
     """
 
-    def __init__(self, table: str, publish_id: str | None = None) -> None:
+    def __init__(self, table: str, publish_id: str | None = None, cause: BaseException | None = None) -> None:
         self.table = f"{NAMESPACE}.{table}"
         at = f" at publication {publish_id}" if publish_id else ""
+        text = str(cause or "")
+        if _STORE_OUT_OF_REACH.search(text):  # the store, not the file: nothing to restore, a setting to check
+            first = text.strip().splitlines()[0]
+            super().__init__(
+                f"{self.table} cannot be read{at}: the object store cannot be reached or refused access ({first}); "
+                "check AWS_ENDPOINT_URL, the credentials and that the store runs"
+            )
+            return
         super().__init__(
             f"{self.table} cannot be read{at}: a data file of it is missing or unreadable on the server "
             "(an operator must restore it or republish the region)"
         )
+
+
+#: What pyarrow's and DuckDB's S3 clients say when the store is down, elsewhere, or refuses the credentials.
+_STORE_OUT_OF_REACH = re.compile(
+    r"NETWORK_CONNECTION|ACCESS_DENIED|AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|Connection refused"
+    r"|Could not connect|Couldn't connect|curlCode: 7|Failed to resolve|HTTP 403",
+    re.IGNORECASE,
+)
 
 
 AsOf = dt.datetime | str
@@ -257,14 +273,14 @@ def _history_at(catalog: SqlCatalog) -> tuple[str | None, list[dict]]:
         return None, []
     except OSError as exc:  # the table's metadata file is gone
         log.error("rollups.publications cannot be read: %s", exc)
-        raise DataUnavailable(PUBLICATIONS) from None
+        raise DataUnavailable(PUBLICATIONS, cause=exc) from None
     history = _HISTORIES.get(table.metadata_location)
     if history is None:
         try:
             rows = table.scan().to_arrow().to_pylist()
         except OSError as exc:
             log.error("rollups.publications cannot be read: %s", exc)
-            raise DataUnavailable(PUBLICATIONS) from None
+            raise DataUnavailable(PUBLICATIONS, cause=exc) from None
         history = sorted(rows, key=lambda r: (r["published_at"], r["publish_id"]))
         _remember(_HISTORIES, table.metadata_location, history, 16)
     return table.metadata_location, history
@@ -446,7 +462,7 @@ def _materialise(settings: Settings, resolved: Resolved, target: Path) -> None:
                 raise
             publish_id = resolved.publication.publish_id
             log.error("publication %s: rollups.%s cannot be read: %s", publish_id, broken, exc)
-            raise DataUnavailable(broken, publish_id) from None
+            raise DataUnavailable(broken, publish_id, cause=exc) from None
         finally:
             source.close()
 
@@ -498,7 +514,7 @@ def _source_database(
                     con.execute(f"CREATE VIEW {NAMESPACE}.{name} AS SELECT * FROM _kanda_stream_{name}")
             except (duckdb.IOException, OSError) as exc:
                 log.error("publication %s: rollups.%s cannot be read: %s", publication.publish_id, name, exc)
-                raise DataUnavailable(name, publication.publish_id) from None
+                raise DataUnavailable(name, publication.publish_id, cause=exc) from None
         _store(con, PUBLICATIONS, pa.Table.from_pylist(resolved.history, schema=PUBLICATIONS_SCHEMA))
     except BaseException:
         con.close()

@@ -124,6 +124,21 @@ def test_a_data_file_lost_from_the_bucket_is_named_not_answered_around(
         run_query(central, TOTALS)
 
 
+def test_an_object_store_out_of_reach_is_named_as_such_not_as_a_lost_file(
+    installation: Installation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """An endpoint nobody listens on was reported as a data file missing on the server, sending an operator to
+    restore files that are fine; the message now points at the store and its settings."""
+    region_host(installation, tmp_path / "ke-host", "KE", monkeypatch)
+    from tests.deploy.conftest import free_port
+
+    installation.host(tmp_path / "central", monkeypatch, AWS_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}")
+    result = runner.invoke(app, ["query", TOTALS])
+    assert result.exit_code == 1, result.output
+    assert "the object store cannot be reached or refused access" in result.output, result.output
+    assert "AWS_ENDPOINT_URL" in result.output and "restore" not in result.output
+
+
 def test_a_reader_that_is_not_kanda_reads_the_latest_publication_as_kanda_query_does(
     installation: Installation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
