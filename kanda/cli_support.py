@@ -54,12 +54,14 @@ def error_line(message: str) -> None:
 
 
 def chosen_regions(codes: list[str] | None) -> list[str]:
-    """The regions asked for (every region when none), upper-cased; a usage error naming the known ones on a typo."""
+    """The regions asked for, upper-cased; when none, every region this host serves (`KANDA_REGIONS`, default all:
+    a region host's stores and landing folders are its own regions'). A usage error names the known ones on a typo."""
+    from kanda.settings import serves_region
     from regions import all_regions
 
     known = all_regions()
     if not codes:
-        return list(known)
+        return [code for code in known if serves_region(code)]
     chosen = [c.upper() for c in codes]
     unknown = [c for c in chosen if c not in known]
     if unknown:

@@ -134,3 +134,13 @@ def test_a_busy_store_is_a_message_not_a_traceback(settings: Settings):
     assert busy.returncode == 1
     (line,) = busy.stderr.splitlines()  # one line, whatever the terminal width; no traceback
     assert line.startswith("Error: ") and "busy" in line and "(StoreBusy)" in line
+
+
+def test_a_region_host_lists_only_its_own_regions_by_default(settings: Settings, monkeypatch):
+    """On a host with KANDA_REGIONS=KE, `kanda publish` said "no store yet" for each of the other regions, whose
+    stores are on other hosts; without --region a command takes the host's regions."""
+    monkeypatch.setenv("KANDA_REGIONS", "KE")
+    done = runner.invoke(app, ["publish"])
+    assert done.exit_code == 0, done.output
+    assert "KE: no store yet" in done.output and "NG:" not in done.output
+    assert runner.invoke(app, ["publish", "-r", "NG"]).exit_code == 0  # asked for by name: still taken
