@@ -4,6 +4,7 @@ The checks live in `kanda.checks.store_checks`; this module only opens the store
 hands the connection over, and translates a `CheckResult` into an `AssetCheckResult` with the right severity.
 """
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +35,18 @@ def region_of(context: AssetCheckExecutionContext) -> RegionConfig:
     """The region of the run the check executes in (the run's partition)."""
     tags = context.op_execution_context.run.tags
     return get_region(tags["dagster/partition"])
+
+
+def run_started(context: AssetCheckExecutionContext) -> dt.datetime:
+    """When the check's run started (when it was created, if it has no start yet): batches the ledger finished
+    from then on are this run's, since a region's runs go one at a time."""
+    run = context.op_execution_context
+    record = run.instance.get_run_record_by_id(run.run_id)
+    if record is not None and record.start_time is not None:
+        return dt.datetime.fromtimestamp(record.start_time, dt.UTC)
+    if record is not None:
+        return record.create_timestamp
+    return dt.datetime.now(dt.UTC)
 
 
 def to_dagster(result: CheckResult, region: str) -> AssetCheckResult:
@@ -77,7 +90,9 @@ def batch_conservation(context: AssetCheckExecutionContext, kanda: KandaSettings
     description="Share of input rows quarantined, against the region's warn and error thresholds.",
 )
 def quarantine_rate(context: AssetCheckExecutionContext, kanda: KandaSettings) -> AssetCheckResult:
-    return _store_check(context, kanda, checks.quarantine_rate)
+    # this run's files: a dirty file is news for the run that loaded it, whatever the history's rate
+    since = run_started(context)
+    return _store_check(context, kanda, lambda con, region: checks.quarantine_rate(con, region, since=since))
 
 
 @asset_check(

@@ -4,7 +4,8 @@ The suites live in `quality/expectations.py` and their runner in `kanda/checks/g
 runs the same functions); this module runs them for the run's region, refreshes the pages of these results in
 Data Docs, and reports the verdict with per-day results, the failing expectations and the Data Docs pages as
 metadata. They take seconds to tens of seconds, so they are not in the region flow's run: a sensor starts the
-`quality_suites` job for a region once its central tables are materialized, and freshness never waits for them.
+`quality_suites` job for a region once its central tables are materialized. They read the region's store, so they
+queue with its other runs (one at a time): a file landing while they run waits for them.
 """
 
 from pathlib import Path
@@ -108,6 +109,9 @@ def quality_suites_after_publish(
         return SkipReason("the materialization names no region")
     if not serves_region(region):
         return SkipReason(f"{region} is served by another code location (KANDA_REGIONS)")
+    # The job selects only checks, so it has no partitions: the region is named by the tag the checks read (a
+    # `partition_key` made every tick fail). The region tag queues it with the region's other runs (one at a time:
+    # the suites read the store), so a file landing meanwhile waits for them.
     return RunRequest(
-        run_key=f"quality-{region}-{asset_event.timestamp}", partition_key=region, tags={REGION_TAG: region}
+        run_key=f"quality-{region}-{asset_event.timestamp}", tags={"dagster/partition": region, REGION_TAG: region}
     )

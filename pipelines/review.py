@@ -12,22 +12,19 @@
 import hashlib
 
 from dagster import (
-    DagsterInstance,
-    DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
-    RunsFilter,
     SensorDefinition,
     SensorEvaluationContext,
     SkipReason,
     sensor,
 )
-from dagster._core.storage.tags import RUN_KEY_TAG
 
 from kanda.review.reprocess import pending_items
 from pipelines.jobs import region_pipeline_job
 from pipelines.partitions import REGION_TAG, served_regions
 from pipelines.resources import KandaSettings
+from pipelines.run_keys import MAX_ATTEMPTS, attempt_key
 from regions import RegionConfig
 
 MINIMUM_INTERVAL_SECONDS = 30
@@ -37,22 +34,6 @@ def approvals_key(region: str, item_ids: list[int]) -> str:
     """A stable name for one set of waiting items."""
     digest = hashlib.sha256(",".join(map(str, sorted(item_ids))).encode()).hexdigest()[:16]
     return f"{region}-review-{len(item_ids)}-{digest}"
-
-
-def attempt_key(instance: DagsterInstance, key: str) -> str | None:
-    """The run key for this set of items: the same while a run for it is queued, running or done, and a new one
-    after a run for it failed (a busy store, a crash), so that a failure does not strand the approvals. After
-    `MAX_ATTEMPTS` failures, None: something needs a person (the run logs say what)."""
-    for attempt in range(MAX_ATTEMPTS):
-        candidate = key if attempt == 0 else f"{key}-retry{attempt}"
-        runs = instance.get_runs(filters=RunsFilter(tags={RUN_KEY_TAG: candidate}), limit=1)
-        if not runs or runs[0].status not in FAILED:
-            return candidate
-    return None
-
-
-MAX_ATTEMPTS = 4
-FAILED = {DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
 
 
 def run_request(region: str, run_key: str) -> RunRequest:

@@ -2,7 +2,9 @@
 
 A run costs seconds to launch, so the sensor never asks for a run per file: whatever is waiting when it ticks
 becomes one batch, and the run ingests the whole folder. The run key names that batch (file names, sizes and
-modification times), so an unchanged folder is never requested twice while a changed one is requested again.
+modification times), so an unchanged folder is never requested twice while a changed one is requested again; after
+a failed run (a busy store, a crash) the same batch is asked for again under a retry key (`pipelines.run_keys`).
+While a run of the region is queued or running, a tick asks for nothing: that run takes what is in the folder.
 
 `region_files_sensor` requests nothing: its ticks fail, naming each file and its problem, while a region file in
 `KANDA_REGIONS_DIR` does not validate. Such a region has no partition nor sensors (the code location serves every
@@ -26,6 +28,7 @@ from kanda.regional.ingest import pending_files
 from pipelines.jobs import region_pipeline_job
 from pipelines.partitions import REGION_TAG, served_regions
 from pipelines.resources import KandaSettings
+from pipelines.run_keys import MAX_ATTEMPTS, attempt_key, region_run_unfinished
 from regions import RegionConfig, all_regions, broken_regions
 
 #: Short: a tick only lists a folder, and freshness (file landed -> visible centrally) starts with it.
@@ -62,7 +65,12 @@ def build_landing_sensor(region: RegionConfig) -> SensorDefinition:
         key = batch_key(region.code, files)
         if key is None:
             return SkipReason(f"{region.code}: landing folder is empty")
-        return RunRequest(run_key=key, partition_key=region.code, tags={REGION_TAG: region.code})
+        if region_run_unfinished(context.instance, region.code):
+            return SkipReason(f"{region.code}: a run of the region is queued or running; it may take these files")
+        attempt = attempt_key(context.instance, key)
+        if attempt is None:
+            return SkipReason(f"{region.code}: {MAX_ATTEMPTS} runs for these files failed; see their logs")
+        return RunRequest(run_key=attempt, partition_key=region.code, tags={REGION_TAG: region.code})
 
     return landing_sensor
 

@@ -6,6 +6,7 @@ They read a store through a connection the caller opened (under the region lock)
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 import duckdb
@@ -83,17 +84,39 @@ def batch_conservation(con: duckdb.DuckDBPyConnection, region: RegionConfig) -> 
     )
 
 
-def quarantine_rate(con: duckdb.DuckDBPyConnection, region: RegionConfig) -> CheckResult:
-    """Share of input rows quarantined (held rows included), against the region's warn and error thresholds."""
-    rows_in, quarantined = con.execute(
+def quarantine_rate(
+    con: duckdb.DuckDBPyConnection, region: RegionConfig, since: dt.datetime | None = None
+) -> CheckResult:
+    """Share of input rows quarantined (held rows included), against the region's warn and error thresholds.
+
+    Over the store's whole history (`kanda verify`), or over the files loaded `since` a moment (a Dagster run's
+    start): a file half of whose rows are quarantined is news for the run that loaded it, and a long history
+    would dilute it below any threshold. The lifetime rate is kept beside it."""
+    lifetime_in, lifetime_quarantined = con.execute(
         "SELECT coalesce(sum(rows_in), 0), coalesce(sum(quarantined), 0) FROM ledger WHERE kind = 'file'"
     ).fetchall()[0]
+    lifetime = lifetime_quarantined / lifetime_in if lifetime_in else 0.0
+    rows_in, quarantined = lifetime_in, lifetime_quarantined
+    if since is not None:
+        rows_in, quarantined = con.execute(
+            "SELECT coalesce(sum(rows_in), 0), coalesce(sum(quarantined), 0) FROM ledger"
+            " WHERE kind = 'file' AND finished_at >= ?",
+            [since],
+        ).fetchall()[0]
     rate = quarantined / rows_in if rows_in else 0.0
-    meta = {"rate": round(rate, 6), "warn": region.quarantine_warn, "error": region.quarantine_error}
-    text = (
-        f"{region.code}: {rate:.2%} of rows quarantined"
-        f" (warn at {region.quarantine_warn:.0%}, error at {region.quarantine_error:.0%})"
-    )
+    meta = {
+        "rate": round(rate, 6),
+        "lifetime_rate": round(lifetime, 6),
+        "warn": region.quarantine_warn,
+        "error": region.quarantine_error,
+    }
+    thresholds = f"(warn at {region.quarantine_warn:.0%}, error at {region.quarantine_error:.0%})"
+    if since is None:
+        text = f"{region.code}: {rate:.2%} of rows quarantined {thresholds}"
+    elif rows_in:
+        text = f"{region.code}: {rate:.2%} of this run's rows quarantined {thresholds}; {lifetime:.2%} of all rows"
+    else:
+        text = f"{region.code}: no file loaded in this run; {lifetime:.2%} of all rows quarantined"
     if rate >= region.quarantine_error:
         return CheckResult("quarantine_rate", False, text, "error", meta)
     if rate >= region.quarantine_warn:

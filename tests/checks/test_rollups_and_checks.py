@@ -82,6 +82,26 @@ def test_quarantine_rate_warns_and_errors_at_the_region_thresholds(tmp_path: Pat
     assert verdicts == [(True, "warn"), (False, "warn"), (False, "error")]
 
 
+def test_a_dirty_file_fails_the_rate_of_the_run_that_loaded_it_whatever_the_history(tmp_path: Path):
+    """In Dagster the check judged the store's lifetime rate: a file with a third of its rows quarantined, onto a
+    long clean history, passed at under 2 %. Judged since the run started, it fails at ERROR."""
+    region = get_region("NG")
+    home = load_settings(tmp_path / "home")
+    make_files(home, regions=["NG"], rows=20_000, dirt=DirtMix.clean())
+    ingest_landing(home, "NG")
+    since = dt.datetime.now(dt.UTC)
+    make_files(home, regions=["NG"], rows=300, dirt=DirtMix(corrupt=0.3), start=dt.date(2025, 6, 1))
+    ingest_landing(home, "NG")
+    with open_store(home, "NG", read_only=True) as con:
+        lifetime = checks.quarantine_rate(con, region)
+        this_run = checks.quarantine_rate(con, region, since=since)
+        later = checks.quarantine_rate(con, region, since=dt.datetime.now(dt.UTC))
+    assert lifetime.passed and lifetime.metadata["rate"] < 0.02
+    assert (this_run.passed, this_run.severity) == (False, "error") and "this run's rows" in this_run.message
+    assert this_run.metadata["lifetime_rate"] == lifetime.metadata["rate"]
+    assert later.passed and "no file loaded in this run" in later.message
+
+
 def test_region_daily_rates(settings: Settings, tmp_path: Path):
     make_files(settings, regions=["EG"], rows=20)
     day = "2026-10-05"

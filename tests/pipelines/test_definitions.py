@@ -182,8 +182,11 @@ def test_sensor_batches_waiting_files_into_one_request(home: Path) -> None:
     sensor = defs.resolve_sensor_def("ke_landing_sensor")
     folder = KandaSettings(home=str(home)).load().landing(region.code)
 
+    instance = DagsterInstance.ephemeral()  # the sensor asks it for the region's runs (none here)
+
     def evaluate() -> list[RunRequest]:
-        with build_sensor_context(resources={"kanda": KandaSettings(home=str(home))}, definitions=defs) as context:
+        resources = {"kanda": KandaSettings(home=str(home))}
+        with build_sensor_context(resources=resources, definitions=defs, instance=instance) as context:
             return list(sensor.evaluate_tick(context).run_requests or [])
 
     assert evaluate() == []  # no folder yet
@@ -203,6 +206,55 @@ def test_sensor_batches_waiting_files_into_one_request(home: Path) -> None:
     (folder / "d.csv").write_text("d\n")
     (changed,) = evaluate()
     assert changed.run_key != request.run_key
+
+
+def test_a_batch_whose_run_failed_is_asked_for_again_and_none_while_a_run_is_unfinished(home: Path) -> None:
+    """Dagster never launches a run key twice: a batch whose run failed (the store busy) stayed in the landing
+    folder for good. Files that landed while a run was queued got a run of their own, which found nothing."""
+    from dagster import DagsterRunStatus
+    from dagster._core.storage.tags import RUN_KEY_TAG
+    from dagster._core.test_utils import create_run_for_test
+
+    sensor = defs.resolve_sensor_def("ke_landing_sensor")
+    folder = KandaSettings(home=str(home)).load().landing("KE")
+    folder.mkdir(parents=True)
+    (folder / "a.csv").write_text("a\n")
+
+    with DagsterInstance.ephemeral() as instance:
+
+        def evaluate():
+            resources = {"kanda": KandaSettings(home=str(home))}
+            with build_sensor_context(resources=resources, definitions=defs, instance=instance) as context:
+                return sensor.evaluate_tick(context)
+
+        (first,) = evaluate().run_requests
+        failed = {RUN_KEY_TAG: first.run_key, "kanda/region": "KE"}
+        create_run_for_test(instance, job_name="region_pipeline", tags=failed, status=DagsterRunStatus.FAILURE)
+        (again,) = evaluate().run_requests
+        assert again.run_key == f"{first.run_key}-retry1"
+
+        running = {RUN_KEY_TAG: again.run_key, "kanda/region": "KE"}
+        create_run_for_test(instance, job_name="region_pipeline", tags=running, status=DagsterRunStatus.STARTED)
+        (folder / "b.csv").write_text("b\n")
+        waiting = evaluate()
+        assert not waiting.run_requests and "queued or running" in waiting.skip_message
+
+
+def test_the_quality_suites_sensor_names_its_region_by_tag(home: Path) -> None:
+    """The suites' job selects only checks, so it has no partitions: a request with a partition key failed every
+    tick, and the suites never ran under Dagster."""
+    from dagster import AssetMaterialization
+
+    from pipelines.expectations import quality_suites_after_publish
+
+    materialization = AssetMaterialization(asset_key=AssetKey(["central", "region_daily"]), partition="KE")
+    with DagsterInstance.ephemeral() as instance:
+        instance.report_runless_asset_event(materialization)
+        with build_sensor_context(instance=instance, definitions=defs) as context:
+            result = quality_suites_after_publish.evaluate_tick(context)
+    (request,) = result.run_requests
+    assert request.partition_key is None
+    assert request.tags["dagster/partition"] == "KE" and request.tags["kanda/region"] == "KE"
 
 
 def test_a_region_run_builds_the_models_exactly_once(home: Path) -> None:

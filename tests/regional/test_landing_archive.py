@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from kanda.regional.ingest import ingest_landing
 from kanda.settings import Settings
-from tests.regional.test_money_back import MPESA, SALE, mpesa
+from tests.regional.test_money_back import MPESA, mpesa
 from tests.support.files import make_files
+
+SALE = ("SKA0000001", "Pay Bill Online from 0703212279 - MERCY ACHIENG", "10,000.00")
 
 
 def test_two_exports_of_the_same_name_are_both_kept(settings: Settings):
