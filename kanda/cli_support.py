@@ -56,11 +56,14 @@ def error_line(message: str) -> None:
 def chosen_regions(codes: list[str] | None) -> list[str]:
     """The regions asked for, upper-cased; when none, every region this host serves (`KANDA_REGIONS`, default all:
     a region host's stores and landing folders are its own regions'). A usage error names the known ones on a typo."""
-    from kanda.settings import serves_region
+    from kanda.settings import served_regions, serves_region
     from regions import all_regions
 
     known = all_regions()
     if not codes:
+        unknown = [code for code in served_regions() if code not in known]
+        if unknown:  # a typo would make every command quietly do nothing
+            usage_error(f"KANDA_REGIONS names unknown region(s) {', '.join(unknown)}; known: {', '.join(known)}")
         return [code for code in known if serves_region(code)]
     chosen = [c.upper() for c in codes]
     unknown = [c for c in chosen if c not in known]

@@ -156,7 +156,10 @@ class SmtpTransport:
         except ssl.SSLCertVerificationError as exc:
             raise DeliveryFailed(f"the SMTP server's certificate is not trusted: {exc}") from None
         except UnicodeEncodeError:  # an address or message SMTP without SMTPUTF8 cannot carry: this message only
-            raise DeliveryFailed(f"recipient {recipient!r} cannot be sent as ASCII, which the relay requires") from None
+            raise DeliveryFailed(
+                f"the message to {recipient!r} cannot be sent as ASCII, which the relay requires (check the recipient"
+                " and KANDA_SMTP_FROM)"
+            ) from None
         except OSError as exc:  # smtplib's errors are OSErrors too
             if not _transient(exc):
                 if isinstance(exc, smtplib.SMTPRecipientsRefused):

@@ -425,6 +425,11 @@ def _served(given: str | None) -> tuple[str, ...]:
     return tuple(sorted({code.strip().upper() for code in (given or "").split(",") if code.strip()}))
 
 
+def served_regions() -> tuple[str, ...]:
+    """The region codes `KANDA_REGIONS` names, upper-cased; empty when it names none (every region is served)."""
+    return _served(environment(KANDA)["regions"])
+
+
 def serves_region(code: str) -> bool:
     """Whether this host runs the region (`KANDA_REGIONS`, default every region), read without touching any file.
 

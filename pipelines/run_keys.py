@@ -14,12 +14,7 @@ from pipelines.partitions import REGION_TAG
 MAX_ATTEMPTS = 4
 FAILED = {DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
 #: A run that has not finished: a batch seen meanwhile waits for it (it may take that batch's files too).
-UNFINISHED = [
-    DagsterRunStatus.QUEUED,
-    DagsterRunStatus.NOT_STARTED,
-    DagsterRunStatus.STARTING,
-    DagsterRunStatus.STARTED,
-]
+UNFINISHED = [DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
 
 
 def attempt_key(instance: DagsterInstance, key: str) -> str | None:
@@ -33,8 +28,9 @@ def attempt_key(instance: DagsterInstance, key: str) -> str | None:
     return None
 
 
-def region_run_unfinished(instance: DagsterInstance, region: str) -> bool:
-    """Whether a run of the region is queued or running: it ingests the whole landing folder, so files that
-    landed after it was requested are often its own; asking for another run now would start one with nothing."""
+def unfinished_region_run(instance: DagsterInstance, region: str) -> str | None:
+    """The id of a queued or running run of the region, if any: it ingests the whole landing folder, so files that
+    landed after it was requested are often its own, and another run asked for now would start with nothing. A run
+    whose worker died stays STARTED until run monitoring (`dagster.yaml`) marks it failed."""
     runs = instance.get_runs(filters=RunsFilter(tags={REGION_TAG: region}, statuses=UNFINISHED), limit=1)
-    return bool(runs)
+    return runs[0].run_id if runs else None

@@ -28,7 +28,7 @@ from kanda.regional.ingest import pending_files
 from pipelines.jobs import region_pipeline_job
 from pipelines.partitions import REGION_TAG, served_regions
 from pipelines.resources import KandaSettings
-from pipelines.run_keys import MAX_ATTEMPTS, attempt_key, region_run_unfinished
+from pipelines.run_keys import MAX_ATTEMPTS, attempt_key, unfinished_region_run
 from regions import RegionConfig, all_regions, broken_regions
 
 #: Short: a tick only lists a folder, and freshness (file landed -> visible centrally) starts with it.
@@ -65,8 +65,11 @@ def build_landing_sensor(region: RegionConfig) -> SensorDefinition:
         key = batch_key(region.code, files)
         if key is None:
             return SkipReason(f"{region.code}: landing folder is empty")
-        if region_run_unfinished(context.instance, region.code):
-            return SkipReason(f"{region.code}: a run of the region is queued or running; it may take these files")
+        unfinished = unfinished_region_run(context.instance, region.code)
+        if unfinished:
+            return SkipReason(
+                f"{region.code}: run {unfinished} of the region is queued or running; it takes the folder"
+            )
         attempt = attempt_key(context.instance, key)
         if attempt is None:
             return SkipReason(f"{region.code}: {MAX_ATTEMPTS} runs for these files failed; see their logs")

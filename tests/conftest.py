@@ -24,6 +24,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("KANDA_BUYER_SALT", "test-salt")
     monkeypatch.delenv("KANDA_CATALOG_URL", raising=False)
     monkeypatch.delenv("KANDA_WAREHOUSE", raising=False)
+    monkeypatch.delenv("KANDA_REGIONS", raising=False)  # a developer's host setting would narrow the commands
     monkeypatch.setenv("KANDA_BATCH_ROWS", "400")
     current = load_settings()
     current.ensure_dirs()

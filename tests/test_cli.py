@@ -144,3 +144,6 @@ def test_a_region_host_lists_only_its_own_regions_by_default(settings: Settings,
     assert done.exit_code == 0, done.output
     assert "KE: no store yet" in done.output and "NG:" not in done.output
     assert runner.invoke(app, ["publish", "-r", "NG"]).exit_code == 0  # asked for by name: still taken
+    monkeypatch.setenv("KANDA_REGIONS", "KEN")  # a typo made every command quietly do nothing
+    typo = runner.invoke(app, ["publish"])
+    assert typo.exit_code == 2 and "KANDA_REGIONS names unknown region(s) KEN" in typo.output, typo.output

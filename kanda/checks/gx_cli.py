@@ -17,7 +17,8 @@ from kanda.settings import load_settings
 
 def expectations_command(
     region: Annotated[
-        list[str] | None, typer.Option("--region", "-r", help="Region code (repeatable); default: every store.")
+        list[str] | None,
+        typer.Option("--region", "-r", help="Region code (repeatable); default: the host's regions' stores."),
     ] = None,
     date: Annotated[
         list[str] | None,

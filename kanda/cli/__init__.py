@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import sys
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
@@ -91,14 +92,24 @@ def _own_failure(exc: Exception) -> str | None:
         return f"{'; '.join(str(exc).splitlines())} ({type(exc).__name__})"  # a SpecError has a line per problem
     if isinstance(exc, OSError) and exc.errno in HOME_ERRNOS:
         return _home_problem(exc)
-    unreachable = getattr(sys.modules.get("sqlalchemy.exc"), "OperationalError", None)
-    if unreachable and isinstance(exc, unreachable):  # a server down, a wrong host, port or password
+    operational = getattr(sys.modules.get("sqlalchemy.exc"), "OperationalError", None)
+    if operational and isinstance(exc, operational):
         cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        return (
-            f"a database kanda uses cannot be reached or refused the connection: {cause}"
-            " (check KANDA_APP_DB_URL, KANDA_CATALOG_URL and that the server runs)"
-        )
+        if _CONNECTION_FAILED.search(cause):  # a server down, a wrong host, port or password
+            return (
+                f"a database kanda uses cannot be reached or refused the connection: {cause}"
+                " (check KANDA_APP_DB_URL, KANDA_CATALOG_URL and that the server runs)"
+            )
+        return f"a database kanda uses refused the operation: {cause}"  # locked, read-only, a timeout, ...
     return None
+
+
+#: Connection failures as psycopg, psycopg2 and SQLite word them (as opposed to a lock, a timeout, a full disk).
+_CONNECTION_FAILED = re.compile(
+    r"connection (failed|refused|to server)|could not connect|could not translate host|password authentication"
+    r"|unable to open database|no such host|timeout expired|server closed the connection",
+    re.IGNORECASE,
+)
 
 
 def _home_problem(exc: OSError) -> str | None:

@@ -22,12 +22,13 @@ from kanda.cli_support import (
     chosen_regions,
     console,
     err,
+    fail,
     parse_date,
     progress_bar,
     transfer_bar,
     usage_error,
 )
-from kanda.settings import load_settings
+from kanda.settings import load_settings, served_regions
 
 
 class KandaGroup(TyperGroup):
@@ -238,13 +239,25 @@ def publish(
     _publish_table(runs, empty, rebuild)
     if not codes:
         # a host without stores (the central host of a deployment) publishes nothing itself: it brings its own
-        # readers (the BI snapshot) up to the newest publication the regions' hosts made
-        flow.refresh_readers(settings)
-        console.print(
-            f"BI snapshot: {settings.snapshot_path}" if settings.snapshot_path.exists() else "nothing published yet"
-        )
+        # readers (the BI snapshot) up to the newest publication the regions' hosts made, and says if it cannot
+        _refresh_snapshot_here(settings)
     if any(run.failed for run in runs):
         raise typer.Exit(1)
+
+
+def _refresh_snapshot_here(settings) -> None:
+    from kanda.analyst.snapshot import refresh_snapshot, snapshot_info
+    from kanda.central.query import NothingPublished
+
+    try:
+        path = refresh_snapshot(settings)
+    except NothingPublished:
+        console.print("nothing published yet: no BI snapshot to make")
+        return
+    except Exception as exc:  # the only thing this command does here: its failure is the command's
+        fail(f"the BI snapshot {settings.snapshot_path} was not refreshed: {str(exc).splitlines()[0]}")
+    info = snapshot_info(path)
+    console.print(f"BI snapshot: {path} (publication {info.publish_id if info else 'unknown'})")
 
 
 def _print_published(run, rebuild: bool) -> None:
@@ -377,7 +390,8 @@ def verify(region: RegionOption = None) -> None:
     from kanda.checks.verify import verify as run
 
     settings = load_settings()
-    results = run(settings, chosen_regions(region) if region else None)
+    # a region host (KANDA_REGIONS) verifies its own regions' stores
+    results = run(settings, chosen_regions(region) if region or served_regions() else None)
     failed = False
     for r in results:
         mark = "[green]ok[/]" if r.passed else ("[yellow]warn[/]" if r.severity == "warn" else "[red]FAIL[/]")

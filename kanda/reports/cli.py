@@ -45,9 +45,14 @@ def reports_command(
     if resend and not deliver:
         usage_error("only makes sense with --deliver", "--resend")
     day = parse_date(date) if date else None
-    codes = chosen_regions(region) if region else None
+    from kanda.settings import served_regions
+
+    # a region host (KANDA_REGIONS) reports its own regions: a store of another region left on it is not its to send
+    codes = chosen_regions(region) if region or served_regions() else None
     # `-c KE-C0001,KE-C0002` is read as two, as it is meant
     creators = [c.strip().upper() for given in creator for c in given.split(",") if c.strip()] if creator else None
+    if creator and not creators:
+        usage_error("no creator id given (e.g. KE-C0001)", "--creator")
     if creators:
         unknown = [c for c in creators if c.split("-", 1)[0] not in all_regions()]
         if unknown:

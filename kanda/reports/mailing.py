@@ -97,9 +97,11 @@ def mail_address(address: str) -> str:
         raise ValueError("the part before @ is not ASCII, which mail without SMTPUTF8 cannot carry")
     if domain.isascii():
         return address
-    try:
-        return f"{local}@{domain.encode('idna').decode('ascii')}"
-    except UnicodeError as exc:
+    import idna
+
+    try:  # IDNA 2008: Python's own codec (2003) maps ß to ss and ς to σ, a stranger's domain
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except idna.IDNAError as exc:
         raise ValueError(f"its domain has no ASCII (IDNA) form: {exc}") from None
 
 

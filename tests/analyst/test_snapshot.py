@@ -231,3 +231,9 @@ def test_a_host_without_stores_gets_its_snapshot_from_kanda_publish(
     assert done.exit_code == 0, done.output
     assert snapshot_info(central.snapshot_path).publish_id == latest_publication(open_catalog(shared)).publish_id
     assert from_snapshot(central, TOTALS) == from_snapshot(shared, TOTALS)
+    # refreshing is all this command does on such a host: when it cannot, the command fails, naming why
+    monkeypatch.setenv("KANDA_WAREHOUSE", str(tmp_path / "elsewhere"))
+    (tmp_path / "central" / "bi" / "rollups.duckdb").chmod(0o644)
+    (tmp_path / "central" / "bi" / "rollups.duckdb").unlink()
+    failed = CliRunner().invoke(app, ["publish"])
+    assert failed.exit_code == 1 and "was not refreshed" in failed.output, failed.output

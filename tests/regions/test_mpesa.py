@@ -183,6 +183,8 @@ RAGGED_RECORDS = {
     "last-field-missing": (record("SBA1000002").removesuffix(',"5,000.00"'), 6, "a record is broken or shortened"),
     "quoted-receipt": ('"SBA1000002"' + record("", paid_in="4,300.00"), 8, "a value holds an unquoted separator"),
     "unclosed-quote": (record("SBA1000002").removesuffix('"'), 10, "a quote is misplaced"),  # runs into line 6
+    # a receipt of letters only is told from an all-caps disclaimer word by the date after it
+    "letters-only-receipt": (record("QGHABCDEFG", paid_in="4,300.00"), 8, "a value holds an unquoted separator"),
 }
 
 

@@ -21,7 +21,7 @@ from babel.numbers import format_currency, format_decimal
 
 from kanda import mail
 from kanda.regional.store import open_store
-from kanda.reports import delivery
+from kanda.reports import delivery, mailing
 from kanda.reports.delivery import DeliveryLog, SmtpTransport
 from kanda.reports.run import write_reports
 from kanda.settings import Settings, SmtpSettings, load_settings
@@ -337,6 +337,7 @@ def test_an_address_whose_domain_is_in_another_script_is_sent_in_its_ascii_form(
     assert "ama@xn--crateurs-c1a.example" in recipients
     to = [m["To"].addresses[0].addr_spec for m in smtp_server.recorder.messages()]
     assert "ama@xn--crateurs-c1a.example" in to
+    assert mailing.mail_address("ama@straße.de") == "ama@xn--strae-oqa.de"  # not strasse.de, somebody else's
 
 
 def test_a_message_written_again_removes_what_a_killed_run_left_of_it(tmp_path: Path):

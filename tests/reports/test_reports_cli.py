@@ -92,3 +92,4 @@ def test_a_creator_id_that_names_nobody_is_a_usage_error_not_a_quiet_day(ng: Set
     both = kanda("--date", DAY.isoformat(), "--creator", "ng-c0001,NG-C0002")
     assert both.exit_code == 0, both.output
     assert kanda("--date", "0001-01-01", "-r", "NG").exit_code == 2  # out of range: a typo, not a store failure
+    assert kanda("--date", DAY.isoformat(), "--creator", ",").exit_code == 2  # no id at all

@@ -86,9 +86,8 @@ EXPECTS = Expects(
 _STATUS = {"completed": "success", "pending": "pending", "failed": "failed", "cancelled": "failed"}
 _TIME_FORMATS = ["%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d-%m-%Y %H:%M:%S"]
 _UNDO = r"(?i)\b(reversal|refund) of\s+([A-Z0-9]{8,12})\b"
-#: A receipt number as the first field of a line: 8 to 12 capital letters and digits, at least one a digit
-#: (SBA1000001, QGH7XK2L9P): an all-caps word before a comma ("DISCLAIMER, ...", "STATEMENT,") is a structure line.
-_RECEIPT = re.compile(r"(?=[A-Z]*[0-9])[A-Z0-9]{8,12}")
+#: A receipt number as the first field of a line: 8 to 12 capital letters and digits (SBA1000001, QGH7XK2L9P).
+_RECEIPT = re.compile(r"[A-Z0-9]{8,12}")
 #: How far into the file the header row is looked for (title lines of a PDF-to-CSV conversion).
 HEADER_SEARCH_LINES = 30
 
@@ -158,8 +157,13 @@ def _starts_with_receipt(line: str) -> bool:
     last line. The first field is the text before the first comma (a receipt number holds no comma), so a damaged
     line cannot make this raise.
     """
-    first = line.split(",", 1)[0].strip().strip('"').strip()
-    return _RECEIPT.fullmatch(first) is not None
+    first, _, rest = line.partition(",")
+    first = first.strip().strip('"').strip()
+    if _RECEIPT.fullmatch(first) is None:
+        return False
+    # An all-caps word before a comma ("DISCLAIMER, figures in KES") is a structure line; a receipt of letters only
+    # is still a record when a date follows it, as the Completion Time does.
+    return any(c.isdigit() for c in first) or rest.strip().strip('"')[:1].isdigit()
 
 
 def _require_complete(path: Path, n_fields: int, ctx: ReadContext) -> None:
