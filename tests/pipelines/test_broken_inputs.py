@@ -21,8 +21,9 @@ from dagster import AssetCheckSeverity, DagsterInstance, materialize
 from pipelines import checks
 from pipelines.jobs import REGION_FLOW_ASSETS
 from pipelines.resources import KandaSettings
-from regions.synthetic.generate import generate
+from regions.synthetic.core import DirtMix
 from tests.regions.spec_regions import RW_YAML
+from tests.support.files import make_files
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,15 +40,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 # ------------------------------------------------------------------------------------------- rejected landing file
 def test_a_rejected_file_fails_the_runs_check_while_the_healthy_rows_load_and_publish(home: Path) -> None:
     settings = KandaSettings(home=str(home)).load()
-    generate(
-        landing_dir=settings.landing_dir,
-        registry_dir=settings.registry_dir,
-        regions=["KE"],
-        start=dt.date(2025, 3, 1),
-        days=2,
-        rows_per_region=200,
-        seed=11,
-    )
+    make_files(settings, regions=["KE"], rows=200, days=2, seed=11, dirt=DirtMix(), start=dt.date(2025, 3, 1))
     (settings.landing("KE") / "not_a_statement.csv").write_text("name,email\nx,y\n")
     with DagsterInstance.ephemeral() as instance:
         result = materialize(

@@ -28,8 +28,9 @@ from pipelines.definitions import defs
 from pipelines.jobs import REGION_FLOW_ASSETS
 from pipelines.resources import KandaSettings
 from regions import get_region
-from regions.synthetic.generate import generate
+from regions.synthetic.core import DirtMix
 from tests.support.demo import DemoRun
+from tests.support.files import make_files
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.json"
 ASSETS = REGION_FLOW_ASSETS
@@ -132,15 +133,7 @@ def _run_region(home: Path, instance: DagsterInstance, code: str):
 
 def test_materialise_one_region(home: Path) -> None:
     settings = KandaSettings(home=str(home)).load()
-    generate(
-        landing_dir=settings.landing_dir,
-        registry_dir=settings.registry_dir,
-        regions=["KE"],
-        start=dt.date(2025, 3, 1),
-        days=2,
-        rows_per_region=300,
-        seed=1,
-    )
+    make_files(settings, regions=["KE"], rows=300, days=2, seed=1, dirt=DirtMix(), start=dt.date(2025, 3, 1))
     with DagsterInstance.ephemeral() as instance:
         first, verdicts = _run_region(home, instance, "KE")
         sales = first["regional_sales"]
@@ -260,15 +253,7 @@ def test_the_quality_suites_sensor_names_its_region_by_tag(home: Path) -> None:
 def test_a_region_run_builds_the_models_exactly_once(home: Path) -> None:
     """The build Dagster shows is the build that is published: the publish step does not build again."""
     settings = KandaSettings(home=str(home)).load()
-    generate(
-        landing_dir=settings.landing_dir,
-        registry_dir=settings.registry_dir,
-        regions=["GH"],
-        start=dt.date(2025, 3, 1),
-        days=2,
-        rows_per_region=200,
-        seed=3,
-    )
+    make_files(settings, regions=["GH"], rows=200, days=2, seed=3, dirt=DirtMix(), start=dt.date(2025, 3, 1))
     builds: list[str] = []
     import kanda.regional.models as models
 
@@ -322,15 +307,7 @@ def test_a_failing_region_run_never_blocks_another_region(home: Path) -> None:
     import yaml
 
     settings = KandaSettings(home=str(home)).load()
-    generate(
-        landing_dir=settings.landing_dir,
-        registry_dir=settings.registry_dir,
-        regions=["KE", "NG"],
-        start=dt.date(2025, 3, 1),
-        days=2,
-        rows_per_region=200,
-        seed=5,
-    )
+    make_files(settings, regions=["KE", "NG"], rows=200, days=2, seed=5, dirt=DirtMix(), start=dt.date(2025, 3, 1))
     from kanda import flow
 
     flow.run_region(settings, "NG", steps=("ingest",))
