@@ -31,6 +31,6 @@ def attempt_key(instance: DagsterInstance, key: str) -> str | None:
 def unfinished_region_run(instance: DagsterInstance, region: str) -> str | None:
     """The id of a queued or running run of the region, if any: it ingests the whole landing folder, so files that
     landed after it was requested are often its own, and another run asked for now would start with nothing. A run
-    whose worker died stays STARTED until run monitoring (`dagster.yaml`) marks it failed."""
+    whose worker died stays STARTED until run monitoring marks it failed (`pipelines/run_launcher.py`)."""
     runs = instance.get_runs(filters=RunsFilter(tags={REGION_TAG: region}, statuses=UNFINISHED), limit=1)
     return runs[0].run_id if runs else None
