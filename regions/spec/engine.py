@@ -576,9 +576,9 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
     fee_text = c.source(fields.fee) if fields.fee is not None else pl.lit("0")
     fee = pl.when(fee_text.is_null() | (fee_text == "")).then(pl.lit(0, pl.Int64)).otherwise(fee)
     is_sale = pl.col("event_type") == "sale"
-    if spec.amount.sign == "event_type":
-        amount = pl.when(is_sale).then(amount.abs()).otherwise(-amount.abs())
-    elif spec.amount.sign == "sales_as_given":
+    if spec.amount.sign in ("event_type", "sales_as_given"):
+        # A sale keeps the sign it was written with: a negative sale is the contract's to quarantine, never a
+        # positive figure made up by taking its absolute value.
         amount = pl.when(is_sale).then(amount).otherwise(-amount.abs())
     elif spec.amount.sign == "negate_back":
         amount = pl.when(is_sale).then(amount).otherwise(-amount)

@@ -241,9 +241,9 @@ class Amount(_Strict):
     )
     sign: Literal["event_type", "as_given", "sales_as_given", "negate_back"] = Field(
         "event_type",
-        description="event_type: sales positive, everything else negative; as_given: the text's sign; "
-        "sales_as_given: sales as written (a negative sale is quarantined), everything else minus its absolute "
-        "value; negate_back: sales as written, everything else (and an unknown event) negated as written.",
+        description="event_type: sales as written (a negative sale is quarantined), everything else negative; "
+        "as_given: the text's sign; sales_as_given: the same as event_type (an older name); negate_back: sales as "
+        "written, everything else (and an unknown event) negated as written.",
     )
 
     @property

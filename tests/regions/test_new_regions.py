@@ -30,7 +30,7 @@ from regions.synthetic.core import DirtMix, make_registry, truth_chunks
 from regions.synthetic.generate import write_region_file
 from regions.synthetic.writers import get_writer
 from tests.support.files import make_files
-from tests.support.roundtrip import assert_round_trip, read_all, side_by_side, through_contract
+from tests.support.roundtrip import assert_round_trip, quarantine_rules, read_all, side_by_side, through_contract
 from tests.test_regions_cli import tree_digest
 
 runner = CliRunner()
@@ -245,6 +245,33 @@ def test_each_rails_sample_reads_as_its_spec_says(sample: str) -> None:
     }
     assert reasons == quarantined
     assert split.valid.filter(pl.col("event_type") == "sale")["transaction_id"].null_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("sample", "negative"),
+    [
+        pytest.param("flutterwave/samples/webhooks_cm.ndjson", ('"amount": 5000', '"amount": -5000'), id="flutterwave"),
+        pytest.param(
+            "mtn_momo_collection/samples/requesttopay_bj.ndjson",
+            ('"amount": "5000"', '"amount": "-5000"'),
+            id="mtn_momo_collection",
+        ),
+    ],
+)
+def test_a_negative_sale_is_quarantined_never_loaded_as_positive(
+    sample: str, negative: tuple[str, str], tmp_path: Path
+) -> None:
+    """A rail spec with the default sign rule: a sale written negative is the contract's to judge; taking its
+    absolute value would load money that the file did not say was received."""
+    code = SAMPLES[sample][0]
+    region = get_region(code)
+    first = (RAILS / sample).read_text().splitlines()[0]
+    assert negative[0] in first
+    path = tmp_path / Path(sample).name
+    path.write_text(first.replace(negative[0], negative[1], 1) + "\n")
+    split = through_contract(read_all(get_adapter(region.source_format), path, region)[0], region)
+    assert split.valid.is_empty()
+    assert ("amount_sign_matches_event_type", "amount_minor") in quarantine_rules(split, 1)
 
 
 # ------------------------------------------------------------------------------------------------------ dry run
