@@ -667,8 +667,8 @@ def major_to_minor(expr: pl.Expr, exponent: int, *, decimal: str = ".") -> pl.Ex
     Exact or null, never another number: no floats (digits are handled as text and cast once), no int64
     arithmetic that could wrap (an 18-or-more digit amount used to wrap to a small plausible sale), grouping must
     be well formed (western "1,234,567" or lakh "12,34,567", by the rail's thousands mark or a space), and a value
-    with more fraction digits than the currency has (other than trailing zeros) or more than 18 digits of minor
-    units is null. A null amount is quarantined by the contract with the raw text beside it.
+    with more fraction digits than the currency has (other than trailing zeros, and never three of them: "1.000"
+    francs may be a thousand) or more than 18 digits of minor units is null. A null amount is quarantined by the contract with the raw text beside it.
 
     Runs as one batch function (not one expression tree) so that each intermediate column is computed once and
     the full normalisation runs only on the few values that need it; see `_minor_units`.
@@ -743,10 +743,19 @@ def _major_to_minor_full(expr: pl.Expr, exponent: int, *, decimal: str = ".") ->
     parts = text.str.extract_groups(_amount_pattern(decimal))
     sign = pl.when(parts.struct.field("1") == "-").then(pl.lit("-")).otherwise(pl.lit(""))
     whole = parts.struct.field("2").str.replace_all(f"[ {re.escape(thousands)}]", "")
-    frac = parts.struct.field("3").fill_null("").str.strip_chars_end("0")
+    written = parts.struct.field("3").fill_null("")
+    frac = written.str.strip_chars_end("0")
     digits = (whole + frac.str.pad_end(exponent, "0")).str.strip_chars_start("0")
     digits = pl.when(digits == "").then(pl.lit("0")).otherwise(digits)
-    readable = whole.is_not_null() & (frac.str.len_chars() <= exponent) & (digits.str.len_chars() <= MAX_MINOR_DIGITS)
+    # Three fraction digits where the currency has fewer are a thousands group as often as zeros: "1.000" francs
+    # is 1,000 in a French-locale export. Zeros beyond the exponent are accepted only in other lengths ("5.00").
+    group_shaped = (written.str.len_chars() == 3) if exponent < 3 else pl.lit(False)
+    readable = (
+        whole.is_not_null()
+        & (frac.str.len_chars() <= exponent)
+        & ~group_shaped
+        & (digits.str.len_chars() <= MAX_MINOR_DIGITS)
+    )
     return pl.when(readable).then((sign + digits).cast(pl.Int64, strict=False)).otherwise(None).cast(pl.Int64)
 
 

@@ -54,6 +54,11 @@ def parse(values: list[str], exponent: int, decimal: str = ".") -> list[int | No
         (" - 1 000.5 ", 2, -100_050),  # stray spaces, space grouping
         ("+5", 2, 500),
         ("1\u00a0000.00", 2, 100_000),
+        ("1.000", 0, None),  # XOF: a thousand in a French-locale export, or one franc; never guessed
+        ("12.500", 2, None),  # 12.50 or 12,500: three digits after the mark may be a thousands group
+        ("5.00", 0, 5),  # zeros beyond the exponent, not shaped like a group, are still exact
+        ("5.0000", 2, 500),
+        ("1.000", 3, 1_000),  # KWD and other three-decimal currencies: the fraction it has
     ],
 )
 def test_major_to_minor(text, exponent, expected):
