@@ -255,3 +255,20 @@ def test_a_second_of_60_is_quarantined_as_unreadable_not_booked_on_the_next_day(
     for n in (2, 3):
         assert quarantine_rules(split, n) == {("missing_or_unreadable", "occurred_at")}
     assert 4 in split.valid["source_row"].to_list()
+
+
+def test_a_payment_without_its_receipt_number_is_quarantined_not_ignored(tmp_path: Path) -> None:
+    """A row with a completion time and money paid in is a payment even when its Receipt No cell is empty: ignoring
+    it would lose the money while every count balanced."""
+    path = tmp_path / "statement.csv"
+    path.write_text(
+        "Receipt No,Completion Time,Details,Transaction Status,Paid In,Withdrawn,Balance\n"
+        'SKA1000001,2026-12-03 10:15:00,Pay Bill from 0712345678 Acc. KE-C0001.KE-P00001,Completed,"1,000.00",,0\n'
+        ',2026-12-03 11:20:00,Pay Bill from 0712345679 Acc. KE-C0001.KE-P00001,Completed,"6,000.00",,0\n'
+        ',,Total,,"7,000.00",,\n'
+    )
+    frame, ignored = read_all(ADAPTER, path, REGION)
+    assert ignored == 1  # the totals line, which has no completion time
+    split = through_contract(frame, REGION)
+    assert split.valid["source_row"].to_list() == [1]
+    assert quarantine_rules(split, 2) == {("missing_or_unreadable", "transaction_id")}

@@ -10,10 +10,11 @@ A statement is a ledger of the till's account, not a list of sales, so rows are 
 | Withdrawn, Details "Reversal of <receipt> ..."             | reversal / (status as above)         | -Withdrawn |
 | Withdrawn, Details "Refund of <receipt> ..."               | refund / (status as above)           | -Withdrawn |
 | any other Withdrawn row (charges, payouts, transfers)      | ignored                              |            |
-| repeated page-header rows, rows without a receipt number   | ignored                              |            |
+| repeated page-header rows, rows without a receipt number   | ignored (but see below)              |            |
 
 - transaction_id: the payment's receipt number; reversal and refund rows carry the receipt they undo in Details, so
-  they link to the sale. A payment seen first as Pending and later Completed has one receipt.
+  they link to the sale. A payment seen first as Pending and later Completed has one receipt. A row with a
+  completion time and money paid in but no receipt is a record with its transaction id missing (quarantined).
 - amounts: major units with comma thousands (`"10,000.00"`), read exactly into minor units; withdrawals may be
   printed negative, so their absolute value is taken. A Paid In keeps its sign: a negative Paid In is a negative
   sale, which the contract quarantines, never money received. The statement lists M-Pesa's charges as separate
@@ -206,9 +207,13 @@ def _map(rows: pl.DataFrame, names: list[str], canonical: list[str], ctx: ReadCo
     receipt, details, status_raw = pl.col("_receipt"), pl.col("_details"), pl.col("_status")
     is_withdrawal, undo = pl.col("_withdrawal"), pl.col("_undo")
     undo_kind = undo.struct.field("1").str.to_lowercase()
-    # Repeated page headers have the right field count; their "Receipt No" cell gives them away.
-    data_row = (receipt != "") & (_normalise_expr(receipt) != "receiptno")
-    kept = work.filter(data_row & (~is_withdrawal | undo.struct.field("1").is_not_null()))
+    # Repeated page headers have the right field count; their "Receipt No" cell gives them away. A row with a
+    # completion time and money paid in is a record even without its receipt: it is quarantined for the missing
+    # receipt, not ignored, or a payment would vanish while every count balanced.
+    undoes = undo.struct.field("1").is_not_null()
+    carries_money = (pl.col("_time") != "") & (~empty_in | (~empty_out & undoes))
+    data_row = ((receipt != "") | carries_money) & (_normalise_expr(receipt) != "receiptno")
+    kept = work.filter(data_row & (~is_withdrawal | undoes))
     ignored = rows.height - kept.height
     event_type = (
         pl.when(is_withdrawal)
@@ -235,7 +240,8 @@ def _map(rows: pl.DataFrame, names: list[str], canonical: list[str], ctx: ReadCo
         pl.col("source_row"),
         pl.when(is_withdrawal)
         .then(undo.struct.field("2").str.to_uppercase())
-        .otherwise(receipt)
+        .when(receipt != "")
+        .then(receipt)
         .alias("transaction_id"),
         pl.col("event_type"),
         status.alias("status"),
