@@ -23,8 +23,10 @@ from tests.support.roundtrip import (
     assert_round_trip,
     assert_same_but_source_row,
     match_events,
+    quarantine_rules,
     read_all,
     row,
+    through_contract,
     truth_frame,
 )
 
@@ -319,3 +321,24 @@ def test_round_trip_across_sheets(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     both = match_events(truth, frame, writer.payment_id(pl.col("txn_no")))
     # MoMo states the fee of every event, and its times are whole seconds.
     assert_round_trip(both, compare=(*COMPARED, "fee_minor"), whole_seconds=True)
+
+
+def test_a_collection_with_its_type_left_blank_is_quarantined_not_ignored(tmp_path: Path) -> None:
+    """A dated row with money and no Type is a record whose event type is unknown; only the Totals row (no date,
+    no type) and named other movements are structure. Ignoring it would lose a payment while every count balanced."""
+    blank = [D(2025, 2, 12, 9, 0), "3600000201", "", "SUCCESSFUL", "", "2,500.00", "", "GHS"]
+    path = _build(
+        tmp_path / "momo.xlsx",
+        [
+            [
+                [*blank, "GH-C0001.GH-P00001.z1", "0244000001", "", ""],
+                [D(2025, 2, 12, 9, 5), "9000000002", "TRANSFER", "SUCCESSFUL", "", "100", "", "GHS", "", "", "", ""],
+                ["Total", "", "", "", "", "2,600.00", "", "GHS", "", "", "", ""],
+            ]
+        ],
+    )
+    frame, ignored = read_all(ADAPTER, path, REGION)
+    assert ignored == 2  # the TRANSFER and the Totals row
+    split = through_contract(frame, REGION)
+    assert split.valid.is_empty()
+    assert ("missing_or_unreadable", "event_type") in quarantine_rules(split, 1)
