@@ -28,6 +28,9 @@ from kanda.settings import Settings
 SHAPING_HEADERS = (b"accept", b"host", b"content-type")
 MAX_BODY = 64 * 1024
 MAX_ALIASES = 20_000
+#: The largest request body any /api route reads (a statement and its options); a larger one is refused with 413
+#: before it is read, key or no key, so that nobody can make a worker hold an arbitrary upload in memory.
+MAX_REQUEST_BODY = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,11 @@ class FastAnswerMiddleware:
         if scope["type"] != "http" or not scope["path"].startswith("/api/") or scope["method"] not in {"GET", "POST"}:
             await self.app(scope, receive, send)
             return
-        body, receive = await _buffered(scope, receive)
+        try:
+            body, receive = await _buffered(scope, receive)
+        except _TooLarge:
+            await _refuse_too_large(send)
+            return
         alias = self.answers.lookup(scope, body) if body is not None else None
         answer = self.answers.cache.get(alias.etag) if alias else None
         if alias is None or answer is None or not self._authorised(scope):
@@ -122,10 +129,31 @@ class FastAnswerMiddleware:
         return True
 
 
+class _TooLarge(Exception):
+    """The request body is over `MAX_REQUEST_BODY` (by its Content-Length, or as it arrives)."""
+
+
+async def _refuse_too_large(send: Send) -> None:
+    body = b'{"detail": "request body over %d bytes: send one statement, not a file"}' % MAX_REQUEST_BODY
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),  # the rest of the upload is not read
+    ]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 async def _buffered(scope: Scope, receive: Receive) -> tuple[bytes | None, Receive]:
-    """The request body (None when too large to remember), and a `receive` that replays it to the app."""
+    """The request body (None when too large to remember), and a `receive` that replays it to the app.
+
+    Raises `_TooLarge` before reading a body whose Content-Length is over `MAX_REQUEST_BODY`, and as soon as a body
+    without one (chunked) grows past it."""
     if scope["method"] == "GET":
         return b"", receive
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.strip().isdigit() and int(value) > MAX_REQUEST_BODY:
+            raise _TooLarge
     chunks: list[bytes] = []
     size = 0
     messages: list[Message] = []
@@ -136,6 +164,8 @@ async def _buffered(scope: Scope, receive: Receive) -> tuple[bytes | None, Recei
             break
         chunks.append(message.get("body", b""))
         size += len(chunks[-1])
+        if size > MAX_REQUEST_BODY:
+            raise _TooLarge
         if not message.get("more_body", False):
             break
     replay = iter(messages)

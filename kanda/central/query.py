@@ -585,7 +585,10 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str, *, tables: Iterabl
             "attach databases, load extensions or change settings"
         )
     query = _EXPLAIN.sub("", sql, count=1) if kind == "EXPLAIN" else sql
-    _check_sources(con, query, frozenset(tables))
+    try:
+        _check_sources(con, query, frozenset(tables))
+    except RecursionError:  # the parse tree is walked recursively: hundreds of nested terms
+        raise QueryRefused("the query is nested too deeply to check; split the expression into simpler parts") from None
 
 
 def _check_sources(con: duckdb.DuckDBPyConnection, sql: str, tables: frozenset[str]) -> None:
@@ -597,6 +600,7 @@ def _check_sources(con: duckdb.DuckDBPyConnection, sql: str, tables: frozenset[s
     nodes = list(_nodes(tree))
     ctes = {entry["key"].lower() for node in nodes for entry in node.get("cte_map", {}).get("map", [])}
     known = ", ".join(f"{NAMESPACE}.{t}" for t in sorted(tables))
+    _refuse_shadowing_ctes(con, ctes - tables)
     for node in nodes:
         kind = node.get("type")
         if isinstance(kind, str) and kind.endswith("_NODE") and kind not in READ_NODES:
@@ -625,6 +629,26 @@ def _check_sources(con: duckdb.DuckDBPyConnection, sql: str, tables: frozenset[s
             if not (is_cte or is_rollup) or re.search(r"[/\\:.]", name):
                 shown = ".".join(part for part in (catalog, schema, name) if part)
                 raise QueryRefused(f"refused: {shown!r} is not a rollup table; analyst SQL reads only {known}")
+
+
+def _refuse_shadowing_ctes(con: duckdb.DuckDBPyConnection, names: set[str]) -> None:
+    """A WITH name that is also a system view, table or table function (`pg_settings`, `duckdb_databases`,
+    `pragma_database_list`) is refused: a reference to it outside the WITH's scope reads the system object, while
+    the check above would take it for the CTE."""
+    if not names:
+        return
+    clash = con.execute(
+        "SELECT DISTINCT lower(name) FROM ("
+        " SELECT view_name AS name FROM duckdb_views()"
+        " UNION ALL SELECT table_name FROM duckdb_tables()"
+        " UNION ALL SELECT function_name FROM duckdb_functions() WHERE function_type = 'table'"
+        ") WHERE lower(name) IN (SELECT unnest(?::VARCHAR[])) ORDER BY 1",
+        [sorted(names)],
+    ).fetchall()
+    if clash:
+        raise QueryRefused(
+            f"refused: WITH name {clash[0][0]!r} is also the name of a system table; give the WITH clause another name"
+        )
 
 
 def _nodes(value: object) -> Iterator[dict]:

@@ -118,6 +118,11 @@ def test_the_bi_snapshot_refuses_cte_writes_however_it_is_opened(published: Sett
         "select * from duckdb_settings()",
         "select path from duckdb_databases()",
         "select * from pragma_database_size()",
+        # a WITH name that is also a system view: outside the WITH's scope the name reads the system view
+        "with pg_settings as (select * from pg_settings) select name, setting from pg_settings",
+        "select * from (with pg_settings as (select 1) select 1) x, pg_settings",
+        "select * from (with duckdb_databases as (select 1) select 1) x, duckdb_databases",
+        "select * from (with pragma_database_list as (select 1) select 1) x, pragma_database_list",
     ],
 )
 def test_server_paths_and_settings_are_not_shown(published: Settings, client, sql: str):
@@ -208,3 +213,34 @@ def test_a_lost_data_file_is_503_naming_the_table(settings: Settings):
         run_query(settings, TOTALS)
     # A publication whose file was built before the loss still answers: its file holds its rows.
     assert run_query(settings, TOTALS, as_of=first.publish_id).num_rows == 1
+
+
+def test_a_query_too_deep_to_check_is_refused_with_the_reason_not_a_500(client):
+    response = client.post("/api/sql", json={"sql": "select " + "+".join(["1"] * 600) + " as n"})
+    assert response.status_code == 403, response.text
+    assert "nested too deeply" in response.json()["detail"]
+
+
+def test_a_request_body_over_the_limit_is_refused_before_it_is_read(published: Settings):
+    """Without a key too: nobody can make a worker hold an arbitrary upload in memory."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from kanda.analyst.api import install
+    from kanda.analyst.api_fast import MAX_REQUEST_BODY
+
+    app = FastAPI()
+    install(app, published)  # the routes behind their middleware, as `kanda serve` mounts them
+    client = TestClient(app)
+    statement = "select 1 as n /* " + "x" * MAX_REQUEST_BODY + " */"
+    response = client.post("/api/sql", json={"sql": statement})
+    assert response.status_code == 413 and "request body over" in response.json()["detail"]
+
+    def chunked():  # no Content-Length: refused as the body grows past the limit
+        for _ in range(MAX_REQUEST_BODY // 65536 + 2):
+            yield b" " * 65536
+
+    response = client.post("/api/sql", content=chunked(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    # a statement of ordinary size still goes through to the key check
+    assert client.post("/api/sql", json={"sql": "select 1 as n"}).status_code == 401
