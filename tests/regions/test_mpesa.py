@@ -272,3 +272,18 @@ def test_a_payment_without_its_receipt_number_is_quarantined_not_ignored(tmp_pat
     split = through_contract(frame, REGION)
     assert split.valid["source_row"].to_list() == [1]
     assert quarantine_rules(split, 2) == {("missing_or_unreadable", "transaction_id")}
+
+
+def test_a_line_too_long_for_csv_before_the_header_rejects_that_file_and_the_next_one_loads(settings) -> None:
+    """A 30 MB first line made the header search raise the csv module's field-limit error: a traceback that
+    stopped the region's whole landing folder, on every rerun. It is a malformed file like any other now."""
+    from kanda.regional.ingest import ingest_landing
+
+    make_files(settings, regions=["KE"], rows=20)
+    landing = settings.landing("KE")
+    (landing / "a_long_line.csv").write_text("x" * 300_000 + "\n")
+    (landing / "b_statement.csv").write_text(statement(record("SBB0000001")))
+    results = {Path(r.file).name: r for r in ingest_landing(settings, "KE").files}
+    assert (results["a_long_line.csv"].status, results["a_long_line.csv"].kind) == ("rejected", "malformed")
+    assert "cannot be read as CSV" in results["a_long_line.csv"].reason
+    assert results["b_statement.csv"].status == "loaded"

@@ -106,9 +106,13 @@ class MpesaStatementAdapter:
     def read(self, path: Path, ctx: ReadContext) -> Iterator[AdapterChunk]:
         check_file(path, EXPECTS, ctx.region)
         encoding = detect_encoding(path)
-        header_index, names = _find_header(path, encoding, ctx)
-        canonical = [ALIASES.get(_normalise(n), n) for n in names]
-        _require_complete(path, len(names), ctx)
+        try:
+            header_index, names = _find_header(path, encoding, ctx)
+            canonical = [ALIASES.get(_normalise(n), n) for n in names]
+            _require_complete(path, len(names), ctx)
+        except csv.Error as exc:  # e.g. a field over the csv module's size limit: not a statement's line
+            problem = f"the CSV is malformed: a line cannot be read as CSV ({exc})"
+            raise rejection("malformed", problem, EXPECTS, ctx.region) from None
         chunks = iter_csv_chunks(
             path,
             ctx.batch_rows,
