@@ -108,6 +108,22 @@ def test_a_corrupted_store_does_not_stop_the_other_regions_reports(gh_broken: Se
         assert not (folder / "GH").exists()
 
 
+def test_a_regions_unwritable_report_folder_does_not_stop_the_other_regions_reports(gh_and_ke_published: Settings):
+    """GH's outbox (or preview) folder is a file: GH's reports cannot be written; KE's still are, and the run
+    names GH and exits 1, without a traceback and without calling the whole data folder unusable."""
+    settings = gh_and_ke_published
+    day = START.isoformat()
+    for args, folder in (([], settings.reports_dir), (["--deliver"], settings.outbox_dir)):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "GH").write_text("not a folder\n")
+        result = runner.invoke(app, ["reports", "--date", day, *args], terminal_width=200)
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        assert "GH: FAILED:" in flat(result.stderr) and "cannot be used" not in result.output
+        rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if line.count("│") > 2}
+        assert "failed" in rows["GH"] and "ready" in rows["KE"]
+        assert list((folder / "KE" / day).glob("*.eml"))
+
+
 def test_a_corrupted_store_does_not_stop_the_other_regions_expectations(gh_broken: Settings):
     result = runner.invoke(app, ["expectations", "--json"])
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output

@@ -143,7 +143,10 @@ def write_reports(
             except Exception as exc:  # isolation: name this region and why, go on with the others
                 outcomes.append(_failed_region(settings, code, day, exc))
                 continue
-            outcomes.append(_deliver_region(settings, gathered, log, mailing, resend, progress))
+            try:
+                outcomes.append(_deliver_region(settings, gathered, log, mailing, resend, progress))
+            except Exception as exc:  # its outbox or preview folder, say: this region's alone, the others go on
+                outcomes.append(_undelivered_region(code, day, exc))
     finally:
         if log is not None:
             log.close()
@@ -173,6 +176,13 @@ def _failed_region(settings: Settings, code: str, day: dt.date, exc: Exception) 
         else f"{code}: store {store} cannot be read, no reports gathered: {failure.cause}"
     )
     return RegionOutcome(code, day, "busy" if failure.busy else "failed", message, failure=failure)
+
+
+def _undelivered_region(code: str, day: dt.date, exc: Exception) -> RegionOutcome:
+    failure = RegionFailure.of(code, exc)
+    logger.warning("%s: reports not delivered: %s", code, failure.cause)
+    message = f"{code}: reports gathered but not delivered: {failure.cause}; rerun to deliver the rest"
+    return RegionOutcome(code, day, "failed", message, failure=failure)
 
 
 def _deliver_region(
