@@ -77,6 +77,37 @@ def test_a_corrupted_store_is_named_and_the_healthy_regions_still_publish_verify
     assert "Traceback" not in shown.output
 
 
+@pytest.mark.parametrize("ke_healthy_ng_broken", ["garbage"], indirect=True)
+def test_the_one_region_commands_name_a_corrupted_store_in_one_line(ke_healthy_ng_broken: Settings):
+    for args in (["ingest", "-r", "NG"], ["quarantine", "-r", "NG"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        assert "Traceback" not in result.output
+        assert f"NG: store {ke_healthy_ng_broken.store_path('NG')} failed: IOException" in flat(result.stderr)
+
+
+def test_a_store_held_open_by_another_program_is_busy_not_broken(settings: Settings):
+    """The DuckDB CLI or a notebook holding the file is not damage: an operator told BROKEN might 'repair' it."""
+    make_files(settings, regions=["KE", "NG"], rows=50)
+    for code in ("KE", "NG"):
+        ingest_landing(settings, code)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('open', flush=True);"
+         " sys.stdin.read()", str(settings.store_path("NG"))],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        shown = runner.invoke(app, ["status"], terminal_width=200)
+    finally:
+        holder.communicate("", timeout=60)
+    assert shown.exit_code == 1
+    rows = {line.split("│")[1].strip(): line for line in shown.stdout.splitlines() if line.count("│") > 2}
+    assert "BUSY" in rows["NG"] and "BROKEN" not in shown.output
+    assert "another process has" in flat(shown.stderr)
+    assert "BUSY" not in rows["KE"]
+
+
 @pytest.fixture
 def gh_and_ke_published(settings: Settings) -> Settings:
     """Two regions ingested and published. GH comes before KE in every command's order, so a GH that fails would

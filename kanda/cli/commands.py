@@ -25,6 +25,7 @@ from kanda.cli_support import (
     fail,
     parse_date,
     progress_bar,
+    store_errors,
     transfer_bar,
     usage_error,
 )
@@ -132,7 +133,7 @@ def ingest(
     (code,) = chosen_regions([region])
     # The total is known before the first row is read: the bytes of the files about to be ingested.
     waiting = list(files) if files else pending_files(settings, get_region(code))
-    with transfer_bar() as bar:
+    with store_errors(settings, code), transfer_bar() as bar:
         progress = FileBytes(bar, f"ingest {code}", waiting)
         run = flow.run_region(
             settings,
@@ -368,7 +369,9 @@ def quarantine(
     if status is not None and status.lower() not in QUARANTINE_STATUSES:
         # never an empty answer, which would read as "nothing in quarantine"
         usage_error(f"unknown status {status!r}; choose from {', '.join(QUARANTINE_STATUSES)}", "--status")
-    rows = quarantine_rows(load_settings(), code, status=status, limit=limit)
+    settings = load_settings()
+    with store_errors(settings, code):
+        rows = quarantine_rows(settings, code, status=status, limit=limit)
     if as_json:
         for row in rows:
             print(json.dumps(row, default=str))

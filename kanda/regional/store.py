@@ -186,9 +186,15 @@ def open_store(
 
 
 def _connect(settings: Settings, region: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(
-        str(settings.store_path(region)), read_only=read_only, config={"memory_limit": settings.duckdb_memory_limit}
-    )
+    path = settings.store_path(region)
+    try:
+        return duckdb.connect(str(path), read_only=read_only, config={"memory_limit": settings.duckdb_memory_limit})
+    except duckdb.IOException as exc:
+        if "Could not set lock" not in str(exc):
+            raise
+        # a process outside kanda (the DuckDB CLI, a notebook) has the file open: busy, not broken
+        held = str(exc).strip().splitlines()[0]
+        raise StoreBusy(f"the {region} store is busy (another process has {path} open: {held})") from None
 
 
 def _prepare(con: duckdb.DuckDBPyConnection, settings: Settings, region: str) -> None:
