@@ -74,9 +74,13 @@ def chosen_regions(codes: list[str] | None) -> list[str]:
     """The regions asked for, upper-cased; when none, every region this host serves (`KANDA_REGIONS`, default all:
     a region host's stores and landing folders are its own regions'). A usage error names the known ones on a typo."""
     from kanda.settings import served_regions, serves_region
-    from regions import all_regions
+    from regions import all_regions, unavailable_regions
 
     known = all_regions()
+    broken = unavailable_regions()
+    for code in [c.upper() for c in codes or served_regions()]:
+        if code in broken:  # its file did not load: say which file and why, not "unknown region"
+            fail(f"region {code} cannot be used: {'; '.join(broken[code].splitlines())}")
     if not codes:
         unknown = [code for code in served_regions() if code not in known]
         if unknown:  # a typo would make every command quietly do nothing

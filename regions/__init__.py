@@ -285,9 +285,32 @@ def _load(extra: tuple[Path, ...]) -> _Loaded:
                 broken[str(path)] = f"{path}:1: code: region {code} is already defined in {first}"
                 reasons.append(broken[str(path)])
         unavailable[code] = "\n".join(reasons)
+    _refuse_shared_landing(configs, {code: files[0][0] for code, files in claims.items()}, broken, unavailable)
     for path, reason in broken.items():
         log.warning("region file %s not loaded (the other regions are): %s", path, reason.replace("\n", "; "))
     return _Loaded(configs, broken, unavailable)
+
+
+def _refuse_shared_landing(
+    configs: dict[str, RegionConfig], paths: dict[str, Path], broken: dict[str, str], unavailable: dict[str, str]
+) -> None:
+    """A region whose landing folder is already another region's is left out, as a second file for a code is:
+    otherwise it would take the other region's files into its own store, and neither region would say so."""
+    owner: dict[str, str] = {}
+    for code in list(configs):
+        folder = os.path.normpath(configs[code].landing.strip())
+        first = owner.setdefault(folder, code)
+        if first == code:
+            continue
+        path = paths[code]
+        text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+        line = next((n for n, t in enumerate(text.splitlines(), 1) if t.startswith("landing:")), 1)
+        reason = (
+            f"{path}:{line}: landing: folder {folder!r} is already region {first}'s landing folder ({paths[first]})"
+        )
+        broken[str(path)] = reason
+        unavailable[code] = reason
+        del configs[code]
 
 
 def get_region(code: str) -> RegionConfig:

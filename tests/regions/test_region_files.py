@@ -128,6 +128,23 @@ def test_a_code_defined_twice_makes_that_region_unusable_and_names_both_files(
         get_region("KE")
 
 
+def test_a_region_that_claims_another_regions_landing_folder_is_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    """A copied region file that kept `landing: gh` would ingest Ghana's files into its own store, silently."""
+    copy = UG_YAML.replace("code: UG", "code: XA") + "landing: gh\n"
+    folder = write_regions(tmp_path / "regions", monkeypatch, xa=copy, ug=UG_YAML)
+    assert "XA" not in all_regions() and {"GH", "UG"} <= set(all_regions())
+    reason = broken_regions()[str(folder / "xa.yaml")]
+    assert "landing: folder 'gh' is already region GH's landing folder" in reason
+    with pytest.raises(RegionUnavailable, match="already region GH's landing folder"):
+        get_region("XA")
+    make_files(settings, regions=["GH"], rows=20)
+    refused = CliRunner().invoke(app, ["ingest", "-r", "XA"])
+    assert refused.exit_code == 1 and "already region GH's landing folder" in " ".join(refused.output.split())
+    assert list(settings.landing("GH").glob("*.*"))  # Ghana's file is still waiting for Ghana
+
+
 def test_a_broken_file_claiming_a_shipped_code_makes_that_region_unusable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
