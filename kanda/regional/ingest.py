@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import filecmp
+import glob
 import hashlib
 import io
 import logging
@@ -161,6 +162,27 @@ def _ingest_paths(
     return report
 
 
+def _filed_away_by_another_run(
+    con: duckdb.DuckDBPyConnection, settings: Settings, region: RegionConfig, path: Path
+) -> FileResult | None:
+    """A landing-folder file named on the command line that a landing ingest running meanwhile loaded and moved
+    to `processed/`: it is ingested, not a rejected file (which would stay on the region's record for good)."""
+    landing = settings.landing(region.code)
+    if path.parent.resolve() != landing.resolve():
+        return None
+    done = landing / "processed"
+    for kept in [done / path.name, *sorted(done.glob(f"{glob.escape(path.stem)}.*{glob.escape(path.suffix)}"))]:
+        if not kept.is_file():
+            continue
+        seen = con.execute(
+            "SELECT batch_id FROM ledger WHERE kind = 'file' AND content_hash = ? LIMIT 1", [file_hash(kept)]
+        ).fetchall()
+        if seen:
+            reason = f"moved to {kept} by another run, which ingested it (batch {seen[0][0]})"
+            return FileResult(path.name, "already_ingested", reason=reason)
+    return None
+
+
 def _archive_name(done: Path, path: Path, result: FileResult) -> Path:
     """Where a landed file is kept once read: its own name, unless an earlier file of that name (rails reuse
     export names: `statement.csv` every month) is kept there with other content, which a move would overwrite."""
@@ -209,6 +231,9 @@ def ingest_file(
     progress: Progress | None = None,
 ) -> FileResult:
     if not path.is_file():
+        moved = _filed_away_by_another_run(con, settings, region, path)
+        if moved is not None:
+            return moved
         missing = "the file was not found (or is not a regular file)"
         return _reject(con, settings, region, path, None, missing, "not_found")
     adapter = get_adapter(region.source_format)
