@@ -668,7 +668,8 @@ def major_to_minor(expr: pl.Expr, exponent: int, *, decimal: str = ".") -> pl.Ex
     arithmetic that could wrap (an 18-or-more digit amount used to wrap to a small plausible sale), grouping must
     be well formed (western "1,234,567" or lakh "12,34,567", by the rail's thousands mark or a space), and a value
     with more fraction digits than the currency has (other than trailing zeros, and never three of them: "1.000"
-    francs may be a thousand) or more than 18 digits of minor units is null. A null amount is quarantined by the contract with the raw text beside it.
+    francs may be a thousand) or more than 18 digits of minor units is null. A null amount is quarantined by the
+    contract with the raw text beside it.
 
     Runs as one batch function (not one expression tree) so that each intermediate column is computed once and
     the full normalisation runs only on the few values that need it; see `_minor_units`.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -117,6 +118,30 @@ def test_generate_is_deterministic_and_takes_per_kind_dirt(settings: Settings):
     (result,) = json.loads(runner.invoke(app, ["ingest", "-r", "PK", "--json"]).stdout)["files"]
     assert result["duplicates"] > 0.15 * result["rows_in"]  # the requested share of redeliveries shows up
     assert runner.invoke(app, [*args, "--dirt-mix", "bogus=1"]).exit_code == 2
+
+
+def test_generate_for_one_region_leaves_the_other_regions_registry_records_alone(settings: Settings):
+    """An operator's own creators of other regions (and their addresses, which reports go to) survive a
+    `kanda generate -r KE`; only KE's records are replaced."""
+    creators = settings.registry_dir / "creators.csv"
+    settings.registry_dir.mkdir(parents=True, exist_ok=True)
+    creators.write_text(
+        "creator_id,region,name,email,currency,language\n"
+        'NG-C0001,NG,"Ada, Lagos",ada@example.ng,NGN,en\n'
+        "KE-C0099,KE,Old Kenyan,old@example.ke,KES,en\n"
+    )
+    args = ["generate", "-r", "KE", "--rows", "100", "--days", "1"]
+    assert runner.invoke(app, args).exit_code == 0
+    rows = list(csv.DictReader(creators.open()))
+    assert [r for r in rows if r["region"] == "NG"] == [
+        {**{k: "" for k in rows[0]}, "creator_id": "NG-C0001", "region": "NG", "name": "Ada, Lagos",
+         "email": "ada@example.ng", "currency": "NGN", "language": "en"}
+    ]  # fmt: skip
+    kenyan = [r["creator_id"] for r in rows if r["region"] == "KE"]
+    assert "KE-C0099" not in kenyan and "KE-C0001" in kenyan  # KE's records are the generated ones
+    assert {r["region"] for r in rows} == {"NG", "KE"}
+    products = list(csv.DictReader((settings.registry_dir / "products.csv").open()))
+    assert {r["region"] for r in products} == {"KE"}
 
 
 def test_a_busy_store_is_a_message_not_a_traceback(settings: Settings):

@@ -7,8 +7,10 @@ rows stream to disk without ever being held in memory, and a test can know exact
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
-from collections.abc import Iterator
+import io
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,10 +77,26 @@ class Registry:
             self.creators.filter(pl.col("region") == region), self.products.filter(pl.col("region") == region)
         )
 
-    def write(self, folder: Path) -> None:
+    def write(self, folder: Path, regions: Iterable[str] | None = None) -> None:
+        """The registry files; with `regions`, only those regions' records are replaced and every other region's
+        records are kept as they are (an operator's own creators included)."""
         folder.mkdir(parents=True, exist_ok=True)
-        self.creators.write_csv(folder / "creators.csv")
-        self.products.write_csv(folder / "products.csv")
+        for name, frame in (("creators.csv", self.creators), ("products.csv", self.products)):
+            path = folder / name
+            if regions is None or not path.exists():
+                frame = frame if regions is None else frame.filter(pl.col("region").is_in(list(regions)))
+                frame.write_csv(path)
+                continue
+            chosen = set(regions)
+            with path.open(newline="", encoding="utf-8") as handle:
+                kept = [r for r in csv.DictReader(handle) if (r.get("region") or "").strip().upper() not in chosen]
+            new = frame.filter(pl.col("region").is_in(sorted(chosen)))
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, fieldnames=new.columns, extrasaction="ignore", lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(kept)
+            buffer.write(new.write_csv(include_header=False))
+            path.write_text(buffer.getvalue(), encoding="utf-8")
 
 
 _FIRST = ["Amina", "Chidi", "Kwame", "Wanjiru", "Neema", "Ayesha", "Rahim", "Mona", "Tunde", "Akosua", "Baraka"]

@@ -45,8 +45,8 @@ def generate(
     `txn_offset` numbers the files' transactions from after that many (new sales following an earlier file).
     """
     registry = make_registry(seed, creators_per_region=creators_per_region)
-    registry.write(registry_dir)
     chosen = [all_regions()[c.upper()] for c in regions] if regions else list(all_regions().values())
+    registry.write(registry_dir, [r.code for r in chosen] if regions else None)
     files = []
     for region in chosen:
         files.append(
