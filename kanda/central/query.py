@@ -41,6 +41,7 @@ import duckdb
 from kanda.central.publication import NAMESPACE, PUBLICATIONS, Publication
 from kanda.central.reader_files import (
     INFO,
+    NEWEST,
     ensure_reader_file,
     no_progress_bar,
     open_read_only,
@@ -195,8 +196,6 @@ def _remember(cache: OrderedDict, key: object, value: object, size: int) -> None
 
 #: The name `kanda.central.catalog.open_catalog` gives its SqlCatalog: the key of its rows in `iceberg_tables`.
 CATALOG_NAME = "kanda"
-#: Beside the reader files: which publication is the newest at which metadata file of `rollups.publications`.
-NEWEST = "newest.json"
 _LOCATION_SQL = (
     "SELECT metadata_location FROM iceberg_tables WHERE catalog_name = ? AND table_namespace = ? AND table_name = ?"
 )

@@ -22,6 +22,7 @@ default, which DuckDB 1.x (the CLI, JDBC and ODBC drivers most BI tools ship) re
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import shutil
@@ -47,6 +48,9 @@ FILE_NAME = f"{NAMESPACE}.duckdb"
 INFO = "snapshot_info"
 #: Reader files kept per installation (the newest built); each is about the size of the rollups.
 KEEP = 8
+#: Which publication is the newest, at which catalog metadata file (written by the query layer); its reader file
+#: is never pruned, however many older publications `as_of` readers ask for.
+NEWEST = "newest.json"
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -208,10 +212,19 @@ def write_aside(path: Path, fill: Callable[[Path], None]) -> None:
 
 
 def _prune(settings: Settings, *, keep: Path) -> None:
-    """Remove all but the newest `KEEP` reader files (called under the build lock)."""
+    """Remove all but the newest `KEEP` reader files (called under the build lock), never the file just built nor
+    the newest publication's: asking for old publications must not make every other reader rebuild the current."""
+    kept = {keep, *_newest_publication_file(settings)}
     built = sorted(readers_dir(settings).glob(f"*/{FILE_NAME}"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in [p for p in built if p != keep][KEEP - 1 :]:
+    for old in [p for p in built if p not in kept][KEEP - len(kept) :]:
         shutil.rmtree(old.parent, ignore_errors=True)
+
+
+def _newest_publication_file(settings: Settings) -> list[Path]:
+    try:
+        return [reader_path(settings, json.loads((readers_dir(settings) / NEWEST).read_text())["publish_id"])]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
 
 
 def _fsync(path: Path) -> None:

@@ -89,3 +89,24 @@ def test_explain_prints_the_plan_instead_of_running(settings: Settings):
     assert "SCAN" in result.output.upper() and "AGGREGATE" in result.output.upper()  # of the read-only file
     refused = runner.invoke(app, ["query", "--explain", "drop view rollups.creator_daily"])
     assert refused.exit_code == 1
+
+
+def test_readers_asking_for_old_publications_never_prune_the_newest_ones_file(settings: Settings):
+    """Eight `as_of` requests for old publications removed the current publication's reader file, so every
+    other reader (the API's default, `kanda query`) had to rebuild it, again and again."""
+    import os
+
+    from kanda.central.reader_files import KEEP, NEWEST, ensure_reader_file, reader_path, readers_dir
+
+    def fill(target):
+        target.write_bytes(b"a reader file")
+
+    settings.ensure_dirs()
+    ensure_reader_file(settings, "NG-newest", fill)
+    (readers_dir(settings) / NEWEST).write_text(json.dumps({"location": "metadata.json", "publish_id": "NG-newest"}))
+    os.utime(reader_path(settings, "NG-newest"), (0, 0))  # the oldest built of all
+    for index in range(KEEP + 3):
+        ensure_reader_file(settings, f"NG-old-{index}", fill)
+    built = sorted(p.parent.name for p in readers_dir(settings).glob("*/rollups.duckdb"))
+    assert "NG-newest" in built and len(built) == KEEP
+    assert f"NG-old-{KEEP + 2}" in built  # the file just built stays too
