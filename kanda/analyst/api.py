@@ -35,6 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 import duckdb
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
@@ -233,6 +234,35 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(FastAnswerMiddleware, answers=fast)
 
 
+def _next_page(
+    request: Request,
+    spec: RollupRequest,
+    limit: int,
+    offset: int,
+    count: bool,
+    fmt: str | None,
+    as_of: str | None,
+) -> str:
+    """The next page's URL, from what the request asked for (as the route understood it), never its raw query
+    string: an answer is cached and served to every analyst who asks the same, so nothing else of one analyst's
+    request (an unknown parameter, a note) may travel in the link another analyst gets."""
+    params: list[tuple[str, str]] = [("region", r) for r in spec.regions]
+    params += [
+        (name, day.isoformat()) for name, day in (("date_from", spec.date_from), ("date_to", spec.date_to)) if day
+    ]
+    params += [("creator", c) for c in spec.creators] + [("product", p) for p in spec.products]
+    if spec.group_by is not None:
+        params.append(("group_by", ",".join(spec.group_by)))
+    params += [("currency", spec.currency), ("limit", str(limit)), ("offset", str(offset))]
+    if count:
+        params.append(("count", "true"))
+    if fmt:
+        params.append(("format", fmt))
+    if as_of:
+        params.append(("as_of", as_of))
+    return str(request.url.replace(query=urlencode(params)))
+
+
 def build_router(
     settings: Settings,
     keys: KeyStore,
@@ -388,7 +418,7 @@ def build_router(
                     counted = fetch(central, f"SELECT count(*) AS n FROM ({sql})", params, timeout_seconds=timeout)
                     total = counted.table.column("n")[0].as_py()
             more = page.table.num_rows > limit
-            following = str(request.url.include_query_params(offset=offset + limit)) if more else None
+            following = _next_page(request, spec, limit, offset + limit, count, fmt, as_of) if more else None
             meta = {
                 "publication": publication_json(page.publication),
                 "table": spec.table,
@@ -404,8 +434,12 @@ def build_router(
                 headers["Link"] = f'<{following}>; rel="next"'
             return _answer(page.table.slice(0, limit), chosen, meta, headers, f"{spec.table}.{chosen}")
 
-        # The `next` link names the host the client used, so the host is part of what the answer depends on.
-        key = ("rollups", resolved.publication.publish_id, str(request.base_url), spec, limit, offset, count, chosen)
+        # The `next` link names the host the client used and the request's own parameters (as_of pinned or not),
+        # so they are part of what the answer depends on; parameters the route does not know are left out of both.
+        key = (
+            "rollups", resolved.publication.publish_id, str(request.base_url), spec, limit, offset, count, chosen,
+            fmt, as_of,
+        )  # fmt: skip
         return await serve(request, key, resolved, _pinned(moment), compute, checked=True)
 
     @router.post(

@@ -70,7 +70,8 @@ class FastAnswers:
 
 def _raw_key(scope: Scope, body: bytes, location: str) -> tuple:
     shaping = tuple(value for name, value in scope["headers"] if name in SHAPING_HEADERS)
-    return (location, scope["method"], scope["path"], scope["query_string"], shaping, body)
+    # the scheme too: `next` links name it (behind a TLS proxy, as X-Forwarded-Proto tells uvicorn)
+    return (location, scope.get("scheme"), scope["method"], scope["path"], scope["query_string"], shaping, body)
 
 
 def _token(scope: Scope) -> str | None:

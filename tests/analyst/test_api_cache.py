@@ -139,6 +139,22 @@ def test_the_total_is_counted_only_when_asked(client: TestClient):
     assert last["next"] is None and last["rows"] == everything[-5:]
 
 
+def test_a_cached_page_links_to_the_next_page_of_each_analysts_own_request(published: Settings):
+    """Alice's request with a note of her own answered first; Carol's, pinned to the publication, is the same
+    answer from the cache. Her `next` link must be hers: pinned (as_of), and without Alice's note."""
+    alice, carol = client_for(published, "alice-next"), client_for(published, "carol-next")
+    newest = alice.get("/api/publications").json()["rows"][0]["publish_id"]
+    mine = alice.get("/api/rollups/creator_daily", params={"limit": 3, "secret_note": "alice-private"})
+    theirs = carol.get("/api/rollups/creator_daily", params={"limit": 3, "as_of": newest})
+    assert mine.json()["rows"] == theirs.json()["rows"]
+    assert "alice-private" not in mine.json()["next"] and "alice-private" not in theirs.text
+    assert f"as_of={newest}" in theirs.json()["next"] and "as_of" not in mine.json()["next"]
+    assert theirs.headers["link"] == f'<{theirs.json()["next"]}>; rel="next"'
+    following = carol.get(theirs.json()["next"])  # the link is a request the API answers: the second page
+    everything = carol.get("/api/rollups/creator_daily", params={"limit": 6, "as_of": newest}).json()["rows"]
+    assert following.json()["rows"] == everything[3:6]
+
+
 def test_the_cache_is_bounded_by_bytes_and_keeps_the_recently_used():
     cache = AnswerCache(max_bytes=800)
     for name in "abcd":
