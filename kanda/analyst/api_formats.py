@@ -83,15 +83,26 @@ def render(table: pa.Table, fmt: Format, meta: dict[str, object]) -> tuple[bytes
         import pyarrow.parquet
 
         sink = io.BytesIO()
-        pyarrow.parquet.write_table(table, sink)
+        try:
+            pyarrow.parquet.write_table(table, sink)
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid) as exc:
+            raise UnsupportedFormat(f"these rows cannot be written as Parquet ({exc}); ask for json") from None
         return sink.getvalue(), MEDIA_TYPES["parquet"]
     body = {**meta, "columns": [{"name": f.name, "type": str(f.type)} for f in table.schema], "rows": rows(table)}
-    return json.dumps(body, default=_json_value, allow_nan=False).encode(), MEDIA_TYPES["json"]
+    try:
+        return json.dumps(body, default=_json_value, allow_nan=False).encode(), MEDIA_TYPES["json"]
+    except ValueError:  # a NaN or infinity inside a struct or list, which `rows` does not walk into on its way
+        body["rows"] = _finite(body["rows"])
+        return json.dumps(body, default=_json_value, allow_nan=False).encode(), MEDIA_TYPES["json"]
 
 
 def rows(table: pa.Table) -> list[dict[str, object]]:
-    """Rows as JSON-ready dicts (NaN and infinities become null: JSON has no such numbers)."""
-    out = table.to_pylist()
+    """Rows as JSON-ready dicts (NaN and infinities become null: JSON has no such numbers). Dates and times that
+    Python cannot hold (DuckDB's `infinity`, a year before 1 or after 9999) are given as DuckDB's own text."""
+    try:
+        out = table.to_pylist()
+    except (OverflowError, ValueError):
+        out = _with_temporal_as_text(table).to_pylist()
     floats = [f.name for f in table.schema if pa.types.is_floating(f.type)]
     if floats:
         for row in out:
@@ -100,6 +111,29 @@ def rows(table: pa.Table) -> list[dict[str, object]]:
                 if value is not None and not math.isfinite(value):
                     row[name] = None
     return out
+
+
+def _with_temporal_as_text(table: pa.Table) -> pa.Table:
+    import pyarrow.compute as pc
+
+    for index, column in enumerate(table.schema):
+        if pa.types.is_temporal(column.type):
+            try:
+                text = pc.cast(table.column(index), pa.string())
+            except (pa.ArrowNotImplementedError, pa.ArrowInvalid) as exc:
+                raise UnsupportedFormat(f"column {column.name!r} cannot be written as JSON ({exc})") from None
+            table = table.set_column(index, column.name, text)
+    return table
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _json_value(value: object) -> object:

@@ -244,3 +244,20 @@ def test_a_request_body_over_the_limit_is_refused_before_it_is_read(published: S
     assert response.status_code == 413
     # a statement of ordinary size still goes through to the key check
     assert client.post("/api/sql", json={"sql": "select 1 as n"}).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("sql", "fmt", "status"),
+    [
+        ("select 'infinity'::timestamptz as t", "json", 200),
+        ("select 'infinity'::date as d", "json", 200),
+        ("select {'a': 'nan'::double} as s", "json", 200),
+        ("select ['inf'::double] as l", "json", 200),
+        ("select interval 1 day as i", "parquet", 406),
+    ],
+)
+def test_values_json_or_parquet_cannot_hold_are_an_answer_or_406_never_a_500(client, sql: str, fmt: str, status: int):
+    response = client.post(f"/api/sql?format={fmt}", json={"sql": sql})
+    assert response.status_code == status, response.text
+    if status == 200:
+        assert "NaN" not in response.text and "Infinity" not in response.text  # JSON has no such numbers
