@@ -12,6 +12,7 @@ gives the errors their messages. The API key is checked here too, on every reque
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -62,16 +63,22 @@ class FastAnswers:
 
     def lookup(self, scope: Scope, body: bytes) -> Alias | None:
         location = publications_location(self.settings)
-        if location is None:
-            return None
+        return None if location is None else self.lookup_at(scope, body, location)
+
+    def lookup_at(self, scope: Scope, body: bytes, location: str) -> Alias | None:
         with self._lock:
             return self._aliases.get(_raw_key(scope, body, location))
 
 
 def _raw_key(scope: Scope, body: bytes, location: str) -> tuple:
-    shaping = tuple(value for name, value in scope["headers"] if name in SHAPING_HEADERS)
+    """The request's raw form as a digest: `MAX_ALIASES` keys holding 64 KiB bodies would be a gigabyte a worker."""
+    digest = hashlib.sha256()
     # the scheme too: `next` links name it (behind a TLS proxy, as X-Forwarded-Proto tells uvicorn)
-    return (location, scope.get("scheme"), scope["method"], scope["path"], scope["query_string"], shaping, body)
+    for part in (scope.get("scheme", "").encode(), scope["method"].encode(), scope["path"].encode()):
+        digest.update(len(part).to_bytes(8, "big") + part)
+    for part in (scope["query_string"], *(n + b":" + v for n, v in scope["headers"] if n in SHAPING_HEADERS), body):
+        digest.update(len(part).to_bytes(8, "big") + part)
+    return (location, digest.digest())
 
 
 def _token(scope: Scope) -> str | None:

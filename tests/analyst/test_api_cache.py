@@ -212,3 +212,21 @@ def test_kanda_serve_answers_repeated_requests_before_parsing_them_and_still_che
         assert revoked.status_code == 401 and "revoked" in revoked.json()["detail"]
     assert TestClient(app).post("/api/sql", json=SQL).status_code == 401
     assert fast.served == 5
+
+
+def test_remembered_requests_cost_a_digest_each_not_their_bodies(published: Settings):
+    """The fast path remembers up to 20,000 requests; keyed by their bodies (up to 64 KiB of SQL each) that was
+    over a gigabyte per worker, outside the answer cache's byte limit."""
+    import sys
+
+    from kanda.analyst.api_fast import MAX_BODY, FastAnswers
+
+    answers = FastAnswers(published, KeyStore(published.app_db_url), AnswerCache(max_bytes=1000))
+    scope = {"method": "POST", "path": "/api/sql", "query_string": b"", "headers": [], "scheme": "http"}
+    for index in range(200):
+        body = b'{"sql": "select %d as n /* %s */"}' % (index, b"x" * (MAX_BODY - 100))
+        answers.remember(scope, body, "metadata.json", f"etag-{index}", {})
+        assert answers.lookup_at(scope, body, "metadata.json").etag == f"etag-{index}"
+    held = sum(sys.getsizeof(part) for key in answers._aliases for part in key)
+    assert held < 200 * 1024  # 200 bodies of 64 KiB would be 12.8 MB
+    assert answers.lookup_at(scope, b'{"sql": "select 1 as n"}', "metadata.json") is None
