@@ -48,6 +48,9 @@ class Settings:
     batch_rows: int
     ingest_memory_limit: str = "512MB"
     lock_wait_seconds: float = 600.0
+    #: `kanda query`: a statement's time limit (0: none) and how much it may spill to disk beside the reader file.
+    query_timeout_seconds: float = 300.0
+    query_spill_limit: str = "4GiB"
     app_db_url: str = ""
     smtp: SmtpSettings | None = None
     #: Extra pyiceberg catalog/FileIO properties (`s3.endpoint`, ...), from `AWS_*` and `KANDA_CATALOG_PROPERTIES`.
@@ -161,8 +164,13 @@ class Group:
 #: machine's memory ("50%"). Checked with the settings, so that a typo is one `Error:` line naming the variable, not
 #: a DuckDB parser error when a store opens.
 MEMORY_SIZE = r"(?i)^[0-9]+(\.[0-9]+)? ?(%|[kmgtp]i?b|b)$"
+#: A size on disk as DuckDB's `max_temp_directory_size` takes it: a number and a unit ("4GiB", "500MB").
+DISK_SIZE = r"(?i)^[0-9]+(\.[0-9]+)? ?([kmgtp]i?b|b)$"
 #: What a value of each pattern should look like, said in place of the pattern when a value does not match it.
-PATTERN_MEANINGS = {MEMORY_SIZE: "should be a memory size such as 512MB, 1.5GB or 50%"}
+PATTERN_MEANINGS = {
+    MEMORY_SIZE: "should be a memory size such as 512MB, 1.5GB or 50%",
+    DISK_SIZE: "should be a size such as 500MB or 4GiB",
+}
 
 #: The `KANDA_*` environment: the one list of kanda's settings, their defaults and bounds. Unset values are resolved
 #: against the data directory by `load_settings`, so that the catalog, warehouse and application database follow
@@ -183,6 +191,10 @@ KANDA = Group(
         # because that module loads polars, which commands such as `kanda query` never need.
         Variable("batch_rows", int, 100_000, gt=0),
         Variable("lock_wait", float, 600.0, ge=0),
+        # Analyst SQL on this host (`kanda query`, and the spill of the API's reader files): a runaway statement is
+        # stopped, and cannot fill the disk that holds KANDA_HOME.
+        Variable("query_timeout", float, 300.0, ge=0),
+        Variable("query_spill", str, "4GiB", pattern=DISK_SIZE),
         Variable("app_db_url", str, optional=True),
         Variable("secret_key", str, optional=True),
         Variable("secret_key_file", Path, optional=True),
@@ -457,6 +469,8 @@ def load_settings(home: Path | str | None = None) -> Settings:
         batch_rows=env["batch_rows"],
         ingest_memory_limit=env["ingest_memory"],
         lock_wait_seconds=env["lock_wait"],
+        query_timeout_seconds=env["query_timeout"],
+        query_spill_limit=env["query_spill"],
         app_db_url=env["app_db_url"] or f"sqlite:///{home / 'app' / 'kanda.db'}",
         smtp=_smtp(environment(SMTP)),
         catalog_properties=_catalog_properties(env["catalog_properties"]),

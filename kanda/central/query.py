@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import re
+import signal
 import sqlite3
 import tempfile
 import threading
@@ -389,7 +390,7 @@ def _open_newest_built(settings: Settings) -> Central | None:
         path = reader_path(settings, str(known["publish_id"]))
         if not path.exists():
             return None
-        con = open_read_only(path, memory_limit=settings.duckdb_memory_limit)
+        con = open_read_only(path, memory_limit=settings.duckdb_memory_limit, spill_limit=settings.query_spill_limit)
     except (OSError, ValueError, KeyError, TypeError, duckdb.Error):
         return None
     try:
@@ -437,7 +438,9 @@ def reader_connection(settings: Settings, resolved: Resolved) -> duckdb.DuckDBPy
             settings, publication.publish_id, lambda target: _materialise(settings, resolved, target)
         )
         try:
-            con = open_read_only(path, memory_limit=settings.duckdb_memory_limit)
+            con = open_read_only(
+                path, memory_limit=settings.duckdb_memory_limit, spill_limit=settings.query_spill_limit
+            )
         except duckdb.IOException:
             if attempt == 2 or path.exists():
                 raise
@@ -770,6 +773,11 @@ def _failure(exc: duckdb.Error, timeout_seconds: float | None, max_bytes: int | 
         return QueryRefused(f"refused, the rollups are read-only: {first}")
     if _ARROW_OVERFLOW.search(str(exc)):
         return _too_large(max_bytes)
+    if "failed to offload" in first:  # past the memory limit, and the spill beside the reader file is full too
+        return QueryFailed(
+            f"the query needs more memory and disk than analyst SQL may use here (KANDA_DUCKDB_MEMORY, "
+            f"KANDA_QUERY_SPILL): aggregate or filter sooner ({first})"
+        )
     return QueryFailed(first)
 
 
@@ -782,6 +790,8 @@ def _arrow_error(name: str = "ArrowException") -> type[Exception]:
 
 
 def _timeout(seconds: float | None) -> QueryTimeout:
+    if seconds is None:
+        return QueryTimeout("the query was interrupted")
     return QueryTimeout(f"the query ran longer than the time limit of {seconds:g} s and was stopped")
 
 
@@ -826,8 +836,9 @@ def run_query(settings: Settings, sql: str, *, as_of: AsOf | None = None, explai
 
     Raises `QueryRefused`, `QueryFailed`, `AnswerTooLarge`, `DataUnavailable`, `NothingPublished` or
     `UnknownPublication`, each with a message for the analyst."""
-    with central_reader(settings, as_of=as_of) as central:
-        return execute(central, sql, explain=explain).table
+    with central_reader(settings, as_of=as_of) as central, _stopped_by_ctrl_c(central.con):
+        timeout = settings.query_timeout_seconds or None
+        return execute(central, sql, explain=explain, timeout_seconds=timeout).table
 
 
 @dataclass(frozen=True)
@@ -843,15 +854,45 @@ def run_query_rows(settings: Settings, sql: str, *, as_of: AsOf | None = None, e
 
     A one-shot `kanda query` prints a few rows; converting them through Arrow costs it pyarrow's import (and numpy's),
     a quarter of its start-up. DuckDB's own conversion also keeps what Arrow would not (a UUID, a zoned TIME, an
-    infinite date). No row limit, byte limit or timeout here: the CLI sets none.
+    infinite date). No row or byte limit here; the time limit is `KANDA_QUERY_TIMEOUT`.
     """
-    with central_reader(settings, as_of=as_of) as central:
+    timeout = settings.query_timeout_seconds or None
+    with central_reader(settings, as_of=as_of) as central, _stopped_by_ctrl_c(central.con):
         statement = _checked(central, sql, explain)
+        timer = threading.Timer(timeout, _interrupt, [central.con]) if timeout else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
         try:
             relation = _named_apart(central.con.sql(statement))
             return Rows(list(relation.columns), relation.fetchall())
         except duckdb.Error as exc:
-            raise _failure(exc, None, None) from None
+            raise _failure(exc, timeout, None) from None
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+
+@contextmanager
+def _stopped_by_ctrl_c(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Ctrl-C interrupts the running statement (DuckDB does not see the signal while it works), and is then
+    raised as the `KeyboardInterrupt` it is, not reported as a time limit."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pressed = threading.Event()
+
+    def stop(signum: int, frame: object) -> None:
+        pressed.set()
+        _interrupt(con)
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if pressed.is_set():
+            raise KeyboardInterrupt  # in place of the "time limit" the interrupted statement reports
 
 
 def explain_text(answer: pa.Table | Rows) -> str:

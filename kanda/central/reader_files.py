@@ -84,7 +84,7 @@ def ensure_reader_file(settings: Settings, publish_id: str, fill: Callable[[Path
     return path
 
 
-def open_read_only(path: Path, *, memory_limit: str) -> duckdb.DuckDBPyConnection:
+def open_read_only(path: Path, *, memory_limit: str, spill_limit: str = "4GiB") -> duckdb.DuckDBPyConnection:
     """A connection to a reader file that DuckDB itself keeps from writing, reaching files or changing settings.
 
     DuckDB keeps one database instance per path in a process, and the lockdown is global to it: a second connection
@@ -92,17 +92,19 @@ def open_read_only(path: Path, *, memory_limit: str) -> duckdb.DuckDBPyConnectio
     one at a time, so that two first openers of a file do not both try to lock it down.
     """
     with _OPENING:
-        return _open_locked_down(path, memory_limit)
+        return _open_locked_down(path, memory_limit, spill_limit)
 
 
 _OPENING = threading.Lock()
 
 
-def _open_locked_down(path: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
+def _open_locked_down(path: Path, memory_limit: str, spill_limit: str) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path), read_only=True)
     try:
         if not con.execute("SELECT current_setting('lock_configuration')").fetchall()[0][0]:
             con.execute(f"SET memory_limit = '{_quoted(memory_limit)}'")
+            # a sort or join of analyst SQL spills beside the file; without a cap it may fill KANDA_HOME's disk
+            con.execute(f"SET max_temp_directory_size = '{_quoted(spill_limit)}'")
             # Times are shown as stored, whatever the machine's zone: globally for cursors, and on this connection.
             con.execute("SET GLOBAL TimeZone = 'UTC'")
             con.execute("SET TimeZone = 'UTC'")

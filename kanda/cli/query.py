@@ -68,6 +68,9 @@ def answer(
     except (QueryRefused, NothingPublished, UnknownPublication, AnswerTooLarge, DataUnavailable) as exc:
         err.print(f"[red]{exc}[/]", markup=True, highlight=False)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: the statement was interrupted, its spill removed with its connection
+        err.print("stopped (Ctrl-C)")
+        return 130
     except Exception as exc:  # SQL errors from DuckDB: show the message, not a traceback
         err.print(f"[red]query failed:[/] {str(exc).splitlines()[0]}")
         return 1

@@ -261,3 +261,44 @@ def test_values_json_or_parquet_cannot_hold_are_an_answer_or_406_never_a_500(cli
     assert response.status_code == status, response.text
     if status == 200:
         assert "NaN" not in response.text and "Infinity" not in response.text  # JSON has no such numbers
+
+
+def _kanda_query(published: Settings, sql: str, **env: str):
+    import os
+    import subprocess
+    import sys
+
+    code = "import sys; from kanda.cli import main; sys.argv = ['kanda', 'query', sys.argv[1]]; main()"
+    environment = {**os.environ, "KANDA_HOME": str(published.home), **env}
+    return subprocess.Popen(
+        [sys.executable, "-c", code, sql], env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+ENDLESS = "select count(*) as n from range(1000000000000) t(i) where i % 7 = 3"
+
+
+def test_kanda_query_stops_a_statement_at_its_time_limit(published: Settings):
+    child = _kanda_query(published, ENDLESS, KANDA_QUERY_TIMEOUT="1")
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 1
+    assert "time limit of 1 s" in err and "Traceback" not in err
+
+
+def test_ctrl_c_stops_kanda_query(published: Settings):
+    import signal
+    import time
+
+    child = _kanda_query(published, ENDLESS, KANDA_QUERY_TIMEOUT="0")
+    time.sleep(3)  # let it reach the statement; not a timing assertion: the statement would run for hours
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130 and "stopped (Ctrl-C)" in err and "Traceback" not in err
+
+
+def test_a_statement_that_would_spill_past_the_limit_is_stopped_with_the_reason(published: Settings):
+    sql = "select count(*) as n from (select distinct repeat('x', 200) || i as s from range(20000000) t(i))"
+    child = _kanda_query(published, sql, KANDA_QUERY_SPILL="20MB", KANDA_DUCKDB_MEMORY="64MB")
+    out, err = child.communicate(timeout=300)
+    assert child.returncode == 1, out
+    assert "KANDA_QUERY_SPILL" in err and "Traceback" not in err
