@@ -65,6 +65,16 @@ sessions = sa.Table(
 )
 _SEEN_EVERY = dt.timedelta(minutes=5)
 
+#: Failed sign-ins, one row each, in the application database: every worker process of `kanda serve` (and every
+#: replica) counts the same failures, so N workers do not allow N times the guesses.
+sign_in_failures = sa.Table(
+    "account_sign_in_failures",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(320), nullable=False, index=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+
 
 class AccountError(ValueError):
     """An account cannot be created or changed as asked (bad name, role, region or password; unknown user)."""
@@ -324,3 +334,40 @@ def end_sessions(settings: Settings, name: str) -> None:
     """Every open session of the account ends (a password change, deactivation)."""
     with engine(settings).begin() as con:
         con.execute(sessions.delete().where(sessions.c.name == name.strip().lower()))
+
+
+def sign_in_wait(settings: Settings, name: str, *, max_failures: int, window: dt.timedelta) -> float:
+    """0 when `name` may try to sign in, else the seconds until the oldest of its last `max_failures` failures
+    within `window` leaves it."""
+    since = _now() - window
+    with engine(settings).connect() as con:
+        times = [
+            _utc(t)
+            for (t,) in con.execute(
+                sa.select(sign_in_failures.c.at)
+                .where(sign_in_failures.c.name == name, sign_in_failures.c.at > since)
+                .order_by(sign_in_failures.c.at.desc())
+                .limit(max_failures)
+            )
+        ]
+    if len(times) < max_failures:
+        return 0.0
+    return max(0.0, (times[-1] + window - _now()).total_seconds())
+
+
+def record_failed_sign_in(settings: Settings, name: str, *, window: dt.timedelta) -> None:
+    """One more failure for `name` (failures older than `window` are swept on the way)."""
+    now = _now()
+    with engine(settings).begin() as con:
+        con.execute(sign_in_failures.delete().where(sign_in_failures.c.at <= now - window))
+        con.execute(sign_in_failures.insert().values(name=name, at=now))
+
+
+def clear_failed_sign_ins(settings: Settings, name: str) -> None:
+    with engine(settings).begin() as con:
+        con.execute(sign_in_failures.delete().where(sign_in_failures.c.name == name))
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    """SQLite gives back naive times for aware columns; they were written in UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)

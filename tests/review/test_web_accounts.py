@@ -147,6 +147,17 @@ def test_repeated_wrong_passwords_lock_the_name_for_a_while(settings: Settings):
     assert login(client, "ama", PASSWORD).status_code == 200  # other names are not affected
 
 
+def test_the_lock_counts_failures_across_workers_and_restarts(settings: Settings):
+    """`kanda serve --workers 2` runs two apps: guesses spread over both (or over a restart) count together."""
+    create_user(settings, "kofi", PASSWORD, role="steward", regions=["GH"])
+    first, second = TestClient(create_app(settings)), TestClient(create_app(settings))
+    for attempt in range(MAX_FAILURES):
+        assert login(first if attempt % 2 else second, "kofi", "guess guess guess").status_code == 401
+    restarted = TestClient(create_app(settings))
+    for client in (first, second, restarted):
+        assert login(client, "kofi", PASSWORD).status_code == 429
+
+
 def test_a_cookie_copied_before_sign_out_is_refused_after_it(settings: Settings):
     """Sign-out ends the session on the server: its cookie, replayed by another client, signs nobody in and changes
     nothing, while the same user's other session (signed in separately) carries on."""

@@ -1,63 +1,33 @@
 """Sign-in and sign-out pages.
 
 Password guessing is slowed twice over: each attempt costs an argon2 verification, and after `MAX_FAILURES`
-failed attempts on one user name within `WINDOW_SECONDS` that name is refused (429) until the window has passed,
-whatever the password. The count is kept in the serving process (one `kanda serve`); it resets on restart.
+failed attempts on one user name within `WINDOW` that name is refused (429) until the window has passed, whatever
+the password. The count is kept in the application database, so every worker and replica of `kanda serve` counts
+the same failures, and a restart does not reset it.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import defaultdict, deque
+import datetime as dt
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from kanda.review.accounts import authenticate, get_user
+from kanda.review.accounts import (
+    authenticate,
+    clear_failed_sign_ins,
+    get_user,
+    record_failed_sign_in,
+    sign_in_wait,
+)
 from kanda.review.web.render import render
 from kanda.review.web.security import CheckedForm, safe_next, sign_in, sign_out, signed_in_account
 
 router = APIRouter()
 
 MAX_FAILURES = 5
-WINDOW_SECONDS = 15 * 60
-
-
-class FailedSignIns:
-    """Recent failed sign-ins per user name (monotonic times), shared by the app's worker threads."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
-
-    def _recent(self, name: str, now: float) -> deque[float]:
-        failures = self._failures[name]
-        while failures and failures[0] <= now - WINDOW_SECONDS:
-            failures.popleft()
-        return failures
-
-    def wait_seconds(self, name: str) -> float:
-        """0 when the name may try again, else how long until its oldest counted failure expires."""
-        now = time.monotonic()
-        with self._lock:
-            failures = self._recent(name, now)
-            return failures[0] + WINDOW_SECONDS - now if len(failures) >= MAX_FAILURES else 0.0
-
-    def record(self, name: str) -> None:
-        with self._lock:
-            self._recent(name, time.monotonic()).append(time.monotonic())
-
-    def clear(self, name: str) -> None:
-        with self._lock:
-            self._failures.pop(name, None)
-
-
-def _failed(request: Request) -> FailedSignIns:
-    state = request.app.state
-    if not hasattr(state, "failed_sign_ins"):
-        state.failed_sign_ins = FailedSignIns()
-    return state.failed_sign_ins
+#: Failed sign-ins are counted per name over this window, across every worker (`kanda.review.accounts`).
+WINDOW = dt.timedelta(minutes=15)
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -73,8 +43,7 @@ def login(request: Request, form: CheckedForm) -> HTMLResponse:
     username = str(form.get("username") or "")
     name = username.strip().lower()
     target = safe_next(str(form.get("next") or "/"))
-    failed = _failed(request)
-    wait = failed.wait_seconds(name)
+    wait = sign_in_wait(settings, name, max_failures=MAX_FAILURES, window=WINDOW)
     if wait:
         return render(
             request,
@@ -86,7 +55,7 @@ def login(request: Request, form: CheckedForm) -> HTMLResponse:
         )
     actor = authenticate(settings, username, str(form.get("password") or ""))
     if actor is None:
-        failed.record(name)
+        record_failed_sign_in(settings, name, window=WINDOW)
         return render(
             request,
             "login.html",
@@ -95,7 +64,7 @@ def login(request: Request, form: CheckedForm) -> HTMLResponse:
             username=username,
             next=target,
         )
-    failed.clear(name)
+    clear_failed_sign_ins(settings, name)
     sign_in(request, get_user(settings, actor.name))  # type: ignore[arg-type]
     return RedirectResponse(target, status_code=303)  # type: ignore[return-value]
 
