@@ -18,8 +18,7 @@ import datetime as dt
 import stat
 import sys
 import zipfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -28,8 +27,6 @@ from rich.markup import escape
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
-
-    from kanda.settings import Settings
 
 # Piped or captured output (CI logs, `| tee`) gets room for the summary tables instead of Rich's 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 120)
@@ -49,20 +46,6 @@ def fail(message: str) -> NoReturn:
 
     error_line(message)
     raise typer.Exit(1)
-
-
-@contextmanager
-def store_errors(settings: Settings, code: str) -> Iterator[None]:
-    """A region's store that DuckDB cannot open or use (corrupt, truncated, on a read-only disk) is one `Error:`
-    line naming the store and the cause, as the commands over many regions name it, not a traceback."""
-    import duckdb
-
-    from kanda.regional.status import failure_cause
-
-    try:
-        yield
-    except duckdb.Error as exc:
-        fail(f"{code}: store {settings.store_path(code)} failed: {failure_cause(exc)}")
 
 
 def error_line(message: str) -> None:

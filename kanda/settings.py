@@ -51,6 +51,7 @@ class Settings:
     #: `kanda query`: a statement's time limit (0: none) and how much it may spill to disk beside the reader file.
     query_timeout_seconds: float = 300.0
     query_spill_limit: str = "4GiB"
+    analyst_memory: str = "8GiB"
     app_db_url: str = ""
     smtp: SmtpSettings | None = None
     #: Extra pyiceberg catalog/FileIO properties (`s3.endpoint`, ...), from `AWS_*` and `KANDA_CATALOG_PROPERTIES`.
@@ -166,10 +167,13 @@ class Group:
 MEMORY_SIZE = r"(?i)^[0-9]+(\.[0-9]+)? ?(%|[kmgtp]i?b|b)$"
 #: A size on disk as DuckDB's `max_temp_directory_size` takes it: a number and a unit ("4GiB", "500MB").
 DISK_SIZE = r"(?i)^[0-9]+(\.[0-9]+)? ?([kmgtp]i?b|b)$"
+#: An address-space cap: a size, or 0 for none.
+ADDRESS_SIZE = r"(?i)^(0|[0-9]+(\.[0-9]+)? ?([kmgtp]i?b|b))$"
 #: What a value of each pattern should look like, said in place of the pattern when a value does not match it.
 PATTERN_MEANINGS = {
     MEMORY_SIZE: "should be a memory size such as 512MB, 1.5GB or 50%",
     DISK_SIZE: "should be a size such as 500MB or 4GiB",
+    ADDRESS_SIZE: "should be a size such as 8GiB, or 0 for no cap",
 }
 
 #: The `KANDA_*` environment: the one list of kanda's settings, their defaults and bounds. Unset values are resolved
@@ -195,6 +199,8 @@ KANDA = Group(
         # stopped, and cannot fill the disk that holds KANDA_HOME.
         Variable("query_timeout", float, 300.0, ge=0),
         Variable("query_spill", str, "4GiB", pattern=DISK_SIZE),
+        # The address space of a process answering analyst SQL (`kanda serve` workers, `kanda query`); 0: no cap.
+        Variable("analyst_memory", str, "8GiB", pattern=ADDRESS_SIZE),
         Variable("app_db_url", str, optional=True),
         Variable("secret_key", str, optional=True),
         Variable("secret_key_file", Path, optional=True),
@@ -471,6 +477,7 @@ def load_settings(home: Path | str | None = None) -> Settings:
         lock_wait_seconds=env["lock_wait"],
         query_timeout_seconds=env["query_timeout"],
         query_spill_limit=env["query_spill"],
+        analyst_memory=env["analyst_memory"],
         app_db_url=env["app_db_url"] or f"sqlite:///{home / 'app' / 'kanda.db'}",
         smtp=_smtp(environment(SMTP)),
         catalog_properties=_catalog_properties(env["catalog_properties"]),

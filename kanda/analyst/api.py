@@ -545,6 +545,8 @@ def _answering() -> Iterator[None]:
         raise HTTPException(400, f"query failed: {exc}") from None
     except duckdb.Error as exc:
         raise HTTPException(400, f"query failed: {str(exc).splitlines()[0]}") from None
+    except MemoryError:  # past the worker's address-space cap (KANDA_ANALYST_MEMORY), in Python's part of the work
+        raise HTTPException(413, "the answer needs more memory than one request may use here") from None
 
 
 def _answer(table, fmt, meta: dict[str, object], headers: dict[str, str], filename: str) -> Answer:

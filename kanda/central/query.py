@@ -778,6 +778,11 @@ def _failure(exc: duckdb.Error, timeout_seconds: float | None, max_bytes: int | 
             f"the query needs more memory and disk than analyst SQL may use here (KANDA_DUCKDB_MEMORY, "
             f"KANDA_QUERY_SPILL): aggregate or filter sooner ({first})"
         )
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return QueryFailed(
+            f"the query needs more memory than analyst SQL may use here (KANDA_DUCKDB_MEMORY, "
+            f"KANDA_ANALYST_MEMORY) ({first})"
+        )
     return QueryFailed(first)
 
 

@@ -56,6 +56,11 @@ def main() -> None:
     traceback is what a bug report needs.
     """
     try:
+        if sys.argv[1:2] == ["query"]:  # a process that runs analyst SQL (not a test runner's, which calls `app`)
+            from kanda.memory_cap import cap_address_space
+            from kanda.settings import load_settings
+
+            cap_address_space(load_settings().analyst_memory)
         from kanda.cli.query import answer_plainly
 
         code = answer_plainly(sys.argv[1:])

@@ -9,6 +9,8 @@ import dataclasses
 import datetime as dt
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -25,11 +27,10 @@ from kanda.cli_support import (
     fail,
     parse_date,
     progress_bar,
-    store_errors,
     transfer_bar,
     usage_error,
 )
-from kanda.settings import load_settings, served_regions
+from kanda.settings import Settings, load_settings, served_regions
 
 
 class KandaGroup(TyperGroup):
@@ -113,6 +114,20 @@ def generate(
     for f in files:
         console.print(f"{f.region}: {f.rows:,} rows -> {f.path}")
     console.print(f"registry: {settings.registry_dir}")
+
+
+@contextmanager
+def store_errors(settings: Settings, code: str) -> Iterator[None]:
+    """A region's store that DuckDB cannot open or use (corrupt, truncated, on a read-only disk) is one `Error:`
+    line naming the store and the cause, as the commands over many regions name it, not a traceback."""
+    import duckdb
+
+    from kanda.regional.status import failure_cause
+
+    try:
+        yield
+    except duckdb.Error as exc:
+        fail(f"{code}: store {settings.store_path(code)} failed: {failure_cause(exc)}")
 
 
 @app.command()

@@ -52,7 +52,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from kanda.reports import web as reports_web
     from kanda.review import web
 
-    settings = settings or load_settings()
+    if settings is None:  # a `kanda serve` worker process: it answers analyst SQL
+        from kanda.memory_cap import cap_address_space
+
+        settings = load_settings()
+        cap_address_space(settings.analyst_memory)
     app = FastAPI(
         title="kanda",
         summary="Steward review pages and the analysts' read-only API over the central rollups.",

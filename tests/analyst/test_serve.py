@@ -97,3 +97,14 @@ def test_the_api_docs_render_without_internet(browser, served: str, path: str, s
         assert all("csp" in (blocked.get(url) or "").lower() for url in elsewhere), (elsewhere, blocked)
     finally:
         context.close()
+
+
+def test_a_served_worker_refuses_a_statement_past_its_memory_cap_and_keeps_serving(published: Settings, served: str):
+    """A constant folded while planning (16 GB here) is allocated outside DuckDB's memory limit and its time limit;
+    the worker's address-space cap (KANDA_ANALYST_MEMORY, 8 GiB) makes it fail at once, for that request alone."""
+    token = KeyStore(published.app_db_url).create("served-memory")
+    with httpx.Client(base_url=served, headers={"Authorization": f"Bearer {token}"}, timeout=120) as http:
+        refused = http.post("/api/sql", json={"sql": "select len(range(2000000000)) as n"})
+        assert refused.status_code in (400, 413), refused.text
+        assert "memory" in refused.json()["detail"]
+        assert http.post("/api/sql", json={"sql": "select 1 as n"}).json()["rows"] == [{"n": 1}]

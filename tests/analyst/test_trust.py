@@ -302,3 +302,14 @@ def test_a_statement_that_would_spill_past_the_limit_is_stopped_with_the_reason(
     out, err = child.communicate(timeout=300)
     assert child.returncode == 1, out
     assert "KANDA_QUERY_SPILL" in err and "Traceback" not in err
+
+
+def test_a_statement_that_folds_a_huge_constant_fails_at_the_memory_cap_not_after_minutes(published: Settings):
+    """DuckDB folds `range(300000000)` while planning, outside its memory limit and its time limit: 96 s and 15 GB
+    in one process. Under the analyst address-space cap the allocation fails at once, for that statement alone."""
+    child = _kanda_query(published, "select len(range(300000000)) as n", KANDA_ANALYST_MEMORY="3GiB")
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 1 and "KANDA_ANALYST_MEMORY" in err and "Traceback" not in err
+    fine = _kanda_query(published, "select count(*) as n from rollups.creator_daily")  # the default cap
+    _, err = fine.communicate(timeout=120)
+    assert fine.returncode == 0, err
