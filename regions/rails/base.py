@@ -54,6 +54,7 @@ REJECT_KINDS: dict[str, str] = {
     "wrong_delimiter": "a CSV separated by another character than the rail's",
     "wrong_columns": "the header (or the JSON fields) lacks columns the rail requires: another rail's file",
     "wrong_currency": "the file states amounts in another currency than the region's: another region's file",
+    "wrong_date_order": "dates written month first (a spreadsheet's US locale) where the rail writes them day first",
     "malformed": "a line does not fit the file's structure (wrong field count, unclosed quote)",
     "truncated": "the file ends in the middle of a record (an interrupted download or copy)",
     "too_large": "larger than the rail can read safely",

@@ -287,3 +287,23 @@ def test_a_line_too_long_for_csv_before_the_header_rejects_that_file_and_the_nex
     assert (results["a_long_line.csv"].status, results["a_long_line.csv"].kind) == ("rejected", "malformed")
     assert "cannot be read as CSV" in results["a_long_line.csv"].reason
     assert results["b_statement.csv"].status == "loaded"
+
+
+def test_a_statement_with_month_first_dates_is_rejected_not_loaded_on_the_wrong_days(tmp_path: Path) -> None:
+    """Re-saved by a spreadsheet in a US locale: 12/5/2026 would load as the 12th of May, and 11/3/2026 as the 11th
+    of March, beside rows that cannot be read at all (12/13/2026). One impossible day-first date gives it away."""
+    path = tmp_path / "us.csv"
+    lines = [
+        record("SKC1000001", time="12/5/2026 8:56"),
+        record("SKC1000002", time="12/13/2026 9:10"),
+        record("SKC1000003", time="11/3/2026 23:10"),
+    ]
+    path.write_text(statement(*lines))
+    with pytest.raises(FileRejected) as raised:
+        read_all(ADAPTER, path, REGION)
+    assert raised.value.kind == "wrong_date_order"
+    assert "record 3" in raised.value.reason and "12/13" not in raised.value.reason  # reasons never quote content
+    # day-first dates past the 12th are what Safaricom writes: read as they are
+    path.write_text(statement(record("SKC1000004", time="13/12/2026 09:10"), record("SKC1000005", time="05/12/2026")))
+    frame, _ = read_all(ADAPTER, path, REGION)
+    assert row(frame, 2)["occurred_at"].date() == dt.date(2026, 12, 13)  # 09:10 Nairobi is 06:10 UTC

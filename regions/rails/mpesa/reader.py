@@ -19,7 +19,9 @@ A statement is a ledger of the till's account, not a list of sales, so rows are 
   printed negative, so their absolute value is taken. A Paid In keeps its sign: a negative Paid In is a negative
   sale, which the contract quarantines, never money received. The statement lists M-Pesa's charges as separate
   rows, so a sale's fee_minor is 0 here. Currency is the region's (a statement has one account currency).
-- Completion Time is local (the region's zone) as `YYYY-MM-DD HH:MM:SS` or `DD/MM/YYYY HH:MM[:SS]`.
+- Completion Time is local (the region's zone) as `YYYY-MM-DD HH:MM:SS` or `DD/MM/YYYY HH:MM[:SS]`. A file whose
+  slash dates are month first (a spreadsheet's US locale re-saved it: a date such as 12/13/2026) is rejected
+  (`wrong_date_order`): read day first, its dates up to the 12th would load on the wrong day.
 - creator/product: the Pay Bill account reference in Details (`... Acc. KE-C0001.KE-P00001`), by the region pattern.
 - buyer_ref: the phone after "from" in Details; masked phones (`0****393`) give a null buyer_ref.
 - Header variants are accepted by a normalised name (`Receipt No.`, `Paid Out` for Withdrawn, extra columns such as
@@ -124,12 +126,34 @@ class MpesaStatementAdapter:
             expects=EXPECTS,
             region=ctx.region,
         )
+        time_column = names[canonical.index("time")]
         with map_pool() as pool:
             for rows, skipped in numbered_chunks(chunks, header_index):
+                _refuse_month_first_dates(rows, time_column, ctx)
                 frame, ignored = map_chunk(
                     pool, functools.partial(_map, names=names, canonical=canonical, ctx=ctx), rows
                 )
                 yield AdapterChunk(frame=frame, ignored=ignored + skipped)
+
+
+def _refuse_month_first_dates(rows: pl.DataFrame, time_column: str, ctx: ReadContext) -> None:
+    """A statement re-saved by a spreadsheet in a US locale writes its dates month first (12/13/2026). kanda reads
+    slash dates day first, as Safaricom writes them, so such a file's dates up to the 12th of each month would
+    load on the wrong day (12/5/2026 as the 12th of May), with no quarantine row. One date that can only be month
+    first (its second number over 12) gives the file away: it is rejected, naming the line, before anything of it
+    is kept."""
+    parts = rows.get_column(time_column).str.strip_chars().str.extract_groups(r"^(\d{1,2})/(\d{1,2})/\d{4}\b")
+    first = parts.struct.field("1").cast(pl.Int32, strict=False)
+    second = parts.struct.field("2").cast(pl.Int32, strict=False)
+    month_first = rows.filter((first <= 12) & (second > 12) & (second <= 31))
+    if month_first.height:
+        line = month_first.row(0, named=True)
+        problem = (
+            f"the dates are written month first: the date of record {line['source_row']} has a second number over "
+            "12, and there is no 13th month; re-export the statement with day-first (DD/MM/YYYY) or YYYY-MM-DD "
+            "dates, so that dates up to the 12th are not read on the wrong day"
+        )
+        raise rejection("wrong_date_order", problem, EXPECTS, ctx.region)
 
 
 def _find_header(path: Path, encoding: str, ctx: ReadContext) -> tuple[int, list[str]]:
