@@ -760,6 +760,28 @@ def _major_to_minor_full(expr: pl.Expr, exponent: int, *, decimal: str = ".") ->
     return pl.when(readable).then((sign + digits).cast(pl.Int64, strict=False)).otherwise(None).cast(pl.Int64)
 
 
+def month_first_record(times: pl.Series, source_rows: pl.Series) -> int | None:
+    """The `source_row` of the first slash date that can only be month first (12/13/2026: no 13th month), or None.
+
+    A rail that writes day-first dates (DD/MM/YYYY) gets month-first ones when a spreadsheet in a US locale re-saves
+    its export; read day first, every date up to the 12th would load on the wrong day, silently. One date whose
+    second number is over 12 proves the order, and the reader rejects the file (`wrong_date_order`)."""
+    parts = times.cast(pl.String).str.strip_chars().str.extract_groups(r"^(\d{1,2})/(\d{1,2})/\d{4}\b")
+    first = parts.struct.field("1").cast(pl.Int32, strict=False)
+    second = parts.struct.field("2").cast(pl.Int32, strict=False)
+    found = source_rows.filter((first <= 12) & (second > 12) & (second <= 31))
+    return None if found.is_empty() else int(found[0])
+
+
+def month_first_rejection(source_row: int, expects: Expects, region: RegionConfig) -> FileRejected:
+    problem = (
+        f"the dates are written month first: the date of record {source_row} has a second number over 12, and "
+        "there is no 13th month; re-export the file with day-first (DD/MM/YYYY) or YYYY-MM-DD dates, so that dates "
+        "up to the 12th are not read on the wrong day"
+    )
+    return rejection("wrong_date_order", problem, expects, region)
+
+
 def vocabulary(
     expr: pl.Expr, mapping: dict[str, tuple[str, str]], *, default_event: str | None = None
 ) -> tuple[pl.Expr, pl.Expr]:

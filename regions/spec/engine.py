@@ -33,6 +33,8 @@ from regions.parsing import (
     major_to_minor,
     map_chunk,
     map_pool,
+    month_first_record,
+    month_first_rejection,
     naive_datetime,
     normalise_digits,
     normalise_email,
@@ -552,6 +554,11 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
     else:
         kept = rows
     ignored = rows.height - kept.height
+    if any(f.startswith("%d/%m/") for f in spec.time.formats):
+        dates = kept.select(text=c.source(fields.occurred_at).cast(pl.String), row=pl.col("source_row"))
+        month_first = month_first_record(dates["text"], dates["row"])
+        if month_first is not None:
+            raise month_first_rejection(month_first, expects_of(spec, spec.name or "spec"), region)
     if spec.vocabulary is not None:
         word = c.lower(spec.vocabulary.of, strip=True)
         vocab_map = {k.strip().lower(): v for k, v in spec.vocabulary.map.items()}

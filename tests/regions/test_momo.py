@@ -342,3 +342,17 @@ def test_a_collection_with_its_type_left_blank_is_quarantined_not_ignored(tmp_pa
     split = through_contract(frame, REGION)
     assert split.valid.is_empty()
     assert ("missing_or_unreadable", "event_type") in quarantine_rules(split, 1)
+
+
+def test_a_workbook_with_month_first_text_dates_is_rejected_not_loaded_on_the_wrong_days(tmp_path: Path) -> None:
+    """MoMo's text dates are day first; a sheet re-saved month first (12/13/2025) would load 12/02/2025 as the
+    12th of February."""
+    from regions.rails.base import FileRejected
+
+    def payment(date: str, txn: str) -> list[str]:
+        return [date, txn, "PAYMENT", "SUCCESSFUL", "", "100", "", "GHS", "GH-C0001.GH-P00001.a", "0244000001", "", ""]
+
+    path = _build(tmp_path / "momo.xlsx", [[payment("12/02/2025 10:00", "1"), payment("12/13/2025 10:00", "2")]])
+    with pytest.raises(FileRejected) as raised:
+        read_all(ADAPTER, path, REGION)
+    assert raised.value.kind == "wrong_date_order" and "record 2" in raised.value.reason

@@ -52,6 +52,8 @@ from regions.parsing import (
     major_to_minor,
     map_chunk,
     map_pool,
+    month_first_record,
+    month_first_rejection,
     normalise_phone,
     numbered_chunks,
     raw_record,
@@ -129,31 +131,13 @@ class MpesaStatementAdapter:
         time_column = names[canonical.index("time")]
         with map_pool() as pool:
             for rows, skipped in numbered_chunks(chunks, header_index):
-                _refuse_month_first_dates(rows, time_column, ctx)
+                month_first = month_first_record(rows.get_column(time_column), rows.get_column("source_row"))
+                if month_first is not None:
+                    raise month_first_rejection(month_first, EXPECTS, ctx.region)
                 frame, ignored = map_chunk(
                     pool, functools.partial(_map, names=names, canonical=canonical, ctx=ctx), rows
                 )
                 yield AdapterChunk(frame=frame, ignored=ignored + skipped)
-
-
-def _refuse_month_first_dates(rows: pl.DataFrame, time_column: str, ctx: ReadContext) -> None:
-    """A statement re-saved by a spreadsheet in a US locale writes its dates month first (12/13/2026). kanda reads
-    slash dates day first, as Safaricom writes them, so such a file's dates up to the 12th of each month would
-    load on the wrong day (12/5/2026 as the 12th of May), with no quarantine row. One date that can only be month
-    first (its second number over 12) gives the file away: it is rejected, naming the line, before anything of it
-    is kept."""
-    parts = rows.get_column(time_column).str.strip_chars().str.extract_groups(r"^(\d{1,2})/(\d{1,2})/\d{4}\b")
-    first = parts.struct.field("1").cast(pl.Int32, strict=False)
-    second = parts.struct.field("2").cast(pl.Int32, strict=False)
-    month_first = rows.filter((first <= 12) & (second > 12) & (second <= 31))
-    if month_first.height:
-        line = month_first.row(0, named=True)
-        problem = (
-            f"the dates are written month first: the date of record {line['source_row']} has a second number over "
-            "12, and there is no 13th month; re-export the statement with day-first (DD/MM/YYYY) or YYYY-MM-DD "
-            "dates, so that dates up to the 12th are not read on the wrong day"
-        )
-        raise rejection("wrong_date_order", problem, EXPECTS, ctx.region)
 
 
 def _find_header(path: Path, encoding: str, ctx: ReadContext) -> tuple[int, list[str]]:
