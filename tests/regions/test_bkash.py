@@ -126,3 +126,22 @@ def test_round_trip_from_truth(tmp_path: Path) -> None:
     both = side_by_side(truth, frame)
     assert_round_trip(both)
     assert (both["got_fee_minor"] == 0).all()
+
+
+def test_bkashs_own_refund_response_is_quarantined_not_ignored_as_an_error_body(tmp_path: Path) -> None:
+    """bKash's refund API answers without a paymentID; ignored like an error body, the money going back vanished
+    while every count balanced. Quarantined, a steward sees it (and its refundTrxID) in the review queue."""
+    from tests.support.roundtrip import quarantine_rules, through_contract
+
+    path = tmp_path / "refund.jsonl"
+    path.write_text(
+        SAMPLE.read_text().splitlines()[0] + "\n"
+        '{"statusCode":"2056","statusMessage":"Invalid Payment State"}\n'
+        '{"completedTime":"2024-01-03T10:00:00:000 GMT+0600","transactionStatus":"Completed",'
+        '"originalTrxID":"6H7801QFYM","refundTrxID":"7A2B3C4D5E","amount":"500.00","currency":"BDT","charge":"0.00"}\n'
+    )
+    frame, ignored = read_all(ADAPTER, path, REGION)
+    assert ignored == 1  # the error body only
+    split = through_contract(frame, REGION)
+    assert split.valid["source_row"].to_list() == [1]
+    assert ("missing_or_unreadable", "transaction_id") in quarantine_rules(split, 3)
