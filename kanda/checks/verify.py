@@ -145,10 +145,14 @@ def verify(settings: Settings, regions: list[str] | None = None) -> list[CheckRe
     catalog = open_catalog(settings)
     history = publication_rows(catalog)
     published_regions = {row["region"] for row in history}
+    absent: list[str] = []
     if regions:
         wanted = [c.upper() for c in regions]
-        # A named region whose store is on another host is checked centrally only (never with a new empty store).
-        codes = [c for c in wanted if store_exists(settings, c) or c not in published_regions]
+        # A named region whose store is on another host is checked centrally only, and one with neither a store
+        # here nor a publication is said to have nothing to verify: never with a new empty store.
+        codes = [c for c in wanted if store_exists(settings, c)]
+        absent = [c for c in wanted if c not in codes and c not in published_regions]
+        wanted = [c for c in wanted if c not in absent]
     else:
         wanted = sorted(published_regions | {c for c in all_regions() if store_exists(settings, c)})
         codes = [c for c in all_regions() if store_exists(settings, c)]
@@ -157,6 +161,14 @@ def verify(settings: Settings, regions: list[str] | None = None) -> list[CheckRe
     central = published_tables(settings, skip_regions=damaged_regions)
     anchors = anchored_heads(catalog)
     results: list[CheckResult] = [files_check] if files_check else []
+    results.extend(
+        CheckResult(
+            "store_present",
+            False,
+            f"{code}: no store at {settings.store_path(code)} and nothing of {code} published: nothing to verify",
+        )
+        for code in absent
+    )
     if not codes and not history:
         results.append(
             CheckResult(
