@@ -58,9 +58,10 @@ def main() -> None:
     try:
         if sys.argv[1:2] == ["query"]:  # a process that runs analyst SQL (not a test runner's, which calls `app`)
             from kanda.memory_cap import cap_address_space
-            from kanda.settings import load_settings
+            from kanda.settings import KANDA, environment
 
-            cap_address_space(load_settings().analyst_memory)
+            # the environment alone: loading the settings would create a data folder even for `--help`
+            cap_address_space(environment(KANDA)["analyst_memory"])
         from kanda.cli.query import answer_plainly
 
         code = answer_plainly(sys.argv[1:])
