@@ -263,6 +263,20 @@ def test_values_json_or_parquet_cannot_hold_are_an_answer_or_406_never_a_500(cli
         assert "NaN" not in response.text and "Infinity" not in response.text  # JSON has no such numbers
 
 
+_CHILDREN: list = []
+
+
+@pytest.fixture(autouse=True)
+def _no_child_outlives_its_test():
+    """A `kanda query` child of a failed test (an endless statement) must not run on, burning the CPU."""
+    yield
+    while _CHILDREN:
+        child = _CHILDREN.pop()
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
 def _kanda_query(published: Settings, sql: str, **env: str):
     import os
     import subprocess
@@ -270,9 +284,11 @@ def _kanda_query(published: Settings, sql: str, **env: str):
 
     code = "import sys; from kanda.cli import main; sys.argv = ['kanda', 'query', sys.argv[1]]; main()"
     environment = {**os.environ, "KANDA_HOME": str(published.home), **env}
-    return subprocess.Popen(
+    child = subprocess.Popen(
         [sys.executable, "-c", code, sql], env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    _CHILDREN.append(child)
+    return child
 
 
 ENDLESS = "select count(*) as n from range(1000000000000) t(i) where i % 7 = 3"
