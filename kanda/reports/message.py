@@ -76,8 +76,10 @@ class _HeaderClasses(HeaderRegistry):
         return made
 
 
-#: The default email policy (what `EmailMessage()` uses), with the cached header classes.
-POLICY = email.policy.default.clone(header_factory=_HeaderClasses())
+#: The default email policy (what `EmailMessage()` uses), with the cached header classes. Lines may run to RFC 5322's
+#: 998 characters: at the default 78, a `List-Unsubscribe` URL (one long word) was folded into RFC 2047 encoded
+#: words, which that header may not hold, so mail clients saw no usable one-click link.
+POLICY = email.policy.default.clone(header_factory=_HeaderClasses(), max_line_length=998)
 
 
 def message_id(report: CreatorReport) -> str:

@@ -430,7 +430,8 @@ def test_a_delivered_report_says_where_replies_go_how_to_stop_it_and_what_the_in
     ).as_bytes()
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     assert msg["Reply-To"].addresses[0].addr_spec == "help@kanda.invalid"
-    assert msg["List-Unsubscribe"].strip() == f"<{UNSUBSCRIBE}>"  # (folded: the URL is long)
+    # on the wire as the URL itself: an RFC 2047 encoded word (what folding a long word gives) is not allowed there
+    assert f"\nList-Unsubscribe: <{UNSUBSCRIBE}>\n" in raw.decode("ascii").replace("\r\n", "\n")
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"  # RFC 8058
     text, html = bodies(msg)
     assert f"Stop these daily reports: {UNSUBSCRIBE}" in text
