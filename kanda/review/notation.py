@@ -44,6 +44,10 @@ class Notation:
     raw_fields: dict[str, tuple[str, ...]]
     #: a reader-specific time expression (bKash's "GMT+0600", Paystack's ISO), instead of `time_formats`
     time_expr: Callable[[pl.Expr], pl.Expr] | None = None
+    #: minor units in the file per minor unit stored (VNPAY writes VND x100)
+    divisor: int = 1
+    #: the decimal mark of major amounts; None: decided by the record's own amount text (a comma-decimal export)
+    decimal: str | None = "."
 
 
 def _bkash_time(expr: pl.Expr) -> pl.Expr:
@@ -129,7 +133,66 @@ def notation_for(source_format: str) -> Notation:
              "fee_minor": ("Fees ($)", "Fees (TZS)", "Fees"),
              "net_minor": ("Net Total ($)", "Net Total (TZS)", "Net Total"), "occurred_at": ("Purchase Date",)},
         )  # fmt: skip
-    raise ValueError(f"no notation known for source format {source_format!r}")
+    return _spec_notation(source_format)
+
+
+def _spec_notation(source_format: str) -> Notation:
+    """The notation a declarative rail's spec states (its money unit and decimal mark, its time formats and zone,
+    the fields it reads them from), for every spec rail the hand-written ones above do not cover, inline ones too."""
+    from regions.rails import get_adapter
+    from regions.spec.engine import SpecAdapter
+
+    adapter = get_adapter(source_format)
+    if not isinstance(adapter, SpecAdapter):
+        raise ValueError(f"no notation known for source format {source_format!r}")
+    spec = adapter.spec
+    fields = spec.fields
+    raw = {
+        column: _columns_of(source)
+        for column, source in (
+            ("amount_minor", fields.amount),
+            ("fee_minor", fields.fee),
+            ("net_minor", fields.net),
+            ("occurred_at", fields.occurred_at),
+        )
+        if source is not None
+    }
+    formats = tuple(f for f in spec.time.formats if f not in ("iso", "epoch_s", "epoch_ms"))
+    return Notation(
+        source_format,
+        spec.amount.unit != "major",
+        formats,
+        spec.time.zone == "local",
+        raw,
+        time_expr=None if formats else utc_from_iso,
+        divisor=spec.amount.scale_down if spec.amount.unit != "major" else 1,
+        decimal=None if spec.amount.decimal == "auto" else spec.amount.decimal,
+    )
+
+
+def _columns_of(source: object) -> tuple[str, ...]:
+    """The file's fields a spec source reads: a column, or the columns inside a concat, coalesce, regex, ... (a
+    regex pattern or a fixed value is not a column)."""
+    if isinstance(source, str):
+        return (source,)
+    column = getattr(source, "column", None)
+    if isinstance(column, str):
+        return (column,)
+    inner: list[object] = []
+    for name in ("regex", "split", "json_", "lookup", "concat", "case"):  # a source's arguments
+        if getattr(source, name, None) is not None:
+            inner.append(getattr(source, name))
+    inner += list(getattr(source, "coalesce", None) or []) + list(getattr(source, "parts", None) or [])
+    for name in ("of", "default", "missing"):
+        if getattr(source, name, None) is not None:
+            inner.append(getattr(source, name))
+    inner += (
+        list((getattr(source, "when", None) or {}).values()) if isinstance(getattr(source, "when", None), dict) else []
+    )
+    found: list[str] = []
+    for item in inner:
+        found += [c for c in _columns_of(item) if c not in found]
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -146,9 +209,11 @@ class RailContext:
     def of(cls, region: str, raw_record: dict) -> RailContext:
         config = get_region(region)
         notation = notation_for(config.source_format)
-        decimal = "."
-        if notation.source_format == "stripe_payments":
-            sample = str(raw_record.get("Amount") or raw_record.get("Fee") or "")
+        decimal = notation.decimal or "."
+        if notation.source_format == "stripe_payments" or notation.decimal is None:
+            fields = ("Amount", "Fee") if notation.source_format == "stripe_payments" else ()
+            fields += notation.raw_fields.get("amount_minor", ()) + notation.raw_fields.get("fee_minor", ())
+            sample = str(next((raw_record[f] for f in fields if raw_record.get(f) not in (None, "")), ""))
             decimal = "," if re.search(r",\d{1,2}$", sample.strip()) else "."
         return cls(config, notation, decimal)
 
@@ -156,11 +221,11 @@ class RailContext:
     def parse_money(self, text: str) -> int | None:
         """Minor units of `text` as the rail writes money, by the reader's own parser; None if unreadable."""
         expr = pl.col("t")
-        value = (
-            int_string(expr)
-            if self.notation.minor_units_in_file
-            else major_to_minor(expr, self.region.exponent, decimal=self.decimal)
-        )
+        if self.notation.minor_units_in_file:
+            units, divisor = int_string(expr), self.notation.divisor
+            value = units if divisor == 1 else pl.when(units % divisor == 0).then(units // divisor)
+        else:
+            value = major_to_minor(expr, self.region.exponent, decimal=self.decimal)
         return pl.DataFrame({"t": [text]}, schema={"t": pl.String}).select(value).item()
 
     def parse_time(self, text: str) -> dt.datetime | None:
@@ -184,7 +249,7 @@ class RailContext:
     def money_text(self, minor: int) -> str:
         """Minor units as the rail writes them ("12,300.00"; Paystack "1230000")."""
         if self.notation.minor_units_in_file:
-            return str(minor)
+            return str(minor * self.notation.divisor)
         return self.major_text(minor)
 
     def major_text(self, minor: int) -> str:

@@ -413,3 +413,42 @@ def test_the_quality_page_shows_great_expectations_results_and_links_data_docs(s
         assert f'href="/data-docs/{result.docs_path}"' in table
         assert client.get(f"/data-docs/{result.docs_path}").status_code == 200
     assert client.get("/data-docs/index.html").status_code == 200
+
+
+SPEC_RAIL_REGIONS = ("SN", "BJ", "CM", "IN", "VN")  # wave, MTN collection, Flutterwave, Razorpay, VNPAY (x100)
+
+
+@pytest.fixture(scope="module")
+def spec_rail_queue(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Review items of regions whose rail is a declarative spec (13 of the 20 regions)."""
+    home = tmp_path_factory.mktemp("web-spec") / "home"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KANDA_HOME", str(home))
+        mp.setenv("KANDA_BUYER_SALT", "test-salt")
+        for name in ("KANDA_CATALOG_URL", "KANDA_WAREHOUSE", "KANDA_APP_DB_URL"):
+            mp.delenv(name, raising=False)
+        settings = load_settings()
+        settings.ensure_dirs()
+        build_queue(settings, SPEC_RAIL_REGIONS)
+    return home
+
+
+@pytest.mark.parametrize("code", SPEC_RAIL_REGIONS)
+def test_a_record_of_a_spec_rail_region_opens_and_its_fix_form_reads_the_rails_notation(
+    settings: Settings, spec_rail_queue: Path, code: str
+):
+    """The record page and the fix form raised "no notation known" (a 500) for every region on a spec rail."""
+    shutil.copytree(spec_rail_queue, settings.home, dirs_exist_ok=True)
+    broken = items(settings, code)[0]
+    client = signed_in(settings, "amina")
+    page = client.get(f"/records/{broken.id}")
+    assert page.status_code == 200 and "Raw input" in page.text
+    fields = dict(re.findall(r'<input name="(\w+)" value="([^"]*)"', page.text))
+    csrf = token(client, f"/records/{broken.id}")
+    typed = {"VN": "10000000", "IN": "49900"}.get(code, "5000")  # as the rail writes money: x100, paise, francs
+    checked = client.post(
+        f"/records/{broken.id}/edit", data=fields | {"amount": typed, "op": "check", "csrf_token": csrf}
+    )
+    assert checked.status_code in (200, 422), checked.text
+    expected = {"VN": 100_000, "IN": 49_900}.get(code, 5000)
+    assert f"{expected} minor units" in checked.text
