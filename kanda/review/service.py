@@ -594,11 +594,17 @@ def _transition(
     values: dict | None = None,
     after_extra: dict | None = None,
 ) -> None:
-    """Compare-and-set the status (and other values) and append the audit row, in the caller's transaction."""
+    """Compare-and-set the item as it was read (its status and its last change, so that two stewards saving edits to
+    the same in-review item cannot both win, the second over edits it never saw) and append the audit row, in the
+    caller's transaction."""
     now = db.now()
     changed = con.execute(
         update(db.items)
-        .where(db.items.c.id == row["id"], db.items.c.status == row["status"])
+        .where(
+            db.items.c.id == row["id"],
+            db.items.c.status == row["status"],
+            db.items.c.updated_at == row["updated_at"],
+        )
         .values(status=new_status, updated_at=now, **(values or {}))
     ).rowcount
     if changed != 1:

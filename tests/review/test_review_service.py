@@ -130,6 +130,31 @@ def test_the_status_machine_refuses_what_it_does_not_allow(settings: Settings, q
         approve(settings, EGYPT, queue["ch_wrong"], edits={"amount_minor": "100"})
 
 
+def test_two_stewards_saving_one_item_at_once_cannot_both_win(
+    settings: Settings, queue: dict[str, int], monkeypatch: pytest.MonkeyPatch
+):
+    """Amina's save reads the item, and Root's save commits before Amina's writes: Amina's write, merged over edits
+    she never saw, used to replace Root's without a word. Now she is told to reload, and Root's edit stands."""
+    from kanda.review import service
+
+    item_id = queue["ch_bad"]
+    save_edits(settings, EGYPT, item_id, {"channel": "ussd"})  # in review
+    check = service._revalidate
+    rival_saved = []
+
+    def a_rival_saves_meanwhile(*args, **kwargs):
+        if not rival_saved:
+            rival_saved.append(True)  # before saving: the rival's own save checks its row through here too
+            save_edits(settings, OPERATOR, item_id, {"amount_minor": "25000"})
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(service, "_revalidate", a_rival_saves_meanwhile)
+    with pytest.raises(InvalidTransition, match="changed by someone else meanwhile"):
+        save_edits(settings, EGYPT, item_id, {"creator_id": "EG-C0002"})
+    edits = get_item(settings, OPERATOR, item_id).edits
+    assert edits["amount_minor"] == "25000" and edits["channel"] == "ussd" and "creator_id" not in edits
+
+
 def test_bulk_reject_over_a_filter_then_recorded_in_the_store(settings: Settings, queue: dict[str, int]):
     approve(settings, EGYPT, queue["ch_bad"], edits={"amount_minor": "25000"})  # not open any more: skipped
     errors = ReviewFilter(rules=frozenset({"amount_sign_matches_event_type", "missing_or_unreadable"}))
