@@ -164,8 +164,13 @@ def _load_fixes(
         fixed, _ = edited_row(Candidate(code, row["parsed"], dict(row["edits"] or {})))
         canonical.append({**fixed, "batch_id": batch_id})
     qids = [row["quarantine_id"] for row in rows]
+    # The fix batch's "raw record" names the quarantine row it fixes (how outcomes find it), and keeps that row's
+    # own raw record: a fix quarantined again goes back to the queue with the file's text, not a bare id.
+    originals = [json.dumps(row["raw_record"] or {}, ensure_ascii=False, default=str) for row in rows]
     frame = contract_frame(canonical).with_columns(
-        raw_record=pl.struct(pl.Series("quarantine_id", qids, dtype=pl.String))
+        raw_record=pl.struct(
+            pl.Series("quarantine_id", qids, dtype=pl.String), pl.Series("original", originals, dtype=pl.String)
+        )
     )
     waived = {row["quarantine_id"] for row in rows if row["status"] == "waived"}
     known = store.sql(f"SELECT creator_id FROM creators WHERE region = '{code}'").pl()["creator_id"]

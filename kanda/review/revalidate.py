@@ -151,7 +151,10 @@ def revalidate_rows(candidates: Sequence[Candidate], known_creators: dict[str, s
             # typed fee would be counted as if the rail had stated it (and fail the stored events' suite).
             found.append(Rule(FEE_NOT_STATED, "fee_minor", as_text(fee), "error"))
         creator = row.get("creator_id")
-        if not found and creator not in known_creators.get(row["region"], set()):
+        # A creator that is not onboarded holds the row whatever else is wrong with it short of an error: a warning
+        # (a future date, say) must not hide the hold, or a waiver would be accepted that can never be applied.
+        blocked = any(rule.severity == "error" for rule in found)
+        if not blocked and creator not in known_creators.get(row["region"], set()):
             found.append(Rule("unknown_creator", "creator_id", creator, HOLD_RULES["unknown_creator"]))
         results.append(Revalidation(not found, found, {c: as_text(row.get(c)) for c in CONTRACT_COLUMNS}))
     return results

@@ -7,6 +7,7 @@ every step; a second reprocess changes nothing and `kanda verify` still proves t
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import polars as pl
@@ -326,6 +327,14 @@ def test_a_fix_that_fails_on_load_is_reported_as_quarantined_again(settings: Set
         assert con.execute("SELECT count(*) FROM sale_events WHERE transaction_id = 'ch_bad'").fetchall() == [(0,)]
         held = "SELECT hold FROM quarantine WHERE transaction_id = 'ch_bad' AND status = 'held'"
         assert con.execute(held).fetchall() == [("unknown_creator",)]
+    # back in the queue with the file's own text beside the fix it came from, not only a quarantine id
+    enqueue_region(settings, "EG")
+    again_id = next(
+        i.id for i in list_items(settings, STEWARD, limit=100) if i.transaction_id == "ch_bad" and i.id != item_id
+    )
+    again = get_item(settings, STEWARD, again_id)
+    original = json.loads(again.raw_record["original"])
+    assert original == get_item(settings, STEWARD, item_id).raw_record and "quarantine_id" in again.raw_record
     assert_verified(settings)
 
 

@@ -187,6 +187,18 @@ def test_bulk_approve_revalidates_every_row_and_skips_those_that_fail(settings: 
     assert waived.done == [queue["ch_future"]]
 
 
+def test_a_held_row_dated_ahead_cannot_be_waived_past_its_unknown_creator(settings: Settings, queue: dict[str, int]):
+    """ch_new's creator is not onboarded. Dated a month ahead, it also broke a warning-level rule, which hid the
+    hold: a waiver was accepted that reprocessing could never apply (the row was held again)."""
+    from tests.support.steward_files import future_time
+
+    item_id = queue["ch_new"]
+    verdict = save_edits(settings, EGYPT, item_id, {"occurred_at": future_time().replace(" ", "T") + "Z"})
+    assert {e.rule for e in verdict.errors} == {"not_in_future", "unknown_creator"}
+    with pytest.raises(ReviewError, match="unknown_creator"):
+        waive(settings, EGYPT, item_id, "a pre-order")
+
+
 def test_the_audit_log_cannot_be_rewritten(settings: Settings, queue: dict[str, int]):
     reject(settings, EGYPT, queue["ch_wrong"], "test charge")
     engine = db.engine_for(settings.app_db_url)
