@@ -59,10 +59,19 @@ class ApiKey:
 @cache
 def _engine(url: str) -> sa.Engine:
     """One engine (and connection pool) per database URL for the life of the process."""
-    if url.startswith("sqlite:///"):
+    sqlite = url.startswith("sqlite:///")
+    if sqlite:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url)
-    metadata.create_all(engine, tables=[api_keys])
+    engine = sa.create_engine(url, connect_args={"timeout": 30} if sqlite else {})
+    for attempt in range(2):
+        try:
+            metadata.create_all(engine, tables=[api_keys])
+            break
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
+            # `kanda serve --workers N` on a fresh installation: another worker created the table between this
+            # one's check and its CREATE; look again, once
+            if attempt:
+                raise
     return engine
 
 
