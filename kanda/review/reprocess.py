@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -205,7 +206,9 @@ def _outcomes(store: duckdb.DuckDBPyConnection, batch_id: str, qids: list[str], 
     A row quarantined again is found by its own quarantine id, which the batch carried as its raw record; a loaded
     row by its event as the batch staged it (edits applied); anything else was counted as a duplicate.
     """
-    stored = set(
+    # counted, not a set: a steward's edit can give two events of one line the same parts (a refund made a sale),
+    # and then the batch stores one of them; the first staged is the one loaded, the next a duplicate
+    stored = Counter(
         store.execute(f"SELECT {', '.join(_OUTCOME_KEY)} FROM sale_events WHERE batch_id = ?", [batch_id]).fetchall()
     )
     again = {
@@ -214,7 +217,13 @@ def _outcomes(store: duckdb.DuckDBPyConnection, batch_id: str, qids: list[str], 
     }
     outcomes = {}
     for qid, key in zip(qids, frame.select(_OUTCOME_KEY).iter_rows(), strict=True):
-        outcomes[qid] = "quarantined" if qid in again else "loaded" if key in stored else "duplicate"
+        if qid in again:
+            outcomes[qid] = "quarantined"
+        elif stored[key] > 0:
+            stored[key] -= 1
+            outcomes[qid] = "loaded"
+        else:
+            outcomes[qid] = "duplicate"
     return outcomes
 
 

@@ -353,3 +353,33 @@ def test_a_fee_typed_on_a_row_of_a_rail_that_states_none_is_refused(settings: Se
     assert [(e.rule, e.column, e.value) for e in with_fee.errors] == [("fee_not_stated_by_rail", "fee_minor", "3300")]
     assert not with_fee.waivable
     assert revalidate(settings, kenya, item_id, {"amount_minor": "1230000"}).ok
+
+
+def test_two_fixed_events_of_one_line_made_alike_are_one_loaded_and_one_duplicate(settings: Settings, tmp_path: Path):
+    """A held line's sale and refund, the refund edited into a second sale: the batch stores one event and counts
+    a duplicate, and each item's outcome says which, instead of both claiming "loaded"."""
+    make_files(settings, regions=["TZ"], rows=20)  # the registry
+    path = tmp_path / "tz.csv"
+    path.write_text(
+        "Purchase ID,Item Name,Purchase Date,Purchase Time,Sale Price ($),Fees ($),Net Total ($),Refunded?,"
+        "Fully Refunded?,Disputed?,Dispute Won?\n"
+        "P1,[TZ-C0999.TZ-P00001] x,2026-10-05,10:00:00,50000.00,750.00,49250.00,1,1,0,0\n"
+    )
+    (result,) = ingest_files(settings, "TZ", [path]).files
+    assert result.quarantined == 2  # held: the creator is not onboarded
+    enqueue_region(settings, "TZ")
+    tanzania = Actor("neema", "steward", frozenset({"TZ"}))
+    found = [get_item(settings, tanzania, i.id) for i in list_items(settings, tanzania, ReviewFilter(), limit=10)]
+    sale, refund = sorted(found, key=lambda i: i.parsed["event_type"] != "sale")
+    approve(settings, tanzania, sale.id, "onboarded", edits={"creator_id": "TZ-C0001"})
+    approve(
+        settings,
+        tanzania,
+        refund.id,
+        "a second sale",
+        edits={"creator_id": "TZ-C0001", "event_type": "sale", "amount_minor": "5000000", "fee_minor": "0"},
+    )
+    outcome = reprocess_region(settings, "TZ")
+    assert (outcome.loaded, outcome.duplicates) == ([sale.id], [refund.id])
+    with open_store(settings, "TZ", read_only=True) as con:
+        assert con.execute("SELECT loaded, duplicates FROM ledger WHERE kind = 'fix'").fetchall() == [(1, 1)]
