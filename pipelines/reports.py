@@ -1,7 +1,9 @@
 """Daily report jobs and schedules: one per region, at 06:00 in the region's own zone, for its previous local day.
 
-06:00 leaves the night's files time to land and be published. The previous local day is requested only once it
-is a partition (some publish sent it centrally); until then the tick says why it skipped. Runs carry the region
+06:00 leaves the night's files time to land and be published. A day is requested only once it is a partition
+(some publish sent it centrally); until then the tick says why it skipped. A day published after its own tick
+(late files) is requested at a later one: each tick also asks for the `CATCH_UP_DAYS` days before, those published
+and never run (one run key per region and day, so no day is reported twice by the schedule). Runs carry the region
 tag, so they queue behind the region's flow run (one run per region at a time, `dagster.yaml`).
 """
 
@@ -11,12 +13,14 @@ from dagster import (
     DefaultScheduleStatus,
     JobDefinition,
     RunRequest,
+    RunsFilter,
     ScheduleDefinition,
     ScheduleEvaluationContext,
     SkipReason,
     define_asset_job,
     schedule,
 )
+from dagster._core.storage.tags import RUN_KEY_TAG
 
 from pipelines.assets.reports import creator_report_assets
 from pipelines.partitions import REGION_TAG, report_days_name, served_regions
@@ -24,6 +28,8 @@ from regions import all_regions
 
 #: Local time of day the previous day's reports go out.
 REPORT_HOUR = 6
+#: Days before the previous one that a tick still reports if they were published late and never run.
+CATCH_UP_DAYS = 7
 
 
 def _job(asset) -> JobDefinition:
@@ -48,14 +54,25 @@ def _schedule(job: JobDefinition) -> ScheduleDefinition:
         default_status=DefaultScheduleStatus.RUNNING,
         description=f"The previous local day's {code} reports at {REPORT_HOUR:02d}:00 {region.zone}.",
     )
-    def reports_schedule(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+    def reports_schedule(context: ScheduleEvaluationContext) -> list[RunRequest] | SkipReason:
         tick = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
-        day = (tick.astimezone(region.tz).date() - dt.timedelta(days=1)).isoformat()
-        if day not in context.instance.get_dynamic_partitions(report_days_name(code)):
-            return SkipReason(f"{code}: {day} has not been published yet")
-        return RunRequest(run_key=f"{code}-reports-{day}", partition_key=day)
+        yesterday = tick.astimezone(region.tz).date() - dt.timedelta(days=1)
+        published = set(context.instance.get_dynamic_partitions(report_days_name(code)))
+        wanted = []
+        for back in range(CATCH_UP_DAYS + 1):
+            day = (yesterday - dt.timedelta(days=back)).isoformat()
+            key = f"{code}-reports-{day}"
+            if day in published and (back == 0 or not _ran(context, key)):
+                wanted.append(RunRequest(run_key=key, partition_key=day))
+        if not wanted:
+            return SkipReason(f"{code}: {yesterday.isoformat()} has not been published yet")
+        return wanted
 
     return reports_schedule
+
+
+def _ran(context: ScheduleEvaluationContext, run_key: str) -> bool:
+    return bool(context.instance.get_runs(filters=RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1))
 
 
 report_jobs: list[JobDefinition] = [_job(asset) for asset in creator_report_assets]

@@ -7,6 +7,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from dagster import DagsterInstance, build_schedule_context, instance_for_test, materialize
+from dagster._core.storage.tags import RUN_KEY_TAG
 
 from kanda.regional.ingest import ingest_landing
 from kanda.settings import Settings
@@ -58,6 +59,16 @@ def test_each_region_is_scheduled_at_six_in_its_own_zone_for_its_previous_local_
         skipped = schedule.evaluate_tick(context)
         assert not skipped.run_requests and "not been published" in skipped.skip_message  # no empty days offered
         instance.add_dynamic_partitions("eg_report_days", ["2026-04-23", "2026-04-24"])
+        context = build_schedule_context(
+            instance=instance, scheduled_execution_time=tick, repository_def=defs.get_repository_def()
+        )
+        # the 24th, and the 23rd: published after its own tick had skipped it, and never run
+        requests = schedule.evaluate_tick(context).run_requests
+        assert [r.partition_key for r in requests] == ["2026-04-24", "2026-04-23"]
+        assert [r.run_key for r in requests] == ["EG-reports-2026-04-24", "EG-reports-2026-04-23"]
+        # once the 23rd has run, later ticks leave it alone
+        job = defs.resolve_job_def("eg_creator_reports_job")
+        instance.create_run_for_job(job, tags={RUN_KEY_TAG: "EG-reports-2026-04-23"})
         context = build_schedule_context(
             instance=instance, scheduled_execution_time=tick, repository_def=defs.get_repository_def()
         )
