@@ -749,8 +749,11 @@ def _major_to_minor_full(expr: pl.Expr, exponent: int, *, decimal: str = ".") ->
     digits = (whole + frac.str.pad_end(exponent, "0")).str.strip_chars_start("0")
     digits = pl.when(digits == "").then(pl.lit("0")).otherwise(digits)
     # Three fraction digits where the currency has fewer are a thousands group as often as zeros: "1.000" francs
-    # is 1,000 in a French-locale export. Zeros beyond the exponent are accepted only in other lengths ("5.00").
-    group_shaped = (written.str.len_chars() == 3) if exponent < 3 else pl.lit(False)
+    # is 1,000 in a French-locale export. Only where they could be one: after 1 to 3 digits that are not a lone 0
+    # and carry no group mark of their own ("1,250.000" and "0.000" are plain), else zeros beyond the exponent are
+    # exact as in any other length ("5.00").
+    could_be_group = parts.struct.field("2").str.contains(r"^[1-9][0-9]{0,2}$")
+    group_shaped = ((written.str.len_chars() == 3) & could_be_group) if exponent < 3 else pl.lit(False)
     readable = (
         whole.is_not_null()
         & (frac.str.len_chars() <= exponent)

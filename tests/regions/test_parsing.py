@@ -59,6 +59,9 @@ def parse(values: list[str], exponent: int, decimal: str = ".") -> list[int | No
         ("5.00", 0, 5),  # zeros beyond the exponent, not shaped like a group, are still exact
         ("5.0000", 2, 500),
         ("1.000", 3, 1_000),  # KWD and other three-decimal currencies: the fraction it has
+        ("1,250.000", 2, 125_000),  # grouped already: the three digits are a fraction, zeros, exact
+        ("0.000", 0, 0),  # a lone zero before them: no thousand to mean
+        ("-12.000", 0, None),  # a sign does not change what the digits may mean
     ],
 )
 def test_major_to_minor(text, exponent, expected):
