@@ -125,17 +125,17 @@ def test_generate_for_one_region_leaves_the_other_regions_registry_records_alone
     `kanda generate -r KE`; only KE's records are replaced."""
     creators = settings.registry_dir / "creators.csv"
     settings.registry_dir.mkdir(parents=True, exist_ok=True)
-    creators.write_text(
-        "creator_id,region,name,email,currency,language\n"
-        'NG-C0001,NG,"Ada, Lagos",ada@example.ng,NGN,en\n'
-        "KE-C0099,KE,Old Kenyan,old@example.ke,KES,en\n"
+    creators.write_text(  # saved by a spreadsheet: a BOM, and a column of the operator's own
+        "\ufeffcreator_id,region,name,email,currency,language,display_name\n"
+        'NG-C0001,NG,"Ada, Lagos",ada@example.ng,NGN,en,Ada\n'
+        "KE-C0099,KE,Old Kenyan,old@example.ke,KES,en,\n"
     )
     args = ["generate", "-r", "KE", "--rows", "100", "--days", "1"]
     assert runner.invoke(app, args).exit_code == 0
-    rows = list(csv.DictReader(creators.open()))
+    rows = list(csv.DictReader(creators.open(encoding="utf-8-sig")))
     assert [r for r in rows if r["region"] == "NG"] == [
         {**{k: "" for k in rows[0]}, "creator_id": "NG-C0001", "region": "NG", "name": "Ada, Lagos",
-         "email": "ada@example.ng", "currency": "NGN", "language": "en"}
+         "email": "ada@example.ng", "currency": "NGN", "language": "en", "display_name": "Ada"}
     ]  # fmt: skip
     kenyan = [r["creator_id"] for r in rows if r["region"] == "KE"]
     assert "KE-C0099" not in kenyan and "KE-C0001" in kenyan  # KE's records are the generated ones

@@ -88,14 +88,19 @@ class Registry:
                 frame.write_csv(path)
                 continue
             chosen = set(regions)
-            with path.open(newline="", encoding="utf-8") as handle:
-                kept = [r for r in csv.DictReader(handle) if (r.get("region") or "").strip().upper() not in chosen]
+            # utf-8-sig: a registry saved by a spreadsheet starts with a BOM, which would rename its first column
+            with path.open(newline="", encoding="utf-8-sig") as handle:
+                reader = csv.DictReader(handle)
+                kept = [r for r in reader if (r.get("region") or "").strip().upper() not in chosen]
+                existing = list(reader.fieldnames or [])
             new = frame.filter(pl.col("region").is_in(sorted(chosen)))
+            # every column either side has (an operator's own, such as display_name, included), the file's order first
+            columns = existing + [c for c in new.columns if c not in existing]
             buffer = io.StringIO()
-            writer = csv.DictWriter(buffer, fieldnames=new.columns, extrasaction="ignore", lineterminator="\n")
+            writer = csv.DictWriter(buffer, fieldnames=columns, restval="", lineterminator="\n")
             writer.writeheader()
             writer.writerows(kept)
-            buffer.write(new.write_csv(include_header=False))
+            writer.writerows(new.cast(pl.String).iter_rows(named=True))
             path.write_text(buffer.getvalue(), encoding="utf-8")
 
 
