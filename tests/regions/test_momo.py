@@ -333,12 +333,15 @@ def test_a_collection_with_its_type_left_blank_is_quarantined_not_ignored(tmp_pa
             [
                 [*blank, "GH-C0001.GH-P00001.z1", "0244000001", "", ""],
                 [D(2025, 2, 12, 9, 5), "9000000002", "TRANSFER", "SUCCESSFUL", "", "100", "", "GHS", "", "", "", ""],
+                [""] * 12,  # a blank row
+                ["Generated on 12/02/2025 by the merchant portal", *[""] * 11],
                 ["Total", "", "", "", "", "2,600.00", "", "GHS", "", "", "", ""],
+                ["Grand Total", "", "", "", "", "2,600.00", "", "GHS", "", "", "", ""],
             ]
         ],
     )
     frame, ignored = read_all(ADAPTER, path, REGION)
-    assert ignored == 2  # the TRANSFER and the Totals row
+    assert ignored == 5  # the TRANSFER, the blank row, the note and both totals
     split = through_contract(frame, REGION)
     assert split.valid.is_empty()
     assert ("missing_or_unreadable", "event_type") in quarantine_rules(split, 1)
