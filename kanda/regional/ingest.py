@@ -99,8 +99,9 @@ def ingest_files(
 ) -> IngestReport:
     """Ingest files into one region's store under its writer lock, then release any held rows now onboarded."""
     region = get_region(region_code)
+    asked_at = _now()  # before waiting for the lock: a landing ingest may file a named file away meanwhile
     with open_store(settings, region.code) as con:
-        return _ingest(con, settings, region, [Path(p) for p in paths], progress=progress)
+        return _ingest(con, settings, region, [Path(p) for p in paths], progress=progress, asked_at=asked_at)
 
 
 def ingest_landing(settings: Settings, region_code: str, *, progress: Progress | None = None) -> IngestReport:
@@ -126,9 +127,10 @@ def _ingest(
     *,
     progress: Progress | None,
     file_away: bool = False,
+    asked_at: dt.datetime | None = None,
 ) -> IngestReport:
     with memory_limit(con, settings.ingest_memory_limit, restore=settings.duckdb_memory_limit):
-        return _ingest_paths(con, settings, region, paths, progress=progress, file_away=file_away)
+        return _ingest_paths(con, settings, region, paths, progress=progress, file_away=file_away, asked_at=asked_at)
 
 
 def _ingest_paths(
@@ -139,6 +141,7 @@ def _ingest_paths(
     *,
     progress: Progress | None,
     file_away: bool,
+    asked_at: dt.datetime | None = None,
 ) -> IngestReport:
     report = IngestReport(region.code)
     clear_staging(settings.home, region.code)
@@ -149,7 +152,7 @@ def _ingest_paths(
             # checked before any reader (or hashing) opens it: a link may point anywhere on the machine
             result = _reject(con, settings, region, path, None, _not_regular_reason(path), kind=NOT_A_REGULAR_FILE)
         else:
-            result = ingest_file(con, settings, region, path, progress=progress)
+            result = ingest_file(con, settings, region, path, progress=progress, asked_at=asked_at)
         report.files.append(result)
         if not file_away:
             continue
@@ -163,19 +166,22 @@ def _ingest_paths(
 
 
 def _filed_away_by_another_run(
-    con: duckdb.DuckDBPyConnection, settings: Settings, region: RegionConfig, path: Path
+    con: duckdb.DuckDBPyConnection, settings: Settings, region: RegionConfig, path: Path, asked_at: dt.datetime | None
 ) -> FileResult | None:
     """A landing-folder file named on the command line that a landing ingest running meanwhile loaded and moved
-    to `processed/`: it is ingested, not a rejected file (which would stay on the region's record for good)."""
+    to `processed/`: it is ingested, not a rejected file (which would stay on the region's record for good). Only a
+    file of that name loaded since it was named counts: rails reuse names (`statement.csv` every month), and last
+    month's archived statement says nothing of a file that was never there."""
     landing = settings.landing(region.code)
-    if path.parent.resolve() != landing.resolve():
+    if asked_at is None or path.parent.resolve() != landing.resolve():
         return None
     done = landing / "processed"
     for kept in [done / path.name, *sorted(done.glob(f"{glob.escape(path.stem)}.*{glob.escape(path.suffix)}"))]:
         if not kept.is_file():
             continue
         seen = con.execute(
-            "SELECT batch_id FROM ledger WHERE kind = 'file' AND content_hash = ? LIMIT 1", [file_hash(kept)]
+            "SELECT batch_id FROM ledger WHERE kind = 'file' AND content_hash = ? AND finished_at >= ? LIMIT 1",
+            [file_hash(kept), asked_at],
         ).fetchall()
         if seen:
             reason = f"moved to {kept} by another run, which ingested it (batch {seen[0][0]})"
@@ -229,9 +235,12 @@ def ingest_file(
     path: Path,
     *,
     progress: Progress | None = None,
+    asked_at: dt.datetime | None = None,
 ) -> FileResult:
+    """One file in one transaction. `asked_at`: when the file was named (on the command line), so that a file a
+    landing ingest loaded and filed away since then is known for what it is."""
     if not path.is_file():
-        moved = _filed_away_by_another_run(con, settings, region, path)
+        moved = _filed_away_by_another_run(con, settings, region, path, asked_at)
         if moved is not None:
             return moved
         missing = "the file was not found (or is not a regular file)"
