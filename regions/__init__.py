@@ -209,7 +209,7 @@ def all_regions(*, strict: bool = False) -> dict[str, RegionConfig]:
     the log) and recorded in `broken_regions()`, and every other region is returned. `strict=True` raises one
     `SpecError` with the problems of every broken file instead (for a command whose job is to validate them).
     """
-    loaded = _load(extra_region_dirs())
+    loaded = _load(extra_region_dirs(), _served_here())
     if strict and loaded.broken:
         raise SpecError([line for reason in loaded.broken.values() for line in reason.splitlines()])
     return loaded.regions
@@ -220,12 +220,12 @@ def broken_regions() -> dict[str, str]:
 
     A code defined by two files is listed under the later file, naming the first: neither is used.
     """
-    return dict(_load(extra_region_dirs()).broken)
+    return dict(_load(extra_region_dirs(), _served_here()).broken)
 
 
 def unavailable_regions() -> dict[str, str]:
     """Region codes that a broken (or duplicated) region file claims, by code: why the region cannot be used."""
-    return dict(_load(extra_region_dirs()).unavailable)
+    return dict(_load(extra_region_dirs(), _served_here()).unavailable)
 
 
 @dataclass(frozen=True)
@@ -252,8 +252,14 @@ def _claimed_code(path: Path) -> str | None:
     return path.stem.upper() if re.fullmatch(r"[A-Za-z]{2}", path.stem) else None
 
 
+def _served_here() -> frozenset[str]:
+    """The region codes `KANDA_REGIONS` names (empty: every region is served here), read as `kanda.settings` reads
+    them; the landing-folder rule below compares only the regions one host runs."""
+    return frozenset(c.strip().upper() for c in os.environ.get("KANDA_REGIONS", "").split(",") if c.strip())
+
+
 @cache
-def _load(extra: tuple[Path, ...]) -> _Loaded:
+def _load(extra: tuple[Path, ...], served: frozenset[str] = frozenset()) -> _Loaded:
     shipped = sorted(resources.files("regions").joinpath("config").iterdir(), key=lambda p: p.name)
     added = [p for folder in extra for p in sorted(folder.glob("*.yaml"))]
     #: code -> the files that define it, in load order, with the region (None for a file that did not load).
@@ -285,19 +291,26 @@ def _load(extra: tuple[Path, ...]) -> _Loaded:
                 broken[str(path)] = f"{path}:1: code: region {code} is already defined in {first}"
                 reasons.append(broken[str(path)])
         unavailable[code] = "\n".join(reasons)
-    _refuse_shared_landing(configs, {code: files[0][0] for code, files in claims.items()}, broken, unavailable)
+    _refuse_shared_landing(configs, {code: files[0][0] for code, files in claims.items()}, broken, unavailable, served)
     for path, reason in broken.items():
         log.warning("region file %s not loaded (the other regions are): %s", path, reason.replace("\n", "; "))
     return _Loaded(configs, broken, unavailable)
 
 
 def _refuse_shared_landing(
-    configs: dict[str, RegionConfig], paths: dict[str, Path], broken: dict[str, str], unavailable: dict[str, str]
+    configs: dict[str, RegionConfig],
+    paths: dict[str, Path],
+    broken: dict[str, str],
+    unavailable: dict[str, str],
+    served: frozenset[str],
 ) -> None:
     """A region whose landing folder is already another region's is left out, as a second file for a code is:
-    otherwise it would take the other region's files into its own store, and neither region would say so."""
+    otherwise it would take the other region's files into its own store, and neither region would say so. Only
+    regions of this host are compared (`KANDA_REGIONS`): region hosts may each mount their own `/srv/drop`."""
     owner: dict[str, str] = {}
     for code in list(configs):
+        if served and code not in served:
+            continue
         folder = os.path.normpath(configs[code].landing.strip())
         first = owner.setdefault(folder, code)
         if first == code:
@@ -316,7 +329,7 @@ def _refuse_shared_landing(
 def get_region(code: str) -> RegionConfig:
     """The region by code (any case). A region whose file did not load raises `RegionUnavailable` naming the file and
     why; a code no file defines raises `KeyError` naming the known ones."""
-    loaded = _load(extra_region_dirs())
+    loaded = _load(extra_region_dirs(), _served_here())
     wanted = code.upper()
     if wanted in loaded.regions:
         return loaded.regions[wanted]

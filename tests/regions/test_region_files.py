@@ -145,6 +145,23 @@ def test_a_region_that_claims_another_regions_landing_folder_is_left_out(
     assert list(settings.landing("GH").glob("*.*"))  # Ghana's file is still waiting for Ghana
 
 
+def test_regions_of_other_hosts_may_share_a_landing_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two region hosts each mounting their own /srv/drop: each host runs one of the regions (KANDA_REGIONS), so the
+    paths are different folders, and neither region is refused."""
+    shared = UG_YAML + "landing: /srv/drop\n"
+    write_regions(
+        tmp_path / "regions",
+        monkeypatch,
+        xa=shared.replace("code: UG", "code: XA"),
+        xb=shared.replace("code: UG", "code: XB"),
+    )
+    monkeypatch.setenv("KANDA_REGIONS", "XB")
+    assert get_region("XB").landing == "/srv/drop"
+    monkeypatch.delenv("KANDA_REGIONS")  # one host running both: that is a clash again
+    with pytest.raises(RegionUnavailable, match="already region XA's landing folder"):
+        get_region("XB")
+
+
 def test_a_broken_file_claiming_a_shipped_code_makes_that_region_unusable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
