@@ -51,7 +51,7 @@ class Settings:
     #: `kanda query`: a statement's time limit (0: none) and how much it may spill to disk beside the reader file.
     query_timeout_seconds: float = 300.0
     query_spill_limit: str = "4GiB"
-    analyst_memory: str = "8GiB"
+    analyst_memory: str = "auto"
     app_db_url: str = ""
     smtp: SmtpSettings | None = None
     #: Extra pyiceberg catalog/FileIO properties (`s3.endpoint`, ...), from `AWS_*` and `KANDA_CATALOG_PROPERTIES`.
@@ -168,12 +168,12 @@ MEMORY_SIZE = r"(?i)^[0-9]+(\.[0-9]+)? ?(%|[kmgtp]i?b|b)$"
 #: A size on disk as DuckDB's `max_temp_directory_size` takes it: a number and a unit ("4GiB", "500MB").
 DISK_SIZE = r"(?i)^[0-9]+(\.[0-9]+)? ?([kmgtp]i?b|b)$"
 #: An address-space cap: a size, or 0 for none.
-ADDRESS_SIZE = r"(?i)^(0|[0-9]+(\.[0-9]+)? ?([kmgtp]i?b|b))$"
+ADDRESS_SIZE = r"(?i)^(auto|0|[0-9]+(\.[0-9]+)? ?([kmgtp]i?b|b))$"
 #: What a value of each pattern should look like, said in place of the pattern when a value does not match it.
 PATTERN_MEANINGS = {
     MEMORY_SIZE: "should be a memory size such as 512MB, 1.5GB or 50%",
     DISK_SIZE: "should be a size such as 500MB or 4GiB",
-    ADDRESS_SIZE: "should be a size such as 8GiB, or 0 for no cap",
+    ADDRESS_SIZE: "should be auto, a size such as 8GiB, or 0 for no cap",
 }
 
 #: The `KANDA_*` environment: the one list of kanda's settings, their defaults and bounds. Unset values are resolved
@@ -199,8 +199,9 @@ KANDA = Group(
         # stopped, and cannot fill the disk that holds KANDA_HOME.
         Variable("query_timeout", float, 300.0, ge=0),
         Variable("query_spill", str, "4GiB", pattern=DISK_SIZE),
-        # The address space of a process answering analyst SQL (`kanda serve` workers, `kanda query`); 0: no cap.
-        Variable("analyst_memory", str, "8GiB", pattern=ADDRESS_SIZE),
+        # The address space of a process answering analyst SQL (`kanda serve` workers, `kanda query`); auto scales
+        # with the cores and the DuckDB memory limit (`kanda.memory_cap`); 0: no cap.
+        Variable("analyst_memory", str, "auto", pattern=ADDRESS_SIZE),
         Variable("app_db_url", str, optional=True),
         Variable("secret_key", str, optional=True),
         Variable("secret_key_file", Path, optional=True),

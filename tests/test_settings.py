@@ -93,3 +93,16 @@ def test_a_variable_in_lower_case_is_read_as_pydantic_settings_reads_it(settings
     with mock.patch.dict(os.environ, {"kanda_batch_rows": "1_000"}):  # not the plain form: pydantic-settings reads it
         os.environ.pop("KANDA_BATCH_ROWS", None)
         assert load_settings().batch_rows == 1000
+
+
+def test_the_analyst_memory_cap_leaves_room_for_every_core_and_duckdbs_own_limit(monkeypatch: pytest.MonkeyPatch):
+    """A fixed 8 GiB cap failed ordinary work on many-core machines (every core adds thread stacks, malloc arenas
+    and pool threads) and under a large KANDA_DUCKDB_MEMORY; `auto` grows with both."""
+    from kanda.memory_cap import auto_limit
+
+    gib = 1024**3
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert auto_limit("2GB") == 8.5 * gib
+    monkeypatch.setattr("os.cpu_count", lambda: 64)
+    assert auto_limit("2GB") == 24 * gib and auto_limit("16GB") == 52 * gib
+    assert load_settings().analyst_memory == "auto"

@@ -61,7 +61,8 @@ def main() -> None:
             from kanda.settings import KANDA, environment
 
             # the environment alone: loading the settings would create a data folder even for `--help`
-            cap_address_space(environment(KANDA)["analyst_memory"])
+            env = environment(KANDA)
+            cap_address_space(env["analyst_memory"], env["duckdb_memory"])
         from kanda.cli.query import answer_plainly
 
         code = answer_plainly(sys.argv[1:])

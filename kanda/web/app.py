@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from kanda.memory_cap import cap_address_space
 
         settings = load_settings()
-        cap_address_space(settings.analyst_memory)
+        cap_address_space(settings.analyst_memory, settings.duckdb_memory_limit)
     app = FastAPI(
         title="kanda",
         summary="Steward review pages and the analysts' read-only API over the central rollups.",
