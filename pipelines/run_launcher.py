@@ -5,12 +5,14 @@ nothing while a run of the region is unfinished. Dagster's default launcher cann
 lives, so a run whose `dagster dev` (or code server) was killed stayed STARTED for good and the region's ingestion
 stopped with it. This launcher answers run monitoring's health check from what can be known for sure:
 
-- the code server that started the run answers: the run is alive exactly when that server still runs it (a worker
-  that died under a live server is failed by the server itself);
-- that server is gone and it ran on this host: the run is alive exactly when its worker process (the pid Dagster
+- the code server that started the run answers which runs it runs (`dagster api grpc`): the run is alive exactly
+  when that server still runs it (a worker that died under a live server is failed by the server itself);
+- the server cannot say (gone, or the proxy that `dagster dev` and `dagster code-server start` run, which does not
+  implement that call) and it is on this host: the run is alive exactly when its worker process (the pid Dagster
   recorded when the run started) still exists;
-- anything else (a remote host out of reach, no recorded pid): the run is taken as running, and only the
-  instance's `max_runtime_seconds` ends it.
+- anything else (a code server on another host, no recorded pid): the run is taken as running, and only the
+  instance's `max_runtime_seconds` ends it. So on a multi-host deployment, where region hosts run
+  `dagster code-server start`, an orphaned run of a region host ends at that backstop.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ class KandaRunLauncher(DefaultRunLauncher):
             )
         if not _on_this_host(info):
             return CheckRunHealthResult(
-                WorkerStatus.RUNNING, "its code server does not answer and ran on another host: cannot tell"
+                WorkerStatus.RUNNING,
+                "its code server cannot say which runs it runs, and is on another host: cannot tell",
             )
         pid = worker_pid(self._instance, run.run_id)
         if pid is None:
@@ -70,7 +73,7 @@ class KandaRunLauncher(DefaultRunLauncher):
             return CheckRunHealthResult(WorkerStatus.RUNNING, f"worker process {pid} still runs")
         return CheckRunHealthResult(
             WorkerStatus.NOT_FOUND,
-            f"its code server is gone and its worker process {pid} no longer exists on this host",
+            f"its code server cannot say, and its worker process {pid} no longer exists on this host",
         )
 
 
