@@ -171,6 +171,10 @@ _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
 
 
+#: Looks at the schema before giving up: each failed one means another process has just changed it.
+SCHEMA_ATTEMPTS = 5
+
+
 def engine_for(url: str) -> Engine:
     """One engine per URL per process, with the review tables created on first use."""
     with _engines_lock:
@@ -200,7 +204,7 @@ def _create(url: str) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
         triggers = _POSTGRES_APPEND_ONLY if parsed.get_backend_name() == "postgresql" else []
-    for attempt in range(2):
+    for attempt in range(SCHEMA_ATTEMPTS):
         try:
             with engine.begin() as con:
                 metadata.create_all(con)
@@ -210,9 +214,9 @@ def _create(url: str) -> Engine:
                     con.execute(text(statement))
             break
         except (OperationalError, ProgrammingError, IntegrityError):
-            # another process created the tables, or applied an upgrade, between our check and our write: look
-            # again, once
-            if attempt:
+            # another process created the tables, or applied an upgrade, between our check and our write (several
+            # `kanda serve` workers start at once): look again
+            if attempt == SCHEMA_ATTEMPTS - 1:
                 raise
     return engine
 
