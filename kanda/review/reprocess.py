@@ -167,7 +167,7 @@ def _load_fixes(
     qids = [row["quarantine_id"] for row in rows]
     # The fix batch's "raw record" names the quarantine row it fixes (how outcomes find it), and keeps that row's
     # own raw record: a fix quarantined again goes back to the queue with the file's text, not a bare id.
-    originals = [json.dumps(row["raw_record"] or {}, ensure_ascii=False, default=str) for row in rows]
+    originals = [json.dumps(row.get("raw_record") or {}, ensure_ascii=False, default=str) for row in rows]
     frame = contract_frame(canonical).with_columns(
         raw_record=pl.struct(
             pl.Series("quarantine_id", qids, dtype=pl.String), pl.Series("original", originals, dtype=pl.String)
