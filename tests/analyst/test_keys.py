@@ -59,31 +59,10 @@ def test_keys_are_not_steward_accounts(published: Settings):
     assert columns == {"name", "key_hash", "hint", "created_at", "revoked_at"}
 
 
-def _open_key_store(url: str, barrier, answers) -> None:
-    from kanda.analyst.keys import KeyStore
-
-    barrier.wait()  # every worker at once, as `kanda serve --workers N` starts them
-    try:
-        KeyStore(url)
-        answers.put("")
-    except Exception as exc:  # the answer is what the test looks at
-        answers.put(f"{type(exc).__name__}: {exc}")
-
-
 def test_workers_opening_a_fresh_key_store_at_once_all_start(tmp_path):
     """`kanda serve --workers 2` on a fresh installation: one worker died with "table api_keys already exists",
     created by the other between its check and its CREATE."""
-    import multiprocessing
+    from kanda.analyst.keys import KeyStore
+    from tests.support.processes import open_at_once
 
-    context = multiprocessing.get_context("fork")
-    failures = []
-    for trial in range(6):
-        url = f"sqlite:///{tmp_path / f'app{trial}.db'}"
-        barrier, answers = context.Barrier(4), context.Queue()
-        workers = [context.Process(target=_open_key_store, args=(url, barrier, answers)) for _ in range(4)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join(timeout=120)
-        failures += [a for a in (answers.get(timeout=10) for _ in workers) if a]
-    assert failures == []
+    assert open_at_once(KeyStore, tmp_path, processes=4, trials=6) == []

@@ -209,31 +209,10 @@ def test_an_account_database_from_before_session_records_gains_the_table(setting
     assert client.get("/queue", follow_redirects=False).status_code == 303
 
 
-def _open_accounts(url: str, barrier, answers) -> None:
-    from kanda.review.accounts import _engine
-
-    barrier.wait()  # every worker at once, as `kanda serve --workers N` starts them
-    try:
-        _engine(url)
-        answers.put("")
-    except Exception as exc:  # the answer is what the test looks at
-        answers.put(f"{type(exc).__name__}: {exc}")
-
-
 def test_workers_opening_a_fresh_application_database_at_once_all_start(tmp_path: Path):
     """Six processes creating the review and account tables at once: one failed with "table already exists" or a
     unique upgrade record, having looked again only once."""
-    import multiprocessing
+    from kanda.review.accounts import _engine
+    from tests.support.processes import open_at_once
 
-    context = multiprocessing.get_context("fork")
-    failures = []
-    for trial in range(4):
-        url = f"sqlite:///{tmp_path / f'app{trial}.db'}"
-        barrier, answers = context.Barrier(6), context.Queue()
-        workers = [context.Process(target=_open_accounts, args=(url, barrier, answers)) for _ in range(6)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join(timeout=120)
-        failures += [a for a in (answers.get(timeout=10) for _ in workers) if a]
-    assert failures == []
+    assert open_at_once(_engine, tmp_path, processes=6, trials=4) == []

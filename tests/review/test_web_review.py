@@ -18,21 +18,25 @@ from kanda.web.app import create_app
 from tests.support.web_helpers import PASSWORD, build_queue, create_accounts, item, items, login, token
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One installation with a real queue (KE and NG ingested and enqueued), built once for the module."""
-    home = tmp_path_factory.mktemp("web") / "home"
+def _installation_with_a_queue(tmp_path_factory: pytest.TempPathFactory, name: str, regions: tuple[str, ...]) -> Path:
+    """A home with the regions' dirty files ingested and enqueued, and the test accounts."""
+    home = tmp_path_factory.mktemp(name) / "home"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("KANDA_HOME", str(home))
         mp.setenv("KANDA_BUYER_SALT", "test-salt")
         mp.setenv("KANDA_BATCH_ROWS", "400")
-        mp.delenv("KANDA_CATALOG_URL", raising=False)
-        mp.delenv("KANDA_WAREHOUSE", raising=False)
-        mp.delenv("KANDA_APP_DB_URL", raising=False)
+        for variable in ("KANDA_CATALOG_URL", "KANDA_WAREHOUSE", "KANDA_APP_DB_URL"):
+            mp.delenv(variable, raising=False)
         settings = load_settings()
         settings.ensure_dirs()
-        build_queue(settings)
+        build_queue(settings, regions)
     return home
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One installation with a real queue (KE and NG ingested and enqueued), built once for the module."""
+    return _installation_with_a_queue(tmp_path_factory, "web", ("KE", "NG"))
 
 
 @pytest.fixture
@@ -421,16 +425,7 @@ SPEC_RAIL_REGIONS = ("SN", "BJ", "CM", "IN", "VN")  # wave, MTN collection, Flut
 @pytest.fixture(scope="module")
 def spec_rail_queue(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Review items of regions whose rail is a declarative spec (13 of the 20 regions)."""
-    home = tmp_path_factory.mktemp("web-spec") / "home"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("KANDA_HOME", str(home))
-        mp.setenv("KANDA_BUYER_SALT", "test-salt")
-        for name in ("KANDA_CATALOG_URL", "KANDA_WAREHOUSE", "KANDA_APP_DB_URL"):
-            mp.delenv(name, raising=False)
-        settings = load_settings()
-        settings.ensure_dirs()
-        build_queue(settings, SPEC_RAIL_REGIONS)
-    return home
+    return _installation_with_a_queue(tmp_path_factory, "web-spec", SPEC_RAIL_REGIONS)
 
 
 @pytest.mark.parametrize("code", SPEC_RAIL_REGIONS)
