@@ -25,8 +25,8 @@ def test_a_built_wheel_ships_every_data_file_of_the_packages(tmp_path: Path) -> 
     for name in tracked:  # a copy of the tracked files: building in the checkout would leave build/ behind
         (source / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, source / name)
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), "."],
+    subprocess.run(  # in pip's own build environment (setuptools from pyproject's build-system), as an install does
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), "."],
         cwd=source,
         check=True,
     )
