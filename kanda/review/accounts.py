@@ -125,7 +125,7 @@ def _hasher() -> PasswordHasher:
 def _engine(url: str) -> sa.Engine:
     """The application database's engine (shared with the review store: WAL and a busy timeout on SQLite), with
     the account table created on first use."""
-    from kanda.review.db import SCHEMA_ATTEMPTS, engine_for
+    from kanda.review.db import SCHEMA_ATTEMPTS, engine_for, schema_pause
 
     engine = engine_for(url)
     for attempt in range(SCHEMA_ATTEMPTS):
@@ -144,6 +144,7 @@ def _engine(url: str) -> sa.Engine:
             # several `kanda serve` workers start at once: another one made the change first; look again
             if attempt == SCHEMA_ATTEMPTS - 1:
                 raise
+            schema_pause(attempt)
     return engine
 
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -171,8 +173,14 @@ _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
 
 
-#: Looks at the schema before giving up: each failed one means another process has just changed it.
-SCHEMA_ATTEMPTS = 5
+#: Looks at the schema before giving up: each failed one means another process has just changed it (several
+#: workers starting at once each create tables and apply upgrades, so a look may lose to a different one each time).
+SCHEMA_ATTEMPTS = 20
+
+
+def schema_pause(attempt: int) -> None:
+    """A short, growing, jittered wait before looking at the schema again, so that racing processes spread out."""
+    time.sleep(min(0.5, 0.02 * (attempt + 1)) * (0.5 + random.random()))
 
 
 def engine_for(url: str) -> Engine:
@@ -218,6 +226,7 @@ def _create(url: str) -> Engine:
             # `kanda serve` workers start at once): look again
             if attempt == SCHEMA_ATTEMPTS - 1:
                 raise
+            schema_pause(attempt)
     return engine
 
 
