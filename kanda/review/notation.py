@@ -17,12 +17,16 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import polars as pl
 
 from regions import RegionConfig, get_region
 from regions.parsing import int_string, major_to_minor, naive_datetime, utc_from_iso, utc_from_local
+
+if TYPE_CHECKING:
+    from regions.spec.model import RailSpec
 
 #: Form field -> the contract column it fills (the money fields are typed in the rail's notation).
 MONEY_FIELDS = {"amount": "amount_minor", "fee": "fee_minor", "net": "net_minor"}
@@ -148,7 +152,7 @@ def _spec_notation(source_format: str) -> Notation:
     spec = adapter.spec
     fields = spec.fields
     raw = {
-        column: _columns_of(source)
+        column: _raw_names(spec, source)
         for column, source in (
             ("amount_minor", fields.amount),
             ("fee_minor", fields.fee),
@@ -170,29 +174,17 @@ def _spec_notation(source_format: str) -> Notation:
     )
 
 
-def _columns_of(source: object) -> tuple[str, ...]:
-    """The file's fields a spec source reads: a column, or the columns inside a concat, coalesce, regex, ... (a
-    regex pattern or a fixed value is not a column)."""
-    if isinstance(source, str):
-        return (source,)
-    column = getattr(source, "column", None)
-    if isinstance(column, str):
-        return (column,)
-    inner: list[object] = []
-    for name in ("regex", "split", "json_", "lookup", "concat", "case"):  # a source's arguments
-        if getattr(source, name, None) is not None:
-            inner.append(getattr(source, name))
-    inner += list(getattr(source, "coalesce", None) or []) + list(getattr(source, "parts", None) or [])
-    for name in ("of", "default", "missing"):
-        if getattr(source, name, None) is not None:
-            inner.append(getattr(source, name))
-    inner += (
-        list((getattr(source, "when", None) or {}).values()) if isinstance(getattr(source, "when", None), dict) else []
-    )
-    found: list[str] = []
-    for item in inner:
-        found += [c for c in _columns_of(item) if c not in found]
-    return tuple(found)
+def _raw_names(spec: RailSpec, source: object) -> tuple[str, ...]:
+    """Where a spec source's text sits in a raw record: each column it reads (`columns_of`, the engine's own walk),
+    under the spellings its exports print (header aliases) and its canonical name."""
+    from regions.spec.engine import columns_of
+
+    names: list[str] = []
+    for column in columns_of(source):
+        for name in [*spec.header.aliases.get(column, []), column]:
+            if "{" not in name and name not in names:  # a `{currency}` spelling names no single header
+                names.append(name)
+    return tuple(names)
 
 
 @dataclass(frozen=True)
