@@ -21,6 +21,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from kanda.schema_setup import settle_schema
+
 TOKEN_PREFIX = "kanda_"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 
@@ -63,15 +65,7 @@ def _engine(url: str) -> sa.Engine:
     if sqlite:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url, connect_args={"timeout": 30} if sqlite else {})
-    for attempt in range(2):
-        try:
-            metadata.create_all(engine, tables=[api_keys])
-            break
-        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
-            # `kanda serve --workers N` on a fresh installation: another worker created the table between this
-            # one's check and its CREATE; look again, once
-            if attempt:
-                raise
+    settle_schema(engine, lambda con: metadata.create_all(con, tables=[api_keys]))
     return engine
 
 

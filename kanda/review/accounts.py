@@ -23,6 +23,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from kanda.review.actor import Actor, Role
+from kanda.schema_setup import settle_schema
 from kanda.settings import Settings
 from regions import all_regions
 
@@ -125,27 +126,22 @@ def _hasher() -> PasswordHasher:
 def _engine(url: str) -> sa.Engine:
     """The application database's engine (shared with the review store: WAL and a busy timeout on SQLite), with
     the account table created on first use."""
-    from kanda.review.db import SCHEMA_ATTEMPTS, engine_for, schema_pause
+    from kanda.review.db import engine_for
 
     engine = engine_for(url)
-    for attempt in range(SCHEMA_ATTEMPTS):
-        try:
-            with engine.begin() as con:
-                metadata.create_all(con)
-                present = {c["name"] for c in sa.inspect(con).get_columns("account_users")}
-                for name in _ADDED_COLUMNS:
-                    if name not in present:
-                        column = users.c[name]
-                        kind = column.type.compile(dialect=con.dialect)
-                        default = " NOT NULL DEFAULT TRUE" if name == "digest" else ""
-                        con.execute(sa.text(f'ALTER TABLE account_users ADD COLUMN "{name}" {kind}{default}'))
-            break
-        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
-            # several `kanda serve` workers start at once: another one made the change first; look again
-            if attempt == SCHEMA_ATTEMPTS - 1:
-                raise
-            schema_pause(attempt)
+    settle_schema(engine, _create_account_tables)
     return engine
+
+
+def _create_account_tables(con: sa.Connection) -> None:
+    metadata.create_all(con)
+    present = {c["name"] for c in sa.inspect(con).get_columns("account_users")}
+    for name in _ADDED_COLUMNS:
+        if name not in present:
+            column = users.c[name]
+            kind = column.type.compile(dialect=con.dialect)
+            default = " NOT NULL DEFAULT TRUE" if name == "digest" else ""
+            con.execute(sa.text(f'ALTER TABLE account_users ADD COLUMN "{name}" {kind}{default}'))
 
 
 def engine(settings: Settings) -> sa.Engine:

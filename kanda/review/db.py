@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import random
 import threading
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -43,10 +41,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.types import TypeDecorator
 
 from kanda.review.pii import masked_record
+from kanda.schema_setup import settle_schema
 from regions import all_regions
 from regions.corrections import SALE_ONLY_FEE_SOURCES, repeats_a_sale_fee, without_repeated_fee
 
@@ -173,16 +171,6 @@ _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
 
 
-#: Looks at the schema before giving up: each failed one means another process has just changed it (several
-#: workers starting at once each create tables and apply upgrades, so a look may lose to a different one each time).
-SCHEMA_ATTEMPTS = 20
-
-
-def schema_pause(attempt: int) -> None:
-    """A short, growing, jittered wait before looking at the schema again, so that racing processes spread out."""
-    time.sleep(min(0.5, 0.02 * (attempt + 1)) * (0.5 + random.random()))
-
-
 def engine_for(url: str) -> Engine:
     """One engine per URL per process, with the review tables created on first use."""
     with _engines_lock:
@@ -212,21 +200,15 @@ def _create(url: str) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True)
         triggers = _POSTGRES_APPEND_ONLY if parsed.get_backend_name() == "postgresql" else []
-    for attempt in range(SCHEMA_ATTEMPTS):
-        try:
-            with engine.begin() as con:
-                metadata.create_all(con)
-                _add_missing_columns(con)
-                _apply_data_upgrades(con)
-                for statement in triggers:
-                    con.execute(text(statement))
-            break
-        except (OperationalError, ProgrammingError, IntegrityError):
-            # another process created the tables, or applied an upgrade, between our check and our write (several
-            # `kanda serve` workers start at once): look again
-            if attempt == SCHEMA_ATTEMPTS - 1:
-                raise
-            schema_pause(attempt)
+
+    def build(con: Connection) -> None:
+        metadata.create_all(con)
+        _add_missing_columns(con)
+        _apply_data_upgrades(con)
+        for statement in triggers:
+            con.execute(text(statement))
+
+    settle_schema(engine, build)
     return engine
 
 
