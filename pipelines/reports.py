@@ -13,17 +13,16 @@ from dagster import (
     DefaultScheduleStatus,
     JobDefinition,
     RunRequest,
-    RunsFilter,
     ScheduleDefinition,
     ScheduleEvaluationContext,
     SkipReason,
     define_asset_job,
     schedule,
 )
-from dagster._core.storage.tags import RUN_KEY_TAG
 
 from pipelines.assets.reports import creator_report_assets
 from pipelines.partitions import REGION_TAG, report_days_name, served_regions
+from pipelines.run_keys import run_under
 from regions import all_regions
 
 #: Local time of day the previous day's reports go out.
@@ -62,17 +61,13 @@ def _schedule(job: JobDefinition) -> ScheduleDefinition:
         for back in range(CATCH_UP_DAYS + 1):
             day = (yesterday - dt.timedelta(days=back)).isoformat()
             key = f"{code}-reports-{day}"
-            if day in published and (back == 0 or not _ran(context, key)):
+            if day in published and (back == 0 or run_under(context.instance, key) is None):
                 wanted.append(RunRequest(run_key=key, partition_key=day))
         if not wanted:
             return SkipReason(f"{code}: {yesterday.isoformat()} has not been published yet")
         return wanted
 
     return reports_schedule
-
-
-def _ran(context: ScheduleEvaluationContext, run_key: str) -> bool:
-    return bool(context.instance.get_runs(filters=RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1))
 
 
 report_jobs: list[JobDefinition] = [_job(asset) for asset in creator_report_assets]

@@ -5,7 +5,7 @@ waiting, the approvals waiting) stranded that work when its run failed (a busy s
 the same key while a run for it is queued, running or done, and the next `-retryN` after a failed one.
 """
 
-from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
 from dagster._core.storage.tags import RUN_KEY_TAG
 
 from pipelines.partitions import REGION_TAG
@@ -17,13 +17,19 @@ FAILED = {DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
 UNFINISHED = [DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
 
 
+def run_under(instance: DagsterInstance, key: str) -> DagsterRun | None:
+    """The newest run launched under the run key, if any."""
+    runs = instance.get_runs(filters=RunsFilter(tags={RUN_KEY_TAG: key}), limit=1)
+    return runs[0] if runs else None
+
+
 def attempt_key(instance: DagsterInstance, key: str) -> str | None:
     """The run key for this batch: `key` until a run under it failed, then `key-retry1`, ...; None after
     `MAX_ATTEMPTS` failed runs."""
     for attempt in range(MAX_ATTEMPTS):
         candidate = key if attempt == 0 else f"{key}-retry{attempt}"
-        runs = instance.get_runs(filters=RunsFilter(tags={RUN_KEY_TAG: candidate}), limit=1)
-        if not runs or runs[0].status not in FAILED:
+        run = run_under(instance, candidate)
+        if run is None or run.status not in FAILED:
             return candidate
     return None
 
