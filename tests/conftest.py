@@ -18,6 +18,19 @@ from kanda.settings import Settings, load_settings
 from tests.support.demo import DemoRun
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_home_outside_the_test_run(tmp_path_factory: pytest.TempPathFactory):
+    """A test that loads settings without the `settings` fixture would otherwise use the shell's KANDA_HOME (an
+    operator's real data) or `./.kanda` in the checkout: point every such load at a home of the session's own."""
+    saved = os.environ.get("KANDA_HOME")
+    os.environ["KANDA_HOME"] = str(tmp_path_factory.mktemp("session") / "home")
+    yield
+    if saved is None:
+        os.environ.pop("KANDA_HOME", None)
+    else:
+        os.environ["KANDA_HOME"] = saved
+
+
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("KANDA_HOME", str(tmp_path / "home"))
