@@ -7,6 +7,7 @@ either as a valid event or as a quarantine row that says which rules it broke, o
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import pandera.polars as pa
@@ -65,7 +66,8 @@ def canonicalise(
     net = pl.col("net_minor") if "net_minor" in chunk.columns else pl.col("amount_minor") - pl.col("fee_minor")
     rail_ref = RAIL_REF if RAIL_REF in chunk.columns else None
     return (
-        chunk.with_columns(event_ref=event_ref_expr(rail_ref))
+        chunk.with_columns(occurred_at=_within_calendar(pl.col("occurred_at")))
+        .with_columns(event_ref=event_ref_expr(rail_ref))
         .with_columns(
             region=pl.lit(region.code),
             source=pl.lit(source),
@@ -77,6 +79,18 @@ def canonicalise(
         )
         .select([*CONTRACT_COLUMNS, "raw_record"])
     )
+
+
+#: The span of years a time can be checked, shown and stored in (Python's `datetime`); polars holds far more.
+_FIRST_TIME = dt.datetime(1, 1, 2, tzinfo=dt.UTC)
+_LAST_TIME = dt.datetime(9999, 12, 30, tzinfo=dt.UTC)
+
+
+def _within_calendar(occurred_at: pl.Expr) -> pl.Expr:
+    """Null (so quarantined as unreadable, with the raw text) for a time outside years 1-9999: milliseconds read as
+    seconds reach year 58,000, where the contract's checks, the local day and the steward pages would fail the
+    whole file instead of quarantining the row. A day inside each end keeps every time zone's local day valid."""
+    return pl.when(occurred_at.is_between(_FIRST_TIME, _LAST_TIME)).then(occurred_at)
 
 
 def split_by_contract(frame: pl.DataFrame) -> Split:

@@ -690,13 +690,15 @@ def _minor_units(values: pl.Series, *, exponent: int, decimal: str) -> pl.Series
     Almost every value in a real export is digits, perhaps grouped, with the currency's exact fraction digits;
     for those the minor units are simply the digits without grouping and decimal marks (or the digits times
     10^exponent), which equals what the general parser computes. ASCII digits only (`\\d` would match native
-    digits, which need normalising), and at most 15 integer digits keep the fast path clear of int64 overflow:
-    15 digits times 10^exponent (at most 3) stays below 10^18.
+    digits, which need normalising), and at most 18 - exponent integer digits keep the fast path clear of int64
+    overflow: they times 10^exponent stay below 10^18 (15 digits for the usual exponents up to 3; fewer for the
+    four-decimal units such as CLF).
     """
     text = values.str.strip_chars()
     thousands = "," if decimal == "." else "."
     fraction = rf"(?:{re.escape(decimal)}[0-9]{{{exponent}}})?" if exponent else ""
-    plain = rf"^-?(?:[0-9]{{1,15}}|[0-9]{{1,3}}(?:{re.escape(thousands)}[0-9]{{3}}){{1,4}}){fraction}$"
+    whole, groups = MAX_MINOR_DIGITS - max(exponent, 3), (MAX_MINOR_DIGITS - max(exponent, 3)) // 3 - 1
+    plain = rf"^-?(?:[0-9]{{1,{whole}}}|[0-9]{{1,3}}(?:{re.escape(thousands)}[0-9]{{3}}){{1,{groups}}}){fraction}$"
     frame = pl.DataFrame({"t": text}).with_columns(fast=pl.col("t").str.contains(plain).fill_null(False))
     digits = pl.col("t").str.replace_all(thousands, "", literal=True).str.replace(decimal, "", literal=True)
     # On the fast path a decimal mark can only be the character just before the last `exponent` digits (a
@@ -764,14 +766,16 @@ def _major_to_minor_full(expr: pl.Expr, exponent: int, *, decimal: str = ".") ->
 
 
 def month_first_record(times: pl.Series, source_rows: pl.Series) -> int | None:
-    """The `source_row` of the first slash date that can only be month first (12/13/2026: no 13th month), or None.
+    """The `source_row` of the first date that can only be month first (12/13/2026, 12-13-2026: no 13th month), or
+    None.
 
-    A rail that writes day-first dates (DD/MM/YYYY) gets month-first ones when a spreadsheet in a US locale re-saves
-    its export; read day first, every date up to the 12th would load on the wrong day, silently. One date whose
-    second number is over 12 proves the order, and the reader rejects the file (`wrong_date_order`)."""
-    parts = times.cast(pl.String).str.strip_chars().str.extract_groups(r"^(\d{1,2})/(\d{1,2})/\d{4}\b")
+    A rail that writes day-first dates (DD/MM/YYYY, DD-MM-YYYY, DD.MM.YYYY) gets month-first ones when a
+    spreadsheet in a US locale re-saves its export; read day first, every date up to the 12th would load on the
+    wrong day, silently. One date whose second number is over 12 proves the order, and the reader rejects the file
+    (`wrong_date_order`)."""
+    parts = times.cast(pl.String).str.strip_chars().str.extract_groups(r"^(\d{1,2})([/.-])(\d{1,2})[/.-]\d{4}\b")
     first = parts.struct.field("1").cast(pl.Int32, strict=False)
-    second = parts.struct.field("2").cast(pl.Int32, strict=False)
+    second = parts.struct.field("3").cast(pl.Int32, strict=False)
     found = source_rows.filter((first <= 12) & (second > 12) & (second <= 31))
     return None if found.is_empty() else int(found[0])
 
@@ -807,6 +811,21 @@ def int_string(expr: pl.Expr) -> pl.Expr:
     return pl.when(text.str.contains(r"^[+-]?\d+$")).then(text).otherwise(None).cast(pl.Int64, strict=False)
 
 
+#: The last second of year 9999 since 1970: the latest time a stored event, or Python, can hold.
+_LAST_EPOCH_SECOND = 253_402_300_799
+
+
+def utc_from_epoch(expr: pl.Expr, unit: str) -> pl.Expr:
+    """Seconds (`unit` "s") or milliseconds ("ms") since 1970 to UTC; null beyond year 9999 or before 1970.
+
+    Bounded before polars scales the value to microseconds, which wraps silently in int64: 2^58 + an epoch second
+    of June 2026 would otherwise read as that day, a plausible time for a value that is no time at all."""
+    value = int_string(expr)
+    limit = _LAST_EPOCH_SECOND * (1000 if unit == "ms" else 1)
+    bounded = pl.when((value >= 0) & (value <= limit)).then(value)
+    return pl.from_epoch(bounded, time_unit=unit).dt.replace_time_zone("UTC")
+
+
 #: The ISO 8601 form `utc_from_iso` reads, once a trailing `Z` is written as `+00:00`.
 _ISO_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%:z"
 
@@ -825,14 +844,15 @@ def utc_from_iso(expr: pl.Expr) -> pl.Expr:
 def utc_from_local(expr: pl.Expr, formats: str | list[str], zone: str) -> pl.Expr:
     """A naive local time in the first of `formats` that parses, read in the region's IANA zone, to UTC.
 
-    Ambiguous wall times (the hour repeated when DST ends, Africa/Cairo) take the earlier instant; times that do
-    not exist (skipped when DST starts) are null and so quarantined rather than silently shifted. The zone is
+    Ambiguous wall times (the hour repeated when DST ends, Africa/Cairo) and times that do not exist (skipped when
+    DST starts) are null and so quarantined rather than guessed: either instant of a repeated hour is a plausible
+    time, and one of them is wrong by an hour, perhaps on another local day. The zone is
     applied once, after the formats: a rail's formats never overlap (each has its own separators), so the first
     that parses is the only one that could.
     """
     text = expr.cast(pl.String).str.strip_chars()
     naive = naive_datetime(text, [formats] if isinstance(formats, str) else formats)
-    return naive.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
+    return naive.dt.replace_time_zone(zone, ambiguous="null", non_existent="null").dt.convert_time_zone("UTC")
 
 
 def naive_datetime(expr: pl.Expr, formats: list[str]) -> pl.Expr:

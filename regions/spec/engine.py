@@ -46,6 +46,7 @@ from regions.parsing import (
     rejection,
     require_columns,
     strptime,
+    utc_from_epoch,
     utc_from_iso,
     utc_from_local,
 )
@@ -517,8 +518,7 @@ class Compiler:
             if fmt == "iso":
                 parsed.append(utc_from_iso(text))
             elif fmt in ("epoch_s", "epoch_ms"):
-                unit = "s" if fmt == "epoch_s" else "ms"
-                parsed.append(pl.from_epoch(int_string(text), time_unit=unit).dt.replace_time_zone("UTC"))
+                parsed.append(utc_from_epoch(text, "s" if fmt == "epoch_s" else "ms"))
         if strftime and t.zone == "offset":  # each format states its offset (`%z`); a second of 60 is unreadable
             parsed += [
                 text.map_batches(
@@ -554,7 +554,7 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
     else:
         kept = rows
     ignored = rows.height - kept.height
-    if any(f.startswith("%d/%m/") for f in spec.time.formats):
+    if any(re.match(r"%d([/.-])%m\1", f) for f in spec.time.formats):
         dates = kept.select(text=c.source(fields.occurred_at).cast(pl.String), row=pl.col("source_row"))
         month_first = month_first_record(dates["text"], dates["row"])
         if month_first is not None:

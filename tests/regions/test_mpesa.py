@@ -303,6 +303,13 @@ def test_a_statement_with_month_first_dates_is_rejected_not_loaded_on_the_wrong_
         read_all(ADAPTER, path, REGION)
     assert raised.value.kind == "wrong_date_order"
     assert "record 3" in raised.value.reason and "12/13" not in raised.value.reason  # reasons never quote content
+    # the same with dashes, a form the statement reader also takes: 11-04-2026 would load as the 11th of April
+    path.write_text(
+        statement(record("SKC1000006", time="11-13-2026 10:00:00"), record("SKC1000007", time="11-04-2026 10:00:00"))
+    )
+    with pytest.raises(FileRejected) as raised:
+        read_all(ADAPTER, path, REGION)
+    assert raised.value.kind == "wrong_date_order" and "record 2" in raised.value.reason
     # day-first dates past the 12th are what Safaricom writes: read as they are
     path.write_text(statement(record("SKC1000004", time="13/12/2026 09:10"), record("SKC1000005", time="05/12/2026")))
     frame, _ = read_all(ADAPTER, path, REGION)

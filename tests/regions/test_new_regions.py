@@ -274,6 +274,34 @@ def test_a_negative_sale_is_quarantined_never_loaded_as_positive(
     assert ("amount_sign_matches_event_type", "amount_minor") in quarantine_rules(split, 1)
 
 
+def test_a_time_far_out_of_range_is_quarantined_and_the_rest_of_the_file_loads(settings: Settings) -> None:
+    """Milliseconds sent as seconds reach year 58,900, and 2^58 + an epoch second wrapped to that very day when
+    scaled to microseconds: the first used to fail the whole file with an OverflowError, the second loaded as a
+    plausible sale. Each is one quarantined row now, beside the webhooks that load."""
+    from kanda.regional.ingest import ingest_files
+    from kanda.regional.store import open_store
+
+    lines = (RAILS / "razorpay_webhook/samples/webhooks_in.ndjson").read_text().splitlines()
+    captured = next(line for line in lines if '"payment.captured"' in line)
+    first, second, third = (json.loads(captured) for _ in range(3))
+    good = first["created_at"]  # the envelope's: when Razorpay sent it
+    for event, number, created_at in ((second, 2, good * 1000), (third, 3, 2**58 + good)):
+        event["payload"]["payment"]["entity"]["id"] += f"x{number}"
+        event["created_at"] = created_at
+    make_files(settings, regions=["IN"], rows=50)  # the creator registry: the sample's creator is known
+    path = settings.home / "webhooks.ndjson"
+    path.write_text("".join(json.dumps(event) + "\n" for event in (first, second, third)))
+    (report,) = ingest_files(settings, "IN", [path]).files
+    assert report.status == "loaded", report
+    assert (report.loaded, report.quarantined) == (1, 2), report
+    with open_store(settings, "IN", read_only=True) as con:
+        rules = con.execute("SELECT source_row, reasons FROM quarantine ORDER BY source_row").fetchall()
+    assert [(row, json.loads(reasons)[0]["rule"]) for row, reasons in rules] == [
+        (2, "missing_or_unreadable"),
+        (3, "missing_or_unreadable"),
+    ]
+
+
 # ------------------------------------------------------------------------------------------------------ dry run
 @pytest.mark.parametrize("code", list(NEW_REGIONS))
 def test_regions_check_is_a_dry_run_that_changes_nothing(
