@@ -467,6 +467,22 @@ def _registry_rows(path: Path, region: RegionConfig, columns: list[str]) -> pl.D
         raise
     if rows.height != len(kept):  # each record is one row; anything else is a bug, not a bad record
         raise AssertionError(f"{path}: {len(kept)} records of {region.code} read as {rows.height} rows")
+    key = "product_id" if "product_id" in columns else "creator_id"
+    repeated = (
+        rows.with_row_index("kanda_row")
+        .filter(pl.col(key).is_not_null() & pl.col(key).is_duplicated())
+        .group_by(key, maintain_order=True)
+        .agg("kanda_row")
+    )
+    _raise_problems(
+        path,
+        region,
+        [
+            f"{key} {value} is on lines {', '.join(str(kept[i][0]) for i in indices)}: one record per {key} (a"
+            " new price or title edits its line), else every sale of it would be counted once per record"
+            for value, indices in repeated.iter_rows()
+        ],
+    )
     if "price_minor" in columns:
         price = pl.col("price_minor")
         bad = rows.with_row_index("kanda_row").filter(

@@ -122,6 +122,24 @@ def region_reports(
         return RegionDay(region.code, local_date, state, build_reports(con, region, local_date, creators=creators))
 
 
+def _refuse_repeated_ids(con: duckdb.DuckDBPyConnection, region: RegionConfig) -> None:
+    """A creator or product recorded twice would send two reports, or list each sale twice so that the attached
+    lines no longer add up to the net the message states. Ingest refuses such a registry; a store synced by an
+    older kanda may still hold one, and then the region's reports fail naming the ids instead."""
+    repeated = con.execute(
+        "SELECT 'creator ' || creator_id FROM creators WHERE region = $region GROUP BY creator_id HAVING count(*) > 1"
+        " UNION ALL SELECT 'product ' || product_id FROM products WHERE region = $region"
+        " GROUP BY product_id HAVING count(*) > 1 ORDER BY 1",
+        {"region": region.code},
+    ).fetchall()
+    if repeated:
+        names = ", ".join(name for (name,) in repeated[:5]) + (" ..." if len(repeated) > 5 else "")
+        raise ValueError(
+            f"{region.code}: the store's creator registry has {names} more than once: keep one record of each in"
+            f" the registry files, then `kanda ingest -r {region.code}` copies it in again"
+        )
+
+
 def build_reports(
     con: duckdb.DuckDBPyConnection, region: RegionConfig, local_date: dt.date, *, creators: list[str] | None = None
 ) -> list[CreatorReport]:
@@ -140,6 +158,7 @@ def build_reports(
         used = {k: v for k, v in params.items() if f"${k}" in sql}
         return con.sql(sql, params=used).pl()
 
+    _refuse_repeated_ids(con, region)
     registry = frame("SELECT creator_id, name, email, language, locale FROM creators WHERE region = $region " + only)
     daily = frame(
         f"SELECT creator_id, local_date, {', '.join(_MONEY)}, net_usd_minor, fx_date, fees_stated FROM creator_daily"

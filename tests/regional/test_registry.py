@@ -109,6 +109,45 @@ def test_a_bad_price_of_this_region_is_named_and_other_regions_go_on(two_regions
     assert result.status == "loaded"
 
 
+def test_a_product_or_creator_recorded_twice_is_named_not_counted_twice(two_regions: Settings):
+    """A second record of a product (a new price appended instead of edited) listed each of its sales twice in the
+    creator's report, so the attached lines no longer added up to the net the message stated; a second record of a
+    creator sent two reports. Each is named with its lines, and the other regions go on."""
+    settings = two_regions
+    products = settings.registry_dir / "products.csv"
+    original = next(line for line in products.read_text().splitlines() if line.startswith("NG-P"))
+    product_id = original.split(",")[0]
+    first = 1 + products.read_text().splitlines().index(original)
+    line = append(products, original.replace(original.split(",")[3], "New title", 1))
+    with pytest.raises(RegistryError, match=rf"products\.csv: .*product_id {product_id} is on lines {first}, {line}"):
+        ingest_landing(settings, "NG")
+    (result,) = ingest_landing(settings, "KE").files
+    assert result.status == "loaded"
+
+    products.write_text("".join(f"{text}\n" for text in products.read_text().splitlines()[:-1]))
+    creators = settings.registry_dir / "creators.csv"
+    original = next(line for line in creators.read_text().splitlines() if line.startswith("NG-C"))
+    line = append(creators, original.replace("@", "+second@", 1))
+    with pytest.raises(RegistryError, match=rf"creator_id {original.split(',')[0]} is on lines \d+, {line}"):
+        ingest_landing(settings, "NG")
+
+
+def test_reports_refuse_a_store_that_holds_a_creator_twice(two_regions: Settings):
+    """A store synced before the registry check may still hold a repeated record: its region's reports fail naming
+    it, instead of sending two reports or listing each sale twice."""
+    import datetime as dt
+
+    from kanda.reports.data import build_reports
+
+    settings = two_regions
+    ingest_landing(settings, "NG")
+    with open_store(settings, "NG") as con:
+        con.execute("INSERT INTO products SELECT * FROM products WHERE region = 'NG' LIMIT 1")
+        (product_id,) = con.execute("SELECT product_id FROM products GROUP BY 1 HAVING count(*) > 1").fetchone()
+        with pytest.raises(ValueError, match=rf"NG: the store's creator registry has product {product_id} more"):
+            build_reports(con, get_region("NG"), dt.date(2026, 10, 5))
+
+
 def test_an_unclosed_quote_in_another_region_does_not_swallow_the_records_after_it(two_regions: Settings):
     settings = two_regions
     creators = settings.registry_dir / "creators.csv"
