@@ -58,7 +58,9 @@ report_deliveries = Table(
     Column("message_id", String(255), nullable=False),
     Column("transport", String(16), nullable=False),  # smtp | outbox
     Column("location", String(1024), nullable=False),  # the relay's host:port, or the .eml path
-    Column("net_minor", BigInteger),  # the net the report stated, so that a later restatement can be told
+    # the net the creator was last told for the day (by its report, or a later one's restatement), so that a change
+    # after that is told, once
+    Column("net_minor", BigInteger),
     Column("sends", Integer, nullable=False),
     Column("sent_at", DateTime(timezone=True), nullable=False),
 )
@@ -85,6 +87,8 @@ class Delivery:
     transport: str
     location: str
     net_minor: int | None
+    #: (day, net) of each earlier day this message told a new net for: from now on what the creator was told
+    told: tuple[tuple[dt.date, int], ...] = ()
 
 
 class DeliveryLog:
@@ -155,6 +159,20 @@ class DeliveryLog:
                                   "sends": 1, **values})  # fmt: skip
             if fresh:
                 con.execute(table.insert(), fresh)
+            # A restatement is told once: the next report compares with the net this one gave, not the first one
+            for d in deliveries:
+                for day, net in d.told:
+                    con.execute(
+                        table.update()
+                        .where(
+                            and_(
+                                table.c.region == d.region,
+                                table.c.creator_id == d.creator_id,
+                                table.c.local_date == day,
+                            )
+                        )
+                        .values(net_minor=net)
+                    )
 
     def unsubscribed(self, region: str) -> set[str]:
         """Creators of the region who asked for no more reports: delivery skips them."""

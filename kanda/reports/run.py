@@ -262,6 +262,7 @@ def _deliver_region(
                         transport.name,
                         location,
                         report.day.net_minor,
+                        tuple((r.local_date, r.net_minor) for r in report.restated),
                     )
                 )
                 if transport.name == "smtp" or len(pending) >= OUTBOX_RECORD_BATCH:

@@ -138,10 +138,20 @@ def test_a_late_refund_restates_the_right_day_and_the_next_report_shows_it(setti
     from kanda.reports.delivery import DeliveryLog
 
     log = DeliveryLog(settings)
-    try:
-        assert log.stated_net("NG", [a, b]) == {(c, a): net_a, (c, b): report_b.day.net_minor}
+    try:  # A's net is now the one the creator was told last
+        assert log.stated_net("NG", [a, b]) == {(c, a): net_a - 2_000_00, (c, b): report_b.day.net_minor}
     finally:
         log.close()
+
+    # told once: the next day's report does not repeat the correction of A
+    next_day = b + dt.timedelta(days=1)
+    write_sales(settings, "NG", [sale(14, c, "NG-P00003", 3_000_00, at(next_day, 11), buyer=5)], "day_c")
+    load_and_publish(settings, "NG")
+    after = write_reports(settings, next_day, regions=["NG"], deliver=True, now=LATER + dt.timedelta(days=1))
+    assert after.ok and after.written == 1 and after.regions[0].restated == 0
+    path = settings.outbox_dir / "NG" / next_day.isoformat() / f"{c}.eml"
+    text = parts(email.message_from_bytes(path.read_bytes(), policy=email.policy.default))["text/plain"].get_content()
+    assert was not in text
 
 
 def test_a_report_waits_until_its_day_has_ended_where_the_creator_is(settings: Settings):
