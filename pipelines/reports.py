@@ -3,8 +3,10 @@
 06:00 leaves the night's files time to land and be published. A day is requested only once it is a partition
 (some publish sent it centrally); until then the tick says why it skipped. A day published after its own tick
 (late files) is requested at a later one: each tick also asks for the `CATCH_UP_DAYS` days before, those published
-and never run (one run key per region and day, so no day is reported twice by the schedule). Runs carry the region
-tag, so they queue behind the region's flow run (one run per region at a time, `dagster.yaml`).
+and never run, and those whose run failed (the relay was down, a recipient was refused), under the next retry key
+(`pipelines.run_keys.attempt_key`, up to its `MAX_ATTEMPTS`): delivery skips the creators already sent, so a retry
+sends the rest. One run key per region, day and attempt, so no day is reported twice by the schedule. Runs carry
+the region tag, so they queue behind the region's flow run (one run per region at a time, `dagster.yaml`).
 """
 
 import datetime as dt
@@ -22,7 +24,7 @@ from dagster import (
 
 from pipelines.assets.reports import creator_report_assets
 from pipelines.partitions import REGION_TAG, report_days_name, served_regions
-from pipelines.run_keys import run_under
+from pipelines.run_keys import attempt_key, run_under
 from regions import all_regions
 
 #: Local time of day the previous day's reports go out.
@@ -60,8 +62,10 @@ def _schedule(job: JobDefinition) -> ScheduleDefinition:
         wanted = []
         for back in range(CATCH_UP_DAYS + 1):
             day = (yesterday - dt.timedelta(days=back)).isoformat()
-            key = f"{code}-reports-{day}"
-            if day in published and (back == 0 or run_under(context.instance, key) is None):
+            if day not in published:
+                continue
+            key = attempt_key(context.instance, f"{code}-reports-{day}")
+            if key is not None and (back == 0 or run_under(context.instance, key) is None):
                 wanted.append(RunRequest(run_key=key, partition_key=day))
         if not wanted:
             return SkipReason(f"{code}: {yesterday.isoformat()} has not been published yet")

@@ -68,10 +68,21 @@ def test_each_region_is_scheduled_at_six_in_its_own_zone_for_its_previous_local_
         assert [r.run_key for r in requests] == ["EG-reports-2026-04-24", "EG-reports-2026-04-23"]
         # once the 23rd has run, later ticks leave it alone
         job = defs.resolve_job_def("eg_creator_reports_job")
-        instance.create_run_for_job(job, tags={RUN_KEY_TAG: "EG-reports-2026-04-23"})
+        run = instance.create_run_for_job(job, tags={RUN_KEY_TAG: "EG-reports-2026-04-23"})
         context = build_schedule_context(
             instance=instance, scheduled_execution_time=tick, repository_def=defs.get_repository_def()
         )
         (request,) = schedule.evaluate_tick(context).run_requests
-    assert request.partition_key == "2026-04-24"
+        assert request.partition_key == "2026-04-24"
+        # a run that failed (the relay was down at 06:00) is asked for again at the next tick, under a retry key
+        instance.report_run_failed(run)
+        tomorrow = tick + dt.timedelta(days=1)
+        context = build_schedule_context(
+            instance=instance, scheduled_execution_time=tomorrow, repository_def=defs.get_repository_def()
+        )
+        retried = schedule.evaluate_tick(context).run_requests
+    assert [(r.partition_key, r.run_key) for r in retried] == [
+        ("2026-04-24", "EG-reports-2026-04-24"),
+        ("2026-04-23", "EG-reports-2026-04-23-retry1"),
+    ]
     assert {s.name for s in defs.schedules} == {f"{code.lower()}_creator_reports_schedule" for code in all_regions()}
