@@ -161,9 +161,12 @@ class SmtpTransport:
                 " and KANDA_SMTP_FROM)"
             ) from None
         except OSError as exc:  # smtplib's errors are OSErrors too
+            if isinstance(exc, smtplib.SMTPRecipientsRefused):
+                # this mailbox's answer, for good (5xx) or still "later" after the retries (greylisting, a full
+                # mailbox): the relay took the session, so the other creators' reports still go
+                still = f" (still, after {self.attempts} attempts)" if _transient(exc) else ""
+                raise DeliveryFailed(f"recipient {recipient} refused{still}: {_describe(exc)}") from None
             if not _transient(exc):
-                if isinstance(exc, smtplib.SMTPRecipientsRefused):
-                    raise DeliveryFailed(f"recipient {recipient} refused: {_describe(exc)}") from None
                 raise DeliveryFailed(f"the SMTP server refused the message: {_describe(exc)}") from None
             raise RelayUnavailable(f"the relay still failed after {self.attempts} attempts: {_describe(exc)}") from None
         if refused:

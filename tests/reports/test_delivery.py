@@ -249,6 +249,30 @@ def test_a_relay_that_goes_down_stops_the_run_instead_of_retrying_every_report(
         log.close()
 
 
+def test_one_mailbox_that_keeps_answering_try_later_fails_alone(
+    published: Settings, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+):
+    """A greylisting or full mailbox answers 4xx to its own address: after the retries that creator's report failed,
+    and the creators after it are still sent, instead of "not attempted" as when the relay itself is down."""
+    monkeypatch.setattr(mail, "RETRY_BACKOFF_SECONDS", 0.05)
+    settings = load_settings()
+    day = store_day(settings, "NG")
+    first, *others = sorted(day)
+    assert others
+    smtp_server.recorder.greylisted = {day[first]["email"]}
+
+    summary = write_reports(settings, DAY, regions=["NG"], deliver=True)
+
+    (outcome,) = summary.regions
+    assert list(outcome.failed) == [first] and "450" in outcome.failed[first]
+    assert outcome.written == outcome.reports - 1 == len(smtp_server.recorder.received)
+    log = DeliveryLog(settings)
+    try:
+        assert first not in log.sent("NG", DAY) and set(others) <= log.sent("NG", DAY)
+    finally:
+        log.close()
+
+
 def test_a_wrong_password_is_a_clear_failure_not_a_retry_loop(published: Settings, smtp_server: SmtpServer):
     settings = load_settings()
     wrong = SmtpSettings(

@@ -2,7 +2,8 @@
 
 The SMTP server is aiosmtpd on a free local port with STARTTLS (a self-signed certificate made with `cryptography`,
 trusted by the client through `SSL_CERT_FILE`, so the certificate is verified for real) and AUTH LOGIN/PLAIN.
-It records every message it accepts; `fail_next` makes it answer the next DATA commands with a transient 451.
+It records every message it accepts; `fail_next` makes it answer the next DATA commands with a transient 451,
+and `greylisted` addresses get a 450 at RCPT, every time.
 
 `write_sales` renders chosen sale events through the region's own synthetic writer (the same code as
 `kanda generate`), so tests go through the real adapter, contract, store, models and publish.
@@ -47,6 +48,14 @@ class Recorder:
     received: list[tuple[str, list[str], bytes]] = field(default_factory=list)
     fail_next: int = 0
     attempts: int = 0
+    #: addresses answered "450 greylisted, try again later" at RCPT, every time
+    greylisted: set[str] = field(default_factory=set)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:  # aiosmtpd's hook name
+        if address in self.greylisted:
+            return "450 4.2.0 Greylisted, please try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:  # aiosmtpd's hook name
         self.attempts += 1
