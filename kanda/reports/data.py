@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -216,9 +217,11 @@ def build_reports(
     held_by = _held_by_creator(held)
     trend_days = [first + dt.timedelta(days=i) for i in range(TREND_DAYS)]
     zero_points = {d: TrendPoint(d, 0) for d in trend_days}  # frozen, so one shared object per quiet day
-    average_days = [d for d in (day - dt.timedelta(days=i) for i in range(AVERAGE_DAYS, 0, -1))]
-    if history_starts is not None:
-        average_days = [d for d in average_days if d >= history_starts]
+    # The 7 days before: only once the region's history covers all of them, else the "7-day average" of a region
+    # three days old would be a three-day one under the wrong name (the report then says "no figures").
+    average_days = [day - dt.timedelta(days=i) for i in range(AVERAGE_DAYS, 0, -1)]
+    if history_starts is None or average_days[0] < history_starts:
+        average_days = []
     previous = day - dt.timedelta(days=1)
     has_previous = history_starts is not None and previous >= history_starts
 
@@ -245,7 +248,7 @@ def build_reports(
                 day=today[0] if today else _ZERO,
                 previous_day=(days[previous][0] if previous in days else _ZERO) if has_previous else None,
                 seven_day_average_net_minor=(
-                    round(sum(days[d][0].net_minor for d in average_days if d in days) / len(average_days))
+                    round(Fraction(sum(days[d][0].net_minor for d in average_days if d in days), len(average_days)))
                     if average_days
                     else None
                 ),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -152,6 +153,27 @@ def test_a_late_refund_restates_the_right_day_and_the_next_report_shows_it(setti
     path = settings.outbox_dir / "NG" / next_day.isoformat() / f"{c}.eml"
     text = parts(email.message_from_bytes(path.read_bytes(), policy=email.policy.default))["text/plain"].get_content()
     assert was not in text
+
+
+def test_the_seven_day_average_is_shown_only_over_seven_days_of_history(settings: Settings):
+    """A region three days old has no 7-day average: the mean of its three days under that name would be a figure
+    the creator cannot check. From the eighth day it is the exact mean of the seven days before, quiet days as 0."""
+    c = "KE-C0001"
+    first, third, eighth = dt.date(2026, 10, 5), dt.date(2026, 10, 7), dt.date(2026, 10, 12)
+
+    def noon(day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time(12), tzinfo=dt.UTC)
+
+    sales = [sale(1, c, "KE-P00001", 1_000_00, noon(first)), sale(2, c, "KE-P00001", 2_000_01, noon(third))]
+    write_sales(settings, "KE", [*sales, sale(3, c, "KE-P00001", 500_00, noon(eighth))], "week")
+    load_and_publish(settings, "KE")
+    (early,) = region_reports(settings, "KE", third, now=LATER).reports
+    assert early.seven_day_average_net_minor is None
+    (week,) = region_reports(settings, "KE", eighth, now=LATER).reports
+    nets = {p.local_date: p.net_minor for p in week.trend}
+    seven = sum(nets.get(eighth - dt.timedelta(days=i), 0) for i in range(1, 8))
+    assert seven == nets[first] + nets[third] and seven > 0
+    assert week.seven_day_average_net_minor == round(Fraction(seven, 7))
 
 
 def test_a_report_waits_until_its_day_has_ended_where_the_creator_is(settings: Settings):
