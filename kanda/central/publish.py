@@ -40,11 +40,11 @@ from kanda.central.catalog import (
     rollback_orphans,
 )
 from kanda.regional.days import in_days
-from kanda.regional.models import ensure_built
+from kanda.regional.models import ensure_built, published_fingerprint
 from kanda.regional.store import open_store, transaction
 from kanda.settings import Settings
 from regions import get_region
-from warehouse_models import fingerprint, published
+from warehouse_models import published
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +79,12 @@ def publish_region(settings: Settings, region_code: str, *, all_days: bool = Fal
     region = get_region(region_code)
     with open_store(settings, region.code) as con:
         ensure_built(con)
-        # Changed models (a new USD rule, a new column) change every day's rows: all days go out once.
+        # Changed models (a new USD rule, a new column) or region settings (a rail that states no fees) change
+        # every day's rows: all days go out once.
+        made_by = published_fingerprint(con)
         published_with = con.execute("SELECT fingerprint FROM published_models").fetchall()
         if published_with:
-            models_changed = published_with[0][0] != fingerprint()
+            models_changed = published_with[0][0] != made_by
         else:  # published before fingerprints were kept: with models of unknown vintage
             models_changed = bool(con.execute("SELECT count(*) FROM publish_log").fetchall()[0][0])
         if all_days or models_changed or needs_full_publish(open_catalog(settings), region.code):
@@ -107,7 +109,7 @@ def publish_region(settings: Settings, region_code: str, *, all_days: bool = Fal
         with transaction(con):
             con.execute(f"DELETE FROM dirty_days WHERE {sent}")
             con.execute("DELETE FROM published_models")
-            con.execute("INSERT INTO published_models VALUES (?)", [fingerprint()])
+            con.execute("INSERT INTO published_models VALUES (?)", [made_by])
             con.execute(
                 "INSERT INTO publish_log VALUES (?, ?, ?, ?)",
                 [publish_id, dt.datetime.now(dt.UTC), len(days), sum(f.num_rows for f in frames.values())],

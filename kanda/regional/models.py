@@ -14,12 +14,14 @@ incremental build may redo a few days that were already current, never miss one.
 reading all history: the payments that got events since the last build (the ledger says which batches those are)
 are looked up by key in `int_payment_days`; a build marks the days it restated as changed, and the publish sends
 the changed days. A full build (every model rebuilt whole) runs on `full_refresh`, for the first build, and
-whenever any model, models.yml or seed changed, or DuckDB did (`build_fingerprint()`).
+whenever any model, models.yml or seed changed, or DuckDB did (`build_fingerprint()`), or the region's own
+settings (`region_settings()`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 
 import duckdb
@@ -66,14 +68,33 @@ def load_seeds(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def region_settings(con: duckdb.DuckDBPyConnection) -> str:
+    """The region's own settings the models read (`region_info`: currency, zone, whether its rail states fees), as
+    a short digest. The region file may change them (a new rail that states no fees); every day's rows may then
+    change, so a build by other settings is rebuilt whole and every day is published again."""
+    row = con.execute("SELECT region, currency, zone, fees_stated FROM region_info").fetchall()
+    return hashlib.sha256(repr(row).encode()).hexdigest()[:12]
+
+
+def store_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
+    """`build_fingerprint` and this store's `region_settings`: what a build, or a publish, was made by."""
+    return f"{build_fingerprint()}-region{region_settings(con)}"
+
+
+def published_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
+    """What a publication's rows were made by (`published_models`): the models and the region's settings, not the
+    DuckDB version, which changes how a build is patched, not what it says."""
+    return f"{warehouse_models.fingerprint()}-region{region_settings(con)}"
+
+
 def store_version(con: duckdb.DuckDBPyConnection) -> str:
     """What the models read, summarised: the ledger head (every load is a batch) and the quarantine statuses
-    (stewards' rejections change quarantine rates without a batch), plus what builds (`build_fingerprint`).
+    (stewards' rejections change quarantine rates without a batch), plus what builds (`store_fingerprint`).
 
     It starts with the ledger head's sequence number: the next build restates what came after it."""
     head = con.execute("SELECT coalesce(max(seq), 0), coalesce(max_by(row_hash, seq), '') FROM ledger").fetchall()[0]
     statuses = con.execute("SELECT status, count(*) FROM quarantine GROUP BY 1 ORDER BY 1").fetchall()
-    return f"{head[0]}:{head[1][:16]}:{statuses}:{build_fingerprint()}"
+    return f"{head[0]}:{head[1][:16]}:{statuses}:{store_fingerprint(con)}"
 
 
 def restated(
@@ -185,6 +206,13 @@ def ensure_built(con: duckdb.DuckDBPyConnection, *, force: bool = False, full_re
             full = full or _everything(con, scope.days)
         if full:
             built = run_models(con)
+            if previous is None and con.execute("SELECT count(*) FROM publish_log").fetchall()[0][0]:
+                # No record of the last build on a store that has published (a store upgrade cleared it): what
+                # changed since cannot be told, so every day goes out again rather than only the newest batches'.
+                con.execute(
+                    "INSERT INTO dirty_days SELECT DISTINCT local_date FROM region_daily"
+                    " WHERE local_date NOT IN (SELECT local_date FROM dirty_days)"
+                )
         elif scope is not None and scope.days:
             built = run_models(con, scope)
         else:  # nothing a model reads changed (a steward's rejection only changes the version): already current
@@ -222,7 +250,7 @@ def _everything(con: duckdb.DuckDBPyConnection, days: list[dt.date]) -> bool:
 def _incremental_possible(con: duckdb.DuckDBPyConnection, last_version: str | None) -> bool:
     """An incremental build can only patch a complete build made the same way: one must exist, of the same
     `build_fingerprint` (the version's last part), with every incremental model's table in place."""
-    if last_version is None or last_version.rsplit(":", 1)[-1] != build_fingerprint():
+    if last_version is None or last_version.rsplit(":", 1)[-1] != store_fingerprint(con):
         return False
     tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE NOT temporary").fetchall()}
     return all(m.name in tables for m in warehouse_models.models() if m.materialized == "incremental")

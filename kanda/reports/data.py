@@ -22,12 +22,12 @@ from zoneinfo import ZoneInfo
 import duckdb
 import polars as pl
 
+from kanda.regional.models import published_fingerprint
 from kanda.regional.store import open_store, store_exists
 from kanda.reports.model import CreatorReport, DayFigures, HeldRecords, ProductLine, SaleLine, TrendPoint
 from kanda.settings import Settings
 from regions import RegionConfig, get_region
 from regions.rails import states_fees
-from warehouse_models import fingerprint
 
 TREND_DAYS = 30
 AVERAGE_DAYS = 7
@@ -94,11 +94,12 @@ def readiness(
     # Rollups built by other models (an upgraded kanda) may lack a column or say otherwise than the next publish
     # will; the publish rebuilds them and sends every day.
     built_by = con.execute("SELECT fingerprint FROM published_models").fetchall()
-    if not built_by or built_by[0][0] != fingerprint():
+    if not built_by or built_by[0][0] != published_fingerprint(con):
         return Readiness(
             False,
             "not_published",
-            f"{region.code}'s rollups were published by other models (kanda was upgraded since):"
+            f"{region.code}'s rollups were published by other models or region settings (kanda or the region file"
+            " changed since):"
             f" run `kanda publish -r {region.code}`",
         )
     return Readiness(True, "ready", f"{region.code} {local_date} is closed and published")

@@ -17,13 +17,13 @@ from kanda.central.publish import publish_region
 from kanda.central.query import run_query
 from kanda.checks.gx_runner import run_suites
 from kanda.regional.ingest import ingest_landing
+from kanda.regional.models import published_fingerprint
 from kanda.regional.store import open_store
 from kanda.reports.data import build_reports, readiness
 from kanda.settings import Settings
 from regions import get_region
 from regions.rails import get_adapter
 from tests.support.files import START, make_files
-from warehouse_models import fingerprint
 
 SHIPPED = Path(__file__).resolve().parents[2] / "regions" / "config"
 DAY_1, DAY_2, DAY_3 = (START + dt.timedelta(days=n) for n in range(3))
@@ -121,7 +121,28 @@ def test_reports_wait_for_a_publish_when_the_rollups_were_built_by_other_models(
     publish_region(settings, "KE")
     with open_store(settings, "KE", read_only=True) as con:
         assert readiness(con, region, DAY_1, now).ready
-        assert con.execute("SELECT fingerprint FROM published_models").fetchall() == [(fingerprint(),)]
+        assert con.execute("SELECT fingerprint FROM published_models").fetchall() == [(published_fingerprint(con),)]
+
+
+def test_a_region_file_that_changes_rail_publishes_every_day_again(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    """A day without money answers `fees_stated` by the region's rail: a new rail changes such days' rows, which
+    no new batch touches. The build and the publish are by other region settings then: every day is rebuilt and
+    sent again, where "up to date" left the centre saying what the old rail would."""
+    same = {"code": "QX", "name": "Qenya", "landing": "qx"}
+    mpesa = region_file(tmp_path / "mpesa", "ke", **same)
+    stripe = region_file(tmp_path / "stripe", "eg", **same, currency="KES", zone="Africa/Nairobi", calling_code='"254"')
+    use_rail(monkeypatch, mpesa)
+    make_files(settings, regions=["QX"], rows=300, days=2)
+    ingest_landing(settings, "QX")
+    first = publish_region(settings, "QX")
+    assert not publish_region(settings, "QX").published  # nothing changed: up to date
+
+    use_rail(monkeypatch, stripe)
+    moved = publish_region(settings, "QX")
+    assert moved.published and moved.whole_region and moved.days == first.days
+    assert not publish_region(settings, "QX").published  # once
 
 
 def test_a_rail_that_learns_to_state_fees_leaves_its_earlier_events_saying_false(
@@ -171,3 +192,18 @@ def test_the_fees_check_holds_each_event_to_what_its_own_batch_stated(
     assert results["EG"].success, results["EG"].failures
     assert [tuple(f["columns"]) for f in results["KE"].failures] == [("fee_minor", "expected_fee")]
     assert results["KE"].failures[0]["unexpected_count"] == 1
+
+
+def test_a_build_with_no_record_of_the_last_one_publishes_every_day(settings: Settings):
+    """A store upgrade clears the record of the last build (`model_builds`); a batch loaded since may restate an
+    earlier day (a late reversal), which only that record could tell. Every day goes out again, not only the new
+    batch's days, so the centre cannot keep an earlier day's old figures."""
+    make_files(settings, regions=["KE"], rows=300, days=2)
+    ingest_landing(settings, "KE")
+    first = publish_region(settings, "KE")
+    make_files(settings, regions=["KE"], rows=300, days=1, start=DAY_3, seed=8)
+    ingest_landing(settings, "KE")
+    with open_store(settings, "KE") as con:
+        con.execute("DELETE FROM model_builds")  # as `kanda/regional/upgrades.py` does
+    again = publish_region(settings, "KE")
+    assert set(first.days) < set(again.days) and again.whole_region
