@@ -207,3 +207,28 @@ def test_a_build_with_no_record_of_the_last_one_publishes_every_day(settings: Se
         con.execute("DELETE FROM model_builds")  # as `kanda/regional/upgrades.py` does
     again = publish_region(settings, "KE")
     assert set(first.days) < set(again.days) and again.whole_region
+
+
+def test_verify_compares_the_centre_row_by_row_not_only_by_totals(settings: Settings):
+    """A day's flag or rate, or money moved between two days, leaves every total of `reconciliation` the same:
+    the row-by-row comparison names the table and the days, and a republish of every day settles it."""
+    from kanda.checks.verify import verify
+
+    make_files(settings, regions=["KE"], rows=300, days=2)
+    ingest_landing(settings, "KE")
+    publish_region(settings, "KE")
+    checks = {r.name: r for r in verify(settings, ["KE"])}
+    assert checks["central_rows"].passed and checks["reconciliation"].passed, checks["central_rows"].message
+    with open_store(settings, "KE") as con:
+        con.execute(
+            "UPDATE region_daily SET fees_stated = NOT fees_stated, payment_failure_rate = 0.5 WHERE local_date = ?",
+            [DAY_2],
+        )
+    checks = {r.name: r for r in verify(settings, ["KE"])}
+    assert checks["reconciliation"].passed  # the totals cannot see it
+    rows = checks["central_rows"]
+    assert not rows.passed
+    assert "region_daily: 1 regional row(s) not in the centre and 1 central row(s) not in the store" in rows.message
+    assert str(DAY_2) in rows.message and "--all-days" in rows.message
+    publish_region(settings, "KE", all_days=True)
+    assert next(r for r in verify(settings, ["KE"]) if r.name == "central_rows").passed
