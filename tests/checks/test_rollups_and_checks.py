@@ -178,3 +178,31 @@ def test_channel_daily_rates(settings: Settings, tmp_path: Path):
             "reversal_rate": 0.5,
         }
     ]
+
+
+def test_a_payment_counts_under_the_channel_of_its_latest_event(settings: Settings, tmp_path: Path):
+    """A pending attempt by card, then the success by bank transfer: the payment is the transfer's, in a full build
+    and in an incremental one alike (any of its channels, whichever the scan met first, made the two differ)."""
+    import json
+
+    from regions.synthetic.core import make_registry
+    from tests.support.builders import paystack_event
+
+    make_registry(seed=11).write(settings.registry_dir)
+    pending = paystack_event(
+        1, event="charge.pending", status="pending", channel="card", metadata={"kanda_ref": "NG-C0005.NG-P00017"}
+    )
+    success = paystack_event(
+        1, channel="bank_transfer", paid_at="2025-06-05T10:05:00.000Z", metadata={"kanda_ref": "NG-C0005.NG-P00017"}
+    )
+    for name, event in (("a_pending.ndjson", pending), ("b_success.ndjson", success)):
+        path = tmp_path / name
+        path.write_text(json.dumps(event) + "\n")
+        ingest_files(settings, "NG", [path])
+        with open_store(settings, "NG") as con:
+            build_models(con, full_refresh=False)  # the first build full, the second incremental
+    with open_store(settings, "NG") as con:
+        incremental = con.execute("SELECT channel, payments FROM channel_daily ORDER BY ALL").fetchall()
+        build_models(con, full_refresh=True)
+        full = con.execute("SELECT channel, payments FROM channel_daily ORDER BY ALL").fetchall()
+    assert incremental == full == [("bank_transfer", 1)]

@@ -2,25 +2,39 @@
 -- The "current state" of a sale follows its events: pending -> success, success -> refunded / reversed.
 -- Incremental by payment: the build's payments are those with an event on a changed day, and its days hold every
 -- event of those payments, so the day filter only skips other days' events early; the payment filter decides.
-WITH sale_attempts AS (
+-- A payment's creator, product, currency and channel are those of its latest sale event, as its status is: where
+-- its events disagree (a pending attempt by card, the success by bank transfer), any_value would take whichever
+-- the scan met first, and an incremental build could then differ from a full one.
+WITH latest_sale AS (
     SELECT
         transaction_id,
         any_value(region) AS region,
-        any_value(creator_id) AS creator_id,
-        any_value(product_id) AS product_id,
-        any_value(currency) AS currency,
-        any_value(channel) AS channel,
+        -- latest status wins; at equal times success beats failed beats pending (one event per status: no ties)
+        arg_max(
+            {'creator_id': creator_id, 'product_id': product_id, 'currency': currency, 'channel': channel,
+             'status': status},
+            epoch_us(occurred_at) * 4 + CASE status WHEN 'success' THEN 3 WHEN 'failed' THEN 2 ELSE 1 END
+        ) AS latest,
         min(local_date) AS first_seen_date,
         min(local_date) FILTER (WHERE status = 'success') AS sale_date,
-        max(amount_minor) FILTER (WHERE status = 'success') AS gross_minor,
-        -- latest status wins; at equal times success beats failed beats pending
-        arg_max(
-            status,
-            epoch_us(occurred_at) * 4 + CASE status WHEN 'success' THEN 3 WHEN 'failed' THEN 2 ELSE 1 END
-        ) AS sale_status
+        max(amount_minor) FILTER (WHERE status = 'success') AS gross_minor
     FROM stg_sale_events
     WHERE event_type = 'sale' AND {{ in_build_days(local_date) }} AND {{ in_build_payments(transaction_id) }}
     GROUP BY transaction_id
+),
+sale_attempts AS (
+    SELECT
+        transaction_id,
+        region,
+        latest.creator_id AS creator_id,
+        latest.product_id AS product_id,
+        latest.currency AS currency,
+        latest.channel AS channel,
+        first_seen_date,
+        sale_date,
+        gross_minor,
+        latest.status AS sale_status
+    FROM latest_sale
 ),
 money_back AS (
     SELECT
