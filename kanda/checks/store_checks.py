@@ -224,6 +224,34 @@ def money_back_within_sale(con: duckdb.DuckDBPyConnection, region: RegionConfig)
     )
 
 
+def failed_after_success(con: duckdb.DuckDBPyConnection, region: RegionConfig) -> CheckResult:
+    """No payment reported failed after it succeeded.
+
+    The success moved money and stays counted (gross and net, on its day: money is counted as the events say),
+    while the payment's latest status, failed, counts it among the day's failed payments. Which one is true only
+    the rail's account can tell, so the figures are flagged, not changed. A warning, as above."""
+    count, examples = con.execute(
+        "SELECT count(*), list(transaction_id ORDER BY transaction_id)[1:5] FROM fct_sales"
+        " WHERE sale_date IS NOT NULL AND sale_status = 'failed'"
+    ).fetchall()[0]
+    if count:
+        return CheckResult(
+            "failed_after_success",
+            False,
+            f"{region.code}: {count} payment(s) were reported failed after they succeeded; their money is still"
+            " counted as sold (check them with the rail), e.g. " + ", ".join(examples),
+            "warn",
+            {"payments": count, "examples": examples},
+        )
+    return CheckResult(
+        "failed_after_success",
+        True,
+        f"{region.code}: no payment was reported failed after it succeeded",
+        "warn",
+        {"payments": 0},
+    )
+
+
 def regional_totals(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, int]]:
     """Per rollup table: (rows, and the sums of its two `RECONCILED` columns) as the regional store has it."""
     return {

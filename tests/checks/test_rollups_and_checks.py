@@ -206,3 +206,26 @@ def test_a_payment_counts_under_the_channel_of_its_latest_event(settings: Settin
         build_models(con, full_refresh=True)
         full = con.execute("SELECT channel, payments FROM channel_daily ORDER BY ALL").fetchall()
     assert incremental == full == [("bank_transfer", 1)]
+
+
+def test_a_payment_reported_failed_after_it_succeeded_is_flagged_by_verify(settings: Settings, tmp_path: Path):
+    """Its success moved money and stays counted, while its latest status counts it failed: `kanda verify` warns
+    and names it, rather than leaving two figures that disagree unremarked."""
+    import json
+
+    from kanda.central.publish import publish_region
+    from kanda.checks.verify import verify
+    from regions.synthetic.core import make_registry
+    from tests.support.builders import paystack_event
+
+    make_registry(seed=11).write(settings.registry_dir)
+    ref = {"metadata": {"kanda_ref": "NG-C0005.NG-P00017"}}
+    success = paystack_event(1, **ref)
+    failed = paystack_event(1, event="charge.failed", status="failed", created_at="2025-06-05T11:00:00.000Z", **ref)
+    path = tmp_path / "webhooks.ndjson"
+    path.write_text("".join(json.dumps(e) + "\n" for e in (success, failed)))
+    ingest_files(settings, "NG", [path])
+    publish_region(settings, "NG")
+    (check,) = [r for r in verify(settings, ["NG"]) if r.name == "failed_after_success"]
+    assert (check.passed, check.severity) == (False, "warn")
+    assert check.metadata == {"payments": 1, "examples": ["ps_000001"]}
