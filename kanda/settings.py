@@ -392,19 +392,59 @@ class BadSetting(ValueError):
     """A setting whose value cannot be used as given (a `KANDA_CATALOG_PROPERTIES` that is not a JSON object)."""
 
 
+#: `scheme://[user[:password]@]host[:port]...`, read without importing SQLAlchemy (settings load on every command).
+_DATABASE_URL = re.compile(
+    r"(?P<scheme>[A-Za-z0-9+_.-]+)://(?:[^/?#]*@)?(?:\[[^\]]*\]|[^:/?#@]*)(?::(?P<port>[^/?#]*))?"
+)
+
+
+def _database_url(variable: str, url: str) -> str:
+    """The URL as given, or a `BadSetting` naming the variable for two common mistakes that SQLAlchemy reports only
+    with a traceback on first use: the `postgres://` scheme (hosting providers print it; SQLAlchemy knows only
+    `postgresql://`) and a port that is not a number. Never quotes the password."""
+    found = _DATABASE_URL.match(url)
+    if found is None:
+        raise BadSetting(f"{variable} {masked_url(url)} is not a database URL (e.g. postgresql+psycopg://host/db)")
+    if found["scheme"].split("+", 1)[0].lower() == "postgres":
+        raise BadSetting(
+            f"{variable}: the scheme {found['scheme']}:// is not one SQLAlchemy knows: write postgresql://"
+            " (or postgresql+psycopg://) instead"
+        )
+    if found["port"] is not None and not found["port"].isdigit():
+        raise BadSetting(f"{variable} {masked_url(url)}: the port {found['port']!r} is not a number")
+    return url
+
+
 class WarehouseMismatch(RuntimeError):
     """The central catalog's tables live in another warehouse than this host is configured with."""
 
 
 def masked_url(url: str) -> str:
-    """A database URL fit to print: the password replaced by `***` (SQLAlchemy's own rendering)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+    """A database URL fit to print: the password replaced by `***`, wherever the URL carries it.
 
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url.split("@", 1)[-1] if "@" in url else url
+    In the user part, up to the last `@` before the host (a password may hold an unescaped `@`; SQLAlchemy's own
+    rendering split at the first one and printed the rest), and in any query parameter named like a secret
+    (`?password=...`, which that rendering printed as it was)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    found = _USER_AND_HOST.match(rest)
+    if found:
+        user, host_and_tail = found["user"], found["host_and_tail"]
+        rest = (user.split(":", 1)[0] + ":***" if ":" in user else user) + "@" + host_and_tail
+    head, qmark, query = rest.partition("?")
+    if qmark:
+        query = "&".join(
+            f"{key}=***" if eq and _SECRET_PARAMETER.search(key) else f"{key}{eq}{value}"
+            for key, eq, value in (item.partition("=") for item in query.split("&"))
+        )
+    return f"{scheme}://{head}{qmark}{query}"
+
+
+#: `user[:password]@host...`: the user part runs to the last `@` before the first `/`, `?` or `#` after it.
+_USER_AND_HOST = re.compile(r"(?P<user>[^/?#]*)@(?P<host_and_tail>[^@/?#]*(?:[/?#].*)?)$", re.DOTALL)
+#: Query parameters of a database URL whose values are secrets (`?password=...`, libpq's `sslpassword`, ...).
+_SECRET_PARAMETER = re.compile(r"pass|secret|token|key", re.IGNORECASE)
 
 
 #: The standard AWS variables and the pyiceberg FileIO property each one sets (object-store warehouses).
@@ -469,7 +509,9 @@ def load_settings(home: Path | str | None = None) -> Settings:
         raise UnusableHome(f"KANDA_HOME {given} cannot be used: {exc}") from None
     return Settings(
         home=home,
-        catalog_url=env["catalog_url"] or f"sqlite:///{home / 'catalog' / 'catalog.db'}",
+        catalog_url=_database_url(
+            "KANDA_CATALOG_URL", env["catalog_url"] or f"sqlite:///{home / 'catalog' / 'catalog.db'}"
+        ),
         warehouse_uri=env["warehouse"] or (home / "warehouse").as_uri(),
         buyer_salt=_salt(home, env["buyer_salt"], env["buyer_salt_file"]),
         duckdb_memory_limit=env["duckdb_memory"],
@@ -479,7 +521,7 @@ def load_settings(home: Path | str | None = None) -> Settings:
         query_timeout_seconds=env["query_timeout"],
         query_spill_limit=env["query_spill"],
         analyst_memory=env["analyst_memory"],
-        app_db_url=env["app_db_url"] or f"sqlite:///{home / 'app' / 'kanda.db'}",
+        app_db_url=_database_url("KANDA_APP_DB_URL", env["app_db_url"] or f"sqlite:///{home / 'app' / 'kanda.db'}"),
         smtp=_smtp(environment(SMTP)),
         catalog_properties=_catalog_properties(env["catalog_properties"]),
         served=_served(env["regions"]),

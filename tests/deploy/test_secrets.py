@@ -58,3 +58,11 @@ def test_urls_are_printed_without_their_password(settings: Settings, monkeypatch
     assert masked_url(url) == "postgresql+psycopg://kanda:***@db.internal:5432/catalog"
     monkeypatch.setenv("KANDA_CATALOG_URL", url)
     assert "s3cret" not in load_settings().masked_catalog_url
+    # libpq takes the password as a query parameter too, and a password may hold an unescaped "@"
+    given = "postgresql+psycopg://postgres@db:5432/catalog?password=TopSecret99&sslmode=require"
+    assert masked_url(given) == "postgresql+psycopg://postgres@db:5432/catalog?password=***&sslmode=require"
+    assert masked_url("postgresql+psycopg://u:p@ss@db/d") == "postgresql+psycopg://u:***@db/d"
+    assert masked_url("postgresql://db/d?sslpassword=x1&options=-c%20a@b") == (
+        "postgresql://db/d?sslpassword=***&options=-c%20a@b"
+    )
+    assert masked_url("sqlite:////srv/kanda/catalog.db") == "sqlite:////srv/kanda/catalog.db"
