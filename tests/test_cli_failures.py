@@ -183,3 +183,18 @@ def test_a_database_out_of_reach_or_bad_catalog_properties_is_one_error_line(tmp
         assert line.startswith("Error: a database kanda uses cannot be reached") and "KANDA_APP_DB_URL" in line
     bad = one_error_line(kanda("query", "select 1", **home, KANDA_CATALOG_PROPERTIES="not json"))
     assert "KANDA_CATALOG_PROPERTIES is not JSON" in bad and bad.endswith("(BadSetting)")
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        # the form hosting providers print; SQLAlchemy knows only postgresql://
+        ("postgres://kanda:s3cret@db.internal:5432/catalog", "write postgresql://"),
+        ("postgresql://kanda:s3cret@db.internal:notaport/catalog", "the port 'notaport' is not a number"),
+    ],
+)
+def test_a_database_url_sqlalchemy_cannot_use_is_one_line_without_its_password(tmp_path: Path, url: str, said: str):
+    """Both used to end `kanda verify` and `kanda serve` in a traceback from SQLAlchemy's dialect loader."""
+    for command in (["verify"], ["status"]):
+        line = one_error_line(kanda(*command, KANDA_HOME=str(tmp_path / "home"), KANDA_CATALOG_URL=url))
+        assert "KANDA_CATALOG_URL" in line and said in line and "s3cret" not in line, line

@@ -50,6 +50,7 @@ from kanda.central.reader_files import (
     readers_dir,
     write_publication,
 )
+from kanda.object_store import CHECK_SETTINGS, out_of_reach
 from kanda.settings import Settings
 from warehouse_models import published
 
@@ -115,26 +116,17 @@ class DataUnavailable(RuntimeError):
     def __init__(self, table: str, publish_id: str | None = None, cause: BaseException | None = None) -> None:
         self.table = f"{NAMESPACE}.{table}"
         at = f" at publication {publish_id}" if publish_id else ""
-        text = str(cause or "")
-        if _STORE_OUT_OF_REACH.search(text):  # the store, not the file: nothing to restore, a setting to check
-            first = text.strip().splitlines()[0]
+        first = out_of_reach(cause)
+        if first:  # the store, not the file: nothing to restore, a setting to check
             super().__init__(
                 f"{self.table} cannot be read{at}: the object store cannot be reached or refused access ({first}); "
-                "check AWS_ENDPOINT_URL, the credentials and that the store runs"
+                + CHECK_SETTINGS
             )
             return
         super().__init__(
             f"{self.table} cannot be read{at}: a data file of it is missing or unreadable on the server "
             "(an operator must restore it or republish the region)"
         )
-
-
-#: What pyarrow's and DuckDB's S3 clients say when the store is down, elsewhere, or refuses the credentials.
-_STORE_OUT_OF_REACH = re.compile(
-    r"NETWORK_CONNECTION|ACCESS_DENIED|AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|Connection refused"
-    r"|Could not connect|Couldn't connect|curlCode: 7|Failed to resolve|HTTP 403",
-    re.IGNORECASE,
-)
 
 
 AsOf = dt.datetime | str

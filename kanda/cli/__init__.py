@@ -99,6 +99,18 @@ def _own_failure(exc: Exception) -> str | None:
         return f"{'; '.join(str(exc).splitlines())} ({type(exc).__name__})"  # a SpecError has a line per problem
     if isinstance(exc, OSError) and exc.errno in HOME_ERRNOS:
         return _home_problem(exc)
+    if isinstance(exc, OSError):
+        from kanda.object_store import CHECK_SETTINGS, out_of_reach
+
+        first = out_of_reach(exc)
+        if first:  # pyarrow's S3 client, reading the central tables
+            return f"the object store cannot be reached or refused access ({first}); {CHECK_SETTINGS}"
+    argument = getattr(sys.modules.get("sqlalchemy.exc"), "ArgumentError", None)
+    if argument and isinstance(exc, argument):
+        # A URL SQLAlchemy cannot use; its own message may quote the whole URL, password included
+        unknown = type(exc).__name__ == "NoSuchModuleError"
+        cause = f": {exc}" if unknown else ""
+        return f"a database URL kanda uses cannot be used{cause} (check KANDA_APP_DB_URL and KANDA_CATALOG_URL)"
     operational = getattr(sys.modules.get("sqlalchemy.exc"), "OperationalError", None)
     if operational and isinstance(exc, operational):
         cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]

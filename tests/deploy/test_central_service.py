@@ -137,6 +137,18 @@ def test_an_object_store_out_of_reach_is_named_as_such_not_as_a_lost_file(
     assert result.exit_code == 1, result.output
     assert "the object store cannot be reached or refused access" in result.output, result.output
     assert "AWS_ENDPOINT_URL" in result.output and "restore" not in result.output
+    # `kanda verify` as the console script runs it: one line, not a traceback of pyarrow's S3 client
+    import os
+    import subprocess
+    import sys
+
+    main = "import sys; from kanda.cli import main; sys.argv = ['kanda', *sys.argv[1:]]; main()"
+    done = subprocess.run(
+        [sys.executable, "-c", main, "verify"], env=dict(os.environ), capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    (line,) = [line for line in done.stderr.splitlines() if line.startswith("Error: ")]
+    assert "the object store cannot be reached or refused access" in line and "AWS_ENDPOINT_URL" in line
 
 
 def test_a_reader_that_is_not_kanda_reads_the_latest_publication_as_kanda_query_does(
