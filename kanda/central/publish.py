@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
+from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.expressions import And, EqualTo, In
 
 from kanda.central.catalog import (
@@ -34,6 +35,7 @@ from kanda.central.catalog import (
     PUBLICATIONS_SCHEMA,
     documented_schema,
     ensure_table,
+    latest_publication,
     needs_full_publish,
     open_catalog,
     publish_lock,
@@ -128,6 +130,16 @@ def _ledger_head(con: duckdb.DuckDBPyConnection) -> dict:
     return dict(zip(names, found[0], strict=True)) if found else dict.fromkeys(names)
 
 
+def _after_newest(catalog: SqlCatalog) -> dt.datetime:
+    """This host's time, or just after the newest publication's if that is later: "newest" is the latest
+    `published_at`, and a host whose clock runs behind another's would otherwise commit a publication that readers
+    never see as newest, and that the next publish rolls back as a dead one's. Taken under the publish lock, so
+    publications are ordered as they commit."""
+    now = dt.datetime.now(dt.UTC)
+    newest = latest_publication(catalog)
+    return now if newest is None else max(now, newest.published_at + dt.timedelta(microseconds=1))
+
+
 def _commit(
     settings: Settings,
     region: str,
@@ -165,7 +177,7 @@ def _commit(
                 {
                     "publish_id": publish_id,
                     "region": region,
-                    "published_at": dt.datetime.now(dt.UTC),
+                    "published_at": _after_newest(catalog),
                     "days": len(days),
                     "rows": sum(f.num_rows for f in frames.values()),
                     **{f"{name}_snapshot": snapshot for name, snapshot in snapshots.items()},

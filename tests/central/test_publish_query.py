@@ -196,3 +196,35 @@ def test_a_catalog_from_before_channel_daily_is_completed_by_the_next_publish(
     publish_region(settings, "NG")
     assert all(r.passed or r.severity == "warn" for r in verify(settings))
     assert publish_region(settings, "NG").published is False  # once complete, nothing more to do
+
+
+def test_a_host_whose_clock_runs_behind_still_publishes_the_newest(settings: Settings, monkeypatch, caplog):
+    """Publications are ordered by `published_at`: one stamped by a host an hour behind was not the newest, so
+    readers never saw it, and the next publish rolled its tables back as a dead publish's. It is stamped just after
+    the newest instead, under the publish lock, so publications are ordered as they commit."""
+    import types
+
+    make_files(settings, regions=["KE", "NG"], rows=200, days=2)
+    for code in ("KE", "NG"):
+        ingest_landing(settings, code)
+    publish_region(settings, "KE")
+
+    class BehindByAnHour(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return dt.datetime.now(tz) - dt.timedelta(hours=1)
+
+    clock = types.SimpleNamespace(datetime=BehindByAnHour, date=dt.date, timedelta=dt.timedelta, UTC=dt.UTC)
+    monkeypatch.setattr(kanda.central.publish, "dt", clock)
+    behind = publish_region(settings, "NG")
+    monkeypatch.setattr(kanda.central.publish, "dt", dt)
+    assert latest_publication(open_catalog(settings)).publish_id == behind.publish_id
+
+    (late,) = make_files(settings, regions=["KE"], rows=40, days=1, seed=99, start=START + dt.timedelta(days=1))
+    ingest_files(settings, "KE", [late.path])
+    with caplog.at_level("WARNING"):
+        publish_region(settings, "KE")
+    assert "rolled back" not in caplog.text  # NG's publication is no dead publish's
+    regions = run_query(settings, "select distinct region from rollups.region_daily order by 1").to_pylist()
+    assert [r["region"] for r in regions] == ["KE", "NG"]
+    assert next(r for r in verify(settings, ["NG"]) if r.name == "central_rows").passed
