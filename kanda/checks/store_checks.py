@@ -202,25 +202,13 @@ def money_back_within_sale(con: duckdb.DuckDBPyConnection, region: RegionConfig)
     file read twice under two names): the contract judges rows one at a time, so this is checked on the payments.
     A warning, not an error: a rail may really have refunded more (a goodwill refund), and a steward decides.
     A payment whose sale has not arrived yet is not judged."""
-    count, examples = con.execute(
-        "SELECT count(*), list(transaction_id ORDER BY transaction_id)[1:5] FROM fct_sales"
-        " WHERE gross_minor IS NOT NULL AND refunded_minor + reversed_minor > gross_minor"
-    ).fetchall()[0]
-    if count:
-        return CheckResult(
-            "money_back_within_sale",
-            False,
-            f"{region.code}: {count} payment(s) had more money go back than they were sold for, e.g. "
-            + ", ".join(examples),
-            "warn",
-            {"payments": count, "examples": examples},
-        )
-    return CheckResult(
+    return _payments_warning(
+        con,
+        region,
         "money_back_within_sale",
-        True,
-        f"{region.code}: no payment had more money go back than it was sold for",
-        "warn",
-        {"payments": 0},
+        "gross_minor IS NOT NULL AND refunded_minor + reversed_minor > gross_minor",
+        found="had more money go back than they were sold for",
+        none="had more money go back than it was sold for",
     )
 
 
@@ -230,26 +218,28 @@ def failed_after_success(con: duckdb.DuckDBPyConnection, region: RegionConfig) -
     The success moved money and stays counted (gross and net, on its day: money is counted as the events say),
     while the payment's latest status, failed, counts it among the day's failed payments. Which one is true only
     the rail's account can tell, so the figures are flagged, not changed. A warning, as above."""
+    return _payments_warning(
+        con,
+        region,
+        "failed_after_success",
+        "sale_date IS NOT NULL AND sale_status = 'failed'",
+        found="were reported failed after they succeeded; their money is still counted as sold (check them with"
+        " the rail)",
+        none="was reported failed after it succeeded",
+    )
+
+
+def _payments_warning(
+    con: duckdb.DuckDBPyConnection, region: RegionConfig, name: str, where: str, *, found: str, none: str
+) -> CheckResult:
+    """A warning naming the payments of `fct_sales` that match `where` (five of them, by id)."""
     count, examples = con.execute(
-        "SELECT count(*), list(transaction_id ORDER BY transaction_id)[1:5] FROM fct_sales"
-        " WHERE sale_date IS NOT NULL AND sale_status = 'failed'"
+        f"SELECT count(*), list(transaction_id ORDER BY transaction_id)[1:5] FROM fct_sales WHERE {where}"
     ).fetchall()[0]
     if count:
-        return CheckResult(
-            "failed_after_success",
-            False,
-            f"{region.code}: {count} payment(s) were reported failed after they succeeded; their money is still"
-            " counted as sold (check them with the rail), e.g. " + ", ".join(examples),
-            "warn",
-            {"payments": count, "examples": examples},
-        )
-    return CheckResult(
-        "failed_after_success",
-        True,
-        f"{region.code}: no payment was reported failed after it succeeded",
-        "warn",
-        {"payments": 0},
-    )
+        message = f"{region.code}: {count} payment(s) {found}, e.g. " + ", ".join(examples)
+        return CheckResult(name, False, message, "warn", {"payments": count, "examples": examples})
+    return CheckResult(name, True, f"{region.code}: no payment {none}", "warn", {"payments": 0})
 
 
 def regional_totals(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, int]]:

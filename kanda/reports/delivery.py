@@ -32,6 +32,7 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.expression import Update
 
 from kanda import mail
 from kanda.mail import (  # noqa: F401 - re-exported: the reports' sending is the shared one
@@ -91,6 +92,14 @@ class Delivery:
     told: tuple[tuple[dt.date, int], ...] = ()
 
 
+def _one_delivery(region: str, creator_id: str, local_date: dt.date) -> Update:
+    """An UPDATE of the record of one creator's report of one day."""
+    table = report_deliveries
+    return table.update().where(
+        and_(table.c.region == region, table.c.creator_id == creator_id, table.c.local_date == local_date)
+    )
+
+
 class DeliveryLog:
     """The idempotency record, in the application database (SQLite under KANDA_HOME by default)."""
 
@@ -143,17 +152,8 @@ class DeliveryLog:
                 }
                 key = (d.region, d.creator_id, d.local_date)
                 if key in existing:
-                    con.execute(
-                        table.update()
-                        .where(
-                            and_(
-                                table.c.region == d.region,
-                                table.c.creator_id == d.creator_id,
-                                table.c.local_date == d.local_date,
-                            )
-                        )
-                        .values(sends=existing[key] + 1, **values)
-                    )
+                    sent_again = _one_delivery(d.region, d.creator_id, d.local_date)
+                    con.execute(sent_again.values(sends=existing[key] + 1, **values))
                 else:
                     fresh.append({"region": d.region, "creator_id": d.creator_id, "local_date": d.local_date,
                                   "sends": 1, **values})  # fmt: skip
@@ -162,17 +162,7 @@ class DeliveryLog:
             # A restatement is told once: the next report compares with the net this one gave, not the first one
             for d in deliveries:
                 for day, net in d.told:
-                    con.execute(
-                        table.update()
-                        .where(
-                            and_(
-                                table.c.region == d.region,
-                                table.c.creator_id == d.creator_id,
-                                table.c.local_date == day,
-                            )
-                        )
-                        .values(net_minor=net)
-                    )
+                    con.execute(_one_delivery(d.region, d.creator_id, day).values(net_minor=net))
 
     def unsubscribed(self, region: str) -> set[str]:
         """Creators of the region who asked for no more reports: delivery skips them."""
