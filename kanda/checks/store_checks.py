@@ -13,6 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from kanda.regional import ledger
+from kanda.regional.models import published_fingerprint
 from kanda.regional.store import registered
 from regions import RegionConfig
 from warehouse_models import published
@@ -279,6 +280,14 @@ def central_rows(
     the last publish are left out here (`reconciliation` names them)."""
     import pyarrow.compute as pc
 
+    published_with = con.execute("SELECT fingerprint FROM published_models").fetchall()
+    if published_with and published_with[0][0] != published_fingerprint(con):
+        return CheckResult(
+            "central_rows",
+            False,
+            f"{region.code}: the store's rollups are by other models or region settings than its last publication"
+            f" (kanda or the region file changed since): run `kanda publish -r {region.code}`, which sends every day",
+        )
     problems, compared = [], 0
     for name in published():
         table = (central or {}).get(name)

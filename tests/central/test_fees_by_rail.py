@@ -140,9 +140,14 @@ def test_a_region_file_that_changes_rail_publishes_every_day_again(
     assert not publish_region(settings, "QX").published  # nothing changed: up to date
 
     use_rail(monkeypatch, stripe)
+    from kanda.checks.verify import verify
+
+    (rows,) = [r for r in verify(settings, ["QX"]) if r.name == "central_rows"]
+    assert not rows.passed and "other models or region settings" in rows.message, rows.message
     moved = publish_region(settings, "QX")
     assert moved.published and moved.whole_region and moved.days == first.days
     assert not publish_region(settings, "QX").published  # once
+    assert next(r for r in verify(settings, ["QX"]) if r.name == "central_rows").passed
 
 
 def test_a_rail_that_learns_to_state_fees_leaves_its_earlier_events_saying_false(
