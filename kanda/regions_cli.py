@@ -159,7 +159,7 @@ def dry_run(region: Any, path: Path, *, shown: int = 30) -> dict:
     """Reader + contract + holds over one file, in memory. The answer says what ingestion would do and why."""
     import polars as pl
 
-    from quality.boundary import canonicalise, hold_unknown_creators, split_by_contract
+    from quality.boundary import canonicalise, differing_repeats, hold_unknown_creators, split_by_contract
     from regions.rails import FileRejected, ReadContext, get_adapter
     from regions.rails.base import DEFAULT_BATCH_ROWS
     from regions.spec.engine import SpecAdapter
@@ -199,7 +199,18 @@ def dry_run(region: Any, path: Path, *, shown: int = 30) -> dict:
     valid = pl.concat(frames) if frames else pl.DataFrame()
     bad = pl.concat(quarantine) if quarantine else pl.DataFrame()
     holds = pl.concat(held) if held else bad.clear()
-    duplicate = valid.select(pl.col("event_id").is_duplicated() & ~pl.col("event_id").is_first_distinct()).to_series()
+    repeat = valid.select(pl.col("event_id").is_duplicated() & ~pl.col("event_id").is_first_distinct()).to_series()
+    # a repeat that states other money than the event's first delivery is quarantined, as ingestion does
+    first = valid.select(
+        recorded_amount=pl.col("amount_minor").first().over("event_id"),
+        recorded_currency=pl.col("currency").first().over("event_id"),
+    )
+    differs = (valid["amount_minor"] != first["recorded_amount"]) | (valid["currency"] != first["recorded_currency"])
+    duplicate, differing = repeat & ~differs, repeat & differs
+    if differing.any():
+        rows = pl.concat([valid, first], how="horizontal").filter(differing)
+        bad = pl.concat([bad, differing_repeats(rows.with_columns(raw_record=pl.lit("{}")))], how="vertical_relaxed")
+        valid, duplicate = valid.filter(~differing), duplicate.filter(~differing)
     outcomes = [
         valid.select(
             "source_row",

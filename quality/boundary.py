@@ -28,6 +28,8 @@ from regions.rails.base import RAIL_REF
 #: Severity of each quarantine reason: `error` rows need a steward's fix or rejection; `hold` rows wait for
 #: something outside the data (an onboarding) and are released automatically.
 HOLD_RULES = {"unknown_creator": "hold"}
+#: The rule of a delivery that repeats an event's identity with other money (`differing_repeats`).
+REPEAT_DIFFERS = "repeat_differs"
 
 QUARANTINE_COLUMNS = [
     "source",
@@ -196,8 +198,35 @@ def hold_unknown_creators(valid: pl.DataFrame, known_creators: pl.Series) -> Spl
     return Split(valid.filter(~unknown), to_quarantine(held, hold="unknown_creator"))
 
 
+def differing_repeats(repeats: pl.DataFrame) -> pl.DataFrame:
+    """Quarantine rows for deliveries of a stored (or earlier) event that state other money than it.
+
+    `repeats` holds contract rows, their raw record as JSON text, and the money the event was first recorded with
+    (`recorded_amount`, `recorded_currency`). A redelivery is harmless only if it says what the first delivery
+    said: counted as a duplicate, a different amount would vanish unseen (a second refund of one payment within
+    the same minute, on rails that tell refunds apart by their minute, is the usual cause), and loading it instead
+    would double the event. So it is an error a steward must look at; the event as first recorded stays.
+    """
+
+    def reason(column: str) -> pl.Expr:
+        recorded = pl.col(f"recorded_{column.removesuffix('_minor')}")
+        return pl.when(pl.col(column).ne_missing(recorded)).then(
+            pl.struct(
+                rule=pl.lit(REPEAT_DIFFERS),
+                column=pl.lit(column),
+                value=pl.format("{} (this event was first recorded with {})", pl.col(column), recorded),
+                severity=pl.lit("error"),
+            )
+        )
+
+    flagged = repeats.with_columns(reasons=pl.concat_list(reason("amount_minor"), reason("currency")).list.drop_nulls())
+    return to_quarantine(flagged, hold=None)
+
+
 def to_quarantine(flagged: pl.DataFrame, *, hold: str | None) -> pl.DataFrame:
-    """Quarantine rows: raw record and parsed fields as JSON, reasons as a JSON list."""
+    """Quarantine rows: raw record (a struct, or JSON text already) and parsed fields as JSON, reasons as a JSON
+    list."""
+    raw = pl.col("raw_record")
     return (
         flagged.select(
             "source",
@@ -206,7 +235,7 @@ def to_quarantine(flagged: pl.DataFrame, *, hold: str | None) -> pl.DataFrame:
             "transaction_id",
             "creator_id",
             "local_date",
-            pl.col("raw_record").struct.json_encode().alias("raw_record"),
+            (raw if flagged.schema["raw_record"] == pl.String else raw.struct.json_encode()).alias("raw_record"),
             pl.struct(CONTRACT_COLUMNS).struct.json_encode().alias("parsed"),
             pl.col("reasons").list.eval(pl.element().struct.json_encode()).list.join(",").alias("_r"),
             pl.lit(hold, dtype=pl.String).alias("hold"),

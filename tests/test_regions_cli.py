@@ -27,7 +27,8 @@ RW_SAMPLE = (
     "S4,Cash Out,4000,0,05/10/2026 12:15:00,Agent withdrawal,\n"
     "S5,Completed,9000,0,05/10/2026 12:20:00,Payment REF RW-C0999/RW-P00001,0788000005\n"
     'S1,Completed,"15,000",225,05/10/2026 12:00:00,Payment REF RW-C0001/RW-P00001,0788000001\n'
-    "Totals,,43500,225,,,\n"
+    'S1,Completed,"16,000",225,05/10/2026 12:00:00,Payment REF RW-C0001/RW-P00001,0788000001\n'
+    "Totals,,59500,450,,,\n"
 )
 
 
@@ -85,13 +86,15 @@ def test_check_is_a_dry_run_that_says_what_each_row_would_become(spec_settings: 
     report = json.loads(result.output)
     assert tree_digest(settings.home, sample.parent) == before
 
-    assert report["counts"] == {"load": 1, "duplicate_in_file": 1, "quarantine": 2, "hold": 1, "ignored": 3}
+    assert report["counts"] == {"load": 1, "duplicate_in_file": 1, "quarantine": 3, "hold": 1, "ignored": 3}
     outcomes = {r["source_row"]: (r["outcome"], r["why"]) for r in report["rows"]}
     assert outcomes[1] == ("load", None)
     assert outcomes[2][0] == "quarantine" and "missing_or_unreadable (creator_id=None)" in outcomes[2][1]
     assert outcomes[3][0] == "quarantine" and "amount_minor" in outcomes[3][1]
     assert outcomes[5][0] == "hold" and "unknown_creator (creator_id='RW-C0999')" in outcomes[5][1]
     assert outcomes[6] == ("duplicate", None)
+    repeat = "repeat_differs (amount_minor='16000 (this event was first recorded with 15000)')"
+    assert outcomes[7] == ("quarantine", repeat)  # S1 again with other money
     assert 4 in report["ignored_rows"]  # the Cash Out row (an ignored vocabulary word)
     fields = {f["field"]: f for f in report["fields"]}
     assert fields["amount"]["columns"] == ["Amount"] and fields["amount"]["first_values"][:3] == [15000, 15000, None]

@@ -24,8 +24,8 @@ import polars as pl
 from kanda.regional import ledger
 from kanda.regional.ledger import BatchCounts, LedgerEntry
 from kanda.regional.store import sql_text, transaction
-from quality.boundary import Split, hold_unknown_creators, split_by_contract
-from quality.contract import CONTRACT_COLUMNS, EVENT_ID_PARTS, VIRTUAL_COLUMNS
+from quality.boundary import Split, differing_repeats, hold_unknown_creators, split_by_contract
+from quality.contract import CONTRACT_COLUMNS, EVENT_ID_PARTS, VIRTUAL_COLUMNS, contract_dtypes, event_id_expr
 from quality.screen import passes_contract
 from regions import RegionConfig
 from regions.rails import fees_by_rail, running_total_rails, source_states_fees
@@ -64,16 +64,24 @@ class StagedBatch:
         *,
         hold_unknown: bool = True,
         split: Callable[[pl.DataFrame], Split] = split_by_contract,
+        raw_lines: Callable[[pl.Series], pl.DataFrame] | None = None,
     ) -> None:
         """`split` is the contract check; a steward's waiver passes one that accepts the waived warnings.
 
         It must accept every row the contract accepts: rows that pass the contract's screen are staged without it.
+
+        `raw_lines` gives the raw records (`source_row`, `raw_record` as JSON text) of the named lines of the
+        batch's one file, read again: a delivery that repeats an event with other money is quarantined with its
+        line, known only at commit, and a file's every raw record staged beside its events would cost the ingest
+        about as much as writing the file again. Without it (a steward's fixes, released holds: small batches whose
+        raw record names the quarantine row they came from), the staged events carry their raw record.
         """
         self.region = region
         self.batch_id = batch_id
         self.known_creators = known_creators
         self.hold_unknown = hold_unknown
         self.split = split
+        self.raw_lines = raw_lines
         self.folder = staging_root(home, region.code) / batch_id
         self.folder.mkdir(parents=True, exist_ok=True)
         self.counts = BatchCounts()
@@ -151,6 +159,8 @@ class StagedBatch:
             if rail_totals.any():
                 totals, events = events & rail_totals, events & ~rail_totals
         stored = frame.select(STORED_COLUMNS)
+        if self.raw_lines is None:
+            stored = stored.with_columns(frame["raw_record"].struct.json_encode().alias(_RAW))
         flagged = [f for f in flagged if f.height]
         self._staged += 1
         for kind, mask in (("events", events), ("totals", totals)):
@@ -182,7 +192,7 @@ class StagedBatch:
                 # Each count is measured on its own, never derived from the others, so that a lost or doubled
                 # row shows up as an unbalanced batch instead of being absorbed by a subtraction.
                 superseded = self._settle_running_totals(con)
-                self.counts.duplicates = superseded + self._count_duplicates(con)
+                self.counts.duplicates = superseded + self._sort_repeats(con)
                 self._load_events(con)
                 self._record_rails(con)
                 self._load_quarantine(con)
@@ -238,7 +248,7 @@ class StagedBatch:
             "     ORDER BY abs(amount_minor) DESC, source_row, filename, file_row_number) = 1),"
             f" stored AS (SELECT {keys}, sum(amount_minor) AS total FROM sale_events"
             f"   WHERE transaction_id IN (SELECT transaction_id FROM latest) GROUP BY ALL)"
-            f" SELECT {', '.join(_SETTLED.get(c, 'l.' + c) for c in STORED_COLUMNS)}"
+            f" SELECT {', '.join(_SETTLED.get(c, 'l.' + c) for c in self._staged_columns)}"
             f" FROM latest AS l LEFT JOIN stored AS s USING ({keys})"
             " WHERE abs(l.amount_minor) > abs(coalesce(s.total, 0)))"
             f" TO {sql_text(str(settled))} (FORMAT parquet, COMPRESSION uncompressed)"
@@ -248,60 +258,100 @@ class StagedBatch:
             settled.unlink()
         return staged - added
 
-    def _count_duplicates(self, con: duckdb.DuckDBPyConnection) -> int:
-        """Staged valid rows that repeat an earlier row of this batch or an event already stored."""
-        files = self._files("events")
-        if not files:
-            return 0
-        return con.execute(
-            f"WITH staged AS (SELECT {_EVENT_PARTS} FROM read_parquet({_sql_list(files)}))"
-            " SELECT (SELECT count(*) FROM staged)"
-            " - (SELECT count(*) FROM (SELECT DISTINCT * FROM staged) AS s WHERE NOT EXISTS ("
-            f"    {_same_event('sale_events')}))"
-        ).fetchall()[0][0]
+    @property
+    def _staged_columns(self) -> list[str]:
+        return [*STORED_COLUMNS, _RAW] if self.raw_lines is None else STORED_COLUMNS
 
-    def _load_events(self, con: duckdb.DuckDBPyConnection) -> int:
-        """Insert the first delivery of every event not yet stored; return how many rows were inserted.
+    def _sort_repeats(self, con: duckdb.DuckDBPyConnection) -> int:
+        """Sort the staged rows that repeat an event (of the store, or an earlier row of this batch) into
+        duplicates, which say what the event was first recorded with, and rows that state other money, which are
+        quarantined (`quality.boundary.differing_repeats`); return how many are duplicates.
 
-        "First" is by position in the file, so the row kept is the one that arrived first (in a steward's fix
-        batch, whose rows come from several files, the first staged of those sharing a line number); everything
-        else is a duplicate, counted, not stored. Only the few events delivered more than once need the row
-        comparison.
-
-        Both comparisons look for a few matches among many rows, so both start from a 64-bit hash of the event's
-        parts and compare the parts themselves only where hashes agree (equal events have equal hashes, so nothing
-        is missed, and a collision only adds a candidate that the exact comparison then drops):
+        Only repeats need looking at, and they are few, so both comparisons start from a 64-bit hash of the
+        event's parts and compare the parts themselves only where hashes agree (equal events have equal hashes, so
+        nothing is missed, and a collision only adds a candidate that the exact comparison then drops):
         - the events of this batch the store already has: the store's rows whose hash is one of the batch's, kept
           in a temporary table. Joining the batch against the store's keys directly built a hash table of the
           whole history's text keys, which spilled under the ingest's memory limit: a 2M-row file onto 8M stored
           events took 5.0 s to insert instead of 1.5 s (docs/benchmarks.md);
         - the events delivered more than once within the batch: grouped by hash first, then by their parts.
+        The staged files are read once each time rather than through a shared CTE, which DuckDB would materialise
+        whole: the batch's every row in memory, spilled under the ingest's memory limit.
         """
         files = self._files("events")
         if not files:
             return 0
-        source = f"read_parquet({_sql_list(files)})"
-        # Where each staged row sits, to tell apart rows of one event that share a line number: a steward's fix
-        # batch holds rows of several files, whose numbers repeat.
-        placed = f"read_parquet({_sql_list(files)}, filename = true, file_row_number = true)"
-        # The staged files are read several times rather than through a shared CTE, which DuckDB would materialise
-        # whole: the batch's every row in memory, spilled under the ingest's memory limit.
+        source, placed = _staged(files, placed=False), _staged(files, placed=True)
         con.execute(
-            f"CREATE TEMP TABLE {_STORED_EVENTS} AS SELECT DISTINCT {_EVENT_PARTS} FROM sale_events"
+            f"CREATE TEMP TABLE {_STORED_EVENTS} AS SELECT {_EVENT_PARTS}, amount_minor, currency FROM sale_events"
             f" WHERE {_EVENT_HASH} IN (SELECT {_EVENT_HASH} FROM {source})"
         )
+        con.execute(
+            f"CREATE TEMP TABLE {_REPEATS} AS"
+            f" WITH candidates AS (SELECT {_EVENT_HASH} AS h FROM {source} GROUP BY h HAVING count(*) > 1"
+            f"   UNION SELECT {_EVENT_HASH} FROM {_STORED_EVENTS})"
+            f" SELECT {_EVENT_PARTS}, amount_minor, currency, (source_row, filename, file_row_number) AS pos"
+            f" FROM {placed} WHERE {_EVENT_HASH} IN (SELECT h FROM candidates)"
+        )
+        # Each repeat against the event as first recorded: the store's, else this batch's first delivery, which
+        # loads (`_load_events` keeps the same one). Everything else that says the same is a duplicate.
+        con.execute(
+            f"CREATE TEMP TABLE {_SORTED} AS"
+            f" WITH firsts AS (SELECT {_EVENT_PARTS}, min(pos) AS first,"
+            f"   arg_min({_money()}, pos) AS money FROM {_REPEATS} GROUP BY ALL)"
+            " SELECT r.pos, r.amount_minor, r.currency,"
+            f"   CASE WHEN e.transaction_id IS NULL THEN f.money ELSE {_money('e.')} END AS recorded,"
+            "   e.transaction_id IS NULL AND r.pos = f.first AS loads"
+            f" FROM {_REPEATS} AS r JOIN firsts AS f USING ({_EVENT_PARTS})"
+            f" LEFT JOIN {_STORED_EVENTS} AS e USING ({_EVENT_PARTS})"
+        )
+        (duplicates,) = con.execute(
+            f"SELECT count(*) FROM {_SORTED} WHERE NOT loads AND {_money()} = recorded"
+        ).fetchall()[0]
+        differing = con.sql(
+            f"SELECT s.* EXCLUDE (filename, file_row_number), d.recorded.amount_minor AS recorded_amount,"
+            f" d.recorded.currency AS recorded_currency FROM {placed} AS s"
+            f" JOIN (SELECT * FROM {_SORTED} WHERE NOT loads AND {_money()} IS DISTINCT FROM recorded)"
+            "   AS d ON (s.source_row, s.filename, s.file_row_number) = d.pos"
+        ).pl()
+        if differing.height:
+            self._quarantine_differing(differing)
+        return duplicates
+
+    def _quarantine_differing(self, rows: pl.DataFrame) -> None:
+        """Stage quarantine rows for repeats that state other money, with their raw records."""
+        if self.raw_lines is not None:
+            # a line's events (a charge and its refund) share its raw record
+            raw = self.raw_lines(rows["source_row"].unique()).unique("source_row").rename({"raw_record": _RAW})
+            rows = rows.join(raw, on="source_row", how="left")
+        typed = rows.with_columns(
+            [pl.col(c).cast(dtype) for c, dtype in contract_dtypes().items() if c in rows.columns]
+        ).with_columns(event_id=event_id_expr(), raw_record=pl.col(_RAW).fill_null("{}"))
+        quarantine = differing_repeats(typed)
+        # ids of their own: the line may have a quarantine row already (its other event, failing the contract)
+        quarantine = self._quarantine_rows(quarantine, mark=".repeat")
+        quarantine.write_parquet(self.folder / "quarantine-repeats.parquet", **_STAGING_PARQUET)
+
+    def _load_events(self, con: duckdb.DuckDBPyConnection) -> int:
+        """Insert the first delivery of every event not yet stored; return how many rows were inserted.
+
+        "First" is by position in the file, so the row kept is the one that arrived first (in a steward's fix
+        batch, whose rows come from several files, the first staged of those sharing a line number); every other
+        repeat was sorted by `_sort_repeats`, whose temporary tables this reads and drops.
+        """
+        files = self._files("events")
+        if not files:
+            return 0
+        source, placed = _staged(files, placed=False), _staged(files, placed=True)
+        kept = f"filename, file_row_number{', ' + _RAW if self.raw_lines is None else ''}"
         inserted = con.execute(
             "INSERT INTO sale_events BY NAME"
-            f" WITH candidates AS (SELECT {_EVENT_HASH} AS h FROM {source} GROUP BY h HAVING count(*) > 1),"
-            f" repeated AS (SELECT {_EVENT_PARTS}, min((source_row, filename, file_row_number)) AS first FROM {placed}"
-            f"   WHERE {_EVENT_HASH} IN (SELECT h FROM candidates) GROUP BY ALL HAVING count(*) > 1)"
-            f" SELECT s.* EXCLUDE (filename, file_row_number) FROM {placed} AS s"
-            f" LEFT JOIN repeated AS r USING ({_EVENT_PARTS})"
-            " WHERE (r.first IS NULL OR (s.source_row, s.filename, s.file_row_number) = r.first)"
-            f" AND NOT EXISTS ({_same_event(_STORED_EVENTS)})"
+            f" SELECT s.* EXCLUDE ({kept}) FROM {placed} AS s"
+            f" WHERE (s.source_row, s.filename, s.file_row_number) NOT IN (SELECT pos FROM {_SORTED} WHERE NOT loads)"
         ).fetchall()[0][0]
-        # Dropped here, not in a `finally`: a failure aborts the transaction, whose rollback removes it anyway.
-        con.execute(f"DROP TABLE {_STORED_EVENTS}")
+        # Dropped here, not in a `finally`: a failure aborts the transaction, whose rollback removes them anyway.
+        for table in (_STORED_EVENTS, _REPEATS, _SORTED):
+            con.execute(f"DROP TABLE {table}")
         # Only days that gained an event change: a file of duplicates alone publishes nothing. Where every staged
         # row loaded (the common case) the staged days are those days, read without scanning the store.
         if inserted and not self.counts.duplicates:
@@ -337,13 +387,14 @@ class StagedBatch:
             [self.region.zone],
         )
 
-    def _quarantine_rows(self, rows: pl.DataFrame) -> pl.DataFrame:
+    def _quarantine_rows(self, rows: pl.DataFrame, mark: str = "") -> pl.DataFrame:
         # One line can carry two events (a charge row and its refund); the second of a line gets a ".2" suffix so
-        # that every quarantine row keeps an id of its own (the review queue is keyed by it).
+        # that every quarantine row keeps an id of its own (the review queue is keyed by it). Rows quarantined at
+        # commit carry a `mark` as well, apart from those the contract quarantined from the same line.
         nth = pl.col("source_row").cum_count().over("source_row")
         suffix = pl.when(nth > 1).then(pl.lit(".") + nth.cast(pl.String)).otherwise(pl.lit(""))
         return rows.with_columns(
-            quarantine_id=pl.lit(f"{self.batch_id}:") + pl.col("source_row").cast(pl.String) + suffix,
+            quarantine_id=pl.lit(f"{self.batch_id}:") + pl.col("source_row").cast(pl.String) + pl.lit(mark) + suffix,
             batch_id=pl.lit(self.batch_id),
             region=pl.lit(self.region.code),
             status=pl.when(pl.col("hold").is_null()).then(pl.lit("open")).otherwise(pl.lit("held")),
@@ -364,8 +415,13 @@ _STAGING_PARQUET = {"compression": "uncompressed", "statistics": False}
 #: An event is one payment's event of one type and status (the contract's event_id, compared part by part).
 _EVENT_PARTS = ", ".join(EVENT_ID_PARTS)
 _EVENT_HASH = f"hash({_EVENT_PARTS})"
-#: This batch's events that the store already holds, while the batch loads (a temporary table of the connection).
+#: While a batch loads, temporary tables of the connection: the store's events that this batch repeats, the staged
+#: rows that repeat an event, and each of those sorted (first delivery, duplicate, or other money).
 _STORED_EVENTS = "kanda_batch_stored_events"
+_REPEATS = "kanda_batch_repeats"
+_SORTED = "kanda_batch_sorted_repeats"
+#: A staged event's raw record, as JSON text, where the batch keeps it (`StagedBatch` without `raw_lines`).
+_RAW = "raw_json"
 
 
 #: A settled running total's columns: the difference it adds (`s.total`: what the store holds), and the total
@@ -388,9 +444,16 @@ def dirty_quarantine_days(con: duckdb.DuckDBPyConnection, region: RegionConfig, 
     )
 
 
-def _same_event(table: str) -> str:
-    """A subquery for `NOT EXISTS`: `table` holds the event of the staged row `s`, compared part by part."""
-    return f"SELECT 1 FROM {table} AS e WHERE " + " AND ".join(f"e.{part} = s.{part}" for part in EVENT_ID_PARTS)
+def _money(alias: str = "") -> str:
+    """What a delivery of an event must repeat to be a duplicate: the money it moves, as one comparable value."""
+    return f"{{'amount_minor': {alias}amount_minor, 'currency': {alias}currency}}"
+
+
+def _staged(files: list[str], *, placed: bool) -> str:
+    """The staged files as a relation; `placed` adds where each row sits, to tell apart rows of one event that
+    share a line number (a steward's fix batch holds rows of several files, whose numbers repeat)."""
+    where = ", filename = true, file_row_number = true" if placed else ""
+    return f"read_parquet({_sql_list(files)}{where})"
 
 
 def _sql_list(paths: list[str]) -> str:

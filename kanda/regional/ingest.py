@@ -36,7 +36,7 @@ from kanda.settings import Settings
 from quality.boundary import canonicalise
 from quality.contract import contract_dtypes, event_id_expr, event_ref_expr
 from regions import RegionConfig, get_region
-from regions.rails import FileRejected, ReadContext, get_adapter
+from regions.rails import Adapter, FileRejected, ReadContext, get_adapter
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -258,7 +258,9 @@ def ingest_file(
         if seen:
             return FileResult(path.name, "already_ingested", reason=f"same content as batch {seen[0][0]}")
         batch_id = f"{region.code}-{_now():%Y%m%dT%H%M%S%f}-{content_hash[:10]}"
-        batch = StagedBatch(settings.home, region, batch_id, _known_creators(con, region))
+        batch = StagedBatch(
+            settings.home, region, batch_id, _known_creators(con, region), raw_lines=_lines_of(adapter, path, ctx)
+        )
         try:
             for chunk in chunks:
                 frame = canonicalise(
@@ -286,6 +288,22 @@ def ingest_file(
         # A header without records is a plausible export (a quiet day): loaded as 0 rows, the same in every rail.
         reason=NO_DATA_ROWS if counts.rows_in == 0 else None,
     )
+
+
+def _lines_of(adapter: Adapter, path: Path, ctx: ReadContext) -> Callable[[pl.Series], pl.DataFrame]:
+    """The raw records of some lines of `path`, read again: wanted at commit for the few lines quarantined there,
+    whose raw text the staged events do not keep."""
+
+    def lines(rows: pl.Series) -> pl.DataFrame:
+        found = [
+            chunk.frame.filter(pl.col("source_row").is_in(rows.implode())).select(
+                "source_row", pl.col("raw_record").struct.json_encode()
+            )
+            for chunk in adapter.read(path, ctx)
+        ]
+        return pl.concat(found) if found else pl.DataFrame(schema={"source_row": pl.Int64, "raw_record": pl.String})
+
+    return lines
 
 
 class Prefetched(Iterator[T]):

@@ -56,6 +56,7 @@ HELD_REASONS: dict[str, str] = {
     "currency_is_region_currency": N_("the payment was in a different currency from your region's"),
     "creator_in_region": N_("the creator code belongs to another region"),
     "not_in_future": N_("the payment was dated in the future"),
+    "repeat_differs": N_("the payment arrived again with a different amount"),
     "in_range": N_("the amount or fee was far outside the usual range"),
     "isin": N_("a code (payment type, status or currency) was not one we know"),
     "str_matches": N_("a creator or product code was not in the expected form"),

@@ -92,7 +92,7 @@ def test_duplicates_are_found_by_their_parts_whatever_the_hash(
         [
             paid("ch_1", "2026-10-05 10:00:00"),
             paid("ch_2", "2026-10-05 11:00:00"),
-            paid("ch_2", "2026-10-05 11:00:00", amount="9,00"),  # a redelivery within the file: the first is kept
+            paid("ch_2", "2026-10-05 11:00:00", amount="9,00"),  # the same event with other money: quarantined
             paid("ch_4", "2026-10-05 11:30:00", status="Pending"),
         ],
     )
@@ -112,11 +112,12 @@ def test_duplicates_are_found_by_their_parts_whatever_the_hash(
     )
     make_files(settings, regions=["EG"], rows=50)  # registry
     results = ingest_files(settings, "EG", [a, b]).files
-    assert [(r.loaded, r.duplicates) for r in results] == [(3, 1), (4, 4)]
+    assert [(r.loaded, r.quarantined, r.duplicates) for r in results] == [(3, 1, 0), (4, 0, 4)]
     with open_store(settings, "EG", read_only=True) as con:
         stored = con.execute(
             "SELECT transaction_id, status, amount_minor, source_row FROM sale_events ORDER BY ALL"
         ).fetchall()
+        (held,) = con.execute("SELECT transaction_id, source_row, reasons->>'$[0].rule' FROM quarantine").fetchall()
     assert stored == [
         ("ch_1", "success", 25_000, 1),
         ("ch_2", "success", 25_000, 2),
@@ -126,6 +127,7 @@ def test_duplicates_are_found_by_their_parts_whatever_the_hash(
         ("ch_5", "pending", 25_000, 5),
         ("ch_5", "success", 25_000, 7),
     ]
+    assert held == ("ch_2", 3, "repeat_differs")
 
 
 def test_status_changes_and_refunds_follow_the_sale(settings: Settings, tmp_path: Path):
