@@ -275,8 +275,8 @@ class StagedBatch:
           whole history's text keys, which spilled under the ingest's memory limit: a 2M-row file onto 8M stored
           events took 5.0 s to insert instead of 1.5 s (docs/benchmarks.md);
         - the events delivered more than once within the batch: grouped by hash first, then by their parts.
-        The staged files are read once each time rather than through a shared CTE, which DuckDB would materialise
-        whole: the batch's every row in memory, spilled under the ingest's memory limit.
+        The staged files are read again by each statement rather than through a shared CTE, which DuckDB would
+        materialise whole: the batch's every row in memory, spilled under the ingest's memory limit.
         """
         files = self._files("events")
         if not files:
