@@ -112,3 +112,21 @@ def test_a_stewards_unchanged_approval_goes_back_to_the_queue_with_its_line(sett
     with open_store(settings, "EG", read_only=True) as con:
         assert con.execute("SELECT amount_minor FROM sale_events").fetchall() == [(25_000,)]
     assert failures(settings, "EG") == []
+
+
+def test_a_steward_loads_a_genuine_second_refund_by_its_own_minute(settings: Settings, tmp_path: Path):
+    """The rail confirms two refunds 35 seconds apart. The refund's minute is its reference, so the steward types
+    the second one's time in the next minute: it is then an event of its own, and both refunds count."""
+    make_files(settings, regions=["CM"], rows=50)
+    sale = flutterwave("charge.completed", 10_000, "2026-11-20T10:00:00.000Z")
+    first = flutterwave("refund.completed", 3_000, "2026-11-21T10:00:05.000Z")
+    second = flutterwave("refund.completed", 2_000, "2026-11-21T10:00:40.000Z")
+    ingest_files(settings, "CM", [write(tmp_path, "a.ndjson", [sale, first, second])])
+    enqueue_region(settings, "CM")
+    steward = Actor("awa", "steward", frozenset({"CM"}))
+    (item,) = list_items(settings, steward, ReviewFilter(), limit=10)
+    approve(settings, steward, item.id, "two refunds, confirmed", edits={"occurred_at": "2026-11-21T10:01:00+00:00"})
+    assert reprocess_region(settings, "CM").loaded == [item.id]
+    with open_store(settings, "CM", read_only=True) as con:
+        assert [row[1] for row in money_back(con, str(CHARGE))] == [-3_000, -2_000]
+    assert failures(settings, "CM") == []
