@@ -57,6 +57,7 @@ from warehouse_models import published
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyiceberg.catalog.sql import SqlCatalog
+    from sqlalchemy.engine import Engine
 
     from kanda.central.catalog import PublishedFiles
 
@@ -190,10 +191,14 @@ def _remember(cache: OrderedDict, key: object, value: object, size: int) -> None
 #: The name `kanda.central.catalog.open_catalog` gives its SqlCatalog: the key of its rows in `iceberg_tables`.
 CATALOG_NAME = "kanda"
 _LOCATION_SQL = (
-    "SELECT metadata_location FROM iceberg_tables WHERE catalog_name = ? AND table_namespace = ? AND table_name = ?"
+    "SELECT metadata_location FROM iceberg_tables"
+    " WHERE catalog_name = :catalog AND table_namespace = :namespace AND table_name = :name"
 )
+_LOCATION_KEY = {"catalog": CATALOG_NAME, "namespace": NAMESPACE, "name": PUBLICATIONS}
 _UNKNOWN = object()
 _SQLITE = threading.local()
+#: A small connection pool per catalog server and process (a pool must not cross a fork: `kanda serve --workers`).
+_SERVERS: dict[tuple[str, int], Engine] = {}
 
 
 def _publications_location(settings: Settings) -> str | object | None:
@@ -202,23 +207,48 @@ def _publications_location(settings: Settings) -> str | object | None:
 
     A publication never changes and each commit writes a new metadata file, so this one indexed row says whether
     what a process remembers is still the newest. Loading the table through pyiceberg instead reads and parses the
-    metadata file on every request, and imports pyiceberg's Arrow I/O (which imports pandas) into `kanda query`.
+    metadata file on every request (from the object store, at scale), and imports pyiceberg's Arrow I/O (which
+    imports pandas) into `kanda query`. A SQLite catalog is read with `sqlite3`; a server (PostgreSQL) through
+    SQLAlchemy, which the catalog needs anyway, without pyiceberg.
     """
     url = settings.catalog_url
     if not url.startswith("sqlite:///"):
-        return _UNKNOWN
+        return _server_location(url)
     path = url.removeprefix("sqlite:///")
     try:
         con = _sqlite_connection(path)
-        row = con.execute(_LOCATION_SQL, (CATALOG_NAME, NAMESPACE, PUBLICATIONS)).fetchone()
+        row = con.execute(_LOCATION_SQL, _LOCATION_KEY).fetchone()
     except sqlite3.Error:  # no catalog file or no catalog tables yet: pyiceberg creates them
         return _UNKNOWN
     return row[0] if row else None
 
 
+def _server_location(url: str) -> str | object | None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        with _server(url).connect() as con:
+            row = con.execute(text(_LOCATION_SQL), _LOCATION_KEY).fetchone()
+    except SQLAlchemyError:  # no catalog tables yet, or the server out of reach: pyiceberg says which
+        return _UNKNOWN
+    return row[0] if row else None
+
+
+def _server(url: str) -> Engine:
+    key = (url, os.getpid())
+    with _CACHE_LOCK:
+        engine = _SERVERS.get(key)
+        if engine is None:
+            from sqlalchemy import create_engine
+
+            engine = _SERVERS[key] = create_engine(url, pool_size=2, max_overflow=8)
+    return engine
+
+
 def publications_location(settings: Settings) -> str | None:
-    """The current metadata file of `rollups.publications` when one catalog row says it (SQLite), else None: a key
-    under which what was answered for the newest publication may be remembered."""
+    """The current metadata file of `rollups.publications` when one catalog row says it, else None: a key under which
+    what was answered for the newest publication may be remembered."""
     location = _publications_location(settings)
     return location if isinstance(location, str) else None
 
@@ -367,7 +397,7 @@ def open_central(settings: Settings, *, as_of: AsOf | None = None) -> Central:
 def _open_newest_built(settings: Settings) -> Central | None:
     """The newest publication's reader file when it is built and known, read without pyiceberg; else None.
 
-    This is what makes a one-shot `kanda query` start fast: one row of the SQLite catalog says which metadata file
+    This is what makes a one-shot `kanda query` start fast: one row of the catalog says which metadata file
     of `rollups.publications` is current, `NEWEST` (written by the last reader that resolved it the slow way) says
     which publication is the newest there, and that publication's file holds its rollups, its history and its own
     name. Both facts are immutable once written, so a stale `NEWEST` only sends the caller down the slow path.

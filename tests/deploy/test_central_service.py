@@ -21,11 +21,12 @@ from typer.testing import CliRunner
 from kanda import flow
 from kanda.analyst.snapshot import refresh_snapshot
 from kanda.central.catalog import open_catalog
-from kanda.central.query import DataUnavailable, run_query
+from kanda.central.query import DataUnavailable, publications_location, run_query
 from kanda.checks.verify import verify
 from kanda.cli import app
 from kanda.regional.store import open_store
 from kanda.settings import Settings
+from tests.analyst.test_query_startup import NOT_NEEDED, kanda_query, top_level
 from tests.deploy.conftest import Installation
 from tests.support.analyst import client_for
 from tests.support.files import make_files
@@ -230,3 +231,33 @@ def test_the_catalog_tables_have_icebergs_jdbc_catalog_layout(installation: Inst
     )
     assert keys["iceberg_tables"] == ["catalog_name", "table_name", "table_namespace"]
     assert keys["iceberg_namespace_properties"] == ["catalog_name", "namespace", "property_key"]
+
+
+def test_a_one_shot_query_on_a_server_catalog_starts_without_pyiceberg(
+    installation: Installation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The newest publication is found by one row of the PostgreSQL catalog, as of a SQLite one: once its reader file
+    is built, `kanda query` imports neither pyiceberg nor pandas, and still sees the next publication. The API keys
+    its remembered answers by the same row."""
+    truth = [region_host(installation, tmp_path / "ke-host", "KE", monkeypatch)]
+    central = installation.host(tmp_path / "central", monkeypatch)
+    run_query(central, "select 1")  # the newest publication's reader file is built, as the first query does
+    engine = sqlalchemy.create_engine(installation.catalog_url)
+    with engine.connect() as conn:
+        (current,) = conn.execute(
+            sqlalchemy.text("SELECT metadata_location FROM iceberg_tables WHERE table_name = 'publications'")
+        ).fetchone()
+    engine.dispose()
+    assert publications_location(central) == current
+
+    done, modules = kanda_query(central, TOTALS, "--format", "json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not top_level(modules) & set(NOT_NEEDED), sorted(top_level(modules) & set(NOT_NEEDED))
+    assert [(r["region"], r["days"], r["net"]) for r in json.loads(done.stdout)] == truth
+
+    truth.append(region_host(installation, tmp_path / "ng-host", "NG", monkeypatch))
+    central = installation.host(tmp_path / "central", monkeypatch)
+    assert publications_location(central) != current
+    done, _ = kanda_query(central, TOTALS, "--format", "json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [(r["region"], r["days"], r["net"]) for r in json.loads(done.stdout)] == sorted(truth)
