@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from quality.boundary import HOLD_RULES, split_by_contract
+from quality.boundary import HOLD_RULES, REPEAT_DIFFERS, split_by_contract
 from quality.contract import (
     CONTRACT_COLUMNS,
     WARNING_RULES,
@@ -158,6 +158,24 @@ def revalidate_rows(candidates: Sequence[Candidate], known_creators: dict[str, s
             found.append(Rule("unknown_creator", "creator_id", creator, HOLD_RULES["unknown_creator"]))
         results.append(Revalidation(not found, found, {c: as_text(row.get(c)) for c in CONTRACT_COLUMNS}))
     return results
+
+
+def still_a_repeat(candidate: Candidate, rules: Sequence[Rule], verdict: Revalidation) -> Revalidation:
+    """The verdict, failing `repeat_differs` again if the row had failed it and the edits leave it the same event
+    with the same money.
+
+    That rule is judged against the store when a batch loads, not by the contract: approved unchanged, the row
+    would pass here and only be quarantined again on reprocess. Typing the money the event was first recorded with
+    (a duplicate then) or a time in another minute (a refund of its own) changes the answer.
+    """
+    repeat = next((rule for rule in rules if rule.rule == REPEAT_DIFFERS), None)
+    if repeat is None:
+        return verdict
+    edited, _ = edited_row(candidate)
+    original, _ = edited_row(Candidate(candidate.region, candidate.parsed, {}))
+    if any(edited.get(c) != original.get(c) for c in ("event_id", "amount_minor", "currency")):
+        return verdict
+    return Revalidation(False, [*verdict.errors, repeat], verdict.row)
 
 
 def contract_frame(rows: list[dict]) -> pl.DataFrame:

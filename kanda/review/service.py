@@ -56,6 +56,7 @@ from kanda.review.revalidate import (
     as_text,
     known_creators,
     revalidate_rows,
+    still_a_repeat,
 )
 from kanda.settings import Settings
 
@@ -643,7 +644,12 @@ def _revalidate(settings: Settings, rows_and_edits: list[tuple]) -> list[Revalid
         return []
     regions = {row["region"] for row, _ in rows_and_edits}
     creators = known_creators(settings.registry_dir, regions)
-    return revalidate_rows([Candidate(row["region"], row["parsed"], edits) for row, edits in rows_and_edits], creators)
+    candidates = [Candidate(row["region"], row["parsed"], edits) for row, edits in rows_and_edits]
+    verdicts = revalidate_rows(candidates, creators)
+    return [
+        still_a_repeat(candidate, _rules(row), verdict)
+        for candidate, (row, _), verdict in zip(candidates, rows_and_edits, verdicts, strict=True)
+    ]
 
 
 def _not_waivable(verdict: Revalidation) -> str | None:

@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from kanda.central.publish import publish_region
 from kanda.checks.verify import verify
 from kanda.flow import reprocess_region
 from kanda.regional.ingest import ingest_files
 from kanda.regional.store import open_store
 from kanda.review.actor import Actor
-from kanda.review.service import ReviewFilter, approve, enqueue_region, list_items, reject
+from kanda.review.service import FixInvalid, ReviewFilter, approve, enqueue_region, list_items, reject
 from kanda.settings import Settings
 from tests.regional.test_money_back import CHARGE, flutterwave, money_back, write
 from tests.support.builders import paid, stripe_file
@@ -85,9 +87,8 @@ def test_a_redelivery_with_other_money_is_quarantined_against_the_store(settings
     assert failures(settings, "EG") == []
 
 
-def test_a_stewards_unchanged_approval_goes_back_to_the_queue_with_its_line(settings: Settings, tmp_path: Path):
-    """Approving the repeat as it is loads nothing: it is quarantined again, keeps the file's line, and is told as
-    quarantined (not as a duplicate). Rejecting it then keeps the event as first recorded."""
+def test_a_repeat_approved_unchanged_is_refused_and_rejected_it_keeps_the_first_money(settings: Settings, tmp_path):
+    """Approved as it is, the repeat would only be quarantined again on reprocess: the review says so at once."""
     make_files(settings, regions=["EG"], rows=50)
     folder = tmp_path / "in"
     a = stripe_file(folder, "a.csv", [paid("ch_1", "2026-10-05 10:00:00")])
@@ -96,21 +97,42 @@ def test_a_stewards_unchanged_approval_goes_back_to_the_queue_with_its_line(sett
     enqueue_region(settings, "EG")
     steward = Actor("amina", "steward", frozenset({"EG"}))
     (item,) = list_items(settings, steward, ReviewFilter(), limit=10)
-    approve(settings, steward, item.id, "the rail says 300,00", edits={})
+    with pytest.raises(FixInvalid, match="repeat_differs"):
+        approve(settings, steward, item.id, "the rail says 300,00", edits={})
+    with pytest.raises(FixInvalid, match="repeat_differs"):
+        approve(settings, steward, item.id, "same again", edits={"channel": "card"})
+    reject(settings, steward, item.id, "a repeat with a wrong amount")
+    reprocess_region(settings, "EG")
+    with open_store(settings, "EG", read_only=True) as con:
+        assert con.execute("SELECT amount_minor FROM sale_events").fetchall() == [(25_000,)]
+    assert failures(settings, "EG") == []
+
+
+def test_a_fix_that_repeats_a_stored_event_with_other_money_goes_back_with_its_line(settings: Settings, tmp_path):
+    """The fix batch applies the same rule as a file: an amount typed for an unreadable one that differs from the
+    stored event's is quarantined again, keeps the file's line, and is told as quarantined, not as a duplicate."""
+    make_files(settings, regions=["EG"], rows=50)
+    folder = tmp_path / "in"
+    a = stripe_file(folder, "a.csv", [paid("ch_1", "2026-10-05 10:00:00")])
+    b = stripe_file(folder, "b.csv", [paid("ch_1", "2026-10-05 10:00:00", amount="3OO,00")])  # a letter O
+    ingest_files(settings, "EG", [a, b])
+    enqueue_region(settings, "EG")
+    steward = Actor("amina", "steward", frozenset({"EG"}))
+    (item,) = list_items(settings, steward, ReviewFilter(), limit=10)
+    approve(settings, steward, item.id, "the export's 300,00", edits={"amount_minor": "30000"})
     result = reprocess_region(settings, "EG")
     assert result.quarantined == [item.id], result
     again = [row for row in quarantined(settings, "EG") if row[0].startswith(result.batch_id)]
     ((_, _, raw, reasons),) = again
-    assert json.loads(raw["original"])["Amount"] == "300,00"
-    assert [r["rule"] for r in reasons] == ["repeat_differs"]
-
+    assert json.loads(raw["original"])["Amount"] == "3OO,00"
+    assert [(r["rule"], r["value"]) for r in reasons] == [
+        ("repeat_differs", "30000 (this event was first recorded with 25000)")
+    ]
     enqueue_region(settings, "EG")
     (back,) = list_items(settings, steward, ReviewFilter(statuses=frozenset({"new"})), limit=10)
     assert back.rules[0].rule == "repeat_differs"
-    reject(settings, steward, back.id, "a repeat with a wrong amount")
-    reprocess_region(settings, "EG")
-    with open_store(settings, "EG", read_only=True) as con:
-        assert con.execute("SELECT amount_minor FROM sale_events").fetchall() == [(25_000,)]
+    approve(settings, steward, back.id, "as first recorded", edits={"amount_minor": "25000"})
+    assert reprocess_region(settings, "EG").duplicates == [back.id]
     assert failures(settings, "EG") == []
 
 
