@@ -239,9 +239,9 @@ class StagedBatch:
         if not files:
             return 0
         keys = "source, transaction_id, event_type, status"
-        placed = f"read_parquet({_sql_list(files)}, filename = true, file_row_number = true)"
+        placed = _staged(files, placed=True)
         settled = self.folder / "events-settled.parquet"
-        (staged,) = con.execute(f"SELECT count(*) FROM read_parquet({_sql_list(files)})").fetchall()[0]
+        (staged,) = con.execute(f"SELECT count(*) FROM {_staged(files, placed=False)}").fetchall()[0]
         con.execute(
             f"COPY (WITH latest AS (SELECT * EXCLUDE (filename, file_row_number) FROM {placed}"
             f"   QUALIFY row_number() OVER (PARTITION BY {keys}"
@@ -379,7 +379,7 @@ class StagedBatch:
         files = self._files("quarantine")
         if not files:
             return
-        source = f"read_parquet({_sql_list(files)})"
+        source = _staged(files, placed=False)
         con.execute(f"INSERT INTO quarantine ({QUARANTINE_COLUMNS}) SELECT {QUARANTINE_COLUMNS} FROM {source}")
         con.execute(
             "INSERT INTO dirty_days SELECT DISTINCT"
