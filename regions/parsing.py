@@ -200,7 +200,7 @@ _ADVICE = {
 
 def expectation(expects: Expects, region: RegionConfig) -> str:
     """ "KE (Kenya) expects an M-Pesa statement CSV with a header naming Receipt No, Completion Time, ..." """
-    columns = ", ".join(expects.columns)
+    columns = ", ".join(expects.columns_in(region))
     naming = "fields" if expects.container == "ndjson" else "a header naming"
     return f"{region.code} ({region.name}) expects {expects.what} with {naming} {columns}"
 
@@ -300,8 +300,9 @@ def require_columns(
     stand in the file, shown only if they look like a header (`shown_header`). A single found name containing
     another separator is reported as a wrong delimiter, which is what a person needs to fix.
     """
-    wanted = required or list(expects.columns)
-    missing = [expects.columns[i] if required else c for i, c in enumerate(wanted) if c not in present]
+    printed = expects.columns_in(region)
+    wanted = required or list(printed)
+    missing = [printed[i] if required else c for i, c in enumerate(wanted) if c not in present]
     if not missing:
         return
     found = present if found is None else found

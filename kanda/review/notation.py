@@ -127,7 +127,8 @@ def notation_for(source_format: str) -> Notation:
         )
     if source_format == "platform_csv":
         # the rail's format (regions/rails/gumroad/spec.yaml: "Purchase Date" + " " + "Purchase Time", UTC); the raw
-        # record keeps the headers as printed, `($)` or the region's currency (TZ is this rail's region)
+        # record keeps the headers as printed: the region's currency (TZ is this rail's region), or `($)` in rows an
+        # older kanda quarantined before it refused dollar files
         return Notation(
             source_format,
             False,

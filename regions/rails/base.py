@@ -93,6 +93,10 @@ class Expects:
     #: Largest file the rail reads safely; None: streamed, any size. (A workbook is read whole, sheet by sheet.)
     max_bytes: int | None = None
 
+    def columns_in(self, region: RegionConfig) -> tuple[str, ...]:
+        """The columns as the region's files print them: a rail spec's `{currency}` is the region's currency."""
+        return tuple(column.replace("{currency}", region.currency) for column in self.columns)
+
 
 @dataclass
 class AdapterChunk:

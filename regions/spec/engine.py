@@ -243,11 +243,19 @@ def expects_of(spec: m.RailSpec, format_name: str) -> Expects:
     return Expects(what, spec.format, columns, delimiter=delimiters(spec)[0])
 
 
+#: What a `($)` money header means: a platform's fixed label for US dollars (Gumroad's export states every amount
+#: but the buyer-currency columns in USD, whatever the seller's country), never the region's own currency.
+DOLLAR_LABEL_CURRENCY = "USD"
+
 _MONEY_UNIT = re.compile(r"^(?P<name>.*?)\s*\((?P<unit>\$|[A-Za-z]{3})\)$")
 
 
 def check_currency(spec: m.RailSpec, header: list[str], expects: Expects, region: RegionConfig) -> None:
-    """Refuse a file whose money columns (those spelt with `{currency}`) name another currency than the region's."""
+    """Refuse a file whose money columns (those spelt with `{currency}`) name another currency than the region's.
+
+    `($)` is US dollars: read as the region's own money it would load a Gumroad export's dollar amounts 1:1 as
+    shillings, a plausible figure nothing downstream could flag.
+    """
     money = {
         normalise_name(spelling.split("(")[0])
         for spellings in spec.header.aliases.values()
@@ -258,14 +266,22 @@ def check_currency(spec: m.RailSpec, header: list[str], expects: Expects, region
         match = _MONEY_UNIT.match(name.strip())
         if match is None or normalise_name(match["name"]) not in money:
             continue
-        unit = match["unit"]
-        if unit != "$" and unit.upper() != region.currency:
-            # three letters matched by a pattern: naming them quotes nothing but a currency code
+        dollars = match["unit"] == "$"
+        unit = DOLLAR_LABEL_CURRENCY if dollars else match["unit"].upper()
+        if unit == region.currency:
+            continue
+        if dollars:
             problem = (
-                f"the money columns are in {unit.upper()}, but this region's exports are in {region.currency}: "
+                f"the money columns say ($), a platform's label for US dollars, but this region's money is"
+                f" {region.currency}: kanda counts each region's money in its own currency and does not convert it;"
+                f" export the file in {region.currency} (headers such as `Sale Price ({region.currency})`)"
+            )
+        else:  # three letters matched by a pattern: naming them quotes nothing but a currency code
+            problem = (
+                f"the money columns are in {unit}, but this region's exports are in {region.currency}: "
                 "the file belongs to another region"
             )
-            raise rejection("wrong_currency", problem, expects, region)
+        raise rejection("wrong_currency", problem, expects, region)
 
 
 def reject_header(spec: m.RailSpec, exc: HeaderNotFound, expects: Expects, region: RegionConfig) -> FileRejected:

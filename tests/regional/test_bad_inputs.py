@@ -74,9 +74,14 @@ def mpesa(n: int, *rows: dict[str, str], preamble: str = "") -> bytes:
 
 
 GUMROAD_HEADER = (
-    "Purchase ID,Item Name,Purchase Date,Purchase Time (UTC timezone),Sale Price ($),Fees ($),Net Total ($),"
-    "Refunded?,Partial Refund ($),Fully Refunded?,Disputed?,Dispute Won?,Purchase Email"
+    "Purchase ID,Item Name,Purchase Date,Purchase Time (UTC timezone),Sale Price (TZS),Fees (TZS),Net Total (TZS),"
+    "Refunded?,Partial Refund (TZS),Fully Refunded?,Disputed?,Dispute Won?,Purchase Email"
 )
+
+
+def _in_currency(unit: str) -> str:
+    """The Gumroad header with its money columns labelled `unit` instead of the region's currency."""
+    return GUMROAD_HEADER.replace("(TZS)", f"({unit})")
 
 
 def gumroad_line(n: int, **kw: str) -> str:
@@ -385,7 +390,9 @@ CASES: list[Case] = [
     rejected("tz-empty-file", "TZ", "empty_file", lambda n: b""),
     rejected("tz-xlsx-given", "TZ", "binary_zip", lambda n: momo(n)),
     rejected("tz-json-lines-given", "TZ", "not_csv", lambda n: lines(paystack_event(n))),
-    rejected("tz-usd-export", "TZ", "wrong_currency", lambda n: gumroad(n, header=GUMROAD_HEADER.replace("$", "USD"))),
+    rejected("tz-usd-export", "TZ", "wrong_currency", lambda n: gumroad(n, header=_in_currency("USD"))),
+    # Gumroad's own export: `($)` is US dollars, which loaded as the region's money would be shillings 1:1
+    rejected("tz-dollar-export", "TZ", "wrong_currency", lambda n: gumroad(n, header=_in_currency("$"))),
     rejected("tz-semicolon-separated", "TZ", "wrong_delimiter", lambda n: gumroad(n).replace(b",", b";")),
     rejected("tz-mpesa-statement", "TZ", "wrong_columns", lambda n: mpesa(n)),
     rejected("tz-binary-garbage", "TZ", "binary_other", lambda n: GARBAGE),

@@ -128,9 +128,9 @@ def gumroad_file(path: Path, amounts: list[Amount], fees: list[Amount] | None = 
         "Item Name",
         "Purchase Date",
         "Purchase Time",
-        "Sale Price ($)",
-        "Fees ($)",
-        "Net Total ($)",
+        "Sale Price (TZS)",
+        "Fees (TZS)",
+        "Net Total (TZS)",
     ]
     rows = []
     for i, (a, f) in enumerate(zip(amounts, fees or [ZERO] * len(amounts), strict=True)):

@@ -113,7 +113,7 @@ def test_sample_through_the_contract() -> None:
 def test_flags_on_a_purchase_that_never_succeeded_are_quarantined(tmp_path: Path) -> None:
     path = tmp_path / "odd.csv"
     path.write_text(
-        "Purchase ID,Item Name,Purchase Date,Purchase Time,Sale Price ($),Fees ($),Net Total ($),Refunded?,"
+        "Purchase ID,Item Name,Purchase Date,Purchase Time,Sale Price (TZS),Fees (TZS),Net Total (TZS),Refunded?,"
         "Fully Refunded?,Disputed?,Dispute Won?,Purchase State\n"
         "F1,[TZ-C0001.TZ-P00002] x,2024-01-05,10:00:00,1000.00,0.00,1000.00,1,1,0,0,failed\n"
         "F2,[TZ-C0001.TZ-P00002] x,2024-01-05,11:00:00,1000.00,15.00,985.00,1,1,1,0,successful\n"
@@ -134,10 +134,10 @@ def test_flags_on_a_purchase_that_never_succeeded_are_quarantined(tmp_path: Path
     ]
 
 
-def test_dollar_headers_and_missing_optional_columns(tmp_path: Path) -> None:
+def test_missing_optional_columns(tmp_path: Path) -> None:
     path = tmp_path / "old.csv"
     path.write_text(
-        "Purchase ID,Item Name,Purchase Date,Purchase Time (UTC timezone),Sale Price ($),Fees ($),Net Total ($)\n"
+        "Purchase ID,Item Name,Purchase Date,Purchase Time (UTC timezone),Sale Price (tzs),Fees (TZS),Net Total (TZS)\n"
         "A1,[TZ-C0001.TZ-P00002] x,2024-01-05,10:00:00,1000.00,15.00,985.00\n"
         "Totals,,,,1000.00,15.00,985.00\n"
     )
@@ -153,6 +153,12 @@ def test_dollar_headers_and_missing_optional_columns(tmp_path: Path) -> None:
         ("", "empty"),
         ("Receipt No,Completion Time,Paid In\nX,2024-01-01 10:00:00,100\n", "required column"),
         ("Purchase ID,Item Name,Purchase Date,Purchase Time,Sale Price (USD),Fees (USD),Net Total (USD)\n", "USD"),
+        # Gumroad's own label: every amount in US dollars, never to be read as shillings
+        (
+            "Purchase ID,Item Name,Purchase Date,Purchase Time,Sale Price ($),Fees ($),Net Total ($)\n"
+            "A1,[TZ-C0001.TZ-P00002] x,2024-01-05,10:00:00,10.00,0.80,9.20\n",
+            r"^the money columns say \(\$\), a platform's label for US dollars, but this region's money is TZS",
+        ),
     ],
 )
 def test_file_level_rejects(tmp_path: Path, content: str, reason: str) -> None:

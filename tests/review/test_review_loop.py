@@ -361,7 +361,7 @@ def test_two_fixed_events_of_one_line_made_alike_are_one_loaded_and_one_duplicat
     make_files(settings, regions=["TZ"], rows=20)  # the registry
     path = tmp_path / "tz.csv"
     path.write_text(
-        "Purchase ID,Item Name,Purchase Date,Purchase Time,Sale Price ($),Fees ($),Net Total ($),Refunded?,"
+        "Purchase ID,Item Name,Purchase Date,Purchase Time,Sale Price (TZS),Fees (TZS),Net Total (TZS),Refunded?,"
         "Fully Refunded?,Disputed?,Dispute Won?\n"
         "P1,[TZ-C0999.TZ-P00001] x,2026-10-05,10:00:00,50000.00,750.00,49250.00,1,1,0,0\n"
     )

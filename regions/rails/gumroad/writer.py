@@ -61,7 +61,7 @@ def _pad3(value: pl.Expr) -> pl.Expr:
 
 @register("platform_csv", "csv")
 def write(path: Path, chunks: Iterator[pl.DataFrame], region: RegionConfig, rng: np.random.Generator) -> None:
-    unit = "$" if rng.random() < 0.5 else region.currency
+    unit = region.currency
     exp = region.exponent
     totals = [0, 0, 0]
     with path.open("w", encoding="utf-8", newline="") as handle:
