@@ -171,12 +171,15 @@ def build_reports(
     daily = daily.drop("fees_stated")
     events = frame(
         "SELECT e.creator_id, e.occurred_at, e.transaction_id, e.product_id, coalesce(p.title, e.product_id) AS title,"
-        " e.event_type, e.status, e.channel, e.amount_minor, e.fee_minor,"
+        " e.event_type, e.status, s.voided, e.channel, e.amount_minor, e.fee_minor,"
         # a creator-scoped pseudonym: repeat buyers stay recognisable to the creator, the store's buyer hash does
         # not leave (it would link one buyer across creators)
         " CASE WHEN e.buyer_ref IS NULL THEN NULL"
         "      ELSE 'B-' || upper(substr(md5(e.creator_id || ':' || e.buyer_ref), 1, 8)) END AS buyer"
-        " FROM sale_events AS e LEFT JOIN products AS p USING (product_id)"
+        # stg_sale_events says which reversals a won dispute voided; buyer_ref is only in the store's table
+        " FROM sale_events AS e"
+        " JOIN (SELECT event_id, voided FROM stg_sale_events WHERE local_date = $day) AS s USING (event_id)"
+        " LEFT JOIN products AS p USING (product_id)"
         f" WHERE e.local_date = $day {only.replace('creator_id', 'e.creator_id')}"
         " ORDER BY e.creator_id, e.occurred_at, e.transaction_id, e.event_type, e.status"
     )
@@ -211,9 +214,14 @@ def build_reports(
     figures = _figures_by_creator(daily)
     # The attachment lists what the figures are made of (`fct_daily_money`: successful events of the local day);
     # a pending or failed attempt, or the pending event before a success, moved no money and is only counted.
-    counted = pl.col("status") == "success"
-    sales = _sales_by_creator(events.filter(counted), region.zone)
-    attempts = dict(events.filter(~counted).group_by("creator_id").len().iter_rows())
+    # A dispute the seller won (its reversal voided, and the failed reversal that says so) is neither money nor a
+    # payment attempt.
+    counted = (pl.col("status") == "success") & ~pl.col("voided")
+    dispute_won = pl.col("voided") | (
+        pl.col("event_type").is_in(["reversal", "chargeback"]) & (pl.col("status") == "failed")
+    )
+    sales = _sales_by_creator(events.filter(counted).drop("voided"), region.zone)
+    attempts = dict(events.filter(~counted & ~dispute_won).group_by("creator_id").len().iter_rows())
     top = _top_products(products)
     held_by = _held_by_creator(held)
     trend_days = [first + dt.timedelta(days=i) for i in range(TREND_DAYS)]

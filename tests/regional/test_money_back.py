@@ -9,6 +9,7 @@ each export adds only what its total adds to the store.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -16,10 +17,12 @@ import duckdb
 import polars as pl
 
 from kanda.central.publish import publish_region
+from kanda.central.query import run_query
 from kanda.checks.verify import verify
 from kanda.flow import reprocess_region
 from kanda.regional.ingest import ingest_files
 from kanda.regional.store import open_store
+from kanda.reports.data import region_reports
 from kanda.review.actor import Actor
 from kanda.review.service import ReviewFilter, approve, enqueue_region, list_items
 from kanda.settings import Settings
@@ -271,3 +274,64 @@ def test_refunds_that_add_up_to_more_than_the_sale_are_flagged_by_verify(setting
     (check,) = [r for r in verify(settings, ["CM"]) if r.name == "money_back_within_sale"]
     assert (check.passed, check.severity) == (False, "warn")
     assert check.metadata == {"payments": 1, "examples": [str(CHARGE)]}
+
+
+GUMROAD_HEADER = (
+    "Purchase ID,Item Name,Purchase Date,Purchase Time (UTC timezone),Sale Price (TZS),Fees (TZS),Net Total (TZS),"
+    "Refunded?,Partial Refund (TZS),Fully Refunded?,Disputed?,Dispute Won?"
+)
+
+
+def gumroad_export(
+    settings: Settings, folder: Path, name: str, *, disputed: str, won: str, totals: bool = False
+) -> None:
+    """A purchase of TZS 50,000.00 (fee 750.00) on 5 October 2026, as one export states it (with its Totals line:
+    the same export saved otherwise)."""
+    line = f"Dw1,[TZ-C0001.TZ-P00001] x,2026-10-05,10:00:00,50000.00,750.00,49250.00,0,0.00,0,{disputed},{won}"
+    lines = [GUMROAD_HEADER, line, *(["Totals,,,,50000.00,750.00,49250.00,,,,,"] if totals else [])]
+    (result,) = ingest_files(settings, "TZ", [write(folder, name, lines)]).files
+    assert (result.status, result.quarantined) == ("loaded", 0), result
+
+
+def tz_day(settings: Settings) -> dict:
+    """What the central rollups and the payment's fact say of the purchase's day, after a publish."""
+    publish_region(settings, "TZ")
+    (day,) = run_query(
+        settings,
+        "SELECT reversals_minor, net_minor, reversal_rate FROM rollups.region_daily"
+        " WHERE region = 'TZ' AND local_date = DATE '2026-10-05'",
+    ).to_pylist()
+    with open_store(settings, "TZ", read_only=True) as con:
+        (state,) = con.execute("SELECT current_state FROM fct_sales WHERE transaction_id = 'Dw1'").fetchall()[0]
+    return {**day, "state": state}
+
+
+def test_a_dispute_the_seller_won_gives_back_the_reversal_an_earlier_export_took(settings: Settings, tmp_path):
+    """An export shows the purchase disputed (the platform took the money), a later one shows the dispute won: the
+    money came back, so the day's net is the sale's again, in every rollup, and stays so when the older export is
+    read again late."""
+    make_files(settings, regions=["TZ"], rows=20)
+    gumroad_export(settings, tmp_path, "1.csv", disputed="1", won="0")
+    lost = {"reversals_minor": 5_000_000, "net_minor": 4_925_000 - 5_000_000, "reversal_rate": 1.0}
+    assert tz_day(settings) == {**lost, "state": "reversed"}
+
+    gumroad_export(settings, tmp_path, "2.csv", disputed="1", won="1")
+    won = {"reversals_minor": 0, "net_minor": 4_925_000, "reversal_rate": 0.0, "state": "success"}
+    assert tz_day(settings) == won
+    gumroad_export(settings, tmp_path, "3.csv", disputed="1", won="0", totals=True)  # the first export, read late
+    assert tz_day(settings) == won
+    with open_store(settings, "TZ", read_only=True) as con:
+        kept = con.execute("SELECT event_type, status, amount_minor FROM sale_events ORDER BY event_type, status")
+        assert kept.fetchall() == [("reversal", "failed", -5_000_000), ("reversal", "success", -5_000_000),
+                                   ("sale", "success", 5_000_000)]  # fmt: skip
+    assert not [r for r in verify(settings, ["TZ"]) if not r.passed and r.severity == "error"]
+    # the creator's report of the day: the sale alone, the same net, and no "attempt" made of the dispute
+    (report,) = region_reports(settings, "TZ", dt.date(2026, 10, 5), now=dt.datetime(2030, 1, 1, tzinfo=dt.UTC)).reports
+    assert [(s.event_type, s.amount_minor) for s in report.sales] == [("sale", 5_000_000)]
+    assert (report.day.net_minor, report.other_attempts) == (4_925_000, 0)
+
+
+def test_a_dispute_won_before_any_export_showed_it_open_moves_no_money(settings: Settings, tmp_path):
+    make_files(settings, regions=["TZ"], rows=20)
+    gumroad_export(settings, tmp_path, "1.csv", disputed="1", won="1")
+    assert tz_day(settings) == {"reversals_minor": 0, "net_minor": 4_925_000, "reversal_rate": 0.0, "state": "success"}

@@ -35,12 +35,13 @@ ADAPTER = get_adapter(REGION.source_format)
 def test_sample_parses_to_exact_values() -> None:
     frame, ignored = read_all(ADAPTER, SAMPLE, REGION)
     assert ignored == 1  # the closing Totals line (no date)
-    # A refunded or lost-dispute purchase is one line and two events: the sale, then the money going back.
-    assert frame["source_row"].to_list() == [1, 1, 2, 3, 4, 5, 5, 6, 6, 7, 8, 9, 10, 11, 11, 12, 13, 13, 14]
+    # A refunded or disputed purchase is one line and two events: the sale, then the money going back (or, for a
+    # dispute the seller won, the failed reversal that says it came back).
+    assert frame["source_row"].to_list() == [1, 1, 2, 3, 4, 5, 5, 6, 6, 7, 8, 9, 10, 11, 11, 12, 12, 13, 13, 14]
     assert frame["event_type"].to_list() == [
         *("sale", "refund", "sale", "sale", "sale", "sale", "refund", "sale", "reversal"),
         *("sale",) * 5,
-        *("refund", "sale", "sale", "refund", "sale"),
+        *("refund", "sale", "reversal", "sale", "refund", "sale"),
     ]
     assert frame["amount_minor"].to_list() == [
         *(2500000, -2500000),  # fully refunded: the sale keeps its positive Sale Price
@@ -51,17 +52,19 @@ def test_sample_parses_to_exact_values() -> None:
         None,  # "12,3O0"
         *(1200000, 800000),
         *(2500000, -2500000),  # the same line delivered twice
-        750050,  # dispute won: the money came back, nothing to take off
+        *(750050, -750050),  # dispute won: a failed reversal, which gives back any reversal loaded before
         *(600000, None),  # Partial Refund "1O,000.00": the refund is unreadable, the sale is not
         None,  # "184467440737098017.00" overflows int64: null, never a wrapped small number
     ]
     assert frame["fee_minor"].to_list() == [
-        *(37500, 0, 18000, 18000, 0, 60000, 0, 225000, 0, 13500, 18000, 18000, 12000, 37500, 0, 11250, 9000, 0, 9000)
+        *(37500, 0, 18000, 18000, 0, 60000, 0, 225000, 0, 13500, 18000, 18000, 12000, 37500, 0, 11250, 0, 9000, 0),
+        9000,
     ]
     assert frame["net_minor"].to_list()[:9] == [
         *(2462500, -2500000, 1182000, 1182000, 500000, 3940000, -1000000, 14775000, -15000000)
     ]
-    assert frame["status"].to_list() == ["success", "success", "pending", "success", "failed"] + ["success"] * 14
+    statuses = ["success", "success", "pending", "success", "failed"] + ["success"] * 11 + ["failed"] + ["success"] * 3
+    assert frame["status"].to_list() == statuses
     # Money going back is booked at the purchase's own time: the export states no other date.
     assert frame["occurred_at"].to_list()[:11] == [
         *(utc(2024, 3, 1, 9, 15, 30),) * 2,
@@ -96,7 +99,9 @@ def test_sample_through_the_contract() -> None:
     """What a steward and an analyst see: refunds and disputes loaded, only the unreadable money quarantined."""
     frame, _ = read_all(ADAPTER, SAMPLE, REGION)
     split = through_contract(frame, REGION)
-    loaded = split.valid.group_by("transaction_id").agg(pl.col("amount_minor").sum(), pl.len()).sort("transaction_id")
+    # money is what succeeded: the failed reversal of a dispute the seller won moves none
+    moved = split.valid.filter(pl.col("status") == "success")
+    loaded = moved.group_by("transaction_id").agg(pl.col("amount_minor").sum(), pl.len()).sort("transaction_id")
     net_of_money_back = dict(zip(loaded["transaction_id"], loaded["amount_minor"], strict=True))
     assert net_of_money_back["Kj3aB9x0Qw"] == 0  # both deliveries count once downstream; here each nets to zero
     assert net_of_money_back["Pr7Partial"] == 3_000_000
@@ -176,18 +181,22 @@ def test_round_trip_from_truth(tmp_path: Path) -> None:
     write(path, iter(truth.iter_slices(1200)), REGION, np.random.default_rng(3))
     frame, ignored = read_all(ADAPTER, path, REGION)
     lines = len(path.read_text(encoding="utf-8").splitlines()) - 1
-    assert_lines_accounted(frame, ignored, lines=lines, truth=truth, folded=True)
+    stated = exported_truth(truth)
+    assert_lines_accounted(frame, ignored, lines=lines, truth=stated, folded=True)
     assert ignored == 1
+    # disputes the seller won are flags on their purchase's line, read as failed reversals
+    assert stated.filter((pl.col("event_type") == "reversal") & (pl.col("status") == "failed")).height > 0
     # Refunds and lost disputes are flags on the purchase's line: fewer lines than truth events, none lost.
     money_back = truth.filter(pl.col("event_type").is_in(["refund", "reversal"])).height
     assert money_back > 0 and lines == truth.height - money_back + 1
-    both = side_by_side(exported_truth(truth), frame)
+    both = side_by_side(stated, frame)
     assert_round_trip(both)
     assert both["got_fee_minor"].eq_missing(both["fee_minor"]).all()
     assert (both["got_net_minor"] == both["amount_minor"] - both["fee_minor"]).fill_null(True).all()
     # a refund or reversal keeps its truth amount and is read at its purchase's time, hours before its own
     back = both.filter(pl.col("event_type").is_in(["refund", "reversal"]) & pl.col("corruption").is_null())
     assert back.height > 0 and (back["got_amount_minor"] == back["amount_minor"]).all()
-    exported = exported_truth(truth).filter(pl.col("event_type").is_in(["refund", "reversal"]))
+    went_back = pl.col("event_type").is_in(["refund", "reversal"]) & (pl.col("status") == "success")
+    exported = stated.filter(went_back)
     own_time = truth.filter(pl.col("event_type").is_in(["refund", "reversal"]))["occurred_at"]
     assert (exported["occurred_at"] < own_time).all()

@@ -1,5 +1,6 @@
 -- Successful money movements on the local day they happened (cash basis): sales add, refunds, reversals and
--- chargebacks take away on the day they occur. A late refund therefore lands on its own day.
+-- chargebacks take away on the day they occur. A late refund therefore lands on its own day. A voided reversal (a
+-- dispute the seller won, stg_sale_events) takes nothing.
 -- net_usd_minor is the sum of the events' own USD cents (int_usd_amounts); nothing here rounds.
 -- fees_stated: true only if every event summed comes from a rail that states fees.
 -- Incremental by local day: a day's rows depend only on that day's events.
@@ -20,5 +21,5 @@ SELECT
     any_value(fx_date) AS fx_date,
     CAST(sum(net_usd_minor) AS BIGINT) AS net_usd_minor
 FROM int_usd_amounts
-WHERE status = 'success' AND {{ in_build_days(local_date) }}
+WHERE status = 'success' AND NOT voided AND {{ in_build_days(local_date) }}
 GROUP BY region, local_date, creator_id, product_id, currency;

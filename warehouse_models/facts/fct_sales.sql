@@ -42,7 +42,7 @@ money_back AS (
         -sum(amount_minor) FILTER (WHERE event_type = 'refund') AS refunded_minor,
         -sum(amount_minor) FILTER (WHERE event_type IN ('reversal', 'chargeback')) AS reversed_minor
     FROM stg_sale_events
-    WHERE event_type <> 'sale' AND status = 'success'
+    WHERE event_type <> 'sale' AND status = 'success' AND NOT voided
         AND {{ in_build_days(local_date) }} AND {{ in_build_payments(transaction_id) }}
     GROUP BY transaction_id
 )

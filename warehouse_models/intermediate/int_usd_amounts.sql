@@ -27,8 +27,8 @@ rates AS (
 ),
 scaled AS (
     SELECT
-        e.event_id, e.region, e.transaction_id, e.event_type, e.status, e.creator_id, e.product_id, e.channel,
-        e.currency, e.local_date, e.amount_minor, e.fee_minor, e.fees_stated, e.net_minor, r.fx_date,
+        e.event_id, e.region, e.transaction_id, e.event_type, e.status, e.voided, e.creator_id, e.product_id,
+        e.channel, e.currency, e.local_date, e.amount_minor, e.fee_minor, e.fees_stated, e.net_minor, r.fx_date,
         -- US cents x 10^(exponent + 12): numerator and denominator of the exact conversion
         CAST(e.net_minor AS HUGEINT) * r.usd_per_unit_pico * 100 AS usd_scaled,
         CAST(10 ** (e.exponent + 12) AS HUGEINT) AS scale
@@ -36,7 +36,7 @@ scaled AS (
     LEFT JOIN rates AS r USING (currency, local_date)
 )
 SELECT
-    event_id, region, transaction_id, event_type, status, creator_id, product_id, channel, currency, local_date,
-    amount_minor, fee_minor, fees_stated, net_minor, fx_date,
+    event_id, region, transaction_id, event_type, status, voided, creator_id, product_id, channel, currency,
+    local_date, amount_minor, fee_minor, fees_stated, net_minor, fx_date,
     CAST(sign(usd_scaled) * ((abs(usd_scaled) + scale // 2) // scale) AS BIGINT) AS net_usd_minor
 FROM scaled;

@@ -1,19 +1,30 @@
 -- Loaded sale events as the models use them. buyer_ref stays here (regional); no rollup selects it.
+-- voided: a successful reversal that the rail later reported failed (a dispute the seller won: the money taken came
+-- back), whichever export was read first. A payment is reversed at most once, so a failed reversal of the same rail
+-- and payment names it. Money is what succeeded and is not voided; the failed event itself moves none.
 SELECT
-    event_id,
-    region,
-    source,
-    batch_id,
-    transaction_id,
-    event_type,
-    status,
-    creator_id,
-    product_id,
-    coalesce(channel, 'unknown') AS channel,
-    amount_minor,
-    fee_minor,
-    net_minor,
-    currency,
-    occurred_at,
-    local_date
-FROM sale_events;
+    e.event_id,
+    e.region,
+    e.source,
+    e.batch_id,
+    e.transaction_id,
+    e.event_type,
+    e.status,
+    won.transaction_id IS NOT NULL AS voided,
+    e.creator_id,
+    e.product_id,
+    coalesce(e.channel, 'unknown') AS channel,
+    e.amount_minor,
+    e.fee_minor,
+    e.net_minor,
+    e.currency,
+    e.occurred_at,
+    e.local_date
+FROM sale_events AS e
+LEFT JOIN (
+    SELECT DISTINCT source, transaction_id, event_type
+    FROM sale_events
+    WHERE status = 'failed' AND event_type IN ('reversal', 'chargeback')
+) AS won
+    ON e.status = 'success' AND won.source = e.source AND won.transaction_id = e.transaction_id
+    AND won.event_type = e.event_type;

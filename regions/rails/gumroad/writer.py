@@ -1,11 +1,11 @@
 """Render truth as a Gumroad-style purchase export CSV (`platform_csv`), with the export's own dirt.
 
-Dirt added: a UTF-8 BOM on the first header, money headers labelled `($)` or with the currency code (chosen per
-file), some amounts with thousands separators (as after an Excel re-save; quoted), appended custom columns, a few
-disputes the seller won (flagged, no money moved), and the closing `Totals` row. Refunds and lost disputes are
-rendered as the platform does: on the purchase's own row, by `Refunded?`/`Fully Refunded?` and `Disputed?` flags,
-with the positive `Sale Price` (`regions.synthetic.folded`); a refund whose truth row is damaged shows an
-unreadable `Partial Refund`. Row representation: `regions/rails/gumroad/spec.yaml`.
+Dirt added: a UTF-8 BOM on the first header, some amounts with thousands separators (as after an Excel re-save;
+quoted), appended custom columns, a few disputes the seller won (flagged: a failed reversal), and the closing `Totals`
+row. Money headers name the region's currency: `($)` is US dollars, a file the rail refuses. Refunds and lost
+disputes are rendered as the platform does: on the purchase's own row, by `Refunded?`/`Fully Refunded?` and
+`Disputed?` flags, with the positive `Sale Price` (`regions.synthetic.folded`); a refund whose truth row is damaged
+shows an unreadable `Partial Refund`. Row representation: `regions/rails/gumroad/spec.yaml`.
 """
 
 from __future__ import annotations
@@ -17,19 +17,37 @@ import numpy as np
 import polars as pl
 
 from regions import RegionConfig
-from regions.synthetic.folded import as_exported, fold_money_back
+from regions.synthetic.folded import BACK, as_exported, fold_money_back
 from regions.synthetic.writers import register
 
 _STATE = {"success": "successful", "pending": "in_progress", "failed": "failed"}
+
+
+def dispute_won(nothing_back: pl.Expr) -> pl.Expr:
+    """The purchase lines flagged as a dispute the seller won: one successful purchase in a hundred with nothing
+    gone back on it (`nothing_back`), chosen by its number, so that `exported_truth` states the same ones."""
+    first_success = (pl.col("event_type") == "sale") & (pl.col("status") == "success") & ~pl.col("is_duplicate")
+    return first_success & nothing_back & (pl.col("txn_no") % 100 == 37)
 
 
 def exported_truth(truth: pl.DataFrame) -> pl.DataFrame:
     """What this export states about `truth` (money going back at its purchase's time), for round-trip checks.
 
     A full refund and a lost dispute are computed from the line's `Sale Price`; only a refund has a field of its own
-    (`Partial Refund`) in which its damage can show.
+    (`Partial Refund`) in which its damage can show. A dispute the seller won is read as a failed reversal of what
+    was not refunded (all of it: those purchases had nothing back), right after its sale, with the line's damage.
     """
-    return as_exported(truth, own_amount=("refund",), from_sale_amount=("refund", "reversal"))
+    exported = as_exported(truth, own_amount=("refund",), from_sale_amount=("refund", "reversal"))
+    went_back = truth.filter(pl.col("event_type").is_in(BACK))["txn_no"].implode()
+    lines = exported.with_row_index("_line").with_columns(_then=pl.lit(0))
+    won = lines.filter(dispute_won(~pl.col("txn_no").is_in(went_back))).with_columns(
+        event_type=pl.lit("reversal"),
+        status=pl.lit("failed"),
+        amount_minor=-pl.col("amount_minor"),
+        fee_minor=pl.lit(0, truth["fee_minor"].dtype),
+        _then=pl.lit(1),
+    )
+    return pl.concat([lines, won]).sort("_line", "_then").drop("_line", "_then")
 
 
 def major_text(minor: pl.Expr, exponent: int, grouped: pl.Expr | bool = False) -> pl.Expr:
@@ -73,7 +91,7 @@ def write(path: Path, chunks: Iterator[pl.DataFrame], region: RegionConfig, rng:
             frame = lines.with_columns(
                 _grouped=pl.Series(rng.random(n) < 0.2),
                 _custom=pl.Series(rng.integers(0, 4, n)),
-                _won=pl.Series(rng.random(n) < 0.01) & pl.col("back_kind").is_null(),
+                _won=dispute_won(pl.col("back_kind").is_null()),
             )
             refund = pl.col("back_kind") == "refund"
             bad_refund = refund & (pl.col("back_corruption") == "bad_amount")
