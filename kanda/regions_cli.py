@@ -199,6 +199,9 @@ def dry_run(region: Any, path: Path, *, shown: int = 30) -> dict:
     valid = pl.concat(frames) if frames else pl.DataFrame()
     bad = pl.concat(quarantine) if quarantine else pl.DataFrame()
     holds = pl.concat(held) if held else bad.clear()
+    # a bad record repeated in the file is quarantined once, as ingestion does (`StagedBatch._load_quarantine`)
+    bad, bad_repeats = _first_of_each_record(bad)
+    holds, held_repeats = _first_of_each_record(holds)
     repeat = valid.select(pl.col("event_id").is_duplicated() & ~pl.col("event_id").is_first_distinct()).to_series()
     # a repeat that states other money than the event's first delivery is quarantined, as ingestion does
     first = valid.select(
@@ -219,11 +222,14 @@ def dry_run(region: Any, path: Path, *, shown: int = 30) -> dict:
         ),
         bad.select("source_row", pl.lit("quarantine").alias("outcome"), pl.col("reasons").alias("why")),
         holds.select("source_row", pl.lit("hold").alias("outcome"), pl.col("reasons").alias("why")),
+        pl.concat([bad_repeats, held_repeats], how="vertical_relaxed").select(
+            "source_row", pl.lit("duplicate").alias("outcome"), pl.lit(None, pl.String).alias("why")
+        ),
     ]
     listing = pl.concat([o for o in outcomes if o.width], how="vertical_relaxed").sort("source_row")
     result["counts"] = {
         "load": int(valid.height - duplicate.sum()),
-        "duplicate_in_file": int(duplicate.sum()),
+        "duplicate_in_file": int(duplicate.sum()) + bad_repeats.height + held_repeats.height,
         "quarantine": bad.height,
         "hold": holds.height,
         "ignored": ignored,
@@ -239,6 +245,20 @@ def dry_run(region: Any, path: Path, *, shown: int = 30) -> dict:
         if row["why"]:
             row["why"] = "; ".join(f"{r['rule']} ({r['column']}={r['value']!r})" for r in json.loads(row["why"]))
     return result
+
+
+def _first_of_each_record(rows: Any) -> tuple[Any, Any]:
+    """Quarantine rows split into the first of each record (its raw text and the event of its line) and the
+    repeats, which ingestion counts as duplicates."""
+    import polars as pl
+
+    if rows.is_empty():
+        return rows, rows
+    record = pl.struct(
+        pl.col("raw_record").cast(pl.String), pl.col("parsed").str.json_path_match("$.event_type").alias("event")
+    )
+    first = rows.select(record.is_first_distinct()).to_series()
+    return rows.filter(first), rows.filter(~first)
 
 
 def _known_creators(path: Path, region: str):

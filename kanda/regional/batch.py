@@ -195,7 +195,7 @@ class StagedBatch:
                 self.counts.duplicates = superseded + self._sort_repeats(con)
                 self._load_events(con)
                 self._record_rails(con)
-                self._load_quarantine(con)
+                self.counts.duplicates += self._load_quarantine(con, once_per_record=kind == "file")
                 self.counts.loaded, self.counts.quarantined = con.execute(
                     "SELECT (SELECT count(*) FROM sale_events WHERE batch_id = $1),"
                     " (SELECT count(*) FROM quarantine WHERE batch_id = $1)",
@@ -375,17 +375,40 @@ class StagedBatch:
             [self.batch_id, sources, [source_states_fees(source, rails) for source in sources]],
         )
 
-    def _load_quarantine(self, con: duckdb.DuckDBPyConnection) -> None:
+    def _load_quarantine(self, con: duckdb.DuckDBPyConnection, *, once_per_record: bool) -> int:
+        """Insert the staged quarantine rows; return how many repeat a record already quarantined (duplicates).
+
+        With `once_per_record` (a file's batch), a record quarantined before, by this batch or an earlier one, is
+        a duplicate, as a repeated event is: rails export overlapping periods and redeliver webhooks, and each
+        copy of a bad record would otherwise be another review item and another quarantined row in the day's
+        rate. The same record is the same rail's raw record, text for text, and the same event of its line (a
+        line can yield a sale and a refund). A steward's fix or a release is never one: its rows name the
+        quarantine row they come from, which is what they are to be judged against.
+        """
         files = self._files("quarantine")
         if not files:
-            return
-        source = _staged(files, placed=False)
-        con.execute(f"INSERT INTO quarantine ({QUARANTINE_COLUMNS}) SELECT {QUARANTINE_COLUMNS} FROM {source}")
+            return 0
+        staged = _staged(files, placed=once_per_record)
+        rows = f"SELECT {QUARANTINE_COLUMNS} FROM {staged}"
+        if once_per_record:
+            record = "source, raw_record, json_extract_string(parsed, '$.event_type')"
+            rows += (
+                f" QUALIFY row_number() OVER (PARTITION BY {record} ORDER BY source_row, filename, file_row_number) = 1"
+            )
+            rows = (
+                f"SELECT * FROM ({rows}) AS s WHERE NOT EXISTS (SELECT 1 FROM quarantine AS q"
+                " WHERE q.source = s.source AND CAST(q.raw_record AS VARCHAR) = s.raw_record"
+                " AND json_extract_string(q.parsed, '$.event_type')"
+                " IS NOT DISTINCT FROM json_extract_string(s.parsed, '$.event_type'))"
+            )
+        inserted = con.execute(f"INSERT INTO quarantine ({QUARANTINE_COLUMNS}) {rows}").fetchall()[0][0]
+        (staged_rows,) = con.execute(f"SELECT count(*) FROM {_staged(files, placed=False)}").fetchall()[0]
         con.execute(
             "INSERT INTO dirty_days SELECT DISTINCT"
-            f" coalesce(local_date, CAST(timezone(?, quarantined_at) AS DATE)) FROM {source}",
-            [self.region.zone],
+            " coalesce(local_date, CAST(timezone(?, quarantined_at) AS DATE)) FROM quarantine WHERE batch_id = ?",
+            [self.region.zone, self.batch_id],
         )
+        return staged_rows - inserted
 
     def _quarantine_rows(self, rows: pl.DataFrame, mark: str = "") -> pl.DataFrame:
         # One line can carry two events (a charge row and its refund); the second of a line gets a ".2" suffix so
