@@ -11,7 +11,8 @@ with the CPU seconds each used and the machine's load average (`os.getloadavg`) 
     .venv/bin/python -m bench.ingest --rows 2000000 --region EG --runs 3
 
 The generated file is cached under `bench/out/data/<key>/` (key: region, rows, start, days, seed) and reused. The
-result is printed as a small table and written to `bench/out/ingest.json`. Timings are reported, never asserted.
+result is printed as a small table and written to `bench/out/ingest_<region>_<rows>.json`. Timings are reported,
+never asserted.
 
 With `--spec FILE` (a rail spec, e.g. `regions/rails/stripe/spec.yaml` for EG), the same file is also
 ingested through the spec engine instead of the region's built-in adapter, and both readers are timed alone
