@@ -421,6 +421,37 @@ def verify(region: RegionOption = None) -> None:
 
 
 @app.command()
+def orphans(
+    older_than: Annotated[
+        float, typer.Option("--older-than", metavar="HOURS", help="Only files older than this many hours (>= 1).")
+    ] = 72.0,
+    delete: Annotated[bool, typer.Option("--delete", help="Delete them; without it, only list them.")] = False,
+) -> None:
+    """List (or delete) files under the central tables that no snapshot references: a killed publish's leftovers."""
+    from kanda.central.catalog import open_catalog, publish_lock
+    from kanda.central.orphans import MIN_AGE, find_orphans, remove_orphans
+
+    age = dt.timedelta(hours=older_than)
+    if age < MIN_AGE:
+        usage_error(f"--older-than must be at least {MIN_AGE.total_seconds() / 3600:g} hour(s): younger files may"
+                    " belong to a publish that has not committed yet", "--older-than")  # fmt: skip
+    settings = load_settings()
+    catalog = open_catalog(settings)
+    with publish_lock(settings):  # no commit lands between listing the files and reading the references
+        found = find_orphans(catalog, older_than=age)
+        removed = remove_orphans(catalog, found) if delete else 0
+    for orphan in found:
+        console.print(f"{orphan.table:<24} {orphan.size:>12,} B  {orphan.modified:%Y-%m-%d %H:%M}  {orphan.path}")
+    total = sum(o.size for o in found)
+    if delete:
+        console.print(f"deleted {removed} orphan file(s), {total:,} bytes")
+    elif found:
+        console.print(f"{len(found)} orphan file(s), {total:,} bytes: run again with --delete to remove them")
+    else:
+        console.print(f"no orphan files older than {older_than:g} hours")
+
+
+@app.command()
 def query(
     sql: Annotated[str | None, typer.Argument(help="Read-only SQL over rollups.<table>.")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table | csv | json")] = "table",
