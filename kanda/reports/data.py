@@ -214,14 +214,12 @@ def build_reports(
     figures = _figures_by_creator(daily)
     # The attachment lists what the figures are made of (`fct_daily_money`: successful events of the local day);
     # a pending or failed attempt, or the pending event before a success, moved no money and is only counted.
-    # A dispute the seller won (its reversal voided, and the failed reversal that says so) is neither money nor a
-    # payment attempt.
+    # A reversal a won dispute voided is not money either. Only sales are payment attempts: a failed reversal (a
+    # won dispute, or a reversal attempt that failed) is not one.
     counted = (pl.col("status") == "success") & ~pl.col("voided")
-    dispute_won = pl.col("voided") | (
-        pl.col("event_type").is_in(["reversal", "chargeback"]) & (pl.col("status") == "failed")
-    )
+    attempted = (pl.col("event_type") == "sale") & (pl.col("status") != "success")
     sales = _sales_by_creator(events.filter(counted).drop("voided"), region.zone)
-    attempts = dict(events.filter(~counted & ~dispute_won).group_by("creator_id").len().iter_rows())
+    attempts = dict(events.filter(attempted).group_by("creator_id").len().iter_rows())
     top = _top_products(products)
     held_by = _held_by_creator(held)
     trend_days = [first + dt.timedelta(days=i) for i in range(TREND_DAYS)]

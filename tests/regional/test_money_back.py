@@ -335,3 +335,30 @@ def test_a_dispute_won_before_any_export_showed_it_open_moves_no_money(settings:
     make_files(settings, regions=["TZ"], rows=20)
     gumroad_export(settings, tmp_path, "1.csv", disputed="1", won="1")
     assert tz_day(settings) == {"reversals_minor": 0, "net_minor": 4_925_000, "reversal_rate": 0.0, "state": "success"}
+
+
+def test_a_reversal_attempt_that_failed_before_its_retry_leaves_the_retry_standing(settings: Settings, tmp_path):
+    """JazzCash reports a REVERSAL that failed (response 199) and the retry that succeeded: the payment is reversed.
+    Only a failed reversal at the reversal's own instant (a won dispute restating it) gives the money back."""
+    make_files(settings, regions=["PK"], rows=20)
+    sale = {
+        "pp_Version": "1.1",
+        "pp_TxnType": "MWALLET",
+        "pp_TxnRefNo": "T00000001",
+        "pp_Amount": "10000",
+        "pp_TxnCurrency": "PKR",
+        "pp_TxnDateTime": "20250605103000",
+        "pp_BillReference": "PK-C0001.PK-P00001",
+        "pp_ResponseCode": "000",
+        "pp_ResponseMessage": "ok",
+    }
+    failed = sale | {"pp_TxnType": "REVERSAL", "pp_TxnDateTime": "20250605120000", "pp_ResponseCode": "199"}
+    retried = sale | {"pp_TxnType": "REVERSAL", "pp_TxnDateTime": "20250605121000"}
+    path = write(tmp_path, "ipn.jsonl", [json.dumps(d) for d in (sale, failed, retried)])
+    (result,) = ingest_files(settings, "PK", [path]).files
+    assert (result.loaded, result.quarantined) == (3, 0), result
+    publish_region(settings, "PK")
+    with open_store(settings, "PK", read_only=True) as con:
+        state = con.execute("SELECT current_state, reversed_minor FROM fct_sales").fetchall()
+        day = con.execute("SELECT gross_minor, reversals_minor, net_minor FROM creator_daily").fetchall()
+    assert state == [("reversed", 10_000)] and day == [(10_000, 10_000, 0)]

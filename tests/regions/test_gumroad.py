@@ -139,6 +139,25 @@ def test_flags_on_a_purchase_that_never_succeeded_are_quarantined(tmp_path: Path
     ]
 
 
+def test_a_dispute_won_after_a_full_refund_is_a_failed_reversal_of_the_sale_price_not_a_quarantined_zero(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "won.csv"
+    path.write_text(
+        "Purchase ID,Item Name,Purchase Date,Purchase Time,Sale Price (TZS),Fees (TZS),Net Total (TZS),Refunded?,"
+        "Fully Refunded?,Disputed?,Dispute Won?\n"
+        "W1,[TZ-C0001.TZ-P00002] x,2024-01-05,10:00:00,1000.00,15.00,985.00,1,1,1,1\n"
+    )
+    frame, _ = read_all(ADAPTER, path, REGION)
+    split = through_contract(frame, REGION)
+    assert split.quarantine.is_empty()
+    assert split.valid.select("event_type", "status", "amount_minor").rows() == [
+        ("sale", "success", 100000),
+        ("refund", "success", -100000),
+        ("reversal", "failed", -100000),
+    ]
+
+
 def test_missing_optional_columns(tmp_path: Path) -> None:
     path = tmp_path / "old.csv"
     path.write_text(

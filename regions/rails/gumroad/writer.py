@@ -34,8 +34,8 @@ def exported_truth(truth: pl.DataFrame) -> pl.DataFrame:
     """What this export states about `truth` (money going back at its purchase's time), for round-trip checks.
 
     A full refund and a lost dispute are computed from the line's `Sale Price`; only a refund has a field of its own
-    (`Partial Refund`) in which its damage can show. A dispute the seller won is read as a failed reversal of what
-    was not refunded (all of it: those purchases had nothing back), right after its sale, with the line's damage.
+    (`Partial Refund`) in which its damage can show. A dispute the seller won is read as a failed reversal of the
+    Sale Price, right after its sale, with the line's damage.
     """
     exported = as_exported(truth, own_amount=("refund",), from_sale_amount=("refund", "reversal"))
     went_back = truth.filter(pl.col("event_type").is_in(BACK))["txn_no"].implode()
