@@ -13,6 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from kanda.regional import ledger
+from kanda.regional.ingest import DOLLAR_RECORD_SQL
 from kanda.regional.models import published_fingerprint
 from kanda.regional.store import registered
 from regions import RegionConfig
@@ -229,6 +230,27 @@ def failed_after_success(con: duckdb.DuckDBPyConnection, region: RegionConfig) -
         " the rail)",
         none="was reported failed after it succeeded",
     )
+
+
+def dollar_records(con: duckdb.DuckDBPyConnection, region: RegionConfig) -> CheckResult:
+    """No record waiting for review was read from a `($)` file, whose money is US dollars.
+
+    An older kanda read Gumroad's `($)` as the region's currency. Today's reader refuses such files, and a held
+    one is not released, but the rows kept from before wait with amounts that may be dollars: a steward approves
+    them with the region's amounts or rejects them. Events an older kanda loaded from such files keep no raw
+    record, so they cannot be named here."""
+    count, examples = con.execute(
+        "SELECT count(*), list(quarantine_id ORDER BY quarantine_id)[1:5] FROM quarantine"
+        f" WHERE status IN ('open', 'held') AND coalesce({DOLLAR_RECORD_SQL}, false)"
+    ).fetchall()[0]
+    if count:
+        message = (
+            f"{region.code}: {count} record(s) waiting for review were read from a ($) file, whose money is US"
+            f" dollars, not {region.currency}; approve each with the {region.currency} amounts or reject it, e.g. "
+            + ", ".join(examples)
+        )
+        return CheckResult("dollar_records", False, message, "warn", {"records": count, "examples": examples})
+    return CheckResult("dollar_records", True, f"{region.code}: no record from a ($) file waits", "warn")
 
 
 def _payments_warning(

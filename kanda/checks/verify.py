@@ -192,6 +192,7 @@ def verify(settings: Settings, regions: list[str] | None = None) -> list[CheckRe
             results.append(checks.usd_agrees_across_rollups(con, region))
             results.append(checks.money_back_within_sale(con, region))
             results.append(checks.failed_after_success(con, region))
+            results.append(checks.dollar_records(con, region))
             results.append(reconcile(con, region, central))
             results.append(checks.central_rows(con, region, central))
     return results

@@ -591,17 +591,24 @@ def _known_creators(con: duckdb.DuckDBPyConnection, region: RegionConfig) -> pl.
     return con.sql(f"SELECT creator_id FROM creators WHERE region = '{region.code}'").pl()["creator_id"]
 
 
+#: A quarantine row whose raw record names a money column in US dollars, `Sale Price ($)`: an older kanda read
+#: Gumroad's `($)` as the region's currency and held such rows, whose amounts may be dollars. Today's readers refuse
+#: those files, so only rows kept from before can match (`kanda verify` names them: `dollar_records`).
+DOLLAR_RECORD_SQL = "list_bool_or(list_transform(json_keys(raw_record), lambda k: k LIKE '%($)'))"
+
+
 def release_held(con: duckdb.DuckDBPyConnection, settings: Settings, region: RegionConfig) -> BatchCounts | None:
     """Load held `unknown_creator` rows whose creator is now in the registry, as one balanced batch.
 
     The rows go through the same contract and duplicate rule as on arrival; their provenance (source file and
-    row) is kept, and the quarantine row is marked released with the batch that loaded it.
+    row) is kept, and the quarantine row is marked released with the batch that loaded it. A row read from a
+    `($)` file by an older kanda stays held: its amounts may be US dollars, which a steward must look at.
     """
     known = _known_creators(con, region)
     with registered(con, "kanda_known", known.to_frame().to_arrow()):
         held = con.sql(
             "SELECT quarantine_id, parsed FROM quarantine WHERE status = 'held' AND hold = 'unknown_creator'"
-            " AND creator_id IN (SELECT creator_id FROM kanda_known)"
+            f" AND creator_id IN (SELECT creator_id FROM kanda_known) AND NOT coalesce({DOLLAR_RECORD_SQL}, false)"
         ).pl()
     if held.is_empty():
         return None

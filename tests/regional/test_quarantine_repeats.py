@@ -96,3 +96,42 @@ def test_an_unknown_creators_row_exported_again_is_held_once_and_released_once(s
     with open_store(settings, "EG", read_only=True) as con:
         assert con.execute("SELECT count(*) FROM sale_events WHERE transaction_id = 'ch_new'").fetchall() == [(1,)]
     assert no_errors(settings) == []
+
+
+def test_a_repeat_with_other_money_twice_in_a_file_is_one_quarantine_row_in_the_dry_run_too(
+    settings: Settings, tmp_path: Path
+):
+    make_files(settings, regions=["EG"], rows=50)
+    other = paid("ch_1", "2026-10-05 08:00:00", amount="300,00")  # the same event as the first line, other money
+    path = stripe_file(tmp_path, "f.csv", [paid("ch_1", "2026-10-05 08:00:00"), other, other])
+    predicted = dry_run(get_region("EG"), path)["counts"]
+    (result,) = ingest_files(settings, "EG", [path]).files
+    assert counts(result) == (1, 1, 1)
+    assert (predicted["load"], predicted["quarantine"], predicted["duplicate_in_file"]) == counts(result)
+
+
+def test_a_row_an_older_kanda_held_from_a_dollar_file_is_not_released_as_shillings(settings: Settings, tmp_path):
+    """Before `($)` files were refused, a row of one could be held for an unknown creator. Released once the creator
+    is registered, its dollars would load as shillings: it stays for a steward, and `kanda verify` names it."""
+    make_files(settings, regions=["TZ"], rows=20)
+    path = tmp_path / "tz.csv"
+    path.write_text(
+        "Purchase ID,Item Name,Purchase Date,Purchase Time,Sale Price (TZS),Fees (TZS),Net Total (TZS)\n"
+        "USD1,[TZ-C0999.TZ-P00001] x,2026-10-05,10:00:00,10.00,0.50,9.50\n"
+    )
+    (held,) = ingest_files(settings, "TZ", [path]).files
+    assert held.quarantined == 1
+    with open_store(settings, "TZ") as con:  # the row as an older kanda kept it: read from a ($) file
+        con.execute("UPDATE quarantine SET raw_record = replace(CAST(raw_record AS VARCHAR), '(TZS)', '($)')")
+    creators = settings.registry_dir / "creators.csv"
+    line = creators.read_text().splitlines()[1].split(",")
+    line[0] = "TZ-C0999"
+    creators.write_text(creators.read_text() + ",".join(line) + "\n")
+    assert ingest_files(settings, "TZ", []).released is None
+    with open_store(settings, "TZ", read_only=True) as con:
+        assert con.execute("SELECT status FROM quarantine").fetchall() == [("held",)]
+        assert con.execute("SELECT count(*) FROM sale_events").fetchall() == [(0,)]
+    publish_region(settings, "TZ")
+    (check,) = [r for r in verify(settings, ["TZ"]) if r.name == "dollar_records"]
+    assert (check.passed, check.severity, check.metadata["records"]) == (False, "warn", 1)
+    assert "US dollars" in check.message
