@@ -18,6 +18,7 @@ from tests.support.roundtrip import (
     assert_round_trip,
     quarantine_rules,
     read_all,
+    read_written,
     row,
     side_by_side,
     through_contract,
@@ -142,13 +143,14 @@ def test_flags_on_a_purchase_that_never_succeeded_are_quarantined(tmp_path: Path
 def test_a_dispute_won_after_a_full_refund_is_a_failed_reversal_of_the_sale_price_not_a_quarantined_zero(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "won.csv"
-    path.write_text(
+    frame, _ = read_written(
+        ADAPTER,
+        REGION,
+        tmp_path / "won.csv",
         "Purchase ID,Item Name,Purchase Date,Purchase Time,Sale Price (TZS),Fees (TZS),Net Total (TZS),Refunded?,"
         "Fully Refunded?,Disputed?,Dispute Won?\n"
-        "W1,[TZ-C0001.TZ-P00002] x,2024-01-05,10:00:00,1000.00,15.00,985.00,1,1,1,1\n"
+        "W1,[TZ-C0001.TZ-P00002] x,2024-01-05,10:00:00,1000.00,15.00,985.00,1,1,1,1\n",
     )
-    frame, _ = read_all(ADAPTER, path, REGION)
     split = through_contract(frame, REGION)
     assert split.quarantine.is_empty()
     assert split.valid.select("event_type", "status", "amount_minor").rows() == [
@@ -159,13 +161,14 @@ def test_a_dispute_won_after_a_full_refund_is_a_failed_reversal_of_the_sale_pric
 
 
 def test_missing_optional_columns(tmp_path: Path) -> None:
-    path = tmp_path / "old.csv"
-    path.write_text(
+    frame, ignored = read_written(
+        ADAPTER,
+        REGION,
+        tmp_path / "old.csv",
         "Purchase ID,Item Name,Purchase Date,Purchase Time (UTC timezone),Sale Price (tzs),Fees (TZS),Net Total (TZS)\n"
         "A1,[TZ-C0001.TZ-P00002] x,2024-01-05,10:00:00,1000.00,15.00,985.00\n"
-        "Totals,,,,1000.00,15.00,985.00\n"
+        "Totals,,,,1000.00,15.00,985.00\n",
     )
-    frame, ignored = read_all(ADAPTER, path, REGION)
     assert ignored == 1
     assert frame.select("amount_minor", "fee_minor", "status", "event_type").row(0) == (100000, 1500, "success", "sale")
     assert frame["buyer_ref"][0] is None

@@ -71,6 +71,12 @@ def assert_same_but_source_row(copy: Mapping[str, Any], original: Mapping[str, A
     }
 
 
+def read_written(adapter: Adapter, region: RegionConfig, path: Path, content: str) -> tuple[pl.DataFrame, int]:
+    """`path` written with `content`, then read as `read_all` reads it: a hand-written file in one step."""
+    path.write_text(content)
+    return read_all(adapter, path, region)
+
+
 def assert_rejected(
     adapter: Adapter, region: RegionConfig, path: Path, reason: str, *, content: str | bytes | None = None
 ) -> None:
