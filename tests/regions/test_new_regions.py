@@ -195,7 +195,7 @@ SAMPLES = {
             5: ("refund", "success", -125000, 0),  # repeats the charge's fee (43.75): booked on the sale only
         },
         {},
-        1,  # transfer.success
+        2,  # transfer.success; a test-mode charge (`mode` test) moved no money
     ),
     "razorpay_webhook/samples/webhooks_in.ndjson": (
         "IN",
@@ -204,9 +204,10 @@ SAMPLES = {
             3: ("sale", "success", 10_000_000, 236000),
             4: ("sale", "failed", 49900, 0),  # "fee": null
             5: ("refund", "success", -49900, 0),  # repeats the payment entity's fee: not booked twice
+            6: ("sale", "pending", 29900, 0),  # authorized, never captured
         },
         {},
-        1,  # order.paid repeats payment.captured
+        2,  # order.paid repeats payment.captured; the auto-refund of line 6 (`captured` false) moved no money
     ),
     "vnpay_ipn/samples/ipn_vn.ndjson": (
         "VN",
@@ -221,9 +222,14 @@ SAMPLES = {
     ),
     "yoco/samples/webhooks_za.ndjson": (
         "ZA",
-        {1: ("sale", "success", 15000, 0), 2: ("sale", "success", 15000, 0), 5: ("refund", "success", -15000, 0)},
+        {
+            1: ("sale", "success", 15000, 0),
+            2: ("sale", "success", 15000, 0),
+            5: ("refund", "success", -15000, 0),
+            6: ("sale", "success", 900, 0),  # Yoco's documented sample, moved to a late evening
+        },
         {3: {"amount_minor"}},  # "150.00" where Yoco sends integer cents
-        1,  # refund.failed
+        2,  # refund.failed; a test-mode payment (`payload.mode` test)
     ),
 }
 
@@ -245,6 +251,44 @@ def test_each_rails_sample_reads_as_its_spec_says(sample: str) -> None:
     }
     assert reasons == quarantined
     assert split.valid.filter(pl.col("event_type") == "sale")["transaction_id"].null_count() == 0
+
+
+
+def test_a_yoco_sale_is_timed_by_its_event_and_lands_on_its_own_local_day() -> None:
+    """Yoco's documented sample event is created two hours before the payment it reports: the payload's time is
+    South African wall time marked `Z`. Read as UTC, a sale made at 22:30 in Johannesburg landed on the next day."""
+    region = get_region("ZA")
+    frame, _ = read_all(get_adapter(region.source_format), RAILS / "yoco/samples/webhooks_za.ndjson", region)
+    late = through_contract(frame, region).valid.filter(pl.col("source_row") == 6).row(0, named=True)
+    assert late["occurred_at"] == dt.datetime(2026, 10, 5, 20, 30, 1, 260284, tzinfo=dt.UTC)
+    assert late["local_date"] == dt.date(2026, 10, 5)
+
+
+@pytest.mark.parametrize(
+    ("sample", "line"),
+    [
+        pytest.param("yoco/samples/webhooks_za.ndjson", 7, id="yoco"),
+        pytest.param("chapa/samples/webhooks_et.ndjson", 6, id="chapa"),
+        pytest.param("razorpay_webhook/samples/webhooks_in.ndjson", 7, id="razorpay-auto-refund"),
+    ],
+)
+def test_a_document_that_moved_no_money_is_ignored_not_loaded(sample: str, line: int, tmp_path: Path) -> None:
+    """A test-mode payment, or Razorpay's refund of a payment it never captured, reaches the receiver like any
+    other document: loaded, the first was a sale and the second took the sale's amount off the creator's net. Each
+    is counted as ignored; the same document marked live (or captured) is read as money."""
+    code = SAMPLES[sample][0]
+    region = get_region(code)
+    adapter = get_adapter(region.source_format)
+    document = (RAILS / sample).read_text().splitlines()[line - 1]
+    path = tmp_path / Path(sample).name
+    path.write_text(document + "\n")
+    frame, ignored = read_all(adapter, path, region)
+    assert (frame.height, ignored) == (0, 1)
+    as_money = document.replace('"mode": "test"', '"mode": "live"').replace('"captured": false', '"captured": true')
+    assert as_money != document
+    path.write_text(as_money + "\n")
+    frame, ignored = read_all(adapter, path, region)
+    assert (frame.height, ignored) == (1, 0)
 
 
 @pytest.mark.parametrize(

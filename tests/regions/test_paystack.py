@@ -86,6 +86,19 @@ def test_buyer_ref_is_a_hash_and_no_contact_leaks() -> None:
     assert "Ada.Obi@Example.com" in str(row(frame, 1)["raw_record"])
 
 
+
+def test_a_test_mode_event_is_ignored_not_loaded(tmp_path: Path) -> None:
+    """One receiver URL registered for test and live mode gets test payments too (`data.domain` "test"): loaded,
+    each was a sale that moved no money. It is counted as ignored; the same event from the live domain loads."""
+    live = SAMPLE.read_text().splitlines()[0]
+    assert '"domain":"live"' in live
+    path = tmp_path / "webhooks.ndjson"
+    for domain, loaded, ignored in (("test", 0, 1), ("live", 1, 0)):
+        path.write_text(live.replace('"domain":"live"', f'"domain":"{domain}"') + "\n")
+        frame, skipped = read_all(ADAPTER, path, REGION)
+        assert (frame.height, skipped) == (loaded, ignored), domain
+
+
 def test_empty_file_is_rejected(tmp_path: Path) -> None:
     assert_rejected(ADAPTER, REGION, tmp_path / "empty.ndjson", "empty", content=b"")
     assert_rejected(ADAPTER, REGION, tmp_path / "blank.ndjson", "only blank lines", content="\n\n")
