@@ -8,6 +8,7 @@ contract, a transition the status does not allow, nothing matched), 2 usage erro
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import math
@@ -219,7 +220,7 @@ def fix(
 ) -> None:
     """Edit fields of an item; the row is re-validated at once. Exit 1 if it still breaks the contract."""
     from kanda.review.actor import PermissionDenied
-    from kanda.review.service import ItemNotFound, ReviewError, approve, save_edits
+    from kanda.review.service import FixInvalid, ItemNotFound, ReviewError, approve, save_edits
     from kanda.settings import load_settings
 
     edits = {}
@@ -230,9 +231,14 @@ def fix(
         edits[column.strip()] = value
     settings, who = load_settings(), _actor(actor)
     try:
-        verdict = save_edits(settings, who, item_id, edits)
-        if approve_ and verdict.ok:
-            approve(settings, who, item_id, reason)
+        verdict = None
+        if approve_:
+            # Saved and approved in one transaction: approved after a save of its own, the item could be approved
+            # with another steward's edits saved in between, which this steward neither typed nor saw.
+            with contextlib.suppress(FixInvalid):  # still breaks the contract: saved below, the verdict says why
+                verdict = approve(settings, who, item_id, reason, edits=edits)
+        if verdict is None:
+            verdict = save_edits(settings, who, item_id, edits)
     except (ItemNotFound, PermissionDenied, ReviewError) as exc:
         _refuse(str(exc), as_json)
     if as_json:

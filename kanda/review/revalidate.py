@@ -252,8 +252,24 @@ def _typed(column: str, text: str, zone: ZoneInfo) -> object:
             when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             raise ValueError("an ISO time such as 2026-10-05T10:00:00Z") from None
-        return (when if when.tzinfo else when.replace(tzinfo=zone)).astimezone(dt.UTC)
+        return (when if when.tzinfo else _local_instant(when, zone)).astimezone(dt.UTC)
     return text
+
+
+def _local_instant(wall: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+    """A wall time typed without an offset, in the region's zone; refused where it names no single instant, as the
+    rails' readers refuse it: in the hour repeated when the clocks go back either instant would be a guess, one of
+    them an hour off (and a refund's minute tells it from the payment's other refunds), and a time skipped when they
+    go forward never happened."""
+    first, second = wall.replace(tzinfo=zone, fold=0), wall.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() != second.utcoffset():
+        ambiguous = first.astimezone(dt.UTC).astimezone(zone).replace(tzinfo=None) == wall
+        what = "happened twice (the clocks went back)" if ambiguous else "never happened (the clocks went forward)"
+        raise ValueError(
+            f"{wall:%Y-%m-%d %H:%M} {what} in {zone.key}: type the time with its offset, e.g."
+            f" {first.isoformat(timespec='seconds')}"
+        )
+    return first
 
 
 def known_creators(registry_dir: Path, regions: set[str]) -> dict[str, set[str]]:

@@ -253,7 +253,6 @@ def test_each_rails_sample_reads_as_its_spec_says(sample: str) -> None:
     assert split.valid.filter(pl.col("event_type") == "sale")["transaction_id"].null_count() == 0
 
 
-
 def test_a_yoco_sale_is_timed_by_its_event_and_lands_on_its_own_local_day() -> None:
     """Yoco's documented sample event is created two hours before the payment it reports: the payload's time is
     South African wall time marked `Z`. Read as UTC, a sale made at 22:30 in Johannesburg landed on the next day."""

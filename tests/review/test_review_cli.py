@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from kanda.cli import app
@@ -55,12 +56,45 @@ def test_review_commands_end_to_end(settings: Settings, tmp_path: Path):
     assert history == [
         ("system:enqueue", "enqueue"),
         ("ops", "edit"),  # the refused -25000 edit is kept as work in progress, then replaced
-        ("ops", "edit"),
-        ("ops", "approve"),
+        ("ops", "approve"),  # with the edits typed: saved and approved at once
         ("system:reprocess", "reprocess"),
     ]
     with open_store(settings, "EG", read_only=True) as con:
         assert con.execute("SELECT count(*) FROM sale_events WHERE transaction_id = 'ch_bad'").fetchall() == [(1,)]
+
+
+def test_fix_and_approve_approves_what_was_typed_not_a_save_in_between(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """`fix --set ... --approve` used to save the edits, then approve whatever was saved by then: another steward's
+    edit saved in between was approved under this steward's name, and loaded (here 100 times the amount typed). The
+    edits are now saved and approved in one transaction, so the approval is of the values typed."""
+    from kanda.review import service
+    from kanda.review.actor import Actor
+
+    ingest_dirty_egypt(settings, tmp_path / "in")
+    run("enqueue", "--json")
+    (bad,) = run("list", "--rule", "missing_or_unreadable", "--region", "EG", "--json")["items"]
+    save, rival_saved = service.save_edits, []
+
+    def a_rival_saves_right_after(*args, **kwargs):
+        verdict = save(*args, **kwargs)
+        if not rival_saved:
+            rival_saved.append(True)
+            save(settings, Actor("bola", "steward", None), bad["id"], {"amount_minor": "2500000"})
+        return verdict
+
+    monkeypatch.setattr(service, "save_edits", a_rival_saves_right_after)
+    fixed = run("fix", str(bad["id"]), "--set", "amount_minor=25000", "--approve", "--actor", "amina", "--json")
+    assert fixed["approved"] is True
+    shown = run("show", str(bad["id"]), "--json")
+    assert shown["status"] == "fixed" and shown["edits"]["amount_minor"] == "25000"
+    assert [(h["actor"], h["action"]) for h in shown["history"]][-1] == ("amina", "approve")
+    (eg,) = run("reprocess", "--json")["regions"]
+    assert eg["loaded"] == [bad["id"]]
+    with open_store(settings, "EG", read_only=True) as con:
+        loaded = con.execute("SELECT amount_minor FROM sale_events WHERE transaction_id = 'ch_bad'").fetchall()
+    assert loaded == [(25000,)]
 
 
 def test_usage_errors_exit_2(settings: Settings):

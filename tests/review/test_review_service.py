@@ -277,3 +277,24 @@ def test_an_age_past_the_calendar_is_clamped_and_no_age_at_all_is_refused(settin
             with pytest.raises(ReviewError, match="finite number of days"):
                 bulk(settings, EGYPT, flt, "reject", "no")
     assert count_items(settings, OPERATOR, group_by="status") == {"new": 4}  # nothing was decided
+
+
+def test_a_local_time_that_names_no_single_instant_is_refused_with_the_way_to_type_it(
+    settings: Settings, queue: dict[str, int]
+):
+    """Cairo's clocks go back at midnight on 29/30 October 2026 and forward at midnight on 23/24 April: 23:30 on the
+    29th happened twice and 00:30 on the 24th never did. Typed without an offset, each was given an instant as a
+    guess (a refund's minute is part of its identity, so an hour off could count a redelivered refund twice); the
+    rails' readers refuse both. The review does too, and says how to type the time."""
+    item_id = queue["ch_bad"]
+    for typed, said in (("2026-10-29 23:30:00", "happened twice"), ("2026-04-24T00:30", "never happened")):
+        verdict = revalidate(settings, OPERATOR, item_id, {"occurred_at": typed})
+        (error,) = [e for e in verdict.errors if e.column == "occurred_at"]
+        assert said in error.rule and "Africa/Cairo" in error.rule and "with its offset" in error.rule, error
+    for typed, instant in (
+        ("2026-10-29T23:30:00+03:00", "2026-10-29T20:30:00Z"),
+        ("2026-10-29 22:30", "2026-10-29T19:30:00Z"),
+    ):
+        verdict = revalidate(settings, OPERATOR, item_id, {"occurred_at": typed})
+        assert not [e for e in verdict.errors if e.column == "occurred_at"], verdict.errors
+        assert (verdict.row["occurred_at"], verdict.row["local_date"]) == (instant, "2026-10-29")
