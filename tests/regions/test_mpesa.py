@@ -274,6 +274,31 @@ def test_a_payment_without_its_receipt_number_is_quarantined_not_ignored(tmp_pat
     assert quarantine_rules(split, 2) == {("missing_or_unreadable", "transaction_id")}
 
 
+def test_a_reversal_worded_of_transaction_is_linked_to_its_own_receipt(tmp_path: Path) -> None:
+    """ "Reversal of transaction TK1AAAAA01" (M-Pesa's own wording in its messages) was read as a reversal of
+    receipt TRANSACTION: every reversal so worded shared one id, the second vanished as a duplicate of the first,
+    and both sales stayed counted. The receipt is the first word after "of" that holds a digit; a reversal naming
+    none is quarantined for its missing id, never ignored like a charge."""
+    path = tmp_path / "statement.csv"
+    path.write_text(
+        "Receipt No,Completion Time,Details,Transaction Status,Paid In,Withdrawn,Balance\n"
+        'TK1AAAAA01,2026-12-01 09:00:00,Pay Bill from 0712345678 Acc. KE-C0001.KE-P00001,Completed,"1,000.00",,0\n'
+        'TK1AAAAA02,2026-12-01 10:00:00,Pay Bill from 0712345679 Acc. KE-C0002.KE-P00005,Completed,"1,000.00",,0\n'
+        'TK1RRRRR01,2026-12-02 10:00:00,Reversal of transaction TK1AAAAA01 Acc. KE-C0001.KE-P00001,Completed,,"-1,000.00",0\n'
+        'TK1RRRRR02,2026-12-02 11:00:00,Reversal of transaction TK1AAAAA02 Acc. KE-C0002.KE-P00005,Completed,,"-1,000.00",0\n'
+        'TK1RRRRR03,2026-12-02 12:00:00,Reversal of transaction Acc. KE-C0001.KE-P00001,Completed,,"-1,000.00",0\n'
+    )
+    frame, ignored = read_all(ADAPTER, path, REGION)
+    assert ignored == 0
+    split = through_contract(frame, REGION)
+    reversals = split.valid.filter(pl.col("event_type") == "reversal")
+    assert sorted(zip(reversals["transaction_id"], reversals["amount_minor"], strict=True)) == [
+        ("TK1AAAAA01", -100_000),
+        ("TK1AAAAA02", -100_000),
+    ]
+    assert quarantine_rules(split, 5) == {("missing_or_unreadable", "transaction_id")}
+
+
 def test_a_line_too_long_for_csv_before_the_header_rejects_that_file_and_the_next_one_loads(settings) -> None:
     """A 30 MB first line made the header search raise the csv module's field-limit error: a traceback that
     stopped the region's whole landing folder, on every rerun. It is a malformed file like any other now."""

@@ -7,8 +7,8 @@ A statement is a ledger of the till's account, not a list of sales, so rows are 
 |------------------------------------------------------------|--------------------------------------|------------|
 | Paid In, status Completed / Pending / Failed               | sale / success, pending, failed      | +Paid In   |
 | Paid In, status Reversed (the payment listed again)        | reversal / success                   | -Paid In   |
-| Withdrawn, Details "Reversal of <receipt> ..."             | reversal / (status as above)         | -Withdrawn |
-| Withdrawn, Details "Refund of <receipt> ..."               | refund / (status as above)           | -Withdrawn |
+| Withdrawn, Details "Reversal of [transaction] <receipt> ..." | reversal / (status as above)         | -Withdrawn |
+| Withdrawn, Details "Refund of [transaction] <receipt> ..."   | refund / (status as above)           | -Withdrawn |
 | any other Withdrawn row (charges, payouts, transfers)      | ignored                              |            |
 | repeated page-header rows, rows without a receipt number   | ignored (but see below)              |            |
 
@@ -90,7 +90,14 @@ EXPECTS = Expects(
 )
 _STATUS = {"completed": "success", "pending": "pending", "failed": "failed", "cancelled": "failed"}
 _TIME_FORMATS = ["%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d-%m-%Y %H:%M:%S"]
-_UNDO = r"(?i)\b(reversal|refund) of\s+([A-Z0-9]{8,12})\b"
+#: "Reversal of <receipt>", "Refund of transaction <receipt>": the receipt is the first word after "of" (within a
+#: few words) that starts with a letter and holds a digit, as receipts do (QGH7XK2L9P), so neither a phone number
+#: nor a word such as "transaction" is taken for one: read as a receipt, every
+#: reversal so worded shared the id TRANSACTION, and the second of them vanished as its duplicate. A receipt of
+#: another length (`_UNDONE_RECEIPT`), or none, leaves the reversal without a transaction id: quarantined, never
+#: guessed, and never ignored like a charge.
+_UNDO = r"(?i)\b(reversal|refund) of\b(?:\s+(?:\S+\s+){0,3}?\b([A-Z]{1,11}[0-9][A-Z0-9]{0,10})\b)?"
+_UNDONE_RECEIPT = (8, 12)
 #: A receipt number as the first field of a line: 8 to 12 capital letters and digits (SBA1000001, QGH7XK2L9P).
 _RECEIPT = re.compile(r"[A-Z0-9]{8,12}")
 #: How far into the file the header row is looked for (title lines of a PDF-to-CSV conversion).
@@ -251,7 +258,11 @@ def _map(rows: pl.DataFrame, names: list[str], canonical: list[str], ctx: ReadCo
     ).select(
         pl.col("source_row"),
         pl.when(is_withdrawal)
-        .then(undo.struct.field("2").str.to_uppercase())
+        .then(
+            pl.when(undo.struct.field("2").str.len_chars().is_between(*_UNDONE_RECEIPT)).then(
+                undo.struct.field("2").str.to_uppercase()
+            )
+        )
         .when(receipt != "")
         .then(receipt)
         .alias("transaction_id"),
