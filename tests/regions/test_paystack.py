@@ -86,7 +86,6 @@ def test_buyer_ref_is_a_hash_and_no_contact_leaks() -> None:
     assert "Ada.Obi@Example.com" in str(row(frame, 1)["raw_record"])
 
 
-
 def test_a_test_mode_event_is_ignored_not_loaded(tmp_path: Path) -> None:
     """One receiver URL registered for test and live mode gets test payments too (`data.domain` "test"): loaded,
     each was a sale that moved no money. It is counted as ignored; the same event from the live domain loads."""
