@@ -85,6 +85,7 @@ def referenced_columns(spec: m.RailSpec, *, required_only: bool = False) -> list
     for event in spec.events:
         _walk_condition(event.when, found, required_only=required_only)
         _walk(event.status, found, required_only=required_only)
+        _walk(event.occurred_at, found, required_only=required_only)
         _walk_money(event.amount, found, required_only=required_only)
     return found
 
@@ -523,9 +524,9 @@ class Compiler:
         # A declared x100 source whose value is not a multiple of 100 is not what the spec says: null, quarantined.
         return pl.when(value % divisor == 0).then(value // divisor).otherwise(None)
 
-    def occurred_at(self, zone: str) -> pl.Expr:
+    def occurred_at(self, zone: str, source: m.Source | None = None) -> pl.Expr:
         t = self.spec.time
-        text = self.source(self.spec.fields.occurred_at)
+        text = self.source(self.spec.fields.occurred_at if source is None else source)
         if t.native_digits:
             text = normalise_digits(text)
         parsed: list[pl.Expr] = []
@@ -624,6 +625,11 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
         currency = pl.lit(region.currency)
     else:
         currency = c.source(fields.currency).str.to_uppercase()
+    if fields.fee_currency is not None:
+        stated_in = c.source(fields.fee_currency).str.to_uppercase()
+        # the region's currency, which the contract holds every event to: the fee of a charge in another one is
+        # still the settlement's, and the charge is quarantined for its own currency
+        fee = pl.when(stated_in.is_null() | (stated_in == "") | (stated_in == region.currency)).then(fee)
     channel = c.lower(fields.channel) if fields.channel is not None else pl.lit(spec.channel_default)
     shared = [
         pl.col("source_row"),
@@ -664,6 +670,12 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
             event_status.cast(pl.String).alias(f"_status{index}"),
             signed.cast(pl.Int64).alias(f"_amount{index}"),
         ]
+        if template.occurred_at is not None:  # a time of its own where the row states one (unreadable: null)
+            stated = c.source(template.occurred_at)
+            fanned += [
+                (stated.is_not_null() & (stated != "")).alias(f"_has_time{index}"),
+                c.occurred_at(region.zone, template.occurred_at).alias(f"_time{index}"),
+            ]
     wide = c.parsed_columns(staged).select([*shared, *own, *fanned])
     names = ["source_row", "transaction_id", "event_type", "status", "creator_id", "product_id", "_contact", "channel"]
     names += ["amount_minor", "fee_minor", "currency", "occurred_at", "raw_record"]
@@ -681,6 +693,9 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
             "fee_minor": pl.lit(0, pl.Int64),
             "net_minor": pl.col(f"_amount{index}"),
         }
+        if template.occurred_at is not None:
+            has_time = pl.col(f"_has_time{index}")
+            overrides["occurred_at"] = pl.when(has_time).then(pl.col(f"_time{index}")).otherwise(pl.col("occurred_at"))
         parts.append(
             extra.select(*[overrides.get(n, pl.col(n)).alias(n) for n in names], _order=pl.lit(index, pl.Int8))
         )

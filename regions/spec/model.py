@@ -287,6 +287,12 @@ class Fields(_Strict):
     currency: Source | None = Field(
         None, description="Default: the region's currency (also when it names an optional column a file lacks)."
     )
+    fee_currency: Source | None = Field(
+        None,
+        description="The currency the fee is stated in, where a rail states it apart from the event's (Stripe's "
+        "`Converted Currency`: the account's settlement currency). A fee in another currency than the region's is "
+        "unreadable, so quarantined, never booked as if it were in the region's. Empty or absent: the region's.",
+    )
     occurred_at: Source
     reference: Source | None = Field(None, description="Text the region's reference pattern finds creator/product in.")
     creator_id: Source | None = None
@@ -352,14 +358,19 @@ class EventTemplate(_Strict):
     """A further event one row yields (a refund beside its charge), when its condition holds.
 
     The row's own event (from `fields`) comes first; each template's event follows in list order, on the same
-    transaction, time, creator, product and buyer. It carries no fee (the row's fee belongs to its first event);
-    a stated net is its amount.
+    transaction, creator, product and buyer, and at the row's time unless it names its own. It carries no fee (the
+    row's fee belongs to its first event); a stated net is its amount.
     """
 
     name: str | None = Field(None, description="For `{event: name}` references; default its event_type.")
     when: Condition
     event_type: EventType
     status: Source | None = Field(None, description="Default: the row's status (`@status`).")
+    occurred_at: Source | None = Field(
+        None,
+        description="When it happened, read with the spec's time formats (Stripe's `Refunded date (UTC)`); "
+        "default, and where it is empty, the row's time.",
+    )
     amount: Money
     sign: Literal["negative", "negate", "as_given"] = Field(
         "negative", description="negative: minus its absolute value; negate: minus the value; as_given."

@@ -127,6 +127,48 @@ def test_money_back_on_a_charge_that_never_succeeded_is_quarantined(tmp_path: Pa
     assert split.valid.select("event_type", "status").rows() == [("sale", "failed"), ("sale", "success")]
 
 
+def test_what_the_default_columns_say_captured_refund_date_and_the_fees_currency(tmp_path: Path) -> None:
+    """Three of Stripe's default export columns that a plausible wrong figure hid behind, each unread before:
+    - `Captured` false is a hold on the buyer's card, not money: it loaded as a successful sale. Paid is pending;
+      Refunded (the hold released or expired) is a failed sale with no refund, since nothing came in;
+    - `Refunded date (UTC)`: a refund weeks after its charge was booked on the charge's day, long published;
+      an unreadable date is quarantined, never moved to the charge's day;
+    - `Fee` is in the settlement currency (`Converted Currency`): 0,88 USD was booked as 0,88 EGP."""
+    path = tmp_path / "payments.csv"
+    head = "id;Created date (UTC);Amount;Amount Refunded;Currency;Captured;Converted Currency;Fee;Refunded date (UTC)"
+    ref = "EG-C0001.EG-P00001"
+    path.write_text(
+        f"{head};Status;kanda_ref (metadata)\n"
+        f"ch_hold;2026-10-01 10:00:00;2.000,00;0,00;egp;false;egp;0,00;;Paid;{ref}\n"
+        f"ch_released;2026-10-01 11:00:00;500,00;500,00;egp;false;egp;0,00;2026-10-08 11:00:00;Refunded;{ref}\n"
+        f"ch_late;2026-10-01 12:00:00;500,00;500,00;egp;true;egp;7,50;2026-10-20 20:30:00;Refunded;{ref}\n"
+        f"ch_unread;2026-10-01 13:00:00;500,00;500,00;egp;true;egp;7,50;N/A;Refunded;{ref}\n"
+        f"ch_usd_fee;2026-10-01 14:00:00;1.000,00;0,00;egp;true;usd;0,88;;Paid;{ref}\n"
+    )
+    frame, _ = read_all(ADAPTER, path, REGION)
+    events = {(r["transaction_id"], r["event_type"]): r for r in frame.iter_rows(named=True)}
+    assert set(events) == {
+        ("ch_hold", "sale"),
+        ("ch_released", "sale"),
+        ("ch_late", "sale"),
+        ("ch_late", "refund"),
+        ("ch_unread", "sale"),
+        ("ch_unread", "refund"),
+        ("ch_usd_fee", "sale"),
+    }
+    assert (events["ch_hold", "sale"]["status"], events["ch_released", "sale"]["status"]) == ("pending", "failed")
+    assert events["ch_late", "refund"]["occurred_at"] == utc(2026, 10, 20, 20, 30)
+    split = through_contract(frame, REGION)
+    late = split.valid.filter(pl.col("transaction_id") == "ch_late").sort("event_type")
+    assert late.select("event_type", "local_date", "amount_minor").rows() == [
+        ("refund", dt.date(2026, 10, 20), -50000),  # 23:30 in Cairo
+        ("sale", dt.date(2026, 10, 1), 50000),
+    ]
+    assert quarantine_rules(split, 4) == {("missing_or_unreadable", "occurred_at")}
+    assert events["ch_usd_fee", "sale"]["fee_minor"] is None
+    assert ("missing_or_unreadable", "fee_minor") in quarantine_rules(split, 5)
+
+
 def test_comma_delimited_older_export(tmp_path: Path) -> None:
     path = tmp_path / "old.csv"
     path.write_text(
