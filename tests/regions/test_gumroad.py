@@ -160,6 +160,28 @@ def test_a_dispute_won_after_a_full_refund_is_a_failed_reversal_of_the_sale_pric
     ]
 
 
+def test_the_purchase_time_as_gumroads_export_writes_it(tmp_path: Path) -> None:
+    """Gumroad's export writes the purchase's whole UTC time in `Purchase Time (UTC timezone)`
+    (`created_at.to_time.to_s`, "2024-01-05 21:30:00 UTC"): joined to the date, every real row was an unreadable
+    time, quarantined. It is read as it is; a time of day beside the date still is; another offset is unreadable."""
+    frame, _ = read_written(
+        ADAPTER,
+        REGION,
+        tmp_path / "export.csv",
+        "Purchase ID,Item Name,Purchase Date,Purchase Time (UTC timezone),Sale Price (TZS),Fees (TZS),Net Total (TZS)\n"
+        "T1,[TZ-C0001.TZ-P00002] x,2024-01-05,2024-01-05 21:30:00 UTC,1000.00,15.00,985.00\n"
+        "T2,[TZ-C0001.TZ-P00002] x,2024-01-05,2024-01-05 21:30:00 +0000,1000.00,15.00,985.00\n"
+        "T3,[TZ-C0001.TZ-P00002] x,2024-01-05,21:30:00,1000.00,15.00,985.00\n"
+        "T4,[TZ-C0001.TZ-P00002] x,2024-01-05,2024-01-05 21:30:00 +0300,1000.00,15.00,985.00\n",
+    )
+    split = through_contract(frame, REGION)
+    assert split.valid.select("transaction_id", "occurred_at", "local_date").rows() == [
+        (txn, utc(2024, 1, 5, 21, 30), dt.date(2024, 1, 6))
+        for txn in ("T1", "T2", "T3")  # 00:30 in Dar es Salaam
+    ]
+    assert quarantine_rules(split, 4) == {("missing_or_unreadable", "occurred_at")}
+
+
 def test_missing_optional_columns(tmp_path: Path) -> None:
     frame, ignored = read_written(
         ADAPTER,

@@ -116,7 +116,11 @@ def write(path: Path, chunks: Iterator[pl.DataFrame], region: RegionConfig, rng:
                 .then(pl.lit("N/A"))
                 .otherwise(pl.col("occurred_at").dt.strftime("%Y-%m-%d"))
                 .alias("Purchase Date"),
-                pl.col("occurred_at").dt.strftime("%H:%M:%S").alias("Purchase Time (UTC timezone)"),
+                # Gumroad's own export writes the whole UTC time here; older ones the time of day (half each)
+                pl.when((corrupt.fill_null("") != "bad_time") & (pl.col("txn_no") % 2 == 0))
+                .then(pl.col("occurred_at").dt.strftime("%Y-%m-%d %H:%M:%S UTC"))
+                .otherwise(pl.col("occurred_at").dt.strftime("%H:%M:%S"))
+                .alias("Purchase Time (UTC timezone)"),
                 pl.when(corrupt == "bad_amount")
                 .then(pl.lit("12,3O0"))
                 .otherwise(money["sale"])
