@@ -12,6 +12,7 @@ its gettext calls answered from the catalogue loaded by `kanda.reports.i18n`.
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -92,10 +93,10 @@ class Formats:
     def money(self, minor: int, *, signed: bool = False) -> str:
         """`minor` units as the locale writes the currency; `signed` adds "+" to positive amounts (changes)."""
         text = money_text(minor, self.currency, self.exponent, self.locale)
-        return f"+{text}" if signed and minor > 0 else text
+        return left_to_right(f"+{text}" if signed and minor > 0 else text)
 
     def usd(self, cents: int) -> str:
-        return money_text(cents, "USD", USD_EXPONENT, self.locale)
+        return left_to_right(money_text(cents, "USD", USD_EXPONENT, self.locale))
 
     def number(self, value: int) -> str:
         return format_decimal(value, locale=self.locale)
@@ -110,6 +111,23 @@ class Formats:
     def short_date(self, day: dt.date) -> str:
         """Day and abbreviated month in the language's order ("12 Oct", "Oct 12"): an axis label."""
         return format_skeleton("MMMd", day, locale=self.dates)
+
+
+#: Marks a right-to-left locale's number formats carry (RLM, LRM, ALM), and the isolate that replaces them.
+_BIDI_MARKS = str.maketrans("", "", "\u200e\u200f\u061c")
+_LEFT_TO_RIGHT_ISOLATE, _POP_ISOLATE = "\u2066", "\u2069"
+
+
+def left_to_right(text: str) -> str:
+    """An amount of a right-to-left locale (`ar_EG`: RLM, "-123.45", its Arabic symbol) set apart, left to right,
+    in the report's text, whose every language is left to right (Arabic and Urdu fall back to English).
+
+    Dropped into English as it is, its marks made a viewer draw the minus after the digits ("123,457- ₫") and
+    turn the brackets of "(-200%)" around it: a drop could read as a gain. Other amounts are returned unchanged.
+    """
+    if not any(unicodedata.bidirectional(ch) in ("R", "AL") for ch in text):  # RLM and ALM among them
+        return text
+    return f"{_LEFT_TO_RIGHT_ISOLATE}{text.translate(_BIDI_MARKS)}{_POP_ISOLATE}"
 
 
 def major_units(minor: int, exponent: int) -> Decimal:

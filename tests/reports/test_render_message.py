@@ -122,7 +122,12 @@ def attachment_rows(msg: EmailMessage) -> list[dict[str, str]]:
 
 
 def money(minor: int, currency: str, exponent: int, locale: str) -> str:
-    return format_currency(Decimal(minor).scaleb(-exponent), currency, locale=locale)
+    """The amount as a report shows it: Babel's format, an Arabic locale's set apart left to right (its RLM marks
+    dropped, inside LRI ... PDI), because the report's text is left to right."""
+    text = format_currency(Decimal(minor).scaleb(-exponent), currency, locale=locale)
+    if locale.startswith("ar"):
+        return "\u2066" + text.replace("\u200f", "").replace("\u061c", "") + "\u2069"
+    return text
 
 
 def test_message_has_both_alternatives_the_chart_and_the_csv_with_the_headers_a_client_needs():
@@ -258,6 +263,20 @@ def test_amounts_are_formatted_for_the_creators_locale_and_agree_in_both_alterna
         assert "octobre" not in body and "أكتوبر" not in body
         for product in report.top_products:
             assert product.title in body
+
+
+def test_an_arabic_locales_negative_amounts_read_left_to_right_in_the_report():
+    """An Egyptian creator's amounts are formatted in `ar_EG`, whose money format starts with a right-to-left mark.
+    Dropped into the English text as they were, a viewer drew a refund's minus after its digits ("2,500.00-") and
+    turned the brackets of a drop's "(-200%)" around: a drop could read as a gain. Each amount is now set apart,
+    left to right, and no right-to-left mark is left in the message."""
+    previous = DayFigures(1, 2_500_000, 0, 0, 0, 2_500_000)
+    report = make_report(EG, day=DayFigures(1, 1_000_000, 250_000, 0, 0, 750_000), previous_day=previous)
+    text, html = bodies(received(report))
+    for body in (text, html):
+        assert "\u200f" not in body and "\u061c" not in body
+        assert "\u2066-2,500.00\xa0ج.م.\u2069" in body  # the refunds, minus first
+        assert "\u2066-17,500.00\xa0ج.م.\u2069 (-70%)" in body  # the change against the day before
 
 
 def test_cents_are_never_rounded_away():
