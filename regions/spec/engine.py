@@ -419,10 +419,12 @@ class Compiler:
             return pl.concat_str([self.source(s) for s in src.concat.parts], separator=src.concat.separator)
         if isinstance(src, m.CaseSource):
             a = src.case
-            on = self.source(a.of)
+            # compared as `equals` compares, ignoring case and surrounding blanks: a Captured column re-saved by a
+            # spreadsheet says FALSE where Stripe wrote false
+            on = self.lower(a.of, strip=True)
             result = self.source(a.default) if a.default is not None else pl.lit(None, pl.String)
             for key, then in reversed(list(a.when.items())):
-                result = pl.when(on == key).then(self.source(then)).otherwise(result)
+                result = pl.when(on == key.strip().lower()).then(self.source(then)).otherwise(result)
             if a.missing is not None:
                 result = pl.when(on.is_null()).then(self.source(a.missing)).otherwise(result)
             return result

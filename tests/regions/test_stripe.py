@@ -130,7 +130,8 @@ def test_money_back_on_a_charge_that_never_succeeded_is_quarantined(tmp_path: Pa
 def test_what_the_default_columns_say_captured_refund_date_and_the_fees_currency(tmp_path: Path) -> None:
     """Three of Stripe's default export columns that a plausible wrong figure hid behind, each unread before:
     - `Captured` false is a hold on the buyer's card, not money: it loaded as a successful sale. Paid is pending;
-      Refunded (the hold released or expired) is a failed sale with no refund, since nothing came in;
+      Refunded (the hold released or expired) is a failed sale with no refund, since nothing came in, also when a
+      spreadsheet re-saved it as FALSE;
     - `Refunded date (UTC)`: a refund weeks after its charge was booked on the charge's day, long published;
       an unreadable date is quarantined, never moved to the charge's day;
     - `Fee` is in the settlement currency (`Converted Currency`): 0,88 USD was booked as 0,88 EGP."""
@@ -140,7 +141,7 @@ def test_what_the_default_columns_say_captured_refund_date_and_the_fees_currency
     path.write_text(
         f"{head};Status;kanda_ref (metadata)\n"
         f"ch_hold;2026-10-01 10:00:00;2.000,00;0,00;egp;false;egp;0,00;;Paid;{ref}\n"
-        f"ch_released;2026-10-01 11:00:00;500,00;500,00;egp;false;egp;0,00;2026-10-08 11:00:00;Refunded;{ref}\n"
+        f"ch_released;2026-10-01 11:00:00;500,00;500,00;egp;FALSE;egp;0,00;2026-10-08 11:00:00;Refunded;{ref}\n"
         f"ch_late;2026-10-01 12:00:00;500,00;500,00;egp;true;egp;7,50;2026-10-20 20:30:00;Refunded;{ref}\n"
         f"ch_unread;2026-10-01 13:00:00;500,00;500,00;egp;true;egp;7,50;N/A;Refunded;{ref}\n"
         f"ch_usd_fee;2026-10-01 14:00:00;1.000,00;0,00;egp;true;usd;0,88;;Paid;{ref}\n"
