@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -52,6 +52,9 @@ class Notation:
     divisor: int = 1
     #: the decimal mark of major amounts; None: decided by the record's own amount text (a comma-decimal export)
     decimal: str | None = "."
+    #: where one event of a row reads a column from fields of its own ((event_type, column) -> fields): a Stripe
+    #: row's refund has its own amount and date
+    event_fields: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
 
 def _bkash_time(expr: pl.Expr) -> pl.Expr:
@@ -124,6 +127,11 @@ def notation_for(source_format: str) -> Notation:
             ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"),
             False,
             {"amount_minor": ("Amount",), "fee_minor": ("Fee",), "occurred_at": ("Created date (UTC)", "Created")},
+            # a refund's own amount, and its date where the export states one (else the charge's, as the spec reads)
+            event_fields={
+                ("refund", "amount_minor"): ("Amount Refunded",),
+                ("refund", "occurred_at"): ("Refunded date (UTC)", "Created date (UTC)", "Created"),
+            },
         )
     if source_format == "platform_csv":
         # the rail's format (regions/rails/gumroad/spec.yaml: "Purchase Date" + " " + "Purchase Time", UTC); the raw
@@ -281,9 +289,10 @@ class RailContext:
     def will_store_time(when: dt.datetime) -> str:
         return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
-    def raw_text(self, raw_record: dict, column: str) -> str | None:
-        """The text the file had for `column`, if the raw record holds it."""
-        for key in self.notation.raw_fields.get(column, ()):
+    def raw_text(self, raw_record: dict, column: str, event_type: str | None = None) -> str | None:
+        """The text the file had for `column` of the row's `event_type` event, if the raw record holds it."""
+        fields = self.notation.event_fields.get((event_type or "", column)) or self.notation.raw_fields.get(column, ())
+        for key in fields:
             value = raw_record.get(key)
             if value not in (None, ""):
                 return str(value)

@@ -202,3 +202,27 @@ def test_the_bulk_action_has_no_default_and_does_nothing_until_one_is_chosen(set
     nothing = client.post("/queue/bulk", data={"scope": "all", "reason": "oops", "status": "open", "csrf_token": csrf})
     assert nothing.status_code == 200 and "Choose an action first: nothing was changed." in nothing.text
     assert {item(settings, i).status for i in kenya.values()} == {"new"}
+
+
+def test_a_stripe_refunds_form_shows_the_refunds_own_date_as_in_the_file(settings: Settings, tmp_path: Path):
+    """A Stripe refund whose `Refunded date (UTC)` is unreadable is quarantined for its time. Its form showed the
+    charge's `Created date` as the text "in the file", and a steward approving it as shown booked the refund on the
+    charge's day. The form shows the refund's own date, and its amount is the refund's."""
+    from kanda.regional.ingest import ingest_files
+    from tests.support.files import make_files
+
+    make_files(settings, regions=["EG"], rows=50)
+    path = tmp_path / "payments.csv"
+    path.write_text(
+        "id;Created date (UTC);Amount;Amount Refunded;Currency;Fee;Refunded date (UTC);Status;kanda_ref (metadata)\n"
+        "ch_r;2026-10-01 13:00:00;500,00;200,00;egp;7,50;N/A;Partially Refunded;EG-C0001.EG-P00001\n"
+    )
+    (report,) = ingest_files(settings, "EG", [path]).files
+    assert (report.loaded, report.quarantined) == (1, 1), report
+    enqueue_region(settings, "EG")
+    create_accounts(settings)
+    (refund,) = items(settings, "EG")
+    page = signed_in(settings, "amina").get(f"/records/{refund.id}").text
+    form = fields(page)
+    assert (form["occurred_at"], form["amount"]) == ("N/A", "-200,00")
+    assert re.search(r'data-testid="as-in-file">N/A</td>', page)

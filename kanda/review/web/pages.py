@@ -324,7 +324,11 @@ def _record_page(
             (k, v if isinstance(v, str) or v is None else json.dumps(v, ensure_ascii=False, default=str))
             for k, v in item.raw_record.items()
         ],
-        as_in_file={r.column: rail.raw_text(item.raw_record, r.column) for r in item.rules if r.column},
+        as_in_file={
+            r.column: rail.raw_text(item.raw_record, r.column, item.parsed.get("event_type"))
+            for r in item.rules
+            if r.column
+        },
         fields=fields,
         money_inputs=set(MONEY_FIELDS),
         values=values,
@@ -356,11 +360,12 @@ def _form_values(rail, item) -> dict[str, str]:
     file's own unreadable text, so the steward corrects `12,3O0.00` rather than retyping it); the rest as stored."""
     from kanda.review.notation import TIME_FIELD
 
-    values = dict(item.form_values)
+    values, event = dict(item.form_values), item.parsed.get("event_type")
     for column, name in MONEY_INPUTS.items():
         text = values.pop(column, "")
         try:
-            values[name] = rail.money_text(int(text)) if text else (rail.raw_text(item.raw_record, column) or "")
+            as_in_file = rail.raw_text(item.raw_record, column, event)
+            values[name] = rail.money_text(int(text)) if text else (as_in_file or "")
         except ValueError:
             values[name] = text
     when = values.get(TIME_FIELD, "")
@@ -368,7 +373,7 @@ def _form_values(rail, item) -> dict[str, str]:
         values[TIME_FIELD] = (
             rail.time_text(dt.datetime.fromisoformat(when.replace("Z", "+00:00")))
             if when
-            else rail.raw_text(item.raw_record, TIME_FIELD) or ""
+            else rail.raw_text(item.raw_record, TIME_FIELD, event) or ""
         )
     return values
 
