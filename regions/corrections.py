@@ -7,6 +7,9 @@ store, `kanda.review.db` for the review database).
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 #: Rails whose money going back repeated the sale's fee before their specs read the fee on sales only: a Paystack
 #: reversal re-sends the charge with its `fees`, and a Chapa refund document in the transaction's shape can repeat
 #: its `charge`. Their specs now give every event but a sale fee 0, so net = amount.
@@ -21,3 +24,35 @@ def repeats_a_sale_fee(source: str | None, event_type: str | None, fee_minor: ob
 def without_repeated_fee(parsed: dict) -> dict:
     """Parsed contract fields with the repeated fee taken off: fee 0, net = amount (null when the amount is)."""
     return {**parsed, "fee_minor": 0, "net_minor": parsed.get("amount_minor")}
+
+
+#: Yoco's payload `createdDate` is South African wall time marked `Z` (its documented sample event is created two
+#: hours before the payment it reports), and an older spec read it as UTC: every Yoco event two hours late. The
+#: spec reads the event's own time now; a stored event is moved back by the two hours, which puts it on its local
+#: day and gives a refund the minute (its `event_ref`) that the same webhook delivered again now gets.
+YOCO_SOURCE = "yoco"
+YOCO_PAYLOAD_AHEAD = dt.timedelta(hours=2)
+
+
+def refund_minute(when: dt.datetime) -> int:
+    """A refund's `event_ref` from its time: minutes since 1970 (`quality.contract.REFUND_MINUTE_SQL`)."""
+    return int(when.timestamp()) // 60
+
+
+def at_yoco_event_time(parsed: dict, zone: str) -> dict:
+    """Parsed contract fields of a Yoco row an older spec timed by its payload, moved to the event's time."""
+    text = parsed.get("occurred_at")
+    if not isinstance(text, str):
+        return parsed
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00")) - YOCO_PAYLOAD_AHEAD
+    except ValueError:
+        return parsed
+    moved = {
+        **parsed,
+        "occurred_at": when.isoformat(),
+        "local_date": when.astimezone(ZoneInfo(zone)).date().isoformat(),
+    }
+    if parsed.get("event_type") == "refund" and parsed.get("event_ref"):
+        moved["event_ref"] = refund_minute(when)
+    return moved

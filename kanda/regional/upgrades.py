@@ -12,6 +12,8 @@ the days whose figures moved.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,7 +21,8 @@ import duckdb
 
 from kanda.regional.schema import sale_events_ddl
 from quality.contract import REFUND_MINUTE_SQL, REPEATABLE_EVENT
-from regions.corrections import SALE_ONLY_FEE_SOURCES
+from regions import all_regions
+from regions.corrections import SALE_ONLY_FEE_SOURCES, YOCO_PAYLOAD_AHEAD, YOCO_SOURCE, at_yoco_event_time
 from regions.rails import fees_by_rail, running_total_rails
 
 
@@ -108,10 +111,51 @@ def _event_refs(con: duckdb.DuckDBPyConnection) -> int:
     return changed
 
 
+def _yoco_event_times(con: duckdb.DuckDBPyConnection) -> int:
+    """Yoco events and quarantined rows timed by the payload's time, moved to the event's
+    (`regions.corrections.YOCO_PAYLOAD_AHEAD`): their local days, and a refund's minute, with them. The days they
+    leave and the days they reach are both changed."""
+    hours = YOCO_PAYLOAD_AHEAD // dt.timedelta(hours=1)
+    moved = 0
+    for (code,) in con.execute(
+        "SELECT DISTINCT region FROM sale_events WHERE source = $1"
+        " UNION SELECT DISTINCT region FROM quarantine WHERE source = $1",
+        [YOCO_SOURCE],
+    ).fetchall():
+        zone = all_regions()[code].zone if code in all_regions() else "UTC"
+        yoco = "source = $source AND region = $region"
+        args = {"source": YOCO_SOURCE, "region": code}
+        when = f"occurred_at - INTERVAL {hours} HOUR"
+        con.execute(f"INSERT INTO dirty_days SELECT DISTINCT local_date FROM sale_events WHERE {yoco}", args)
+        (events,) = con.execute(
+            f"UPDATE sale_events SET occurred_at = {when}, local_date = CAST(timezone($zone, {when}) AS DATE),"
+            f" event_ref = CASE WHEN event_type = '{REPEATABLE_EVENT}' AND event_ref <> 0"
+            f"   THEN {REFUND_MINUTE_SQL.replace('occurred_at', f'({when})')} ELSE event_ref END"
+            f" WHERE {yoco}",
+            {**args, "zone": zone},
+        ).fetchall()[0]
+        con.execute(f"INSERT INTO dirty_days SELECT DISTINCT local_date FROM sale_events WHERE {yoco}", args)
+        # A quarantined row is loaded later from its parsed fields (a steward's fix, a held row's release): the
+        # same correction, `regions.corrections.at_yoco_event_time`, in Python over the few such rows.
+        rows = con.execute(f"SELECT quarantine_id, parsed FROM quarantine WHERE {yoco}", args).fetchall()
+        for quarantine_id, parsed in rows:
+            fixed = at_yoco_event_time(json.loads(parsed), zone)
+            con.execute(
+                "UPDATE quarantine SET parsed = $parsed, local_date = TRY_CAST($day AS DATE)"
+                f" WHERE quarantine_id = $id AND {yoco}",
+                {"parsed": json.dumps(fixed), "day": fixed.get("local_date"), "id": quarantine_id, **args},
+            )
+        moved += events + len(rows)
+    if moved:
+        con.execute("DELETE FROM model_builds")
+    return moved
+
+
 _BEFORE_EVENT_REF = "kanda_sale_events_before_event_ref"
 
 UPGRADES = [
     StoreUpgrade("sale_only_fees", _sale_only_fees),
     StoreUpgrade("batch_rails", _batch_rails),
     StoreUpgrade("event_refs", _event_refs),
+    StoreUpgrade("yoco_event_times", _yoco_event_times),
 ]

@@ -46,7 +46,13 @@ from sqlalchemy.types import TypeDecorator
 from kanda.review.pii import masked_record
 from kanda.schema_setup import settle_schema
 from regions import all_regions
-from regions.corrections import SALE_ONLY_FEE_SOURCES, repeats_a_sale_fee, without_repeated_fee
+from regions.corrections import (
+    SALE_ONLY_FEE_SOURCES,
+    YOCO_SOURCE,
+    at_yoco_event_time,
+    repeats_a_sale_fee,
+    without_repeated_fee,
+)
 
 metadata = MetaData()
 
@@ -232,10 +238,15 @@ def _apply_data_upgrades(con: Connection) -> None:
     `Details`, name fields). The masks are idempotent, so masking every item again changes only those.
     `sale_only_fees`: items of a rail whose older spec repeated the sale's fee on money going back
     (`regions.corrections`) keep that fee in their parsed fields, from which a steward's fix is loaded.
+    `yoco_event_times`: Yoco items an older spec timed by the payload's time, two hours late (`regions.corrections`).
     The marker row keeps the next start from reading every item again.
     """
     done = set(con.execute(select(upgrades.c.name)).scalars())
-    for name, upgrade in (("mask_names", _mask_raw_records), ("sale_only_fees", _drop_repeated_fees)):
+    for name, upgrade in (
+        ("mask_names", _mask_raw_records),
+        ("sale_only_fees", _drop_repeated_fees),
+        ("yoco_event_times", _yoco_event_times),
+    ):
         if name not in done:
             upgrade(con)
             con.execute(upgrades.insert().values(name=name, applied_at=now()))
@@ -276,6 +287,18 @@ def _drop_repeated_fees(con: Connection) -> None:
                 continue
             if repeats_a_sale_fee(source, parsed.get("event_type"), parsed.get("fee_minor")):
                 con.execute(update(items).where(items.c.id == item_id).values(parsed=without_repeated_fee(parsed)))
+
+
+def _yoco_event_times(con: Connection) -> None:
+    zones = {code: region.zone for code, region in all_regions().items()}
+    for page in _pages(con, items.c.region, items.c.parsed, where=items.c.source == YOCO_SOURCE):
+        for item_id, region, parsed in page:
+            if not isinstance(parsed, dict):
+                continue
+            fixed = at_yoco_event_time(parsed, zones.get(region, "UTC"))
+            if fixed != parsed:
+                day = dt.date.fromisoformat(fixed["local_date"])
+                con.execute(update(items).where(items.c.id == item_id).values(parsed=fixed, local_date=day))
 
 
 def now() -> dt.datetime:

@@ -117,6 +117,7 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
             ("sale_only_fees", 2),
             ("batch_rails", 1),
             ("event_refs", 1),  # the sample's refund (a payment is reversed at most once: its reversal keeps 0)
+            ("yoco_event_times", 0),  # no Yoco rows in Nigeria's store
         ]
         # a sale or a reversal keeps its id; a refund is told apart by its minute, as a reader now tells it
         refs = con.execute(
@@ -137,7 +138,7 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
         assert _reversal_day_fees(con) == fees_before - SALE_FEE
 
     with open_store(settings, "NG") as con:  # once: a second open changes nothing and records nothing
-        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(3,)]
+        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(4,)]
         assert not ensure_built(con).built
 
 
@@ -159,9 +160,62 @@ def test_a_reader_first_to_open_an_older_store_finds_it_upgraded(settings: Setti
             "sale_only_fees",
             "batch_rails",
             "event_refs",
+            "yoco_event_times",
         ]
         assert con.execute("SELECT source, fees_stated FROM batch_rails").fetchall() == [("paystack_webhook", True)]
         reversal = "SELECT fee_minor FROM sale_events WHERE transaction_id = ? AND event_type = 'reversal'"
         assert con.execute(reversal, [REVERSED]).fetchall() == [(0,)]
         with pytest.raises(duckdb.InvalidInputException, match="read-only"):
             con.execute("DELETE FROM dirty_days")  # still a reader
+
+
+def test_yoco_events_an_older_spec_timed_by_the_payload_move_to_the_events_time(settings: Settings, tmp_path: Path):
+    """An older Yoco spec read the payload's `createdDate`, South African wall time marked `Z`, as UTC: every event
+    two hours late, a sale after 22:00 on the next local day, and a refund's minute two hours off, so the same
+    refund delivered again after the fix would load a second time. The first writer to open the store moves them
+    (and a quarantined row's parsed fields), marks both days changed, and the redelivery is a duplicate."""
+    from tests.support.files import make_files
+
+    make_files(settings, regions=["ZA"], rows=50)
+    sale_at, refund_at = "2026-10-05T20:30:01Z", "2026-10-06T08:00:01Z"
+    events = [
+        {"createdDate": sale_at, "id": "evt_1", "type": "payment.succeeded", "payload": {"amount": 900,
+         "currency": "ZAR", "metadata": {"checkoutId": "ch_y1", "kanda_ref": "ZA-C0001.ZA-P00001"}}},
+        {"createdDate": refund_at, "id": "evt_2", "type": "refund.succeeded", "payload": {"amount": 900,
+         "currency": "ZAR", "metadata": {"checkoutId": "ch_y1", "kanda_ref": "ZA-C0001.ZA-P00001"}}},
+        {"createdDate": sale_at, "id": "evt_3", "type": "payment.succeeded", "payload": {"amount": "9.00",
+         "currency": "ZAR", "metadata": {"checkoutId": "ch_y2", "kanda_ref": "ZA-C0001.ZA-P00001"}}},
+    ]  # fmt: skip
+    landed = tmp_path / "webhooks.ndjson"
+    landed.write_text("".join(json.dumps(e) + "\n" for e in events))
+    (result,) = ingest_files(settings, "ZA", [landed]).files
+    assert (result.loaded, result.quarantined) == (2, 1), result
+    late = "occurred_at + INTERVAL 2 HOUR"
+    with duckdb.connect(str(settings.store_path("ZA"))) as con:  # as the older spec stored them: two hours late
+        con.execute("DELETE FROM store_upgrades WHERE name = 'yoco_event_times'")
+        con.execute(
+            f"UPDATE sale_events SET occurred_at = {late}, local_date = CAST(timezone('Africa/Johannesburg', {late})"
+            " AS DATE), event_ref = CASE WHEN event_ref <> 0 THEN event_ref + 120 ELSE 0 END"
+        )
+        (qid, parsed) = con.execute("SELECT quarantine_id, parsed FROM quarantine").fetchone()
+        older = {**json.loads(parsed), "occurred_at": "2026-10-05T22:30:01+00:00", "local_date": "2026-10-06"}
+        con.execute("UPDATE quarantine SET parsed = ?, local_date = '2026-10-06'", [json.dumps(older)])
+        build_models(con)
+        con.execute("DELETE FROM dirty_days")
+        assert con.execute("SELECT local_date FROM sale_events WHERE event_type = 'sale'").fetchall() == [
+            (dt.date(2026, 10, 6),)
+        ]
+    with open_store(settings, "ZA") as con:
+        stored = con.execute("SELECT event_type, occurred_at, local_date FROM sale_events ORDER BY 1 DESC").fetchall()
+        assert [(kind, when.astimezone(dt.UTC), day) for kind, when, day in stored] == [
+            ("sale", dt.datetime(2026, 10, 5, 20, 30, 1, tzinfo=dt.UTC), dt.date(2026, 10, 5)),
+            ("refund", dt.datetime(2026, 10, 6, 8, 0, 1, tzinfo=dt.UTC), dt.date(2026, 10, 6)),
+        ]
+        parsed = json.loads(con.execute("SELECT parsed FROM quarantine WHERE quarantine_id = ?", [qid]).fetchone()[0])
+        assert (parsed["occurred_at"][:19], parsed["local_date"]) == ("2026-10-05T20:30:01", "2026-10-05")
+        dirty = {d for (d,) in con.execute("SELECT local_date FROM dirty_days").fetchall()}
+        assert {dt.date(2026, 10, 5), dt.date(2026, 10, 6)} <= dirty
+    redelivered = tmp_path / "again.ndjson"
+    redelivered.write_text(json.dumps(events[1]) + "\n")
+    (again,) = ingest_files(settings, "ZA", [redelivered]).files
+    assert (again.loaded, again.duplicates) == (0, 1), again

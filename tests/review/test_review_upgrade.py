@@ -127,4 +127,4 @@ def test_items_holding_a_fee_their_rail_repeated_lose_it_on_first_use(settings: 
     assert get_item(settings, viewer, 3).parsed == reversal  # another rail: its fee is its own
     with sqlite3.connect(path) as raw:
         names = {name for (name,) in raw.execute("SELECT name FROM review_upgrades").fetchall()}
-        assert names == {"mask_names", "sale_only_fees"}
+        assert names == {"mask_names", "sale_only_fees", "yoco_event_times"}
