@@ -20,7 +20,7 @@ import polars as pl
 
 from regions import RegionConfig
 from regions.spec import model as m
-from regions.spec.engine import DERIVED
+from regions.spec.engine import DERIVED, DOLLAR_LABEL_CURRENCY
 
 PAGE_ROWS = 250
 DISCLAIMER = "This statement is issued for information only"
@@ -53,10 +53,15 @@ def major_text(minor: pl.Expr, exponent: int, decimal: str = ".") -> pl.Expr:
 class _Renderer:
     def __init__(self, spec: m.RailSpec, region: RegionConfig, rng: np.random.Generator) -> None:
         self.spec, self.region = spec, region
-        # One header spelling per file, among the aliases: header drift across a rail's exports.
+        # One header spelling per file, among the aliases: header drift across a rail's exports. Not a `($)` one
+        # outside a dollar region: the reader refuses that file as US dollars (`engine.check_currency`).
+        readable = {
+            canonical: [s for s in spellings if region.currency == DOLLAR_LABEL_CURRENCY or not s.endswith("($)")]
+            for canonical, spellings in spec.header.aliases.items()
+        }
         self.spelling = {
             canonical: spellings[int(rng.integers(0, len(spellings)))].replace("{currency}", region.currency)
-            for canonical, spellings in spec.header.aliases.items()
+            for canonical, spellings in readable.items()
             if spellings
         }
         self.columns: dict[str, pl.Expr] = {}
@@ -185,6 +190,10 @@ class _Renderer:
             text = local.dt.strftime(fmt)
         text = pl.when(corrupt == "bad_time").then(pl.lit(_BAD["time"])).otherwise(text)
         src = f.occurred_at
+        if isinstance(src, m.CoalesceSource):  # the first form a file can state the time in by itself (Gumroad's
+            # whole time is a regex over one column, the date and time of day a concatenation of two)
+            plain = (str, m.ColumnSource, m.ConcatSource)
+            src = next((s for s in src.coalesce if isinstance(s, plain)), src.coalesce[0])
         if isinstance(src, m.ConcatSource) and src.concat.separator:
             parts = text.str.split(src.concat.separator)
             for index, part in enumerate(src.concat.parts):

@@ -244,3 +244,38 @@ def test_round_trip_from_truth(tmp_path: Path) -> None:
     exported = stated.filter(went_back)
     own_time = truth.filter(pl.col("event_type").is_in(["refund", "reversal"]))["occurred_at"]
     assert (exported["occurred_at"] < own_time).all()
+
+
+def test_the_generic_spec_writer_renders_this_spec_in_a_file_its_reader_reads(tmp_path: Path) -> None:
+    """docs/adding-a-region.md says the generic writer renders Gumroad (without its refund flags): it refused the
+    spec once the time became a `coalesce` of a regex and a concatenation, and it could pick the `($)` spelling,
+    which the reader refuses as US dollars. It writes the date and time of day, in the region's currency."""
+    from regions.spec.model import load_spec
+    from regions.spec.writer import write_spec
+
+    spec = load_spec(RAILS / "gumroad" / "spec.yaml")
+    at = dt.datetime(2026, 10, 5, 21, 30, tzinfo=dt.UTC)
+    truth = pl.DataFrame(
+        {
+            "txn_no": [1, 2],
+            "event_type": ["sale", "sale"],
+            "status": ["success", "success"],
+            "amount_minor": [100_000, 250_050],
+            "fee_minor": [1_500, 0],
+            "occurred_at": [at, at],
+            "corruption": [None, None],
+            "creator_id": ["TZ-C0001", "TZ-C0002"],
+            "product_id": ["TZ-P00001", "TZ-P00005"],
+            "buyer_email": ["a@mail.example", "b@mail.example"],
+            "buyer_phone": ["+255700000001", "+255700000002"],
+        },
+        schema_overrides={"corruption": pl.String},
+    )
+    for seed in range(4):  # the header spelling is drawn per file
+        path = tmp_path / f"generic-{seed}.csv"
+        write_spec(spec, path, iter([truth]), REGION, np.random.default_rng(seed))
+        frame, _ = read_all(ADAPTER, path, REGION)
+        assert frame.select("amount_minor", "fee_minor", "occurred_at").rows() == [
+            (100_000, 1_500, at),
+            (250_050, 0, at),
+        ]
