@@ -17,7 +17,7 @@ from kanda.review.service import ReviewFilter, enqueue_region, list_items, rejec
 from kanda.settings import Settings
 from regions import get_region
 from tests.support.builders import paid, stripe_file
-from tests.support.files import make_files
+from tests.support.files import ingest_written, make_files
 
 STEWARD = Actor("amina", "steward", frozenset({"EG"}))
 BAD = paid("ch_bad", "2026-10-05 09:00:00", amount="3OO,00")  # a letter O: unreadable money
@@ -113,13 +113,14 @@ def test_a_repeat_with_other_money_twice_in_a_file_is_one_quarantine_row_in_the_
 def test_a_row_an_older_kanda_held_from_a_dollar_file_is_not_released_as_shillings(settings: Settings, tmp_path):
     """Before `($)` files were refused, a row of one could be held for an unknown creator. Released once the creator
     is registered, its dollars would load as shillings: it stays for a steward, and `kanda verify` names it."""
-    make_files(settings, regions=["TZ"], rows=20)
-    path = tmp_path / "tz.csv"
-    path.write_text(
+    held = ingest_written(
+        settings,
+        "TZ",
+        tmp_path / "tz.csv",
         "Purchase ID,Item Name,Purchase Date,Purchase Time,Sale Price (TZS),Fees (TZS),Net Total (TZS)\n"
-        "USD1,[TZ-C0999.TZ-P00001] x,2026-10-05,10:00:00,10.00,0.50,9.50\n"
+        "USD1,[TZ-C0999.TZ-P00001] x,2026-10-05,10:00:00,10.00,0.50,9.50\n",
+        registry_rows=20,
     )
-    (held,) = ingest_files(settings, "TZ", [path]).files
     assert held.quarantined == 1
     with open_store(settings, "TZ") as con:  # the row as an older kanda kept it: read from a ($) file
         con.execute("UPDATE quarantine SET raw_record = replace(CAST(raw_record AS VARCHAR), '(TZS)', '($)')")

@@ -208,16 +208,15 @@ def test_a_stripe_refunds_form_shows_the_refunds_own_date_as_in_the_file(setting
     """A Stripe refund whose `Refunded date (UTC)` is unreadable is quarantined for its time. Its form showed the
     charge's `Created date` as the text "in the file", and a steward approving it as shown booked the refund on the
     charge's day. The form shows the refund's own date, and its amount is the refund's."""
-    from kanda.regional.ingest import ingest_files
-    from tests.support.files import make_files
+    from tests.support.files import ingest_written
 
-    make_files(settings, regions=["EG"], rows=50)
-    path = tmp_path / "payments.csv"
-    path.write_text(
+    report = ingest_written(
+        settings,
+        "EG",
+        tmp_path / "payments.csv",
         "id;Created date (UTC);Amount;Amount Refunded;Currency;Fee;Refunded date (UTC);Status;kanda_ref (metadata)\n"
-        "ch_r;2026-10-01 13:00:00;500,00;200,00;egp;7,50;N/A;Partially Refunded;EG-C0001.EG-P00001\n"
+        "ch_r;2026-10-01 13:00:00;500,00;200,00;egp;7,50;N/A;Partially Refunded;EG-C0001.EG-P00001\n",
     )
-    (report,) = ingest_files(settings, "EG", [path]).files
     assert (report.loaded, report.quarantined) == (1, 1), report
     enqueue_region(settings, "EG")
     create_accounts(settings)

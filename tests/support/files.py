@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from kanda.settings import Settings
 from regions.synthetic.core import DirtMix
@@ -32,3 +33,14 @@ def make_files(
         seed=seed,
         dirt=dirt or DirtMix().scaled(3),
     )
+
+
+def ingest_written(settings: Settings, region: str, path: Path, content: str, *, registry_rows: int = 50):
+    """The region's registry (as `make_files` generates it), then `path` written with `content` and ingested: a
+    hand-written file through the whole boundary in one step. Returns its file report."""
+    from kanda.regional.ingest import ingest_files
+
+    make_files(settings, regions=[region], rows=registry_rows)
+    path.write_text(content)
+    (report,) = ingest_files(settings, region, [path]).files
+    return report
