@@ -34,13 +34,10 @@ YOCO_SOURCE = "yoco"
 YOCO_PAYLOAD_AHEAD = dt.timedelta(hours=2)
 
 
-def refund_minute(when: dt.datetime) -> int:
-    """A refund's `event_ref` from its time: minutes since 1970 (`quality.contract.REFUND_MINUTE_SQL`)."""
-    return int(when.timestamp()) // 60
-
-
 def at_yoco_event_time(parsed: dict, zone: str) -> dict:
     """Parsed contract fields of a Yoco row an older spec timed by its payload, moved to the event's time."""
+    from quality.contract import event_ref_value  # pandera's weight only where a correction runs
+
     text = parsed.get("occurred_at")
     if not isinstance(text, str):
         return parsed
@@ -54,5 +51,5 @@ def at_yoco_event_time(parsed: dict, zone: str) -> dict:
         "local_date": when.astimezone(ZoneInfo(zone)).date().isoformat(),
     }
     if parsed.get("event_type") == "refund" and parsed.get("event_ref"):
-        moved["event_ref"] = refund_minute(when)
+        moved["event_ref"] = event_ref_value("refund", when)
     return moved

@@ -3,6 +3,7 @@ are added (and the product id backfilled from the parsed fields) the first time 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 from pathlib import Path
@@ -128,3 +129,34 @@ def test_items_holding_a_fee_their_rail_repeated_lose_it_on_first_use(settings: 
     with sqlite3.connect(path) as raw:
         names = {name for (name,) in raw.execute("SELECT name FROM review_upgrades").fetchall()}
         assert names == {"mask_names", "sale_only_fees", "yoco_event_times"}
+
+
+def test_yoco_items_an_older_spec_timed_by_the_payload_move_to_the_events_time(settings: Settings):
+    """An older Yoco spec timed every event two hours late (the payload's South African wall time read as UTC). A
+    steward's fix loads an item from its parsed fields, so the first kanda that opens the database moves a Yoco
+    item's time back, with its local day and a refund's minute; another rail's item keeps its time."""
+    path = Path(settings.app_db_url.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    older_database(path)
+    late = dt.datetime(2026, 10, 5, 22, 30, 1, tzinfo=dt.UTC)  # 20:30:01 UTC, 22:30 in Johannesburg
+    refund = {"event_type": "refund", "occurred_at": late.isoformat(), "local_date": "2026-10-06",
+              "event_ref": int(late.timestamp()) // 60, "amount_minor": None}  # fmt: skip
+    con = sqlite3.connect(path)
+    con.execute(
+        "UPDATE review_items SET region = 'ZA', source = 'yoco', parsed = ? WHERE id = 1", (json.dumps(refund),)
+    )
+    con.execute(
+        "INSERT INTO review_items SELECT 2, region, 'q2', batch_id, 'razorpay_webhook', source_file, 2,"
+        " transaction_id, creator_id, local_date, hold, raw_record, ?, rules, status, edits, decided_by,"
+        " decision_reason, applied_batch, applied_at, quarantined_at, enqueued_at, updated_at FROM review_items",
+        (json.dumps(refund),),
+    )
+    con.commit()
+    con.close()
+
+    viewer = Actor("t", "viewer", None)
+    moved = late - dt.timedelta(hours=2)
+    yoco = get_item(settings, viewer, 1)
+    assert yoco.parsed["occurred_at"] == moved.isoformat() and yoco.parsed["local_date"] == "2026-10-05"
+    assert yoco.parsed["event_ref"] == int(moved.timestamp()) // 60 and yoco.local_date == dt.date(2026, 10, 5)
+    assert get_item(settings, viewer, 2).parsed == refund
