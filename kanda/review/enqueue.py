@@ -79,7 +79,9 @@ def enqueue_region(settings: Settings, region: str) -> int:
                 " q.quarantined_at, q.released_batch, l.kind"
                 " FROM quarantine AS q LEFT JOIN ledger AS l ON l.batch_id = q.released_batch"
                 " WHERE q.quarantine_id NOT IN (SELECT quarantine_id FROM kanda_review_known)"
-                " ORDER BY q.quarantined_at, q.source_file, q.source_row"
+                # a line's events in their order (its quarantine ids: `row`, then `row.2`): a reprocess stages items
+                # by id, and of two fixed events made alike the first staged is the one that loads
+                " ORDER BY q.quarantined_at, q.source_file, q.source_row, q.quarantine_id"
             ).fetchall()
         with registered(store, "kanda_review_waiting", waiting):
             released = store.execute(
