@@ -8,6 +8,7 @@ store, `kanda.review.db` for the review database).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 #: Rails whose money going back repeated the sale's fee before their specs read the fee on sales only: a Paystack
@@ -34,9 +35,12 @@ YOCO_SOURCE = "yoco"
 YOCO_PAYLOAD_AHEAD = dt.timedelta(hours=2)
 
 
-def at_yoco_event_time(parsed: dict, zone: str) -> dict:
-    """Parsed contract fields of a Yoco row an older spec timed by its payload, moved to the event's time."""
-    from quality.contract import event_ref_value  # pandera's weight only where a correction runs
+def at_yoco_event_time(parsed: dict, zone: str, refund_ref: Callable[[dt.datetime], int | None]) -> dict:
+    """Parsed contract fields of a Yoco row an older spec timed by its payload, moved to the event's time.
+
+    `refund_ref` is the contract's reference for a refund at a time (`quality.contract.event_ref_value`), passed in
+    because the contract sits a layer above the rails' rules.
+    """
 
     text = parsed.get("occurred_at")
     if not isinstance(text, str):
@@ -51,5 +55,5 @@ def at_yoco_event_time(parsed: dict, zone: str) -> dict:
         "local_date": when.astimezone(ZoneInfo(zone)).date().isoformat(),
     }
     if parsed.get("event_type") == "refund" and parsed.get("event_ref"):
-        moved["event_ref"] = event_ref_value("refund", when)
+        moved["event_ref"] = refund_ref(when)
     return moved

@@ -16,11 +16,12 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import duckdb
 
 from kanda.regional.schema import sale_events_ddl
-from quality.contract import REFUND_MINUTE_SQL, REPEATABLE_EVENT
+from quality.contract import REFUND_MINUTE_SQL, REPEATABLE_EVENT, event_ref_value
 from regions import all_regions
 from regions.corrections import SALE_ONLY_FEE_SOURCES, YOCO_PAYLOAD_AHEAD, YOCO_SOURCE, at_yoco_event_time
 from regions.rails import fees_by_rail, running_total_rails
@@ -139,7 +140,7 @@ def _yoco_event_times(con: duckdb.DuckDBPyConnection) -> int:
         # same correction, `regions.corrections.at_yoco_event_time`, in Python over the few such rows.
         rows = con.execute(f"SELECT quarantine_id, parsed FROM quarantine WHERE {yoco}", args).fetchall()
         for quarantine_id, parsed in rows:
-            fixed = at_yoco_event_time(json.loads(parsed), zone)
+            fixed = at_yoco_event_time(json.loads(parsed), zone, partial(event_ref_value, REPEATABLE_EVENT))
             con.execute(
                 "UPDATE quarantine SET parsed = $parsed, local_date = TRY_CAST($day AS DATE)"
                 f" WHERE quarantine_id = $id AND {yoco}",

@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import threading
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import (
@@ -290,12 +291,14 @@ def _drop_repeated_fees(con: Connection) -> None:
 
 
 def _yoco_event_times(con: Connection) -> None:
+    from quality.contract import REPEATABLE_EVENT, event_ref_value  # pandera's weight only where this runs
+
     zones = {code: region.zone for code, region in all_regions().items()}
     for page in _pages(con, items.c.region, items.c.parsed, where=items.c.source == YOCO_SOURCE):
         for item_id, region, parsed in page:
             if not isinstance(parsed, dict):
                 continue
-            fixed = at_yoco_event_time(parsed, zones.get(region, "UTC"))
+            fixed = at_yoco_event_time(parsed, zones.get(region, "UTC"), partial(event_ref_value, REPEATABLE_EVENT))
             if fixed != parsed:
                 day = dt.date.fromisoformat(fixed["local_date"])
                 con.execute(update(items).where(items.c.id == item_id).values(parsed=fixed, local_date=day))
