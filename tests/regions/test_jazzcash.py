@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,11 @@ from tests.support.roundtrip import (
     assert_lines_accounted,
     assert_rejected,
     assert_round_trip,
+    quarantine_rules,
     read_all,
+    read_written,
     side_by_side,
+    through_contract,
     truth_frame,
     utc,
 )
@@ -127,3 +131,63 @@ def test_round_trip_from_truth(tmp_path: Path) -> None:
     both = side_by_side(truth, frame)
     assert_round_trip(both)
     assert (both["got_fee_minor"] == 0).all()
+
+
+def _ipn(ref: str, **fields: object) -> str:
+    record = {
+        "pp_Version": "2.0",
+        "pp_TxnType": "MWALLET",
+        "pp_TxnRefNo": ref,
+        "pp_Amount": "100000",
+        "pp_TxnCurrency": "PKR",
+        "pp_TxnDateTime": "20251124131402",
+        "pp_BillReference": "PK-C0001.PK-P00001",
+    } | fields
+    return json.dumps(record) + "\n"
+
+
+def test_a_status_inquirys_answer_is_read_by_the_payments_code_not_the_inquirys(tmp_path: Path) -> None:
+    """JazzCash's Status Inquiry answers "000" in pp_ResponseCode when the inquiry itself worked; the payment's code
+    is pp_PaymentResponseCode. Read by pp_ResponseCode, a payment still pending, or cancelled by the customer, was
+    loaded as a PKR 1,000 sale."""
+    inquiry = {"pp_ResponseCode": "000", "pp_ResponseMessage": "Thank you for using JazzCash. Your operation was "
+               "processed successfully."}  # fmt: skip
+    frame, _ = read_written(
+        ADAPTER,
+        REGION,
+        tmp_path / "ipn.jsonl",
+        _ipn("T1", **inquiry, pp_PaymentResponseCode="121", pp_Status="Completed")
+        + _ipn("T2", **inquiry, pp_PaymentResponseCode="157", pp_Status="Pending")
+        + _ipn("T3", **inquiry, pp_PaymentResponseCode="112", pp_Status="Failed")
+        + _ipn("T4", **inquiry, pp_PaymentResponseCode="", pp_Status="Pending")
+        + _ipn("T5", **inquiry, pp_Status="Completed"),
+    )
+    split = through_contract(frame, REGION)
+    loaded = split.valid.select("transaction_id", "status", "amount_minor").rows()
+    assert loaded == [("T1", "success", 100000), ("T2", "pending", 100000), ("T3", "failed", 100000)]
+    # an answer naming no payment code states no result: a steward sees it, nothing is guessed
+    assert ("missing_or_unreadable", "status") in quarantine_rules(split, 4)
+    assert ("missing_or_unreadable", "status") in quarantine_rules(split, 5)
+    assert frame["raw_record"].struct.field("pp_PaymentResponseCode")[1] == "157"
+
+
+def test_codes_saying_money_went_back_are_quarantined_not_read_as_a_failed_sale(tmp_path: Path) -> None:
+    """121 loaded the sale; a later record for the same payment with 131 ("Transaction is Refunded") or 122
+    ("Reversed") was read as a failed attempt, so the sale kept counting and the money that went back never showed.
+    Such codes go to a steward; 210 ("Authorization pending") is pending, not failed."""
+    frame, _ = read_written(
+        ADAPTER,
+        REGION,
+        tmp_path / "ipn.jsonl",
+        _ipn("T1", pp_ResponseCode="121")
+        + _ipn("T1", pp_ResponseCode="131", pp_TxnDateTime="20251125090000")
+        + _ipn("T2", pp_ResponseCode="121")
+        + _ipn("T2", pp_ResponseCode="122", pp_TxnDateTime="20251125090000")
+        + _ipn("T3", pp_ResponseCode="210")
+        + _ipn("T4", pp_ResponseCode="199"),
+    )
+    split = through_contract(frame, REGION)
+    loaded = split.valid.select("transaction_id", "status").rows()
+    assert loaded == [("T1", "success"), ("T2", "success"), ("T3", "pending"), ("T4", "failed")]
+    for line in (2, 4):
+        assert ("missing_or_unreadable", "status") in quarantine_rules(split, line)
