@@ -65,12 +65,17 @@ class _Renderer:
             if spellings
         }
         self.columns: dict[str, pl.Expr] = {}
+        self.partial: set[str] = set()
 
     def name(self, column: str) -> str:
         return self.spelling.get(column, column)
 
     def put(self, column: str, expr: pl.Expr) -> None:
-        self.columns.setdefault(self.name(column), expr)
+        name = self.name(column)
+        if name in self.partial:  # a column holding one field on some events only: another field fills the rest
+            self.columns[name] = self.columns[name].fill_null(expr)
+        else:
+            self.columns.setdefault(name, expr)
 
     def money(self, minor: pl.Expr) -> pl.Expr:
         unit = self.spec.amount
@@ -87,6 +92,16 @@ class _Renderer:
         source, the spelling a current export uses, while the older ones are left out as such an export leaves them)."""
         if isinstance(src, m.ValueSource):
             return
+        if isinstance(src, m.CaseSource) and src.case.of == "@event_type" and src.case.default is not None:
+            # each event's own column (MTN: a sale's `referenceId`, a refund's `referenceIdToRefund`), empty on the
+            # other events, where a later field may write its own value (a refund's `referenceId`)
+            other = ~pl.col("event_type").is_in(list(src.case.when))
+            branches = [(b, pl.col("event_type") == e) for e, b in src.case.when.items()]
+            for branch, holds in [*branches, (src.case.default, other)]:
+                if not isinstance(branch, m.ValueSource):
+                    self.put(_column_of(branch, field), pl.when(holds).then(truth))
+                    self.partial.add(self.name(_column_of(branch, field)))
+            return
         if isinstance(src, m.CoalesceSource):
             self.value(src.coalesce[0], field, truth)
             return
@@ -95,9 +110,16 @@ class _Renderer:
             for word, result in src.lookup.table.items():
                 if result is not None:
                     inverse.setdefault(result, word)
-            self.put(
-                _column_of(src.lookup.of, field), truth.replace_strict(inverse, default=None, return_dtype=pl.String)
-            )
+            word = truth.replace_strict(inverse, default=None, return_dtype=pl.String)
+            of = src.lookup.of
+            if isinstance(of, m.ConcatSource) and of.concat.separator:
+                # a table keyed by several codes (VNPAY's "<response code>:<transaction status>"): each code goes
+                # back into the column (or the lookup over a column) it was read from
+                pieces = word.str.split(of.concat.separator)
+                for index, part in enumerate(of.concat.parts):
+                    self.value(part, field, pieces.list.get(index, null_on_oob=True))
+                return
+            self.put(_column_of(of, field), word)
             return
         self.put(_column_of(src, field), truth)
 
@@ -122,7 +144,7 @@ class _Renderer:
 
     def render(self, chunk: pl.DataFrame) -> pl.DataFrame:
         spec, region, f = self.spec, self.region, self.spec.fields
-        self.columns = {}
+        self.columns, self.partial = {}, set()
         corrupt = pl.col("corruption")
         self.value(f.transaction_id, "transaction_id", pl.format("T{}{}", pl.lit(region.code), pl.col("txn_no")))
         if spec.vocabulary is not None:

@@ -202,9 +202,11 @@ def test_overlapping_statements_that_print_times_without_seconds_repeat_refunds_
 
 
 def mtn(reference: str, kind: str, amount: str, polled_at: str) -> str:
-    """One Benin (XOF) MTN MoMo result of order M1, as our poller records it."""
+    """One Benin (XOF) MTN MoMo result of order M1, as our poller records it: a refund names the request-to-pay it
+    refunds, `sale-1`."""
     record = {
         "referenceId": reference,
+        **({"referenceIdToRefund": "sale-1"} if kind == "refund" else {}),
         "externalId": "M1",
         "kind": kind,
         "status": "SUCCESSFUL",
@@ -232,7 +234,7 @@ def test_a_refund_recorded_twice_by_the_poller_is_one_refund_by_its_own_id(setti
     (again,) = ingest_files(settings, "BJ", [write(tmp_path, "b.ndjson", repolled)]).files
     assert (again.loaded, again.duplicates) == (0, 1), again
     with open_store(settings, "BJ", read_only=True) as con:
-        assert sorted(row[1] for row in money_back(con, "M1")) == [-3_000, -2_000]
+        assert sorted(row[1] for row in money_back(con, "sale-1")) == [-3_000, -2_000]
 
 
 def test_a_refund_held_by_an_older_kanda_is_released_with_the_reference_its_reader_gives_now(settings, tmp_path):

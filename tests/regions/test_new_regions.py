@@ -317,6 +317,64 @@ def test_a_negative_sale_is_quarantined_never_loaded_as_positive(
     assert ("amount_sign_matches_event_type", "amount_minor") in quarantine_rules(split, 1)
 
 
+def _mtn_result(reference: str, status: str, polled_at: str, **extra: str) -> str:
+    """One request-to-pay of order BJ-ORD-0009 (XOF 5,000) as our poller records MTN's status."""
+    record = {
+        "referenceId": reference,
+        "kind": "requesttopay",
+        "externalId": "BJ-ORD-0009",
+        "amount": "5000",
+        "currency": "XOF",
+        "payer": {"partyIdType": "MSISDN", "partyId": "22997000009"},
+        "payeeNote": "kanda BJ-C0001/BJ-P00001",
+        "status": status,
+        "polled_at": polled_at,
+    }
+    return json.dumps(record | extra)
+
+
+@pytest.mark.parametrize(
+    ("first_attempt_ends", "first_payment"),
+    [
+        pytest.param("FAILED", ("failed", None), id="expired-then-paid"),
+        pytest.param("SUCCESSFUL", ("success", 5000), id="both-paid"),
+    ],
+)
+def test_two_mtn_attempts_of_one_order_are_two_payments_and_a_refund_names_its_own(
+    first_attempt_ends: str, first_payment: tuple[str, int | None], settings: Settings
+) -> None:
+    """MTN's externalId is not unique: our checkout reuses the order id when a customer retries a push. Keyed by it,
+    the first attempt's late FAILED (its prompt expired after the retry was paid) became the order's latest status,
+    so the paid sale showed as failed; and a second paid attempt was dropped as a duplicate of the first. Each
+    request is a payment of its own (its referenceId), and the refund of the retry names that request."""
+    from kanda.flow import build
+    from kanda.regional.ingest import ingest_files
+    from kanda.regional.store import open_store
+
+    make_files(settings, regions=["BJ"], rows=50)
+    lines = [
+        _mtn_result("attempt-1", "PENDING", "2026-10-05T09:00:00Z"),
+        _mtn_result("attempt-2", "SUCCESSFUL", "2026-10-05T09:02:00Z"),
+        _mtn_result("attempt-1", first_attempt_ends, "2026-10-05T09:06:00Z"),
+        _mtn_result(
+            "refund-1", "SUCCESSFUL", "2026-10-05T11:00:00Z", kind="refund", referenceIdToRefund="attempt-2"
+        ).replace('"5000"', '"2000"'),
+        _mtn_result("refund-2", "SUCCESSFUL", "2026-10-05T12:00:00Z", kind="refund"),  # names no request
+    ]
+    path = settings.home / "results.ndjson"
+    path.write_text("".join(line + "\n" for line in lines))
+    (report,) = ingest_files(settings, "BJ", [path]).files
+    assert (report.loaded, report.quarantined, report.duplicates) == (4, 1, 0), report
+    build(settings, "BJ")
+    with open_store(settings, "BJ", read_only=True) as con:
+        payments = con.execute(
+            "SELECT transaction_id, current_state, gross_minor, refunded_minor FROM fct_sales ORDER BY transaction_id"
+        ).fetchall()
+        (orphan,) = con.execute("SELECT source_row, reasons FROM quarantine").fetchall()
+    assert payments == [("attempt-1", *first_payment, 0), ("attempt-2", "partially_refunded", 5000, 2000)]
+    assert orphan[0] == 5 and {r["column"] for r in json.loads(orphan[1])} == {"transaction_id"}
+
+
 def test_a_time_far_out_of_range_is_quarantined_and_the_rest_of_the_file_loads(settings: Settings) -> None:
     """Milliseconds sent as seconds reach year 58,900, and 2^58 + an epoch second wrapped to that very day when
     scaled to microseconds: the first used to fail the whole file with an OverflowError, the second loaded as a
