@@ -110,9 +110,16 @@ class _Renderer:
             for word, result in src.lookup.table.items():
                 if result is not None:
                     inverse.setdefault(result, word)
-            self.put(
-                _column_of(src.lookup.of, field), truth.replace_strict(inverse, default=None, return_dtype=pl.String)
-            )
+            word = truth.replace_strict(inverse, default=None, return_dtype=pl.String)
+            of = src.lookup.of
+            if isinstance(of, m.ConcatSource) and of.concat.separator:
+                # a table keyed by several codes (VNPAY's "<response code>:<transaction status>"): each code goes
+                # back into the column (or the lookup over a column) it was read from
+                pieces = word.str.split(of.concat.separator)
+                for index, part in enumerate(of.concat.parts):
+                    self.value(part, field, pieces.list.get(index, null_on_oob=True))
+                return
+            self.put(_column_of(of, field), word)
             return
         self.put(_column_of(src, field), truth)
 

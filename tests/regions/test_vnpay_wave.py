@@ -1,0 +1,131 @@
+"""VNPAY and Wave Checkout read against their published formats: what a record says about money, not what one of
+its fields alone seems to say.
+
+VNPAY reports a payment's outcome twice: `vnp_ResponseCode` (the result of the request) and
+`vnp_TransactionStatus` (the transaction's state at VNPAY); its own IPN demo books a payment only when both are
+"00". The refund API answers a refund request with the refund's state, usually "05" (VNPAY is processing it).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from regions import get_region
+from regions.rails import get_adapter
+from tests.support.roundtrip import quarantine_rules, read_written, through_contract, utc
+
+#: An IPN as VNPAY sends it (query parameters, logged as one JSON object), with the `vnp_TransactionType` our
+#: receiver adds.
+IPN = {
+    "vnp_Amount": "10000000",
+    "vnp_BankCode": "NCB",
+    "vnp_BankTranNo": "VNP14271027",
+    "vnp_CardType": "ATM",
+    "vnp_OrderInfo": "Thanh toan VN-C0001.VN-P00001",
+    "vnp_PayDate": "20261005160000",
+    "vnp_ResponseCode": "00",
+    "vnp_TmnCode": "KANDA001",
+    "vnp_TransactionNo": "14271027",
+    "vnp_TransactionStatus": "00",
+    "vnp_TxnRef": "VN100001",
+    "vnp_SecureHash": "3f1c0d",
+    "vnp_TransactionType": "01",
+}
+
+#: The refund API's answer (vnp_Command=refund) in the shape VNPAY returns it: `vnp_PayDate` is the refund's own
+#: time, `vnp_Amount` the refund's amount x100, `vnp_TransactionStatus` "05" while VNPAY processes it.
+REFUND = {
+    "vnp_ResponseId": "fa14474280ea49b9b5987308e35ccb06",
+    "vnp_Command": "refund",
+    "vnp_ResponseCode": "00",
+    "vnp_Message": "Refund success",
+    "vnp_TmnCode": "KANDA001",
+    "vnp_TxnRef": "VN100001",
+    "vnp_Amount": "4000000",
+    "vnp_OrderInfo": "Hoan tien VN-C0001.VN-P00001",
+    "vnp_BankCode": "NCB",
+    "vnp_PayDate": "20261006184331",
+    "vnp_TransactionNo": "14271050",
+    "vnp_TransactionType": "03",
+    "vnp_TransactionStatus": "05",
+    "vnp_SecureHash": "6ceafc",
+}
+
+
+def _vn(tmp_path: Path, *records: dict) -> tuple[pl.DataFrame, int]:
+    region = get_region("VN")
+    content = "".join(json.dumps(r) + "\n" for r in records)
+    return read_written(get_adapter(region.source_format), region, tmp_path / "ipn.ndjson", content)
+
+
+@pytest.mark.parametrize(
+    ("response_code", "meaning"),
+    [
+        pytest.param("07", "money taken, held as suspected fraud until the merchant accepts it", id="07-suspicious"),
+        pytest.param("24", "the customer cancelled", id="24-cancelled"),
+        pytest.param("51", "insufficient balance", id="51-no-funds"),
+    ],
+)
+def test_a_vnpay_payment_is_a_sale_only_when_both_codes_say_so(tmp_path: Path, response_code: str, meaning: str):
+    """vnp_TransactionStatus "00" beside a vnp_ResponseCode that is not "00" was loaded as a successful sale of
+    VND 100,000: the status alone was read. VNPAY's own IPN code books a payment only when both are "00"; a record
+    whose two codes disagree is quarantined for a person to check, never counted as money."""
+    disagreeing = IPN | {"vnp_ResponseCode": response_code}
+    frame, _ = _vn(tmp_path, IPN, disagreeing)
+    split = through_contract(frame, get_region("VN"))
+    assert split.valid["source_row"].to_list() == [1]  # the IPN whose codes agree
+    assert split.valid.row(0, named=True)["status"] == "success"
+    assert ("missing_or_unreadable", "status") in quarantine_rules(split, 2), meaning
+
+
+def test_a_suspicious_vnpay_payment_is_quarantined_whatever_its_transaction_status(tmp_path: Path):
+    """Response code "07" means VNPAY took the money but holds the payment as suspected fraud: the merchant accepts
+    or refuses it in VNPAY's portal. Until then it is neither a sale nor a failed attempt."""
+    frame, _ = _vn(tmp_path, *[IPN | {"vnp_ResponseCode": "07", "vnp_TransactionStatus": ts} for ts in ("00", "07")])
+    split = through_contract(frame, get_region("VN"))
+    assert split.valid.is_empty() and split.quarantine.height == 2
+
+
+def test_a_failed_vnpay_attempt_is_failed_and_moves_no_money(tmp_path: Path):
+    cancelled = IPN | {"vnp_ResponseCode": "24", "vnp_TransactionStatus": "02", "vnp_TransactionNo": "0"}
+    frame, _ = _vn(tmp_path, cancelled)
+    (row,) = through_contract(frame, get_region("VN")).valid.iter_rows(named=True)
+    assert (row["event_type"], row["status"], row["amount_minor"]) == ("sale", "failed", 100_000)
+
+
+@pytest.mark.parametrize(
+    ("transaction_status", "status"),
+    [
+        pytest.param("05", "pending", id="05-vnpay-processing"),
+        pytest.param("06", "pending", id="06-sent-to-bank"),
+        pytest.param("09", "failed", id="09-refund-refused"),
+        pytest.param("00", "success", id="00-refunded"),
+    ],
+)
+def test_a_vnpay_refund_answer_loads_as_the_refund_state_it_reports(
+    tmp_path: Path, transaction_status: str, status: str
+):
+    """The refund API answers "05" (VNPAY is processing the refund) or "06" (sent to the bank): every real refund
+    answer was quarantined as an unreadable status. It is a pending refund of its own amount (a partial refund
+    of VND 40,000 here, x100 like every VNPAY amount) at its own time, linked to the payment by vnp_TxnRef;
+    only a refund reported done ("00") takes money off the sale."""
+    frame, _ = _vn(tmp_path, IPN, REFUND | {"vnp_TransactionStatus": transaction_status})
+    split = through_contract(frame, get_region("VN"))
+    assert split.quarantine.is_empty()
+    sale, refund = split.valid.sort("source_row").iter_rows(named=True)
+    assert refund["transaction_id"] == sale["transaction_id"] == "VN100001"
+    assert (refund["event_type"], refund["status"], refund["amount_minor"]) == ("refund", status, -40_000)
+    assert refund["occurred_at"] == utc(2026, 10, 6, 11, 43, 31)  # 18:43:31 in Vietnam (GMT+7)
+
+
+def test_a_refused_vnpay_refund_request_is_never_a_refund(tmp_path: Path):
+    """A refund request VNPAY refuses ("95": the payment did not succeed at VNPAY; "94": a refund of it is already
+    being processed) carries no refund state: it is quarantined, never booked as money going back."""
+    refused = [REFUND | {"vnp_ResponseCode": code, "vnp_TransactionStatus": ""} for code in ("94", "95")]
+    frame, _ = _vn(tmp_path, *refused)
+    split = through_contract(frame, get_region("VN"))
+    assert split.valid.is_empty() and split.quarantine.height == 2
