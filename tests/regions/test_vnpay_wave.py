@@ -4,6 +4,7 @@ its fields alone seems to say.
 VNPAY reports a payment's outcome twice: `vnp_ResponseCode` (the result of the request) and
 `vnp_TransactionStatus` (the transaction's state at VNPAY); its own IPN demo books a payment only when both are
 "00". The refund API answers a refund request with the refund's state, usually "05" (VNPAY is processing it).
+Wave sends a portal test event and a failed payment attempt on a session that stays open.
 """
 
 from __future__ import annotations
@@ -129,3 +130,59 @@ def test_a_refused_vnpay_refund_request_is_never_a_refund(tmp_path: Path):
     frame, _ = _vn(tmp_path, *refused)
     split = through_contract(frame, get_region("VN"))
     assert split.valid.is_empty() and split.quarantine.height == 2
+
+
+# -------------------------------------------------------------------------------------------------------- Wave
+SESSION = {
+    "id": "cos-1a2b3c",
+    "amount": "1000",
+    "checkout_status": "complete",
+    "client_reference": "SN-C0001.SN-P00001",
+    "currency": "XOF",
+    "payment_status": "succeeded",
+    "transaction_id": "TCN4Y4ZC3FM",
+    "when_created": "2026-10-05T08:59:01Z",
+    "when_completed": "2026-10-05T09:00:00Z",
+}
+
+
+def _sn(tmp_path: Path, *events: dict) -> tuple[pl.DataFrame, int]:
+    region = get_region("SN")
+    content = "".join(json.dumps(e) + "\n" for e in events)
+    return read_written(get_adapter(region.source_format), region, tmp_path / "wave.ndjson", content)
+
+
+def test_wave_portal_test_event_is_ignored_not_quarantined(tmp_path: Path):
+    """The business portal's webhook test sends `test.test_event`: no payment stands behind it. It was quarantined
+    as an unknown event type, a row no steward can fix; it is ignored (counted) like the other non-checkout events."""
+    test_event = {"id": "AE_sn_test1", "type": "test.test_event", "data": SESSION | {"id": "cos-test"}}
+    completed = {"id": "AE_sn_1", "type": "checkout.session.completed", "data": SESSION}
+    frame, ignored = _sn(tmp_path, test_event, completed)
+    assert (frame.height, ignored) == (1, 1)
+    assert through_contract(frame, get_region("SN")).valid["source_row"].to_list() == [2]
+
+
+@pytest.mark.parametrize("payment_status", ["processing", "cancelled"])
+def test_a_failed_wave_payment_attempt_is_failed_whatever_the_open_session_says(tmp_path: Path, payment_status: str):
+    """`checkout.session.payment_failed` reports a failed attempt; the session may stay open for another try, its
+    payment still `processing`. That attempt was loaded as a pending sale; it is a failed one."""
+    failed = {
+        "id": "AE_sn_2",
+        "type": "checkout.session.payment_failed",
+        "data": SESSION
+        | {
+            "payment_status": payment_status,
+            "last_payment_error": {"code": "insufficient-funds", "message": "Solde insuffisant"},
+        },
+    }
+    frame, _ = _sn(tmp_path, failed)
+    (row,) = through_contract(frame, get_region("SN")).valid.iter_rows(named=True)
+    assert (row["event_type"], row["status"]) == ("sale", "failed")
+
+
+def test_a_wave_session_reported_failed_but_paid_is_quarantined(tmp_path: Path):
+    """A payment_failed event whose session says `succeeded` contradicts itself: neither a sale nor a failure."""
+    odd = {"id": "AE_sn_3", "type": "checkout.session.payment_failed", "data": SESSION}
+    frame, _ = _sn(tmp_path, odd)
+    split = through_contract(frame, get_region("SN"))
+    assert split.valid.is_empty() and ("missing_or_unreadable", "status") in quarantine_rules(split, 1)
