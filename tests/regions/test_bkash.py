@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 
+from kanda.regional.store import open_store
+from kanda.settings import Settings
 from regions import get_region
 from regions.rails import get_adapter
 from regions.rails.bkash.writer import write
+from tests.support.files import ingest_written
 from tests.support.roundtrip import (
     assert_lines_accounted,
     assert_rejected,
     assert_round_trip,
+    quarantine_rules,
     read_all,
+    read_written,
     side_by_side,
+    through_contract,
     truth_frame,
     utc,
 )
@@ -145,3 +153,129 @@ def test_bkashs_own_refund_response_is_quarantined_not_ignored_as_an_error_body(
     split = through_contract(frame, REGION)
     assert split.valid["source_row"].to_list() == [1]
     assert ("missing_or_unreadable", "transaction_id") in quarantine_rules(split, 3)
+
+
+def _record(**fields: object) -> str:
+    return json.dumps(fields, ensure_ascii=False) + "\n"
+
+
+#: A completed payment as execute answers it (bKash's sandbox sample's shape).
+EXECUTE = {
+    "statusCode": "0000",
+    "statusMessage": "Successful",
+    "paymentID": "TR0011ON1565154754797",
+    "payerReference": "01770618575",
+    "customerMsisdn": "01770618575",
+    "trxID": "6H7801QFYM",
+    "amount": "500",
+    "transactionStatus": "Completed",
+    "paymentExecuteTime": "2025-06-05T23:31:24:581 GMT+0600",
+    "currency": "BDT",
+    "intent": "sale",
+    "merchantInvoiceNumber": "BD-C0001.BD-P00001.n1",
+}
+
+
+def test_bkashs_refund_answer_is_a_refund_timed_by_its_completed_time(tmp_path: Path) -> None:
+    """bKash's refund answer says transactionStatus "Completed" (the refund's status): read by the vocabulary it was
+    a sale of +500. Logged with the payment's paymentID it was quarantined for a missing time, and a steward who gave
+    it one loaded a second sale that repeated the payment's (a duplicate): the refund vanished. It is a refund of
+    -500 on the day completedTime states; without a paymentID it stays quarantined, as a refund."""
+    refund = {
+        "completedTime": "2025-06-07T10:00:00:000 GMT+0600",
+        "transactionStatus": "Completed",
+        "originalTrxID": "6H7801QFYM",
+        "refundTrxID": "7A2B3C4D5E",
+        "amount": "500.00",
+        "currency": "BDT",
+        "charge": "0.00",
+    }
+    frame, ignored = read_written(
+        ADAPTER,
+        REGION,
+        tmp_path / "refund.jsonl",
+        _record(**EXECUTE)
+        + _record(paymentID=EXECUTE["paymentID"], merchantInvoiceNumber=EXECUTE["merchantInvoiceNumber"], **refund)
+        + _record(**refund),
+    )
+    assert ignored == 0
+    split = through_contract(frame, REGION)
+    loaded = split.valid.select("source_row", "event_type", "status", "amount_minor", "occurred_at").rows()
+    assert loaded == [
+        (1, "sale", "success", 50000, utc(2025, 6, 5, 17, 31, 24, 581000)),
+        (2, "refund", "success", -50000, utc(2025, 6, 7, 4)),
+    ]
+    (parsed,) = split.quarantine.filter(pl.col("source_row") == 3)["parsed"].to_list()
+    assert {k: json.loads(parsed)[k] for k in ("event_type", "amount_minor")} == {
+        "event_type": "refund",
+        "amount_minor": -50000,
+    }
+    assert ("missing_or_unreadable", "transaction_id") in quarantine_rules(split, 3)
+
+
+def test_bkashs_v2_refund_answer_is_quarantined_not_ignored_as_an_error_body(tmp_path: Path) -> None:
+    """The v2 refund API spells its ids originalTrxId / refundTrxId: matched by the v1 spellings only, its answer
+    was ignored like an error body and the money going back vanished while every count balanced."""
+    v2 = {
+        "originalTrxId": "6H7801QFYM",
+        "refundTrxId": "7A2B3C4D5E",
+        "refundTransactionStatus": "Completed",
+        "originalTrxAmount": "500.00",
+        "refundAmount": "200.00",
+        "currency": "BDT",
+        "completedTime": "2025-06-07T10:00:00:000 GMT+0600",
+    }
+    frame, ignored = read_written(
+        ADAPTER,
+        REGION,
+        tmp_path / "refund.jsonl",
+        _record(**EXECUTE) + _record(statusCode="2056", statusMessage="Invalid Payment State") + _record(**v2),
+    )
+    assert ignored == 1  # the error body only
+    split = through_contract(frame, REGION)
+    assert split.valid["source_row"].to_list() == [1]
+    assert ("missing_or_unreadable", "transaction_id") in quarantine_rules(split, 3)
+    (raw,) = [json.loads(r) for r in split.quarantine.filter(pl.col("source_row") == 3)["raw_record"]]
+    assert raw["refundTrxId"] == "7A2B3C4D5E" and raw["refundAmount"] == "200.00"
+
+
+def test_create_execute_and_query_of_one_payment_are_one_sale(settings: Settings, tmp_path: Path) -> None:
+    """Create, execute and query answers of one paymentID: the create is the payment pending (timed by its
+    paymentCreateTime, it has no execute time) and the query repeats the execute, naming the invoice
+    `merchantInvoice`. Both used to be quarantined (no time; no reference) instead of a pending event and a
+    duplicate."""
+    create = {
+        "statusCode": "0000",
+        "statusMessage": "Successful",
+        "paymentID": EXECUTE["paymentID"],
+        "bkashURL": "https://sandbox.payment.bkash.com/redirect/tokenized/?paymentID=TR0011ON1565154754797",
+        "amount": "500",
+        "intent": "sale",
+        "currency": "BDT",
+        "paymentCreateTime": "2025-06-05T23:26:49:676 GMT+0600",
+        "transactionStatus": "Initiated",
+        "merchantInvoiceNumber": EXECUTE["merchantInvoiceNumber"],
+    }
+    query = {
+        "paymentID": EXECUTE["paymentID"],
+        "mode": "0011",
+        "paymentCreateTime": create["paymentCreateTime"],
+        "paymentExecuteTime": EXECUTE["paymentExecuteTime"],
+        "amount": "500",
+        "currency": "BDT",
+        "intent": "sale",
+        "merchantInvoice": EXECUTE["merchantInvoiceNumber"],
+        "trxID": EXECUTE["trxID"],
+        "transactionStatus": "Completed",
+        "verificationStatus": "Complete",
+        "statusCode": "0000",
+        "statusMessage": "Successful",
+        "payerReference": "01770618575",
+    }
+    report = ingest_written(
+        settings, "BD", tmp_path / "bd.jsonl", _record(**create) + _record(**EXECUTE) + _record(**query)
+    )
+    assert (report.loaded, report.quarantined, report.duplicates) == (2, 0, 1)
+    with open_store(settings, "BD", read_only=True) as con:
+        events = con.execute("SELECT status, amount_minor, local_date FROM sale_events ORDER BY occurred_at").fetchall()
+    assert events == [("pending", 50000, dt.date(2025, 6, 5)), ("success", 50000, dt.date(2025, 6, 5))]
