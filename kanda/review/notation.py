@@ -127,9 +127,11 @@ def notation_for(source_format: str) -> Notation:
             ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"),
             False,
             {"amount_minor": ("Amount",), "fee_minor": ("Fee",), "occurred_at": ("Created date (UTC)", "Created")},
-            # a refund's own amount, and its date where the export states one (else the charge's, as the spec reads)
+            # a refund's own amount, and its date where the export states one (else the charge's, as the spec reads);
+            # a dispute's amount where the export states it
             event_fields={
                 ("refund", "amount_minor"): ("Amount Refunded",),
+                ("reversal", "amount_minor"): ("Disputed Amount", "Amount"),
                 ("refund", "occurred_at"): ("Refunded date (UTC)", "Created date (UTC)", "Created"),
             },
         )

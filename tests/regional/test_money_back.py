@@ -364,3 +364,40 @@ def test_a_reversal_attempt_that_failed_before_its_retry_leaves_the_retry_standi
         state = con.execute("SELECT current_state, reversed_minor FROM fct_sales").fetchall()
         day = con.execute("SELECT gross_minor, reversals_minor, net_minor FROM creator_daily").fetchall()
     assert state == [("reversed", 10_000)] and day == [(10_000, 10_000, 0)]
+
+
+STRIPE_DISPUTE_HEADER = (
+    "id,Created date (UTC),Amount,Amount Refunded,Currency,Fee,Mode,Status,Disputed Amount,Dispute Status,"
+    "kanda_ref (metadata)"
+)
+
+
+def stripe_dispute(settings: Settings, folder: Path, name: str, dispute_status: str) -> None:
+    """Charge ch_d1 (EGP 500,00, fee 7,50, 5 October 2026) as Stripe's full export states it while disputed."""
+    line = f"ch_d1,2026-10-05 10:00:00,500.00,0.00,egp,7.50,Live,Disputed,500.00,{dispute_status},EG-C0001.EG-P00001"
+    (result,) = ingest_files(settings, "EG", [write(folder, name, [STRIPE_DISPUTE_HEADER, line])]).files
+    assert (result.status, result.quarantined) == ("loaded", 0), result
+
+
+def test_a_stripe_dispute_the_seller_won_gives_back_what_the_open_dispute_took(settings: Settings, tmp_path):
+    """An export made while the dispute was open shows the money taken; a later one says the seller won: the day's
+    net is the sale's again, as Stripe's balance is."""
+    make_files(settings, regions=["EG"], rows=20)
+
+    def eg_day() -> dict:
+        publish_region(settings, "EG")
+        (day,) = run_query(
+            settings,
+            "SELECT reversals_minor, net_minor FROM rollups.region_daily"
+            " WHERE region = 'EG' AND local_date = DATE '2026-10-05'",
+        ).to_pylist()
+        return day
+
+    stripe_dispute(settings, tmp_path, "1.csv", "under_review")
+    assert eg_day() == {"reversals_minor": 50_000, "net_minor": 50_000 - 750 - 50_000}
+    stripe_dispute(settings, tmp_path, "2.csv", "won")
+    won = {"reversals_minor": 0, "net_minor": 50_000 - 750}
+    assert eg_day() == won
+    stripe_dispute(settings, tmp_path, "3.csv", "needs_response")  # an export from while it was open, read late
+    assert eg_day() == won
+    assert not [r for r in verify(settings, ["EG"]) if not r.passed and r.severity == "error"]

@@ -170,6 +170,45 @@ def test_what_the_default_columns_say_captured_refund_date_and_the_fees_currency
     assert ("missing_or_unreadable", "fee_minor") in quarantine_rules(split, 5)
 
 
+def test_dispute_status_says_whether_a_dispute_took_the_money_and_test_mode_is_ignored(tmp_path: Path) -> None:
+    """Stripe's full column set says what became of a dispute (`Dispute Status`, `Disputed Amount`) and whether the
+    charge was real (`Mode`). Before, every Disputed row took the whole charge back: a dispute the seller won, or an
+    inquiry that never took money, cut the creator's net all the same, and a test-mode export loaded as sales."""
+    path = tmp_path / "payments.csv"
+    ref = "EG-C0001.EG-P00001"
+    head = "id,Created date (UTC),Amount,Amount Refunded,Currency,Fee,Mode,Status,Disputed Amount,Dispute Status"
+    rows = [
+        ("ch_open", "100.00", "0.00", "Live", "Disputed", "100.00", "needs_response"),
+        ("ch_part", "100.00", "0.00", "Live", "Disputed", "40.00", "lost"),
+        ("ch_won", "100.00", "0.00", "Live", "Disputed", "100.00", "won"),
+        ("ch_won_refunded", "100.00", "100.00", "Live", "Refunded", "100.00", "Won"),
+        ("ch_inquiry", "100.00", "0.00", "Live", "Disputed", "100.00", "warning_closed"),
+        ("ch_unknown", "100.00", "0.00", "Live", "Disputed", "100.00", "escalated"),
+        ("ch_no_status", "100.00", "0.00", "Live", "Disputed", "", ""),
+        ("ch_test", "100.00", "0.00", "Test", "Paid", "", ""),
+    ]
+    body = [f"{i},2026-10-01 10:00:00,{a},{r},egp,1.00,{m},{st},{d},{ds},{ref}" for i, a, r, m, st, d, ds in rows]
+    path.write_text("\n".join([f"{head},kanda_ref (metadata)", *body]) + "\n")
+    frame, ignored = read_all(ADAPTER, path, REGION)
+    assert ignored == 1  # the test-mode charge: counted, never a sale
+    money_back = frame.filter(pl.col("event_type") != "sale").select("transaction_id", "event_type", "status")
+    assert frame.filter(pl.col("event_type") != "sale").select(
+        "transaction_id", "event_type", "status", "amount_minor"
+    ).rows() == [
+        ("ch_open", "reversal", "success", -10000),  # Stripe withdraws the money when a dispute opens
+        ("ch_part", "reversal", "success", -4000),  # the disputed part, not the whole charge
+        ("ch_won", "reversal", "failed", -10000),  # the money came back: voids a reversal an earlier export loaded
+        ("ch_won_refunded", "refund", "success", -10000),
+        ("ch_won_refunded", "reversal", "failed", -10000),  # moves nothing; states the disputed amount, never 0
+        ("ch_unknown", "reversal", None, -10000),  # a status kanda does not know: quarantined, not guessed
+        ("ch_no_status", "reversal", "success", -10000),  # Disputed, the dispute's state not exported: as before
+    ]
+    assert "ch_inquiry" not in money_back["transaction_id"].to_list()  # an inquiry never took the money
+    assert "ch_test" not in frame["transaction_id"].to_list()
+    split = through_contract(frame, REGION)
+    assert quarantine_rules(split, 6) == {("missing_or_unreadable", "status")}
+
+
 def test_comma_delimited_older_export(tmp_path: Path) -> None:
     path = tmp_path / "old.csv"
     path.write_text(

@@ -225,3 +225,24 @@ def test_a_stripe_refunds_form_shows_the_refunds_own_date_as_in_the_file(setting
     form = fields(page)
     assert (form["occurred_at"], form["amount"]) == ("N/A", "-200,00")
     assert re.search(r'data-testid="as-in-file">N/A</td>', page)
+
+
+def test_a_stripe_disputes_form_shows_the_disputed_amount_as_in_the_file(settings: Settings, tmp_path: Path):
+    """A lost dispute whose `Disputed Amount` is unreadable is quarantined for its amount. Its form shows that text
+    as the one in the file, not the charge's whole `Amount`, which a steward would have typed back in."""
+    from tests.support.files import ingest_written
+
+    report = ingest_written(
+        settings,
+        "EG",
+        tmp_path / "payments.csv",
+        "id;Created date (UTC);Amount;Amount Refunded;Currency;Fee;Status;Disputed Amount;Dispute Status;"
+        "kanda_ref (metadata)\n"
+        "ch_d;2026-10-01 13:00:00;500,00;0,00;egp;7,50;Disputed;N/A;lost;EG-C0001.EG-P00001\n",
+    )
+    assert (report.loaded, report.quarantined) == (1, 1), report
+    enqueue_region(settings, "EG")
+    create_accounts(settings)
+    (dispute,) = items(settings, "EG")
+    page = signed_in(settings, "amina").get(f"/records/{dispute.id}").text
+    assert re.search(r'data-testid="as-in-file">N/A</td>', page)
