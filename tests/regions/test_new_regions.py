@@ -133,12 +133,20 @@ def test_vnpay_x100_is_declared_by_the_spec_and_never_guessed(tmp_path: Path) ->
     spec = load_spec(RAILS / "vnpay_ipn" / "spec.yaml")
     assert spec.amount.unit == "minor_x100" and region.exponent == 0
     frame, _ = read_all(SpecAdapter(spec), sample, region)
-    assert frame["amount_minor"].to_list() == [100_000, 100_000, None, 1_500_000, -100_000]  # VND 100,000
+    assert frame["amount_minor"].to_list() == [100_000, 100_000, None, 1_500_000, -100_000, -40_000, 100_000]
     # The same file under a spec that does not declare x100 reads the numbers as they stand: the data alone
     # never changes the unit, so a wrong declaration shows as 100x amounts, never as a silent guess.
     plain = spec.model_copy(update={"amount": spec.amount.model_copy(update={"unit": "minor"})})
     frame_plain, _ = read_all(SpecAdapter(plain), sample, region)
-    assert frame_plain["amount_minor"].to_list() == [10_000_000, 10_000_000, 10_000_050, 150_000_000, -10_000_000]
+    assert frame_plain["amount_minor"].to_list() == [
+        10_000_000,
+        10_000_000,
+        10_000_050,
+        150_000_000,
+        -10_000_000,
+        -4_000_000,
+        10_000_000,
+    ]
     split = through_contract(frame, region)
     (reasons,) = split.quarantine.filter(pl.col("source_row") == 3)["reasons"].to_list()
     assert {r["column"] for r in json.loads(reasons)} == {"amount_minor"}  # 10000050 is not a multiple of 100
@@ -216,8 +224,9 @@ SAMPLES = {
             2: ("sale", "failed", 100_000, 0),
             4: ("sale", "success", 1_500_000, 0),
             5: ("refund", "success", -100_000, 0),
+            6: ("refund", "pending", -40_000, 0),  # the refund API's answer: "05", VNPAY is processing it
         },
-        {3: {"amount_minor"}},
+        {3: {"amount_minor"}, 7: {"status"}},  # 7: response code "07" (suspected fraud) beside status "00"
         0,
     ),
     "yoco/samples/webhooks_za.ndjson": (
@@ -444,7 +453,7 @@ def test_regions_check_beside_a_published_region_touches_neither_store_nor_catal
     result = runner.invoke(app, ["regions", "check", "VN", str(sample), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert report["counts"]["quarantine"] == 1 and report["counts"]["load"] + report["counts"]["hold"] == 4
+    assert report["counts"]["quarantine"] == 2 and report["counts"]["load"] + report["counts"]["hold"] == 5
     assert tree_digest(settings.home, sample.parent) == before
 
 
