@@ -15,8 +15,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from kanda.settings import Settings
 from regions import get_region
 from regions.rails import get_adapter
+from tests.support.files import ingest_written
 from tests.support.roundtrip import quarantine_rules, read_written, through_contract, utc
 
 #: An IPN as VNPAY sends it (query parameters, logged as one JSON object), with the `vnp_TransactionType` our
@@ -186,3 +188,26 @@ def test_a_wave_session_reported_failed_but_paid_is_quarantined(tmp_path: Path):
     frame, _ = _sn(tmp_path, odd)
     split = through_contract(frame, get_region("SN"))
     assert split.valid.is_empty() and ("missing_or_unreadable", "status") in quarantine_rules(split, 1)
+
+
+def test_vnpay_ipn_retries_are_one_payment_and_only_a_finished_refund_takes_money_back(settings: Settings):
+    """VNPAY calls the IPN again until we answer RspCode "00": three deliveries are one sale, two duplicates. The
+    refund API's "05" answer is a pending refund; the sale is whole until a record reports the refund done."""
+    from kanda.flow import build
+    from kanda.regional.store import open_store
+
+    pending = REFUND | {"vnp_OrderInfo": "Hoan tien VN-C0001.VN-P00001"}
+    done = pending | {"vnp_TransactionStatus": "00"}
+    lines = [IPN, IPN, IPN, pending]
+    path = settings.home / "ipn.ndjson"
+    report = ingest_written(settings, "VN", path, "".join(json.dumps(r) + "\n" for r in lines))
+    assert (report.loaded, report.duplicates, report.quarantined) == (2, 2, 0), report
+    build(settings, "VN")
+    query = "SELECT current_state, gross_minor, refunded_minor FROM fct_sales WHERE transaction_id = 'VN100001'"
+    with open_store(settings, "VN", read_only=True) as con:
+        assert con.execute(query).fetchall() == [("success", 100_000, 0)]
+    later = ingest_written(settings, "VN", settings.home / "querydr.ndjson", json.dumps(done) + "\n")
+    assert later.loaded == 1, later
+    build(settings, "VN")
+    with open_store(settings, "VN", read_only=True) as con:
+        assert con.execute(query).fetchall() == [("partially_refunded", 100_000, 40_000)]
