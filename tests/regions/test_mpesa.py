@@ -287,6 +287,10 @@ def test_a_reversal_worded_of_transaction_is_linked_to_its_own_receipt(tmp_path:
         f"TK1RRRRR01,2026-12-02 10:00:00,Reversal of transaction TK1AAAAA01 Acc. KE-C0001.KE-P00001,{back}"
         f"TK1RRRRR02,2026-12-02 11:00:00,Reversal of transaction TK1AAAAA02 Acc. KE-C0002.KE-P00005,{back}"
         f"TK1RRRRR03,2026-12-02 12:00:00,Reversal of transaction Acc. KE-C0001.KE-P00001,{back}"
+        # money written before the receipt: KES10000 and KSh100000 are not receipts, so these name none
+        f"TK1RRRRR04,2026-12-02 13:00:00,Reversal of KES10000.00 for TK1AAAAA01 Acc. KE-C0001.KE-P00001,{back}"
+        f"TK1RRRRR05,2026-12-02 14:00:00,Refund of KSh100000 to 0712345678 Acc. KE-C0001.KE-P00001,{back}"
+        f'TK1RRRRR06,2026-12-02 15:00:00,"Reversal of Ksh10,000.00 for TK1AAAAA02 Acc. KE-C0002.KE-P00005",{back}'
     )
     frame, ignored = read_all(ADAPTER, path, REGION)
     assert ignored == 0
@@ -296,7 +300,8 @@ def test_a_reversal_worded_of_transaction_is_linked_to_its_own_receipt(tmp_path:
         ("TK1AAAAA01", -100_000),
         ("TK1AAAAA02", -100_000),
     ]
-    assert quarantine_rules(split, 5) == {("missing_or_unreadable", "transaction_id")}
+    for line in (5, 6, 7, 8):
+        assert quarantine_rules(split, line) == {("missing_or_unreadable", "transaction_id")}
 
 
 def test_a_line_too_long_for_csv_before_the_header_rejects_that_file_and_the_next_one_loads(settings) -> None:

@@ -95,9 +95,12 @@ _TIME_FORMATS = ["%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d
 #: nor a word such as "transaction" is taken for one: read as a receipt, every
 #: reversal so worded shared the id TRANSACTION, and the second of them vanished as its duplicate. A receipt of
 #: another length (`_UNDONE_RECEIPT`), or none, leaves the reversal without a transaction id: quarantined, never
-#: guessed, and never ignored like a charge.
-_UNDO = r"(?i)\b(reversal|refund) of\b(?:\s+(?:\S+\s+){0,3}?\b([A-Z]{1,11}[0-9][A-Z0-9]{0,10})\b)?"
+#: guessed, and never ignored like a charge. So does a first such word that is money ("Reversal of KES10000.00
+#: for ..." named receipt KES10000): a currency before digits alone (`_MONEY_WORD`), or a word that goes on with a
+#: decimal or thousands mark and a digit (group 3).
+_UNDO = r"(?i)\b(reversal|refund) of\b(?:\s+(?:\S+\s+){0,3}?\b([A-Z]{1,11}[0-9][A-Z0-9]{0,10})\b([.,][0-9])?)?"
 _UNDONE_RECEIPT = (8, 12)
+_MONEY_WORD = r"^(?:KES|KSHS?|USD)[0-9]+$"
 #: A receipt number as the first field of a line: 8 to 12 capital letters and digits (SBA1000001, QGH7XK2L9P).
 _RECEIPT = re.compile(r"[A-Z0-9]{8,12}")
 #: How far into the file the header row is looked for (title lines of a PDF-to-CSV conversion).
@@ -259,9 +262,11 @@ def _map(rows: pl.DataFrame, names: list[str], canonical: list[str], ctx: ReadCo
         pl.col("source_row"),
         pl.when(is_withdrawal)
         .then(
-            pl.when(undo.struct.field("2").str.len_chars().is_between(*_UNDONE_RECEIPT)).then(
-                undo.struct.field("2").str.to_uppercase()
-            )
+            pl.when(
+                undo.struct.field("2").str.len_chars().is_between(*_UNDONE_RECEIPT)
+                & undo.struct.field("3").is_null()
+                & ~undo.struct.field("2").str.to_uppercase().str.contains(_MONEY_WORD)
+            ).then(undo.struct.field("2").str.to_uppercase())
         )
         .when(receipt != "")
         .then(receipt)
