@@ -57,3 +57,17 @@ def at_yoco_event_time(parsed: dict, zone: str, refund_ref: Callable[[dt.datetim
     if parsed.get("event_type") == "refund" and parsed.get("event_ref"):
         moved["event_ref"] = refund_ref(when)
     return moved
+
+
+#: MTN MoMo Collection: an older spec keyed every record by `externalId`, which MTN does not hold unique and our
+#: checkout repeats when a customer retries a push: two attempts of one order were one payment. The spec keys a
+#: request-to-pay by its own `referenceId` now, and money going back by the `referenceIdToRefund` it names.
+MTN_SOURCE = "mtn_momo_collection"
+
+
+def mtn_request_key(event_type: str | None, raw: dict) -> str | None:
+    """The transaction id the fixed MTN spec reads from a record: None where the record names none (a refund an
+    older poller logged without `referenceIdToRefund`), which the caller resolves or leaves as it was."""
+    name = "referenceId" if event_type == "sale" else "referenceIdToRefund" if event_type else None
+    key = raw.get(name) if name else None
+    return key.strip() if isinstance(key, str) and key.strip() else None

@@ -13,7 +13,6 @@ import csv
 import datetime as dt
 import filecmp
 import glob
-import hashlib
 import io
 import logging
 import queue
@@ -29,6 +28,7 @@ from typing import TypeVar
 import duckdb
 import polars as pl
 
+from kanda.regional.archive import file_hash, kept_under_batch, processed_dir
 from kanda.regional.batch import StagedBatch, clear_staging, dirty_quarantine_days
 from kanda.regional.ledger import BatchCounts
 from kanda.regional.store import memory_limit, open_store, registered, transaction
@@ -80,14 +80,6 @@ class IngestReport:
     region: str
     files: list[FileResult] = field(default_factory=list)
     released: BatchCounts | None = None
-
-
-def file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(8 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _now() -> dt.datetime:
@@ -146,7 +138,7 @@ def _ingest_paths(
     report = IngestReport(region.code)
     clear_staging(settings.home, region.code)
     sync_registry(con, settings, region)
-    done = settings.landing(region.code) / "processed"
+    done = processed_dir(settings, region.code)
     for path in paths:
         if file_away and not _regular_file(path):
             # checked before any reader (or hashing) opens it: a link may point anywhere on the machine
@@ -175,7 +167,7 @@ def _filed_away_by_another_run(
     landing = settings.landing(region.code)
     if asked_at is None or path.parent.resolve() != landing.resolve():
         return None
-    done = landing / "processed"
+    done = processed_dir(settings, region.code)
     for kept in [done / path.name, *sorted(done.glob(f"{glob.escape(path.stem)}.*{glob.escape(path.suffix)}"))]:
         if not kept.is_file():
             continue
@@ -195,7 +187,7 @@ def _archive_name(done: Path, path: Path, result: FileResult) -> Path:
     target = done / path.name
     if not target.exists() or filecmp.cmp(path, target, shallow=False):
         return target
-    return done / f"{path.stem}.{result.batch_id or f'{_now():%Y%m%dT%H%M%S%f}'}{path.suffix}"
+    return kept_under_batch(done, path.name, result.batch_id or f"{_now():%Y%m%dT%H%M%S%f}")
 
 
 #: The kind of a whole-file reject for a landing-folder entry that is not a plain file (a link, a pipe, a device).

@@ -211,7 +211,7 @@ def _prepare(con: duckdb.DuckDBPyConnection, settings: Settings, region: str) ->
         [info.code, info.currency, info.zone, states_fees(info)],
     )
     _check_salt(con, settings, region, record=True)
-    apply_store_upgrades(con)
+    apply_store_upgrades(con, settings)
 
 
 def _upgrades_pending(con: duckdb.DuckDBPyConnection) -> bool:
@@ -225,7 +225,7 @@ def _upgrades_pending(con: duckdb.DuckDBPyConnection) -> bool:
     return any(upgrade.name not in done for upgrade in UPGRADES)
 
 
-def apply_store_upgrades(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+def apply_store_upgrades(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
     """Apply each correction of `kanda.regional.upgrades` this store has not had, each in a transaction of its own
     (with its record in `store_upgrades`); return {name: rows changed}."""
     done = {name for (name,) in con.execute("SELECT name FROM store_upgrades").fetchall()}
@@ -233,7 +233,7 @@ def apply_store_upgrades(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     for upgrade in UPGRADES:
         if upgrade.name not in done:
             with transaction(con):
-                applied[upgrade.name] = upgrade.apply(con)
+                applied[upgrade.name] = upgrade.apply(con, settings)
                 con.execute("INSERT INTO store_upgrades VALUES (?, now(), ?)", [upgrade.name, applied[upgrade.name]])
     return applied
 

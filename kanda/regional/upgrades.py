@@ -14,17 +14,35 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
 import duckdb
+import polars as pl
 
+from kanda.regional.archive import archived_copy
 from kanda.regional.schema import sale_events_ddl
+from kanda.settings import Settings
 from quality.contract import REFUND_MINUTE_SQL, REPEATABLE_EVENT, event_ref_value
-from regions import all_regions
-from regions.corrections import SALE_ONLY_FEE_SOURCES, YOCO_PAYLOAD_AHEAD, YOCO_SOURCE, at_yoco_event_time
-from regions.rails import fees_by_rail, running_total_rails
+from regions import all_regions, get_region
+from regions.corrections import (
+    MTN_SOURCE,
+    SALE_ONLY_FEE_SOURCES,
+    YOCO_PAYLOAD_AHEAD,
+    YOCO_SOURCE,
+    at_yoco_event_time,
+    mtn_request_key,
+)
+from regions.rails import fees_by_rail, get_adapter, running_total_rails
+from regions.rails.base import ReadContext
+
+log = logging.getLogger(__name__)
+
+
+#: A correction of a store's rows; `Settings` for what lies beside the store (the region's archived files).
+Correction = Callable[[duckdb.DuckDBPyConnection, Settings], int]
 
 
 @dataclass(frozen=True)
@@ -33,7 +51,7 @@ class StoreUpgrade:
     and records it in `store_upgrades` with the rows `apply` says it changed."""
 
     name: str
-    apply: Callable[[duckdb.DuckDBPyConnection], int]
+    apply: Correction
 
 
 def _sale_only_fees(con: duckdb.DuckDBPyConnection) -> int:
@@ -152,11 +170,111 @@ def _yoco_event_times(con: duckdb.DuckDBPyConnection) -> int:
     return moved
 
 
+def _mtn_request_keys(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
+    """MTN MoMo Collection events an older spec keyed by `externalId`, keyed as the fixed spec reads their records
+    (`regions.corrections.mtn_request_key`), or a record delivered again would load beside its old self.
+
+    A loaded event keeps no raw record, so its file is read again from the region's `processed/` archive (the one
+    whose content hash the ledger holds). Money going back whose record names no request (an older poller's) takes
+    the request its order id was the key of, where that order had one request; otherwise it keeps its key. Events
+    whose file is no longer archived keep theirs, and the upgrade says how many in the log."""
+    batches = con.execute(
+        "SELECT DISTINCT e.region, e.batch_id, l.file_name, l.content_hash FROM sale_events AS e"
+        " JOIN ledger AS l ON l.batch_id = e.batch_id AND l.kind = 'file' WHERE e.source = ?",
+        [MTN_SOURCE],
+    ).fetchall()
+    keys: list[pl.DataFrame] = []
+    for region, batch_id, file_name, digest in batches:
+        path = archived_copy(settings, region, batch_id, file_name, digest) if file_name and digest else None
+        if path is None:
+            continue
+        context = ReadContext(region=get_region(region), salt=settings.buyer_salt)
+        for chunk in get_adapter(MTN_SOURCE).read(path, context):
+            keys.append(
+                chunk.frame.select(
+                    pl.lit(batch_id).alias("batch_id"),
+                    "source_row",
+                    "event_type",
+                    pl.col("transaction_id").alias("key"),
+                )
+            )
+    found = pl.concat(keys) if keys else pl.DataFrame(schema={"batch_id": pl.String, "source_row": pl.Int64,
+                                                              "event_type": pl.String, "key": pl.String})  # fmt: skip
+    con.register("mtn_keys", found)
+    # old key -> new key of every stored event whose record was read again; an order's one request from its sale
+    con.execute(
+        "CREATE TEMP TABLE mtn_rekeyed AS SELECT e.rowid AS event_row, e.transaction_id AS old_key, k.key"
+        " FROM sale_events AS e JOIN mtn_keys AS k USING (batch_id, source_row, event_type)"
+        " WHERE e.source = ? AND k.key IS NOT NULL",
+        [MTN_SOURCE],
+    )
+    con.execute(
+        "INSERT INTO mtn_rekeyed SELECT e.rowid, e.transaction_id, o.key FROM sale_events AS e"
+        " JOIN (SELECT r.old_key, any_value(r.key) AS key FROM mtn_rekeyed AS r JOIN sale_events AS s"
+        "       ON s.rowid = r.event_row AND s.event_type = 'sale' GROUP BY r.old_key"
+        "       HAVING count(DISTINCT r.key) = 1) AS o ON o.old_key = e.transaction_id"
+        " WHERE e.source = ? AND e.event_type <> 'sale' AND e.rowid NOT IN (SELECT event_row FROM mtn_rekeyed)",
+        [MTN_SOURCE],
+    )
+    con.unregister("mtn_keys")
+    changed = con.execute("SELECT event_row FROM mtn_rekeyed WHERE key <> old_key").fetchall()
+    con.execute(
+        "INSERT INTO dirty_days SELECT DISTINCT e.local_date FROM sale_events AS e"
+        " JOIN mtn_rekeyed AS r ON r.event_row = e.rowid WHERE r.key <> r.old_key"
+    )
+    con.execute(
+        "UPDATE sale_events SET transaction_id = r.key FROM mtn_rekeyed AS r"
+        " WHERE sale_events.rowid = r.event_row AND r.key <> r.old_key"
+    )
+    (left,) = con.execute(
+        "SELECT count(*) FROM sale_events WHERE source = ? AND rowid NOT IN (SELECT event_row FROM mtn_rekeyed)",
+        [MTN_SOURCE],
+    ).fetchall()[0]
+    if left:
+        log.warning(
+            "%d MTN MoMo events keep their order id: their files are no longer in processed/, so the request each"
+            " was cannot be read again; a record of them delivered again would load beside them",
+            left,
+        )
+    quarantined = _mtn_quarantine_keys(con)
+    con.execute("DROP TABLE mtn_rekeyed")
+    if changed or quarantined:
+        con.execute("DELETE FROM model_builds")
+    return len(changed) + quarantined
+
+
+def _mtn_quarantine_keys(con: duckdb.DuckDBPyConnection) -> int:
+    """Quarantined MTN rows keyed as the fixed spec reads their raw record (a steward's fix loads from `parsed`).
+    Only the record decides, as in the review database's same correction (`kanda.review.db`), whose items are what
+    a fix is loaded from: a refund whose record names no request keeps its key there and here."""
+    rows = con.execute(
+        "SELECT quarantine_id, transaction_id, raw_record, parsed FROM quarantine WHERE source = ?", [MTN_SOURCE]
+    ).fetchall()
+    changed = 0
+    for quarantine_id, old_key, raw, parsed in rows:
+        fields = json.loads(parsed)
+        key = mtn_request_key(fields.get("event_type"), json.loads(raw)) or old_key
+        if key != old_key:
+            con.execute(
+                "UPDATE quarantine SET transaction_id = ?, parsed = ? WHERE quarantine_id = ?",
+                [key, json.dumps({**fields, "transaction_id": key}), quarantine_id],
+            )
+            changed += 1
+    return changed
+
+
 _BEFORE_EVENT_REF = "kanda_sale_events_before_event_ref"
 
+
+def _store_only(correct: Callable[[duckdb.DuckDBPyConnection], int]) -> Correction:
+    """A correction that needs nothing but the store."""
+    return lambda con, _settings: correct(con)
+
+
 UPGRADES = [
-    StoreUpgrade("sale_only_fees", _sale_only_fees),
-    StoreUpgrade("batch_rails", _batch_rails),
-    StoreUpgrade("event_refs", _event_refs),
-    StoreUpgrade("yoco_event_times", _yoco_event_times),
+    StoreUpgrade("sale_only_fees", _store_only(_sale_only_fees)),
+    StoreUpgrade("batch_rails", _store_only(_batch_rails)),
+    StoreUpgrade("event_refs", _store_only(_event_refs)),
+    StoreUpgrade("yoco_event_times", _store_only(_yoco_event_times)),
+    StoreUpgrade("mtn_request_keys", _mtn_request_keys),
 ]

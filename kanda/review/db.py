@@ -48,9 +48,11 @@ from kanda.review.pii import masked_record
 from kanda.schema_setup import settle_schema
 from regions import all_regions
 from regions.corrections import (
+    MTN_SOURCE,
     SALE_ONLY_FEE_SOURCES,
     YOCO_SOURCE,
     at_yoco_event_time,
+    mtn_request_key,
     repeats_a_sale_fee,
     without_repeated_fee,
 )
@@ -240,6 +242,7 @@ def _apply_data_upgrades(con: Connection) -> None:
     `sale_only_fees`: items of a rail whose older spec repeated the sale's fee on money going back
     (`regions.corrections`) keep that fee in their parsed fields, from which a steward's fix is loaded.
     `yoco_event_times`: Yoco items an older spec timed by the payload's time, two hours late (`regions.corrections`).
+    `mtn_request_keys`: MTN MoMo items an older spec keyed by order, keyed by the request their record names.
     The marker row keeps the next start from reading every item again.
     """
     done = set(con.execute(select(upgrades.c.name)).scalars())
@@ -247,6 +250,7 @@ def _apply_data_upgrades(con: Connection) -> None:
         ("mask_names", _mask_raw_records),
         ("sale_only_fees", _drop_repeated_fees),
         ("yoco_event_times", _yoco_event_times),
+        ("mtn_request_keys", _mtn_request_keys),
     ):
         if name not in done:
             upgrade(con)
@@ -302,6 +306,18 @@ def _yoco_event_times(con: Connection) -> None:
             if fixed != parsed:
                 day = dt.date.fromisoformat(fixed["local_date"])
                 con.execute(update(items).where(items.c.id == item_id).values(parsed=fixed, local_date=day))
+
+
+def _mtn_request_keys(con: Connection) -> None:
+    mtn = items.c.source == MTN_SOURCE
+    for page in _pages(con, items.c.transaction_id, items.c.raw_record, items.c.parsed, where=mtn):
+        for item_id, old_key, raw, parsed in page:
+            if not isinstance(parsed, dict) or not isinstance(raw, dict):
+                continue
+            key = mtn_request_key(parsed.get("event_type"), raw)
+            if key is not None and key != old_key:
+                fixed = {**parsed, "transaction_id": key}
+                con.execute(update(items).where(items.c.id == item_id).values(transaction_id=key, parsed=fixed))
 
 
 def now() -> dt.datetime:

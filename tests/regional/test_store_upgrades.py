@@ -118,6 +118,7 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
             ("batch_rails", 1),
             ("event_refs", 1),  # the sample's refund (a payment is reversed at most once: its reversal keeps 0)
             ("yoco_event_times", 0),  # no Yoco rows in Nigeria's store
+            ("mtn_request_keys", 0),
         ]
         # a sale or a reversal keeps its id; a refund is told apart by its minute, as a reader now tells it
         refs = con.execute(
@@ -138,7 +139,7 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
         assert _reversal_day_fees(con) == fees_before - SALE_FEE
 
     with open_store(settings, "NG") as con:  # once: a second open changes nothing and records nothing
-        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(4,)]
+        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(5,)]
         assert not ensure_built(con).built
 
 
@@ -161,6 +162,7 @@ def test_a_reader_first_to_open_an_older_store_finds_it_upgraded(settings: Setti
             "batch_rails",
             "event_refs",
             "yoco_event_times",
+            "mtn_request_keys",
         ]
         assert con.execute("SELECT source, fees_stated FROM batch_rails").fetchall() == [("paystack_webhook", True)]
         reversal = "SELECT fee_minor FROM sale_events WHERE transaction_id = ? AND event_type = 'reversal'"
@@ -219,3 +221,67 @@ def test_yoco_events_an_older_spec_timed_by_the_payload_move_to_the_events_time(
     redelivered.write_text(json.dumps(events[1]) + "\n")
     (again,) = ingest_files(settings, "ZA", [redelivered]).files
     assert (again.loaded, again.duplicates) == (0, 1), again
+
+
+def mtn(reference: str, order: str, kind: str, status: str, polled_at: str, **more: str) -> dict:
+    """One MTN MoMo Collection record of Benin (XOF) as our poller logs it."""
+    return {"referenceId": reference, "kind": kind, "externalId": order, "amount": "5000", "currency": "XOF",
+            "payeeNote": "kanda BJ-C0001/BJ-P00001", "status": status, "polled_at": polled_at, **more}  # fmt: skip
+
+
+def test_mtn_records_an_older_spec_keyed_by_order_are_keyed_by_request_from_the_archived_file(
+    settings: Settings, tmp_path: Path
+):
+    """An older MTN spec keyed every record by `externalId` (the order), which a retried push repeats. Re-keyed by
+    request only in new files, a record of an older store delivered again would load beside its old self: the sale
+    counted twice. The first writer to open the store reads each file again from `processed/` and keys its events
+    as the fixed spec does; a refund an older poller logged without `referenceIdToRefund` takes its order's one
+    request, and a quarantined row's key is read from its raw record."""
+    from kanda.regional.ingest import ingest_landing
+    from tests.support.files import make_files
+
+    make_files(settings, regions=["BJ"], rows=20)
+    records = [
+        mtn("req-a", "ORD-1", "requesttopay", "SUCCESSFUL", "2026-10-05T09:00:00Z"),
+        mtn("req-b", "ORD-2", "requesttopay", "SUCCESSFUL", "2026-10-05T09:30:00Z"),
+        mtn("ref-1", "ORD-1", "refund", "SUCCESSFUL", "2026-10-06T10:00:00Z"),  # names no request: quarantined now
+        {**mtn("req-c", "ORD-3", "requesttopay", "SUCCESSFUL", "2026-10-05T11:00:00Z"), "currency": "GHS"},
+    ]
+    landed = settings.landing("BJ") / "momo_poll.ndjson"
+    landed.write_text("".join(json.dumps(r) + "\n" for r in records))
+    ingest_landing(settings, "BJ")
+    assert (settings.landing("BJ") / "processed" / "momo_poll.ndjson").is_file()
+    ours = "source_file = 'momo_poll.ndjson'"
+    with duckdb.connect(str(settings.store_path("BJ"))) as con:  # as the older spec stored them: by order
+        con.execute("DELETE FROM store_upgrades WHERE name = 'mtn_request_keys'")
+        con.execute(f"UPDATE sale_events SET transaction_id = 'ORD-' || (source_row::VARCHAR) WHERE {ours}")
+        # the refund loaded then, keyed by its order
+        con.execute(
+            "INSERT INTO sale_events BY NAME SELECT * EXCLUDE (event_id) REPLACE ('refund' AS event_type,"
+            " 3 AS source_row, -amount_minor AS amount_minor, -amount_minor AS net_minor, 0 AS fee_minor,"
+            " 29333940 AS event_ref, occurred_at + INTERVAL 25 HOUR AS occurred_at, DATE '2026-10-06' AS local_date)"
+            " FROM sale_events"
+            f" WHERE {ours} AND transaction_id = 'ORD-1'"
+        )
+        con.execute(f"DELETE FROM quarantine WHERE {ours} AND source_row = 3")
+        (qid, parsed) = con.execute(f"SELECT quarantine_id, parsed FROM quarantine WHERE {ours}").fetchone()
+        older = json.dumps({**json.loads(parsed), "transaction_id": "ORD-3"})
+        con.execute("UPDATE quarantine SET transaction_id = 'ORD-3', parsed = ? WHERE quarantine_id = ?", [older, qid])
+        build_models(con)
+        con.execute("DELETE FROM dirty_days")
+    with open_store(settings, "BJ") as con:
+        stored = con.execute(
+            f"SELECT source_row, event_type, transaction_id FROM sale_events WHERE {ours} ORDER BY source_row"
+        ).fetchall()
+        assert stored == [(1, "sale", "req-a"), (2, "sale", "req-b"), (3, "refund", "req-a")]
+        row = con.execute("SELECT transaction_id, parsed FROM quarantine WHERE quarantine_id = ?", [qid]).fetchone()
+        assert (row[0], json.loads(row[1])["transaction_id"]) == ("req-c", "req-c")
+        dirty = {d for (d,) in con.execute("SELECT local_date FROM dirty_days").fetchall()}
+        assert {dt.date(2026, 10, 5), dt.date(2026, 10, 6)} <= dirty
+        assert con.execute("SELECT rows_changed FROM store_upgrades WHERE name = 'mtn_request_keys'").fetchall() == [
+            (4,)
+        ]
+    again = tmp_path / "again.ndjson"
+    again.write_text(json.dumps(records[0]) + "\n")
+    (redelivered,) = ingest_files(settings, "BJ", [again]).files
+    assert (redelivered.loaded, redelivered.duplicates) == (0, 1), redelivered

@@ -128,7 +128,7 @@ def test_items_holding_a_fee_their_rail_repeated_lose_it_on_first_use(settings: 
     assert get_item(settings, viewer, 3).parsed == reversal  # another rail: its fee is its own
     with sqlite3.connect(path) as raw:
         names = {name for (name,) in raw.execute("SELECT name FROM review_upgrades").fetchall()}
-        assert names == {"mask_names", "sale_only_fees", "yoco_event_times"}
+        assert names == {"mask_names", "sale_only_fees", "yoco_event_times", "mtn_request_keys"}
 
 
 def test_yoco_items_an_older_spec_timed_by_the_payload_move_to_the_events_time(settings: Settings):
@@ -160,3 +160,38 @@ def test_yoco_items_an_older_spec_timed_by_the_payload_move_to_the_events_time(s
     assert yoco.parsed["occurred_at"] == moved.isoformat() and yoco.parsed["local_date"] == "2026-10-05"
     assert yoco.parsed["event_ref"] == int(moved.timestamp()) // 60 and yoco.local_date == dt.date(2026, 10, 5)
     assert get_item(settings, viewer, 2).parsed == refund
+
+
+def test_mtn_items_an_older_spec_keyed_by_order_are_keyed_by_the_request_their_record_names(settings: Settings):
+    """An older MTN MoMo spec keyed every record by its order (`externalId`), which a retried push repeats. A
+    steward's fix loads an item from its parsed fields, so the first kanda that opens the database keys an item
+    as the fixed spec reads its record: a request by its `referenceId`, money going back by the request it names;
+    a refund whose record names none keeps its key (the store's quarantine does the same)."""
+    path = Path(settings.app_db_url.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    older_database(path)
+    con = sqlite3.connect(path)
+    items = [
+        (1, {"referenceId": "req-a", "externalId": "ORD-1", "kind": "requesttopay"}, "sale"),
+        (
+            2,
+            {"referenceId": "ref-1", "referenceIdToRefund": "req-a", "externalId": "ORD-1", "kind": "refund"},
+            "refund",
+        ),
+        (3, {"referenceId": "ref-2", "externalId": "ORD-1", "kind": "refund"}, "refund"),
+    ]
+    con.execute("DELETE FROM review_items")
+    for item_id, raw, event_type in items:
+        con.execute(
+            "INSERT INTO review_items VALUES (?, 'BJ', ?, 'b1', 'mtn_momo_collection', 'p.ndjson', ?, 'ORD-1',"
+            " 'BJ-C0001', NULL, NULL, ?, ?, '[]', 'new', '{}', NULL, NULL, NULL, NULL, '2026-10-05 10:00:00',"
+            " '2026-10-05 10:00:00', '2026-10-05 10:00:00')",
+            (item_id, f"q{item_id}", item_id, json.dumps(raw), json.dumps({"event_type": event_type,
+                                                                             "transaction_id": "ORD-1"})),
+        )  # fmt: skip
+    con.commit()
+    con.close()
+
+    viewer = Actor("t", "viewer", None)
+    keys = [(i.transaction_id, i.parsed["transaction_id"]) for i in (get_item(settings, viewer, n) for n in (1, 2, 3))]
+    assert keys == [("req-a", "req-a"), ("req-a", "req-a"), ("ORD-1", "ORD-1")]
