@@ -627,6 +627,16 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
         currency = pl.lit(region.currency)
     else:
         currency = c.source(fields.currency).str.to_uppercase()
+    if fields.charged is not None:
+        # the buyer bore `borne` of the fee: the seller's fee is the rest; a figure outside 0..fee contradicts them
+        charged_text = c.source(fields.charged)
+        borne = c.amount(fields.charged, exponent) - c.amount(fields.amount, exponent)
+        fee = (
+            pl.when(~is_sale | charged_text.is_null() | (charged_text.str.strip_chars() == ""))
+            .then(fee)
+            .when((borne >= 0) & (borne <= fee))
+            .then(fee - borne)
+        )
     if fields.fee_currency is not None:
         stated_in = c.source(fields.fee_currency).str.to_uppercase()
         # the region's currency, which the contract holds every event to: the fee of a charge in another one is

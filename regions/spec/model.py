@@ -293,6 +293,13 @@ class Fields(_Strict):
         "`Converted Currency`: the account's settlement currency). A fee in another currency than the region's is "
         "unreadable, so quarantined, never booked as if it were in the region's. Empty or absent: the region's.",
     )
+    charged: Source | None = Field(
+        None,
+        description="What the buyer paid for a sale, where a rail lets the buyer bear its fee (Flutterwave's "
+        "`charged_amount` is the amount plus the fee then): what it exceeds the amount by is the fee's part the buyer "
+        "paid, taken off the stated fee. More than the fee, less than the amount, or unreadable: the fee is "
+        "unreadable (quarantined). Empty or absent: the fee as stated.",
+    )
     occurred_at: Source
     reference: Source | None = Field(None, description="Text the region's reference pattern finds creator/product in.")
     creator_id: Source | None = None

@@ -168,6 +168,8 @@ class _Renderer:
             fee = self.money(pl.col("fee_minor"))
             if not self.by_event_type(f.fee, "fee", fee):
                 self.value(f.fee, "fee", fee)
+        if f.charged is not None:  # the seller bears the fee in synthetic files: the buyer paid the amount
+            self.value(f.charged, "charged", self.money(self.signed(pl.col("amount_minor"))))
         if f.net is not None:
             net = pl.col("amount_minor") - pl.col("fee_minor")
             self.value(f.net, "net", pl.when(corrupt == "bad_amount").then(pl.lit("")).otherwise(self.money(net)))

@@ -1,0 +1,57 @@
+"""Flutterwave (CM, MW) read against its published format: who bore the fee.
+
+Whether the merchant or the customer bears Flutterwave's fee is an account setting. Where the customer does,
+`charged_amount` is the amount plus the fee and the merchant receives the whole amount; read as the merchant's,
+`app_fee` took the fee off every such sale's net with nothing flagged.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from regions import get_region
+from regions.rails import get_adapter
+from tests.support.roundtrip import quarantine_rules, read_written, through_contract
+
+REGION = get_region("CM")
+ADAPTER = get_adapter(REGION.source_format)
+
+
+def charge(payment: int, amount: int, charged: object, app_fee: object, event: str = "charge.completed") -> str:
+    """A Cameroon (XAF) charge webhook, as Flutterwave delivers it."""
+    data = {"id": payment, "tx_ref": f"kanda-{payment}", "amount": amount, "currency": "XAF", "app_fee": app_fee,
+            "merchant_fee": 0, "status": "successful", "payment_type": "card",
+            "created_at": "2026-10-05T09:00:00.000Z", "customer": {"email": f"b{payment}@mail.example"}}  # fmt: skip
+    if charged is not None:
+        data["charged_amount"] = charged
+    return json.dumps({"event": event, "data": data, "meta_data": {"kanda_ref": "CM-C0001.CM-P00001"}})
+
+
+def test_a_fee_the_customer_bore_is_not_taken_off_the_sellers_net(tmp_path: Path) -> None:
+    lines = [
+        charge(1, 5000, 5000, 175),  # the merchant bore the fee: 175 off the net
+        charge(2, 5000, 5175, 175),  # the customer paid it on top: the merchant received all 5000
+        charge(3, 5000, 5100, 175),  # part of it on top: the merchant bore the other 75
+        charge(4, 5000, None, 175),  # an older delivery without charged_amount: the fee as stated
+        charge(5, 5000, 5300, 175),  # more on top than the whole fee: contradicts it, quarantined
+        charge(6, 5000, 4900, 175),  # charged less than the amount: contradicts it, quarantined
+        charge(7, 5000, "n/a", 175),  # unreadable
+        charge(1, 5000, 5175, 0, event="refund.completed"),  # money back is not a sale: its fee stays as stated
+    ]
+    frame, _ = read_written(ADAPTER, REGION, tmp_path / "webhooks.ndjson", "".join(f"{line}\n" for line in lines))
+    assert frame.select("transaction_id", "event_type", "fee_minor").rows() == [
+        ("1", "sale", 175),
+        ("2", "sale", 0),
+        ("3", "sale", 75),
+        ("4", "sale", 175),
+        ("5", "sale", None),
+        ("6", "sale", None),
+        ("7", "sale", None),
+        ("1", "refund", 0),
+    ]
+    split = through_contract(frame, REGION)
+    for line in (5, 6, 7):
+        assert quarantine_rules(split, line) == {("missing_or_unreadable", "fee_minor")}
+    nets = dict(zip(split.valid["transaction_id"], split.valid["net_minor"], strict=False))
+    assert (nets["2"], nets["3"]) == (5000, 4925)
