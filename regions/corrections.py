@@ -71,3 +71,8 @@ def mtn_request_key(event_type: str | None, raw: dict) -> str | None:
     name = "referenceId" if event_type == "sale" else "referenceIdToRefund" if event_type else None
     key = raw.get(name) if name else None
     return key.strip() if isinstance(key, str) and key.strip() else None
+
+
+#: Flutterwave: an older spec booked the whole `app_fee` as the seller's, also where the customer bore it
+#: (`charged_amount` above `amount`); the spec takes the customer's part off now (`fields.charged`).
+FLUTTERWAVE_SOURCE = "flutterwave"

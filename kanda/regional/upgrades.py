@@ -28,6 +28,7 @@ from kanda.settings import Settings
 from quality.contract import REFUND_MINUTE_SQL, REPEATABLE_EVENT, event_ref_value
 from regions import all_regions, get_region
 from regions.corrections import (
+    FLUTTERWAVE_SOURCE,
     MTN_SOURCE,
     SALE_ONLY_FEE_SOURCES,
     YOCO_PAYLOAD_AHEAD,
@@ -170,6 +171,57 @@ def _yoco_event_times(con: duckdb.DuckDBPyConnection) -> int:
     return moved
 
 
+def _read_again(con: duckdb.DuckDBPyConnection, settings: Settings, source: str, *columns: pl.Expr) -> pl.DataFrame:
+    """What the rail's current reader makes of the stored `source` events' records: `columns` by batch, source row
+    and event type, read from each batch's file kept in the region's `processed/` archive (the copy whose content
+    hash the ledger holds). A loaded event keeps no raw record; a batch whose file is no longer kept is left out."""
+    batches = con.execute(
+        "SELECT DISTINCT e.region, e.batch_id, l.file_name, l.content_hash FROM sale_events AS e"
+        " JOIN ledger AS l ON l.batch_id = e.batch_id AND l.kind = 'file' WHERE e.source = ?",
+        [source],
+    ).fetchall()
+    frames = []
+    for region, batch_id, file_name, digest in batches:
+        path = archived_copy(settings, region, batch_id, file_name, digest) if file_name and digest else None
+        if path is None:
+            continue
+        context = ReadContext(region=get_region(region), salt=settings.buyer_salt)
+        for chunk in get_adapter(source).read(path, context):
+            frames.append(chunk.frame.select(pl.lit(batch_id).alias("batch_id"), "source_row", "event_type", *columns))
+    if frames:
+        return pl.concat(frames)
+    read = {"source_row": pl.Int64, "event_type": pl.String, "transaction_id": pl.String, "amount_minor": pl.Int64,
+            "fee_minor": pl.Int64}  # fmt: skip
+    return pl.DataFrame(schema=read).select(pl.lit("").alias("batch_id"), "source_row", "event_type", *columns)
+
+
+def _flutterwave_borne_fees(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
+    """Flutterwave sales an older spec booked with the whole `app_fee` where the customer bore part or all of it
+    (`charged_amount` above `amount`): the fee and net as the rail reads the archived record now. A record the
+    current reader finds contradictory (its fee unreadable) keeps what was stored."""
+    fees = _read_again(con, settings, FLUTTERWAVE_SOURCE, pl.col("fee_minor"), pl.col("amount_minor"))
+    con.register("flutterwave_fees", fees)
+    matched = (
+        "e.source = ? AND e.event_type = 'sale' AND f.event_type = 'sale' AND f.batch_id = e.batch_id"
+        " AND f.source_row = e.source_row AND f.amount_minor = e.amount_minor"
+        " AND f.fee_minor IS NOT NULL AND f.fee_minor <> e.fee_minor"
+    )
+    con.execute(
+        "INSERT INTO dirty_days SELECT DISTINCT e.local_date FROM sale_events AS e, flutterwave_fees AS f"
+        f" WHERE {matched}",
+        [FLUTTERWAVE_SOURCE],
+    )
+    (changed,) = con.execute(
+        "UPDATE sale_events AS e SET fee_minor = f.fee_minor, net_minor = e.amount_minor - f.fee_minor"
+        f" FROM flutterwave_fees AS f WHERE {matched}",
+        [FLUTTERWAVE_SOURCE],
+    ).fetchall()[0]
+    con.unregister("flutterwave_fees")
+    if changed:
+        con.execute("DELETE FROM model_builds")
+    return changed
+
+
 def _mtn_request_keys(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
     """MTN MoMo Collection events an older spec keyed by `externalId`, keyed as the fixed spec reads their records
     (`regions.corrections.mtn_request_key`), or a record delivered again would load beside its old self.
@@ -178,28 +230,7 @@ def _mtn_request_keys(con: duckdb.DuckDBPyConnection, settings: Settings) -> int
     whose content hash the ledger holds). Money going back whose record names no request (an older poller's) takes
     the request its order id was the key of, where that order had one request; otherwise it keeps its key. Events
     whose file is no longer archived keep theirs, and the upgrade says how many in the log."""
-    batches = con.execute(
-        "SELECT DISTINCT e.region, e.batch_id, l.file_name, l.content_hash FROM sale_events AS e"
-        " JOIN ledger AS l ON l.batch_id = e.batch_id AND l.kind = 'file' WHERE e.source = ?",
-        [MTN_SOURCE],
-    ).fetchall()
-    keys: list[pl.DataFrame] = []
-    for region, batch_id, file_name, digest in batches:
-        path = archived_copy(settings, region, batch_id, file_name, digest) if file_name and digest else None
-        if path is None:
-            continue
-        context = ReadContext(region=get_region(region), salt=settings.buyer_salt)
-        for chunk in get_adapter(MTN_SOURCE).read(path, context):
-            keys.append(
-                chunk.frame.select(
-                    pl.lit(batch_id).alias("batch_id"),
-                    "source_row",
-                    "event_type",
-                    pl.col("transaction_id").alias("key"),
-                )
-            )
-    found = pl.concat(keys) if keys else pl.DataFrame(schema={"batch_id": pl.String, "source_row": pl.Int64,
-                                                              "event_type": pl.String, "key": pl.String})  # fmt: skip
+    found = _read_again(con, settings, MTN_SOURCE, pl.col("transaction_id").alias("key"))
     con.register("mtn_keys", found)
     # old key -> new key of every stored event whose record was read again; an order's one request from its sale
     con.execute(
@@ -277,4 +308,5 @@ UPGRADES = [
     StoreUpgrade("event_refs", _store_only(_event_refs)),
     StoreUpgrade("yoco_event_times", _store_only(_yoco_event_times)),
     StoreUpgrade("mtn_request_keys", _mtn_request_keys),
+    StoreUpgrade("flutterwave_borne_fees", _flutterwave_borne_fees),
 ]

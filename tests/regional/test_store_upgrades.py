@@ -119,6 +119,7 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
             ("event_refs", 1),  # the sample's refund (a payment is reversed at most once: its reversal keeps 0)
             ("yoco_event_times", 0),  # no Yoco rows in Nigeria's store
             ("mtn_request_keys", 0),
+            ("flutterwave_borne_fees", 0),
         ]
         # a sale or a reversal keeps its id; a refund is told apart by its minute, as a reader now tells it
         refs = con.execute(
@@ -139,7 +140,7 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
         assert _reversal_day_fees(con) == fees_before - SALE_FEE
 
     with open_store(settings, "NG") as con:  # once: a second open changes nothing and records nothing
-        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(5,)]
+        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(6,)]
         assert not ensure_built(con).built
 
 
@@ -163,6 +164,7 @@ def test_a_reader_first_to_open_an_older_store_finds_it_upgraded(settings: Setti
             "event_refs",
             "yoco_event_times",
             "mtn_request_keys",
+            "flutterwave_borne_fees",
         ]
         assert con.execute("SELECT source, fees_stated FROM batch_rails").fetchall() == [("paystack_webhook", True)]
         reversal = "SELECT fee_minor FROM sale_events WHERE transaction_id = ? AND event_type = 'reversal'"
@@ -285,3 +287,37 @@ def test_mtn_records_an_older_spec_keyed_by_order_are_keyed_by_request_from_the_
     again.write_text(json.dumps(records[0]) + "\n")
     (redelivered,) = ingest_files(settings, "BJ", [again]).files
     assert (redelivered.loaded, redelivered.duplicates) == (0, 1), redelivered
+
+
+def test_flutterwave_sales_an_older_spec_charged_the_customers_fee_to_are_corrected_from_the_archived_file(
+    settings: Settings,
+):
+    """Where the customer bore Flutterwave's fee (`charged_amount` = amount + fee), an older spec booked the whole
+    `app_fee` as the seller's: the net short by the fee. The first writer to open the store reads the archived
+    file again and books the fee the rail reads now; a sale the seller bore the fee of keeps it."""
+    from kanda.regional.ingest import ingest_landing
+    from tests.support.files import make_files
+
+    make_files(settings, regions=["CM"], rows=20)
+    data = {"currency": "XAF", "app_fee": 175, "merchant_fee": 0, "status": "successful", "payment_type": "card",
+            "created_at": "2026-10-05T09:00:00.000Z", "customer": {"email": "b@mail.example"}}  # fmt: skip
+    lines = [
+        {"event": "charge.completed", "data": {**data, "id": 91, "amount": 5000, "charged_amount": 5175}},
+        {"event": "charge.completed", "data": {**data, "id": 92, "amount": 5000, "charged_amount": 5000}},
+    ]
+    landed = settings.landing("CM") / "hooks.ndjson"
+    landed.write_text(
+        "".join(json.dumps({**x, "meta_data": {"kanda_ref": "CM-C0001.CM-P00001"}}) + "\n" for x in lines)
+    )
+    ingest_landing(settings, "CM")
+    ours = "source_file = 'hooks.ndjson'"
+    with duckdb.connect(str(settings.store_path("CM"))) as con:  # as the older spec booked them: the whole app_fee
+        con.execute("DELETE FROM store_upgrades WHERE name = 'flutterwave_borne_fees'")
+        con.execute(f"UPDATE sale_events SET fee_minor = 175, net_minor = amount_minor - 175 WHERE {ours}")
+        build_models(con)
+        con.execute("DELETE FROM dirty_days")
+    with open_store(settings, "CM") as con:
+        fees = f"SELECT transaction_id, fee_minor, net_minor FROM sale_events WHERE {ours} ORDER BY 1"
+        assert con.execute(fees).fetchall() == [("91", 0, 5000), ("92", 175, 4825)]
+        assert con.execute("SELECT local_date FROM dirty_days").fetchall() == [(dt.date(2026, 10, 5),)]
+        assert ensure_built(con).built
