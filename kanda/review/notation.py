@@ -116,8 +116,14 @@ def notation_for(source_format: str) -> Notation:
             False,
             (),
             False,
-            {"amount_minor": ("amount",), "occurred_at": ("paymentExecuteTime",)},
+            {"amount_minor": ("amount",), "occurred_at": ("paymentExecuteTime", "paymentCreateTime")},
             _bkash_time,
+            # the times the spec reads by event: money going back at its completedTime, a refund's own amount
+            event_fields={
+                ("refund", "occurred_at"): ("completedTime", "paymentExecuteTime"),
+                ("reversal", "occurred_at"): ("completedTime", "paymentExecuteTime"),
+                ("refund", "amount_minor"): ("amount", "refundAmount"),
+            },
         )
     if source_format == "stripe_payments":
         # the reader's formats (regions/rails/stripe/reader.py: naive_datetime(created, [...]) in UTC)

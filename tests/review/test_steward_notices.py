@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from pathlib import Path
 
@@ -246,3 +247,20 @@ def test_a_stripe_disputes_form_shows_the_disputed_amount_as_in_the_file(setting
     (dispute,) = items(settings, "EG")
     page = signed_in(settings, "amina").get(f"/records/{dispute.id}").text
     assert re.search(r'data-testid="as-in-file">N/A</td>', page)
+
+
+def test_a_bkash_refunds_form_shows_its_completed_time_as_in_the_file(settings: Settings, tmp_path: Path):
+    """bKash's refund answer is timed by its `completedTime`. When that is unreadable, the form showed the execute
+    time's text, which a refund answer does not have: nothing "as in the file" for the steward to correct."""
+    from tests.support.files import ingest_written
+
+    refund = {"paymentID": "TR0011abc", "refundTrxID": "8KL0RFND", "originalTrxID": "8KL0ORIG",
+              "transactionStatus": "Completed", "amount": "500.00", "currency": "BDT",
+              "completedTime": "21 Feb 2021 15:40", "merchantInvoiceNumber": "BD-C0001.BD-P00001"}  # fmt: skip
+    report = ingest_written(settings, "BD", tmp_path / "bkash.ndjson", json.dumps(refund) + "\n")
+    assert report.quarantined == 1, report
+    enqueue_region(settings, "BD")
+    create_accounts(settings)
+    (item,) = items(settings, "BD")
+    page = signed_in(settings, "amina").get(f"/records/{item.id}").text
+    assert re.search(r'data-testid="as-in-file">21 Feb 2021 15:40</td>', page)
