@@ -568,8 +568,10 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
     rows = c.with_texts(rows)
     fields = spec.fields
     if spec.ignore or (spec.vocabulary is not None and spec.vocabulary.ignore):
-        structure = c.ignored()
-        kept = c.parsed_columns(rows).filter(~structure)
+        # as a column, then filtered: a condition on an optional column the file lacks is a literal, and polars
+        # (2.1) fails filtering 20,000 rows or more by a literal predicate ("filter predicate length of 2")
+        structure = c.ignored().alias("_structure")
+        kept = c.parsed_columns(rows).with_columns(structure).filter(~pl.col("_structure")).drop("_structure")
     else:
         kept = rows
     ignored = rows.height - kept.height

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import yaml
 
 from regions import all_regions, get_region, yamlfile
 from regions.rails import FileRejected, get_adapter, rail_names
+from regions.rails.base import DEFAULT_BATCH_ROWS
 from regions.spec import SpecError, json_schema, parse_spec
 from regions.spec.engine import SpecAdapter
 from regions.spec.model import read_yaml
@@ -380,3 +382,27 @@ def test_ndjson_and_xlsx_rails_round_trip(tmp_path: Path, monkeypatch: pytest.Mo
     assert_round_trip(
         side_by_side(truth, frame), compare=("amount_minor", "fee_minor", "event_type", "status", "creator_id")
     )
+
+
+@pytest.mark.parametrize("code", ["NG", "EG"])
+def test_a_large_file_without_the_optional_column_an_ignore_rule_reads_is_read_whole(code: str, tmp_path: Path) -> None:
+    """Paystack's test-mode rule reads `data.domain` and Stripe's reads `Mode`, which a file may lack. The rule is
+    then a literal, and polars fails filtering 20,000 rows or more by a literal predicate: every such file of a
+    real size stopped the ingest with a traceback, while the small samples in the tests read fine."""
+    from tests.support.builders import paystack_event
+
+    rows = 50_000
+    if code == "NG":
+        path = tmp_path / "webhooks.ndjson"
+        path.write_text("".join(json.dumps(paystack_event(n)) + "\n" for n in range(rows)))
+    else:
+        path = tmp_path / "payments.csv"
+        line = "ch_{};2026-10-01 10:00:00;100,00;0,00;egp;1,50;Paid;EG-C0001.EG-P00001\n"
+        path.write_text(
+            "id;Created date (UTC);Amount;Amount Refunded;Currency;Fee;Status;kanda_ref (metadata)\n"
+            + "".join(line.format(n) for n in range(rows))
+        )
+    region = get_region(code)
+    # read in chunks of the default size, as an ingest reads them (the tests' usual 500 rows never showed it)
+    frame, ignored = read_all(get_adapter(region.source_format), path, region, batch_rows=DEFAULT_BATCH_ROWS)
+    assert (frame.height, ignored) == (rows, 0)
