@@ -344,3 +344,148 @@ def test_a_statement_with_month_first_dates_is_rejected_not_loaded_on_the_wrong_
     path.write_text(statement(record("SKC1000004", time="13/12/2026 09:10"), record("SKC1000005", time="05/12/2026")))
     frame, _ = read_all(ADAPTER, path, REGION)
     assert row(frame, 2)["occurred_at"].date() == dt.date(2026, 12, 13)  # 09:10 Nairobi is 06:10 UTC
+
+
+# ------------------------------------------------------------------ the org portal's exports and what is not a sale
+def test_a_pay_utility_reversal_takes_the_sale_back_instead_of_being_ignored(tmp_path: Path) -> None:
+    """A reversed paybill payment reads "Pay Utility Reversal ..." and names no receipt in Details. Read as any
+    other withdrawal (a payout), it was ignored: the ledger balanced and the sale stayed counted although its money
+    had gone back. It is a reversal now: quarantined for its receipt where the file does not name it."""
+    path = tmp_path / "statement.csv"
+    path.write_text(
+        statement(
+            "SBR1000001,2025-06-06 09:00:00,Pay Utility Reversal by 2547****678 - JANE WANJIKU Acc. KE-C0001.KE-P00001,"
+            'Completed,,"-1,000.00",0.00',
+            'SBR1000002,2025-06-06 09:05:00,Pay Utility Reversal,Completed,,"-1,000.00",0.00',
+        )
+    )
+    frame, ignored = read_all(ADAPTER, path, REGION)
+    assert ignored == 1  # the title line only
+    assert [row(frame, n)["event_type"] for n in (2, 3)] == ["reversal", "reversal"]
+    assert [row(frame, n)["amount_minor"] for n in (2, 3)] == [-100_000, -100_000]
+    split = through_contract(frame, REGION)
+    assert split.valid["source_row"].to_list() == [1, 4]  # the two sales around them
+    assert quarantine_rules(split, 2) == {("missing_or_unreadable", "transaction_id")}
+    assert ("missing_or_unreadable", "transaction_id") in quarantine_rules(split, 3)
+
+
+def test_money_paid_in_by_a_reversal_is_not_loaded_as_a_sale(tmp_path: Path) -> None:
+    """A reversal paying money back in (one of our own payouts or refunds undone) was loaded as a sale of whatever
+    account its Details named: KES 500 of sales for KE-C0001 that nobody bought. It is quarantined now."""
+    path = tmp_path / "statement.csv"
+    path.write_text(
+        statement(
+            "SBR1000003,2025-06-06 10:00:00,Pay Utility Reversal by 2547****678 - JANE WANJIKU Acc. KE-C0001.KE-P00001,"
+            "Completed,500.00,,500.00",
+            "SBR1000004,2025-06-06 10:05:00,Reversal of SRF0000001 Acc. KE-C0003.KE-P00009,Completed,500.00,,"
+            '"1,000.00"',
+        )
+    )
+    frame, ignored = read_all(ADAPTER, path, REGION)
+    assert ignored == 1
+    split = through_contract(frame, REGION)
+    assert split.valid["source_row"].to_list() == [1, 4]
+    assert split.valid.filter(pl.col("creator_id") == "KE-C0001")["amount_minor"].sum() == 200_000  # the 2 sales
+    for line in (2, 3):
+        assert quarantine_rules(split, line) == {("missing_or_unreadable", "event_type")}
+
+
+def test_the_org_portal_export_links_a_reversal_by_its_linked_transaction_id_and_reads_its_currency() -> None:
+    """The org portal's export: 14 columns, a "Pay Bill Charge" twin under each payment's receipt, a sweep to the
+    settlement account, a USD row, and reversals worded "Pay Utility Reversal" whose undone receipt is only in
+    Linked Transaction ID. Before, both reversals were ignored (both sales stayed counted) and the USD 700.00 row
+    loaded as KES 700.00."""
+    frame, ignored = read_all(ADAPTER, SAMPLES / "statement_org_portal.csv", REGION)
+    assert ignored == 3 + 2 + 1  # the label lines, the two charges, the sweep
+    assert frame["source_row"].to_list() == [2, 4, 5, 7, 8]
+    first = row(frame, 2)
+    assert (first["transaction_id"], first["event_type"], first["amount_minor"]) == ("TBA1AAAA01", "sale", 500_000)
+    assert first["occurred_at"] == dt.datetime(2025, 2, 1, 7, 15, tzinfo=UTC)  # DD-MM-YYYY, 10:15 Nairobi
+    assert first["buyer_ref"] is None  # "25471****678" is masked
+    assert (row(frame, 4)["amount_minor"], row(frame, 4)["creator_id"]) == (120_000, "KE-C0002")  # paid with Fuliza
+    reversal = row(frame, 7)
+    assert (reversal["transaction_id"], reversal["event_type"], reversal["amount_minor"]) == (
+        "TBA1AAAA01",
+        "reversal",
+        -500_000,
+    )
+    split = through_contract(frame, REGION)
+    assert split.valid["source_row"].to_list() == [2, 4]
+    assert quarantine_rules(split, 5) == {("currency_is_region_currency", "currency")}
+    # the reversal names its sale but not the account: a steward gives it the sale's creator and product
+    assert quarantine_rules(split, 7) == {
+        ("missing_or_unreadable", "creator_id"),
+        ("missing_or_unreadable", "product_id"),
+    }
+    assert ("missing_or_unreadable", "transaction_id") in quarantine_rules(split, 8)  # no Linked Transaction ID
+
+
+def test_a_linked_transaction_id_that_disagrees_with_details_is_not_guessed(tmp_path: Path) -> None:
+    header = "Receipt No.,Completion Time,Details,Transaction Status,Paid In,Withdrawn,Balance,Linked Transaction ID"
+    path = tmp_path / "statement.csv"
+    path.write_text(
+        f"{header}\n"
+        'SBR1000005,2025-06-06 11:00:00,Reversal of SBA1000001 Acc. KE-C0001.KE-P00001,Completed,,"-1,000.00",0,'
+        "SBA1000009\n"
+        'SBR1000006,2025-06-06 11:05:00,Reversal of SBA1000001 Acc. KE-C0001.KE-P00001,Completed,,"-1,000.00",0,'
+        "SBA1000001\n"
+        'SBR1000007,2025-06-06 11:10:00,Reversal Acc. KE-C0001.KE-P00001,Completed,,"-1,000.00",0,not a receipt\n'
+    )
+    frame, _ = read_all(ADAPTER, path, REGION)
+    assert frame["transaction_id"].to_list() == [None, "SBA1000001", None]
+
+
+def test_the_newer_org_export_with_shilling_units_loads_and_its_sweeps_are_ignored(tmp_path: Path) -> None:
+    """The portal's newer template heads its money columns "Paid In (KSHs)": the file was refused as lacking Paid
+    In and Withdrawn. Its sweeps between the org's own accounts come as a Paid In / Withdrawn pair under one
+    receipt; the Paid In half was read as a sale (and quarantined, a row nobody could fix)."""
+    path = tmp_path / "Statements for 123456 from 2025-02-04 to 2025-02-04.csv"
+    sweep = "TBN1SWEEP1,04/02/2025 23:09:07,Utility Account to Organization Settlement Account,Completed"
+    path.write_text(
+        "Receipt No,Completion Time,Details,Transaction Status,Paid In (KSHs),Withdrawn (KSHs),Balance (KSHs)\r\n"
+        'TBN1BANK01,04/02/2025 23:09:30,Agency Withdrawal of funds to Bank,Completed,0.00,"-1,100.00",0.00\r\n'
+        f'{sweep},"1,100.00",0.00,"1,100.00"\r\n'
+        f'{sweep},0.00,"-1,100.00",0.00\r\n'
+        "TBN1AAAA01,04/02/2025 16:15:18,Pay Bill from 2547****111 - ALICE WANJIRU Acc. KE-C0001.KE-P00001,"
+        'Completed,"1,100.00",0.00,"1,100.00"\r\n'
+    )
+    frame, ignored = read_all(ADAPTER, path, REGION)
+    assert ignored == 3
+    assert frame["transaction_id"].to_list() == ["TBN1AAAA01"]
+    assert frame["amount_minor"].to_list() == [110_000]
+    assert frame["occurred_at"].to_list() == [dt.datetime(2025, 2, 4, 13, 15, 18, tzinfo=UTC)]
+    assert through_contract(frame, REGION).valid.height == 1
+
+
+def test_a_header_in_another_currency_is_still_refused(tmp_path: Path) -> None:
+    assert_rejected(
+        ADAPTER,
+        REGION,
+        tmp_path / "usd.csv",
+        "missing: Paid In, Withdrawn",
+        content="Receipt No,Completion Time,Details,Transaction Status,Paid In (USD),Withdrawn (USD),Balance (USD)\n"
+        "TBN1AAAA01,04/02/2025 16:15:18,Pay Bill from 2547****111 Acc. KE-C0001.KE-P00001,Completed,10.00,,10.00\n",
+    )
+
+
+def test_charges_loans_and_transfers_on_a_personal_statement_are_ignored_not_quarantined(tmp_path: Path) -> None:
+    """A personal statement (PDF converted) holds money in that no buyer paid for a product: a Fuliza draw under
+    the receipt of the payment it funded, M-Shwari, a friend's transfer, a business paying its holder, a charge
+    refunded. Each was read as a sale without an account and quarantined: rows a steward could only reject."""
+    lines = [
+        "SBP1000001,2025-06-06 12:00:00,OverDraft of Credit Party,Completed,200.00,,200.00",
+        "SBP1000001,2025-06-06 12:00:00,Pay Bill Online Fuliza M-Pesa to 888880 - KPLC PREPAID Acc. 1234,Completed,"
+        ",-200.00,0.00",
+        "SBP1000002,2025-06-06 12:10:00,M-Shwari Withdraw,Completed,500.00,,500.00",
+        "SBP1000003,2025-06-06 12:20:00,Funds received from - 2547******584 VALLERY ODHIAMBO,Completed,"
+        '"1,000.00",,"1,500.00"',
+        "SBP1000004,2025-06-06 12:30:00,Business Payment from 303030 - ACME LTD via API. Original conversation ID"
+        ' is AG_20250606_1,Completed,"2,000.00",,"3,500.00"',
+        'SBP1000005,2025-06-06 12:40:00,Customer Transfer of Funds Charge,Completed,,-7.00,"3,493.00"',
+        'SBP1000006,2025-06-06 12:50:00,Pay Bill Charge,Completed,15.00,,"3,508.00"',
+    ]
+    path = tmp_path / "personal.csv"
+    path.write_text(statement(*lines))
+    frame, ignored = read_all(ADAPTER, path, REGION)
+    assert ignored == 1 + len(lines)
+    assert frame["transaction_id"].to_list() == ["SBA1000001", "SBA1000009"]

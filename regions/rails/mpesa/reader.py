@@ -3,14 +3,34 @@ Withdrawn, Balance`.
 
 A statement is a ledger of the till's account, not a list of sales, so rows are classified:
 
-| row                                                        | event_type / status                  | amount     |
-|------------------------------------------------------------|--------------------------------------|------------|
-| Paid In, status Completed / Pending / Failed               | sale / success, pending, failed      | +Paid In   |
-| Paid In, status Reversed (the payment listed again)        | reversal / success                   | -Paid In   |
-| Withdrawn, Details "Reversal of [transaction] <receipt> ..." | reversal / (status as above)         | -Withdrawn |
-| Withdrawn, Details "Refund of [transaction] <receipt> ..."   | refund / (status as above)           | -Withdrawn |
-| any other Withdrawn row (charges, payouts, transfers)      | ignored                              |            |
-| repeated page-header rows, rows without a receipt number   | ignored (but see below)              |            |
+| row                                                          | event_type / status               | amount     |
+|--------------------------------------------------------------|-----------------------------------|------------|
+| Paid In, status Completed / Pending / Failed                 | sale / success, pending, failed   | +Paid In   |
+| Paid In, status Reversed (the payment listed again)          | reversal / success                | -Paid In   |
+| Paid In, Details saying Reversal or Refund (money came back) | none: quarantined, never a sale   |            |
+| Withdrawn, Details "Reversal of [transaction] <receipt> ..." | reversal / (status as above)      | -Withdrawn |
+| Withdrawn, Details "Refund of [transaction] <receipt> ..."   | refund / (status as above)        | -Withdrawn |
+| Withdrawn, "Pay Utility Reversal" (no receipt in Details)    | reversal of Linked Transaction ID | -Withdrawn |
+| charges, sweeps between the org's own accounts, loans, ...   | ignored, in either column         |            |
+| any other Withdrawn row (payouts, transfers)                 | ignored                           |            |
+| repeated page-header rows, rows without a receipt number     | ignored (but see below)           |            |
+
+Real statements, as public integrations read them ([T] third-party, [I] inference):
+- [T] The org portal's export (Cecypo-Tech/frappe-mpsa-payments `statement_parser.py` and its fixture
+  `tests/fixtures/make_fixture.py`): `Receipt No., Completion Time, Initiation Time, Details, Transaction Status,
+  Paid In, Withdrawn, Balance, Balance Confirmed, Reason Type, Other Party Info, Linked Transaction ID, A/C No.,
+  Currency`, times `DD-MM-YYYY HH:MM:SS`, Details `Pay Bill from 25470****111 - NAME Acc. <account>`; each payment
+  has a "Pay Bill Charge" twin under the same receipt (blank Paid In, negative Withdrawn). Its newer template
+  heads the money columns `Paid In (KSHs)`, `Withdrawn (KSHs)`, `Balance (KSHs)` and lists sweeps such as
+  "Utility Account to Organization Settlement Account" as a Paid In / Withdrawn pair under one receipt.
+- [T] A reversed paybill payment reads "Pay Utility Reversal ..." (a paybill's CSV logger in the public code
+  corpus skips rows starting "Pay Utility Reversal", "Utility Account", "Organization Settlement" when it books
+  payments; several statement categorisers list the same words), naming no receipt in Details.
+- [I] The org export's Linked Transaction ID is the receipt such a reversal undoes; used only where Details names
+  none or the same one, and only when it looks like a receipt.
+- [T] Personal statements (PDF converted): Withdrawn printed negative ("-425.00"), masked phones
+  ("2547******584"), "Funds received from - <phone> NAME", Fuliza's "OverDraft of Credit Party" sharing the
+  receipt of the payment it funded, "Customer Transfer of Funds Charge", "Withdrawal Charge".
 
 - transaction_id: the payment's receipt number; reversal and refund rows carry the receipt they undo in Details, so
   they link to the sale. A payment seen first as Pending and later Completed has one receipt. A row with a
@@ -18,14 +38,17 @@ A statement is a ledger of the till's account, not a list of sales, so rows are 
 - amounts: major units with comma thousands (`"10,000.00"`), read exactly into minor units; withdrawals may be
   printed negative, so their absolute value is taken. A Paid In keeps its sign: a negative Paid In is a negative
   sale, which the contract quarantines, never money received. The statement lists M-Pesa's charges as separate
-  rows, so a sale's fee_minor is 0 here. Currency is the region's (a statement has one account currency).
+  rows, so a sale's fee_minor is 0 here. Currency is the region's (a statement has one account currency), unless
+  the file has a Currency column (the org export): then each row's own, so a row in another currency is
+  quarantined, never booked as shillings ("KSH"/"KSHS" read as KES).
 - Completion Time is local (the region's zone) as `YYYY-MM-DD HH:MM:SS` or `DD/MM/YYYY HH:MM[:SS]`. A file whose
   slash dates are month first (a spreadsheet's US locale re-saved it: a date such as 12/13/2026) is rejected
   (`wrong_date_order`): read day first, its dates up to the 12th would load on the wrong day.
 - creator/product: the Pay Bill account reference in Details (`... Acc. KE-C0001.KE-P00001`), by the region pattern.
 - buyer_ref: the phone after "from" in Details; masked phones (`0****393`) give a null buyer_ref.
-- Header variants are accepted by a normalised name (`Receipt No.`, `Paid Out` for Withdrawn, extra columns such as
-  `Balance Confirmed`, a BOM); the header may follow a few title lines, which are counted as ignored.
+- Header variants are accepted by a normalised name (`Receipt No.`, `Paid Out` for Withdrawn, a `(KSHs)` unit,
+  extra columns such as `Balance Confirmed`, a BOM); the header may follow a few title lines, which are counted as
+  ignored.
 - Lines with another field count (disclaimers, "Page 3 of 9") are skipped by the CSV reader and counted as ignored,
   unless the line starts with a receipt number: that is a record with a stray or missing separator (Paid In written
   4,300.00 without quotes, a comma in Details, a last field missing), a sale that would vanish while every count
@@ -80,8 +103,12 @@ ALIASES = {
     "withdrawn": "withdrawn",
     "paidout": "withdrawn",
     "withdrawals": "withdrawn",
+    # optional: the M-PESA org portal's export names the receipt a reversal undoes, and each row's currency
+    "linkedtransactionid": "linked",
+    "currency": "currency",
 }
 REQUIRED = ["receipt", "time", "details", "status", "paid_in", "withdrawn"]
+OPTIONAL = ["linked", "currency"]
 #: The required columns as M-Pesa's statement names them, in the order of REQUIRED.
 EXPECTS = Expects(
     "an M-Pesa statement CSV",
@@ -98,17 +125,36 @@ _TIME_FORMATS = ["%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d
 #: guessed, and never ignored like a charge. So does a first such word that is money ("Reversal of KES10000.00
 #: for ..." named receipt KES10000): a currency before digits alone (`_MONEY_WORD`), or a word that goes on with a
 #: decimal or thousands mark and a digit (group 3).
-_UNDO = r"(?i)\b(reversal|refund) of\b(?:\s+(?:\S+\s+){0,3}?\b([A-Z]{1,11}[0-9][A-Z0-9]{0,10})\b([.,][0-9])?)?"
+_UNDO = r"(?i)\b(reversal|refund)\b(?:\s+of\b(?:\s+(?:\S+\s+){0,3}?\b([A-Z]{1,11}[0-9][A-Z0-9]{0,10})\b([.,][0-9])?)?)?"
 _UNDONE_RECEIPT = (8, 12)
 _MONEY_WORD = r"^(?:KES|KSHS?|USD)[0-9]+$"
 #: A receipt number as the first field of a line: 8 to 12 capital letters and digits (SBA1000001, QGH7XK2L9P).
 _RECEIPT = re.compile(r"[A-Z0-9]{8,12}")
+#: Rows that are not a customer paying, whichever column their money is in (ignored): M-PESA's own charges ("Pay
+#: Bill Charge", "Customer Transfer of Funds Charge": words only, ending in Charge; a payment's Details always
+#: hold a number), the org account's sweeps between its own accounts ("Utility Account to Organization Settlement
+#: Account", listed as a Paid In / Withdrawn pair under one receipt), and on a personal statement money that is a
+#: loan, savings or a business paying the holder (Fuliza's "OverDraft of Credit Party", M-Shwari, KCB M-PESA,
+#: "Funds received from", "Business Payment from", ...). Anchored at the start of Details: a payment's Details
+#: start "Pay Bill ..." / "Merchant ...", so no buyer's name or account can make one match.
+_NOT_A_PAYMENT = (
+    r"(?i)^(?:[a-z -]*\bcharge"
+    r"|(?:utility|organization [a-z]+) account to organization [a-z]+ account"
+    r"|(?:overdraft of credit party|od loan repayment|m-shwari (?:deposit|withdraw|loan)"
+    r"|kcb m-pesa (?:deposit|withdraw)"
+    r"|funds received from|business payment from|salary payment from|promotion payment from"
+    r"|deposit of funds at agent|unit trust withdraw)\b.*)$"
+)
+#: A header's unit in the org portal's newer export ("Paid In (KSHs)"): the region's currency, Kenya shillings.
+_HEADER_UNIT = re.compile(r"\(\s*(?:kshs?|kes)\s*\)\s*$", re.IGNORECASE)
+#: What the org portal writes in its Currency column for shillings, besides the ISO code.
+_SHILLINGS = {"KSH": "KES", "KSHS": "KES"}
 #: How far into the file the header row is looked for (title lines of a PDF-to-CSV conversion).
 HEADER_SEARCH_LINES = 30
 
 
 def _normalise(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
+    return re.sub(r"[^a-z0-9]", "", _HEADER_UNIT.sub("", name).lower())
 
 
 class MpesaStatementAdapter:
@@ -220,26 +266,43 @@ def _map(rows: pl.DataFrame, names: list[str], canonical: list[str], ctx: ReadCo
     `raw_record` still reads the cells as they arrived.
     """
     by_canonical = dict(zip(canonical, names, strict=True))
+    optional = [
+        (pl.col(by_canonical[canon]).str.strip_chars() if canon in by_canonical else pl.lit(None, pl.String)).alias(
+            f"_{canon}"
+        )
+        for canon in OPTIONAL
+    ]
     work = rows.with_columns(
-        pl.col(by_canonical[canon]).str.strip_chars().alias(f"_{canon}") for canon in REQUIRED
+        *(pl.col(by_canonical[canon]).str.strip_chars().alias(f"_{canon}") for canon in REQUIRED), *optional
     ).with_columns(_status=pl.col("_status").str.to_lowercase())
     empty_in = pl.col("_paid_in").is_in(["", "-", "0", "0.00"])
     empty_out = pl.col("_withdrawn").is_in(["", "-", "0", "0.00"])
-    work = work.with_columns(_withdrawal=empty_in & ~empty_out, _undo=pl.col("_details").str.extract_groups(_UNDO))
+    work = work.with_columns(
+        _withdrawal=empty_in & ~empty_out,
+        _undo=pl.col("_details").str.extract_groups(_UNDO),
+        _not_a_payment=pl.col("_details").str.contains(_NOT_A_PAYMENT),
+    )
     receipt, details, status_raw = pl.col("_receipt"), pl.col("_details"), pl.col("_status")
     is_withdrawal, undo = pl.col("_withdrawal"), pl.col("_undo")
     undo_kind = undo.struct.field("1").str.to_lowercase()
+    # Money going back is worded "Reversal of <receipt>", "Refund of ...", or with no receipt at all ("Pay Utility
+    # Reversal", the org portal's words, which name the receipt in Linked Transaction ID): any such withdrawal is a
+    # reversal or refund, kept whether or not its receipt can be read, never ignored like a charge: ignored, the
+    # sale stayed counted while its money went back. The same words on money paid in (a reversal coming back) are
+    # no sale: kept with no event type, so quarantined, never loaded as a sale of the account named beside them.
+    money_back = undo.struct.field("1").is_not_null() & ~pl.col("_not_a_payment")
     # Repeated page headers have the right field count; their "Receipt No" cell gives them away. A row with a
-    # completion time and money paid in is a record even without its receipt: it is quarantined for the missing
-    # receipt, not ignored, or a payment would vanish while every count balanced.
-    undoes = undo.struct.field("1").is_not_null()
-    carries_money = (pl.col("_time") != "") & (~empty_in | (~empty_out & undoes))
+    # completion time and money paid in but no receipt is a record even without its receipt: it is quarantined for
+    # the missing receipt, not ignored, or a payment would vanish while every count balanced.
+    carries_money = (pl.col("_time") != "") & (~empty_in | (~empty_out & money_back))
     data_row = ((receipt != "") | carries_money) & (_normalise_expr(receipt) != "receiptno")
-    kept = work.filter(data_row & (~is_withdrawal | undoes))
+    kept = work.filter(data_row & ~pl.col("_not_a_payment") & (~is_withdrawal | money_back))
     ignored = rows.height - kept.height
     event_type = (
         pl.when(is_withdrawal)
         .then(undo_kind)
+        .when(money_back)
+        .then(pl.lit(None, pl.String))
         .when(status_raw == "reversed")
         .then(pl.lit("reversal"))
         .otherwise(pl.lit("sale"))
@@ -248,6 +311,33 @@ def _map(rows: pl.DataFrame, names: list[str], canonical: list[str], ctx: ReadCo
         pl.when(status_raw == "reversed")
         .then(pl.lit("success"))
         .otherwise(status_raw.replace_strict(_STATUS, default=None))
+    )
+    # The receipt a withdrawal undoes: named in Details (first word after "of" that looks like a receipt), or in the
+    # org portal's Linked Transaction ID. Neither, or two that disagree, and it has none: quarantined, never guessed.
+    named = undo.struct.field("2").str.to_uppercase()
+    in_details = (
+        pl.when(
+            named.str.len_chars().is_between(*_UNDONE_RECEIPT)
+            & undo.struct.field("3").is_null()
+            & ~named.str.contains(_MONEY_WORD)
+        )
+        .then(named)
+        .otherwise(None)
+    )
+    linked = pl.col("_linked").str.to_uppercase()
+    linked = pl.when(linked.str.contains(r"^[A-Z0-9]{8,12}$")).then(linked).otherwise(None)
+    undone = (
+        pl.when(in_details.is_null() | linked.is_null() | (in_details == linked))
+        .then(pl.coalesce(in_details, linked))
+        .otherwise(None)
+    )
+    # A Currency column (the org portal's export) is read: a row in another currency is quarantined, never booked
+    # as shillings. Without one, the statement's account currency is the region's.
+    currency_text = pl.col("_currency").str.to_uppercase()
+    currency = (
+        pl.when(currency_text.is_null() | (currency_text == ""))
+        .then(pl.lit(ctx.region.currency))
+        .otherwise(currency_text.replace(_SHILLINGS))
     )
     # Withdrawals may be printed negative, so their size is taken; Paid In keeps its sign, so a negative Paid In
     # stays a negative sale and is quarantined (as on every rail) instead of being booked as money received.
@@ -260,17 +350,7 @@ def _map(rows: pl.DataFrame, names: list[str], canonical: list[str], ctx: ReadCo
         _returned=major_to_minor(pl.col("_withdrawn"), ctx.region.exponent).abs(),
     ).select(
         pl.col("source_row"),
-        pl.when(is_withdrawal)
-        .then(
-            pl.when(
-                undo.struct.field("2").str.len_chars().is_between(*_UNDONE_RECEIPT)
-                & undo.struct.field("3").is_null()
-                & ~undo.struct.field("2").str.to_uppercase().str.contains(_MONEY_WORD)
-            ).then(undo.struct.field("2").str.to_uppercase())
-        )
-        .when(receipt != "")
-        .then(receipt)
-        .alias("transaction_id"),
+        pl.when(is_withdrawal).then(undone).when(receipt != "").then(receipt).alias("transaction_id"),
         pl.col("event_type"),
         status.alias("status"),
         creator.alias("creator_id"),
@@ -286,7 +366,7 @@ def _map(rows: pl.DataFrame, names: list[str], canonical: list[str], ctx: ReadCo
         .otherwise(-paid)
         .alias("amount_minor"),
         pl.lit(0, pl.Int64).alias("fee_minor"),
-        pl.lit(ctx.region.currency).alias("currency"),
+        currency.alias("currency"),
         utc_from_local(pl.col("_time"), _TIME_FORMATS, ctx.region.zone).alias("occurred_at"),
         raw_record(names),
     )
