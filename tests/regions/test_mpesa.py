@@ -41,7 +41,9 @@ def test_statement_values() -> None:
     assert list(frame.columns) == [*ADAPTER_SCHEMA, "raw_record"]
     # 2 title lines, 2 disclaimer/page lines, 1 repeated header, 1 charge, 1 bank payout, 1 empty padded row.
     assert ignored == 8
-    assert frame["source_row"].to_list() == [1, 2, 3, 4, 5, 8, 9, 10, 11, 12, 13, 14, 17]
+    # line 10 lists a payment again as Reversed: its sale (a duplicate where the statement lists it as Completed
+    # too), then its reversal
+    assert frame["source_row"].to_list() == [1, 2, 3, 4, 5, 8, 9, 10, 10, 11, 12, 13, 14, 17]
 
     first = row(frame, 1)
     assert (first["transaction_id"], first["event_type"], first["status"]) == ("SBA1000001", "sale", "success")
@@ -56,7 +58,13 @@ def test_statement_values() -> None:
     assert completed["occurred_at"] == dt.datetime(2025, 2, 11, 23, 10, tzinfo=UTC)  # the local day before
     assert row(frame, 5)["status"] == "failed"
 
-    reversal, refund, relisted = row(frame, 8), row(frame, 9), row(frame, 10)
+    reversal, refund = row(frame, 8), row(frame, 9)
+    relisted_sale, relisted = frame.filter(pl.col("source_row") == 10).iter_rows(named=True)
+    assert (relisted_sale["event_type"], relisted_sale["status"], relisted_sale["amount_minor"]) == (
+        "sale",
+        "success",
+        300_000,
+    )
     assert (reversal["transaction_id"], reversal["event_type"], reversal["amount_minor"]) == (
         "SBA1000001",
         "reversal",
@@ -151,8 +159,10 @@ def test_round_trip(tmp_path: Path) -> None:
 def _check_round_trip(path: Path, truth: pl.DataFrame) -> None:
     frame, ignored = read_all(ADAPTER, path, REGION, batch_rows=500)
     lines = path.read_text(encoding="utf-8").splitlines()
-    # Every line but the header is a row or an ignored line: title and page lines count as ignored here.
-    assert_lines_accounted(frame, ignored, lines=len(lines) - 1, truth=truth)
+    # Every line but the header is a row or an ignored line: title and page lines count as ignored here. A payment
+    # listed again as Reversed also yields its sale again (a duplicate of its Completed line's), left out here.
+    relisted_sale = (pl.col("event_type") == "sale") & pl.col("source_row").is_duplicated()
+    assert_lines_accounted(frame.filter(~relisted_sale), ignored, lines=len(lines) - 1, truth=truth)
     both = match_events(truth, frame, writer.receipt(pl.col("txn_no")))
     # Statements carry whole seconds, so the time read must itself be whole seconds.
     assert_round_trip(both, whole_seconds=True)
@@ -489,3 +499,23 @@ def test_charges_loans_and_transfers_on_a_personal_statement_are_ignored_not_qua
     frame, ignored = read_all(ADAPTER, path, REGION)
     assert ignored == 1 + len(lines)
     assert frame["transaction_id"].to_list() == ["SBA1000001", "SBA1000009"]
+
+
+def test_a_payment_listed_as_reversed_takes_back_only_what_it_brought_in(settings) -> None:
+    """A line with status Reversed repeats a payment that was undone. Whether the statement also lists it as
+    Completed cannot be told from the file: read as a reversal alone, a statement listing it once took from the
+    creator money never counted in (net -3,000). It yields the sale and the reversal: net 0 either way, and where
+    the Completed line is there too, its sale is a duplicate."""
+    from kanda.regional.store import open_store
+    from tests.support.files import ingest_written
+
+    reversed_only = f'SBA2000001,2025-06-05 10:00:00,{DETAILS},Reversed,"3,000.00",,0\n'
+    both = f'SBA2000002,2025-06-05 11:00:00,{DETAILS},Completed,"3,000.00",,0\n'
+    both += f'SBA2000002,2025-06-05 11:05:00,{DETAILS},Reversed,"3,000.00",,0\n'
+    report = ingest_written(settings, "KE", Path(settings.home) / "s.csv", f"{HEADER}\n{reversed_only}{both}")
+    assert (report.loaded, report.quarantined, report.duplicates) == (4, 0, 1), report
+    with open_store(settings, "KE", read_only=True) as con:
+        nets = con.execute(
+            "SELECT transaction_id, sum(net_minor) FROM sale_events WHERE transaction_id LIKE 'SBA2%' GROUP BY 1"
+        ).fetchall()
+    assert sorted(nets) == [("SBA2000001", 0), ("SBA2000002", 0)]

@@ -6,7 +6,7 @@ A statement is a ledger of the till's account, not a list of sales, so rows are 
 | row                                                          | event_type / status               | amount     |
 |--------------------------------------------------------------|-----------------------------------|------------|
 | Paid In, status Completed / Pending / Failed                 | sale / success, pending, failed   | +Paid In   |
-| Paid In, status Reversed (the payment listed again)          | reversal / success                | -Paid In   |
+| Paid In, status Reversed (the payment listed again)          | sale, then reversal / success     | ±Paid In   |
 | Paid In, Details saying Reversal or Refund (money came back) | none: quarantined, never a sale   |            |
 | Withdrawn, Details "Reversal of [transaction] <receipt> ..." | reversal / (status as above)      | -Withdrawn |
 | Withdrawn, Details "Refund of [transaction] <receipt> ..."   | refund / (status as above)        | -Withdrawn |
@@ -369,8 +369,23 @@ def _map(rows: pl.DataFrame, names: list[str], canonical: list[str], ctx: ReadCo
         currency.alias("currency"),
         utc_from_local(pl.col("_time"), _TIME_FORMATS, ctx.region.zone).alias("occurred_at"),
         raw_record(names),
+        (~is_withdrawal & (pl.col("event_type") == "reversal")).alias("_relisted"),
     )
-    return add_buyer_ref(mapped, "contact", ctx.salt), ignored
+    return add_buyer_ref(_with_relisted_sales(mapped), "contact", ctx.salt), ignored
+
+
+def _with_relisted_sales(mapped: pl.DataFrame) -> pl.DataFrame:
+    """A payment listed with status Reversed yields its sale before its reversal, on the same line.
+
+    Whether a statement also lists the payment as Completed is not something a file shows: where it does, the sale
+    here is a duplicate of that row's; where a statement shows the payment once, as Reversed, a reversal alone took
+    from the creator money that was never counted in. The sale makes the figure right either way (net 0)."""
+    relisted = mapped.filter(pl.col("_relisted"))
+    if relisted.is_empty():
+        return mapped.drop("_relisted")
+    sales = relisted.with_columns(event_type=pl.lit("sale"), amount_minor=-pl.col("amount_minor"))
+    both = pl.concat([sales.with_columns(_relisted=pl.lit(False)), mapped.with_columns(_relisted=pl.lit(True))])
+    return both.sort("source_row", "_relisted", maintain_order=True).drop("_relisted")
 
 
 def _normalise_expr(expr: pl.Expr) -> pl.Expr:
