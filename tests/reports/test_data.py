@@ -176,6 +176,25 @@ def test_the_seven_day_average_is_shown_only_over_seven_days_of_history(settings
     assert week.seven_day_average_net_minor == round(Fraction(seven, 7))
 
 
+def test_a_quarantined_line_dated_years_back_does_not_start_the_regions_history(settings: Settings):
+    """A statement line whose time is a typo from 2014 is quarantined on that day; the region is still three days
+    old, so its reports show no 7-day average (a three-day sum over 7 would be) and no day before its first."""
+    c = "KE-C0001"
+    first, third = dt.date(2026, 10, 5), dt.date(2026, 10, 7)
+
+    def noon(day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time(12), tzinfo=dt.UTC)
+
+    typo = sale(3, c, "KE-P00001", 500_00, utc(2014, 10, 6, 12))
+    sales = [sale(1, c, "KE-P00001", 1_000_00, noon(first)), sale(2, c, "KE-P00001", 2_000_01, noon(third)), typo]
+    write_sales(settings, "KE", sales, "typo")
+    load_and_publish(settings, "KE")
+    (report,) = region_reports(settings, "KE", third, now=LATER).reports
+    assert report.seven_day_average_net_minor is None
+    (opening,) = region_reports(settings, "KE", first, now=LATER).reports
+    assert opening.previous_day is None
+
+
 def test_a_report_waits_until_its_day_has_ended_where_the_creator_is(settings: Settings):
     c = "KE-C0001"
     write_sales(settings, "KE", [sale(1, c, "KE-P00001", 1_000_00, utc(2026, 10, 5, 12))], "one")
