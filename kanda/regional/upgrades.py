@@ -294,6 +294,20 @@ def _mtn_quarantine_keys(con: duckdb.DuckDBPyConnection) -> int:
     return changed
 
 
+def _quarantine_days_by_arrival(con: duckdb.DuckDBPyConnection) -> int:
+    """Rows quarantined for their time counted on the day they arrived, as `quality.boundary.to_quarantine` now
+    dates them: the day a broken time named (a 2014 typo) showed a quarantine rate of 1.0 while the day the row
+    came in under-reported its own. Both days are changed."""
+    for_time = "local_date IS NOT NULL AND list_contains(json_extract_string(reasons, '$[*].column'), 'occurred_at')"
+    arrival = "CAST(timezone((SELECT zone FROM region_info), quarantined_at) AS DATE)"
+    con.execute(f"INSERT INTO dirty_days SELECT DISTINCT local_date FROM quarantine WHERE {for_time}")
+    con.execute(f"INSERT INTO dirty_days SELECT DISTINCT {arrival} FROM quarantine WHERE {for_time}")
+    (changed,) = con.execute(f"UPDATE quarantine SET local_date = NULL WHERE {for_time}").fetchall()[0]
+    if changed:
+        con.execute("DELETE FROM model_builds")
+    return changed
+
+
 _BEFORE_EVENT_REF = "kanda_sale_events_before_event_ref"
 
 
@@ -309,4 +323,5 @@ UPGRADES = [
     StoreUpgrade("yoco_event_times", _store_only(_yoco_event_times)),
     StoreUpgrade("mtn_request_keys", _mtn_request_keys),
     StoreUpgrade("flutterwave_borne_fees", _flutterwave_borne_fees),
+    StoreUpgrade("quarantine_days_by_arrival", _store_only(_quarantine_days_by_arrival)),
 ]

@@ -315,3 +315,28 @@ def test_any_file_balances_and_ingests_exactly_once(settings: Settings, seed, di
     again = ingest_files(settings, region, [generated.path]).files[0]
     assert again.status == "already_ingested"
     assert store_counts(settings, region) == before
+
+
+def test_a_line_quarantined_for_its_time_counts_on_the_day_it_arrived(settings: Settings, tmp_path: Path):
+    """A statement line whose time is a typo from 2014 is quarantined for it. It was counted on the day the typo
+    names: region_daily gained a 2014 day with a quarantine rate of 1.0, while the day the line came in showed none
+    of it. It counts on the region's local day it arrived, as a line with no readable time does."""
+    import datetime as dt
+
+    from kanda.regional.models import build_models
+    from kanda.regional.store import open_store
+    from tests.support.files import ingest_written
+
+    header = "Receipt No,Completion Time,Details,Transaction Status,Paid In,Withdrawn,Balance"
+    details = "Pay Bill Online from 0712345678 - JANE WANJIKU Acc. KE-C0001.KE-P00001"
+    lines = [f'SBA3000001,2014-10-06 10:00:00,{details},Completed,"1,000.00",,0']
+    report = ingest_written(settings, "KE", tmp_path / "typo.csv", "\n".join([header, *lines]) + "\n")
+    assert (report.loaded, report.quarantined) == (0, 1), report
+    with open_store(settings, "KE") as con:
+        build_models(con)
+        (arrived,) = con.execute(
+            "SELECT CAST(timezone('Africa/Nairobi', quarantined_at) AS DATE) FROM quarantine"
+        ).fetchall()
+        days = con.execute("SELECT local_date, rows_quarantined FROM region_daily WHERE rows_quarantined > 0")
+        assert days.fetchall() == [(arrived[0], 1)]
+        assert arrived[0] > dt.date(2026, 1, 1)

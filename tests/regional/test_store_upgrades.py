@@ -120,6 +120,7 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
             ("yoco_event_times", 0),  # no Yoco rows in Nigeria's store
             ("mtn_request_keys", 0),
             ("flutterwave_borne_fees", 0),
+            ("quarantine_days_by_arrival", 0),
         ]
         # a sale or a reversal keeps its id; a refund is told apart by its minute, as a reader now tells it
         refs = con.execute(
@@ -140,7 +141,7 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
         assert _reversal_day_fees(con) == fees_before - SALE_FEE
 
     with open_store(settings, "NG") as con:  # once: a second open changes nothing and records nothing
-        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(6,)]
+        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(7,)]
         assert not ensure_built(con).built
 
 
@@ -165,6 +166,7 @@ def test_a_reader_first_to_open_an_older_store_finds_it_upgraded(settings: Setti
             "yoco_event_times",
             "mtn_request_keys",
             "flutterwave_borne_fees",
+            "quarantine_days_by_arrival",
         ]
         assert con.execute("SELECT source, fees_stated FROM batch_rails").fetchall() == [("paystack_webhook", True)]
         reversal = "SELECT fee_minor FROM sale_events WHERE transaction_id = ? AND event_type = 'reversal'"
@@ -321,3 +323,26 @@ def test_flutterwave_sales_an_older_spec_charged_the_customers_fee_to_are_correc
         assert con.execute(fees).fetchall() == [("91", 0, 5000), ("92", 175, 4825)]
         assert con.execute("SELECT local_date FROM dirty_days").fetchall() == [(dt.date(2026, 10, 5),)]
         assert ensure_built(con).built
+
+
+def test_a_row_an_older_kanda_quarantined_for_its_time_moves_to_the_day_it_arrived(settings: Settings, tmp_path: Path):
+    """An older kanda counted a row quarantined for its time on the day that time named (a 2014 typo): the first
+    writer to open the store counts it on the day it arrived, and both days are built and published again."""
+    from tests.support.files import ingest_written
+
+    header = "Receipt No,Completion Time,Details,Transaction Status,Paid In,Withdrawn,Balance"
+    line = 'SBA3000001,2014-10-06 10:00:00,Pay Bill Online from 0712345678 Acc. KE-C0001.KE-P00001,Completed,"1.00",,0'
+    report = ingest_written(settings, "KE", tmp_path / "typo.csv", f"{header}\n{line}\n")
+    assert report.quarantined == 1, report
+    with duckdb.connect(str(settings.store_path("KE"))) as con:  # as the older kanda dated it
+        con.execute("DELETE FROM store_upgrades WHERE name = 'quarantine_days_by_arrival'")
+        con.execute("UPDATE quarantine SET local_date = DATE '2014-10-06'")
+        build_models(con)
+        con.execute("DELETE FROM dirty_days")
+    with open_store(settings, "KE") as con:
+        (day, arrived) = con.execute(
+            "SELECT local_date, CAST(timezone('Africa/Nairobi', quarantined_at) AS DATE) FROM quarantine"
+        ).fetchone()
+        assert day is None
+        dirty = {d for (d,) in con.execute("SELECT local_date FROM dirty_days").fetchall()}
+        assert dirty == {dt.date(2014, 10, 6), arrived}
