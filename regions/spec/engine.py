@@ -237,11 +237,17 @@ def required_columns(spec: m.RailSpec) -> list[str]:
     return required
 
 
+#: The largest workbook an `xlsx` rail reads: sheets are read whole into memory (CSV and JSON lines are streamed),
+#: so past this a workbook is refused by its size (`too_large`) before it is opened, not read until memory runs out.
+XLSX_MAX_BYTES = 512 << 20
+
+
 def expects_of(spec: m.RailSpec, format_name: str) -> Expects:
     """What the rail's files look like, in a rejection's words: its required columns as its exports print them."""
     what = spec.expects or f"a {format_name} {spec.format.upper()} file"
     columns = tuple(printed_name(spec, c) for c in required_columns(spec))
-    return Expects(what, spec.format, columns, delimiter=delimiters(spec)[0])
+    limit = XLSX_MAX_BYTES if spec.format == "xlsx" else None
+    return Expects(what, spec.format, columns, delimiter=delimiters(spec)[0], max_bytes=limit)
 
 
 #: What a `($)` money header means: a platform's fixed label for US dollars (Gumroad's export states every amount

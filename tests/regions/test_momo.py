@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import xlsxwriter
 
 from regions import get_region
 from regions.rails import get_adapter
-from regions.rails.base import ADAPTER_SCHEMA, ReadContext
+from regions.rails.base import ADAPTER_SCHEMA, FileRejected, ReadContext
 from regions.rails.momo import writer
 from tests.support.roundtrip import (
     COMPARED,
@@ -359,3 +360,16 @@ def test_a_workbook_with_month_first_text_dates_is_rejected_not_loaded_on_the_wr
     with pytest.raises(FileRejected) as raised:
         read_all(ADAPTER, path, REGION)
     assert raised.value.kind == "wrong_date_order" and "record 2" in raised.value.reason
+
+
+def test_a_workbook_too_large_to_read_whole_is_refused_by_its_size(sample: Path, tmp_path: Path) -> None:
+    """Sheets are read whole into memory, so the rail refuses a workbook past 512 MiB before opening it, as the
+    reader did before the rail became a spec (the switch lost the limit: such a file was read, or ran out of
+    memory). The file is a real workbook made sparse past the limit; its content beyond that is never read."""
+    path = tmp_path / "big.xlsx"
+    path.write_bytes(sample.read_bytes())
+    os.truncate(path, 600 << 20)
+    assert_rejected(ADAPTER, REGION, path, r"^the file is 600\.0 MiB, more than the 512\.0 MiB this rail reads at once")
+    with pytest.raises(FileRejected) as rejected:
+        read_all(ADAPTER, path, REGION)
+    assert rejected.value.kind == "too_large"
