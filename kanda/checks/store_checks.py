@@ -148,7 +148,9 @@ def rollups_match_events(con: duckdb.DuckDBPyConnection, region: RegionConfig) -
             problems.append(f"{name} counts {got} payments, events say {payments}")
     missing_fx = con.execute("SELECT count(*) FROM creator_daily WHERE net_usd_minor IS NULL").fetchall()[0][0]
     if missing_fx:
-        problems.append(f"{missing_fx} creator-days have no USD rate on or before their date")
+        problems.append(
+            f"{missing_fx} creator-days have no USD rate on or before their date (or only one over 14 days older)"
+        )
     if problems:
         return CheckResult("rollups_match_events", False, f"{region.code}: " + "; ".join(problems))
     return CheckResult("rollups_match_events", True, f"{region.code}: rollups equal the events (net {expected[0]})")

@@ -9,7 +9,7 @@ import pytest
 
 from kanda.checks import store_checks as checks
 from kanda.regional.ingest import ingest_files, ingest_landing
-from kanda.regional.models import build_models
+from kanda.regional.models import build_models, run_models
 from kanda.regional.store import open_store
 from kanda.settings import Settings, load_settings
 from quality.boundary import canonicalise
@@ -43,6 +43,29 @@ def test_usd_uses_the_latest_rate_on_or_before_the_day_and_none_before_the_first
     assert rows == {"2023-12-30": None, "2024-01-10": "2024-01-08"}
     assert usd == [(None,)]
     assert not result.passed and "no USD rate on or before their date" in result.message
+
+
+def test_a_rate_over_two_weeks_old_converts_nothing(settings: Settings, tmp_path: Path):
+    """The rates table is weekly. A day whose latest rate is over 14 days old (a rates file no one updated) gets
+    no USD figure, which verify reports, rather than a stale rate's plausible one; 9 days old still converts."""
+    make_files(settings, regions=["EG"], rows=20)
+    path = stripe_file(
+        tmp_path / "in",
+        "fx.csv",
+        [paid("ch_9d", "2024-01-10 10:00:00"), paid("ch_20d", "2024-01-21 10:00:00")],
+    )
+    ingest_files(settings, "EG", [path])
+    with open_store(settings, "EG") as con:
+        build_models(con)  # loads the seed rates; then the rates a file no one updated would have
+        con.execute("DELETE FROM fx_rates WHERE currency = 'EGP' AND rate_date BETWEEN '2024-01-02' AND '2024-02-28'")
+        run_models(con)
+        got = con.execute(
+            "SELECT local_date::VARCHAR, fx_date::VARCHAR, net_usd_minor IS NOT NULL FROM creator_daily"
+            " WHERE local_date IN ('2024-01-10', '2024-01-21') ORDER BY 1"
+        ).fetchall()
+        result = checks.rollups_match_events(con, get_region("EG"))
+    assert got == [("2024-01-10", "2024-01-01", True), ("2024-01-21", None, False)]
+    assert not result.passed and "over 14 days older" in result.message
 
 
 def test_egypts_local_day_follows_summer_time():

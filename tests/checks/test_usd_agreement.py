@@ -91,7 +91,7 @@ def expected_usd(drawn: list[dict], drawn_rates: dict[int, int], currency: str) 
             amount = SIGN[e["event_type"]] * e["amount"]
             net = amount - e["amount"] * e["fee_share"] // 100
             effective = [d for d in drawn_rates if d <= e["day"]]
-            if not effective:
+            if not effective or e["day"] - max(effective) > 14:
                 out[day] = None
                 continue
             rate = Decimal(drawn_rates[max(effective)]) / Decimal(10**12)
