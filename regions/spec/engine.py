@@ -237,6 +237,11 @@ def required_columns(spec: m.RailSpec) -> list[str]:
     return required
 
 
+#: How many leading records of a JSON-lines file decide whether it is the rail's feed at all (`header.present`): a
+#: count of records, not the first chunk, so that the verdict does not depend on the chunk size (a log opening with
+#: a megabyte of events without an amount was refused when read in small chunks and loaded in the ingest's).
+PRESENCE_RECORDS = 100_000
+
 #: The largest workbook an `xlsx` rail reads: sheets are read whole into memory (CSV and JSON lines are streamed),
 #: so past this a workbook is refused by its size (`too_large`) before it is opened, not read until memory runs out.
 XLSX_MAX_BYTES = 512 << 20
@@ -838,22 +843,32 @@ class SpecAdapter:
 
         def flattened() -> Iterator[pl.DataFrame]:
             nonlocal position
+            # the first PRESENCE_RECORDS records are held back until they show the file is the rail's feed
+            held: list[pl.DataFrame] = []
+            looked, present, decided = 0, set(), False
             for chunk in iter_ndjson_chunks(path, ctx.batch_rows, schema, expects=self.expects, region=ctx.region):
                 if chunk.height == 0:
                     continue
                 flat = chunk.select([_json_leaf(p).alias(p) for p in paths])
-                if position == 0:
-                    present = [p for p in required if flat[p].null_count() < flat.height]
-                    if self.spec.header.present == "all" and len(present) < len(required):
-                        require_columns(present, self.expects, ctx.region)
-                    if required and not present:
-                        problem = (
-                            "no record in the first block has any of the fields the rail reads "
-                            "(is this another rail's feed?)"
-                        )
-                        raise rejection("wrong_columns", problem, self.expects, ctx.region)
-                yield flat.with_columns(source_row=pl.int_range(1, flat.height + 1, dtype=pl.Int64) + position)
-                position += flat.height
+                if not decided:
+                    head = flat.head(PRESENCE_RECORDS - looked)
+                    present |= {p for p in required if head[p].null_count() < head.height}
+                    looked += head.height
+                    held.append(flat)
+                    if looked < PRESENCE_RECORDS:
+                        continue
+                    self._require_present(required, present, ctx.region)
+                    decided, ready, held = True, held, []
+                else:
+                    ready = [flat]
+                for frame in ready:
+                    yield frame.with_columns(source_row=pl.int_range(1, frame.height + 1, dtype=pl.Int64) + position)
+                    position += frame.height
+            if held:  # a file of fewer records than PRESENCE_RECORDS
+                self._require_present(required, present, ctx.region)
+                for frame in held:
+                    yield frame.with_columns(source_row=pl.int_range(1, frame.height + 1, dtype=pl.Int64) + position)
+                    position += frame.height
 
         with map_pool() as pool:
             for flat in flattened():
@@ -863,6 +878,18 @@ class SpecAdapter:
             raise rejection(
                 "empty_file", "the file holds no JSON documents (only blank lines)", self.expects, ctx.region
             )
+
+    def _require_present(self, required: list[str], present: set[str], region: RegionConfig) -> None:
+        """Refuse a JSON-lines file whose first records lack the fields the rail reads (`header.present`)."""
+        found = [p for p in required if p in present]
+        if self.spec.header.present == "all" and len(found) < len(required):
+            require_columns(found, self.expects, region)
+        if required and not found:
+            problem = (
+                f"no record has any of the fields the rail reads (the first {PRESENCE_RECORDS:,} are looked at; "
+                "is this another rail's feed?)"
+            )
+            raise rejection("wrong_columns", problem, self.expects, region)
 
 
 def json_paths(spec: m.RailSpec) -> list[str]:

@@ -176,8 +176,8 @@ class Header(_Strict):
     optional: list[str] = Field(default_factory=list, description="Referenced columns that may be absent (null).")
     present: Literal["any", "all"] = Field(
         "any",
-        description="JSON lines: the first block of a file must hold `any` (default) or `all` of the required "
-        "fields, else the file is refused as another rail's.",
+        description="JSON lines: the first 100,000 records of a file must hold `any` (default) or `all` of the "
+        "required fields, else the file is refused as another rail's.",
     )
 
 

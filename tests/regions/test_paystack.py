@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +11,9 @@ import polars as pl
 
 from regions import get_region
 from regions.rails import get_adapter
-from regions.rails.base import ADAPTER_SCHEMA
+from regions.rails.base import ADAPTER_SCHEMA, DEFAULT_BATCH_ROWS
 from regions.rails.paystack.writer import write
+from tests.support.builders import paystack_event
 from tests.support.roundtrip import (
     assert_lines_accounted,
     assert_no_contact_leaks,
@@ -131,3 +133,25 @@ def test_round_trip(tmp_path: Path) -> None:
     # The adapter gives refund events no fee (fee 0), so fees are compared on sales.
     clean_sales = both.filter(pl.col("corruption").is_null() & (pl.col("event_type") == "sale"))
     assert clean_sales["got_fee_minor"].eq_missing(clean_sales["fee_minor"]).all()
+
+
+def test_a_log_that_opens_with_events_without_an_amount_is_read_the_same_at_any_chunk_size(tmp_path: Path) -> None:
+    """Paystack also posts customer and dedicated-account events, whose `data` is a customer, not a transaction,
+    and has no `amount`. Whether a file is the rail's feed at all was decided on its first chunk: a log opening with
+    a megabyte of such events was refused as another rail's when read in small chunks and loaded when read in the
+    ingest's. It is decided on the first 100,000 records now, whatever the chunk size."""
+    assignment = {
+        "event": "dedicatedaccount.assign.success",
+        "data": {
+            "customer": {"id": 100110, "email": "buyer@mail.example", "customer_code": "CUS_hcekca0j0bbg2m4"},
+            "dedicated_account": {"bank": {"name": "Wema Bank"}, "account_number": "9930000737", "active": True},
+            "identification": {"status": "success"},
+        },
+    }
+    lines = [json.dumps(assignment)] * 5_000  # about 1.4 MB, more than the smallest block
+    lines += [json.dumps(paystack_event(n)) for n in range(3)]
+    path = tmp_path / "webhooks.ndjson"
+    path.write_text("\n".join(lines) + "\n")
+    for batch_rows in (500, DEFAULT_BATCH_ROWS):
+        frame, ignored = read_all(ADAPTER, path, REGION, batch_rows=batch_rows)
+        assert (frame["transaction_id"].to_list(), ignored) == (["ps_000000", "ps_000001", "ps_000002"], 5_000)
