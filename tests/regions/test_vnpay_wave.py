@@ -59,10 +59,15 @@ REFUND = {
 }
 
 
-def _vn(tmp_path: Path, *records: dict) -> tuple[pl.DataFrame, int]:
-    region = get_region("VN")
+def _records(code: str, path: Path, *records: dict) -> tuple[pl.DataFrame, int]:
+    """JSON-lines `records` written to `path` and read by the rail of region `code`."""
+    region = get_region(code)
     content = "".join(json.dumps(r) + "\n" for r in records)
-    return read_written(get_adapter(region.source_format), region, tmp_path / "ipn.ndjson", content)
+    return read_written(get_adapter(region.source_format), region, path, content)
+
+
+def _vn(tmp_path: Path, *records: dict) -> tuple[pl.DataFrame, int]:
+    return _records("VN", tmp_path / "ipn.ndjson", *records)
 
 
 @pytest.mark.parametrize(
@@ -149,9 +154,7 @@ SESSION = {
 
 
 def _sn(tmp_path: Path, *events: dict) -> tuple[pl.DataFrame, int]:
-    region = get_region("SN")
-    content = "".join(json.dumps(e) + "\n" for e in events)
-    return read_written(get_adapter(region.source_format), region, tmp_path / "wave.ndjson", content)
+    return _records("SN", tmp_path / "wave.ndjson", *events)
 
 
 def test_wave_portal_test_event_is_ignored_not_quarantined(tmp_path: Path):

@@ -209,20 +209,13 @@ def test_a_stripe_refunds_form_shows_the_refunds_own_date_as_in_the_file(setting
     """A Stripe refund whose `Refunded date (UTC)` is unreadable is quarantined for its time. Its form showed the
     charge's `Created date` as the text "in the file", and a steward approving it as shown booked the refund on the
     charge's day. The form shows the refund's own date, and its amount is the refund's."""
-    from tests.support.files import ingest_written
-
-    report = ingest_written(
+    page = quarantined_form(
         settings,
         "EG",
         tmp_path / "payments.csv",
         "id;Created date (UTC);Amount;Amount Refunded;Currency;Fee;Refunded date (UTC);Status;kanda_ref (metadata)\n"
         "ch_r;2026-10-01 13:00:00;500,00;200,00;egp;7,50;N/A;Partially Refunded;EG-C0001.EG-P00001\n",
     )
-    assert (report.loaded, report.quarantined) == (1, 1), report
-    enqueue_region(settings, "EG")
-    create_accounts(settings)
-    (refund,) = items(settings, "EG")
-    page = signed_in(settings, "amina").get(f"/records/{refund.id}").text
     form = fields(page)
     assert (form["occurred_at"], form["amount"]) == ("N/A", "-200,00")
     assert re.search(r'data-testid="as-in-file">N/A</td>', page)
@@ -231,9 +224,7 @@ def test_a_stripe_refunds_form_shows_the_refunds_own_date_as_in_the_file(setting
 def test_a_stripe_disputes_form_shows_the_disputed_amount_as_in_the_file(settings: Settings, tmp_path: Path):
     """A lost dispute whose `Disputed Amount` is unreadable is quarantined for its amount. Its form shows that text
     as the one in the file, not the charge's whole `Amount`, which a steward would have typed back in."""
-    from tests.support.files import ingest_written
-
-    report = ingest_written(
+    page = quarantined_form(
         settings,
         "EG",
         tmp_path / "payments.csv",
@@ -241,26 +232,27 @@ def test_a_stripe_disputes_form_shows_the_disputed_amount_as_in_the_file(setting
         "kanda_ref (metadata)\n"
         "ch_d;2026-10-01 13:00:00;500,00;0,00;egp;7,50;Disputed;N/A;lost;EG-C0001.EG-P00001\n",
     )
-    assert (report.loaded, report.quarantined) == (1, 1), report
-    enqueue_region(settings, "EG")
-    create_accounts(settings)
-    (dispute,) = items(settings, "EG")
-    page = signed_in(settings, "amina").get(f"/records/{dispute.id}").text
     assert re.search(r'data-testid="as-in-file">N/A</td>', page)
 
 
 def test_a_bkash_refunds_form_shows_its_completed_time_as_in_the_file(settings: Settings, tmp_path: Path):
     """bKash's refund answer is timed by its `completedTime`. When that is unreadable, the form showed the execute
     time's text, which a refund answer does not have: nothing "as in the file" for the steward to correct."""
-    from tests.support.files import ingest_written
-
     refund = {"paymentID": "TR0011abc", "refundTrxID": "8KL0RFND", "originalTrxID": "8KL0ORIG",
               "transactionStatus": "Completed", "amount": "500.00", "currency": "BDT",
               "completedTime": "21 Feb 2021 15:40", "merchantInvoiceNumber": "BD-C0001.BD-P00001"}  # fmt: skip
-    report = ingest_written(settings, "BD", tmp_path / "bkash.ndjson", json.dumps(refund) + "\n")
-    assert report.quarantined == 1, report
-    enqueue_region(settings, "BD")
-    create_accounts(settings)
-    (item,) = items(settings, "BD")
-    page = signed_in(settings, "amina").get(f"/records/{item.id}").text
+    page = quarantined_form(settings, "BD", tmp_path / "bkash.ndjson", json.dumps(refund) + "\n")
     assert re.search(r'data-testid="as-in-file">21 Feb 2021 15:40</td>', page)
+
+
+def quarantined_form(settings: Settings, region: str, path: Path, content: str) -> str:
+    """`content` written to `path` and ingested into `region` (its one record quarantined), then that record's
+    review page as a steward of every region sees it."""
+    from tests.support.files import ingest_written
+
+    report = ingest_written(settings, region, path, content)
+    assert report.quarantined == 1, report
+    enqueue_region(settings, region)
+    create_accounts(settings)
+    (record,) = items(settings, region)
+    return signed_in(settings, "amina").get(f"/records/{record.id}").text
