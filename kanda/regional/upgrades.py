@@ -36,7 +36,7 @@ from regions.corrections import (
     at_yoco_event_time,
     mtn_request_key,
 )
-from regions.rails import fees_by_rail, get_adapter, running_total_rails
+from regions.rails import FileRejected, fees_by_rail, get_adapter, running_total_rails
 from regions.rails.base import ReadContext
 
 log = logging.getLogger(__name__)
@@ -186,8 +186,15 @@ def _read_again(con: duckdb.DuckDBPyConnection, settings: Settings, source: str,
         if path is None:
             continue
         context = ReadContext(region=get_region(region), salt=settings.buyer_salt)
-        for chunk in get_adapter(source).read(path, context):
-            frames.append(chunk.frame.select(pl.lit(batch_id).alias("batch_id"), "source_row", "event_type", *columns))
+        try:
+            chunks = [
+                chunk.frame.select(pl.lit(batch_id).alias("batch_id"), "source_row", "event_type", *columns)
+                for chunk in get_adapter(source).read(path, context)
+            ]
+        except FileRejected as rejected:  # the current reader refuses it: its events stay as stored, never the store
+            log.warning("%s is not read again (%s): its %s events keep what was stored", path, rejected, source)
+            continue
+        frames.extend(chunks)
     if frames:
         return pl.concat(frames)
     read = {"source_row": pl.Int64, "event_type": pl.String, "transaction_id": pl.String, "amount_minor": pl.Int64,

@@ -346,3 +346,28 @@ def test_a_row_an_older_kanda_quarantined_for_its_time_moves_to_the_day_it_arriv
         assert day is None
         dirty = {d for (d,) in con.execute("SELECT local_date FROM dirty_days").fetchall()}
         assert dirty == {dt.date(2014, 10, 6), arrived}
+
+
+def test_an_archived_file_the_current_reader_refuses_leaves_its_events_and_the_store_opens(
+    settings: Settings, tmp_path: Path
+):
+    """A correction that reads kept files again must not make the store unopenable: a file the current reader
+    refuses (a rail tightened since) leaves its events as stored, and the upgrade is done."""
+    from kanda.regional.archive import file_hash
+    from kanda.regional.ingest import ingest_landing
+    from tests.support.files import make_files
+
+    make_files(settings, regions=["BJ"], rows=20)
+    landed = settings.landing("BJ") / "momo_poll.ndjson"
+    landed.write_text(json.dumps(mtn("req-a", "ORD-1", "requesttopay", "SUCCESSFUL", "2026-10-05T09:00:00Z")) + "\n")
+    ingest_landing(settings, "BJ")
+    kept = settings.landing("BJ") / "processed" / "momo_poll.ndjson"
+    kept.write_text("this is not a JSON document\n")
+    with duckdb.connect(str(settings.store_path("BJ"))) as con:  # as an older spec stored it, from a file so read
+        con.execute("DELETE FROM store_upgrades WHERE name = 'mtn_request_keys'")
+        con.execute("UPDATE sale_events SET transaction_id = 'ORD-1' WHERE source_file = 'momo_poll.ndjson'")
+        con.execute("UPDATE ledger SET content_hash = ? WHERE file_name = 'momo_poll.ndjson'", [file_hash(kept)])
+    with open_store(settings, "BJ") as con:
+        stored = "SELECT transaction_id FROM sale_events WHERE source_file = 'momo_poll.ndjson'"
+        assert con.execute(stored).fetchall() == [("ORD-1",)]
+        assert con.execute("SELECT count(*) FROM store_upgrades WHERE name = 'mtn_request_keys'").fetchall() == [(1,)]
