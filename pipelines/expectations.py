@@ -14,16 +14,17 @@ from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
+    AssetRecordsFilter,
     AssetSelection,
     DefaultSensorStatus,
-    EventLogEntry,
+    EventLogRecord,
     MetadataValue,
     RunRequest,
     SensorEvaluationContext,
     SkipReason,
     asset_check,
-    asset_sensor,
     define_asset_job,
+    sensor,
 )
 
 from kanda.checks.gx_runner import SuiteResult, build_data_docs, run_central_suites, run_region_suites
@@ -92,26 +93,51 @@ quality_suites_job = define_asset_job(
 )
 
 
-@asset_sensor(
+#: Materializations read per page by the sensor (each region's newest one becomes its request).
+PAGE = 1000
+
+
+@sensor(
     name="quality_suites_after_publish",
-    asset_key=central_key("region_daily"),
     job=quality_suites_job,
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,
     description="After a region's central tables are materialized, run its Great Expectations suites.",
 )
-def quality_suites_after_publish(
-    context: SensorEvaluationContext, asset_event: EventLogEntry
-) -> RunRequest | SkipReason:
-    materialization = asset_event.asset_materialization
-    region = materialization.partition if materialization else None
-    if not region:
-        return SkipReason("the materialization names no region")
-    if not serves_region(region):
-        return SkipReason(f"{region} is served by another code location (KANDA_REGIONS)")
-    # The job selects only checks, so it has no partitions: the region is named by the tag the checks read (a
-    # `partition_key` made every tick fail). The region tag queues it with the region's other runs (one at a time:
-    # the suites read the store), so a file landing meanwhile waits for them.
-    return RunRequest(
-        run_key=f"quality-{region}-{asset_event.timestamp}", tags={"dagster/partition": region, REGION_TAG: region}
-    )
+def quality_suites_after_publish(context: SensorEvaluationContext) -> list[RunRequest] | SkipReason:
+    """One request per region published since the last tick. Dagster's `asset_sensor` reads only the newest
+    materialization, so of two regions published between two ticks only the later one had its suites run. The
+    cursor is the last storage id read, as `asset_sensor` kept it, so an existing cursor carries over."""
+    after = int(context.cursor) if context.cursor and context.cursor.isdigit() else None
+    newest: dict[str, EventLogRecord] = {}
+    last = after
+    while True:
+        page = context.instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=central_key("region_daily"), after_storage_id=last), limit=PAGE, ascending=True
+        )
+        for record in page.records:
+            last = record.storage_id
+            if record.partition_key:
+                newest[record.partition_key] = record
+        if not page.has_more or not page.records:
+            break
+    if last == after:
+        return SkipReason("no central materialization since the last tick")
+    context.update_cursor(str(last))
+    requests, elsewhere = [], []
+    for region, record in sorted(newest.items()):
+        if not serves_region(region):
+            elsewhere.append(region)
+            continue
+        # The job selects only checks, so it has no partitions: the region is named by the tag the checks read (a
+        # `partition_key` made every tick fail). The region tag queues it with the region's other runs (one at a
+        # time: the suites read the store), so a file landing meanwhile waits for them.
+        requests.append(
+            RunRequest(
+                run_key=f"quality-{region}-{record.timestamp}", tags={"dagster/partition": region, REGION_TAG: region}
+            )
+        )
+    skip = f"served by another code location (KANDA_REGIONS): {', '.join(elsewhere)}" if elsewhere else None
+    if not requests:
+        return SkipReason(skip or "the materializations name no region")
+    return requests

@@ -250,6 +250,31 @@ def test_the_quality_suites_sensor_names_its_region_by_tag(home: Path) -> None:
     assert request.tags["dagster/partition"] == "KE" and request.tags["kanda/region"] == "KE"
 
 
+def test_two_regions_published_between_two_ticks_both_get_their_quality_suites(home: Path) -> None:
+    """Dagster's `asset_sensor` reads only the newest materialization: of KE and NG published between two ticks,
+    only NG's suites ran and KE's publish was never validated."""
+    from dagster import AssetMaterialization
+
+    from pipelines.expectations import quality_suites_after_publish
+
+    key = AssetKey(["central", "region_daily"])
+    with DagsterInstance.ephemeral() as instance:
+
+        def evaluate(cursor: str | None):
+            with build_sensor_context(instance=instance, definitions=defs, cursor=cursor) as context:
+                return quality_suites_after_publish.evaluate_tick(context)
+
+        for code in ("KE", "NG"):
+            instance.report_runless_asset_event(AssetMaterialization(asset_key=key, partition=code))
+        first = evaluate(None)
+        assert sorted(r.tags["kanda/region"] for r in first.run_requests) == ["KE", "NG"]
+        assert not evaluate(first.cursor).run_requests  # nothing new: nothing asked twice
+
+        instance.report_runless_asset_event(AssetMaterialization(asset_key=key, partition="GH"))
+        (later,) = evaluate(first.cursor).run_requests
+        assert later.tags["kanda/region"] == "GH"
+
+
 def test_a_region_run_builds_the_models_exactly_once(home: Path) -> None:
     """The build Dagster shows is the build that is published: the publish step does not build again."""
     settings = KandaSettings(home=str(home)).load()
