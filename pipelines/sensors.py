@@ -36,14 +36,19 @@ MINIMUM_INTERVAL_SECONDS = 5
 
 
 def batch_key(region: str, files: Sequence[Path]) -> str | None:
-    """A stable name for this set of waiting files; None if they all vanished while we looked."""
+    """A stable name for this set of waiting files; None if they all vanished while we looked.
+
+    The inode change time is part of it: a file landed again with its name, size and modified time kept (`rsync
+    -t`, `scp -p`, a rejected file moved back after its region was fixed) is a new delivery, whose key Dagster has
+    not launched yet. Keyed by those three alone, it asked under a key whose run had succeeded, so Dagster skipped
+    it every tick and the file waited until another one landed. A file nobody touches keeps its key."""
     parts = []
     for path in sorted(files):
         try:
             stat = path.stat()
         except FileNotFoundError:  # a run moved it to processed/ between the listing and now
             continue
-        parts.append(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}")
+        parts.append(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ctime_ns}")
     if not parts:
         return None
     digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]

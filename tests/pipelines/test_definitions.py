@@ -233,6 +233,42 @@ def test_a_batch_whose_run_failed_is_asked_for_again_and_none_while_a_run_is_unf
         assert not waiting.run_requests and "queued or running" in waiting.skip_message
 
 
+def test_a_file_landed_again_with_its_times_kept_gets_a_run_of_its_own(home: Path) -> None:
+    """A file re-delivered with its name, size and modified time kept (`rsync -t`, a rejected file moved back once
+    its region was fixed) was asked for under the key of the run that had ingested it. Dagster never launches a
+    key twice, so the file waited in landing until some other file arrived."""
+    import shutil
+    import time
+
+    from dagster import DagsterRunStatus
+    from dagster._core.storage.tags import RUN_KEY_TAG
+    from dagster._core.test_utils import create_run_for_test
+
+    sensor = defs.resolve_sensor_def("ke_landing_sensor")
+    folder = KandaSettings(home=str(home)).load().landing("KE")
+    folder.mkdir(parents=True)
+    kept = home / "statement.csv"
+    kept.write_text("a\n")
+    shutil.copy2(kept, folder / "statement.csv")
+
+    with DagsterInstance.ephemeral() as instance:
+
+        def evaluate():
+            resources = {"kanda": KandaSettings(home=str(home))}
+            with build_sensor_context(resources=resources, definitions=defs, instance=instance) as context:
+                return sensor.evaluate_tick(context)
+
+        (first,) = evaluate().run_requests
+        assert evaluate().run_requests[0].run_key == first.run_key  # untouched, the same key
+        done = {RUN_KEY_TAG: first.run_key, "kanda/region": "KE"}
+        create_run_for_test(instance, job_name="region_pipeline", tags=done, status=DagsterRunStatus.SUCCESS)
+        (folder / "statement.csv").unlink()  # the run filed it away
+        time.sleep(0.05)  # past the file system's clock tick, as any real delivery is
+        shutil.copy2(kept, folder / "statement.csv")  # delivered again, its times kept
+        (again,) = evaluate().run_requests
+        assert again.run_key != first.run_key
+
+
 def test_the_quality_suites_sensor_names_its_region_by_tag(home: Path) -> None:
     """The suites' job selects only checks, so it has no partitions: a request with a partition key failed every
     tick, and the suites never ran under Dagster."""
