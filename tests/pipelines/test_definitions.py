@@ -201,6 +201,13 @@ def test_sensor_batches_waiting_files_into_one_request(home: Path) -> None:
     assert changed.run_key != request.run_key
 
 
+def ke_landing_tick(home: Path, instance: DagsterInstance):
+    """One tick of Kenya's landing sensor on `home`, asking `instance` for the region's runs."""
+    resources = {"kanda": KandaSettings(home=str(home))}
+    with build_sensor_context(resources=resources, definitions=defs, instance=instance) as context:
+        return defs.resolve_sensor_def("ke_landing_sensor").evaluate_tick(context)
+
+
 def test_a_batch_whose_run_failed_is_asked_for_again_and_none_while_a_run_is_unfinished(home: Path) -> None:
     """Dagster never launches a run key twice: a batch whose run failed (the store busy) stayed in the landing
     folder for good. Files that landed while a run was queued got a run of their own, which found nothing."""
@@ -208,7 +215,6 @@ def test_a_batch_whose_run_failed_is_asked_for_again_and_none_while_a_run_is_unf
     from dagster._core.storage.tags import RUN_KEY_TAG
     from dagster._core.test_utils import create_run_for_test
 
-    sensor = defs.resolve_sensor_def("ke_landing_sensor")
     folder = KandaSettings(home=str(home)).load().landing("KE")
     folder.mkdir(parents=True)
     (folder / "a.csv").write_text("a\n")
@@ -216,9 +222,7 @@ def test_a_batch_whose_run_failed_is_asked_for_again_and_none_while_a_run_is_unf
     with DagsterInstance.ephemeral() as instance:
 
         def evaluate():
-            resources = {"kanda": KandaSettings(home=str(home))}
-            with build_sensor_context(resources=resources, definitions=defs, instance=instance) as context:
-                return sensor.evaluate_tick(context)
+            return ke_landing_tick(home, instance)
 
         (first,) = evaluate().run_requests
         failed = {RUN_KEY_TAG: first.run_key, "kanda/region": "KE"}
@@ -244,7 +248,6 @@ def test_a_file_landed_again_with_its_times_kept_gets_a_run_of_its_own(home: Pat
     from dagster._core.storage.tags import RUN_KEY_TAG
     from dagster._core.test_utils import create_run_for_test
 
-    sensor = defs.resolve_sensor_def("ke_landing_sensor")
     folder = KandaSettings(home=str(home)).load().landing("KE")
     folder.mkdir(parents=True)
     kept = home / "statement.csv"
@@ -254,9 +257,7 @@ def test_a_file_landed_again_with_its_times_kept_gets_a_run_of_its_own(home: Pat
     with DagsterInstance.ephemeral() as instance:
 
         def evaluate():
-            resources = {"kanda": KandaSettings(home=str(home))}
-            with build_sensor_context(resources=resources, definitions=defs, instance=instance) as context:
-                return sensor.evaluate_tick(context)
+            return ke_landing_tick(home, instance)
 
         (first,) = evaluate().run_requests
         assert evaluate().run_requests[0].run_key == first.run_key  # untouched, the same key
