@@ -9,6 +9,7 @@ Wave sends a portal test event and a failed payment attempt on a session that st
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -183,6 +184,27 @@ def test_a_failed_wave_payment_attempt_is_failed_whatever_the_open_session_says(
     frame, _ = _sn(tmp_path, failed)
     (row,) = through_contract(frame, get_region("SN")).valid.iter_rows(named=True)
     assert (row["event_type"], row["status"]) == ("sale", "failed")
+
+
+def test_a_failed_attempt_on_an_open_wave_session_is_a_failed_sale_at_the_session_s_creation(tmp_path: Path):
+    """Wave leaves `when_completed` out of a session still open for another attempt, and its failed attempts were
+    quarantined for a missing time: a buyer who gave up never counted as a failed payment. The session's creation
+    is the time; a later success of the same session is the payment's latest status."""
+    open_session = {k: v for k, v in SESSION.items() if k not in ("when_completed", "transaction_id")}
+    failed = {
+        "id": "AE_sn_4",
+        "type": "checkout.session.payment_failed",
+        "data": open_session | {"checkout_status": "open", "payment_status": "processing"},
+    }
+    completed = {"id": "AE_sn_5", "type": "checkout.session.completed", "data": SESSION}
+    frame, _ = _sn(tmp_path, failed, completed)
+    split = through_contract(frame, get_region("SN"))
+    assert split.quarantine.is_empty()
+    rows = split.valid.sort("source_row").select("transaction_id", "status", "occurred_at", "amount_minor").rows()
+    assert rows == [
+        ("cos-1a2b3c", "failed", dt.datetime(2026, 10, 5, 8, 59, 1, tzinfo=dt.UTC), 1000),
+        ("cos-1a2b3c", "success", dt.datetime(2026, 10, 5, 9, 0, tzinfo=dt.UTC), 1000),
+    ]
 
 
 def test_a_wave_session_reported_failed_but_paid_is_quarantined(tmp_path: Path):
