@@ -2,10 +2,11 @@
 
 There is one definition of validity (`quality.contract.SaleEvent`), and a fix must meet exactly it: the edited
 rows are rebuilt in the contract's shape, their derived fields (event id, net, local day) recomputed the way
-`quality.boundary.canonicalise` derives them, and the batch goes through `quality.boundary.split_by_contract`, the
-function ingestion calls. A row whose creator is not in the registry would only be held again on load, so that is
-reported too (severity `hold`). Many rows are checked in one call (bulk approval validates one frame, not a row at
-a time).
+`quality.boundary.canonicalise` derives them (a net the file states, as Gumroad's `Net Total`, is not derived
+but kept, so that the contract checks a typed amount or fee against it as it would have on arrival), and the
+batch goes through `quality.boundary.split_by_contract`, the function ingestion calls. A row whose creator is not
+in the registry would only be held again on load, so that is reported too (severity `hold`). Many rows are checked
+in one call (bulk approval validates one frame, not a row at a time).
 
 Edits are text, as a form or a command line gives them: `*_minor` columns take an integer count of minor units
 (within 64 bits, as the contract stores them; a larger number cannot be read, like any other unreadable value, and
@@ -34,7 +35,7 @@ from quality.contract import (
     event_ref_value,
 )
 from regions import get_region
-from regions.rails import fees_by_rail, source_states_fees
+from regions.rails import fees_by_rail, get_adapter, source_states_fees
 
 #: Columns a steward may edit; provenance (region, source, file, row, batch) and the derived columns are not.
 #: `buyer_ref` is a salted hash made by the adapter from the buyer's contact, which a person cannot type.
@@ -198,7 +199,7 @@ def edited_row(candidate: Candidate) -> tuple[dict, list[Rule]]:
             errors.append(Rule(f"unreadable: {exc}", column, text, "error"))
             row[column] = None
     edited = set(candidate.edits)
-    if edited & {"amount_minor", "fee_minor"} and "net_minor" not in edited:
+    if edited & {"amount_minor", "fee_minor"} and "net_minor" not in edited and not net_stated(candidate.parsed):
         amount, fee = row["amount_minor"], row["fee_minor"]
         net = amount - fee if amount is not None and fee is not None else None
         if net is not None and not INT64_MIN <= net <= INT64_MAX:
@@ -220,6 +221,30 @@ def edited_row(candidate: Candidate) -> tuple[dict, list[Rule]]:
     when = row["occurred_at"]
     row["local_date"] = when.astimezone(zone).date() if when is not None else None
     return row, errors
+
+
+def net_stated(parsed: dict) -> bool:
+    """Whether the row's net is the file's own statement (a rail whose spec reads a net, e.g. Gumroad's `Net
+    Total`, on the row's own event) rather than amount - fee. Such a net is checked by the contract against the
+    amount and fee read beside it; derived again from a typed amount, it would follow a typo (5,000.00 typed for
+    50,000.00 loaded with net 4,250.00 while the file said 49,250.00) and the check the file offered would be lost.
+    The events a spec adds for money going back (`events:`) take their amount as net: those are derived."""
+    if parsed.get("net_minor") is None:
+        return False
+    stated, added_types = _net_statement(str(parsed.get("source") or ""))
+    return stated and parsed.get("event_type") not in added_types
+
+
+def _net_statement(source: str) -> tuple[bool, frozenset[str]]:
+    """Whether the rail reads a net from its files, and the event types its spec adds to a row (whose net is their
+    amount)."""
+    try:
+        spec = getattr(get_adapter(source), "spec", None)
+    except KeyError:  # a rail kanda no longer knows: its net is what the row says, derived as before
+        return False, frozenset()
+    if spec is None or spec.fields.net is None:
+        return False, frozenset()
+    return True, frozenset(t.event_type for t in spec.events)
 
 
 def _stored_value(column: str, value: object) -> object:

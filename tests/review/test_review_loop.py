@@ -390,3 +390,47 @@ def test_two_fixed_events_of_one_line_made_alike_are_one_loaded_and_one_duplicat
     assert (outcome.loaded, outcome.duplicates) == ([sale.id], [refund.id])
     with open_store(settings, "TZ", read_only=True) as con:
         assert con.execute("SELECT loaded, duplicates FROM ledger WHERE kind = 'fix'").fetchall() == [(1, 1)]
+
+
+def test_a_fixed_amount_must_agree_with_the_net_the_file_states(settings: Settings, tmp_path: Path):
+    """Gumroad states each sale's net (`Net Total`), and the contract checks amount - fee against it on arrival. A
+    steward's amount is checked against it the same way: a typo (5,000.00 for 50,000.00) is refused by the rule
+    instead of loading with a net derived from the typo (4,250.00) while the file said 49,250.00. A refund the
+    spec adds to the row takes its amount as net, so its fixed amount still gives its net."""
+    make_files(settings, regions=["TZ"], rows=20)  # the registry
+    path = tmp_path / "tz.csv"
+    path.write_text(
+        "Purchase ID,Item Name,Purchase Date,Purchase Time,Sale Price (TZS),Fees (TZS),Net Total (TZS),Refunded?,"
+        "Fully Refunded?,Disputed?,Dispute Won?\n"
+        "P1,[TZ-C0001.TZ-P00001] x,2026-10-05,10:00:00,5O000.00,750.00,49250.00,0,0,0,0\n"
+        "P2,[TZ-C0001.TZ-P00001] x,2026-10-05,11:00:00,5O000.00,750.00,49250.00,1,1,0,0\n"
+    )
+    (result,) = ingest_files(settings, "TZ", [path]).files
+    assert result.quarantined == 3, result  # P1's sale, P2's sale and its refund: the amount cannot be read
+    enqueue_region(settings, "TZ")
+    tanzania = Actor("neema", "steward", frozenset({"TZ"}))
+    items = {
+        (i.transaction_id, get_item(settings, tanzania, i.id).parsed["event_type"]): i.id
+        for i in list_items(settings, tanzania, ReviewFilter(), limit=10)
+    }
+    typo = revalidate(settings, tanzania, items["P1", "sale"], {"amount_minor": "500000"})
+    assert not typo.ok and [(e.rule, e.column) for e in typo.errors] == [("net_is_amount_minus_fee", "net_minor")]
+    with pytest.raises(FixInvalid, match="net_is_amount_minus_fee"):
+        approve(settings, tanzania, items["P1", "sale"], "typed", edits={"amount_minor": "500000"})
+
+    approve(settings, tanzania, items["P1", "sale"], "letter O", edits={"amount_minor": "5000000"})
+    approve(settings, tanzania, items["P2", "sale"], "letter O", edits={"amount_minor": "5000000"})
+    refund = revalidate(settings, tanzania, items["P2", "refund"], {"amount_minor": "-5000000"})
+    assert refund.ok and refund.row["net_minor"] == "-5000000"
+    approve(settings, tanzania, items["P2", "refund"], "letter O", edits={"amount_minor": "-5000000"})
+    outcome = reprocess_region(settings, "TZ")
+    assert len(outcome.loaded) == 3, outcome
+    with open_store(settings, "TZ", read_only=True) as con:
+        stored = con.execute(
+            "SELECT transaction_id, event_type, amount_minor, fee_minor, net_minor FROM sale_events ORDER BY 1, 2"
+        ).fetchall()
+    assert stored == [
+        ("P1", "sale", 5_000_000, 75_000, 4_925_000),
+        ("P2", "refund", -5_000_000, 0, -5_000_000),
+        ("P2", "sale", 5_000_000, 75_000, 4_925_000),
+    ]
