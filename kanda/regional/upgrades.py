@@ -25,7 +25,7 @@ import polars as pl
 from kanda.regional.archive import archived_copy
 from kanda.regional.schema import sale_events_ddl
 from kanda.settings import Settings
-from quality.contract import REFUND_MINUTE_SQL, REPEATABLE_EVENT, event_ref_value
+from quality.contract import REFUND_MINUTE_SQL, REPEATABLE_EVENT, event_ref_expr, event_ref_value
 from regions import all_regions, get_region
 from regions.corrections import (
     FLUTTERWAVE_SOURCE,
@@ -37,7 +37,7 @@ from regions.corrections import (
     mtn_request_key,
 )
 from regions.rails import FileRejected, fees_by_rail, get_adapter, running_total_rails
-from regions.rails.base import ReadContext
+from regions.rails.base import RAIL_REF, ReadContext
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ def _read_again(con: duckdb.DuckDBPyConnection, settings: Settings, source: str,
     if frames:
         return pl.concat(frames)
     read = {"source_row": pl.Int64, "event_type": pl.String, "transaction_id": pl.String, "amount_minor": pl.Int64,
-            "fee_minor": pl.Int64}  # fmt: skip
+            "fee_minor": pl.Int64, "occurred_at": pl.Datetime("us", "UTC"), RAIL_REF: pl.String}  # fmt: skip
     return pl.DataFrame(schema=read).select(pl.lit("").alias("batch_id"), "source_row", "event_type", *columns)
 
 
@@ -301,6 +301,34 @@ def _mtn_quarantine_keys(con: duckdb.DuckDBPyConnection) -> int:
     return changed
 
 
+#: The Razorpay rail, whose refunds an older spec told apart by their minute instead of their own id.
+RAZORPAY_SOURCE = "razorpay_webhook"
+
+
+def _razorpay_refund_ids(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
+    """Razorpay refunds an older spec told apart by their minute, keyed by the refund's own id as the spec reads
+    them now (`fields.event_ref`), or a refund of an older store delivered again would load beside its old self:
+    its money taken back twice. Read from each batch's archived file, as the MTN correction reads its files; a
+    refund whose file is no longer kept keeps its minute. Money and days are unchanged: no day is republished."""
+    (refunds,) = con.execute(
+        "SELECT count(*) FROM sale_events WHERE source = ? AND event_type = ?", [RAZORPAY_SOURCE, REPEATABLE_EVENT]
+    ).fetchall()[0]
+    if not refunds:  # most stores: nothing to read again
+        return 0
+    found = _read_again(con, settings, RAZORPAY_SOURCE, event_ref_expr(RAIL_REF).alias("event_ref"))
+    con.register("razorpay_refs", found.filter(pl.col("event_type") == REPEATABLE_EVENT))
+    (changed,) = con.execute(
+        "UPDATE sale_events AS e SET event_ref = r.event_ref FROM razorpay_refs AS r"
+        " WHERE e.source = ? AND e.event_type = r.event_type AND e.batch_id = r.batch_id"
+        " AND e.source_row = r.source_row AND r.event_ref IS NOT NULL AND e.event_ref <> r.event_ref",
+        [RAZORPAY_SOURCE],
+    ).fetchall()[0]
+    con.unregister("razorpay_refs")
+    if changed:
+        con.execute("DELETE FROM model_builds")
+    return changed
+
+
 def _quarantine_days_by_arrival(con: duckdb.DuckDBPyConnection) -> int:
     """Rows quarantined for their time counted on the day they arrived, as `quality.boundary.to_quarantine` now
     dates them: the day a broken time named (a 2014 typo) showed a quarantine rate of 1.0 while the day the row
@@ -331,4 +359,5 @@ UPGRADES = [
     StoreUpgrade("mtn_request_keys", _mtn_request_keys),
     StoreUpgrade("flutterwave_borne_fees", _flutterwave_borne_fees),
     StoreUpgrade("quarantine_days_by_arrival", _store_only(_quarantine_days_by_arrival)),
+    StoreUpgrade("razorpay_refund_ids", _razorpay_refund_ids),
 ]

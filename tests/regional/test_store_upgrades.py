@@ -121,6 +121,7 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
             ("mtn_request_keys", 0),
             ("flutterwave_borne_fees", 0),
             ("quarantine_days_by_arrival", 0),
+            ("razorpay_refund_ids", 0),  # no Razorpay refunds in Nigeria's store
         ]
         # a sale or a reversal keeps its id; a refund is told apart by its minute, as a reader now tells it
         refs = con.execute(
@@ -141,7 +142,7 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
         assert _reversal_day_fees(con) == fees_before - SALE_FEE
 
     with open_store(settings, "NG") as con:  # once: a second open changes nothing and records nothing
-        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(7,)]
+        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(8,)]
         assert not ensure_built(con).built
 
 
@@ -167,6 +168,7 @@ def test_a_reader_first_to_open_an_older_store_finds_it_upgraded(settings: Setti
             "mtn_request_keys",
             "flutterwave_borne_fees",
             "quarantine_days_by_arrival",
+            "razorpay_refund_ids",
         ]
         assert con.execute("SELECT source, fees_stated FROM batch_rails").fetchall() == [("paystack_webhook", True)]
         reversal = "SELECT fee_minor FROM sale_events WHERE transaction_id = ? AND event_type = 'reversal'"
@@ -323,6 +325,40 @@ def test_flutterwave_sales_an_older_spec_charged_the_customers_fee_to_are_correc
         assert con.execute(fees).fetchall() == [("91", 0, 5000), ("92", 175, 4825)]
         assert con.execute("SELECT local_date FROM dirty_days").fetchall() == [(dt.date(2026, 10, 5),)]
         assert ensure_built(con).built
+
+
+def test_razorpay_refunds_an_older_spec_told_apart_by_their_minute_are_keyed_by_their_id_from_the_archived_file(
+    settings: Settings,
+):
+    """An older Razorpay spec told a payment's refunds apart by their minute; the spec keys them by the refund's own
+    id now. Left as stored, a refund of an older store delivered again would load beside its old self and take its
+    money back twice. The first writer to open the store reads the archived file again and keys each stored refund
+    as the spec does now, so the redelivery is a duplicate."""
+    from kanda.regional.ingest import ingest_landing
+    from tests.support.files import make_files
+
+    make_files(settings, regions=["IN"], rows=20)
+    sample = (Path(__file__).parents[2] / "regions/rails/razorpay_webhook/samples/webhooks_in.ndjson").read_text()
+    sale, refund = sample.splitlines()[0], sample.splitlines()[4]  # INR 499.00 captured, then refunded
+    landed = settings.landing("IN") / "webhooks.ndjson"
+    landed.write_text(f"{sale}\n{refund}\n")
+    ingest_landing(settings, "IN")
+    ours = "source_file = 'webhooks.ndjson' AND event_type = 'refund'"
+    with duckdb.connect(str(settings.store_path("IN"))) as con:  # as the older spec keyed it: by its minute
+        con.execute("DELETE FROM store_upgrades WHERE name = 'razorpay_refund_ids'")
+        con.execute(f"UPDATE sale_events SET event_ref = epoch_us(occurred_at) // 60000000 WHERE {ours}")
+        build_models(con)
+    with open_store(settings, "IN") as con:
+        assert con.execute("SELECT rows_changed FROM store_upgrades WHERE name = 'razorpay_refund_ids'").fetchall() == [
+            (1,)
+        ]
+        assert con.execute(
+            f"SELECT event_ref <> epoch_us(occurred_at) // 60000000 FROM sale_events WHERE {ours}"
+        ).fetchall() == [(True,)]
+    again = settings.home / "again.ndjson"
+    again.write_text(refund + "\n")
+    (redelivered,) = ingest_files(settings, "IN", [again]).files
+    assert (redelivered.loaded, redelivered.duplicates) == (0, 1), redelivered
 
 
 def test_a_row_an_older_kanda_quarantined_for_its_time_moves_to_the_day_it_arrived(settings: Settings, tmp_path: Path):
