@@ -641,11 +641,13 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
     else:
         currency = c.source(fields.currency).str.to_uppercase()
     if fields.charged is not None:
-        # the buyer bore `borne` of the fee: the seller's fee is the rest; a figure outside 0..fee contradicts them
+        # the buyer bore `borne` of the fee: the seller's fee is the rest; a figure outside 0..fee contradicts them.
+        # An unreadable amount is quarantined for itself: the fee is not in question then.
         charged_text = c.source(fields.charged)
-        borne = c.amount(fields.charged, exponent) - c.amount(fields.amount, exponent)
+        stated = c.amount(fields.amount, exponent)
+        borne = c.amount(fields.charged, exponent) - stated
         fee = (
-            pl.when(~is_sale | charged_text.is_null() | (charged_text.str.strip_chars() == ""))
+            pl.when(~is_sale | charged_text.is_null() | (charged_text.str.strip_chars() == "") | stated.is_null())
             .then(fee)
             .when((borne >= 0) & (borne <= fee))
             .then(fee - borne)
