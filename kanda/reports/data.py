@@ -215,13 +215,12 @@ def build_reports(
 
     figures = _figures_by_creator(daily)
     # The attachment lists what the figures are made of (`fct_daily_money`: successful events of the local day);
-    # a pending or failed attempt, or the pending event before a success, moved no money and is only counted.
-    # A reversal a won dispute voided is not money either. Only sales are payment attempts: a failed reversal (a
-    # won dispute, or a reversal attempt that failed) is not one.
+    # a pending or failed attempt moved no money and is only counted. A reversal a won dispute voided is not money
+    # either. Only sales are payment attempts: a failed reversal (a won dispute, or a reversal attempt that failed)
+    # is not one.
     counted = (pl.col("status") == "success") & ~pl.col("voided")
-    attempted = (pl.col("event_type") == "sale") & (pl.col("status") != "success")
     sales = _sales_by_creator(events.filter(counted).drop("voided"), region.zone)
-    attempts = dict(events.filter(attempted).group_by("creator_id").len().iter_rows())
+    attempts = _attempts_by_creator(events)
     top = _top_products(products)
     held_by = _held_by_creator(held)
     trend_days = [first + dt.timedelta(days=i) for i in range(TREND_DAYS)]
@@ -290,6 +289,25 @@ def _sales_by_creator(events: pl.DataFrame, zone: str) -> dict[str, list[SaleLin
     for creator_id, *fields in local.iter_rows():
         out[creator_id].append(SaleLine(*fields))
     return out
+
+
+def _attempts_by_creator(events: pl.DataFrame) -> dict[str, int]:
+    """Payments of the day that did not succeed on it (pending or failed), each counted once.
+
+    The message tells them as payment attempts that moved no money. Counting events instead told the pending event
+    of a payment that then succeeded (and is listed) as another attempt, and a payment pending then failed as two:
+    on a rail that reports every payment pending first, a creator was told of as many attempts that moved no money
+    as they had orders. A payment is its transaction id (`event_id` is transaction:type:status), as in `fct_sales`.
+    """
+    payments = events.filter(pl.col("event_type") == "sale")
+    succeeded = payments.filter(pl.col("status") == "success").select("transaction_id")
+    return dict(
+        payments.filter(pl.col("status") != "success")
+        .join(succeeded, on="transaction_id", how="anti")
+        .group_by("creator_id")
+        .agg(pl.col("transaction_id").n_unique())
+        .iter_rows()
+    )
 
 
 def _top_products(products: pl.DataFrame) -> dict[str, list[ProductLine]]:

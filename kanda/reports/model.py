@@ -95,7 +95,7 @@ class CreatorReport:
     trend: list[TrendPoint]  # the 30 local days ending on `local_date`, zeros included
     sales: list[SaleLine]  # the money movements that make up `day`, nothing else
     held: HeldRecords
-    # Sale events of the day that moved no money (pending or failed attempts): told, not listed.
+    # Payments of the day that did not succeed on it (pending or failed attempts, each once): told, not listed.
     other_attempts: int = 0
     # Earlier days (of the last 7) whose delivered report stated another net; filled only when delivering.
     restated: list[Restatement] = field(default_factory=list)

@@ -13,6 +13,7 @@ import polars as pl
 
 from kanda.central.publish import publish_region
 from kanda.regional.ingest import ingest_landing
+from kanda.regional.store import open_store
 from kanda.reports.data import day_closes_at, region_reports
 from kanda.reports.run import write_reports
 from kanda.settings import Settings
@@ -254,3 +255,35 @@ def test_a_registry_currency_other_than_the_regions_neither_relabels_nor_rescale
     assert "creator KE-C0001 has currency 'UGX', but KE settles in KES; reports show KES" in caplog.text
     (report,) = region_reports(settings, "KE", dt.date(2026, 10, 5), now=LATER).reports
     assert (report.currency, report.exponent, report.day.net_minor) == ("KES", 2, 1_000_00)
+
+
+def test_payments_that_did_not_go_through_are_counted_once_and_a_success_is_not_one(settings: Settings):
+    """The message tells how many payment attempts of the day moved no money. A payment that was pending and then
+    succeeded is listed, not one of them (counting its pending event told a rail that reports every payment pending
+    first as many failures as orders); a payment pending then failed is one, not two."""
+    c, p = "NG-C0001", "NG-P00001"
+
+    def at(hour: int, minute: int = 0) -> dt.datetime:
+        return dt.datetime(2026, 10, 5, hour, minute, tzinfo=LAGOS)
+
+    rows = [
+        sale(1, c, p, 1_000_00, at(9), status="pending", buyer=1),  # pending, then succeeded: listed
+        sale(1, c, p, 1_000_00, at(9, 5), buyer=1),
+        sale(2, c, p, 2_000_00, at(10), status="pending", buyer=2),  # pending, then failed: one attempt
+        sale(2, c, p, 2_000_00, at(10, 5), status="failed", buyer=2),
+        sale(3, c, p, 3_000_00, at(11), status="failed", buyer=3),  # failed
+        sale(4, c, p, 4_000_00, at(12), status="pending", buyer=4),  # still pending at the day's end
+        sale(5, c, p, 5_000_00, at(13), buyer=5),
+    ]
+    write_sales(settings, "NG", rows, "attempts")
+    load_and_publish(settings, "NG")
+    with open_store(settings, "NG", read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM sale_events WHERE creator_id = ?", [c]).fetchone()[0] == 7
+    summary = write_reports(settings, dt.date(2026, 10, 5), regions=["NG"], deliver=True, now=LATER)
+    assert summary.ok
+    (report,) = region_reports(settings, "NG", dt.date(2026, 10, 5), now=LATER).reports
+    assert report.other_attempts == 3 and report.day.orders == 2 and len(report.sales) == 2
+    path = settings.outbox_dir / "NG" / "2026-10-05" / f"{c}.eml"
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    text = " ".join(parts(message)["text/plain"].get_content().split())
+    assert "3 pending or failed payment attempts are not listed: they moved no money." in text
