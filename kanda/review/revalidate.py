@@ -35,6 +35,7 @@ from quality.contract import (
     event_ref_value,
 )
 from regions import get_region
+from regions.money import MINOR_UNIT_EXPONENT
 from regions.rails import fees_by_rail, get_adapter, source_states_fees
 
 #: Columns a steward may edit; provenance (region, source, file, row, batch) and the derived columns are not.
@@ -57,6 +58,8 @@ INTEGER_COLUMNS = frozenset({"amount_minor", "fee_minor", "net_minor"})
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 #: A fee typed on a row whose rail states no fees (`kanda regions list`, column `fees`).
 FEE_NOT_STATED = "fee_not_stated_by_rail"
+#: Money left as it was in the row's currency when a fix changes the currency (`_not_converted`).
+NOT_CONVERTED = "money_not_converted_to_new_currency"
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,7 @@ def revalidate_rows(candidates: Sequence[Candidate], known_creators: dict[str, s
             # The row's rail sends no fees: every other event of it has fee 0 and its rollups say "not stated", so a
             # typed fee would be counted as if the rail had stated it (and fail the stored events' suite).
             found.append(Rule(FEE_NOT_STATED, "fee_minor", as_text(fee), "error"))
+        found += _not_converted(candidates[index])
         creator = row.get("creator_id")
         # A creator that is not onboarded holds the row whatever else is wrong with it short of an error: a warning
         # (a future date, say) must not hide the hold, or a waiver would be accepted that can never be applied.
@@ -159,6 +163,29 @@ def revalidate_rows(candidates: Sequence[Candidate], known_creators: dict[str, s
             found.append(Rule("unknown_creator", "creator_id", creator, HOLD_RULES["unknown_creator"]))
         results.append(Revalidation(not found, found, {c: as_text(row.get(c)) for c in CONTRACT_COLUMNS}))
     return results
+
+
+def _not_converted(candidate: Candidate) -> list[Rule]:
+    """`NOT_CONVERTED` for each money column still holding what the row had in another currency, when the fix
+    changes the row's currency (a Paystack charge in USD relabelled NGN): 10.00 dollars would load as 10.00 naira
+    (and a zero-decimal currency's amount read 100 times too large or small), a plausible figure the contract cannot
+    tell from a right one. The steward types the money in the new currency. A fix that only corrects a misspelt code
+    (`KSH`, no currency at all) is left alone: that amount was read in the region's currency; so is a fee its rail
+    states in a currency of its own (Stripe's `Converted Currency`), which the reader kept only in the region's."""
+    if "currency" not in candidate.edits:
+        return []
+    before = candidate.parsed.get("currency")
+    if before not in MINOR_UNIT_EXPONENT or before == candidate.edits["currency"].strip():
+        return []
+    columns = ["amount_minor"]
+    spec = _spec_of(str(candidate.parsed.get("source") or ""))
+    if spec is None or spec.fields.fee_currency is None:
+        columns.append("fee_minor")
+    return [
+        Rule(NOT_CONVERTED, column, f"{candidate.parsed[column]} ({before})", "error")
+        for column in columns
+        if candidate.parsed.get(column) not in (None, 0) and column not in candidate.edits
+    ]
 
 
 def still_a_repeat(candidate: Candidate, rules: Sequence[Rule], verdict: Revalidation) -> Revalidation:
@@ -238,13 +265,19 @@ def net_stated(parsed: dict) -> bool:
 def _net_statement(source: str) -> tuple[bool, frozenset[str]]:
     """Whether the rail reads a net from its files, and the event types its spec adds to a row (whose net is their
     amount)."""
-    try:
-        spec = getattr(get_adapter(source), "spec", None)
-    except KeyError:  # a rail kanda no longer knows: its net is what the row says, derived as before
-        return False, frozenset()
+    spec = _spec_of(source)
     if spec is None or spec.fields.net is None:
         return False, frozenset()
     return True, frozenset(t.event_type for t in spec.events)
+
+
+def _spec_of(source: str):  # -> RailSpec | None (regions.spec imports regions: not annotated, as in regions.rails)
+    """The spec of the rail named by a row's `source`; None for a hand-written reader or a rail kanda no longer
+    knows."""
+    try:
+        return getattr(get_adapter(source), "spec", None)
+    except KeyError:
+        return None
 
 
 def _stored_value(column: str, value: object) -> object:

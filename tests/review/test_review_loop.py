@@ -434,3 +434,52 @@ def test_a_fixed_amount_must_agree_with_the_net_the_file_states(settings: Settin
         ("P2", "refund", -5_000_000, 0, -5_000_000),
         ("P2", "sale", 5_000_000, 75_000, 4_925_000),
     ]
+
+
+def test_a_fix_that_changes_the_currency_must_give_the_money_in_it(settings: Settings, tmp_path: Path):
+    """A charge in another currency than the region's is quarantined for it. Relabelled with the region's currency
+    and nothing else, its money would load as the same number of the region's units: USD 12.50 as EGP 12.50, and in
+    Cameroon's zero-decimal XAF, USD 10 (read as 10 francs) as XAF 10 with its fee of USD 1. The fix must give the
+    amount in the new currency (and a fee its rail states in the charge's currency; Stripe states its fee in the
+    settlement's, already EGP)."""
+    make_files(settings, regions=["EG", "CM"], rows=50)
+    usd = "ch_usd;Payment;2026-10-05 10:00:00;12,50;0,00;usd;612,50;egp;3,75;Paid;b@mail.example;Visa;"
+    usd += "EG-C0002.EG-P00005"
+    (result,) = ingest_files(settings, "EG", [write(tmp_path / "in", "eg.csv", [usd])]).files
+    assert result.quarantined == 1, result
+    webhook = {
+        "event": "charge.completed",
+        "data": {"id": 1, "tx_ref": "kanda-1", "amount": 10, "currency": "USD", "charged_amount": 10, "app_fee": 1,
+                 "status": "successful", "payment_type": "card", "created_at": "2026-10-05T09:00:00.000Z"},
+        "meta_data": {"kanda_ref": "CM-C0001.CM-P00001"},
+    }  # fmt: skip
+    cm = tmp_path / "in" / "cm.ndjson"
+    cm.write_text(json.dumps(webhook) + "\n")
+    (result,) = ingest_files(settings, "CM", [cm]).files
+    assert result.quarantined == 1, result
+    enqueue_region(settings, "EG")
+    enqueue_region(settings, "CM")
+    operator = Actor("ops", "steward", None)
+    items = {i.region: i.id for i in list_items(settings, operator, ReviewFilter(), limit=10)}
+
+    relabelled = revalidate(settings, operator, items["EG"], {"currency": "EGP"})
+    assert [(e.rule, e.column, e.value) for e in relabelled.errors] == [
+        ("money_not_converted_to_new_currency", "amount_minor", "1250 (USD)")
+    ]
+    with pytest.raises(FixInvalid, match="money_not_converted_to_new_currency"):
+        approve(settings, operator, items["EG"], "it is Egypt", edits={"currency": "EGP"})
+    approve(settings, operator, items["EG"], "Converted Amount", edits={"currency": "EGP", "amount_minor": "61250"})
+
+    relabelled = revalidate(settings, operator, items["CM"], {"currency": "XAF"})
+    assert [(e.rule, e.column, e.value) for e in relabelled.errors] == [
+        ("money_not_converted_to_new_currency", "amount_minor", "10 (USD)"),
+        ("money_not_converted_to_new_currency", "fee_minor", "1 (USD)"),
+    ]
+    converted = {"currency": "XAF", "amount_minor": "6000", "fee_minor": "600"}
+    assert revalidate(settings, operator, items["CM"], converted).ok
+
+    outcome = reprocess_region(settings, "EG")
+    assert outcome.loaded == [items["EG"]]
+    with open_store(settings, "EG", read_only=True) as con:
+        stored = con.execute("SELECT amount_minor, fee_minor, currency FROM sale_events").fetchall()
+    assert stored == [(61_250, 375, "EGP")]
