@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from kanda.regional.ingest import IngestReport, Progress, ingest_files, ingest_l
 from kanda.regional.models import BuildResult, ensure_built
 from kanda.regional.store import open_store, store_exists
 from kanda.review.enqueue import enqueue_region
-from kanda.review.reprocess import ReprocessResult, load_approved_fixes
+from kanda.review.reprocess import ReprocessResult, decided_held, load_approved_fixes
 from kanda.settings import Settings
 from regions import get_region
 
@@ -76,10 +77,13 @@ class RegionRun:
 def ingest(
     settings: Settings, region: str, files: Sequence[Path] | None = None, *, progress: Progress | None = None
 ) -> IngestReport:
-    """Every waiting file of the landing folder (or the files named), each in one transaction."""
+    """Every waiting file of the landing folder (or the files named), each in one transaction. Held rows whose
+    creator is now onboarded are released, except those a steward has decided: the next `load_fixes` applies the
+    decision instead of the row being loaded as it arrived."""
+    keep = partial(decided_held, settings, region)
     if files:
-        return ingest_files(settings, region, list(files), progress=progress)
-    return ingest_landing(settings, region, progress=progress)
+        return ingest_files(settings, region, list(files), progress=progress, keep_held=keep)
+    return ingest_landing(settings, region, progress=progress, keep_held=keep)
 
 
 def load_fixes(settings: Settings, region: str, *, actor: str | None = None) -> ReprocessResult:

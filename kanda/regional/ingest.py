@@ -27,6 +27,7 @@ from typing import TypeVar
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from kanda.regional.archive import file_hash, kept_under_batch, processed_dir
 from kanda.regional.batch import StagedBatch, clear_staging, dirty_quarantine_days
@@ -46,6 +47,9 @@ NO_DATA_ROWS = "no data rows: the file holds no records to load (a header-only e
 
 #: Called after each chunk with (file name, rows so far) so that the CLI can drive a progress bar.
 Progress = Callable[[str, int], None]
+#: The held rows an ingest must not release (quarantine ids), asked under the store's lock just before the release:
+#: the region flow names those a steward has decided (`kanda.review.reprocess.decided_held`).
+KeepHeld = Callable[[], Iterable[str]]
 
 
 @dataclass
@@ -87,16 +91,26 @@ def _now() -> dt.datetime:
 
 
 def ingest_files(
-    settings: Settings, region_code: str, paths: Iterable[Path], *, progress: Progress | None = None
+    settings: Settings,
+    region_code: str,
+    paths: Iterable[Path],
+    *,
+    progress: Progress | None = None,
+    keep_held: KeepHeld | None = None,
 ) -> IngestReport:
-    """Ingest files into one region's store under its writer lock, then release any held rows now onboarded."""
+    """Ingest files into one region's store under its writer lock, then release any held rows now onboarded
+    (except those `keep_held` names: see `release_held`)."""
     region = get_region(region_code)
     asked_at = _now()  # before waiting for the lock: a landing ingest may file a named file away meanwhile
     with open_store(settings, region.code) as con:
-        return _ingest(con, settings, region, [Path(p) for p in paths], progress=progress, asked_at=asked_at)
+        return _ingest(
+            con, settings, region, [Path(p) for p in paths], progress=progress, asked_at=asked_at, keep_held=keep_held
+        )
 
 
-def ingest_landing(settings: Settings, region_code: str, *, progress: Progress | None = None) -> IngestReport:
+def ingest_landing(
+    settings: Settings, region_code: str, *, progress: Progress | None = None, keep_held: KeepHeld | None = None
+) -> IngestReport:
     """Ingest every file waiting in the region's landing folder, then move each out of the way.
 
     The folder is listed, and each file moved, only while holding the region's writer lock: a second ingest of
@@ -108,7 +122,8 @@ def ingest_landing(settings: Settings, region_code: str, *, progress: Progress |
     """
     region = get_region(region_code)
     with open_store(settings, region.code) as con:
-        return _ingest(con, settings, region, pending_files(settings, region), progress=progress, file_away=True)
+        paths = pending_files(settings, region)
+        return _ingest(con, settings, region, paths, progress=progress, file_away=True, keep_held=keep_held)
 
 
 def _ingest(
@@ -120,9 +135,12 @@ def _ingest(
     progress: Progress | None,
     file_away: bool = False,
     asked_at: dt.datetime | None = None,
+    keep_held: KeepHeld | None = None,
 ) -> IngestReport:
     with memory_limit(con, settings.ingest_memory_limit, restore=settings.duckdb_memory_limit):
-        return _ingest_paths(con, settings, region, paths, progress=progress, file_away=file_away, asked_at=asked_at)
+        return _ingest_paths(
+            con, settings, region, paths, progress=progress, file_away=file_away, asked_at=asked_at, keep_held=keep_held
+        )
 
 
 def _ingest_paths(
@@ -134,6 +152,7 @@ def _ingest_paths(
     progress: Progress | None,
     file_away: bool,
     asked_at: dt.datetime | None = None,
+    keep_held: KeepHeld | None = None,
 ) -> IngestReport:
     report = IngestReport(region.code)
     clear_staging(settings.home, region.code)
@@ -153,7 +172,7 @@ def _ingest_paths(
         else:
             done.mkdir(parents=True, exist_ok=True)
             shutil.move(str(path), _archive_name(done, path, result))
-    report.released = release_held(con, settings, region)
+    report.released = release_held(con, settings, region, keep=keep_held() if keep_held else ())
     return report
 
 
@@ -589,18 +608,24 @@ def _known_creators(con: duckdb.DuckDBPyConnection, region: RegionConfig) -> pl.
 DOLLAR_RECORD_SQL = "list_bool_or(list_transform(json_keys(raw_record), lambda k: k LIKE '%($)'))"
 
 
-def release_held(con: duckdb.DuckDBPyConnection, settings: Settings, region: RegionConfig) -> BatchCounts | None:
+def release_held(
+    con: duckdb.DuckDBPyConnection, settings: Settings, region: RegionConfig, *, keep: Iterable[str] = ()
+) -> BatchCounts | None:
     """Load held `unknown_creator` rows whose creator is now in the registry, as one balanced batch.
 
     The rows go through the same contract and duplicate rule as on arrival; their provenance (source file and
     row) is kept, and the quarantine row is marked released with the batch that loaded it. A row read from a
-    `($)` file by an older kanda stays held: its amounts may be US dollars, which a steward must look at.
+    `($)` file by an older kanda stays held: its amounts may be US dollars, which a steward must look at. So do the
+    rows `keep` names (quarantine ids): those a steward has decided (fixed under another creator, or rejected) and
+    whose decision has not reached the store yet; released as they arrived, the decision would be overtaken.
     """
     known = _known_creators(con, region)
-    with registered(con, "kanda_known", known.to_frame().to_arrow()):
+    kept = pa.table({"quarantine_id": pa.array(sorted(set(keep)), pa.string())})
+    with registered(con, "kanda_known", known.to_frame().to_arrow()), registered(con, "kanda_kept_held", kept):
         held = con.sql(
             "SELECT quarantine_id, parsed FROM quarantine WHERE status = 'held' AND hold = 'unknown_creator'"
             f" AND creator_id IN (SELECT creator_id FROM kanda_known) AND NOT coalesce({DOLLAR_RECORD_SQL}, false)"
+            " AND quarantine_id NOT IN (SELECT quarantine_id FROM kanda_kept_held)"
         ).pl()
     if held.is_empty():
         return None

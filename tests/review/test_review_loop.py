@@ -16,7 +16,7 @@ import pytest
 from kanda.central.publish import publish_region
 from kanda.central.query import run_query
 from kanda.checks.verify import verify
-from kanda.flow import reprocess_region
+from kanda.flow import reprocess_region, run_region
 from kanda.regional.ingest import ingest_files
 from kanda.regional.store import open_store
 from kanda.review import reprocess as reprocess_module
@@ -29,6 +29,7 @@ from kanda.review.service import (
     enqueue_region,
     get_item,
     list_items,
+    reject,
     revalidate,
     save_edits,
     waive,
@@ -483,3 +484,41 @@ def test_a_fix_that_changes_the_currency_must_give_the_money_in_it(settings: Set
     with open_store(settings, "EG", read_only=True) as con:
         stored = con.execute("SELECT amount_minor, fee_minor, currency FROM sale_events").fetchall()
     assert stored == [(61_250, 375, "EGP")]
+
+
+def test_a_decided_held_row_waits_for_its_decision_when_its_creator_is_onboarded(settings: Settings, tmp_path: Path):
+    """Held rows are released by the ingest that first sees their creator onboarded, and `kanda ingest` runs no
+    reprocess. A row a steward had already decided must not be released as it arrived, or the steward's creator
+    (or rejection) is silently overtaken: the sale loads under the creator the steward corrected, the rejected one
+    never loads, and an undecided one is released as before."""
+    make_files(settings, regions=["EG"], rows=50)
+    held = [line(f"ch_h{n}", f"2026-10-05 1{n}:00:00", creator="EG-C0777") for n in (1, 2, 3)]
+    (result,) = ingest_files(settings, "EG", [write(tmp_path / "in", "eg-held.csv", held)]).files
+    assert result.quarantined == 3, result
+    enqueue_region(settings, "EG")
+    items = by_transaction(settings)
+    approve(settings, STEWARD, items["ch_h1"], "typo in the shop id", edits={"creator_id": "EG-C0001"})
+    reject(settings, STEWARD, items["ch_h2"], "a test shop")
+    creators = settings.registry_dir / "creators.csv"
+    extra = pl.read_csv(creators).head(1).with_columns(creator_id=pl.lit("EG-C0777"), region=pl.lit("EG"))
+    pl.concat([pl.read_csv(creators), extra]).write_csv(creators)
+
+    run = run_region(settings, "EG", steps=("ingest", "queue_review"))  # what `kanda ingest` runs
+    assert run.ingest.released.loaded == 1  # ch_h3 only: nobody had decided it
+    assert get_item(settings, STEWARD, items["ch_h3"]).status == "reprocessed"
+    assert pending_items(settings, "EG") == [items["ch_h1"], items["ch_h2"]]
+
+    outcome = reprocess_region(settings, "EG")
+    assert (outcome.loaded, outcome.rejected_recorded, outcome.released_unedited) == (
+        [items["ch_h1"]],
+        [items["ch_h2"]],
+        [],
+    )
+    with open_store(settings, "EG", read_only=True) as con:
+        held_ones = "transaction_id LIKE 'ch_h_'"
+        events = f"SELECT transaction_id, creator_id FROM sale_events WHERE {held_ones} ORDER BY 1"
+        stored = con.execute(events).fetchall()
+        rejected = con.execute(f"SELECT transaction_id FROM quarantine WHERE status = 'rejected' AND {held_ones}")
+        rejected = rejected.fetchall()
+    assert stored == [("ch_h1", "EG-C0001"), ("ch_h3", "EG-C0777")] and rejected == [("ch_h2",)]
+    assert_verified(settings)
