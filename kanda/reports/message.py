@@ -10,8 +10,10 @@ Structure, the one mail clients show best (the HTML's image travels with it, the
     │       └── image/png            (the 30-day chart, Content-ID)
     └── text/csv                     (attachment: the lines the figures are made of)
 
-The Message-ID is derived from region, creator and day, so a resent report is recognisably the same report (and a
-mail server that deduplicates on it drops a double); the idempotency of delivery itself is the sender's record.
+The Message-ID is derived from region, creator and day and from what the report says, so the same report sent twice
+(a crash between the send and its record) is recognisably one message that a mail server deduplicating on it drops,
+while a report whose figures changed since (a resend after a late refund) is a new message that is delivered; the
+idempotency of delivery itself is the sender's record.
 
 The CSV's column names are stable English identifiers whatever the report's language: it is meant for
 spreadsheets and scripts, which should not break when a creator switches language. Amounts are exact decimals of
@@ -24,6 +26,7 @@ import base64
 import csv
 import datetime as dt
 import email.policy
+import hashlib
 import io
 import quopri
 import re
@@ -82,8 +85,15 @@ class _HeaderClasses(HeaderRegistry):
 POLICY = email.policy.default.clone(header_factory=_HeaderClasses(), max_line_length=998)
 
 
-def message_id(report: CreatorReport) -> str:
-    return f"<report-{report.region}-{report.creator_id}-{report.local_date.isoformat()}@kanda>"
+def message_id(report: CreatorReport, *contents: str) -> str:
+    """`<report-<region>-<creator>-<day>.<digest of contents>@kanda>`: the contents are what the creator reads.
+
+    Gmail and other providers silently drop a message whose Message-ID the mailbox already holds. With one id per
+    creator and day, a report resent with corrected figures was dropped as a double of the first, while the
+    delivery record took its net as told, so the next report did not tell the correction either.
+    """
+    digest = hashlib.sha256("\0".join(contents).encode("utf-8")).hexdigest()[:12]
+    return f"<report-{report.region}-{report.creator_id}-{report.local_date.isoformat()}.{digest}@kanda>"
 
 
 def build_message(
@@ -113,9 +123,10 @@ def build_message(
         "base64",
         {"Content-ID": f"<{rendered.chart_cid}>", "Content-Disposition": 'inline; filename="trend.png"'},
     )
+    lines = sales_csv(report)
     sales = _part(
         'text/csv; charset="utf-8"',
-        base64.encodebytes(sales_csv(report).encode("utf-8")).decode("ascii"),
+        base64.encodebytes(lines.encode("utf-8")).decode("ascii"),
         "base64",
         {"Content-Disposition": f'attachment; filename="{csv_filename(report)}"'},
     )
@@ -124,7 +135,7 @@ def build_message(
     msg["From"] = sender
     msg["To"] = Address(display_name=report.creator_name, addr_spec=mail_address(report.email))
     msg["Date"] = format_datetime(now or dt.datetime.now(dt.UTC))
-    msg["Message-ID"] = message_id(report)
+    msg["Message-ID"] = message_id(report, rendered.subject, rendered.text, lines)
     msg["Content-Language"] = rendered.language
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to a daily report
     if reply_to:
