@@ -35,6 +35,13 @@ log = logging.getLogger(__name__)
 
 #: Review statuses that a release by ingestion overtakes (rejections are final).
 _OVERTAKEN = ("new", "in_review", "fixed", "waived")
+#: How a released quarantine row `q` left quarantine: the ledger kind of the batch that released it, and whether that
+#: batch (a steward's fix) quarantined its event again: a fix batch names the row it fixes in the raw record of what
+#: it quarantines. Read when the batch's own run did not record the outcome (cut short, or overtaken by another run).
+RELEASED_BY_SQL = (
+    "l.kind, EXISTS (SELECT 1 FROM quarantine AS again WHERE again.batch_id = q.released_batch"
+    " AND json_extract_string(again.raw_record, '$.quarantine_id') = q.quarantine_id) AS again"
+)
 
 
 def enqueue_all(
@@ -85,13 +92,13 @@ def enqueue_region(settings: Settings, region: str) -> int:
             ).fetchall()
         with registered(store, "kanda_review_waiting", waiting):
             released = store.execute(
-                "SELECT q.quarantine_id, q.released_batch, l.kind FROM quarantine AS q"
+                f"SELECT q.quarantine_id, q.released_batch, {RELEASED_BY_SQL} FROM quarantine AS q"
                 " LEFT JOIN ledger AS l ON l.batch_id = q.released_batch"
                 " WHERE q.status = 'released' AND q.quarantine_id IN (SELECT quarantine_id FROM kanda_review_waiting)"
             ).fetchall()
     with engine.begin() as con:
         added = _insert_items(con, code, new_rows)
-        mark_released(con, {q: (batch, kind) for q, batch, kind in released})
+        mark_released(con, {q: (batch, kind, again) for q, batch, kind, again in released})
     return added
 
 
@@ -206,10 +213,11 @@ def _insert_ignoring_duplicates(con: Connection, values: list[dict]) -> list[tup
 
 
 def mark_released(
-    con: Connection, released: dict[str, tuple[str | None, str | None]], *, also_rejected: bool = False
+    con: Connection, released: dict[str, tuple[str | None, str | None, bool]], *, also_rejected: bool = False
 ) -> int:
-    """Items whose store row was loaded (by an automatic release, or by a fix whose bookkeeping a crash cut
-    short) end `reprocessed`, with an audit row saying how. Returns how many changed.
+    """Items whose store row was loaded (by an automatic release, or by a fix whose bookkeeping a crash or another
+    run cut short) end `reprocessed`, with an audit row saying how: `released` maps quarantine ids to the releasing
+    batch, its kind and whether it quarantined the row again (`RELEASED_BY_SQL`). Returns how many changed.
 
     `also_rejected`: a rejection that had not reached the store when ingestion released the row (the reprocess
     run, which records rejections, passes it): the row is in the events, so the item says so.
@@ -227,19 +235,21 @@ def mark_released(
     ).all()
     audit = []
     for item_id, quarantine_id, status in rows:
-        batch, kind = released[quarantine_id]
+        batch, kind, again = released[quarantine_id]
         changed = con.execute(
             update(db.items)
             .where(db.items.c.id == item_id, db.items.c.status == status)
             .values(status="reprocessed", applied_batch=batch, applied_at=now, updated_at=now)
         ).rowcount
         if changed:
-            audit.append(_release_audit(item_id, status, "released", batch, kind, now))
+            audit.append(_release_audit(item_id, status, "released", batch, kind, now, again=again))
     write_audit(con, audit)
     return len(audit)
 
 
-def _release_audit(item_id: int, before: str, store_status: str, batch: str | None, kind: str | None, now) -> dict:
+def _release_audit(
+    item_id: int, before: str, store_status: str, batch: str | None, kind: str | None, now, *, again: bool = False
+) -> dict:
     if store_status == "rejected":
         return {
             "item_id": item_id,
@@ -251,6 +261,17 @@ def _release_audit(item_id: int, before: str, store_status: str, batch: str | No
             "reason": "already marked rejected in the regional store",
         }
     automatic = kind == "release"
+    if again and not automatic:
+        # the fix did not reach the figures: it failed on load, and its row waits again as an item of its own
+        return {
+            "item_id": item_id,
+            "actor": "system:reprocess",
+            "action": "reprocess",
+            "at": now,
+            "before": {"status": before},
+            "after": {"status": "reprocessed", "batch": batch, "outcome": "quarantined"},
+            "reason": f"failed the contract on load and was quarantined again in batch {batch}",
+        }
     return {
         "item_id": item_id,
         "actor": "system:ingest" if automatic else "system:reprocess",

@@ -32,7 +32,7 @@ from kanda.regional.ingest import sync_registry
 from kanda.regional.store import open_store, registered, transaction
 from kanda.review import db
 from kanda.review.db import write_audit
-from kanda.review.enqueue import mark_released
+from kanda.review.enqueue import RELEASED_BY_SQL, mark_released
 from kanda.review.revalidate import Candidate, contract_frame, edited_row
 from kanda.settings import Settings
 from quality.boundary import Split, split_by_contract
@@ -113,10 +113,10 @@ def load_approved_fixes(settings: Settings, region: str, *, actor: str = ACTOR) 
             if qid not in state:
                 result.missing.append(row["id"])
                 continue
-            status, batch, kind = state[qid]
+            status, batch, kind, again = state[qid]
             if status == "released":
                 # loaded already: by a run cut short, or released by ingestion (also before a rejection got here)
-                already[qid] = (batch, kind)
+                already[qid] = (batch, kind, again)
             elif row["status"] == "rejected":
                 to_reject.append(qid)  # if the store says rejected already, a run was cut short: finish its side
             elif status in {"open", "held"}:
@@ -134,11 +134,14 @@ def load_approved_fixes(settings: Settings, region: str, *, actor: str = ACTOR) 
                 )
     with engine.begin() as con:
         _mark_loaded(con, [by_qid[r["quarantine_id"]] for r in to_load], outcomes, result, actor)
-        before = {by_qid[q]["id"] for q in already}
         mark_released(con, already, also_rejected=True)
-        result.already_loaded = sorted(before)
+        # a fix quarantined again by a run cut short did not reach the figures: said as such, not "already loaded"
+        result.already_loaded = sorted(by_qid[q]["id"] for q, (_, kind, again) in already.items() if not again)
+        result.quarantined += sorted(by_qid[q]["id"] for q, (_, kind, again) in already.items() if again)
         result.released_unedited = sorted(
-            by_qid[q]["id"] for q, (_, kind) in already.items() if kind == "release" and by_qid[q]["status"] == "fixed"
+            by_qid[q]["id"]
+            for q, (_, kind, _again) in already.items()
+            if kind == "release" and by_qid[q]["status"] == "fixed"
         )
         now = db.now()
         for qid in to_reject:
@@ -158,11 +161,11 @@ def load_approved_fixes(settings: Settings, region: str, *, actor: str = ACTOR) 
 def _store_state(store: duckdb.DuckDBPyConnection, qids: list[str]) -> dict[str, tuple]:
     with registered(store, "kanda_review_items", pa.table({"quarantine_id": pa.array(qids, pa.string())})):
         rows = store.execute(
-            "SELECT q.quarantine_id, q.status, q.released_batch, l.kind FROM quarantine AS q"
+            f"SELECT q.quarantine_id, q.status, q.released_batch, {RELEASED_BY_SQL} FROM quarantine AS q"
             " LEFT JOIN ledger AS l ON l.batch_id = q.released_batch"
             " WHERE q.quarantine_id IN (SELECT quarantine_id FROM kanda_review_items)"
         ).fetchall()
-    return {qid: (status, batch, kind) for qid, status, batch, kind in rows}
+    return {qid: (status, batch, kind, again) for qid, status, batch, kind, again in rows}
 
 
 def _load_fixes(

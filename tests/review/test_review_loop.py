@@ -189,6 +189,36 @@ def test_a_crash_after_the_store_commit_does_not_load_twice(
     assert_verified(settings)
 
 
+def test_a_fix_quarantined_again_by_a_run_cut_short_is_not_said_to_be_loaded(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A reprocess whose review side never ran (a crash, or another run marking the items first) is finished by the
+    next run from the store's side. A fix its batch quarantined again (held: its creator left the registry) did not
+    reach the figures: its item says so, as an uninterrupted run would, instead of "already loaded"."""
+    ingest_dirty_egypt(settings, tmp_path / "in")
+    enqueue_region(settings, "EG")
+    item_id = by_transaction(settings)["ch_bad"]
+    approve(settings, STEWARD, item_id, "letter O typed for a zero", edits={"amount_minor": "25000"})
+    creators = settings.registry_dir / "creators.csv"
+    pl.read_csv(creators, infer_schema_length=0).filter(pl.col("creator_id") != "EG-C0002").write_csv(creators)
+
+    def die(*args, **kwargs):
+        raise RuntimeError("power cut after the store commit")
+
+    monkeypatch.setattr(reprocess_module, "_mark_loaded", die)
+    with pytest.raises(RuntimeError, match="power cut"):
+        reprocess_region(settings, "EG")
+    monkeypatch.undo()
+
+    result = reprocess_region(settings, "EG")
+    assert (result.quarantined, result.already_loaded, result.loaded) == ([item_id], [], [])
+    last = get_item(settings, STEWARD, item_id).history[-1]
+    assert last.after["outcome"] == "quarantined" and last.reason.startswith("failed the contract on load")
+    with open_store(settings, "EG", read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM sale_events WHERE transaction_id = 'ch_bad'").fetchall() == [(0,)]
+    assert_verified(settings)
+
+
 def test_held_rows_are_released_automatically_not_by_stewards(settings: Settings, tmp_path: Path):
     ingest_dirty_egypt(settings, tmp_path / "in")
     enqueue_region(settings, "EG")
