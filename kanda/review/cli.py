@@ -9,6 +9,7 @@ contract, a transition the status does not allow, nothing matched), 2 usage erro
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import getpass
 import json
 import math
@@ -207,6 +208,28 @@ def _print_verdict(verdict) -> None:
         console.print("[green]passes the contract[/]")
     for e in verdict.errors:
         console.print(f"[red]still broken:[/] {escape(f'{e.rule} on {e.column} ({e.value!r}), {e.severity}')}")
+    for column, text in will_store(verdict.row).items():
+        console.print(f"will store {column}: {text}", markup=False)
+
+
+def will_store(row: dict) -> dict[str, str]:
+    """The edited row's money in the region's currency and its time with the local day, beside the minor units and
+    the UTC instant `--set` takes: a number typed off by the currency's exponent (VND and XOF have none; VNPAY's
+    files write VND x100) or a time read in the wrong zone looks plausible until it is shown in the region's terms."""
+    from kanda.review.notation import RailContext
+
+    if not row.get("region"):
+        return {}
+    rail = RailContext.of(row["region"], {})
+    shown = {
+        column: rail.will_store_money(int(row[column]))
+        for column in ("amount_minor", "fee_minor", "net_minor")
+        if row.get(column) not in (None, "")
+    }
+    if row.get("occurred_at"):
+        when = dt.datetime.fromisoformat(row["occurred_at"].replace("Z", "+00:00"))
+        shown["occurred_at"] = f"{rail.will_store_time(when)}, local day {row.get('local_date')}"
+    return shown
 
 
 @review_app.command()
@@ -242,7 +265,8 @@ def fix(
     except (ItemNotFound, PermissionDenied, ReviewError) as exc:
         _refuse(str(exc), as_json)
     if as_json:
-        _print_json({**verdict.as_dict(), "item": item_id, "approved": approve_ and verdict.ok})
+        approved = approve_ and verdict.ok
+        _print_json({**verdict.as_dict(), "will_store": will_store(verdict.row), "item": item_id, "approved": approved})
     else:
         _print_verdict(verdict)
         if approve_ and verdict.ok:

@@ -234,3 +234,17 @@ def test_absurd_ages_are_a_usage_error_or_clamped_never_a_traceback(settings: Se
                 assert "Traceback" not in result.output
                 assert option in result.output and "finite number of days" in " ".join(result.output.split())
     assert run("counts", "--by", "status", "--json") == {"new": 4}  # nothing was decided
+
+
+def test_fix_shows_what_it_will_store_in_the_regions_currency_and_local_day(settings: Settings, tmp_path: Path):
+    """`--set` takes minor units and ISO instants; what the row will store is shown in the region's terms too, so
+    that a number off by the currency's exponent, or a time read in the wrong zone, shows before it is approved."""
+    ingest_dirty_kenya(settings, tmp_path / "in")
+    run("enqueue", "--json")
+    items = {i["transaction_id"]: i["id"] for i in run("list", "--json")["items"]}
+    fixed = run("fix", str(items["SKE0000002"]), "--set", "amount_minor=1230000", "--json")
+    assert fixed["will_store"]["amount_minor"] == "1230000 minor units (KES 12,300.00)"
+    shown = runner.invoke(app, ["review", "fix", str(items["SKE0000004"]), "--set", "occurred_at=2026-10-05 23:30"])
+    assert shown.exit_code == 0, shown.output
+    assert "will store occurred_at: 2026-10-05 20:30 UTC, local day 2026-10-05" in shown.output
+    assert "will store amount_minor: 200000 minor units (KES 2,000.00)" in shown.output
