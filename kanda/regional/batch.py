@@ -23,6 +23,7 @@ import polars as pl
 
 from kanda.regional import ledger
 from kanda.regional.ledger import BatchCounts, LedgerEntry
+from kanda.regional.owners import StoredOwners, with_payment_owners
 from kanda.regional.store import sql_text, transaction
 from quality.boundary import Split, differing_repeats, hold_unknown_creators, split_by_contract
 from quality.contract import CONTRACT_COLUMNS, EVENT_ID_PARTS, VIRTUAL_COLUMNS, contract_dtypes, event_id_expr
@@ -65,6 +66,7 @@ class StagedBatch:
         hold_unknown: bool = True,
         split: Callable[[pl.DataFrame], Split] = split_by_contract,
         raw_lines: Callable[[pl.Series], pl.DataFrame] | None = None,
+        owners: StoredOwners | None = None,
     ) -> None:
         """`split` is the contract check; a steward's waiver passes one that accepts the waived warnings.
 
@@ -75,6 +77,11 @@ class StagedBatch:
         line, known only at commit, and a file's every raw record staged beside its events would cost the ingest
         about as much as writing the file again. Without it (a steward's fixes, released holds: small batches whose
         raw record names the quarantine row they came from), the staged events carry their raw record.
+
+        `owners` finds the creator and product of payments' sales in the store and the staged events: a refund or
+        reversal that names neither takes its sale's (`kanda.regional.owners`). It is asked when flagged rows are
+        judged, a few times per file, where such rows wait (they fail the contract's screen), and by then the
+        chunks after theirs are staged too: a statement listed newest first has its reversals before their sales.
         """
         self.region = region
         self.batch_id = batch_id
@@ -82,6 +89,7 @@ class StagedBatch:
         self.hold_unknown = hold_unknown
         self.split = split
         self.raw_lines = raw_lines
+        self.owners = owners
         self.folder = staging_root(home, region.code) / batch_id
         self.folder.mkdir(parents=True, exist_ok=True)
         self.counts = BatchCounts()
@@ -134,6 +142,9 @@ class StagedBatch:
         for path in self._waiting:
             path.unlink()
         self._waiting, self._waiting_rows = [], 0
+        if self.owners is not None:
+            owners = self.owners
+            frame = with_payment_owners(frame, lambda payments: owners(payments, self.staged_events()))
         split = self.split(frame)
         self._stage(split.valid, pl.repeat(True, split.valid.height, eager=True), [split.quarantine])
 
@@ -219,6 +230,12 @@ class StagedBatch:
         finally:
             self.discard()
         return self.counts
+
+    def staged_events(self) -> str | None:
+        """The events staged so far as a relation (None before the first): for lookups that must see this batch's
+        earlier rows before its commit (`kanda.regional.owners`)."""
+        files = self._files("events")
+        return _staged(files, placed=False) if files else None
 
     def discard(self) -> None:
         self._waiting, self._waiting_rows = [], 0

@@ -32,6 +32,7 @@ import pyarrow as pa
 from kanda.regional.archive import file_hash, kept_under_batch, processed_dir
 from kanda.regional.batch import StagedBatch, clear_staging, dirty_quarantine_days
 from kanda.regional.ledger import BatchCounts
+from kanda.regional.owners import stored_owners
 from kanda.regional.store import memory_limit, open_store, registered, transaction
 from kanda.settings import Settings
 from quality.boundary import canonicalise
@@ -270,7 +271,12 @@ def ingest_file(
             return FileResult(path.name, "already_ingested", reason=f"same content as batch {seen[0][0]}")
         batch_id = f"{region.code}-{_now():%Y%m%dT%H%M%S%f}-{content_hash[:10]}"
         batch = StagedBatch(
-            settings.home, region, batch_id, _known_creators(con, region), raw_lines=_lines_of(adapter, path, ctx)
+            settings.home,
+            region,
+            batch_id,
+            _known_creators(con, region),
+            raw_lines=_lines_of(adapter, path, ctx),
+            owners=stored_owners(con),
         )
         try:
             for chunk in chunks:

@@ -422,7 +422,7 @@ def test_the_org_portal_export_links_a_reversal_by_its_linked_transaction_id_and
     split = through_contract(frame, REGION)
     assert split.valid["source_row"].to_list() == [2, 4]
     assert quarantine_rules(split, 5) == {("currency_is_region_currency", "currency")}
-    # the reversal names its sale but not the account: a steward gives it the sale's creator and product
+    # the reversal names its sale but not the account: read alone it has no creator (the ingest gives it the sale's)
     assert quarantine_rules(split, 7) == {
         ("missing_or_unreadable", "creator_id"),
         ("missing_or_unreadable", "product_id"),

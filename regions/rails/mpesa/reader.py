@@ -27,7 +27,9 @@ Real statements, as public integrations read them ([T] third-party, [I] inferenc
   corpus skips rows starting "Pay Utility Reversal", "Utility Account", "Organization Settlement" when it books
   payments; several statement categorisers list the same words), naming no receipt in Details.
 - [I] The org export's Linked Transaction ID is the receipt such a reversal undoes; used only where Details names
-  none or the same one, and only when it looks like a receipt.
+  none or the same one, and only when it looks like a receipt. Such a reversal names no account (`Acc.`): the
+  ingest gives it the creator and product of the sale it undoes, where kanda holds that sale
+  (`kanda/regional/owners.py`); a reversal read alone, as here, has none.
 - [T] Personal statements (PDF converted): Withdrawn printed negative ("-425.00"), masked phones
   ("2547******584"), "Funds received from - <phone> NAME", Fuliza's "OverDraft of Credit Party" sharing the
   receipt of the payment it funded, "Customer Transfer of Funds Charge", "Withdrawal Charge".
