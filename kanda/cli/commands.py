@@ -664,8 +664,17 @@ def _print_reprocessed(codes: list[str], results: list, failed: dict) -> None:
         if r is None:
             err.print(failed[code].line(), markup=False, soft_wrap=True)
             continue
+        if r.missing:
+            # said even when nothing else happened: "nothing waiting" hid approved fixes that can never load
+            err.print(
+                f"{r.region}: item(s) {', '.join(map(str, r.missing))} were decided, but their quarantine row is no"
+                " longer in the region's store (was the store rebuilt?): nothing was loaded or recorded for them,"
+                " and they stay as they are; see each with `kanda review show ID`",
+                markup=False,
+                soft_wrap=True,
+            )
         if not r.changed:
-            console.print(f"{r.region}: nothing waiting")
+            console.print(f"{r.region}: nothing {'else ' if r.missing else ''}waiting")
             continue
         console.print(
             f"{r.region}: {len(r.loaded)} loaded, {len(r.duplicates)} duplicate(s), {len(r.quarantined)} quarantined"

@@ -248,3 +248,20 @@ def test_fix_shows_what_it_will_store_in_the_regions_currency_and_local_day(sett
     assert shown.exit_code == 0, shown.output
     assert "will store occurred_at: 2026-10-05 20:30 UTC, local day 2026-10-05" in shown.output
     assert "will store amount_minor: 200000 minor units (KES 2,000.00)" in shown.output
+
+
+def test_a_decided_item_whose_row_left_the_store_is_named_not_nothing_waiting(settings: Settings, tmp_path: Path):
+    """An approved fix whose quarantine row is no longer in the store (a store rebuilt from its files) can never
+    load; the run said "nothing waiting", so the steward believed it done while it stayed `fixed` for ever."""
+    ingest_dirty_egypt(settings, tmp_path / "in")
+    run("enqueue", "--json")
+    (bad,) = run("list", "--rule", "missing_or_unreadable", "--region", "EG", "--json")["items"]
+    run("fix", str(bad["id"]), "--set", "amount_minor=25000", "--approve", "--json")
+    with open_store(settings, "EG") as con:
+        con.execute("DELETE FROM quarantine WHERE transaction_id = ?", [bad["transaction_id"]])
+    result = runner.invoke(app, ["review", "reprocess", "-r", "EG"])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert f"EG: item(s) {bad['id']} were decided, but their quarantine row is no longer in the region's store" in said
+    assert "EG: nothing else waiting" in said
+    assert run("show", str(bad["id"]), "--json")["status"] == "fixed"
