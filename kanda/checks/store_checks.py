@@ -128,32 +128,114 @@ def quarantine_rate(
 
 
 def rollups_match_events(con: duckdb.DuckDBPyConnection, region: RegionConfig) -> CheckResult:
-    """The rollups add up to the loaded events, computed independently of the models but for `voided` (a reversal
-    a won dispute gave back), which the staging view marks once for every reader."""
-    expected = con.execute(
-        "SELECT coalesce(sum(net_minor), 0), count(*) FILTER (WHERE event_type = 'sale')"
-        " FROM stg_sale_events WHERE status = 'success' AND NOT voided"
-    ).fetchall()[0]
-    payments = con.execute(
-        "SELECT count(DISTINCT transaction_id) FROM sale_events WHERE event_type = 'sale'"
-    ).fetchall()[0][0]
-    problems = []
-    for name in MONEY_TABLES:
-        got = con.execute(f"SELECT coalesce(sum(net_minor), 0), coalesce(sum(orders), 0) FROM {name}").fetchall()[0]
-        if tuple(got) != tuple(expected):
-            problems.append(f"{name} has net {got[0]} / orders {got[1]}, events say {expected[0]} / {expected[1]}")
-    for name in PAYMENT_TABLES:
-        got = con.execute(f"SELECT coalesce(sum(payments), 0) FROM {name}").fetchall()[0][0]
-        if got != payments:
-            problems.append(f"{name} counts {got} payments, events say {payments}")
-    missing_fx = con.execute("SELECT count(*) FROM creator_daily WHERE net_usd_minor IS NULL").fetchall()[0][0]
-    if missing_fx:
-        problems.append(
-            f"{missing_fx} creator-days have no USD rate on or before their date (or only one over 14 days older)"
+    """The rollups equal the loaded events, row by row, computed independently of the models but for `voided` (a
+    reversal a won dispute gave back), which the staging view marks once for every reader.
+
+    Compared at each rollup's own grain (day; day and creator; day, creator and product), not only in total: an
+    event changed in place (moved to another day or creator, money moved between two sales) leaves the totals and
+    the build's store version as they were, so the rollups, and what was published from them, kept the old
+    figures while verify passed. Payments are compared per day they were first seen."""
+    problems = [problem for name, keys in MONEY_KEYS.items() if (problem := _rollup_differs(con, name, keys))]
+    problems += [problem for name in PAYMENT_TABLES if (problem := _payments_differ(con, name))]
+    if problems:
+        problems[-1] += (
+            ". The store's events changed without a build (edited outside kanda?): check them; if they are right,"
+            f" `kanda publish --region {region.code} --rebuild` builds and republishes every day"
         )
+    missing_fx = _missing_usd(con, region)
+    if missing_fx:
+        problems.append(missing_fx)
     if problems:
         return CheckResult("rollups_match_events", False, f"{region.code}: " + "; ".join(problems))
-    return CheckResult("rollups_match_events", True, f"{region.code}: rollups equal the events (net {expected[0]})")
+    (net,) = con.execute(
+        "SELECT coalesce(sum(net_minor), 0) FROM stg_sale_events WHERE status = 'success' AND NOT voided"
+    ).fetchall()[0]
+    return CheckResult("rollups_match_events", True, f"{region.code}: rollups equal the events (net {net})")
+
+
+#: Each money rollup's grain, and the figures compared at it with the events'.
+MONEY_KEYS: dict[str, tuple[str, ...]] = {
+    "creator_daily": ("local_date", "creator_id"),
+    "product_daily": ("local_date", "creator_id", "product_id"),
+    "region_daily": ("local_date",),
+}
+MONEY_FIGURES = ("orders", "gross_minor", "refunds_minor", "reversals_minor", "fees_minor", "net_minor")
+#: Rows named per rollup when its figures differ from the events'.
+SHOWN = 3
+
+
+def _rollup_differs(con: duckdb.DuckDBPyConnection, name: str, keys: tuple[str, ...]) -> str | None:
+    """The rows of a money rollup whose figures are not the events' (a row missing on either side counts as 0)."""
+    listed = ", ".join(keys)
+    differs = " OR ".join(f"coalesce(e.{f}, 0) <> coalesce(b.{f}, 0)" for f in MONEY_FIGURES)
+    figures = ", ".join(f"coalesce(b.{f}, 0), coalesce(e.{f}, 0)" for f in MONEY_FIGURES)
+    rows = con.execute(
+        f"WITH e AS (SELECT {listed},"
+        "  count(*) FILTER (WHERE event_type = 'sale') AS orders,"
+        "  coalesce(sum(amount_minor) FILTER (WHERE event_type = 'sale'), 0) AS gross_minor,"
+        "  coalesce(-sum(amount_minor) FILTER (WHERE event_type = 'refund'), 0) AS refunds_minor,"
+        "  coalesce(-sum(amount_minor) FILTER (WHERE event_type IN ('reversal', 'chargeback')), 0) AS reversals_minor,"
+        "  sum(fee_minor) AS fees_minor, sum(net_minor) AS net_minor"
+        f" FROM stg_sale_events WHERE status = 'success' AND NOT voided GROUP BY {listed}),"
+        f" b AS (SELECT {listed}, {', '.join(MONEY_FIGURES)} FROM {name})"
+        f" SELECT {listed}, {figures} FROM e FULL JOIN b USING ({listed}) WHERE {differs} ORDER BY {listed}"
+    ).fetchall()
+    if not rows:
+        return None
+    shown = []
+    for row in rows[:SHOWN]:
+        key, values = row[: len(keys)], row[len(keys) :]
+        pairs = [(f, values[2 * i], values[2 * i + 1]) for i, f in enumerate(MONEY_FIGURES)]
+        changed = ", ".join(
+            f"{f} {built:,} where the events say {events:,}" for f, built, events in pairs if built != events
+        )
+        shown.append(f"{' '.join(str(k) for k in key)}: {changed}")
+    more = f" (and {len(rows) - SHOWN} more)" if len(rows) > SHOWN else ""
+    return f"{name} differs from the events on {len(rows)} row(s): " + "; ".join(shown) + more
+
+
+def _payments_differ(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    """Days whose payments in the rollup (summed over channels) are not the events' payments first seen that day."""
+    rows = con.execute(
+        "WITH e AS (SELECT first_seen AS local_date, count(*) AS payments FROM (SELECT transaction_id,"
+        "  min(local_date) AS first_seen FROM sale_events WHERE event_type = 'sale' GROUP BY ALL) GROUP BY ALL),"
+        f" b AS (SELECT local_date, sum(payments) AS payments FROM {name} GROUP BY ALL)"
+        " SELECT local_date, coalesce(b.payments, 0), coalesce(e.payments, 0) FROM e FULL JOIN b USING (local_date)"
+        " WHERE coalesce(b.payments, 0) <> coalesce(e.payments, 0) ORDER BY local_date"
+    ).fetchall()
+    if not rows:
+        return None
+    shown = "; ".join(f"{day}: {built:,} where the events say {events:,}" for day, built, events in rows[:SHOWN])
+    more = f" (and {len(rows) - SHOWN} more days)" if len(rows) > SHOWN else ""
+    return f"{name} counts other payments than the events on {len(rows)} day(s): {shown}{more}"
+
+
+def _missing_usd(con: duckdb.DuckDBPyConnection, region: RegionConfig) -> str | None:
+    """The days whose money has no USD figure (no rate on or before the day, or only one over 14 days older),
+    named with their currency and the rate the first of them would have had."""
+    rows = con.execute(
+        "WITH missing AS (SELECT currency, list(DISTINCT local_date ORDER BY local_date) AS days, count(*) AS rows"
+        " FROM creator_daily WHERE net_usd_minor IS NULL GROUP BY currency)"
+        " SELECT currency, days, rows, (SELECT max(rate_date) FROM fx_rates AS f"
+        "  WHERE f.currency = missing.currency AND f.rate_date <= days[1])"
+        " FROM missing ORDER BY currency"
+    ).fetchall()
+    if not rows:
+        return None
+    count = sum(row[2] for row in rows)
+    named = []
+    for currency, days, _, newest in rows:
+        listed = ", ".join(str(d) for d in days[:SHOWN]) + (
+            f" and {len(days) - SHOWN} more" if len(days) > SHOWN else ""
+        )
+        latest = (
+            f"the latest rate on or before {days[0]} is of {newest}" if newest else f"no rate on or before {days[0]}"
+        )
+        named.append(f"{currency} on {listed} ({latest})")
+    return (
+        f"{count} creator-days have no USD rate on or before their date (or only one over 14 days older), so their"
+        f" USD figures are missing: " + "; ".join(named) + " (warehouse_models/seeds/fx_rates.csv)"
+    )
 
 
 def usd_agrees_across_rollups(con: duckdb.DuckDBPyConnection, region: RegionConfig) -> CheckResult:

@@ -43,6 +43,7 @@ def test_usd_uses_the_latest_rate_on_or_before_the_day_and_none_before_the_first
     assert rows == {"2023-12-30": None, "2024-01-10": "2024-01-08"}
     assert usd == [(None,)]
     assert not result.passed and "no USD rate on or before their date" in result.message
+    assert "EGP on 2023-12-30 (no rate on or before 2023-12-30)" in result.message  # the currency and day named
 
 
 def test_a_rate_over_two_weeks_old_converts_nothing(settings: Settings, tmp_path: Path):
@@ -66,6 +67,7 @@ def test_a_rate_over_two_weeks_old_converts_nothing(settings: Settings, tmp_path
         result = checks.rollups_match_events(con, get_region("EG"))
     assert got == [("2024-01-10", "2024-01-01", True), ("2024-01-21", None, False)]
     assert not result.passed and "over 14 days older" in result.message
+    assert "EGP on 2024-01-21 (the latest rate on or before 2024-01-21 is of 2024-01-01)" in result.message
 
 
 def test_egypts_local_day_follows_summer_time():
