@@ -282,37 +282,67 @@ def anchors_present(region: str, anchors: list[dict], history: list[dict]) -> Ch
 
 
 def rollups_consistent(central: dict[str, pa.Table], region: str) -> CheckResult:
-    """The region's published rollups agree with one another: the same net in every money rollup,
-    and the same payments and failed payments per day summed over channels as in region_daily."""
+    """The region's published rollups agree with one another on every day: the same orders and money (local minor
+    units) in every money rollup, and the same payments and failed payments in region_daily as in channel_daily
+    summed over channels.
+
+    Per day, not only in total: money moved between two days of one table (a wrong row published, a file
+    rewritten) keeps every total, and on a host without the region's store this is the only check that can see it."""
     import pyarrow.compute as pc
 
-    def of(name: str) -> pa.Table | None:
+    def per_day(name: str, figures: tuple[str, ...]) -> dict | None:
         table = central.get(name)
-        return table.filter(pc.equal(table["region"], region)) if table is not None else None
+        if table is None:
+            return None
+        rows = table.filter(pc.equal(table["region"], region))
+        summed = rows.group_by("local_date").aggregate([(f, "sum") for f in figures]).to_pylist()
+        return {row["local_date"]: tuple(row[f"{f}_sum"] or 0 for f in figures) for row in summed}
 
-    def total(table: pa.Table, column: str) -> int:
-        return int(pc.sum(table[column]).as_py() or 0)
+    def differences(figures: tuple[str, ...], days: dict[str, dict]) -> list[str]:
+        """The days on which the tables' figures differ (a day missing from a table counts as 0 there)."""
+        zero = (0,) * len(figures)
+        every = sorted(set().union(*days.values()))
+        found = []
+        for day in every:
+            seen = {name: by_day.get(day, zero) for name, by_day in days.items()}
+            if len(set(seen.values())) > 1:
+                changed = [
+                    f"{figure} " + " vs ".join(f"{name} {values[i]:,}" for name, values in seen.items())
+                    for i, figure in enumerate(figures)
+                    if len({values[i] for values in seen.values()}) > 1
+                ]
+                found.append(f"{day}: {', '.join(changed)}")
+        return found
+
+    def common(names: tuple[str, ...], wanted: tuple[str, ...]) -> tuple[str, ...]:
+        """The figures every published table of `names` has (a table read as of an older kanda may lack one)."""
+        present = [central[name].column_names for name in names if name in central]
+        return tuple(f for f in wanted if all(f in columns for columns in present))
 
     problems = []
-    money = {name: of(name) for name in checks.MONEY_TABLES}
-    present = {name: t for name, t in money.items() if t is not None}
-    # Net in local minor units only: USD is rounded per row, so its sums legitimately differ between rollups.
-    sums = {name: total(t, "net_minor") for name, t in present.items()}
-    if len(set(sums.values())) > 1:
-        problems.append(f"net_minor differs between rollups: {sums}")
-    region_daily, channel_daily = of("region_daily"), of("channel_daily")
-    if region_daily is not None and channel_daily is not None:
-        for column in ("payments", "failed_payments"):
-            by_region, by_channel = total(region_daily, column), total(channel_daily, column)
-            if by_region != by_channel:
-                problems.append(f"{column}: region_daily {by_region} vs channel_daily summed {by_channel}")
+    # Local minor units only: USD is compared where the events are (`usd_agrees_across_rollups` on the region host).
+    money = common(
+        checks.MONEY_TABLES, ("orders", "gross_minor", "refunds_minor", "reversals_minor", "fees_minor", "net_minor")
+    )
+    money_days = {name: days for name in checks.MONEY_TABLES if (days := per_day(name, money)) is not None}
+    problems += differences(money, money_days)
+    counts = common(checks.PAYMENT_TABLES, ("payments", "failed_payments"))
+    count_days = {name: days for name in checks.PAYMENT_TABLES if (days := per_day(name, counts)) is not None}
+    if len(count_days) == len(checks.PAYMENT_TABLES):
+        problems += differences(counts, count_days)
     if problems:
-        return CheckResult("rollups_consistent", False, f"{region}: " + "; ".join(problems))
-    net = total(present["region_daily"], "net_minor") if "region_daily" in present else 0
+        more = f" (and {len(problems) - 3} more days)" if len(problems) > 3 else ""
+        return CheckResult(
+            "rollups_consistent",
+            False,
+            f"{region}: the published rollups disagree on {len(problems)} day(s): " + "; ".join(problems[:3]) + more,
+        )
+    region_days = money_days.get("region_daily", {}) if "net_minor" in money else {}
+    net = sum(figures[money.index("net_minor")] for figures in region_days.values())
     return CheckResult(
         "rollups_consistent",
         True,
-        f"{region}: the published rollups agree (net {net:,} minor units in each)",
+        f"{region}: the published rollups agree on every day (net {net:,} minor units in each)",
         metadata={"net_minor": net},
     )
 
