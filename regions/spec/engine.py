@@ -77,7 +77,8 @@ def referenced_columns(spec: m.RailSpec, *, required_only: bool = False) -> list
     fields = spec.fields
     for name in type(fields).model_fields:
         value = getattr(fields, name)
-        _walk(value.of if isinstance(value, m.Buyer) else value, found, required_only=required_only)
+        for one in value if isinstance(value, list) else [value]:  # `deductions` is a list of sources
+            _walk(one.of if isinstance(one, m.Buyer) else one, found, required_only=required_only)
     if spec.vocabulary is not None:
         _walk(spec.vocabulary.of, found, required_only=required_only)
     for rule in spec.ignore:
@@ -657,6 +658,15 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
         # the region's currency, which the contract holds every event to: the fee of a charge in another one is
         # still the settlement's, and the charge is quarantined for its own currency
         fee = pl.when(stated_in.is_null() | (stated_in == "") | (stated_in == region.currency)).then(fee)
+    deducted = pl.lit(0, pl.Int64)
+    for part in fields.deductions:
+        # what else the rail took from the seller (an affiliate's commission): part of what the sale cost them
+        text = c.source(part)
+        value = c.amount(part, exponent)
+        given = text.is_not_null() & (text.str.strip_chars() != "")
+        deducted = deducted + pl.when(~given).then(pl.lit(0, pl.Int64)).when(value >= 0).then(value)
+    if fields.deductions:
+        fee = fee + deducted
     channel = c.lower(fields.channel) if fields.channel is not None else pl.lit(spec.channel_default)
     shared = [
         pl.col("source_row"),
@@ -681,7 +691,7 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
         net = c.amount(fields.net, exponent)
         if spec.amount.sign in ("event_type", "sales_as_given", "negate_back"):
             net = pl.when(is_sale).then(net).otherwise(-net.abs())
-        own.append(net.alias("net_minor"))
+        own.append((net - deducted.fill_null(0)).alias("net_minor"))
     if not spec.events:
         mapped = c.parsed_columns(staged).select([*shared[:2], *own[:2], *shared[2:], *own[2:]])
         return add_buyer_ref(mapped, "_contact", ctx.salt), ignored

@@ -300,6 +300,14 @@ class Fields(_Strict):
         "paid, taken off the stated fee. More than the fee, less than the amount, or unreadable: the fee is "
         "unreadable (quarantined). Empty or absent: the fee as stated.",
     )
+    deductions: list[Source] = Field(
+        default_factory=list,
+        description="Further amounts the rail takes from the seller on the row's own event, stated in columns of "
+        "their own beside the fee (Gumroad's `Affiliate commission`, paid to the affiliate out of the seller's "
+        "revenue): each is added to the fee and taken off a stated net, which such a rail writes before them "
+        "(Gumroad's `Net Total` is Sale Price less Fees). An empty cell or absent column is 0; unreadable or "
+        "negative, the fee is unreadable (quarantined).",
+    )
     occurred_at: Source
     reference: Source | None = Field(None, description="Text the region's reference pattern finds creator/product in.")
     creator_id: Source | None = None

@@ -279,3 +279,38 @@ def test_the_generic_spec_writer_renders_this_spec_in_a_file_its_reader_reads(tm
             (100_000, 1_500, at),
             (250_050, 0, at),
         ]
+
+
+def test_what_moved_no_money_is_ignored_and_an_affiliates_commission_is_the_creators_cost(settings) -> None:
+    """Gumroad's export (antiwork/gumroad `purchase_export_service`) lists, beside the sales, purchases that charged
+    nothing: a pre-order's card authorisation and a subscription's free trial, each with the product's price (the
+    charge that follows is a purchase of its own), and free products at 0. They loaded as sales of money never taken
+    (or were quarantined as sales of 0, one per free download). And its `Net Total` is Sale Price less Fees, while
+    the seller is credited that less the affiliate's commission: the creator's net was the commission too high."""
+    from kanda.regional.store import open_store
+    from tests.support.files import ingest_written
+
+    head = (
+        "Purchase ID,Item Name,Purchase Date,Purchase Time (UTC timezone),Sale Price (TZS),Fees (TZS),"
+        "Net Total (TZS),Affiliate commission (TZS),Pre-order authorization?,Free trial purchase?"
+    )
+    item, when = "[TZ-C0001.TZ-P00001] Course", "2026-10-05,2026-10-05 09:00:00 UTC"
+    lines = [
+        f'AFF0000001,{item},{when},"20,000.00",300.00,"19,700.00","2,000.00",0,0',
+        f'NOAFF00001,{item},{when},"20,000.00",300.00,"19,700.00",,0,0',
+        f'PREORDER01,{item},{when},"20,000.00",300.00,"19,700.00",,1,0',
+        f'FREETRIAL1,{item},{when},"20,000.00",300.00,"19,700.00",,0,1',
+        f"FREEPROD01,{item},{when},0.0,0.0,0.0,,0,0",
+        f'BADAFF0001,{item},{when},"20,000.00",300.00,"19,700.00",2.OOO,0,0',
+    ]
+    content = "\n".join([head, *lines, "Totals,,,,80000.0,1200.0,78800.0,2000.0,,"]) + "\n"
+    report = ingest_written(settings, "TZ", settings.home / "sales.csv", content)
+    assert (report.loaded, report.quarantined, report.ignored) == (2, 1, 4), report
+    with open_store(settings, "TZ", read_only=True) as con:
+        loaded = con.execute(
+            "SELECT transaction_id, amount_minor, fee_minor, net_minor FROM sale_events ORDER BY 1"
+        ).fetchall()
+        held = con.execute("SELECT transaction_id, reasons->>'$[0].rule', reasons->>'$[0].column' FROM quarantine")
+        held = held.fetchall()
+    assert loaded == [("AFF0000001", 2_000_000, 230_000, 1_770_000), ("NOAFF00001", 2_000_000, 30_000, 1_970_000)]
+    assert held == [("BADAFF0001", "missing_or_unreadable", "fee_minor")]
