@@ -519,3 +519,36 @@ def test_a_payment_listed_as_reversed_takes_back_only_what_it_brought_in(setting
             "SELECT transaction_id, sum(net_minor) FROM sale_events WHERE transaction_id LIKE 'SBA2%' GROUP BY 1"
         ).fetchall()
     assert sorted(nets) == [("SBA2000001", 0), ("SBA2000002", 0)]
+
+
+# ------------------------------------------------------------------ the account reference
+def test_an_account_reference_longer_than_a_product_id_is_not_cut_down_to_one(settings) -> None:
+    """The pattern was not anchored at the end, so a buyer's "Acc. KE-C0001.KE-P000012" (a digit too many) loaded
+    as a sale of KE-P00001: KES 3,000 counted for a product the buyer may never have meant, nothing flagged. The
+    account ends where Details ends (or at a line break a PDF conversion leaves); a longer one is quarantined."""
+    from tests.support.files import ingest_written
+
+    lines = [
+        f'SBA3000001,2025-06-05 10:00:00,{DETAILS.replace("P00001", "P000012")},Completed,"3,000.00",,0',
+        f'SBA3000002,2025-06-05 10:05:00,{DETAILS.replace("P00001", "P00001X")},Completed,"3,000.00",,0',
+        f'SBA3000003,2025-06-05 10:10:00,"{DETAILS}\nCustomer Pay Bill Online",Completed,"1,000.00",,0',
+        f'SBA3000004,2025-06-05 10:15:00,{DETAILS},Completed,"1,000.00",,0',
+    ]
+    report = ingest_written(settings, "KE", Path(settings.home) / "s.csv", HEADER + "\n" + "\n".join(lines) + "\n")
+    assert (report.loaded, report.quarantined) == (2, 2), report
+    with open_store(settings, "KE", read_only=True) as con:
+        loaded = con.execute("SELECT transaction_id, product_id FROM sale_events ORDER BY 1").fetchall()
+        held = con.execute("SELECT source_row FROM quarantine ORDER BY 1").fetchall()
+    assert loaded == [("SBA3000003", "KE-P00001"), ("SBA3000004", "KE-P00001")]
+    assert held == [(1,), (2,)]
+
+
+def test_an_account_reference_typed_in_lower_case_names_its_creator_and_product(tmp_path: Path) -> None:
+    """M-Pesa keeps the account as the buyer typed it: "ke-c0001.ke-p00001" is the same account as
+    "KE-C0001.KE-P00001", and was quarantined as naming no creator, a row a steward had to retype."""
+    path = tmp_path / "statement.csv"
+    typed = DETAILS.replace("KE-C0001.KE-P00001", "ke-c0001.Ke-p00001")
+    path.write_text(statement(record("SBA3000005", details=typed)))
+    frame, _ = read_all(ADAPTER, path, REGION)
+    assert (row(frame, 2)["creator_id"], row(frame, 2)["product_id"]) == ("KE-C0001", "KE-P00001")
+    assert through_contract(frame, REGION).valid["source_row"].to_list() == [1, 2, 3]

@@ -46,7 +46,10 @@ Real statements, as public integrations read them ([T] third-party, [I] inferenc
 - Completion Time is local (the region's zone) as `YYYY-MM-DD HH:MM:SS` or `DD/MM/YYYY HH:MM[:SS]`. A file whose
   slash dates are month first (a spreadsheet's US locale re-saved it: a date such as 12/13/2026) is rejected
   (`wrong_date_order`): read day first, its dates up to the 12th would load on the wrong day.
-- creator/product: the Pay Bill account reference in Details (`... Acc. KE-C0001.KE-P00001`), by the region pattern.
+- creator/product: the Pay Bill account reference in Details (`... Acc. KE-C0001.KE-P00001`), by the region pattern,
+  which ends the account with Details (or its first line): read unanchored, "KE-P000012" loaded as KE-P00001. The
+  account is as the buyer typed it, so it is matched regardless of case and the ids are upper-cased
+  ("ke-c0001.ke-p00001" is KE-C0001's KE-P00001, not a row without a creator).
 - buyer_ref: the phone after "from" in Details; masked phones (`0****393`) give a null buyer_ref.
 - Header variants are accepted by a normalised name (`Receipt No.`, `Paid Out` for Withdrawn, a `(KSHs)` unit,
   extra columns such as `Balance Confirmed`, a BOM); the header may follow a few title lines, which are counted as
@@ -344,9 +347,9 @@ def _map(rows: pl.DataFrame, names: list[str], canonical: list[str], ctx: ReadCo
     # Withdrawals may be printed negative, so their size is taken; Paid In keeps its sign, so a negative Paid In
     # stays a negative sale and is quarantined (as on every rail) instead of being booked as money received.
     paid, returned = pl.col("_paid"), pl.col("_returned")
-    creator, product = reference_parts()
+    creator, product = (part.str.to_uppercase() for part in reference_parts())
     mapped = kept.with_columns(
-        reference_groups(details, ctx.region.reference_pattern),
+        reference_groups(details, "(?i)" + ctx.region.reference_pattern),
         event_type=event_type,
         _paid=major_to_minor(pl.col("_paid_in"), ctx.region.exponent),
         _returned=major_to_minor(pl.col("_withdrawn"), ctx.region.exponent).abs(),
