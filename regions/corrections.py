@@ -76,3 +76,7 @@ def mtn_request_key(event_type: str | None, raw: dict) -> str | None:
 #: Flutterwave: an older spec booked the whole `app_fee` as the seller's, also where the customer bore it
 #: (`charged_amount` above `amount`); the spec takes the customer's part off now (`fields.charged`).
 FLUTTERWAVE_SOURCE = "flutterwave"
+
+#: Gumroad-style exports: an older spec left the affiliate's commission (`Affiliate commission`) out of the fee,
+#: though the seller pays it out of the sale (`fields.deductions` now).
+GUMROAD_SOURCE = "platform_csv"

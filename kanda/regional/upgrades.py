@@ -29,6 +29,7 @@ from quality.contract import REFUND_MINUTE_SQL, REPEATABLE_EVENT, event_ref_expr
 from regions import all_regions, get_region
 from regions.corrections import (
     FLUTTERWAVE_SOURCE,
+    GUMROAD_SOURCE,
     MTN_SOURCE,
     SALE_ONLY_FEE_SOURCES,
     YOCO_PAYLOAD_AHEAD,
@@ -202,28 +203,31 @@ def _read_again(con: duckdb.DuckDBPyConnection, settings: Settings, source: str,
     return pl.DataFrame(schema=read).select(pl.lit("").alias("batch_id"), "source_row", "event_type", *columns)
 
 
-def _flutterwave_borne_fees(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
-    """Flutterwave sales an older spec booked with the whole `app_fee` where the customer bore part or all of it
-    (`charged_amount` above `amount`): the fee and net as the rail reads the archived record now. A record the
-    current reader finds contradictory (its fee unreadable) keeps what was stored."""
-    fees = _read_again(con, settings, FLUTTERWAVE_SOURCE, pl.col("fee_minor"), pl.col("amount_minor"))
-    con.register("flutterwave_fees", fees)
+def _sale_fees_read_again(con: duckdb.DuckDBPyConnection, settings: Settings, source: str) -> int:
+    """The `source` sales whose fee the rail's spec reads otherwise now: the fee and net as the rail reads the
+    archived record now. A record the current reader finds contradictory (its fee unreadable) keeps what was stored.
+
+    Flutterwave: an older spec booked the whole `app_fee` where the customer bore part or all of it (`charged_amount`
+    above `amount`). Gumroad: an older spec left out the affiliate's commission (`Affiliate commission`), which the
+    seller pays out of the sale."""
+    fees = _read_again(con, settings, source, pl.col("fee_minor"), pl.col("amount_minor"))
+    con.register("fees_read_again", fees)
     matched = (
         "e.source = ? AND e.event_type = 'sale' AND f.event_type = 'sale' AND f.batch_id = e.batch_id"
         " AND f.source_row = e.source_row AND f.amount_minor = e.amount_minor"
         " AND f.fee_minor IS NOT NULL AND f.fee_minor <> e.fee_minor"
     )
     con.execute(
-        "INSERT INTO dirty_days SELECT DISTINCT e.local_date FROM sale_events AS e, flutterwave_fees AS f"
+        "INSERT INTO dirty_days SELECT DISTINCT e.local_date FROM sale_events AS e, fees_read_again AS f"
         f" WHERE {matched}",
-        [FLUTTERWAVE_SOURCE],
+        [source],
     )
     (changed,) = con.execute(
         "UPDATE sale_events AS e SET fee_minor = f.fee_minor, net_minor = e.amount_minor - f.fee_minor"
-        f" FROM flutterwave_fees AS f WHERE {matched}",
-        [FLUTTERWAVE_SOURCE],
+        f" FROM fees_read_again AS f WHERE {matched}",
+        [source],
     ).fetchall()[0]
-    con.unregister("flutterwave_fees")
+    con.unregister("fees_read_again")
     if changed:
         con.execute("DELETE FROM model_builds")
     return changed
@@ -357,7 +361,8 @@ UPGRADES = [
     StoreUpgrade("event_refs", _store_only(_event_refs)),
     StoreUpgrade("yoco_event_times", _store_only(_yoco_event_times)),
     StoreUpgrade("mtn_request_keys", _mtn_request_keys),
-    StoreUpgrade("flutterwave_borne_fees", _flutterwave_borne_fees),
+    StoreUpgrade("flutterwave_borne_fees", partial(_sale_fees_read_again, source=FLUTTERWAVE_SOURCE)),
     StoreUpgrade("quarantine_days_by_arrival", _store_only(_quarantine_days_by_arrival)),
     StoreUpgrade("razorpay_refund_ids", _razorpay_refund_ids),
+    StoreUpgrade("gumroad_affiliate_commissions", partial(_sale_fees_read_again, source=GUMROAD_SOURCE)),
 ]

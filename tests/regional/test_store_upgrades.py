@@ -122,6 +122,7 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
             ("flutterwave_borne_fees", 0),
             ("quarantine_days_by_arrival", 0),
             ("razorpay_refund_ids", 0),  # no Razorpay refunds in Nigeria's store
+            ("gumroad_affiliate_commissions", 0),
         ]
         # a sale or a reversal keeps its id; a refund is told apart by its minute, as a reader now tells it
         refs = con.execute(
@@ -142,7 +143,7 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
         assert _reversal_day_fees(con) == fees_before - SALE_FEE
 
     with open_store(settings, "NG") as con:  # once: a second open changes nothing and records nothing
-        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(8,)]
+        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(9,)]
         assert not ensure_built(con).built
 
 
@@ -169,6 +170,7 @@ def test_a_reader_first_to_open_an_older_store_finds_it_upgraded(settings: Setti
             "flutterwave_borne_fees",
             "quarantine_days_by_arrival",
             "razorpay_refund_ids",
+            "gumroad_affiliate_commissions",
         ]
         assert con.execute("SELECT source, fees_stated FROM batch_rails").fetchall() == [("paystack_webhook", True)]
         reversal = "SELECT fee_minor FROM sale_events WHERE transaction_id = ? AND event_type = 'reversal'"
@@ -323,6 +325,40 @@ def test_flutterwave_sales_an_older_spec_charged_the_customers_fee_to_are_correc
     with open_store(settings, "CM") as con:
         fees = f"SELECT transaction_id, fee_minor, net_minor FROM sale_events WHERE {ours} ORDER BY 1"
         assert con.execute(fees).fetchall() == [("91", 0, 5000), ("92", 175, 4825)]
+        assert con.execute("SELECT local_date FROM dirty_days").fetchall() == [(dt.date(2026, 10, 5),)]
+        assert ensure_built(con).built
+
+
+def test_gumroad_sales_an_older_spec_left_the_affiliates_commission_out_of_are_corrected_from_the_archived_file(
+    settings: Settings,
+):
+    """Gumroad credits the seller the Sale Price less Fees less the affiliate's commission; an older spec took the
+    file's Net Total (less Fees only), so the creator's net was the commission too high. The first writer to open
+    the store reads the archived file again and books the commission as part of the fee; a sale without one keeps
+    what it had."""
+    from kanda.regional.ingest import ingest_landing
+    from tests.support.files import make_files
+
+    make_files(settings, regions=["TZ"], rows=20)
+    head = (
+        "Purchase ID,Item Name,Purchase Date,Purchase Time (UTC timezone),Sale Price (TZS),Fees (TZS),"
+        "Net Total (TZS),Affiliate commission (TZS)"
+    )
+    item, when = "[TZ-C0001.TZ-P00001] Course", "2026-10-05,2026-10-05 09:00:00 UTC"
+    landed = settings.landing("TZ") / "sales.csv"
+    landed.write_text(
+        f"{head}\nAFF1,{item},{when},20000.0,300.0,19700.0,2000.0\nNOAFF1,{item},{when},20000.0,300.0,19700.0,\n"
+    )
+    ingest_landing(settings, "TZ")
+    ours = "source_file = 'sales.csv'"
+    with duckdb.connect(str(settings.store_path("TZ"))) as con:  # as the older spec booked them: Fees only
+        con.execute("DELETE FROM store_upgrades WHERE name = 'gumroad_affiliate_commissions'")
+        con.execute(f"UPDATE sale_events SET fee_minor = 30000, net_minor = amount_minor - 30000 WHERE {ours}")
+        build_models(con)
+        con.execute("DELETE FROM dirty_days")
+    with open_store(settings, "TZ") as con:
+        fees = f"SELECT transaction_id, fee_minor, net_minor FROM sale_events WHERE {ours} ORDER BY 1"
+        assert con.execute(fees).fetchall() == [("AFF1", 230_000, 1_770_000), ("NOAFF1", 30_000, 1_970_000)]
         assert con.execute("SELECT local_date FROM dirty_days").fetchall() == [(dt.date(2026, 10, 5),)]
         assert ensure_built(con).built
 
