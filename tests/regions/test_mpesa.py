@@ -552,3 +552,17 @@ def test_an_account_reference_typed_in_lower_case_names_its_creator_and_product(
     frame, _ = read_all(ADAPTER, path, REGION)
     assert (row(frame, 2)["creator_id"], row(frame, 2)["product_id"]) == ("KE-C0001", "KE-P00001")
     assert through_contract(frame, REGION).valid["source_row"].to_list() == [1, 2, 3]
+
+
+def test_an_expired_or_cancelled_attempt_is_a_failed_payment_not_a_quarantined_row(tmp_path: Path) -> None:
+    """An STK prompt the buyer let run out is listed Expired: it moved no money, as a Failed one, and was
+    quarantined as an unknown status, a row a steward could only reject (and that counted towards the region's
+    quarantine rate)."""
+    path = tmp_path / "statement.csv"
+    statuses = {"SBA3000006": "Expired", "SBA3000007": "Cancelled", "SBA3000008": "EXPIRED"}
+    lines = [record(receipt).replace("Completed", status) for receipt, status in statuses.items()]
+    path.write_text(statement(*lines))
+    frame, _ = read_all(ADAPTER, path, REGION)
+    assert [row(frame, n)["status"] for n in (2, 3, 4)] == ["failed", "failed", "failed"]
+    split = through_contract(frame, REGION)
+    assert split.valid["source_row"].to_list() == [1, 2, 3, 4, 5]

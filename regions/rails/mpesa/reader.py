@@ -5,7 +5,7 @@ A statement is a ledger of the till's account, not a list of sales, so rows are 
 
 | row                                                          | event_type / status               | amount     |
 |--------------------------------------------------------------|-----------------------------------|------------|
-| Paid In, status Completed / Pending / Failed                 | sale / success, pending, failed   | +Paid In   |
+| Paid In, status Completed / Pending / Failed, Expired        | sale / success, pending, failed   | +Paid In   |
 | Paid In, status Reversed (the payment listed again)          | sale, then reversal / success     | ±Paid In   |
 | Paid In, Details saying Reversal or Refund (money came back) | none: quarantined, never a sale   |            |
 | Withdrawn, Details "Reversal of [transaction] <receipt> ..." | reversal / (status as above)      | -Withdrawn |
@@ -120,7 +120,15 @@ EXPECTS = Expects(
     "csv",
     ("Receipt No", "Completion Time", "Details", "Transaction Status", "Paid In", "Withdrawn"),
 )
-_STATUS = {"completed": "success", "pending": "pending", "failed": "failed", "cancelled": "failed"}
+#: Transaction Status -> status. An attempt that Cancelled or Expired (the buyer never entered the PIN) moved no
+#: money, as a Failed one: quarantined as an unknown word, it was a row a steward could only reject.
+_STATUS = {
+    "completed": "success",
+    "pending": "pending",
+    "failed": "failed",
+    "cancelled": "failed",
+    "expired": "failed",
+}
 _TIME_FORMATS = ["%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d-%m-%Y %H:%M:%S"]
 #: "Reversal of <receipt>", "Refund of transaction <receipt>": the receipt is the first word after "of" (within a
 #: few words) that starts with a letter and holds a digit, as receipts do (QGH7XK2L9P), so neither a phone number
