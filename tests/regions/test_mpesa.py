@@ -566,3 +566,21 @@ def test_an_expired_or_cancelled_attempt_is_a_failed_payment_not_a_quarantined_r
     assert [row(frame, n)["status"] for n in (2, 3, 4)] == ["failed", "failed", "failed"]
     split = through_contract(frame, REGION)
     assert split.valid["source_row"].to_list() == [1, 2, 3, 4, 5]
+
+
+def test_month_names_and_a_12_hour_clock_are_read_but_a_numeric_date_with_am_pm_is_not(tmp_path: Path) -> None:
+    """A PDF statement converted by mpesa2csv may carry `11-Feb-2025 01:42 PM`: every row was quarantined for its
+    time. A numeric date with AM/PM stays unread: it is a US-locale spreadsheet's writing, month first."""
+    path = tmp_path / "statement.csv"
+    times = {
+        "SBA3000010": "11-Feb-2025 01:42 PM",
+        "SBA3000011": "11/Feb/2025 12:05 AM",
+        "SBA3000012": "2/11/2025 1:42 PM",
+    }
+    path.write_text(statement(*(record(receipt, time=time) for receipt, time in times.items())))
+    frame, _ = read_all(ADAPTER, path, REGION)
+    assert [row(frame, n)["occurred_at"] for n in (2, 3, 4)] == [
+        dt.datetime(2025, 2, 11, 10, 42, tzinfo=UTC),  # 13:42 Nairobi
+        dt.datetime(2025, 2, 10, 21, 5, tzinfo=UTC),  # 00:05 Nairobi, the 11th
+        None,
+    ]

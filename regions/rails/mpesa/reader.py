@@ -43,9 +43,12 @@ Real statements, as public integrations read them ([T] third-party, [I] inferenc
   rows, so a sale's fee_minor is 0 here. Currency is the region's (a statement has one account currency), unless
   the file has a Currency column (the org export): then each row's own, so a row in another currency is
   quarantined, never booked as shillings ("KSH"/"KSHS" read as KES).
-- Completion Time is local (the region's zone) as `YYYY-MM-DD HH:MM:SS` or `DD/MM/YYYY HH:MM[:SS]`. A file whose
-  slash dates are month first (a spreadsheet's US locale re-saved it: a date such as 12/13/2026) is rejected
-  (`wrong_date_order`): read day first, its dates up to the 12th would load on the wrong day.
+- Completion Time is local (the region's zone) as `YYYY-MM-DD HH:MM:SS`, `DD/MM/YYYY HH:MM[:SS]` or
+  `DD-MM-YYYY HH:MM:SS`, or with the month's name and a 12-hour clock as a PDF converter writes it on request
+  ([T] DavidAmunga/mpesa2csv `dateFormatter.ts`: `11-Feb-2025 01:42 PM`, `11/Feb/2025 01:42 PM`). A numeric date
+  with AM/PM is left unread (quarantined): it is how a spreadsheet in a US locale writes dates, month first. A file
+  whose slash dates are month first (a date such as 12/13/2026) is rejected (`wrong_date_order`): read day first,
+  its dates up to the 12th would load on the wrong day.
 - creator/product: the Pay Bill account reference in Details (`... Acc. KE-C0001.KE-P00001`), by the region pattern,
   which ends the account with Details (or its first line): read unanchored, "KE-P000012" loaded as KE-P00001. The
   account is as the buyer typed it, so it is matched regardless of case and the ids are upper-cased
@@ -129,7 +132,14 @@ _STATUS = {
     "cancelled": "failed",
     "expired": "failed",
 }
-_TIME_FORMATS = ["%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d-%m-%Y %H:%M:%S"]
+_TIME_FORMATS = [
+    "%Y-%m-%d %H:%M:%S",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d-%m-%Y %H:%M:%S",
+    "%d-%b-%Y %I:%M %p",
+    "%d/%b/%Y %I:%M %p",
+]
 #: "Reversal of <receipt>", "Refund of transaction <receipt>": the receipt is the first word after "of" (within a
 #: few words) that starts with a letter and holds a digit, as receipts do (QGH7XK2L9P), so neither a phone number
 #: nor a word such as "transaction" is taken for one: read as a receipt, every
