@@ -584,3 +584,25 @@ def test_month_names_and_a_12_hour_clock_are_read_but_a_numeric_date_with_am_pm_
         dt.datetime(2025, 2, 10, 21, 5, tzinfo=UTC),  # 00:05 Nairobi, the 11th
         None,
     ]
+
+
+def test_money_going_out_under_a_creators_account_is_quarantined_not_ignored(settings) -> None:
+    """A withdrawal whose Details name a creator's account but none of the words for money going back (a reversal
+    worded "reversed", or a payment whose amount a PDF conversion put under Withdrawn) was ignored like a payout:
+    the ledger balanced and the sale stayed counted. A payout names no account of ours, so such a row is held for a
+    steward instead; payouts and other paybills' accounts are still ignored."""
+    from tests.support.files import ingest_written
+
+    lines = [
+        f'SBA3000020,2025-06-05 10:00:00,{DETAILS},Completed,"3,000.00",,0',
+        "SBA3000021,2025-06-06 10:00:00,Transaction SBA3000020 reversed from 0712345678 - JANE WANJIKU Acc. "
+        'KE-C0001.KE-P00001,Completed,,"-3,000.00",0',
+        f'SBA3000022,2025-06-06 11:00:00,{DETAILS},Completed,,"2,000.00",0',
+        'SBA3000023,2025-06-06 12:00:00,Business Payment to 254722000111 - JOHN OTIENO,Completed,,"-500.00",0',
+        'SBA3000024,2025-06-06 13:00:00,Pay Bill to 888880 - KPLC PREPAID Acc. 1234,Completed,,"-100.00",0',
+    ]
+    report = ingest_written(settings, "KE", Path(settings.home) / "s.csv", HEADER + "\n" + "\n".join(lines) + "\n")
+    assert (report.loaded, report.quarantined, report.ignored) == (1, 2, 2), report
+    with open_store(settings, "KE", read_only=True) as con:
+        held = con.execute("SELECT source_row FROM quarantine ORDER BY 1").fetchall()
+    assert held == [(2,), (3,)]

@@ -11,6 +11,7 @@ A statement is a ledger of the till's account, not a list of sales, so rows are 
 | Withdrawn, Details "Reversal of [transaction] <receipt> ..." | reversal / (status as above)      | -Withdrawn |
 | Withdrawn, Details "Refund of [transaction] <receipt> ..."   | refund / (status as above)        | -Withdrawn |
 | Withdrawn, "Pay Utility Reversal" (no receipt in Details)    | reversal of Linked Transaction ID | -Withdrawn |
+| other Withdrawn rows naming an account (`Acc. ...`)          | none: quarantined, never ignored  |            |
 | charges, sweeps between the org's own accounts, loans, ...   | ignored, in either column         |            |
 | any other Withdrawn row (payouts, transfers)                 | ignored                           |            |
 | repeated page-header rows, rows without a receipt number     | ignored (but see below)           |            |
@@ -301,6 +302,7 @@ def _map(rows: pl.DataFrame, names: list[str], canonical: list[str], ctx: ReadCo
     empty_in = pl.col("_paid_in").is_in(["", "-", "0", "0.00"])
     empty_out = pl.col("_withdrawn").is_in(["", "-", "0", "0.00"])
     work = work.with_columns(
+        reference_groups(pl.col("_details"), "(?i)" + ctx.region.reference_pattern),
         _withdrawal=empty_in & ~empty_out,
         _undo=pl.col("_details").str.extract_groups(_UNDO),
         _not_a_payment=pl.col("_details").str.contains(_NOT_A_PAYMENT),
@@ -314,6 +316,11 @@ def _map(rows: pl.DataFrame, names: list[str], canonical: list[str], ctx: ReadCo
     # sale stayed counted while its money went back. The same words on money paid in (a reversal coming back) are
     # no sale: kept with no event type, so quarantined, never loaded as a sale of the account named beside them.
     money_back = undo.struct.field("1").is_not_null() & ~pl.col("_not_a_payment")
+    # A payout names no creator's account; money going out of the account with one (a reversal worded otherwise, or
+    # a payment whose amount a conversion put under Withdrawn) is kept with no event type, so quarantined: ignored,
+    # it would vanish while every count balanced, and the sale it may undo would stay counted.
+    names_account = reference_parts()[0].is_not_null()
+    money_back = money_back | (is_withdrawal & names_account & ~pl.col("_not_a_payment"))
     # Repeated page headers have the right field count; their "Receipt No" cell gives them away. A row with a
     # completion time and money paid in but no receipt is a record even without its receipt: it is quarantined for
     # the missing receipt, not ignored, or a payment would vanish while every count balanced.
@@ -367,7 +374,6 @@ def _map(rows: pl.DataFrame, names: list[str], canonical: list[str], ctx: ReadCo
     paid, returned = pl.col("_paid"), pl.col("_returned")
     creator, product = (part.str.to_uppercase() for part in reference_parts())
     mapped = kept.with_columns(
-        reference_groups(details, "(?i)" + ctx.region.reference_pattern),
         event_type=event_type,
         _paid=major_to_minor(pl.col("_paid_in"), ctx.region.exponent),
         _returned=major_to_minor(pl.col("_withdrawn"), ctx.region.exponent).abs(),
