@@ -236,3 +236,19 @@ def test_vnpay_ipn_retries_are_one_payment_and_only_a_finished_refund_takes_mone
     build(settings, "VN")
     with open_store(settings, "VN", read_only=True) as con:
         assert con.execute(query).fetchall() == [("partially_refunded", 100_000, 40_000)]
+
+
+@pytest.mark.parametrize(
+    ("order_info", "named"),
+    [
+        ("Thanh toan VN-C0001.VN-P00001", ("VN-C0001", "VN-P00001")),
+        ("Thanh toan VN-C0001.VN-P00001 lan 2", ("VN-C0001", "VN-P00001")),
+        ("Thanh toan VN-C0001.VN-P000012", (None, None)),
+        ("Thanh toan XVN-C0001.VN-P00001", (None, None)),
+    ],
+)
+def test_a_vnpay_order_info_names_whole_ids_or_none(tmp_path: Path, order_info: str, named: tuple) -> None:
+    """The reference is found inside free text: an id one digit longer was cut down to a product it is not, and its
+    sale loaded under that product with nothing to flag it. It names none now, so the row is quarantined."""
+    frame, _ = _vn(tmp_path, IPN | {"vnp_OrderInfo": order_info})
+    assert frame.select("creator_id", "product_id").row(0) == named
