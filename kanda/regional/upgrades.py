@@ -307,27 +307,29 @@ def _mtn_quarantine_keys(con: duckdb.DuckDBPyConnection) -> int:
 
 #: The Razorpay rail, whose refunds an older spec told apart by their minute instead of their own id.
 RAZORPAY_SOURCE = "razorpay_webhook"
+#: The bKash rail, whose refunds an older spec told apart by their minute instead of their refundTrxID.
+BKASH_SOURCE = "bkash_execute"
 
 
-def _razorpay_refund_ids(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
-    """Razorpay refunds an older spec told apart by their minute, keyed by the refund's own id as the spec reads
+def _refund_ids(con: duckdb.DuckDBPyConnection, settings: Settings, *, source: str) -> int:
+    """Refunds of `source` an older spec told apart by their minute, keyed by the refund's own id as the spec reads
     them now (`fields.event_ref`), or a refund of an older store delivered again would load beside its old self:
     its money taken back twice. Read from each batch's archived file, as the MTN correction reads its files; a
     refund whose file is no longer kept keeps its minute. Money and days are unchanged: no day is republished."""
     (refunds,) = con.execute(
-        "SELECT count(*) FROM sale_events WHERE source = ? AND event_type = ?", [RAZORPAY_SOURCE, REPEATABLE_EVENT]
+        "SELECT count(*) FROM sale_events WHERE source = ? AND event_type = ?", [source, REPEATABLE_EVENT]
     ).fetchall()[0]
     if not refunds:  # most stores: nothing to read again
         return 0
-    found = _read_again(con, settings, RAZORPAY_SOURCE, event_ref_expr(RAIL_REF).alias("event_ref"))
-    con.register("razorpay_refs", found.filter(pl.col("event_type") == REPEATABLE_EVENT))
+    found = _read_again(con, settings, source, event_ref_expr(RAIL_REF).alias("event_ref"))
+    con.register("rail_refund_refs", found.filter(pl.col("event_type") == REPEATABLE_EVENT))
     (changed,) = con.execute(
-        "UPDATE sale_events AS e SET event_ref = r.event_ref FROM razorpay_refs AS r"
+        "UPDATE sale_events AS e SET event_ref = r.event_ref FROM rail_refund_refs AS r"
         " WHERE e.source = ? AND e.event_type = r.event_type AND e.batch_id = r.batch_id"
         " AND e.source_row = r.source_row AND r.event_ref IS NOT NULL AND e.event_ref <> r.event_ref",
-        [RAZORPAY_SOURCE],
+        [source],
     ).fetchall()[0]
-    con.unregister("razorpay_refs")
+    con.unregister("rail_refund_refs")
     if changed:
         con.execute("DELETE FROM model_builds")
     return changed
@@ -363,6 +365,7 @@ UPGRADES = [
     StoreUpgrade("mtn_request_keys", _mtn_request_keys),
     StoreUpgrade("flutterwave_borne_fees", partial(_sale_fees_read_again, source=FLUTTERWAVE_SOURCE)),
     StoreUpgrade("quarantine_days_by_arrival", _store_only(_quarantine_days_by_arrival)),
-    StoreUpgrade("razorpay_refund_ids", _razorpay_refund_ids),
+    StoreUpgrade("razorpay_refund_ids", partial(_refund_ids, source=RAZORPAY_SOURCE)),
     StoreUpgrade("gumroad_affiliate_commissions", partial(_sale_fees_read_again, source=GUMROAD_SOURCE)),
+    StoreUpgrade("bkash_refund_ids", partial(_refund_ids, source=BKASH_SOURCE)),
 ]

@@ -123,6 +123,7 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
             ("quarantine_days_by_arrival", 0),
             ("razorpay_refund_ids", 0),  # no Razorpay refunds in Nigeria's store
             ("gumroad_affiliate_commissions", 0),
+            ("bkash_refund_ids", 0),  # no bKash refunds in Nigeria's store
         ]
         # a sale or a reversal keeps its id; a refund is told apart by its minute, as a reader now tells it
         refs = con.execute(
@@ -143,7 +144,7 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
         assert _reversal_day_fees(con) == fees_before - SALE_FEE
 
     with open_store(settings, "NG") as con:  # once: a second open changes nothing and records nothing
-        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(9,)]
+        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(10,)]
         assert not ensure_built(con).built
 
 
@@ -171,6 +172,7 @@ def test_a_reader_first_to_open_an_older_store_finds_it_upgraded(settings: Setti
             "quarantine_days_by_arrival",
             "razorpay_refund_ids",
             "gumroad_affiliate_commissions",
+            "bkash_refund_ids",
         ]
         assert con.execute("SELECT source, fees_stated FROM batch_rails").fetchall() == [("paystack_webhook", True)]
         reversal = "SELECT fee_minor FROM sale_events WHERE transaction_id = ? AND event_type = 'reversal'"
@@ -394,6 +396,33 @@ def test_razorpay_refunds_an_older_spec_told_apart_by_their_minute_are_keyed_by_
     again = settings.home / "again.ndjson"
     again.write_text(refund + "\n")
     (redelivered,) = ingest_files(settings, "IN", [again]).files
+    assert (redelivered.loaded, redelivered.duplicates) == (0, 1), redelivered
+
+
+def test_bkash_refunds_an_older_spec_told_apart_by_their_minute_are_keyed_by_their_refund_trx_id(settings: Settings):
+    """As Razorpay's: bKash refunds are keyed by their refundTrxID now. Left keyed by the minute, the sample's
+    refund delivered again would load beside its old self and take its BDT 500.00 back twice."""
+    from kanda.regional.ingest import ingest_landing
+    from tests.support.files import make_files
+
+    make_files(settings, regions=["BD"], rows=20)
+    sample = (Path(__file__).parents[2] / "regions/rails/bkash/samples/execute_bd.jsonl").read_text()
+    sale, refund = sample.splitlines()[0], sample.splitlines()[7]  # BDT 500.00 completed, then refunded
+    landed = settings.landing("BD") / "execute.jsonl"
+    landed.write_text(f"{sale}\n{refund}\n")
+    ingest_landing(settings, "BD")
+    ours = "source_file = 'execute.jsonl' AND event_type = 'refund'"
+    with duckdb.connect(str(settings.store_path("BD"))) as con:  # as the older spec keyed it: by its minute
+        con.execute("DELETE FROM store_upgrades WHERE name = 'bkash_refund_ids'")
+        con.execute(f"UPDATE sale_events SET event_ref = epoch_us(occurred_at) // 60000000 WHERE {ours}")
+        build_models(con)
+    with open_store(settings, "BD") as con:
+        assert con.execute("SELECT rows_changed FROM store_upgrades WHERE name = 'bkash_refund_ids'").fetchall() == [
+            (1,)
+        ]
+    again = settings.home / "again.jsonl"
+    again.write_text(refund + "\n")
+    (redelivered,) = ingest_files(settings, "BD", [again]).files
     assert (redelivered.loaded, redelivered.duplicates) == (0, 1), redelivered
 
 

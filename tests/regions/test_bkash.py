@@ -279,3 +279,31 @@ def test_create_execute_and_query_of_one_payment_are_one_sale(settings: Settings
     with open_store(settings, "BD", read_only=True) as con:
         events = con.execute("SELECT status, amount_minor, local_date FROM sale_events ORDER BY occurred_at").fetchall()
     assert events == [("pending", 50000, dt.date(2025, 6, 5)), ("success", 50000, dt.date(2025, 6, 5))]
+
+
+def test_two_partial_refunds_of_one_amount_within_a_minute_are_two_refunds(settings: Settings, tmp_path: Path) -> None:
+    """bKash refunds a payment in parts, each refund with its own refundTrxID. Told apart by their minute, a second
+    refund of BDT 200.00 completed within the minute of the first was counted a duplicate: the creator's net kept
+    BDT 200.00 that had gone back to the buyer. A redelivery of a refund (same refundTrxID) stays a duplicate."""
+    from kanda.flow import build
+
+    def refund(refund_trx: str, second: int) -> dict:
+        return {
+            "paymentID": EXECUTE["paymentID"],
+            "merchantInvoiceNumber": EXECUTE["merchantInvoiceNumber"],
+            "completedTime": f"2025-06-07T10:00:{second:02d}:000 GMT+0600",
+            "transactionStatus": "Completed",
+            "originalTrxID": EXECUTE["trxID"],
+            "refundTrxID": refund_trx,
+            "amount": "200.00",
+            "currency": "BDT",
+            "charge": "0.00",
+        }
+
+    lines = [EXECUTE, refund("7A2B3C4D5E", 10), refund("7A2B3C4D5F", 40), refund("7A2B3C4D5E", 10)]
+    report = ingest_written(settings, "BD", tmp_path / "bd.jsonl", "".join(_record(**r) for r in lines))
+    assert (report.loaded, report.duplicates, report.quarantined) == (3, 1, 0), report
+    build(settings, "BD")
+    query = "SELECT current_state, gross_minor, refunded_minor FROM fct_sales WHERE transaction_id = ?"
+    with open_store(settings, "BD", read_only=True) as con:
+        assert con.execute(query, [EXECUTE["paymentID"]]).fetchall() == [("partially_refunded", 50000, 40000)]
