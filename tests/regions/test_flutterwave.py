@@ -55,3 +55,25 @@ def test_a_fee_the_customer_bore_is_not_taken_off_the_sellers_net(tmp_path: Path
         assert quarantine_rules(split, line) == {("missing_or_unreadable", "fee_minor")}
     nets = dict(zip(split.valid["transaction_id"], split.valid["net_minor"], strict=False))
     assert (nets["2"], nets["3"]) == (5000, 4925)
+
+
+def test_money_going_back_in_the_charges_shape_does_not_take_the_charges_fee_again(tmp_path: Path) -> None:
+    """Flutterwave keeps its fee when it refunds (the refund states none), so the fee stays on the sale. A refund or
+    lost chargeback our receiver records in the charge's shape, built from the charge, can repeat its `app_fee`:
+    booked again, the creator's net lost the fee twice, a plausible figure nothing flagged."""
+    lines = [
+        charge(1, 5000, 5000, 175),
+        charge(1, 5000, 5000, 175, event="refund.completed"),
+        charge(2, 8000, 8000, 280),
+        charge(2, 8000, 8000, 280, event="chargeback.lost"),
+    ]
+    frame, _ = read_written(ADAPTER, REGION, tmp_path / "webhooks.ndjson", "".join(f"{line}\n" for line in lines))
+    split = through_contract(frame, REGION)
+    assert split.quarantine.is_empty()
+    assert split.valid.select("transaction_id", "event_type", "amount_minor", "fee_minor", "net_minor").rows() == [
+        ("1", "sale", 5000, 175, 4825),
+        ("1", "refund", -5000, 0, -5000),
+        ("2", "sale", 8000, 280, 7720),
+        ("2", "reversal", -8000, 0, -8000),
+    ]
+    assert sum(split.valid["net_minor"]) == -175 - 280  # what the creator is left with: the fees Flutterwave kept

@@ -189,7 +189,7 @@ SAMPLES = {
             1: ("sale", "success", 5000, 175),
             3: ("sale", "failed", 3000, 0),
             5: ("sale", "success", 5000, 175),  # an older delivery: the reference under `meta`, not `meta_data`
-            6: ("refund", "success", -5000, 0),
+            6: ("refund", "success", -5000, 0),  # repeats the charge's fee (175): booked on the sale only
         },
         {2: {"fee_minor"}},  # app_fee 437.5 XAF: a fraction of a franc is not money
         1,  # transfer.completed
