@@ -12,9 +12,10 @@ from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 #: Rails whose money going back repeated the sale's fee before their specs read the fee on sales only: a Paystack
-#: reversal re-sends the charge with its `fees`, and a Chapa refund document in the transaction's shape can repeat
-#: its `charge`. Their specs now give every event but a sale fee 0, so net = amount.
-SALE_ONLY_FEE_SOURCES = ("paystack_webhook", "chapa")
+#: reversal re-sends the charge with its `fees`, a Chapa refund document in the transaction's shape can repeat
+#: its `charge`, and a Flutterwave refund or lost chargeback built from the charge can repeat its `app_fee`. Their
+#: specs now give every event but a sale fee 0, so net = amount.
+SALE_ONLY_FEE_SOURCES = ("paystack_webhook", "chapa", "flutterwave")
 
 
 def repeats_a_sale_fee(source: str | None, event_type: str | None, fee_minor: object) -> bool:

@@ -56,18 +56,19 @@ class StoreUpgrade:
     apply: Correction
 
 
-def _sale_only_fees(con: duckdb.DuckDBPyConnection) -> int:
-    """Fee 0 (so net = amount) on the stored events and the quarantined rows' parsed fields that repeated a fee."""
-    sources = list(SALE_ONLY_FEE_SOURCES)
+def _sale_only_fees(con: duckdb.DuckDBPyConnection, sources: tuple[str, ...] = SALE_ONLY_FEE_SOURCES) -> int:
+    """Fee 0 (so net = amount) on the `sources` stored events and quarantined rows' parsed fields that repeated a
+    fee. A rail fixed after a store first ran this correction gets a correction of its own name for its rows."""
+    names = list(sources)
     repeated = "source IN (SELECT unnest(?::VARCHAR[])) AND event_type <> 'sale' AND fee_minor <> 0"
     payments = f"SELECT transaction_id FROM sale_events WHERE {repeated}"
     con.execute(
         "INSERT INTO dirty_days SELECT DISTINCT local_date FROM sale_events"
         f" WHERE source IN (SELECT unnest(?::VARCHAR[])) AND transaction_id IN ({payments})",
-        [sources, sources],
+        [names, names],
     )
     (events,) = con.execute(
-        f"UPDATE sale_events SET fee_minor = 0, net_minor = amount_minor WHERE {repeated}", [sources]
+        f"UPDATE sale_events SET fee_minor = 0, net_minor = amount_minor WHERE {repeated}", [names]
     ).fetchall()[0]
     # A quarantined row is loaded later from its parsed fields (a steward's fix, a held row's release); the
     # correction is `regions.corrections.without_repeated_fee`, written in SQL.
@@ -76,7 +77,7 @@ def _sale_only_fees(con: duckdb.DuckDBPyConnection) -> int:
         " json_object('fee_minor', 0, 'net_minor', parsed->'$.amount_minor'))"
         " WHERE source IN (SELECT unnest(?::VARCHAR[])) AND parsed->>'$.event_type' <> 'sale'"
         " AND TRY_CAST(parsed->>'$.fee_minor' AS BIGINT) <> 0",
-        [sources],
+        [names],
     ).fetchall()[0]
     if events:
         con.execute("DELETE FROM model_builds")
@@ -368,4 +369,5 @@ UPGRADES = [
     StoreUpgrade("razorpay_refund_ids", partial(_refund_ids, source=RAZORPAY_SOURCE)),
     StoreUpgrade("gumroad_affiliate_commissions", partial(_sale_fees_read_again, source=GUMROAD_SOURCE)),
     StoreUpgrade("bkash_refund_ids", partial(_refund_ids, source=BKASH_SOURCE)),
+    StoreUpgrade("flutterwave_sale_only_fees", _store_only(partial(_sale_only_fees, sources=(FLUTTERWAVE_SOURCE,)))),
 ]

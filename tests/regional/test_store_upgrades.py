@@ -124,6 +124,7 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
             ("razorpay_refund_ids", 0),  # no Razorpay refunds in Nigeria's store
             ("gumroad_affiliate_commissions", 0),
             ("bkash_refund_ids", 0),  # no bKash refunds in Nigeria's store
+            ("flutterwave_sale_only_fees", 0),  # no Flutterwave rows in Nigeria's store
         ]
         # a sale or a reversal keeps its id; a refund is told apart by its minute, as a reader now tells it
         refs = con.execute(
@@ -144,13 +145,14 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
         assert _reversal_day_fees(con) == fees_before - SALE_FEE
 
     with open_store(settings, "NG") as con:  # once: a second open changes nothing and records nothing
-        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(10,)]
+        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(11,)]
         assert not ensure_built(con).built
 
 
 def test_only_money_going_back_on_the_corrected_rails_counts_as_a_repeated_fee():
     assert repeats_a_sale_fee("paystack_webhook", "reversal", 1_200)
     assert repeats_a_sale_fee("chapa", "refund", 50)
+    assert repeats_a_sale_fee("flutterwave", "reversal", 175)
     assert not repeats_a_sale_fee("paystack_webhook", "sale", 1_200)
     assert not repeats_a_sale_fee("paystack_webhook", "refund", 0)
     assert not repeats_a_sale_fee("razorpay_webhook", "refund", 300)  # Razorpay's refunds never repeated it
@@ -173,6 +175,7 @@ def test_a_reader_first_to_open_an_older_store_finds_it_upgraded(settings: Setti
             "razorpay_refund_ids",
             "gumroad_affiliate_commissions",
             "bkash_refund_ids",
+            "flutterwave_sale_only_fees",
         ]
         assert con.execute("SELECT source, fees_stated FROM batch_rails").fetchall() == [("paystack_webhook", True)]
         reversal = "SELECT fee_minor FROM sale_events WHERE transaction_id = ? AND event_type = 'reversal'"
@@ -329,6 +332,43 @@ def test_flutterwave_sales_an_older_spec_charged_the_customers_fee_to_are_correc
         assert con.execute(fees).fetchall() == [("91", 0, 5000), ("92", 175, 4825)]
         assert con.execute("SELECT local_date FROM dirty_days").fetchall() == [(dt.date(2026, 10, 5),)]
         assert ensure_built(con).built
+
+
+def test_flutterwave_money_going_back_an_older_spec_booked_the_charges_fee_on_is_corrected_once(settings: Settings):
+    """An older Flutterwave spec read `app_fee` on refunds and lost chargebacks too, which our receiver builds from
+    the charge and so can repeat its fee: the creator's net lost the fee twice. A store that had its `sale_only_fees`
+    correction before Flutterwave was among those rails gets one of its own: the refund's fee is 0, the sale keeps
+    its fee, and both days are rebuilt and republished."""
+    from kanda.regional.ingest import ingest_landing
+    from tests.support.files import make_files
+
+    make_files(settings, regions=["CM"], rows=20)
+    data = {"id": 93, "amount": 5000, "charged_amount": 5000, "app_fee": 175, "currency": "XAF",
+            "status": "successful", "payment_type": "card", "customer": {"email": "b@mail.example"}}  # fmt: skip
+    lines = [
+        {"event": "charge.completed", "data": {**data, "created_at": "2026-10-05T09:00:00.000Z"}},
+        {"event": "refund.completed", "data": {**data, "created_at": "2026-10-06T09:00:00.000Z"}},
+    ]
+    landed = settings.landing("CM") / "hooks.ndjson"
+    landed.write_text(
+        "".join(json.dumps({**x, "meta_data": {"kanda_ref": "CM-C0001.CM-P00001"}}) + "\n" for x in lines)
+    )
+    ingest_landing(settings, "CM")
+    ours = "source_file = 'hooks.ndjson'"
+    with duckdb.connect(str(settings.store_path("CM"))) as con:  # as the older spec booked it: the fee again
+        con.execute("DELETE FROM store_upgrades WHERE name = 'flutterwave_sale_only_fees'")
+        con.execute(f"UPDATE sale_events SET fee_minor = 175, net_minor = amount_minor - 175 WHERE {ours}")
+        build_models(con)
+        con.execute("DELETE FROM dirty_days")
+    with open_store(settings, "CM") as con:
+        fees = f"SELECT event_type, fee_minor, net_minor FROM sale_events WHERE {ours} ORDER BY occurred_at"
+        assert con.execute(fees).fetchall() == [("sale", 175, 4825), ("refund", 0, -5000)]
+        dirty = {d for (d,) in con.execute("SELECT local_date FROM dirty_days").fetchall()}
+        assert dirty == {dt.date(2026, 10, 5), dt.date(2026, 10, 6)}
+        assert ensure_built(con).built
+        assert con.execute(
+            "SELECT rows_changed FROM store_upgrades WHERE name = 'flutterwave_sale_only_fees'"
+        ).fetchall() == [(1,)]
 
 
 def test_gumroad_sales_an_older_spec_left_the_affiliates_commission_out_of_are_corrected_from_the_archived_file(
