@@ -3,7 +3,9 @@
 Iceberg commits one table at a time, but a publish touches every rollup. Visibility is therefore decided by one
 more commit: a row in `rollups.publications` naming the snapshot of every rollup table. Readers resolve the newest
 publication and read exactly those snapshots, so they see all of a publish or none of it; publishes are serialised
-by a lock so that each publication's snapshots contain every earlier publish.
+by a lock so that each publication's snapshots contain every earlier publish. The lock is not trusted alone: a
+publish builds on exactly the snapshots of the publication it started from and appends its row only if that is
+still the newest (`kanda.central.publish`), so one that lost the lock to a database restart fails, never mixes.
 
 A publish that dies between its table commits leaves orphans: rollup tables whose current snapshot is newer than
 the newest publication names. `rollback_orphans` (run by every publish under the lock, before it commits) puts
@@ -379,12 +381,16 @@ def needs_full_publish(catalog: SqlCatalog, region: str) -> bool:
     return any(newest.get(f"{name}_snapshot") is None for name in published())
 
 
-def latest_publication(catalog: SqlCatalog, *, as_of: dt.datetime | None = None) -> Publication | None:
-    """The newest complete publication (optionally: the newest at or before `as_of`)."""
-    try:
-        table = catalog.load_table(f"{NAMESPACE}.{PUBLICATIONS}")
-    except NoSuchTableError:
-        return None
+def latest_publication(
+    catalog: SqlCatalog, *, as_of: dt.datetime | None = None, table: Table | None = None
+) -> Publication | None:
+    """The newest complete publication (optionally: the newest at or before `as_of`); read from `table`, the
+    publications table as already loaded (a publish reads it once and appends to that same state), else loaded."""
+    if table is None:
+        try:
+            table = catalog.load_table(f"{NAMESPACE}.{PUBLICATIONS}")
+        except NoSuchTableError:
+            return None
     rows = table.scan().to_arrow().to_pylist()
     if as_of is not None:
         rows = [r for r in rows if r["published_at"] <= as_of]
@@ -448,16 +454,17 @@ def publication_rows(catalog: SqlCatalog) -> list[dict]:
     return sorted(table.scan().to_arrow().to_pylist(), key=lambda r: (r["published_at"], r["publish_id"]))
 
 
-def rollback_orphans(catalog: SqlCatalog) -> list[str]:
+def rollback_orphans(catalog: SqlCatalog, *, publications: Table | None = None) -> list[str]:
     """Put every rollup table back on the snapshot the newest publication names; say what was rolled back.
 
     Call under the publish lock, before committing. A table whose current snapshot differs from the publication's
     was committed by a publish that died before its publication row: building on it would make the next
     publication mix two states. Rolling back only moves the table's current pointer, so every snapshot an older
     publication names stays readable. The dead publish's days are still dirty in its store (they are cleared only
-    after the publication commits), so that region's next publish redoes them.
+    after the publication commits), so that region's next publish redoes them. `publications` is the publications
+    table as the caller loaded it, so that it rolls back to the publication it will build on.
     """
-    publication = latest_publication(catalog)
+    publication = latest_publication(catalog, table=publications)
     undone = []
     for name in published():
         try:

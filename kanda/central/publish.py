@@ -11,8 +11,17 @@ no old data file of the region is read or kept. That is what `kanda publish --re
 `kanda verify` found a lost or corrupt data file, and why a rebuild that dies half-way is finished by a plain
 rerun (its days stay dirty, so the rerun again sends them all).
 
+The lock keeps publishes from wasting each other's work; it is not what keeps publications whole. A publish reads
+the newest publication once, builds every commit on exactly the snapshots it names, and appends its own row only if
+no publication was added since (Iceberg's optimistic commit, checked by the catalog in the same UPDATE). A publish
+that lost the lock mid-way (the database ended its session, or restarted, while the publish went on) and met
+another publish in the tables therefore fails with `PublishConflict` instead of publishing a mix of both; its days
+stay dirty and its stray commits are rolled back by the next publish.
+
 Fault injection (tests only): `KANDA_FAULT=publish:<step>` makes the process exit at once (`os._exit(99)`, no
 cleanup, as a kill would) at that step: `after_commit:<rollup table>`, `before_publication`, `after_publication`.
+With `KANDA_FAULT_GATE=<path>` as well, the process pauses there instead, as a stalled host would: it creates
+`<path>.waiting` and goes on once `<path>` exists.
 """
 
 from __future__ import annotations
@@ -20,19 +29,24 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import time
 import uuid
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.expressions import And, EqualTo, In
+from pyiceberg.table import Table
 
 from kanda.central.catalog import (
     LEDGER_ANCHOR,
     PUBLICATIONS,
     PUBLICATIONS_SCHEMA,
+    Publication,
+    PublishBusy,
     documented_schema,
     ensure_table,
     latest_publication,
@@ -44,7 +58,7 @@ from kanda.central.catalog import (
 from kanda.regional.days import in_days
 from kanda.regional.models import ensure_built, published_fingerprint
 from kanda.regional.store import open_store, transaction
-from kanda.settings import Settings
+from kanda.settings import Settings, masked_url
 from regions import get_region
 from warehouse_models import published
 
@@ -52,12 +66,25 @@ log = logging.getLogger(__name__)
 
 #: The environment variable naming a step to crash at; read only by `fault_point`, set only by tests.
 FAULT_ENV = "KANDA_FAULT"
+#: With it: pause at that step until this path exists, instead of crashing (tests only).
+FAULT_GATE_ENV = "KANDA_FAULT_GATE"
 
 
 def fault_point(step: str) -> None:
-    """Die here, like a killed process, when a test asked for it (`KANDA_FAULT=publish:<step>`)."""
-    if os.environ.get(FAULT_ENV) == f"publish:{step}":
+    """Die here, like a killed process, when a test asked for it (`KANDA_FAULT=publish:<step>`); or wait here, like a
+    stalled one, until the test opens the gate (`KANDA_FAULT_GATE`)."""
+    if os.environ.get(FAULT_ENV) != f"publish:{step}":
+        return
+    gate = os.environ.get(FAULT_GATE_ENV)
+    if not gate:
         os._exit(99)
+    Path(f"{gate}.waiting").touch()
+    while not Path(gate).exists():
+        time.sleep(0.05)
+
+
+class PublishConflict(PublishBusy):
+    """Another publish committed to the central tables while this one ran: this one made nothing visible."""
 
 
 @dataclass
@@ -130,14 +157,36 @@ def _ledger_head(con: duckdb.DuckDBPyConnection) -> dict:
     return dict(zip(names, found[0], strict=True)) if found else dict.fromkeys(names)
 
 
-def _after_newest(catalog: SqlCatalog) -> dt.datetime:
+def _after_newest(newest: Publication | None) -> dt.datetime:
     """This host's time, or just after the newest publication's if that is later: "newest" is the latest
     `published_at`, and a host whose clock runs behind another's would otherwise commit a publication that readers
-    never see as newest, and that the next publish rolls back as a dead one's. Taken under the publish lock, so
-    publications are ordered as they commit."""
+    never see as newest, and that the next publish rolls back as a dead one's. `newest` is the publication this
+    publish builds on, whose row its own follows (or it is not appended), so publications are ordered as they
+    commit."""
     now = dt.datetime.now(dt.UTC)
-    newest = latest_publication(catalog)
     return now if newest is None else max(now, newest.published_at + dt.timedelta(microseconds=1))
+
+
+def _on_base(table: Table, name: str, base: Publication | None) -> bool:
+    """Whether the rollup is exactly as the base publication has it: its current snapshot the one that publication
+    names, or, where it names none, a table holding no rows (never published, or emptied by `rollback_orphans`).
+
+    The overwrite that follows commits only if the table is still on the snapshot it was loaded at, so a publish
+    whose check passed builds on the base publication's data and nothing else.
+    """
+    current = table.current_snapshot()
+    wanted = base.snapshots.get(name) if base else None
+    if wanted is not None:
+        return current is not None and current.snapshot_id == wanted
+    return current is None or (current.summary is not None and current.summary.get("total-records") == "0")
+
+
+def _conflict(settings: Settings, publish_id: str, what: str) -> PublishConflict:
+    return PublishConflict(
+        f"publish {publish_id} was not made visible: {what} while it ran, so it no longer held the publish lock"
+        f" of {masked_url(settings.catalog_url)} (the database restarted or ended that session). Its days stay"
+        " dirty: publish the region again"
+    )
 
 
 def _commit(
@@ -156,20 +205,30 @@ def _commit(
     frames = {name: frame.cast(documented_schema(name, frame.schema)) for name, frame in frames.items()}
     with publish_lock(settings):
         catalog = open_catalog(settings)  # under the lock: a first publish also creates the catalog's tables
-        for undone in rollback_orphans(catalog):
+        # The publication this publish builds on, read once: its row is appended to this very state of the table,
+        # so it commits only if no other publication was added meanwhile (see the module's docstring).
+        publications = ensure_table(catalog, PUBLICATIONS, PUBLICATIONS_SCHEMA)
+        base = latest_publication(catalog, table=publications)
+        for undone in rollback_orphans(catalog, publications=publications):
             log.warning("publish %s: a publish died before its publication; %s", publish_id, undone)
         snapshots = {}
         for name, frame in frames.items():
             table = ensure_table(catalog, name, frame.schema)
+            if not _on_base(table, name, base):
+                raise _conflict(settings, publish_id, f"another publish committed to rollups.{name}")
             with warnings.catch_warnings():
                 # A first publish of a day deletes nothing; pyiceberg warns about that, which is expected here.
                 warnings.filterwarnings("ignore", message="Delete operation did not match any records")
-                table.overwrite(
-                    frame,
-                    overwrite_filter=replaced,
-                    snapshot_properties={"kanda.publish_id": publish_id},
-                )
-            snapshots[name] = table.refresh().current_snapshot().snapshot_id
+                try:
+                    table.overwrite(
+                        frame,
+                        overwrite_filter=replaced,
+                        snapshot_properties={"kanda.publish_id": publish_id},
+                    )
+                except CommitFailedException:
+                    raise _conflict(settings, publish_id, f"another publish committed to rollups.{name}") from None
+            # the snapshot this commit made, as the commit returned it (a refresh could see a later one)
+            snapshots[name] = table.current_snapshot().snapshot_id
             fault_point(f"after_commit:{name}")
         fault_point("before_publication")
         record = pa.Table.from_pylist(
@@ -177,7 +236,7 @@ def _commit(
                 {
                     "publish_id": publish_id,
                     "region": region,
-                    "published_at": _after_newest(catalog),
+                    "published_at": _after_newest(base),
                     "days": len(days),
                     "rows": sum(f.num_rows for f in frames.values()),
                     **{f"{name}_snapshot": snapshot for name, snapshot in snapshots.items()},
@@ -186,4 +245,7 @@ def _commit(
             ],
             schema=PUBLICATIONS_SCHEMA,
         )
-        ensure_table(catalog, PUBLICATIONS, PUBLICATIONS_SCHEMA).append(record)
+        try:
+            publications.append(record)
+        except CommitFailedException:
+            raise _conflict(settings, publish_id, "another publication was committed") from None

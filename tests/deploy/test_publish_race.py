@@ -1,0 +1,202 @@
+"""Several regions publishing into one PostgreSQL catalog and one bucket at once, as real `kanda publish` processes.
+
+A publication must hold every region either whole (as that region's store has it) or not at all, in every rollup,
+whatever runs at the same time: other publishes, readers, or a database that ends the publish lock's session.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+import sqlalchemy
+from sqlalchemy.pool import NullPool
+
+from kanda.central.catalog import PUBLISH_LOCK_KEY, open_catalog, publication_rows, read_published
+from kanda.central.publication import Publication
+from kanda.central.publish import FAULT_ENV, FAULT_GATE_ENV, publish_region
+from kanda.regional.ingest import ingest_landing
+from kanda.regional.models import ensure_built
+from kanda.regional.store import open_store
+from kanda.settings import Settings
+from tests.deploy.conftest import Installation
+from tests.support.files import make_files
+from warehouse_models import PUBLISHED
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def region_host(installation: Installation, tmp_path: Path, code: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A region host with its files ingested and its rollups built, nothing published."""
+    settings = installation.host(tmp_path / code.lower(), monkeypatch, KANDA_REGIONS=code)
+    make_files(settings, regions=[code], rows=240, days=2)
+    ingest_landing(settings, code)
+    with open_store(settings, code) as con:
+        ensure_built(con)
+    return settings
+
+
+def kanda(installation: Installation, home: Path, *args: str, **extra: str) -> subprocess.Popen[str]:
+    """`kanda <args>` as its own process on the host whose data folder is `home`."""
+    env = {
+        **os.environ,
+        **installation.environment(home, **extra),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "COLUMNS": "200",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "kanda.cli", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def finished(process: subprocess.Popen[str]) -> tuple[int, str]:
+    out, err = process.communicate(timeout=600)
+    return process.returncode, out + err
+
+
+def canonical(table: pa.Table) -> pa.Table:
+    return table.sort_by([(name, "ascending") for name in table.column_names])
+
+
+def store_rollups(settings: Settings, code: str) -> dict[str, pa.Table]:
+    with open_store(settings, code, read_only=True) as con:
+        return {name: canonical(con.sql(f"SELECT * FROM {name}").to_arrow_table()) for name in PUBLISHED}
+
+
+def regions_in_every_publication(settings: Settings, truth: dict[str, dict[str, pa.Table]]) -> list[set[str]]:
+    """The regions each publication holds, oldest first, after checking that it holds each region in every rollup
+    exactly as the region's store has it, or in none."""
+    catalog = open_catalog(settings)
+    held = []
+    for row in publication_rows(catalog):
+        publication = Publication(
+            row["publish_id"], row["region"], row["published_at"], {n: row[f"{n}_snapshot"] for n in PUBLISHED}
+        )
+        present = set()
+        for code, rollups in truth.items():
+            found = {}
+            for name in PUBLISHED:
+                central = read_published(catalog, publication, name)
+                got = canonical(central.filter(pc.equal(central["region"], code)))
+                found[name] = got.num_rows > 0
+                if got.num_rows:
+                    want = rollups[name].select(got.column_names)
+                    assert got.cast(want.schema).equals(want), (row["publish_id"], code, name)
+            assert len(set(found.values())) == 1, f"publication {row['publish_id']} holds {code} in {found}"
+            if all(found.values()):
+                present.add(code)
+        held.append(present)
+    return held
+
+
+def test_regions_publishing_at_once_all_land_whole_and_readers_never_see_half_of_one(
+    installation: Installation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    codes = ["KE", "NG", "EG", "GH"]
+    hosts = {code: region_host(installation, tmp_path, code, monkeypatch) for code in codes}
+    truth = {code: store_rollups(hosts[code], code) for code in codes}
+    central = tmp_path / "central"
+
+    # An analyst on the central host asks for every region's totals over and over while the regions publish.
+    stop = tmp_path / "stop-reading"
+    reading = (
+        "import json, sys, pathlib\n"
+        "from kanda.settings import load_settings\n"
+        "from kanda.central.query import run_query_rows, NothingPublished\n"
+        "settings, stop, answers = load_settings(), pathlib.Path(sys.argv[1]), []\n"
+        "sql = ' UNION ALL '.join(f\"SELECT '{t}' AS t, region, count(*) AS n FROM rollups.{t} GROUP BY ALL\""
+        " for t in sys.argv[2:])\n"
+        "while not stop.exists() or not answers:\n"
+        "    try:\n"
+        "        answers.append(run_query_rows(settings, sql).rows)\n"
+        "    except NothingPublished:\n"
+        "        pass\n"
+        "print(json.dumps(answers))\n"
+    )
+    env = {
+        **os.environ,
+        **installation.environment(central),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    reader = subprocess.Popen(
+        [sys.executable, "-c", reading, str(stop), *PUBLISHED], env=env, stdout=subprocess.PIPE, text=True
+    )
+
+    publishes = {code: kanda(installation, hosts[code].home, "publish", KANDA_REGIONS=code) for code in codes}
+    for code, process in publishes.items():
+        code_, output = finished(process)
+        assert code_ == 0 and f"{code}: published" in output, output[-3000:]
+    stop.touch()
+    answers, _ = reader.communicate(timeout=600)
+    assert reader.returncode == 0
+
+    held = regions_in_every_publication(hosts["KE"], truth)
+    assert len(held) == len(codes) and held[-1] == set(codes)  # none lost, the newest holds them all
+    assert all(earlier <= later for earlier, later in itertools.pairwise(held))
+    rows_of = {code: {name: truth[code][name].num_rows for name in PUBLISHED} for code in codes}
+    for answer in json.loads(answers):
+        seen: dict[str, dict[str, int]] = {}
+        for table, region, count in answer:
+            seen.setdefault(region, {})[table] = count
+        for region, counts in seen.items():
+            assert counts == rows_of[region], f"a reader saw half of {region}'s publication: {counts}"
+
+
+def test_a_publish_that_lost_its_lock_to_the_database_fails_instead_of_publishing_a_mix(
+    installation: Installation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The database ends the session holding the publish lock (a restart, an administrator ending idle sessions)
+    while KE's publish is between two table commits; NG then takes the lock, rolls KE's commit back and publishes.
+    KE, going on, used to commit its other tables on top of NG's and publish: the newest publication, the one every
+    reader reads, then held NG in some rollups and not in others, and nothing flagged it."""
+    codes = ["EG", "KE", "NG"]
+    hosts = {code: region_host(installation, tmp_path, code, monkeypatch) for code in codes}
+    truth = {code: store_rollups(hosts[code], code) for code in codes}
+    assert publish_region(installation.host(hosts["EG"].home, monkeypatch, KANDA_REGIONS="EG"), "EG").published
+
+    gate = tmp_path / "gate"
+    first = next(iter(PUBLISHED))
+    stalled = kanda(
+        installation,
+        hosts["KE"].home,
+        "publish",
+        KANDA_REGIONS="KE",
+        **{FAULT_ENV: f"publish:after_commit:{first}", FAULT_GATE_ENV: str(gate)},
+    )
+    while not Path(f"{gate}.waiting").exists():
+        assert stalled.poll() is None, finished(stalled)[1][-3000:]
+        time.sleep(0.1)
+
+    engine = sqlalchemy.create_engine(installation.catalog_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        ended = conn.execute(
+            sqlalchemy.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid::bigint = :k"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            ),
+            {"k": PUBLISH_LOCK_KEY},
+        ).fetchall()
+    engine.dispose()
+    assert ended == [(True,)]  # the publish lock's session, and only it
+
+    assert publish_region(installation.host(hosts["NG"].home, monkeypatch, KANDA_REGIONS="NG"), "NG").published
+    gate.touch()
+    code, output = finished(stalled)
+
+    assert code == 1 and "PublishConflict" in output and "Traceback" not in output, output[-3000:]
+    assert "publish the region again" in output
+    assert regions_in_every_publication(hosts["NG"], truth)[-1] == {"EG", "NG"}
+
+    # KE's days stayed dirty: its next publish sends them, on top of NG's publication
+    again = publish_region(installation.host(hosts["KE"].home, monkeypatch, KANDA_REGIONS="KE"), "KE")
+    assert again.published and len(again.days) == truth["KE"]["region_daily"].num_rows
+    assert regions_in_every_publication(hosts["KE"], truth)[-1] == set(codes)
