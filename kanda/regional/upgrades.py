@@ -310,6 +310,9 @@ def _mtn_quarantine_keys(con: duckdb.DuckDBPyConnection) -> int:
 RAZORPAY_SOURCE = "razorpay_webhook"
 #: The bKash rail, whose refunds an older spec told apart by their minute instead of their refundTrxID.
 BKASH_SOURCE = "bkash_execute"
+#: The MTN MoMo merchant portal export (GH), whose refunds an older spec told apart by their minute instead of their
+#: own Transaction Id.
+MOMO_EXPORT_SOURCE = "momo_export"
 
 
 def _refund_ids(con: duckdb.DuckDBPyConnection, settings: Settings, *, source: str) -> int:
@@ -370,4 +373,5 @@ UPGRADES = [
     StoreUpgrade("gumroad_affiliate_commissions", partial(_sale_fees_read_again, source=GUMROAD_SOURCE)),
     StoreUpgrade("bkash_refund_ids", partial(_refund_ids, source=BKASH_SOURCE)),
     StoreUpgrade("flutterwave_sale_only_fees", _store_only(partial(_sale_only_fees, sources=(FLUTTERWAVE_SOURCE,)))),
+    StoreUpgrade("momo_export_refund_ids", partial(_refund_ids, source=MOMO_EXPORT_SOURCE)),
 ]

@@ -125,6 +125,7 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
             ("gumroad_affiliate_commissions", 0),
             ("bkash_refund_ids", 0),  # no bKash refunds in Nigeria's store
             ("flutterwave_sale_only_fees", 0),  # no Flutterwave rows in Nigeria's store
+            ("momo_export_refund_ids", 0),  # no MoMo export refunds in Nigeria's store
         ]
         # a sale or a reversal keeps its id; a refund is told apart by its minute, as a reader now tells it
         refs = con.execute(
@@ -145,7 +146,7 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
         assert _reversal_day_fees(con) == fees_before - SALE_FEE
 
     with open_store(settings, "NG") as con:  # once: a second open changes nothing and records nothing
-        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(11,)]
+        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(12,)]
         assert not ensure_built(con).built
 
 
@@ -176,6 +177,7 @@ def test_a_reader_first_to_open_an_older_store_finds_it_upgraded(settings: Setti
             "gumroad_affiliate_commissions",
             "bkash_refund_ids",
             "flutterwave_sale_only_fees",
+            "momo_export_refund_ids",
         ]
         assert con.execute("SELECT source, fees_stated FROM batch_rails").fetchall() == [("paystack_webhook", True)]
         reversal = "SELECT fee_minor FROM sale_events WHERE transaction_id = ? AND event_type = 'reversal'"
@@ -463,6 +465,49 @@ def test_bkash_refunds_an_older_spec_told_apart_by_their_minute_are_keyed_by_the
     again = settings.home / "again.jsonl"
     again.write_text(refund + "\n")
     (redelivered,) = ingest_files(settings, "BD", [again]).files
+    assert (redelivered.loaded, redelivered.duplicates) == (0, 1), redelivered
+
+
+def test_momo_export_refunds_an_older_spec_told_apart_by_their_minute_are_keyed_by_their_transaction_id(
+    settings: Settings, tmp_path: Path
+):
+    """As Razorpay's: a refund row of Ghana's MoMo export is keyed by its own Transaction Id now. Left keyed by the
+    minute, the refund in the next (overlapping) export would load beside its old self and take its money back
+    twice."""
+    import xlsxwriter
+
+    from kanda.regional.ingest import ingest_landing
+    from tests.support.files import make_files
+
+    make_files(settings, regions=["GH"], rows=20)
+    header = ["Date", "Transaction Id", "Type", "Status", "Amount", "Currency", "External Id", "Payer Party Id",
+              "Reference Transaction Id"]  # fmt: skip
+    rows = [
+        ["2025-02-11 10:00:00", "3600000401", "PAYMENT", "SUCCESSFUL", "100.00", "GHS", "GH-C0001.GH-P00001.x", "", ""],
+        ["2025-02-12 09:00:00", "7200000401", "REFUND", "SUCCESSFUL", "40.00", "GHS", "GH-C0001.GH-P00001.x", "",
+         "3600000401"],
+    ]  # fmt: skip
+
+    def workbook(path: Path, lines: list[list[str]]) -> Path:
+        book = xlsxwriter.Workbook(str(path))
+        sheet = book.add_worksheet()
+        for index, cells in enumerate([header, *lines]):
+            sheet.write_row(index, 0, cells)
+        book.close()
+        return path
+
+    workbook(settings.landing("GH") / "export.xlsx", rows)
+    ingest_landing(settings, "GH")
+    ours = "source_file = 'export.xlsx' AND event_type = 'refund'"
+    with duckdb.connect(str(settings.store_path("GH"))) as con:  # as the older spec keyed it: by its minute
+        con.execute("DELETE FROM store_upgrades WHERE name = 'momo_export_refund_ids'")
+        con.execute(f"UPDATE sale_events SET event_ref = epoch_us(occurred_at) // 60000000 WHERE {ours}")
+        build_models(con)
+    with open_store(settings, "GH") as con:
+        assert con.execute(
+            "SELECT rows_changed FROM store_upgrades WHERE name = 'momo_export_refund_ids'"
+        ).fetchall() == [(1,)]
+    (redelivered,) = ingest_files(settings, "GH", [workbook(tmp_path / "overlap.xlsx", rows[1:])]).files
     assert (redelivered.loaded, redelivered.duplicates) == (0, 1), redelivered
 
 

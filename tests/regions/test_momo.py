@@ -12,9 +12,10 @@ import polars as pl
 import pytest
 import xlsxwriter
 
+from kanda.settings import Settings
 from regions import get_region
 from regions.rails import get_adapter
-from regions.rails.base import ADAPTER_SCHEMA, FileRejected, ReadContext
+from regions.rails.base import ADAPTER_SCHEMA, RAIL_REF, FileRejected, ReadContext
 from regions.rails.momo import writer
 from tests.support.roundtrip import (
     COMPARED,
@@ -240,7 +241,7 @@ def sample(tmp_path: Path) -> Path:
 
 def test_sample_values(sample: Path) -> None:
     frame, ignored = read_all(ADAPTER, sample, REGION, batch_rows=5)
-    assert list(frame.columns) == [*ADAPTER_SCHEMA, "raw_record"]
+    assert list(frame.columns) == [*ADAPTER_SCHEMA, RAIL_REF, "raw_record"]  # RAIL_REF: a refund's own id
     assert ignored == 2  # the TRANSFER payout and the Totals row
     assert frame["source_row"].to_list() == [*range(1, 9), *range(10, 15)]
 
@@ -373,3 +374,36 @@ def test_a_workbook_too_large_to_read_whole_is_refused_by_its_size(sample: Path,
     with pytest.raises(FileRejected) as rejected:
         read_all(ADAPTER, path, REGION)
     assert rejected.value.kind == "too_large"
+
+
+def test_two_refunds_of_one_amount_within_a_minute_are_two_refunds_and_an_overlapping_export_repeats_none(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Each REFUND row has a Transaction Id of its own beside the payment's. Told apart by their minute, two refunds
+    of GHS 250.00 booked within one minute were one refund and a duplicate: the second refund's money never left
+    the creator's net, and nothing flagged it. A refund in the next export again (exports of overlapping periods)
+    is still a duplicate."""
+    from kanda.flow import build
+    from kanda.regional.ingest import ingest_files
+    from kanda.regional.store import open_store
+    from tests.support.files import make_files
+
+    make_files(settings, regions=["GH"], rows=20)
+    ref, payer = "GH-C0001.GH-P00001.r1", "233241234567"
+
+    def line(when: dt.datetime, txn: str, kind: str, amount: str, paid: str = "") -> list:
+        return [when, txn, kind, "SUCCESSFUL", "", amount, "", "GHS", ref, payer, "", paid]
+
+    sale = line(D(2025, 2, 11, 10, 0), "3600000301", "PAYMENT", "1,000.00")
+    first = line(D(2025, 2, 12, 9, 0, 5), "7200000301", "REFUND", "250.00", "3600000301")
+    second = line(D(2025, 2, 12, 9, 0, 40), "7200000302", "REFUND", "250.00", "3600000301")
+    (report,) = ingest_files(settings, "GH", [_build(tmp_path / "a.xlsx", [[sale, first, second]])]).files
+    assert (report.loaded, report.duplicates, report.quarantined) == (3, 0, 0), report
+    (again,) = ingest_files(settings, "GH", [_build(tmp_path / "b.xlsx", [[second, first]])]).files
+    assert (again.loaded, again.duplicates) == (0, 2), again
+    build(settings, "GH")
+    with open_store(settings, "GH", read_only=True) as con:
+        payment = con.execute(
+            "SELECT gross_minor, refunded_minor, current_state FROM fct_sales WHERE transaction_id = '3600000301'"
+        ).fetchall()
+    assert payment == [(100_000, 50_000, "partially_refunded")]
