@@ -189,8 +189,9 @@ def test_a_fee_the_customer_bore_is_neither_the_creators_sale_nor_their_fee(sett
 def test_a_refund_as_paystack_sends_it_is_quarantined_and_a_dispute_is_ignored(settings: Settings) -> None:
     """Paystack's refund events carry no time and no `metadata` (its documented `refund.processed` and
     `refund.needs-attention`): each is quarantined for a steward, naming what is missing, never loaded at a made-up
-    time and never dropped. The creator and product are not among what is missing: they are the refunded sale's. A dispute resolution is counted as ignored: the money it returns may also come as
-    refund events (the spec's comments say why it is not mapped)."""
+    time and never dropped. The creator and product are not among what is missing: they are the refunded sale's.
+    A dispute resolution is counted as ignored: the money it returns may also come as refund events (the spec's
+    comments say why it is not mapped)."""
     from kanda.regional.store import open_store
 
     customer = {"first_name": "Damilola", "last_name": "Kwabena", "email": "damilola@email.com"}
