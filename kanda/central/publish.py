@@ -32,11 +32,14 @@ import os
 import time
 import uuid
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import sqlalchemy.exc
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.expressions import And, EqualTo, In
 from pyiceberg.table import Table
@@ -87,6 +90,28 @@ class PublishConflict(PublishBusy):
     """Another publish committed to the central tables while this one ran: this one made nothing visible."""
 
 
+class CatalogFailed(PublishBusy):
+    """The catalog database failed during a publish (down, restarting, out of reach); the store is as it was."""
+
+
+@contextmanager
+def _catalog_failures(settings: Settings, region: str) -> Iterator[None]:
+    """A database error as one sentence an operator can act on, instead of SQLAlchemy's statement and parameters.
+
+    The store's changes (clearing the published days) come after the last catalog commit, in the store's own
+    transaction, so a catalog failure leaves the days dirty and a rerun sends them again, replacing (never doubling)
+    any that a publication it committed just before the failure already holds.
+    """
+    try:
+        yield
+    except sqlalchemy.exc.DBAPIError as exc:
+        cause = (str(exc.orig or "").strip() or type(exc.orig or exc).__name__).splitlines()[0]
+        raise CatalogFailed(
+            f"{region}: the catalog database {masked_url(settings.catalog_url)} failed during the publish ({cause});"
+            " the region's days stay dirty in its store: publish again once the database answers"
+        ) from exc
+
+
 @dataclass
 class PublishResult:
     region: str
@@ -116,7 +141,9 @@ def publish_region(settings: Settings, region_code: str, *, all_days: bool = Fal
             models_changed = published_with[0][0] != made_by
         else:  # published before fingerprints were kept: with models of unknown vintage
             models_changed = bool(con.execute("SELECT count(*) FROM publish_log").fetchall()[0][0])
-        if all_days or models_changed or needs_full_publish(open_catalog(settings), region.code):
+        with _catalog_failures(settings, region.code):
+            full = all_days or models_changed or needs_full_publish(open_catalog(settings), region.code)
+        if full:
             con.execute("INSERT INTO dirty_days SELECT DISTINCT local_date FROM region_daily")
         # The changed days include every earlier day a late event restated: the build marked them (`restated`),
         # so a publish sends every day the build may have changed.
@@ -133,7 +160,8 @@ def publish_region(settings: Settings, region_code: str, *, all_days: bool = Fal
             name: con.sql(f"SELECT * FROM {name} WHERE {sent} ORDER BY ALL").to_arrow_table() for name in published()
         }
         publish_id = f"{region.code}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-        _commit(settings, region.code, publish_id, days, frames, head, whole_region=whole_region)
+        with _catalog_failures(settings, region.code):
+            _commit(settings, region.code, publish_id, days, frames, head, whole_region=whole_region)
         fault_point("after_publication")
         with transaction(con):
             con.execute(f"DELETE FROM dirty_days WHERE {sent}")

@@ -27,7 +27,7 @@ from kanda.regional.ingest import ingest_landing
 from kanda.regional.models import ensure_built
 from kanda.regional.store import open_store
 from kanda.settings import Settings
-from tests.deploy.conftest import Installation
+from tests.deploy.conftest import Installation, free_port
 from tests.support.files import make_files
 from warehouse_models import PUBLISHED
 
@@ -197,6 +197,58 @@ def test_a_publish_that_lost_its_lock_to_the_database_fails_instead_of_publishin
     assert regions_in_every_publication(hosts["NG"], truth)[-1] == {"EG", "NG"}
 
     # KE's days stayed dirty: its next publish sends them, on top of NG's publication
+    again = publish_region(installation.host(hosts["KE"].home, monkeypatch, KANDA_REGIONS="KE"), "KE")
+    assert again.published and len(again.days) == truth["KE"]["region_daily"].num_rows
+    assert regions_in_every_publication(hosts["KE"], truth)[-1] == set(codes)
+
+
+def test_the_catalog_database_failing_mid_publish_is_one_sentence_and_the_rerun_sends_each_day_once(
+    installation: Installation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """PostgreSQL out of reach, then ending every session of a publish between two table commits (as a restart
+    does): each time the publish says which database failed and what to do, in place of SQLAlchemy's statement
+    dump, and the region's days stay dirty, so the rerun publishes each of them once."""
+    codes = ["EG", "KE"]
+    hosts = {code: region_host(installation, tmp_path, code, monkeypatch) for code in codes}
+    truth = {code: store_rollups(hosts[code], code) for code in codes}
+    assert publish_region(installation.host(hosts["EG"].home, monkeypatch, KANDA_REGIONS="EG"), "EG").published
+
+    closed = installation.catalog_url.replace(":5432/", f":{free_port()}/")
+    code, output = finished(
+        kanda(installation, hosts["KE"].home, "publish", KANDA_REGIONS="KE", KANDA_CATALOG_URL=closed)
+    )
+    assert code == 1 and "KE: FAILED: CatalogFailed: KE: the catalog database" in output, output[-3000:]
+    assert "publish again once the database answers" in output
+    assert "[SQL:" not in output and "Traceback" not in output, output[-3000:]
+
+    gate = tmp_path / "gate"
+    first = next(iter(PUBLISHED))
+    stalled = kanda(
+        installation,
+        hosts["KE"].home,
+        "publish",
+        KANDA_REGIONS="KE",
+        **{FAULT_ENV: f"publish:after_commit:{first}", FAULT_GATE_ENV: str(gate)},
+    )
+    while not Path(f"{gate}.waiting").exists():
+        assert stalled.poll() is None, finished(stalled)[1][-3000:]
+        time.sleep(0.1)
+    engine = sqlalchemy.create_engine(installation.catalog_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        ended = conn.execute(
+            sqlalchemy.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).fetchall()
+    engine.dispose()
+    assert ended and all(done for (done,) in ended)
+    gate.touch()
+    code, output = finished(stalled)
+    assert code == 1 and "KE: FAILED: CatalogFailed: KE: the catalog database" in output, output[-3000:]
+    assert "[SQL:" not in output and "Traceback" not in output, output[-3000:]
+    assert regions_in_every_publication(hosts["EG"], truth)[-1] == {"EG"}
+
     again = publish_region(installation.host(hosts["KE"].home, monkeypatch, KANDA_REGIONS="KE"), "KE")
     assert again.published and len(again.days) == truth["KE"]["region_daily"].num_rows
     assert regions_in_every_publication(hosts["KE"], truth)[-1] == set(codes)
