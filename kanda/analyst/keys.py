@@ -60,11 +60,15 @@ class ApiKey:
 
 @cache
 def _engine(url: str) -> sa.Engine:
-    """One engine (and connection pool) per database URL for the life of the process."""
+    """One engine (and connection pool) per database URL for the life of the process.
+
+    A server's pooled connections are checked before use: after the database restarts, every one of them is dead,
+    and each API worker's next request would otherwise fail its key check with a 500.
+    """
     sqlite = url.startswith("sqlite:///")
     if sqlite:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"timeout": 30} if sqlite else {})
+    engine = sa.create_engine(url, connect_args={"timeout": 30} if sqlite else {}, pool_pre_ping=not sqlite)
     settle_schema(engine, lambda con: metadata.create_all(con, tables=[api_keys]))
     return engine
 

@@ -137,9 +137,12 @@ def open_catalog(settings: Settings) -> SqlCatalog:
         local_path(settings.warehouse_uri).mkdir(parents=True, exist_ok=True)
     configured = _root(settings.warehouse_uri)
     attempt = 1
+    # A server's pooled connections are checked before use (pyiceberg's `pool_pre_ping`): a long-lived reader (the
+    # API) keeps its catalog, and after the database restarted each of its dead connections failed one request.
+    server = {} if settings.catalog_url.startswith("sqlite") else {"pool_pre_ping": "true"}
     while True:
         try:
-            properties = {**catalog_properties(settings), "warehouse": configured}
+            properties = {**server, **catalog_properties(settings), "warehouse": configured}
             catalog = SqlCatalog("kanda", uri=settings.catalog_url, **properties)
             with suppress(NamespaceAlreadyExistsError):
                 catalog.create_namespace(NAMESPACE, {WAREHOUSE_PROPERTY: configured})
