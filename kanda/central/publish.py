@@ -33,7 +33,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,8 +141,12 @@ def publish_region(settings: Settings, region_code: str, *, all_days: bool = Fal
             models_changed = published_with[0][0] != made_by
         else:  # published before fingerprints were kept: with models of unknown vintage
             models_changed = bool(con.execute("SELECT count(*) FROM publish_log").fetchall()[0][0])
-        with _catalog_failures(settings, region.code):
-            full = all_days or models_changed or needs_full_publish(open_catalog(settings), region.code)
+        full = all_days or models_changed
+        if not full:
+            # closed, not left to the garbage collector: a process that publishes again and again (`kanda serve`
+            # reprocessing stewards' fixes) kept a catalog connection open per publish
+            with _catalog_failures(settings, region.code), closing(open_catalog(settings)) as catalog:
+                full = needs_full_publish(catalog, region.code)
         if full:
             con.execute("INSERT INTO dirty_days SELECT DISTINCT local_date FROM region_daily")
         # The changed days include every earlier day a late event restated: the build marked them (`restated`),
@@ -231,10 +235,10 @@ def _commit(
     replaced = in_region if whole_region else And(in_region, In("local_date", {d.isoformat() for d in days}))
     # Required columns non-null, as the tables declare them; a NULL in one stops here, before any table commits.
     frames = {name: frame.cast(documented_schema(name, frame.schema)) for name, frame in frames.items()}
-    with publish_lock(settings):
-        catalog = open_catalog(settings)  # under the lock: a first publish also creates the catalog's tables
-        # The publication this publish builds on, read once: its row is appended to this very state of the table,
-        # so it commits only if no other publication was added meanwhile (see the module's docstring).
+    with publish_lock(settings), closing(open_catalog(settings)) as catalog:
+        # The catalog is opened under the lock: a first publish also creates its tables. The publication this
+        # publish builds on is read once: its row is appended to this very state of the table, so it commits only
+        # if no other publication was added meanwhile (see the module's docstring).
         publications = ensure_table(catalog, PUBLICATIONS, PUBLICATIONS_SCHEMA)
         base = latest_publication(catalog, table=publications)
         for undone in rollback_orphans(catalog, publications=publications):

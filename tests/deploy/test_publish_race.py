@@ -6,6 +6,7 @@ whatever runs at the same time: other publishes, readers, or a database that end
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import os
@@ -202,12 +203,12 @@ def test_a_publish_that_lost_its_lock_to_the_database_fails_instead_of_publishin
     assert regions_in_every_publication(hosts["KE"], truth)[-1] == set(codes)
 
 
-def test_the_catalog_database_failing_mid_publish_is_one_sentence_and_the_rerun_sends_each_day_once(
+def test_the_catalog_database_out_of_reach_or_restarting_mid_publish_costs_no_day_and_doubles_none(
     installation: Installation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    """PostgreSQL out of reach, then ending every session of a publish between two table commits (as a restart
-    does): each time the publish says which database failed and what to do, in place of SQLAlchemy's statement
-    dump, and the region's days stay dirty, so the rerun publishes each of them once."""
+    """PostgreSQL out of reach: the publish says which database failed and what to do, in place of SQLAlchemy's
+    statement dump, and the region's days stay dirty. PostgreSQL then ending every session of a publish between two
+    table commits (as a restart does): the publish goes on on new connections, and each day is published once."""
     codes = ["EG", "KE"]
     hosts = {code: region_host(installation, tmp_path, code, monkeypatch) for code in codes}
     truth = {code: store_rollups(hosts[code], code) for code in codes}
@@ -245,10 +246,34 @@ def test_the_catalog_database_failing_mid_publish_is_one_sentence_and_the_rerun_
     assert ended and all(done for (done,) in ended)
     gate.touch()
     code, output = finished(stalled)
-    assert code == 1 and "KE: FAILED: CatalogFailed: KE: the catalog database" in output, output[-3000:]
-    assert "[SQL:" not in output and "Traceback" not in output, output[-3000:]
-    assert regions_in_every_publication(hosts["EG"], truth)[-1] == {"EG"}
+    assert code == 0 and "KE: published" in output, output[-3000:]
+    assert regions_in_every_publication(hosts["EG"], truth)[-1] == set(codes)
+    assert not publish_region(installation.host(hosts["KE"].home, monkeypatch, KANDA_REGIONS="KE"), "KE").published
 
-    again = publish_region(installation.host(hosts["KE"].home, monkeypatch, KANDA_REGIONS="KE"), "KE")
-    assert again.published and len(again.days) == truth["KE"]["region_daily"].num_rows
-    assert regions_in_every_publication(hosts["KE"], truth)[-1] == set(codes)
+
+def test_a_process_that_publishes_again_and_again_keeps_no_catalog_connection_open(
+    installation: Installation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """`kanda serve` publishes in its own process each time a steward's fixes are reprocessed. Each publish opened
+    catalogs whose connections stayed open until the garbage collector happened to free them, one more per publish,
+    towards the server's `max_connections`; none is left open now, whatever the collector does."""
+    settings = region_host(installation, tmp_path, "KE", monkeypatch)
+    engine = sqlalchemy.create_engine(installation.catalog_url, poolclass=NullPool)
+
+    def open_connections() -> int:
+        with engine.connect() as conn:
+            return conn.execute(
+                sqlalchemy.text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+
+    gc.disable()  # as between two of a long-lived process's rare full collections
+    try:
+        for all_days in (False, True, False):
+            publish_region(settings, "KE", all_days=all_days)
+            assert open_connections() == 0
+    finally:
+        gc.enable()
+        engine.dispose()
