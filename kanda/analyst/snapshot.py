@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,8 +84,11 @@ def refresh_snapshot(settings: Settings) -> Path:
     except Timeout:
         raise SnapshotBusy(f"another process is refreshing the BI snapshot (lock {lock.lock_file})") from None
     try:
-        # Resolved under the lock: publications only grow, so each refresh sees at least what the last one did.
-        publication = latest_publication(open_catalog(settings))
+        # Resolved under the lock: publications only grow, so each refresh sees at least what the last one did. The
+        # catalog is closed, not left to the garbage collector: `kanda serve` refreshes after every reprocess, and
+        # each refresh kept a catalog connection open until a full collection.
+        with closing(open_catalog(settings)) as catalog:
+            publication = latest_publication(catalog)
         if publication is None:
             raise NothingPublished("nothing has been published yet: no BI snapshot to write")
         for stale in path.parent.glob(f".{path.name}.*.tmp*"):  # left by a refresh that crashed (we hold the lock)

@@ -21,6 +21,7 @@ import pytest
 import sqlalchemy
 from sqlalchemy.pool import NullPool
 
+from kanda.analyst.snapshot import refresh_snapshot
 from kanda.central.catalog import PUBLISH_LOCK_KEY, open_catalog, publication_rows, read_published
 from kanda.central.publication import Publication
 from kanda.central.publish import FAULT_ENV, FAULT_GATE_ENV, publish_region
@@ -254,9 +255,10 @@ def test_the_catalog_database_out_of_reach_or_restarting_mid_publish_costs_no_da
 def test_a_process_that_publishes_again_and_again_keeps_no_catalog_connection_open(
     installation: Installation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    """`kanda serve` publishes in its own process each time a steward's fixes are reprocessed. Each publish opened
-    catalogs whose connections stayed open until the garbage collector happened to free them, one more per publish,
-    towards the server's `max_connections`; none is left open now, whatever the collector does."""
+    """`kanda serve` publishes and refreshes the BI snapshot in its own process each time a steward's fixes are
+    reprocessed. Each publish and each refresh opened a catalog whose connection stayed open until the garbage
+    collector happened to free it, one more each time, towards the server's `max_connections`; a publish now leaves
+    none open, and refreshes only the readers' one cached catalog, whatever the collector does."""
     settings = region_host(installation, tmp_path, "KE", monkeypatch)
     engine = sqlalchemy.create_engine(installation.catalog_url, poolclass=NullPool)
 
@@ -274,6 +276,12 @@ def test_a_process_that_publishes_again_and_again_keeps_no_catalog_connection_op
         for all_days in (False, True, False):
             publish_region(settings, "KE", all_days=all_days)
             assert open_connections() == 0
+        after_refresh = []
+        for _ in range(3):
+            publish_region(settings, "KE", all_days=True)
+            refresh_snapshot(settings)
+            after_refresh.append(open_connections())
+        assert after_refresh == after_refresh[:1] * 3, after_refresh
     finally:
         gc.enable()
         engine.dispose()
