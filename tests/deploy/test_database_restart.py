@@ -10,14 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import sqlalchemy
-from sqlalchemy.pool import NullPool
 
 from kanda.central.publish import publish_region
 from kanda.regional.ingest import ingest_landing
 from tests.deploy.conftest import Installation
 from tests.support.analyst import client_for
 from tests.support.files import make_files
+from tests.support.postgres import end_sessions
 
 pytestmark = pytest.mark.postgres
 TOTALS = "SELECT region, count(*) AS days FROM rollups.region_daily GROUP BY 1 ORDER BY 1"
@@ -33,16 +32,8 @@ def publish_from_host(installation: Installation, home: Path, code: str, monkeyp
 
 
 def end_every_session(url: str) -> None:
-    engine = sqlalchemy.create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        ended = conn.execute(
-            sqlalchemy.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        ).fetchall()
-    engine.dispose()
-    assert ended and all(done for (done,) in ended)  # the API's pooled connections were there, and are gone
+    ended = end_sessions(url)
+    assert ended and all(ended)  # the API's pooled connections were there, and are gone
 
 
 def test_the_api_answers_the_first_requests_after_the_database_restarted(

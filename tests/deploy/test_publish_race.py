@@ -31,6 +31,7 @@ from kanda.regional.store import open_store
 from kanda.settings import Settings
 from tests.deploy.conftest import Installation, free_port
 from tests.support.files import make_files
+from tests.support.postgres import end_sessions
 from warehouse_models import PUBLISHED
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -63,6 +64,23 @@ def kanda(installation: Installation, home: Path, *args: str, **extra: str) -> s
 def finished(process: subprocess.Popen[str]) -> tuple[int, str]:
     out, err = process.communicate(timeout=600)
     return process.returncode, out + err
+
+
+def stalled_publish(installation: Installation, home: Path, code: str, gate: Path) -> subprocess.Popen[str]:
+    """A `kanda publish` of `code` paused between its first two table commits (it holds the publish lock there)
+    until `gate` exists, as a host that stalls mid-publish."""
+    first = next(iter(PUBLISHED))
+    stalled = kanda(
+        installation,
+        home,
+        "publish",
+        KANDA_REGIONS=code,
+        **{FAULT_ENV: f"publish:after_commit:{first}", FAULT_GATE_ENV: str(gate)},
+    )
+    while not Path(f"{gate}.waiting").exists():
+        assert stalled.poll() is None, finished(stalled)[1][-3000:]
+        time.sleep(0.1)
+    return stalled
 
 
 def canonical(table: pa.Table) -> pa.Table:
@@ -166,29 +184,8 @@ def test_a_publish_that_lost_its_lock_to_the_database_fails_instead_of_publishin
     assert publish_region(installation.host(hosts["EG"].home, monkeypatch, KANDA_REGIONS="EG"), "EG").published
 
     gate = tmp_path / "gate"
-    first = next(iter(PUBLISHED))
-    stalled = kanda(
-        installation,
-        hosts["KE"].home,
-        "publish",
-        KANDA_REGIONS="KE",
-        **{FAULT_ENV: f"publish:after_commit:{first}", FAULT_GATE_ENV: str(gate)},
-    )
-    while not Path(f"{gate}.waiting").exists():
-        assert stalled.poll() is None, finished(stalled)[1][-3000:]
-        time.sleep(0.1)
-
-    engine = sqlalchemy.create_engine(installation.catalog_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        ended = conn.execute(
-            sqlalchemy.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid::bigint = :k"
-                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-            ),
-            {"k": PUBLISH_LOCK_KEY},
-        ).fetchall()
-    engine.dispose()
-    assert ended == [(True,)]  # the publish lock's session, and only it
+    stalled = stalled_publish(installation, hosts["KE"].home, "KE", gate)
+    assert end_sessions(installation.catalog_url, holding_lock=PUBLISH_LOCK_KEY) == [True]  # the lock's, only it
 
     assert publish_region(installation.host(hosts["NG"].home, monkeypatch, KANDA_REGIONS="NG"), "NG").published
     gate.touch()
@@ -224,27 +221,9 @@ def test_the_catalog_database_out_of_reach_or_restarting_mid_publish_costs_no_da
     assert "[SQL:" not in output and "Traceback" not in output, output[-3000:]
 
     gate = tmp_path / "gate"
-    first = next(iter(PUBLISHED))
-    stalled = kanda(
-        installation,
-        hosts["KE"].home,
-        "publish",
-        KANDA_REGIONS="KE",
-        **{FAULT_ENV: f"publish:after_commit:{first}", FAULT_GATE_ENV: str(gate)},
-    )
-    while not Path(f"{gate}.waiting").exists():
-        assert stalled.poll() is None, finished(stalled)[1][-3000:]
-        time.sleep(0.1)
-    engine = sqlalchemy.create_engine(installation.catalog_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        ended = conn.execute(
-            sqlalchemy.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        ).fetchall()
-    engine.dispose()
-    assert ended and all(done for (done,) in ended)
+    stalled = stalled_publish(installation, hosts["KE"].home, "KE", gate)
+    ended = end_sessions(installation.catalog_url)
+    assert ended and all(ended)
     gate.touch()
     code, output = finished(stalled)
     assert code == 0 and "KE: published" in output, output[-3000:]

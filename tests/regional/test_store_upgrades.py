@@ -407,64 +407,46 @@ def test_gumroad_sales_an_older_spec_left_the_affiliates_commission_out_of_are_c
         assert ensure_built(con).built
 
 
-def test_razorpay_refunds_an_older_spec_told_apart_by_their_minute_are_keyed_by_their_id_from_the_archived_file(
-    settings: Settings,
+@pytest.mark.parametrize(
+    ("region", "upgrade", "sample", "lines"),
+    [
+        # INR 499.00 captured, then refunded
+        pytest.param("IN", "razorpay_refund_ids", "razorpay_webhook/samples/webhooks_in.ndjson", (0, 4), id="razorpay"),
+        # BDT 500.00 completed, then refunded (by its refundTrxID now)
+        pytest.param("BD", "bkash_refund_ids", "bkash/samples/execute_bd.jsonl", (0, 7), id="bkash"),
+    ],
+)
+def test_webhook_refunds_an_older_spec_told_apart_by_their_minute_are_keyed_by_their_id_from_the_archived_file(
+    settings: Settings, region: str, upgrade: str, sample: str, lines: tuple[int, int]
 ):
-    """An older Razorpay spec told a payment's refunds apart by their minute; the spec keys them by the refund's own
-    id now. Left as stored, a refund of an older store delivered again would load beside its old self and take its
-    money back twice. The first writer to open the store reads the archived file again and keys each stored refund
-    as the spec does now, so the redelivery is a duplicate."""
+    """An older spec told a payment's refunds apart by their minute; the spec keys them by the refund's own id now
+    (Razorpay's `rfnd_...`, bKash's refundTrxID). Left as stored, a refund of an older store delivered again would
+    load beside its old self and take its money back twice. The first writer to open the store reads the archived
+    file again and keys each stored refund as the spec does now, so the redelivery is a duplicate."""
     from kanda.regional.ingest import ingest_landing
     from tests.support.files import make_files
 
-    make_files(settings, regions=["IN"], rows=20)
-    sample = (Path(__file__).parents[2] / "regions/rails/razorpay_webhook/samples/webhooks_in.ndjson").read_text()
-    sale, refund = sample.splitlines()[0], sample.splitlines()[4]  # INR 499.00 captured, then refunded
-    landed = settings.landing("IN") / "webhooks.ndjson"
+    make_files(settings, regions=[region], rows=20)
+    records = (Path(__file__).parents[2] / "regions/rails" / sample).read_text().splitlines()
+    sale, refund = records[lines[0]], records[lines[1]]
+    suffix = Path(sample).suffix
+    landed = settings.landing(region) / f"webhooks{suffix}"
     landed.write_text(f"{sale}\n{refund}\n")
-    ingest_landing(settings, "IN")
-    ours = "source_file = 'webhooks.ndjson' AND event_type = 'refund'"
-    with duckdb.connect(str(settings.store_path("IN"))) as con:  # as the older spec keyed it: by its minute
-        con.execute("DELETE FROM store_upgrades WHERE name = 'razorpay_refund_ids'")
+    ingest_landing(settings, region)
+    ours = f"source_file = '{landed.name}' AND event_type = 'refund'"
+    with duckdb.connect(str(settings.store_path(region))) as con:  # as the older spec keyed it: by its minute
+        con.execute("DELETE FROM store_upgrades WHERE name = ?", [upgrade])
         con.execute(f"UPDATE sale_events SET event_ref = epoch_us(occurred_at) // 60000000 WHERE {ours}")
         build_models(con)
-    with open_store(settings, "IN") as con:
-        assert con.execute("SELECT rows_changed FROM store_upgrades WHERE name = 'razorpay_refund_ids'").fetchall() == [
-            (1,)
-        ]
+    with open_store(settings, region) as con:
+        changed = "SELECT rows_changed FROM store_upgrades WHERE name = ?"
+        assert con.execute(changed, [upgrade]).fetchall() == [(1,)]
         assert con.execute(
             f"SELECT event_ref <> epoch_us(occurred_at) // 60000000 FROM sale_events WHERE {ours}"
         ).fetchall() == [(True,)]
-    again = settings.home / "again.ndjson"
+    again = settings.home / f"again{suffix}"
     again.write_text(refund + "\n")
-    (redelivered,) = ingest_files(settings, "IN", [again]).files
-    assert (redelivered.loaded, redelivered.duplicates) == (0, 1), redelivered
-
-
-def test_bkash_refunds_an_older_spec_told_apart_by_their_minute_are_keyed_by_their_refund_trx_id(settings: Settings):
-    """As Razorpay's: bKash refunds are keyed by their refundTrxID now. Left keyed by the minute, the sample's
-    refund delivered again would load beside its old self and take its BDT 500.00 back twice."""
-    from kanda.regional.ingest import ingest_landing
-    from tests.support.files import make_files
-
-    make_files(settings, regions=["BD"], rows=20)
-    sample = (Path(__file__).parents[2] / "regions/rails/bkash/samples/execute_bd.jsonl").read_text()
-    sale, refund = sample.splitlines()[0], sample.splitlines()[7]  # BDT 500.00 completed, then refunded
-    landed = settings.landing("BD") / "execute.jsonl"
-    landed.write_text(f"{sale}\n{refund}\n")
-    ingest_landing(settings, "BD")
-    ours = "source_file = 'execute.jsonl' AND event_type = 'refund'"
-    with duckdb.connect(str(settings.store_path("BD"))) as con:  # as the older spec keyed it: by its minute
-        con.execute("DELETE FROM store_upgrades WHERE name = 'bkash_refund_ids'")
-        con.execute(f"UPDATE sale_events SET event_ref = epoch_us(occurred_at) // 60000000 WHERE {ours}")
-        build_models(con)
-    with open_store(settings, "BD") as con:
-        assert con.execute("SELECT rows_changed FROM store_upgrades WHERE name = 'bkash_refund_ids'").fetchall() == [
-            (1,)
-        ]
-    again = settings.home / "again.jsonl"
-    again.write_text(refund + "\n")
-    (redelivered,) = ingest_files(settings, "BD", [again]).files
+    (redelivered,) = ingest_files(settings, region, [again]).files
     assert (redelivered.loaded, redelivered.duplicates) == (0, 1), redelivered
 
 
