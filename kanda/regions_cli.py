@@ -203,12 +203,13 @@ def dry_run(region: Any, path: Path, *, shown: int = 30) -> dict:
     bad, bad_repeats = _first_of_each_record(bad)
     holds, held_repeats = _first_of_each_record(holds)
     repeat = valid.select(pl.col("event_id").is_duplicated() & ~pl.col("event_id").is_first_distinct()).to_series()
-    # a repeat that states other money than the event's first delivery is quarantined, as ingestion does
-    first = valid.select(
-        recorded_amount=pl.col("amount_minor").first().over("event_id"),
-        recorded_currency=pl.col("currency").first().over("event_id"),
-    )
-    differs = (valid["amount_minor"] != first["recorded_amount"]) | (valid["currency"] != first["recorded_currency"])
+    # a repeat that states other money, or another creator or product, than the event's first delivery is
+    # quarantined, as ingestion does (`kanda.regional.batch.REPEATED_COLUMNS`)
+    said = {"amount": "amount_minor", "currency": "currency", "creator_id": "creator_id", "product_id": "product_id"}
+    first = valid.select([pl.col(c).first().over("event_id").alias(f"recorded_{k}") for k, c in said.items()])
+    differs = pl.repeat(False, valid.height, eager=True)
+    for key, column in said.items():
+        differs = differs | valid[column].ne_missing(first[f"recorded_{key}"])
     duplicate, differing = repeat & ~differs, repeat & differs
     differing_again = valid.clear()
     if differing.any():

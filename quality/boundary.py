@@ -30,6 +30,9 @@ from regions.rails.base import RAIL_REF
 HOLD_RULES = {"unknown_creator": "hold"}
 #: The rule of a delivery that repeats an event's identity with other money (`differing_repeats`).
 REPEAT_DIFFERS = "repeat_differs"
+#: The rule of a delivery that repeats an event's identity naming another creator or product than it was first
+#: recorded with (`differing_repeats`).
+REPEAT_OTHER_OWNER = "repeat_other_owner"
 
 QUARANTINE_COLUMNS = [
     "source",
@@ -199,27 +202,31 @@ def hold_unknown_creators(valid: pl.DataFrame, known_creators: pl.Series) -> Spl
 
 
 def differing_repeats(repeats: pl.DataFrame) -> pl.DataFrame:
-    """Quarantine rows for deliveries of a stored (or earlier) event that state other money than it.
+    """Quarantine rows for deliveries of a stored (or earlier) event that state other money, or name another creator
+    or product, than it was first recorded with.
 
-    `repeats` holds contract rows, their raw record as JSON text, and the money the event was first recorded with
-    (`recorded_amount`, `recorded_currency`). A redelivery is harmless only if it says what the first delivery
-    said: counted as a duplicate, a different amount would vanish unseen (a second refund of one payment within
-    the same minute, on rails that tell refunds apart by their minute, is the usual cause), and loading it instead
-    would double the event. So it is an error a steward must look at; the event as first recorded stays.
+    `repeats` holds contract rows, their raw record as JSON text, and what the event was first recorded with
+    (`recorded_amount`, `recorded_currency`, and, where compared, `recorded_creator_id`, `recorded_product_id`). A
+    redelivery is harmless only if it says what the first delivery said: counted as a duplicate, a different amount
+    would vanish unseen (a second refund of one payment within the same minute, on rails that tell refunds apart by
+    their minute, is the usual cause), as would the other creator's claim to the sale, and loading it instead would
+    double the event. So it is an error a steward must look at; the event as first recorded stays.
     """
 
-    def reason(column: str) -> pl.Expr:
+    def reason(column: str, rule: str) -> pl.Expr:
         recorded = pl.col(f"recorded_{column.removesuffix('_minor')}")
         return pl.when(pl.col(column).ne_missing(recorded)).then(
             pl.struct(
-                rule=pl.lit(REPEAT_DIFFERS),
+                rule=pl.lit(rule),
                 column=pl.lit(column),
                 value=pl.format("{} (this event was first recorded with {})", pl.col(column), recorded),
                 severity=pl.lit("error"),
             )
         )
 
-    flagged = repeats.with_columns(reasons=pl.concat_list(reason("amount_minor"), reason("currency")).list.drop_nulls())
+    reasons = [reason("amount_minor", REPEAT_DIFFERS), reason("currency", REPEAT_DIFFERS)]
+    reasons += [reason(c, REPEAT_OTHER_OWNER) for c in ("creator_id", "product_id") if f"recorded_{c}" in repeats]
+    flagged = repeats.with_columns(reasons=pl.concat_list(reasons).list.drop_nulls())
     return to_quarantine(flagged, hold=None)
 
 

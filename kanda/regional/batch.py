@@ -281,8 +281,9 @@ class StagedBatch:
 
     def _sort_repeats(self, con: duckdb.DuckDBPyConnection) -> int:
         """Sort the staged rows that repeat an event (of the store, or an earlier row of this batch) into
-        duplicates, which say what the event was first recorded with, and rows that state other money, which are
-        quarantined (`quality.boundary.differing_repeats`); return how many are duplicates.
+        duplicates, which say what the event was first recorded with, and rows that state other money or name
+        another creator or product (`REPEATED_COLUMNS`), which are quarantined (`quality.boundary.differing_repeats`);
+        return how many are duplicates.
 
         Only repeats need looking at, and they are few, so both comparisons start from a 64-bit hash of the
         event's parts and compare the parts themselves only where hashes agree (equal events have equal hashes, so
@@ -300,14 +301,14 @@ class StagedBatch:
             return 0
         source, placed = _staged(files, placed=False), _staged(files, placed=True)
         con.execute(
-            f"CREATE TEMP TABLE {_STORED_EVENTS} AS SELECT {_EVENT_PARTS}, amount_minor, currency FROM sale_events"
+            f"CREATE TEMP TABLE {_STORED_EVENTS} AS SELECT {_EVENT_PARTS}, {_SAID} FROM sale_events"
             f" WHERE {_EVENT_HASH} IN (SELECT {_EVENT_HASH} FROM {source})"
         )
         con.execute(
             f"CREATE TEMP TABLE {_REPEATS} AS"
             f" WITH candidates AS (SELECT {_EVENT_HASH} AS h FROM {source} GROUP BY h HAVING count(*) > 1"
             f"   UNION SELECT {_EVENT_HASH} FROM {_STORED_EVENTS})"
-            f" SELECT {_EVENT_PARTS}, amount_minor, currency, (source_row, filename, file_row_number) AS pos"
+            f" SELECT {_EVENT_PARTS}, {_SAID}, (source_row, filename, file_row_number) AS pos"
             f" FROM {placed} WHERE {_EVENT_HASH} IN (SELECT h FROM candidates)"
         )
         # Each repeat against the event as first recorded: the store's, else this batch's first delivery, which
@@ -315,20 +316,21 @@ class StagedBatch:
         con.execute(
             f"CREATE TEMP TABLE {_SORTED} AS"
             f" WITH firsts AS (SELECT {_EVENT_PARTS}, min(pos) AS first,"
-            f"   arg_min({_money()}, pos) AS money FROM {_REPEATS} GROUP BY ALL)"
-            " SELECT r.pos, r.amount_minor, r.currency,"
-            f"   CASE WHEN e.transaction_id IS NULL THEN f.money ELSE {_money('e.')} END AS recorded,"
+            f"   arg_min({_said()}, pos) AS said FROM {_REPEATS} GROUP BY ALL)"
+            f" SELECT r.pos, {', '.join('r.' + c for c in REPEATED_COLUMNS)},"
+            f"   CASE WHEN e.transaction_id IS NULL THEN f.said ELSE {_said('e.')} END AS recorded,"
             "   e.transaction_id IS NULL AND r.pos = f.first AS loads"
             f" FROM {_REPEATS} AS r JOIN firsts AS f USING ({_EVENT_PARTS})"
             f" LEFT JOIN {_STORED_EVENTS} AS e USING ({_EVENT_PARTS})"
         )
         (duplicates,) = con.execute(
-            f"SELECT count(*) FROM {_SORTED} WHERE NOT loads AND {_money()} = recorded"
+            f"SELECT count(*) FROM {_SORTED} WHERE NOT loads AND {_said()} = recorded"
         ).fetchall()[0]
         differing = con.sql(
-            f"SELECT s.* EXCLUDE (filename, file_row_number), d.recorded.amount_minor AS recorded_amount,"
-            f" d.recorded.currency AS recorded_currency FROM {placed} AS s"
-            f" JOIN (SELECT * FROM {_SORTED} WHERE NOT loads AND {_money()} IS DISTINCT FROM recorded)"
+            "SELECT s.* EXCLUDE (filename, file_row_number), d.recorded.amount_minor AS recorded_amount,"
+            " d.recorded.currency AS recorded_currency, d.recorded.creator_id AS recorded_creator_id,"
+            f" d.recorded.product_id AS recorded_product_id FROM {placed} AS s"
+            f" JOIN (SELECT * FROM {_SORTED} WHERE NOT loads AND {_said()} IS DISTINCT FROM recorded)"
             "   AS d ON (s.source_row, s.filename, s.file_row_number) = d.pos"
         ).pl()
         if differing.height:
@@ -336,7 +338,7 @@ class StagedBatch:
         return duplicates
 
     def _quarantine_differing(self, rows: pl.DataFrame) -> None:
-        """Stage quarantine rows for repeats that state other money, with their raw records."""
+        """Stage quarantine rows for repeats that state other money or another owner, with their raw records."""
         if self.raw_lines is not None:
             # a line's events (a charge and its refund) share its raw record
             raw = self.raw_lines(rows["source_row"].unique()).unique("source_row").rename({"raw_record": _RAW})
@@ -454,6 +456,11 @@ _STAGING_PARQUET = {"compression": "uncompressed", "statistics": False}
 
 #: An event is one payment's event of one type and status (the contract's event_id, compared part by part).
 _EVENT_PARTS = ", ".join(EVENT_ID_PARTS)
+#: What a delivery of an event must say again to be a duplicate: the money it moves and whose sale it is. Other
+#: money, or another creator or product, is quarantined (`quality.boundary.differing_repeats`): counted as a
+#: duplicate it would vanish unseen, whichever of the two deliveries was right.
+REPEATED_COLUMNS = ("amount_minor", "currency", "creator_id", "product_id")
+_SAID = ", ".join(REPEATED_COLUMNS)
 _EVENT_HASH = f"hash({_EVENT_PARTS})"
 #: While a batch loads, temporary tables of the connection: the store's events that this batch repeats, the staged
 #: rows that repeat an event, and each of those sorted (first delivery, duplicate, or other money).
@@ -484,9 +491,9 @@ def dirty_quarantine_days(con: duckdb.DuckDBPyConnection, region: RegionConfig, 
     )
 
 
-def _money(alias: str = "") -> str:
-    """What a delivery of an event must repeat to be a duplicate: the money it moves, as one comparable value."""
-    return f"{{'amount_minor': {alias}amount_minor, 'currency': {alias}currency}}"
+def _said(alias: str = "") -> str:
+    """What a delivery of an event said that a duplicate must say again (`REPEATED_COLUMNS`), as one value."""
+    return "{" + ", ".join(f"'{c}': {alias}{c}" for c in REPEATED_COLUMNS) + "}"
 
 
 def _staged(files: list[str], *, placed: bool) -> str:

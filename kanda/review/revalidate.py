@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from quality.boundary import HOLD_RULES, REPEAT_DIFFERS, split_by_contract
+from quality.boundary import HOLD_RULES, REPEAT_DIFFERS, REPEAT_OTHER_OWNER, split_by_contract
 from quality.contract import (
     CONTRACT_COLUMNS,
     WARNING_RULES,
@@ -189,21 +189,22 @@ def _not_converted(candidate: Candidate) -> list[Rule]:
 
 
 def still_a_repeat(candidate: Candidate, rules: Sequence[Rule], verdict: Revalidation) -> Revalidation:
-    """The verdict, failing `repeat_differs` again if the row had failed it and the edits leave it the same event
-    with the same money.
+    """The verdict, failing `repeat_differs` (or `repeat_other_owner`) again if the row had failed it and the edits
+    leave it the same event with the same money, creator and product.
 
     That rule is judged against the store when a batch loads, not by the contract: approved unchanged, the row
     would pass here and only be quarantined again on reprocess. Typing the money the event was first recorded with
     (a duplicate then) or a time in another minute (a refund of its own) changes the answer.
     """
-    repeat = next((rule for rule in rules if rule.rule == REPEAT_DIFFERS), None)
-    if repeat is None:
+    repeats = [rule for rule in rules if rule.rule in (REPEAT_DIFFERS, REPEAT_OTHER_OWNER)]
+    if not repeats:
         return verdict
     edited, _ = edited_row(candidate)
     original, _ = edited_row(Candidate(candidate.region, candidate.parsed, {}))
-    if any(edited.get(c) != original.get(c) for c in ("event_id", "amount_minor", "currency")):
+    said = ("event_id", "amount_minor", "currency", "creator_id", "product_id")
+    if any(edited.get(c) != original.get(c) for c in said):
         return verdict
-    return Revalidation(False, [*verdict.errors, repeat], verdict.row)
+    return Revalidation(False, [*verdict.errors, *repeats], verdict.row)
 
 
 def contract_frame(rows: list[dict]) -> pl.DataFrame:

@@ -152,3 +152,39 @@ def test_a_steward_loads_a_genuine_second_refund_by_its_own_minute(settings: Set
     with open_store(settings, "CM", read_only=True) as con:
         assert [row[1] for row in money_back(con, str(CHARGE))] == [-3_000, -2_000]
     assert failures(settings, "CM") == []
+
+
+def test_a_redelivery_naming_another_creator_is_quarantined_and_the_sale_stays_with_the_first(
+    settings: Settings, tmp_path: Path
+):
+    """Only the money was compared: the same charge delivered again naming another creator and product was counted
+    as a duplicate, so one creator's claim to the sale vanished unseen, whichever delivery was right. It is a
+    `repeat_other_owner` error now; approved unchanged it is refused, and fixed to the owner first recorded it is
+    the duplicate it then is."""
+    make_files(settings, regions=["EG"], rows=50)
+    folder = tmp_path / "in"
+    a = stripe_file(folder, "a.csv", [paid("ch_1", "2026-10-05 10:00:00")])
+    other = paid("ch_1", "2026-10-05 10:00:00").replace("EG-C0002.EG-P00005", "EG-C0001.EG-P00001")
+    b = stripe_file(folder, "b.csv", [paid("ch_1", "2026-10-05 10:00:00"), other])
+    _, second = ingest_files(settings, "EG", [a, b]).files
+    assert (second.loaded, second.quarantined, second.duplicates) == (0, 1, 1), second
+    ((_, line, raw, reasons),) = quarantined(settings, "EG")
+    assert line == 2 and raw["kanda_ref (metadata)"] == "EG-C0001.EG-P00001"
+    assert [(r["rule"], r["column"], r["value"]) for r in reasons] == [
+        ("repeat_other_owner", "creator_id", "EG-C0001 (this event was first recorded with EG-C0002)"),
+        ("repeat_other_owner", "product_id", "EG-P00001 (this event was first recorded with EG-P00005)"),
+    ]
+    with open_store(settings, "EG", read_only=True) as con:
+        assert con.execute("SELECT creator_id, product_id FROM sale_events").fetchall() == [("EG-C0002", "EG-P00005")]
+    assert failures(settings, "EG") == []
+
+    enqueue_region(settings, "EG")
+    steward = Actor("amina", "steward", frozenset({"EG"}))
+    (item,) = list_items(settings, steward, ReviewFilter(), limit=10)
+    with pytest.raises(FixInvalid, match="repeat_other_owner"):
+        approve(settings, steward, item.id, "the rail says EG-C0001", edits={})
+    approve(
+        settings, steward, item.id, "as first recorded", edits={"creator_id": "EG-C0002", "product_id": "EG-P00005"}
+    )
+    assert reprocess_region(settings, "EG").duplicates == [item.id]
+    assert failures(settings, "EG") == []
