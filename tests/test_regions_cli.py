@@ -168,3 +168,20 @@ def test_schema_is_json_for_editors() -> None:
     assert result.exit_code == 0
     schema = json.loads(result.output)
     assert schema["title"] == "kanda rail spec" and "fields" in schema["properties"]
+
+
+def test_check_quarantines_a_repeat_naming_another_owner_as_ingestion_does(spec_settings: Settings, tmp_path: Path):
+    """The dry run holds a repeat to what its event was first recorded with, creator and product included."""
+    make_files(spec_settings, regions=["RW"], rows=200)
+    sample = tmp_path / "rw_owner.csv"
+    sample.write_text(
+        "Txn Id,Status,Amount,Fee,Transaction Date,Description,From\n"
+        "S1,Completed,15000,225,05/10/2026 12:00:00,Payment REF RW-C0001/RW-P00001,0788000001\n"
+        "S1,Completed,15000,225,05/10/2026 12:00:00,Payment REF RW-C0002/RW-P00002,0788000001\n"
+    )
+    result = runner.invoke(app, ["regions", "check", "RW", str(sample), "--json"])
+    assert result.exit_code == 0, result.output
+    outcomes = {r["source_row"]: (r["outcome"], r["why"]) for r in json.loads(result.output)["rows"]}
+    assert outcomes[1] == ("load", None)
+    assert outcomes[2][0] == "quarantine"
+    assert "repeat_other_owner (creator_id='RW-C0002 (this event was first recorded with RW-C0001)')" in outcomes[2][1]
