@@ -159,7 +159,14 @@ def dry_run(region: Any, path: Path, *, shown: int = 30) -> dict:
     """Reader + contract + holds over one file, in memory. The answer says what ingestion would do and why."""
     import polars as pl
 
-    from quality.boundary import canonicalise, differing_repeats, hold_unknown_creators, split_by_contract
+    from quality.boundary import (
+        REPEATED_COLUMNS,
+        canonicalise,
+        differing_repeats,
+        hold_unknown_creators,
+        recorded_column,
+        split_by_contract,
+    )
     from regions.rails import FileRejected, ReadContext, get_adapter
     from regions.rails.base import DEFAULT_BATCH_ROWS
     from regions.spec.engine import SpecAdapter
@@ -204,12 +211,11 @@ def dry_run(region: Any, path: Path, *, shown: int = 30) -> dict:
     holds, held_repeats = _first_of_each_record(holds)
     repeat = valid.select(pl.col("event_id").is_duplicated() & ~pl.col("event_id").is_first_distinct()).to_series()
     # a repeat that states other money, or another creator or product, than the event's first delivery is
-    # quarantined, as ingestion does (`kanda.regional.batch.REPEATED_COLUMNS`)
-    said = {"amount": "amount_minor", "currency": "currency", "creator_id": "creator_id", "product_id": "product_id"}
-    first = valid.select([pl.col(c).first().over("event_id").alias(f"recorded_{k}") for k, c in said.items()])
+    # quarantined, as ingestion does (`quality.boundary.REPEATED_COLUMNS`)
+    first = valid.select([pl.col(c).first().over("event_id").alias(recorded_column(c)) for c in REPEATED_COLUMNS])
     differs = pl.repeat(False, valid.height, eager=True)
-    for key, column in said.items():
-        differs = differs | valid[column].ne_missing(first[f"recorded_{key}"])
+    for column in REPEATED_COLUMNS:
+        differs = differs | valid[column].ne_missing(first[recorded_column(column)])
     duplicate, differing = repeat & ~differs, repeat & differs
     differing_again = valid.clear()
     if differing.any():

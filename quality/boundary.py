@@ -33,6 +33,10 @@ REPEAT_DIFFERS = "repeat_differs"
 #: The rule of a delivery that repeats an event's identity naming another creator or product than it was first
 #: recorded with (`differing_repeats`).
 REPEAT_OTHER_OWNER = "repeat_other_owner"
+#: What a delivery of an event must say again to be a duplicate: the money it moves and whose sale it is. Other
+#: money, or another creator or product, is quarantined (`differing_repeats`): counted as a duplicate it would
+#: vanish unseen, whichever of the two deliveries was right.
+REPEATED_COLUMNS = ("amount_minor", "currency", "creator_id", "product_id")
 
 QUARANTINE_COLUMNS = [
     "source",
@@ -214,7 +218,7 @@ def differing_repeats(repeats: pl.DataFrame) -> pl.DataFrame:
     """
 
     def reason(column: str, rule: str) -> pl.Expr:
-        recorded = pl.col(f"recorded_{column.removesuffix('_minor')}")
+        recorded = pl.col(recorded_column(column))
         return pl.when(pl.col(column).ne_missing(recorded)).then(
             pl.struct(
                 rule=pl.lit(rule),
@@ -224,10 +228,18 @@ def differing_repeats(repeats: pl.DataFrame) -> pl.DataFrame:
             )
         )
 
-    reasons = [reason("amount_minor", REPEAT_DIFFERS), reason("currency", REPEAT_DIFFERS)]
-    reasons += [reason(c, REPEAT_OTHER_OWNER) for c in ("creator_id", "product_id") if f"recorded_{c}" in repeats]
+    reasons = [
+        reason(c, REPEAT_DIFFERS if c in ("amount_minor", "currency") else REPEAT_OTHER_OWNER)
+        for c in REPEATED_COLUMNS
+        if recorded_column(c) in repeats
+    ]
     flagged = repeats.with_columns(reasons=pl.concat_list(reasons).list.drop_nulls())
     return to_quarantine(flagged, hold=None)
+
+
+def recorded_column(column: str) -> str:
+    """The column holding what an event was first recorded with (`recorded_amount` for `amount_minor`)."""
+    return f"recorded_{column.removesuffix('_minor')}"
 
 
 def to_quarantine(flagged: pl.DataFrame, *, hold: str | None) -> pl.DataFrame:

@@ -25,7 +25,14 @@ from kanda.regional import ledger
 from kanda.regional.ledger import BatchCounts, LedgerEntry
 from kanda.regional.owners import StoredOwners, with_payment_owners
 from kanda.regional.store import sql_text, transaction
-from quality.boundary import Split, differing_repeats, hold_unknown_creators, split_by_contract
+from quality.boundary import (
+    REPEATED_COLUMNS,
+    Split,
+    differing_repeats,
+    hold_unknown_creators,
+    recorded_column,
+    split_by_contract,
+)
 from quality.contract import CONTRACT_COLUMNS, EVENT_ID_PARTS, VIRTUAL_COLUMNS, contract_dtypes, event_id_expr
 from quality.screen import passes_contract
 from regions import RegionConfig
@@ -327,9 +334,8 @@ class StagedBatch:
             f"SELECT count(*) FROM {_SORTED} WHERE NOT loads AND {_said()} = recorded"
         ).fetchall()[0]
         differing = con.sql(
-            "SELECT s.* EXCLUDE (filename, file_row_number), d.recorded.amount_minor AS recorded_amount,"
-            " d.recorded.currency AS recorded_currency, d.recorded.creator_id AS recorded_creator_id,"
-            f" d.recorded.product_id AS recorded_product_id FROM {placed} AS s"
+            "SELECT s.* EXCLUDE (filename, file_row_number),"
+            f" {', '.join(f'd.recorded.{c} AS {recorded_column(c)}' for c in REPEATED_COLUMNS)} FROM {placed} AS s"
             f" JOIN (SELECT * FROM {_SORTED} WHERE NOT loads AND {_said()} IS DISTINCT FROM recorded)"
             "   AS d ON (s.source_row, s.filename, s.file_row_number) = d.pos"
         ).pl()
@@ -456,10 +462,6 @@ _STAGING_PARQUET = {"compression": "uncompressed", "statistics": False}
 
 #: An event is one payment's event of one type and status (the contract's event_id, compared part by part).
 _EVENT_PARTS = ", ".join(EVENT_ID_PARTS)
-#: What a delivery of an event must say again to be a duplicate: the money it moves and whose sale it is. Other
-#: money, or another creator or product, is quarantined (`quality.boundary.differing_repeats`): counted as a
-#: duplicate it would vanish unseen, whichever of the two deliveries was right.
-REPEATED_COLUMNS = ("amount_minor", "currency", "creator_id", "product_id")
 _SAID = ", ".join(REPEATED_COLUMNS)
 _EVENT_HASH = f"hash({_EVENT_PARTS})"
 #: While a batch loads, temporary tables of the connection: the store's events that this batch repeats, the staged

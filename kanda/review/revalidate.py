@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from quality.boundary import HOLD_RULES, REPEAT_DIFFERS, REPEAT_OTHER_OWNER, split_by_contract
+from quality.boundary import HOLD_RULES, REPEAT_DIFFERS, REPEAT_OTHER_OWNER, REPEATED_COLUMNS, split_by_contract
 from quality.contract import (
     CONTRACT_COLUMNS,
     WARNING_RULES,
@@ -201,8 +201,7 @@ def still_a_repeat(candidate: Candidate, rules: Sequence[Rule], verdict: Revalid
         return verdict
     edited, _ = edited_row(candidate)
     original, _ = edited_row(Candidate(candidate.region, candidate.parsed, {}))
-    said = ("event_id", "amount_minor", "currency", "creator_id", "product_id")
-    if any(edited.get(c) != original.get(c) for c in said):
+    if any(edited.get(c) != original.get(c) for c in ("event_id", *REPEATED_COLUMNS)):
         return verdict
     return Revalidation(False, [*verdict.errors, *repeats], verdict.row)
 
