@@ -250,43 +250,30 @@ def mark_released(
 def _release_audit(
     item_id: int, before: str, store_status: str, batch: str | None, kind: str | None, now, *, again: bool = False
 ) -> dict:
-    if store_status == "rejected":
-        return {
-            "item_id": item_id,
-            "actor": "system:enqueue",
-            "action": "reject",
-            "at": now,
-            "before": {"status": before},
-            "after": {"status": "rejected"},
-            "reason": "already marked rejected in the regional store",
-        }
     automatic = kind == "release"
-    if again and not automatic:
+    actor, action = ("system:ingest", "release") if automatic else ("system:reprocess", "reprocess")
+    after: dict = {"status": "reprocessed", "batch": batch}
+    if store_status == "rejected":
+        actor, action, after = "system:enqueue", "reject", {"status": "rejected"}
+        reason = "already marked rejected in the regional store"
+    elif again and not automatic:
         # the fix did not reach the figures: it failed on load, and its row waits again as an item of its own
-        return {
-            "item_id": item_id,
-            "actor": "system:reprocess",
-            "action": "reprocess",
-            "at": now,
-            "before": {"status": before},
-            "after": {"status": "reprocessed", "batch": batch, "outcome": "quarantined"},
-            "reason": f"failed the contract on load and was quarantined again in batch {batch}",
-        }
+        after["outcome"] = "quarantined"
+        reason = f"failed the contract on load and was quarantined again in batch {batch}"
+    elif not automatic:
+        reason = f"already loaded by batch {batch}"
+    else:
+        reason = f"released automatically: the creator was onboarded (batch {batch})" + {
+            "rejected": ", before the rejection reached the store",
+            "fixed": ", before the approved fix reached the store: the event is stored as it arrived,"
+            " without the fix's edits",
+        }.get(before, "")
     return {
         "item_id": item_id,
-        "actor": "system:ingest" if automatic else "system:reprocess",
-        "action": "release" if automatic else "reprocess",
+        "actor": actor,
+        "action": action,
         "at": now,
         "before": {"status": before},
-        "after": {"status": "reprocessed", "batch": batch},
-        "reason": (
-            f"already loaded by batch {batch}"
-            if not automatic
-            else f"released automatically: the creator was onboarded (batch {batch})"
-            + {
-                "rejected": ", before the rejection reached the store",
-                "fixed": ", before the approved fix reached the store: the event is stored as it arrived,"
-                " without the fix's edits",
-            }.get(before, "")
-        ),
+        "after": after,
+        "reason": reason,
     }
