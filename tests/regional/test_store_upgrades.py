@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -35,6 +37,21 @@ SALE = paystack_event(
     paid_at="2025-02-10T14:00:00.000Z",
     metadata={"kanda_ref": "NG-C0005.NG-P00017"},
 )
+
+
+@contextmanager
+def as_an_older_kanda_left_it(
+    settings: Settings, region: str, upgrade: str, *, published: bool = True
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The region's store opened as a plain DuckDB file (no upgrade runs) with `upgrade` not yet applied, for the
+    test to rewrite rows as an older kanda stored them; on leaving, the models are built and, when `published`, no
+    day waits to be published, as that kanda left its store."""
+    with duckdb.connect(str(settings.store_path(region))) as con:
+        con.execute("DELETE FROM store_upgrades WHERE name = ?", [upgrade])
+        yield con
+        build_models(con)
+        if published:
+            con.execute("DELETE FROM dirty_days")
 
 
 def older_store(settings: Settings, tmp_path: Path) -> tuple[str, int]:
@@ -267,8 +284,8 @@ def test_mtn_records_an_older_spec_keyed_by_order_are_keyed_by_request_from_the_
     ingest_landing(settings, "BJ")
     assert (settings.landing("BJ") / "processed" / "momo_poll.ndjson").is_file()
     ours = "source_file = 'momo_poll.ndjson'"
-    with duckdb.connect(str(settings.store_path("BJ"))) as con:  # as the older spec stored them: by order
-        con.execute("DELETE FROM store_upgrades WHERE name = 'mtn_request_keys'")
+    # as the older spec stored them: by order
+    with as_an_older_kanda_left_it(settings, "BJ", "mtn_request_keys") as con:
         con.execute(f"UPDATE sale_events SET transaction_id = 'ORD-' || (source_row::VARCHAR) WHERE {ours}")
         # the refund loaded then, keyed by its order
         con.execute(
@@ -282,8 +299,6 @@ def test_mtn_records_an_older_spec_keyed_by_order_are_keyed_by_request_from_the_
         (qid, parsed) = con.execute(f"SELECT quarantine_id, parsed FROM quarantine WHERE {ours}").fetchone()
         older = json.dumps({**json.loads(parsed), "transaction_id": "ORD-3"})
         con.execute("UPDATE quarantine SET transaction_id = 'ORD-3', parsed = ? WHERE quarantine_id = ?", [older, qid])
-        build_models(con)
-        con.execute("DELETE FROM dirty_days")
     with open_store(settings, "BJ") as con:
         stored = con.execute(
             f"SELECT source_row, event_type, transaction_id FROM sale_events WHERE {ours} ORDER BY source_row"
@@ -324,11 +339,9 @@ def test_flutterwave_sales_an_older_spec_charged_the_customers_fee_to_are_correc
     )
     ingest_landing(settings, "CM")
     ours = "source_file = 'hooks.ndjson'"
-    with duckdb.connect(str(settings.store_path("CM"))) as con:  # as the older spec booked them: the whole app_fee
-        con.execute("DELETE FROM store_upgrades WHERE name = 'flutterwave_borne_fees'")
+    # as the older spec booked them: the whole app_fee
+    with as_an_older_kanda_left_it(settings, "CM", "flutterwave_borne_fees") as con:
         con.execute(f"UPDATE sale_events SET fee_minor = 175, net_minor = amount_minor - 175 WHERE {ours}")
-        build_models(con)
-        con.execute("DELETE FROM dirty_days")
     with open_store(settings, "CM") as con:
         fees = f"SELECT transaction_id, fee_minor, net_minor FROM sale_events WHERE {ours} ORDER BY 1"
         assert con.execute(fees).fetchall() == [("91", 0, 5000), ("92", 175, 4825)]
@@ -357,11 +370,9 @@ def test_flutterwave_money_going_back_an_older_spec_booked_the_charges_fee_on_is
     )
     ingest_landing(settings, "CM")
     ours = "source_file = 'hooks.ndjson'"
-    with duckdb.connect(str(settings.store_path("CM"))) as con:  # as the older spec booked it: the fee again
-        con.execute("DELETE FROM store_upgrades WHERE name = 'flutterwave_sale_only_fees'")
+    # as the older spec booked it: the fee again
+    with as_an_older_kanda_left_it(settings, "CM", "flutterwave_sale_only_fees") as con:
         con.execute(f"UPDATE sale_events SET fee_minor = 175, net_minor = amount_minor - 175 WHERE {ours}")
-        build_models(con)
-        con.execute("DELETE FROM dirty_days")
     with open_store(settings, "CM") as con:
         fees = f"SELECT event_type, fee_minor, net_minor FROM sale_events WHERE {ours} ORDER BY occurred_at"
         assert con.execute(fees).fetchall() == [("sale", 175, 4825), ("refund", 0, -5000)]
@@ -395,11 +406,9 @@ def test_gumroad_sales_an_older_spec_left_the_affiliates_commission_out_of_are_c
     )
     ingest_landing(settings, "TZ")
     ours = "source_file = 'sales.csv'"
-    with duckdb.connect(str(settings.store_path("TZ"))) as con:  # as the older spec booked them: Fees only
-        con.execute("DELETE FROM store_upgrades WHERE name = 'gumroad_affiliate_commissions'")
+    # as the older spec booked them: Fees only
+    with as_an_older_kanda_left_it(settings, "TZ", "gumroad_affiliate_commissions") as con:
         con.execute(f"UPDATE sale_events SET fee_minor = 30000, net_minor = amount_minor - 30000 WHERE {ours}")
-        build_models(con)
-        con.execute("DELETE FROM dirty_days")
     with open_store(settings, "TZ") as con:
         fees = f"SELECT transaction_id, fee_minor, net_minor FROM sale_events WHERE {ours} ORDER BY 1"
         assert con.execute(fees).fetchall() == [("AFF1", 230_000, 1_770_000), ("NOAFF1", 30_000, 1_970_000)]
@@ -434,10 +443,9 @@ def test_webhook_refunds_an_older_spec_told_apart_by_their_minute_are_keyed_by_t
     landed.write_text(f"{sale}\n{refund}\n")
     ingest_landing(settings, region)
     ours = f"source_file = '{landed.name}' AND event_type = 'refund'"
-    with duckdb.connect(str(settings.store_path(region))) as con:  # as the older spec keyed it: by its minute
-        con.execute("DELETE FROM store_upgrades WHERE name = ?", [upgrade])
+    # as the older spec keyed it: by its minute
+    with as_an_older_kanda_left_it(settings, region, upgrade, published=False) as con:
         con.execute(f"UPDATE sale_events SET event_ref = epoch_us(occurred_at) // 60000000 WHERE {ours}")
-        build_models(con)
     with open_store(settings, region) as con:
         changed = "SELECT rows_changed FROM store_upgrades WHERE name = ?"
         assert con.execute(changed, [upgrade]).fetchall() == [(1,)]
@@ -481,10 +489,9 @@ def test_momo_export_refunds_an_older_spec_told_apart_by_their_minute_are_keyed_
     workbook(settings.landing("GH") / "export.xlsx", rows)
     ingest_landing(settings, "GH")
     ours = "source_file = 'export.xlsx' AND event_type = 'refund'"
-    with duckdb.connect(str(settings.store_path("GH"))) as con:  # as the older spec keyed it: by its minute
-        con.execute("DELETE FROM store_upgrades WHERE name = 'momo_export_refund_ids'")
+    # as the older spec keyed it: by its minute
+    with as_an_older_kanda_left_it(settings, "GH", "momo_export_refund_ids", published=False) as con:
         con.execute(f"UPDATE sale_events SET event_ref = epoch_us(occurred_at) // 60000000 WHERE {ours}")
-        build_models(con)
     with open_store(settings, "GH") as con:
         assert con.execute(
             "SELECT rows_changed FROM store_upgrades WHERE name = 'momo_export_refund_ids'"
@@ -502,11 +509,9 @@ def test_a_row_an_older_kanda_quarantined_for_its_time_moves_to_the_day_it_arriv
     line = 'SBA3000001,2014-10-06 10:00:00,Pay Bill Online from 0712345678 Acc. KE-C0001.KE-P00001,Completed,"1.00",,0'
     report = ingest_written(settings, "KE", tmp_path / "typo.csv", f"{header}\n{line}\n")
     assert report.quarantined == 1, report
-    with duckdb.connect(str(settings.store_path("KE"))) as con:  # as the older kanda dated it
-        con.execute("DELETE FROM store_upgrades WHERE name = 'quarantine_days_by_arrival'")
+    # as the older kanda dated it
+    with as_an_older_kanda_left_it(settings, "KE", "quarantine_days_by_arrival") as con:
         con.execute("UPDATE quarantine SET local_date = DATE '2014-10-06'")
-        build_models(con)
-        con.execute("DELETE FROM dirty_days")
     with open_store(settings, "KE") as con:
         (day, arrived) = con.execute(
             "SELECT local_date, CAST(timezone('Africa/Nairobi', quarantined_at) AS DATE) FROM quarantine"

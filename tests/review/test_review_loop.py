@@ -41,6 +41,13 @@ from tests.support.steward_files import ingest_dirty_egypt, ingest_dirty_kenya, 
 STEWARD = Actor("amina", "steward", frozenset({"EG"}))
 
 
+#: A Gumroad-style export's header as the TZ rail reads it (a purchase's refund and dispute flags included).
+TZ_HEADER = (
+    "Purchase ID,Item Name,Purchase Date,Purchase Time,Sale Price (TZS),Fees (TZS),Net Total (TZS),Refunded?,"
+    "Fully Refunded?,Disputed?,Dispute Won?\n"
+)
+
+
 def by_transaction(settings: Settings) -> dict[str, int]:
     return {i.transaction_id: i.id for i in list_items(settings, STEWARD, ReviewFilter(), limit=100)}
 
@@ -398,11 +405,7 @@ def test_two_fixed_events_of_one_line_made_alike_are_one_loaded_and_one_duplicat
     a duplicate, and each item's outcome says which, instead of both claiming "loaded"."""
     make_files(settings, regions=["TZ"], rows=20)  # the registry
     path = tmp_path / "tz.csv"
-    path.write_text(
-        "Purchase ID,Item Name,Purchase Date,Purchase Time,Sale Price (TZS),Fees (TZS),Net Total (TZS),Refunded?,"
-        "Fully Refunded?,Disputed?,Dispute Won?\n"
-        "P1,[TZ-C0999.TZ-P00001] x,2026-10-05,10:00:00,50000.00,750.00,49250.00,1,1,0,0\n"
-    )
+    path.write_text(TZ_HEADER + "P1,[TZ-C0999.TZ-P00001] x,2026-10-05,10:00:00,50000.00,750.00,49250.00,1,1,0,0\n")
     (result,) = ingest_files(settings, "TZ", [path]).files
     assert result.quarantined == 2  # held: the creator is not onboarded
     enqueue_region(settings, "TZ")
@@ -431,9 +434,7 @@ def test_a_fixed_amount_must_agree_with_the_net_the_file_states(settings: Settin
     make_files(settings, regions=["TZ"], rows=20)  # the registry
     path = tmp_path / "tz.csv"
     path.write_text(
-        "Purchase ID,Item Name,Purchase Date,Purchase Time,Sale Price (TZS),Fees (TZS),Net Total (TZS),Refunded?,"
-        "Fully Refunded?,Disputed?,Dispute Won?\n"
-        "P1,[TZ-C0001.TZ-P00001] x,2026-10-05,10:00:00,5O000.00,750.00,49250.00,0,0,0,0\n"
+        TZ_HEADER + "P1,[TZ-C0001.TZ-P00001] x,2026-10-05,10:00:00,5O000.00,750.00,49250.00,0,0,0,0\n"
         "P2,[TZ-C0001.TZ-P00001] x,2026-10-05,11:00:00,5O000.00,750.00,49250.00,1,1,0,0\n"
     )
     (result,) = ingest_files(settings, "TZ", [path]).files
