@@ -90,7 +90,7 @@ MAX_PAGE = 100_000
 MAX_OFFSET = 10**18
 FORMATS = ", ".join(("json", "csv", "parquet"))
 #: Part of every cache key: bump it when the bytes of an answer change for the same request (format, columns).
-ANSWER_VERSION = 3  # 3: money answers carry fees_stated
+ANSWER_VERSION = 4  # 3: money answers carry fees_stated; 4: a grouped fees_stated is NULL over unknown rows
 #: Answers at a publication named by id never change; a client may keep them as long as it likes.
 IMMUTABLE = "private, max-age=31536000, immutable"
 ANSWER_CONTENT = {

@@ -9,9 +9,11 @@ rollups' `net_usd_minor` (US cents) is summed and `currency` is not added; a USD
 FX rate is null rather than silently short (`kanda verify` names the missing rates). `channel_daily` holds no money,
 only payment counts: there `usd` just drops the currency from the grouping.
 
-Fees rule: a money answer carries `fees_stated`, true only if every row it sums says so (`bool_and`), that is, every
-event summed came from a rail that stated fees when it was read; where it is false, part of `fees_minor` was never
-sent (counted 0) and net is before those charges.
+Fees rule: a money answer carries `fees_stated`, true only if every row it sums says so, that is, every event summed
+came from a rail that stated fees when it was read; where it is false, part of `fees_minor` was never sent (counted
+0) and net is before those charges. A row whose flag is NULL (a data file written before the column existed, until
+its region publishes again) is not known to state fees: a group with one is false if another row is, else NULL,
+never true (`bool_and` alone skips NULLs and said true over them).
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ RATES: dict[str, dict[str, str]] = {
 }
 #: Whether the rows' rails stated fees: per row as published, for a group true only if it is for every row.
 FEES_STATED = "fees_stated"
+#: A group's `fees_stated`: false if any row's is, NULL (unknown) if any row's is NULL, true only if every row's is.
+FEES_STATED_SQL = (
+    f"CASE WHEN bool_or(NOT {FEES_STATED}) THEN false WHEN count({FEES_STATED}) < count(*) THEN NULL ELSE true END"
+)
 #: Published per row but not additive (its denominator is not published): only in ungrouped answers.
 ROW_ONLY = {"region_daily": ("reversal_rate",)}
 
@@ -102,7 +108,7 @@ def rollup_sql(request: RollupRequest) -> tuple[str, list[object]]:
             total = f"CASE WHEN count(*) FILTER (WHERE net_usd_minor IS NULL) > 0 THEN NULL ELSE {total} END"
         selected.append(f"{total} AS {measure}")
     if table in MONEY_TABLES:
-        selected.append(f"bool_and({FEES_STATED}) AS {FEES_STATED}")
+        selected.append(f"{FEES_STATED_SQL} AS {FEES_STATED}")
     selected += [f"{expression} AS {name}" for name, expression in RATES.get(table, {}).items()]
     grouping = f" GROUP BY {', '.join(str(i + 1) for i in range(len(dims)))}" if dims else ""
     order = f" ORDER BY {', '.join(dims)}" if dims else ""

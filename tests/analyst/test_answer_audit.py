@@ -1,0 +1,56 @@
+"""Answers an analyst would take at their word: a grouped figure's flags must not claim more than its rows say, and a
+filter must not silently match nothing because of how an id was typed."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+from fastapi.testclient import TestClient
+from pyiceberg.expressions import EqualTo
+
+from kanda.central.catalog import NAMESPACE, open_catalog
+from kanda.central.query import run_query
+from kanda.settings import Settings
+from tests.support.analyst import client_for, publish_regions
+
+
+def rows_of(client: TestClient, path: str, **params) -> list[dict]:
+    response = client.get(path, params={"limit": 100_000, **params})
+    assert response.status_code == 200, response.text
+    return response.json()["rows"]
+
+
+def test_a_total_over_rows_of_unknown_fee_status_does_not_say_fees_were_stated(settings: Settings):
+    """Until a region publishes again after `fees_stated` was added, its files from before lack the column and read
+    NULL there (tests/central/test_iceberg_docs.py): nobody knows whether those events' fees were sent. A total
+    over them and over rows that do state fees must not answer `fees_stated: true`, which tells the analyst that
+    `fees_minor` holds every charge and net is after them."""
+    publish_regions(settings, ["EG", "NG"], rows=200, days=2)
+    table = open_catalog(settings).load_table(f"{NAMESPACE}.creator_daily")
+    nigeria = [task.file.file_path.removeprefix("file://") for task in table.scan(EqualTo("region", "NG")).plan_files()]
+    for path in nigeria:  # as an older kanda wrote them: the same rows, no fees_stated
+        pq.write_table(pq.read_table(path).drop_columns(["fees_stated"]), path)
+    flags = "SELECT region, list(DISTINCT fees_stated) AS flags FROM rollups.creator_daily GROUP BY 1 ORDER BY 1"
+    assert run_query(settings, flags).to_pylist() == [
+        {"region": "EG", "flags": [True]},
+        {"region": "NG", "flags": [None]},
+    ]
+    client = client_for(settings, "fees-unknown")
+
+    usd_total = rows_of(client, "/api/rollups/creator_daily", group_by="", currency="usd")
+    assert len(usd_total) == 1 and usd_total[0]["fees_stated"] is None
+    by_region = rows_of(client, "/api/rollups/creator_daily", group_by="region", currency="usd")
+    assert {r["region"]: r["fees_stated"] for r in by_region} == {"EG": True, "NG": None}
+    by_day = rows_of(client, "/api/rollups/creator_daily", group_by="local_date", currency="usd")
+    assert by_day and all(r["fees_stated"] is None for r in by_day)
+
+
+def test_a_false_among_unknown_fee_statuses_still_says_false(settings: Settings):
+    """Where one row is known not to state fees, the group certainly does not, whatever the others say."""
+    publish_regions(settings, ["KE", "NG"], rows=200, days=2)
+    table = open_catalog(settings).load_table(f"{NAMESPACE}.creator_daily")
+    nigeria = [task.file.file_path.removeprefix("file://") for task in table.scan(EqualTo("region", "NG")).plan_files()]
+    for path in nigeria:
+        pq.write_table(pq.read_table(path).drop_columns(["fees_stated"]), path)
+    client = client_for(settings, "fees-false")
+    usd_total = rows_of(client, "/api/rollups/creator_daily", group_by="", currency="usd")
+    assert len(usd_total) == 1 and usd_total[0]["fees_stated"] is False
