@@ -614,7 +614,19 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
     amount = c.amount(fields.amount, exponent)
     fee = c.amount(fields.fee, exponent) if fields.fee is not None else pl.lit(0, pl.Int64)
     fee_text = c.source(fields.fee) if fields.fee is not None else pl.lit("0")
-    fee = pl.when(fee_text.is_null() | (fee_text == "")).then(pl.lit(0, pl.Int64)).otherwise(fee)
+    unstated = fee_text.is_null() | (fee_text == "")
+    if fields.fee_required is not None:
+        # where the rail always states a fee, none is a fee of unknown size: null (quarantined), not a made-up 0
+        required = c.condition(fields.fee_required)
+        fee = (
+            pl.when(unstated & required)
+            .then(pl.lit(None, pl.Int64))
+            .when(unstated)
+            .then(pl.lit(0, pl.Int64))
+            .otherwise(fee)
+        )
+    else:
+        fee = pl.when(unstated).then(pl.lit(0, pl.Int64)).otherwise(fee)
     is_sale = pl.col("event_type") == "sale"
     if spec.amount.sign in ("event_type", "sales_as_given"):
         # A sale keeps the sign it was written with: a negative sale is the contract's to quarantine, never a

@@ -282,7 +282,13 @@ class Fields(_Strict):
     event_type: Source | None = Field(None, description="Default: from `vocabulary`, else 'sale'.")
     status: Source | None = Field(None, description="Default: from `vocabulary`, else 'success'.")
     amount: Source
-    fee: Source | None = Field(None, description="Default 0; an empty cell is 0.")
+    fee: Source | None = Field(None, description="Default 0; an empty cell is 0 (unless `fee_required` holds).")
+    fee_required: Condition | None = Field(
+        None,
+        description="Rows on which the rail always states the fee (Paystack's successful charges): an empty or "
+        "absent fee there is a fee of unknown size, so unreadable (quarantined), never a fee of 0 that would show "
+        "the seller the whole price as their net. Elsewhere an empty fee is 0.",
+    )
     net: Source | None = Field(None, description="Stated net, checked by the contract; default amount - fee.")
     currency: Source | None = Field(
         None, description="Default: the region's currency (also when it names an optional column a file lacks)."

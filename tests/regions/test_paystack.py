@@ -216,3 +216,30 @@ def test_a_refund_as_paystack_sends_it_is_quarantined_and_a_dispute_is_ignored(s
         rows = con.execute("SELECT source_row, reasons FROM quarantine ORDER BY source_row").fetchall()
     columns = {row: {r["column"] for r in json.loads(reasons)} for row, reasons in rows}
     assert columns[2] == {"occurred_at"} and columns[3] == {"occurred_at", "status"}
+
+
+def test_a_successful_charge_whose_fees_are_null_is_quarantined_not_loaded_with_no_fee(settings: Settings) -> None:
+    """Paystack states its fee on a successful charge, but its own documented payloads send `"fees": null` there too
+    (the `charge.success` webhook sample and the USSD one in PaystackOSS/doc-code-snippets, on NGN 100 and NGN 1,500
+    card and USSD payments that Paystack charges a fee on). Read as 0, such a sale loaded with no fee and the creator's
+    net showed the whole price: a plausible wrong figure nothing flagged. It is quarantined for its fee now (a steward
+    reads the fee off the dashboard); a pending charge's null fee is still 0 (no fee is taken before payment), and
+    a stated fee of 0 is a fee of 0."""
+    from kanda.regional.store import open_store
+
+    lines = [
+        paystack_event(1, fees=None),  # a success without its fee
+        paystack_event(2, fees=""),  # the same, as an empty string
+        paystack_event(3, event="charge.pending", status="pending", fees=None),
+        paystack_event(4, fees=0),  # a stated 0
+        paystack_event(5),  # a stated fee
+    ]
+    path = settings.home / "webhooks.ndjson"
+    report = ingest_written(settings, "NG", path, "".join(json.dumps(x) + "\n" for x in lines))
+    assert (report.loaded, report.quarantined) == (3, 2), report
+    with open_store(settings, "NG", read_only=True) as con:
+        loaded = con.execute("SELECT transaction_id, status, fee_minor FROM sale_events ORDER BY 1").fetchall()
+        rows = con.execute("SELECT transaction_id, reasons FROM quarantine ORDER BY 1").fetchall()
+    assert loaded == [("ps_000003", "pending", 0), ("ps_000004", "success", 0), ("ps_000005", "success", 7500)]
+    reasons = {txn: {(r["rule"], r["column"]) for r in json.loads(why)} for txn, why in rows}
+    assert reasons == {txn: {("missing_or_unreadable", "fee_minor")} for txn in ("ps_000001", "ps_000002")}
