@@ -374,4 +374,5 @@ UPGRADES = [
     StoreUpgrade("bkash_refund_ids", partial(_refund_ids, source=BKASH_SOURCE)),
     StoreUpgrade("flutterwave_sale_only_fees", _store_only(partial(_sale_only_fees, sources=(FLUTTERWAVE_SOURCE,)))),
     StoreUpgrade("momo_export_refund_ids", partial(_refund_ids, source=MOMO_EXPORT_SOURCE)),
+    StoreUpgrade("yoco_refund_ids", partial(_refund_ids, source=YOCO_SOURCE)),
 ]

@@ -143,6 +143,7 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
             ("bkash_refund_ids", 0),  # no bKash refunds in Nigeria's store
             ("flutterwave_sale_only_fees", 0),  # no Flutterwave rows in Nigeria's store
             ("momo_export_refund_ids", 0),  # no MoMo export refunds in Nigeria's store
+            ("yoco_refund_ids", 0),  # no Yoco refunds in Nigeria's store
         ]
         # a sale or a reversal keeps its id; a refund is told apart by its minute, as a reader now tells it
         refs = con.execute(
@@ -163,7 +164,7 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
         assert _reversal_day_fees(con) == fees_before - SALE_FEE
 
     with open_store(settings, "NG") as con:  # once: a second open changes nothing and records nothing
-        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(12,)]
+        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(13,)]
         assert not ensure_built(con).built
 
 
@@ -195,6 +196,7 @@ def test_a_reader_first_to_open_an_older_store_finds_it_upgraded(settings: Setti
             "bkash_refund_ids",
             "flutterwave_sale_only_fees",
             "momo_export_refund_ids",
+            "yoco_refund_ids",
         ]
         assert con.execute("SELECT source, fees_stated FROM batch_rails").fetchall() == [("paystack_webhook", True)]
         reversal = "SELECT fee_minor FROM sale_events WHERE transaction_id = ? AND event_type = 'reversal'"
@@ -423,15 +425,18 @@ def test_gumroad_sales_an_older_spec_left_the_affiliates_commission_out_of_are_c
         pytest.param("IN", "razorpay_refund_ids", "razorpay_webhook/samples/webhooks_in.ndjson", (0, 4), id="razorpay"),
         # BDT 500.00 completed, then refunded (by its refundTrxID now)
         pytest.param("BD", "bkash_refund_ids", "bkash/samples/execute_bd.jsonl", (0, 7), id="bkash"),
+        # ZAR 150.00 paid, then refunded (by its own refund id now)
+        pytest.param("ZA", "yoco_refund_ids", "yoco/samples/webhooks_za.ndjson", (0, 4), id="yoco"),
     ],
 )
 def test_webhook_refunds_an_older_spec_told_apart_by_their_minute_are_keyed_by_their_id_from_the_archived_file(
     settings: Settings, region: str, upgrade: str, sample: str, lines: tuple[int, int]
 ):
     """An older spec told a payment's refunds apart by their minute; the spec keys them by the refund's own id now
-    (Razorpay's `rfnd_...`, bKash's refundTrxID). Left as stored, a refund of an older store delivered again would
-    load beside its old self and take its money back twice. The first writer to open the store reads the archived
-    file again and keys each stored refund as the spec does now, so the redelivery is a duplicate."""
+    (Razorpay's `rfnd_...`, bKash's refundTrxID, Yoco's `rfd_...`). Left as stored, a refund of an older store
+    delivered again would load beside its old self and take its money back twice. The first writer to open the
+    store reads the archived file again and keys each stored refund as the spec does now, so the redelivery is a
+    duplicate."""
     from kanda.regional.ingest import ingest_landing
     from tests.support.files import make_files
 
