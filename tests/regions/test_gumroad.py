@@ -314,3 +314,38 @@ def test_what_moved_no_money_is_ignored_and_an_affiliates_commission_is_the_crea
         held = held.fetchall()
     assert loaded == [("AFF0000001", 2_000_000, 230_000, 1_770_000), ("NOAFF00001", 2_000_000, 30_000, 1_970_000)]
     assert held == [("BADAFF0001", "missing_or_unreadable", "fee_minor")]
+
+
+def test_the_processors_fee_on_a_sale_paid_into_the_sellers_own_paypal_or_stripe_is_the_creators_cost(settings) -> None:
+    """A sale paid into the seller's own PayPal or Stripe account (PayPal / Stripe Connect) cost them the processor's
+    fee too, which Gumroad's `Fees` leaves out and its export states apart (`PayPal Fee Amount`, `Stripe Fee Amount`,
+    each with its currency; antiwork/gumroad `purchase_export_service`, help article 330-stripe-connect): read as
+    Net Total, the creator's net was that fee too high. A fee in another currency, or without one, is unreadable."""
+    from kanda.regional.store import open_store
+    from tests.support.files import ingest_written
+
+    head = (
+        "Purchase ID,Item Name,Purchase Date,Purchase Time (UTC timezone),Sale Price (TZS),Fees (TZS),"
+        "Net Total (TZS),Affiliate commission (TZS),PayPal Fee Amount,PayPal Fee Currency,Stripe Fee Amount,"
+        "Stripe Fee Currency"
+    )
+    item, when = "[TZ-C0001.TZ-P00001] Course", "2026-10-05,2026-10-05 09:00:00 UTC"
+    lines = [
+        f'PAYPAL0001,{item},{when},"20,000.00","2,000.00","18,000.00",,880.00,TZS,,',
+        f'STRIPE0001,{item},{when},"20,000.00","2,000.00","18,000.00",500.00,,,610.00,tzs',
+        f'GUMROAD001,{item},{when},"20,000.00","2,000.00","18,000.00",,,,,',
+        f'USDFEE0001,{item},{when},"20,000.00","2,000.00","18,000.00",,,,0.88,usd',
+        f'NOCURR0001,{item},{when},"20,000.00","2,000.00","18,000.00",,,,610.00,',
+    ]
+    content = "\n".join([head, *lines]) + "\n"
+    report = ingest_written(settings, "TZ", settings.home / "sales.csv", content)
+    assert (report.loaded, report.quarantined) == (3, 2), report
+    with open_store(settings, "TZ", read_only=True) as con:
+        loaded = con.execute("SELECT transaction_id, fee_minor, net_minor FROM sale_events ORDER BY 1").fetchall()
+        held = con.execute("SELECT transaction_id, reasons->>'$[0].column' FROM quarantine ORDER BY 1").fetchall()
+    assert loaded == [
+        ("GUMROAD001", 200_000, 1_800_000),  # Gumroad's merchant account charged: its Fees hold the processor's
+        ("PAYPAL0001", 288_000, 1_712_000),
+        ("STRIPE0001", 311_000, 1_689_000),  # with the affiliate's commission
+    ]
+    assert held == [("NOCURR0001", "fee_minor"), ("USDFEE0001", "fee_minor")]
