@@ -61,6 +61,7 @@ from kanda.analyst.api_rollups import (
     ROW_ONLY,
     BadRollupRequest,
     RollupRequest,
+    canonical_ids,
     measures,
     rollup_sql,
 )
@@ -389,11 +390,11 @@ def build_router(
         grouping = None if group_by is None else [g.strip() for part in group_by for g in part.split(",") if g.strip()]
         spec = RollupRequest(
             table=table.value,
-            regions=sorted({r.upper() for r in region or []}),
+            regions=canonical_ids(region),
             date_from=date_from,
             date_to=date_to,
-            creators=sorted(set(creator or [])),
-            products=sorted(set(product or [])),
+            creators=canonical_ids(creator),
+            products=canonical_ids(product),
             group_by=grouping,
             currency=currency,
         )

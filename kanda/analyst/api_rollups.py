@@ -128,14 +128,21 @@ def _group_columns(request: RollupRequest) -> list[str]:
     return dims
 
 
+def canonical_ids(values: list[str] | None) -> list[str]:
+    """Filter values as the rollups store them, sorted and once each: region codes and creator and product ids are
+    upper case by the sale contract (`KE`, `KE-C0001`, `KE-P00001`, `regions.creator_pattern`), so `ke-c0001` or
+    ` KE-C0001 ` means that creator; compared as typed, it matched nothing and the answer read as "no sales"."""
+    return sorted({v.strip().upper() for v in values or []})
+
+
 def _filters(request: RollupRequest) -> tuple[str, list[object]]:
     allowed = DIMENSIONS[request.table]
     clauses: list[str] = []
     params: list[object] = []
     for column, values in (
-        ("region", [v.upper() for v in request.regions]),
-        ("creator_id", request.creators),
-        ("product_id", request.products),
+        ("region", canonical_ids(request.regions)),
+        ("creator_id", canonical_ids(request.creators)),
+        ("product_id", canonical_ids(request.products)),
     ):
         if not values:
             continue

@@ -54,3 +54,21 @@ def test_a_false_among_unknown_fee_statuses_still_says_false(settings: Settings)
     client = client_for(settings, "fees-false")
     usd_total = rows_of(client, "/api/rollups/creator_daily", group_by="", currency="usd")
     assert len(usd_total) == 1 and usd_total[0]["fees_stated"] is False
+
+
+def test_a_creator_or_product_typed_in_lower_case_finds_its_rows(client: TestClient, published: Settings):
+    """Ids are upper case by the sale contract (`NG-C0001`, `NG-P00001`), and `region=ke` already finds KE. A creator
+    typed as `ke-c0001` matched nothing and answered an empty 200, which reads as "no sales"."""
+    first = run_query(published, "select creator_id, product_id from rollups.product_daily limit 1").to_pylist()[0]
+    creator, product = first["creator_id"], first["product_id"]
+    exact = rows_of(client, "/api/rollups/creator_daily", creator=creator)
+    assert exact
+    assert rows_of(client, "/api/rollups/creator_daily", creator=creator.lower()) == exact
+    assert rows_of(client, "/api/rollups/creator_daily", creator=f" {creator.lower()} ") == exact
+    products = rows_of(client, "/api/rollups/product_daily", product=product)
+    assert products and rows_of(client, "/api/rollups/product_daily", product=product.lower()) == products
+
+    # The next page's link names the id as stored.
+    assert len(exact) > 1
+    paged = client.get("/api/rollups/creator_daily", params={"creator": creator.lower(), "limit": 1}).json()
+    assert paged["rows"] == exact[:1] and f"creator={creator}&" in paged["next"]
