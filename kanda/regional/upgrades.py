@@ -310,6 +310,8 @@ def _mtn_quarantine_keys(con: duckdb.DuckDBPyConnection) -> int:
 RAZORPAY_SOURCE = "razorpay_webhook"
 #: The bKash rail, whose refunds an older spec told apart by their minute instead of their refundTrxID.
 BKASH_SOURCE = "bkash_execute"
+#: The Chapa rail, whose refunds and reversals an older spec dated by the charge's `created_at`.
+CHAPA_SOURCE = "chapa"
 #: The MTN MoMo merchant portal export (GH), whose refunds an older spec told apart by their minute instead of their
 #: own Transaction Id.
 MOMO_EXPORT_SOURCE = "momo_export"
@@ -334,6 +336,43 @@ def _refund_ids(con: duckdb.DuckDBPyConnection, settings: Settings, *, source: s
         [source],
     ).fetchall()[0]
     con.unregister("rail_refund_refs")
+    if changed:
+        con.execute("DELETE FROM model_builds")
+    return changed
+
+
+def _money_back_times_read_again(con: duckdb.DuckDBPyConnection, settings: Settings, source: str) -> int:
+    """The `source` refunds, reversals and chargebacks whose time the rail's spec reads otherwise now, moved to the
+    time the rail reads from the archived record now, with their local day and a refund's minute (its `event_ref`,
+    so that the same document delivered again is still a duplicate). The day each leaves and the day it reaches
+    are both changed; a record whose time the current reader cannot read keeps what was stored.
+
+    Chapa: an older spec dated money going back by `created_at`, which on a refund restating its transaction is
+    the charge's time; the spec reads `updated_at` now (`regions/rails/chapa/spec.yaml`). A quarantined row keeps
+    its parsed time: its raw record holds only the fields the older spec read, not `updated_at`."""
+    times = _read_again(con, settings, source, pl.col("occurred_at").alias("read_at"))
+    con.register("times_read_again", times.filter(pl.col("event_type") != "sale"))
+    matched = (
+        "e.source = $source AND e.event_type <> 'sale' AND t.event_type = e.event_type AND t.batch_id = e.batch_id"
+        " AND t.source_row = e.source_row AND t.read_at IS NOT NULL AND t.read_at <> e.occurred_at"
+    )
+    args = {"source": source}
+    day = "CAST(timezone((SELECT zone FROM region_info), t.read_at) AS DATE)"
+    for left_or_reached in ("e.local_date", day):
+        con.execute(
+            f"INSERT INTO dirty_days SELECT DISTINCT {left_or_reached}"
+            f" FROM sale_events AS e, times_read_again AS t WHERE {matched}",
+            args,
+        )
+    minute = REFUND_MINUTE_SQL.replace("occurred_at", "t.read_at")
+    (changed,) = con.execute(
+        f"UPDATE sale_events AS e SET occurred_at = t.read_at, local_date = {day},"
+        f" event_ref = CASE WHEN e.event_type = '{REPEATABLE_EVENT}' AND e.event_ref <> 0 THEN {minute}"
+        "   ELSE e.event_ref END"
+        f" FROM times_read_again AS t WHERE {matched}",
+        args,
+    ).fetchall()[0]
+    con.unregister("times_read_again")
     if changed:
         con.execute("DELETE FROM model_builds")
     return changed
@@ -375,4 +414,5 @@ UPGRADES = [
     StoreUpgrade("flutterwave_sale_only_fees", _store_only(partial(_sale_only_fees, sources=(FLUTTERWAVE_SOURCE,)))),
     StoreUpgrade("momo_export_refund_ids", partial(_refund_ids, source=MOMO_EXPORT_SOURCE)),
     StoreUpgrade("yoco_refund_ids", partial(_refund_ids, source=YOCO_SOURCE)),
+    StoreUpgrade("chapa_money_back_times", partial(_money_back_times_read_again, source=CHAPA_SOURCE)),
 ]

@@ -1,7 +1,7 @@
 """The spec engine's synthetic writer: truth chunks rendered in the format a rail spec describes.
 
 It inverts the simple mappings (a field read from a column, a regex over a column, a lookup over a column, a
-`case` on the event type choosing the amount column, a `concat` of columns for date and time) and adds the dirt
+`case` on the event type choosing the amount or time column, a `concat` of columns for date and time) and adds the dirt
 the spec says its reader copes with: a header spelling chosen per file from the aliases, title lines
 (`writer.preamble`), trailing rows (`writer.trailer`, e.g. Totals), repeated page headers when an `is_header`
 rule exists, disclaimer lines when `ragged: skip`, and each truth row's corruption in the column the reader
@@ -214,6 +214,16 @@ class _Renderer:
             text = local.dt.strftime(fmt)
         text = pl.when(corrupt == "bad_time").then(pl.lit(_BAD["time"])).otherwise(text)
         src = f.occurred_at
+        if isinstance(src, m.CaseSource) and src.case.of == "@event_type":
+            # a time read per event (Chapa: a sale's `created_at`, money going back's `updated_at`): the same time
+            # in every branch's column, so each document states it where its own event's time is read
+            branches = [*src.case.when.values(), *([src.case.default] if src.case.default is not None else [])]
+            for branch in branches:
+                self._put_time(branch, text)
+            return
+        self._put_time(src, text)
+
+    def _put_time(self, src: object, text: pl.Expr) -> None:
         if isinstance(src, m.CoalesceSource):  # the first form a file can state the time in by itself (Gumroad's
             # whole time is a regex over one column, the date and time of day a concatenation of two)
             plain = (str, m.ColumnSource, m.ConcatSource)

@@ -144,6 +144,7 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
             ("flutterwave_sale_only_fees", 0),  # no Flutterwave rows in Nigeria's store
             ("momo_export_refund_ids", 0),  # no MoMo export refunds in Nigeria's store
             ("yoco_refund_ids", 0),  # no Yoco refunds in Nigeria's store
+            ("chapa_money_back_times", 0),  # no Chapa rows in Nigeria's store
         ]
         # a sale or a reversal keeps its id; a refund is told apart by its minute, as a reader now tells it
         refs = con.execute(
@@ -164,7 +165,7 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
         assert _reversal_day_fees(con) == fees_before - SALE_FEE
 
     with open_store(settings, "NG") as con:  # once: a second open changes nothing and records nothing
-        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(13,)]
+        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(14,)]
         assert not ensure_built(con).built
 
 
@@ -197,6 +198,7 @@ def test_a_reader_first_to_open_an_older_store_finds_it_upgraded(settings: Setti
             "flutterwave_sale_only_fees",
             "momo_export_refund_ids",
             "yoco_refund_ids",
+            "chapa_money_back_times",
         ]
         assert con.execute("SELECT source, fees_stated FROM batch_rails").fetchall() == [("paystack_webhook", True)]
         reversal = "SELECT fee_minor FROM sale_events WHERE transaction_id = ? AND event_type = 'reversal'"
@@ -502,6 +504,53 @@ def test_momo_export_refunds_an_older_spec_told_apart_by_their_minute_are_keyed_
             "SELECT rows_changed FROM store_upgrades WHERE name = 'momo_export_refund_ids'"
         ).fetchall() == [(1,)]
     (redelivered,) = ingest_files(settings, "GH", [workbook(tmp_path / "overlap.xlsx", rows[1:])]).files
+    assert (redelivered.loaded, redelivered.duplicates) == (0, 1), redelivered
+
+
+def test_chapa_refunds_an_older_spec_dated_by_the_charge_move_to_when_the_transaction_changed(
+    settings: Settings, tmp_path: Path
+):
+    """An older Chapa spec dated a refund by its document's `created_at`, which on a refund restating its transaction
+    is the charge's: the refund sat on the sale's day, and under the charge's minute, so the same refund delivered
+    again after the fix (dated by `updated_at`) would load a second time. The first writer to open the store reads
+    the archived file again and moves the refund to its time and day; both days are changed, the redelivery is a
+    duplicate."""
+    from kanda.regional.ingest import ingest_landing
+    from tests.support.files import make_files
+
+    make_files(settings, regions=["ET"], rows=20)
+    records = (Path(__file__).parents[2] / "regions/rails/chapa/samples/webhooks_et.ndjson").read_text().splitlines()
+    sale = json.loads(records[0])  # ETB 1,250.00 paid on 5 October (09:00 in Addis Ababa)
+    refund = json.loads(records[4]) | {"created_at": sale["created_at"], "updated_at": "2026-10-07T09:00:00.000000Z"}
+    landed = settings.landing("ET") / "webhooks.ndjson"
+    landed.write_text(f"{json.dumps(sale)}\n{json.dumps(refund)}\n")
+    ingest_landing(settings, "ET")
+    ours = "source_file = 'webhooks.ndjson' AND event_type = 'refund'"
+    charged = "TIMESTAMPTZ '2026-10-05 06:00:00+00'"
+    # as the older spec dated it: at the charge's time, on the sale's day, under the charge's minute
+    with as_an_older_kanda_left_it(settings, "ET", "chapa_money_back_times") as con:
+        con.execute(
+            f"UPDATE sale_events SET occurred_at = {charged}, local_date = DATE '2026-10-05',"
+            f" event_ref = epoch_us({charged}) // 60000000 WHERE {ours}"
+        )
+    with open_store(settings, "ET") as con:
+        changed = "SELECT rows_changed FROM store_upgrades WHERE name = 'chapa_money_back_times'"
+        assert con.execute(changed).fetchall() == [(1,)]
+        (when, day, fresh) = con.execute(
+            f"SELECT occurred_at, local_date, event_ref = epoch_us(occurred_at) // 60000000 FROM sale_events"
+            f" WHERE {ours}"
+        ).fetchone()
+        assert (when.astimezone(dt.UTC), day, fresh) == (
+            dt.datetime(2026, 10, 7, 9, tzinfo=dt.UTC),
+            dt.date(2026, 10, 7),
+            True,
+        )
+        dirty = {d for (d,) in con.execute("SELECT local_date FROM dirty_days").fetchall()}
+        assert {dt.date(2026, 10, 5), dt.date(2026, 10, 7)} <= dirty
+        assert not con.execute("SELECT count(*) FROM model_builds").fetchone()[0]
+    again = tmp_path / "again.ndjson"
+    again.write_text(json.dumps(refund) + "\n")
+    (redelivered,) = ingest_files(settings, "ET", [again]).files
     assert (redelivered.loaded, redelivered.duplicates) == (0, 1), redelivered
 
 
