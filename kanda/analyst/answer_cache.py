@@ -27,6 +27,9 @@ class Answer:
     body: bytes
     media_type: str
     headers: dict[str, str] = field(default_factory=dict)
+    #: False when the answer depends on more than the publication (analyst SQL reading the clock or `random()`,
+    #: `kanda.analyst.volatile`): then it is neither kept nor validated, and the client is told not to store it.
+    keep: bool = True
 
 
 def etag_of(key: tuple) -> str:

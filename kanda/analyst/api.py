@@ -67,6 +67,7 @@ from kanda.analyst.api_rollups import (
 )
 from kanda.analyst.keys import ApiKey, InvalidKey, KeyStore
 from kanda.analyst.reader_pool import shared_reader
+from kanda.analyst.volatile import answer_varies
 from kanda.central.query import (
     AnswerTooLarge,
     AsOf,
@@ -313,6 +314,10 @@ def build_router(
         if answer is None:
             state = "miss"
             answer = await run_in_threadpool(compute)
+            if not answer.keep:  # tomorrow's answer differs at the same publication: no ETag, no copy anywhere
+                headers = {k: v for k, v in validators.items() if k != "ETag"}
+                headers.update({"Cache-Control": "no-store", "X-Kanda-Cache": "off"})
+                return Response(answer.body, media_type=answer.media_type, headers={**answer.headers, **headers})
             answers.put(etag, answer)
         if fast is not None:  # the same bytes of request are answered before parsing from now on
             fast.remember(request.scope, await request.body(), resolved.location, etag, validators)
@@ -473,6 +478,7 @@ def build_router(
                 result = execute(
                     central, body.sql, max_rows=max_rows, max_bytes=limits.sql_max_bytes, timeout_seconds=timeout
                 )
+                varies = answer_varies(central.con, body.sql)  # once checked: the statement parses
             meta = {
                 "publication": publication_json(result.publication),
                 "row_count": result.table.num_rows,
@@ -480,7 +486,7 @@ def build_router(
                 "max_rows": max_rows,
             }
             headers = {"X-Kanda-Truncated": str(result.truncated).lower()}
-            return _answer(result.table, chosen, meta, headers, f"query.{chosen}")
+            return _answer(result.table, chosen, meta, headers, f"query.{chosen}", keep=not varies)
 
         key = ("sql", resolved.publication.publish_id, body.sql, max_rows, chosen)
         return await serve(request, key, resolved, _pinned(moment), compute, checked=False)
@@ -550,14 +556,16 @@ def _answering() -> Iterator[None]:
         raise HTTPException(413, "the answer needs more memory than one request may use here") from None
 
 
-def _answer(table, fmt, meta: dict[str, object], headers: dict[str, str], filename: str) -> Answer:
+def _answer(
+    table, fmt, meta: dict[str, object], headers: dict[str, str], filename: str, *, keep: bool = True
+) -> Answer:
     try:
         body, media_type = render(table, fmt, meta)
     except UnsupportedFormat as exc:
         raise HTTPException(406, str(exc)) from None
     if fmt != "json":
         headers = {**headers, "Content-Disposition": f'attachment; filename="{filename}"'}
-    return Answer(body, media_type, headers)
+    return Answer(body, media_type, headers, keep=keep)
 
 
 __all__ = ["Limits", "build_router", "install"]

@@ -4,9 +4,13 @@ filter must not silently match nothing because of how an id was typed."""
 from __future__ import annotations
 
 import pyarrow.parquet as pq
+import pytest
 from fastapi.testclient import TestClient
 from pyiceberg.expressions import EqualTo
 
+from kanda.analyst.answer_cache import etag_of
+from kanda.analyst.api import ANSWER_VERSION
+from kanda.analyst.keys import KeyStore
 from kanda.central.catalog import NAMESPACE, open_catalog
 from kanda.central.query import run_query
 from kanda.settings import Settings
@@ -72,3 +76,38 @@ def test_a_creator_or_product_typed_in_lower_case_finds_its_rows(client: TestCli
     assert len(exact) > 1
     paged = client.get("/api/rollups/creator_daily", params={"creator": creator.lower(), "limit": 1}).json()
     assert paged["rows"] == exact[:1] and f"creator={creator}&" in paged["next"]
+
+
+CLOCKED = [
+    "select count(*) as n, current_date as today from rollups.creator_daily",
+    "select sum(net_usd_minor) as usd from rollups.creator_daily where local_date >= today() - 7",
+    "select count(*) filter (where random() < 0.5) as about_half from rollups.creator_daily",
+]
+
+
+@pytest.mark.parametrize("statement", CLOCKED)
+def test_an_answer_that_depends_on_the_clock_or_chance_is_never_served_again(published: Settings, statement: str):
+    """An answer is cached per publication because a publication never changes; "the last 7 days" does, at
+    midnight, with no new publication. Served again from memory (or kept by the client for a year, with `as_of` a
+    publish id) it was yesterday's figure with nothing saying so. Such a statement is run on every request, its
+    answer carries no ETag and `Cache-Control: no-store`, and no ETag, however computed, gets a 304 for it."""
+    from kanda.web.app import create_app
+
+    token = KeyStore(published.app_db_url).create(f"clocked-{CLOCKED.index(statement)}")
+    client = TestClient(create_app(published), headers={"Authorization": f"Bearer {token}"})
+    publish_id = client.get("/api/publications").headers["x-kanda-publication"]
+    for as_of in (None, publish_id):
+        body = {"sql": statement, "as_of": as_of}
+        answers = [client.post("/api/sql", json=body) for _ in range(3)]
+        assert [r.status_code for r in answers] == [200, 200, 200]
+        for response in answers:
+            assert response.headers["x-kanda-cache"] == "off"
+            assert response.headers["cache-control"] == "no-store" and "etag" not in response.headers
+            assert response.headers["x-kanda-publication"] == publish_id
+        forged = etag_of((ANSWER_VERSION, "sql", publish_id, statement, 10_000, "json"))
+        validated = client.post("/api/sql", json=body, headers={"If-None-Match": forged})
+        assert validated.status_code == 200 and validated.json()["rows"]
+
+    # A statement of the data alone is still kept.
+    plain = [client.post("/api/sql", json={"sql": "select count(*) as n from rollups.creator_daily"}) for _ in "ab"]
+    assert [r.headers["x-kanda-cache"] for r in plain] == ["miss", "hit"]

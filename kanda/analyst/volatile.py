@@ -1,0 +1,84 @@
+"""Whether an analyst statement's answer depends on more than the publication: the clock, or chance.
+
+The API keeps an answer per publication because a publication never changes (`kanda.analyst.answer_cache`). A
+statement that reads the clock (`current_date`, `now()`, `today() - 7`) or draws numbers (`random()`, `uuid()`) gives
+another answer tomorrow, or on the next call, at the same publication; served again from memory, or kept by the
+client for a year at a publication named by id, it would be yesterday's figure with nothing saying so. Such a
+statement is run on every request instead.
+
+The statement is read from DuckDB's own parse tree (as `kanda.central.query.check_read_only` reads it): a function
+DuckDB marks VOLATILE (`duckdb_functions().stability`), or one of the clock's functions, which DuckDB marks
+CONSISTENT_WITHIN_QUERY together with hundreds of pure ones (`year`, `+`, `strftime`) and so are named here. The
+SQL-standard `current_date`, `current_timestamp`, `localtime`... parse as column references (no rollup has such a
+column). `EXPLAIN ANALYZE` reports how long this run took.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from functools import cache
+
+import duckdb
+
+#: Functions that read the clock (DuckDB's names and aliases); their answer changes with the day, hour, second.
+CLOCK_FUNCTIONS = frozenset(
+    {
+        "now",
+        "today",
+        "current_date",
+        "current_time",
+        "current_timestamp",
+        "current_localtime",
+        "current_localtimestamp",
+        "get_current_time",
+        "get_current_timestamp",
+        "localtime",
+        "localtimestamp",
+        "transaction_timestamp",
+        "txid_current",
+    }
+)
+_EXPLAIN_ANALYZE = re.compile(r"^\s*explain\s+analy[sz]e\b", re.IGNORECASE)
+
+
+@cache
+def volatile_functions() -> frozenset[str]:
+    """What this DuckDB calls VOLATILE (random, uuid, nextval, ...) and the clock's functions."""
+    with duckdb.connect() as con:
+        rows = con.execute("SELECT DISTINCT lower(function_name) FROM duckdb_functions() WHERE stability = 'VOLATILE'")
+        return frozenset(name for (name,) in rows.fetchall()) | CLOCK_FUNCTIONS
+
+
+def answer_varies(con: duckdb.DuckDBPyConnection, sql: str) -> bool:
+    """Whether the same statement at the same publication may answer differently another time (see the module)."""
+    if _EXPLAIN_ANALYZE.match(sql):
+        return True
+    tree = json.loads(
+        con.execute("SELECT json_serialize_sql(?)", [_EXPLAIN_PREFIX.sub("", sql, count=1)]).fetchall()[0][0]
+    )
+    if tree.get("error"):  # not something the checked statement can be; keep nothing rather than guess
+        return True
+    varying = volatile_functions()
+    for node in _nodes(tree):
+        if node.get("class") == "FUNCTION" and node.get("function_name", "").lower() in varying:
+            return True
+        if node.get("class") == "COLUMN_REF":
+            names = node.get("column_names") or []
+            if len(names) == 1 and names[0].lower() in CLOCK_FUNCTIONS:
+                return True
+    return False
+
+
+_EXPLAIN_PREFIX = re.compile(r"^\s*explain\s+", re.IGNORECASE)
+
+
+def _nodes(value: object) -> Iterator[dict]:
+    if isinstance(value, dict):
+        yield value
+        for child in value.values():
+            yield from _nodes(child)
+    elif isinstance(value, list):
+        for child in value:
+            yield from _nodes(child)
