@@ -99,6 +99,21 @@ class CreatorReport:
     other_attempts: int = 0
     # Earlier days (of the last 7) whose delivered report stated another net; filled only when delivering.
     restated: list[Restatement] = field(default_factory=list)
-    # False when the region's rail states no fee in its files (M-Pesa statements, Wave sessions, ...): fees are
-    # then 0 only because nothing was stated, and the report says so instead of showing a fee of 0.
+    # `creator_daily.fees_stated` of the day: False when some of the day's money came through a rail that states
+    # no fee in its files (M-Pesa statements, Wave sessions, ...). Those payments' fees are 0 only because nothing
+    # was stated, and the report says so instead of showing a fee of 0 (see `fees_partly_stated`).
     fees_stated: bool = True
+
+    @property
+    def fees_partly_stated(self) -> bool:
+        """Some of the day's fees were stated and some not: a day mixing a rail that states fees (Paystack, Stripe)
+        with one that does not (an M-Pesa statement).
+
+        The rollup keeps only `bool_and` over the events' rails, so this is read from it and the day's fees: an
+        event whose rail stated no fee carries fee 0 (its reader writes 0, a steward's fix with a fee there is
+        refused, and the stored events' suite checks `fee_minor = 0` for them), so fees other than 0 on a day
+        that is not all stated are the stated ones. Net is after them and before the others; showing "not
+        reported" there left a column that did not add up to Net and hid that fees were taken. A mixed day whose
+        stated fees sum to 0 reads as not stated, which still adds up: no fee was taken from the Net.
+        """
+        return not self.fees_stated and self.day.fees_minor != 0

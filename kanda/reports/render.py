@@ -244,12 +244,8 @@ def report_view(report: CreatorReport, language: str) -> dict:
         "net": f.money(day.net_minor),
         "negative_net": day.net_minor < 0,
         "usd": _usd_line(report, f, gettext),
-        "figures": _figure_rows(day, f, gettext, fees_stated=report.fees_stated),
-        "fees_note": (
-            None
-            if report.fees_stated
-            else gettext("Your payment provider does not report its fees to kanda, so Net is before its charges.")
-        ),
+        "figures": _figure_rows(day, f, gettext, fees_stated=report.fees_stated, partly=report.fees_partly_stated),
+        "fees_note": _fees_note(report, gettext),
         "changes": changes,
         "preheader": _preheader(day, changes[0] if report.previous_day else None, f, ngettext, gettext),
         "top_products": [
@@ -352,12 +348,31 @@ def _usd_line(report: CreatorReport, f: Formats, gettext) -> str:
     }
 
 
-def _figure_rows(day: DayFigures, f: Formats, gettext, *, fees_stated: bool) -> list[dict]:
+def _fees_note(report: CreatorReport, gettext) -> str | None:
+    """What Net is before, when not every fee of the day was stated (none, or only some)."""
+    if report.fees_stated:
+        return None
+    if report.fees_partly_stated:
+        return gettext(
+            "Some of your payments came through a provider that does not report its fees to kanda: Fees shows only"
+            " the fees that were reported, and Net is before the others."
+        )
+    return gettext("Your payment provider does not report its fees to kanda, so Net is before its charges.")
+
+
+def _figure_rows(day: DayFigures, f: Formats, gettext, *, fees_stated: bool, partly: bool) -> list[dict]:
     """The day's money, deductions shown as negative amounts so that the column adds up to the net.
 
-    Fees the rail does not state are "not reported", not 0: a 0 would read as "nothing was charged".
+    Fees the rail does not state are "not reported", not 0: a 0 would read as "nothing was charged". On a day
+    where only some were stated (`CreatorReport.fees_partly_stated`), the stated ones are the amount, marked as
+    partly reported: Net is after them, so "not reported" alone left a column that did not add up to it.
     """
-    fees = f.money(-day.fees_minor) if fees_stated else gettext("not reported")
+    if fees_stated:
+        fees = f.money(-day.fees_minor)
+    elif partly:
+        fees = gettext("%(fees)s (partly reported)") % {"fees": f.money(-day.fees_minor)}
+    else:
+        fees = gettext("not reported")
     return [
         {"label": gettext("Orders"), "value": f.number(day.orders), "strong": False},
         {"label": gettext("Gross sales"), "value": f.money(day.gross_minor), "strong": False},
