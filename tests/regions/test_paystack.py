@@ -186,12 +186,10 @@ def test_a_fee_the_customer_bore_is_neither_the_creators_sale_nor_their_fee(sett
     assert quarantined == ("ps_000004",)  # a customer's share above the whole fee: the fee is unreadable
 
 
-def test_a_refund_as_paystack_sends_it_is_quarantined_and_a_dispute_is_ignored(settings: Settings) -> None:
+def test_a_refund_as_paystack_sends_it_is_quarantined(settings: Settings) -> None:
     """Paystack's refund events carry no time and no `metadata` (its documented `refund.processed` and
     `refund.needs-attention`): each is quarantined for a steward, naming what is missing, never loaded at a made-up
-    time and never dropped. The creator and product are not among what is missing: they are the refunded sale's.
-    A dispute resolution is counted as ignored: the money it returns may also come as refund events (the spec's
-    comments say why it is not mapped)."""
+    time and never dropped. The creator and product are not among what is missing: they are the refunded sale's."""
     from kanda.regional.store import open_store
 
     customer = {"first_name": "Damilola", "last_name": "Kwabena", "email": "damilola@email.com"}
@@ -199,23 +197,67 @@ def test_a_refund_as_paystack_sends_it_is_quarantined_and_a_dispute_is_ignored(s
               "amount": "5000", "currency": "NGN", "processor": "mpgs_zen", "customer": customer,
               "integration": 412829, "domain": "live"}  # fmt: skip
     attention = refund | {"status": "needs-attention", "refund_reference": "TRF_7jn17u9vkqm91efk", "amount": 5306}
-    dispute = {"id": 358949, "refund_amount": 5700, "currency": "NGN", "status": "resolved",
-               "resolution": "auto-accepted", "domain": "live", "transaction_reference": None,
-               "transaction": paystack_event(1, status="reversed")["data"],
-               "resolvedAt": "2025-06-06T14:00:02.000Z"}  # fmt: skip
     lines = [
         paystack_event(1),
         {"event": "refund.processed", "data": refund},
         {"event": "refund.needs-attention", "data": attention},
-        {"event": "charge.dispute.resolve", "data": dispute},
     ]
     path = settings.home / "webhooks.ndjson"
     report = ingest_written(settings, "NG", path, "".join(json.dumps(x) + "\n" for x in lines))
-    assert (report.loaded, report.quarantined, report.ignored) == (1, 2, 1), report
+    assert (report.loaded, report.quarantined, report.ignored) == (1, 2, 0), report
     with open_store(settings, "NG", read_only=True) as con:
         rows = con.execute("SELECT source_row, reasons FROM quarantine ORDER BY source_row").fetchall()
     columns = {row: {r["column"] for r in json.loads(reasons)} for row, reasons in rows}
     assert columns[2] == {"occurred_at"} and columns[3] == {"occurred_at", "status"}
+
+
+def dispute(n: int, event: str, resolution: str | None, refund_amount: int, **extra: object) -> dict:
+    """A Paystack dispute webhook in the shape of Paystack's own sample (doc-code-snippets
+    src/doc/payments/webhooks/events/charge-dispute-*.json): the disputed charge is `data.transaction`, whose
+    `metadata` is "" there, and a resolved dispute's charge is `reversed`."""
+    resolved = event == "charge.dispute.resolve"
+    transaction = paystack_event(n, status="reversed" if resolved else "success", metadata="")["data"]
+    data = {"id": 358900 + n, "refund_amount": refund_amount, "currency": "NGN",
+            "status": "resolved" if resolved else "awaiting-merchant-feedback", "resolution": resolution,
+            "domain": "live", "transaction": transaction, "transaction_reference": None, "category": "chargeback",
+            "customer": {"email": "buyer@mail.example"}, "dueAt": "2025-06-06T18:00:00.000Z",
+            "resolvedAt": "2025-06-06T14:00:02.000Z" if resolved else None,
+            "created_at": "2025-06-06T09:46:57.000Z", "updated_at": "2025-06-06T15:30:00.000Z"}  # fmt: skip
+    return {"event": event, "data": data | extra}
+
+
+def test_a_dispute_lost_is_quarantined_for_a_steward_and_one_won_is_ignored(settings: Settings) -> None:
+    """A dispute resolved against the merchant (`auto-accepted` when they do not answer in time, or
+    `merchant-accepted`) takes `refund_amount` back from their payouts to the customer. It was ignored: the sale
+    stayed counted whole and nothing flagged the money gone. Paystack documents no refund event that must follow it
+    (its dispute sample's charge is `reversed`; refund objects may name a `dispute`), so it is neither dropped nor
+    booked (a refund event for the same money would take it back twice): it is quarantined as the payment's reversal
+    of `refund_amount` at `resolvedAt`, its status for a steward to give once no refund books the same money. A
+    dispute opened, reminded of or declined moved no money: ignored (counted)."""
+    from kanda.regional.store import open_store
+
+    lines = [
+        paystack_event(1),
+        paystack_event(2),
+        paystack_event(3),
+        dispute(1, "charge.dispute.create", None, 500000),
+        dispute(1, "charge.dispute.remind", None, 500000),
+        dispute(1, "charge.dispute.resolve", "auto-accepted", 500000),  # Paystack's sample resolution
+        dispute(2, "charge.dispute.resolve", "merchant-accepted", 120000),  # a partial one
+        dispute(3, "charge.dispute.resolve", "declined", 500000),  # the merchant kept the money
+    ]
+    path = settings.home / "webhooks.ndjson"
+    report = ingest_written(settings, "NG", path, "".join(json.dumps(x) + "\n" for x in lines))
+    assert (report.loaded, report.quarantined, report.ignored) == (3, 2, 3), report
+    with open_store(settings, "NG", read_only=True) as con:
+        rows = con.execute("SELECT transaction_id, parsed, reasons FROM quarantine ORDER BY 1").fetchall()
+    assert [txn for txn, _, _ in rows] == ["ps_000001", "ps_000002"]
+    for (_, parsed, reasons), amount in zip(rows, (-500000, -120000), strict=True):
+        event = json.loads(parsed)
+        assert (event["event_type"], event["amount_minor"], event["fee_minor"]) == ("reversal", amount, 0)
+        assert (event["creator_id"], event["product_id"]) == ("NG-C0001", "NG-P00001")  # the disputed sale's
+        assert event["occurred_at"] == "2025-06-06T14:00:02+00:00"  # resolvedAt
+        assert [(r["rule"], r["column"]) for r in json.loads(reasons)] == [("missing_or_unreadable", "status")]
 
 
 def test_a_successful_charge_whose_fees_are_null_is_quarantined_not_loaded_with_no_fee(settings: Settings) -> None:
