@@ -210,7 +210,8 @@ def _sale_fees_read_again(con: duckdb.DuckDBPyConnection, settings: Settings, so
 
     Flutterwave: an older spec booked the whole `app_fee` where the customer bore part or all of it (`charged_amount`
     above `amount`). Gumroad: an older spec left out the affiliate's commission (`Affiliate commission`), which the
-    seller pays out of the sale."""
+    seller pays out of the sale (`gumroad_affiliate_commissions`), and a later one the processor's fee of a sale paid
+    into the seller's own PayPal or Stripe account (`PayPal/Stripe Fee Amount`, `gumroad_processor_fees`)."""
     fees = _read_again(con, settings, source, pl.col("fee_minor"), pl.col("amount_minor"))
     con.register("fees_read_again", fees)
     matched = (
@@ -415,4 +416,5 @@ UPGRADES = [
     StoreUpgrade("momo_export_refund_ids", partial(_refund_ids, source=MOMO_EXPORT_SOURCE)),
     StoreUpgrade("yoco_refund_ids", partial(_refund_ids, source=YOCO_SOURCE)),
     StoreUpgrade("chapa_money_back_times", partial(_money_back_times_read_again, source=CHAPA_SOURCE)),
+    StoreUpgrade("gumroad_processor_fees", partial(_sale_fees_read_again, source=GUMROAD_SOURCE)),
 ]

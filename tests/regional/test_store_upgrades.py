@@ -145,6 +145,7 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
             ("momo_export_refund_ids", 0),  # no MoMo export refunds in Nigeria's store
             ("yoco_refund_ids", 0),  # no Yoco refunds in Nigeria's store
             ("chapa_money_back_times", 0),  # no Chapa rows in Nigeria's store
+            ("gumroad_processor_fees", 0),  # no Gumroad rows in Nigeria's store
         ]
         # a sale or a reversal keeps its id; a refund is told apart by its minute, as a reader now tells it
         refs = con.execute(
@@ -165,7 +166,7 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
         assert _reversal_day_fees(con) == fees_before - SALE_FEE
 
     with open_store(settings, "NG") as con:  # once: a second open changes nothing and records nothing
-        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(14,)]
+        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(15,)]
         assert not ensure_built(con).built
 
 
@@ -199,6 +200,7 @@ def test_a_reader_first_to_open_an_older_store_finds_it_upgraded(settings: Setti
             "momo_export_refund_ids",
             "yoco_refund_ids",
             "chapa_money_back_times",
+            "gumroad_processor_fees",
         ]
         assert con.execute("SELECT source, fees_stated FROM batch_rails").fetchall() == [("paystack_webhook", True)]
         reversal = "SELECT fee_minor FROM sale_events WHERE transaction_id = ? AND event_type = 'reversal'"
@@ -388,35 +390,46 @@ def test_flutterwave_money_going_back_an_older_spec_booked_the_charges_fee_on_is
         ).fetchall() == [(1,)]
 
 
-def test_gumroad_sales_an_older_spec_left_the_affiliates_commission_out_of_are_corrected_from_the_archived_file(
-    settings: Settings,
+@pytest.mark.parametrize(
+    ("upgrade", "extra_head", "with_cost", "without_cost"),
+    [
+        # the affiliate's commission, TZS 2,000.00
+        pytest.param("gumroad_affiliate_commissions", "Affiliate commission (TZS)", "2000.0", "", id="commission"),
+        # a Stripe Connect sale's processor fee, TZS 2,000.00
+        pytest.param(
+            "gumroad_processor_fees", "Stripe Fee Amount,Stripe Fee Currency", "2000.0,TZS", ",", id="processor_fee"
+        ),
+    ],
+)
+def test_gumroad_sales_an_older_spec_left_a_cost_out_of_are_corrected_from_the_archived_file(
+    settings: Settings, upgrade: str, extra_head: str, with_cost: str, without_cost: str
 ):
-    """Gumroad credits the seller the Sale Price less Fees less the affiliate's commission; an older spec took the
-    file's Net Total (less Fees only), so the creator's net was the commission too high. The first writer to open
-    the store reads the archived file again and books the commission as part of the fee; a sale without one keeps
-    what it had."""
+    """Gumroad credits the seller the Sale Price less Fees less the affiliate's commission, and a sale paid into the
+    seller's own Stripe or PayPal account also cost them the processor's fee, which `Fees` leaves out; older specs
+    took Fees alone, so the creator's net was that cost too high. The first writer to open the store reads the
+    archived file again and books the cost as part of the fee; a sale without one keeps what it had."""
     from kanda.regional.ingest import ingest_landing
     from tests.support.files import make_files
 
     make_files(settings, regions=["TZ"], rows=20)
     head = (
         "Purchase ID,Item Name,Purchase Date,Purchase Time (UTC timezone),Sale Price (TZS),Fees (TZS),"
-        "Net Total (TZS),Affiliate commission (TZS)"
+        f"Net Total (TZS),{extra_head}"
     )
     item, when = "[TZ-C0001.TZ-P00001] Course", "2026-10-05,2026-10-05 09:00:00 UTC"
     landed = settings.landing("TZ") / "sales.csv"
-    landed.write_text(
-        f"{head}\nAFF1,{item},{when},20000.0,300.0,19700.0,2000.0\nNOAFF1,{item},{when},20000.0,300.0,19700.0,\n"
-    )
+    sale = f"{item},{when},20000.0,300.0,19700.0"
+    landed.write_text(f"{head}\nCOST1,{sale},{with_cost}\nNOCOST1,{sale},{without_cost}\n")
     ingest_landing(settings, "TZ")
     ours = "source_file = 'sales.csv'"
     # as the older spec booked them: Fees only
-    with as_an_older_kanda_left_it(settings, "TZ", "gumroad_affiliate_commissions") as con:
+    with as_an_older_kanda_left_it(settings, "TZ", upgrade) as con:
         con.execute(f"UPDATE sale_events SET fee_minor = 30000, net_minor = amount_minor - 30000 WHERE {ours}")
     with open_store(settings, "TZ") as con:
         fees = f"SELECT transaction_id, fee_minor, net_minor FROM sale_events WHERE {ours} ORDER BY 1"
-        assert con.execute(fees).fetchall() == [("AFF1", 230_000, 1_770_000), ("NOAFF1", 30_000, 1_970_000)]
+        assert con.execute(fees).fetchall() == [("COST1", 230_000, 1_770_000), ("NOCOST1", 30_000, 1_970_000)]
         assert con.execute("SELECT local_date FROM dirty_days").fetchall() == [(dt.date(2026, 10, 5),)]
+        assert con.execute("SELECT rows_changed FROM store_upgrades WHERE name = ?", [upgrade]).fetchall() == [(1,)]
         assert ensure_built(con).built
 
 
