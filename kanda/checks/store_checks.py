@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
+from kanda.checks import payment_figures
 from kanda.regional import ledger
 from kanda.regional.ingest import DOLLAR_RECORD_SQL
 from kanda.regional.models import published_fingerprint
@@ -134,9 +135,15 @@ def rollups_match_events(con: duckdb.DuckDBPyConnection, region: RegionConfig) -
     Compared at each rollup's own grain (day; day and creator; day, creator and product), not only in total: an
     event changed in place (moved to another day or creator, money moved between two sales) leaves the totals and
     the build's store version as they were, so the rollups, and what was published from them, kept the old
-    figures while verify passed. Payments are compared per day they were first seen."""
+    figures while verify passed. Payment figures too, every one of them: channel_daily's per day and channel, and
+    region_daily's per day (`payment_figures`): summed per day only, a channel's payments or failed payments
+    miscounted, or a channel's row moved to another day, published a plausible wrong figure that verify passed."""
     problems = [problem for name, keys in MONEY_KEYS.items() if (problem := _rollup_differs(con, name, keys))]
-    problems += [problem for name in PAYMENT_TABLES if (problem := _payments_differ(con, name))]
+    problems += [
+        problem
+        for name in PAYMENT_TABLES
+        if (problem := payment_figures.payments_differ(con, name, region.currency, SHOWN))
+    ]
     if problems:
         problems[-1] += (
             ". The store's events changed without a build (edited outside kanda?): check them; if they are right,"
@@ -192,22 +199,6 @@ def _rollup_differs(con: duckdb.DuckDBPyConnection, name: str, keys: tuple[str, 
         shown.append(f"{' '.join(str(k) for k in key)}: {changed}")
     more = f" (and {len(rows) - SHOWN} more)" if len(rows) > SHOWN else ""
     return f"{name} differs from the events on {len(rows)} row(s): " + "; ".join(shown) + more
-
-
-def _payments_differ(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
-    """Days whose payments in the rollup (summed over channels) are not the events' payments first seen that day."""
-    rows = con.execute(
-        "WITH e AS (SELECT first_seen AS local_date, count(*) AS payments FROM (SELECT transaction_id,"
-        "  min(local_date) AS first_seen FROM sale_events WHERE event_type = 'sale' GROUP BY ALL) GROUP BY ALL),"
-        f" b AS (SELECT local_date, sum(payments) AS payments FROM {name} GROUP BY ALL)"
-        " SELECT local_date, coalesce(b.payments, 0), coalesce(e.payments, 0) FROM e FULL JOIN b USING (local_date)"
-        " WHERE coalesce(b.payments, 0) <> coalesce(e.payments, 0) ORDER BY local_date"
-    ).fetchall()
-    if not rows:
-        return None
-    shown = "; ".join(f"{day}: {built:,} where the events say {events:,}" for day, built, events in rows[:SHOWN])
-    more = f" (and {len(rows) - SHOWN} more days)" if len(rows) > SHOWN else ""
-    return f"{name} counts other payments than the events on {len(rows)} day(s): {shown}{more}"
 
 
 def _missing_usd(con: duckdb.DuckDBPyConnection, region: RegionConfig) -> str | None:
