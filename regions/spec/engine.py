@@ -522,9 +522,24 @@ class Compiler:
         return pl.col(name)
 
     def parsed_columns(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """`frame` with the working columns the compiled expressions read: parsed amounts, lower-cased texts."""
-        missing = {name: expr for name, expr in self.parsed_exprs.items() if name not in frame.columns}
-        return frame.with_columns(**missing) if missing else frame
+        """`frame` with the working columns the compiled expressions read: parsed amounts, lower-cased texts.
+
+        A working column may read another: a fee that is a `case` on a column (nested in a `case` on
+        `@event_type`, Flutterwave's `merchant_fee`) parses an expression that compares the column's lower-cased
+        working text. The columns of one `with_columns` are computed side by side from the frame it is given, so
+        they are added in rounds, each holding those whose inputs the frame already has. One that reads a value
+        derived later (`@event_type`, `@status`) waits for a later call: the spec model admits such a reference
+        only where that value exists by then (`model.derived_reads`).
+        """
+        pending = {name: expr for name, expr in self.parsed_exprs.items() if name not in frame.columns}
+        while pending:
+            have = set(frame.columns)
+            ready = {name: expr for name, expr in pending.items() if set(expr.meta.root_names()) <= have}
+            if not ready:
+                break
+            frame = frame.with_columns(**ready)
+            pending = {name: expr for name, expr in pending.items() if name not in ready}
+        return frame
 
     def _parse_amount(self, src: object, exponent: int) -> pl.Expr:
         text = self.source(src)
@@ -587,11 +602,6 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
     else:
         kept = rows
     ignored = rows.height - kept.height
-    if any(re.match(r"%d([/.-])%m\1", f) for f in spec.time.formats):
-        dates = kept.select(text=c.source(fields.occurred_at).cast(pl.String), row=pl.col("source_row"))
-        month_first = month_first_record(dates["text"], dates["row"])
-        if month_first is not None:
-            raise month_first_rejection(month_first, expects_of(spec, spec.name or "spec"), region)
     if spec.vocabulary is not None:
         word = c.lower(spec.vocabulary.of, strip=True)
         vocab_map = {k.strip().lower(): v for k, v in spec.vocabulary.map.items()}
@@ -609,6 +619,14 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
         [reference_groups(c.source(fields.reference), region.reference_pattern)] if fields.reference is not None else []
     )
     staged = c.parsed_columns(kept).with_columns(*reference, event_type=event_type, status=status)
+    if any(re.match(r"%d([/.-])%m\1", f) for f in spec.time.formats):
+        # on the staged rows: the time may be a `case` (on a column's working text, or on `@event_type`)
+        text = c.source(fields.occurred_at).cast(pl.String)
+        staged = c.parsed_columns(staged)
+        dates = staged.select(text=text, row=pl.col("source_row"))
+        month_first = month_first_record(dates["text"], dates["row"])
+        if month_first is not None:
+            raise month_first_rejection(month_first, expects_of(spec, spec.name or "spec"), region)
 
     exponent = region.exponent
     amount = c.amount(fields.amount, exponent)

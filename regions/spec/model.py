@@ -165,6 +165,59 @@ Source = Annotated[
 ]
 
 
+#: The values the engine derives for each row (`fields.event_type` and `fields.status`, else the vocabulary), which
+#: sources read by these names: Stripe's amount is `Amount` for a sale and `Amount Refunded` for a refund.
+DERIVED_VALUES = ("@event_type", "@status")
+
+
+def derived_reads(*sources: Any) -> list[str]:
+    """The derived values (`@event_type`, `@status`) that sources or conditions read, nested ones included.
+
+    The engine derives them once a row is known to be data and reads them after: a source that is itself read to
+    derive them (a vocabulary's word, an ignore rule, the event type, the status, the reference beside them) would
+    read a value that does not exist yet, which polars reports as a missing column. The model refuses such a spec
+    on load, naming the key, instead.
+    """
+    found: list[str] = []
+
+    def walk(src: Any) -> None:
+        if src is None or isinstance(src, ValueSource):
+            return
+        if isinstance(src, str):
+            if src in DERIVED_VALUES and src not in found:
+                found.append(src)
+        elif isinstance(src, ColumnSource):
+            walk(src.column)
+        elif isinstance(src, Condition):
+            walk(src.of)
+            for inner in [*(src.all or []), *(src.any or []), src.not_]:
+                walk(inner)
+        elif isinstance(src, CoalesceSource):
+            for item in src.coalesce:
+                walk(item)
+        elif isinstance(src, ConcatSource):
+            for item in src.concat.parts:
+                walk(item)
+        elif isinstance(src, CaseSource):
+            for item in [src.case.of, *src.case.when.values(), src.case.default, src.case.missing]:
+                walk(item)
+        elif isinstance(src, SplitSource | RegexSource | JsonSource | LookupSource):
+            args = {SplitSource: "split", RegexSource: "regex", JsonSource: "json_", LookupSource: "lookup"}
+            walk(getattr(src, args[type(src)]).of)
+
+    for src in sources:
+        walk(src)
+    return found
+
+
+def _not_derived(where: str, *sources: Any) -> None:
+    read = derived_reads(*sources)
+    if read:
+        raise ValueError(
+            f"reads {' and '.join(read)}, which is derived after {where}; read the column it is derived from instead"
+        )
+
+
 class Header(_Strict):
     search_lines: int = Field(30, ge=1, description="How many lines may precede the header (report titles).")
     aliases: dict[str, list[str]] = Field(
@@ -271,6 +324,12 @@ class Vocabulary(_Strict):
     ignore: list[str] = Field(default_factory=list, description="Words of rows that are not sales (payouts).")
     default_event_type: EventType | None = "sale"
 
+    @field_validator("of")
+    @classmethod
+    def _reads_no_derived_value(cls, of: Source) -> Source:
+        _not_derived("the vocabulary (it derives them)", of)
+        return of
+
 
 class Buyer(_Strict):
     of: Source
@@ -326,6 +385,12 @@ class Fields(_Strict):
         "apart, and a redelivery from a second refund, better than the minute they happened (the default). Only "
         "for rails whose refunds carry an id of their own from the start: stores filled before take the minute.",
     )
+
+    @field_validator("event_type", "status", "reference")
+    @classmethod
+    def _reads_no_derived_value(cls, src: Source | None) -> Source | None:
+        _not_derived("the event type, status and reference are read (side by side)", src)
+        return src
 
     @model_validator(mode="after")
     def _creator_and_product(self) -> Fields:
@@ -452,6 +517,18 @@ class RailSpec(_Strict):
         "on a payment so far (an export's Amount Refunded); a batch loads only what the total adds to the store.",
     )
     writer: WriterHints = Field(default_factory=WriterHints)
+
+    @field_validator("ignore")
+    @classmethod
+    def _ignore_reads_no_derived_value(cls, rules: list[IgnoreRule]) -> list[IgnoreRule]:
+        for index, rule in enumerate(rules):
+            read = derived_reads(rule)
+            if read:
+                raise ValueError(
+                    f"rule {index} reads {' and '.join(read)}, which is derived only for the rows no rule sets "
+                    "aside; read the column it is derived from instead"
+                )
+        return rules
 
     @field_validator("events")
     @classmethod

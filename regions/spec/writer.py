@@ -38,7 +38,17 @@ def _column_of(src: object, field: str) -> str:
         return src.column
     if isinstance(src, m.RegexSource):
         return _column_of(src.regex.of, field)
-    raise NotInvertible(f"field {field!r}: the synthetic writer renders only columns (and regex/lookup over one)")
+    if isinstance(src, m.CaseSource) and not (isinstance(src.case.of, str) and src.case.of in DERIVED):
+        # a case on a column (Flutterwave's sale fee on `merchant_fee`, which older deliveries lack): rendered as a
+        # file without that column reads, in its `missing` branch (else its default); the column is left out, so a
+        # CSV rail must list it in `header.optional`
+        branch = src.case.missing if src.case.missing is not None else src.case.default
+        if branch is not None and not isinstance(branch, m.ValueSource):
+            return _column_of(branch, field)
+    raise NotInvertible(
+        f"field {field!r}: the synthetic writer renders only columns (and regex/lookup over one, or a case on a "
+        "column whose `missing` or default branch is one)"
+    )
 
 
 def major_text(minor: pl.Expr, exponent: int, decimal: str = ".") -> pl.Expr:
