@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import polars as pl
+
 from regions import get_region
 from regions.rails import get_adapter
 from tests.support.roundtrip import quarantine_rules, read_written, through_contract
@@ -18,13 +20,22 @@ REGION = get_region("CM")
 ADAPTER = get_adapter(REGION.source_format)
 
 
-def charge(payment: int, amount: int, charged: object, app_fee: object, event: str = "charge.completed") -> str:
-    """A Cameroon (XAF) charge webhook, as Flutterwave delivers it."""
+def charge(
+    payment: int,
+    amount: int,
+    charged: object,
+    app_fee: object,
+    event: str = "charge.completed",
+    merchant_fee: object = 0,
+) -> str:
+    """A Cameroon (XAF) charge webhook, as Flutterwave delivers it (`merchant_fee` None: a delivery without it)."""
     data = {"id": payment, "tx_ref": f"kanda-{payment}", "amount": amount, "currency": "XAF", "app_fee": app_fee,
-            "merchant_fee": 0, "status": "successful", "payment_type": "card",
+            "merchant_fee": merchant_fee, "status": "successful", "payment_type": "card",
             "created_at": "2026-10-05T09:00:00.000Z", "customer": {"email": f"b{payment}@mail.example"}}  # fmt: skip
     if charged is not None:
         data["charged_amount"] = charged
+    if merchant_fee is None:
+        del data["merchant_fee"]
     return json.dumps({"event": event, "data": data, "meta_data": {"kanda_ref": "CM-C0001.CM-P00001"}})
 
 
@@ -77,3 +88,35 @@ def test_money_going_back_in_the_charges_shape_does_not_take_the_charges_fee_aga
         ("2", "reversal", -8000, 0, -8000),
     ]
     assert sum(split.valid["net_minor"]) == -175 - 280  # what the creator is left with: the fees Flutterwave kept
+
+
+def test_a_sale_with_a_white_label_markup_is_quarantined_for_its_fee(tmp_path: Path) -> None:
+    """`merchant_fee` is a white-label subdomain owner's markup (Flutterwave's v2 fee docs), 0 in every v3 sample;
+    v3 does not say whether a non-zero one is inside `app_fee`. Booking `app_fee` alone could take too little off
+    the creator's net, a plausible figure: the sale is quarantined for its fee, with the markup in its raw record.
+    Absent (older deliveries), 0 or "0", it changes nothing; money going back keeps no fee either way."""
+    lines = [
+        charge(1, 5000, 5000, 175, merchant_fee=0),
+        charge(2, 5000, 5000, 175, merchant_fee="0"),
+        charge(3, 5000, 5000, 175, merchant_fee=None),  # an older delivery without the field
+        charge(4, 5000, 5000, 175, merchant_fee=50),
+        charge(5, 5000, 5000, 175, merchant_fee="12.5"),
+        charge(6, 5000, 5175, 175, merchant_fee=50),  # the customer bore the fee: still unknown what it holds
+        charge(4, 5000, 5000, 0, event="refund.completed", merchant_fee=50),
+    ]
+    frame, _ = read_written(ADAPTER, REGION, tmp_path / "webhooks.ndjson", "".join(f"{line}\n" for line in lines))
+    assert frame.select("transaction_id", "event_type", "fee_minor").rows() == [
+        ("1", "sale", 175),
+        ("2", "sale", 175),
+        ("3", "sale", 175),
+        ("4", "sale", None),
+        ("5", "sale", None),
+        ("6", "sale", None),
+        ("4", "refund", 0),
+    ]
+    split = through_contract(frame, REGION)
+    for line in (4, 5, 6):
+        assert quarantine_rules(split, line) == {("missing_or_unreadable", "fee_minor")}
+    (raw,) = split.quarantine.filter(pl.col("source_row") == 4)["raw_record"]
+    assert json.loads(raw)["data.merchant_fee"] == "50"  # what the steward sees it for
+    assert sorted(split.valid["source_row"]) == [1, 2, 3, 7]
