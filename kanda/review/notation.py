@@ -101,14 +101,24 @@ def notation_for(source_format: str) -> Notation:
             {"amount_minor": ("pp_Amount",), "occurred_at": ("pp_TxnDateTime",)},
         )
     if source_format == "paystack_webhook":
+        # the fields regions/rails/paystack/spec.yaml reads: a charge's price is `requested_amount` (`amount` holds
+        # the fee a customer bore); a reversal (a `reversed` charge, or a dispute resolved against the merchant,
+        # whose record has no amount, paid_at or status of a charge) is `refund_amount` at `resolvedAt` where stated,
+        # else the charge's `updated_at`, and what a steward gives a dispute a status from is its `resolution`
         return Notation(
             source_format,
             True,
             (),
             False,
-            {"amount_minor": ("data.amount", "amount"), "fee_minor": ("data.fees", "fees"),
+            {"amount_minor": ("data.requested_amount", "data.amount", "requested_amount", "amount"),
+             "fee_minor": ("data.fees", "fees"), "status": ("data.status", "status"),
              "occurred_at": ("data.paid_at", "data.created_at", "paid_at", "created_at")},
             utc_from_iso,
+            event_fields={
+                ("reversal", "amount_minor"): ("data.requested_amount", "data.amount", "data.refund_amount"),
+                ("reversal", "occurred_at"): ("data.resolvedAt", "data.updated_at"),
+                ("reversal", "status"): ("data.resolution", "data.status"),
+            },
         )  # fmt: skip
     if source_format == "bkash_execute":
         return Notation(
