@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
-from kanda.checks import payment_figures
+from kanda.checks import payment_figures, row_counts
 from kanda.regional import ledger
 from kanda.regional.ingest import DOLLAR_RECORD_SQL
 from kanda.regional.models import published_fingerprint
@@ -137,17 +137,26 @@ def rollups_match_events(con: duckdb.DuckDBPyConnection, region: RegionConfig) -
     the build's store version as they were, so the rollups, and what was published from them, kept the old
     figures while verify passed. Payment figures too, every one of them: channel_daily's per day and channel, and
     region_daily's per day (`payment_figures`): summed per day only, a channel's payments or failed payments
-    miscounted, or a channel's row moved to another day, published a plausible wrong figure that verify passed."""
+    miscounted, or a channel's row moved to another day, published a plausible wrong figure that verify passed.
+    And region_daily's rows loaded and quarantined per day (`row_counts`), which nothing compared: a miscount
+    there published a plausible wrong quarantine rate.
+
+    The repair named is a rebuild, which mends rollups left behind by the store or edited; a difference that
+    stays after it is a model's, and the message says both."""
     problems = [problem for name, keys in MONEY_KEYS.items() if (problem := _rollup_differs(con, name, keys))]
     problems += [
         problem
         for name in PAYMENT_TABLES
         if (problem := payment_figures.payments_differ(con, name, region.currency, SHOWN))
     ]
+    if counts := row_counts.counts_differ(con, region, SHOWN):
+        problems.append(counts)
     if problems:
         problems[-1] += (
-            ". The store's events changed without a build (edited outside kanda?): check them; if they are right,"
-            f" `kanda publish --region {region.code} --rebuild` builds and republishes every day"
+            ". Either the store changed without a build or a rollup was edited (outside kanda), or a model"
+            " miscounts: check the store's events and quarantined rows; if they are right,"
+            f" `kanda publish --region {region.code} --rebuild` builds every day again from them and republishes"
+            " it, which mends an edit; a difference still there after the rebuild is a model's miscount (report it)"
         )
     missing_fx = _missing_usd(con, region)
     if missing_fx:
