@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
-from kanda.checks import payment_figures, row_counts
+from kanda.checks import money_terms, payment_figures, row_counts, usd_figures
 from kanda.regional import ledger
 from kanda.regional.ingest import DOLLAR_RECORD_SQL
 from kanda.regional.models import published_fingerprint
@@ -139,7 +139,10 @@ def rollups_match_events(con: duckdb.DuckDBPyConnection, region: RegionConfig) -
     region_daily's per day (`payment_figures`): summed per day only, a channel's payments or failed payments
     miscounted, or a channel's row moved to another day, published a plausible wrong figure that verify passed.
     And region_daily's rows loaded and quarantined per day (`row_counts`), which nothing compared: a miscount
-    there published a plausible wrong quarantine rate.
+    there published a plausible wrong quarantine rate. And what the money rollups' rows say besides their sums,
+    which was taken as built: their currency and `fees_stated` (`money_terms`), and their USD net and rate date
+    recomputed from the events at the rates seed (`usd_figures`): compared only across rollups, a rate every rollup
+    took alike was passed.
 
     The repair named is a rebuild, which mends rollups left behind by the store or edited; a difference that
     stays after it is a model's, and the message says both."""
@@ -151,6 +154,16 @@ def rollups_match_events(con: duckdb.DuckDBPyConnection, region: RegionConfig) -
     ]
     if counts := row_counts.counts_differ(con, region, SHOWN):
         problems.append(counts)
+    for name, keys in MONEY_KEYS.items():
+        problems += [
+            problem
+            for problem in (
+                money_terms.currency_differs(con, name, keys, region, SHOWN),
+                money_terms.fees_stated_differs(con, name, keys, region, SHOWN),
+                usd_figures.usd_differs(con, name, keys, SHOWN),
+            )
+            if problem
+        ]
     if problems:
         problems[-1] += (
             ". Either the store changed without a build or a rollup was edited (outside kanda), or a model"
