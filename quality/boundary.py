@@ -33,6 +33,9 @@ REPEAT_DIFFERS = "repeat_differs"
 #: The rule of a delivery that repeats an event's identity naming another creator or product than it was first
 #: recorded with (`differing_repeats`).
 REPEAT_OTHER_OWNER = "repeat_other_owner"
+#: The rule of a refund told apart by its minute that repeats, at another minute, the payment, money and currency of a
+#: refund whose time a steward supplied (`other_time_repeats`): the refund that time was guessed for, or a second one.
+REPEAT_OTHER_TIME = "repeat_other_time"
 #: What a delivery of an event must say again to be a duplicate: the money it moves and whose sale it is. Other
 #: money, or another creator or product, is quarantined (`differing_repeats`): counted as a duplicate it would
 #: vanish unseen, whichever of the two deliveries was right.
@@ -237,6 +240,45 @@ def differing_repeats(repeats: pl.DataFrame) -> pl.DataFrame:
     return to_quarantine(flagged, hold=None)
 
 
+def other_time_repeats(rows: pl.DataFrame) -> pl.DataFrame:
+    """Quarantine rows for refunds, told apart by their minute (the rail gives no refund id), that would double a
+    refund of the same payment, amount and currency stored at another minute when one of the two times is a steward's.
+
+    A refund delivered without a usable time (Paystack's refund events state none; an export dating refunds at the
+    purchase) is loaded with the time a steward types, and so with that minute as its identity. When the rail then
+    delivers the refund with its real time, or the steward guesses a time for a refund the rail had delivered, the
+    minutes differ and the identities with them: loaded, the creator's net would lose the money twice with nothing
+    flagged. Whether it is one refund or two only a person can tell, so the new row waits for a steward: rejected, the
+    refund stays counted once; approved (`kanda.regional.batch` then loads it), it is the payment's second refund.
+
+    `rows` holds contract rows, their raw record as JSON text, `recorded_at` (the stored refunds' times, as text)
+    and `supplied_here` (whether the steward's time is this row's rather than the stored refund's).
+    """
+    value = (
+        pl.when(pl.col("supplied_here"))
+        .then(
+            pl.format(
+                "{} (a time a steward supplied; a refund of this payment for the same amount is already loaded at"
+                " {}: if it is the same refund, reject this row; if it is a second refund, approve it)",
+                pl.col("occurred_at").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                pl.col("recorded_at"),
+            )
+        )
+        .otherwise(
+            pl.format(
+                "{} (a refund of this payment for the same amount was loaded at {} with a time a steward supplied: if"
+                " it is the same refund, reject this row; if it is a second refund, approve it)",
+                pl.col("occurred_at").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                pl.col("recorded_at"),
+            )
+        )
+    )
+    reason = pl.struct(
+        rule=pl.lit(REPEAT_OTHER_TIME), column=pl.lit("occurred_at"), value=value, severity=pl.lit("error")
+    )
+    return to_quarantine(rows.with_columns(reasons=pl.concat_list(reason)), hold=None)
+
+
 def recorded_column(column: str) -> str:
     """The column holding what an event was first recorded with (`recorded_amount` for `amount_minor`)."""
     return f"recorded_{column.removesuffix('_minor')}"
@@ -249,7 +291,15 @@ def to_quarantine(flagged: pl.DataFrame, *, hold: str | None) -> pl.DataFrame:
     # A row quarantined for its time is counted on the day it arrived (the stores' `coalesce(local_date, arrival
     # day)`): the day a broken time names (a typo dated 2014, a day next year) would get a quarantine rate of 1.0
     # while the day it came in under-reported its own.
-    time_failed = pl.col("reasons").list.eval(pl.element().struct.field("column") == "occurred_at").list.any()
+    # (a refund held for repeating another's money at another minute has a readable time: it keeps its day)
+    time_failed = (
+        pl.col("reasons")
+        .list.eval(
+            (pl.element().struct.field("column") == "occurred_at")
+            & (pl.element().struct.field("rule") != REPEAT_OTHER_TIME)
+        )
+        .list.any()
+    )
     return (
         flagged.select(
             "source",

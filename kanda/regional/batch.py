@@ -26,14 +26,23 @@ from kanda.regional.ledger import BatchCounts, LedgerEntry
 from kanda.regional.owners import StoredOwners, with_payment_owners
 from kanda.regional.store import sql_text, transaction
 from quality.boundary import (
+    REPEAT_OTHER_TIME,
     REPEATED_COLUMNS,
     Split,
     differing_repeats,
     hold_unknown_creators,
+    other_time_repeats,
     recorded_column,
     split_by_contract,
 )
-from quality.contract import CONTRACT_COLUMNS, EVENT_ID_PARTS, VIRTUAL_COLUMNS, contract_dtypes, event_id_expr
+from quality.contract import (
+    CONTRACT_COLUMNS,
+    EVENT_ID_PARTS,
+    REFUND_MINUTE_SQL,
+    VIRTUAL_COLUMNS,
+    contract_dtypes,
+    event_id_expr,
+)
 from quality.screen import passes_contract
 from regions import RegionConfig
 from regions.rails import fees_by_rail, running_total_rails, source_states_fees
@@ -110,6 +119,8 @@ class StagedBatch:
         self._sources: set[str] = set()
         #: Rails whose money going back is a running total: those events are staged apart and settled at commit.
         self._running_totals = running_total_rails()
+        #: Whether `_hold_other_times` kept staged refunds out of the load (a temporary table of their positions).
+        self._other_times = False
 
     def add(self, frame: pl.DataFrame, *, ignored: int = 0) -> None:
         """Validate a contract-shaped chunk and stage its events and quarantine rows.
@@ -211,6 +222,7 @@ class StagedBatch:
                 # row shows up as an unbalanced batch instead of being absorbed by a subtraction.
                 superseded = self._settle_running_totals(con)
                 self.counts.duplicates = superseded + self._sort_repeats(con)
+                self._hold_other_times(con, fix=kind == "fix")
                 self._load_events(con)
                 self._record_rails(con)
                 self.counts.duplicates += self._load_quarantine(con, once_per_record=kind == "file")
@@ -345,17 +357,94 @@ class StagedBatch:
 
     def _quarantine_differing(self, rows: pl.DataFrame) -> None:
         """Stage quarantine rows for repeats that state other money or another owner, with their raw records."""
+        quarantine = differing_repeats(self._typed_with_raw(rows))
+        # ids of their own: the line may have a quarantine row already (its other event, failing the contract)
+        quarantine = self._quarantine_rows(quarantine, mark=".repeat")
+        quarantine.write_parquet(self.folder / "quarantine-repeats.parquet", **_STAGING_PARQUET)
+
+    def _typed_with_raw(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """Staged rows read back from SQL in the contract's dtypes, with their raw records (read again for a file)."""
         if self.raw_lines is not None:
             # a line's events (a charge and its refund) share its raw record
             raw = self.raw_lines(rows["source_row"].unique()).unique("source_row").rename({"raw_record": _RAW})
             rows = rows.join(raw, on="source_row", how="left")
-        typed = rows.with_columns(
+        return rows.with_columns(
             [pl.col(c).cast(dtype) for c, dtype in contract_dtypes().items() if c in rows.columns]
         ).with_columns(event_id=event_id_expr(), raw_record=pl.col(_RAW).fill_null("{}"))
-        quarantine = differing_repeats(typed)
-        # ids of their own: the line may have a quarantine row already (its other event, failing the contract)
-        quarantine = self._quarantine_rows(quarantine, mark=".repeat")
-        quarantine.write_parquet(self.folder / "quarantine-repeats.parquet", **_STAGING_PARQUET)
+
+    def _hold_other_times(self, con: duckdb.DuckDBPyConnection, *, fix: bool) -> None:
+        """Quarantine the staged refunds that would load beside a refund of the same payment, status, amount and
+        currency stored at another minute, where one of the two times is a steward's (`REPEAT_OTHER_TIME`), and
+        keep them out of `_load_events`.
+
+        Only refunds told apart by their minute are compared (`event_ref` is the minute of `occurred_at`): a rail's
+        own refund id names the refund whatever time a steward typed, and a running total is settled by its amount.
+        Nothing records a steward's time as such, so it is recognised in the store (`_time_supplied`): the event was
+        loaded by a `fix` batch, and no quarantine row of its line made by a file or a release (what the rail said)
+        states that time. Such refunds are few (a fix batch's rows), so both lookups join a handful of stored rows:
+        the store's steward-timed refunds, found through the fix batches' ids (their rows are contiguous, which
+        DuckDB's zone maps skip to), and, in a fix batch, the stored refunds of the payments whose staged refund has
+        a steward's time. A store without fix batches reads nothing more. A fix batch's row that a steward approved
+        from this very rule is a second refund by their decision, and loads.
+        """
+        self._other_times = False
+        files = self._files("events")
+        fixes = [batch for (batch,) in con.execute("SELECT batch_id FROM ledger WHERE kind = 'fix'").fetchall()]
+        if not files or not (fixes or fix):
+            return
+        pairs = []
+        if fixes:
+            con.execute(
+                f"CREATE TEMP TABLE {_STEWARD_TIMED} AS SELECT {_REFUND_KEY}, event_ref, occurred_at, source_file,"
+                f" source_row FROM sale_events AS e WHERE e.batch_id IN ({', '.join(sql_text(b) for b in fixes)})"
+                f" AND e.event_type = 'refund' AND e.event_ref = {_refund_minute('e.')}"
+            )
+            con.execute(f"DELETE FROM {_STEWARD_TIMED} AS e WHERE NOT {_time_supplied('e', _STEWARD_TIMED)}")
+            if con.execute(f"SELECT count(*) FROM {_STEWARD_TIMED}").fetchall()[0][0]:
+                pairs.append(
+                    "SELECT r.pos, st.occurred_at AS recorded_at, false AS supplied_here FROM loading AS r"
+                    f" JOIN {_STEWARD_TIMED} AS st USING ({_REFUND_KEY}) WHERE st.event_ref <> r.event_ref"
+                )
+        ctes = [
+            f"loading AS (SELECT s.*, (s.source_row, s.filename, s.file_row_number) AS pos"
+            f" FROM {_staged(files, placed=True)} AS s"
+            f" WHERE s.event_type = 'refund' AND s.event_ref = {_refund_minute('s.')}"
+            f" AND (s.source_row, s.filename, s.file_row_number) NOT IN (SELECT pos FROM {_SORTED} WHERE NOT loads)"
+            + (f" AND NOT {_APPROVED_SECOND.format(t='s')}" if fix else "")
+            + ")"
+        ]
+        if fix:
+            ctes += [
+                f"timed AS (SELECT * FROM loading AS r WHERE {_time_supplied('r', 'loading')})",
+                f"stored AS (SELECT {_REFUND_KEY}, event_ref, occurred_at FROM sale_events WHERE event_type = 'refund'"
+                f" AND transaction_id IN (SELECT transaction_id FROM timed) AND event_ref = {_refund_minute()})",
+            ]
+            pairs.append(
+                "SELECT r.pos, e.occurred_at AS recorded_at, true AS supplied_here FROM timed AS r"
+                f" JOIN stored AS e USING ({_REFUND_KEY}) WHERE e.event_ref <> r.event_ref"
+            )
+        if pairs:
+            moment = "strftime(recorded_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ')"
+            con.execute(
+                f"CREATE TEMP TABLE {_OTHER_TIMES} AS WITH {', '.join(ctes)}"
+                f" SELECT pos, string_agg(DISTINCT {moment}, ', ' ORDER BY {moment}) AS recorded_at,"
+                f" bool_or(supplied_here) AS supplied_here FROM ({' UNION ALL '.join(pairs)}) GROUP BY pos"
+            )
+            self._other_times = True
+            self._quarantine_other_times(con, files)
+        if fixes:
+            con.execute(f"DROP TABLE {_STEWARD_TIMED}")
+
+    def _quarantine_other_times(self, con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
+        """Stage quarantine rows for the refunds `_hold_other_times` found, with their raw records."""
+        rows = con.sql(
+            "SELECT s.* EXCLUDE (filename, file_row_number), o.recorded_at, o.supplied_here"
+            f" FROM {_staged(files, placed=True)} AS s JOIN {_OTHER_TIMES} AS o"
+            " ON (s.source_row, s.filename, s.file_row_number) = o.pos"
+        ).pl()
+        if rows.height:
+            quarantine = self._quarantine_rows(other_time_repeats(self._typed_with_raw(rows)), mark=".time")
+            quarantine.write_parquet(self.folder / "quarantine-other-times.parquet", **_STAGING_PARQUET)
 
     def _load_events(self, con: duckdb.DuckDBPyConnection) -> int:
         """Insert the first delivery of every event not yet stored; return how many rows were inserted.
@@ -369,13 +458,14 @@ class StagedBatch:
             return 0
         source, placed = _staged(files, placed=False), _staged(files, placed=True)
         kept = f"filename, file_row_number{', ' + _RAW if self.raw_lines is None else ''}"
+        held = f" UNION ALL SELECT pos FROM {_OTHER_TIMES}" if self._other_times else ""
         inserted = con.execute(
             "INSERT INTO sale_events BY NAME"
-            f" SELECT s.* EXCLUDE ({kept}) FROM {placed} AS s"
-            f" WHERE (s.source_row, s.filename, s.file_row_number) NOT IN (SELECT pos FROM {_SORTED} WHERE NOT loads)"
+            f" SELECT s.* EXCLUDE ({kept}) FROM {placed} AS s WHERE (s.source_row, s.filename, s.file_row_number)"
+            f" NOT IN (SELECT pos FROM {_SORTED} WHERE NOT loads{held})"
         ).fetchall()[0][0]
         # Dropped here, not in a `finally`: a failure aborts the transaction, whose rollback removes them anyway.
-        for table in (_STORED_EVENTS, _REPEATS, _SORTED):
+        for table in (_STORED_EVENTS, _REPEATS, _SORTED, *([_OTHER_TIMES] if self._other_times else [])):
             con.execute(f"DROP TABLE {table}")
         # Only days that gained an event change: a file of duplicates alone publishes nothing. Where every staged
         # row loaded (the common case) the staged days are those days, read without scanning the store.
@@ -471,6 +561,19 @@ _REPEATS = "kanda_batch_repeats"
 _SORTED = "kanda_batch_sorted_repeats"
 #: A staged event's raw record, as JSON text, where the batch keeps it (`StagedBatch` without `raw_lines`).
 _RAW = "raw_json"
+#: The store's refunds whose time a steward supplied, and the staged refunds held for repeating one at another minute
+#: (or for repeating, with a steward's time, a stored refund): `_hold_other_times`.
+_STEWARD_TIMED = "kanda_batch_steward_timed"
+_OTHER_TIMES = "kanda_batch_other_times"
+#: What two refunds of a payment must share to be one refund given two minutes (`REPEAT_OTHER_TIME`).
+_REFUND_KEY = "transaction_id, status, amount_minor, currency"
+#: Whether a fix batch's staged row `t` is a steward's approval of a row quarantined by `REPEAT_OTHER_TIME` (a second
+#: refund by their decision): its own quarantine row, which the fix batch names in its raw record, failed that rule.
+_APPROVED_SECOND = (
+    "EXISTS (SELECT 1 FROM quarantine AS q"
+    f" WHERE q.quarantine_id = json_extract_string({{t}}.{_RAW}, '$.quarantine_id')"
+    f" AND list_contains(json_extract_string(q.reasons, '$[*].rule'), '{REPEAT_OTHER_TIME}'))"
+)
 
 
 #: A settled running total's columns: the difference it adds (`s.total`: what the store holds), and the total
@@ -491,6 +594,26 @@ def dirty_quarantine_days(con: duckdb.DuckDBPyConnection, region: RegionConfig, 
         f" FROM quarantine WHERE quarantine_id IN (SELECT quarantine_id FROM {ids})",
         [region.zone],
     )
+
+
+def _time_supplied(t: str, lines: str) -> str:
+    """Whether the time of an event `t` (stored, or staged by a fix batch) is a steward's: no quarantine row of its
+    line made by a file or a release (what the rail said of that line) states it. A fix batch's events keep their
+    line, and a time that was unreadable or missing is stated by none; a fix quarantined again and approved later is
+    judged by its line's first quarantine row too, so the steward's time is still recognised as theirs. `lines` is a
+    relation holding the lines asked about (`t`'s own), so that only their quarantine rows' JSON is read."""
+    return (
+        "NOT EXISTS (SELECT 1 FROM (SELECT source_file, source_row, batch_id, parsed FROM quarantine"
+        f"   WHERE (source_file, source_row) IN (SELECT source_file, source_row FROM {lines})) AS q0"
+        f" WHERE q0.source_file = {t}.source_file AND q0.source_row = {t}.source_row"
+        " AND q0.batch_id NOT IN (SELECT batch_id FROM ledger WHERE kind = 'fix')"
+        f" AND TRY_CAST(json_extract_string(q0.parsed, '$.occurred_at') AS TIMESTAMPTZ) = {t}.occurred_at)"
+    )
+
+
+def _refund_minute(alias: str = "") -> str:
+    """`REFUND_MINUTE_SQL` of the rows under `alias`: the `event_ref` of a refund told apart by its minute."""
+    return REFUND_MINUTE_SQL.replace("occurred_at", f"{alias}occurred_at")
 
 
 def _said(alias: str = "") -> str:

@@ -195,6 +195,11 @@ def still_a_repeat(candidate: Candidate, rules: Sequence[Rule], verdict: Revalid
     That rule is judged against the store when a batch loads, not by the contract: approved unchanged, the row
     would pass here and only be quarantined again on reprocess. Typing the money the event was first recorded with
     (a duplicate then) or a time in another minute (a refund of its own) changes the answer.
+
+    `repeat_other_time` (a refund repeating, at another minute, one whose time a steward supplied) is not failed
+    again: it asks whether the row is a second refund, and approving it unchanged is the answer yes, which the fix
+    batch honours (`kanda.regional.batch`). A steward typing a time for a refund the rail already delivered at another
+    minute is asked that when the fix loads, judged against the store as the other repeat rules are.
     """
     repeats = [rule for rule in rules if rule.rule in (REPEAT_DIFFERS, REPEAT_OTHER_OWNER)]
     if not repeats:
