@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from functools import cache
 
 import duckdb
+
+from kanda.central.query import parse_tree_nodes
 
 #: Functions that read the clock (DuckDB's names and aliases); their answer changes with the day, hour, second.
 CLOCK_FUNCTIONS = frozenset(
@@ -61,7 +62,7 @@ def answer_varies(con: duckdb.DuckDBPyConnection, sql: str) -> bool:
     if tree.get("error"):  # not something the checked statement can be; keep nothing rather than guess
         return True
     varying = volatile_functions()
-    for node in _nodes(tree):
+    for node in parse_tree_nodes(tree):
         if node.get("class") == "FUNCTION" and node.get("function_name", "").lower() in varying:
             return True
         if node.get("class") == "COLUMN_REF":
@@ -72,13 +73,3 @@ def answer_varies(con: duckdb.DuckDBPyConnection, sql: str) -> bool:
 
 
 _EXPLAIN_PREFIX = re.compile(r"^\s*explain\s+", re.IGNORECASE)
-
-
-def _nodes(value: object) -> Iterator[dict]:
-    if isinstance(value, dict):
-        yield value
-        for child in value.values():
-            yield from _nodes(child)
-    elif isinstance(value, list):
-        for child in value:
-            yield from _nodes(child)

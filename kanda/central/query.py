@@ -621,7 +621,7 @@ def _check_sources(con: duckdb.DuckDBPyConnection, sql: str, tables: frozenset[s
     tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0])
     if tree.get("error"):
         raise QueryRefused(f"only plain SELECT queries are allowed here ({tree.get('error_message', 'not a SELECT')})")
-    nodes = list(_nodes(tree))
+    nodes = list(parse_tree_nodes(tree))
     ctes = {entry["key"].lower() for node in nodes for entry in node.get("cte_map", {}).get("map", [])}
     known = ", ".join(f"{NAMESPACE}.{t}" for t in sorted(tables))
     _refuse_shadowing_ctes(con, ctes - tables)
@@ -675,14 +675,16 @@ def _refuse_shadowing_ctes(con: duckdb.DuckDBPyConnection, names: set[str]) -> N
         )
 
 
-def _nodes(value: object) -> Iterator[dict]:
+def parse_tree_nodes(value: object) -> Iterator[dict]:
+    """Every node of DuckDB's parse tree (`json_serialize_sql`), CTE bodies and subqueries included, so that a check
+    of a statement's parts cannot miss one nested deeper than it looked for."""
     if isinstance(value, dict):
         yield value
         for child in value.values():
-            yield from _nodes(child)
+            yield from parse_tree_nodes(child)
     elif isinstance(value, list):
         for child in value:
-            yield from _nodes(child)
+            yield from parse_tree_nodes(child)
 
 
 @dataclass(frozen=True)

@@ -23,21 +23,10 @@ from kanda.reports.data import build_reports, readiness
 from kanda.settings import Settings
 from regions import get_region
 from regions.rails import get_adapter
+from tests.support.builders import region_file
 from tests.support.files import START, make_files
 
-SHIPPED = Path(__file__).resolve().parents[2] / "regions" / "config"
 DAY_1, DAY_2, DAY_3 = (START + dt.timedelta(days=n) for n in range(3))
-
-
-def region_file(folder: Path, shipped: str, **changes: str) -> Path:
-    """A test region QX: a shipped region's file with its code, landing and the given keys changed."""
-    lines = []
-    for line in (SHIPPED / f"{shipped}.yaml").read_text().splitlines():
-        key = line.split(":", 1)[0]
-        lines.append(f"{key}: {changes[key]}" if key in changes else line)
-    folder.mkdir(parents=True)
-    (folder / "qx.yaml").write_text("\n".join(lines) + "\n")
-    return folder
 
 
 def use_rail(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:

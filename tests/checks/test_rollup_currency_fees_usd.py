@@ -31,11 +31,10 @@ from kanda.regional.models import run_models
 from kanda.regional.store import open_store
 from kanda.settings import Settings
 from regions import get_region
-from tests.support.builders import paid, stripe_file
+from tests.support.builders import paid, region_file, stripe_file
 from tests.support.files import START, make_files
 from tests.support.steward_files import MPESA_HEADER, mpesa_line
 
-SHIPPED = Path(__file__).resolve().parents[2] / "regions" / "config"
 #: A count in a message (1,234; -56).
 N = r"-?[\d,]+"
 #: Days of Egypt's hand-written file: one with only a failed payment, one with only a quarantined row (no money
@@ -156,17 +155,6 @@ def test_a_rates_seed_with_a_gap_converts_a_day_nine_days_on_and_not_one_twenty_
         ).fetchall()
         assert differences(con, "EG") == []
     assert got == [("2024-01-10", "2024-01-01", True), ("2024-01-21", None, False)]
-
-
-def region_file(folder: Path, shipped: str, **changes: str) -> Path:
-    """A test region QX: a shipped region's file with its code, landing and the given keys changed."""
-    lines = []
-    for line in (SHIPPED / f"{shipped}.yaml").read_text().splitlines():
-        key = line.split(":", 1)[0]
-        lines.append(f"{key}: {changes[key]}" if key in changes else line)
-    folder.mkdir(parents=True)
-    (folder / "qx.yaml").write_text("\n".join(lines) + "\n")
-    return folder
 
 
 def test_a_region_that_moved_from_a_rail_without_fees_to_one_with_them_passes(

@@ -25,9 +25,9 @@ from kanda.reports.message import build_message
 from kanda.reports.model import CreatorReport
 from kanda.settings import Settings
 from regions import get_region
+from tests.support.builders import region_file
 from tests.support.reports import load_and_publish, parts, sale, write_sales
 
-SHIPPED = Path(__file__).resolve().parents[2] / "regions" / "config"
 NAIROBI = ZoneInfo("Africa/Nairobi")
 DAY_1, DAY_2, DAY_3 = dt.date(2026, 10, 4), dt.date(2026, 10, 5), dt.date(2026, 10, 6)
 CREATOR = "QX-C0001"
@@ -37,17 +37,6 @@ PARTLY_NOTE = (
     " that were reported, and Net is before the others."
 )
 NONE_NOTE = "Your payment provider does not report its fees to kanda, so Net is before its charges."
-
-
-def region_file(folder: Path, shipped: str, **changes: str) -> Path:
-    """A test region QX: a shipped region's file with the given keys changed."""
-    lines = []
-    for line in (SHIPPED / f"{shipped}.yaml").read_text().splitlines():
-        key = line.split(":", 1)[0]
-        lines.append(f"{key}: {changes[key]}" if key in changes else line)
-    folder.mkdir(parents=True)
-    (folder / "qx.yaml").write_text("\n".join(lines) + "\n")
-    return folder
 
 
 def at(day: dt.date, hour: int) -> dt.datetime:

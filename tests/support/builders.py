@@ -12,6 +12,8 @@ from regions import get_region
 from regions.rails.base import ADAPTER_SCHEMA
 
 KE = get_region("KE")
+#: The region files kanda ships.
+SHIPPED_REGIONS = Path(__file__).resolve().parents[2] / "regions" / "config"
 WHEN = dt.datetime(2026, 10, 5, 21, 30, tzinfo=dt.UTC)  # 00:30 on 6 October in Nairobi
 
 
@@ -71,3 +73,15 @@ def paystack_event(n: int, *, event: str = "charge.success", **data: object) -> 
         "metadata": {"kanda_ref": "NG-C0001.NG-P00001"},
     } | data
     return {"event": event, "data": d}
+
+
+def region_file(folder: Path, shipped: str, **changes: str) -> Path:
+    """A test region QX in `folder` (for `KANDA_REGIONS_DIR`): a shipped region's file with the given keys changed
+    (its code, landing, rail, ...), so a test can read one region's files through another region's rail."""
+    lines = []
+    for line in (SHIPPED_REGIONS / f"{shipped}.yaml").read_text().splitlines():
+        key = line.split(":", 1)[0]
+        lines.append(f"{key}: {changes[key]}" if key in changes else line)
+    folder.mkdir(parents=True)
+    (folder / "qx.yaml").write_text("\n".join(lines) + "\n")
+    return folder
