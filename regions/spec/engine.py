@@ -23,6 +23,7 @@ from pathlib import Path
 import polars as pl
 
 from regions import RegionConfig
+from regions.money import MINOR_UNIT_EXPONENT
 from regions.parsing import (
     add_buyer_ref,
     check_file,
@@ -78,7 +79,11 @@ def referenced_columns(spec: m.RailSpec, *, required_only: bool = False) -> list
     for name in type(fields).model_fields:
         value = getattr(fields, name)
         for one in value if isinstance(value, list) else [value]:  # `deductions` is a list of sources
-            _walk(one.of if isinstance(one, m.Buyer) else one, found, required_only=required_only)
+            parts = [one.of] if isinstance(one, m.Buyer) else [one]
+            if isinstance(one, m.Settled):
+                parts = [one.currency, one.amount]
+            for part in parts:
+                _walk(part, found, required_only=required_only)
     if spec.vocabulary is not None:
         _walk(spec.vocabulary.of, found, required_only=required_only)
     for rule in spec.ignore:
@@ -88,6 +93,7 @@ def referenced_columns(spec: m.RailSpec, *, required_only: bool = False) -> list
         _walk(event.status, found, required_only=required_only)
         _walk(event.occurred_at, found, required_only=required_only)
         _walk_money(event.amount, found, required_only=required_only)
+        _walk(event.settled_amount, found, required_only=required_only)
     return found
 
 
@@ -584,6 +590,29 @@ def _nonempty(expr: pl.Expr) -> pl.Expr:
     return pl.when(expr != "").then(expr)
 
 
+def settled_elsewhere(
+    c: Compiler, fields: m.Fields, currency: pl.Expr, region_currency: str, staged: pl.DataFrame
+) -> pl.Expr | None:
+    """Rows paid in another currency than the region's whose settled figures the rail states in the region's
+    (`fields.settled`): a buyer charged in USD on an account that settles in EGP. The payment's currency must be a
+    known ISO 4217 code: a misspelt or garbled one is a damaged row, quarantined for it, not a payment to convert.
+
+    None when no row of the chunk is such a row (nearly every chunk of a region's exports): its settled figures are
+    then not parsed at all, which would cost a whole chunk's worth of amount parsing for nothing."""
+    if fields.settled is None:
+        return None
+    settled_in = c.source(fields.settled.currency).str.to_uppercase()
+    paid_elsewhere = (currency != region_currency) & currency.is_in(sorted(MINOR_UNIT_EXPONENT))
+    settled = (paid_elsewhere & (settled_in == region_currency)).fill_null(False)
+    return settled if staged.select(settled.any()).item() else None
+
+
+def states_figure(c: Compiler, src: m.Source) -> pl.Expr:
+    """A settled figure the row states: given and not zero (Stripe writes 0 where nothing settled, as on a failed
+    charge). Text that does not parse counts as stated: the figure is then unreadable, and quarantined as such."""
+    return c.condition(m.Condition(of=src, nonzero=True))
+
+
 def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadContext) -> tuple[pl.DataFrame, int]:
     """Adapter-shaped rows (before `finish`) from one chunk with `source_row`, and how many rows were ignored.
 
@@ -630,6 +659,20 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
 
     exponent = region.exponent
     amount = c.amount(fields.amount, exponent)
+    absent = isinstance(fields.currency, str) and fields.currency not in layout.columns  # an optional column
+    if fields.currency is None or absent:
+        currency = pl.lit(region.currency)
+    else:
+        currency = c.source(fields.currency).str.to_uppercase()
+    if fields.settled is not None:
+        staged = c.parsed_columns(staged)  # the working columns a currency's source may read (a `case`'s)
+    settled = settled_elsewhere(c, fields, currency, region.currency, staged)
+    own_currency = currency
+    if fields.settled is not None and settled is not None:
+        # before the sign rules below, which the settled figure follows as the amount it replaces does
+        read = settled & states_figure(c, fields.settled.amount)
+        amount = pl.when(read).then(c.amount(fields.settled.amount, exponent)).otherwise(amount)
+        own_currency = pl.when(read).then(pl.lit(region.currency)).otherwise(currency)
     fee = c.amount(fields.fee, exponent) if fields.fee is not None else pl.lit(0, pl.Int64)
     fee_text = c.source(fields.fee) if fields.fee is not None else pl.lit("0")
     unstated = fee_text.is_null() | (fee_text == "")
@@ -666,11 +709,6 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
         contact = normalise_email(c.source(fields.buyer.of))
     else:
         contact = normalise_phone(c.source(fields.buyer.of), region.calling_code)
-    absent = isinstance(fields.currency, str) and fields.currency not in layout.columns  # an optional column
-    if fields.currency is None or absent:
-        currency = pl.lit(region.currency)
-    else:
-        currency = c.source(fields.currency).str.to_uppercase()
     if fields.charged is not None:
         # the buyer bore `borne` of the fee: the seller's fee is the rest; a figure outside 0..fee contradicts them.
         # An unreadable amount is quarantined for itself: the fee is not in question then.
@@ -705,7 +743,6 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
         product.alias("product_id"),
         contact.alias("_contact"),
         _nonempty(channel).cast(pl.String).alias("channel"),
-        currency.alias("currency"),
         c.occurred_at(region.zone).alias("occurred_at"),
         raw_record(layout.names),
     ]
@@ -716,6 +753,7 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
         pl.col("status").cast(pl.String),
         amount.alias("amount_minor"),
         fee.alias("fee_minor"),
+        own_currency.alias("currency"),
     ]
     if fields.net is not None:
         net = c.amount(fields.net, exponent)
@@ -730,12 +768,18 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
     fanned = []
     for index, template in enumerate(spec.events, start=1):
         value = c.money(template.amount, templates)
+        event_currency = currency
+        if template.settled_amount is not None and settled is not None:
+            read = settled & states_figure(c, template.settled_amount)
+            value = pl.when(read).then(c.amount(template.settled_amount, exponent)).otherwise(value)
+            event_currency = pl.when(read).then(pl.lit(region.currency)).otherwise(currency)
         signed = {"negative": -value.abs(), "negate": -value, "as_given": value}[template.sign]
         event_status = c.lower(template.status) if template.status is not None else pl.col("status")
         fanned += [
             c.condition(template.when).alias(f"_when{index}"),
             event_status.cast(pl.String).alias(f"_status{index}"),
             signed.cast(pl.Int64).alias(f"_amount{index}"),
+            event_currency.alias(f"_currency{index}"),
         ]
         if template.occurred_at is not None:  # a time of its own where the row states one (unreadable: null)
             stated = c.source(template.occurred_at)
@@ -759,6 +803,7 @@ def map_rows(spec: m.RailSpec, layout: Layout, rows: pl.DataFrame, ctx: ReadCont
             "amount_minor": pl.col(f"_amount{index}"),
             "fee_minor": pl.lit(0, pl.Int64),
             "net_minor": pl.col(f"_amount{index}"),
+            "currency": pl.col(f"_currency{index}"),
         }
         if template.occurred_at is not None:
             has_time = pl.col(f"_has_time{index}")

@@ -336,6 +336,20 @@ class Buyer(_Strict):
     kind: Literal["email", "phone"]
 
 
+class Settled(_Strict):
+    """What a payment in another currency than the region's settled for, where the rail states it beside the payment
+    (Stripe's `Converted Amount` in `Converted Currency`, beside `Amount` in `Currency`).
+
+    A buyer charged in USD on an account that settles in EGP: the export states the EGP that reached the account,
+    so the event loads in the region's currency with that figure, exactly, instead of waiting for a steward to
+    retype it. Only the rail's own stated figure is used, never a rate: an event whose settled figure the row does
+    not state (empty or zero) keeps the payment's currency and amount, and is quarantined for its currency as before.
+    """
+
+    currency: Source = Field(description="The currency the settled figures are in (the account's settlement one).")
+    amount: Source = Field(description="The row's own event's amount as settled, in `currency`.")
+
+
 class Fields(_Strict):
     transaction_id: Source
     event_type: Source | None = Field(None, description="Default: from `vocabulary`, else 'sale'.")
@@ -373,6 +387,16 @@ class Fields(_Strict):
         "(Gumroad's `Net Total` is Sale Price less Fees). An empty cell or absent column is 0; unreadable or "
         "negative, the fee is unreadable (quarantined).",
     )
+    settled: Settled | None = Field(
+        None,
+        description="Where a rail states what a payment in another currency settled for in the account's currency "
+        "(Stripe's `Converted Amount` in `Converted Currency`): on a row whose `currency` is a known ISO code other "
+        "than the region's and whose settled currency is the region's, an event whose settled figure is stated (not "
+        "empty, not zero) loads in the region's currency with that figure; any other event of such a row keeps the "
+        "payment's currency and amount, so it is quarantined for its currency. The row's own event reads `amount` "
+        "here, each further event its template's `settled_amount`. Not with `net`, `charged` or `deductions`, which "
+        "such a rail would state in the payment's currency.",
+    )
     occurred_at: Source
     reference: Source | None = Field(None, description="Text the region's reference pattern finds creator/product in.")
     creator_id: Source | None = None
@@ -396,6 +420,20 @@ class Fields(_Strict):
     def _creator_and_product(self) -> Fields:
         if self.reference is None and (self.creator_id is None or self.product_id is None):
             raise ValueError("give `reference` (read with the region's pattern) or both `creator_id` and `product_id`")
+        return self
+
+    @model_validator(mode="after")
+    def _settled_figures_alone(self) -> Fields:
+        """A settled figure replaces the amount only: a stated net, a charged amount or a deduction would still be
+        in the payment's currency, and mixed with it would make a plausible wrong figure."""
+        if self.settled is None:
+            return self
+        if self.currency is None:
+            raise ValueError("`settled` needs `currency`: the payment's own currency, which it is read instead of")
+        mixed = [name for name in ("net", "charged") if getattr(self, name) is not None]
+        mixed += ["deductions"] if self.deductions else []
+        if mixed:
+            raise ValueError(f"`settled` cannot be combined with {', '.join(mixed)} (stated in the payment's currency)")
         return self
 
 
@@ -458,6 +496,13 @@ class EventTemplate(_Strict):
         "default, and where it is empty, the row's time.",
     )
     amount: Money
+    settled_amount: Source | None = Field(
+        None,
+        description="Its amount as settled in the account's currency, where the rail states it (Stripe's `Converted "
+        "Amount Refunded`): read instead of `amount` on a row that `fields.settled` says was paid in another "
+        "currency, when stated (not empty, not zero). Absent, or not stated: the event keeps the payment's currency "
+        "and amount (quarantined for its currency).",
+    )
     sign: Literal["negative", "negate", "as_given"] = Field(
         "negative", description="negative: minus its absolute value; negate: minus the value; as_given."
     )
@@ -530,6 +575,17 @@ class RailSpec(_Strict):
                 )
         return rules
 
+    @model_validator(mode="after")
+    def _settled_amounts_need_settled(self) -> RailSpec:
+        if self.fields.settled is None:
+            for index, template in enumerate(self.events):
+                if template.settled_amount is not None:
+                    raise ValueError(
+                        f"event {index} has `settled_amount` but `fields.settled` is not given: "
+                        "it says which rows were paid in another currency and where the settlement currency is"
+                    )
+        return self
+
     @field_validator("events")
     @classmethod
     def _events_named_before_use(cls, events: list[EventTemplate]) -> list[EventTemplate]:
@@ -562,7 +618,7 @@ for _model in (SplitArgs, RegexArgs, JsonArgs, LookupArgs, CoalesceSource, Conca
     _model.model_rebuild()
 for _model in (AbsAmount, MinusAmount, WhenAmount, EventAmount, EventTemplate):
     _model.model_rebuild()
-for _model in (Vocabulary, Buyer, Fields, RailSpec):
+for _model in (Vocabulary, Buyer, Settled, Fields, RailSpec):
     _model.model_rebuild()
 
 

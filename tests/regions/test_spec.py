@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -318,6 +319,27 @@ def test_an_event_amount_may_only_name_an_event_defined_before_it() -> None:
         "    when: {of: D, equals: '1'}\n    amount: {minus: [A, {event: refund}]}\n"
     )
     with pytest.raises(SpecError, match=r"spec.yaml:9: events: .*event 0's amount names event 'refund'"):
+        spec_of(text)
+
+
+@pytest.mark.parametrize(
+    ("extra", "events", "problem"),
+    [
+        ("", "    settled_amount: C\n", "event 0 has `settled_amount` but `fields.settled` is not given"),
+        ("  settled: {currency: S, amount: C}\n", "", "`settled` needs `currency`"),
+        ("  currency: K\n  net: N\n  settled: {currency: S, amount: C}\n", "", "cannot be combined with net"),
+    ],
+)
+def test_settled_figures_are_refused_where_they_would_mix_currencies(extra: str, events: str, problem: str) -> None:
+    """A settled figure replaces a payment's amount in another currency by what it settled for in the region's:
+    without `fields.settled` nothing says which rows that is, without `currency` nothing says the payment was in
+    another currency, and beside a stated net (in the payment's currency) the two would disagree."""
+    text = (
+        "format: csv\namount: {unit: major}\ntime: {zone: utc}\nfields:\n  transaction_id: id\n"
+        f"  amount: A\n  occurred_at: t\n  reference: r\n{extra}events:\n  - event_type: refund\n"
+        f"    when: {{of: D, equals: '1'}}\n    amount: D\n{events}"
+    )
+    with pytest.raises(SpecError, match=re.escape(problem)):
         spec_of(text)
 
 
