@@ -474,11 +474,20 @@ CASES: list[Case] = [
         rules=rules("isin:currency", "currency_is_region_currency:currency"),
     ),
     Case(
-        "eg-dollar-charge",
+        # a dollar charge loads in EGP from what the export says it settled for (`Converted Amount`); without that
+        # figure it waits for a steward, in dollars
+        "eg-dollar-charge-settled-figure-missing",
         "EG",
-        lambda n: stripe(n, {"currency": "usd"}),
+        lambda n: stripe(n, {"currency": "usd", "converted": ""}),
         quarantined=1,
         rules=rules("currency_is_region_currency:currency"),
+    ),
+    Case(
+        "eg-dollar-charge-settled-in-egp",
+        "EG",
+        lambda n: stripe(n, {"currency": "usd", "amount": "5,00", "converted": "250,00"}),
+        loaded=1,
+        net=25000,
     ),
     Case(
         "eg-unknown-status",

@@ -134,6 +134,37 @@ def test_one_export_holding_a_charge_twice_loads_its_largest_total_once(settings
         assert money_back(con, "ch_pr1") == [("refund", -10_000, -10_000, 10_000)]
 
 
+SETTLED_HEADER = (
+    "id;Description;Created (UTC);Amount;Amount Refunded;Currency;Converted Amount;Converted Amount Refunded;"
+    "Converted Currency;Fee;Status;Customer Email;Payment Method Type;kanda_ref (metadata)"
+)
+
+
+def test_a_dollar_charges_settled_refunds_add_only_what_their_settled_total_grew(settings: Settings, tmp_path):
+    """A USD 12,50 charge on an account that settles in EGP, refunded in two parts, each converted back at its own
+    day's rate: the exports restate `Converted Amount Refunded` (100,00 EGP, then 251,00 EGP for USD 5,00 in all),
+    and the store holds the EGP that went back, as it holds the sale's 612,50 EGP, never the dollars."""
+    make_files(settings, regions=["EG"], rows=50)
+
+    def charge(refunded: str, settled_back: str, status: str) -> str:
+        return (
+            f"ch_fx1;x;2026-11-20 10:00:00;12,50;{refunded};usd;612,50;{settled_back};egp;30,00;{status};"
+            "b1@mail.example;card;EG-C0001.EG-P00001"
+        )
+
+    for name, line in (
+        ("1.csv", charge("2,00", "100,00", "Partially Refunded")),
+        ("2.csv", charge("5,00", "251,00", "Partially Refunded")),
+    ):
+        (result,) = ingest_files(settings, "EG", [write(tmp_path, name, [SETTLED_HEADER, line])]).files
+        assert (result.status, result.quarantined) == ("loaded", 0), result
+    with open_store(settings, "EG", read_only=True) as con:
+        assert money_back(con, "ch_fx1") == [("refund", -10_000, -10_000, 10_000), ("refund", -15_100, -15_100, 25_100)]
+        rows = con.execute("SELECT DISTINCT currency FROM sale_events WHERE transaction_id = 'ch_fx1'").fetchall()
+        net = con.execute("SELECT sum(net_minor) FROM sale_events WHERE transaction_id = 'ch_fx1'").fetchall()
+    assert rows == [("EGP",)] and net == [(61_250 - 3_000 - 25_100,)]
+
+
 def test_a_stewards_fix_of_a_running_total_adds_only_what_the_store_lacks(settings: Settings, tmp_path):
     """A refund whose total could not be read is quarantined beside its loaded sale; the steward types the total
     the export meant, and the fix goes through the same settling as a file: a later export's larger total then

@@ -254,3 +254,85 @@ def test_round_trip_from_truth(tmp_path: Path) -> None:
     assert both["got_fee_minor"].eq_missing(both["fee_minor"]).all()  # the charge's fee once, none on refunds
     back = both.filter(pl.col("event_type").is_in(["refund", "reversal"]) & pl.col("corruption").is_null())
     assert back.height > 0 and (back["got_amount_minor"] == back["amount_minor"]).all()
+
+
+#: A Stripe export with the settled figures of a charge presented in another currency (semicolon, comma decimals).
+SETTLED_HEAD = (
+    "id;Created date (UTC);Amount;Amount Refunded;Currency;Converted Amount;Converted Amount Refunded;"
+    "Converted Currency;Fee;Status;Disputed Amount;Dispute Status;kanda_ref (metadata)"
+)
+
+
+def settled_export(path: Path, rows: list[str]) -> Path:
+    path.write_text("\n".join([SETTLED_HEAD, *rows]) + "\n")
+    return path
+
+
+def test_a_charge_in_another_currency_loads_what_it_settled_for(tmp_path: Path) -> None:
+    """A buyer charged USD 12,50 on an account that settles in EGP: the export states the EGP that reached the
+    account (`Converted Amount` in `Converted Currency`) and `Fee` in EGP already. It was quarantined for its
+    currency, for a steward to retype what the export already said; it loads in EGP with those figures, exactly.
+    Its refund is the export's own settled figure (`Converted Amount Refunded`, converted at the refund's rate),
+    never the charge's share of `Converted Amount` (5/12,5 of 612,50 would be 245,00). A charge in EGP reads
+    `Amount` as before, whatever the converted columns say."""
+    ref = "EG-C0001.EG-P00001"
+    path = settled_export(
+        tmp_path / "payments.csv",
+        [
+            f"ch_usd;2026-10-01 10:00:00;12,50;0,00;usd;612,50;0,00;egp;30,00;Paid;;;{ref}",
+            f"ch_usd_ref;2026-10-01 11:00:00;12,50;5,00;usd;612,50;251,00;egp;30,00;Partially Refunded;;;{ref}",
+            f"ch_egp;2026-10-01 12:00:00;1.000,00;250,00;egp;;;egp;15,00;Partially Refunded;;;{ref}",
+        ],
+    )
+    frame, _ = read_all(ADAPTER, path, REGION)
+    assert frame.select("transaction_id", "event_type", "amount_minor", "fee_minor", "currency").rows() == [
+        ("ch_usd", "sale", 61_250, 3_000, "EGP"),
+        ("ch_usd_ref", "sale", 61_250, 3_000, "EGP"),
+        ("ch_usd_ref", "refund", -25_100, 0, "EGP"),
+        ("ch_egp", "sale", 100_000, 1_500, "EGP"),
+        ("ch_egp", "refund", -25_000, 0, "EGP"),
+    ]
+    split = through_contract(frame, REGION)
+    assert split.quarantine.is_empty()
+    assert split.valid.filter(pl.col("transaction_id") == "ch_usd")["net_minor"].to_list() == [58_250]
+
+
+def test_a_converted_charge_without_its_settled_figure_waits_for_a_steward(tmp_path: Path) -> None:
+    """Only a figure the export states is read, never a rate: an event of a charge in USD whose EGP figure the row
+    does not give keeps its dollars and is quarantined for its currency, beside the events of the row that do
+    load. A dispute's amount is the dispute's, in the charge's currency, and what it withdrew in EGP is on its own
+    balance transactions, which the export has no column for: its reversal waits too. A garbled currency code, or
+    figures settled in another currency than the region's, are quarantined as before."""
+    ref = "EG-C0001.EG-P00001"
+    path = settled_export(
+        tmp_path / "payments.csv",
+        [
+            f"ch_missing;2026-10-01 10:00:00;12,50;0,00;usd;;;egp;30,00;Paid;;;{ref}",
+            f"ch_zero;2026-10-01 10:00:00;12,50;0,00;usd;0,00;0,00;egp;30,00;Paid;;;{ref}",
+            f"ch_refund_unstated;2026-10-01 11:00:00;12,50;5,00;usd;612,50;;egp;30,00;Partially Refunded;;;{ref}",
+            f"ch_disputed;2026-10-01 12:00:00;12,50;0,00;usd;612,50;0,00;egp;30,00;Disputed;12,50;lost;{ref}",
+            f"ch_garbled;2026-10-01 13:00:00;12,50;0,00;xyz;612,50;0,00;egp;30,00;Paid;;;{ref}",
+            f"ch_usd_account;2026-10-01 14:00:00;12,50;0,00;eur;11,40;0,00;usd;0,70;Paid;;;{ref}",
+            f"ch_unreadable;2026-10-01 15:00:00;12,50;0,00;usd;N/A;0,00;egp;30,00;Paid;;;{ref}",
+        ],
+    )
+    frame, _ = read_all(ADAPTER, path, REGION)
+    assert frame.select("transaction_id", "event_type", "amount_minor", "currency").rows() == [
+        ("ch_missing", "sale", 1_250, "USD"),
+        ("ch_zero", "sale", 1_250, "USD"),
+        ("ch_refund_unstated", "sale", 61_250, "EGP"),
+        ("ch_refund_unstated", "refund", -500, "USD"),
+        ("ch_disputed", "sale", 61_250, "EGP"),
+        ("ch_disputed", "reversal", -1_250, "USD"),
+        ("ch_garbled", "sale", 1_250, "XYZ"),
+        ("ch_usd_account", "sale", 1_250, "EUR"),
+        ("ch_unreadable", "sale", None, "EGP"),  # a settled figure that does not parse: unreadable, not dollars
+    ]
+    split = through_contract(frame, REGION)
+    assert split.valid.select("transaction_id", "event_type").rows() == [
+        ("ch_refund_unstated", "sale"),
+        ("ch_disputed", "sale"),
+    ]
+    for row_number in (1, 2, 3, 4):
+        assert ("currency_is_region_currency", "currency") in quarantine_rules(split, row_number)
+    assert quarantine_rules(split, 7) == {("missing_or_unreadable", "amount_minor")}

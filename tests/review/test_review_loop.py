@@ -473,9 +473,10 @@ def test_a_fix_that_changes_the_currency_must_give_the_money_in_it(settings: Set
     and nothing else, its money would load as the same number of the region's units: USD 12.50 as EGP 12.50, and in
     Cameroon's zero-decimal XAF, USD 10 (read as 10 francs) as XAF 10 with its fee of USD 1. The fix must give the
     amount in the new currency (and a fee its rail states in the charge's currency; Stripe states its fee in the
-    settlement's, already EGP)."""
+    settlement's, already EGP). The Stripe charge's export does not state what it settled for (`Converted Amount`
+    empty), or it would load in EGP from that figure."""
     make_files(settings, regions=["EG", "CM"], rows=50)
-    usd = "ch_usd;Payment;2026-10-05 10:00:00;12,50;0,00;usd;612,50;egp;3,75;Paid;b@mail.example;Visa;"
+    usd = "ch_usd;Payment;2026-10-05 10:00:00;12,50;0,00;usd;;egp;3,75;Paid;b@mail.example;Visa;"
     usd += "EG-C0002.EG-P00005"
     (result,) = ingest_files(settings, "EG", [write(tmp_path / "in", "eg.csv", [usd])]).files
     assert result.quarantined == 1, result
