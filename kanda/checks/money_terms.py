@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import duckdb
 
+from kanda.checks.differences import key_text, rows_differ
 from regions import RegionConfig
 from regions.rails import states_fees
 
@@ -48,11 +49,9 @@ def currency_differs(
     if not rows:
         return None
     named = [
-        f"{' '.join(str(k) for k in row[:-1])}: currency {row[-1]} where the region's is {region.currency}"
-        for row in rows[:shown]
+        f"{key_text(row[:-1])}: currency {row[-1]} where the region's is {region.currency}" for row in rows[:shown]
     ]
-    more = f" (and {len(rows) - shown} more)" if len(rows) > shown else ""
-    return f"{name}'s currency is not the region's on {len(rows)} row(s): " + "; ".join(named) + more
+    return rows_differ(f"{name}'s currency is not the region's on {len(rows)} row(s): ", named, len(rows))
 
 
 def fees_stated_differs(
@@ -83,9 +82,9 @@ def fees_stated_differs(
             if no_money
             else f"its events' rails say {_flag(events)}"
         )
-        named.append(f"{' '.join(str(k) for k in key)}: fees_stated {_flag(built)} where {said}")
-    more = f" (and {len(rows) - shown} more)" if len(rows) > shown else ""
-    return f"{name}'s fees_stated differs from the events' rails on {len(rows)} row(s): " + "; ".join(named) + more
+        named.append(f"{key_text(key)}: fees_stated {_flag(built)} where {said}")
+    headline = f"{name}'s fees_stated differs from the events' rails on {len(rows)} row(s): "
+    return rows_differ(headline, named, len(rows))
 
 
 def _flag(value: bool | None) -> str:

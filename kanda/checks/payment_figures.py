@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import duckdb
 
+from kanda.checks.differences import RATE_TOLERANCE, figure_pair, figures_differ, key_text, rows_differ
+
 #: The counts per day and channel; the rates are computed from them as the models define them.
 COUNTS = ("payments", "failed_payments", "successful_payments", "reversed_payments")
 RATES = {
@@ -29,8 +31,6 @@ COMPARED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "channel_daily": (("local_date", "channel"), (*COUNTS, *RATES)),
     "region_daily": (("local_date",), ("payments", "failed_payments", *RATES)),
 }
-#: Rates are doubles: two computed from the same counts agree far closer than this, a wrong count moves one further.
-RATE_TOLERANCE = 1e-9
 
 #: Per local day and channel, the four counts as the events say them.
 EVENTS_BY_CHANNEL = """
@@ -115,25 +115,12 @@ def payments_differ(con: duckdb.DuckDBPyConnection, name: str, currency: str, sh
         changed = []
         for i, figure in enumerate(figures):
             built, events = values[2 * i], values[2 * i + 1]
-            if _differ(figure, built, events):
-                shown_built, shown_events = _figures(built, events)
+            if figures_differ(figure in RATES, built, events):
+                shown_built, shown_events = figure_pair(built, events)
                 changed.append(f"{figure} {shown_built} where the events say {shown_events}")
         if extra and built_currency is not None and built_currency != currency:
             changed.append(f"currency {built_currency} where the region's is {currency}")
         if only_built and not changed:
             changed.append("a row where the events have no payment")
-        named.append(f"{' '.join(str(k) for k in key)}: {', '.join(changed)}")
-    more = f" (and {len(rows) - shown} more)" if len(rows) > shown else ""
-    return f"{name}'s payment figures differ from the events on {len(rows)} row(s): " + "; ".join(named) + more
-
-
-def _differ(figure: str, built: float, events: float) -> bool:
-    return abs(built - events) > RATE_TOLERANCE if figure in RATES else built != events
-
-
-def _figures(built: float, events: float) -> tuple[str, str]:
-    """Two counts as numbers; two rates to six significant digits, or to fifteen where six would show them equal."""
-    if isinstance(built, int) and isinstance(events, int):
-        return f"{built:,}", f"{events:,}"
-    short = f"{built:.6g}", f"{events:.6g}"
-    return short if short[0] != short[1] else (f"{built:.15g}", f"{events:.15g}")
+        named.append(f"{key_text(key)}: {', '.join(changed)}")
+    return rows_differ(f"{name}'s payment figures differ from the events on {len(rows)} row(s): ", named, len(rows))

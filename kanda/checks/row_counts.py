@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import duckdb
 
+from kanda.checks.differences import RATE_TOLERANCE, figure_pair, figures_differ, rows_differ
 from regions import RegionConfig
 
 COUNTS = ("rows_loaded", "rows_quarantined")
 RATE = "quarantine_rate"
 FIGURES = (*COUNTS, RATE)
-#: Rates are doubles: two computed from the same counts agree far closer than this, a wrong count moves one further.
-RATE_TOLERANCE = 1e-9
 
 #: Per local day, the two counts and the rate as the store's tables say them ($zone: the region's IANA zone).
 STORE_COUNTS = """
@@ -66,24 +65,11 @@ def counts_differ(con: duckdb.DuckDBPyConnection, region: RegionConfig, shown: i
     named = []
     for day, only_built, *values in rows[:shown]:
         changed = [
-            "{} {} where the store says {}".format(figure, *_shown(built, store))
+            "{} {} where the store says {}".format(figure, *figure_pair(built, store))
             for figure, built, store in zip(FIGURES, values[::2], values[1::2], strict=True)
-            if _differ(figure, built, store)
+            if figures_differ(figure == RATE, built, store)
         ]
         if only_built and not changed:
             changed.append("a row where the store has no event and no quarantined row")
         named.append(f"{day}: {', '.join(changed)}")
-    more = f" (and {len(rows) - shown} more)" if len(rows) > shown else ""
-    return f"region_daily's row counts differ from the store on {len(rows)} day(s): " + "; ".join(named) + more
-
-
-def _differ(figure: str, built: float, store: float) -> bool:
-    return abs(built - store) > RATE_TOLERANCE if figure == RATE else built != store
-
-
-def _shown(built: float, store: float) -> tuple[str, str]:
-    """Two counts as numbers; two rates to six significant digits, or to fifteen where six would show them equal."""
-    if isinstance(built, int) and isinstance(store, int):
-        return f"{built:,}", f"{store:,}"
-    short = f"{built:.6g}", f"{store:.6g}"
-    return short if short[0] != short[1] else (f"{built:.15g}", f"{store:.15g}")
+    return rows_differ(f"region_daily's row counts differ from the store on {len(rows)} day(s): ", named, len(rows))

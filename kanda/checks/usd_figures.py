@@ -27,6 +27,7 @@ import duckdb
 import pyarrow as pa
 
 import warehouse_models
+from kanda.checks.differences import key_text, rows_differ
 from kanda.regional.store import registered
 from regions.money import MINOR_UNIT_EXPONENT
 
@@ -122,11 +123,12 @@ def usd_differs(con: duckdb.DuckDBPyConnection, name: str, keys: tuple[str, ...]
         if built_fx != fx:
             seed = f"the seed's rate for the day is of {fx}" if fx else "the seed has no rate for the day"
             changed.append(f"fx_date {built_fx or 'none'} where {seed}")
-        named.append(f"{' '.join(str(k) for k in key)}: {', '.join(changed)}")
-    more = f" (and {len(rows) - shown} more)" if len(rows) > shown else ""
-    return (
+        named.append(f"{key_text(key)}: {', '.join(changed)}")
+    return rows_differ(
         f"{name}'s USD figures differ from the events at the rates of warehouse_models/seeds/fx_rates.csv on"
-        f" {len(rows)} row(s): " + "; ".join(named) + more
+        f" {len(rows)} row(s): ",
+        named,
+        len(rows),
     )
 
 
