@@ -264,3 +264,18 @@ def test_a_rollup_column_unlike_the_events_is_named_by_verify(settings: Settings
     # an edited rollup, or store rates unlike the seed, is mended by the repair the message names
     assert CliRunner().invoke(app, ["publish", "--region", "EG", "--rebuild"]).exit_code == 0
     assert [r.message for r in verify(settings, ["EG"]) if not r.passed and r.severity == "error"] == []
+
+
+def test_many_differing_rows_are_named_three_at_a_time_and_the_rest_counted(settings: Settings, tmp_path: Path):
+    """Every day of a rollup in another currency: the message names the first three days in order, with what
+    they say, and counts the rest, so an operator sees how far the damage goes without a wall of text."""
+    egypt_store(settings, tmp_path)
+    with open_store(settings, "EG") as con:
+        con.execute("UPDATE region_daily SET currency = 'USD'")
+        days = [d for (d,) in con.execute("SELECT local_date::VARCHAR FROM region_daily ORDER BY 1").fetchall()]
+    assert len(days) > 4
+
+    (check,) = [r for r in verify(settings, ["EG"]) if r.name == "rollups_match_events"]
+    named = "; ".join(f"{day}: currency USD where the region's is EGP" for day in days[:3])
+    expected = f"region_daily's currency is not the region's on {len(days)} row(s): {named} (and {len(days) - 3} more)"
+    assert expected in check.message, check.message
