@@ -208,6 +208,8 @@ def _print_verdict(verdict) -> None:
         console.print("[green]passes the contract[/]")
     for e in verdict.errors:
         console.print(f"[red]still broken:[/] {escape(f'{e.rule} on {e.column} ({e.value!r}), {e.severity}')}")
+    for n in verdict.notices:  # said before a decision, never in its way
+        console.print(f"[yellow]note ({escape(n.rule)}):[/] {escape(n.value or '')}")
     for column, text in will_store(verdict.row).items():
         console.print(f"will store {column}: {text}", markup=False)
 

@@ -77,11 +77,16 @@ class Rule:
 
 @dataclass
 class Revalidation:
-    """The contract's verdict on an edited row. `row` is the canonical row as it would be loaded (text values)."""
+    """The contract's verdict on an edited row. `row` is the canonical row as it would be loaded (text values).
+
+    `notices` are what a steward should know before deciding that do not stop an approval (severity `notice`: a
+    refund whose typed time makes it a second refund of a payment, `kanda.review.refund_times`); `ok` ignores them.
+    """
 
     ok: bool
     errors: list[Rule] = field(default_factory=list)
     row: dict[str, str | None] = field(default_factory=dict)
+    notices: list[Rule] = field(default_factory=list)
 
     @property
     def waivable(self) -> bool:
@@ -89,7 +94,12 @@ class Revalidation:
         return bool(self.errors) and all(e.severity == "warning" for e in self.errors)
 
     def as_dict(self) -> dict:
-        return {"ok": self.ok, "errors": [e.as_dict() for e in self.errors], "row": self.row}
+        return {
+            "ok": self.ok,
+            "errors": [e.as_dict() for e in self.errors],
+            "notices": [n.as_dict() for n in self.notices],
+            "row": self.row,
+        }
 
 
 def severity_of(rule: str, reported: str | None = None) -> str:
@@ -199,7 +209,8 @@ def still_a_repeat(candidate: Candidate, rules: Sequence[Rule], verdict: Revalid
     `repeat_other_time` (a refund repeating, at another minute, one whose time a steward supplied) is not failed
     again: it asks whether the row is a second refund, and approving it unchanged is the answer yes, which the fix
     batch honours (`kanda.regional.batch`). A steward typing a time for a refund the rail already delivered at another
-    minute is asked that when the fix loads, judged against the store as the other repeat rules are.
+    minute is told so while editing (a notice, `kanda.review.refund_times`) and asked again when the fix loads, judged
+    against the store as the other repeat rules are.
     """
     repeats = [rule for rule in rules if rule.rule in (REPEAT_DIFFERS, REPEAT_OTHER_OWNER)]
     if not repeats:

@@ -14,7 +14,9 @@ nothing else, so the rules below hold for every client:
   stewards deciding the same record at once get one decision and one `InvalidTransition`.
 - **Fixes meet the same contract.** `revalidate` applies edits to the parsed row and runs the ingestion contract
   (`kanda.review.revalidate`); `approve` refuses a row that does not pass (`FixInvalid`, carrying the verdict);
-  `waive` accepts a row whose only broken rules are warning-level (`quality.contract.WARNING_RULES`).
+  `waive` accepts a row whose only broken rules are warning-level (`quality.contract.WARNING_RULES`). The verdict
+  of an open record also carries notices that do not stop an approval (`Revalidation.notices`: a refund whose typed
+  time makes it a second refund of a payment, `kanda.review.refund_times`); an approval keeps them in its audit row.
 - **Every change is audited.** Each change appends to `review_audit` (who, what, when, before, after, why) in the
   same transaction as the change itself; the log cannot be updated or deleted.
 
@@ -46,6 +48,7 @@ from kanda.review import db
 from kanda.review.actor import Actor, PermissionDenied
 from kanda.review.db import write_audit
 from kanda.review.enqueue import enqueue_all, enqueue_region
+from kanda.review.refund_times import refund_time_notices
 from kanda.review.revalidate import (
     EDITABLE_COLUMNS,
     INT64_MAX,
@@ -59,6 +62,7 @@ from kanda.review.revalidate import (
     still_a_repeat,
 )
 from kanda.settings import Settings
+from quality.boundary import REPEAT_OTHER_TIME
 
 STATUSES = ("new", "in_review", "fixed", "waived", "rejected", "reprocessed")
 #: Statuses in which a steward may still edit and decide.
@@ -405,7 +409,11 @@ def approve(
             "fixed",
             reason=reason,
             values={"edits": merged, "decided_by": actor.name, "decision_reason": reason},
-            after_extra={"edits": merged},
+            # what the steward was told and approved over (a refund counted a second time), kept with the decision
+            after_extra={
+                "edits": merged,
+                **({"notices": [n.as_dict() for n in verdict.notices]} if verdict.notices else {}),
+            },
         )
     return verdict
 
@@ -645,11 +653,22 @@ def _revalidate(settings: Settings, rows_and_edits: list[tuple]) -> list[Revalid
     regions = {row["region"] for row, _ in rows_and_edits}
     creators = known_creators(settings.registry_dir, regions)
     candidates = [Candidate(row["region"], row["parsed"], edits) for row, edits in rows_and_edits]
-    verdicts = revalidate_rows(candidates, creators)
-    return [
+    verdicts = [
         still_a_repeat(candidate, _rules(row), verdict)
-        for candidate, (row, _), verdict in zip(candidates, rows_and_edits, verdicts, strict=True)
+        for candidate, (row, _), verdict in zip(
+            candidates, rows_and_edits, revalidate_rows(candidates, creators), strict=True
+        )
     ]
+    # Told while the record is open (a decided one has been answered); a row already held by the rule itself names
+    # the stored refund in its reason, and approved unchanged it loads as the second refund, asked nothing more.
+    asked = [
+        i
+        for i, (row, _) in enumerate(rows_and_edits)
+        if row["status"] in OPEN and REPEAT_OTHER_TIME not in {r.rule for r in _rules(row)}
+    ]
+    for i, notices in zip(asked, refund_time_notices(settings, [candidates[i] for i in asked]), strict=True):
+        verdicts[i].notices = notices
+    return verdicts
 
 
 def _not_waivable(verdict: Revalidation) -> str | None:

@@ -462,11 +462,15 @@ def edit(item_id: int, request: Request, account: SignedIn, form: CheckedForm) -
         if op == "save":
             verdict = save_edits(settings, actor, item_id, edits)
             note = "passes the contract: approve it" if verdict.ok else f"still breaks {len(verdict.errors)} rule(s)"
-            _flash(request, f"Edits saved; the row {note}.", "ok" if verdict.ok else "warn")
+            if verdict.ok and verdict.notices:
+                note = "passes the contract: read the note below before deciding"
+            _flash(request, f"Edits saved; the row {note}.", "ok" if verdict.ok and not verdict.notices else "warn")
             return RedirectResponse(f"/records/{item_id}", status_code=303)
         if op == "approve":
-            approve(settings, actor, item_id, reason=str(form.get("note") or "").strip() or None, edits=edits)
-            _flash(request, f"Fix approved: record #{item_id} will be reprocessed into its regional store.")
+            verdict = approve(settings, actor, item_id, reason=str(form.get("note") or "").strip() or None, edits=edits)
+            told = "".join(f" Note: {n.value}" for n in verdict.notices)  # the decided record no longer shows them
+            _flash(request, f"Fix approved: record #{item_id} will be reprocessed into its regional store.{told}",
+                   "warn" if told else "ok")  # fmt: skip
             return RedirectResponse(f"/records/{item_id}", status_code=303)
         verdict = revalidate(settings, actor, item_id, edits)
     except FixInvalid as exc:
