@@ -58,6 +58,8 @@ HELD_REASONS: dict[str, str] = {
     "creator_in_region": N_("the creator code belongs to another region"),
     "not_in_future": N_("the payment was dated in the future"),
     "repeat_differs": N_("the payment arrived again with a different amount"),
+    # a refund a reviewer timed and the rail's own at another minute, or the reverse: one refund or two is checked
+    "repeat_other_time": N_("a refund may repeat one of the same amount already counted at a different time"),
     "in_range": N_("the amount or fee was far outside the usual range"),
     "isin": N_("a code (payment type, status or currency) was not one we know"),
     "str_matches": N_("a creator or product code was not in the expected form"),
