@@ -58,6 +58,8 @@ HELD_REASONS: dict[str, str] = {
     "creator_in_region": N_("the creator code belongs to another region"),
     "not_in_future": N_("the payment was dated in the future"),
     "repeat_differs": N_("the payment arrived again with a different amount"),
+    # the event is kept with the creator and product it was first recorded with; which claim is right is the steward's
+    "repeat_other_owner": N_("the payment arrived again naming a different creator or product"),
     # a refund a reviewer timed and the rail's own at another minute, or the reverse: one refund or two is checked
     "repeat_other_time": N_("a refund may repeat one of the same amount already counted at a different time"),
     "in_range": N_("the amount or fee was far outside the usual range"),

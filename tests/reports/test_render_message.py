@@ -38,6 +38,7 @@ from kanda.reports.model import (
     TrendPoint,
 )
 from kanda.reports.render import money_text
+from quality.boundary import REPEAT_DIFFERS, REPEAT_OTHER_OWNER, REPEAT_OTHER_TIME
 from regions.money import MINOR_UNIT_EXPONENT
 
 DAY = dt.date(2026, 10, 12)
@@ -432,6 +433,25 @@ def test_held_records_are_explained_in_plain_words_in_the_creators_language():
 
     text, html = bodies(received(make_report(NG)))
     assert "held for review" not in text and "held for review" not in html
+
+
+@pytest.mark.parametrize(
+    ("rule", "english", "swahili"),
+    [
+        (REPEAT_DIFFERS, "the payment arrived again with a different amount", "malipo yalifika tena"),
+        (REPEAT_OTHER_OWNER, "the payment arrived again naming a different creator or product", "mbunifu au bidhaa"),
+        (REPEAT_OTHER_TIME, "a refund may repeat one of the same amount already counted", "marejesho ya pesa"),
+    ],
+)
+def test_a_record_held_as_a_repeat_says_which_kind_of_repeat_it_is(rule: str, english: str, swahili: str):
+    """The rules kanda's boundary raises itself (not the contract's) each have their words: a creator whose payment
+    arrived again naming someone else was told only that it "did not pass a data check"."""
+    text, html = bodies(received(make_report(NG, held=HeldRecords(1, {rule: 1}))))
+    for body in (text, html):
+        assert f"1: {english}" in body
+        assert "did not pass a data check" not in body and rule not in body
+    text, _ = bodies(received(make_report(TZ, held=HeldRecords(1, {rule: 1}))))
+    assert swahili in text and "did not pass a data check" not in text
 
 
 def test_a_restated_earlier_day_is_shown_with_what_the_report_said_and_what_it_says_now():
