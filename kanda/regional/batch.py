@@ -385,7 +385,7 @@ class StagedBatch:
         the store's steward-timed refunds, found through the fix batches' ids (their rows are contiguous, which
         DuckDB's zone maps skip to), and, in a fix batch, the stored refunds of the payments whose staged refund has
         a steward's time. A store without fix batches reads nothing more. A fix batch's row that a steward approved
-        from this very rule is a second refund by their decision, and loads.
+        as a second refund (from this very rule, or over the review's notice that asked the same) loads.
         """
         self._other_times = False
         files = self._files("events")
@@ -567,12 +567,17 @@ _STEWARD_TIMED = "kanda_batch_steward_timed"
 _OTHER_TIMES = "kanda_batch_other_times"
 #: What two refunds of a payment must share to be one refund given two minutes (`REPEAT_OTHER_TIME`).
 _REFUND_KEY = "transaction_id, status, amount_minor, currency"
-#: Whether a fix batch's staged row `t` is a steward's approval of a row quarantined by `REPEAT_OTHER_TIME` (a second
-#: refund by their decision): its own quarantine row, which the fix batch names in its raw record, failed that rule.
+#: The field of a fix batch's raw record saying that a steward approved the row as a second refund of its payment,
+#: told while editing that a refund of the same amount is counted at another minute (`kanda.review.refund_times`).
+SECOND_REFUND = "second_refund"
+#: Whether a fix batch's staged row `t` is a second refund by a steward's decision: approved over that notice, or
+#: approved from a quarantine row of its own (which the fix batch names in its raw record) that failed
+#: `REPEAT_OTHER_TIME`.
 _APPROVED_SECOND = (
-    "EXISTS (SELECT 1 FROM quarantine AS q"
+    f"(coalesce(json_extract_string({{t}}.{_RAW}, '$.{SECOND_REFUND}') = 'true', false)"
+    " OR EXISTS (SELECT 1 FROM quarantine AS q"
     f" WHERE q.quarantine_id = json_extract_string({{t}}.{_RAW}, '$.quarantine_id')"
-    f" AND list_contains(json_extract_string(q.reasons, '$[*].rule'), '{REPEAT_OTHER_TIME}'))"
+    f" AND list_contains(json_extract_string(q.reasons, '$[*].rule'), '{REPEAT_OTHER_TIME}')))"
 )
 
 

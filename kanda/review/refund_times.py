@@ -38,6 +38,9 @@ from regions import get_region
 NOTICE = "notice"
 #: How long a check waits for a region's store that a run holds: a form must answer, and the fix batch checks again.
 STORE_WAIT_SECONDS = 2.0
+#: The column a notice names: the typed time, when it makes the record a refund beside one already counted (what an
+#: approval then decides: a second refund), or the store, when it could not be read (nothing was decided about it).
+TIMED_COLUMN, STORE_COLUMN = "occurred_at", "store"
 #: What two refunds of a payment must share to be one refund timed twice (as the fix batch compares them).
 _KEY = ("transaction_id", "status", "amount_minor", "currency")
 _ASKED = "kanda_review_refund_times"
@@ -56,13 +59,19 @@ def refund_time_notices(settings: Settings, candidates: Sequence[Candidate]) -> 
             found = _stored_times(settings, region, rows)
         except StoreBusy as exc:
             for index, _ in rows:
-                notices[index].append(Rule(REPEAT_OTHER_TIME, "occurred_at", _busy(exc), NOTICE))
+                notices[index].append(Rule(REPEAT_OTHER_TIME, STORE_COLUMN, _busy(exc), NOTICE))
             continue
         for index, row in rows:
             if found.get(index):
                 sentence = _sentence(region, row, found[index])
-                notices[index].append(Rule(REPEAT_OTHER_TIME, "occurred_at", sentence, NOTICE))
+                notices[index].append(Rule(REPEAT_OTHER_TIME, TIMED_COLUMN, sentence, NOTICE))
     return notices
+
+
+def counts_a_second_refund(notices: Sequence[Rule]) -> bool:
+    """Whether the notices say the typed time counts a refund beside one already counted (not only that the store
+    could not be read): approving such a record, once it was shown, decides that it is a second refund."""
+    return any(n.rule == REPEAT_OTHER_TIME and n.column == TIMED_COLUMN for n in notices)
 
 
 def _timed_refund(candidate: Candidate) -> dict | None:
@@ -121,8 +130,7 @@ def _sentence(region: str, row: dict, stored: list[dt.datetime]) -> str:
     return (
         f"A refund of payment {row['transaction_id']} for the same amount ({amount}) is already counted, at {times}."
         " The time typed here makes this record another refund. If it is the same refund, reject this record: the"
-        " refund stays counted once. If the payment was refunded twice, approve it: it is counted as a second refund"
-        f" (when the fix loads it may come back to the queue once more as {REPEAT_OTHER_TIME}; approve it there too)."
+        " refund stays counted once. If the payment was refunded twice, approve it: it is counted as a second refund."
     )
 
 

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 import duckdb
 import polars as pl
 import pyarrow as pa
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Connection, and_, or_, select, update
 
-from kanda.regional.batch import StagedBatch, clear_staging, dirty_quarantine_days
+from kanda.regional.batch import SECOND_REFUND, StagedBatch, clear_staging, dirty_quarantine_days
 from kanda.regional.ingest import sync_registry
 from kanda.regional.store import open_store, registered, transaction
 from kanda.review import db
@@ -103,6 +103,7 @@ def load_approved_fixes(settings: Settings, region: str, *, actor: str = ACTOR) 
     engine = db.engine_for(settings.app_db_url)
     with engine.connect() as con:
         items = list(con.execute(select(db.items).where(*_pending(code)).order_by(db.items.c.id)).mappings())
+        second = _approved_as_second_refunds(con, [row["id"] for row in items if row["status"] == "fixed"])
     if not items:
         return result
     by_qid = {row["quarantine_id"]: row for row in items}
@@ -125,7 +126,7 @@ def load_approved_fixes(settings: Settings, region: str, *, actor: str = ACTOR) 
         if to_load:
             clear_staging(settings.home, code)  # under the writer lock: whatever is there was left by a crash
             sync_registry(store, settings, get_region(code))
-            result.batch_id, outcomes = _load_fixes(store, settings, code, to_load)
+            result.batch_id, outcomes = _load_fixes(store, settings, code, to_load, second)
         if to_reject:
             with registered(store, "kanda_review_rejected", pa.table({"quarantine_id": to_reject})), transaction(store):
                 store.execute(
@@ -168,10 +169,30 @@ def _store_state(store: duckdb.DuckDBPyConnection, qids: list[str]) -> dict[str,
     return {qid: (status, batch, kind, again) for qid, status, batch, kind, again in rows}
 
 
+def _approved_as_second_refunds(con: Connection, item_ids: list[int]) -> set[int]:
+    """The items whose latest approval decided, over the notice shown, that their typed time counts a second refund.
+
+    The fix batch would otherwise quarantine such a refund again as `repeat_other_time` and the steward answer the
+    same question twice; their approval, kept in its audit row, is the answer."""
+    if not item_ids:
+        return set()
+    audit = db.audit.c
+    rows = con.execute(
+        select(audit.item_id, audit.after)
+        .where(audit.item_id.in_(item_ids), audit.action == "approve")
+        .order_by(audit.item_id, audit.id)
+    ).all()
+    latest = {item_id: after or {} for item_id, after in rows}
+    return {item_id for item_id, after in latest.items() if after.get(SECOND_REFUND) is True}
+
+
 def _load_fixes(
-    store: duckdb.DuckDBPyConnection, settings: Settings, code: str, rows: list
+    store: duckdb.DuckDBPyConnection, settings: Settings, code: str, rows: list, second: set[int]
 ) -> tuple[str, dict[str, str]]:
-    """One balanced `fix` batch of the edited rows; returns its id and each quarantine row's outcome."""
+    """One balanced `fix` batch of the edited rows; returns its id and each quarantine row's outcome.
+
+    Rows in `second` (item ids) were approved as a second refund of their payment: their raw record says so, and the
+    batch loads them beside the refund of the same amount at another minute (`kanda.regional.batch`)."""
     region = get_region(code)
     batch_id = f"{code}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}-fix"
     canonical = []
@@ -184,7 +205,9 @@ def _load_fixes(
     originals = [json.dumps(row.get("raw_record") or {}, ensure_ascii=False, default=str) for row in rows]
     frame = contract_frame(canonical).with_columns(
         raw_record=pl.struct(
-            pl.Series("quarantine_id", qids, dtype=pl.String), pl.Series("original", originals, dtype=pl.String)
+            pl.Series("quarantine_id", qids, dtype=pl.String),
+            pl.Series("original", originals, dtype=pl.String),
+            pl.Series(SECOND_REFUND, [row["id"] in second for row in rows], dtype=pl.Boolean),
         )
     )
     waived = {row["quarantine_id"] for row in rows if row["status"] == "waived"}

@@ -44,11 +44,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Select, false, func, or_, select, update
 
+from kanda.regional.batch import SECOND_REFUND
 from kanda.review import db
 from kanda.review.actor import Actor, PermissionDenied
 from kanda.review.db import write_audit
 from kanda.review.enqueue import enqueue_all, enqueue_region
-from kanda.review.refund_times import refund_time_notices
+from kanda.review.refund_times import counts_a_second_refund, refund_time_notices
 from kanda.review.revalidate import (
     EDITABLE_COLUMNS,
     INT64_MAX,
@@ -401,6 +402,12 @@ def approve(
         verdict = _revalidate(settings, [(row, merged)])[0]
         if not verdict.ok:
             raise FixInvalid(f"item {item_id} still breaks the contract: {_describe(verdict)}", verdict)
+        # Approved over the notice that its time counts a second refund, with that time saved before (so the record
+        # showed the notice): the steward's answer, which the fix batch honours instead of asking it again. A time
+        # typed into the approval itself was told only afterwards, and is asked again when the fix loads.
+        second = counts_a_second_refund(verdict.notices) and merged.get("occurred_at") == dict(row["edits"] or {}).get(
+            "occurred_at"
+        )
         _transition(
             con,
             row,
@@ -413,6 +420,7 @@ def approve(
             after_extra={
                 "edits": merged,
                 **({"notices": [n.as_dict() for n in verdict.notices]} if verdict.notices else {}),
+                **({SECOND_REFUND: True} if second else {}),
             },
         )
     return verdict

@@ -16,6 +16,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from filelock import FileLock
 from sqlalchemy import select
@@ -117,6 +118,40 @@ def test_a_time_typed_for_a_refund_counted_at_another_minute_is_told_and_approva
             select(db.audit.c.after).where(db.audit.c.item_id == item_id, db.audit.c.action == "approve")
         ).scalar_one()
     assert after["notices"] == [notice.as_dict()]  # what the steward approved over, kept with the decision
+
+
+def test_approved_after_the_notice_the_second_refund_loads_without_being_asked_again(
+    settings: Settings, tmp_path: Path
+):
+    """The steward saved the time, was told of the refund counted at 15:30 and approved: that is their answer. The
+    fix loads as the payment's second refund; it does not come back to the queue as repeat_other_time."""
+    item_id = untimed_refund_queued(settings, tmp_path)
+    assert save_edits(settings, NIGERIA, item_id, {"occurred_at": GUESSED}).notices
+    approve(settings, NIGERIA, item_id, "two refunds on Paystack's dashboard")
+    result = reprocess_region(settings, "NG")
+    assert (result.loaded, result.quarantined) == ([item_id], [])
+    assert refunds(settings) == [(-REFUND, "2025-06-06T12:00"), (-REFUND, "2025-06-06T15:30")]
+    assert list_items(settings, NIGERIA, ReviewFilter(statuses={"new", "in_review"}), limit=20) == []
+
+
+@pytest.mark.parametrize("how", ["typed_into_the_approval", "store_busy_when_saved"])
+def test_an_approval_that_answered_no_notice_is_asked_again_when_the_fix_loads(
+    settings: Settings, tmp_path: Path, how: str
+):
+    """Typed and approved in one step, the notice came only with the decision: not an answer to it. Saved while a
+    run held the store, nothing was said about a refund counted at another minute. Either way the fix batch asks."""
+    item_id = untimed_refund_queued(settings, tmp_path)
+    if how == "typed_into_the_approval":
+        approve(settings, NIGERIA, item_id, "Paystack's dashboard dates it", edits={"occurred_at": GUESSED})
+    else:
+        with FileLock(str(settings.locks_dir / "ng.lock")):
+            (busy,) = save_edits(settings, NIGERIA, item_id, {"occurred_at": GUESSED}).notices
+            assert busy.column == "store"
+            approve(settings, NIGERIA, item_id, "Paystack's dashboard dates it")
+    assert reprocess_region(settings, "NG").quarantined == [item_id]
+    assert refunds(settings) == [(-REFUND, "2025-06-06T15:30")]
+    (again,) = list_items(settings, NIGERIA, ReviewFilter(statuses={"new"}), limit=20)
+    assert [r.rule for r in again.rules] == ["repeat_other_time"]
 
 
 def test_rejected_after_the_notice_the_refund_stays_counted_once(settings: Settings, tmp_path: Path):
