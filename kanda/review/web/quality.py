@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 from kanda.review.accounts import Account
 from kanda.review.web.chart import quarantine_chart
 from kanda.review.web.render import render
-from kanda.review.web.security import PageError, SignedIn
+from kanda.review.web.security import PageError, SignedIn, data_docs_regions
 from kanda.settings import Settings
 from regions import all_regions, get_region
 
@@ -115,6 +115,7 @@ def quality_region(region: str, request: Request, account: SignedIn) -> HTMLResp
     )
     from kanda.review.web.pages import status_counts
 
+    gx = gx_results(settings, code)
     return render(
         request,
         "quality.html",
@@ -125,9 +126,16 @@ def quality_region(region: str, request: Request, account: SignedIn) -> HTMLResp
         chart=chart,
         published=trend is not None,
         counts=status_counts(settings, account, code),
-        gx=gx_results(settings, code),
+        gx=gx,
+        # a result validated with regions the account may not see has a page it may not open: no dead link
+        readable_docs={r["docs_path"] for r in gx if _may_read(account, r.get("docs_path"))},
         data_docs=_data_docs_index(settings),
     )
+
+
+def _may_read(account: Account, docs_path: str | None) -> bool:
+    regions = data_docs_regions(docs_path or "")
+    return bool(docs_path) and (regions is None or all(account.actor.can_see(r) for r in regions))
 
 
 def _data_docs_index(settings: Settings) -> bool:

@@ -17,6 +17,7 @@ API keys, not cookies, and never sees a session.
 from __future__ import annotations
 
 import datetime as dt
+import posixpath
 import secrets
 from pathlib import Path
 from typing import Annotated
@@ -137,20 +138,43 @@ def login_url(next_url: str) -> str:
     return "/login" if next_url == "/" else f"/login?next={quote(next_url, safe='')}"
 
 
+def data_docs_regions(relative: str) -> frozenset[str] | None:
+    """The regions whose rows a Data Docs page shows, from its path: a validation result's page lives under
+    `validations/<suite>/<regions joined by +>/...` (`kanda.checks.gx_runner`), and shows up to 20 failing values
+    of those regions' rows. None for the site's other pages (the index, suites, static files), which show none."""
+    parts = posixpath.normpath("/" + relative).strip("/").split("/")
+    if len(parts) < 3 or parts[0] != "validations":
+        return None
+    return frozenset(parts[2].upper().split("+"))
+
+
 class SignedInOnly:
-    """Wraps a static files app (the Data Docs site) so that only signed-in users can read it."""
+    """Wraps a static files app (the Data Docs site) so that only signed-in users can read it, and a validation
+    result's page only those who may see every region it covers: its failing values are rows of those regions, and a
+    Nigeria steward may not read Kenya's rows there any more than on the queue. Such a page answers 404, like a
+    record out of scope."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and signed_in_account(self.settings, scope.get("session") or {}) is None:
+        account = signed_in_account(self.settings, scope.get("session") or {}) if scope["type"] == "http" else None
+        if scope["type"] == "http" and account is None:
             from starlette.responses import RedirectResponse
 
             # Starlette keeps the full path in a mounted app's scope (the mount prefix is also in root_path).
             await RedirectResponse(login_url(scope["path"]), status_code=303)(scope, receive, send)
             return
+        if account is not None:
+            path = scope["path"]
+            root = scope.get("root_path", "")
+            regions = data_docs_regions(path[len(root) :] if root and path.startswith(root) else path)
+            if regions is not None and not all(account.actor.can_see(code) for code in regions):
+                from starlette.responses import PlainTextResponse
+
+                await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
+                return
         folder = getattr(self.app, "directory", None)
         if scope["type"] == "http" and folder is not None and not Path(folder).is_dir():
             # no suite has run on this host yet (or its results are on the region's host): say so, not a 500
