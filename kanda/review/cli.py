@@ -254,7 +254,9 @@ def fix(
         if not sep:
             usage_error(f"takes column=value, not {part!r}", "--set")
         edits[column.strip()] = value
+    _check_reason(reason, "--reason")
     settings, who = load_settings(), _actor(actor)
+    _check_edits(settings, who, item_id, edits)
     try:
         verdict = None
         if approve_:
@@ -277,11 +279,40 @@ def fix(
         raise typer.Exit(1)
 
 
+def _check_reason(text: str | None, option: str) -> None:
+    """A reason longer than the audit log keeps is a usage error (`kanda.review.typed`)."""
+    from kanda.review.typed import reason_problem
+
+    problem = reason_problem(text, option.lstrip("-"))
+    if problem:
+        usage_error(problem, option)
+
+
+def _check_edits(settings, who, item_id: int, edits: dict[str, str]) -> None:
+    """Values too long, or ids typed with characters a person cannot see or tell apart, are usage errors; an id left
+    as the file has it is not checked (`kanda.review.typed`)."""
+    from kanda.review.actor import PermissionDenied
+    from kanda.review.revalidate import as_text
+    from kanda.review.service import ItemNotFound, get_item
+    from kanda.review.typed import ID_COLUMNS, MAX_VALUE_CHARS, value_problem
+
+    parsed: dict = {}
+    if any(column in ID_COLUMNS for column in edits):
+        with contextlib.suppress(ItemNotFound, PermissionDenied):  # said by the command itself, as before
+            parsed = get_item(settings, who, item_id).parsed
+    for column, text in edits.items():
+        changed = text.strip() != (as_text(parsed.get(column)) or "")
+        problem = value_problem(column, text) if changed or len(text) > MAX_VALUE_CHARS else None
+        if problem:
+            usage_error(f"{column}: {problem}", "--set")
+
+
 def _decide(action: str, ids, flt_args, reason: str | None, actor: str | None, as_json: bool) -> None:
     from kanda.review import service
     from kanda.review.actor import PermissionDenied
     from kanda.settings import load_settings
 
+    _check_reason(reason, "--justification" if action == "waive" else "--reason")
     settings, who = load_settings(), _actor(actor)
     flt = _filter(*flt_args, ids=ids)
     if not ids and flt == service.ReviewFilter():

@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from kanda.review.accounts import Account
 from kanda.review.actor import PermissionDenied
+from kanda.review.typed import reason_problem
 from kanda.review.web.render import render
 from kanda.review.web.security import CheckedForm, PageError, SignedIn, require_steward
 from kanda.settings import Settings
@@ -234,6 +235,9 @@ def bulk_action(request: Request, account: SignedIn, form: CheckedForm) -> Respo
         return RedirectResponse(f"/queue?{query.query_string()}", status_code=303)
     if action not in ACTIONS:
         raise PageError(400, "Unknown action", f"Choose one of {', '.join(ACTIONS)}.")
+    if problem := reason_problem(reason):
+        _flash(request, f"Nothing was changed: {problem}.", "error")
+        return RedirectResponse(f"/queue?{query.query_string()}", status_code=303)
     if form.get("scope") == "all":
         flt = query.review_filter(me=account.actor.name)
     else:
@@ -411,13 +415,24 @@ def _form_edits(item, form) -> tuple[dict[str, str], dict[str, str], dict[str, s
     from kanda.review.notation import MONEY_FIELDS, RailContext, convert
     from kanda.review.revalidate import as_text
     from kanda.review.service import EDITABLE_COLUMNS
+    from kanda.review.typed import MAX_VALUE_CHARS, value_problem
 
     rail = RailContext.of(item.region, item.raw_record)
     typed = {c: str(form.get(c) or "") for c in EDITABLE_COLUMNS if c in form}  # canonical, e.g. from a script
     typed |= {name: str(form.get(name) or "") for name in MONEY_FIELDS if name in form}
     converted = convert(rail, typed)
-    edits = dict(converted.edits)
+    errors = dict(converted.errors)
+    columns = {name: column for column, name in MONEY_INPUTS.items()}
+    for name, text in typed.items():  # length, and odd characters in a changed id (`kanda.review.typed`)
+        column = columns.get(name, name)
+        changed = text.strip() != (as_text(item.parsed.get(column)) or "")
+        problem = value_problem(column, text) if changed or len(text) > MAX_VALUE_CHARS else None
+        if problem:
+            errors[column] = f"cannot take this value: {problem}"
+    edits = {column: text for column, text in converted.edits.items() if column not in errors}
     for column, text in converted.edits.items():
+        if column in errors:
+            continue
         stored = item.parsed.get(column)
         if stored is None or not text:
             continue
@@ -430,7 +445,7 @@ def _form_edits(item, form) -> tuple[dict[str, str], dict[str, str], dict[str, s
                 same = False
             if same:
                 edits[column] = as_text(stored) or ""
-    return edits, converted.will_store, converted.errors
+    return edits, converted.will_store, errors
 
 
 @router.post("/records/{item_id}/edit", response_class=HTMLResponse)
@@ -444,6 +459,11 @@ def edit(item_id: int, request: Request, account: SignedIn, form: CheckedForm) -
     shown = {k: str(v) for k, v in form.items() if k not in {"op", "note", "csrf_token"}}
     op = str(form.get("op") or "check")
     settings, actor = _settings(request), account.actor
+    approval_note = str(form.get("note") or "").strip() or None
+    if op == "approve" and (problem := reason_problem(approval_note, "note")):
+        values = _merge_values(request, account, item_id, shown)
+        flash = f"Not approved: {problem}."
+        return _record_page(request, account, item_id, status_code=400, values=values, flash=flash)
     if unreadable:
         verdict = revalidate(settings, actor, item_id, edits)
         return _record_page(
@@ -467,7 +487,7 @@ def edit(item_id: int, request: Request, account: SignedIn, form: CheckedForm) -
             _flash(request, f"Edits saved; the row {note}.", "ok" if verdict.ok and not verdict.notices else "warn")
             return RedirectResponse(f"/records/{item_id}", status_code=303)
         if op == "approve":
-            verdict = approve(settings, actor, item_id, reason=str(form.get("note") or "").strip() or None, edits=edits)
+            verdict = approve(settings, actor, item_id, reason=approval_note, edits=edits)
             told = "".join(f" Note: {n.value}" for n in verdict.notices)  # the decided record no longer shows them
             _flash(request, f"Fix approved: record #{item_id} will be reprocessed into its regional store.{told}",
                    "warn" if told else "ok")  # fmt: skip
@@ -536,11 +556,12 @@ def assign_record(item_id: int, request: Request, account: SignedIn, form: Check
 def waive_record(item_id: int, request: Request, account: SignedIn, form: CheckedForm) -> Response:
     from kanda.review.service import waive
 
+    justification = str(form.get("justification") or "")
     return _decide(
         request,
         account,
         item_id,
-        lambda s, a: waive(s, a, item_id, str(form.get("justification") or "")),
+        lambda s, a: waive(s, a, item_id, _kept(justification, "justification")),
         f"Warning waived: record #{item_id} will be loaded as it is.",
     )
 
@@ -549,13 +570,24 @@ def waive_record(item_id: int, request: Request, account: SignedIn, form: Checke
 def reject_record(item_id: int, request: Request, account: SignedIn, form: CheckedForm) -> Response:
     from kanda.review.service import reject
 
+    reason = str(form.get("reason") or "")
     return _decide(
         request,
         account,
         item_id,
-        lambda s, a: reject(s, a, item_id, str(form.get("reason") or "")),
+        lambda s, a: reject(s, a, item_id, _kept(reason, "reason")),
         f"Record #{item_id} rejected.",
     )
+
+
+def _kept(text: str, label: str) -> str:
+    """A reason or justification the audit log may keep for good; else a ReviewError saying why not."""
+    from kanda.review.service import ReviewError
+
+    problem = reason_problem(text, label)
+    if problem:
+        raise ReviewError(f"Nothing was changed: {problem}.")
+    return text
 
 
 def _decide(request: Request, account: Account, item_id: int, action, done: str) -> Response:
