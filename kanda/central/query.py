@@ -81,6 +81,16 @@ READ_NODES = frozenset({"SELECT_NODE", "SET_OPERATION_NODE", "RECURSIVE_CTE_NODE
 #: and an allow-list of them would refuse ordinary SQL; these few are what reveals anything.
 REFUSED_FUNCTIONS = frozenset({"current_setting", "getenv", "getvariable", "which_secret"})
 REFUSED_FUNCTION_PREFIXES = ("duckdb_", "pragma_")
+#: What a FROM clause may be made of (DuckDB's table reference kinds): an allow-list, so that a kind a new DuckDB
+#: release adds is refused until someone has looked at what it reads.
+TABLE_REFS = frozenset(
+    {"BASE_TABLE", "JOIN", "SUBQUERY", "TABLE_FUNCTION", "EXPRESSION_LIST", "EMPTY", "PIVOT", "SHOW_REF"}
+)
+#: `SHOW x` without a query behind it is DuckDB's `pragma_show('x')`: it describes a table, or prints the value of
+#: the setting called x (`SHOW temp_directory` printed the reader file's path on the server). These are the special
+#: listings of names that are allowed (`SHOW TABLES`, `SHOW ALL TABLES`, `SHOW DATABASES`, `SHOW SCHEMAS`, and
+#: `DESCRIBE`/`SHOW` alone); any other bare name must be a table the query may read.
+SHOW_LISTINGS = frozenset({'"tables"', "__show_tables_expanded", '"databases"', '"schemas"'})
 _EXPLAIN = re.compile(r"^\s*explain\s+(?:analy[sz]e\s+)?", re.IGNORECASE)
 
 
@@ -617,7 +627,8 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str, *, tables: Iterabl
 
 def _check_sources(con: duckdb.DuckDBPyConnection, sql: str, tables: frozenset[str]) -> None:
     """Walk DuckDB's own parse tree, every node of it (CTE bodies and subqueries too): only reading query nodes,
-    every table read an allowed table or a CTE, every table function pure, no function that describes the server."""
+    every FROM item of a known kind, every table read an allowed table or a CTE, every table function pure, no
+    `SHOW` of a setting, no function that describes the server."""
     tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0])
     if tree.get("error"):
         raise QueryRefused(f"only plain SELECT queries are allowed here ({tree.get('error_message', 'not a SELECT')})")
@@ -634,6 +645,8 @@ def _check_sources(con: duckdb.DuckDBPyConnection, sql: str, tables: frozenset[s
                 "clause): analyst SQL cannot write, copy or export data, attach databases, load extensions or "
                 "change settings"
             )
+        if "class" not in node and "alias" in node and isinstance(kind, str) and not kind.endswith("_NODE"):
+            _check_table_ref(node, kind, tables, known)  # a FROM item
         if kind == "TABLE_FUNCTION":
             name = node["function"].get("function_name", "").lower()
             if name not in ALLOWED_TABLE_FUNCTIONS:
@@ -653,6 +666,22 @@ def _check_sources(con: duckdb.DuckDBPyConnection, sql: str, tables: frozenset[s
             if not (is_cte or is_rollup) or re.search(r"[/\\:.]", name):
                 shown = ".".join(part for part in (catalog, schema, name) if part)
                 raise QueryRefused(f"refused: {shown!r} is not a rollup table; analyst SQL reads only {known}")
+
+
+def _check_table_ref(node: dict, kind: str, tables: frozenset[str], known: str) -> None:
+    """A FROM item of an allowed kind; a `SHOW` of a name (not of a query, which the walk checks) only of a table
+    the query may read, or one of the listings of table names."""
+    if kind not in TABLE_REFS:
+        raise QueryRefused(f"refused: {kind.lower()} in FROM is not allowed; analyst SQL reads only {known}")
+    if kind != "SHOW_REF" or node.get("query") or node.get("show_type") == "SHOW_FROM":
+        return
+    name = str(node.get("table_name", ""))
+    if name.lower() in SHOW_LISTINGS or (node.get("show_type") == "SHOW" and name.lower() in tables):
+        return
+    raise QueryRefused(
+        f"refused: SHOW {name} describes the server, not the data; SHOW and DESCRIBE take a rollup table "
+        f"({known}) or a query"
+    )
 
 
 def _refuse_shadowing_ctes(con: duckdb.DuckDBPyConnection, names: set[str]) -> None:
