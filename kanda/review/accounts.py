@@ -359,12 +359,26 @@ def sign_in_wait(settings: Settings, name: str, *, max_failures: int, window: dt
     return max(0.0, (times[-1] + window - _now()).total_seconds())
 
 
-def record_failed_sign_in(settings: Settings, name: str, *, window: dt.timedelta) -> None:
-    """One more failure for `name` (failures older than `window` are swept on the way)."""
+def claim_sign_in(settings: Settings, name: str, *, max_failures: int, window: dt.timedelta) -> float:
+    """Count an attempt for `name` before its password is checked: 0 when it may go ahead (it then stands as a
+    failure until `clear_failed_sign_ins` after a right password), else the seconds to wait (nothing is counted).
+
+    Checked first and written after an argon2 verification, guesses sent at the same moment all found the count
+    below the limit. Written and counted in one transaction, which SQLite runs one at a time, each sees those
+    before it, and no more than `max_failures` are ever checked within `window`."""
     now = _now()
     with engine(settings).begin() as con:
         con.execute(sign_in_failures.delete().where(sign_in_failures.c.at <= now - window))
         con.execute(sign_in_failures.insert().values(name=name, at=now))
+        counted = con.execute(
+            sa.select(sa.func.count())
+            .select_from(sign_in_failures)
+            .where(sign_in_failures.c.name == name, sign_in_failures.c.at > now - window)
+        ).scalar_one()
+        if counted <= max_failures:
+            return 0.0
+        con.rollback()  # refused: this attempt is not counted, so a locked name is not kept locked by the refusals
+    return sign_in_wait(settings, name, max_failures=max_failures, window=window) or window.total_seconds()
 
 
 def clear_failed_sign_ins(settings: Settings, name: str) -> None:

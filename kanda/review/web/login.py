@@ -2,8 +2,9 @@
 
 Password guessing is slowed twice over: each attempt costs an argon2 verification, and after `MAX_FAILURES`
 failed attempts on one user name within `WINDOW` that name is refused (429) until the window has passed, whatever
-the password. The count is kept in the application database, so every worker and replica of `kanda serve` counts
-the same failures, and a restart does not reset it.
+the password. An attempt is counted before its password is checked (`claim_sign_in`), so guesses sent at the same
+moment get no more tries than guesses sent one by one. The count is kept in the application database, so every
+worker and replica of `kanda serve` counts the same failures, and a restart does not reset it.
 """
 
 from __future__ import annotations
@@ -13,13 +14,7 @@ import datetime as dt
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from kanda.review.accounts import (
-    authenticate,
-    clear_failed_sign_ins,
-    get_user,
-    record_failed_sign_in,
-    sign_in_wait,
-)
+from kanda.review.accounts import authenticate, claim_sign_in, clear_failed_sign_ins, get_user
 from kanda.review.web.render import render
 from kanda.review.web.security import CheckedForm, safe_next, sign_in, sign_out, signed_in_account
 
@@ -43,7 +38,7 @@ def login(request: Request, form: CheckedForm) -> HTMLResponse:
     username = str(form.get("username") or "")
     name = username.strip().lower()
     target = safe_next(str(form.get("next") or "/"))
-    wait = sign_in_wait(settings, name, max_failures=MAX_FAILURES, window=WINDOW)
+    wait = claim_sign_in(settings, name, max_failures=MAX_FAILURES, window=WINDOW)
     if wait:
         return render(
             request,
@@ -54,8 +49,7 @@ def login(request: Request, form: CheckedForm) -> HTMLResponse:
             next=target,
         )
     actor = authenticate(settings, username, str(form.get("password") or ""))
-    if actor is None:
-        record_failed_sign_in(settings, name, window=WINDOW)
+    if actor is None:  # the attempt claimed above stands as the failure
         return render(
             request,
             "login.html",
