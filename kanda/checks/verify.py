@@ -186,6 +186,7 @@ def verify(settings: Settings, regions: list[str] | None = None) -> list[CheckRe
         with _store_failure_reported(results, region, settings), open_store(settings, code) as con:
             ensure_built(con)
             results.append(checks.ledger_chain(con, region))
+            results.append(checks.ledger_money(con, region))
             results.append(ledger_anchors(con, region, anchors.get(code, [])))
             results.append(checks.batch_conservation(con, region))
             results.append(checks.rollups_match_events(con, region))

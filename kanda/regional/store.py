@@ -19,6 +19,7 @@ from contextlib import contextmanager, suppress
 import duckdb
 from filelock import FileLock, Timeout
 
+from kanda.regional import ledger
 from kanda.regional.schema import sale_events_ddl
 from kanda.regional.upgrades import UPGRADES
 from kanda.settings import Settings
@@ -64,6 +65,17 @@ CREATE TABLE IF NOT EXISTS ledger (
     finished_at     TIMESTAMPTZ NOT NULL,
     prev_hash       VARCHAR NOT NULL,
     row_hash        VARCHAR NOT NULL
+);
+-- each batch's money as the ledger row `seq` recorded it (kanda/regional/ledger.py): its own batch's when it loaded,
+-- or the batches a store upgrade changed; hashed into that row, so the anchored heads carry it
+CREATE TABLE IF NOT EXISTS batch_money (
+    seq             BIGINT NOT NULL,
+    batch_id        VARCHAR NOT NULL,
+    events          BIGINT NOT NULL,
+    amount_minor    HUGEINT NOT NULL,
+    fee_minor       HUGEINT NOT NULL,
+    net_minor       HUGEINT NOT NULL,
+    digest          VARCHAR NOT NULL
 );
 CREATE TABLE IF NOT EXISTS rejected_files (
     region          VARCHAR NOT NULL,
@@ -227,13 +239,19 @@ def _upgrades_pending(con: duckdb.DuckDBPyConnection) -> bool:
 
 def apply_store_upgrades(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
     """Apply each correction of `kanda.regional.upgrades` this store has not had, each in a transaction of its own
-    (with its record in `store_upgrades`); return {name: rows changed}."""
+    (with its record in `store_upgrades`); return {name: rows changed}.
+
+    A correction changes stored events in place, so the money the ledger recorded for their batches is restated in
+    the same transaction (`ledger.restate_money`), or `kanda verify` would take the correction for an edit."""
     done = {name for (name,) in con.execute("SELECT name FROM store_upgrades").fetchall()}
     applied = {}
     for upgrade in UPGRADES:
         if upgrade.name not in done:
             with transaction(con):
+                recorded = con.execute("SELECT count(*) FROM batch_money").fetchall()[0][0]
+                before = ledger.batch_money(con) if recorded else {}
                 applied[upgrade.name] = upgrade.apply(con, settings)
+                ledger.restate_money(con, before, upgrade.name)
                 con.execute("INSERT INTO store_upgrades VALUES (?, now(), ?)", [upgrade.name, applied[upgrade.name]])
     return applied
 

@@ -23,6 +23,7 @@ import duckdb
 import polars as pl
 
 from kanda.regional.archive import archived_copy
+from kanda.regional.ledger import BatchMoney, batch_money, record_upgrade
 from kanda.regional.schema import sale_events_ddl
 from kanda.settings import Settings
 from quality.contract import REFUND_MINUTE_SQL, REPEATABLE_EVENT, event_ref_expr, event_ref_value
@@ -393,6 +394,23 @@ def _quarantine_days_by_arrival(con: duckdb.DuckDBPyConnection) -> int:
     return changed
 
 
+def _batch_money(con: duckdb.DuckDBPyConnection) -> int:
+    """The money of each batch loaded before the ledger recorded it (`kanda.regional.ledger.BatchMoney`), as its
+    events hold it now, in one ledger row of kind `upgrade`: from this open on, an event of those batches changed
+    in place is caught as any other. What was changed before it cannot be told; later upgrades restate it as they
+    restate every batch's. Returns the batches recorded."""
+    missing = con.execute(
+        "SELECT batch_id FROM ledger WHERE kind <> 'upgrade' AND batch_id NOT IN (SELECT batch_id FROM batch_money)"
+        " ORDER BY seq"
+    ).fetchall()
+    if not missing:
+        return 0
+    held = batch_money(con)
+    money = [held.get(batch_id) or BatchMoney.empty(batch_id) for (batch_id,) in missing]
+    record_upgrade(con, "batch_money", money)
+    return len(money)
+
+
 _BEFORE_EVENT_REF = "kanda_sale_events_before_event_ref"
 
 
@@ -417,4 +435,6 @@ UPGRADES = [
     StoreUpgrade("yoco_refund_ids", partial(_refund_ids, source=YOCO_SOURCE)),
     StoreUpgrade("chapa_money_back_times", partial(_money_back_times_read_again, source=CHAPA_SOURCE)),
     StoreUpgrade("gumroad_processor_fees", partial(_sale_fees_read_again, source=GUMROAD_SOURCE)),
+    # after every correction above (each restates the money it changes): those before it had none to restate
+    StoreUpgrade("batch_money", _store_only(_batch_money)),
 ]

@@ -27,16 +27,23 @@ def failures(settings: Settings, regions: list[str] | None = None) -> dict[str, 
 
 
 def rechain(con: duckdb.DuckDBPyConnection) -> None:
-    """What someone who can write the store does after editing it: recompute every link with the ledger's own
-    hash function, so the chain is internally perfect again."""
+    """What someone who can write the store does after editing it: restate each batch's money as its events hold
+    it and recompute every link with the ledger's own functions, so the chain is internally perfect again."""
     rows = con.execute(
         "SELECT seq, batch_id, region, kind, file_name, content_hash, rows_read, ignored, rows_in, loaded,"
         " quarantined, duplicates, started_at, finished_at FROM ledger ORDER BY seq"
     ).fetchall()
+    held = ledger.batch_money(con)
+    con.execute("DELETE FROM batch_money")
     prev = ledger.GENESIS
     for seq, batch_id, region, kind, file_name, content_hash, *counts, started, finished in rows:
+        money = held.get(batch_id) or ledger.BatchMoney.empty(batch_id)
+        con.execute(
+            "INSERT INTO batch_money VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [seq, batch_id, money.events, money.amount_minor, money.fee_minor, money.net_minor, money.digest],
+        )
         entry = ledger.LedgerEntry(
-            batch_id, region, kind, file_name, content_hash, ledger.BatchCounts(*counts), started, finished
+            batch_id, region, kind, file_name, content_hash, ledger.BatchCounts(*counts), started, finished, [money]
         )
         row_hash = ledger._row_hash(prev, seq, entry)
         con.execute("UPDATE ledger SET prev_hash = ?, row_hash = ? WHERE seq = ?", [prev, row_hash, seq])

@@ -13,12 +13,15 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from kanda.checks.store_checks import ledger_chain, ledger_money
+from kanda.regional import ledger
 from kanda.regional.ingest import ingest_files
 from kanda.regional.models import build_models, ensure_built
 from kanda.regional.schema import sale_events_ddl
-from kanda.regional.store import open_store
+from kanda.regional.store import SCHEMA_SQL, open_store
 from kanda.settings import Settings
 from quality.contract import EVENT_ID_SQL
+from regions import get_region
 from regions.corrections import repeats_a_sale_fee
 from regions.synthetic.core import make_registry
 from tests.support.builders import paystack_event
@@ -49,9 +52,47 @@ def as_an_older_kanda_left_it(
     with duckdb.connect(str(settings.store_path(region))) as con:
         con.execute("DELETE FROM store_upgrades WHERE name = ?", [upgrade])
         yield con
+        sealed_as_loaded(con)
         build_models(con)
         if published:
             con.execute("DELETE FROM dirty_days")
+
+
+def sealed_as_loaded(con: duckdb.DuckDBPyConnection, *, money: bool = True) -> None:
+    """The ledger as the older kanda wrote it for the rows the test rewrote: each batch's money (`batch_money`) what
+    its events held as that kanda stored them, hashed into the chain with the ledger's own hash function. Without
+    `money`, as a kanda from before the ledger recorded money left it: no `batch_money`, rows hashed without."""
+    rows = con.execute(
+        "SELECT seq, batch_id, region, kind, file_name, content_hash, rows_read, ignored, rows_in, loaded,"
+        " quarantined, duplicates, started_at, finished_at FROM ledger ORDER BY seq"
+    ).fetchall()
+    con.execute("DROP TABLE batch_money")
+    if money:
+        con.execute(SCHEMA_SQL)
+    prev = ledger.GENESIS
+    for seq, batch_id, region, kind, file_name, content_hash, *counts, started, finished in rows:
+        held = ledger.batch_money(con, batch_id).get(batch_id) or ledger.BatchMoney.empty(batch_id)
+        entry = ledger.LedgerEntry(
+            batch_id, region, kind, file_name, content_hash, ledger.BatchCounts(*counts), started, finished,
+            [held] if money else None,
+        )  # fmt: skip
+        if money:
+            con.execute(
+                "INSERT INTO batch_money VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [seq, batch_id, held.events, held.amount_minor, held.fee_minor, held.net_minor, held.digest],
+            )
+        row_hash = ledger._row_hash(prev, seq, entry)
+        con.execute("UPDATE ledger SET prev_hash = ?, row_hash = ? WHERE seq = ?", [prev, row_hash, seq])
+        prev = row_hash
+
+
+def assert_money_kept(settings: Settings, region: str) -> None:
+    """`kanda verify`'s ledger checks pass after the upgrade: the chain holds, and every batch's events hold the
+    money the ledger recorded, restated where the upgrade changed them."""
+    with open_store(settings, region, read_only=True) as con:
+        for check in (ledger_chain(con, get_region(region)), ledger_money(con, get_region(region))):
+            assert check.passed, check.message
+        assert ledger_money(con, get_region(region)).metadata["unchecked"] == 0
 
 
 def older_store(settings: Settings, tmp_path: Path) -> tuple[str, int]:
@@ -91,6 +132,7 @@ def older_store(settings: Settings, tmp_path: Path) -> tuple[str, int]:
         assert fees == sales_fees + SALE_FEE  # the repeated fee is in the built rollups
         con.execute("DROP TABLE batch_rails")  # kept since: which rails stated fees, per batch
         _without_event_ref(con)  # added since: a payment's second refund is an event of its own
+        sealed_as_loaded(con, money=False)  # recorded since: each batch's money, hashed into the ledger
     return qid, fees
 
 
@@ -146,6 +188,7 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
             ("yoco_refund_ids", 0),  # no Yoco refunds in Nigeria's store
             ("chapa_money_back_times", 0),  # no Chapa rows in Nigeria's store
             ("gumroad_processor_fees", 0),  # no Gumroad rows in Nigeria's store
+            ("batch_money", 1),  # the one batch's money, as corrected
         ]
         # a sale or a reversal keeps its id; a refund is told apart by its minute, as a reader now tells it
         refs = con.execute(
@@ -166,8 +209,9 @@ def test_a_repeated_fee_in_an_older_store_is_corrected_once_and_its_days_republi
         assert _reversal_day_fees(con) == fees_before - SALE_FEE
 
     with open_store(settings, "NG") as con:  # once: a second open changes nothing and records nothing
-        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(15,)]
+        assert con.execute("SELECT count(*) FROM store_upgrades").fetchall() == [(16,)]
         assert not ensure_built(con).built
+    assert_money_kept(settings, "NG")
 
 
 def test_only_money_going_back_on_the_corrected_rails_counts_as_a_repeated_fee():
@@ -201,6 +245,7 @@ def test_a_reader_first_to_open_an_older_store_finds_it_upgraded(settings: Setti
             "yoco_refund_ids",
             "chapa_money_back_times",
             "gumroad_processor_fees",
+            "batch_money",
         ]
         assert con.execute("SELECT source, fees_stated FROM batch_rails").fetchall() == [("paystack_webhook", True)]
         reversal = "SELECT fee_minor FROM sale_events WHERE transaction_id = ? AND event_type = 'reversal'"
@@ -240,6 +285,7 @@ def test_yoco_events_an_older_spec_timed_by_the_payload_move_to_the_events_time(
         (qid, parsed) = con.execute("SELECT quarantine_id, parsed FROM quarantine").fetchone()
         older = {**json.loads(parsed), "occurred_at": "2026-10-05T22:30:01+00:00", "local_date": "2026-10-06"}
         con.execute("UPDATE quarantine SET parsed = ?, local_date = '2026-10-06'", [json.dumps(older)])
+        sealed_as_loaded(con)
         build_models(con)
         con.execute("DELETE FROM dirty_days")
         assert con.execute("SELECT local_date FROM sale_events WHERE event_type = 'sale'").fetchall() == [
@@ -255,6 +301,7 @@ def test_yoco_events_an_older_spec_timed_by_the_payload_move_to_the_events_time(
         assert (parsed["occurred_at"][:19], parsed["local_date"]) == ("2026-10-05T20:30:01", "2026-10-05")
         dirty = {d for (d,) in con.execute("SELECT local_date FROM dirty_days").fetchall()}
         assert {dt.date(2026, 10, 5), dt.date(2026, 10, 6)} <= dirty
+    assert_money_kept(settings, "ZA")
     redelivered = tmp_path / "again.ndjson"
     redelivered.write_text(json.dumps(events[1]) + "\n")
     (again,) = ingest_files(settings, "ZA", [redelivered]).files
@@ -317,6 +364,7 @@ def test_mtn_records_an_older_spec_keyed_by_order_are_keyed_by_request_from_the_
         assert con.execute("SELECT rows_changed FROM store_upgrades WHERE name = 'mtn_request_keys'").fetchall() == [
             (4,)
         ]
+    assert_money_kept(settings, "BJ")
     again = tmp_path / "again.ndjson"
     again.write_text(json.dumps(records[0]) + "\n")
     (redelivered,) = ingest_files(settings, "BJ", [again]).files
@@ -353,6 +401,7 @@ def test_flutterwave_sales_an_older_spec_charged_the_customers_fee_to_are_correc
         assert con.execute(fees).fetchall() == [("91", 0, 5000), ("92", 175, 4825)]
         assert con.execute("SELECT local_date FROM dirty_days").fetchall() == [(dt.date(2026, 10, 5),)]
         assert ensure_built(con).built
+    assert_money_kept(settings, "CM")
 
 
 def test_flutterwave_money_going_back_an_older_spec_booked_the_charges_fee_on_is_corrected_once(settings: Settings):
@@ -388,6 +437,7 @@ def test_flutterwave_money_going_back_an_older_spec_booked_the_charges_fee_on_is
         assert con.execute(
             "SELECT rows_changed FROM store_upgrades WHERE name = 'flutterwave_sale_only_fees'"
         ).fetchall() == [(1,)]
+    assert_money_kept(settings, "CM")
 
 
 @pytest.mark.parametrize(
@@ -431,6 +481,7 @@ def test_gumroad_sales_an_older_spec_left_a_cost_out_of_are_corrected_from_the_a
         assert con.execute("SELECT local_date FROM dirty_days").fetchall() == [(dt.date(2026, 10, 5),)]
         assert con.execute("SELECT rows_changed FROM store_upgrades WHERE name = ?", [upgrade]).fetchall() == [(1,)]
         assert ensure_built(con).built
+    assert_money_kept(settings, "TZ")
 
 
 @pytest.mark.parametrize(
@@ -472,6 +523,7 @@ def test_webhook_refunds_an_older_spec_told_apart_by_their_minute_are_keyed_by_t
         assert con.execute(
             f"SELECT event_ref <> epoch_us(occurred_at) // 60000000 FROM sale_events WHERE {ours}"
         ).fetchall() == [(True,)]
+    assert_money_kept(settings, region)
     again = settings.home / f"again{suffix}"
     again.write_text(refund + "\n")
     (redelivered,) = ingest_files(settings, region, [again]).files
@@ -516,6 +568,7 @@ def test_momo_export_refunds_an_older_spec_told_apart_by_their_minute_are_keyed_
         assert con.execute(
             "SELECT rows_changed FROM store_upgrades WHERE name = 'momo_export_refund_ids'"
         ).fetchall() == [(1,)]
+    assert_money_kept(settings, "GH")
     (redelivered,) = ingest_files(settings, "GH", [workbook(tmp_path / "overlap.xlsx", rows[1:])]).files
     assert (redelivered.loaded, redelivered.duplicates) == (0, 1), redelivered
 
@@ -561,6 +614,7 @@ def test_chapa_refunds_an_older_spec_dated_by_the_charge_move_to_when_the_transa
         dirty = {d for (d,) in con.execute("SELECT local_date FROM dirty_days").fetchall()}
         assert {dt.date(2026, 10, 5), dt.date(2026, 10, 7)} <= dirty
         assert not con.execute("SELECT count(*) FROM model_builds").fetchone()[0]
+    assert_money_kept(settings, "ET")
     again = tmp_path / "again.ndjson"
     again.write_text(json.dumps(refund) + "\n")
     (redelivered,) = ingest_files(settings, "ET", [again]).files
@@ -586,6 +640,7 @@ def test_a_row_an_older_kanda_quarantined_for_its_time_moves_to_the_day_it_arriv
         assert day is None
         dirty = {d for (d,) in con.execute("SELECT local_date FROM dirty_days").fetchall()}
         assert dirty == {dt.date(2014, 10, 6), arrived}
+    assert_money_kept(settings, "KE")
 
 
 def test_an_archived_file_the_current_reader_refuses_leaves_its_events_and_the_store_opens(
