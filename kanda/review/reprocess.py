@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import duckdb
@@ -187,7 +187,7 @@ def _approved_as_second_refunds(con: Connection, item_ids: list[int]) -> set[int
 
 
 def _load_fixes(
-    store: duckdb.DuckDBPyConnection, settings: Settings, code: str, rows: list, second: set[int]
+    store: duckdb.DuckDBPyConnection, settings: Settings, code: str, rows: list, second: Collection[int] = ()
 ) -> tuple[str, dict[str, str]]:
     """One balanced `fix` batch of the edited rows; returns its id and each quarantine row's outcome.
 
@@ -207,7 +207,7 @@ def _load_fixes(
         raw_record=pl.struct(
             pl.Series("quarantine_id", qids, dtype=pl.String),
             pl.Series("original", originals, dtype=pl.String),
-            pl.Series(SECOND_REFUND, [row["id"] in second for row in rows], dtype=pl.Boolean),
+            pl.Series(SECOND_REFUND, [row.get("id") in second for row in rows], dtype=pl.Boolean),
         )
     )
     waived = {row["quarantine_id"] for row in rows if row["status"] == "waived"}
