@@ -352,14 +352,15 @@ def _plain(value: Any) -> Any:
 
 
 def default_days(con, last: int = DEFAULT_DAYS) -> list[dt.date]:
-    """The region's newest `last` local days, and every day its latest batch touched (a late file)."""
+    """The region's newest `last` local days, and every day its latest batch touched (a late file). A ledger row of
+    kind `upgrade` (a store upgrade restating batches' money) loaded nothing: the latest batch is the one before."""
     rows = con.execute(
         """
         SELECT DISTINCT local_date FROM (
             (SELECT DISTINCT local_date FROM sale_events ORDER BY local_date DESC LIMIT ?)
             UNION
             SELECT local_date FROM sale_events
-            WHERE batch_id = (SELECT batch_id FROM ledger ORDER BY seq DESC LIMIT 1)
+            WHERE batch_id = (SELECT batch_id FROM ledger WHERE kind <> 'upgrade' ORDER BY seq DESC LIMIT 1)
         ) ORDER BY local_date
         """,
         [last],

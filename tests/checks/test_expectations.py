@@ -22,6 +22,7 @@ from kanda.checks import gx_runner
 from kanda.checks.gx_runner import data_docs_dir, latest_results
 from kanda.cli import app
 from kanda.regional.ingest import ingest_landing
+from kanda.regional.ledger import record_upgrade
 from kanda.regional.store import open_store
 from kanda.settings import Settings
 from pipelines.expectations import central_rollups_expectations, sale_events_expectations
@@ -175,3 +176,18 @@ def test_the_cli_on_an_empty_installation_says_there_is_nothing_to_validate(sett
     assert "nothing to validate" in run.output
     assert CliRunner().invoke(app, ["expectations", "--region", "XX"]).exit_code == 2
     assert CliRunner().invoke(app, ["expectations", "--date", "5 Oct"]).exit_code == 2
+
+
+def test_the_days_validated_by_default_follow_the_latest_file_past_a_store_upgrades_ledger_row(settings: Settings):
+    """A late file's days are validated beside the newest ones. A store upgrade that restates batches' money adds a
+    ledger row of its own that loaded nothing; the late file is still the latest batch whose days are checked."""
+    make_files(settings, regions=["KE"], rows=200, days=3)
+    ingest_landing(settings, "KE")
+    late = START - dt.timedelta(days=40)
+    make_files(settings, regions=["KE"], rows=50, days=1, start=late, seed=9)
+    ingest_landing(settings, "KE")
+    with open_store(settings, "KE") as con:
+        assert late in gx_runner.default_days(con, last=3)
+        record_upgrade(con, "some_upgrade", [])
+        assert con.execute("SELECT kind FROM ledger ORDER BY seq DESC LIMIT 1").fetchall() == [("upgrade",)]
+        assert late in gx_runner.default_days(con, last=3)
