@@ -39,9 +39,10 @@ log = logging.getLogger(__name__)
 _REQUIRED_KEYS = ("code", "name", "currency", "zone", "locale", "language", "calling_code", "reference")
 
 #: What follows the region code in creator and product ids (NG-C0001, NG-P00001): the one definition of their
-#: shape, used by the region configs, the sale contract and the data-quality suites.
-CREATOR_ID_SHAPE = r"C\d{4}"
-PRODUCT_ID_SHAPE = r"P\d{5}"
+#: shape, used by the region configs, the sale contract and the data-quality suites. ASCII digits, never `\d`,
+#: which matches any Unicode digit: `EG-P٠٠٠٠٥` would load under a product no registry or later delivery knows.
+CREATOR_ID_SHAPE = r"C[0-9]{4}"
+PRODUCT_ID_SHAPE = r"P[0-9]{5}"
 ANY_REGION_CODE = "[A-Z]{2}"
 
 
