@@ -131,11 +131,11 @@ class SaleEvent(pa.DataFrameModel):
     )
     creator_id: str = pa.Field(
         str_matches=creator_pattern(),
-        description="Creator: region code, C and four digits (NG-C0001), decoded from the payment reference.",
+        description="Creator: region code, C and four ASCII digits (NG-C0001), decoded from the payment reference.",
     )
     product_id: str = pa.Field(
         str_matches=product_pattern(),
-        description="Product: region code, P and five digits (NG-P00001), decoded from the payment reference.",
+        description="Product: region code, P and five ASCII digits (NG-P00001), decoded from the payment reference.",
     )
     # Made by the adapters' salted SHA-256 (64 hex characters); a length check catches a raw email or phone slipping
     # through at a fraction of a regex's cost over every row.
