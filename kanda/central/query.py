@@ -742,6 +742,20 @@ def execute(
     return _run(central, statement, None, max_rows=max_rows, max_bytes=max_bytes, timeout_seconds=timeout_seconds)
 
 
+def run_checked(
+    central: Central,
+    statement: str,
+    *,
+    max_rows: int | None = None,
+    max_bytes: int | None = None,
+    timeout_seconds: float | None = None,
+) -> QueryResult:
+    """`execute` without the check, for analyst SQL that `check_read_only` has already let through on a reader of
+    the same publication: the API checks a statement in its own process, then runs it in one it can kill
+    (`kanda.analyst.sql_processes`)."""
+    return _run(central, statement, None, max_rows=max_rows, max_bytes=max_bytes, timeout_seconds=timeout_seconds)
+
+
 def _checked(central: Central, sql: str, explain: bool) -> str:
     """The statement to run for analyst SQL, once `check_read_only` has let it through."""
     check_read_only(central.con, sql)
