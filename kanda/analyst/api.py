@@ -11,9 +11,12 @@ Access needs an analyst API key (`kanda keys create NAME`) as `Authorization: Be
 
 Limits: `POST /api/sql` returns at most `KANDA_API_SQL_MAX_ROWS` rows (default 10,000; the answer says when it was
 truncated) and stops a query after `KANDA_API_SQL_TIMEOUT` seconds (default 10); a request may ask for less of
-either. An answer over `KANDA_API_SQL_MAX_BYTES` (default 100,000,000 bytes of Arrow data), or too large for one
-Arrow batch at all, is refused with 413 and the limit. Rollup answers are paged (`limit` at most 100,000) and share
-the time and size limits.
+either. The statement is checked here and run in one of a few processes per worker (`KANDA_API_SQL_PROCESSES`,
+`kanda.analyst.sql_processes`), killed when it runs on past the limit: DuckDB's own interrupt cannot stop one
+expensive value. kanda's own rollup and history queries run here, on a cursor: they scan and sum columns, which the
+interrupt stops between batches. An answer over `KANDA_API_SQL_MAX_BYTES` (default 100,000,000 bytes of Arrow
+data), or too large for one Arrow batch at all, is refused with 413 and the limit. Rollup answers are paged (`limit`
+at most 100,000) and share the time and size limits.
 
 The database behind every answer is a read-only DuckDB file of the publication (`kanda.central.reader_files`), so
 no request can change what another one reads, whatever the statement check lets through.
@@ -30,8 +33,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -44,6 +47,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
+from kanda.analyst import sql_processes
 from kanda.analyst.answer_cache import Answer, AnswerCache, etag_of, matches
 from kanda.analyst.api_fast import FastAnswerMiddleware, FastAnswers
 from kanda.analyst.api_formats import (
@@ -67,6 +71,7 @@ from kanda.analyst.api_rollups import (
 )
 from kanda.analyst.keys import ApiKey, InvalidKey, KeyStore
 from kanda.analyst.reader_pool import shared_reader
+from kanda.analyst.sql_processes import run_statement
 from kanda.analyst.volatile import answer_varies
 from kanda.central.query import (
     AnswerTooLarge,
@@ -78,7 +83,7 @@ from kanda.central.query import (
     QueryTimeout,
     Resolved,
     UnknownPublication,
-    execute,
+    check_read_only,
     fetch,
     parse_as_of,
     resolve,
@@ -234,6 +239,23 @@ def install(app: FastAPI, settings: Settings) -> None:
     fast = FastAnswers(settings, keys, AnswerCache.from_env())
     app.include_router(build_router(settings, keys, Limits.from_env(), fast=fast))
     app.add_middleware(FastAnswerMiddleware, answers=fast)
+    app.router.lifespan_context = _with_sql_processes(app.router.lifespan_context)
+
+
+def _with_sql_processes(inner: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """The app's lifespan, with the processes that run analyst SQL started before the first request (so that it
+    pays no start-up) and stopped at shutdown (`kanda.analyst.sql_processes`)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[Any]:
+        sql_processes.start()
+        try:
+            async with inner(app) as state:
+                yield state
+        finally:
+            await run_in_threadpool(sql_processes.stop)
+
+    return lifespan
 
 
 def _next_page(
@@ -474,11 +496,18 @@ def build_router(
             resolved = resolve(settings, as_of=moment)
 
         def compute() -> Answer:
-            with _answering(), shared_reader(settings, resolved=resolved) as central:
-                result = execute(
-                    central, body.sql, max_rows=max_rows, max_bytes=limits.sql_max_bytes, timeout_seconds=timeout
+            with _answering():
+                with shared_reader(settings, resolved=resolved) as central:  # the check runs here, before anything
+                    check_read_only(central.con, body.sql)  # is sent to the process that runs the statement
+                    varies = answer_varies(central.con, body.sql)  # once checked: the statement parses
+                result = run_statement(
+                    settings,
+                    resolved,
+                    body.sql,
+                    max_rows=max_rows,
+                    max_bytes=limits.sql_max_bytes,
+                    timeout_seconds=timeout,
                 )
-                varies = answer_varies(central.con, body.sql)  # once checked: the statement parses
             meta = {
                 "publication": publication_json(result.publication),
                 "row_count": result.table.num_rows,

@@ -1,0 +1,69 @@
+"""A statement of analyst SQL is stopped at its time limit even when one value takes all the time.
+
+DuckDB's interrupt is checked between batches of rows; this statement computes four values of 30 million additions
+each (about 30 s on one core) and, run in the API worker, answered 200 long after a 1 s limit. The API runs analyst
+statements in processes it kills at the limit (`kanda.analyst.sql_processes`).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from kanda.analyst import api, sql_processes
+from kanda.analyst.answer_cache import AnswerCache
+from kanda.analyst.keys import KeyStore
+from kanda.central.query import run_query
+from kanda.settings import Settings
+
+ONE_HEAVY_VALUE = "select len(list_transform(range(4), lambda i: list_reduce(range(30000000), lambda a,b: a+b))) as n"
+TOTALS = "select region, sum(net_usd_minor) as usd from rollups.creator_daily group by 1 order by 1"
+
+
+@pytest.fixture
+def one_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A pool of one process: the query after a killed one can only be answered by its replacement."""
+    sql_processes.stop()
+    monkeypatch.setenv("KANDA_API_SQL_PROCESSES", "1")
+    sql_processes.start()
+    yield
+    sql_processes.stop()  # the next test starts a pool of the default size
+
+
+def test_a_statement_past_its_time_limit_is_stopped_and_the_next_one_answers(published: Settings, one_process):
+    cache = AnswerCache(2**20)
+    app = FastAPI()
+    limits = api.Limits(sql_max_rows=1000, sql_timeout_seconds=10)
+    app.include_router(api.build_router(published, KeyStore(published.app_db_url), limits, cache))
+    client = TestClient(app, headers={"Authorization": f"Bearer {KeyStore(published.app_db_url).create('deadline')}"})
+
+    stopped = client.post("/api/sql", json={"sql": ONE_HEAVY_VALUE, "timeout_seconds": 1})
+    assert stopped.status_code == 408, stopped.text
+    assert stopped.json()["detail"] == "the query ran longer than the time limit of 1 s and was stopped"
+    assert len(cache) == 0  # nothing kept: the next request runs it again
+
+    answer = client.post("/api/sql", json={"sql": TOTALS})
+    assert answer.status_code == 200, answer.text
+    expected = run_query(published, TOTALS).to_pylist()
+    assert answer.json()["rows"] == expected
+    assert len(cache) == 1  # the normal answer only
+
+
+def test_the_app_starts_its_sql_processes_and_stops_them_at_shutdown(published: Settings):
+    """Started with the app, so the first statement pays no process start-up; stopped with it, so that a `kanda
+    serve` worker does not wait at exit for processes that wait for work."""
+    from kanda.web.app import create_app
+
+    def running() -> int:
+        return sum(1 for p in multiprocessing.active_children() if p.name == "pebble_pool_worker")
+
+    sql_processes.stop()
+    token = KeyStore(published.app_db_url).create("lifespan")
+    with TestClient(create_app(published), headers={"Authorization": f"Bearer {token}"}) as client:
+        assert running() == sql_processes.processes_wanted()
+        assert client.post("/api/sql", json={"sql": TOTALS}).json()["rows"] == run_query(published, TOTALS).to_pylist()
+    assert running() == 0
