@@ -13,6 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from kanda.checks import money_terms, payment_figures, row_counts, usd_figures
+from kanda.checks.differences import key_text, rows_differ
 from kanda.regional import ledger
 from kanda.regional.ingest import DOLLAR_RECORD_SQL
 from kanda.regional.models import published_fingerprint
@@ -76,12 +77,15 @@ def ledger_money(con: duckdb.DuckDBPyConnection, region: RegionConfig) -> CheckR
     ).fetchall()[0]
     meta = {"batches": len(recorded), "differ": len(differ), "unchecked": unchecked}
     if differ:
-        more = f" (and {len(differ) - 3} more)" if len(differ) > 3 else ""
+        headline = (
+            f"{region.code}: the events of {len(differ)} batch(es) no longer hold the money the ledger recorded for"
+            " them: "
+        )
         return CheckResult(
             "ledger_money",
             False,
-            f"{region.code}: the events of {len(differ)} batch(es) no longer hold the money the ledger recorded for"
-            f" them: {'; '.join(differ[:3])}{more}. An event was changed in place after it loaded (kanda does not:"
+            rows_differ(headline, differ[:SHOWN], len(differ))
+            + ". An event was changed in place after it loaded (kanda does not:"
             " a steward's fix is a batch of its own, and a store upgrade records in the ledger what it changes), so"
             " the rollups built since, and what was published from them, carry the edit; rebuilding them does not"
             " clear this. Compare the batch's events with its file in the region's processed/ folder, and restore"
@@ -277,9 +281,8 @@ def _rollup_differs(con: duckdb.DuckDBPyConnection, name: str, keys: tuple[str, 
         changed = ", ".join(
             f"{f} {built:,} where the events say {events:,}" for f, built, events in pairs if built != events
         )
-        shown.append(f"{' '.join(str(k) for k in key)}: {changed}")
-    more = f" (and {len(rows) - SHOWN} more)" if len(rows) > SHOWN else ""
-    return f"{name} differs from the events on {len(rows)} row(s): " + "; ".join(shown) + more
+        shown.append(f"{key_text(key)}: {changed}")
+    return rows_differ(f"{name} differs from the events on {len(rows)} row(s): ", shown, len(rows))
 
 
 def _missing_usd(con: duckdb.DuckDBPyConnection, region: RegionConfig) -> str | None:
