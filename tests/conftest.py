@@ -1,11 +1,12 @@
 """Shared fixtures: every test gets its own KANDA_HOME, so stores, catalogs and locks never leak between tests.
 
-The one exception is `demo_run`: the README's main command, run once per session in a home of its own that the
-tests reading it never change (each demo costs about 40 s on two cores).
+The one exception is `demo_run`: the README's main command, run once per test run (shared by the pytest-xdist
+workers) in a home of its own that the tests reading it never change (each demo costs about 40 s on two cores).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from kanda.settings import Settings, load_settings
 from tests.support.demo import DemoRun
@@ -68,11 +70,27 @@ def browser():
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     """`kanda demo` as a new user runs it: the installed command, in a real process, on an empty home, with none of
-    the shell's KANDA_* or DAGSTER_HOME settings. Tests that read it must not change its home."""
-    home = tmp_path_factory.mktemp("demo") / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KANDA_") and k != "DAGSTER_HOME"}
-    env.update(KANDA_HOME=str(home), COLUMNS="200")
-    kanda = shutil.which("kanda", path=str(Path(sys.executable).parent)) or "kanda"
-    command = [kanda, "demo", "--rows", "400", "--days", "3"]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, check=False)
-    return DemoRun(home, done.stdout, done.stderr, done.returncode)
+    the shell's KANDA_* or DAGSTER_HOME settings. Tests that read it must not change its home.
+
+    Run once for the whole test run: the first pytest-xdist worker to need it runs it under a file lock in the
+    run's shared temporary folder and leaves its output there; the others wait for the lock and read that."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the folder every worker's own base folder is in
+    shared = root / "kanda-demo"
+    with FileLock(str(root / "kanda-demo.lock")):
+        record = shared / "run.json"
+        if record.exists():
+            saved = json.loads(record.read_text(encoding="utf-8"))
+            return DemoRun(Path(saved["home"]), saved["stdout"], saved["stderr"], saved["returncode"])
+        home = shared / "home"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KANDA_") and k != "DAGSTER_HOME"}
+        env.update(KANDA_HOME=str(home), COLUMNS="200")
+        kanda = shutil.which("kanda", path=str(Path(sys.executable).parent)) or "kanda"
+        command = [kanda, "demo", "--rows", "400", "--days", "3"]
+        shared.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, check=False)
+        run = DemoRun(home, done.stdout, done.stderr, done.returncode)
+        saved = {"home": str(home), "stdout": run.stdout, "stderr": run.stderr, "returncode": run.returncode}
+        record.write_text(json.dumps(saved), encoding="utf-8")
+        return run
