@@ -19,11 +19,10 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from kanda.analyst.snapshot import refresh_after_publish
-from kanda.central.publish import PublishResult, publish_region
 from kanda.regional.ingest import IngestReport, Progress, ingest_files, ingest_landing
 from kanda.regional.models import BuildResult, ensure_built
 from kanda.regional.store import open_store, store_exists
@@ -31,6 +30,9 @@ from kanda.review.enqueue import enqueue_region
 from kanda.review.reprocess import ReprocessResult, decided_held, load_approved_fixes
 from kanda.settings import Settings
 from regions import get_region
+
+if TYPE_CHECKING:
+    from kanda.central.publish import PublishResult
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +103,15 @@ def build(settings: Settings, region: str, *, full_refresh: bool = False) -> Bui
 
 def publish(settings: Settings, region: str, *, all_days: bool = False) -> PublishResult:
     """The built rollups' changed days to the central layer, made visible by one publication row."""
+    from kanda.central.publish import publish_region  # pyiceberg: about 1 s to import, for the commands that publish
+
     return publish_region(settings, region, all_days=all_days)
 
 
 def refresh_readers(settings: Settings) -> None:
     """What reads a publication as a file (the BI snapshot); a failure is logged, never undoes the publish."""
+    from kanda.analyst.snapshot import refresh_after_publish  # imports the catalog (pyiceberg) too
+
     refresh_after_publish(settings)
 
 
@@ -214,15 +220,33 @@ def publish_metadata(result: PublishResult) -> dict:
 
 
 def installed_observers() -> list[Observer]:
-    """Observers registered by installed packages (`kanda.observers` entry points); one that fails to load is
-    skipped with a warning, so a broken optional integration never stops a region run."""
-    found = []
-    for entry in entry_points(group="kanda.observers"):
-        try:
-            found.append(entry.load())
-        except Exception as exc:
-            log.warning("observer %s not loaded: %s: %s", entry.name, type(exc).__name__, exc)
-    return found
+    """Observers registered by installed packages (`kanda.observers` entry points). Each is loaded when it is first
+    told of a step, not before: Dagster's observer costs about a second to import, which a command that changes
+    nothing (no waiting files) should not pay. One that fails to load is skipped with a warning, so a broken
+    optional integration never stops a region run."""
+    return [_LazyObserver(entry) for entry in entry_points(group="kanda.observers")]
+
+
+class _LazyObserver:
+    """An entry point's observer, loaded on its first event."""
+
+    def __init__(self, entry: EntryPoint) -> None:
+        self.entry = entry
+        self.loaded: Observer | None = None
+        self.broken = False
+
+    def __call__(self, event: StepEvent) -> None:
+        if self.loaded is None and not self.broken:
+            try:
+                self.loaded = self.entry.load()
+            except Exception as exc:
+                self.broken = True
+                log.warning("observer %s not loaded: %s: %s", self.entry.name, type(exc).__name__, exc)
+        if self.loaded is not None:
+            self.loaded(event)
+
+    def __repr__(self) -> str:
+        return f"observer {self.entry.name}"
 
 
 def _tell(observer: Observer, event: StepEvent) -> None:
