@@ -19,6 +19,25 @@ from filelock import FileLock
 from kanda.settings import Settings, load_settings
 from tests.support.demo import DemoRun
 
+#: The modules whose tests read `demo_run`: one worker takes them all, so no worker waits on the demo's lock while
+#: another runs it (about a minute of an idle core).
+DEMO_MODULES = frozenset(
+    {"tests/test_cli.py", "tests/pipelines/test_definitions.py", "tests/reports/test_demo_reports.py"}
+)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadscope` (a module's tests on one worker), with the demo's modules as one unit of work."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class DemoModulesTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "demo_run" if nodeid.split("::")[0] in DEMO_MODULES else super()._split_scope(nodeid)
+
+    return DemoModulesTogether(config, log)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def no_home_outside_the_test_run(tmp_path_factory: pytest.TempPathFactory):
