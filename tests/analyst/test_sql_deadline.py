@@ -8,7 +8,11 @@ statements in processes it kills at the limit (`kanda.analyst.sql_processes`).
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi import FastAPI
@@ -67,3 +71,30 @@ def test_the_app_starts_its_sql_processes_and_stops_them_at_shutdown(published: 
         assert running() == sql_processes.processes_wanted()
         assert client.post("/api/sql", json={"sql": TOTALS}).json()["rows"] == run_query(published, TOTALS).to_pylist()
     assert running() == 0
+
+
+def test_a_process_that_dies_under_a_statement_is_one_clear_error_and_the_next_statement_answers(
+    published: Settings, one_process
+):
+    """A pool process can die on its own (the kernel's OOM killer, an operator's kill): the request gets the
+    process's end in words, not a hang or a traceback, nothing is cached, and a new process answers the next one."""
+    cache = AnswerCache(2**20)
+    app = FastAPI()
+    limits = api.Limits(sql_max_rows=1000, sql_timeout_seconds=60)
+    app.include_router(api.build_router(published, KeyStore(published.app_db_url), limits, cache))
+    client = TestClient(app, headers={"Authorization": f"Bearer {KeyStore(published.app_db_url).create('killed')}"})
+    (worker,) = [p for p in multiprocessing.active_children() if p.name == "pebble_pool_worker"]
+
+    with ThreadPoolExecutor(1) as background:
+        pending = background.submit(client.post, "/api/sql", json={"sql": ONE_HEAVY_VALUE, "timeout_seconds": 60})
+        time.sleep(1.0)  # the statement is running in the one process
+        assert not pending.done()
+        os.kill(worker.pid, signal.SIGKILL)
+        ended = pending.result(timeout=30)
+
+    assert ended.status_code == 400, ended.text
+    assert ended.json()["detail"].startswith("query failed: the process running the query ended abruptly (signal 9)")
+    assert len(cache) == 0
+    answer = client.post("/api/sql", json={"sql": TOTALS})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["rows"] == run_query(published, TOTALS).to_pylist()
