@@ -29,6 +29,11 @@ STATUSES = ("pending", "success", "failed")
 #: almost certainly a unit error (major units read as minor, or the x100 zero-decimal bug).
 MAX_ABS_MINOR = 10**12
 EARLIEST = dt.datetime(2015, 1, 1, tzinfo=dt.UTC)
+#: A payment channel as rails name one (card, mobile_money, bank transfer, mwallet): a lower-case word of at most
+#: 40 characters that starts with a letter. `channel` is copied from a rail's own field and published as it is
+#: (`channel_daily`), so the shape is what keeps a buyer's e-mail address or phone number, mapped there by a
+#: changed export or a mistaken spec, out of the central layer: either one fails it ('@', '.', '+', a leading digit).
+CHANNEL_PATTERN = r"^[a-z][a-z0-9_ -]{0,39}$"
 
 #: `event_id` is one payment's event of one type and status: what makes redelivery harmless. Derived, never read
 #: from a rail; the store computes it as a virtual column from the same parts. A payment has one sale of each
@@ -145,7 +150,10 @@ class SaleEvent(pa.DataFrameModel):
         description="Salted SHA-256 of the buyer's email or phone (never the raw value); NULL when the rail gave none.",
     )
     channel: str = pa.Field(
-        nullable=True, description="Payment channel (card, mpesa, bank, ...); NULL when the rail did not say."
+        nullable=True,
+        str_matches=CHANNEL_PATTERN,
+        description="Payment channel as the rail names it, in lower case (card, mpesa, bank_transfer, ...): a word"
+        " that starts with a letter, at most 40 characters; NULL when the rail did not say.",
     )
     amount_minor: pl.Int64 = pa.Field(
         in_range={"min_value": -MAX_ABS_MINOR, "max_value": MAX_ABS_MINOR},

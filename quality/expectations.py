@@ -17,7 +17,7 @@ and day by the rows GX reports unexpected.
 
 GX's pandas engine compares a column with constants or with one other column, not with an expression, so the
 other derived columns (`amount_sign`, `abs_amount`, `amount_minus_fee`, `expected_net`, `creator_onboarded`,
-`buyer_ref_length`) are computed by the same SQL; each expectation's note says so in Data Docs.
+`buyer_ref_length`, `channel_well_formed`) are computed by the same SQL; each expectation's note says so in Data Docs.
 
 `great_expectations` takes seconds to import: it is imported inside the functions that build suites.
 """
@@ -28,7 +28,7 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING, Any
 
-from quality.contract import EVENT_TYPES, STATUSES
+from quality.contract import CHANNEL_PATTERN, EVENT_TYPES, STATUSES
 from regions import RegionConfig
 
 if TYPE_CHECKING:
@@ -96,6 +96,7 @@ def sale_events_sql() -> str:
         )
         SELECT {", ".join(f"e.{c}" for c in SALE_EVENT_COLUMNS)},
             length(e.buyer_ref) AS buyer_ref_length,
+            e.channel IS NULL OR regexp_full_match(e.channel, '{CHANNEL_PATTERN}') AS channel_well_formed,
             CAST(sign(e.amount_minor) AS INTEGER) AS amount_sign,
             CASE WHEN e.event_type = 'sale' THEN 1 WHEN e.event_type IN ({money_back}) THEN -1 END AS expected_sign,
             abs(e.amount_minor) AS abs_amount,
@@ -263,6 +264,13 @@ def sale_events_suite() -> ExpectationSuite:
             value_set=[64],
             notes="Derived: length(buyer_ref). Buyer contacts are stored only as 64-character salted hashes;"
             " the values themselves are not read, so no contact detail can reach Data Docs.",
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="channel_well_formed",
+            value_set=[True],
+            notes="Derived: the channel is NULL or a lower-case word that starts with a letter (the contract's"
+            " CHANNEL_PATTERN). channel_daily publishes channels as they are, so an e-mail address or phone number"
+            " there would leave the region; the values themselves are not read here either.",
         ),
     ]
     return gx.ExpectationSuite(name=SALE_EVENTS_SUITE, expectations=expectations)

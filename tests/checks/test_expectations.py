@@ -104,14 +104,16 @@ def test_a_broken_store_fails_with_the_rule_the_rows_and_the_page(settings: Sett
     with open_store(settings, "KE") as con:
         # A fee larger than its sale (net left as it was), a sale in another region's currency, and one of a product
         # id with Ghana's shape (a valid id, but not of a Kenyan product).
-        sale, other, product = con.execute(
+        # And a buyer's e-mail address as a channel (stored before the contract held channels to a word's shape).
+        sale, other, product, channel = con.execute(
             "SELECT event_id FROM sale_events WHERE event_type = 'sale' AND status = 'success' AND local_date = ?"
-            " ORDER BY 1 LIMIT 3",
+            " ORDER BY 1 LIMIT 4",
             [DAYS[1]],
         ).fetchall()
         con.execute("UPDATE sale_events SET fee_minor = amount_minor + 500 WHERE event_id = ?", [sale[0]])
         con.execute("UPDATE sale_events SET currency = 'NGN' WHERE event_id = ?", [other[0]])
         con.execute("UPDATE sale_events SET product_id = 'GH-P00001' WHERE event_id = ?", [product[0]])
+        con.execute("UPDATE sale_events SET channel = 'jane.doe@example.com' WHERE event_id = ?", [channel[0]])
     for code in ("KE", "GH"):
         publish_region(settings, code)
 
@@ -135,7 +137,10 @@ def test_a_broken_store_fails_with_the_rule_the_rows_and_the_page(settings: Sett
         ("fee_minor", "expected_fee"),
         ("currency", "expected_currency"),
         ("region_product_id",),
+        ("channel_well_formed",),
     }
+    assert failing[("channel_well_formed",)]["examples"] == [False]  # the address itself never reaches Data Docs
+    assert "jane.doe" not in (data_docs_dir(settings) / broken["docs_path"]).read_text()
     assert broken["unsuccessful"] == len(failing)
     assert all(f["unexpected_count"] == 1 for f in failing.values())
     assert failing[("currency", "expected_currency")]["examples"] == [["NGN", "KES"]]

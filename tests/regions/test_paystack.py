@@ -285,3 +285,33 @@ def test_a_successful_charge_whose_fees_are_null_is_quarantined_not_loaded_with_
     assert loaded == [("ps_000003", "pending", 0), ("ps_000004", "success", 0), ("ps_000005", "success", 7500)]
     reasons = {txn: {(r["rule"], r["column"]) for r in json.loads(why)} for txn, why in rows}
     assert reasons == {txn: {("missing_or_unreadable", "fee_minor")} for txn in ("ps_000001", "ps_000002")}
+
+
+def test_a_buyers_contact_in_the_channel_field_is_quarantined_never_published(settings: Settings) -> None:
+    """`channel` is the rail's own field, published as it is in `rollups.channel_daily`: a buyer's e-mail address
+    or phone number there (a relayed webhook, a shifted export) would leave the region. Such a row is quarantined,
+    naming the channel rule; real channel names, in any case, load."""
+    from kanda.central.publish import publish_region
+    from kanda.central.query import run_query
+    from kanda.regional.store import open_store
+
+    lines = [
+        paystack_event(1, channel="card"),
+        paystack_event(2, channel="Bank_Transfer"),
+        paystack_event(3, channel="mobile money"),
+        paystack_event(4, channel="Jane.Doe@Example.com"),
+        paystack_event(5, channel="+2348031234567"),
+        paystack_event(6, channel="08031234567"),
+    ]
+    path = settings.home / "webhooks.ndjson"
+    report = ingest_written(settings, "NG", path, "".join(json.dumps(x) + "\n" for x in lines))
+    assert (report.loaded, report.quarantined) == (3, 3), report
+    with open_store(settings, "NG", read_only=True) as con:
+        rows = con.execute("SELECT source_row, reasons FROM quarantine ORDER BY source_row").fetchall()
+    assert [r for r, _ in rows] == [4, 5, 6]
+    broken = [{(x["column"], x["rule"]) for x in json.loads(reasons)} for _, reasons in rows]
+    assert broken == [{("channel", "str_matches")}] * 3
+
+    publish_region(settings, "NG")
+    published = run_query(settings, "SELECT DISTINCT channel FROM rollups.channel_daily ORDER BY 1").to_pylist()
+    assert [r["channel"] for r in published] == ["bank_transfer", "card", "mobile money"]
