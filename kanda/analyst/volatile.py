@@ -8,7 +8,8 @@ statement is run on every request instead.
 
 The statement is read from DuckDB's own parse tree (as `kanda.central.query.check_read_only` reads it): a function
 DuckDB marks VOLATILE (`duckdb_functions().stability`), or one of the clock's functions, which DuckDB marks
-CONSISTENT_WITHIN_QUERY together with hundreds of pure ones (`year`, `+`, `strftime`) and so are named here. The
+CONSISTENT_WITHIN_QUERY together with hundreds of pure ones (`year`, `+`, `strftime`) and so are named here (and
+`age` with one argument, the time since a value, which DuckDB marks like the pure `age(a, b)`). The
 SQL-standard `current_date`, `current_timestamp`, `localtime`... parse as column references (no rollup has such a
 column). `EXPLAIN ANALYZE` reports how long this run took.
 """
@@ -41,6 +42,9 @@ CLOCK_FUNCTIONS = frozenset(
         "txid_current",
     }
 )
+#: Functions that read the clock only when given one argument: `age(ts)` is the time from `ts` to now, `age(a, b)`
+#: the time between two values.
+CLOCK_WHEN_ALONE = frozenset({"age"})
 _EXPLAIN_ANALYZE = re.compile(r"^\s*explain\s+analy[sz]e\b", re.IGNORECASE)
 
 
@@ -63,8 +67,12 @@ def answer_varies(con: duckdb.DuckDBPyConnection, sql: str) -> bool:
         return True
     varying = volatile_functions()
     for node in parse_tree_nodes(tree):
-        if node.get("class") == "FUNCTION" and node.get("function_name", "").lower() in varying:
-            return True
+        if node.get("class") == "FUNCTION":
+            name = node.get("function_name", "").lower()
+            if name in varying or (
+                name in CLOCK_WHEN_ALONE and len(node.get("arguments") or node.get("children") or []) == 1
+            ):
+                return True
         if node.get("class") == "COLUMN_REF":
             names = node.get("column_names") or []
             if len(names) == 1 and names[0].lower() in CLOCK_FUNCTIONS:

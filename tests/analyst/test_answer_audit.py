@@ -82,6 +82,8 @@ CLOCKED = [
     "select count(*) as n, current_date as today from rollups.creator_daily",
     "select sum(net_usd_minor) as usd from rollups.creator_daily where local_date >= today() - 7",
     "select count(*) filter (where random() < 0.5) as about_half from rollups.creator_daily",
+    # the time since the newest day: DuckDB's one-argument age() measures up to now
+    "select age(max(local_date)::timestamp) as since_last from rollups.creator_daily",
 ]
 
 
@@ -111,3 +113,6 @@ def test_an_answer_that_depends_on_the_clock_or_chance_is_never_served_again(pub
     # A statement of the data alone is still kept.
     plain = [client.post("/api/sql", json={"sql": "select count(*) as n from rollups.creator_daily"}) for _ in "ab"]
     assert [r.headers["x-kanda-cache"] for r in plain] == ["miss", "hit"]
+    between = "select age(max(local_date)::timestamp, min(local_date)::timestamp) as span from rollups.creator_daily"
+    spans = [client.post("/api/sql", json={"sql": between}) for _ in "ab"]
+    assert [r.headers["x-kanda-cache"] for r in spans] == ["miss", "hit"]
