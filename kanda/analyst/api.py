@@ -72,7 +72,6 @@ from kanda.analyst.api_rollups import (
 from kanda.analyst.keys import ApiKey, InvalidKey, KeyStore
 from kanda.analyst.reader_pool import shared_reader
 from kanda.analyst.sql_processes import run_statement
-from kanda.analyst.volatile import answer_varies
 from kanda.central.query import (
     AnswerTooLarge,
     AsOf,
@@ -83,7 +82,6 @@ from kanda.central.query import (
     QueryTimeout,
     Resolved,
     UnknownPublication,
-    check_read_only,
     fetch,
     parse_as_of,
     resolve,
@@ -497,10 +495,8 @@ def build_router(
 
         def compute() -> Answer:
             with _answering():
-                with shared_reader(settings, resolved=resolved) as central:  # the check runs here, before anything
-                    check_read_only(central.con, body.sql)  # is sent to the process that runs the statement
-                    varies = answer_varies(central.con, body.sql)  # once checked: the statement parses
-                result = run_statement(
+                # checked, and run, in a process that the time limit stops (`kanda.analyst.sql_processes`)
+                result, varies = run_statement(
                     settings,
                     resolved,
                     body.sql,

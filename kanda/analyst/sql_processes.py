@@ -10,14 +10,16 @@ started with the app, that run analyst statements; one still running `GRACE_SECO
 and replaced (pebble's `ProcessPool`), and the request gets the 408 of any other time limit. Only answers are
 cached (`kanda.analyst.answer_cache`), so a stopped statement is tried again on the next request.
 
-What runs where: the API worker resolves the publication, opens its reader (`kanda.analyst.reader_pool`) and runs
-the statement check (`check_read_only`) there, so a refused statement never reaches a child and is refused as
-before. The child opens the same publication's read-only, locked-down file with the same opener (the reader pool,
-so each child keeps its readers open per publication, under the same memory limit and UTC time zone), runs the
-checked statement with the same row, byte and time limits (`run_checked`: DuckDB's own interrupt still answers
-first whenever it can) under the analysts' address-space cap, and sends the rows back as Arrow IPC bytes; the API
-worker formats them as it always has. Errors come back as kanda's own errors with their messages, so statuses and
-texts are unchanged.
+What runs where: the API worker resolves the publication and hands the statement to a child. The child opens the
+publication's read-only, locked-down file with the same opener as the API (`kanda.analyst.reader_pool`, so each
+child keeps its readers open per publication, under the same memory limit and UTC time zone), checks the statement
+(`check_read_only`) and whether its answer may be kept (`answer_varies`), runs it with the same row, byte and time
+limits (`run_checked`: DuckDB's own interrupt still answers first whenever it can) under the analysts'
+address-space cap, and sends the rows back as Arrow IPC bytes; the API worker formats them as it always has. The
+checks run in the child because they walk the statement's parse tree in Python: a statement of a few hundred
+kilobytes (a long `IN` list) costs seconds to check, which in the API worker no time limit would stop, and several
+at once stalled every other analyst's requests. Errors come back as kanda's own errors with their messages, so a
+refused statement is a 403 with its reason as before.
 
 At most `KANDA_API_SQL_PROCESSES` statements of one API worker run at a time; more wait for a free process, and the
 time limit counts from when a statement starts. Each process is a DuckDB instance with the installation's memory
@@ -42,6 +44,7 @@ import pyarrow as pa
 from pebble import ProcessExpired, ProcessPool
 
 from kanda.analyst.reader_pool import shared_reader
+from kanda.analyst.volatile import answer_varies
 from kanda.central.query import (
     AnswerTooLarge,
     DataUnavailable,
@@ -51,6 +54,7 @@ from kanda.central.query import (
     QueryTimeout,
     Resolved,
     _timeout,
+    check_read_only,
     run_checked,
 )
 from kanda.memory_cap import cap_address_space
@@ -86,6 +90,7 @@ class _Job:
 class _Rows:
     ipc: bytes
     truncated: bool
+    varies: bool
 
 
 @dataclass(frozen=True)
@@ -103,10 +108,11 @@ def run_statement(
     max_rows: int | None,
     max_bytes: int | None,
     timeout_seconds: float | None,
-) -> QueryResult:
-    """Run analyst SQL that `check_read_only` has let through, in a pool process, at the publication `resolved`
-    names; the same answer and errors as `kanda.central.query.execute`, and `QueryTimeout` at the latest
-    `GRACE_SECONDS` after the time limit, whatever the statement computes."""
+) -> tuple[QueryResult, bool]:
+    """Check and run analyst SQL in a pool process, at the publication `resolved` names: the same answer and errors
+    as `kanda.central.query.execute`, and `QueryTimeout` at the latest `GRACE_SECONDS` after the time limit, whatever
+    checking or running the statement costs. Also says whether the answer may differ another time at the same
+    publication (`kanda.analyst.volatile.answer_varies`: then it is not kept)."""
     job = _Job(settings, resolved, sql, max_rows, max_bytes, timeout_seconds)
     future = _schedule(job, timeout_seconds + GRACE_SECONDS if timeout_seconds else None)
     try:
@@ -122,7 +128,7 @@ def run_statement(
     if isinstance(outcome, _Failed):
         raise _rebuilt(outcome)
     table = pa.ipc.open_stream(outcome.ipc).read_all()
-    return QueryResult(table, outcome.truncated, resolved.publication)
+    return QueryResult(table, outcome.truncated, resolved.publication), outcome.varies
 
 
 def _rebuilt(failed: _Failed) -> BaseException:
@@ -197,19 +203,21 @@ def _ready() -> None:
 
 
 def _answer(job: _Job) -> _Rows | _Failed:
-    """Run one checked statement; the rows as Arrow IPC, or kanda's error as kind and message (an exception of any
+    """Check and run one statement; the rows as Arrow IPC, or kanda's error as kind and message (an exception of any
     kind cannot be relied on to cross the pipe, and one that fails there would break the pool)."""
     settings = job.settings
     try:
         cap_address_space(settings.analyst_memory, settings.duckdb_memory_limit)
         with shared_reader(settings, resolved=job.resolved) as central:
+            check_read_only(central.con, job.sql)
+            varies = answer_varies(central.con, job.sql)  # once checked: the statement parses
             result = run_checked(
                 central, job.sql, max_rows=job.max_rows, max_bytes=job.max_bytes, timeout_seconds=job.timeout_seconds
             )
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, result.table.schema) as writer:
             writer.write_table(result.table)
-        return _Rows(sink.getvalue().to_pybytes(), result.truncated)
+        return _Rows(sink.getvalue().to_pybytes(), result.truncated, varies)
     except tuple(_ERRORS.values()) as exc:
         attributes = {k: v for k, v in vars(exc).items() if isinstance(v, str | int | float | bool | None)}
         return _Failed(type(exc).__name__, str(exc), attributes)

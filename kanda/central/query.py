@@ -751,7 +751,7 @@ def run_checked(
     timeout_seconds: float | None = None,
 ) -> QueryResult:
     """`execute` without the check, for analyst SQL that `check_read_only` has already let through on a reader of
-    the same publication: the API checks a statement in its own process, then runs it in one it can kill
+    the same publication: the API's SQL processes check a statement, then run it, under one deadline
     (`kanda.analyst.sql_processes`)."""
     return _run(central, statement, None, max_rows=max_rows, max_bytes=max_bytes, timeout_seconds=timeout_seconds)
 

@@ -98,3 +98,31 @@ def test_a_process_that_dies_under_a_statement_is_one_clear_error_and_the_next_s
     answer = client.post("/api/sql", json={"sql": TOTALS})
     assert answer.status_code == 200, answer.text
     assert answer.json()["rows"] == run_query(published, TOTALS).to_pylist()
+
+
+def test_checking_a_huge_statement_costs_the_api_worker_nothing_and_counts_toward_the_limit(published: Settings):
+    """The statement check walks DuckDB's parse tree in Python: a long `IN` list of a few hundred kilobytes costs
+    seconds to check. In the API worker nothing stopped that, and a few such requests at once stalled every other
+    analyst's answers; now the check runs in the SQL process, inside the statement's time limit."""
+    from kanda.analyst.reader_pool import shared_reader
+    from kanda.central.query import check_read_only, resolve
+
+    huge = "select count(*) as n from rollups.creator_daily where orders in (" + ",".join(["1"] * 200_000) + ")"
+    with shared_reader(published, resolved=resolve(published)) as central:
+        started = time.process_time()
+        check_read_only(central.con, huge)
+        in_process = time.process_time() - started
+
+    cache = AnswerCache(2**20)
+    app = FastAPI()
+    limits = api.Limits(sql_max_rows=1000, sql_timeout_seconds=10)
+    app.include_router(api.build_router(published, KeyStore(published.app_db_url), limits, cache))
+    client = TestClient(app, headers={"Authorization": f"Bearer {KeyStore(published.app_db_url).create('huge')}"})
+    client.post("/api/sql", json={"sql": TOTALS})  # the pool's processes and the worker's reader are warm
+
+    started = time.process_time()
+    answer = client.post("/api/sql", json={"sql": huge, "timeout_seconds": 1})
+    in_worker = time.process_time() - started
+    # Checked, then run, under the 1 s limit: stopped there, or answered if this machine checks it fast enough.
+    assert answer.status_code in (200, 408), answer.text
+    assert in_worker < in_process / 4, (in_worker, in_process)
