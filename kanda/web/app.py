@@ -16,13 +16,16 @@ its own readers and answer cache, and they share nothing but the files on disk.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
 import fastapi_offline
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
@@ -65,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     _install_docs(app)
 
     @app.get("/healthz", tags=["health"], summary="Whether this worker answers", response_model=Health)
@@ -76,6 +80,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     web.install(app, settings)
     reports_web.install(app, settings)
     return app
+
+
+async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's own 422, except that a value JSON cannot hold is given as text: its handler echoes each refused
+    value, and a `NaN` or `Infinity` in a request body (Python's json reads both) made the answer unwritable: 500."""
+    return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(exc.errors()))})
+
+
+def _json_safe(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
+    return value
 
 
 def _install_docs(app: FastAPI) -> None:

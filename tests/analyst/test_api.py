@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kanda.analyst.api import Limits
+from kanda.analyst.keys import KeyStore
 from kanda.central.query import run_query
 from kanda.settings import Settings
 from tests.support.analyst import REGIONS, client_for
@@ -188,6 +189,20 @@ def test_unknown_table_and_bad_values_are_422(client: TestClient):
     assert client.get("/api/rollups/sale_events").status_code == 422
     assert client.get("/api/rollups/creator_daily", params={"currency": "eur"}).status_code == 422
     assert client.get("/api/rollups/creator_daily", params={"date_from": "yesterday"}).status_code == 422
+
+
+def test_a_number_json_cannot_hold_is_a_422_naming_it(published: Settings):
+    """Python's json reads `NaN` and `Infinity`; FastAPI's own 422 echoed them and could not be written (500)."""
+    from kanda.web.app import create_app
+
+    token = KeyStore(published.app_db_url).create("not-a-number")
+    app = TestClient(create_app(published), headers={"Authorization": f"Bearer {token}"})
+    for field, text in (("timeout_seconds", "NaN"), ("max_rows", "Infinity")):
+        body = f'{{"sql": "select 1 as one", "{field}": {text}}}'
+        response = app.post("/api/sql", content=body, headers={"Content-Type": "application/json"})
+        assert response.status_code == 422, response.text
+        (error,) = response.json()["detail"]
+        assert error["loc"] == ["body", field] and error["input"] in ("nan", "inf")
 
 
 @pytest.mark.parametrize(
