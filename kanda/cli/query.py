@@ -81,7 +81,15 @@ def answer(
 
         from kanda.csv_safety import neutralise_table
 
-        sys.stdout.write(pl.from_arrow(neutralise_table(result)).write_csv())
+        try:
+            text = pl.from_arrow(neutralise_table(result)).write_csv()
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # nested values, or a time polars cannot print (its panics are BaseExceptions)
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            err.print(f"[red]these rows cannot be written as CSV ({reason}); use --format json[/]", highlight=False)
+            return 1
+        sys.stdout.write(text)
     else:
         _print_rows(result, fmt)
     return 0

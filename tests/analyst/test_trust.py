@@ -173,6 +173,22 @@ def test_csv_answers_neutralise_cells_a_spreadsheet_would_run(client, published:
     assert next(csv.DictReader(io.StringIO(result.stdout))) == expected
 
 
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "select region, list(distinct creator_id) as creators from rollups.creator_daily group by 1",
+        "select 'infinity'::timestamptz as t",
+        "select interval 3 day as i",
+    ],
+)
+def test_rows_csv_cannot_hold_are_one_message_on_the_command_line(published: Settings, sql: str):
+    """As the API's 406: nested values, and values polars cannot print, are a message and exit 1, not a traceback."""
+    result = CliRunner().invoke(app, ["query", sql, "--format", "csv"])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "these rows cannot be written as CSV" in result.output and "use --format json" in result.output
+
+
 def test_an_answer_over_the_size_limit_is_413_with_the_limit(published: Settings):
     small = client_for(
         published, "small-answers", Limits(sql_max_rows=10_000, sql_timeout_seconds=30, sql_max_bytes=10**6)
