@@ -48,6 +48,8 @@ class Settings:
     batch_rows: int
     ingest_memory_limit: str = "512MB"
     lock_wait_seconds: float = 600.0
+    #: How long a publication stays readable by `--as-of` / `as_of` (`kanda.central.retention`).
+    keep_publications_hours: float = 168.0
     #: `kanda query`: a statement's time limit (0: none) and how much it may spill to disk beside the reader file.
     query_timeout_seconds: float = 300.0
     query_spill_limit: str = "4GiB"
@@ -195,6 +197,8 @@ KANDA = Group(
         # because that module loads polars, which commands such as `kanda query` never need.
         Variable("batch_rows", int, 100_000, gt=0),
         Variable("lock_wait", float, 600.0, ge=0),
+        # How long a publication stays readable (time travel); older ones are let go so publishing stays fast.
+        Variable("keep_publications_hours", float, 168.0, gt=0),
         # Analyst SQL on this host (`kanda query`, and the spill of the API's reader files): a runaway statement is
         # stopped, and cannot fill the disk that holds KANDA_HOME.
         Variable("query_timeout", float, 300.0, ge=0),
@@ -518,6 +522,7 @@ def load_settings(home: Path | str | None = None) -> Settings:
         batch_rows=env["batch_rows"],
         ingest_memory_limit=env["ingest_memory"],
         lock_wait_seconds=env["lock_wait"],
+        keep_publications_hours=env["keep_publications_hours"],
         query_timeout_seconds=env["query_timeout"],
         query_spill_limit=env["query_spill"],
         analyst_memory=env["analyst_memory"],

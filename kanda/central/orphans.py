@@ -6,7 +6,8 @@ know those files). Nothing reads them, and pyiceberg has no clean-up for them, s
 good. An orphan is what Iceberg's own `remove_orphan_files` calls one: a file under a table's location that none
 of the table's metadata files, snapshots, manifest lists, manifests, statistics or data and delete files names,
 and that is older than a safety margin, so that the files of a publish still being written are never taken.
-kanda never expires snapshots, so every file a publication reads stays referenced.
+kanda expires only the snapshots that no kept publication names (`kanda.central.retention`), so every file a
+readable publication reads stays referenced; the files only expired snapshots named become orphans here.
 """
 
 from __future__ import annotations

@@ -58,6 +58,7 @@ from kanda.central.catalog import (
     publish_lock,
     rollback_orphans,
 )
+from kanda.central.retention import let_go_of_old_publications
 from kanda.regional.days import in_days
 from kanda.regional.models import ensure_built, published_fingerprint
 from kanda.regional.store import open_store, transaction
@@ -263,12 +264,13 @@ def _commit(
             snapshots[name] = table.current_snapshot().snapshot_id
             fault_point(f"after_commit:{name}")
         fault_point("before_publication")
+        stamp = _after_newest(base)
         record = pa.Table.from_pylist(
             [
                 {
                     "publish_id": publish_id,
                     "region": region,
-                    "published_at": _after_newest(base),
+                    "published_at": stamp,
                     "days": len(days),
                     "rows": sum(f.num_rows for f in frames.values()),
                     **{f"{name}_snapshot": snapshot for name, snapshot in snapshots.items()},
@@ -281,3 +283,8 @@ def _commit(
             publications.append(record)
         except CommitFailedException:
             raise _conflict(settings, publish_id, "another publication was committed") from None
+        keep_for = dt.timedelta(hours=settings.keep_publications_hours)
+        try:
+            let_go_of_old_publications(catalog, publications, published(), keep_for=keep_for, now=stamp)
+        except Exception as exc:  # the publication is made; the next publish tries again
+            log.warning("publish %s: could not let go of old publications: %s", publish_id, exc)

@@ -347,8 +347,8 @@ def choose_publication(history: list[dict], as_of: AsOf | None) -> dict:
         if not earlier:
             first = history[0]["published_at"]
             raise UnknownPublication(
-                f"nothing was published at or before {moment.isoformat()}: "
-                f"the first publication is from {first.isoformat()}"
+                f"nothing was published at or before {moment.isoformat()}: the oldest publication kept is from"
+                f" {first.isoformat()} ({KEPT_FOR})"
             )
         return earlier[-1]
     for row in history:
@@ -360,8 +360,12 @@ def choose_publication(history: list[dict], as_of: AsOf | None) -> dict:
                 return row
     raise UnknownPublication(
         f"no publication or snapshot {as_of!r}: list them with `kanda query --history` "
-        "(publish ids, times and the Iceberg snapshot id of each table)"
+        f"(publish ids, times and the Iceberg snapshot id of each table; {KEPT_FOR})"
     )
+
+
+#: What `choose_publication` says about publications it cannot find (`kanda.central.retention`).
+KEPT_FOR = "publications older than KANDA_KEEP_PUBLICATIONS_HOURS are let go, except each region's newest"
 
 
 def _publication(row: dict) -> Publication:
