@@ -330,11 +330,12 @@ def status() -> None:
     for column in (
         "region",
         "files",
-        "rejected",
+        "rejected files",
         "events",
         "quarantine open",
         "held",
         "released",
+        "rejected rows",
         "unpublished days",
         "last publish",
     ):
@@ -342,7 +343,7 @@ def status() -> None:
     for s in rows:
         if s.error is not None:
             label = "[yellow]BUSY[/]" if s.busy else "[red]BROKEN[/]"
-            table.add_row(s.region, label, *[""] * 6, "see below")
+            table.add_row(s.region, label, *[""] * 7, "see below")
             continue
         table.add_row(
             s.region,
@@ -352,6 +353,7 @@ def status() -> None:
             str(s.quarantine_open),
             str(s.quarantine_held),
             str(s.released),
+            str(s.quarantine_rejected),
             str(s.unpublished_days),
             s.last_publish or "never",
         )

@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from kanda.regional import ledger
 from kanda.regional.ledger import BatchCounts, LedgerEntry
 from kanda.regional.owners import StoredOwners, with_payment_owners
-from kanda.regional.store import sql_text, transaction
+from kanda.regional.store import registered, sql_text, transaction
 from quality.boundary import (
     REPEAT_OTHER_TIME,
     REPEATED_COLUMNS,
@@ -83,6 +84,7 @@ class StagedBatch:
         split: Callable[[pl.DataFrame], Split] = split_by_contract,
         raw_lines: Callable[[pl.Series], pl.DataFrame] | None = None,
         owners: StoredOwners | None = None,
+        decided: Collection[str] = (),
     ) -> None:
         """`split` is the contract check; a steward's waiver passes one that accepts the waived warnings.
 
@@ -98,6 +100,10 @@ class StagedBatch:
         reversal that names neither takes its sale's (`kanda.regional.owners`). It is asked when flagged rows are
         judged, a few times per file, where such rows wait (they fail the contract's screen), and by then the
         chunks after theirs are staged too: a statement listed newest first has its reversals before their sales.
+
+        `decided` names quarantine rows a steward has decided whose decision has not reached the store yet (a held
+        row fixed or rejected, not reprocessed): a file's copy of one is not loaded as it came
+        (`_hold_decided_repeats`).
         """
         self.region = region
         self.batch_id = batch_id
@@ -106,6 +112,7 @@ class StagedBatch:
         self.split = split
         self.raw_lines = raw_lines
         self.owners = owners
+        self.decided = sorted(decided)
         self.folder = staging_root(home, region.code) / batch_id
         self.folder.mkdir(parents=True, exist_ok=True)
         self.counts = BatchCounts()
@@ -121,6 +128,8 @@ class StagedBatch:
         self._running_totals = running_total_rails()
         #: Whether `_hold_other_times` kept staged refunds out of the load (a temporary table of their positions).
         self._other_times = False
+        #: Whether `_hold_decided_repeats` kept staged events out of the load (the same).
+        self._decided_repeats = False
 
     def add(self, frame: pl.DataFrame, *, ignored: int = 0) -> None:
         """Validate a contract-shaped chunk and stage its events and quarantine rows.
@@ -223,6 +232,8 @@ class StagedBatch:
                 superseded = self._settle_running_totals(con)
                 self.counts.duplicates = superseded + self._sort_repeats(con)
                 self._hold_other_times(con, fix=kind == "fix")
+                if kind == "file":
+                    self.counts.duplicates += self._hold_decided_repeats(con)
                 self._load_events(con)
                 self._record_rails(con)
                 self.counts.duplicates += self._load_quarantine(con, once_per_record=kind == "file")
@@ -446,6 +457,54 @@ class StagedBatch:
             quarantine = self._quarantine_rows(other_time_repeats(self._typed_with_raw(rows)), mark=".time")
             quarantine.write_parquet(self.folder / "quarantine-other-times.parquet", **_STAGING_PARQUET)
 
+    def _hold_decided_repeats(self, con: duckdb.DuckDBPyConnection) -> int:
+        """Keep out of the load the staged events that repeat, text for text, a record a steward rejected (or decided,
+        the decision not in the store yet: `decided`); return how many (duplicates of that record, as a quarantined
+        record's copies are).
+
+        A record quarantined for what a later delivery no longer shows (a creator onboarded since, a time no longer
+        in the future) passes the contract when the rail sends it again; loaded then, a record the steward rejected
+        became a sale in the rollups with nothing to say so, and one they fixed loaded as it came, before the fix.
+        The same record is the rule of `_load_quarantine`: the same rail, the same raw record and the same event of
+        its line. Decided records are few, so the staged events are first narrowed to those naming a decided
+        record's payment, and only their raw records read.
+        """
+        files = self._files("events")
+        with registered(con, "kanda_decided_ids", pa.table({"quarantine_id": pa.array(self.decided, pa.string())})):
+            rejected = con.sql(
+                "SELECT source, json_extract_string(parsed, '$.transaction_id') AS transaction_id,"
+                " json_extract_string(parsed, '$.event_type') AS event_type, CAST(raw_record AS VARCHAR) AS raw_record"
+                " FROM quarantine WHERE (status = 'rejected' OR quarantine_id IN (SELECT quarantine_id"
+                " FROM kanda_decided_ids)) AND json_extract_string(parsed, '$.transaction_id') IS NOT NULL"
+            ).pl()
+        if not files or rejected.is_empty():
+            return 0
+        raw = f", s.{_RAW} AS raw_record" if self.raw_lines is None else ""
+        with registered(con, "kanda_rejected", rejected.to_arrow()):
+            named = con.sql(
+                f"SELECT s.source_row, s.filename, s.file_row_number, s.source, s.event_type{raw}"
+                f" FROM {_staged(files, placed=True)} AS s WHERE EXISTS (SELECT 1 FROM kanda_rejected AS r"
+                " WHERE r.source = s.source AND r.transaction_id = s.transaction_id AND r.event_type = s.event_type)"
+            ).pl()
+        if named.is_empty():
+            return 0
+        if self.raw_lines is not None:
+            lines = self.raw_lines(named["source_row"].unique()).unique("source_row")
+            named = named.join(lines.select("source_row", "raw_record"), on="source_row", how="left")
+        hits = named.join(
+            rejected.select("source", "event_type", "raw_record"), on=["source", "event_type", "raw_record"]
+        )
+        positions = hits.select("source_row", "filename", "file_row_number").unique()
+        held = f" AND pos NOT IN (SELECT pos FROM {_OTHER_TIMES})" if self._other_times else ""
+        with registered(con, "kanda_rejected_hits", positions.to_arrow()):
+            con.execute(
+                f"CREATE TEMP TABLE {_DECIDED_REPEATS} AS SELECT pos FROM (SELECT (source_row, filename,"
+                f" file_row_number) AS pos FROM kanda_rejected_hits) WHERE pos NOT IN"
+                f" (SELECT pos FROM {_SORTED} WHERE NOT loads){held}"
+            )
+        self._decided_repeats = True
+        return con.execute(f"SELECT count(*) FROM {_DECIDED_REPEATS}").fetchall()[0][0]
+
     def _load_events(self, con: duckdb.DuckDBPyConnection) -> int:
         """Insert the first delivery of every event not yet stored; return how many rows were inserted.
 
@@ -459,13 +518,20 @@ class StagedBatch:
         source, placed = _staged(files, placed=False), _staged(files, placed=True)
         kept = f"filename, file_row_number{', ' + _RAW if self.raw_lines is None else ''}"
         held = f" UNION ALL SELECT pos FROM {_OTHER_TIMES}" if self._other_times else ""
+        held += f" UNION ALL SELECT pos FROM {_DECIDED_REPEATS}" if self._decided_repeats else ""
         inserted = con.execute(
             "INSERT INTO sale_events BY NAME"
             f" SELECT s.* EXCLUDE ({kept}) FROM {placed} AS s WHERE (s.source_row, s.filename, s.file_row_number)"
             f" NOT IN (SELECT pos FROM {_SORTED} WHERE NOT loads{held})"
         ).fetchall()[0][0]
         # Dropped here, not in a `finally`: a failure aborts the transaction, whose rollback removes them anyway.
-        for table in (_STORED_EVENTS, _REPEATS, _SORTED, *([_OTHER_TIMES] if self._other_times else [])):
+        for table in (
+            _STORED_EVENTS,
+            _REPEATS,
+            _SORTED,
+            *([_OTHER_TIMES] if self._other_times else []),
+            *([_DECIDED_REPEATS] if self._decided_repeats else []),
+        ):
             con.execute(f"DROP TABLE {table}")
         # Only days that gained an event change: a file of duplicates alone publishes nothing. Where every staged
         # row loaded (the common case) the staged days are those days, read without scanning the store.
@@ -559,6 +625,7 @@ _EVENT_HASH = f"hash({_EVENT_PARTS})"
 _STORED_EVENTS = "kanda_batch_stored_events"
 _REPEATS = "kanda_batch_repeats"
 _SORTED = "kanda_batch_sorted_repeats"
+_DECIDED_REPEATS = "kanda_batch_decided_repeats"
 #: A staged event's raw record, as JSON text, where the batch keeps it (`StagedBatch` without `raw_lines`).
 _RAW = "raw_json"
 #: The store's refunds whose time a steward supplied, and the staged refunds held for repeating one at another minute

@@ -19,7 +19,7 @@ import queue
 import shutil
 import stat
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,13 +158,15 @@ def _ingest_paths(
     report = IngestReport(region.code)
     clear_staging(settings.home, region.code)
     sync_registry(con, settings, region)
+    # held rows a steward has decided, the decision not in the store yet: their copies are not loaded as they came
+    decided = frozenset(keep_held()) if keep_held else frozenset()
     done = processed_dir(settings, region.code)
     for path in paths:
         if file_away and not _regular_file(path):
             # checked before any reader (or hashing) opens it: a link may point anywhere on the machine
             result = _reject(con, settings, region, path, None, _not_regular_reason(path), kind=NOT_A_REGULAR_FILE)
         else:
-            result = ingest_file(con, settings, region, path, progress=progress, asked_at=asked_at)
+            result = ingest_file(con, settings, region, path, progress=progress, asked_at=asked_at, decided=decided)
         report.files.append(result)
         if not file_away:
             continue
@@ -173,7 +175,7 @@ def _ingest_paths(
         else:
             done.mkdir(parents=True, exist_ok=True)
             shutil.move(str(path), _archive_name(done, path, result))
-    report.released = release_held(con, settings, region, keep=keep_held() if keep_held else ())
+    report.released = release_held(con, settings, region, keep=decided)
     return report
 
 
@@ -248,9 +250,11 @@ def ingest_file(
     *,
     progress: Progress | None = None,
     asked_at: dt.datetime | None = None,
+    decided: Collection[str] = (),
 ) -> FileResult:
     """One file in one transaction. `asked_at`: when the file was named (on the command line), so that a file a
-    landing ingest loaded and filed away since then is known for what it is."""
+    landing ingest loaded and filed away since then is known for what it is. `decided`: quarantine ids of held rows a
+    steward has decided whose decision has not reached the store (`StagedBatch`)."""
     if not path.is_file():
         moved = _filed_away_by_another_run(con, settings, region, path, asked_at)
         if moved is not None:
@@ -277,6 +281,7 @@ def ingest_file(
             _known_creators(con, region),
             raw_lines=_lines_of(adapter, path, ctx),
             owners=stored_owners(con),
+            decided=decided,
         )
         try:
             for chunk in chunks:

@@ -27,6 +27,8 @@ class RegionStatus:
     quarantine_open: int = 0
     quarantine_held: int = 0
     released: int = 0
+    #: quarantined rows a steward rejected: still quarantined, never loaded (the rows' own count, not files')
+    quarantine_rejected: int = 0
     unpublished_days: int = 0
     last_publish: str | None = None
     error: str | None = None  # the store could not be read: why (the counts above are then unknown, left at 0)
@@ -42,22 +44,23 @@ def region_status(settings: Settings, code: str) -> RegionStatus:
         files = con.execute("SELECT count(*) FROM ledger WHERE kind = 'file'").fetchall()[0][0]
         rejected = con.execute("SELECT count(*) FROM rejected_files").fetchall()[0][0]
         events = con.execute("SELECT count(*) FROM sale_events").fetchall()[0][0]
-        q_open, q_held, q_released = con.execute(
+        q_open, q_held, q_released, q_rejected = con.execute(
             "SELECT count(*) FILTER (WHERE status = 'open'), count(*) FILTER (WHERE status = 'held'),"
-            " count(*) FILTER (WHERE status = 'released') FROM quarantine"
+            " count(*) FILTER (WHERE status = 'released'), count(*) FILTER (WHERE status = 'rejected') FROM quarantine"
         ).fetchall()[0]
         dirty = con.execute("SELECT count(DISTINCT local_date) FROM dirty_days").fetchall()[0][0]
         last = con.execute("SELECT max(published_at) FROM publish_log").fetchall()[0][0]
     return RegionStatus(
         code,
-        files,
-        rejected,
-        events,
-        q_open,
-        q_held,
-        q_released,
-        dirty,
-        last.isoformat(timespec="seconds") if last else None,
+        files=files,
+        rejected_files=rejected,
+        events=events,
+        quarantine_open=q_open,
+        quarantine_held=q_held,
+        released=q_released,
+        quarantine_rejected=q_rejected,
+        unpublished_days=dirty,
+        last_publish=last.isoformat(timespec="seconds") if last else None,
     )
 
 

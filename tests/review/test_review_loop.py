@@ -18,6 +18,7 @@ from kanda.central.query import run_query
 from kanda.checks.verify import verify
 from kanda.flow import reprocess_region, run_region
 from kanda.regional.ingest import ingest_files
+from kanda.regional.status import region_status
 from kanda.regional.store import open_store
 from kanda.review import reprocess as reprocess_module
 from kanda.review.actor import Actor
@@ -554,3 +555,45 @@ def test_a_decided_held_row_waits_for_its_decision_when_its_creator_is_onboarded
         rejected = rejected.fetchall()
     assert stored == [("ch_h1", "EG-C0001"), ("ch_h3", "EG-C0777")] and rejected == [("ch_h2",)]
     assert_verified(settings)
+
+
+def test_a_decided_record_sent_again_is_a_duplicate_once_it_would_pass(settings: Settings, tmp_path: Path):
+    """Rails export overlapping periods, so a held record comes again, text for text, once its creator is
+    onboarded, and then passes the contract. Loaded as it came, a record a steward rejected became a sale in the
+    rollups (and `kanda verify` stayed green), and one they fixed to another creator loaded under the creator it
+    named before their fix reached the store. Each copy is a duplicate of the record the steward decided; the
+    steward's decision is what the store holds, and a record nobody decided loads as before."""
+    make_files(settings, regions=["EG"], rows=50)
+    held = [line(f"ch_r{n}", f"2026-10-05 1{n}:00:00", creator="EG-C0777") for n in (1, 2, 3)]
+    (result,) = ingest_files(settings, "EG", [write(tmp_path / "in", "eg-held.csv", held)]).files
+    assert result.quarantined == 3, result
+    enqueue_region(settings, "EG")
+    items = by_transaction(settings)
+    reject(settings, STEWARD, items["ch_r1"], "a test shop")
+    reprocess_region(settings, "EG")  # the rejection reaches the store
+    approve(settings, STEWARD, items["ch_r2"], "typo in the shop id", edits={"creator_id": "EG-C0001"})
+    creators = settings.registry_dir / "creators.csv"
+    extra = pl.read_csv(creators).head(1).with_columns(creator_id=pl.lit("EG-C0777"), region=pl.lit("EG"))
+    pl.concat([pl.read_csv(creators), extra]).write_csv(creators)
+
+    # The next export repeats the three lines (and its own new sale), before anyone reprocesses the fix.
+    again = [*held, line("ch_r9", "2026-10-05 19:00:00", creator="EG-C0777")]
+    run = run_region(
+        settings, "EG", steps=("ingest", "queue_review"), files=[write(tmp_path / "in2", "eg-b.csv", again)]
+    )
+    (result,) = run.ingest.files
+    assert (result.loaded, result.quarantined, result.duplicates) == (2, 0, 2), result  # ch_r3 and ch_r9 load
+
+    reprocess_region(settings, "EG")
+    with open_store(settings, "EG", read_only=True) as con:
+        stored = con.execute(
+            "SELECT transaction_id, creator_id FROM sale_events WHERE transaction_id LIKE 'ch_r_' ORDER BY 1"
+        ).fetchall()
+    assert stored == [("ch_r2", "EG-C0001"), ("ch_r3", "EG-C0777"), ("ch_r9", "EG-C0777")]
+    assert_verified(settings)
+    # `kanda status` counts the rejected row (it fell out of every column) and its columns add up to the table
+    shown = region_status(settings, "EG")
+    with open_store(settings, "EG", read_only=True) as con:
+        (quarantined,) = con.execute("SELECT count(*) FROM quarantine").fetchall()[0]
+    assert shown.quarantine_rejected == 1
+    assert shown.quarantine_open + shown.quarantine_held + shown.released + shown.quarantine_rejected == quarantined
