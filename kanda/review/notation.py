@@ -249,7 +249,14 @@ class RailContext:
 
     def parse_time(self, text: str) -> dt.datetime | None:
         """The UTC instant of `text`: an ISO time with an offset, or a time as the file writes it (the region's
-        local time where the file is local)."""
+        local time where the file is local); None when it is neither, or names an instant outside Python's calendar
+        (years 1 to 9999 in UTC: `0001-01-01T00:00:00+05:00` is in year 0 there)."""
+        try:
+            return self._parse_time(text)
+        except (ValueError, OverflowError):
+            return None
+
+    def _parse_time(self, text: str) -> dt.datetime | None:
         frame = pl.DataFrame({"t": [text.strip()]}, schema={"t": pl.String})
         if _OFFSET.search(text.strip()):
             iso = frame.select(utc_from_iso(pl.col("t").str.replace(" ", "T"))).item()

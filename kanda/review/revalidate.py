@@ -324,9 +324,10 @@ def _typed(column: str, text: str, zone: ZoneInfo) -> object:
     if column == "occurred_at":
         try:
             when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
+            # a time at the calendar's edge (0001-01-01 east of UTC) has no UTC instant Python can hold
+            return (when if when.tzinfo else _local_instant(when, zone)).astimezone(dt.UTC)
+        except (ValueError, OverflowError):
             raise ValueError("an ISO time such as 2026-10-05T10:00:00Z") from None
-        return (when if when.tzinfo else _local_instant(when, zone)).astimezone(dt.UTC)
     return text
 
 

@@ -46,3 +46,8 @@ def test_a_typed_id_no_one_can_read_or_a_reason_too_long_to_keep_is_a_usage_erro
     assert [h["action"] for h in shown["history"]] == ["enqueue"]
     code, output = review("fix", bad, "--set", "amount_minor=25000", "--approve", "--reason", essay[:2000])
     assert code == 0, output
+
+    # A time at the calendar's edge has no UTC instant Python can hold: unreadable, as any other (it was a traceback).
+    for edge in ("0001-01-01T00:00:00+05:00", "9999-12-31T23:00:00-05:00"):
+        code, output = review("fix", str(ids["ch_future"]), "--set", f"occurred_at={edge}")
+        assert code == 1 and "still broken: unreadable: an ISO time" in output, (edge, output)

@@ -68,12 +68,14 @@ def test_a_steward_fixes_a_record_checked_by_the_contract(queue: Settings):
     assert fields["transaction_id"] == broken.transaction_id
     csrf = token(client, f"/records/{broken.id}")
 
-    # A value that is still wrong: the error is shown beside the field and nothing is saved.
-    bad = client.post(
-        f"/records/{broken.id}/edit", data=fields | {"occurred_at": "2026-13-45", "op": "check", "csrf_token": csrf}
-    )
-    assert bad.status_code == 422
-    assert 'data-testid="error-occurred_at"' in bad.text and "an ISO time" in bad.text
+    # A value that is still wrong: the error is shown beside the field and nothing is saved. So is a time at the
+    # calendar's edge, whose UTC instant falls outside it (it was a 500).
+    for wrong in ("2026-13-45", "0001-01-01T00:00:00+05:00", "9999-12-31T23:00:00-05:00"):
+        bad = client.post(
+            f"/records/{broken.id}/edit", data=fields | {"occurred_at": wrong, "op": "check", "csrf_token": csrf}
+        )
+        assert bad.status_code == 422, wrong
+        assert 'data-testid="error-occurred_at"' in bad.text and "an ISO time" in bad.text
     assert item(queue, broken.id).status == "new"
 
     # Approving a row that still breaks the contract is refused, with the reason on the page.
