@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 from babel.numbers import format_currency
@@ -109,14 +110,20 @@ def _add_totals(settings: Settings, summary: DemoSummary) -> None:
     """Net per region as published centrally, formatted in the region's own locale."""
     from kanda.central.query import run_query
 
+    # A USD total only where every row has a rate: SQL's sum skips the rows without one, and a region short of
+    # rates would show a plausible, too small figure (or $0.00 with none at all).
     totals = run_query(
         settings,
-        "SELECT region, sum(net_minor) AS net, sum(net_usd_minor) AS usd FROM rollups.creator_daily GROUP BY 1",
+        "SELECT region, sum(net_minor) AS net,"
+        " CASE WHEN count(net_usd_minor) = count(*) THEN sum(net_usd_minor) END AS usd"
+        " FROM rollups.creator_daily GROUP BY 1",
     ).to_pylist()
     by_region = {row["region"]: row for row in totals}
     for s in summary.regions:
         region = all_regions()[s.region]
         row = by_region.get(s.region)
         if row:
-            s.net_local = format_currency(row["net"] / 10**region.exponent, region.currency, locale=region.locale)
-            s.net_usd = format_currency((row["usd"] or 0) / 100, "USD", locale="en_US")
+            local = Decimal(row["net"]).scaleb(-region.exponent)
+            s.net_local = format_currency(local, region.currency, locale=region.locale)
+            usd = None if row["usd"] is None else Decimal(row["usd"]).scaleb(-2)
+            s.net_usd = "no USD rate" if usd is None else format_currency(usd, "USD", locale="en_US")

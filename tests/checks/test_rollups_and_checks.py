@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,28 @@ def test_usd_uses_the_latest_rate_on_or_before_the_day_and_none_before_the_first
     assert usd == [(None,)]
     assert not result.passed and "no USD rate on or before their date" in result.message
     assert "EGP on 2023-12-30 (no rate on or before 2023-12-30)" in result.message  # the currency and day named
+
+
+def test_the_demo_summary_says_no_usd_rate_rather_than_a_partial_or_zero_total(settings: Settings, tmp_path: Path):
+    """SQL's sum skips the days without a rate: the demo's table showed the rest as the region's USD net (or
+    US$0.00 with no rate at all), a plausible figure too small. It says there is no rate, as the API does."""
+    from kanda.central.publish import publish_region
+    from kanda.central.query import run_query
+    from kanda.demo import DemoSummary, RegionSummary, _add_totals
+
+    path = stripe_file(
+        tmp_path / "in", "fx.csv", [paid("ch_old", "2023-12-30 10:00:00"), paid("ch_wed", "2024-01-10 10:00:00")]
+    )
+    make_files(settings, regions=["EG"], rows=20)
+    ingest_files(settings, "EG", [path])
+    publish_region(settings, "EG")
+    summary = DemoSummary()
+    summary.regions = [RegionSummary(region="EG")]
+    _add_totals(settings, summary)
+    (shown,) = summary.regions
+    (net,) = run_query(settings, "SELECT sum(net_minor) AS net FROM rollups.creator_daily").to_pylist()
+    assert shown.net_usd == "no USD rate"
+    assert str(Decimal(net["net"]).scaleb(-2)) in shown.net_local  # exact, in the region's own locale
 
 
 def test_a_rate_over_two_weeks_old_converts_nothing(settings: Settings, tmp_path: Path):
