@@ -471,19 +471,19 @@ class StagedBatch:
         """
         files = self._files("events")
         with registered(con, "kanda_decided_ids", pa.table({"quarantine_id": pa.array(self.decided, pa.string())})):
-            rejected = con.sql(
+            decided = con.sql(
                 "SELECT source, json_extract_string(parsed, '$.transaction_id') AS transaction_id,"
                 " json_extract_string(parsed, '$.event_type') AS event_type, CAST(raw_record AS VARCHAR) AS raw_record"
                 " FROM quarantine WHERE (status = 'rejected' OR quarantine_id IN (SELECT quarantine_id"
                 " FROM kanda_decided_ids)) AND json_extract_string(parsed, '$.transaction_id') IS NOT NULL"
             ).pl()
-        if not files or rejected.is_empty():
+        if not files or decided.is_empty():
             return 0
         raw = f", s.{_RAW} AS raw_record" if self.raw_lines is None else ""
-        with registered(con, "kanda_rejected", rejected.to_arrow()):
+        with registered(con, "kanda_decided", decided.to_arrow()):
             named = con.sql(
                 f"SELECT s.source_row, s.filename, s.file_row_number, s.source, s.event_type{raw}"
-                f" FROM {_staged(files, placed=True)} AS s WHERE EXISTS (SELECT 1 FROM kanda_rejected AS r"
+                f" FROM {_staged(files, placed=True)} AS s WHERE EXISTS (SELECT 1 FROM kanda_decided AS r"
                 " WHERE r.source = s.source AND r.transaction_id = s.transaction_id AND r.event_type = s.event_type)"
             ).pl()
         if named.is_empty():
@@ -492,14 +492,14 @@ class StagedBatch:
             lines = self.raw_lines(named["source_row"].unique()).unique("source_row")
             named = named.join(lines.select("source_row", "raw_record"), on="source_row", how="left")
         hits = named.join(
-            rejected.select("source", "event_type", "raw_record"), on=["source", "event_type", "raw_record"]
+            decided.select("source", "event_type", "raw_record"), on=["source", "event_type", "raw_record"]
         )
         positions = hits.select("source_row", "filename", "file_row_number").unique()
         held = f" AND pos NOT IN (SELECT pos FROM {_OTHER_TIMES})" if self._other_times else ""
-        with registered(con, "kanda_rejected_hits", positions.to_arrow()):
+        with registered(con, "kanda_decided_hits", positions.to_arrow()):
             con.execute(
                 f"CREATE TEMP TABLE {_DECIDED_REPEATS} AS SELECT pos FROM (SELECT (source_row, filename,"
-                f" file_row_number) AS pos FROM kanda_rejected_hits) WHERE pos NOT IN"
+                f" file_row_number) AS pos FROM kanda_decided_hits) WHERE pos NOT IN"
                 f" (SELECT pos FROM {_SORTED} WHERE NOT loads){held}"
             )
         self._decided_repeats = True
