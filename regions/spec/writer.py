@@ -12,6 +12,7 @@ such a rail keeps a `writer.py` beside its spec.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,6 +39,9 @@ def _column_of(src: object, field: str) -> str:
         return src.column
     if isinstance(src, m.RegexSource):
         return _column_of(src.regex.of, field)
+    if isinstance(src, m.JsonSource) and re.fullmatch(r"\$\.\w+", src.json_.path):
+        # one key of an object (Razorpay's `notes` `$.kanda_ref`): a dotted name, which an NDJSON document nests
+        return f"{_column_of(src.json_.of, field)}.{src.json_.path[2:]}"
     if isinstance(src, m.CaseSource) and not (isinstance(src.case.of, str) and src.case.of in DERIVED):
         # a case on a column (Flutterwave's sale fee on `merchant_fee`, which older deliveries lack): rendered as a
         # file without that column reads, in its `missing` branch (else its default); the column is left out, so a
@@ -46,8 +50,8 @@ def _column_of(src: object, field: str) -> str:
         if branch is not None and not isinstance(branch, m.ValueSource):
             return _column_of(branch, field)
     raise NotInvertible(
-        f"field {field!r}: the synthetic writer renders only columns (and regex/lookup over one, or a case on a "
-        "column whose `missing` or default branch is one)"
+        f"field {field!r}: the synthetic writer renders only columns (and regex/lookup over one, a JSON document's "
+        "key, or a case on a column whose `missing` or default branch is one)"
     )
 
 

@@ -483,6 +483,24 @@ def test_razorpay_events_that_move_no_money_are_ignored_not_quarantined(settings
     assert (report.loaded, report.quarantined, report.ignored) == (1, 0, 7), report
 
 
+def test_a_razorpay_payment_without_notes_is_quarantined_and_the_log_loads(settings: Settings) -> None:
+    """Razorpay writes a payment without notes as `"notes": []` (an empty array, not an object): a payment link or
+    another integration on the same account. Read as an object, that one line made the whole log unreadable and
+    every sale in it was refused; the payment is now quarantined for its missing creator and product."""
+    from kanda.regional.store import open_store
+    from tests.support.files import ingest_written
+
+    sale, foreign = _razorpay(3), _razorpay(3, created_at=_razorpay(3)["created_at"] + 60)
+    entity = foreign["payload"]["payment"]["entity"]
+    entity.update(id="pay_FOREIGN0000001", notes=[])
+    content = "".join(json.dumps(d) + "\n" for d in [sale, foreign])
+    report = ingest_written(settings, "IN", settings.home / "webhooks.ndjson", content)
+    assert (report.status, report.loaded, report.quarantined) == ("loaded", 1, 1), report
+    with open_store(settings, "IN", read_only=True) as con:
+        (reasons,) = con.execute("SELECT reasons FROM quarantine").fetchall()[0]
+    assert {r["column"] for r in json.loads(reasons)} >= {"creator_id", "product_id"}
+
+
 # ------------------------------------------------------------------------------------------------------ dry run
 @pytest.mark.parametrize("code", list(NEW_REGIONS))
 def test_regions_check_is_a_dry_run_that_changes_nothing(
