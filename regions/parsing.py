@@ -36,19 +36,27 @@ def detect_encoding(path: Path) -> str:
     """UTF-8 (with or without BOM) when the whole file decodes as UTF-8, else Windows-1252/Latin-1.
 
     Checked over the whole file in blocks with an incremental decoder (C speed, constant memory): a Latin-1 byte
-    can sit anywhere, and discovering it after half the file was loaded would fail the batch.
+    can sit anywhere, and discovering it after half the file was loaded would fail the batch. A file that opens
+    with UTF-8's byte-order mark and then holds a byte that is not UTF-8 has two encodings mixed (files joined, or
+    one value edited by another tool): read as Latin-1 its mark became `ï»¿` in the first column's name, and the file
+    was refused for a missing column it has. It is refused for what it is.
     """
     decoder = codecs.getincrementaldecoder("utf-8")()
     with path.open("rb") as handle:
-        while block := handle.read(16 << 20):
-            try:
+        marked = handle.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8
+        handle.seek(0)
+        try:
+            while block := handle.read(16 << 20):
                 decoder.decode(block)
-            except UnicodeDecodeError:
-                return "latin-1"
-    try:
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return "latin-1"
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            if marked:
+                raise rejection(
+                    "wrong_encoding",
+                    f"the file starts with UTF-8's byte-order mark but holds a byte that is not UTF-8"
+                    f" ({exc.object[exc.start : exc.start + 1]!r}): two encodings are mixed in it",
+                ) from None
+            return "latin-1"
     return "utf-8"
 
 

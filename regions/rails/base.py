@@ -46,7 +46,8 @@ REJECT_KINDS: dict[str, str] = {
     "binary_zip": "a ZIP archive (an Excel workbook, a Word document or zipped files) where text is expected",
     "binary_pdf": "a PDF document where a data export is expected",
     "binary_other": "other binary content (gzip, NUL bytes, an image, an old Office file)",
-    "wrong_encoding": "text in UTF-16 or UTF-32; the rails expect UTF-8 (or Windows-1252 for CSV)",
+    "wrong_encoding": "text in UTF-16 or UTF-32, or UTF-8 mixed with another encoding; the rails expect UTF-8 (or"
+    " Windows-1252 for CSV)",
     "not_csv": "text, but not CSV: JSON, HTML or XML given to a CSV rail",
     "not_json": "not JSON lines: CSV, HTML, a JSON array or a corrupt line given to a JSON-lines rail",
     "not_a_spreadsheet": "not an Excel (.xlsx) workbook although the rail expects one",

@@ -456,6 +456,11 @@ CASES: list[Case] = [
     # ---------------------------------------------------------------- EG: Stripe payments CSV (semicolons)
     rejected("eg-empty-file", "EG", "empty_file", lambda n: b""),
     rejected("eg-utf16-export", "EG", "wrong_encoding", lambda n: stripe(n).decode().encode("utf-16")),
+    # a UTF-8 export (its byte-order mark) with one value typed in Windows-1252: refused as mixed, not for a
+    # "missing" first column (read as Latin-1, the mark had become part of that column's name)
+    rejected(
+        "eg-utf8-mark-with-a-cp1252-byte", "EG", "wrong_encoding", lambda n: b"\xef\xbb\xbf" + stripe(n) + b"caf\xe9\n"
+    ),
     rejected("eg-tab-separated", "EG", "wrong_delimiter", lambda n: stripe(n).replace(b";", b"\t")),
     rejected("eg-html-error-page", "EG", "not_csv", lambda n: HTML),
     rejected("eg-old-excel-xls", "EG", "binary_other", lambda n: OLE2),
