@@ -50,6 +50,8 @@ class Settings:
     lock_wait_seconds: float = 600.0
     #: How long a publication stays readable by `--as-of` / `as_of` (`kanda.central.retention`).
     keep_publications_hours: float = 168.0
+    #: ... and while it is among the newest this many.
+    keep_publications: int = 200
     #: `kanda query`: a statement's time limit (0: none) and how much it may spill to disk beside the reader file.
     query_timeout_seconds: float = 300.0
     query_spill_limit: str = "4GiB"
@@ -199,6 +201,7 @@ KANDA = Group(
         Variable("lock_wait", float, 600.0, ge=0),
         # How long a publication stays readable (time travel); older ones are let go so publishing stays fast.
         Variable("keep_publications_hours", float, 168.0, gt=0),
+        Variable("keep_publications", int, 200, gt=0),
         # Analyst SQL on this host (`kanda query`, and the spill of the API's reader files): a runaway statement is
         # stopped, and cannot fill the disk that holds KANDA_HOME.
         Variable("query_timeout", float, 300.0, ge=0),
@@ -523,6 +526,7 @@ def load_settings(home: Path | str | None = None) -> Settings:
         ingest_memory_limit=env["ingest_memory"],
         lock_wait_seconds=env["lock_wait"],
         keep_publications_hours=env["keep_publications_hours"],
+        keep_publications=env["keep_publications"],
         query_timeout_seconds=env["query_timeout"],
         query_spill_limit=env["query_spill"],
         analyst_memory=env["analyst_memory"],

@@ -365,7 +365,10 @@ def choose_publication(history: list[dict], as_of: AsOf | None) -> dict:
 
 
 #: What `choose_publication` says about publications it cannot find (`kanda.central.retention`).
-KEPT_FOR = "publications older than KANDA_KEEP_PUBLICATIONS_HOURS are let go, except each region's newest"
+KEPT_FOR = (
+    "publications older than KANDA_KEEP_PUBLICATIONS_HOURS, or past the newest KANDA_KEEP_PUBLICATIONS, are let go,"
+    " except each region's newest"
+)
 
 
 def _publication(row: dict) -> Publication:

@@ -7,10 +7,11 @@ file of the publications table. Measured on the 2-core machine, one small region
 0.3 s at its first publish and 4.9 s at its 275th, and `kanda query` 0.12 s then 1 s.
 
 So a publish lets go of what no reader can still ask for. A publication stays readable (`kanda query --as-of`, the
-API's `as_of`) for `KANDA_KEEP_PUBLICATIONS_HOURS` (a week by default) after it was made, and each region's newest
-publication stays readable whatever its age (its row anchors the region's ledger head, `kanda verify`). Once
-`LET_GO_AT` publications are past that, the publish that notices it, under the publish lock and after its own
-publication committed:
+API's `as_of`) for `KANDA_KEEP_PUBLICATIONS_HOURS` (a week by default) after it was made, while it is among the newest
+`KANDA_KEEP_PUBLICATIONS` (200 by default: the count bounds what a publish costs, about 15-25 ms per publication
+kept, on an installation that publishes often), and each region's newest publication stays readable whatever its
+age (its row anchors the region's ledger head, `kanda verify`). Once `LET_GO_AT` publications are past that, the
+publish that notices it, under the publish lock and after its own publication committed:
 
 1. rewrites `rollups.publications` with the kept rows only, as one data file (a reader of the history sees the kept
    publications or, before this commit, all of them; never a mix), then
@@ -39,19 +40,28 @@ log = logging.getLogger(__name__)
 LET_GO_AT = 16
 
 
-def kept(history: list[dict], cutoff: dt.datetime) -> list[dict]:
-    """The publications that stay readable: those made at or after `cutoff`, and each region's newest."""
-    newest = {row["region"]: row["publish_id"] for row in sorted(history, key=_order)}
-    return [row for row in history if row["published_at"] >= cutoff or newest[row["region"]] == row["publish_id"]]
+def kept(history: list[dict], cutoff: dt.datetime, at_most: int) -> list[dict]:
+    """The publications that stay readable: the newest `at_most` of those made at or after `cutoff`, and each
+    region's newest."""
+    ordered = sorted(history, key=_order)
+    newest = {row["region"]: row["publish_id"] for row in ordered}
+    recent = {row["publish_id"] for row in ordered[-at_most:] if row["published_at"] >= cutoff}
+    return [row for row in ordered if row["publish_id"] in recent or newest[row["region"]] == row["publish_id"]]
 
 
 def let_go_of_old_publications(
-    catalog: SqlCatalog, publications: Table, tables: list[str], *, keep_for: dt.timedelta, now: dt.datetime
+    catalog: SqlCatalog,
+    publications: Table,
+    tables: list[str],
+    *,
+    keep_for: dt.timedelta,
+    at_most: int,
+    now: dt.datetime,
 ) -> int:
     """Call under the publish lock, after this publish's own row committed to `publications` (the table object it
     appended through). Returns how many publications were let go (0 below `LET_GO_AT`)."""
     history = publications.scan().to_arrow().to_pylist()
-    keep = sorted(kept(history, now - keep_for), key=_order)
+    keep = kept(history, now - keep_for, at_most)
     gone = len(history) - len(keep)
     if gone < LET_GO_AT:
         return 0

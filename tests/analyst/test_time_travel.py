@@ -165,3 +165,10 @@ def test_publications_past_their_time_are_let_go_and_publishing_stays_as_it_was(
     assert run_query(load_settings(), TOTAL, as_of=ng_newest["publish_id"]).to_pylist() == answer
     failed = [r for r in verify(load_settings()) if not r.passed and r.severity == "error"]
     assert failed == [], failed
+
+    # A count bounds them too (what a publish costs grows with it): the newest 2 kept, and NG's newest still.
+    monkeypatch.setenv("KANDA_KEEP_PUBLICATIONS_HOURS", "168")
+    monkeypatch.setenv("KANDA_KEEP_PUBLICATIONS", "2")
+    made = [publish_region(load_settings(), "KE", all_days=True).publish_id for _ in range(4)]
+    assert [r["publish_id"] for r in publication_history(load_settings())] == [ng_newest["publish_id"], *made[-2:]]
+    assert run_query(load_settings(), TOTAL, as_of=made[-2]).to_pylist() == answer
