@@ -74,7 +74,9 @@ def readiness(
     """A day is reportable when it has closed in the region's zone and nothing of it awaits publishing.
 
     A dirty day has data that the central layer does not show yet; a report must never say more (or less) than
-    what analysts see, so it waits for the next publish.
+    what analysts see, so it waits for the next publish. That holds for every day the report reads, not only its
+    own: the day before, the 7-day average, the 30-day chart and the corrections of earlier days would otherwise
+    show (and the delivery record keep as told) a figure no publication has.
     """
     now = now or dt.datetime.now(dt.UTC)
     closes = day_closes_at(region, local_date)
@@ -84,12 +86,13 @@ def readiness(
             False, "not_closed", f"{region.code} {local_date} has not ended yet in {region.zone} (ends {local_close})"
         )
     published = con.execute("SELECT count(*) FROM publish_log").fetchall()[0][0]
-    dirty = con.execute("SELECT count(*) FROM dirty_days WHERE local_date = ?", [local_date]).fetchall()[0][0]
-    if dirty or not published:
+    (dirty,) = con.execute("SELECT max(local_date) FROM dirty_days WHERE local_date <= ?", [local_date]).fetchall()[0]
+    if dirty is not None or not published:
+        what = local_date if dirty in (None, local_date) else f"{dirty}, a day the report of {local_date} reads,"
         return Readiness(
             False,
             "not_published",
-            f"{region.code} {local_date} has data that is not published yet: run `kanda publish -r {region.code}`",
+            f"{region.code} {what} has data that is not published yet: run `kanda publish -r {region.code}`",
         )
     # Rollups built by other models (an upgraded kanda) may lack a column or say otherwise than the next publish
     # will; the publish rebuilds them and sends every day.
@@ -151,7 +154,7 @@ def build_reports(
     """
     day = local_date
     first = day - dt.timedelta(days=TREND_DAYS - 1)
-    params = {"day": day, "first": first, "region": region.code}
+    params = {"day": day, "first": first, "region": region.code, "zone": region.zone}
     only = "" if creators is None else "AND creator_id IN (SELECT unnest($creators))"
     if creators is not None:
         params["creators"] = list(creators)
@@ -195,7 +198,9 @@ def build_reports(
     held = frame(
         "WITH held_rows AS ("
         "  SELECT creator_id, quarantine_id, list_distinct(json_extract_string(reasons, '$[*].rule')) AS rules"
-        f"  FROM quarantine WHERE local_date = $day AND status IN {PENDING_REVIEW} AND creator_id IS NOT NULL {only}"
+        # a row held for its time has no day of its own: it counts on the day it arrived, as in the rollups
+        "  FROM quarantine WHERE coalesce(local_date, CAST(timezone($zone, quarantined_at) AS DATE)) = $day"
+        f"  AND status IN {PENDING_REVIEW} AND creator_id IS NOT NULL {only}"
         ") SELECT creator_id, rule, count(*) AS rows FROM held_rows, unnest(rules) AS r(rule) GROUP BY ALL"
         " UNION ALL SELECT creator_id, NULL, count(*) FROM held_rows GROUP BY ALL"
     )

@@ -287,3 +287,21 @@ def test_payments_that_did_not_go_through_are_counted_once_and_a_success_is_not_
     message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
     text = " ".join(parts(message)["text/plain"].get_content().split())
     assert "3 pending or failed payment attempts are not listed: they moved no money." in text
+
+
+def test_a_record_held_for_its_time_is_told_on_the_day_it_arrived(settings: Settings):
+    """A row held for its time (dated in the future, or unreadable) has no local day of its own; the rollups count
+    it on the day it arrived. The reports looked for it on its own day only, so no report ever said it was held,
+    and the creator's missing money went unexplained."""
+    c = "NG-C0001"
+    arrived = dt.datetime.now(LAGOS).date()
+    future = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=400)
+    write_sales(settings, "NG", [sale(1, c, "NG-P00001", 1_000_00, future)], "future")
+    load_and_publish(settings, "NG")
+    with open_store(settings, "NG", read_only=True) as con:
+        assert con.execute("SELECT local_date FROM quarantine").fetchall() == [(None,)]
+
+    day = region_reports(settings, "NG", arrived, now=LATER)
+    assert day.readiness.ready, day.readiness
+    (report,) = [r for r in day.reports if r.creator_id == c]
+    assert report.held.count == 1 and report.held.reasons == {"not_in_future": 1}

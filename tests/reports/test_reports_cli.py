@@ -72,6 +72,27 @@ def test_usage_errors_exit_2_and_an_unpublished_day_exits_1_with_the_reason(ng: 
     assert future.exit_code == 1 and "has not ended yet" in future.output
 
 
+def test_a_day_is_not_reported_while_an_earlier_day_it_reads_waits_to_be_published(ng: Settings):
+    """A report reads more than its day: the day before, the 7-day average, the 30-day chart, corrections. With an
+    earlier day rebuilt in the store but not published, those showed (and the delivery record kept as told) a
+    figure no publication has. The day waits, naming the earlier one."""
+    next_day = DAY + dt.timedelta(days=1)
+    write_sales(
+        ng, "NG", [sale(5, "NG-C0001", "NG-P00001", 2_000_00, dt.datetime(2026, 10, 6, 11, tzinfo=dt.UTC))], "6"
+    )
+    load_and_publish(ng, "NG")
+    assert kanda("--date", next_day.isoformat(), "-r", "NG").exit_code == 0
+
+    late = sale(9, "NG-C0001", "NG-P00002", 1_000_00, dt.datetime(2026, 10, 5, 15, tzinfo=dt.UTC))
+    write_sales(ng, "NG", [late], "late")
+    ingest_landing(ng, "NG")  # the 5th changes; nothing publishes it
+    result = kanda("--date", next_day.isoformat(), "-r", "NG", "--deliver")
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.output.split())
+    assert "2026-10-05, a day the report of 2026-10-06 reads, has data that is not published yet" in said
+    assert not ng.outbox_dir.exists() or not any(ng.outbox_dir.rglob("*.eml"))
+
+
 def test_deliver_sends_through_the_configured_smtp_relay(ng: Settings, smtp_server: SmtpServer):
     result = kanda("--date", DAY.isoformat(), "-r", "NG", "--deliver")
     assert result.exit_code == 0, result.output
