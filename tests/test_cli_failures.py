@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kanda.cli import _own_failure, app
-from kanda.settings import Settings, UnusableHome, load_settings
+from kanda.settings import BadSetting, Settings, UnusableHome, load_settings
 from regions.yamlfile import SpecError
 from tests.support.files import make_files
 
@@ -198,3 +198,17 @@ def test_a_database_url_sqlalchemy_cannot_use_is_one_line_without_its_password(t
     for command in (["verify"], ["status"]):
         line = one_error_line(kanda(*command, KANDA_HOME=str(tmp_path / "home"), KANDA_CATALOG_URL=url))
         assert "KANDA_CATALOG_URL" in line and said in line and "s3cret" not in line, line
+
+
+def test_report_settings_that_cannot_be_used_are_one_error_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """KANDA_PUBLIC_URL that is not http(s), and KANDA_REPORT_WORKERS that is not a number, ended in a traceback
+    (the second one as `kanda.reports.run` was imported, whatever the command)."""
+    from kanda.reports import run
+
+    done = kanda("reports", "--date", "2026-10-05", KANDA_HOME=str(tmp_path / "home"), KANDA_PUBLIC_URL="ftp://x")
+    assert "KANDA_PUBLIC_URL must be an http(s) URL without spaces, not 'ftp://x'" in one_error_line(done)
+    monkeypatch.setenv("KANDA_REPORT_WORKERS", "two")
+    with pytest.raises(BadSetting, match="KANDA_REPORT_WORKERS must be a whole number of processes"):
+        run.render_workers()
+    monkeypatch.setenv("KANDA_REPORT_WORKERS", "3")
+    assert run.render_workers() == 3

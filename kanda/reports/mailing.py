@@ -28,7 +28,7 @@ from email.headerregistry import Address
 from itsdangerous import BadData, URLSafeSerializer
 
 from kanda.reports.model import CreatorReport
-from kanda.settings import Settings, SmtpSettings
+from kanda.settings import BadSetting, Settings, SmtpSettings
 
 #: Where `kanda serve` is reachable for creators (the links in the reports). Use https:// in production: mail
 #: providers honour one-click unsubscribe only over HTTPS.
@@ -55,7 +55,7 @@ class Mailing:
         reply_to = os.environ.get("KANDA_REPORTS_REPLY_TO") or default_reply_to(sender)
         public_url = (os.environ.get("KANDA_PUBLIC_URL") or DEFAULT_PUBLIC_URL).rstrip("/")
         if any(c.isspace() for c in public_url) or not public_url.startswith(("http://", "https://")):
-            raise ValueError(f"KANDA_PUBLIC_URL must be an http(s) URL without spaces, not {public_url!r}")
+            raise BadSetting(f"KANDA_PUBLIC_URL must be an http(s) URL without spaces, not {public_url!r}")
         return cls(sender, reply_to, public_url, settings.secret_key)
 
     def unsubscribe_url(self, report: CreatorReport) -> str | None:

@@ -44,7 +44,7 @@ from kanda.reports.delivery import (
 )
 from kanda.reports.mailing import Mailing, mail_address, recipient_problem
 from kanda.reports.model import CreatorReport, Restatement
-from kanda.settings import Settings
+from kanda.settings import BadSetting, Settings
 from regions import all_regions, get_region
 
 logger = logging.getLogger(__name__)
@@ -58,7 +58,20 @@ OUTBOX_RECORD_BATCH = 500
 #: caps the workers (default: one per core).
 PARALLEL_FROM = 400
 RENDER_CHUNK = 100
-RENDER_WORKERS = int(os.environ.get("KANDA_REPORT_WORKERS", "0"))
+RENDER_WORKERS: int | None = None  # read from the environment by `render_workers` (tests set it)
+
+
+def render_workers() -> int:
+    """`KANDA_REPORT_WORKERS` (0 or unset: one per core); read when reports are rendered, so that a value that is
+    not a number is one `Error:` line of the command that needs it, not a traceback when the module loads."""
+    if RENDER_WORKERS is not None:
+        return RENDER_WORKERS
+    text = os.environ.get("KANDA_REPORT_WORKERS", "0").strip() or "0"
+    if not text.isdigit():
+        raise BadSetting(f"KANDA_REPORT_WORKERS must be a whole number of processes (0: one per core), not {text!r}")
+    return int(text)
+
+
 #: How many earlier days a report looks back on for restatements.
 RESTATEMENT_DAYS = 7
 
@@ -287,7 +300,7 @@ def rendered(reports: list[CreatorReport], mailing: Mailing) -> Iterator[tuple[C
     workers costs about a second. As with any spawned pool, a plain script that calls `write_reports` for a large
     run needs the usual `if __name__ == "__main__":` guard (the workers import the main module).
     """
-    workers = min(RENDER_WORKERS or os.cpu_count() or 1, -(-len(reports) // RENDER_CHUNK))
+    workers = min(render_workers() or os.cpu_count() or 1, -(-len(reports) // RENDER_CHUNK))
     if workers <= 1 or len(reports) < PARALLEL_FROM:
         for report in reports:
             data, message_id = _render_one(report, mailing)
