@@ -464,6 +464,23 @@ def test_a_restated_earlier_day_is_shown_with_what_the_report_said_and_what_it_s
 UNSUBSCRIBE = "https://kanda.example/reports/unsubscribe/WyJORy1DMDAwMSIsImVuIl0.sig"
 
 
+def test_encoded_words_keep_to_75_characters_and_the_unsubscribe_link_to_one_line():
+    """RFC 2047 caps an encoded word at 75 characters. With every header allowed 998, a Vietnamese or Amharic
+    subject went out as one encoded word of about 110, which strict clients and filters refuse; the one header
+    that must stay whole, `List-Unsubscribe` (one URL), is on one line and never encoded."""
+    vietnam = ("VN", "VND", 0, "vi_VN", "vi", "Asia/Ho_Chi_Minh")
+    long_url = UNSUBSCRIBE + "x" * 120
+    report = make_report(vietnam, creator_name="Trần Thị Hương Nguyễn Phạm")
+    raw = build_message(report, SENDER, now=NOW, unsubscribe_url=long_url).as_bytes()
+    head = raw.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].decode("ascii")
+    words = re.findall(r"=\?[^?]+\?[bBqQ]\?[^?]*\?=", head)
+    assert words and max(len(w) for w in words) <= 75, [len(w) for w in words]
+    assert f"\nList-Unsubscribe: <{long_url}>\n" in head
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert parsed["To"].addresses[0].display_name == "Trần Thị Hương Nguyễn Phạm"
+    assert "VN-C0001" not in parsed["Subject"] and "₫" in parsed["Subject"]
+
+
 def test_a_delivered_report_says_where_replies_go_how_to_stop_it_and_what_the_inbox_preview_shows():
     raw = build_message(
         make_report(NG), SENDER, now=NOW, reply_to="kanda support <help@kanda.invalid>", unsubscribe_url=UNSUBSCRIBE
