@@ -322,12 +322,15 @@ def _typed(column: str, text: str, zone: ZoneInfo) -> object:
             raise ValueError(f"a whole number of minor units between {INT64_MIN} and {INT64_MAX} (64 bits)")
         return value
     if column == "occurred_at":
+        unreadable = "an ISO time such as 2026-10-05T10:00:00Z"
         try:
             when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-            # a time at the calendar's edge (0001-01-01 east of UTC) has no UTC instant Python can hold
+        except ValueError:
+            raise ValueError(unreadable) from None
+        try:  # a time at the calendar's edge (0001-01-01 east of UTC) has no UTC instant Python can hold
             return (when if when.tzinfo else _local_instant(when, zone)).astimezone(dt.UTC)
-        except (ValueError, OverflowError):
-            raise ValueError("an ISO time such as 2026-10-05T10:00:00Z") from None
+        except OverflowError:
+            raise ValueError(unreadable) from None
     return text
 
 
