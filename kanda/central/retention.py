@@ -70,7 +70,13 @@ def let_go_of_old_publications(
     _expire(publications, set())
     for name in tables:
         _expire(catalog.load_table(f"{NAMESPACE}.{name}"), named[name])
-    log.info("let go of %d publication(s) made before %s", gone, (now - keep_for).isoformat())
+    log.info(
+        "let go of %d publication(s); %d kept (made since %s, at most %d, each region's newest)",
+        gone,
+        len(keep),
+        (now - keep_for).isoformat(),
+        at_most,
+    )
     return gone
 
 
