@@ -3,6 +3,11 @@
 Dagster never launches a run key twice, whatever became of the run: a key that named only the work (the files
 waiting, the approvals waiting) stranded that work when its run failed (a busy store, a crash). `attempt_key` gives
 the same key while a run for it is queued, running or done, and the next `-retryN` after a failed one.
+
+A run can also fail after its work has left the folder: its files ingested and filed away, or stewards' fixes
+loaded, then the publish failed (the catalog down, the worker killed). Nothing waits in the landing folder or the
+review queue then, yet the region's days are unpublished. `catch_up_key` names that state, so that the landing
+sensor asks for a run that finishes the job (a run with no files builds and publishes what is dirty).
 """
 
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
@@ -40,3 +45,23 @@ def unfinished_region_run(instance: DagsterInstance, region: str) -> str | None:
     whose worker died stays STARTED until run monitoring marks it failed (`pipelines/run_launcher.py`)."""
     runs = instance.get_runs(filters=RunsFilter(tags={REGION_TAG: region}, statuses=UNFINISHED), limit=1)
     return runs[0].run_id if runs else None
+
+
+#: How many of a region's latest finished runs `catch_up_key` looks through for the last success.
+CATCH_UP_WINDOW = 50
+
+
+def catch_up_key(instance: DagsterInstance, region: str, job_name: str) -> str | None:
+    """A key for a run that finishes what the region's failed runs left, or None when its newest finished run of
+    `job_name` succeeded (or it has none). Named after the first failure since the last success, so that the same
+    state keeps one key, and its own failed runs get `attempt_key`'s retries, then stop."""
+    finished = instance.get_runs(
+        filters=RunsFilter(job_name=job_name, tags={REGION_TAG: region}, statuses=[DagsterRunStatus.SUCCESS, *FAILED]),
+        limit=CATCH_UP_WINDOW,
+    )
+    failed_since: list[DagsterRun] = []
+    for run in finished:  # newest first
+        if run.status == DagsterRunStatus.SUCCESS:
+            break
+        failed_since.append(run)
+    return f"{region}-catch-up-{failed_since[-1].run_id[:8]}" if failed_since else None

@@ -5,6 +5,8 @@ becomes one batch, and the run ingests the whole folder. The run key names that 
 modification times), so an unchanged folder is never requested twice while a changed one is requested again; after
 a failed run (a busy store, a crash) the same batch is asked for again under a retry key (`pipelines.run_keys`).
 While a run of the region is queued or running, a tick asks for nothing: that run takes what is in the folder.
+With the folder empty and the region's last run failed (after it had ingested and filed its files away, say, the
+publish failing), a tick asks for a catch-up run, which builds and publishes what that run left.
 
 `region_files_sensor` requests nothing: its ticks fail, naming each file and its problem, while a region file in
 `KANDA_REGIONS_DIR` does not validate. Such a region has no partition nor sensors (the code location serves every
@@ -28,7 +30,7 @@ from kanda.regional.ingest import pending_files
 from pipelines.jobs import region_pipeline_job
 from pipelines.partitions import REGION_TAG, served_regions
 from pipelines.resources import KandaSettings
-from pipelines.run_keys import MAX_ATTEMPTS, attempt_key, unfinished_region_run
+from pipelines.run_keys import MAX_ATTEMPTS, attempt_key, catch_up_key, unfinished_region_run
 from regions import RegionConfig, all_regions, broken_regions
 
 #: Short: a tick only lists a folder, and freshness (file landed -> visible centrally) starts with it.
@@ -69,7 +71,10 @@ def build_landing_sensor(region: RegionConfig) -> SensorDefinition:
         files = pending_files(kanda.load(), region)
         key = batch_key(region.code, files)
         if key is None:
-            return SkipReason(f"{region.code}: landing folder is empty")
+            # nothing waits, but the region's last run failed after taking its work: finish the job
+            key = catch_up_key(context.instance, region.code, region_pipeline_job.name)
+            if key is None:
+                return SkipReason(f"{region.code}: landing folder is empty")
         unfinished = unfinished_region_run(context.instance, region.code)
         if unfinished:
             return SkipReason(
@@ -77,7 +82,8 @@ def build_landing_sensor(region: RegionConfig) -> SensorDefinition:
             )
         attempt = attempt_key(context.instance, key)
         if attempt is None:
-            return SkipReason(f"{region.code}: {MAX_ATTEMPTS} runs for these files failed; see their logs")
+            what = "these files" if files else "finishing the region's failed run"
+            return SkipReason(f"{region.code}: {MAX_ATTEMPTS} runs for {what} failed; see their logs")
         return RunRequest(run_key=attempt, partition_key=region.code, tags={REGION_TAG: region.code})
 
     return landing_sensor

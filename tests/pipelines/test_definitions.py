@@ -237,6 +237,44 @@ def test_a_batch_whose_run_failed_is_asked_for_again_and_none_while_a_run_is_unf
         assert not waiting.run_requests and "queued or running" in waiting.skip_message
 
 
+def test_a_run_that_failed_after_taking_its_files_is_finished_by_a_catch_up_run(home: Path) -> None:
+    """A run that failed after its ingest (the catalog down at publish, the worker killed) had filed the files away:
+    the folder was empty, the sensor asked for nothing, and the region's days stayed unpublished until another
+    file landed. The sensor asks for a run that finishes the job, under one key for that failure (its own failed
+    runs retried `MAX_ATTEMPTS` times, then it stops and says so), and for nothing once a run succeeded."""
+    from dagster import DagsterRunStatus
+    from dagster._core.storage.tags import RUN_KEY_TAG
+    from dagster._core.test_utils import create_run_for_test
+
+    from pipelines.run_keys import MAX_ATTEMPTS
+
+    KandaSettings(home=str(home)).load().landing("KE").mkdir(parents=True)
+
+    def run(key: str, status: DagsterRunStatus, job: str = "region_pipeline") -> None:
+        create_run_for_test(instance, job_name=job, tags={RUN_KEY_TAG: key, "kanda/region": "KE"}, status=status)
+
+    with DagsterInstance.ephemeral() as instance:
+        assert not ke_landing_tick(home, instance).run_requests  # nothing ever ran: nothing to finish
+        run("KE-1-abc", DagsterRunStatus.SUCCESS)
+        run("ke-report-day", DagsterRunStatus.FAILURE, job="ke_creator_reports_job")  # not the region's pipeline
+        assert "landing folder is empty" in ke_landing_tick(home, instance).skip_message
+
+        run("KE-1-def", DagsterRunStatus.FAILURE)  # took its file, then failed
+        (catch_up,) = ke_landing_tick(home, instance).run_requests
+        assert catch_up.run_key.startswith("KE-catch-up-") and catch_up.partition_key == "KE"
+        assert ke_landing_tick(home, instance).run_requests[0].run_key == catch_up.run_key  # one key per failure
+        keys = [catch_up.run_key]
+        for _ in range(MAX_ATTEMPTS):
+            run(keys[-1], DagsterRunStatus.FAILURE)  # the catalog is still down
+            tick = ke_landing_tick(home, instance)
+            keys.append(tick.run_requests[0].run_key if tick.run_requests else tick.skip_message)
+        assert keys[1:-1] == [f"{catch_up.run_key}-retry{n}" for n in range(1, MAX_ATTEMPTS)]
+        assert "runs for finishing the region's failed run failed" in keys[-1]
+
+        run("KE-1-ghi", DagsterRunStatus.SUCCESS)  # a later run finished everything
+        assert "landing folder is empty" in ke_landing_tick(home, instance).skip_message
+
+
 def test_a_file_landed_again_with_its_times_kept_gets_a_run_of_its_own(home: Path) -> None:
     """A file re-delivered with its name, size and modified time kept (`rsync -t`, a rejected file moved back once
     its region was fixed) was asked for under the key of the run that had ingested it. Dagster never launches a
