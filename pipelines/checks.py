@@ -13,18 +13,19 @@ from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
+    Failure,
     MetadataValue,
     asset_check,
 )
 
 from kanda.checks import store_checks as checks
 from kanda.checks.store_checks import CheckResult
-from kanda.checks.verify import published_tables, reconcile
+from kanda.checks.verify import reconcile_region
 from kanda.regional.store import open_store
 from pipelines.assets.central import central_key
 from pipelines.assets.regional import regional_rollups, regional_sales
 from pipelines.resources import KandaSettings
-from regions import RegionConfig, get_region
+from regions import RegionConfig, all_regions, get_region
 
 # The checks are not partitioned (partitioned checks are a preview in Dagster 1.13, and kanda loads without preview
 # or beta warnings): each runs inside a region's run, names its region in its description and metadata, and the
@@ -32,9 +33,15 @@ from regions import RegionConfig, get_region
 
 
 def region_of(context: AssetCheckExecutionContext) -> RegionConfig:
-    """The region of the run the check executes in (the run's partition)."""
-    tags = context.op_execution_context.run.tags
-    return get_region(tags["dagster/partition"])
+    """The region of the run the check executes in (the run's partition). A run launched without one (a check's
+    or a job's own launch button) fails naming the tag, not with a bare KeyError."""
+    code = context.op_execution_context.run.tags.get("dagster/partition")
+    if code not in all_regions():
+        raise Failure(
+            f"this check runs inside a region's run: launch it with a region partition (the tag dagster/partition"
+            f" set to one of {', '.join(sorted(all_regions()))}), not {code!r}"
+        )
+    return get_region(code)
 
 
 def run_started(context: AssetCheckExecutionContext) -> dt.datetime:
@@ -119,10 +126,9 @@ def reconciliation(context: AssetCheckExecutionContext, kanda: KandaSettings) ->
     """The same reconciliation as `kanda verify`; a region with nothing published compares with an empty centre."""
     settings = kanda.load()
     region = region_of(context)
-    central = published_tables(settings)
     with open_store(settings, region.code, read_only=True) as con:
         try:
-            return to_dagster(reconcile(con, region, central), region.code)
+            return to_dagster(reconcile_region(settings, con, region), region.code)
         except duckdb.CatalogException:
             return AssetCheckResult(passed=False, description=f"{region.code}: rollups not built yet")
 

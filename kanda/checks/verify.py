@@ -133,6 +133,16 @@ def ledger_anchors(con: duckdb.DuckDBPyConnection, region: RegionConfig, anchors
     )
 
 
+def reconcile_region(settings: Settings, con: duckdb.DuckDBPyConnection, region: RegionConfig) -> CheckResult:
+    """The reconciliation `verify` runs for one region, on its own: the newest publication read around other
+    regions' damaged data files (each region's own finding and repair, as in `verify`), so that one region's lost
+    file never fails every other region's check; the region's own damaged file is its failure, naming the repair."""
+    files_check, damaged = central_data_files(open_catalog(settings))
+    if files_check is not None and region.code in damaged:
+        return CheckResult("reconciliation", False, f"{region.code}: {files_check.message}", files_check.metadata)
+    return reconcile(con, region, published_tables(settings, skip_regions=damaged))
+
+
 def reconcile(con: duckdb.DuckDBPyConnection, region: RegionConfig, central: dict[str, pa.Table] | None) -> CheckResult:
     """Central rollups against the regional ones (built in `con`); nothing published counts as an empty centre."""
     regional = checks.regional_totals(con)

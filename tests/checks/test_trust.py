@@ -13,12 +13,13 @@ from typer.testing import CliRunner
 
 from kanda.central.catalog import NAMESPACE, latest_publication, open_catalog, publication_rows
 from kanda.central.publish import publish_region
-from kanda.checks.verify import verify
+from kanda.checks.verify import reconcile_region, verify
 from kanda.cli import app
 from kanda.regional import ledger
 from kanda.regional.ingest import ingest_files, ingest_landing
 from kanda.regional.store import open_store
 from kanda.settings import Settings
+from regions import get_region
 from tests.support.files import START, make_files
 
 
@@ -115,6 +116,13 @@ def test_a_lost_or_corrupt_data_file_is_reported_and_a_rebuild_from_the_store_re
     assert "kanda publish --region NG --rebuild" in report
     assert "reconciliation" in found and "NG" in found["reconciliation"]  # NG's central rows cannot be read
     assert failures(settings, ["KE"]).keys() == {"central_data_files"}  # KE still reconciles
+    # ... and so does the reconciliation check of KE's own Dagster runs (it failed every region's run with NG's
+    # FileNotFoundError); NG's names the file and the repair
+    with open_store(settings, "KE", read_only=True) as con:
+        assert reconcile_region(settings, con, get_region("KE")).passed
+    with open_store(settings, "NG", read_only=True) as con:
+        own = reconcile_region(settings, con, get_region("NG"))
+    assert not own.passed and path.name in own.message and "kanda publish --region NG --rebuild" in own.message
 
     runner = CliRunner()
     assert runner.invoke(app, ["publish", "--rebuild"]).exit_code == 2  # a repair names its region

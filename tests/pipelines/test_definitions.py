@@ -308,6 +308,19 @@ def test_a_file_landed_again_with_its_times_kept_gets_a_run_of_its_own(home: Pat
         assert again.run_key != first.run_key
 
 
+def test_a_region_check_launched_without_a_region_says_how_to_launch_it(home: Path) -> None:
+    """The quality suites job (or a check's own button) launched from the UI without a partition ended in a bare
+    `KeyError: 'dagster/partition'`; the failure now names the tag and the regions."""
+    job = defs.resolve_job_def("quality_suites")
+    with DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(
+            instance=instance, raise_on_error=False, resources={"kanda": KandaSettings(home=str(home))}
+        )
+    failures = [e.event_specific_data.error.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert failures and all("launch it with a region partition (the tag dagster/partition" in m for m in failures)
+    assert all("KeyError" not in m and "KE, " in m for m in failures)
+
+
 def test_the_quality_suites_sensor_names_its_region_by_tag(home: Path) -> None:
     """The suites' job selects only checks, so it has no partitions: a request with a partition key failed every
     tick, and the suites never ran under Dagster."""
