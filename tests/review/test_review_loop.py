@@ -519,22 +519,32 @@ def test_a_fix_that_changes_the_currency_must_give_the_money_in_it(settings: Set
     assert stored == [(61_250, 375, "EGP")]
 
 
+def held_of_an_unknown_creator(settings: Settings, tmp_path: Path, prefix: str) -> tuple[list[str], dict[str, int]]:
+    """Three EG sales of creator EG-C0777, not in the registry yet, ingested (held) and queued: their lines and
+    review item ids by transaction (`<prefix>1` to `<prefix>3`)."""
+    make_files(settings, regions=["EG"], rows=50)
+    held = [line(f"{prefix}{n}", f"2026-10-05 1{n}:00:00", creator="EG-C0777") for n in (1, 2, 3)]
+    (result,) = ingest_files(settings, "EG", [write(tmp_path / "in", "eg-held.csv", held)]).files
+    assert result.quarantined == 3, result
+    enqueue_region(settings, "EG")
+    return held, by_transaction(settings)
+
+
+def onboard_the_unknown_creator(settings: Settings) -> None:
+    creators = settings.registry_dir / "creators.csv"
+    extra = pl.read_csv(creators).head(1).with_columns(creator_id=pl.lit("EG-C0777"), region=pl.lit("EG"))
+    pl.concat([pl.read_csv(creators), extra]).write_csv(creators)
+
+
 def test_a_decided_held_row_waits_for_its_decision_when_its_creator_is_onboarded(settings: Settings, tmp_path: Path):
     """Held rows are released by the ingest that first sees their creator onboarded, and `kanda ingest` runs no
     reprocess. A row a steward had already decided must not be released as it arrived, or the steward's creator
     (or rejection) is silently overtaken: the sale loads under the creator the steward corrected, the rejected one
     never loads, and an undecided one is released as before."""
-    make_files(settings, regions=["EG"], rows=50)
-    held = [line(f"ch_h{n}", f"2026-10-05 1{n}:00:00", creator="EG-C0777") for n in (1, 2, 3)]
-    (result,) = ingest_files(settings, "EG", [write(tmp_path / "in", "eg-held.csv", held)]).files
-    assert result.quarantined == 3, result
-    enqueue_region(settings, "EG")
-    items = by_transaction(settings)
+    _, items = held_of_an_unknown_creator(settings, tmp_path, "ch_h")
     approve(settings, STEWARD, items["ch_h1"], "typo in the shop id", edits={"creator_id": "EG-C0001"})
     reject(settings, STEWARD, items["ch_h2"], "a test shop")
-    creators = settings.registry_dir / "creators.csv"
-    extra = pl.read_csv(creators).head(1).with_columns(creator_id=pl.lit("EG-C0777"), region=pl.lit("EG"))
-    pl.concat([pl.read_csv(creators), extra]).write_csv(creators)
+    onboard_the_unknown_creator(settings)
 
     run = run_region(settings, "EG", steps=("ingest", "queue_review"))  # what `kanda ingest` runs
     assert run.ingest.released.loaded == 1  # ch_h3 only: nobody had decided it
@@ -563,18 +573,11 @@ def test_a_decided_record_sent_again_is_a_duplicate_once_it_would_pass(settings:
     rollups (and `kanda verify` stayed green), and one they fixed to another creator loaded under the creator it
     named before their fix reached the store. Each copy is a duplicate of the record the steward decided; the
     steward's decision is what the store holds, and a record nobody decided loads as before."""
-    make_files(settings, regions=["EG"], rows=50)
-    held = [line(f"ch_r{n}", f"2026-10-05 1{n}:00:00", creator="EG-C0777") for n in (1, 2, 3)]
-    (result,) = ingest_files(settings, "EG", [write(tmp_path / "in", "eg-held.csv", held)]).files
-    assert result.quarantined == 3, result
-    enqueue_region(settings, "EG")
-    items = by_transaction(settings)
+    held, items = held_of_an_unknown_creator(settings, tmp_path, "ch_r")
     reject(settings, STEWARD, items["ch_r1"], "a test shop")
     reprocess_region(settings, "EG")  # the rejection reaches the store
     approve(settings, STEWARD, items["ch_r2"], "typo in the shop id", edits={"creator_id": "EG-C0001"})
-    creators = settings.registry_dir / "creators.csv"
-    extra = pl.read_csv(creators).head(1).with_columns(creator_id=pl.lit("EG-C0777"), region=pl.lit("EG"))
-    pl.concat([pl.read_csv(creators), extra]).write_csv(creators)
+    onboard_the_unknown_creator(settings)
 
     # The next export repeats the three lines (and its own new sale), before anyone reprocesses the fix.
     again = [*held, line("ch_r9", "2026-10-05 19:00:00", creator="EG-C0777")]
