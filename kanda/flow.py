@@ -27,7 +27,7 @@ from kanda.regional.ingest import IngestReport, Progress, ingest_files, ingest_l
 from kanda.regional.models import BuildResult, ensure_built
 from kanda.regional.store import open_store, store_exists
 from kanda.review.enqueue import enqueue_region
-from kanda.review.reprocess import ReprocessResult, decided_held, load_approved_fixes
+from kanda.review.reprocess import ReprocessResult, decided_rows, load_approved_fixes
 from kanda.settings import Settings
 from regions import get_region
 
@@ -80,9 +80,9 @@ def ingest(
     settings: Settings, region: str, files: Sequence[Path] | None = None, *, progress: Progress | None = None
 ) -> IngestReport:
     """Every waiting file of the landing folder (or the files named), each in one transaction. Held rows whose
-    creator is now onboarded are released, except those a steward has decided: the next `load_fixes` applies the
-    decision instead of the row being loaded as it arrived."""
-    keep = partial(decided_held, settings, region)
+    creator is now onboarded are released, except those a steward has decided, and a file's copy of a decided row
+    is not loaded as it came: the next `load_fixes` applies the decision instead."""
+    keep = partial(decided_rows, settings, region)
     if files:
         return ingest_files(settings, region, list(files), progress=progress, keep_held=keep)
     return ingest_landing(settings, region, progress=progress, keep_held=keep)

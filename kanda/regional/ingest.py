@@ -48,8 +48,9 @@ NO_DATA_ROWS = "no data rows: the file holds no records to load (a header-only e
 
 #: Called after each chunk with (file name, rows so far) so that the CLI can drive a progress bar.
 Progress = Callable[[str, int], None]
-#: The held rows an ingest must not release (quarantine ids), asked under the store's lock just before the release:
-#: the region flow names those a steward has decided (`kanda.review.reprocess.decided_held`).
+#: The quarantined rows a steward has decided whose decision has not reached the store (quarantine ids), asked under
+#: the store's lock before the files are read: an ingest neither releases such a held row nor loads a file's copy of
+#: any of them as it came (`kanda.review.reprocess.decided_rows`, which the region flow passes).
 KeepHeld = Callable[[], Iterable[str]]
 
 

@@ -75,15 +75,17 @@ def pending_items(settings: Settings, region: str) -> list[int]:
         return list(con.execute(select(db.items.c.id).where(*_pending(code)).order_by(db.items.c.id)).scalars())
 
 
-def decided_held(settings: Settings, region: str) -> list[str]:
-    """Quarantine ids of held rows a steward has decided (fixed, waived or rejected) whose decision has not reached
-    the store: ingestion keeps them held (`kanda.regional.ingest.release_held`), so that onboarding the creator the
-    row named does not load it as it arrived over a fix that gave it another creator, or over its rejection. The
-    reprocess run applies the decision."""
+def decided_rows(settings: Settings, region: str) -> list[str]:
+    """Quarantine ids of rows a steward has decided (fixed, waived or rejected) whose decision has not reached the
+    store. Ingestion keeps such a held row held (`kanda.regional.ingest.release_held`), so that onboarding the
+    creator the row named does not load it as it arrived over a fix that gave it another creator, or over its
+    rejection; and a file's copy of any of them that now passes (its creator onboarded, its time no longer ahead)
+    is a duplicate of the decided record, not loaded as it came (`StagedBatch`). The reprocess run applies the
+    decision."""
     code = get_region(region).code
     c = db.items.c
     with db.engine_for(settings.app_db_url).connect() as con:
-        return list(con.execute(select(c.quarantine_id).where(*_pending(code), c.hold.is_not(None))).scalars())
+        return list(con.execute(select(c.quarantine_id).where(*_pending(code))).scalars())
 
 
 def _pending(code: str):

@@ -600,3 +600,39 @@ def test_a_decided_record_sent_again_is_a_duplicate_once_it_would_pass(settings:
         (quarantined,) = con.execute("SELECT count(*) FROM quarantine").fetchall()[0]
     assert shown.quarantine_rejected == 1
     assert shown.quarantine_open + shown.quarantine_held + shown.released + shown.quarantine_rejected == quarantined
+
+
+def test_a_rejected_record_dated_ahead_sent_again_once_its_time_has_come_stays_rejected(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A sale dated ahead of the clock is quarantined (`not_in_future`); a steward rejects it. Before the rejection
+    reaches the store, an overlapping export sends the line again, its time now past: it passes the contract, and
+    loaded as it came, the rejected record became a sale. It is a duplicate of the decided record."""
+    import datetime as dt
+    import types
+
+    from quality import contract
+
+    class Earlier(dt.datetime):
+        """The clock at the first delivery: 40 days ago."""
+
+        @classmethod
+        def now(cls, tz=None):
+            return dt.datetime.now(tz) - dt.timedelta(days=40)
+
+    make_files(settings, regions=["EG"], rows=50)
+    ahead = line("ch_ahead", (dt.datetime.now(dt.UTC) - dt.timedelta(days=10)).strftime("%Y-%m-%d %H:%M:%S"))
+    with monkeypatch.context() as clock:
+        clock.setattr(contract, "dt", types.SimpleNamespace(datetime=Earlier, timedelta=dt.timedelta, UTC=dt.UTC))
+        (first,) = ingest_files(settings, "EG", [write(tmp_path / "in", "eg-ahead.csv", [ahead])]).files
+    assert first.quarantined == 1, first
+    enqueue_region(settings, "EG")
+    reject(settings, STEWARD, by_transaction(settings)["ch_ahead"], "a test order")
+
+    again = write(tmp_path / "in2", "eg-again.csv", [ahead, line("ch_other", "2026-10-05 12:00:00")])
+    (result,) = run_region(settings, "EG", steps=("ingest",), files=[again]).ingest.files
+    assert (result.loaded, result.duplicates) == (1, 1), result  # ch_other loads; the copy is the rejected record's
+    reprocess_region(settings, "EG")
+    with open_store(settings, "EG", read_only=True) as con:
+        assert not con.execute("SELECT count(*) FROM sale_events WHERE transaction_id = 'ch_ahead'").fetchall()[0][0]
+    assert_verified(settings)
