@@ -286,7 +286,13 @@ def _commit(
         keep_for = dt.timedelta(hours=settings.keep_publications_hours)
         try:
             let_go_of_old_publications(
-                catalog, publications, published(), keep_for=keep_for, at_most=settings.keep_publications, now=stamp
+                catalog,
+                publications,
+                published(),
+                keep_for=keep_for,
+                at_most=settings.keep_publications,
+                now=stamp,
+                checkpoint=fault_point,
             )
         except Exception as exc:  # the publication is made; the next publish tries again
             log.warning("publish %s: could not let go of old publications: %s", publish_id, exc)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 
 import pyarrow as pa
 from pyiceberg.catalog.sql import SqlCatalog
@@ -57,19 +58,26 @@ def let_go_of_old_publications(
     keep_for: dt.timedelta,
     at_most: int,
     now: dt.datetime,
+    checkpoint: Callable[[str], None] = lambda step: None,
 ) -> int:
     """Call under the publish lock, after this publish's own row committed to `publications` (the table object it
-    appended through). Returns how many publications were let go (0 below `LET_GO_AT`)."""
+    appended through). Returns how many publications were let go (0 below `LET_GO_AT`).
+
+    Each step is one commit, so a process killed between two (`checkpoint` names each gap, for the crash tests)
+    leaves only snapshots that no kept publication names: readers never see them, and the next round that lets go
+    expires them with the rest."""
     history = publications.scan().to_arrow().to_pylist()
     keep = kept(history, now - keep_for, at_most)
     gone = len(history) - len(keep)
     if gone < LET_GO_AT:
         return 0
     publications.overwrite(pa.Table.from_pylist(keep, schema=PUBLICATIONS_SCHEMA))
+    checkpoint("let_go:after_history")
     named = {name: {row[f"{name}_snapshot"] for row in keep} - {None} for name in tables}
     _expire(publications, set())
     for name in tables:
         _expire(catalog.load_table(f"{NAMESPACE}.{name}"), named[name])
+        checkpoint(f"let_go:after_expire:{name}")
     log.info(
         "let go of %d publication(s); %d kept (made since %s, at most %d, each region's newest)",
         gone,

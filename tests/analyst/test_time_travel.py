@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -172,3 +176,70 @@ def test_publications_past_their_time_are_let_go_and_publishing_stays_as_it_was(
     made = [publish_region(load_settings(), "KE", all_days=True).publish_id for _ in range(4)]
     assert [r["publish_id"] for r in publication_history(load_settings())] == [ng_newest["publish_id"], *made[-2:]]
     assert run_query(load_settings(), TOTAL, as_of=made[-2]).to_pylist() == answer
+
+
+@pytest.mark.slow  # seventeen publishes, one of them a process of its own
+def test_a_publish_killed_while_letting_go_leaves_what_is_kept_readable_and_the_next_round_finishes(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    """Letting go is several commits (the history rewritten, then each table's snapshots expired). A publish killed
+    between two of them has made its publication; the kept publications still answer as before, `kanda verify`
+    passes, the rerun republishes the days the dead one had not marked, and the next round that lets go expires the
+    snapshots the dead one left behind."""
+    from kanda.central import retention
+    from kanda.central.catalog import NAMESPACE, open_catalog
+    from kanda.central.publish import FAULT_ENV
+    from kanda.checks.verify import verify
+    from kanda.settings import load_settings
+    from warehouse_models import published
+
+    publish_regions(settings, ["KE"], rows=60, days=1)
+    for _ in range(retention.LET_GO_AT - 1):
+        publish_region(settings, "KE", all_days=True)
+    answer = run_query(settings, TOTAL).to_pylist()
+    assert len(publication_history(settings)) == retention.LET_GO_AT
+
+    # A real `kanda publish` in a process of its own, killed in the round that lets go of all but one: the history
+    # rewritten and creator_daily's old snapshots expired, the other tables' not yet.
+    monkeypatch.setenv("KANDA_KEEP_PUBLICATIONS", "1")
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        FAULT_ENV: "publish:let_go:after_expire:creator_daily",
+        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+    }
+    dead = subprocess.run(
+        [sys.executable, "-m", "kanda.cli", "publish", "-r", "KE", "--all-days"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert dead.returncode == 99, dead.stderr
+    (survivor,) = publication_history(load_settings())  # the history was rewritten before it died
+    assert run_query(load_settings(), TOTAL).to_pylist() == answer
+    assert run_query(load_settings(), TOTAL, as_of=survivor["publish_id"]).to_pylist() == answer
+    catalog = open_catalog(load_settings())
+    expired = catalog.load_table(f"{NAMESPACE}.creator_daily").metadata.snapshots
+    left = catalog.load_table(f"{NAMESPACE}.region_daily").metadata.snapshots
+    assert len(expired) == 1 and len(left) > 2 * retention.LET_GO_AT  # no kept publication names those
+
+    # The dead publish had not marked its days published in the store: the rerun does, and all verifies.
+    assert publish_region(load_settings(), "KE").published
+    assert run_query(load_settings(), TOTAL).to_pylist() == answer
+    failed = [r for r in verify(load_settings()) if not r.passed and r.severity == "error"]
+    assert failed == [], failed
+
+    # Publishing goes on; once enough are past their time again (two here), a round lets go of the leftovers too.
+    monkeypatch.setattr(retention, "LET_GO_AT", 2)
+    for _ in range(retention.LET_GO_AT - 1):
+        publish_region(load_settings(), "KE", all_days=True)
+    kept = publication_history(load_settings())
+    assert len(kept) == 1
+    assert run_query(load_settings(), TOTAL).to_pylist() == answer
+    catalog = open_catalog(load_settings())
+    for name in published():
+        snapshots = {s.snapshot_id for s in catalog.load_table(f"{NAMESPACE}.{name}").metadata.snapshots}
+        assert snapshots == {r[f"{name}_snapshot"] for r in kept}, name
+    assert [r for r in verify(load_settings()) if not r.passed and r.severity == "error"] == []
