@@ -10,8 +10,9 @@ import codecs
 import functools
 import io
 import itertools
+import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -588,6 +589,15 @@ def _count_lines(path: Path) -> int:
     return lines + (last != b"\n")
 
 
+#: The column `iter_ndjson_chunks` adds to each chunk: null for a record read as it was sent; for a line that is
+#: not a JSON object (a receiver's error text, two documents run together, a line cut off and then written on), its
+#: file line number, what is wrong with it and its text, so that the line is quarantined and the rest reads.
+UNREADABLE = "_kanda_unreadable"
+_UNREADABLE_TYPE = pl.Struct({"line": pl.Int64(), "problem": pl.String(), "text": pl.String()})
+#: How much of an unreadable line its quarantine row keeps (a steward needs to see what it was, not megabytes).
+_UNREADABLE_TEXT = 2_000
+
+
 def iter_ndjson_chunks(
     path: Path,
     batch_rows: int,
@@ -599,8 +609,11 @@ def iter_ndjson_chunks(
     """Stream newline-delimited JSON in blocks cut at line ends, parsed by polars with an explicit schema.
 
     The explicit schema reads numbers and strings alike into string leaves, so a rail that sends `"5000"` on one
-    day and `5000` the next maps the same way. A line that is not JSON (a truncated last delivery) rejects the
-    file: a half-written file is not a partial success. `expects` and `region` word the rejection.
+    day and `5000` the next maps the same way. A webhook log is written by a receiver line by line, so one line
+    that cannot be read says nothing about the others: it is kept in the `UNREADABLE` column (to be quarantined),
+    and an object the schema reads that arrives as something else (`"data": [...]`, `"meta": ""`) is read as
+    missing. Only the last line of a file without its final newline, not parsing, rejects the file: a half-written
+    file is not a partial success. `expects` and `region` word the rejection.
     """
     require_nonempty(path)
     block_bytes = max(1 << 20, batch_rows * 400)
@@ -630,37 +643,93 @@ def _parse_ndjson(
         data = data[len(codecs.BOM_UTF8) :]
     lines = [line for line in data.split(b"\n") if line.strip()]
     try:
-        return pl.read_ndjson(io.BytesIO(b"\n".join(lines)), schema=schema)
-    except Exception as exc:  # polars raises ComputeError for a malformed line, SchemaError for a wrong shape
-        raise _ndjson_failure(data, first_line, explain, cut_off=last and not data.endswith(b"\n")) from exc
+        frame = pl.read_ndjson(io.BytesIO(b"\n".join(lines)), schema=schema)
+    except Exception:  # polars raises ComputeError for a malformed line, SchemaError for a wrong shape
+        return _read_line_by_line(data, schema, first_line, explain, cut_off=last and not data.endswith(b"\n"))
+    return frame.with_columns(pl.lit(None, dtype=_UNREADABLE_TYPE).alias(UNREADABLE))
 
 
-def _ndjson_failure(data: bytes, first_line: int, explain: _Explain, *, cut_off: bool) -> FileRejected:
-    """Which line broke the block and how, without quoting it (polars' message quotes the line).
+def _read_line_by_line(
+    data: bytes, schema: dict[str, pl.DataType], first_line: int, explain: _Explain, *, cut_off: bool
+) -> pl.DataFrame:
+    """A block polars could not read whole, read line by line: only such a block pays for it (the standard json
+    module per line), so a clean file keeps the fast path.
 
-    Runs only on the reject path, so finding the line with the standard json module per line is affordable. The
-    last line of a file without a final newline that does not parse is a cut-off delivery (`truncated`); any
-    other line that is not a JSON object is `not_json`; if every line parses, a field had a shape the rail never
-    sends (an object where text belongs, or the reverse): `wrong_columns`.
+    Each line that is a JSON object is read with every object the schema reads that arrived as something else set
+    to null (Paystack sends `subscription.expiring_cards` with `"data": [...]`; a payment without metadata may
+    carry `[]` or `""`): the rail then ignores the event or quarantines the row for what it lacks. Any other line
+    becomes `{}` with its `UNREADABLE` record, keeping every record's position (`source_row`).
     """
-    import json
-
     numbered = [(first_line + i, line) for i, line in enumerate(data.split(b"\n")) if line.strip()]
+    documents: list[bytes] = []
+    unreadable: list[dict | None] = []
     for position, (number, line) in enumerate(numbered):
-        try:
-            value = json.loads(line)
-        except ValueError:
-            value = None
-        if isinstance(value, dict):
+        document, problem = _json_object(line)
+        if problem is None:
+            conformed = _conform(document, schema)
+            documents.append(line if conformed is document else json.dumps(conformed).encode())
+            unreadable.append(None)
             continue
         if cut_off and position == len(numbered) - 1:
             problem = f"line {number}, the last, is not valid JSON: the file is truncated or corrupt (cut off)"
-            return rejection("truncated", problem, *explain)
-        what = "valid JSON but not an object" if value is not None or line.strip() == b"null" else "not valid JSON"
-        problem = f"line {number} is {what}: the file is truncated or corrupt"
-        return rejection("not_json", problem, *explain)
-    problem = "a record has a field of an unexpected shape (an object where text belongs, or the reverse)"
-    return rejection("wrong_columns", problem, *explain)
+            raise rejection("truncated", problem, *explain)
+        documents.append(b"{}")
+        unreadable.append(_unreadable(number, problem, line))
+    try:
+        frame = pl.read_ndjson(io.BytesIO(b"\n".join(documents)), schema=schema)
+    except Exception:
+        # what the json module reads and polars does not (a lone surrogate escape, ...): found one line at a time
+        for index, document in enumerate(documents):
+            try:
+                pl.read_ndjson(io.BytesIO(document), schema=schema)
+            except Exception:
+                number, line = numbered[index]
+                documents[index] = b"{}"
+                unreadable[index] = _unreadable(number, "not readable as JSON text", line)
+        frame = pl.read_ndjson(io.BytesIO(b"\n".join(documents)), schema=schema)
+    return frame.with_columns(pl.Series(UNREADABLE, unreadable, dtype=_UNREADABLE_TYPE))
+
+
+def _json_object(line: bytes) -> tuple[dict, None] | tuple[None, str]:
+    """The line's JSON object, or why it is not one (worded for the steward who sees the quarantined line)."""
+
+    def no_constant(name: str) -> None:
+        raise ValueError(name)
+
+    try:
+        value = json.loads(line.decode("utf-8"), parse_constant=no_constant)
+    except UnicodeDecodeError:
+        return None, "not UTF-8 text"
+    except ValueError as exc:
+        if str(exc) in ("NaN", "Infinity", "-Infinity"):
+            return None, f"not valid JSON: it holds {exc}, which JSON does not allow"
+        return None, "not valid JSON (an error message, a line cut off, or two documents run together)"
+    if not isinstance(value, dict):
+        kinds = {list: "an array", str: "a string", type(None): "null", bool: "true or false"}
+        kind = kinds.get(type(value), "a number")
+        return None, f"valid JSON but {kind}, not an object"
+    return value, None
+
+
+def _conform(document: dict, schema: Mapping[str, pl.DataType]) -> dict:
+    """`document`, or a copy with each object `schema` reads that arrived as another kind of value set to null."""
+    changed: dict | None = None
+    for name, dtype in schema.items():
+        value = document.get(name)
+        if not isinstance(dtype, pl.Struct) or value is None:
+            continue
+        inner = _conform(value, {f.name: f.dtype for f in dtype.fields}) if isinstance(value, dict) else None
+        if inner is not value:
+            changed = changed if changed is not None else dict(document)
+            changed[name] = inner
+    return changed if changed is not None else document
+
+
+def _unreadable(number: int, problem: str, line: bytes) -> dict:
+    text = line.decode("utf-8", errors="replace").strip()
+    if len(text) > _UNREADABLE_TEXT:
+        text = text[:_UNREADABLE_TEXT] + f" ... ({len(text) - _UNREADABLE_TEXT:,} more characters)"
+    return {"line": number, "problem": f"line {number} is {problem}", "text": text}
 
 
 # ---------------------------------------------------------------------------------------------- value parsing

@@ -25,9 +25,11 @@ import polars as pl
 from regions import RegionConfig
 from regions.money import MINOR_UNIT_EXPONENT
 from regions.parsing import (
+    UNREADABLE,
     add_buyer_ref,
     check_file,
     detect_encoding,
+    finish,
     int_string,
     iter_csv_chunks,
     iter_ndjson_chunks,
@@ -51,7 +53,7 @@ from regions.parsing import (
     utc_from_iso,
     utc_from_local,
 )
-from regions.rails.base import RAIL_REF, AdapterChunk, Expects, FileRejected, ReadContext
+from regions.rails.base import ADAPTER_SCHEMA, RAIL_REF, AdapterChunk, Expects, FileRejected, ReadContext
 from regions.spec import model as m
 
 DELIMITERS = (",", ";", "\t", "|")
@@ -936,7 +938,7 @@ class SpecAdapter:
             for chunk in iter_ndjson_chunks(path, ctx.batch_rows, schema, expects=self.expects, region=ctx.region):
                 if chunk.height == 0:
                     continue
-                flat = chunk.select([_json_leaf(p).alias(p) for p in paths])
+                flat = chunk.select([_json_leaf(p).alias(p) for p in paths] + [pl.col(UNREADABLE)])
                 if not decided:
                     head = flat.head(PRESENCE_RECORDS - looked)
                     present |= {p for p in required if head[p].null_count() < head.height}
@@ -959,8 +961,14 @@ class SpecAdapter:
 
         with map_pool() as pool:
             for flat in flattened():
-                frame, ignored = map_chunk(pool, functools.partial(map_rows, self.spec, layout, ctx=ctx), flat)
-                yield AdapterChunk(frame=frame, ignored=ignored)
+                lines = flat[UNREADABLE].is_not_null()
+                if lines.any():
+                    yield AdapterChunk(frame=unreadable_lines(flat.filter(lines)))
+                    flat = flat.filter(~lines)
+                if flat.height:
+                    rows = flat.drop(UNREADABLE)
+                    frame, ignored = map_chunk(pool, functools.partial(map_rows, self.spec, layout, ctx=ctx), rows)
+                    yield AdapterChunk(frame=frame, ignored=ignored)
         if position == 0:
             raise rejection(
                 "empty_file", "the file holds no JSON documents (only blank lines)", self.expects, ctx.region
@@ -977,6 +985,13 @@ class SpecAdapter:
                 "is this another rail's feed?)"
             )
             raise rejection("wrong_columns", problem, self.expects, region)
+
+
+def unreadable_lines(flat: pl.DataFrame) -> pl.DataFrame:
+    """Adapter rows for lines that are not JSON objects: no field read, so the contract quarantines each (every
+    field missing), with the line's number, what is wrong with it and its text as the raw record."""
+    nothing = [pl.lit(None, dtype).alias(name) for name, dtype in ADAPTER_SCHEMA.items() if name != "source_row"]
+    return finish(flat.select("source_row", *nothing, pl.col(UNREADABLE).alias("raw_record")))
 
 
 def json_paths(spec: m.RailSpec) -> list[str]:

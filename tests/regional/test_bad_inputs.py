@@ -589,11 +589,21 @@ CASES: list[Case] = [
     rejected("ng-json-array", "NG", "not_json", lambda n: json.dumps([paystack_event(n)]).encode()),
     rejected("ng-utf16-log", "NG", "wrong_encoding", lambda n: lines(paystack_event(n)).decode().encode("utf-16")),
     rejected("ng-last-line-cut-off", "NG", "truncated", lambda n: cut(lines(paystack_event(n), paystack_event(n + 1)))),
-    rejected(
+    Case(  # a receiver writes its log line by line: one broken line is quarantined, the others load
         "ng-corrupt-line-mid-file",
         "NG",
-        "not_json",
         lambda n: lines(paystack_event(n)) + b'{"event": "charge.success", "data": {\n' + lines(paystack_event(n + 1)),
+        loaded=2,
+        quarantined=1,
+        rules=rules(
+            *(
+                f"missing_or_unreadable:{column}"
+                for column in (
+                    *("transaction_id", "event_type", "status", "creator_id", "product_id"),
+                    *("amount_minor", "fee_minor", "currency", "occurred_at"),
+                )
+            )
+        ),
     ),
     rejected("ng-bkash-log", "NG", "wrong_columns", lambda n: lines(bkash_record(n))),
     rejected("ng-data-is-text", "NG", "wrong_columns", lambda n: lines({"event": "charge.success", "data": "ok"})),
