@@ -333,22 +333,30 @@ def neighbours(
 # --------------------------------------------------------------------------------------------------- deciding
 
 
-def assign(settings: Settings, actor: Actor, item_id: int, assignee: str | None) -> None:
+def assign(
+    settings: Settings, actor: Actor, item_id: int, assignee: str | None, *, seen: dt.datetime | None = None
+) -> None:
     """Take an item (`assignee=actor.name`, "assign to me"), hand it back (None). Only a steward of the region, and
     only while the item is open: a decided item needs nobody. Taking one someone else holds is allowed (people go
-    on leave) and audited with whose it was."""
+    on leave) and audited with whose it was; two stewards taking it at once get one assignment and one
+    `InvalidTransition`, as for decisions."""
     if assignee is not None and assignee != actor.name:
         raise PermissionDenied(f"{actor.name} may assign items to themselves only")
     with db.engine_for(settings.app_db_url).begin() as con:
         row = _load(con, actor, item_id)
         actor.require_change(row["region"])
         _require_open(row, "assign")
+        _require_unchanged(row, seen)
         if row["assignee"] == assignee:
             return
         now = db.now()
         changed = con.execute(
             update(db.items)
-            .where(db.items.c.id == item_id, db.items.c.status == row["status"])
+            .where(
+                db.items.c.id == item_id,
+                db.items.c.status == row["status"],
+                db.items.c.updated_at == row["updated_at"],
+            )
             .values(assignee=assignee, updated_at=now)
         ).rowcount
         if changed != 1:
@@ -369,12 +377,15 @@ def assign(settings: Settings, actor: Actor, item_id: int, assignee: str | None)
         )
 
 
-def save_edits(settings: Settings, actor: Actor, item_id: int, edits: dict[str, str]) -> Revalidation:
+def save_edits(
+    settings: Settings, actor: Actor, item_id: int, edits: dict[str, str], *, seen: dt.datetime | None = None
+) -> Revalidation:
     """Keep the steward's edits (even if the row is not valid yet: work in progress) and return the verdict."""
     with db.engine_for(settings.app_db_url).begin() as con:
         row = _load(con, actor, item_id)
         actor.require_change(row["region"])
         _require_open(row, "edit")
+        _require_unchanged(row, seen)
         merged = _merged(row, edits)
         verdict = _revalidate(settings, [(row, merged)])[0]
         _transition(
@@ -391,13 +402,20 @@ def save_edits(settings: Settings, actor: Actor, item_id: int, edits: dict[str, 
 
 
 def approve(
-    settings: Settings, actor: Actor, item_id: int, reason: str | None = None, edits: dict[str, str] | None = None
+    settings: Settings,
+    actor: Actor,
+    item_id: int,
+    reason: str | None = None,
+    edits: dict[str, str] | None = None,
+    *,
+    seen: dt.datetime | None = None,
 ) -> Revalidation:
     """Approve the fix (saving `edits` first if given) if the edited row passes the contract; status `fixed`."""
     with db.engine_for(settings.app_db_url).begin() as con:
         row = _load(con, actor, item_id)
         actor.require_change(row["region"])
         _require_open(row, "approve")
+        _require_unchanged(row, seen)
         merged = _merged(row, edits or {})
         verdict = _revalidate(settings, [(row, merged)])[0]
         if not verdict.ok:
@@ -426,7 +444,9 @@ def approve(
     return verdict
 
 
-def waive(settings: Settings, actor: Actor, item_id: int, justification: str) -> Revalidation:
+def waive(
+    settings: Settings, actor: Actor, item_id: int, justification: str, *, seen: dt.datetime | None = None
+) -> Revalidation:
     """Accept the row as it is (with its saved edits) despite warning-level rules; status `waived`."""
     if not (justification or "").strip():
         raise ReviewError("a waiver needs a justification")
@@ -434,6 +454,7 @@ def waive(settings: Settings, actor: Actor, item_id: int, justification: str) ->
         row = _load(con, actor, item_id)
         actor.require_change(row["region"])
         _require_open(row, "waive")
+        _require_unchanged(row, seen)
         verdict = _revalidate(settings, [(row, dict(row["edits"] or {}))])[0]
         problem = _not_waivable(verdict)
         if problem:
@@ -451,7 +472,7 @@ def waive(settings: Settings, actor: Actor, item_id: int, justification: str) ->
     return verdict
 
 
-def reject(settings: Settings, actor: Actor, item_id: int, reason: str) -> None:
+def reject(settings: Settings, actor: Actor, item_id: int, reason: str, *, seen: dt.datetime | None = None) -> None:
     """Reject the record for good (it stays quarantined, marked rejected in its store at the next reprocess)."""
     if not (reason or "").strip():
         raise ReviewError("a rejection needs a reason")
@@ -459,6 +480,7 @@ def reject(settings: Settings, actor: Actor, item_id: int, reason: str) -> None:
         row = _load(con, actor, item_id)
         actor.require_change(row["region"])
         _require_open(row, "reject")
+        _require_unchanged(row, seen)
         _transition(
             con,
             row,
@@ -597,6 +619,17 @@ def _require_open(row, action: str) -> None:
     if row["status"] not in OPEN:
         raise InvalidTransition(
             f"item {row['id']} is {row['status']}: {action} is only possible while it is new or in review"
+        )
+
+
+def _require_unchanged(row, seen: dt.datetime | None) -> None:
+    """A decision is taken on the record as the steward saw it (`seen`: its last change when the page was drawn).
+    Without it, an approval from a page opened before a colleague saved edits went through and dropped those edits
+    (`_merged` keeps a form's untouched field, equal to the parsed value, as "no edit")."""
+    if seen is not None and row["updated_at"] != seen:
+        raise InvalidTransition(
+            f"item {row['id']} was changed by someone else since you opened it; nothing was changed: reload it to "
+            "see the change"
         )
 
 

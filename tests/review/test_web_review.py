@@ -101,6 +101,54 @@ def test_a_steward_fixes_a_record_checked_by_the_contract(queue: Settings):
     assert again.status_code == 409 and "only possible while it is new or in review" in again.text
 
 
+SEEN = re.compile(r'name="seen" value="([^"]+)"')
+
+
+def test_a_decision_from_a_page_opened_before_a_colleagues_change_is_refused_not_applied_over_it(queue: Settings):
+    """Two stewards open the same record. Amina saves a fix; Wanjiru then approves from the page she opened before
+    it. The approval went through and silently dropped Amina's edits (the form's untouched fields equal the parsed
+    values, so they read as "no edit"); it is refused now, and so are a stale save, rejection and "Assign to me"
+    (two people taking a record at once both got "it is yours")."""
+    broken = items(queue, "KE", rule="missing_or_unreadable", column="occurred_at")[0]
+    wanjiru, amina = signed_in(queue, "wanjiru"), signed_in(queue, "amina")
+    stale = wanjiru.get(f"/records/{broken.id}").text
+    seen = SEEN.search(stale).group(1)
+    fields = dict(re.findall(r'<input name="(\w+)" value="([^"]*)"', stale))
+    csrf_w, csrf_a = token(wanjiru, f"/records/{broken.id}"), token(amina, f"/records/{broken.id}")
+    fresh = amina.get(f"/records/{broken.id}").text
+    amina_fix = dict(re.findall(r'<input name="(\w+)" value="([^"]*)"', fresh)) | {
+        "occurred_at": "2026-10-05T10:00:00Z",
+        "transaction_id": "AMINA-FIXED-1",
+        "seen": SEEN.search(fresh).group(1),
+        "csrf_token": csrf_a,
+    }
+    assert amina.post(f"/records/{broken.id}/edit", data=amina_fix | {"op": "save"}).status_code == 200
+    saved = item(queue, broken.id).edits
+    assert saved["transaction_id"] == "AMINA-FIXED-1"
+
+    wanjiru_fix = fields | {"occurred_at": "2026-10-05T11:00:00Z", "seen": seen, "csrf_token": csrf_w}
+    for path, data in [
+        ("edit", wanjiru_fix | {"op": "approve"}),
+        ("edit", wanjiru_fix | {"op": "save"}),
+        ("reject", {"reason": "duplicate of another", "seen": seen, "csrf_token": csrf_w}),
+        ("assign", {"op": "take", "seen": seen, "csrf_token": csrf_w}),
+    ]:
+        refused = wanjiru.post(f"/records/{broken.id}/{path}", data=data)
+        assert refused.status_code == 409, (path, data.get("op"))
+        assert "changed by someone else since you opened it" in refused.text
+    after = item(queue, broken.id)
+    assert (after.status, after.edits, after.assignee) == ("in_review", saved, None)
+    # the refusal shows the record as it is now: approved from there, Amina's fix is what is approved
+    current = SEEN.search(wanjiru.get(f"/records/{broken.id}").text).group(1)
+    assert (
+        wanjiru.post(
+            f"/records/{broken.id}/edit", data={"op": "approve", "seen": current, "csrf_token": csrf_w}
+        ).status_code
+        == 200
+    )
+    assert item(queue, broken.id).edits == saved
+
+
 def test_an_integer_beyond_64_bits_cannot_be_read(queue: Settings):
     """Minor units too large for 64 bits, typed canonically (`amount_minor`, as a script posts) or in the rail's
     notation (`amount`), are "cannot be read" with a 422 and the reason beside the field, never a 500."""

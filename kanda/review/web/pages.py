@@ -456,7 +456,7 @@ def edit(item_id: int, request: Request, account: SignedIn, form: CheckedForm) -
     require_steward(account)
     item = _load(request, account, item_id)  # 404 before anything else for a record out of scope
     edits, will_store, unreadable = _form_edits(item, form)
-    shown = {k: str(v) for k, v in form.items() if k not in {"op", "note", "csrf_token"}}
+    shown = {k: str(v) for k, v in form.items() if k not in {"op", "note", "csrf_token", "seen"}}
     op = str(form.get("op") or "check")
     settings, actor = _settings(request), account.actor
     approval_note = str(form.get("note") or "").strip() or None
@@ -480,14 +480,14 @@ def edit(item_id: int, request: Request, account: SignedIn, form: CheckedForm) -
         )
     try:
         if op == "save":
-            verdict = save_edits(settings, actor, item_id, edits)
+            verdict = save_edits(settings, actor, item_id, edits, seen=_seen(form))
             note = "passes the contract: approve it" if verdict.ok else f"still breaks {len(verdict.errors)} rule(s)"
             if verdict.ok and verdict.notices:
                 note = "passes the contract: read the note below before deciding"
             _flash(request, f"Edits saved; the row {note}.", "ok" if verdict.ok and not verdict.notices else "warn")
             return RedirectResponse(f"/records/{item_id}", status_code=303)
         if op == "approve":
-            verdict = approve(settings, actor, item_id, reason=approval_note, edits=edits)
+            verdict = approve(settings, actor, item_id, reason=approval_note, edits=edits, seen=_seen(form))
             told = "".join(f" Note: {n.value}" for n in verdict.notices)  # the decided record no longer shows them
             _flash(request, f"Fix approved: record #{item_id} will be reprocessed into its regional store.{told}",
                    "warn" if told else "ok")  # fmt: skip
@@ -543,7 +543,7 @@ def assign_record(item_id: int, request: Request, account: SignedIn, form: Check
     _load(request, account, item_id)
     take = str(form.get("op") or "take") == "take"
     try:
-        assign(_settings(request), account.actor, item_id, account.actor.name if take else None)
+        assign(_settings(request), account.actor, item_id, account.actor.name if take else None, seen=_seen(form))
     except PermissionDenied as exc:
         raise PageError(403, "Not allowed", str(exc)) from None
     except InvalidTransition as exc:
@@ -561,7 +561,7 @@ def waive_record(item_id: int, request: Request, account: SignedIn, form: Checke
         request,
         account,
         item_id,
-        lambda s, a: waive(s, a, item_id, _kept(justification, "justification")),
+        lambda s, a: waive(s, a, item_id, _kept(justification, "justification"), seen=_seen(form)),
         f"Warning waived: record #{item_id} will be loaded as it is.",
     )
 
@@ -575,9 +575,22 @@ def reject_record(item_id: int, request: Request, account: SignedIn, form: Check
         request,
         account,
         item_id,
-        lambda s, a: reject(s, a, item_id, _kept(reason, "reason")),
+        lambda s, a: reject(s, a, item_id, _kept(reason, "reason"), seen=_seen(form)),
         f"Record #{item_id} rejected.",
     )
+
+
+def _seen(form) -> dt.datetime | None:
+    """When the record last changed as the page showed it (the forms' hidden `seen`): a decision from a page drawn
+    before a colleague's change is refused instead of undoing it (`kanda.review.service._require_unchanged`)."""
+    text = str(form.get("seen") or "").strip()
+    if not text:
+        return None
+    try:
+        seen = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise PageError(400, "Bad request", "the form's record version cannot be read; reload the page") from None
+    return seen if seen.tzinfo is not None else seen.replace(tzinfo=dt.UTC)
 
 
 def _kept(text: str, label: str) -> str:
