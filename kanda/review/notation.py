@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 #: Form field -> the contract column it fills (the money fields are typed in the rail's notation).
 MONEY_FIELDS = {"amount": "amount_minor", "fee": "fee_minor", "net": "net_minor"}
+#: An amount text that says nothing went back ("0", "0.00", "-0,00"), skipped for the next field (`raw_text`).
+_ZERO = re.compile(r"\s*[-+]?[0.,\s]*0[0.,\s]*")
 TIME_FIELD = "occurred_at"
 _OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
 
@@ -149,6 +151,9 @@ def notation_for(source_format: str) -> Notation:
                 ("refund", "amount_minor"): ("Amount Refunded",),
                 ("reversal", "amount_minor"): ("Disputed Amount", "Amount"),
                 ("refund", "occurred_at"): ("Refunded date (UTC)", "Created date (UTC)", "Created"),
+                # money going back has no fee of its own (spec.yaml `events`): not the charge's Fee
+                ("refund", "fee_minor"): (),
+                ("reversal", "fee_minor"): (),
             },
         )
     if source_format == "platform_csv":
@@ -163,6 +168,15 @@ def notation_for(source_format: str) -> Notation:
             {"amount_minor": ("Sale Price ($)", "Sale Price (TZS)", "Sale Price"),
              "fee_minor": ("Fees ($)", "Fees (TZS)", "Fees"),
              "net_minor": ("Net Total ($)", "Net Total (TZS)", "Net Total"), "occurred_at": ("Purchase Date",)},
+            # a row's refund is its Partial Refund, or the whole Sale Price when fully refunded (a zero partial
+            # refund is skipped); money going back has no fee and no net of its own (spec.yaml `events`): the sale's
+            # Fees and Net Total were offered for it, and a steward typing them back stored the sale's figures
+            event_fields={
+                ("refund", "amount_minor"): ("Partial Refund (TZS)", "Partial Refund ($)", "Partial Refund",
+                                             "Sale Price (TZS)", "Sale Price ($)", "Sale Price"),
+                ("refund", "fee_minor"): (), ("refund", "net_minor"): (),
+                ("reversal", "fee_minor"): (), ("reversal", "net_minor"): (),
+            },
         )  # fmt: skip
     return _spec_notation(source_format)
 
@@ -315,12 +329,18 @@ class RailContext:
         return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
     def raw_text(self, raw_record: dict, column: str, event_type: str | None = None) -> str | None:
-        """The text the file had for `column` of the row's `event_type` event, if the raw record holds it."""
-        fields = self.notation.event_fields.get((event_type or "", column)) or self.notation.raw_fields.get(column, ())
+        """The text the file had for `column` of the row's `event_type` event, if the raw record holds it: an event
+        with fields of its own reads only those (none: the event has no such figure in the file), and money going
+        back skips a zero amount (Gumroad's Partial Refund of a full refund) for the next field."""
+        own = (event_type or "", column)
+        events = self.notation.event_fields
+        fields = events[own] if own in events else self.notation.raw_fields.get(column, ())
+        going_back = event_type not in (None, "sale") and column == "amount_minor"
         for key in fields:
             value = raw_record.get(key)
-            if value not in (None, ""):
-                return str(value)
+            if value in (None, "") or (going_back and _ZERO.fullmatch(str(value))):
+                continue
+            return str(value)
         return None
 
 

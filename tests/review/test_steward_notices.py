@@ -245,6 +245,39 @@ def test_a_bkash_refunds_form_shows_its_completed_time_as_in_the_file(settings: 
     assert re.search(r'data-testid="as-in-file">21 Feb 2021 15:40</td>', page)
 
 
+GUMROAD_HEADER = (
+    "Purchase ID,Item Name,Purchase Email,Purchase Date,Purchase Time (UTC timezone),Sale Price (TZS),Fees (TZS),"
+    "Net Total (TZS),Refunded?,Partial Refund (TZS),Fully Refunded?,Disputed?,Dispute Won?,Country,Payment Type,"
+    "Buyer Currency,Buyer Total,Buyer Refunded Total,Purchase State\n"
+)
+
+
+def test_a_gumroad_partial_refunds_form_shows_the_refund_not_the_sale(settings: Settings, tmp_path: Path):
+    """A Gumroad partial refund whose `Partial Refund` is unreadable (`1O,000.00`) is quarantined for its amount.
+    Its form offered the sale's `Sale Price` as the text in the file and the sale's `Net Total` as its net, and a
+    steward approving what was shown (negated) loaded a full refund. The form shows the refund's own text and no
+    net (money going back has none of its own); a full refund's shows the Sale Price, not its zero partial."""
+    line = "Kj3aB9x0Qw,[TZ-C0001.TZ-P00001] Course,a@example.com,2026-10-01,09:15:30,30950.00,464.25,30485.75,"
+    page = quarantined_form(
+        settings,
+        "TZ",
+        tmp_path / "purchases.csv",
+        GUMROAD_HEADER + line + "1,1O000.00,0,0,0,Tanzania,card,tzs,30950.00,10000.00,successful\n",
+    )
+    form = fields(page)
+    assert (form["amount"], form["net"]) == ("1O000.00", "")
+    (shown,) = re.findall(r'data-testid="as-in-file">(.*?)</td>', page)
+    assert "1" in shown and "000.00" in shown and "30950" not in shown  # the letter O is marked (`reveal`)
+
+    from kanda.review.notation import RailContext
+
+    full = {"Sale Price (TZS)": "30950.00", "Partial Refund (TZS)": "0.00", "Net Total (TZS)": "30485.75"}
+    rail = RailContext.of("TZ", full)
+    assert rail.raw_text(full, "amount_minor", "refund") == "30950.00"
+    assert rail.raw_text(full, "net_minor", "refund") is None
+    assert rail.raw_text(full, "net_minor", "sale") == "30485.75"
+
+
 def quarantined_form(settings: Settings, region: str, path: Path, content: str) -> str:
     """`content` written to `path` and ingested into `region` (its one record quarantined), then that record's
     review page as a steward of every region sees it."""
