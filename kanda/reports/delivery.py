@@ -45,6 +45,7 @@ from kanda.mail import (  # noqa: F401 - re-exported: the reports' sending is th
     message_bytes,
     write_eml,
 )
+from kanda.schema_setup import settle_schema
 from kanda.settings import Settings
 
 metadata = MetaData()
@@ -107,7 +108,8 @@ class DeliveryLog:
         self.engine: Engine = create_engine(settings.app_db_url)
         if self.engine.url.get_backend_name() == "sqlite" and self.engine.url.database:
             Path(self.engine.url.database).parent.mkdir(parents=True, exist_ok=True)
-        metadata.create_all(self.engine)
+        # several report processes (one per region) may create the table first at once: settled, not raced
+        settle_schema(self.engine, metadata.create_all)
 
     def sent(self, region: str, local_date: dt.date) -> set[str]:
         """Creators whose report of this region and day was delivered already."""

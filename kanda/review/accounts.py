@@ -169,11 +169,6 @@ def _check_password(password: str) -> None:
         raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    """SQLite hands back naive datetimes (stored in UTC)."""
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 def _account(row: sa.Row) -> Account:
     return Account(
         name=row.name,
@@ -364,10 +359,14 @@ def claim_sign_in(settings: Settings, name: str, *, max_failures: int, window: d
     failure until `clear_failed_sign_ins` after a right password), else the seconds to wait (nothing is counted).
 
     Checked first and written after an argon2 verification, guesses sent at the same moment all found the count
-    below the limit. Written and counted in one transaction, which SQLite runs one at a time, each sees those
-    before it, and no more than `max_failures` are ever checked within `window`."""
+    below the limit. Written and counted in one transaction, which SQLite runs one at a time; on PostgreSQL the
+    transaction first takes a lock on the name (an advisory lock, held to its end: concurrent transactions would
+    not see each other's rows). So each sees those before it, and no more than `max_failures` are ever checked
+    within `window`."""
     now = _now()
     with engine(settings).begin() as con:
+        if con.dialect.name == "postgresql":
+            con.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"kanda-sign-in:{name}"))))
         con.execute(sign_in_failures.delete().where(sign_in_failures.c.at <= now - window))
         con.execute(sign_in_failures.insert().values(name=name, at=now))
         counted = con.execute(
@@ -387,5 +386,7 @@ def clear_failed_sign_ins(settings: Settings, name: str) -> None:
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
-    """SQLite gives back naive times for aware columns; they were written in UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    """In UTC whatever the connection's zone: SQLite gives back naive times for aware columns (written in UTC), and
+    PostgreSQL gives them in the session's `TimeZone`. A sign-in stamp built from them must read the same on every
+    host, or a session opened on one replica is ended by another."""
+    return value.astimezone(dt.UTC) if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)

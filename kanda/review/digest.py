@@ -24,6 +24,7 @@ from kanda import mail
 from kanda.review import db
 from kanda.review.accounts import Account, list_users
 from kanda.review.service import OPEN
+from kanda.schema_setup import settle_schema
 from kanda.settings import Settings
 from regions import all_regions
 
@@ -84,7 +85,7 @@ class DigestRun:
 
 def _engine(settings: Settings):
     engine = db.engine_for(settings.app_db_url)
-    db.metadata.create_all(engine, tables=[digests])
+    settle_schema(engine, lambda con: db.metadata.create_all(con, tables=[digests]))
     return engine
 
 

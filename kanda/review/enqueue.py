@@ -159,7 +159,7 @@ def _insert_items(con: Connection, region: str, rows: list[tuple]) -> int:
                 "updated_at": now,
             }
         )
-    inserted = _insert_ignoring_duplicates(con, values)
+    inserted = _insert_ignoring_duplicates(con, [_within_lengths(v) for v in values])
     rule_rows = [
         {"item_id": item_id, "rule": r.get("rule", ""), "column": r.get("column"), "severity": r["severity"]}
         for item_id, quarantine_id in inserted
@@ -185,6 +185,22 @@ def _insert_items(con: Connection, region: str, rows: list[tuple]) -> int:
             audit.append(_release_audit(item_id, "new", store_status, batch, kind, now))
     write_audit(con, audit)
     return len(inserted)
+
+
+def _within_lengths(row: dict) -> dict:
+    """`row` with each text longer than its queue column cut to fit, marked with an ellipsis.
+
+    PostgreSQL enforces a column's length and SQLite does not: one quarantined row with a 232-character receipt
+    number (quarantined exactly because the contract caps ids at 128) failed the whole region's enqueue on
+    PostgreSQL, every later ingest's too. These columns are copies for listing and search; the record's parsed
+    fields, which a fix is checked and loaded from, keep the value whole.
+    """
+    for column in db.items.columns:
+        length = getattr(column.type, "length", None)
+        value = row.get(column.name)
+        if length and isinstance(value, str) and len(value) > length:
+            row[column.name] = value[: length - 1] + "\u2026"
+    return row
 
 
 def _insert_ignoring_duplicates(con: Connection, values: list[dict]) -> list[tuple[int, str]]:
