@@ -41,6 +41,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 import duckdb
+import sqlalchemy.exc
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
@@ -573,6 +574,9 @@ def _answering() -> Iterator[None]:
         raise HTTPException(422, str(exc)) from None
     except DataUnavailable as exc:  # the server's fault, not the query's: retry after an operator restores it
         raise HTTPException(503, str(exc)) from None
+    except sqlalchemy.exc.DBAPIError as exc:  # the catalog's database down or restarting (never the analyst's SQL)
+        problem = f"the central catalog's database cannot be reached ({type(exc.orig).__name__}); retry later"
+        raise HTTPException(503, problem, headers={"Retry-After": "30"}) from None
     except QueryFailed as exc:  # the analyst's SQL does not bind, a type is wrong, ...
         raise HTTPException(400, f"query failed: {exc}") from None
     except duckdb.Error as exc:

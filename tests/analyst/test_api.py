@@ -358,3 +358,21 @@ def test_kanda_serve_mounts_the_api_with_public_docs(published: Settings):
     assert all(p.get("description") for p in rollups["parameters"])
     assert {"HTTPBearer", "APIKeyHeader"} <= set(spec["components"]["securitySchemes"])
     assert "/api/sql" in spec["paths"] and "/api/publications" in spec["paths"]
+
+
+def test_a_catalog_database_out_of_reach_is_a_503_that_says_so_not_a_500(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+):
+    """With the catalog's database down (a PostgreSQL restarting: nothing listens on its port), the API answered
+    a bare 500 and logged a traceback, where an unreadable data file already gave a 503 naming the cause."""
+    from kanda.settings import load_settings
+
+    monkeypatch.setenv("KANDA_CATALOG_URL", "postgresql+psycopg://kanda@127.0.0.1:9/catalog")
+    client = client_for(load_settings(), "analyst")
+    for answer in (
+        client.get("/api/publications"),
+        client.post("/api/sql", json={"sql": "select 1"}),
+        client.get("/api/rollups/region_daily"),
+    ):
+        assert answer.status_code == 503, answer.text
+        assert "catalog's database cannot be reached" in answer.json()["detail"]
