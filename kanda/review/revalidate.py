@@ -169,7 +169,8 @@ def revalidate_rows(candidates: Sequence[Candidate], known_creators: dict[str, s
         # A creator that is not onboarded holds the row whatever else is wrong with it short of an error: a warning
         # (a future date, say) must not hide the hold, or a waiver would be accepted that can never be applied.
         blocked = any(rule.severity == "error" for rule in found)
-        if not blocked and creator not in known_creators.get(row["region"], set()):
+        known = known_creators.get(row["region"])  # None: no registry on this host
+        if not blocked and known is not None and creator not in known:
             found.append(Rule("unknown_creator", "creator_id", creator, HOLD_RULES["unknown_creator"]))
         results.append(Revalidation(not found, found, {c: as_text(row.get(c)) for c in CONTRACT_COLUMNS}))
     return results
@@ -351,10 +352,17 @@ def _local_instant(wall: dt.datetime, zone: ZoneInfo) -> dt.datetime:
 
 
 def known_creators(registry_dir: Path, regions: set[str]) -> dict[str, set[str]]:
-    """Creators in the registry file per region (what the next ingest syncs into the store)."""
+    """Creators in the registry file per region (what the next ingest syncs into the store); no region at all on a
+    host without the registry file.
+
+    The review pages and CLI run on the central host too (docs/deployment.md), which keeps no registry: read as
+    empty, every fix there was held as `unknown_creator` and none could be approved. Where the registry is not
+    here, this host cannot tell, so it does not hold: the fix is applied on the region's host by the same
+    validation as ingestion, which holds a row of a creator not onboarded there.
+    """
     path = registry_dir / "creators.csv"
     if not path.exists():
-        return {r: set() for r in regions}
+        return {}
     frame = pl.read_csv(path, columns=["creator_id", "region"], infer_schema_length=0)
     frame = frame.filter(pl.col("region").is_in(sorted(regions)))
     found: dict[str, set[str]] = {r: set() for r in regions}

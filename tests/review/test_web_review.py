@@ -149,6 +149,20 @@ def test_a_decision_from_a_page_opened_before_a_colleagues_change_is_refused_not
     assert item(queue, broken.id).edits == saved
 
 
+def test_a_host_without_the_creator_registry_can_approve_a_fix(queue: Settings):
+    """The central host serves the review pages and keeps no registry (docs/deployment.md): read as empty, every fix
+    there was held as `unknown_creator` and none could be approved. Without the registry the host does not hold;
+    the region's reprocess applies the fix through ingestion's validation, which holds a creator not onboarded."""
+    from kanda.review.actor import Actor
+    from kanda.review.service import approve
+
+    broken = items(queue, "KE", rule="missing_or_unreadable", column="occurred_at")[0]
+    shutil.rmtree(queue.registry_dir)
+    verdict = approve(queue, Actor("amina", "steward", None), broken.id, edits={"occurred_at": "2026-10-05T10:00:00Z"})
+    assert verdict.ok, verdict.errors
+    assert item(queue, broken.id).status == "fixed"
+
+
 def test_an_integer_beyond_64_bits_cannot_be_read(queue: Settings):
     """Minor units too large for 64 bits, typed canonically (`amount_minor`, as a script posts) or in the rail's
     notation (`amount`), are "cannot be read" with a 422 and the reason beside the field, never a 500."""
