@@ -243,6 +243,8 @@ def _apply_data_upgrades(con: Connection) -> None:
     (`regions.corrections`) keep that fee in their parsed fields, from which a steward's fix is loaded.
     `yoco_event_times`: Yoco items an older spec timed by the payload's time, two hours late (`regions.corrections`).
     `mtn_request_keys`: MTN MoMo items an older spec keyed by order, keyed by the request their record names.
+    `mask_nested_names`: masking again once names inside a JSON rail's objects (Paystack's `data.customer`), phones
+    written with dashes and names after "to"/"Account"/"via" were masked too.
     The marker row keeps the next start from reading every item again.
     """
     done = set(con.execute(select(upgrades.c.name)).scalars())
@@ -251,6 +253,7 @@ def _apply_data_upgrades(con: Connection) -> None:
         ("sale_only_fees", _drop_repeated_fees),
         ("yoco_event_times", _yoco_event_times),
         ("mtn_request_keys", _mtn_request_keys),
+        ("mask_nested_names", _mask_raw_records),
     ):
         if name not in done:
             upgrade(con)

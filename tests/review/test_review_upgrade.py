@@ -69,6 +69,40 @@ def test_names_are_masked_in_free_text_and_name_fields_but_references_stay_reada
     assert mask_field("Discord username", "kwame_beats", "233") == "k***"
 
 
+def test_names_and_phones_a_steward_needs_not_see_are_masked_wherever_the_rail_writes_them():
+    """Shown in clear to every role before: a Paystack customer's `first_name`/`last_name` and a checkout's custom
+    name field inside the JSON objects kept as text, a phone written with dashes, and M-Pesa names after a contact
+    followed by "Account" or "via Till", or after "to"."""
+    customer = json.dumps({"first_name": "Chioma", "last_name": "Okafor", "email": "chioma@mail.example"})
+    assert json.loads(mask_field("data.customer", customer, "234")) == {
+        "first_name": "C***",
+        "last_name": "O***",
+        "email": "ch***@mail.example",
+    }
+    metadata = json.dumps(
+        {
+            "kanda_ref": "NG-C0001.NG-P00001",
+            "custom_fields": [
+                {"display_name": "Full name", "variable_name": "full_name", "value": "Chioma Okafor"},
+                {"display_name": "Phone", "variable_name": "phone", "value": "0803-123-4567"},
+            ],
+        }
+    )
+    masked = mask_field("data.metadata", metadata, "234")
+    assert "Chioma" not in masked and "4567" not in masked and "NG-C0001.NG-P00001" in masked
+    assert mask_field("data.metadata", masked, "234") == masked  # masks stay idempotent
+    for details, name in [
+        ("Pay Bill Online from 0712-345-678 - PETER KAMAU Acc. KE-C0001.KE-P00001", "PETER KAMAU"),
+        ("Pay Bill Online from 0712345678 - GRACE NJERI Account KE-C0001.KE-P00001", "GRACE NJERI"),
+        ("Merchant Payment from 254712345678 - DAVID MWANGI via Till 55555", "DAVID MWANGI"),
+        ("Customer Transfer to 0712345678 - JANE DOE", "JANE DOE"),
+    ]:
+        shown = mask_field("Details", details, "254")
+        assert name not in shown and "345" not in shown, shown
+    for kept in ("2026-10-05 10:00:00", "1,000,000.00", "KE-C0001.KE-P00001", "SCA2000002"):
+        assert mask_field("Details", kept, "254") == kept
+
+
 def test_items_enqueued_before_names_were_masked_are_masked_on_first_use(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ):
@@ -128,7 +162,7 @@ def test_items_holding_a_fee_their_rail_repeated_lose_it_on_first_use(settings: 
     assert get_item(settings, viewer, 3).parsed == reversal  # another rail: its fee is its own
     with sqlite3.connect(path) as raw:
         names = {name for (name,) in raw.execute("SELECT name FROM review_upgrades").fetchall()}
-        assert names == {"mask_names", "sale_only_fees", "yoco_event_times", "mtn_request_keys"}
+        assert names == {"mask_names", "sale_only_fees", "yoco_event_times", "mtn_request_keys", "mask_nested_names"}
 
 
 def test_yoco_items_an_older_spec_timed_by_the_payload_move_to_the_events_time(settings: Settings):
