@@ -596,6 +596,9 @@ UNREADABLE = "_kanda_unreadable"
 _UNREADABLE_TYPE = pl.Struct({"line": pl.Int64(), "problem": pl.String(), "text": pl.String()})
 #: How much of an unreadable line its quarantine row keeps (a steward needs to see what it was, not megabytes).
 _UNREADABLE_TEXT = 2_000
+#: The longest line read as a delivery: a webhook document is kilobytes, and polars needs about thirty times a
+#: line's size to parse it (a 100 MB line took the process to 3 GB). A longer line is quarantined unread.
+MAX_LINE_BYTES = 4 << 20
 
 
 def iter_ndjson_chunks(
@@ -628,6 +631,22 @@ def iter_ndjson_chunks(
                     yield _parse_ndjson(data, schema, first_line, (expects, region), last=True)
                 return
             cut = data.rfind(b"\n")
+            if cut < 0 and len(data) > MAX_LINE_BYTES:
+                # one line longer than any delivery: read past it, never held whole (a 1 GB line grew the process
+                # to 22 GB), and kept as an unreadable line with its start
+                size, ended, carry = len(data), False, b""
+                while more := handle.read(block_bytes):
+                    end = more.find(b"\n")
+                    if end >= 0:
+                        size, ended, carry = size + end, True, more[end + 1 :]
+                        break
+                    size += len(more)
+                if not ended:
+                    problem = f"line {first_line}, the last, is {size:,} bytes long and has no end: cut off"
+                    raise rejection("truncated", problem, expects, region)
+                yield _too_long_line(data, size, first_line, schema)
+                first_line += 1
+                continue
             if cut < 0:
                 carry = data
                 continue
@@ -642,11 +661,22 @@ def _parse_ndjson(
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
     lines = [line for line in data.split(b"\n") if line.strip()]
+    cut_off = last and not data.endswith(b"\n")
+    if max(map(len, lines), default=0) > MAX_LINE_BYTES:
+        return _read_line_by_line(data, schema, first_line, explain, cut_off=cut_off)
     try:
         frame = pl.read_ndjson(io.BytesIO(b"\n".join(lines)), schema=schema)
     except Exception:  # polars raises ComputeError for a malformed line, SchemaError for a wrong shape
-        return _read_line_by_line(data, schema, first_line, explain, cut_off=last and not data.endswith(b"\n"))
+        return _read_line_by_line(data, schema, first_line, explain, cut_off=cut_off)
     return frame.with_columns(pl.lit(None, dtype=_UNREADABLE_TYPE).alias(UNREADABLE))
+
+
+def _too_long_line(start: bytes, size: int, number: int, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """One record for a line longer than `MAX_LINE_BYTES`, read past: nothing read from it, its start kept."""
+    frame = pl.read_ndjson(io.BytesIO(b"{}"), schema=schema)
+    problem = f"{size:,} bytes long, longer than any delivery ({MAX_LINE_BYTES:,})"
+    record = _unreadable(number, problem, start[:_UNREADABLE_TEXT], size)
+    return frame.with_columns(pl.Series(UNREADABLE, [record], dtype=_UNREADABLE_TYPE))
 
 
 def _read_line_by_line(
@@ -664,7 +694,10 @@ def _read_line_by_line(
     documents: list[bytes] = []
     unreadable: list[dict | None] = []
     for position, (number, line) in enumerate(numbered):
-        document, problem = _json_object(line)
+        if len(line) > MAX_LINE_BYTES:
+            document, problem = None, f"{len(line):,} bytes long, longer than any delivery ({MAX_LINE_BYTES:,})"
+        else:
+            document, problem = _json_object(line)
         if problem is None:
             conformed = _conform(document, schema)
             documents.append(line if conformed is document else json.dumps(conformed).encode())
@@ -725,10 +758,13 @@ def _conform(document: dict, schema: Mapping[str, pl.DataType]) -> dict:
     return changed if changed is not None else document
 
 
-def _unreadable(number: int, problem: str, line: bytes) -> dict:
-    text = line.decode("utf-8", errors="replace").strip()
-    if len(text) > _UNREADABLE_TEXT:
-        text = text[:_UNREADABLE_TEXT] + f" ... ({len(text) - _UNREADABLE_TEXT:,} more characters)"
+def _unreadable(number: int, problem: str, line: bytes, size: int | None = None) -> dict:
+    """The quarantine record of an unreadable line: its number, what is wrong, and its start (`size`: its length,
+    where `line` holds only its start)."""
+    size = len(line) if size is None else size
+    text = line[:_UNREADABLE_TEXT].decode("utf-8", errors="replace").strip()
+    if size > _UNREADABLE_TEXT:
+        text += f" ... ({size:,} bytes in all)"
     return {"line": number, "problem": f"line {number} is {problem}", "text": text}
 
 

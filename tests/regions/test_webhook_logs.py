@@ -43,8 +43,8 @@ def ndjson_rails() -> dict[str, str]:
     return rails
 
 
-def read(rail: str, code: str, path: Path) -> tuple[list[pl.DataFrame], int]:
-    context = ReadContext(region=get_region(code), salt=SALT, batch_rows=500)
+def read(rail: str, code: str, path: Path, batch_rows: int = 500) -> tuple[list[pl.DataFrame], int]:
+    context = ReadContext(region=get_region(code), salt=SALT, batch_rows=batch_rows)
     chunks = list(get_adapter(rail).read(path, context))
     return [c.frame for c in chunks], sum(c.ignored for c in chunks)
 
@@ -132,3 +132,23 @@ def test_paystacks_expiring_cards_event_is_ignored_and_a_broken_line_quarantined
         "problem": "line 3 is not valid JSON (an error message, a line cut off, or two documents run together)",
         "text": '{"event": "charge.success", "data": {"id": 40',
     }
+
+
+@pytest.mark.parametrize("batch_rows", [500, 20_000])  # the line longer than a block read, or inside one
+def test_a_line_longer_than_any_delivery_is_quarantined_unread_and_the_rest_reads(tmp_path: Path, batch_rows: int):
+    """A 100 MB line took the process to 3 GB and failed the ingest (a 1 GB one to 22 GB, and the kernel killed
+    it), every rerun the same, the region's other files never loaded. A line longer than `MAX_LINE_BYTES` is read
+    past and quarantined with its start."""
+    from regions.parsing import MAX_LINE_BYTES
+
+    first, second = json.dumps(paystack_event(1)), json.dumps(paystack_event(2))
+    huge = '{"event": "charge.success", "data": {"note": "' + "x" * (MAX_LINE_BYTES + 10) + '"}}'
+    (tmp_path / "log.ndjson").write_text("\n".join([first, huge, second]) + "\n")
+    frames, _ = read("paystack_webhook", "NG", tmp_path / "log.ndjson", batch_rows)
+    read_rows = fields([f for f in frames if "line" not in f.schema["raw_record"].to_schema()])
+    assert read_rows["transaction_id"].to_list() == ["ps_000001", "ps_000002"]
+    (unread,) = [f for f in frames if "line" in f.schema["raw_record"].to_schema()]
+    record = unread["raw_record"][0]
+    assert record["line"] == 2 and "longer than any delivery" in record["problem"]
+    assert record["text"].startswith('{"event": "charge.success"') and record["text"].endswith("bytes in all)")
+    assert len(record["text"]) < 3_000
