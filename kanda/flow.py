@@ -101,11 +101,11 @@ def build(settings: Settings, region: str, *, full_refresh: bool = False) -> Bui
         return ensure_built(con, full_refresh=full_refresh)
 
 
-def publish(settings: Settings, region: str, *, all_days: bool = False) -> PublishResult:
+def publish(settings: Settings, region: str, *, all_days: bool = False, rebuild: bool = False) -> PublishResult:
     """The built rollups' changed days to the central layer, made visible by one publication row."""
     from kanda.central.publish import publish_region  # pyiceberg: about 1 s to import, for the commands that publish
 
-    return publish_region(settings, region, all_days=all_days)
+    return publish_region(settings, region, all_days=all_days, rebuild=rebuild)
 
 
 def refresh_readers(settings: Settings) -> None:
@@ -131,6 +131,7 @@ def run_region(
     steps: Iterable[str] = STEPS,
     all_days: bool = False,
     full_refresh: bool = False,
+    rebuild: bool = False,
     observers: Sequence[Observer] = (),
     progress: Progress | None = None,
     actor: str | None = None,
@@ -160,7 +161,7 @@ def run_region(
         metadata = {"models": run.build.models, "built": run.build.built, "full": run.build.full}
         done("build", metadata, changed=run.build.built)
     if "publish" in wanted and store_exists(settings, code):
-        run.publish = publish(settings, code, all_days=all_days)
+        run.publish = publish(settings, code, all_days=all_days, rebuild=rebuild)
         if run.fixes is not None:
             run.fixes.publish_id = run.publish.publish_id
         done("publish", publish_metadata(run.publish), changed=run.publish.published)

@@ -40,6 +40,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import sqlalchemy.exc
+from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.expressions import And, EqualTo, In
 from pyiceberg.table import Table
@@ -126,10 +127,21 @@ class PublishResult:
         return self.publish_id is not None
 
 
-def publish_region(settings: Settings, region_code: str, *, all_days: bool = False) -> PublishResult:
+class HistoryNotInStore(RuntimeError):
+    """The store does not hold the history the region's newest publication anchored: it was lost and started again,
+    or restored from an older copy. Publishing from it would replace the central history with less."""
+
+
+def publish_region(
+    settings: Settings, region_code: str, *, all_days: bool = False, rebuild: bool = False
+) -> PublishResult:
     """Publish the region's changed days from its built rollups (building first only if the build is stale).
 
-    What reads the publication afterwards (the BI snapshot) is refreshed by the region flow, not here.
+    What reads the publication afterwards (the BI snapshot) is refreshed by the region flow, not here. Unless
+    `rebuild` (`kanda publish --rebuild`: the operator's decision to replace the region's central history with
+    what this store holds), a store whose ledger does not pass through the head its newest publication anchored is
+    refused (`HistoryNotInStore`): a lost store started again from one new file replaced seven published days with
+    one, exit 0, and only a later `kanda verify` noticed.
     """
     region = get_region(region_code)
     with open_store(settings, region.code) as con:
@@ -155,6 +167,9 @@ def publish_region(settings: Settings, region_code: str, *, all_days: bool = Fal
         days = [r[0] for r in con.execute("SELECT DISTINCT local_date FROM dirty_days ORDER BY 1").fetchall()]
         if not days:
             return PublishResult(region.code, None, [], {})
+        if not rebuild:
+            with _catalog_failures(settings, region.code), closing(open_catalog(settings)) as catalog:
+                _require_published_history(con, catalog, region.code)
         sent = in_days("local_date", days)
         # Every day the region has is going out (a first publish, --all-days, --rebuild, or a rerun of one): replace
         # the region's partition whole, so central days the store no longer has go too, and no old file is read.
@@ -178,6 +193,23 @@ def publish_region(settings: Settings, region_code: str, *, all_days: bool = Fal
             )
     rows = {name: f.num_rows for name, f in frames.items()}
     return PublishResult(region.code, publish_id, days, rows, whole_region=whole_region)
+
+
+def _require_published_history(con: duckdb.DuckDBPyConnection, catalog: SqlCatalog, region: str) -> None:
+    from kanda.checks.verify import anchored_heads, ledger_anchors  # the check `kanda verify` runs, on the newest
+
+    anchors = anchored_heads(catalog).get(region)
+    if not anchors:
+        return
+    newest = max(anchors, key=lambda row: (row["published_at"], row["publish_id"]))
+    found = ledger_anchors(con, get_region(region), [newest])
+    if not found.passed:
+        raise HistoryNotInStore(
+            f"{region}: not published: the store does not hold the history its newest publication anchored"
+            f" ({found.message.removeprefix(f'{region}: ')}); the store was lost and started again, or restored"
+            " from an older copy. Restore the store from its backup, or run"
+            f" `kanda publish --region {region} --rebuild` to replace the region's central history with this store's"
+        )
 
 
 def _ledger_head(con: duckdb.DuckDBPyConnection) -> dict:

@@ -247,6 +247,7 @@ def publish(
                 steps=("build", "publish", "refresh_readers"),
                 all_days=all_days,
                 full_refresh=full_refresh,
+                rebuild=rebuild,
                 observers=observers,
             )
             runs.append(run)

@@ -12,7 +12,8 @@ from pyiceberg.expressions import EqualTo
 from typer.testing import CliRunner
 
 from kanda.central.catalog import NAMESPACE, latest_publication, open_catalog, publication_rows
-from kanda.central.publish import publish_region
+from kanda.central.publish import HistoryNotInStore, publish_region
+from kanda.central.query import run_query
 from kanda.checks.verify import reconcile_region, verify
 from kanda.cli import app
 from kanda.regional import ledger
@@ -75,16 +76,46 @@ def test_a_deleted_event_with_a_recomputed_chain_is_caught_by_the_anchored_ledge
         )
         rechain(con)
         con.execute("INSERT INTO dirty_days VALUES (?)", [day])
-    assert publish_region(settings, "KE").published  # and the edited history is republished
+    # the edited history is not published over what was (it used to be, and only verify noticed)
+    with pytest.raises(HistoryNotInStore, match=f"ledger row {anchors[-1]['ledger_seq']}.*history rewritten"):
+        publish_region(settings, "KE")
 
     found = failures(settings)
-    # the store alone cannot tell: its chain, its counts and the centre all agree with the edited history
-    assert set(found) == {"ledger_anchors"}, found
+    # the store alone cannot tell (its chain and counts agree with the edited history): the anchors can
+    assert "ledger_anchors" in found, found
     first_anchor = anchors[0]
     assert found["ledger_anchors"].startswith("KE: ")
     assert first_anchor["ledger_batch_id"] in found["ledger_anchors"]
     assert f"ledger row {first_anchor['ledger_seq']}" in found["ledger_anchors"]
     assert "hash" in found["ledger_anchors"]
+
+
+def test_a_lost_store_started_again_does_not_replace_the_regions_published_history(settings: Settings):
+    """A region's store deleted (a lost disk), then one new day's file ingested into a new store: the next routine
+    `kanda publish` replaced the region's central history, every day, with that one day, and exited 0; only a
+    later `kanda verify` noticed. It is refused now, naming the repairs, and the other regions publish; `--rebuild`
+    is how an operator says that the new store's history is the one to keep."""
+    make_files(settings, regions=["KE", "NG"], rows=200, days=3)
+    for code in ("KE", "NG"):
+        ingest_landing(settings, code)
+        publish_region(settings, code)
+    total = "select count(*) as n, sum(net_minor) as net from rollups.region_daily where region = 'KE'"
+    before = run_query(settings, total).to_pylist()
+
+    (settings.stores_dir / "ke.duckdb").unlink()
+    later = START + dt.timedelta(days=10)
+    make_files(settings, regions=["KE", "NG"], rows=40, days=1, seed=5, start=later)
+    for code in ("KE", "NG"):
+        ingest_landing(settings, code)
+    result = CliRunner().invoke(app, ["publish"])
+    assert result.exit_code == 1, result.output
+    assert "store does not hold the history" in result.output and "--rebuild" in result.output
+    assert run_query(settings, total).to_pylist() == before
+    assert publication_rows(open_catalog(settings))[-1]["region"] == "NG"  # the healthy region published
+
+    rebuilt = CliRunner().invoke(app, ["publish", "--region", "KE", "--rebuild"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert run_query(settings, total).to_pylist()[0]["n"] < before[0]["n"]  # the operator's choice, made
 
 
 def published_file(settings: Settings, table: str, region: str) -> Path:
