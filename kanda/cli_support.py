@@ -68,6 +68,9 @@ def chosen_regions(codes: list[str] | None) -> list[str]:
         unknown = [code for code in served_regions() if code not in known]
         if unknown:  # a typo would make every command quietly do nothing
             usage_error(f"KANDA_REGIONS names unknown region(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        for code, reason in broken.items():  # left out of "every region": said, not passed over in silence
+            if serves_region(code):
+                error_line(f"region {code} is left out: {' '.join(reason.split())}")
         return [code for code in known if serves_region(code)]
     chosen = [c.upper() for c in codes]
     unknown = [c for c in chosen if c not in known]

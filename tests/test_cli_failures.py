@@ -212,3 +212,63 @@ def test_report_settings_that_cannot_be_used_are_one_error_line(tmp_path: Path, 
         run.render_workers()
     monkeypatch.setenv("KANDA_REPORT_WORKERS", "3")
     assert run.render_workers() == 3
+
+
+def test_a_landing_folder_that_cannot_be_listed_is_an_error_not_no_files_waiting(settings: Settings):
+    """A landing folder the ingest may not list (no read permission, or a file where the folder should be) was read
+    as an empty one: "no files waiting", exit 0, while the region's files waited unseen."""
+    make_files(settings, regions=["NG"], rows=40)
+    landing = settings.landing("NG")
+    for entry in landing.iterdir():
+        entry.unlink()
+    landing.rmdir()
+    landing.write_text("not a folder")
+    env = {"KANDA_HOME": str(settings.home), "KANDA_BUYER_SALT": "test-salt"}
+    error = one_error_line(kanda("ingest", "-r", "NG", **env))
+    assert str(landing) in error and "Not a directory" in error
+
+
+def test_another_regions_broken_registry_record_does_not_stop_a_stewards_review(settings: Settings):
+    """Ingestion reads around another region's broken registry record (above); the review read the whole shared
+    file strictly, so one region's broken record stopped every region's `kanda review show` and approvals with a
+    traceback."""
+    from kanda.review.revalidate import known_creators, registry_choices
+
+    make_files(settings, regions=["KE", "NG"], rows=40)
+    with (settings.registry_dir / "creators.csv").open("a") as handle:
+        handle.write('NG-C0099,NG,Bad "Name,x@y.z,en,en_NG,NGN,extra,extra2\n')
+    known = known_creators(settings.registry_dir, {"KE", "NG"})
+    assert "KE" in known and len(known["KE"]) > 0
+    assert "NG" not in known  # its own broken record: not known here, so not held here (its ingest names it)
+    creators, products = registry_choices(settings.registry_dir, "KE")
+    assert creators and products and all(c.startswith("KE-") for c, _ in creators)
+
+
+def test_a_region_file_naming_another_regions_landing_folder_by_its_full_path_takes_none_of_its_files(
+    settings: Settings, tmp_path: Path
+):
+    """Region files naming the same landing folder were refused only as written: a new region QX whose `landing`
+    was the absolute path of NG's folder took NG's file into QX's store (every row quarantined there) and left NG
+    "no files waiting", exit 0 both times."""
+    from tests.support.builders import region_file
+
+    make_files(settings, regions=["NG"], rows=40)
+    waiting = sorted(p.name for p in settings.landing("NG").iterdir())
+    extra = region_file(tmp_path / "regions", "ng", code="QX", landing=str(settings.landing("NG")))
+    env = {"KANDA_HOME": str(settings.home), "KANDA_BUYER_SALT": "test-salt", "KANDA_REGIONS_DIR": str(extra)}
+    error = one_error_line(kanda("ingest", "-r", "QX", **env))
+    assert "is region NG's landing folder too" in error and error.endswith("(LandingTaken)")
+    assert sorted(p.name for p in settings.landing("NG").iterdir()) == waiting
+    ng = kanda("ingest", "-r", "NG", "--json", **env)
+    assert ng.returncode == 0, ng.stderr
+    assert '"loaded": ' in ng.stdout and not (settings.home / "stores" / "qx.duckdb").exists()
+
+
+def test_a_full_disk_in_a_librarys_own_words_is_one_line():
+    """A staging folder on a full disk failed the ingest with a traceback: polars' Parquet writer says "No space
+    left on device" in a ComputeError, not an OSError. The store was as before and a rerun finished the job."""
+    import polars as pl
+
+    full = pl.exceptions.ComputeError("parquet: External format error: No space left on device (os error 28)")
+    assert _own_failure(full).startswith("a disk kanda writes to is full")
+    assert _own_failure(pl.exceptions.ComputeError("a bug")) is None

@@ -86,6 +86,53 @@ def test_the_one_region_commands_name_a_corrupted_store_in_one_line(ke_healthy_n
         assert f"NG: store {ke_healthy_ng_broken.store_path('NG')} failed: IOException" in flat(result.stderr)
 
 
+def test_a_store_missing_its_events_table_stays_broken_and_is_never_re_created_empty(settings: Settings):
+    """`DROP TABLE sale_events` in a store: the first `kanda status` said BROKEN, but the next writer's open (a
+    `kanda verify`) re-created the table empty; from then on the region showed healthy with no events, and reports
+    were built from its stale rollups."""
+    import duckdb
+
+    make_files(settings, regions=["KE", "NG"], rows=200)
+    for code in ("KE", "NG"):
+        ingest_landing(settings, code)
+    with duckdb.connect(str(settings.store_path("NG"))) as con:
+        con.execute("DROP TABLE sale_events")
+    for args in (["verify"], ["ingest", "-r", "NG"], ["status"], ["publish"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1, (args, result.output)
+        said = flat(result.output) + str(result.exception)  # one line from `main` for a one-region command
+        assert "has no sale_events table" in said, args
+    with duckdb.connect(str(settings.store_path("NG")), read_only=True) as con:
+        tables = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert "sale_events" not in tables
+    shown = runner.invoke(app, ["status"])
+    rows = {line.split("│")[1].strip(): line for line in shown.stdout.splitlines() if line.count("│") > 2}
+    assert "BROKEN" in rows["NG"] and "BROKEN" not in rows["KE"]
+
+
+def test_a_region_whose_file_does_not_load_is_named_by_status_and_verify_not_left_out(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A second region file for NG with a YAML error made NG unavailable (rightly: which file is NG's?), but status,
+    verify and publish then left NG out and exited 0, though NG's store and data are on this host."""
+    make_files(settings, regions=["KE", "NG"], rows=200)
+    for code in ("KE", "NG"):
+        ingest_landing(settings, code)
+    extra = tmp_path / "regions"
+    extra.mkdir()
+    (extra / "ng_extra.yaml").write_text("code: NG\nname: [Nigeria\n")
+    monkeypatch.setenv("KANDA_REGIONS_DIR", str(extra))  # the region files are read again for it
+    shown = runner.invoke(app, ["status"])
+    assert shown.exit_code == 1, shown.output
+    rows = {line.split("│")[1].strip(): line for line in shown.stdout.splitlines() if line.count("│") > 2}
+    assert "BROKEN" in rows["NG"] and "BROKEN" not in rows["KE"]
+    assert "region file did not load" in flat(shown.output)
+    verified = runner.invoke(app, ["verify"])
+    assert verified.exit_code == 1 and "FAIL region_file NG: its store" in flat(verified.output), verified.output
+    published = runner.invoke(app, ["publish"])
+    assert "region NG is left out" in flat(published.output) and "KE: published" in flat(published.output)
+
+
 def test_a_store_held_open_by_another_program_is_busy_not_broken(settings: Settings):
     """The DuckDB CLI or a notebook holding the file is not damage: an operator told BROKEN might 'repair' it."""
     make_files(settings, regions=["KE", "NG"], rows=50)

@@ -40,7 +40,7 @@ from kanda.regional.models import ensure_built
 from kanda.regional.status import failure_cause
 from kanda.regional.store import StoreBusy, open_store, store_exists
 from kanda.settings import Settings
-from regions import RegionConfig, all_regions
+from regions import RegionConfig, all_regions, unavailable_regions
 from warehouse_models import published
 
 
@@ -178,6 +178,16 @@ def verify(settings: Settings, regions: list[str] | None = None) -> list[CheckRe
             f"{code}: no store at {settings.store_path(code)} and nothing of {code} published: nothing to verify",
         )
         for code in absent
+    )
+    results.extend(
+        CheckResult(
+            "region_file",
+            False,
+            f"{code}: its store {settings.store_path(code)} is here, but its region file did not load, so it was"
+            f" not checked: {' '.join(reason.split())}",
+        )
+        for code, reason in unavailable_regions().items()
+        if settings.serves(code) and settings.store_path(code).exists()
     )
     if not codes and not history:
         results.append(

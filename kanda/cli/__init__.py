@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 KANDA_FAILURES = (
     ("kanda.regional.store", "StoreBusy"),  # PublishBusy is one too
     ("kanda.regional.store", "SaltMismatch"),
+    ("kanda.regional.store", "StoreDamaged"),
+    ("kanda.central.publish", "HistoryNotInStore"),  # a lost store's new history, refused before it replaced the old
     ("kanda.regional.ledger", "UnbalancedBatch"),
     ("quality.boundary", "ContractShapeError"),
     ("kanda.analyst.snapshot", "SnapshotBusy"),
@@ -31,8 +33,11 @@ KANDA_FAILURES = (
     ("kanda.settings", "BadSetting"),
     ("kanda.settings", "UnusableHome"),  # KANDA_HOME under a file, read-only, not allowed
     ("kanda.regional.ingest", "RegistryError"),  # a broken creator or product record of the region
+    ("kanda.regional.ingest", "LandingTaken"),  # a region file whose landing folder is another region's
     ("regions.yamlfile", "SpecError"),  # a region file or rail spec that does not validate (file:line: problem)
 )
+#: A full disk in the words of the libraries that write files for kanda (polars' Parquet writer, DuckDB).
+_DISK_FULL = re.compile(r"No space left on device|os error 28|ENOSPC")
 #: System errors that say the data directory cannot be used (no right to it, read-only, full, under a file), as
 #: opposed to a bug: one `Error:` line when the path they name is under KANDA_HOME.
 HOME_ERRNOS = frozenset(
@@ -99,6 +104,11 @@ def _own_failure(exc: Exception) -> str | None:
         return f"{'; '.join(str(exc).splitlines())} ({type(exc).__name__})"  # a SpecError has a line per problem
     if isinstance(exc, OSError) and exc.errno in HOME_ERRNOS:
         return _home_problem(exc)
+    if _DISK_FULL.search(str(exc)):  # polars and DuckDB say so in their own errors, not an OSError
+        return (
+            "a disk kanda writes to is full (staging, a store or a spill file under KANDA_HOME): free space and run"
+            f" the command again, which finishes what this one rolled back ({type(exc).__name__})"
+        )
     if isinstance(exc, OSError):
         from kanda.object_store import CHECK_SETTINGS, out_of_reach
 

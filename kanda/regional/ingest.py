@@ -15,6 +15,7 @@ import filecmp
 import glob
 import io
 import logging
+import os
 import queue
 import shutil
 import stat
@@ -240,7 +241,36 @@ def pending_files(settings: Settings, region: RegionConfig) -> list[Path]:
     folder = settings.landing(region.code)
     if not folder.exists():
         return []
+    # `glob` reads a folder it may not list as an empty one: "no files waiting", exit 0, while files wait
+    with os.scandir(folder):
+        pass
+    _require_own_landing(settings, region, folder)
     return sorted(p for p in folder.glob(region.file_glob) if p.is_symlink() or not p.is_dir())
+
+
+class LandingTaken(ValueError):
+    """The region's landing folder is, once links and `..` are followed, an earlier region's: its files are not
+    this region's to take."""
+
+
+def _require_own_landing(settings: Settings, region: RegionConfig, folder: Path) -> None:
+    """Region files naming the same folder are refused when loaded (`regions._refuse_shared_landing`), but only as
+    written: an absolute path to another region's folder under the landing root, or a link to it, took that
+    region's files into this region's store (all quarantined there) and left the owner "no files waiting". The
+    first region (in the order regions load) keeps the folder, as there."""
+    from regions import all_regions
+
+    mine = folder.resolve()
+    for code, other in all_regions().items():
+        if settings.served and code not in settings.served:
+            continue
+        if other.landing_folder(settings.landing_dir).resolve() == mine:
+            if code != region.code:
+                raise LandingTaken(
+                    f"{region.code}: landing folder {folder} is region {code}'s landing folder too; {region.code}"
+                    f" ingests nothing until its region file names a folder of its own"
+                )
+            return
 
 
 def ingest_file(
@@ -443,7 +473,7 @@ def sync_registry(con: duckdb.DuckDBPyConnection, settings: Settings, region: Re
         path = settings.registry_dir / file_name
         if path.exists():
             columns = [c[0] for c in con.execute(f"DESCRIBE {table}").fetchall()]
-            read[table] = (columns, _registry_rows(path, region, columns))
+            read[table] = (columns, registry_rows(path, region, columns))
     if "creators" in read:
         _warn_other_currencies(read["creators"][1], region)
     for table, (columns, rows) in read.items():
@@ -470,7 +500,7 @@ def _warn_other_currencies(creators: pl.DataFrame, region: RegionConfig) -> None
         )
 
 
-def _registry_rows(path: Path, region: RegionConfig, columns: list[str]) -> pl.DataFrame:
+def registry_rows(path: Path, region: RegionConfig, columns: list[str]) -> pl.DataFrame:
     """The region's rows of one registry file: every value as text (an empty field is null), `price_minor` as an
     integer. Each record is checked alone (Python's csv module, strict quoting) before polars reads this region's
     records, so that polars never sees another region's lines."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from kanda.regional.store import StoreBusy, open_store, store_exists
 from kanda.settings import Settings
-from regions import all_regions
+from regions import all_regions, unavailable_regions
 
 
 @dataclass
@@ -72,6 +72,10 @@ def all_status(settings: Settings) -> list[RegionStatus]:
     every healthy region behind one long-running writer.)
     """
     rows = []
+    for code, reason in unavailable_regions().items():
+        # a store here whose region file did not load: it was left out of the listing, as if all were well
+        if settings.serves(code) and settings.store_path(code).exists():
+            rows.append(RegionStatus(code, error=f"its region file did not load: {' '.join(reason.split())}"))
     for code in all_regions():
         if not store_exists(settings, code):
             continue

@@ -129,6 +129,32 @@ class StoreBusy(RuntimeError):
     """Another process holds the region's store (a run is writing it); try again when it finishes."""
 
 
+class StoreDamaged(RuntimeError):
+    """A store that has been written holds only some of its core tables: damaged, not new; never re-created empty."""
+
+
+#: Tables every store has had since its first release: a store with some of them and not others was damaged.
+CORE_TABLES = ("sale_events", "quarantine", "ledger")
+
+
+def _require_core_tables(con: duckdb.DuckDBPyConnection, settings: Settings, region: str) -> None:
+    """A writer's open creates the schema with `CREATE TABLE IF NOT EXISTS`: a dropped `sale_events` was re-created
+    empty, `kanda status` then showed the region healthy with no events and reports were built from stale rollups.
+    A store holding some core tables and not the others is refused instead (restore it from a backup)."""
+    have = {
+        name
+        for (name,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' AND table_name IN ?", [CORE_TABLES]
+        ).fetchall()
+    }
+    if have and len(have) < len(CORE_TABLES):
+        missing = ", ".join(t for t in CORE_TABLES if t not in have)
+        raise StoreDamaged(
+            f"the {region} store {settings.store_path(region)} is damaged: it has no {missing} table, which every"
+            " store has; restore it from a backup (it is never re-created empty: its history would be lost unseen)"
+        )
+
+
 class SaltMismatch(RuntimeError):
     """The store was built with another buyer salt than this host's: its buyer references would not match."""
 
@@ -179,6 +205,7 @@ def open_store(
         con = _connect(settings, region, read_only=read_only)
         try:
             _check_salt(con, settings, region, record=False)  # before this open writes anything
+            _require_core_tables(con, settings, region)
             if not read_only:
                 _prepare(con, settings, region)
             elif _upgrades_pending(con):

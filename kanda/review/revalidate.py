@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ EDITABLE_COLUMNS: tuple[str, ...] = (
     "currency",
     "occurred_at",
 )
+log = logging.getLogger(__name__)
+
 INTEGER_COLUMNS = frozenset({"amount_minor", "fee_minor", "net_minor"})
 #: The contract's integers are 64-bit (`pl.Int64`): a value beyond them cannot be read, like any other unreadable one.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -363,12 +366,25 @@ def known_creators(registry_dir: Path, regions: set[str]) -> dict[str, set[str]]
     path = registry_dir / "creators.csv"
     if not path.exists():
         return {}
-    frame = pl.read_csv(path, columns=["creator_id", "region"], infer_schema_length=0)
-    frame = frame.filter(pl.col("region").is_in(sorted(regions)))
-    found: dict[str, set[str]] = {r: set() for r in regions}
-    for creator, region in frame.iter_rows():
-        found[region].add(creator)
+    found: dict[str, set[str]] = {}
+    for code in regions:
+        rows = _registry_rows(path, code, ["creator_id", "region"])
+        if rows is not None:
+            found[code] = set(rows["creator_id"].drop_nulls())
     return found
+
+
+def _registry_rows(path: Path, region: str, columns: list[str]) -> pl.DataFrame | None:
+    """The region's records of a registry file, read as ingestion reads them: one region's broken record (the file
+    is shared) stopped the review of every region with a traceback. A broken record of `region` itself: None (not
+    known here; the region's ingest names it), with a warning."""
+    from kanda.regional.ingest import RegistryError, registry_rows
+
+    try:
+        return registry_rows(path, get_region(region), columns)
+    except RegistryError as exc:
+        log.warning("%s: review reads no registry: %s", region, exc)
+        return None
 
 
 def registry_choices(registry_dir: Path, region: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -377,9 +393,10 @@ def registry_choices(registry_dir: Path, region: str) -> tuple[list[tuple[str, s
 
     def read(name: str, key: str) -> list[tuple[str, str]]:
         path = registry_dir / name
-        if not path.exists():
+        frame = _registry_rows(path, region, [key, "region"]) if path.exists() else None
+        if frame is None:
             return []
-        frame = pl.read_csv(path, infer_schema_length=0).filter(pl.col("region") == region).sort(key)
+        frame = frame.sort(key)
         labels = [c for c in ("display_name", "name", "title", "creator_id") if c in frame.columns and c != key]
         label = pl.concat_str([pl.col(c).fill_null("") for c in labels[:1]]) if labels else pl.lit("")
         return [(k, v or "") for k, v in frame.select(pl.col(key), label.alias("label")).iter_rows()]
