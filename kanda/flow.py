@@ -67,6 +67,7 @@ class RegionRun:
     queued: int = 0
     steps: list[str] = field(default_factory=list)
     error: str | None = None  # set by `run_regions` when the region failed; the other regions still ran
+    readers_error: str | None = None  # the BI snapshot was not refreshed after this run's publish: why
 
     @property
     def failed(self) -> bool:
@@ -108,11 +109,12 @@ def publish(settings: Settings, region: str, *, all_days: bool = False, rebuild:
     return publish_region(settings, region, all_days=all_days, rebuild=rebuild)
 
 
-def refresh_readers(settings: Settings) -> None:
-    """What reads a publication as a file (the BI snapshot); a failure is logged, never undoes the publish."""
+def refresh_readers(settings: Settings) -> str | None:
+    """What reads a publication as a file (the BI snapshot); a failure is logged and returned, never undoes the
+    publish."""
     from kanda.analyst.snapshot import refresh_after_publish  # imports the catalog (pyiceberg) too
 
-    refresh_after_publish(settings)
+    return refresh_after_publish(settings)
 
 
 def queue_review(settings: Settings, region: str) -> int:
@@ -166,7 +168,7 @@ def run_region(
             run.fixes.publish_id = run.publish.publish_id
         done("publish", publish_metadata(run.publish), changed=run.publish.published)
     if "refresh_readers" in wanted:
-        refresh_readers(settings)
+        run.readers_error = refresh_readers(settings)
         done("refresh_readers", {}, changed=False)
     if "queue_review" in wanted and store_exists(settings, code):
         run.queued = queue_review(settings, code)

@@ -103,27 +103,31 @@ def refresh_snapshot(settings: Settings) -> Path:
         lock.release()
 
 
-def refresh_after_publish(settings: Settings) -> Path | None:
+def refresh_after_publish(settings: Settings) -> str | None:
     """The publish hook: refresh the snapshot, but never let a failure here look like a failed publish.
 
     By the time this runs the publication is committed and visible to `kanda query` and the API; undoing it is not
     possible and raising would invite a pointless retry. The old snapshot stays in place (a complete, older
     publication, named in its `snapshot_info`), the failure is logged as a warning, and the next publish (or
     `refresh_snapshot`) catches up, because a refresh always writes the newest publication.
+
+    Returns why it failed (None when it did not): a command that published says so and exits non-zero, since the
+    BI tools read every region's publication from that file and see none of the newer ones until it is repaired.
     """
     try:
-        return refresh_snapshot(settings)
+        refresh_snapshot(settings)
     except NothingPublished:
         return None
     except Exception as exc:  # the publish has happened (see the docstring): report and carry on
+        why = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
         log.warning(
-            "the BI snapshot %s was not refreshed (%s: %s); the publish stands, the file keeps the publication it "
+            "the BI snapshot %s was not refreshed (%s); the publish stands, the file keeps the publication it "
             "had, and the next publish retries",
             settings.snapshot_path,
-            type(exc).__name__,
-            exc,
+            why,
         )
-        return None
+        return why
+    return None
 
 
 def snapshot_info(path: Path) -> SnapshotInfo | None:

@@ -258,7 +258,15 @@ def publish(
         # a host without stores (the central host of a deployment) publishes nothing itself: it brings its own
         # readers (the BI snapshot) up to the newest publication the regions' hosts made, and says if it cannot
         _refresh_snapshot_here(settings)
-    if any(run.failed for run in runs):
+    stale = next((run.readers_error for run in runs if run.readers_error), None)
+    if stale:  # the publications stand; what BI tools read does not show them: the operator has to act
+        err.print(
+            f"Error: the BI snapshot {settings.snapshot_path} was not refreshed ({stale}); it still holds an older"
+            " publication. `kanda verify` names a damaged central file and its repair",
+            markup=False,
+            soft_wrap=True,
+        )
+    if stale or any(run.failed for run in runs):
         raise typer.Exit(1)
 
 

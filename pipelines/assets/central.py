@@ -92,5 +92,8 @@ def central_rollups(context: AssetExecutionContext, kanda: KandaSettings):
 def bi_snapshot(context: AssetExecutionContext, kanda: KandaSettings) -> MaterializeResult:
     """Step `refresh_readers`: rewritten from the newest publication, whichever region published it."""
     settings = kanda.load()
-    flow.refresh_readers(settings)
-    return MaterializeResult(metadata={"path": MetadataValue.path(str(settings.snapshot_path))})
+    why = flow.refresh_readers(settings)
+    # Not a failed run: the cause may be another region's damaged file, and a failed run of this region would ask
+    # for catch-up runs that cannot help. The materialization says it instead (`kanda verify` names the repair).
+    stale = {"not_refreshed": MetadataValue.text(why)} if why else {}
+    return MaterializeResult(metadata={"path": MetadataValue.path(str(settings.snapshot_path)), **stale})

@@ -191,17 +191,28 @@ def test_a_failed_refresh_does_not_undo_the_publish_and_the_next_publish_repairs
     ingest_landing(settings, "GH")
     with caplog.at_level(logging.WARNING, logger="kanda.analyst.snapshot"):
         result = publish_region(settings, "GH")
-        refresh_readers(settings)  # the flow's step after a publish
-    assert result.published
+        why = refresh_readers(settings)  # the flow's step after a publish
+    assert result.published and why is not None
     assert "BI snapshot" in caplog.text and "not refreshed" in caplog.text
     assert run_query(settings, TOTALS).num_rows == 1  # the publication is visible all the same
+    # `kanda publish` says so and exits 1 (it exited 0: BI tools went on reading the older publication unseen)
+    from typer.testing import CliRunner
+
+    from kanda.cli import app
+
+    make_files(settings, regions=["GH"], rows=50, days=1, seed=3, start=START + dt.timedelta(days=5))
+    ingest_landing(settings, "GH")
+    published = CliRunner().invoke(app, ["publish"])
+    assert published.exit_code == 1 and "GH: published" in published.output, published.output
+    assert "was not refreshed" in published.output and "still holds an older publication" in published.output
+    newest = latest_publication(open_catalog(settings)).publish_id
 
     blocker.unlink()
     blocker.mkdir()
     (blocker / f".{settings.snapshot_path.name}.999.dead.tmp").write_bytes(b"half a file")  # a crashed refresh
     assert publish_region(settings, "GH").published is False  # nothing new to publish ...
     refresh_readers(settings)
-    assert snapshot_info(settings.snapshot_path).publish_id == result.publish_id  # ... but the snapshot caught up
+    assert snapshot_info(settings.snapshot_path).publish_id == newest  # ... but the snapshot caught up
     assert [p.name for p in blocker.iterdir()] == [settings.snapshot_path.name]  # and the crash's leftovers are gone
 
 
