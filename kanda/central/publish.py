@@ -45,6 +45,7 @@ from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.expressions import And, EqualTo, In
 from pyiceberg.table import Table
 
+from kanda.central.anchors import anchor_problems, anchored_heads
 from kanda.central.catalog import (
     LEDGER_ANCHOR,
     PUBLICATIONS,
@@ -196,19 +197,17 @@ def publish_region(
 
 
 def _require_published_history(con: duckdb.DuckDBPyConnection, catalog: SqlCatalog, region: str) -> None:
-    from kanda.checks.verify import anchored_heads, ledger_anchors  # the check `kanda verify` runs, on the newest
-
     anchors = anchored_heads(catalog).get(region)
     if not anchors:
         return
     newest = max(anchors, key=lambda row: (row["published_at"], row["publish_id"]))
-    found = ledger_anchors(con, get_region(region), [newest])
-    if not found.passed:
+    problems = anchor_problems(con, [newest])  # the check `kanda verify` runs on every anchor, on the newest
+    if problems:
         raise HistoryNotInStore(
             f"{region}: not published: the store does not hold the history its newest publication anchored"
-            f" ({found.message.removeprefix(f'{region}: ')}); the store was lost and started again, or restored"
-            " from an older copy. Restore the store from its backup, or run"
-            f" `kanda publish --region {region} --rebuild` to replace the region's central history with this store's"
+            f" ({problems[0]}); the store was lost and started again, or restored from an older copy. Restore the"
+            f" store from its backup, or run `kanda publish --region {region} --rebuild` to replace the region's"
+            " central history with this store's"
         )
 
 

@@ -25,8 +25,8 @@ import pyarrow as pa
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.expressions import In, Not
 
+from kanda.central.anchors import anchor_problems, anchored_heads
 from kanda.central.catalog import (
-    LEDGER_ANCHOR,
     NAMESPACE,
     damaged_files,
     latest_publication,
@@ -86,15 +86,6 @@ def central_data_files(catalog: SqlCatalog) -> tuple[CheckResult | None, frozens
     ), regions
 
 
-def anchored_heads(catalog: SqlCatalog) -> dict[str, list[dict]]:
-    """Per region, the ledger heads its publications anchored (publications from before anchoring have none)."""
-    heads: dict[str, list[dict]] = {}
-    for row in publication_rows(catalog):
-        if row.get("ledger_seq") is not None:
-            heads.setdefault(row["region"], []).append(row)
-    return heads
-
-
 def ledger_anchors(con: duckdb.DuckDBPyConnection, region: RegionConfig, anchors: list[dict]) -> CheckResult:
     """Every ledger head anchored centrally is still in the regional chain: same seq, batch, hash and totals.
 
@@ -102,25 +93,7 @@ def ledger_anchors(con: duckdb.DuckDBPyConnection, region: RegionConfig, anchors
     recompute every hash. They cannot change the heads already published, and a recomputed chain no longer
     passes through them.
     """
-    chain = {
-        row[0]: row[1:]
-        for row in con.execute(
-            "SELECT seq, batch_id, row_hash, sum(rows_read) OVER w, sum(loaded) OVER w, sum(quarantined) OVER w,"
-            " sum(duplicates) OVER w FROM ledger WINDOW w AS (ORDER BY seq)"
-        ).fetchall()
-    }
-    names = [field.name for field in LEDGER_ANCHOR[1:]]
-    problems = []
-    for anchor in anchors:
-        seq, batch = anchor["ledger_seq"], anchor["ledger_batch_id"]
-        found = chain.get(seq)
-        where = f"publication {anchor['publish_id']} anchored batch {batch} at ledger row {seq}"
-        if found is None:
-            problems.append(f"{where}, which the regional ledger no longer has")
-            continue
-        differ = [name.removeprefix("ledger_") for name, got in zip(names, found, strict=True) if anchor[name] != got]
-        if differ:
-            problems.append(f"{where}; the regional chain differs there in {', '.join(differ)} (history rewritten?)")
+    problems = anchor_problems(con, anchors)
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         text = f"{region.code}: " + "; ".join(problems[:3]) + more
