@@ -24,6 +24,7 @@ from kanda.cli_support import (
     chosen_regions,
     console,
     err,
+    error_line,
     fail,
     parse_date,
     progress_bar,
@@ -260,11 +261,9 @@ def publish(
         _refresh_snapshot_here(settings)
     stale = next((run.readers_error for run in runs if run.readers_error), None)
     if stale:  # the publications stand; what BI tools read does not show them: the operator has to act
-        err.print(
-            f"Error: the BI snapshot {settings.snapshot_path} was not refreshed ({stale}); it still holds an older"
-            " publication. `kanda verify` names a damaged central file and its repair",
-            markup=False,
-            soft_wrap=True,
+        error_line(
+            f"the BI snapshot {settings.snapshot_path} was not refreshed ({stale}); it still holds an older"
+            " publication. `kanda verify` names a damaged central file and its repair"
         )
     if stale or any(run.failed for run in runs):
         raise typer.Exit(1)

@@ -39,6 +39,8 @@ from regions import get_region
 from regions.money import MINOR_UNIT_EXPONENT
 from regions.rails import fees_by_rail, get_adapter, source_states_fees
 
+log = logging.getLogger(__name__)
+
 #: Columns a steward may edit; provenance (region, source, file, row, batch) and the derived columns are not.
 #: `buyer_ref` is a salted hash made by the adapter from the buyer's contact, which a person cannot type.
 EDITABLE_COLUMNS: tuple[str, ...] = (
@@ -54,8 +56,6 @@ EDITABLE_COLUMNS: tuple[str, ...] = (
     "currency",
     "occurred_at",
 )
-log = logging.getLogger(__name__)
-
 INTEGER_COLUMNS = frozenset({"amount_minor", "fee_minor", "net_minor"})
 #: The contract's integers are 64-bit (`pl.Int64`): a value beyond them cannot be read, like any other unreadable one.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
