@@ -79,6 +79,16 @@ def chosen_regions(codes: list[str] | None) -> list[str]:
     return chosen
 
 
+def left_out_regions(codes: list[str] | None) -> list[str]:
+    """The regions this host serves that `chosen_regions(codes)` left out of "every region" because their region
+    file does not load. A command over every region exits 1 for them (after doing the others): a cron job or CI
+    step reading exit 0 would take a region that never ran for a region with nothing to do."""
+    from kanda.settings import serves_region
+    from regions import unavailable_regions
+
+    return [] if codes else sorted(code for code in unavailable_regions() if serves_region(code))
+
+
 #: The days a command takes: no sale predates 1970, and a day near year 9999 has no day after it to compute with
 #: (a report's trend, a day's end in UTC): such a date is a typo, answered as one rather than as a failing store.
 DATES = (dt.date(1970, 1, 1), dt.date(9998, 12, 31))

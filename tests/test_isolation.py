@@ -114,7 +114,7 @@ def test_a_region_whose_file_does_not_load_is_named_by_status_and_verify_not_lef
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     """A second region file for NG with a YAML error made NG unavailable (rightly: which file is NG's?), but status,
-    verify and publish then left NG out and exited 0, though NG's store and data are on this host."""
+    verify, publish and reprocess then left NG out and exited 0, though NG's store and data are on this host."""
     make_files(settings, regions=["KE", "NG"], rows=200)
     for code in ("KE", "NG"):
         ingest_landing(settings, code)
@@ -131,6 +131,12 @@ def test_a_region_whose_file_does_not_load_is_named_by_status_and_verify_not_lef
     assert verified.exit_code == 1 and "FAIL region_file NG: its store" in flat(verified.output), verified.output
     published = runner.invoke(app, ["publish"])
     assert "region NG is left out" in flat(published.output) and "KE: published" in flat(published.output)
+    assert published.exit_code == 1  # a cron job reading 0 would take NG, never published, for NG up to date
+    assert flat(published.output).count("region NG is left out") == 1
+    reprocessed = runner.invoke(app, ["review", "reprocess"])
+    assert reprocessed.exit_code == 1 and "region NG is left out" in flat(reprocessed.output), reprocessed.output
+    named = runner.invoke(app, ["publish", "-r", "KE"])  # a region asked for by name is all that was asked
+    assert named.exit_code == 0, named.output
 
 
 def test_a_store_held_open_by_another_program_is_busy_not_broken(settings: Settings):

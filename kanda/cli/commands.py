@@ -26,6 +26,7 @@ from kanda.cli_support import (
     err,
     error_line,
     fail,
+    left_out_regions,
     parse_date,
     progress_bar,
     transfer_bar,
@@ -232,8 +233,9 @@ def publish(
     all_days = all_days or rebuild
     full_refresh = full_refresh or rebuild  # a repair trusts nothing built before
     settings = load_settings()
-    codes = [code for code in chosen_regions(region) if store_exists(settings, code)]
-    empty = sorted(set(chosen_regions(region)) - set(codes))
+    chosen = chosen_regions(region)
+    codes = [code for code in chosen if store_exists(settings, code)]
+    empty = sorted(set(chosen) - set(codes))
     for code in empty:
         console.print(f"{code}: no store yet (nothing ingested)")
     observers = flow.installed_observers()
@@ -265,7 +267,7 @@ def publish(
             f"the BI snapshot {settings.snapshot_path} was not refreshed ({stale}); it still holds an older"
             " publication. `kanda verify` names a damaged central file and its repair"
         )
-    if stale or any(run.failed for run in runs):
+    if stale or left_out_regions(region) or any(run.failed for run in runs):
         raise typer.Exit(1)
 
 
@@ -644,6 +646,9 @@ def reprocess(
     settings = load_settings()
     flt = _filter(region, None, None, None, None, None, None)
     codes = sorted(flt.regions) if flt.regions else [c for c in all_regions() if store_exists(settings, c)]
+    left_out = [] if flt.regions else [c for c in left_out_regions(None) if store_exists(settings, c)]
+    for code in left_out:  # its store has approved fixes waiting as much as any other's: said, never passed over
+        error_line(f"region {code} is left out: its region file does not load (`kanda regions check`)")
     observers = flow.installed_observers()
     results: list = []
     failed: dict[str, RegionFailure] = {}
@@ -665,7 +670,7 @@ def reprocess(
         )
     else:
         _print_reprocessed(codes, results, failed)
-    if failed:
+    if failed or left_out:
         raise typer.Exit(1)
 
 
