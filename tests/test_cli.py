@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from kanda.checks.gx_runner import latest_results
 from kanda.cli import app
+from kanda.cli.query import plain_arguments
 from kanda.regional.store import open_store
 from kanda.settings import Settings, load_settings
 from regions import all_regions
@@ -45,6 +46,18 @@ def test_ingest_json_report_and_exit_codes(settings: Settings, tmp_path: Path):
     assert runner.invoke(app, ["ingest", str(generated.path)]).exit_code == 2  # --region is required
 
 
+def test_an_option_taking_one_value_refuses_a_second(settings: Settings):
+    """Click kept the last of a repeated option: `kanda ingest -r EG -r KE` ingested KE alone with exit 0, and EG's
+    files waited unseen while the publish after it went out."""
+    make_files(settings, regions=["EG", "KE"], rows=50)
+    twice = runner.invoke(app, ["ingest", "-r", "EG", "-r", "KE"])
+    assert twice.exit_code == 2 and "given more than once" in twice.output, twice.output
+    assert not any(settings.store_path(code).exists() for code in ("EG", "KE"))  # nothing half-done
+    assert runner.invoke(app, ["query", "select 1", "-f", "json", "--format", "csv"]).exit_code == 2
+    assert plain_arguments(["select 1", "-f", "json", "--format", "csv"]) is None  # the fast path defers to Typer
+    assert runner.invoke(app, ["publish", "-r", "EG", "-r", "KE"]).exit_code == 0  # a repeatable option still is
+
+
 def test_query_formats_and_refusals(settings: Settings):
     make_files(settings, regions=["KE"], rows=200)
     assert runner.invoke(app, ["query", "select 1"]).exit_code == 1  # nothing published yet, said plainly
@@ -60,6 +73,11 @@ def test_query_formats_and_refusals(settings: Settings):
     refused = runner.invoke(app, ["query", "drop table rollups.creator_daily"])
     assert refused.exit_code == 1 and "read-only" in refused.output
     assert runner.invoke(app, ["query", "select 1", "--format", "xml"]).exit_code == 2
+    # wider than the console (a pipe gets 120 columns): Rich cut cells to `34150…`, a plausible wrong figure
+    wide = ", ".join(f"3415000123456 as gross_{name}" for name in "abcdefghijklmnopqrst")
+    shown = runner.invoke(app, ["query", f"select {wide}"])
+    assert shown.exit_code == 0 and "…" not in shown.stdout
+    assert sum(ch.isdigit() for ch in shown.stdout) == 20 * len("3415000123456")
     # a repeated column name: CSV raised a traceback, JSON silently kept only the last column
     for fmt in ("csv", "json", "table"):
         twice = runner.invoke(app, ["query", "select 1 as a, 2 as a", "--format", fmt])

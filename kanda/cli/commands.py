@@ -43,6 +43,7 @@ class KandaGroup(TyperGroup):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         _untyped_flags(self)
+        _values_once(self)
 
 
 def _untyped_flags(command) -> None:
@@ -53,6 +54,26 @@ def _untyped_flags(command) -> None:
             param.display_type_rich = lambda ctx: None  # its metavar (`[FILE]...`) says it; not `<list[Path]>` too
     for sub in getattr(command, "commands", {}).values():
         _untyped_flags(sub)
+
+
+def _values_once(command) -> None:
+    """An option that takes one value refuses to be given twice. Click keeps the last value silently, so
+    `kanda ingest -r EG -r KE` ingested KE alone, exit 0, and the publish after it went out without EG's files."""
+    if hasattr(command, "commands"):  # a group: its own options are flags; its commands are checked one by one
+        for sub in command.commands.values():
+            _values_once(sub)
+        return
+    parse_args = command.parse_args
+
+    def parse_once(ctx: typer.Context, args: list[str]) -> list[str]:
+        _, _, order = command.make_parser(ctx).parse_args(args=list(args))
+        for param in {id(p): p for p in order}.values():
+            single = param.param_type_name == "option" and not (param.multiple or param.is_flag or param.count)
+            if single and sum(p is param for p in order) > 1:
+                usage_error(f"given more than once; `kanda {command.name}` takes one", "/".join(param.opts))
+        return parse_args(ctx, args)
+
+    command.parse_args = parse_once
 
 
 app = typer.Typer(

@@ -106,7 +106,9 @@ def _print_rows(result: Rows, fmt: str) -> None:
 
     table = Table()
     for column in result.columns:
-        table.add_column(column)
+        # Folded, never cut: Rich's default ellipsis turned 3415000 into `34150…` in a narrow terminal or a pipe,
+        # a plausible wrong figure. A folded cell keeps every digit.
+        table.add_column(column, overflow="fold")
     for row in result.rows:
         table.add_row(*("" if v is None else str(v) for v in row))
     console.print(table)
@@ -123,7 +125,7 @@ def plain_arguments(args: list[str]) -> dict[str, Any] | None:
     """`answer`'s arguments from `kanda query ARGS` written plainly (`--format json`, not `--format=json`), or None
     when Typer must read them: it alone prints help and usage errors."""
     options: dict[str, Any] = {"sql": None, "fmt": "table", "as_of": None, "explain": False, "history": False}
-    given = iter(args)
+    given, valued = iter(args), set()
     for arg in given:
         if arg in _FLAGS:
             options[_FLAGS[arg]] = True
@@ -131,7 +133,10 @@ def plain_arguments(args: list[str]) -> dict[str, Any] | None:
             value = next(given, None)
             if value is None or value.startswith("-"):
                 return None
-            options[_VALUES[arg]] = value  # given twice, the last one counts, as in Click
+            if _VALUES[arg] in valued:
+                return None  # given twice: Typer's usage box says so (kanda.cli.commands._values_once)
+            valued.add(_VALUES[arg])
+            options[_VALUES[arg]] = value
         elif arg.startswith("-") or options["sql"] is not None:
             return None
         else:
