@@ -145,7 +145,8 @@ def write_reports(
         wanted = {c.split("-", 1)[0].upper() for c in creators}
         codes = [c for c in codes if c in wanted]
     mode = "preview" if not deliver else ("outbox" if settings.smtp is None else "smtp")
-    log = DeliveryLog(settings) if deliver else None
+    # A preview reads the log too: it shows the corrections of days already reported, as delivery would send them.
+    log = DeliveryLog(settings)
     mailing = Mailing.from_settings(settings)
     outcomes = []
     try:
@@ -157,12 +158,11 @@ def write_reports(
                 outcomes.append(_failed_region(settings, code, day, exc))
                 continue
             try:
-                outcomes.append(_deliver_region(settings, gathered, log, mailing, resend, progress))
+                outcomes.append(_deliver_region(settings, gathered, log, deliver, mailing, resend, progress))
             except Exception as exc:  # its outbox or preview folder, say: this region's alone, the others go on
                 outcomes.append(_undelivered_region(code, day, exc))
     finally:
-        if log is not None:
-            log.close()
+        log.close()
     return ReportsSummary(mode, outcomes)
 
 
@@ -201,7 +201,8 @@ def _undelivered_region(code: str, day: dt.date, exc: Exception) -> RegionOutcom
 def _deliver_region(
     settings: Settings,
     gathered: RegionDay,
-    log: DeliveryLog | None,
+    log: DeliveryLog,
+    deliver: bool,
     mailing: Mailing,
     resend: bool,
     progress: ReportsProgress | None,
@@ -213,7 +214,7 @@ def _deliver_region(
     if not state.ready or not reports:
         return outcome
     outcome.held_creators = sum(r.held.count > 0 for r in reports)
-    if log is not None:
+    if deliver:
         stopped = log.unsubscribed(gathered.region)
         outcome.unsubscribed = sorted(r.creator_id for r in reports if r.creator_id in stopped)
         reports = [r for r in reports if r.creator_id not in stopped]
@@ -221,11 +222,11 @@ def _deliver_region(
             done = log.sent(gathered.region, gathered.local_date)
             outcome.skipped = sum(r.creator_id in done for r in reports)
             reports = [r for r in reports if r.creator_id not in done]
-        reports = _with_restatements(log, reports)
+    reports = _with_restatements(log, reports)
     outcome.restated = sum(bool(r.restated) for r in reports)
 
     transport: OutboxTransport | SmtpTransport | _Preview = (
-        _Preview(settings.reports_dir) if log is None else transport_for(settings)
+        transport_for(settings) if deliver else _Preview(settings.reports_dir)
     )
     outcome.location = (
         transport.location
@@ -264,7 +265,7 @@ def _deliver_region(
                 outcome.failed[report.creator_id] = str(exc)
                 continue
             outcome.written += 1
-            if log is not None:
+            if deliver:
                 pending.append(
                     Delivery(
                         report.region,
@@ -283,8 +284,7 @@ def _deliver_region(
                     pending = []
             if progress:
                 progress(gathered.region, index, len(addressed))
-        if log is not None:
-            log.record(pending)
+        log.record(pending)  # nothing pending in a preview
     return outcome
 
 

@@ -121,6 +121,10 @@ def test_a_late_refund_restates_the_right_day_and_the_next_report_shows_it(setti
 
     (now_a,) = region_reports(settings, "NG", a, now=LATER).reports
     assert now_a.day.refunds_minor == 2_000_00 and now_a.day.net_minor == net_a - 2_000_00  # A restated
+    # a preview shows what delivery will send, the correction of A included (it used to leave it out)
+    preview = write_reports(settings, b, regions=["NG"], now=LATER)
+    assert preview.ok and preview.written == 1 and preview.regions[0].restated == 1
+    previewed = (settings.reports_dir / "NG" / b.isoformat() / f"{c}.eml").read_bytes()
     summary = write_reports(settings, b, regions=["NG"], deliver=True, now=LATER)
     assert summary.ok and summary.written == 1 and summary.regions[0].restated == 1
     (report_b,) = region_reports(settings, "NG", b, now=LATER).reports
@@ -137,6 +141,8 @@ def test_a_late_refund_restates_the_right_day_and_the_next_report_shows_it(setti
     now = f"₦{(net_a - 2_000_00) / 100:,.2f}"
     correction = next(line for line in text.splitlines() if was in line)
     assert now in correction and "-₦2,000.00" in correction
+    shown = parts(email.message_from_bytes(previewed, policy=email.policy.default))["text/plain"].get_content()
+    assert correction in shown.splitlines()
     from kanda.reports.delivery import DeliveryLog
 
     log = DeliveryLog(settings)
