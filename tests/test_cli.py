@@ -138,6 +138,23 @@ def test_generate_is_deterministic_and_takes_per_kind_dirt(settings: Settings):
     assert runner.invoke(app, [*args, "--dirt-mix", "bogus=1"]).exit_code == 2
 
 
+def test_a_later_generated_file_holds_new_transactions_with_after(settings: Settings):
+    """Every generated file of a region numbered its transactions from one: a second file (a later day's export)
+    was nearly all duplicates of the first, so trying kanda on more days showed a pipeline loading nothing."""
+
+    def ingested(*extra: str) -> dict:
+        args = ["generate", "-r", "KE", "--rows", "300", "--days", "2", *extra]
+        assert runner.invoke(app, args).exit_code == 0
+        (report,) = json.loads(runner.invoke(app, ["ingest", "-r", "KE", "--json"]).stdout)["files"]
+        return report
+
+    first = ingested("--start", "2026-10-01")
+    later = ingested("--start", "2026-10-03", "--after", "300")
+    assert later["file"] != first["file"] and later["loaded"] > 0.9 * later["rows_in"]
+    again = ingested("--start", "2026-10-05")  # without --after: the first file's ids again
+    assert again["duplicates"] > 0.9 * again["rows_in"]
+
+
 def test_generate_for_one_region_leaves_the_other_regions_registry_records_alone(settings: Settings):
     """An operator's own creators of other regions (and their addresses, which reports go to) survive a
     `kanda generate -r KE`; only KE's records are replaced."""

@@ -109,6 +109,15 @@ def generate(
         ),
     ] = None,
     creators: Annotated[int, typer.Option(min=1, metavar="COUNT", help="Creators per region in the registry.")] = 12,
+    after: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            metavar="N",
+            help="Number the file's transactions after the first N: a later export of new sales. Without it, files"
+            " of one region repeat the same transaction ids, and a second one is mostly repeats and conflicts.",
+        ),
+    ] = 0,
     out: Annotated[
         Path | None, typer.Option(metavar="FOLDER", help="Landing folder (default KANDA_HOME/landing).")
     ] = None,
@@ -132,6 +141,7 @@ def generate(
             seed=seed,
             dirt=_dirt(dirt, dirt_mix),
             creators_per_region=creators,
+            txn_offset=after,
             progress=lambda code, done: bar.update(tasks[code], completed=done),
         )
     for f in files:

@@ -86,7 +86,8 @@ def write_region_file(
     writer, extension = get_writer(region.source_format)
     folder = region.landing_folder(landing_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / (name or f"{region.code.lower()}_{start:%Y%m%d}_{days}d_seed{seed}.{extension}")
+    later = f"_after{txn_offset}" if txn_offset else ""  # never the earlier file's name: it would be overwritten
+    path = folder / (name or f"{region.code.lower()}_{start:%Y%m%d}_{days}d_seed{seed}{later}.{extension}")
     chunks = truth_chunks(
         region,
         registry,
