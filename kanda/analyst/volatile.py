@@ -11,7 +11,8 @@ DuckDB marks VOLATILE (`duckdb_functions().stability`), or one of the clock's fu
 CONSISTENT_WITHIN_QUERY together with hundreds of pure ones (`year`, `+`, `strftime`) and so are named here (and
 `age` with one argument, the time since a value, which DuckDB marks like the pure `age(a, b)`). The
 SQL-standard `current_date`, `current_timestamp`, `localtime`... parse as column references (no rollup has such a
-column). `EXPLAIN ANALYZE` reports how long this run took.
+column). `EXPLAIN ANALYZE` reports how long this run took. A sample (`USING SAMPLE`, `TABLESAMPLE`) draws rows by
+chance, seeded or not (DuckDB repeats a seeded sample only on one thread).
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ def answer_varies(con: duckdb.DuckDBPyConnection, sql: str) -> bool:
         return True
     varying = volatile_functions()
     for node in parse_tree_nodes(tree):
+        if node.get("sample"):  # USING SAMPLE / TABLESAMPLE: chance, and a seed repeats only on one thread
+            return True
         if node.get("class") == "FUNCTION":
             name = node.get("function_name", "").lower()
             if name in varying or (

@@ -84,6 +84,10 @@ CLOCKED = [
     "select count(*) filter (where random() < 0.5) as about_half from rollups.creator_daily",
     # the time since the newest day: DuckDB's one-argument age() measures up to now
     "select age(max(local_date)::timestamp) as since_last from rollups.creator_daily",
+    # a sample draws other rows each run; a seed repeats only on one thread
+    "select creator_id, local_date from rollups.creator_daily using sample 3 rows",
+    "select count(*) as n from (select * from rollups.creator_daily tablesample 50%)",
+    "select creator_id from rollups.creator_daily using sample 3 rows (reservoir, 42)",
 ]
 
 
