@@ -120,6 +120,7 @@ ERRORS = {
     408: {"description": "The query ran past its time limit and was stopped."},
     413: {"description": "The answer is larger than the size limit (stated); ask for fewer rows or columns."},
     422: {"description": "A parameter that is invalid or does not apply to the table; the reason is given."},
+    429: {"description": "This API key has its share of the SQL processes busy already; retry after an answer."},
     503: {"description": "A data file of the publication is missing on the server; the table is named."},
 }
 
@@ -297,19 +298,21 @@ def build_router(
     answers = fast.cache if fast is not None else cache if cache is not None else AnswerCache.from_env()
 
     async def analyst(
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
         api_key: Annotated[str | None, Depends(header)],
     ) -> ApiKey:
         """Every request, cached answers and 304s included, is checked against the key table: a revoked key stops
         working at once, in every worker. A local SQLite lookup takes less than handing it to a thread would; a
-        database server is asked from the thread pool, so that its round trip does not hold up other requests."""
+        database server is asked from the thread pool, so that its round trip does not hold up other requests.
+        The key is kept on the request: analyst SQL is shared out among keys."""
         token = credentials.credentials if credentials else api_key
         try:
-            if keys.local:
-                return keys.authenticate(token)
-            return await run_in_threadpool(keys.authenticate, token)
+            key = keys.authenticate(token) if keys.local else await run_in_threadpool(keys.authenticate, token)
         except InvalidKey as exc:
             raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+        request.state.api_key = key
+        return key
 
     router = APIRouter(prefix="/api", dependencies=[Depends(analyst)], responses=ERRORS)
     router.answer_cache = answers  # type: ignore[attr-defined]  # tests and operators read its counters
@@ -504,6 +507,7 @@ def build_router(
                     max_rows=max_rows,
                     max_bytes=limits.sql_max_bytes,
                     timeout_seconds=timeout,
+                    holder=request.state.api_key.name,
                 )
             meta = {
                 "publication": publication_json(result.publication),
@@ -572,6 +576,8 @@ def _answering() -> Iterator[None]:
         raise HTTPException(413, str(exc)) from None
     except BadRollupRequest as exc:
         raise HTTPException(422, str(exc)) from None
+    except sql_processes.KeyBusy as exc:
+        raise HTTPException(429, str(exc), headers={"Retry-After": "1"}) from None
     except DataUnavailable as exc:  # the server's fault, not the query's: retry after an operator restores it
         raise HTTPException(503, str(exc)) from None
     except sqlalchemy.exc.DBAPIError as exc:  # the catalog's database down or restarting (never the analyst's SQL)

@@ -22,7 +22,10 @@ at once stalled every other analyst's requests. Errors come back as kanda's own 
 refused statement is a 403 with its reason as before.
 
 At most `KANDA_API_SQL_PROCESSES` statements of one API worker run at a time; more wait for a free process, and the
-time limit counts from when a statement starts. Each process is a DuckDB instance with the installation's memory
+time limit counts from when a statement starts. One API key may have at most `KANDA_API_SQL_PER_KEY` statements
+running or waiting in a worker (default: one fewer than the processes, at least one); another is refused at once
+(`KeyBusy`, a 429), so that one analyst's slow statements, sent again and again, never hold every process while
+everybody else's waits. Each process is a DuckDB instance with the installation's memory
 limit of its own. Processes are started with `spawn` (a fresh interpreter: forking a threaded server is not safe).
 `kanda query` on the command line runs in the analyst's own process and stays there: its time limit
 (`KANDA_QUERY_TIMEOUT`) has the same gap, and Ctrl-C stops it.
@@ -36,7 +39,10 @@ import multiprocessing.util
 import os
 import signal
 import threading
+from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import duckdb
@@ -76,6 +82,41 @@ def processes_wanted() -> int:
     return max(1, int(os.environ.get("KANDA_API_SQL_PROCESSES", "2")))
 
 
+def statements_per_key() -> int:
+    """`KANDA_API_SQL_PER_KEY`: statements one API key may have running or waiting in one API worker."""
+    return max(1, int(os.environ.get("KANDA_API_SQL_PER_KEY", str(max(1, processes_wanted() - 1)))))
+
+
+class KeyBusy(Exception):
+    """The API key already has as many statements running here as one key may: it waits for an answer first."""
+
+
+_RUNNING: Counter[str] = Counter()
+_RUNNING_LOCK = threading.Lock()
+
+
+@contextmanager
+def _key_slot(holder: str | None) -> Iterator[None]:
+    if holder is None:
+        yield
+        return
+    allowed = statements_per_key()
+    with _RUNNING_LOCK:
+        if _RUNNING[holder] >= allowed:
+            raise KeyBusy(
+                f"the API key {holder!r} already has {allowed} statement(s) running here: send the next one when an"
+                " answer is back"
+            )
+        _RUNNING[holder] += 1
+    try:
+        yield
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING[holder] -= 1
+            if not _RUNNING[holder]:
+                del _RUNNING[holder]
+
+
 @dataclass(frozen=True)
 class _Job:
     settings: Settings
@@ -108,23 +149,27 @@ def run_statement(
     max_rows: int | None,
     max_bytes: int | None,
     timeout_seconds: float | None,
+    holder: str | None = None,
 ) -> tuple[QueryResult, bool]:
     """Check and run analyst SQL in a pool process, at the publication `resolved` names: the same answer and errors
     as `kanda.central.query.execute`, and `QueryTimeout` at the latest `GRACE_SECONDS` after the time limit, whatever
     checking or running the statement costs. Also says whether the answer may differ another time at the same
-    publication (`kanda.analyst.volatile.answer_varies`: then it is not kept)."""
+    publication (`kanda.analyst.volatile.answer_varies`: then it is not kept). `holder` is the API key asking:
+    `KeyBusy` if it has its share of the processes already."""
     job = _Job(settings, resolved, sql, max_rows, max_bytes, timeout_seconds)
-    future = _schedule(job, timeout_seconds + GRACE_SECONDS if timeout_seconds else None)
-    try:
-        outcome = future.result()
-    except FutureTimeout:  # pebble killed the process; a new one takes its place
-        raise _timeout(timeout_seconds) from None
-    except ProcessExpired as exc:
-        how = f"signal {-exc.exitcode}" if exc.exitcode and exc.exitcode < 0 else f"exit code {exc.exitcode}"
-        raise QueryFailed(
-            f"the process running the query ended abruptly ({how}), which a query needing more memory than analyst "
-            "SQL may use here can cause (KANDA_DUCKDB_MEMORY, KANDA_ANALYST_MEMORY): aggregate or filter sooner"
-        ) from None
+    with _key_slot(holder):
+        future = _schedule(job, timeout_seconds + GRACE_SECONDS if timeout_seconds else None)
+        try:
+            outcome = future.result()
+        except FutureTimeout:  # pebble killed the process; a new one takes its place
+            raise _timeout(timeout_seconds) from None
+        except ProcessExpired as exc:
+            how = f"signal {-exc.exitcode}" if exc.exitcode and exc.exitcode < 0 else f"exit code {exc.exitcode}"
+            raise QueryFailed(
+                f"the process running the query ended abruptly ({how}), which a query needing more memory than"
+                " analyst SQL may use here can cause (KANDA_DUCKDB_MEMORY, KANDA_ANALYST_MEMORY): aggregate or filter"
+                " sooner"
+            ) from None
     if isinstance(outcome, _Failed):
         raise _rebuilt(outcome)
     table = pa.ipc.open_stream(outcome.ipc).read_all()

@@ -126,3 +126,33 @@ def test_checking_a_huge_statement_costs_the_api_worker_nothing_and_counts_towar
     # Checked, then run, under the 1 s limit: stopped there, or answered if this machine checks it fast enough.
     assert answer.status_code in (200, 408), answer.text
     assert in_worker < in_process / 4, (in_worker, in_process)
+
+
+def test_one_key_cannot_hold_every_sql_process(published: Settings, monkeypatch: pytest.MonkeyPatch):
+    """Two slow statements of one analyst took both processes of a worker, and everybody else's statement waited
+    behind them, as long as that analyst kept sending. A key's next statement is now refused at once (429) while it
+    has its share running; other keys are answered meanwhile."""
+    sql_processes.stop()
+    monkeypatch.setenv("KANDA_API_SQL_PROCESSES", "2")  # one key may then use one
+    sql_processes.start()
+    app = FastAPI()
+    keys = KeyStore(published.app_db_url)
+    app.include_router(api.build_router(published, keys, api.Limits(sql_max_rows=1000, sql_timeout_seconds=30)))
+    alice = TestClient(app, headers={"Authorization": f"Bearer {keys.create('alice')}"})
+    carol = TestClient(app, headers={"Authorization": f"Bearer {keys.create('carol')}"})
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            slow = pool.submit(alice.post, "/api/sql", json={"sql": "select sleep_ms(8000) as first"})
+            deadline = time.monotonic() + 20  # until the worker counts alice's statement as hers
+            while not getattr(sql_processes, "_RUNNING", {}).get("alice") and time.monotonic() < deadline:
+                time.sleep(0.02)
+            again = alice.post("/api/sql", json={"sql": "select sleep_ms(8000) as second"})
+            assert again.status_code == 429 and "already has 1 statement(s) running" in again.json()["detail"]
+            assert again.headers["retry-after"] == "1"
+            other = carol.post("/api/sql", json={"sql": TOTALS})
+            assert other.status_code == 200 and other.json()["rows"] == run_query(published, TOTALS).to_pylist()
+            assert not slow.done()  # carol did not wait for alice
+            assert slow.result().status_code == 200
+        assert alice.post("/api/sql", json={"sql": TOTALS}).status_code == 200  # her turn again once answered
+    finally:
+        sql_processes.stop()
