@@ -23,12 +23,12 @@ refused statement is a 403 with its reason as before.
 
 At most `KANDA_API_SQL_PROCESSES` statements of one API worker run at a time; more wait for a free process, and the
 time limit counts from when a statement starts. One API key may have at most `KANDA_API_SQL_PER_KEY` statements
-running or waiting in a worker (default: one fewer than the processes, at least one); another is refused at once
-(`KeyBusy`, a 429), so that one analyst's slow statements, sent again and again, never hold every process while
-everybody else's waits. Each process is a DuckDB instance with the installation's memory
-limit of its own. Processes are started with `spawn` (a fresh interpreter: forking a threaded server is not safe).
-`kanda query` on the command line runs in the analyst's own process and stays there: its time limit
-(`KANDA_QUERY_TIMEOUT`) has the same gap, and Ctrl-C stops it.
+running in a worker (default: one fewer than the processes, at least one): its next ones wait for its own to end
+(up to `KANDA_API_SQL_WAITING_PER_KEY`, default 8; more are refused at once, `KeyBusy`, a 429), so that one
+analyst's slow statements, sent again and again, never hold every process while everybody else's wait. Each
+process is a DuckDB instance with the installation's memory limit of its own. Processes are started with `spawn`
+(a fresh interpreter: forking a threaded server is not safe). `kanda query` on the command line runs in the
+analyst's own process and stays there: its time limit (`KANDA_QUERY_TIMEOUT`) has the same gap, and Ctrl-C stops it.
 """
 
 from __future__ import annotations
@@ -83,38 +83,55 @@ def processes_wanted() -> int:
 
 
 def statements_per_key() -> int:
-    """`KANDA_API_SQL_PER_KEY`: statements one API key may have running or waiting in one API worker."""
+    """`KANDA_API_SQL_PER_KEY`: statements one API key may have running in one API worker at once."""
     return max(1, int(os.environ.get("KANDA_API_SQL_PER_KEY", str(max(1, processes_wanted() - 1)))))
 
 
+def waiting_per_key() -> int:
+    """`KANDA_API_SQL_WAITING_PER_KEY`: statements one API key may have waiting for its turn in one API worker."""
+    return max(0, int(os.environ.get("KANDA_API_SQL_WAITING_PER_KEY", "8")))
+
+
 class KeyBusy(Exception):
-    """The API key already has as many statements running here as one key may: it waits for an answer first."""
+    """The API key has as many statements running and waiting here as one key may: it waits for an answer first."""
 
 
 _RUNNING: Counter[str] = Counter()
-_RUNNING_LOCK = threading.Lock()
+_WAITING: Counter[str] = Counter()
+_TURNS = threading.Condition()
 
 
 @contextmanager
 def _key_slot(holder: str | None) -> Iterator[None]:
+    """A turn of `holder`'s own: while the key has its share running, its next statement waits for one of them (a
+    dashboard's panels, one after another), never for another key's, and past its waiting share it is refused."""
     if holder is None:
         yield
         return
     allowed = statements_per_key()
-    with _RUNNING_LOCK:
+    with _TURNS:
         if _RUNNING[holder] >= allowed:
-            raise KeyBusy(
-                f"the API key {holder!r} already has {allowed} statement(s) running here: send the next one when an"
-                " answer is back"
-            )
+            if _WAITING[holder] >= waiting_per_key():
+                raise KeyBusy(
+                    f"the API key {holder!r} already has {allowed} statement(s) running here and"
+                    f" {_WAITING[holder]} waiting: send the next one when an answer is back"
+                )
+            _WAITING[holder] += 1
+            try:
+                _TURNS.wait_for(lambda: _RUNNING[holder] < allowed)
+            finally:
+                _WAITING[holder] -= 1
+                if not _WAITING[holder]:
+                    del _WAITING[holder]
         _RUNNING[holder] += 1
     try:
         yield
     finally:
-        with _RUNNING_LOCK:
+        with _TURNS:
             _RUNNING[holder] -= 1
             if not _RUNNING[holder]:
                 del _RUNNING[holder]
+            _TURNS.notify_all()
 
 
 @dataclass(frozen=True)

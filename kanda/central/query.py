@@ -474,7 +474,10 @@ def reader_connection(settings: Settings, resolved: Resolved) -> duckdb.DuckDBPy
     publication = resolved.publication
     for attempt in (1, 2):
         path = ensure_reader_file(
-            settings, publication.publish_id, lambda target: _materialise(settings, resolved, target)
+            settings,
+            publication.publish_id,
+            lambda target: _materialise(settings, resolved, target),
+            newest=resolved.newest_at is not None,
         )
         try:
             con = open_read_only(

@@ -23,6 +23,7 @@ from kanda.regional import ledger
 from kanda.regional.schema import sale_events_ddl
 from kanda.regional.upgrades import UPGRADES
 from kanda.settings import Settings
+from kanda.spill import clear_dead_spill
 from regions import get_region
 from regions.money import MINOR_UNIT_EXPONENT
 from regions.rails import states_fees
@@ -202,6 +203,7 @@ def open_store(
     try:
         if read_only and not path.exists():
             read_only = False  # first use: create it so that readers see an empty, well-formed store
+        clear_dead_spill(path)  # a killed run's sort or dedupe spill
         con = _connect(settings, region, read_only=read_only)
         try:
             _check_salt(con, settings, region, record=False)  # before this open writes anything

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from kanda.central.query import QueryRefused, connect_central, run_query
 from kanda.cli import app
 from kanda.settings import Settings
+from tests.support.spill import killed_while_spilling
 
 LEAK = Path("/tmp/kanda-lockdown-leak")
 TOTALS = "select region, sum(net_minor) as net from rollups.creator_daily group by 1 order by 1"
@@ -191,3 +192,17 @@ def test_writes_that_slip_past_the_check_are_refused_by_duckdb(published: Settin
 )
 def test_ordinary_analyst_queries_still_run(published: Settings, sql: str):
     assert run_query(published, sql).num_rows > 0
+
+
+def test_a_killed_query_s_spill_files_are_removed_by_the_next_reader(published: Settings):
+    """A query killed while it spilled (kill -9, the OOM killer) left 1.4-1.8 GB beside the reader file, outside the
+    spill cap, and no later query removed them: each killed query took that much more of KANDA_HOME's disk."""
+    from kanda.central.query import central_reader
+
+    with central_reader(published) as central:  # the newest publication's reader file, built
+        paths = central.con.execute("SELECT path FROM duckdb_databases() WHERE path IS NOT NULL").fetchall()
+    (path,) = {row[0] for row in paths}
+    left = killed_while_spilling(Path(path))
+    assert left and sum(p.stat().st_size for p in left) > 1_000_000
+    assert run_query(published, TOTALS).num_rows > 0
+    assert not any(p.exists() for p in left)

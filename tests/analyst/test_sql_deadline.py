@@ -11,7 +11,7 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -130,29 +130,39 @@ def test_checking_a_huge_statement_costs_the_api_worker_nothing_and_counts_towar
 
 def test_one_key_cannot_hold_every_sql_process(published: Settings, monkeypatch: pytest.MonkeyPatch):
     """Two slow statements of one analyst took both processes of a worker, and everybody else's statement waited
-    behind them, as long as that analyst kept sending. A key's next statement is now refused at once (429) while it
-    has its share running; other keys are answered meanwhile."""
+    behind them, as long as that analyst kept sending. A key's next statement now waits for the key's own running
+    one (and past its waiting share is refused, 429); other keys are answered meanwhile."""
     sql_processes.stop()
-    monkeypatch.setenv("KANDA_API_SQL_PROCESSES", "2")  # one key may then use one
+    monkeypatch.setenv("KANDA_API_SQL_PROCESSES", "2")  # one key may then run one
+    monkeypatch.setenv("KANDA_API_SQL_WAITING_PER_KEY", "1")
     sql_processes.start()
     app = FastAPI()
     keys = KeyStore(published.app_db_url)
     app.include_router(api.build_router(published, keys, api.Limits(sql_max_rows=1000, sql_timeout_seconds=30)))
     alice = TestClient(app, headers={"Authorization": f"Bearer {keys.create('alice')}"})
     carol = TestClient(app, headers={"Authorization": f"Bearer {keys.create('carol')}"})
+
+    def counted(table: object) -> Callable[[], int]:
+        return lambda: getattr(sql_processes, table, {}).get("alice", 0)  # type: ignore[arg-type]
+
+    def until(condition: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 20
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
     try:
-        with ThreadPoolExecutor(1) as pool:
-            slow = pool.submit(alice.post, "/api/sql", json={"sql": "select sleep_ms(8000) as first"})
-            deadline = time.monotonic() + 20  # until the worker counts alice's statement as hers
-            while not getattr(sql_processes, "_RUNNING", {}).get("alice") and time.monotonic() < deadline:
-                time.sleep(0.02)
-            again = alice.post("/api/sql", json={"sql": "select sleep_ms(8000) as second"})
-            assert again.status_code == 429 and "already has 1 statement(s) running" in again.json()["detail"]
-            assert again.headers["retry-after"] == "1"
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(alice.post, "/api/sql", json={"sql": "select sleep_ms(8000) as first"})
+            until(lambda: counted("_RUNNING")() == 1)
+            second = pool.submit(alice.post, "/api/sql", json={"sql": "select 2 as second"})
+            until(lambda: counted("_WAITING")() == 1)
+            third = alice.post("/api/sql", json={"sql": "select 3 as third"})
+            assert third.status_code == 429 and "1 statement(s) running here and 1 waiting" in third.json()["detail"]
+            assert third.headers["retry-after"] == "1"
             other = carol.post("/api/sql", json={"sql": TOTALS})
             assert other.status_code == 200 and other.json()["rows"] == run_query(published, TOTALS).to_pylist()
-            assert not slow.done()  # carol did not wait for alice
-            assert slow.result().status_code == 200
-        assert alice.post("/api/sql", json={"sql": TOTALS}).status_code == 200  # her turn again once answered
+            assert not first.done() and not second.done()  # carol did not wait for alice; alice's second did
+            assert first.result().status_code == 200
+            assert second.result().json()["rows"] == [{"second": 2}]
     finally:
         sql_processes.stop()

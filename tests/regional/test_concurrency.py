@@ -13,6 +13,7 @@ from kanda.regional.ingest import ingest_landing
 from kanda.regional.store import open_store
 from kanda.settings import Settings
 from tests.support.files import make_files
+from tests.support.spill import killed_while_spilling
 
 
 def kanda(*args: str) -> subprocess.Popen[str]:
@@ -52,3 +53,15 @@ def test_regions_publish_at_the_same_time_and_every_publish_is_complete(settings
     results = verify(settings)
     assert all(r.passed for r in results if r.name == "reconciliation"), [r.message for r in results]
     assert {r.message.split(":")[0] for r in results if r.name == "reconciliation"} == set(regions)
+
+
+def test_a_killed_run_s_spill_files_are_removed_when_the_store_is_next_opened(settings: Settings):
+    """A run killed while DuckDB spilled a sort or a dedupe beside the store left its files for good: the next
+    open of the store (under its lock, so no other process of kanda has it open) removes them."""
+    make_files(settings, regions=["KE"], rows=50)
+    ingest_landing(settings, "KE")
+    left = killed_while_spilling(settings.store_path("KE"))
+    assert left
+    with open_store(settings, "KE", read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM sale_events").fetchall()[0][0] > 0
+    assert not any(p.exists() for p in left)
