@@ -31,6 +31,7 @@ a thread, and a query runs in the thread pool, so the event loop keeps answering
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -317,6 +318,40 @@ def build_router(
     router = APIRouter(prefix="/api", dependencies=[Depends(analyst)], responses=ERRORS)
     router.answer_cache = answers  # type: ignore[attr-defined]  # tests and operators read its counters
 
+    computing: dict[str, asyncio.Future[Answer]] = {}
+
+    async def computed_once(etag: str, compute: Callable[[], Answer]) -> Answer:
+        """The answer, computed once for every request that asks for it meanwhile: a new publication's first
+        requests (twenty clients of one dashboard, say) used to run one statement each, all alike, and one API
+        key's share of the SQL processes refused the ones past it. A shared answer that must not be kept
+        (`Answer.keep`: the clock or chance) is computed again for each request that waited for it."""
+        flight = computing.get(etag)
+        if flight is not None and flight.get_loop() is asyncio.get_running_loop():  # a test client's loops differ
+            try:
+                shared = await asyncio.shield(flight)
+            except asyncio.CancelledError:
+                if not flight.cancelled():  # this request itself was cancelled
+                    raise
+                shared = None  # the request computing it went away: compute it here
+            return shared if shared is not None and shared.keep else await run_in_threadpool(compute)
+        flight = asyncio.get_running_loop().create_future()
+        flight.add_done_callback(lambda done: done.cancelled() or done.exception())  # never "not retrieved"
+        computing[etag] = flight
+        try:
+            answer = await run_in_threadpool(compute)
+        except asyncio.CancelledError:
+            flight.cancel()
+            raise
+        except BaseException as exc:
+            flight.set_exception(exc)
+            raise
+        else:
+            flight.set_result(answer)
+            return answer
+        finally:
+            if computing.get(etag) is flight:
+                del computing[etag]
+
     async def serve(
         request: Request, key: tuple, resolved: Resolved, pinned: bool, compute: Callable[[], Answer], *, checked: bool
     ) -> Response:
@@ -337,7 +372,7 @@ def build_router(
         state = "hit"
         if answer is None:
             state = "miss"
-            answer = await run_in_threadpool(compute)
+            answer = await computed_once(etag, compute)
             if not answer.keep:  # tomorrow's answer differs at the same publication: no ETag, no copy anywhere
                 headers = {k: v for k, v in validators.items() if k != "ETag"}
                 headers.update({"Cache-Control": "no-store", "X-Kanda-Cache": "off"})

@@ -166,3 +166,24 @@ def test_one_key_cannot_hold_every_sql_process(published: Settings, monkeypatch:
             assert second.result().json()["rows"] == [{"second": 2}]
     finally:
         sql_processes.stop()
+
+
+def test_one_statement_asked_by_many_at_once_is_run_once_for_all(published: Settings, monkeypatch: pytest.MonkeyPatch):
+    """A new publication's first requests, twenty clients of one dashboard behind one key, each ran the same
+    statement; with a key's share of the processes, the ones past it were refused 429. They now share one run."""
+    sql_processes.stop()
+    monkeypatch.setenv("KANDA_API_SQL_PROCESSES", "2")
+    monkeypatch.setenv("KANDA_API_SQL_WAITING_PER_KEY", "1")
+    sql_processes.start()
+    app = FastAPI()
+    keys = KeyStore(published.app_db_url)
+    app.include_router(api.build_router(published, keys, api.Limits(sql_max_rows=1000, sql_timeout_seconds=30)))
+    statement = {"sql": "select sum(i) as n from range(300000000) t(i)"}
+    headers = {"Authorization": f"Bearer {keys.create('dashboard')}"}
+    try:
+        with TestClient(app, headers=headers) as client, ThreadPoolExecutor(12) as pool:
+            answers = list(pool.map(lambda _: client.post("/api/sql", json=statement), range(12)))
+    finally:
+        sql_processes.stop()
+    assert [a.status_code for a in answers] == [200] * 12, [a.text for a in answers if a.status_code != 200]
+    assert {a.json()["rows"][0]["n"] for a in answers} == {sum(range(300000000))}
